@@ -1,0 +1,89 @@
+# mtl-bench — build, test, benchmark.
+#   make              build/mtl and the test binaries
+#   make test         every CUnit suite (non-zero exit on any failure)
+#   make test SANITIZE=1   the same under ASan + UBSan (separate build dir)
+#   make USE_CUDA=0|1|auto  CUDA backend (auto: when nvcc is found)
+
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+NVCC     ?= $(shell command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)
+CUDA_HOME ?= /usr/local/cuda
+USE_CUDA ?= auto
+SANITIZE ?= 0
+PYTHON   ?= python3
+
+ifeq ($(SANITIZE),1)
+BUILD    ?= build-san
+OPT      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+else
+BUILD    ?= build
+OPT      ?= -O3 -march=native -g
+endif
+
+ifeq ($(USE_CUDA),auto)
+  ifneq ($(wildcard $(NVCC)),)
+    USE_CUDA := 1
+  else
+    USE_CUDA := 0
+  endif
+endif
+
+GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+WARN     := -Wall -Wextra -Wno-unused-parameter
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(OPT) -fopenmp $(WARN) -Iimpl -Ikernels -Ireference -I/usr/include/cjson
+DEFS     := -DMTL_GIT_COMMIT='"$(GIT_COMMIT)"' -DMTL_CFLAGS='"$(CC) $(OPT) -fopenmp"'
+LDLIBS   := -lopenblas -lcjson -lutf8proc -lz -lm -fopenmp
+
+ifeq ($(USE_CUDA),1)
+DEFS     += -DMTL_CUDA
+NVFLAGS  := -O3 -std=c++17 -Iimpl -Ikernels -Xcompiler -fPIC,-Wall \
+            -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+CU_SRC   := $(wildcard kernels/cuda/*.cu)
+else
+CU_SRC   :=
+endif
+CFLAGS   := $(CFLAGS_BASE) $(DEFS)
+
+LIB_SRC  := $(filter-out impl/main.c,$(wildcard impl/*.c)) $(wildcard kernels/*.c kernels/cpu/*.c reference/*.c bench/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_COMMON := $(wildcard tests/common/*.c)
+
+.PHONY: all test clean reference help
+all: $(BUILD)/mtl $(TEST_BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -DMTL_CUDA -c $< -o $@
+
+$(BUILD)/libmtl.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/mtl: $(BUILD)/impl/main.o $(BUILD)/libmtl.a
+	$(CC) $(OPT) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(TEST_COMMON) $(BUILD)/libmtl.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/common -o $@ $< $(TEST_COMMON) $(BUILD)/libmtl.a -lcunit $(LDLIBS)
+
+# Runs every suite, even after a failure, then prints one closing line
+# "tests: N passed, N failed" and exits non-zero if anything failed.
+test: all
+	@bash tests/run_tests.sh $(BUILD)
+
+# Regenerate the PyTorch golden state (needs python3 + torch).
+reference:
+	$(PYTHON) reference/write_debug_state.py --out reference/debug_state_tiny.bin
+
+clean:
+	rm -rf build build-san
+
+-include $(LIB_OBJ:.o=.d) $(BUILD)/impl/main.d

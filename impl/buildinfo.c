@@ -1,0 +1,40 @@
+#include "buildinfo.h"
+
+#include <cblas.h>
+#include <stdio.h>
+
+#ifndef MTL_GIT_COMMIT
+#define MTL_GIT_COMMIT "unknown"
+#endif
+#ifndef MTL_CFLAGS
+#define MTL_CFLAGS "unknown"
+#endif
+
+const char *build_git_commit(void) { return MTL_GIT_COMMIT; }
+
+const char *build_compiler(void) {
+#if defined(__clang__)
+    return "clang " __clang_version__;
+#elif defined(__GNUC__)
+    return "gcc " __VERSION__;
+#else
+    return "unknown";
+#endif
+}
+
+const char *build_cflags(void) { return MTL_CFLAGS; }
+
+const char *build_blas(void) {
+    static char buf[256]; /* written once, read-only afterwards */
+    snprintf(buf, sizeof buf, "%s (core %s, %d threads max)", openblas_get_config(),
+             openblas_get_corename(), openblas_get_num_threads());
+    return buf;
+}
+
+int build_has_cuda(void) {
+#ifdef MTL_CUDA
+    return 1;
+#else
+    return 0;
+#endif
+}

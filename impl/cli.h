@@ -1,0 +1,16 @@
+/* cli.h — the subcommands of build/mtl. Each lives in impl/cmd_<name>.c and
+ * returns the process exit status (0 ok, 1 bad input/runtime error, 2 usage). */
+#ifndef MTL_CLI_H
+#define MTL_CLI_H
+
+typedef int (*CommandFn)(int argc, char **argv);
+
+typedef struct {
+    const char *name;
+    CommandFn fn;
+    const char *summary;
+} Command;
+
+int cmd_version(int argc, char **argv);
+
+#endif

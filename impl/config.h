@@ -1,0 +1,39 @@
+/* config.h — model configuration and the size presets (one place). */
+#ifndef MTL_CONFIG_H
+#define MTL_CONFIG_H
+
+#include "util.h"
+
+/* Which task heads a model carries (hard parameter sharing: one encoder). */
+enum { HEAD_NER = 1, HEAD_QA = 2 };
+
+#define NER_NUM_LABELS 9 /* O, B-/I- x {PER, LOC, ORG, MISC} (IOB2) */
+
+typedef struct ModelConfig {
+    char preset[32];
+    int L;            /* encoder layers */
+    int C;            /* hidden size (channels) */
+    int NH;           /* attention heads; C % NH == 0 */
+    int FFN;          /* feed-forward inner size */
+    int V;            /* vocabulary size */
+    int maxT;         /* max positions */
+    int type_vocab;   /* token types (2 for BERT) */
+    int num_labels;   /* NER classes */
+    int heads;        /* HEAD_NER | HEAD_QA bitmask */
+    float ln_eps;     /* 1e-12 as BERT */
+    float p_drop;     /* hidden and attention dropout */
+    float init_std;   /* N(0, init_std) weights, as BERT's initializer_range */
+} ModelConfig;
+
+/* Fill cfg from a preset name: tiny, mini, minilm, base. Returns 0 or -1
+ * (unknown preset; err lists the valid names). heads defaults to both. */
+int config_from_preset(ModelConfig *cfg, const char *name, Err *err);
+
+/* Check shapes: positive sizes, C % NH == 0, num_labels >= 1, heads != 0.
+ * Returns 0 or -1 with a message saying which constraint fails. */
+int config_validate(const ModelConfig *cfg, Err *err);
+
+/* Names of the presets, NULL-terminated (for --help). */
+extern const char *const CONFIG_PRESET_NAMES[];
+
+#endif

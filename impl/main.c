@@ -1,0 +1,35 @@
+/* main.c — build/mtl: one program, many subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Add a subcommand: declare it in cli.h, implement it in impl/cmd_<name>.c,
+ * and add one line here. Keep the list sorted by workflow, not alphabet. */
+static const Command COMMANDS[] = {
+    {"version", cmd_version, "print the build: git commit, compiler, flags, BLAS"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: mtl <command> [options]   (mtl <command> --help for its options)\n\n"
+            "commands:\n");
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        fprintf(f, "  %-16s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "mtl: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,48 @@
+/* tokenizer.h — BERT uncased WordPiece, identical to Hugging Face's
+ * BertTokenizerFast(do_lower_case=True) for bert-base-uncased.
+ * Implemented in impl/tokenizer.c (uses libutf8proc for NFD and categories). */
+#ifndef MTL_TOKENIZER_H
+#define MTL_TOKENIZER_H
+
+#include <stddef.h>
+
+#include "util.h"
+
+typedef struct Vocab Vocab; /* opaque: token strings <-> ids (hash table) */
+
+/* Load a standard vocab.txt (one token per line, id = line number - 1).
+ * Fails (NULL, err names file and line) on a missing file, invalid UTF-8, or
+ * a vocab without [PAD] [UNK] [CLS] [SEP]. */
+Vocab *vocab_load(const char *path, Err *err);
+void vocab_free(Vocab *v);
+int vocab_size(const Vocab *v);
+int vocab_id(const Vocab *v, const char *token); /* -1 if absent */
+const char *vocab_token(const Vocab *v, int id);  /* NULL if out of range */
+int vocab_pad_id(const Vocab *v);
+int vocab_unk_id(const Vocab *v);
+int vocab_cls_id(const Vocab *v);
+int vocab_sep_id(const Vocab *v);
+
+/* One WordPiece token with its span in the ORIGINAL text, in bytes
+ * [start, end) and in Unicode code points [cstart, cend). `word` is the index
+ * of the whitespace/punctuation-split word it came from (for first-subword
+ * labelling). */
+typedef struct {
+    int id;
+    int start, end;
+    int cstart, cend;
+    int word;
+} WpToken;
+
+typedef struct {
+    WpToken *tok;
+    int n, cap;
+} WpTokens;
+
+void wptokens_free(WpTokens *t);
+
+/* Tokenize UTF-8 text of len bytes, appending to out (out->n is not reset).
+ * Returns 0, or -1 with err giving the byte offset of invalid UTF-8. */
+int wordpiece_tokenize(const Vocab *v, const char *text, size_t len, WpTokens *out, Err *err);
+
+#endif

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Run every CUnit test binary under BUILD/tests, keep going after failures,
+# and finish with one line: "tests: N passed, N failed[, N skipped]".
+# Each binary prints CUnit's run summary; we parse its "tests" row.
+set -u
+build=${1:-build}
+passed=0; failed=0; skipped=0; crashed=0
+for t in "$build"/tests/test_*; do
+  [ -x "$t" ] || continue
+  echo "=== $(basename "$t")"
+  out=$("$t" 2>&1); rc=$?
+  printf '%s\n' "$out"
+  row=$(printf '%s\n' "$out" | awk '$1=="tests"{print $3, $4, $5; exit}')
+  if [ -n "$row" ]; then
+    read -r _run p f <<<"$row"
+    passed=$((passed + p)); failed=$((failed + f))
+  fi
+  s=$(printf '%s\n' "$out" | grep -c '^SKIP' || true)
+  skipped=$((skipped + s))
+  if [ $rc -ne 0 ] && { [ -z "$row" ] || [ "${f:-0}" = 0 ]; }; then
+    echo "!!! $(basename "$t") exited with status $rc"
+    crashed=$((crashed + 1)); failed=$((failed + 1))
+  fi
+done
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+[ $failed -eq 0 ] && [ $crashed -eq 0 ]
