@@ -12,5 +12,6 @@ typedef struct {
 } Command;
 
 int cmd_version(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 #endif

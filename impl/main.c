@@ -8,6 +8,7 @@
  * and add one line here. Keep the list sorted by workflow, not alphabet. */
 static const Command COMMANDS[] = {
     {"version", cmd_version, "print the build: git commit, compiler, flags, BLAS"},
+    {"tokenize", cmd_tokenize, "WordPiece-tokenize stdin lines (BERT uncased, = HF fast)"},
 };
 
 static void usage(FILE *f) {

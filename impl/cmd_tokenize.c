@@ -1,0 +1,110 @@
+/* cmd_tokenize.c — `mtl tokenize [--vocab FILE] [--ids] [--offsets]`:
+ * WordPiece-tokenize stdin line by line. One output line per input line:
+ * the tokens (or ids) separated by single spaces; an empty line stays empty.
+ * --offsets appends "\t" and the code-point spans "s-e" of every token. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "paths.h"
+#include "tokenizer.h"
+
+typedef struct {
+    const char *vocab;
+    int ids;
+    int offsets;
+} TokenizeOpts;
+
+static void tokenize_usage(FILE *f) {
+    fprintf(f, "usage: mtl tokenize [--vocab FILE] [--ids] [--offsets] < lines\n"
+               "  --vocab FILE  vocab.txt (default: $MTL_VOCAB, datasets/data/vocab/, "
+               "../shared/vocab/)\n"
+               "  --ids         print token ids instead of token strings\n"
+               "  --offsets     append a tab and the code-point span start-end of each token\n");
+}
+
+/* Returns -1 to continue, else the exit status. */
+static int parse_tokenize_args(int argc, char **argv, TokenizeOpts *o) {
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--vocab") && i + 1 < argc) {
+            o->vocab = argv[++i];
+        } else if (!strcmp(argv[i], "--ids")) {
+            o->ids = 1;
+        } else if (!strcmp(argv[i], "--offsets")) {
+            o->offsets = 1;
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            tokenize_usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "mtl tokenize: bad argument '%s'\n", argv[i]);
+            tokenize_usage(stderr);
+            return 2;
+        }
+    }
+    return -1;
+}
+
+static void print_tokens(const Vocab *v, const WpTokens *t, const TokenizeOpts *o) {
+    for (int k = 0; k < t->n; k++) {
+        if (k) putchar(' ');
+        if (o->ids)
+            printf("%d", t->tok[k].id);
+        else
+            fputs(vocab_token(v, t->tok[k].id), stdout);
+    }
+    if (o->offsets) {
+        putchar('\t');
+        for (int k = 0; k < t->n; k++)
+            printf("%s%d-%d", k ? " " : "", t->tok[k].cstart, t->tok[k].cend);
+    }
+    putchar('\n');
+}
+
+/* Tokenize every line of stdin; returns the exit status. */
+static int tokenize_stream(const Vocab *v, const TokenizeOpts *o) {
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    long lineno = 0;
+    WpTokens t = {0};
+    int rc = 0;
+    while ((n = getline(&line, &cap, stdin)) >= 0) {
+        lineno++;
+        if (n > 0 && line[n - 1] == '\n') n--;
+        Err err = {{0}};
+        t.n = 0;
+        if (wordpiece_tokenize(v, line, (size_t)n, &t, &err)) {
+            fprintf(stderr, "mtl tokenize: <stdin>:%ld: %s\n", lineno, err.msg);
+            rc = 1;
+            break;
+        }
+        print_tokens(v, &t, o);
+    }
+    free(line);
+    wptokens_free(&t);
+    return rc;
+}
+
+int cmd_tokenize(int argc, char **argv) {
+    TokenizeOpts o = {0};
+    int st = parse_tokenize_args(argc, argv, &o);
+    if (st >= 0) return st;
+    char vpath[4096];
+    Err err = {{0}};
+    if (!o.vocab) {
+        if (vocab_path(vpath, sizeof vpath, &err)) {
+            fprintf(stderr, "mtl tokenize: %s\n", err.msg);
+            return 1;
+        }
+        o.vocab = vpath;
+    }
+    Vocab *v = vocab_load(o.vocab, &err);
+    if (!v) {
+        fprintf(stderr, "mtl tokenize: %s\n", err.msg);
+        return 1;
+    }
+    int rc = tokenize_stream(v, &o);
+    vocab_free(v);
+    return rc;
+}
