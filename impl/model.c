@@ -1,0 +1,290 @@
+/* model.c — parameter table, allocation, BERT init, optimiser step,
+ * checkpoint I/O and counts. The forward/backward passes are in
+ * model_pass.c. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_internal.h"
+#include "rng.h"
+
+/* ---- parameter table --------------------------------------------------- */
+
+typedef struct {
+    ParamInfo *tab;
+    int *kind;
+    int n, cap;
+    size_t total;
+} TableBuilder;
+
+/* Append a tensor [d0] (d1 == 0) or [d0, d1]. Weights (INIT_NORMAL) decay;
+ * biases and LayerNorm parameters do not (BERT's no_decay list). */
+static void table_add(TableBuilder *tb, const char *name, int d0, int d1, int kind) {
+    if (tb->n == tb->cap) {
+        tb->cap = tb->cap ? 2 * tb->cap : 64;
+        tb->tab = xrealloc(tb->tab, (size_t)tb->cap * sizeof *tb->tab);
+        tb->kind = xrealloc(tb->kind, (size_t)tb->cap * sizeof *tb->kind);
+    }
+    ParamInfo *p = &tb->tab[tb->n];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->ndim = d1 > 0 ? 2 : 1;
+    p->shape[0] = d0;
+    p->shape[1] = d1 > 0 ? d1 : 0;
+    p->numel = (size_t)d0 * (size_t)(d1 > 0 ? d1 : 1);
+    p->offset = tb->total;
+    p->decay = kind == INIT_NORMAL;
+    tb->kind[tb->n] = kind;
+    tb->total += p->numel;
+    tb->n++;
+}
+
+static void table_add_layer(TableBuilder *tb, int l, int C, int FFN) {
+    char name[40];
+#define ADD(suffix, d0, d1, kind)                              \
+    do {                                                       \
+        snprintf(name, sizeof name, "layer%d.%s", l, suffix);  \
+        table_add(tb, name, d0, d1, kind);                     \
+    } while (0)
+    ADD("attn.qkv.w", 3 * C, C, INIT_NORMAL);
+    ADD("attn.qkv.b", 3 * C, 0, INIT_ZERO);
+    ADD("attn.out.w", C, C, INIT_NORMAL);
+    ADD("attn.out.b", C, 0, INIT_ZERO);
+    ADD("ln1.w", C, 0, INIT_ONE);
+    ADD("ln1.b", C, 0, INIT_ZERO);
+    ADD("ffn.up.w", FFN, C, INIT_NORMAL);
+    ADD("ffn.up.b", FFN, 0, INIT_ZERO);
+    ADD("ffn.down.w", C, FFN, INIT_NORMAL);
+    ADD("ffn.down.b", C, 0, INIT_ZERO);
+    ADD("ln2.w", C, 0, INIT_ONE);
+    ADD("ln2.b", C, 0, INIT_ZERO);
+#undef ADD
+}
+
+/* The order of reference/DEBUG_STATE.md: embeddings, layers, ner, qa. */
+static void build_table(Model *m) {
+    const ModelConfig *c = &m->cfg;
+    TableBuilder tb = {0};
+    table_add(&tb, "emb.word", c->V, c->C, INIT_NORMAL);
+    table_add(&tb, "emb.pos", c->maxT, c->C, INIT_NORMAL);
+    table_add(&tb, "emb.type", c->type_vocab, c->C, INIT_NORMAL);
+    table_add(&tb, "emb.ln.w", c->C, 0, INIT_ONE);
+    table_add(&tb, "emb.ln.b", c->C, 0, INIT_ZERO);
+    for (int l = 0; l < c->L; l++) table_add_layer(&tb, l, c->C, c->FFN);
+    m->ner_first = m->qa_first = -1;
+    if (c->heads & HEAD_NER) {
+        m->ner_first = tb.n;
+        table_add(&tb, "ner.w", c->num_labels, c->C, INIT_NORMAL);
+        table_add(&tb, "ner.b", c->num_labels, 0, INIT_ZERO);
+    }
+    if (c->heads & HEAD_QA) {
+        m->qa_first = tb.n;
+        table_add(&tb, "qa.w", 2, c->C, INIT_NORMAL);
+        table_add(&tb, "qa.b", 2, 0, INIT_ZERO);
+    }
+    m->tab = tb.tab;
+    m->init_kind = tb.kind;
+    m->ntab = tb.n;
+    m->nparams = tb.total;
+}
+
+/* ---- create / free ----------------------------------------------------- */
+
+static int check_sizes(const ModelConfig *cfg, int maxB, int maxT, Err *err) {
+    if (config_validate(cfg, err) != 0) return -1;
+    if (maxB < 1) return err_set(err, "model: max batch size maxB=%d must be >= 1", maxB);
+    if (maxT < 1 || maxT > cfg->maxT)
+        return err_set(err, "model: max sequence length maxT=%d must be in [1, %d] (the position table)",
+                       maxT, cfg->maxT);
+    if (cfg->L > 21843) return err_set(err, "model: L=%d layers exceeds the dropout stream space", cfg->L);
+    return 0;
+}
+
+static void alloc_inputs(Model *m) {
+    size_t n = (size_t)m->maxB * m->maxT;
+    m->ibuf = m->be->alloc(m->be, (4 * n + 2 * (size_t)m->maxB) * sizeof(int));
+    m->d_ids = m->ibuf;
+    m->d_types = m->d_ids + n;
+    m->d_mask = m->d_types + n;
+    m->d_labels = m->d_mask + n;
+    m->d_qa = m->d_labels + n;
+    m->h_ints = xmalloc(n * sizeof *m->h_ints);
+    size_t nl = n > 2 * (size_t)m->maxB ? n : 2 * (size_t)m->maxB;
+    m->h_losses = xmalloc(nl * sizeof *m->h_losses);
+}
+
+Model *model_create(const ModelConfig *cfg, Backend *be, int maxB, int maxT, Err *err) {
+    if (check_sizes(cfg, maxB, maxT, err) != 0) return NULL;
+    Model *m = xcalloc(1, sizeof *m);
+    m->cfg = *cfg;
+    m->be = be;
+    m->maxB = maxB;
+    m->maxT = maxT;
+    build_table(m);
+    size_t bytes = m->nparams * sizeof(float);
+    m->params = be->alloc(be, bytes);
+    m->grads = be->alloc(be, bytes);
+    m->adam_m = be->alloc(be, bytes);
+    m->adam_v = be->alloc(be, bytes);
+    m->a.layer = xcalloc((size_t)cfg->L, sizeof *m->a.layer);
+    m->act_floats = model_layout_acts(&m->a, NULL, cfg, maxB, maxT);
+    m->actbuf = be->alloc(be, m->act_floats * sizeof(float));
+    model_layout_acts(&m->a, m->actbuf, cfg, maxB, maxT);
+    alloc_inputs(m);
+    return m;
+}
+
+void model_free(Model *m) {
+    if (!m) return;
+    Backend *be = m->be;
+    be->free(be, m->params);
+    be->free(be, m->grads);
+    be->free(be, m->adam_m);
+    be->free(be, m->adam_v);
+    be->free(be, m->actbuf);
+    be->free(be, m->ibuf);
+    free(m->a.layer);
+    free(m->h_ints);
+    free(m->h_losses);
+    free(m->tab);
+    free(m->init_kind);
+    free(m);
+}
+
+const ModelConfig *model_config(const Model *m) { return &m->cfg; }
+
+/* ---- init -------------------------------------------------------------- */
+
+/* Box-Muller on Philox uniforms: for the pair (2k, 2k+1) of a tensor,
+ *   r = sqrt(-2 ln(1 - u1)), z0 = r cos(2 pi u2), z1 = r sin(2 pi u2)
+ * with u1, u2 the uniforms of elements 2k and 2k+1 (1 - u1 is in (0, 1]). */
+static void fill_normal(float *x, size_t n, float std, uint64_t seed, uint32_t stream) {
+    const double two_pi = 6.283185307179586;
+    for (size_t k = 0; 2 * k < n; k++) {
+        double u1 = rng_uniform(seed, 0, stream, 2 * k);
+        double u2 = rng_uniform(seed, 0, stream, 2 * k + 1);
+        double r = sqrt(-2.0 * log(1.0 - u1));
+        x[2 * k] = (float)(std * r * cos(two_pi * u2));
+        if (2 * k + 1 < n) x[2 * k + 1] = (float)(std * r * sin(two_pi * u2));
+    }
+}
+
+void model_init(Model *m, uint64_t seed) {
+    float *host = xmalloc(m->nparams * sizeof *host);
+    for (int i = 0; i < m->ntab; i++) {
+        float *x = host + m->tab[i].offset;
+        size_t n = m->tab[i].numel;
+        if (m->init_kind[i] == INIT_NORMAL)
+            fill_normal(x, n, m->cfg.init_std, seed, 0x1000u + (uint32_t)i);
+        else
+            for (size_t j = 0; j < n; j++) x[j] = m->init_kind[i] == INIT_ONE ? 1.0f : 0.0f;
+    }
+    model_params_from_host(m, host);
+    free(host);
+    size_t bytes = m->nparams * sizeof(float);
+    m->be->zero(m->be, m->grads, bytes);
+    m->be->zero(m->be, m->adam_m, bytes);
+    m->be->zero(m->be, m->adam_v, bytes);
+    m->t = 0;
+}
+
+/* ---- gradients and optimiser ------------------------------------------- */
+
+void model_zero_grad(Model *m) { m->be->zero(m->be, m->grads, m->nparams * sizeof(float)); }
+
+double model_grad_norm(Model *m) { return sqrt(m->be->sumsq(m->be, m->grads, m->nparams)); }
+
+void model_clip_grad(Model *m, double norm, float max_norm) {
+    if (max_norm <= 0.0f || !(norm > max_norm)) return;
+    float coef = (float)(max_norm / (norm + 1e-6));
+    m->be->scale(m->be, m->grads, m->nparams, coef);
+}
+
+/* One backend call per run of consecutive tensors with the same decay flag
+ * (elementwise update, so the grouping does not change any value). */
+void model_adamw_step(Model *m, const AdamWParams *hp, float lr) {
+    m->t++;
+    int i = 0;
+    while (i < m->ntab) {
+        int j = i + 1;
+        while (j < m->ntab && m->tab[j].decay == m->tab[i].decay) j++;
+        size_t off = m->tab[i].offset;
+        size_t n = m->tab[j - 1].offset + m->tab[j - 1].numel - off;
+        float wd = m->tab[i].decay ? hp->weight_decay : 0.0f;
+        m->be->adamw_update(m->be, m->params + off, m->grads + off, m->adam_m + off,
+                            m->adam_v + off, n, lr, hp->beta1, hp->beta2, hp->eps, wd, m->t);
+        i = j;
+    }
+}
+
+/* ---- table access and I/O ---------------------------------------------- */
+
+int model_num_tensors(const Model *m) { return m->ntab; }
+const ParamInfo *model_tensor(const Model *m, int i) {
+    return i >= 0 && i < m->ntab ? &m->tab[i] : NULL;
+}
+const ParamInfo *model_find_tensor(const Model *m, const char *name) {
+    for (int i = 0; i < m->ntab; i++)
+        if (!strcmp(m->tab[i].name, name)) return &m->tab[i];
+    return NULL;
+}
+size_t model_num_params(const Model *m) { return m->nparams; }
+
+void model_params_to_host(const Model *m, float *dst) {
+    m->be->download(m->be, dst, m->params, m->nparams * sizeof(float));
+}
+void model_params_from_host(Model *m, const float *src) {
+    m->be->upload(m->be, m->params, src, m->nparams * sizeof(float));
+}
+void model_grads_to_host(const Model *m, float *dst) {
+    m->be->download(m->be, dst, m->grads, m->nparams * sizeof(float));
+}
+void model_optstate_to_host(const Model *m, float *m_dst, float *v_dst, int *t) {
+    m->be->download(m->be, m_dst, m->adam_m, m->nparams * sizeof(float));
+    m->be->download(m->be, v_dst, m->adam_v, m->nparams * sizeof(float));
+    *t = m->t;
+}
+void model_optstate_from_host(Model *m, const float *m_src, const float *v_src, int t) {
+    m->be->upload(m->be, m->adam_m, m_src, m->nparams * sizeof(float));
+    m->be->upload(m->be, m->adam_v, v_src, m->nparams * sizeof(float));
+    m->t = t;
+}
+
+/* ---- counts ------------------------------------------------------------ */
+
+ModelCounts model_counts(const ModelConfig *c, int maxB, int maxT) {
+    ModelCounts k;
+    memset(&k, 0, sizeof k);
+    size_t C = (size_t)c->C, F = (size_t)c->FFN;
+    k.embeddings = ((size_t)c->V + (size_t)c->maxT + (size_t)c->type_vocab) * C + 2 * C;
+    /* qkv (3C*C + 3C) + out (C*C + C) + up (F*C + F) + down (C*F + C) + 2 LNs (4C) */
+    k.per_layer = 3 * C * C + 3 * C + C * C + C + F * C + F + C * F + C + 4 * C;
+    k.encoder = k.embeddings + (size_t)c->L * k.per_layer;
+    k.ner_head = (size_t)c->num_labels * C + (size_t)c->num_labels;
+    k.qa_head = 2 * C + 2;
+    k.total = k.encoder + ((c->heads & HEAD_NER) ? k.ner_head : 0) +
+              ((c->heads & HEAD_QA) ? k.qa_head : 0);
+    k.param_bytes = k.total * sizeof(float);
+    k.grad_bytes = k.param_bytes;
+    k.optim_bytes = 2 * k.param_bytes;
+    if (maxB > 0 && maxT > 0) {
+        Acts a;
+        memset(&a, 0, sizeof a);
+        a.layer = xcalloc((size_t)(c->L > 0 ? c->L : 1), sizeof *a.layer);
+        k.act_bytes = model_layout_acts(&a, NULL, c, maxB, maxT) * sizeof(float);
+        free(a.layer);
+    }
+    return k;
+}
+
+/* Forward FLOPs, counting a multiply-add as 2 and N = B*T rows:
+ *   per layer  2N(3C*C + C*C + 2*C*FFN)      qkv, out, up, down matmuls
+ *            + 4*B*NH*T*T*hs                 q.k^T and P.v (2 each)
+ *   NER head   2N*C*num_labels ; QA head 2N*C*2
+ * Softmax, LayerNorm, GELU etc. are not counted (as in MFU conventions). */
+double model_forward_flops(const ModelConfig *c, int task, int B, int T) {
+    double N = (double)B * T, C = c->C, F = c->FFN, hs = (double)c->C / c->NH;
+    double layer = 2.0 * N * (3 * C * C + C * C + 2 * C * F) + 4.0 * B * c->NH * (double)T * T * hs;
+    double head = task == TASK_NER ? 2.0 * N * C * c->num_labels : 2.0 * N * C * 2;
+    return c->L * layer + head;
+}

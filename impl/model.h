@@ -1,0 +1,151 @@
+/* model.h — the shared BERT encoder (post-LN) with an NER head and a QA head.
+ *
+ * Math (exactly reference/DEBUG_STATE.md and kernels/backend.h):
+ *   x   = dropout(LN(wte[ids] + wpe[t] + wtt[types]))
+ *   per layer:  qkv = x Wqkv^T + b ; a = attention(qkv, mask, attn-prob dropout)
+ *               h = LN1(x + dropout(a Wo^T + bo))
+ *               x = LN2(h + dropout(GELU(h Wup^T + bup) Wdown^T + bdown))
+ *   NER: logits = dropout(x) Wner^T + bner ; loss = mean over positions whose
+ *        label != -100 of CE(logits, label)        (0 if no position is valid)
+ *   QA:  [start|end] logits = x Wqa^T + bqa ; loss = (Ls + Le) / 2 where Ls
+ *        (Le) is the mean over the batch of CE over the T positions of the
+ *        start (end) target; a target of -100 is ignored, as in PyTorch.
+ *
+ * Memory: every parameter lives in ONE contiguous backend buffer, in the
+ * order and with the names of reference/DEBUG_STATE.md (a head the config
+ * does not carry has no entry). Gradients and the Adam moments m and v use
+ * the same layout. Activations (and their gradients) live in one buffer sized
+ * for (maxB, maxT), reused by every forward; a batch with B <= maxB and
+ * T <= maxT uses a prefix of each activation slot.
+ *
+ * Training step with joint sampling (one optimiser step over both tasks):
+ *   model_zero_grad; model_forward(NER, pass 0); model_backward(l_ner);
+ *   model_forward(QA, pass 1); model_backward(l_qa);
+ *   model_clip_grad(m, model_grad_norm(m), clip); model_adamw_step(...)
+ *
+ * Dropout streams (Philox, impl/rng.h), for (seed, step) given to
+ * model_forward:  stream = (pass << 16) | site, where site is
+ *   0                  embedding output
+ *   1 + 3*l + 0        layer l attention probabilities
+ *   1 + 3*l + 1        layer l attention output projection
+ *   1 + 3*l + 2        layer l FFN output
+ *   0xFFFF             NER head input
+ * so two passes (NER, QA) of one step, and every layer and site, draw
+ * independent masks; the backward redraws the same masks. L < 21844.
+ *
+ * Differences from the suggested API (for the harness):
+ *   - model_counts() takes maxB and maxT (for the activation bytes).
+ *   - Batch.types == NULL means all type 0, Batch.mask == NULL means no
+ *     padding.
+ *   - model_create copies *cfg; the model does not own `be`.
+ */
+#ifndef MTL_MODEL_H
+#define MTL_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "config.h"
+#include "optim.h"
+#include "util.h"
+
+enum { TASK_NER = 0, TASK_QA = 1 };
+
+/* Host memory; uploaded by model_forward. */
+typedef struct {
+    int task; /* TASK_NER or TASK_QA */
+    int B, T;
+    const int *ids;    /* [B,T] token ids < V */
+    const int *types;  /* [B,T] token types < type_vocab, or NULL (all 0) */
+    const int *mask;   /* [B,T] 1 real token, 0 padding, or NULL (all 1) */
+    const int *labels; /* [B,T] NER labels in [0, num_labels) or -100 */
+    const int *start;  /* [B] QA start position in [0, T) or -100 */
+    const int *end;    /* [B] QA end position in [0, T) or -100 */
+} Batch;
+
+/* One named tensor of the parameter table. */
+typedef struct {
+    char name[40];
+    size_t offset; /* in floats, into params / grads / m / v */
+    size_t numel;
+    int ndim;     /* 1 or 2 */
+    int shape[2]; /* PyTorch layout: Linear weight [out, in] */
+    int decay;    /* 1 if AdamW weight decay applies (not biases, not LayerNorm) */
+} ParamInfo;
+
+/* Parameter counts (numbers of floats) and memory (bytes). */
+typedef struct {
+    size_t embeddings; /* word + position + type + embedding LayerNorm */
+    size_t per_layer;  /* one encoder layer */
+    size_t encoder;    /* embeddings + L * per_layer */
+    size_t ner_head;   /* num_labels*C + num_labels */
+    size_t qa_head;    /* 2*C + 2 */
+    size_t total;      /* encoder + the heads the config carries */
+    size_t param_bytes, grad_bytes, optim_bytes; /* optim = Adam m + v */
+    size_t act_bytes; /* activations + their gradients + attention scratch (maxB, maxT) */
+} ModelCounts;
+
+typedef struct Model Model;
+
+/* Validates cfg (config_validate) and 1 <= maxB, 1 <= maxT <= cfg->maxT,
+ * allocates everything (parameters zero until model_init or
+ * model_params_from_host). Returns NULL with err filled on bad shapes. */
+Model *model_create(const ModelConfig *cfg, Backend *be, int maxB, int maxT, Err *err);
+void model_free(Model *m);
+
+const ModelConfig *model_config(const Model *m);
+
+/* BERT init: weights and embeddings N(0, init_std) (Box-Muller on Philox
+ * uniforms, stream 0x1000 + tensor index), biases 0, LayerNorm w 1 / b 0.
+ * Also resets the Adam moments and step counter. */
+void model_init(Model *m, uint64_t seed);
+
+/* Forward pass on one batch. train != 0 enables dropout with (seed, step,
+ * pass) as described above. Writes the mean loss of the batch's task to
+ * *loss (may be NULL). Returns -1 with a message naming the offending
+ * position on a bad batch (shape, token id, type, mask, label, span, or a
+ * task whose head the model lacks); nothing is computed then. */
+int model_forward(Model *m, const Batch *b, int train, uint64_t seed, uint32_t step, uint32_t pass,
+                  float *loss, Err *err);
+
+/* Accumulate into the gradients d(loss_weight * loss)/d(params), using the
+ * activations of the last successful forward (same batch, same dropout). */
+void model_backward(Model *m, const Batch *b, float loss_weight);
+
+void model_zero_grad(Model *m);
+/* Global L2 norm of all gradients (one fixed-order reduction). */
+double model_grad_norm(Model *m);
+/* PyTorch clip_grad_norm_: if norm > max_norm, grads *= max_norm/(norm+1e-6).
+ * max_norm <= 0 disables. */
+void model_clip_grad(Model *m, double norm, float max_norm);
+/* One AdamW step with learning rate lr (hp->lr is ignored, so that a
+ * schedule can drive it); weight decay hp->weight_decay on tensors with
+ * decay = 1 only. Increments the step counter first (1-based t). */
+void model_adamw_step(Model *m, const AdamWParams *hp, float lr);
+
+/* Logits of the last forward: NER [B,T,num_labels], QA [B,T,2]. */
+void model_get_logits(const Model *m, float *host_out);
+/* Encoder output of the last forward, [B,T,C]. */
+void model_get_hidden(const Model *m, float *host_out);
+
+/* Parameter table and checkpoint I/O (host arrays of model_num_params). */
+int model_num_tensors(const Model *m);
+const ParamInfo *model_tensor(const Model *m, int i);
+const ParamInfo *model_find_tensor(const Model *m, const char *name); /* NULL if absent */
+size_t model_num_params(const Model *m);
+void model_params_to_host(const Model *m, float *dst);
+void model_params_from_host(Model *m, const float *src);
+void model_grads_to_host(const Model *m, float *dst);
+/* Adam moments and the step counter t (number of updates done). */
+void model_optstate_to_host(const Model *m, float *m_dst, float *v_dst, int *t);
+void model_optstate_from_host(Model *m, const float *m_src, const float *v_src, int t);
+
+/* Counts from a config alone (no allocation). */
+ModelCounts model_counts(const ModelConfig *cfg, int maxB, int maxT);
+
+/* Model FLOPs of one forward pass on a (B, T) batch of `task` (matmuls and
+ * attention only; see model_flops.c for the formula). Backward = 2x. */
+double model_forward_flops(const ModelConfig *cfg, int task, int B, int T);
+
+#endif

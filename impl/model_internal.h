@@ -1,0 +1,105 @@
+/* model_internal.h — the Model struct, shared by impl/model.c (parameters,
+ * init, optimiser, I/O, counts) and impl/model_pass.c (forward, backward).
+ * Not part of the public API: include model.h instead. */
+#ifndef MTL_MODEL_INTERNAL_H
+#define MTL_MODEL_INTERNAL_H
+
+#include "model.h"
+
+/* Index of each tensor within one encoder layer's 12 table entries. */
+enum {
+    LT_QKV_W,
+    LT_QKV_B,
+    LT_OUT_W,
+    LT_OUT_B,
+    LT_LN1_W,
+    LT_LN1_B,
+    LT_UP_W,
+    LT_UP_B,
+    LT_DOWN_W,
+    LT_DOWN_B,
+    LT_LN2_W,
+    LT_LN2_B,
+    LAYER_NTENSORS
+};
+/* Embedding tensors come first: word, pos, type, ln.w, ln.b. */
+enum { ET_WORD, ET_POS, ET_TYPE, ET_LN_W, ET_LN_B, EMB_NTENSORS };
+
+/* How model_init fills a tensor. */
+enum { INIT_NORMAL, INIT_ZERO, INIT_ONE };
+
+/* Activations of one encoder layer (prefix of each slot used for B*T rows). */
+typedef struct {
+    float *qkv;        /* [N,3C] */
+    float *att;        /* [B,NH,T,T] softmax probabilities */
+    float *atty;       /* [N,C] attention output (input of the out projection) */
+    float *attproj;    /* [N,C] out projection, dropped in place */
+    float *res1;       /* [N,C] x + dropout(attproj): LN1 input */
+    float *ln1;        /* [N,C] */
+    float *ln1_mean;   /* [N] */
+    float *ln1_rstd;   /* [N] */
+    float *fch;        /* [N,FFN] up projection (GELU input) */
+    float *fch_gelu;   /* [N,FFN] */
+    float *fcproj;     /* [N,C] down projection, dropped in place */
+    float *res2;       /* [N,C] LN2 input */
+    float *ln2;        /* [N,C] layer output */
+    float *ln2_mean;   /* [N] */
+    float *ln2_rstd;   /* [N] */
+} LayerActs;
+
+typedef struct {
+    float *emb_sum, *emb_ln, *emb_mean, *emb_rstd; /* emb_ln: after dropout */
+    LayerActs *layer;                              /* [L] */
+    float *ner_in, *ner_logits, *ner_probs;        /* [N,C], [N,nl], [N,nl] */
+    float *qa_logits, *qa_split, *qa_probs;        /* [N,2], [2,B,T], [2B,T] */
+    float *losses;                                 /* [max(N, 2B)] */
+    float *att_scratch;                            /* 4*B*T*C + B*NH*T*T */
+    /* gradients of activations */
+    float *g_a, *g_b, *g_res, *g_t1, *g_t2; /* [N,C] */
+    float *g_ffn1, *g_ffn2;                 /* [N,FFN] */
+    float *g_qkv;                           /* [N,3C] */
+    float *g_logits;                        /* [N, max(nl,2)] */
+    float *g_split;                         /* [2N] */
+} Acts;
+
+struct Model {
+    ModelConfig cfg;
+    Backend *be;
+    int maxB, maxT;
+
+    ParamInfo *tab;
+    int *init_kind;
+    int ntab;
+    size_t nparams;
+    int ner_first, qa_first; /* table index of ner.w / qa.w, or -1 */
+
+    float *params, *grads, *adam_m, *adam_v; /* backend memory, nparams each */
+    int t;                                   /* AdamW updates done */
+
+    float *actbuf; /* backend memory */
+    size_t act_floats;
+    Acts a;
+
+    int *ibuf;                                       /* backend int inputs */
+    int *d_ids, *d_types, *d_mask, *d_labels, *d_qa; /* d_qa: [2B] starts then ends */
+    int *h_ints;                                     /* host scratch [maxB*maxT] */
+    float *h_losses;                                 /* host [max(N, 2B)] */
+
+    /* state of the last successful forward, used by backward */
+    int have_fwd, task, B, T;
+    float p_drop; /* 0 when not training */
+    uint64_t seed;
+    uint32_t step, pass;
+    int n_valid[2]; /* NER: valid positions; QA: valid starts, valid ends */
+};
+
+/* Pointers into the parameter / gradient buffers by table index. */
+static inline float *model_p(const Model *m, int i) { return m->params + m->tab[i].offset; }
+static inline float *model_g(const Model *m, int i) { return m->grads + m->tab[i].offset; }
+static inline int model_layer_first(int l) { return EMB_NTENSORS + LAYER_NTENSORS * l; }
+
+/* Lay out the activation buffer for (maxB, maxT): when base is NULL only
+ * counts. Returns the number of floats. */
+size_t model_layout_acts(Acts *a, float *base, const ModelConfig *cfg, int maxB, int maxT);
+
+#endif

@@ -1,0 +1,416 @@
+/* model_pass.c — forward and backward passes of the encoder and the heads,
+ * batch validation, and the activation buffer layout. Every op goes through
+ * the Backend (kernels/backend.h); nothing here touches tensor memory. */
+#include <string.h>
+
+#include "model_internal.h"
+
+/* ---- activation layout -------------------------------------------------- */
+
+/* Slots start on 64-float (256-byte) boundaries for vectorised kernels. */
+static float *take(float *base, size_t *cur, size_t n) {
+    float *p = base ? base + *cur : NULL;
+    *cur += (n + 63) & ~(size_t)63;
+    return p;
+}
+
+static void layout_layer(LayerActs *la, float *base, size_t *cur, const ModelConfig *c, size_t N,
+                         size_t attn) {
+    size_t C = (size_t)c->C, F = (size_t)c->FFN;
+    la->qkv = take(base, cur, N * 3 * C);
+    la->att = take(base, cur, attn);
+    la->atty = take(base, cur, N * C);
+    la->attproj = take(base, cur, N * C);
+    la->res1 = take(base, cur, N * C);
+    la->ln1 = take(base, cur, N * C);
+    la->ln1_mean = take(base, cur, N);
+    la->ln1_rstd = take(base, cur, N);
+    la->fch = take(base, cur, N * F);
+    la->fch_gelu = take(base, cur, N * F);
+    la->fcproj = take(base, cur, N * C);
+    la->res2 = take(base, cur, N * C);
+    la->ln2 = take(base, cur, N * C);
+    la->ln2_mean = take(base, cur, N);
+    la->ln2_rstd = take(base, cur, N);
+}
+
+size_t model_layout_acts(Acts *a, float *base, const ModelConfig *c, int maxB, int maxT) {
+    size_t cur = 0, B = (size_t)maxB, T = (size_t)maxT, N = B * T;
+    size_t C = (size_t)c->C, F = (size_t)c->FFN, nl = (size_t)c->num_labels;
+    size_t attn = B * (size_t)c->NH * T * T;
+    size_t ncls = nl > 2 ? nl : 2;
+    a->emb_sum = take(base, &cur, N * C);
+    a->emb_ln = take(base, &cur, N * C);
+    a->emb_mean = take(base, &cur, N);
+    a->emb_rstd = take(base, &cur, N);
+    for (int l = 0; l < c->L; l++) layout_layer(&a->layer[l], base, &cur, c, N, attn);
+    a->ner_in = take(base, &cur, N * C);
+    a->ner_logits = take(base, &cur, N * nl);
+    a->ner_probs = take(base, &cur, N * nl);
+    a->qa_logits = take(base, &cur, N * 2);
+    a->qa_split = take(base, &cur, N * 2);
+    a->qa_probs = take(base, &cur, N * 2);
+    a->losses = take(base, &cur, N > 2 * B ? N : 2 * B);
+    a->att_scratch = take(base, &cur, 4 * N * C + attn);
+    a->g_a = take(base, &cur, N * C);
+    a->g_b = take(base, &cur, N * C);
+    a->g_res = take(base, &cur, N * C);
+    a->g_t1 = take(base, &cur, N * C);
+    a->g_t2 = take(base, &cur, N * C);
+    a->g_ffn1 = take(base, &cur, N * F);
+    a->g_ffn2 = take(base, &cur, N * F);
+    a->g_qkv = take(base, &cur, N * 3 * C);
+    a->g_logits = take(base, &cur, N * ncls);
+    a->g_split = take(base, &cur, N * 2);
+    return cur;
+}
+
+/* ---- batch validation --------------------------------------------------- */
+
+static int check_batch_shape(const Model *m, const Batch *b, Err *err) {
+    if (b->task != TASK_NER && b->task != TASK_QA)
+        return err_set(err, "batch: unknown task %d (expected 0 = ner or 1 = qa)", b->task);
+    if (b->task == TASK_NER && !(m->cfg.heads & HEAD_NER))
+        return err_set(err, "batch: task ner but the model has no NER head");
+    if (b->task == TASK_QA && !(m->cfg.heads & HEAD_QA))
+        return err_set(err, "batch: task qa but the model has no QA head");
+    if (b->B < 1 || b->B > m->maxB)
+        return err_set(err, "batch: batch size B=%d must be in [1, maxB=%d]", b->B, m->maxB);
+    if (b->T < 1 || b->T > m->maxT)
+        return err_set(err, "batch: sequence length T=%d must be in [1, maxT=%d]", b->T, m->maxT);
+    if (!b->ids) return err_set(err, "batch: no token ids");
+    if (b->task == TASK_NER && !b->labels) return err_set(err, "batch: NER batch without labels");
+    if (b->task == TASK_QA && (!b->start || !b->end))
+        return err_set(err, "batch: QA batch without start/end positions");
+    return 0;
+}
+
+/* Check every [B,T] integer input; the message names the position. */
+static int check_tokens(const Model *m, const Batch *b, Err *err) {
+    const ModelConfig *c = &m->cfg;
+    for (int i = 0; i < b->B * b->T; i++) {
+        int bi = i / b->T, ti = i % b->T;
+        if (b->ids[i] < 0 || b->ids[i] >= c->V)
+            return err_set(err, "batch: token id %d at [b=%d, t=%d] is out of range [0, V=%d)",
+                           b->ids[i], bi, ti, c->V);
+        if (b->types && (b->types[i] < 0 || b->types[i] >= c->type_vocab))
+            return err_set(err, "batch: token type %d at [b=%d, t=%d] is out of range [0, %d)",
+                           b->types[i], bi, ti, c->type_vocab);
+        if (b->mask && b->mask[i] != 0 && b->mask[i] != 1)
+            return err_set(err, "batch: attention mask value %d at [b=%d, t=%d] is not 0 or 1",
+                           b->mask[i], bi, ti);
+    }
+    return 0;
+}
+
+static int check_targets(Model *m, const Batch *b, Err *err) {
+    int nv[2] = {0, 0};
+    if (b->task == TASK_NER) {
+        for (int i = 0; i < b->B * b->T; i++) {
+            int y = b->labels[i];
+            if (y == MTL_IGNORE_INDEX) continue;
+            if (y < 0 || y >= m->cfg.num_labels)
+                return err_set(err, "batch: NER label %d at [b=%d, t=%d] is out of range [0, %d) (or -100)",
+                               y, i / b->T, i % b->T, m->cfg.num_labels);
+            nv[0]++;
+        }
+    } else {
+        for (int bi = 0; bi < b->B; bi++) {
+            const int pos[2] = {b->start[bi], b->end[bi]};
+            for (int k = 0; k < 2; k++) {
+                if (pos[k] == MTL_IGNORE_INDEX) continue;
+                if (pos[k] < 0 || pos[k] >= b->T)
+                    return err_set(err, "batch: QA %s position %d of example b=%d is out of range [0, T=%d) (or -100)",
+                                   k ? "end" : "start", pos[k], bi, b->T);
+                nv[k]++;
+            }
+        }
+    }
+    m->n_valid[0] = nv[0];
+    m->n_valid[1] = nv[1];
+    return 0;
+}
+
+/* ---- inputs ------------------------------------------------------------- */
+
+static void upload_or_fill(Model *m, int *dst, const int *src, size_t n, int fill) {
+    if (!src) {
+        for (size_t i = 0; i < n; i++) m->h_ints[i] = fill;
+        src = m->h_ints;
+    }
+    m->be->upload(m->be, dst, src, n * sizeof(int));
+}
+
+static void upload_batch(Model *m, const Batch *b) {
+    size_t n = (size_t)b->B * b->T;
+    upload_or_fill(m, m->d_ids, b->ids, n, 0);
+    upload_or_fill(m, m->d_types, b->types, n, 0);
+    upload_or_fill(m, m->d_mask, b->mask, n, 1);
+    if (b->task == TASK_NER) {
+        m->be->upload(m->be, m->d_labels, b->labels, n * sizeof(int));
+    } else {
+        m->be->upload(m->be, m->d_qa, b->start, (size_t)b->B * sizeof(int));
+        m->be->upload(m->be, m->d_qa + b->B, b->end, (size_t)b->B * sizeof(int));
+    }
+}
+
+/* ---- dropout helpers ---------------------------------------------------- */
+
+enum { SITE_EMB = 0, SITE_NER = 0xFFFF };
+static uint32_t site_attn_probs(int l) { return 1u + 3u * (uint32_t)l; }
+static uint32_t site_attn_out(int l) { return 2u + 3u * (uint32_t)l; }
+static uint32_t site_ffn_out(int l) { return 3u + 3u * (uint32_t)l; }
+static uint32_t stream_of(const Model *m, uint32_t site) { return (m->pass << 16) | site; }
+
+/* In-place inverted dropout of x[n]; no-op when not training. */
+static void drop_fwd(Model *m, float *x, size_t n, uint32_t site) {
+    if (m->p_drop > 0.0f)
+        m->be->dropout_forward(m->be, x, x, n, m->p_drop, m->seed, m->step, stream_of(m, site));
+}
+
+/* Gradient through a dropout: returns the buffer holding d(input). When
+ * dropout is off that is dout itself; otherwise `dst` (zeroed here). */
+static float *drop_bwd(Model *m, float *dst, float *dout, size_t n, uint32_t site) {
+    if (!(m->p_drop > 0.0f)) return dout;
+    m->be->zero(m->be, dst, n * sizeof(float));
+    m->be->dropout_backward(m->be, dst, dout, n, m->p_drop, m->seed, m->step, stream_of(m, site));
+    return dst;
+}
+
+/* ---- forward ------------------------------------------------------------ */
+
+static const float *layer_input(const Model *m, int l) {
+    return l == 0 ? m->a.emb_ln : m->a.layer[l - 1].ln2;
+}
+
+static const float *encoder_output(const Model *m) { return m->a.layer[m->cfg.L - 1].ln2; }
+
+static void forward_embeddings(Model *m, int B, int T) {
+    Backend *be = m->be;
+    const ModelConfig *c = &m->cfg;
+    int N = B * T;
+    be->embed_forward(be, m->a.emb_sum, m->d_ids, m->d_types, model_p(m, ET_WORD),
+                      model_p(m, ET_POS), model_p(m, ET_TYPE), B, T, c->C);
+    be->layernorm_forward(be, m->a.emb_ln, m->a.emb_mean, m->a.emb_rstd, m->a.emb_sum,
+                          model_p(m, ET_LN_W), model_p(m, ET_LN_B), N, c->C, c->ln_eps);
+    drop_fwd(m, m->a.emb_ln, (size_t)N * c->C, SITE_EMB);
+}
+
+static void forward_layer(Model *m, int l, int B, int T) {
+    Backend *be = m->be;
+    const ModelConfig *c = &m->cfg;
+    LayerActs *la = &m->a.layer[l];
+    const int w = model_layer_first(l), N = B * T, C = c->C;
+    const size_t NC = (size_t)N * C;
+    const float *x = layer_input(m, l);
+    be->matmul_forward(be, la->qkv, x, model_p(m, w + LT_QKV_W), model_p(m, w + LT_QKV_B), N, C, 3 * C);
+    be->attention_forward(be, la->atty, la->att, m->a.att_scratch, la->qkv, m->d_mask, B, T, C,
+                          c->NH, m->p_drop, m->seed, m->step, stream_of(m, site_attn_probs(l)));
+    be->matmul_forward(be, la->attproj, la->atty, model_p(m, w + LT_OUT_W), model_p(m, w + LT_OUT_B), N, C, C);
+    drop_fwd(m, la->attproj, NC, site_attn_out(l));
+    be->residual_forward(be, la->res1, x, la->attproj, NC);
+    be->layernorm_forward(be, la->ln1, la->ln1_mean, la->ln1_rstd, la->res1,
+                          model_p(m, w + LT_LN1_W), model_p(m, w + LT_LN1_B), N, C, c->ln_eps);
+    be->matmul_forward(be, la->fch, la->ln1, model_p(m, w + LT_UP_W), model_p(m, w + LT_UP_B), N, C, c->FFN);
+    be->gelu_forward(be, la->fch_gelu, la->fch, (size_t)N * c->FFN);
+    be->matmul_forward(be, la->fcproj, la->fch_gelu, model_p(m, w + LT_DOWN_W),
+                       model_p(m, w + LT_DOWN_B), N, c->FFN, C);
+    drop_fwd(m, la->fcproj, NC, site_ffn_out(l));
+    be->residual_forward(be, la->res2, la->ln1, la->fcproj, NC);
+    be->layernorm_forward(be, la->ln2, la->ln2_mean, la->ln2_rstd, la->res2,
+                          model_p(m, w + LT_LN2_W), model_p(m, w + LT_LN2_B), N, C, c->ln_eps);
+}
+
+/* Sum losses[lo, hi) on the host in index order (double accumulator). */
+static double host_loss_sum(const float *losses, int lo, int hi) {
+    double s = 0.0;
+    for (int i = lo; i < hi; i++) s += losses[i];
+    return s;
+}
+
+static float forward_ner(Model *m, int B, int T) {
+    Backend *be = m->be;
+    const ModelConfig *c = &m->cfg;
+    int N = B * T, nl = c->num_labels;
+    be->copy(be, m->a.ner_in, encoder_output(m), (size_t)N * c->C * sizeof(float));
+    drop_fwd(m, m->a.ner_in, (size_t)N * c->C, SITE_NER);
+    be->matmul_forward(be, m->a.ner_logits, m->a.ner_in, model_p(m, m->ner_first),
+                       model_p(m, m->ner_first + 1), N, c->C, nl);
+    be->crossentropy_forward(be, m->a.losses, m->a.ner_probs, m->a.ner_logits, m->d_labels, N, nl);
+    be->download(be, m->h_losses, m->a.losses, (size_t)N * sizeof(float));
+    if (m->n_valid[0] == 0) return 0.0f;
+    return (float)(host_loss_sum(m->h_losses, 0, N) / m->n_valid[0]);
+}
+
+/* QA: the [B,T,2] logits are split into 2B rows of T classes (starts, then
+ * ends); loss = (mean start CE + mean end CE) / 2. */
+static float forward_qa(Model *m, int B, int T) {
+    Backend *be = m->be;
+    const ModelConfig *c = &m->cfg;
+    int N = B * T;
+    be->matmul_forward(be, m->a.qa_logits, encoder_output(m), model_p(m, m->qa_first),
+                       model_p(m, m->qa_first + 1), N, c->C, 2);
+    be->qa_split_forward(be, m->a.qa_split, m->a.qa_logits, B, T);
+    be->crossentropy_forward(be, m->a.losses, m->a.qa_probs, m->a.qa_split, m->d_qa, 2 * B, T);
+    be->download(be, m->h_losses, m->a.losses, (size_t)(2 * B) * sizeof(float));
+    double ls = m->n_valid[0] ? host_loss_sum(m->h_losses, 0, B) / m->n_valid[0] : 0.0;
+    double le = m->n_valid[1] ? host_loss_sum(m->h_losses, B, 2 * B) / m->n_valid[1] : 0.0;
+    return (float)((ls + le) / 2.0);
+}
+
+int model_forward(Model *m, const Batch *b, int train, uint64_t seed, uint32_t step, uint32_t pass,
+                  float *loss, Err *err) {
+    m->have_fwd = 0;
+    if (check_batch_shape(m, b, err) || check_tokens(m, b, err) || check_targets(m, b, err))
+        return -1;
+    if (pass > 0xFFFFu) return err_set(err, "model_forward: pass %u exceeds 65535", pass);
+    m->task = b->task;
+    m->B = b->B;
+    m->T = b->T;
+    m->p_drop = train ? m->cfg.p_drop : 0.0f;
+    m->seed = seed;
+    m->step = step;
+    m->pass = pass;
+    upload_batch(m, b);
+    forward_embeddings(m, b->B, b->T);
+    for (int l = 0; l < m->cfg.L; l++) forward_layer(m, l, b->B, b->T);
+    float lv = b->task == TASK_NER ? forward_ner(m, b->B, b->T) : forward_qa(m, b->B, b->T);
+    if (loss) *loss = lv;
+    m->have_fwd = 1;
+    return 0;
+}
+
+/* ---- backward ----------------------------------------------------------- */
+
+/* d(weight * NER loss) into the encoder output gradient g_a. */
+static void backward_ner(Model *m, float weight) {
+    Backend *be = m->be;
+    const ModelConfig *c = &m->cfg;
+    int N = m->B * m->T, nl = c->num_labels;
+    size_t NC = (size_t)N * c->C;
+    be->zero(be, m->a.g_logits, (size_t)N * nl * sizeof(float));
+    if (m->n_valid[0] > 0)
+        be->crossentropy_backward(be, m->a.g_logits, m->a.ner_probs, m->d_labels,
+                                  weight / (float)m->n_valid[0], N, nl);
+    be->zero(be, m->a.g_t1, NC * sizeof(float));
+    be->matmul_backward(be, m->a.g_t1, model_g(m, m->ner_first), model_g(m, m->ner_first + 1),
+                        m->a.g_logits, m->a.ner_in, model_p(m, m->ner_first), N, c->C, nl);
+    float *d = drop_bwd(m, m->a.g_a, m->a.g_t1, NC, SITE_NER);
+    if (d != m->a.g_a) be->copy(be, m->a.g_a, d, NC * sizeof(float));
+}
+
+/* d(weight * QA loss) into g_a: scale weight/(2 n_valid) per half. */
+static void backward_qa(Model *m, float weight) {
+    Backend *be = m->be;
+    const ModelConfig *c = &m->cfg;
+    int B = m->B, T = m->T, N = B * T;
+    be->zero(be, m->a.g_split, (size_t)2 * N * sizeof(float));
+    for (int k = 0; k < 2; k++)
+        if (m->n_valid[k] > 0)
+            be->crossentropy_backward(be, m->a.g_split + (size_t)k * N, m->a.qa_probs + (size_t)k * N,
+                                      m->d_qa + k * B, weight / (2.0f * (float)m->n_valid[k]), B, T);
+    be->zero(be, m->a.g_logits, (size_t)2 * N * sizeof(float));
+    be->qa_split_backward(be, m->a.g_logits, m->a.g_split, B, T);
+    be->zero(be, m->a.g_a, (size_t)N * c->C * sizeof(float));
+    be->matmul_backward(be, m->a.g_a, model_g(m, m->qa_first), model_g(m, m->qa_first + 1),
+                        m->a.g_logits, encoder_output(m), model_p(m, m->qa_first), N, c->C, 2);
+}
+
+/* FFN half of a layer: dout = d(ln2 out); leaves d(ln1 out) in g_t1. */
+static void backward_ffn(Model *m, int l, const float *dout) {
+    Backend *be = m->be;
+    const ModelConfig *c = &m->cfg;
+    LayerActs *la = &m->a.layer[l];
+    Acts *a = &m->a;
+    const int w = model_layer_first(l), N = m->B * m->T, C = c->C, F = c->FFN;
+    const size_t NC = (size_t)N * C, NF = (size_t)N * F;
+    be->zero(be, a->g_res, NC * sizeof(float));
+    be->layernorm_backward(be, a->g_res, model_g(m, w + LT_LN2_W), model_g(m, w + LT_LN2_B), dout,
+                           la->res2, model_p(m, w + LT_LN2_W), la->ln2_mean, la->ln2_rstd, N, C);
+    be->zero(be, a->g_t1, NC * sizeof(float));
+    be->zero(be, a->g_t2, NC * sizeof(float));
+    be->residual_backward(be, a->g_t1, a->g_t2, a->g_res, NC);
+    float *dproj = drop_bwd(m, a->g_res, a->g_t2, NC, site_ffn_out(l));
+    be->zero(be, a->g_ffn2, NF * sizeof(float));
+    be->matmul_backward(be, a->g_ffn2, model_g(m, w + LT_DOWN_W), model_g(m, w + LT_DOWN_B), dproj,
+                        la->fch_gelu, model_p(m, w + LT_DOWN_W), N, F, C);
+    be->zero(be, a->g_ffn1, NF * sizeof(float));
+    be->gelu_backward(be, a->g_ffn1, la->fch, a->g_ffn2, NF);
+    be->matmul_backward(be, a->g_t1, model_g(m, w + LT_UP_W), model_g(m, w + LT_UP_B), a->g_ffn1,
+                        la->ln1, model_p(m, w + LT_UP_W), N, C, F);
+}
+
+/* Attention half: d(ln1 out) in g_t1; writes d(layer input) into dinp. */
+static void backward_attn(Model *m, int l, float *dinp) {
+    Backend *be = m->be;
+    const ModelConfig *c = &m->cfg;
+    LayerActs *la = &m->a.layer[l];
+    Acts *a = &m->a;
+    const int w = model_layer_first(l), N = m->B * m->T, C = c->C;
+    const size_t NC = (size_t)N * C;
+    be->zero(be, a->g_res, NC * sizeof(float));
+    be->layernorm_backward(be, a->g_res, model_g(m, w + LT_LN1_W), model_g(m, w + LT_LN1_B), a->g_t1,
+                           la->res1, model_p(m, w + LT_LN1_W), la->ln1_mean, la->ln1_rstd, N, C);
+    be->zero(be, dinp, NC * sizeof(float));
+    be->zero(be, a->g_t2, NC * sizeof(float));
+    be->residual_backward(be, dinp, a->g_t2, a->g_res, NC);
+    float *dproj = drop_bwd(m, a->g_t1, a->g_t2, NC, site_attn_out(l));
+    be->zero(be, a->g_res, NC * sizeof(float));
+    be->matmul_backward(be, a->g_res, model_g(m, w + LT_OUT_W), model_g(m, w + LT_OUT_B), dproj,
+                        la->atty, model_p(m, w + LT_OUT_W), N, C, C);
+    be->zero(be, a->g_qkv, NC * 3 * sizeof(float));
+    be->attention_backward(be, a->g_qkv, a->att_scratch, a->g_res, la->qkv, la->att, m->d_mask, m->B,
+                           m->T, C, c->NH, m->p_drop, m->seed, m->step,
+                           stream_of(m, site_attn_probs(l)));
+    be->matmul_backward(be, dinp, model_g(m, w + LT_QKV_W), model_g(m, w + LT_QKV_B), a->g_qkv,
+                        layer_input(m, l), model_p(m, w + LT_QKV_W), N, C, 3 * C);
+}
+
+/* Embeddings: dout = d(embedding output after dropout). */
+static void backward_embeddings(Model *m, float *dout, float *spare) {
+    Backend *be = m->be;
+    const ModelConfig *c = &m->cfg;
+    const int N = m->B * m->T;
+    const size_t NC = (size_t)N * c->C;
+    float *dln = drop_bwd(m, spare, dout, NC, SITE_EMB);
+    be->zero(be, m->a.g_res, NC * sizeof(float));
+    be->layernorm_backward(be, m->a.g_res, model_g(m, ET_LN_W), model_g(m, ET_LN_B), dln,
+                           m->a.emb_sum, model_p(m, ET_LN_W), m->a.emb_mean, m->a.emb_rstd, N, c->C);
+    be->embed_backward(be, model_g(m, ET_WORD), model_g(m, ET_POS), model_g(m, ET_TYPE), m->a.g_res,
+                       m->d_ids, m->d_types, m->B, m->T, c->C);
+}
+
+void model_backward(Model *m, const Batch *b, float loss_weight) {
+    if (!m->have_fwd) die("model_backward called without a successful model_forward");
+    if (b && (b->task != m->task || b->B != m->B || b->T != m->T))
+        die("model_backward: batch (task %d, B=%d, T=%d) differs from the last forward (task %d, B=%d, T=%d)",
+            b->task, b->B, b->T, m->task, m->B, m->T);
+    if (m->task == TASK_NER)
+        backward_ner(m, loss_weight);
+    else
+        backward_qa(m, loss_weight);
+    float *dout = m->a.g_a, *dinp = m->a.g_b;
+    for (int l = m->cfg.L - 1; l >= 0; l--) {
+        backward_ffn(m, l, dout);
+        backward_attn(m, l, dinp);
+        float *t = dout;
+        dout = dinp;
+        dinp = t;
+    }
+    backward_embeddings(m, dout, dinp);
+}
+
+/* ---- outputs ------------------------------------------------------------ */
+
+void model_get_logits(const Model *m, float *host_out) {
+    size_t N = (size_t)m->B * m->T;
+    if (m->task == TASK_NER)
+        m->be->download(m->be, host_out, m->a.ner_logits, N * m->cfg.num_labels * sizeof(float));
+    else
+        m->be->download(m->be, host_out, m->a.qa_logits, N * 2 * sizeof(float));
+}
+
+void model_get_hidden(const Model *m, float *host_out) {
+    size_t N = (size_t)m->B * m->T;
+    m->be->download(m->be, host_out, encoder_output(m), N * m->cfg.C * sizeof(float));
+}

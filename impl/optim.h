@@ -1,0 +1,26 @@
+/* optim.h — AdamW hyper-parameters and the learning-rate schedule.
+ * The update itself runs on the backend (Backend.adamw_update), driven per
+ * parameter tensor by model_adamw_step() in model.h. */
+#ifndef MTL_OPTIM_H
+#define MTL_OPTIM_H
+
+typedef struct {
+    float lr;           /* peak learning rate */
+    float beta1, beta2; /* moment decay rates */
+    float eps;          /* added to sqrt(vhat) */
+    float weight_decay; /* decoupled; 0 for biases and LayerNorm (BERT's no_decay) */
+    float clip;         /* max global grad L2 norm; <= 0 disables clipping */
+} AdamWParams;
+
+/* BERT fine-tuning defaults: 2e-5, 0.9, 0.999, 1e-8, 0.01, clip 1.0. */
+AdamWParams adamw_defaults(void);
+
+/* Linear warmup then linear decay to 0 (the HF "linear" schedule), for the
+ * 0-based step s of `total` steps with `warmup` warmup steps:
+ *   s <  warmup:  lr = peak * s / warmup
+ *   s >= warmup:  lr = peak * max(0, (total - s) / (total - warmup))
+ * warmup <= 0 means no warmup; total <= warmup gives peak during warmup and 0
+ * after it. */
+float lr_schedule(int step, int total, int warmup, float peak);
+
+#endif
