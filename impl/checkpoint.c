@@ -1,0 +1,495 @@
+/* checkpoint.c — see checkpoint.h for the format. */
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sha256.h"
+
+static const char CKPT_MAGIC[8] = {'M', 'T', 'L', 'C', 'K', 'P', 'T', '\0'};
+enum { CKPT_VERSION = 1, CKPT_MAX_TENSORS = 100000, CKPT_MAX_NAME = 255 };
+
+void ckpt_state_free(TrainState *st) {
+    free(st->options);
+    st->options = NULL;
+}
+
+/* ---------------------------------------------------------------- writing */
+
+typedef struct {
+    uint8_t *b;
+    size_t len, cap;
+} Bytes;
+
+static void put_bytes(Bytes *o, const void *p, size_t n) {
+    if (o->len + n > o->cap) {
+        o->cap = (o->len + n) * 2 + 256;
+        o->b = xrealloc(o->b, o->cap);
+    }
+    memcpy(o->b + o->len, p, n);
+    o->len += n;
+}
+static void put_u32(Bytes *o, uint32_t v) { put_bytes(o, &v, 4); }
+static void put_i32(Bytes *o, int32_t v) { put_bytes(o, &v, 4); }
+static void put_u64(Bytes *o, uint64_t v) { put_bytes(o, &v, 8); }
+static void put_f32(Bytes *o, float v) { put_bytes(o, &v, 4); }
+static void put_f64(Bytes *o, double v) { put_bytes(o, &v, 8); }
+
+static void put_config(Bytes *o, const ModelConfig *c) {
+    char preset[32] = {0};
+    snprintf(preset, sizeof preset, "%s", c->preset);
+    put_bytes(o, preset, sizeof preset);
+    int32_t ints[9] = {c->L, c->C, c->NH, c->FFN, c->V, c->maxT, c->type_vocab, c->num_labels,
+                       c->heads};
+    for (int i = 0; i < 9; i++) put_i32(o, ints[i]);
+    put_f32(o, c->ln_eps);
+    put_f32(o, c->p_drop);
+    put_f32(o, c->init_std);
+}
+
+static void put_state(Bytes *o, const TrainState *st, int adam_t) {
+    put_u64(o, st->seed);
+    put_u64(o, (uint64_t)(int64_t)st->step);
+    put_i32(o, adam_t);
+    put_f64(o, st->train_wall_s);
+    put_i32(o, st->n_orders);
+    for (int i = 0; i < st->n_orders; i++) {
+        put_i32(o, st->order[i].n);
+        put_i32(o, st->order[i].epoch);
+        put_i32(o, st->order[i].pos);
+    }
+    const char *opt = st->options ? st->options : "";
+    put_u32(o, (uint32_t)strlen(opt));
+    put_bytes(o, opt, strlen(opt));
+}
+
+static void put_table(Bytes *o, const Model *m) {
+    put_u32(o, (uint32_t)model_num_tensors(m));
+    for (int i = 0; i < model_num_tensors(m); i++) {
+        const ParamInfo *p = model_tensor(m, i);
+        put_u32(o, (uint32_t)strlen(p->name));
+        put_bytes(o, p->name, strlen(p->name));
+        put_u32(o, (uint32_t)p->ndim);
+        for (int d = 0; d < p->ndim; d++) put_u32(o, (uint32_t)p->shape[d]);
+        put_u64(o, p->offset);
+        put_u64(o, p->numel);
+    }
+    put_u64(o, model_num_params(m));
+}
+
+/* Write all segments to "<path>.tmp.<pid>", fsync, rename over path, fsync
+ * the directory; on failure remove the temp file and leave path untouched. */
+static int write_segments_atomic(const char *path, const void *const *seg, const size_t *seglen,
+                                 int nseg, Err *err) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return err_set(err, "%s: cannot create: %s", tmp, strerror(errno));
+    size_t done = 0;
+    for (int s = 0; s < nseg; s++) {
+        const char *p = seg[s];
+        size_t left = seglen[s];
+        while (left > 0) {
+            ssize_t w = write(fd, p, left);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                int e = errno;
+                close(fd);
+                unlink(tmp);
+                return err_set(err, "%s: write failed after %zu bytes: %s", path, done,
+                               strerror(e));
+            }
+            p += w;
+            left -= (size_t)w;
+            done += (size_t)w;
+        }
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return err_set(err, "%s: fsync/close failed: %s", path, strerror(e));
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return err_set(err, "%s: rename from %s failed: %s", path, tmp, strerror(e));
+    }
+    char *dcopy = xstrdup(path);
+    int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY);
+    free(dcopy);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
+
+int checkpoint_save(const char *path, const Model *m, const TrainState *st, Err *err) {
+    if (st->n_orders < 0 || st->n_orders > CKPT_MAX_ORDERS)
+        return err_set(err, "%s: %d data orders (max %d)", path, st->n_orders, CKPT_MAX_ORDERS);
+    size_t n = model_num_params(m);
+    float *params = xmalloc(n * sizeof(float));
+    float *mom = xmalloc(n * sizeof(float));
+    float *vel = xmalloc(n * sizeof(float));
+    int adam_t = 0;
+    model_params_to_host(m, params);
+    model_optstate_to_host(m, mom, vel, &adam_t);
+
+    Bytes hdr = {0};
+    put_bytes(&hdr, CKPT_MAGIC, 8);
+    put_u32(&hdr, CKPT_VERSION);
+    put_config(&hdr, model_config(m));
+    put_state(&hdr, st, adam_t);
+    put_table(&hdr, m);
+
+    Sha256 sh;
+    sha256_init(&sh);
+    sha256_update(&sh, hdr.b, hdr.len);
+    sha256_update(&sh, params, n * sizeof(float));
+    sha256_update(&sh, mom, n * sizeof(float));
+    sha256_update(&sh, vel, n * sizeof(float));
+    uint8_t digest[32];
+    sha256_final(&sh, digest);
+
+    const void *seg[5] = {hdr.b, params, mom, vel, digest};
+    size_t len[5] = {hdr.len, n * sizeof(float), n * sizeof(float), n * sizeof(float), 32};
+    int rc = write_segments_atomic(path, seg, len, 5, err);
+    free(hdr.b);
+    free(params);
+    free(mom);
+    free(vel);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- reading */
+
+typedef struct {
+    char name[CKPT_MAX_NAME + 1];
+    int ndim;
+    int shape[4];
+    uint64_t offset, numel;
+} CkTensor;
+
+/* A parsed checkpoint: views into the file buffer. */
+typedef struct {
+    char *buf;
+    size_t len;
+    ModelConfig cfg;
+    TrainState st;
+    int n_tensors;
+    CkTensor *t;
+    uint64_t n_params;
+    const float *params, *m, *v;
+} Ckpt;
+
+typedef struct {
+    const char *buf;
+    size_t len, off;
+    const char *path;
+    Err *err;
+} Cursor;
+
+static int rd(Cursor *c, void *dst, size_t n, const char *what) {
+    if (n > c->len - c->off)
+        return err_set(c->err, "%s: truncated at byte %zu while reading %s (file has %zu bytes)",
+                       c->path, c->off, what, c->len);
+    memcpy(dst, c->buf + c->off, n);
+    c->off += n;
+    return 0;
+}
+
+static int rd_config(Cursor *c, ModelConfig *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    int32_t v[9];
+    if (rd(c, cfg->preset, 32, "the model config")) return -1;
+    cfg->preset[31] = '\0';
+    if (rd(c, v, sizeof v, "the model config")) return -1;
+    cfg->L = v[0], cfg->C = v[1], cfg->NH = v[2], cfg->FFN = v[3], cfg->V = v[4];
+    cfg->maxT = v[5], cfg->type_vocab = v[6], cfg->num_labels = v[7], cfg->heads = v[8];
+    if (rd(c, &cfg->ln_eps, 4, "the model config") || rd(c, &cfg->p_drop, 4, "the model config") ||
+        rd(c, &cfg->init_std, 4, "the model config"))
+        return -1;
+    Err e;
+    if (config_validate(cfg, &e) != 0)
+        return err_set(c->err, "%s: invalid model config at byte %zu: %s", c->path, c->off, e.msg);
+    return 0;
+}
+
+static int rd_state(Cursor *c, TrainState *st) {
+    int64_t step = 0;
+    int32_t t = 0, n_orders = 0;
+    if (rd(c, &st->seed, 8, "the training state") || rd(c, &step, 8, "the training state") ||
+        rd(c, &t, 4, "the training state") || rd(c, &st->train_wall_s, 8, "the training state") ||
+        rd(c, &n_orders, 4, "the training state"))
+        return -1;
+    if (step < 0 || t < 0 || n_orders < 0 || n_orders > CKPT_MAX_ORDERS)
+        return err_set(c->err, "%s: implausible training state before byte %zu (step %lld, adam t %d, %d orders)",
+                       c->path, c->off, (long long)step, t, n_orders);
+    st->step = (long)step;
+    st->adam_t = t;
+    st->n_orders = n_orders;
+    for (int i = 0; i < n_orders; i++) {
+        int32_t o[3] = {0, 0, 0};
+        if (rd(c, o, sizeof o, "the data-order state")) return -1;
+        if (o[0] < 0 || o[1] < 0 || o[2] < 0 || o[2] > o[0])
+            return err_set(c->err, "%s: implausible data order %d at byte %zu (n %d epoch %d pos %d)",
+                           c->path, i, c->off - sizeof o, o[0], o[1], o[2]);
+        st->order[i] = (OrderState){o[0], o[1], o[2]};
+    }
+    uint32_t k = 0;
+    if (rd(c, &k, 4, "the options length")) return -1;
+    if (k > c->len - c->off)
+        return err_set(c->err, "%s: truncated at byte %zu: options text of %u bytes does not fit (file has %zu bytes)",
+                       c->path, c->off, k, c->len);
+    st->options = xmalloc((size_t)k + 1);
+    rd(c, st->options, k, "the options");
+    st->options[k] = '\0';
+    return 0;
+}
+
+static int rd_tensor(Cursor *c, CkTensor *t, int i, uint64_t expect_offset) {
+    uint32_t k = 0, nd = 0;
+    if (rd(c, &k, 4, "a tensor name length")) return -1;
+    if (k == 0 || k > CKPT_MAX_NAME)
+        return err_set(c->err, "%s: tensor %d at byte %zu: implausible name length %u", c->path, i,
+                       c->off - 4, k);
+    if (rd(c, t->name, k, "a tensor name")) return -1;
+    t->name[k] = '\0';
+    if (rd(c, &nd, 4, "a tensor rank")) return -1;
+    if (nd < 1 || nd > 4)
+        return err_set(c->err, "%s: tensor '%s' at byte %zu: ndim %u not in 1..4", c->path, t->name,
+                       c->off - 4, nd);
+    t->ndim = (int)nd;
+    uint64_t prod = 1;
+    for (uint32_t d = 0; d < nd; d++) {
+        uint32_t s = 0;
+        if (rd(c, &s, 4, "a tensor shape")) return -1;
+        if (s == 0 || s > (1u << 30))
+            return err_set(c->err, "%s: tensor '%s' at byte %zu: implausible dimension %u", c->path,
+                           t->name, c->off - 4, s);
+        t->shape[d] = (int)s;
+        prod *= s;
+        if (prod > (1ull << 40))
+            return err_set(c->err, "%s: tensor '%s': shape product overflows", c->path, t->name);
+    }
+    if (rd(c, &t->offset, 8, "a tensor offset") || rd(c, &t->numel, 8, "a tensor size")) return -1;
+    if (t->numel != prod || t->offset != expect_offset)
+        return err_set(c->err, "%s: tensor '%s' before byte %zu: offset %llu / numel %llu inconsistent (expected %llu / %llu)",
+                       c->path, t->name, c->off, (unsigned long long)t->offset,
+                       (unsigned long long)t->numel, (unsigned long long)expect_offset,
+                       (unsigned long long)prod);
+    return 0;
+}
+
+static int rd_table(Cursor *c, Ckpt *k) {
+    uint32_t n = 0;
+    if (rd(c, &n, 4, "the tensor count")) return -1;
+    if (n == 0 || n > CKPT_MAX_TENSORS)
+        return err_set(c->err, "%s: implausible tensor count %u at byte %zu", c->path, n, c->off - 4);
+    k->t = xcalloc(n, sizeof *k->t);
+    k->n_tensors = (int)n;
+    uint64_t off = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (rd_tensor(c, &k->t[i], (int)i, off)) return -1;
+        off += k->t[i].numel;
+    }
+    if (rd(c, &k->n_params, 8, "the parameter count")) return -1;
+    if (k->n_params != off)
+        return err_set(c->err, "%s: parameter count %llu at byte %zu does not equal the table's sum %llu",
+                       c->path, (unsigned long long)k->n_params, c->off - 8,
+                       (unsigned long long)off);
+    return 0;
+}
+
+/* Payload size check (truncation or trailing bytes), then the checksum. */
+static int check_payload(Cursor *c, Ckpt *k) {
+    uint64_t need = k->n_params * 3 * sizeof(float) + 32;
+    if (need > c->len - c->off)
+        return err_set(c->err, "%s: truncated: payload starts at byte %zu and needs %llu bytes, file has %zu bytes",
+                       c->path, c->off, (unsigned long long)need, c->len);
+    if (need < c->len - c->off)
+        return err_set(c->err, "%s: %zu unexpected trailing bytes after byte %llu", c->path,
+                       c->len - c->off - (size_t)need, (unsigned long long)(c->off + need));
+    size_t body = c->len - 32;
+    uint8_t digest[32];
+    sha256(c->buf, body, digest);
+    if (memcmp(digest, c->buf + body, 32) != 0) {
+        char want[65], got[65];
+        sha256_hex((const uint8_t *)c->buf + body, want);
+        sha256_hex(digest, got);
+        return err_set(c->err, "%s: checksum mismatch: bytes 0..%zu hash to %.16s..., the trailer at byte %zu says %.16s... (file corrupted)",
+                       c->path, body, got, body, want);
+    }
+    const float *f = (const float *)(c->buf + c->off);
+    k->params = f;
+    k->m = f + k->n_params;
+    k->v = f + 2 * k->n_params;
+    return 0;
+}
+
+static void ckpt_close(Ckpt *k) {
+    free(k->buf);
+    free(k->t);
+    ckpt_state_free(&k->st);
+    memset(k, 0, sizeof *k);
+}
+
+static int ckpt_open(const char *path, Ckpt *k, Err *err) {
+    memset(k, 0, sizeof *k);
+    k->buf = read_file_all(path, &k->len, err);
+    if (!k->buf) return -1;
+    Cursor c = {k->buf, k->len, 0, path, err};
+    char magic[8];
+    uint32_t version = 0;
+    int rc = -1;
+    if (rd(&c, magic, 8, "the magic")) goto out;
+    if (memcmp(magic, CKPT_MAGIC, 8) != 0) {
+        err_set(err, "%s: not an mtl checkpoint (bad magic at byte 0)", path);
+        goto out;
+    }
+    if (rd(&c, &version, 4, "the version")) goto out;
+    if (version != CKPT_VERSION) {
+        err_set(err, "%s: unsupported checkpoint version %u at byte 8 (this build reads %d)", path,
+                version, CKPT_VERSION);
+        goto out;
+    }
+    if (rd_config(&c, &k->cfg) || rd_state(&c, &k->st) || rd_table(&c, k) || check_payload(&c, k))
+        goto out;
+    rc = 0;
+out:
+    if (rc) ckpt_close(k);
+    return rc;
+}
+
+/* ------------------------------------------------------- matching a model */
+
+static int config_mismatch(const char *path, const ModelConfig *f, const ModelConfig *h, Err *err) {
+    const char *names[9] = {"L", "C", "NH", "FFN", "V", "maxT", "type_vocab", "num_labels", "heads"};
+    int a[9] = {f->L, f->C, f->NH, f->FFN, f->V, f->maxT, f->type_vocab, f->num_labels, f->heads};
+    int b[9] = {h->L, h->C, h->NH, h->FFN, h->V, h->maxT, h->type_vocab, h->num_labels, h->heads};
+    for (int i = 0; i < 9; i++)
+        if (a[i] != b[i])
+            return err_set(err, "%s: model config mismatch: %s=%d in the checkpoint, %d in this run",
+                           path, names[i], a[i], b[i]);
+    if (memcmp(&f->ln_eps, &h->ln_eps, 4) || memcmp(&f->p_drop, &h->p_drop, 4) ||
+        memcmp(&f->init_std, &h->init_std, 4))
+        return err_set(err, "%s: model config mismatch: ln_eps/p_drop/init_std %g/%g/%g in the checkpoint, %g/%g/%g in this run",
+                       path, f->ln_eps, f->p_drop, f->init_std, h->ln_eps, h->p_drop, h->init_std);
+    return 0;
+}
+
+static int same_shape(const CkTensor *t, const ParamInfo *p) {
+    if (t->ndim != p->ndim) return 0;
+    for (int d = 0; d < t->ndim; d++)
+        if (t->shape[d] != p->shape[d]) return 0;
+    return 1;
+}
+
+static int table_mismatch(const char *path, const Ckpt *k, const Model *m, Err *err) {
+    if (k->n_tensors != model_num_tensors(m))
+        return err_set(err, "%s: %d tensors in the checkpoint, %d in this model", path,
+                       k->n_tensors, model_num_tensors(m));
+    for (int i = 0; i < k->n_tensors; i++) {
+        const ParamInfo *p = model_tensor(m, i);
+        if (strcmp(k->t[i].name, p->name) != 0 || !same_shape(&k->t[i], p) ||
+            k->t[i].offset != p->offset)
+            return err_set(err, "%s: tensor %d is '%s' [%d x %d] in the checkpoint, '%s' [%d x %d] in this model",
+                           path, i, k->t[i].name, k->t[i].shape[0],
+                           k->t[i].ndim > 1 ? k->t[i].shape[1] : 1, p->name, p->shape[0],
+                           p->ndim > 1 ? p->shape[1] : 1);
+    }
+    return 0;
+}
+
+int checkpoint_load(const char *path, Model *m, TrainState *st, Err *err) {
+    Ckpt k;
+    if (ckpt_open(path, &k, err)) return -1;
+    if (config_mismatch(path, &k.cfg, model_config(m), err) || table_mismatch(path, &k, m, err)) {
+        ckpt_close(&k);
+        return -1;
+    }
+    model_params_from_host(m, k.params);
+    model_optstate_from_host(m, k.m, k.v, k.st.adam_t);
+    *st = k.st;
+    k.st.options = NULL; /* ownership moves to *st */
+    ckpt_close(&k);
+    return 0;
+}
+
+int checkpoint_read_config(const char *path, ModelConfig *cfg, Err *err) {
+    Ckpt k;
+    if (ckpt_open(path, &k, err)) return -1;
+    *cfg = k.cfg;
+    ckpt_close(&k);
+    return 0;
+}
+
+int checkpoint_init_params(const char *path, Model *m, int *copied, int *skipped, Err *err) {
+    Ckpt k;
+    if (ckpt_open(path, &k, err)) return -1;
+    size_t n = model_num_params(m);
+    float *host = xmalloc(n * sizeof(float));
+    model_params_to_host(m, host);
+    *copied = *skipped = 0;
+    for (int i = 0; i < model_num_tensors(m); i++) {
+        const ParamInfo *p = model_tensor(m, i);
+        const CkTensor *hit = NULL;
+        for (int j = 0; j < k.n_tensors && !hit; j++)
+            if (!strcmp(k.t[j].name, p->name) && same_shape(&k.t[j], p)) hit = &k.t[j];
+        if (!hit) {
+            (*skipped)++;
+            continue;
+        }
+        memcpy(host + p->offset, k.params + hit->offset, p->numel * sizeof(float));
+        (*copied)++;
+    }
+    int rc = 0;
+    if (*copied == 0) rc = err_set(err, "%s: no tensor matches this model (by name and shape)", path);
+    else model_params_from_host(m, host);
+    free(host);
+    ckpt_close(&k);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- options */
+
+static int key_ignored(const char *line, size_t keylen, const char *const *ignore) {
+    for (; ignore && *ignore; ignore++)
+        if (strlen(*ignore) == keylen && !strncmp(line, *ignore, keylen)) return 1;
+    return 0;
+}
+
+/* Next non-ignored line of s starting at *p: sets [*start, *end). */
+static int next_line(const char **p, const char *const *ignore, const char **start,
+                     const char **end) {
+    while (**p) {
+        const char *s = *p, *e = strchr(s, '\n');
+        if (!e) e = s + strlen(s);
+        *p = *e ? e + 1 : e;
+        const char *eq = memchr(s, '=', (size_t)(e - s));
+        size_t keylen = eq ? (size_t)(eq - s) : (size_t)(e - s);
+        if (e == s || key_ignored(s, keylen, ignore)) continue;
+        *start = s;
+        *end = e;
+        return 1;
+    }
+    return 0;
+}
+
+int ckpt_options_diff(const char *a, const char *b, const char *const *ignore, char *out,
+                      size_t outlen) {
+    const char *pa = a ? a : "", *pb = b ? b : "";
+    for (;;) {
+        const char *sa = NULL, *ea = NULL, *sb = NULL, *eb = NULL;
+        int ha = next_line(&pa, ignore, &sa, &ea), hb = next_line(&pb, ignore, &sb, &eb);
+        if (!ha && !hb) return 0;
+        if (ha && hb && ea - sa == eb - sb && !memcmp(sa, sb, (size_t)(ea - sa))) continue;
+        snprintf(out, outlen, "'%.*s' in the checkpoint vs '%.*s' now", ha ? (int)(ea - sa) : 6,
+                 ha ? sa : "(none)", hb ? (int)(eb - sb) : 6, hb ? sb : "(none)");
+        return 1;
+    }
+}

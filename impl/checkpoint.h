@@ -1,0 +1,73 @@
+/* checkpoint.h — training checkpoints: parameters, Adam moments, optimiser
+ * step, data-order state and the training options, with a SHA-256 checksum.
+ *
+ * File format (little-endian; all writes atomic: temp file, fsync, rename):
+ *   magic      8 bytes "MTLCKPT\0"
+ *   version    u32 (= 1)
+ *   config     char preset[32]; i32 L C NH FFN V maxT type_vocab num_labels
+ *              heads; f32 ln_eps p_drop init_std
+ *   state      u64 seed; i64 step; i32 adam_t; f64 train_wall_s;
+ *              i32 n_orders (0..4), then n_orders x (i32 n, epoch, pos)
+ *   options    u32 length K, K bytes: the training options as "key=value\n"
+ *   table      u32 n_tensors; per tensor: u32 name length, name bytes,
+ *              u32 ndim (1..4), ndim x u32 shape, u64 offset, u64 numel
+ *              (offset and numel in floats; offsets are contiguous in table
+ *              order and sum to n_params)
+ *   n_params   u64
+ *   payload    f32 params[n_params], f32 adam_m[n_params], f32 adam_v[n_params]
+ *   checksum   32 bytes: SHA-256 of every byte before it
+ */
+#ifndef MTL_CHECKPOINT_H
+#define MTL_CHECKPOINT_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "model.h"
+#include "util.h"
+
+#define CKPT_MAX_ORDERS 4
+
+typedef struct {
+    int n, epoch, pos;
+} OrderState;
+
+typedef struct {
+    uint64_t seed;
+    long step;            /* optimiser steps completed */
+    int adam_t;           /* AdamW step counter (filled by checkpoint_save/load) */
+    double train_wall_s;  /* training seconds so far (informational) */
+    int n_orders;
+    OrderState order[CKPT_MAX_ORDERS]; /* one per task: TASK_NER, TASK_QA */
+    char *options;        /* "key=value\n" lines; owned (free with ckpt_state_free) */
+} TrainState;
+
+void ckpt_state_free(TrainState *st);
+
+/* Write the model (params + Adam state) and st to path, atomically. */
+int checkpoint_save(const char *path, const Model *m, const TrainState *st, Err *err);
+
+/* Load a checkpoint into m: the stored ModelConfig and tensor table must
+ * equal m's exactly (else an error naming the field / tensor that differs).
+ * Fills *st (st->options allocated). Truncation, bad magic/version,
+ * implausible sizes and checksum mismatches are errors naming the file and
+ * the byte offset. */
+int checkpoint_load(const char *path, Model *m, TrainState *st, Err *err);
+
+/* Only the stored ModelConfig (validated file, no model needed). */
+int checkpoint_read_config(const char *path, ModelConfig *cfg, Err *err);
+
+/* --init: copy every stored parameter tensor whose name and shape match a
+ * tensor of m (e.g. the encoder and NER head of a single-task run into an
+ * MTL model); Adam state and step are not taken. *copied / *skipped count
+ * tensors of m that were / were not found in the file. Fails if nothing
+ * matched. */
+int checkpoint_init_params(const char *path, Model *m, int *copied, int *skipped, Err *err);
+
+/* First line that differs between two option texts, as "key: A vs B" in
+ * out (for --resume checks). Returns 0 if equal. Lines whose key is in
+ * `ignore` (NULL-terminated) are skipped. */
+int ckpt_options_diff(const char *a, const char *b, const char *const *ignore, char *out,
+                      size_t outlen);
+
+#endif

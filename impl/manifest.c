@@ -1,0 +1,147 @@
+#include "manifest.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buildinfo.h"
+#include "jsonw.h"
+#include "sha256.h"
+
+void utc_now_iso(char out[32]) {
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void cpu_model_name(char *out, size_t outlen) {
+    snprintf(out, outlen, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) != 0) continue;
+        const char *colon = strchr(line, ':');
+        if (!colon) continue;
+        colon++;
+        while (*colon == ' ' || *colon == '\t') colon++;
+        snprintf(out, outlen, "%s", colon);
+        out[strcspn(out, "\n")] = '\0';
+        break;
+    }
+    fclose(f);
+}
+
+/* GPU name and driver through nvidia-smi (the manifest is informational; a
+ * missing tool leaves "unknown"). */
+static void gpu_description(char *out, size_t outlen) {
+    snprintf(out, outlen, "unknown (nvidia-smi not available)");
+    FILE *p = popen("nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null",
+                    "r");
+    if (!p) return;
+    char line[256];
+    if (fgets(line, sizeof line, p)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (line[0]) snprintf(out, outlen, "%s", line);
+    }
+    pclose(p);
+}
+
+void manifest_begin(Manifest *m, int argc, char **argv, const char *device, int threads) {
+    memset(m, 0, sizeof *m);
+    size_t used = 0;
+    for (int i = 0; i < argc && used + 2 < sizeof m->command; i++) {
+        int n = snprintf(m->command + used, sizeof m->command - used, "%s%s", i ? " " : "", argv[i]);
+        if (n < 0) break;
+        used += (size_t)n;
+    }
+    snprintf(m->device, sizeof m->device, "%s", device);
+    m->threads = threads;
+    if (!strcmp(device, "cuda")) gpu_description(m->gpu, sizeof m->gpu);
+    utc_now_iso(m->start_time);
+    m->start_wall = now_seconds();
+}
+
+void manifest_add_seed(Manifest *m, long long seed) {
+    if (m->n_seeds < MANIFEST_MAX_SEEDS) m->seeds[m->n_seeds++] = seed;
+}
+
+int manifest_add_file(Manifest *m, const char *role, const char *path, Err *err) {
+    if (m->n_files >= MANIFEST_MAX_FILES) return err_set(err, "manifest: too many data files");
+    ManifestFile *f = &m->files[m->n_files];
+    if (sha256_file_hex(path, f->sha256, err)) return -1;
+    struct stat st;
+    f->bytes = stat(path, &st) == 0 ? (long long)st.st_size : -1;
+    snprintf(f->role, sizeof f->role, "%s", role);
+    snprintf(f->path, sizeof f->path, "%s", path);
+    m->n_files++;
+    return 0;
+}
+
+static void write_build(JsonW *w) {
+    const char *commit = build_git_commit();
+    size_t n = strlen(commit);
+    int dirty = n >= 6 && !strcmp(commit + n - 6, "-dirty");
+    jw_str(w, "git_commit", commit);
+    jw_bool(w, "git_dirty", dirty);
+    jw_str(w, "compiler", build_compiler());
+    jw_str(w, "cflags", build_cflags());
+    jw_str(w, "blas", build_blas());
+    jw_bool(w, "cuda_built", build_has_cuda());
+}
+
+static void write_machine(JsonW *w, const Manifest *m) {
+    char cpu[256], host[256] = "unknown";
+    cpu_model_name(cpu, sizeof cpu);
+    gethostname(host, sizeof host);
+    host[sizeof host - 1] = '\0';
+    struct utsname u;
+    char os[512] = "unknown";
+    if (uname(&u) == 0) snprintf(os, sizeof os, "%s %s %s", u.sysname, u.release, u.machine);
+    jw_str(w, "cpu_model", cpu);
+    jw_int(w, "cpu_count", sysconf(_SC_NPROCESSORS_ONLN));
+    jw_str(w, "os", os);
+    jw_str(w, "hostname", host);
+    jw_str(w, "device", m->device);
+    jw_int(w, "threads", m->threads);
+    if (m->gpu[0]) jw_str(w, "gpu", m->gpu);
+    else jw_null(w, "gpu");
+}
+
+int manifest_write(const Manifest *m, const char *path, int finished, Err *err) {
+    JsonW w;
+    jw_init(&w);
+    jw_obj(&w, NULL);
+    jw_str(&w, "command", m->command);
+    write_build(&w);
+    write_machine(&w, m);
+    jw_arr(&w, "seeds");
+    for (int i = 0; i < m->n_seeds; i++) jw_int(&w, NULL, m->seeds[i]);
+    jw_end(&w);
+    jw_arr(&w, "data_files");
+    for (int i = 0; i < m->n_files; i++) {
+        jw_obj(&w, NULL);
+        jw_str(&w, "role", m->files[i].role);
+        jw_str(&w, "path", m->files[i].path);
+        jw_str(&w, "sha256", m->files[i].sha256);
+        jw_int(&w, "bytes", m->files[i].bytes);
+        jw_end(&w);
+    }
+    jw_end(&w);
+    jw_str(&w, "start_time", m->start_time);
+    if (finished) {
+        char end[32];
+        utc_now_iso(end);
+        jw_str(&w, "end_time", end);
+        jw_num(&w, "wall_s", now_seconds() - m->start_wall);
+    } else {
+        jw_null(&w, "end_time");
+    }
+    int rc = jw_write_file(&w, path, err);
+    jw_free(&w);
+    return rc;
+}

@@ -1,0 +1,75 @@
+/* sampler.h — data order and task sampling for training, all drawn from
+ * Philox (impl/rng.h) so that one seed fixes everything.
+ *
+ * Philox streams used here (the model uses (pass << 16) | site for dropout
+ * and 0x1000 + tensor for init, both below 0x00030000):
+ *   SAMPLER_STREAM_ORDER + task   data order of that task; the Philox `step`
+ *                                 word is the epoch number
+ *   SAMPLER_STREAM_TASK           task choice; `step` word = optimiser step
+ */
+#ifndef MTL_SAMPLER_H
+#define MTL_SAMPLER_H
+
+#include <stdint.h>
+
+#include "util.h"
+
+#define SAMPLER_STREAM_ORDER 0xA0000000u
+#define SAMPLER_STREAM_TASK 0xA0001000u
+
+enum { SAMPLING_JOINT = 0, SAMPLING_ROUND_ROBIN, SAMPLING_PROPORTIONAL, SAMPLING_TEMPERATURE };
+
+/* Fisher-Yates shuffle of perm[0..n) (initialised to the identity) for one
+ * epoch: for i = n-1 .. 1, j = floor(u32 * (i+1) / 2^32) with u32 the i-th
+ * Philox output of (seed, epoch, stream) (multiply-shift; its bias is below
+ * n / 2^32, negligible). */
+void shuffle_epoch(int *perm, int n, uint64_t seed, uint32_t epoch, uint32_t stream);
+
+/* Endless stream of epochs over n items, each epoch a fresh permutation.
+ * State that a checkpoint must hold: (epoch, pos). */
+typedef struct {
+    int n;         /* dataset size (> 0) */
+    int epoch;     /* current epoch, 0-based */
+    int pos;       /* next position in perm, 0..n */
+    int *perm;     /* permutation of the current epoch */
+    uint64_t seed;
+    uint32_t stream;
+} DataOrder;
+
+void order_init(DataOrder *o, int n, uint64_t seed, uint32_t stream);
+void order_free(DataOrder *o);
+/* Restore (epoch, pos) from a checkpoint. Returns -1 if out of range. */
+int order_seek(DataOrder *o, int epoch, int pos, Err *err);
+/* The next B item indices; an epoch that runs out continues into the next
+ * one (no item is dropped, B may exceed n). */
+void order_next_batch(DataOrder *o, int B, int *out);
+
+/* Which task(s) an optimiser step trains. */
+typedef struct {
+    int strategy;  /* SAMPLING_* */
+    int tasks;     /* bitmask 1<<TASK_NER | 1<<TASK_QA of tasks with data */
+    double p_ner;  /* P(NER) for proportional / temperature */
+} TaskSampler;
+
+/* Sizes are the numbers of training windows of each task (0 = task absent).
+ * proportional: p_ner = n_ner / (n_ner + n_qa); temperature T:
+ * p_ner = n_ner^(1/T) / (n_ner^(1/T) + n_qa^(1/T)). */
+int task_sampler_init(TaskSampler *s, int strategy, int n_ner, int n_qa, double temperature,
+                      Err *err);
+/* Bitmask of the tasks of step `step` (0-based): joint -> both, round_robin
+ * -> NER on even steps and QA on odd ones, proportional/temperature -> NER
+ * iff u < p_ner with u = rng_uniform(seed, step, SAMPLER_STREAM_TASK, 0).
+ * With a single task present, always that task. */
+int task_sampler_pick(const TaskSampler *s, uint64_t seed, long step);
+
+/* Optimiser steps in one epoch for batch size B, where an "epoch" means:
+ * one task: ceil(n/B); joint: ceil(max(n_ner, n_qa)/B) (the smaller set
+ * cycles); round_robin: 2 * that; proportional/temperature:
+ * ceil(n_ner/B) + ceil(n_qa/B). */
+long steps_per_epoch(const TaskSampler *s, int n_ner, int n_qa, int B);
+
+/* "joint" etc. <-> SAMPLING_*; returns -1 for an unknown name. */
+int sampling_from_name(const char *name);
+const char *sampling_name(int strategy);
+
+#endif
