@@ -1,7 +1,8 @@
 /* cmd_tokenize.c — `mtl tokenize [--vocab FILE] [--ids] [--offsets]`:
  * WordPiece-tokenize stdin line by line. One output line per input line:
  * the tokens (or ids) separated by single spaces; an empty line stays empty.
- * --offsets appends "\t" and the code-point spans "s-e" of every token. */
+ * --offsets appends "\t" and the code-point spans "s-e" of every token,
+ * then "\t" and the word index of every token (HF's word_ids). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,8 @@ static void tokenize_usage(FILE *f) {
                "  --vocab FILE  vocab.txt (default: $MTL_VOCAB, datasets/data/vocab/, "
                "../shared/vocab/)\n"
                "  --ids         print token ids instead of token strings\n"
-               "  --offsets     append a tab and the code-point span start-end of each token\n");
+               "  --offsets     append a tab and the code-point span start-end of each token,\n"
+               "                then a tab and each token's word index\n");
 }
 
 /* Returns -1 to continue, else the exit status. */
@@ -57,6 +59,8 @@ static void print_tokens(const Vocab *v, const WpTokens *t, const TokenizeOpts *
         putchar('\t');
         for (int k = 0; k < t->n; k++)
             printf("%s%d-%d", k ? " " : "", t->tok[k].cstart, t->tok[k].cend);
+        putchar('\t');
+        for (int k = 0; k < t->n; k++) printf("%s%d", k ? " " : "", t->tok[k].word);
     }
     putchar('\n');
 }
