@@ -201,11 +201,13 @@ static void wptokens_push(WpTokens *t, WpToken tk) {
 /* ---------------------------------------------------- character classes */
 
 /* BERT's _is_chinese_char: the CJK Unified Ideographs blocks and extensions
- * plus the compatibility ideographs (not Hiragana/Katakana/Hangul). */
+ * plus the compatibility ideographs (not Hiragana/Katakana/Hangul). HF
+ * tokenizers' Rust copy starts Extension E at 0x2B920 where BERT's Python has
+ * 0x2B820; we follow HF (U+2B820..U+2B91F are not split out). */
 static int is_cjk(int32_t c) {
     return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) ||
            (c >= 0x20000 && c <= 0x2A6DF) || (c >= 0x2A700 && c <= 0x2B73F) ||
-           (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B820 && c <= 0x2CEAF) ||
+           (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
            (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
