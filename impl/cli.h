@@ -13,5 +13,6 @@ typedef struct {
 
 int cmd_version(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_prep_squad(int argc, char **argv);
 
 #endif

@@ -9,6 +9,7 @@
 static const Command COMMANDS[] = {
     {"version", cmd_version, "print the build: git commit, compiler, flags, BLAS"},
     {"tokenize", cmd_tokenize, "WordPiece-tokenize stdin lines (BERT uncased, = HF fast)"},
+    {"prep-squad", cmd_prep_squad, "featurise a SQuAD file into run_qa windows; examples/s"},
 };
 
 static void usage(FILE *f) {

@@ -1,0 +1,508 @@
+/* squad.c — SQuAD JSON loading with path-precise validation, and the
+ * predictions file. Featurisation (run_qa windows) is in squad_feat.c. */
+#include "squad.h"
+
+#include <cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- UTF-8 ------------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at s[i] (strict: shortest form, no
+ * surrogates, at most U+10FFFF), or 0 if invalid. */
+static int utf8_seq_len(const unsigned char *s, size_t i, size_t len) {
+    unsigned c = s[i];
+    if (c < 0x80) return 1;
+    int n;
+    unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF) n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0) lo = 0xA0;      /* no overlongs */
+        if (c == 0xED) hi = 0x9F;      /* no surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0) lo = 0x90;      /* no overlongs */
+        if (c == 0xF4) hi = 0x8F;      /* <= U+10FFFF */
+    } else
+        return 0;
+    if (i + (size_t)n > len) return 0;
+    if (s[i + 1] < lo || s[i + 1] > hi) return 0;
+    for (int k = 2; k < n; k++)
+        if ((s[i + k] & 0xC0) != 0x80) return 0;
+    return n;
+}
+
+long utf8_first_invalid(const char *s, size_t len) {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        int n = utf8_seq_len(u, i, len);
+        if (!n) return (long)i;
+        i += (size_t)n;
+    }
+    return -1;
+}
+
+int utf8_count_cp(const char *s, size_t len) {
+    int n = 0;
+    for (size_t i = 0; i < len; i++) n += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return n;
+}
+
+/* ---- parse context: file name, error, JSON path ------------------------ */
+
+typedef struct {
+    const char *name;
+    Err *err;
+    SquadDataset *ds;
+    int cap_ex, cap_ctx, cap_art;
+} Parser;
+
+static int line_of(const char *buf, size_t off) {
+    int line = 1;
+    for (size_t i = 0; i < off; i++) line += buf[i] == '\n';
+    return line;
+}
+
+static const char *json_type_name(const cJSON *j) {
+    if (!j) return "nothing";
+    if (cJSON_IsString(j)) return "string";
+    if (cJSON_IsNumber(j)) return "number";
+    if (cJSON_IsArray(j)) return "array";
+    if (cJSON_IsObject(j)) return "object";
+    if (cJSON_IsBool(j)) return "boolean";
+    if (cJSON_IsNull(j)) return "null";
+    return "invalid value";
+}
+
+enum { J_STRING, J_NUMBER, J_ARRAY, J_OBJECT, J_BOOL };
+static const char *const KIND_NAMES[] = {"string", "number", "array", "object", "boolean"};
+
+static int kind_matches(const cJSON *j, int kind) {
+    switch (kind) {
+    case J_STRING: return cJSON_IsString(j) && j->valuestring;
+    case J_NUMBER: return cJSON_IsNumber(j);
+    case J_ARRAY: return cJSON_IsArray(j);
+    case J_OBJECT: return cJSON_IsObject(j);
+    default: return cJSON_IsBool(j);
+    }
+}
+
+/* Field `key` of object obj at JSON path `path`, which must have the given
+ * kind. Missing and optional: returns NULL with *bad = 0. Missing and
+ * required, or of the wrong kind: NULL, *bad = 1, err filled. */
+static const cJSON *field(Parser *ps, const cJSON *obj, const char *path, const char *key,
+                          int kind, int required, int *bad) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, key);
+    *bad = 0;
+    if (!j) {
+        if (!required) return NULL;
+        *bad = 1;
+        err_set(ps->err, "%s: %s%s%s: missing", ps->name, path, *path ? "." : "", key);
+        return NULL;
+    }
+    if (!kind_matches(j, kind)) {
+        *bad = 1;
+        err_set(ps->err, "%s: %s%s%s: expected %s, got %s", ps->name, path, *path ? "." : "", key,
+                KIND_NAMES[kind], json_type_name(j));
+        return NULL;
+    }
+    return j;
+}
+
+static const cJSON *need(Parser *ps, const cJSON *obj, const char *path, const char *key, int kind) {
+    int bad;
+    return field(ps, obj, path, key, kind, 1, &bad);
+}
+
+/* ---- growing the dataset ----------------------------------------------- */
+
+static SquadExample *new_example(Parser *ps) {
+    SquadDataset *ds = ps->ds;
+    if (ds->n_examples == ps->cap_ex) {
+        ps->cap_ex = ps->cap_ex ? 2 * ps->cap_ex : 1024;
+        ds->ex = xrealloc(ds->ex, (size_t)ps->cap_ex * sizeof *ds->ex);
+    }
+    SquadExample *e = &ds->ex[ds->n_examples++];
+    memset(e, 0, sizeof *e);
+    return e;
+}
+
+static SquadContext *new_context(Parser *ps) {
+    SquadDataset *ds = ps->ds;
+    if (ds->n_contexts == ps->cap_ctx) {
+        ps->cap_ctx = ps->cap_ctx ? 2 * ps->cap_ctx : 256;
+        ds->ctx = xrealloc(ds->ctx, (size_t)ps->cap_ctx * sizeof *ds->ctx);
+    }
+    SquadContext *c = &ds->ctx[ds->n_contexts++];
+    memset(c, 0, sizeof *c);
+    return c;
+}
+
+static void add_title(Parser *ps, const char *title) {
+    SquadDataset *ds = ps->ds;
+    if (ds->n_articles == ps->cap_art) {
+        ps->cap_art = ps->cap_art ? 2 * ps->cap_art : 64;
+        ds->titles = xrealloc(ds->titles, (size_t)ps->cap_art * sizeof *ds->titles);
+    }
+    ds->titles[ds->n_articles++] = xstrdup(title);
+}
+
+/* ---- the four levels: answers, qas, paragraphs, articles --------------- */
+
+/* answer_start must be a whole number; for gold answers the span must also
+ * lie inside the context. */
+static int parse_answer(Parser *ps, const cJSON *a, const char *path, const SquadContext *c,
+                        int check_range, SquadAnswer *out) {
+    if (!cJSON_IsObject(a))
+        return err_set(ps->err, "%s: %s: expected object, got %s", ps->name, path, json_type_name(a));
+    const cJSON *text = need(ps, a, path, "text", J_STRING);
+    if (!text) return -1;
+    const cJSON *st = need(ps, a, path, "answer_start", J_NUMBER);
+    if (!st) return -1;
+    double v = st->valuedouble;
+    if (!(v >= 0 && v <= 2147483647.0) || v != floor(v))
+        return err_set(ps->err, "%s: %s.answer_start: expected a non-negative integer, got %g", ps->name,
+                       path, v);
+    int len = utf8_count_cp(text->valuestring, strlen(text->valuestring));
+    if (check_range && (long)v + len > c->ncp)
+        return err_set(ps->err,
+                       "%s: %s.answer_start: %d + answer length %d is past the end of the context "
+                       "(%d code points)",
+                       ps->name, path, (int)v, len, c->ncp);
+    out->text = xstrdup(text->valuestring);
+    out->answer_start = (int)v;
+    out->length = len;
+    return 0;
+}
+
+static int parse_answer_list(Parser *ps, const cJSON *arr, const char *path, const char *key,
+                             const SquadContext *c, int check_range, SquadAnswer **out, int *n) {
+    int count = cJSON_GetArraySize(arr);
+    *out = count ? xcalloc((size_t)count, sizeof **out) : NULL;
+    *n = 0;
+    char sub[160]; /* sizes grow per level so that no path can be truncated */
+    const cJSON *a;
+    cJSON_ArrayForEach(a, arr) {
+        snprintf(sub, sizeof sub, "%s.%s[%d]", path, key, *n);
+        if (parse_answer(ps, a, sub, c, check_range, &(*out)[*n])) return -1;
+        (*n)++;
+    }
+    return 0;
+}
+
+static int parse_question(Parser *ps, const cJSON *q, const char *path, int ctx_index) {
+    if (!cJSON_IsObject(q))
+        return err_set(ps->err, "%s: %s: expected object, got %s", ps->name, path, json_type_name(q));
+    const cJSON *id = need(ps, q, path, "id", J_STRING);
+    const cJSON *question = id ? need(ps, q, path, "question", J_STRING) : NULL;
+    const cJSON *answers = question ? need(ps, q, path, "answers", J_ARRAY) : NULL;
+    if (!answers) return -1;
+    int bad;
+    const cJSON *imp = field(ps, q, path, "is_impossible", J_BOOL, 0, &bad);
+    if (bad) return -1;
+    const cJSON *plaus = field(ps, q, path, "plausible_answers", J_ARRAY, 0, &bad);
+    if (bad) return -1;
+
+    SquadExample *e = new_example(ps);
+    e->context = ctx_index;
+    e->id = xstrdup(id->valuestring);
+    e->question = xstrdup(question->valuestring);
+    e->is_impossible = imp && cJSON_IsTrue(imp);
+    if (imp) ps->ds->is_v2 = 1;
+    const SquadContext *c = &ps->ds->ctx[ctx_index];
+    if (parse_answer_list(ps, answers, path, "answers", c, 1, &e->answers, &e->n_answers)) return -1;
+    if (plaus && parse_answer_list(ps, plaus, path, "plausible_answers", c, 0, &e->plausible,
+                                   &e->n_plausible))
+        return -1;
+    return 0;
+}
+
+static int parse_paragraph(Parser *ps, const cJSON *p, const char *path, int article) {
+    if (!cJSON_IsObject(p))
+        return err_set(ps->err, "%s: %s: expected object, got %s", ps->name, path, json_type_name(p));
+    const cJSON *context = need(ps, p, path, "context", J_STRING);
+    const cJSON *qas = context ? need(ps, p, path, "qas", J_ARRAY) : NULL;
+    if (!qas) return -1;
+    SquadContext *c = new_context(ps);
+    int ctx_index = ps->ds->n_contexts - 1;
+    c->text = xstrdup(context->valuestring);
+    c->nbytes = (int)strlen(c->text);
+    c->ncp = utf8_count_cp(c->text, (size_t)c->nbytes);
+    c->article = article;
+    char sub[96];
+    int k = 0;
+    const cJSON *q;
+    cJSON_ArrayForEach(q, qas) {
+        snprintf(sub, sizeof sub, "%s.qas[%d]", path, k++);
+        if (parse_question(ps, q, sub, ctx_index)) return -1;
+    }
+    return 0;
+}
+
+static int parse_article(Parser *ps, const cJSON *art, const char *path) {
+    if (!cJSON_IsObject(art))
+        return err_set(ps->err, "%s: %s: expected object, got %s", ps->name, path, json_type_name(art));
+    int bad;
+    const cJSON *title = field(ps, art, path, "title", J_STRING, 0, &bad);
+    if (bad) return -1;
+    const cJSON *paras = need(ps, art, path, "paragraphs", J_ARRAY);
+    if (!paras) return -1;
+    add_title(ps, title ? title->valuestring : "");
+    char sub[64];
+    int k = 0;
+    const cJSON *p;
+    cJSON_ArrayForEach(p, paras) {
+        snprintf(sub, sizeof sub, "%s.paragraphs[%d]", path, k++);
+        if (parse_paragraph(ps, p, sub, ps->ds->n_articles - 1)) return -1;
+    }
+    return 0;
+}
+
+static int parse_root(Parser *ps, const cJSON *root) {
+    if (!cJSON_IsObject(root))
+        return err_set(ps->err, "%s: top level: expected object, got %s", ps->name, json_type_name(root));
+    int bad;
+    const cJSON *version = field(ps, root, "", "version", J_STRING, 0, &bad);
+    if (bad) return -1;
+    const cJSON *data = need(ps, root, "", "data", J_ARRAY);
+    if (!data) return -1;
+    if (version) {
+        snprintf(ps->ds->version, sizeof ps->ds->version, "%s", version->valuestring);
+        const char *v = version->valuestring;
+        if (!strncmp(v, "v2", 2) || !strncmp(v, "2", 1)) ps->ds->is_v2 = 1;
+    }
+    char sub[32];
+    int k = 0;
+    const cJSON *art;
+    cJSON_ArrayForEach(art, data) {
+        snprintf(sub, sizeof sub, "data[%d]", k++);
+        if (parse_article(ps, art, sub)) return -1;
+    }
+    return 0;
+}
+
+/* ---- JSON text -> cJSON tree with byte-precise errors ------------------ */
+
+static int is_json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/* Parse a NUL-terminated buffer of len bytes (buf[len] == 0). Checks UTF-8
+ * first so that every string in the tree is valid. */
+static cJSON *parse_json_text(const char *buf, size_t len, const char *name, Err *err) {
+    long bad = utf8_first_invalid(buf, len);
+    if (bad >= 0) {
+        err_set(err, "%s: invalid UTF-8 at byte %ld (line %d)", name, bad, line_of(buf, (size_t)bad));
+        return NULL;
+    }
+    if (memchr(buf, 0, len)) {
+        size_t off = (size_t)((const char *)memchr(buf, 0, len) - buf);
+        err_set(err, "%s: NUL byte at byte %zu (line %d)", name, off, line_of(buf, off));
+        return NULL;
+    }
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+    if (!root) {
+        size_t off = end && end >= buf && end <= buf + len ? (size_t)(end - buf) : len;
+        size_t rest = off;
+        while (rest < len && is_json_space(buf[rest])) rest++;
+        err_set(err, "%s: invalid JSON at byte %zu (line %d)%s", name, off, line_of(buf, off),
+                rest >= len ? ": unexpected end of data (truncated file?)" : "");
+        return NULL;
+    }
+    size_t off = (size_t)(end - buf);
+    while (off < len && is_json_space(buf[off])) off++;
+    if (off < len) {
+        err_set(err, "%s: invalid JSON at byte %zu (line %d): data after the top-level value", name,
+                off, line_of(buf, off));
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+static int squad_parse_nul(const char *buf, size_t len, const char *name, SquadDataset *ds, Err *err) {
+    memset(ds, 0, sizeof *ds);
+    cJSON *root = parse_json_text(buf, len, name, err);
+    if (!root) return -1;
+    Parser ps = {.name = name, .err = err, .ds = ds};
+    int rc = parse_root(&ps, root);
+    cJSON_Delete(root);
+    if (rc) squad_free(ds);
+    return rc;
+}
+
+int squad_parse(const char *buf, size_t len, const char *name, SquadDataset *ds, Err *err) {
+    char *copy = xmalloc(len + 1); /* cJSON wants a terminated string */
+    if (len) memcpy(copy, buf, len);
+    copy[len] = '\0';
+    int rc = squad_parse_nul(copy, len, name, ds, err);
+    free(copy);
+    return rc;
+}
+
+int squad_load(const char *path, SquadDataset *ds, Err *err) {
+    memset(ds, 0, sizeof *ds);
+    size_t len;
+    char *buf = read_file_all(path, &len, err);
+    if (!buf) return -1;
+    int rc = squad_parse_nul(buf, len, path, ds, err);
+    free(buf);
+    return rc;
+}
+
+static void free_answers(SquadAnswer *a, int n) {
+    for (int i = 0; i < n; i++) free(a[i].text);
+    free(a);
+}
+
+void squad_free(SquadDataset *ds) {
+    for (int i = 0; i < ds->n_examples; i++) {
+        SquadExample *e = &ds->ex[i];
+        free(e->id);
+        free(e->question);
+        free_answers(e->answers, e->n_answers);
+        free_answers(e->plausible, e->n_plausible);
+    }
+    for (int i = 0; i < ds->n_contexts; i++) free(ds->ctx[i].text);
+    for (int i = 0; i < ds->n_articles; i++) free(ds->titles[i]);
+    free(ds->ex);
+    free(ds->ctx);
+    free(ds->titles);
+    memset(ds, 0, sizeof *ds);
+}
+
+/* ---- predictions file -------------------------------------------------- */
+
+void squad_predictions_init(SquadPredictions *p) { memset(p, 0, sizeof *p); }
+
+void squad_predictions_add(SquadPredictions *p, const char *id, const char *text) {
+    /* grow at powers of two: capacity is implied by n */
+    if ((p->n & (p->n - 1)) == 0) {
+        size_t cap = p->n ? 2 * (size_t)p->n : 1;
+        p->id = xrealloc(p->id, cap * sizeof *p->id);
+        p->text = xrealloc(p->text, cap * sizeof *p->text);
+    }
+    p->id[p->n] = xstrdup(id);
+    p->text[p->n] = xstrdup(text);
+    p->n++;
+}
+
+void squad_predictions_free(SquadPredictions *p) {
+    for (int i = 0; i < p->n; i++) {
+        free(p->id[i]);
+        free(p->text[i]);
+    }
+    free(p->id);
+    free(p->text);
+    memset(p, 0, sizeof *p);
+}
+
+/* Order entry indices by id, then by position (qsort_r comparator). */
+static int cmp_index_by_id(const void *a, const void *b, void *ctx) {
+    char *const *ids = ctx;
+    int ia = *(const int *)a, ib = *(const int *)b;
+    int c = strcmp(ids[ia], ids[ib]);
+    return c ? c : (ia > ib) - (ia < ib);
+}
+
+/* Python's dict keeps the last value of a repeated key at the position of the
+ * first: replicate by copying the last text to the first slot, then dropping
+ * the later duplicates. */
+static void dedup_last_wins(SquadPredictions *p) {
+    if (p->n < 2) return;
+    int *order = xmalloc((size_t)p->n * sizeof *order);
+    for (int i = 0; i < p->n; i++) order[i] = i;
+    qsort_r(order, (size_t)p->n, sizeof *order, cmp_index_by_id, p->id);
+    char *drop = xcalloc((size_t)p->n, 1);
+    for (int i = 0; i < p->n;) {
+        int j = i;
+        while (j + 1 < p->n && !strcmp(p->id[order[j + 1]], p->id[order[i]])) j++;
+        if (j > i) {
+            int first = order[i], last = order[j];
+            char *t = p->text[first];
+            p->text[first] = p->text[last];
+            p->text[last] = t;
+            for (int k = i + 1; k <= j; k++) drop[order[k]] = 1;
+        }
+        i = j + 1;
+    }
+    int w = 0;
+    for (int i = 0; i < p->n; i++) {
+        if (drop[i]) {
+            free(p->id[i]);
+            free(p->text[i]);
+            continue;
+        }
+        p->id[w] = p->id[i];
+        p->text[w] = p->text[i];
+        w++;
+    }
+    p->n = w;
+    free(drop);
+    free(order);
+}
+
+static int predictions_from_json(const char *buf, size_t len, const char *name, SquadPredictions *p,
+                                 Err *err) {
+    squad_predictions_init(p);
+    cJSON *root = parse_json_text(buf, len, name, err);
+    if (!root) return -1;
+    if (!cJSON_IsObject(root)) {
+        err_set(err, "%s: top level: expected an object {\"id\": \"answer\", ...}, got %s", name,
+                json_type_name(root));
+        cJSON_Delete(root);
+        return -1;
+    }
+    const cJSON *kv;
+    cJSON_ArrayForEach(kv, root) {
+        if (!cJSON_IsString(kv) || !kv->valuestring) {
+            err_set(err, "%s: \"%.200s\": expected string, got %s", name, kv->string ? kv->string : "",
+                    json_type_name(kv));
+            cJSON_Delete(root);
+            squad_predictions_free(p);
+            return -1;
+        }
+        squad_predictions_add(p, kv->string ? kv->string : "", kv->valuestring);
+    }
+    cJSON_Delete(root);
+    dedup_last_wins(p);
+    return 0;
+}
+
+int squad_predictions_parse(const char *buf, size_t len, const char *name, SquadPredictions *p,
+                            Err *err) {
+    char *copy = xmalloc(len + 1);
+    if (len) memcpy(copy, buf, len);
+    copy[len] = '\0';
+    int rc = predictions_from_json(copy, len, name, p, err);
+    free(copy);
+    return rc;
+}
+
+int squad_predictions_load(const char *path, SquadPredictions *p, Err *err) {
+    squad_predictions_init(p);
+    size_t len;
+    char *buf = read_file_all(path, &len, err);
+    if (!buf) return -1;
+    int rc = predictions_from_json(buf, len, path, p, err);
+    free(buf);
+    return rc;
+}
+
+int squad_predictions_write(const char *path, const SquadPredictions *p, Err *err) {
+    cJSON *root = cJSON_CreateObject();
+    for (int i = 0; i < p->n; i++) cJSON_AddItemToObject(root, p->id[i], cJSON_CreateString(p->text[i]));
+    char *txt = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!txt) return err_set(err, "%s: out of memory formatting predictions", path);
+    size_t n = strlen(txt);
+    char *out = xmalloc(n + 2);
+    memcpy(out, txt, n);
+    out[n] = '\n';
+    cJSON_free(txt);
+    int rc = atomic_write_file(path, out, n + 1, err);
+    free(out);
+    return rc;
+}
