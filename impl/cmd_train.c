@@ -1,0 +1,81 @@
+/* cmd_train.c — `mtl train`: one run, or one run per seed (--seeds 1,2,3)
+ * into OUT/seed-S followed by OUT/aggregate.json (mean +- sample std). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "train.h"
+
+/* "1,2,3" -> seeds; returns the count or -1 on a malformed list. */
+static int parse_seed_list(const char *s, long long *out, int max, Err *err) {
+    int n = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || errno || (*end && *end != ','))
+            return err_set(err, "--seeds: malformed list '%s' (want e.g. 1,2,3)", s);
+        if (n == max) return err_set(err, "--seeds: more than %d seeds", max);
+        out[n++] = v;
+        p = *end ? end + 1 : end;
+    }
+    if (n == 0) return err_set(err, "--seeds: empty list");
+    return n;
+}
+
+static int run_seeds(const TrainOptions *base, int argc, char **argv, Err *err) {
+    long long seeds[64];
+    int n = parse_seed_list(base->seeds, seeds, 64, err);
+    if (n < 0) return -1;
+    RunSummary *sums = xcalloc((size_t)n, sizeof *sums);
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        TrainOptions o = *base;
+        o.seed = seeds[i];
+        o.seeds[0] = '\0';
+        if (snprintf(o.out, sizeof o.out, "%s/seed-%lld", base->out, seeds[i]) >= (int)sizeof o.out) {
+            rc = err_set(err, "--out: path too long");
+            break;
+        }
+        fprintf(stderr, "mtl train: seed %lld (%d of %d) -> %s\n", seeds[i], i + 1, n, o.out);
+        rc = train_run(&o, argc, argv, &sums[i], err);
+    }
+    if (rc == 0) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/aggregate.json", base->out);
+        rc = train_write_aggregate(path, base, sums, n, err);
+        if (rc == 0) fprintf(stderr, "mtl train: wrote %s\n", path);
+    }
+    free(sums);
+    return rc;
+}
+
+int cmd_train(int argc, char **argv) {
+    TrainOptions o;
+    train_options_default(&o);
+    Err err;
+    int prc = train_options_parse(&o, argc, argv, &err);
+    if (prc == 1) {
+        train_options_usage(stdout);
+        return 0;
+    }
+    if (prc != 0) {
+        fprintf(stderr, "mtl train: %s\n", err.msg);
+        return 2;
+    }
+    int rc;
+    if (o.seeds[0]) {
+        rc = run_seeds(&o, argc, argv, &err);
+    } else {
+        RunSummary s;
+        rc = train_run(&o, argc, argv, &s, &err);
+    }
+    if (rc != 0) {
+        fprintf(stderr, "mtl train: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}

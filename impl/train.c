@@ -1,0 +1,546 @@
+/* train.c — one training run: the optimiser loop with its sampling
+ * strategies, checkpoints, resume, progress, and the run-directory files.
+ *
+ * One optimiser step s (0-based) with the tasks k picked for it:
+ *   zero_grad; for each picked task (NER before QA):
+ *       forward(batch_k, dropout (seed, step s, pass k)); backward(lambda_k)
+ *   g = ||grad||; clip to o->clip; lr = lr_schedule(s, total, warmup, o->lr)
+ *   AdamW(lr)
+ * so joint sampling minimises lambda_ner L_ner + lambda_qa L_qa (the grads
+ * of both passes accumulate), and a single-task step minimises lambda_k L_k.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "checkpoint.h"
+#include "optim.h"
+#include "train_internal.h"
+
+typedef struct {
+    const TrainOptions *o;
+    TrainData d;
+    Manifest mf;
+    Backend *be;
+    Model *m;
+    AdamWParams hp;
+    TaskSampler ts;
+    DataOrder order[2];
+    BatchBuf bb;
+    int *rows;
+    long total, warmup, per_epoch, start_step;
+    double wall0;          /* now_seconds() when this process started training */
+    double wall_before;    /* training seconds of earlier processes (resume) */
+    double *loss_hist[2];  /* per-step losses (NaN where the task did not run) */
+    StrBuf log, evlog;
+    char dir[1024], ckpt[1100];
+    long last_ckpt_step;   /* -1: none saved yet */
+    char *options;         /* canonical options text */
+} Trainer;
+
+static const char *TASK_NAMES[2] = {"ner", "qa"};
+
+static void path_in(const Trainer *t, const char *name, char *out, size_t n) {
+    snprintf(out, n, "%s/%s", t->dir, name);
+}
+
+/* ---- setup -------------------------------------------------------------- */
+
+static int make_backend(Trainer *t, Err *err) {
+    if (!strcmp(t->o->device, "cuda")) {
+        char why[512] = "";
+        t->be = backend_cuda(t->o->tf32, why, sizeof why);
+        if (!t->be) return err_set(err, "--device cuda: %s", why);
+        return 0;
+    }
+    t->be = backend_cpu(t->o->threads);
+    return 0;
+}
+
+static int make_model(Trainer *t, Err *err) {
+    const TrainOptions *o = t->o;
+    ModelConfig cfg;
+    if (config_from_preset(&cfg, o->preset, err)) return -1;
+    cfg.heads = (t->d.has_ner ? HEAD_NER : 0) | (t->d.has_qa ? HEAD_QA : 0);
+    cfg.p_drop = o->dropout;
+    int maxT = (t->d.has_ner ? o->seq_ner : 0) > (t->d.has_qa ? o->seq_qa : 0)
+                   ? o->seq_ner
+                   : (t->d.has_qa ? o->seq_qa : o->seq_ner);
+    t->m = model_create(&cfg, t->be, o->batch, maxT, err);
+    if (!t->m) return -1;
+    batchbuf_init(&t->bb, o->batch, maxT);
+    t->rows = xmalloc((size_t)o->batch * sizeof(int));
+    model_init(t->m, (uint64_t)o->seed);
+    if (o->init[0]) {
+        int copied, skipped;
+        if (checkpoint_init_params(o->init, t->m, &copied, &skipped, err)) return -1;
+        fprintf(stderr, "mtl train: --init %s: %d tensors loaded, %d kept from random init\n",
+                o->init, copied, skipped);
+    }
+    return 0;
+}
+
+static int n_train(const Trainer *t, int task) {
+    if (task == TASK_NER) return t->d.has_ner ? t->d.n_ner_train : 0;
+    return t->d.has_qa ? t->d.qa_train.n : 0;
+}
+
+static int make_schedule(Trainer *t, Err *err) {
+    const TrainOptions *o = t->o;
+    if (task_sampler_init(&t->ts, sampling_from_name(o->sampling), n_train(t, TASK_NER),
+                          n_train(t, TASK_QA), o->temperature, err))
+        return -1;
+    t->per_epoch = steps_per_epoch(&t->ts, n_train(t, TASK_NER), n_train(t, TASK_QA), o->batch);
+    t->total = o->max_steps > 0 ? o->max_steps : (long)o->epochs * t->per_epoch;
+    t->warmup = o->warmup_ratio >= 0 ? lround(o->warmup_ratio * (double)t->total) : o->warmup;
+    for (int k = 0; k < 2; k++) {
+        order_init(&t->order[k], n_train(t, k), (uint64_t)o->seed, SAMPLER_STREAM_ORDER + (uint32_t)k);
+        t->loss_hist[k] = xmalloc((size_t)t->total * sizeof(double));
+        for (long s = 0; s < t->total; s++) t->loss_hist[k][s] = NAN;
+    }
+    t->hp = (AdamWParams){o->lr, o->beta1, o->beta2, o->adam_eps, o->weight_decay, o->clip};
+    return 0;
+}
+
+/* ---- logs ----------------------------------------------------------------- */
+
+static const char LOG_HEADER[] = "step,task,loss_ner,loss_qa,lr,grad_norm,tokens_per_s,wall_s\n";
+static const char EVAL_HEADER[] = "step,split,task,loss,f1,em\n";
+
+/* Keep the rows of an existing CSV whose first field (step) is <= upto, and
+ * refill the per-step loss history from log rows. */
+static void reload_csv(Trainer *t, const char *name, const char *header, StrBuf *dst, long upto,
+                       int is_log) {
+    char path[1200];
+    path_in(t, name, path, sizeof path);
+    sb_printf(dst, "%s", header);
+    size_t len;
+    Err e;
+    char *buf = read_file_all(path, &len, &e);
+    if (!buf) return;
+    char *save = NULL;
+    for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        char *end;
+        long step = strtol(l, &end, 10);
+        if (end == l || *end != ',' || step > upto || step < 1) continue;
+        sb_printf(dst, "%s\n", l);
+        if (!is_log || step > t->total) continue;
+        /* step,task,loss_ner,loss_qa,... */
+        char *f = strchr(end + 1, ',');
+        if (!f) continue;
+        char *g = strchr(f + 1, ',');
+        if (g) {
+            t->loss_hist[0][step - 1] = f + 1 == g ? NAN : strtod(f + 1, NULL);
+            char *h = strchr(g + 1, ',');
+            t->loss_hist[1][step - 1] = h == g + 1 ? NAN : strtod(g + 1, NULL);
+        }
+    }
+    free(buf);
+}
+
+static int flush_logs(Trainer *t, Err *err) {
+    char p1[1200], p2[1200];
+    path_in(t, "log.csv", p1, sizeof p1);
+    path_in(t, "eval.csv", p2, sizeof p2);
+    if (atomic_write_file(p1, t->log.buf, t->log.len, err)) return -1;
+    return atomic_write_file(p2, t->evlog.buf, t->evlog.len, err);
+}
+
+static void fmt_loss(char *buf, size_t n, double v) {
+    if (isnan(v)) buf[0] = '\0';
+    else snprintf(buf, n, "%.9g", v);
+}
+
+static void log_step(Trainer *t, long step, int tasks, const double loss[2], float lr, double gnorm,
+                     double tok_s) {
+    char a[32], b[32];
+    fmt_loss(a, sizeof a, loss[0]);
+    fmt_loss(b, sizeof b, loss[1]);
+    const char *task = tasks == 3 ? "joint" : tasks == 1 << TASK_NER ? "ner" : "qa";
+    sb_printf(&t->log, "%ld,%s,%s,%s,%.9g,%.9g,%.1f,%.3f\n", step, task, a, b, lr, gnorm, tok_s,
+              t->wall_before + now_seconds() - t->wall0);
+}
+
+static void fmt_hms(char *buf, size_t n, double s) {
+    long x = s < 0 ? 0 : (long)(s + 0.5);
+    snprintf(buf, n, "%02ld:%02ld:%02ld", x / 3600, x / 60 % 60, x % 60);
+}
+
+static void progress(const Trainer *t, long done, const double loss[2], float lr, double tok_s) {
+    double el = now_seconds() - t->wall0;
+    double eta = done > t->start_step ? el / (double)(done - t->start_step) * (double)(t->total - done) : 0;
+    char e1[32], e2[32];
+    fmt_hms(e1, sizeof e1, el);
+    fmt_hms(e2, sizeof e2, eta);
+    fprintf(stderr, "step %ld/%ld", done, t->total);
+    if (!isnan(loss[0])) fprintf(stderr, " | ner %.4f", loss[0]);
+    if (!isnan(loss[1])) fprintf(stderr, " | qa %.4f", loss[1]);
+    fprintf(stderr, " | lr %.3e | %.0f tok/s | %s elapsed, ETA %s\n", lr, tok_s, e1, e2);
+}
+
+/* ---- one optimiser step --------------------------------------------------- */
+
+static long task_forward_backward(Trainer *t, int task, long step, double *loss, Err *err) {
+    Batch b;
+    order_next_batch(&t->order[task], t->o->batch, t->rows);
+    if (task == TASK_NER) gather_ner(&t->d.ner_train, t->rows, t->o->batch, &t->bb, &b);
+    else gather_qa(&t->d.qa_train, t->rows, t->o->batch, &t->bb, &b);
+    float l;
+    if (model_forward(t->m, &b, 1, (uint64_t)t->o->seed, (uint32_t)step, (uint32_t)task, &l, err))
+        return -1;
+    *loss = l;
+    if (!isfinite(l))
+        return err_set(err, "non-finite %s loss (%g) at step %ld", TASK_NAMES[task], l, step + 1);
+    model_backward(t->m, &b, task == TASK_NER ? t->o->lambda_ner : t->o->lambda_qa);
+    return (long)b.B * b.T; /* tokens computed on: B x (trimmed) T */
+}
+
+static int train_step(Trainer *t, long step, Err *err) {
+    double t0 = now_seconds(), loss[2] = {NAN, NAN};
+    int tasks = task_sampler_pick(&t->ts, (uint64_t)t->o->seed, step);
+    long toks = 0;
+    model_zero_grad(t->m);
+    for (int k = 0; k < 2; k++) {
+        if (!(tasks & (1 << k))) continue;
+        long n = task_forward_backward(t, k, step, &loss[k], err);
+        if (n < 0) return -1;
+        toks += n;
+    }
+    double gnorm = model_grad_norm(t->m);
+    if (!isfinite(gnorm))
+        return err_set(err, "non-finite gradient norm (%g) at step %ld (task %s)", gnorm, step + 1,
+                       tasks == 3 ? "joint" : TASK_NAMES[tasks == 1 ? 0 : 1]);
+    model_clip_grad(t->m, gnorm, t->o->clip);
+    float lr = lr_schedule((int)step, (int)t->total, (int)t->warmup, t->o->lr);
+    model_adamw_step(t->m, &t->hp, lr);
+    double tok_s = (double)toks / (now_seconds() - t0);
+    for (int k = 0; k < 2; k++) t->loss_hist[k][step] = loss[k];
+    log_step(t, step + 1, tasks, loss, lr, gnorm, tok_s);
+    if ((step + 1) % t->o->log_every == 0 || step + 1 == t->total || step == t->start_step)
+        progress(t, step + 1, loss, lr, tok_s);
+    return 0;
+}
+
+/* ---- checkpoints ---------------------------------------------------------- */
+
+static int save_checkpoint(Trainer *t, long done, Err *err) {
+    TrainState st = {0};
+    st.seed = (uint64_t)t->o->seed;
+    st.step = done;
+    st.train_wall_s = t->wall_before + now_seconds() - t->wall0;
+    st.n_orders = 2;
+    for (int k = 0; k < 2; k++)
+        st.order[k] = (OrderState){t->order[k].n, t->order[k].epoch, t->order[k].pos};
+    st.options = t->options;
+    if (checkpoint_save(t->ckpt, t->m, &st, err)) return -1;
+    t->last_ckpt_step = done;
+    return 0;
+}
+
+static const char *const RESUME_IGNORED[] = {NULL};
+
+static int resume_from_checkpoint(Trainer *t, Err *err) {
+    struct stat sb;
+    if (stat(t->ckpt, &sb) != 0) {
+        fprintf(stderr, "mtl train: --resume: no %s yet, starting from step 0\n", t->ckpt);
+        return 0;
+    }
+    TrainState st = {0};
+    if (checkpoint_load(t->ckpt, t->m, &st, err)) return -1;
+    char diff[512];
+    int rc = 0;
+    if (ckpt_options_diff(st.options, t->options, RESUME_IGNORED, diff, sizeof diff))
+        rc = err_set(err, "%s: --resume with different training options: %s", t->ckpt, diff);
+    else if (st.n_orders != 2 || st.step > t->total)
+        rc = err_set(err, "%s: checkpoint at step %ld does not fit this run (%ld steps)", t->ckpt,
+                     st.step, t->total);
+    for (int k = 0; k < 2 && rc == 0; k++) {
+        if (st.order[k].n != t->order[k].n)
+            rc = err_set(err, "%s: %s data order over %d items, this run has %d", t->ckpt,
+                         TASK_NAMES[k], st.order[k].n, t->order[k].n);
+        else rc = order_seek(&t->order[k], st.order[k].epoch, st.order[k].pos, err);
+    }
+    if (rc == 0) {
+        t->start_step = st.step;
+        t->last_ckpt_step = st.step;
+        t->wall_before = st.train_wall_s;
+        fprintf(stderr, "mtl train: resumed from %s at step %ld/%ld\n", t->ckpt, st.step, t->total);
+    }
+    ckpt_state_free(&st);
+    return rc;
+}
+
+/* ---- evaluation ----------------------------------------------------------- */
+
+static int eval_dev(Trainer *t, long done, Err *err) {
+    int lim = t->o->eval_limit;
+    if (t->d.has_ner) {
+        NerScores s;
+        if (eval_ner(t->m, &t->bb, t->o->batch, &t->d.ner_dev_c, &t->d.ner_dev, lim,
+                     !strcmp(t->o->decode, "viterbi"), NULL, &s, err))
+            return -1;
+        sb_printf(&t->evlog, "%ld,dev,ner,%.9g,%.9g,\n", done, s.loss, s.f1);
+        fprintf(stderr, "  eval step %ld: NER dev loss %.4f F1 %.2f (%d sentences)\n", done, s.loss,
+                s.f1, s.sentences);
+    }
+    if (t->d.has_qa) {
+        QaScores s;
+        if (eval_qa(t->m, &t->bb, t->o->batch, &t->d.qa_dev_ds, &t->d.qa_dev, lim, NULL, &s, err))
+            return -1;
+        sb_printf(&t->evlog, "%ld,dev,qa,%.9g,%.9g,%.9g\n", done, s.loss, s.f1, s.exact_match);
+        fprintf(stderr, "  eval step %ld: QA dev loss %.4f EM %.2f F1 %.2f (%d questions)\n", done,
+                s.loss, s.exact_match, s.f1, s.questions);
+    }
+    return 0;
+}
+
+static int eval_due(const Trainer *t, long done) {
+    if (done == t->total || t->o->eval_every < 0) return 0;
+    long every = t->o->eval_every > 0 ? t->o->eval_every : t->per_epoch;
+    return done % every == 0;
+}
+
+/* ---- final outputs ------------------------------------------------------- */
+
+/* Mean loss over the last 10% of steps (at least one) where the task ran. */
+static double final_loss(const Trainer *t, int k) {
+    long from = t->total - (t->total + 9) / 10;
+    double sum = 0;
+    long n = 0;
+    for (long s = from; s < t->total; s++)
+        if (!isnan(t->loss_hist[k][s])) sum += t->loss_hist[k][s], n++;
+    return n ? sum / (double)n : NAN;
+}
+
+static int final_eval(Trainer *t, RunSummary *sum, JsonW *w, Err *err) {
+    const TrainOptions *o = t->o;
+    char pdir[1200], p[1300];
+    path_in(t, "predictions", pdir, sizeof pdir);
+    if (mkdir_p(pdir, err)) return -1;
+    int vit = !strcmp(o->decode, "viterbi");
+    long done = t->total;
+    if (t->d.has_ner) {
+        NerScores dev, test;
+        snprintf(p, sizeof p, "%s/ner_dev.conlleval.txt", pdir);
+        if (eval_ner(t->m, &t->bb, o->batch, &t->d.ner_dev_c, &t->d.ner_dev, o->final_eval_limit,
+                     vit, p, &dev, err))
+            return -1;
+        sb_printf(&t->evlog, "%ld,dev,ner,%.9g,%.9g,\n", done, dev.loss, dev.f1);
+        sum->ner_dev_f1 = dev.f1;
+        sum->ner_dev_macro_f1 = dev.macro_f1;
+        jw_obj(w, "ner");
+        jw_str(w, "decode", o->decode);
+        ner_scores_json(w, "dev", &dev);
+        if (!o->no_test) {
+            snprintf(p, sizeof p, "%s/ner_test.conlleval.txt", pdir);
+            if (eval_ner(t->m, &t->bb, o->batch, &t->d.ner_test_c, &t->d.ner_test,
+                         o->final_eval_limit, vit, p, &test, err))
+                return -1;
+            sb_printf(&t->evlog, "%ld,test,ner,%.9g,%.9g,\n", done, test.loss, test.f1);
+            sum->ner_test_f1 = test.f1;
+            sum->ner_test_macro_f1 = test.macro_f1;
+            ner_scores_json(w, "test", &test);
+        } else {
+            jw_null(w, "test");
+        }
+        jw_end(w);
+        fprintf(stderr, "final: NER dev F1 %.2f%s\n", dev.f1, "");
+        if (!o->no_test) fprintf(stderr, "final: NER test F1 %.2f\n", test.f1);
+    }
+    if (t->d.has_qa) {
+        QaScores dev;
+        snprintf(p, sizeof p, "%s/qa_dev_predictions.json", pdir);
+        if (eval_qa(t->m, &t->bb, o->batch, &t->d.qa_dev_ds, &t->d.qa_dev, o->final_eval_limit, p,
+                    &dev, err))
+            return -1;
+        sb_printf(&t->evlog, "%ld,dev,qa,%.9g,%.9g,%.9g\n", done, dev.loss, dev.f1, dev.exact_match);
+        sum->qa_dev_em = dev.exact_match;
+        sum->qa_dev_f1 = dev.f1;
+        jw_obj(w, "qa");
+        qa_scores_json(w, "dev", &dev);
+        jw_null(w, "test");
+        jw_str(w, "test_note",
+               dev.full ? "SQuAD v1.1 has no public test set: QA is evaluated on the full official dev set (10,570 questions)"
+                        : "SQuAD v1.1 has no public test set: QA is evaluated on a fixed prefix of the official dev set (see dev.questions; --final-eval-limit 0 for the full set)");
+        jw_str(w, "train_data", t->d.qa_train_desc);
+        jw_end(w);
+        fprintf(stderr, "final: QA dev EM %.2f F1 %.2f (%d questions)\n", dev.exact_match, dev.f1,
+                dev.questions);
+    }
+    return 0;
+}
+
+static int write_metrics(Trainer *t, RunSummary *sum, Err *err) {
+    const TrainOptions *o = t->o;
+    JsonW w;
+    jw_init(&w);
+    jw_obj(&w, NULL);
+    jw_str(&w, "task", o->task);
+    jw_str(&w, "preset", o->preset);
+    jw_str(&w, "sampling", o->sampling);
+    jw_num(&w, "lambda_ner", o->lambda_ner);
+    jw_num(&w, "lambda_qa", o->lambda_qa);
+    jw_int(&w, "seed", o->seed);
+    jw_int(&w, "steps", t->total);
+    jw_str(&w, "init", o->init[0] ? o->init : "random (no pretrained weights available offline)");
+    jw_obj(&w, "final_train_loss");
+    jw_num(&w, "ner", sum->final_loss_ner);
+    jw_num(&w, "qa", sum->final_loss_qa);
+    jw_end(&w);
+    int rc = final_eval(t, sum, &w, err);
+    if (rc == 0) {
+        jw_str(&w, "qa_train_data", t->d.has_qa ? t->d.qa_train_desc : "SQuAD v1.1 train, 44-article subset (11,877 q) (not used: task ner)");
+        sum->train_wall_s = t->wall_before + now_seconds() - t->wall0;
+        jw_num(&w, "train_wall_s", sum->train_wall_s);
+        char p[1200];
+        path_in(t, "metrics.json", p, sizeof p);
+        rc = jw_write_file(&w, p, err);
+    }
+    jw_free(&w);
+    return rc;
+}
+
+static int write_params_memory(Trainer *t, RunSummary *sum, Err *err) {
+    const ModelConfig *cfg = model_config(t->m);
+    int maxT = t->bb.maxT;
+    ModelCounts c = model_counts(cfg, t->o->batch, maxT);
+    JsonW w;
+    jw_init(&w);
+    jw_obj(&w, NULL);
+    jw_int(&w, "total", (long long)c.total);
+    jw_int(&w, "shared", (long long)c.encoder);
+    jw_int(&w, "embeddings", (long long)c.embeddings);
+    jw_int(&w, "per_layer", (long long)c.per_layer);
+    jw_int(&w, "layers", cfg->L);
+    jw_int(&w, "ner_head", (cfg->heads & HEAD_NER) ? (long long)c.ner_head : 0);
+    jw_int(&w, "qa_head", (cfg->heads & HEAD_QA) ? (long long)c.qa_head : 0);
+    jw_int(&w, "bytes", (long long)c.param_bytes);
+    jw_int(&w, "two_single_task_models_total", (long long)(2 * c.encoder + c.ner_head + c.qa_head));
+    char p[1200];
+    path_in(t, "params.json", p, sizeof p);
+    int rc = jw_write_file(&w, p, err);
+    jw_free(&w);
+    if (rc) return -1;
+    sum->params_total = (double)c.total;
+    sum->peak_rss_bytes = (double)peak_rss_bytes();
+    jw_init(&w);
+    jw_obj(&w, NULL);
+    jw_int(&w, "peak_rss_bytes", (long long)peak_rss_bytes());
+    jw_int(&w, "param_bytes", (long long)c.param_bytes);
+    jw_int(&w, "grad_bytes", (long long)c.grad_bytes);
+    jw_int(&w, "optimizer_bytes", (long long)c.optim_bytes);
+    jw_int(&w, "activation_bytes", (long long)c.act_bytes);
+    jw_int(&w, "batch", t->o->batch);
+    jw_int(&w, "max_seq", maxT);
+    jw_str(&w, "note", "peak RSS of the whole process (data, features and model); with --seeds it is the maximum so far over the runs of the process");
+    path_in(t, "memory.json", p, sizeof p);
+    rc = jw_write_file(&w, p, err);
+    jw_free(&w);
+    return rc;
+}
+
+/* ---- the run ---------------------------------------------------------------- */
+
+static void trainer_free(Trainer *t) {
+    if (t->m) model_free(t->m);
+    if (t->be) t->be->destroy(t->be);
+    for (int k = 0; k < 2; k++) {
+        order_free(&t->order[k]);
+        free(t->loss_hist[k]);
+    }
+    batchbuf_free(&t->bb);
+    free(t->rows);
+    sb_free(&t->log);
+    sb_free(&t->evlog);
+    free(t->options);
+    train_data_free(&t->d);
+}
+
+static int setup(Trainer *t, int argc, char **argv, Err *err) {
+    const TrainOptions *o = t->o;
+    snprintf(t->dir, sizeof t->dir, "%s", o->out);
+    snprintf(t->ckpt, sizeof t->ckpt, "%s/checkpoint.bin", t->dir);
+    t->last_ckpt_step = -1;
+    t->options = train_options_canonical(o);
+    char p[1200];
+    manifest_begin(&t->mf, argc, argv, o->device, o->threads);
+    manifest_add_seed(&t->mf, o->seed);
+    if (mkdir_p(t->dir, err)) return -1;
+    path_in(t, "config.json", p, sizeof p);
+    if (train_options_write_json(o, p, err)) return -1;
+    if (train_data_load(&t->d, o, &t->mf, err)) return -1;
+    path_in(t, "manifest.json", p, sizeof p);
+    if (manifest_write(&t->mf, p, 0, err)) return -1;
+    if (make_backend(t, err) || make_model(t, err) || make_schedule(t, err)) return -1;
+    if (o->resume && resume_from_checkpoint(t, err)) return -1;
+    reload_csv(t, "log.csv", LOG_HEADER, &t->log, o->resume ? t->start_step : 0, 1);
+    reload_csv(t, "eval.csv", EVAL_HEADER, &t->evlog, o->resume ? t->start_step : 0, 0);
+    return 0;
+}
+
+static void print_plan(const Trainer *t) {
+    const TrainOptions *o = t->o;
+    fprintf(stderr,
+            "mtl train: task %s, preset %s, seed %lld, %ld steps (%ld per epoch), warmup %ld, "
+            "batch %d, sampling %s, lambda %g/%g, train windows NER %d QA %d, %ld parameters, "
+            "device %s, out %s\n",
+            o->task, o->preset, o->seed, t->total, t->per_epoch, t->warmup, o->batch, o->sampling,
+            o->lambda_ner, o->lambda_qa, n_train(t, TASK_NER), n_train(t, TASK_QA),
+            (long)model_num_params(t->m), o->device, t->dir);
+}
+
+static int loop(Trainer *t, Err *err) {
+    for (long s = t->start_step; s < t->total; s++) {
+        if (train_step(t, s, err)) {
+            Err e2;
+            flush_logs(t, &e2);
+            char last[1300];
+            if (t->last_ckpt_step >= 0)
+                snprintf(last, sizeof last, "last good checkpoint: %s (step %ld)", t->ckpt,
+                         t->last_ckpt_step);
+            else snprintf(last, sizeof last, "no checkpoint saved yet");
+            size_t n = strlen(err->msg);
+            snprintf(err->msg + n, sizeof err->msg - n, "; training stopped, %s", last);
+            return -1;
+        }
+        long done = s + 1;
+        if (eval_due(t, done) && eval_dev(t, done, err)) return -1;
+        if (done % t->o->log_every == 0 && flush_logs(t, err)) return -1;
+        if (t->o->save_every > 0 && done % t->o->save_every == 0 && done < t->total &&
+            save_checkpoint(t, done, err))
+            return -1;
+    }
+    return 0;
+}
+
+int train_run(const TrainOptions *o, int argc, char **argv, RunSummary *sum, Err *err) {
+    Trainer t;
+    memset(&t, 0, sizeof t);
+    t.o = o;
+    memset(sum, 0, sizeof *sum);
+    sum->seed = o->seed;
+    int rc = setup(&t, argc, argv, err);
+    if (rc == 0) {
+        print_plan(&t);
+        t.wall0 = now_seconds();
+        rc = loop(&t, err);
+    }
+    if (rc == 0) rc = save_checkpoint(&t, t.total, err);
+    if (rc == 0) {
+        sum->steps = t.total;
+        sum->final_loss_ner = final_loss(&t, TASK_NER);
+        sum->final_loss_qa = final_loss(&t, TASK_QA);
+        rc = write_metrics(&t, sum, err);
+    }
+    if (rc == 0) rc = write_params_memory(&t, sum, err);
+    if (rc == 0) rc = flush_logs(&t, err);
+    if (rc == 0) {
+        char p[1200];
+        path_in(&t, "manifest.json", p, sizeof p);
+        rc = manifest_write(&t.mf, p, 1, err);
+    }
+    trainer_free(&t);
+    return rc;
+}

@@ -1,0 +1,99 @@
+/* train.h — the training harness behind `mtl train`: options, one run into a
+ * run directory, multi-seed aggregation.
+ *
+ * A run directory holds (all written atomically):
+ *   config.json    every option of the run (resolved)
+ *   manifest.json  build, machine, data sha256, seeds, times (manifest.h)
+ *   log.csv        step,task,loss_ner,loss_qa,lr,grad_norm,tokens_per_s,wall_s
+ *   eval.csv       step,split,task,loss,f1,em (dev evaluations during training)
+ *   metrics.json   final NER (dev, test) and QA (dev) metrics
+ *   params.json    parameter counts and bytes (total, shared, per task)
+ *   memory.json    peak RSS and param / grad / optimiser / activation bytes
+ *   checkpoint.bin last checkpoint (checkpoint.h)
+ *   predictions/   ner_{dev,test}.conlleval.txt, qa_dev_predictions.json
+ */
+#ifndef MTL_TRAIN_H
+#define MTL_TRAIN_H
+
+#include <stdint.h>
+
+#include "util.h"
+
+typedef struct {
+    /* what to train */
+    char task[8];        /* ner | qa | mtl */
+    char preset[32];     /* config.h presets */
+    char init[1024];     /* --init CHECKPOINT ("" = random init) */
+    char out[1024];      /* run directory */
+    long long seed;
+    char seeds[256];     /* "1,2,3": several runs into out/seed-S + aggregate */
+    /* optimiser and schedule */
+    float lr, weight_decay, beta1, beta2, adam_eps, clip, dropout;
+    int warmup;          /* warmup steps (used when warmup_ratio < 0) */
+    float warmup_ratio;  /* >= 0: warmup = round(ratio * total steps) */
+    int batch;
+    int epochs;
+    long max_steps;      /* > 0 overrides epochs */
+    /* multi-task */
+    float lambda_ner, lambda_qa;
+    char sampling[16];   /* joint | round_robin | proportional | temperature */
+    float temperature;
+    /* data */
+    int ner_train_limit; /* first N sentences (0 = all) */
+    int qa_train_limit;  /* first N questions (0 = all) */
+    int eval_limit;      /* first N sentences / questions of dev evaluations during training */
+    int final_eval_limit;/* same for the final evaluation (0 = full sets) */
+    int seq_ner, seq_qa, stride, max_query;
+    char decode[16];     /* NER decoding: argmax | viterbi */
+    /* schedule of side work */
+    long eval_every;     /* dev evaluation every N steps (0 = each epoch, -1 = never) */
+    long save_every;     /* checkpoint every N steps (0 = only at the end) */
+    int log_every;       /* progress line on stderr every N steps */
+    int resume;          /* continue from out/checkpoint.bin */
+    /* machine */
+    int threads;
+    char device[8];      /* cpu | cuda */
+    int tf32;
+    int no_test;         /* skip the final test-set evaluation */
+    char config_file[1024];
+} TrainOptions;
+
+void train_options_default(TrainOptions *o);
+/* Parse `mtl train` arguments (argv[0] is "train"): --config FILE is read
+ * first (key=value lines or one JSON object), then the flags override it.
+ * Returns 0, 1 for --help (usage printed), or -1 with err. */
+int train_options_parse(TrainOptions *o, int argc, char **argv, Err *err);
+/* Apply one key (flag name without "--", '_' or '-') = value. */
+int train_option_set(TrainOptions *o, const char *key, const char *value, Err *err);
+int train_options_load_file(TrainOptions *o, const char *path, Err *err);
+/* Consistency checks (ranges, names). */
+int train_options_validate(const TrainOptions *o, Err *err);
+void train_options_usage(FILE *f);
+/* "key=value\n" for every option that changes the training trajectory
+ * (compared on --resume); caller frees. */
+char *train_options_canonical(const TrainOptions *o);
+/* config.json of a run. */
+int train_options_write_json(const TrainOptions *o, const char *path, Err *err);
+
+/* Final figures of one run (also the input of the multi-seed aggregate). */
+typedef struct {
+    long long seed;
+    long steps;
+    double train_wall_s;
+    double final_loss_ner, final_loss_qa; /* mean of the last 10% of steps, NaN if absent */
+    double ner_dev_f1, ner_test_f1, ner_dev_macro_f1, ner_test_macro_f1;
+    double qa_dev_em, qa_dev_f1;
+    double peak_rss_bytes;
+    double params_total;
+} RunSummary;
+
+/* Train one run with o->seed into o->out. Returns 0, or -1 with err
+ * (bad data, non-finite loss, write failure, ...). */
+int train_run(const TrainOptions *o, int argc, char **argv, RunSummary *sum, Err *err);
+
+/* out/aggregate.json: mean, sample std, n and the values of each summary
+ * field over the runs. */
+int train_write_aggregate(const char *path, const TrainOptions *o, const RunSummary *runs, int n,
+                          Err *err);
+
+#endif

@@ -1,0 +1,389 @@
+/* train_opts.c — the options of `mtl train`: one table drives the flag
+ * parser, the --config file reader, --help, config.json and the canonical
+ * text that --resume compares. */
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "config.h"
+#include "jsonw.h"
+#include "sampler.h"
+#include "train.h"
+
+typedef enum { OT_STR, OT_INT, OT_LONG, OT_LL, OT_FLOAT, OT_FLAG } OptType;
+
+typedef struct {
+    const char *name; /* flag without "--" */
+    OptType type;
+    size_t offset;
+    size_t size;     /* for strings */
+    int trajectory;  /* 1 if it changes the training trajectory (checked on --resume) */
+    const char *help;
+} OptSpec;
+
+#define S(field) offsetof(TrainOptions, field), sizeof(((TrainOptions *)0)->field)
+#define N(field) offsetof(TrainOptions, field), 0
+
+static const OptSpec OPTS[] = {
+    {"task", OT_STR, S(task), 1, "ner | qa | mtl"},
+    {"preset", OT_STR, S(preset), 1, "model size: tiny | mini | minilm | base"},
+    {"init", OT_STR, S(init), 1, "initialise parameters from a checkpoint (matching names)"},
+    {"out", OT_STR, S(out), 0, "run directory (runs/NAME)"},
+    {"seed", OT_LL, N(seed), 1, "seed of init, data order, dropout and task sampling"},
+    {"seeds", OT_STR, S(seeds), 0, "comma list: one run per seed into OUT/seed-S + aggregate.json"},
+    {"lr", OT_FLOAT, N(lr), 1, "peak learning rate"},
+    {"weight-decay", OT_FLOAT, N(weight_decay), 1, "AdamW decoupled weight decay"},
+    {"beta1", OT_FLOAT, N(beta1), 1, "AdamW beta1"},
+    {"beta2", OT_FLOAT, N(beta2), 1, "AdamW beta2"},
+    {"adam-eps", OT_FLOAT, N(adam_eps), 1, "AdamW epsilon"},
+    {"clip", OT_FLOAT, N(clip), 1, "max global gradient L2 norm (<= 0: off)"},
+    {"dropout", OT_FLOAT, N(dropout), 1, "hidden and attention dropout"},
+    {"warmup", OT_INT, N(warmup), 1, "linear warmup steps (when --warmup-ratio < 0)"},
+    {"warmup-ratio", OT_FLOAT, N(warmup_ratio), 1, "warmup = ratio x total steps (>= 0 wins)"},
+    {"batch", OT_INT, N(batch), 1, "sequences per batch (per task)"},
+    {"epochs", OT_INT, N(epochs), 1, "epochs (see --help text on epochs)"},
+    {"max-steps", OT_LONG, N(max_steps), 1, "optimiser steps (> 0 overrides --epochs)"},
+    {"lambda-ner", OT_FLOAT, N(lambda_ner), 1, "weight of the NER loss"},
+    {"lambda-qa", OT_FLOAT, N(lambda_qa), 1, "weight of the QA loss"},
+    {"sampling", OT_STR, S(sampling), 1, "joint | round_robin | proportional | temperature"},
+    {"temperature", OT_FLOAT, N(temperature), 1, "T of temperature sampling (p ~ size^(1/T))"},
+    {"ner-train-limit", OT_INT, N(ner_train_limit), 1, "first N training sentences (0 = all)"},
+    {"qa-train-limit", OT_INT, N(qa_train_limit), 1, "first N training questions (0 = all)"},
+    {"eval-limit", OT_INT, N(eval_limit), 0, "first N dev sentences/questions during training (0 = all)"},
+    {"final-eval-limit", OT_INT, N(final_eval_limit), 0, "first N sentences/questions in the final evaluation (0 = full sets)"},
+    {"seq-ner", OT_INT, N(seq_ner), 1, "NER window length in tokens"},
+    {"seq-qa", OT_INT, N(seq_qa), 1, "QA window length in tokens"},
+    {"stride", OT_INT, N(stride), 1, "QA window overlap in tokens (HF doc_stride)"},
+    {"max-query", OT_INT, N(max_query), 1, "QA question tokens kept"},
+    {"decode", OT_STR, S(decode), 0, "NER decoding: argmax | viterbi"},
+    {"eval-every", OT_LONG, N(eval_every), 0, "dev evaluation every N steps (0 = each epoch, -1 = never)"},
+    {"save-every", OT_LONG, N(save_every), 0, "checkpoint every N steps (0 = only at the end)"},
+    {"log-every", OT_INT, N(log_every), 0, "progress line on stderr every N steps"},
+    {"resume", OT_FLAG, N(resume), 0, "continue from OUT/checkpoint.bin"},
+    {"threads", OT_INT, N(threads), 0, "CPU threads (0 = library default)"},
+    {"device", OT_STR, S(device), 0, "cpu | cuda"},
+    {"tf32", OT_FLAG, N(tf32), 1, "TF32 tensor-core matmuls on cuda"},
+    {"no-test", OT_FLAG, N(no_test), 0, "skip the final CoNLL test-set evaluation"},
+    {"config", OT_STR, S(config_file), 0, "read options from FILE first (key=value or JSON)"},
+};
+#define NOPTS ((int)(sizeof OPTS / sizeof OPTS[0]))
+
+void train_options_default(TrainOptions *o) {
+    memset(o, 0, sizeof *o);
+    snprintf(o->task, sizeof o->task, "mtl");
+    snprintf(o->preset, sizeof o->preset, "mini");
+    snprintf(o->out, sizeof o->out, "runs/train");
+    o->seed = 1;
+    o->lr = 2e-5f;
+    o->weight_decay = 0.01f;
+    o->beta1 = 0.9f;
+    o->beta2 = 0.999f;
+    o->adam_eps = 1e-8f;
+    o->clip = 1.0f;
+    o->dropout = 0.1f;
+    o->warmup = 500;
+    o->warmup_ratio = -1.0f;
+    o->batch = 16;
+    o->epochs = 3;
+    o->lambda_ner = 1.0f;
+    o->lambda_qa = 1.0f;
+    snprintf(o->sampling, sizeof o->sampling, "joint");
+    o->temperature = 2.0f;
+    o->seq_ner = 128;
+    o->seq_qa = 384;
+    o->stride = 128;
+    o->max_query = 64;
+    snprintf(o->decode, sizeof o->decode, "viterbi");
+    o->eval_every = 0;
+    o->log_every = 10;
+    snprintf(o->device, sizeof o->device, "cpu");
+}
+
+/* Flag names compare with '-' and '_' as the same character. */
+static int name_eq(const char *a, const char *b) {
+    for (; *a && *b; a++, b++) {
+        char x = *a == '_' ? '-' : *a, y = *b == '_' ? '-' : *b;
+        if (x != y) return 0;
+    }
+    return *a == *b;
+}
+
+static const OptSpec *find_opt(const char *name) {
+    for (int i = 0; i < NOPTS; i++)
+        if (name_eq(OPTS[i].name, name)) return &OPTS[i];
+    return NULL;
+}
+
+static int parse_integer(const char *v, long long lo, long long hi, long long *out) {
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi) return -1;
+    *out = x;
+    return 0;
+}
+
+static int parse_flag(const char *v, int *out) {
+    if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes")) *out = 1;
+    else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no")) *out = 0;
+    else return -1;
+    return 0;
+}
+
+int train_option_set(TrainOptions *o, const char *key, const char *value, Err *err) {
+    const OptSpec *s = find_opt(key);
+    if (!s) return err_set(err, "unknown option '%s' (mtl train --help lists them)", key);
+    char *field = (char *)o + s->offset;
+    long long x;
+    switch (s->type) {
+    case OT_STR:
+        if (strlen(value) >= s->size)
+            return err_set(err, "option %s: value longer than %zu characters", s->name, s->size - 1);
+        memcpy(field, value, strlen(value) + 1);
+        return 0;
+    case OT_INT:
+        if (parse_integer(value, -2147483647LL, 2147483647LL, &x))
+            return err_set(err, "option %s: '%s' is not an integer", s->name, value);
+        *(int *)field = (int)x;
+        return 0;
+    case OT_LONG:
+    case OT_LL:
+        if (parse_integer(value, -(1LL << 62), 1LL << 62, &x))
+            return err_set(err, "option %s: '%s' is not an integer", s->name, value);
+        if (s->type == OT_LONG) *(long *)field = (long)x;
+        else *(long long *)field = x;
+        return 0;
+    case OT_FLOAT: {
+        char *end;
+        errno = 0;
+        double d = strtod(value, &end);
+        if (errno || end == value || *end)
+            return err_set(err, "option %s: '%s' is not a number", s->name, value);
+        *(float *)field = (float)d;
+        return 0;
+    }
+    case OT_FLAG:
+        if (parse_flag(value, (int *)field))
+            return err_set(err, "option %s: '%s' is not a boolean (1/0/true/false)", s->name, value);
+        return 0;
+    }
+    return err_set(err, "option %s: bad type", s->name);
+}
+
+/* One JSON object {"key": value, ...}; numbers and booleans become text. */
+static int load_json_options(TrainOptions *o, const char *path, const char *buf, Err *err) {
+    cJSON *root = cJSON_Parse(buf);
+    if (!root) {
+        const char *at = cJSON_GetErrorPtr();
+        return err_set(err, "%s: invalid JSON near byte %ld", path, at ? (long)(at - buf) : -1L);
+    }
+    int rc = 0;
+    if (!cJSON_IsObject(root)) rc = err_set(err, "%s: the JSON config must be one object", path);
+    for (cJSON *it = root->child; it && rc == 0; it = it->next) {
+        char val[1100];
+        if (cJSON_IsString(it)) snprintf(val, sizeof val, "%s", it->valuestring);
+        else if (cJSON_IsBool(it)) snprintf(val, sizeof val, "%d", cJSON_IsTrue(it) ? 1 : 0);
+        else if (cJSON_IsNumber(it)) snprintf(val, sizeof val, "%.17g", it->valuedouble);
+        else {
+            rc = err_set(err, "%s: key '%s': value must be a string, number or boolean", path,
+                         it->string);
+            break;
+        }
+        /* integers arrive as doubles: "%.17g" of 3.0 is "3", which parses as int */
+        Err e;
+        if (train_option_set(o, it->string, val, &e)) rc = err_set(err, "%s: %s", path, e.msg);
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+static char *trim(char *s) {
+    while (isspace((unsigned char)*s)) s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1])) *--e = '\0';
+    return s;
+}
+
+/* key=value lines; '#' starts a comment; blank lines ignored. */
+static int load_kv_options(TrainOptions *o, const char *path, char *buf, Err *err) {
+    int line = 0;
+    for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        line++;
+        char *hash = strchr(l, '#');
+        if (hash) *hash = '\0';
+        char *t = trim(l);
+        if (!*t) continue;
+        char *eq = strchr(t, '=');
+        if (!eq) return err_set(err, "%s:%d: expected key=value, got '%s'", path, line, t);
+        *eq = '\0';
+        Err e;
+        if (train_option_set(o, trim(t), trim(eq + 1), &e))
+            return err_set(err, "%s:%d: %s", path, line, e.msg);
+    }
+    return 0;
+}
+
+int train_options_load_file(TrainOptions *o, const char *path, Err *err) {
+    size_t len;
+    char *buf = read_file_all(path, &len, err);
+    if (!buf) return -1;
+    if (strlen(buf) != len) {
+        free(buf);
+        return err_set(err, "%s: contains a NUL byte", path);
+    }
+    const char *p = buf;
+    while (isspace((unsigned char)*p)) p++;
+    int rc = *p == '{' ? load_json_options(o, path, buf, err) : load_kv_options(o, path, buf, err);
+    free(buf);
+    return rc;
+}
+
+void train_options_usage(FILE *f) {
+    TrainOptions d;
+    train_options_default(&d);
+    fprintf(f,
+            "usage: mtl train --task ner|qa|mtl --preset P --seed S --out runs/NAME [options]\n\n"
+            "Trains from random init (no pretrained weights offline) with AdamW, linear warmup\n"
+            "then linear decay to 0, and writes a run directory (see impl/train.h).\n"
+            "An epoch is ceil(n/batch) steps for one task; joint: ceil(max(n_ner,n_qa)/batch);\n"
+            "round_robin: twice that; proportional/temperature: ceil(n_ner/b)+ceil(n_qa/b).\n"
+            "Options (default in brackets):\n");
+    for (int i = 0; i < NOPTS; i++) {
+        const OptSpec *s = &OPTS[i];
+        char def[64] = "";
+        const char *field = (const char *)&d + s->offset;
+        switch (s->type) {
+        case OT_STR: snprintf(def, sizeof def, "%s", field); break;
+        case OT_INT: snprintf(def, sizeof def, "%d", *(const int *)field); break;
+        case OT_LONG: snprintf(def, sizeof def, "%ld", *(const long *)field); break;
+        case OT_LL: snprintf(def, sizeof def, "%lld", *(const long long *)field); break;
+        case OT_FLOAT: snprintf(def, sizeof def, "%g", *(const float *)field); break;
+        case OT_FLAG: snprintf(def, sizeof def, "off"); break;
+        }
+        fprintf(f, "  --%-18s %s [%s]\n", s->name, s->help, def);
+    }
+}
+
+static int is_flag_arg(const char *a) { return a[0] == '-' && a[1] == '-' && a[2]; }
+
+/* --config first, wherever it appears, so that flags override it. */
+static int load_config_arg(TrainOptions *o, int argc, char **argv, Err *err) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strncmp(a, "--config=", 9)) return train_options_load_file(o, a + 9, err);
+        if (!strcmp(a, "--config")) {
+            if (i + 1 >= argc) return err_set(err, "option --config needs a FILE");
+            return train_options_load_file(o, argv[i + 1], err);
+        }
+    }
+    return 0;
+}
+
+int train_options_parse(TrainOptions *o, int argc, char **argv, Err *err) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 1;
+    if (load_config_arg(o, argc, argv, err)) return -1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!is_flag_arg(a)) return err_set(err, "unexpected argument '%s'", a);
+        char key[64];
+        const char *eq = strchr(a, '=');
+        size_t klen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        if (klen >= sizeof key) return err_set(err, "unknown option '%s'", a);
+        memcpy(key, a + 2, klen);
+        key[klen] = '\0';
+        const OptSpec *s = find_opt(key);
+        if (!s) return err_set(err, "unknown option '--%s' (mtl train --help lists them)", key);
+        const char *val;
+        if (eq) val = eq + 1;
+        else if (s->type == OT_FLAG) val = "1";
+        else if (i + 1 < argc) val = argv[++i];
+        else return err_set(err, "option --%s needs a value", key);
+        if (train_option_set(o, key, val, err)) return -1;
+    }
+    return train_options_validate(o, err);
+}
+
+int train_options_validate(const TrainOptions *o, Err *err) {
+    ModelConfig cfg;
+    if (strcmp(o->task, "ner") && strcmp(o->task, "qa") && strcmp(o->task, "mtl"))
+        return err_set(err, "--task must be ner, qa or mtl (got '%s')", o->task);
+    if (config_from_preset(&cfg, o->preset, err)) return -1;
+    if (sampling_from_name(o->sampling) < 0)
+        return err_set(err, "--sampling must be joint, round_robin, proportional or temperature (got '%s')",
+                       o->sampling);
+    if (strcmp(o->decode, "argmax") && strcmp(o->decode, "viterbi"))
+        return err_set(err, "--decode must be argmax or viterbi (got '%s')", o->decode);
+    if (strcmp(o->device, "cpu") && strcmp(o->device, "cuda"))
+        return err_set(err, "--device must be cpu or cuda (got '%s')", o->device);
+    if (o->batch < 1) return err_set(err, "--batch must be >= 1");
+    if (o->max_steps <= 0 && o->epochs < 1)
+        return err_set(err, "give --epochs >= 1 or --max-steps >= 1");
+    if (o->seq_ner < 8 || o->seq_ner > cfg.maxT || o->seq_qa < 16 || o->seq_qa > cfg.maxT)
+        return err_set(err, "--seq-ner must be in 8..%d and --seq-qa in 16..%d", cfg.maxT, cfg.maxT);
+    if (o->stride < 0 || o->max_query < 1)
+        return err_set(err, "--stride must be >= 0 and --max-query >= 1");
+    if (!(o->lr > 0) || !(o->dropout >= 0 && o->dropout < 1) || !(o->beta1 >= 0 && o->beta1 < 1) ||
+        !(o->beta2 >= 0 && o->beta2 < 1) || !(o->adam_eps > 0) || !(o->weight_decay >= 0))
+        return err_set(err, "need lr > 0, 0 <= dropout < 1, 0 <= beta1, beta2 < 1, adam-eps > 0, weight-decay >= 0");
+    if (!(o->lambda_ner >= 0) || !(o->lambda_qa >= 0))
+        return err_set(err, "--lambda-ner and --lambda-qa must be >= 0");
+    if (o->warmup < 0 && o->warmup_ratio < 0) return err_set(err, "--warmup must be >= 0");
+    if (o->warmup_ratio > 1) return err_set(err, "--warmup-ratio must be <= 1");
+    if (o->ner_train_limit < 0 || o->qa_train_limit < 0 || o->eval_limit < 0 ||
+        o->final_eval_limit < 0)
+        return err_set(err, "limits must be >= 0");
+    if (o->log_every < 1) return err_set(err, "--log-every must be >= 1");
+    if (!o->out[0]) return err_set(err, "--out must name a run directory");
+    return 0;
+}
+
+static void format_value(const OptSpec *s, const TrainOptions *o, char *buf, size_t n) {
+    const char *field = (const char *)o + s->offset;
+    switch (s->type) {
+    case OT_STR: snprintf(buf, n, "%s", field); break;
+    case OT_INT: snprintf(buf, n, "%d", *(const int *)field); break;
+    case OT_LONG: snprintf(buf, n, "%ld", *(const long *)field); break;
+    case OT_LL: snprintf(buf, n, "%lld", *(const long long *)field); break;
+    case OT_FLOAT: snprintf(buf, n, "%.9g", *(const float *)field); break;
+    case OT_FLAG: snprintf(buf, n, "%d", *(const int *)field); break;
+    }
+}
+
+char *train_options_canonical(const TrainOptions *o) {
+    StrBuf b = {0};
+    for (int i = 0; i < NOPTS; i++) {
+        if (!OPTS[i].trajectory) continue;
+        char v[1100];
+        format_value(&OPTS[i], o, v, sizeof v);
+        sb_printf(&b, "%s=%s\n", OPTS[i].name, v);
+    }
+    if (!b.buf) sb_printf(&b, "%s", "");
+    return b.buf;
+}
+
+int train_options_write_json(const TrainOptions *o, const char *path, Err *err) {
+    JsonW w;
+    jw_init(&w);
+    jw_obj(&w, NULL);
+    for (int i = 0; i < NOPTS; i++) {
+        const OptSpec *s = &OPTS[i];
+        const char *field = (const char *)o + s->offset;
+        switch (s->type) {
+        case OT_STR: jw_str(&w, s->name, field); break;
+        case OT_INT: jw_int(&w, s->name, *(const int *)field); break;
+        case OT_LONG: jw_int(&w, s->name, *(const long *)field); break;
+        case OT_LL: jw_int(&w, s->name, *(const long long *)field); break;
+        case OT_FLOAT: jw_num(&w, s->name, *(const float *)field); break;
+        case OT_FLAG: jw_bool(&w, s->name, *(const int *)field); break;
+        }
+    }
+    int rc = jw_write_file(&w, path, err);
+    jw_free(&w);
+    return rc;
+}
