@@ -1,0 +1,202 @@
+/* cuda_common.cuh — shared pieces of the CUDA backend (the .cu files in kernels/cuda):
+ * the backend context, error checking, launch helpers and warp reductions.
+ *
+ * Every .cu file is compiled on its own (no relocatable device code), so the
+ * device helpers here are __forceinline__.
+ *
+ * Error policy: every CUDA runtime and cuBLAS call goes through CUDA_CHECK /
+ * CUBLAS_CHECK, which print the call site (file:line), the call text and the
+ * error string, then exit(1) via die(). Kernel launches are followed by
+ * LAUNCH_CHECK(ctx) (cudaGetLastError; with MTL_CUDA_SYNC=1 in the
+ * environment it also synchronises, so that an asynchronous fault is reported
+ * at the launch that caused it). Only backend_cuda() itself reports failures
+ * by returning NULL (no device, no driver, unsupported GPU).
+ *
+ * Determinism: one stream, one cuBLAS handle with a fixed workspace
+ * (cublasSetWorkspace) and atomics disallowed, and no atomics in any kernel:
+ * every reduction has a fixed shape that depends only on the op's sizes.
+ */
+#ifndef MTL_CUDA_COMMON_CUH
+#define MTL_CUDA_COMMON_CUH
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <stddef.h>
+#include <stdint.h>
+
+extern "C" {
+#include "backend.h"
+#include "util.h"
+}
+#include "rng.h"
+
+/* ---- error checking ----------------------------------------------------- */
+
+static inline void cuda_check_at(cudaError_t e, const char *call, const char *file, int line) {
+    if (e != cudaSuccess)
+        die("CUDA error at %s:%d: %s -> %s (%s)", file, line, call, cudaGetErrorName(e),
+            cudaGetErrorString(e));
+}
+
+static inline void cublas_check_at(cublasStatus_t s, const char *call, const char *file, int line) {
+    if (s != CUBLAS_STATUS_SUCCESS)
+        die("cuBLAS error at %s:%d: %s -> %s (%d)", file, line, call, cublasGetStatusString(s),
+            (int)s);
+}
+
+#define CUDA_CHECK(call) cuda_check_at((call), #call, __FILE__, __LINE__)
+#define CUBLAS_CHECK(call) cublas_check_at((call), #call, __FILE__, __LINE__)
+
+/* ---- the backend context ------------------------------------------------ */
+
+/* One region of device memory obtained with cudaMalloc; the arena carves
+ * allocations out of chunks with a bump pointer. */
+typedef struct {
+    char *base;
+    size_t size;
+} ArenaChunk;
+
+/* One live (or freed but not yet popped) allocation, in allocation order. */
+typedef struct {
+    char *ptr;
+    size_t bytes; /* rounded up to the arena alignment */
+    int chunk;
+    size_t offset;
+    int live;
+} ArenaEntry;
+
+typedef struct {
+    ArenaChunk *chunks;
+    int nchunks, cap_chunks;
+    size_t chunk_bytes; /* size of a new chunk (or the request, if larger) */
+    ArenaEntry *entries;
+    size_t nentries, cap_entries;
+    int cur_chunk;     /* bump position: chunk index ... */
+    size_t cur_offset; /* ... and offset inside it */
+    size_t live_bytes, peak_bytes;
+} Arena;
+
+typedef struct CudaCtx {
+    int device;
+    char gpu_name[256];
+    int sm_count;
+    size_t l2_bytes;
+    int cc_major, cc_minor;
+    int tf32;
+    int sync_check; /* MTL_CUDA_SYNC=1: synchronise after every launch */
+
+    cudaStream_t stream;
+    cublasHandle_t cublas;
+    Arena arena;
+
+    void *cublas_ws; /* fixed cuBLAS workspace (from the arena) */
+    size_t cublas_ws_bytes;
+    char *work; /* scratch for partial sums and embedding plans (from the arena) */
+    size_t work_bytes;
+
+    /* host-side buffers reused by ops that need the host (grown on demand) */
+    int *h_ints;
+    size_t h_ints_cap;
+    double *h_partials;
+} CudaCtx;
+
+static inline CudaCtx *cuda_ctx(Backend *be) { return (CudaCtx *)be->ctx; }
+
+/* Kernel launch check (see the error policy above). */
+static inline void launch_check_at(CudaCtx *ctx, const char *file, int line) {
+    cuda_check_at(cudaGetLastError(), "kernel launch", file, line);
+    if (ctx->sync_check)
+        cuda_check_at(cudaStreamSynchronize(ctx->stream), "cudaStreamSynchronize after launch",
+                      file, line);
+}
+#define LAUNCH_CHECK(ctx) launch_check_at((ctx), __FILE__, __LINE__)
+
+/* Workspace slice: dies with a clear message when an op needs more scratch
+ * than MTL_CUDA_WORKSPACE_MB provides. */
+void *cuda_work(CudaCtx *ctx, size_t bytes, const char *op);
+
+/* ---- launch geometry ---------------------------------------------------- */
+
+enum { CU_THREADS = 256, CU_WARP = 32 };
+
+/* Blocks for a grid-stride loop over n elements (capped: the loop covers the
+ * rest). */
+static inline unsigned grid_for(size_t n, int threads) {
+    size_t blocks = (n + (size_t)threads - 1) / (size_t)threads;
+    if (blocks < 1) blocks = 1;
+    if (blocks > 65535u * 16u) blocks = 65535u * 16u;
+    return (unsigned)blocks;
+}
+
+/* ---- device helpers ----------------------------------------------------- */
+
+/* Butterfly (xor) reductions: every lane ends with the same bits, and the
+ * combination order is fixed, so the result is deterministic. */
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+/* Inverted-dropout factor of element i: 1/(1-p) if kept, else 0. */
+__device__ __forceinline__ float dropout_factor(uint64_t seed, uint32_t step, uint32_t stream,
+                                                uint64_t i, float p, float scale) {
+    return rng_keep(seed, step, stream, i, p) ? scale : 0.0f;
+}
+
+/* ---- ops implemented across the .cu files (signatures as in backend.h) -- */
+
+void cu_embed_forward(Backend *be, float *out, const int *ids, const int *tt, const float *wte,
+                      const float *wpe, const float *wtt, int B, int T, int C);
+void cu_embed_backward(Backend *be, float *dwte, float *dwpe, float *dwtt, const float *dout,
+                       const int *ids, const int *tt, int B, int T, int C);
+void cu_layernorm_forward(Backend *be, float *out, float *mean, float *rstd, const float *inp,
+                          const float *w, const float *b, int N, int C, float eps);
+void cu_layernorm_backward(Backend *be, float *dinp, float *dw, float *db, const float *dout,
+                           const float *inp, const float *w, const float *mean, const float *rstd,
+                           int N, int C);
+void cu_matmul_forward(Backend *be, float *out, const float *inp, const float *w, const float *bias,
+                       int N, int C, int OC);
+void cu_matmul_backward(Backend *be, float *dinp, float *dw, float *dbias, const float *dout,
+                        const float *inp, const float *w, int N, int C, int OC);
+void cu_attention_forward(Backend *be, float *out, float *att, float *scratch, const float *qkv,
+                          const int *mask, int B, int T, int C, int NH, float p_drop, uint64_t seed,
+                          uint32_t step, uint32_t stream);
+void cu_attention_backward(Backend *be, float *dqkv, float *scratch, const float *dout,
+                           const float *qkv, const float *att, const int *mask, int B, int T, int C,
+                           int NH, float p_drop, uint64_t seed, uint32_t step, uint32_t stream);
+void cu_gelu_forward(Backend *be, float *out, const float *inp, size_t n);
+void cu_gelu_backward(Backend *be, float *dinp, const float *inp, const float *dout, size_t n);
+void cu_residual_forward(Backend *be, float *out, const float *a, const float *b, size_t n);
+void cu_residual_backward(Backend *be, float *da, float *db, const float *dout, size_t n);
+void cu_dropout_forward(Backend *be, float *out, const float *inp, size_t n, float p, uint64_t seed,
+                        uint32_t step, uint32_t stream);
+void cu_dropout_backward(Backend *be, float *dinp, const float *dout, size_t n, float p,
+                         uint64_t seed, uint32_t step, uint32_t stream);
+void cu_crossentropy_forward(Backend *be, float *losses, float *probs, const float *logits,
+                             const int *targets, int N, int V);
+void cu_crossentropy_backward(Backend *be, float *dlogits, const float *probs, const int *targets,
+                              float dscale, int N, int V);
+void cu_qa_split_forward(Backend *be, float *split, const float *qa, int B, int T);
+void cu_qa_split_backward(Backend *be, float *dqa, const float *dsplit, int B, int T);
+double cu_sumsq(Backend *be, const float *x, size_t n);
+void cu_scale(Backend *be, float *x, size_t n, float s);
+void cu_adamw_update(Backend *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
+                     float b1, float b2, float eps, float wd, int t);
+
+/* Column sums with a fixed reduction shape (reduce.cu):
+ *   out[c] += sum_n x[n*C + c]          for n < N, c < C.
+ * Partial sums over fixed row blocks go to the workspace, then are added in
+ * block order. Used for bias gradients. */
+void cu_colsum_add(CudaCtx *ctx, float *out, const float *x, int N, int C);
+/* The pieces, for other column reductions (LayerNorm dw/db): rows per split
+ * block for `outputs` partial arrays of S*C floats in the workspace
+ * (S = ceil(N / rows_per_split)), and out[c] += sum_s part[s*C + c] in order. */
+int cu_colsum_rows_per_split(const CudaCtx *ctx, int N, int C, int outputs);
+void cu_colsum_finish(CudaCtx *ctx, float *out, const float *part, int S, int C);
+
+#endif

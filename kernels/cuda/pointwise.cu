@@ -1,0 +1,209 @@
+/* pointwise.cu — elementwise ops: GELU, residual, dropout, QA logits split,
+ * scale and the AdamW update. One thread per element (grid-stride loops);
+ * every output element is written by exactly one thread, so all of these are
+ * deterministic. Pointers are not __restrict__: outputs may alias inputs
+ * (in-place dropout, gradients that share buffers). */
+#include <math.h>
+
+#include "cuda_common.cuh"
+
+#define GRID_STRIDE(i, n)                                                       \
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
+         i += (size_t)gridDim.x * blockDim.x)
+
+/* ---- GELU, erf form -------------------------------------------------------- */
+
+#define GELU_INV_SQRT2 0.70710678118654752f
+#define GELU_INV_SQRT_2PI 0.39894228040143268f
+
+/* y = 0.5 x (1 + erf(x / sqrt 2)) = x Phi(x) */
+__global__ void gelu_forward_kernel(float *out, const float *inp, size_t n) {
+    GRID_STRIDE(i, n) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + erff(x * GELU_INV_SQRT2));
+    }
+}
+
+/* dy/dx = Phi(x) + x phi(x), Phi(x) = 0.5 (1 + erf(x/sqrt2)),
+ * phi(x) = exp(-x^2/2) / sqrt(2 pi);  dinp += dout * dy/dx */
+__global__ void gelu_backward_kernel(float *dinp, const float *inp, const float *dout, size_t n) {
+    GRID_STRIDE(i, n) {
+        float x = inp[i];
+        float cdf = 0.5f * (1.0f + erff(x * GELU_INV_SQRT2));
+        float pdf = GELU_INV_SQRT_2PI * expf(-0.5f * x * x);
+        dinp[i] += dout[i] * (cdf + x * pdf);
+    }
+}
+
+void cu_gelu_forward(Backend *be, float *out, const float *inp, size_t n) {
+    if (!n) return;
+    CudaCtx *ctx = cuda_ctx(be);
+    gelu_forward_kernel<<<grid_for(n, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(out, inp, n);
+    LAUNCH_CHECK(ctx);
+}
+
+void cu_gelu_backward(Backend *be, float *dinp, const float *inp, const float *dout, size_t n) {
+    if (!n) return;
+    CudaCtx *ctx = cuda_ctx(be);
+    gelu_backward_kernel<<<grid_for(n, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(dinp, inp, dout,
+                                                                                 n);
+    LAUNCH_CHECK(ctx);
+}
+
+/* ---- residual ---------------------------------------------------------------- */
+
+__global__ void residual_forward_kernel(float *out, const float *a, const float *b, size_t n) {
+    GRID_STRIDE(i, n) out[i] = a[i] + b[i];
+}
+
+/* da += dout; db += dout (read dout once, so aliasing of da and dout cannot
+ * change what db receives) */
+__global__ void residual_backward_kernel(float *da, float *db, const float *dout, size_t n) {
+    GRID_STRIDE(i, n) {
+        float d = dout[i];
+        da[i] += d;
+        db[i] += d;
+    }
+}
+
+void cu_residual_forward(Backend *be, float *out, const float *a, const float *b, size_t n) {
+    if (!n) return;
+    CudaCtx *ctx = cuda_ctx(be);
+    residual_forward_kernel<<<grid_for(n, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(out, a, b, n);
+    LAUNCH_CHECK(ctx);
+}
+
+void cu_residual_backward(Backend *be, float *da, float *db, const float *dout, size_t n) {
+    if (!n) return;
+    CudaCtx *ctx = cuda_ctx(be);
+    residual_backward_kernel<<<grid_for(n, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(da, db, dout,
+                                                                                     n);
+    LAUNCH_CHECK(ctx);
+}
+
+/* ---- dropout ------------------------------------------------------------------
+ * Thread q handles the 4 elements 4q..4q+3 that one Philox call covers
+ * (rng_block), so each call is used fully; keep(i) is exactly rng_keep(i). */
+
+/* forward: out = keep ? inp * scale : 0;  backward: dinp += keep ? dout * scale : 0 */
+__global__ void dropout_kernel(float *dst, const float *src, size_t n, float p, float scale,
+                               uint64_t seed, uint32_t step, uint32_t stream, int accumulate) {
+    size_t nq = (n + 3) / 4;
+    GRID_STRIDE(q, nq) {
+        Philox4 r = rng_block(seed, step, stream, q);
+        for (int k = 0; k < 4; k++) {
+            size_t i = 4 * q + (size_t)k;
+            if (i >= n) break;
+            float v = rng_u32_to_unit(r.v[k]) >= p ? src[i] * scale : 0.0f;
+            dst[i] = accumulate ? dst[i] + v : v;
+        }
+    }
+}
+
+__global__ void add_kernel(float *dst, const float *src, size_t n) {
+    GRID_STRIDE(i, n) dst[i] += src[i];
+}
+
+void cu_dropout_forward(Backend *be, float *out, const float *inp, size_t n, float p, uint64_t seed,
+                        uint32_t step, uint32_t stream) {
+    if (!n) return;
+    CudaCtx *ctx = cuda_ctx(be);
+    if (p <= 0.0f) {
+        if (out != inp)
+            CUDA_CHECK(cudaMemcpyAsync(out, inp, n * sizeof(float), cudaMemcpyDeviceToDevice,
+                                       ctx->stream));
+        return;
+    }
+    size_t nq = (n + 3) / 4;
+    dropout_kernel<<<grid_for(nq, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(
+        out, inp, n, p, 1.0f / (1.0f - p), seed, step, stream, 0);
+    LAUNCH_CHECK(ctx);
+}
+
+void cu_dropout_backward(Backend *be, float *dinp, const float *dout, size_t n, float p,
+                         uint64_t seed, uint32_t step, uint32_t stream) {
+    if (!n) return;
+    CudaCtx *ctx = cuda_ctx(be);
+    if (p <= 0.0f) {
+        add_kernel<<<grid_for(n, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(dinp, dout, n);
+        LAUNCH_CHECK(ctx);
+        return;
+    }
+    size_t nq = (n + 3) / 4;
+    dropout_kernel<<<grid_for(nq, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(
+        dinp, dout, n, p, 1.0f / (1.0f - p), seed, step, stream, 1);
+    LAUNCH_CHECK(ctx);
+}
+
+/* ---- QA logits: qa [B,T,2] <-> split [2,B,T] -------------------------------- */
+
+__global__ void qa_split_forward_kernel(float *split, const float *qa, size_t bt) {
+    GRID_STRIDE(i, bt) {
+        split[i] = qa[2 * i];
+        split[bt + i] = qa[2 * i + 1];
+    }
+}
+
+__global__ void qa_split_backward_kernel(float *dqa, const float *dsplit, size_t bt) {
+    GRID_STRIDE(i, bt) {
+        dqa[2 * i] += dsplit[i];
+        dqa[2 * i + 1] += dsplit[bt + i];
+    }
+}
+
+void cu_qa_split_forward(Backend *be, float *split, const float *qa, int B, int T) {
+    size_t bt = (size_t)B * T;
+    if (!bt) return;
+    CudaCtx *ctx = cuda_ctx(be);
+    qa_split_forward_kernel<<<grid_for(bt, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(split, qa, bt);
+    LAUNCH_CHECK(ctx);
+}
+
+void cu_qa_split_backward(Backend *be, float *dqa, const float *dsplit, int B, int T) {
+    size_t bt = (size_t)B * T;
+    if (!bt) return;
+    CudaCtx *ctx = cuda_ctx(be);
+    qa_split_backward_kernel<<<grid_for(bt, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(dqa, dsplit,
+                                                                                      bt);
+    LAUNCH_CHECK(ctx);
+}
+
+/* ---- optimiser ----------------------------------------------------------------- */
+
+__global__ void scale_kernel(float *x, size_t n, float s) {
+    GRID_STRIDE(i, n) x[i] *= s;
+}
+
+void cu_scale(Backend *be, float *x, size_t n, float s) {
+    if (!n) return;
+    CudaCtx *ctx = cuda_ctx(be);
+    scale_kernel<<<grid_for(n, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(x, n, s);
+    LAUNCH_CHECK(ctx);
+}
+
+/* AdamW, bias-corrected, decoupled weight decay (bc1 = 1 - b1^t, bc2 = 1 - b2^t):
+ *   m = b1 m + (1-b1) g ;  v = b2 v + (1-b2) g^2
+ *   p -= lr * ((m / bc1) / (sqrt(v / bc2) + eps) + wd * p)          */
+__global__ void adamw_kernel(float *p, const float *g, float *m, float *v, size_t n, float lr,
+                             float b1, float b2, float eps, float wd, float bc1, float bc2) {
+    GRID_STRIDE(i, n) {
+        float gi = g[i];
+        float mi = b1 * m[i] + (1.0f - b1) * gi;
+        float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        float mhat = mi / bc1, vhat = vi / bc2;
+        float pi = p[i];
+        p[i] = pi - lr * (mhat / (sqrtf(vhat) + eps) + wd * pi);
+    }
+}
+
+void cu_adamw_update(Backend *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
+                     float b1, float b2, float eps, float wd, int t) {
+    if (!n) return;
+    CudaCtx *ctx = cuda_ctx(be);
+    float bc1 = 1.0f - powf(b1, (float)t), bc2 = 1.0f - powf(b2, (float)t);
+    adamw_kernel<<<grid_for(n, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(p, g, m, v, n, lr, b1, b2,
+                                                                         eps, wd, bc1, bc2);
+    LAUNCH_CHECK(ctx);
+}
