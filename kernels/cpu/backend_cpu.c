@@ -1,0 +1,97 @@
+/* backend_cpu.c — the CPU Backend: host memory and the op table. */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_blas.h"
+#include "cpu_internal.h"
+#include "util.h"
+
+int cpu_threads(const Backend *be) {
+    const CpuCtx *ctx = be->ctx;
+    int n = ctx->threads > 0 ? ctx->threads : omp_get_max_threads();
+    return n > 0 ? n : 1;
+}
+
+/* ---- memory: plain host memory, 64-byte aligned for AVX-512 loads -------- */
+
+static void *cpu_alloc(Backend *be, size_t bytes) {
+    (void)be;
+    void *p = NULL;
+    size_t n = bytes ? bytes : 1;
+    if (posix_memalign(&p, 64, n) != 0 || !p) die("cpu backend: out of memory allocating %zu bytes", bytes);
+    memset(p, 0, n);
+    return p;
+}
+
+static void cpu_free(Backend *be, void *p) {
+    (void)be;
+    free(p);
+}
+
+static void cpu_memcpy(Backend *be, void *dst, const void *src, size_t bytes) {
+    (void)be;
+    if (bytes) memmove(dst, src, bytes);
+}
+
+static void cpu_zero(Backend *be, void *p, size_t bytes) {
+    (void)be;
+    if (bytes) memset(p, 0, bytes);
+}
+
+static void cpu_sync(Backend *be) { (void)be; }
+
+static void cpu_destroy(Backend *be) {
+    if (!be) return;
+    free(be->ctx);
+    free(be);
+}
+
+static void fill_memory_ops(Backend *be) {
+    be->alloc = cpu_alloc;
+    be->free = cpu_free;
+    be->upload = cpu_memcpy;
+    be->download = cpu_memcpy;
+    be->zero = cpu_zero;
+    be->copy = cpu_memcpy;
+    be->sync = cpu_sync;
+    be->destroy = cpu_destroy;
+}
+
+static void fill_compute_ops(Backend *be) {
+    be->embed_forward = cpu_embed_forward;
+    be->embed_backward = cpu_embed_backward;
+    be->layernorm_forward = cpu_layernorm_forward;
+    be->layernorm_backward = cpu_layernorm_backward;
+    be->matmul_forward = cpu_matmul_forward;
+    be->matmul_backward = cpu_matmul_backward;
+    be->attention_forward = cpu_attention_forward;
+    be->attention_backward = cpu_attention_backward;
+    be->gelu_forward = cpu_gelu_forward;
+    be->gelu_backward = cpu_gelu_backward;
+    be->residual_forward = cpu_residual_forward;
+    be->residual_backward = cpu_residual_backward;
+    be->dropout_forward = cpu_dropout_forward;
+    be->dropout_backward = cpu_dropout_backward;
+    be->crossentropy_forward = cpu_crossentropy_forward;
+    be->crossentropy_backward = cpu_crossentropy_backward;
+    be->qa_split_forward = cpu_qa_split_forward;
+    be->qa_split_backward = cpu_qa_split_backward;
+    be->sumsq = cpu_sumsq;
+    be->scale = cpu_scale;
+    be->adamw_update = cpu_adamw_update;
+}
+
+Backend *backend_cpu(int threads) {
+    cpu_blas_setup();
+    cpu_blas_single_thread();
+    if (threads > 0) omp_set_num_threads(threads);
+    Backend *be = xcalloc(1, sizeof *be);
+    CpuCtx *ctx = xcalloc(1, sizeof *ctx);
+    ctx->threads = threads > 0 ? threads : 0;
+    be->name = "cpu";
+    be->ctx = ctx;
+    fill_memory_ops(be);
+    fill_compute_ops(be);
+    return be;
+}

@@ -1,0 +1,114 @@
+/* cpu_math.h — branch-free float math that gcc can vectorise without
+ * -ffast-math (libm's expf/erff are scalar calls), plus fixed-order lane sums.
+ * Results depend only on the input, never on thread count or alignment. */
+#ifndef MTL_CPU_MATH_H
+#define MTL_CPU_MATH_H
+
+#include <stdint.h>
+#include <string.h>
+
+/* e^x, max error ~2 ulp for x in [-87.3, 88]; 0 below (no denormals),
+ * saturating near 2^127 above 88 (our callers only pass x <= 0).
+ *   n = round(x / ln2), r = x - n ln2 (Cody-Waite, ln2 split in two parts),
+ *   e^x = 2^n e^r, e^r by its degree-7 Taylor polynomial (|r| <= ln2/2:
+ *   truncation r^8/8! < 6e-9). Rounding uses the 1.5*2^23 trick. */
+static inline float cpu_expf(float x) {
+    const float shifter = 12582912.0f; /* 1.5 * 2^23 */
+    float xc = x < -87.3f ? -87.3f : (x > 88.0f ? 88.0f : x);
+    float n = (xc * 1.44269504088896341f + shifter) - shifter;
+    float r = xc - n * 0.693145751953125f; /* ln2 high part: exact product */
+    r = r - n * 1.42860682030941723e-6f;    /* ln2 low part */
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float two_n;
+    memcpy(&two_n, &bits, sizeof two_n);
+    float y = p * two_n;
+    return x < -87.3f ? 0.0f : y;
+}
+
+/* Standard normal pdf phi(x) = exp(-x^2/2) / sqrt(2 pi). */
+static inline float cpu_normpdf(float x) {
+    return 0.398942280401432678f * cpu_expf(-0.5f * x * x);
+}
+
+/* Standard normal cdf Phi(x) = 0.5 (1 + erf(x / sqrt 2)) = 0.5 erfc(-x/sqrt 2).
+ * erfc(z), z >= 0, by the Chebyshev-fitted form (fractional error < 1.2e-7):
+ *   t = 1 / (1 + z/2)
+ *   erfc(z) = t exp(-z^2 - 1.26551223 + t(1.00002368 + t(0.37409196 +
+ *             t(0.09678418 + t(-0.18628806 + t(0.27886807 + t(-1.13520398 +
+ *             t(1.48851587 + t(-0.82215223 + t 0.17087277)))))))))
+ * Phi(x) = 1 - erfc(|x|/sqrt2)/2 for x >= 0, erfc(|x|/sqrt2)/2 for x < 0, so the
+ * negative tail keeps its relative accuracy. */
+static inline float cpu_normcdf(float x) {
+    float z = (x < 0.0f ? -x : x) * 0.707106781186547524f;
+    float t = 1.0f / (1.0f + 0.5f * z);
+    float q = 0.17087277f;
+    q = q * t - 0.82215223f;
+    q = q * t + 1.48851587f;
+    q = q * t - 1.13520398f;
+    q = q * t + 0.27886807f;
+    q = q * t - 0.18628806f;
+    q = q * t + 0.09678418f;
+    q = q * t + 0.37409196f;
+    q = q * t + 1.00002368f;
+    q = q * t - 1.26551223f;
+    float half_erfc = 0.5f * t * cpu_expf(q - z * z);
+    return x < 0.0f ? half_erfc : 1.0f - half_erfc;
+}
+
+/* Fixed-order sums with 16 independent float lanes (vectorisable, and more
+ * accurate than one running sum): lane l sums x[l], x[l+16], ...; the lanes and
+ * the tail are then added in index order. */
+enum { CPU_LANES = 16 };
+
+static inline float cpu_lanes_total(const float *acc, const float *tail, int ntail) {
+    float s = 0.0f;
+    for (int l = 0; l < CPU_LANES; l++) s += acc[l];
+    for (int i = 0; i < ntail; i++) s += tail[i];
+    return s;
+}
+
+/* sum_i x[i] */
+static inline float cpu_sum(const float *x, int n) {
+    float acc[CPU_LANES] = {0};
+    int i = 0;
+    for (; i + CPU_LANES <= n; i += CPU_LANES)
+        for (int l = 0; l < CPU_LANES; l++) acc[l] += x[i + l];
+    return cpu_lanes_total(acc, x + i, n - i);
+}
+
+/* sum_i (x[i] - c)^2 */
+static inline float cpu_sum_sqdev(const float *x, float c, int n) {
+    float acc[CPU_LANES] = {0};
+    int i = 0;
+    for (; i + CPU_LANES <= n; i += CPU_LANES)
+        for (int l = 0; l < CPU_LANES; l++) {
+            float d = x[i + l] - c;
+            acc[l] += d * d;
+        }
+    float s = 0.0f;
+    for (int l = 0; l < CPU_LANES; l++) s += acc[l];
+    for (; i < n; i++) s += (x[i] - c) * (x[i] - c);
+    return s;
+}
+
+/* sum_i a[i] b[i] */
+static inline float cpu_dot(const float *a, const float *b, int n) {
+    float acc[CPU_LANES] = {0};
+    int i = 0;
+    for (; i + CPU_LANES <= n; i += CPU_LANES)
+        for (int l = 0; l < CPU_LANES; l++) acc[l] += a[i + l] * b[i + l];
+    float s = 0.0f;
+    for (int l = 0; l < CPU_LANES; l++) s += acc[l];
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+#endif
