@@ -55,7 +55,7 @@ static int vocab_find(const Vocab *v, const char *prefix, size_t plen, const cha
     for (;; i = (i + 1) & v->mask) {
         int id = v->slot[i];
         if (id < 0) return -1;
-        if ((size_t)v->len[id] == plen + len && memcmp(v->tok[id], prefix, plen) == 0 &&
+        if ((size_t)v->len[id] == plen + len && (plen == 0 || memcmp(v->tok[id], prefix, plen) == 0) &&
             memcmp(v->tok[id] + plen, s, len) == 0)
             return id;
     }
