@@ -228,7 +228,8 @@ def hf_bert(cfg, attn_impl="eager"):
                     hidden_act="gelu", layer_norm_eps=cfg.ln_eps,
                     hidden_dropout_prob=cfg.p_drop, attention_probs_dropout_prob=cfg.p_drop,
                     initializer_range=cfg.init_std)
-    hc._attn_implementation = attn_impl
+    if attn_impl is not None:  # None: transformers' default (sdpa when available)
+        hc._attn_implementation = attn_impl
     return BertModel(hc, add_pooling_layer=False)
 
 
