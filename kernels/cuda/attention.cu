@@ -87,11 +87,11 @@ __global__ void masked_softmax_kernel(float *att, const int *mask, int B, int NH
 }
 
 /* In place on dp rows (dP' on entry, dS on exit), one warp per row:
- *   dP[j] = dP'[j] * keep(idx_j) / (1-p)      (dP = dP' when p == 0)
+ *   dP[j] = keep(idx_j) ? dP'[j] / (1-p) : 0      (dP = dP' when p == 0)
  *   dS[j] = P[j] * (dP[j] - sum_k dP[k] P[k])
  * idx_j = row*T + j is the dropout element index of backend.h. */
 __global__ void softmax_backward_kernel(float *dp, const float *att, int rows, int T, float p,
-                                        float scale, uint64_t seed, uint32_t step,
+                                        float q, uint64_t seed, uint32_t step,
                                         uint32_t stream) {
     int lane = threadIdx.x % CU_WARP;
     size_t row = (size_t)blockIdx.x * SM_WARPS + threadIdx.x / CU_WARP;
@@ -101,7 +101,7 @@ __global__ void softmax_backward_kernel(float *dp, const float *att, int rows, i
     float dot = 0.0f;
     for (int j = lane; j < T; j += CU_WARP) {
         float d = g[j];
-        if (p > 0.0f) d *= dropout_factor(seed, step, stream, row * T + j, p, scale);
+        if (p > 0.0f) d = rng_keep(seed, step, stream, row * T + j, p) ? d / q : 0.0f;
         g[j] = d;
         dot += d * P[j];
     }
@@ -109,12 +109,13 @@ __global__ void softmax_backward_kernel(float *dp, const float *att, int rows, i
     for (int j = lane; j < T; j += CU_WARP) g[j] = P[j] * (g[j] - dot);
 }
 
-/* P'[i] = keep(i) ? att[i] / (1-p) : 0 over the whole [B,NH,T,T] tensor. */
-__global__ void attn_dropout_kernel(float *out, const float *att, size_t n, float p, float scale,
+/* P'[i] = keep(i) ? att[i] / q : 0 over the whole [B,NH,T,T] tensor
+ * (q = 1 - p, divided as the CPU does). */
+__global__ void attn_dropout_kernel(float *out, const float *att, size_t n, float p, float q,
                                     uint64_t seed, uint32_t step, uint32_t stream) {
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x)
-        out[i] = rng_keep(seed, step, stream, i, p) ? att[i] * scale : 0.0f;
+        out[i] = rng_keep(seed, step, stream, i, p) ? att[i] / q : 0.0f;
 }
 
 typedef struct {
@@ -169,7 +170,7 @@ static void gemm_heads(CudaCtx *ctx, const AttnShape *s, cublasOperation_t ta, c
 static void launch_attn_dropout(CudaCtx *ctx, float *out, const float *att, size_t n, float p,
                                 uint64_t seed, uint32_t step, uint32_t stream) {
     attn_dropout_kernel<<<grid_for(n, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(
-        out, att, n, p, 1.0f / (1.0f - p), seed, step, stream);
+        out, att, n, p, 1.0f - p, seed, step, stream);
     LAUNCH_CHECK(ctx);
 }
 
@@ -231,7 +232,7 @@ void cu_attention_backward(Backend *be, float *dqkv, float *scratch, const float
     int rows = B * NH * T;
     softmax_backward_kernel<<<(rows + SM_WARPS - 1) / SM_WARPS, SM_WARPS * CU_WARP, 0,
                               ctx->stream>>>(s.r4, att, rows, T, p_drop,
-                                             p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f, seed,
+                                             1.0f - p_drop, seed,
                                              step, stream);
     LAUNCH_CHECK(ctx);
     permute_in(ctx, s.r0, qkv, &s, 3 * C, 0); /* q */

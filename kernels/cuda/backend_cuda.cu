@@ -215,7 +215,9 @@ static int fail(char *why, size_t why_len, const char *what, cudaError_t e) {
 static int open_device(CudaCtx *ctx, char *why, size_t why_len) {
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
-    if (e != cudaSuccess) return fail(why, why_len, "no usable CUDA device (cudaGetDeviceCount)", e);
+    if (e != cudaSuccess)
+        return fail(why, why_len, "no usable CUDA device (is there a GPU and an NVIDIA driver?): "
+                                  "cudaGetDeviceCount", e);
     if (count < 1) {
         if (why) snprintf(why, why_len, "no CUDA device found");
         return -1;

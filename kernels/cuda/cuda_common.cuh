@@ -142,12 +142,6 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
-/* Inverted-dropout factor of element i: 1/(1-p) if kept, else 0. */
-__device__ __forceinline__ float dropout_factor(uint64_t seed, uint32_t step, uint32_t stream,
-                                                uint64_t i, float p, float scale) {
-    return rng_keep(seed, step, stream, i, p) ? scale : 0.0f;
-}
-
 /* ---- ops implemented across the .cu files (signatures as in backend.h) -- */
 
 void cu_embed_forward(Backend *be, float *out, const int *ids, const int *tt, const float *wte,

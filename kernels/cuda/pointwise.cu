@@ -85,8 +85,10 @@ void cu_residual_backward(Backend *be, float *da, float *db, const float *dout, 
  * Thread q handles the 4 elements 4q..4q+3 that one Philox call covers
  * (rng_block), so each call is used fully; keep(i) is exactly rng_keep(i). */
 
-/* forward: out = keep ? inp * scale : 0;  backward: dinp += keep ? dout * scale : 0 */
-__global__ void dropout_kernel(float *dst, const float *src, size_t n, float p, float scale,
+/* forward: out = keep ? inp / q : 0;  backward: dinp += keep ? dout / q : 0
+ * (q = 1 - p; a division, not a multiply by 1/q, so that the values are the
+ * CPU's bit for bit) */
+__global__ void dropout_kernel(float *dst, const float *src, size_t n, float p, float q,
                                uint64_t seed, uint32_t step, uint32_t stream, int accumulate) {
     size_t nq = (n + 3) / 4;
     GRID_STRIDE(q, nq) {
@@ -94,7 +96,7 @@ __global__ void dropout_kernel(float *dst, const float *src, size_t n, float p, 
         for (int k = 0; k < 4; k++) {
             size_t i = 4 * q + (size_t)k;
             if (i >= n) break;
-            float v = rng_u32_to_unit(r.v[k]) >= p ? src[i] * scale : 0.0f;
+            float v = rng_u32_to_unit(r.v[k]) >= p ? src[i] / q : 0.0f;
             dst[i] = accumulate ? dst[i] + v : v;
         }
     }
@@ -116,7 +118,7 @@ void cu_dropout_forward(Backend *be, float *out, const float *inp, size_t n, flo
     }
     size_t nq = (n + 3) / 4;
     dropout_kernel<<<grid_for(nq, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(
-        out, inp, n, p, 1.0f / (1.0f - p), seed, step, stream, 0);
+        out, inp, n, p, 1.0f - p, seed, step, stream, 0);
     LAUNCH_CHECK(ctx);
 }
 
@@ -131,7 +133,7 @@ void cu_dropout_backward(Backend *be, float *dinp, const float *dout, size_t n, 
     }
     size_t nq = (n + 3) / 4;
     dropout_kernel<<<grid_for(nq, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(
-        dinp, dout, n, p, 1.0f / (1.0f - p), seed, step, stream, 1);
+        dinp, dout, n, p, 1.0f - p, seed, step, stream, 1);
     LAUNCH_CHECK(ctx);
 }
 
@@ -181,7 +183,8 @@ void cu_scale(Backend *be, float *x, size_t n, float s) {
     LAUNCH_CHECK(ctx);
 }
 
-/* AdamW, bias-corrected, decoupled weight decay (bc1 = 1 - b1^t, bc2 = 1 - b2^t):
+/* AdamW, bias-corrected, decoupled weight decay (bc1 = 1 - b1^t, bc2 = 1 - b2^t,
+ * computed on the host in double as the CPU backend does):
  *   m = b1 m + (1-b1) g ;  v = b2 v + (1-b2) g^2
  *   p -= lr * ((m / bc1) / (sqrt(v / bc2) + eps) + wd * p)          */
 __global__ void adamw_kernel(float *p, const float *g, float *m, float *v, size_t n, float lr,
@@ -189,7 +192,7 @@ __global__ void adamw_kernel(float *p, const float *g, float *m, float *v, size_
     GRID_STRIDE(i, n) {
         float gi = g[i];
         float mi = b1 * m[i] + (1.0f - b1) * gi;
-        float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+        float vi = b2 * v[i] + (1.0f - b2) * (gi * gi);
         m[i] = mi;
         v[i] = vi;
         float mhat = mi / bc1, vhat = vi / bc2;
@@ -202,7 +205,8 @@ void cu_adamw_update(Backend *be, float *p, const float *g, float *m, float *v, 
                      float b1, float b2, float eps, float wd, int t) {
     if (!n) return;
     CudaCtx *ctx = cuda_ctx(be);
-    float bc1 = 1.0f - powf(b1, (float)t), bc2 = 1.0f - powf(b2, (float)t);
+    float bc1 = (float)(1.0 - pow((double)b1, (double)t));
+    float bc2 = (float)(1.0 - pow((double)b2, (double)t));
     adamw_kernel<<<grid_for(n, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(p, g, m, v, n, lr, b1, b2,
                                                                          eps, wd, bc1, bc2);
     LAUNCH_CHECK(ctx);
