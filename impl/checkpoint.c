@@ -37,7 +37,6 @@ static void put_u32(Bytes *o, uint32_t v) { put_bytes(o, &v, 4); }
 static void put_i32(Bytes *o, int32_t v) { put_bytes(o, &v, 4); }
 static void put_u64(Bytes *o, uint64_t v) { put_bytes(o, &v, 8); }
 static void put_f32(Bytes *o, float v) { put_bytes(o, &v, 4); }
-static void put_f64(Bytes *o, double v) { put_bytes(o, &v, 8); }
 
 static void put_config(Bytes *o, const ModelConfig *c) {
     char preset[32] = {0};
@@ -55,7 +54,6 @@ static void put_state(Bytes *o, const TrainState *st, int adam_t) {
     put_u64(o, st->seed);
     put_u64(o, (uint64_t)(int64_t)st->step);
     put_i32(o, adam_t);
-    put_f64(o, st->train_wall_s);
     put_i32(o, st->n_orders);
     for (int i = 0; i < st->n_orders; i++) {
         put_i32(o, st->order[i].n);
@@ -223,8 +221,7 @@ static int rd_state(Cursor *c, TrainState *st) {
     int64_t step = 0;
     int32_t t = 0, n_orders = 0;
     if (rd(c, &st->seed, 8, "the training state") || rd(c, &step, 8, "the training state") ||
-        rd(c, &t, 4, "the training state") || rd(c, &st->train_wall_s, 8, "the training state") ||
-        rd(c, &n_orders, 4, "the training state"))
+        rd(c, &t, 4, "the training state") || rd(c, &n_orders, 4, "the training state"))
         return -1;
     if (step < 0 || t < 0 || n_orders < 0 || n_orders > CKPT_MAX_ORDERS)
         return err_set(c->err, "%s: implausible training state before byte %zu (step %lld, adam t %d, %d orders)",

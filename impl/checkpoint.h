@@ -1,12 +1,14 @@
 /* checkpoint.h — training checkpoints: parameters, Adam moments, optimiser
  * step, data-order state and the training options, with a SHA-256 checksum.
+ * No wall-clock value is stored, so two runs with the same seed, build and
+ * machine write byte-identical checkpoints.
  *
  * File format (little-endian; all writes atomic: temp file, fsync, rename):
  *   magic      8 bytes "MTLCKPT\0"
  *   version    u32 (= 1)
  *   config     char preset[32]; i32 L C NH FFN V maxT type_vocab num_labels
  *              heads; f32 ln_eps p_drop init_std
- *   state      u64 seed; i64 step; i32 adam_t; f64 train_wall_s;
+ *   state      u64 seed; i64 step; i32 adam_t;
  *              i32 n_orders (0..4), then n_orders x (i32 n, epoch, pos)
  *   options    u32 length K, K bytes: the training options as "key=value\n"
  *   table      u32 n_tensors; per tensor: u32 name length, name bytes,
@@ -36,7 +38,6 @@ typedef struct {
     uint64_t seed;
     long step;            /* optimiser steps completed */
     int adam_t;           /* AdamW step counter (filled by checkpoint_save/load) */
-    double train_wall_s;  /* training seconds so far (informational) */
     int n_orders;
     OrderState order[CKPT_MAX_ORDERS]; /* one per task: TASK_NER, TASK_QA */
     char *options;        /* "key=value\n" lines; owned (free with ckpt_state_free) */

@@ -33,6 +33,7 @@ typedef struct {
     long total, warmup, per_epoch, start_step;
     double wall0;          /* now_seconds() when this process started training */
     double wall_before;    /* training seconds of earlier processes (resume) */
+    double train_s;        /* training seconds of this process (loop only) */
     double *loss_hist[2];  /* per-step losses (NaN where the task did not run) */
     StrBuf log, evlog;
     char dir[1024], ckpt[1100];
@@ -127,6 +128,8 @@ static void reload_csv(Trainer *t, const char *name, const char *header, StrBuf 
         if (end == l || *end != ',' || step > upto || step < 1) continue;
         sb_printf(dst, "%s\n", l);
         if (!is_log || step > t->total) continue;
+        const char *last_comma = strrchr(l, ',');
+        t->wall_before = strtod(last_comma + 1, NULL); /* wall_s of the last kept row */
         /* step,task,loss_ner,loss_qa,... */
         char *f = strchr(end + 1, ',');
         if (!f) continue;
@@ -229,7 +232,6 @@ static int save_checkpoint(Trainer *t, long done, Err *err) {
     TrainState st = {0};
     st.seed = (uint64_t)t->o->seed;
     st.step = done;
-    st.train_wall_s = t->wall_before + now_seconds() - t->wall0;
     st.n_orders = 2;
     for (int k = 0; k < 2; k++)
         st.order[k] = (OrderState){t->order[k].n, t->order[k].epoch, t->order[k].pos};
@@ -265,7 +267,6 @@ static int resume_from_checkpoint(Trainer *t, Err *err) {
     if (rc == 0) {
         t->start_step = st.step;
         t->last_ckpt_step = st.step;
-        t->wall_before = st.train_wall_s;
         fprintf(stderr, "mtl train: resumed from %s at step %ld/%ld\n", t->ckpt, st.step, t->total);
     }
     ckpt_state_free(&st);
@@ -392,12 +393,31 @@ static int write_metrics(Trainer *t, RunSummary *sum, Err *err) {
     int rc = final_eval(t, sum, &w, err);
     if (rc == 0) {
         jw_str(&w, "qa_train_data", t->d.has_qa ? t->d.qa_train_desc : "SQuAD v1.1 train, 44-article subset (11,877 q) (not used: task ner)");
-        sum->train_wall_s = t->wall_before + now_seconds() - t->wall0;
-        jw_num(&w, "train_wall_s", sum->train_wall_s);
         char p[1200];
         path_in(t, "metrics.json", p, sizeof p);
         rc = jw_write_file(&w, p, err);
     }
+    jw_free(&w);
+    return rc;
+}
+
+/* timing.json: the only run file with wall-clock values besides log.csv and
+ * manifest.json (so that metrics.json is bitwise reproducible). */
+static int write_timing(Trainer *t, RunSummary *sum, double eval_s, Err *err) {
+    sum->train_wall_s = t->wall_before + t->train_s;
+    JsonW w;
+    jw_init(&w);
+    jw_obj(&w, NULL);
+    jw_num(&w, "train_wall_s", sum->train_wall_s);
+    jw_num(&w, "final_eval_wall_s", eval_s);
+    jw_int(&w, "steps", t->total);
+    jw_int(&w, "steps_this_process", t->total - t->start_step);
+    jw_num(&w, "s_per_step_this_process",
+           t->total > t->start_step ? t->train_s / (double)(t->total - t->start_step) : 0.0);
+    jw_str(&w, "note", "train_wall_s includes dev evaluations during training and the wall time before a --resume (from log.csv)");
+    char p[1200];
+    path_in(t, "timing.json", p, sizeof p);
+    int rc = jw_write_file(&w, p, err);
     jw_free(&w);
     return rc;
 }
@@ -511,6 +531,11 @@ static int loop(Trainer *t, Err *err) {
         if (t->o->save_every > 0 && done % t->o->save_every == 0 && done < t->total &&
             save_checkpoint(t, done, err))
             return -1;
+        if (t->o->stop_after > 0 && done == t->o->stop_after && done < t->total) {
+            fprintf(stderr, "mtl train: --stop-after %ld: stopping (as if interrupted); continue with --resume\n",
+                    done);
+            return flush_logs(t, err) ? -1 : 1;
+        }
     }
     return 0;
 }
@@ -526,14 +551,21 @@ int train_run(const TrainOptions *o, int argc, char **argv, RunSummary *sum, Err
         print_plan(&t);
         t.wall0 = now_seconds();
         rc = loop(&t, err);
+        t.train_s = now_seconds() - t.wall0;
+    }
+    if (rc == 1) { /* --stop-after */
+        trainer_free(&t);
+        return 0;
     }
     if (rc == 0) rc = save_checkpoint(&t, t.total, err);
+    double eval0 = now_seconds();
     if (rc == 0) {
         sum->steps = t.total;
         sum->final_loss_ner = final_loss(&t, TASK_NER);
         sum->final_loss_qa = final_loss(&t, TASK_QA);
         rc = write_metrics(&t, sum, err);
     }
+    if (rc == 0) rc = write_timing(&t, sum, now_seconds() - eval0, err);
     if (rc == 0) rc = write_params_memory(&t, sum, err);
     if (rc == 0) rc = flush_logs(&t, err);
     if (rc == 0) {

@@ -6,7 +6,9 @@
  *   manifest.json  build, machine, data sha256, seeds, times (manifest.h)
  *   log.csv        step,task,loss_ner,loss_qa,lr,grad_norm,tokens_per_s,wall_s
  *   eval.csv       step,split,task,loss,f1,em (dev evaluations during training)
- *   metrics.json   final NER (dev, test) and QA (dev) metrics
+ *   metrics.json   final NER (dev, test) and QA (dev) metrics (no wall-clock
+ *                  values: bitwise reproducible)
+ *   timing.json    training and final-evaluation wall seconds
  *   params.json    parameter counts and bytes (total, shared, per task)
  *   memory.json    peak RSS and param / grad / optimiser / activation bytes
  *   checkpoint.bin last checkpoint (checkpoint.h)
@@ -50,6 +52,7 @@ typedef struct {
     long save_every;     /* checkpoint every N steps (0 = only at the end) */
     int log_every;       /* progress line on stderr every N steps */
     int resume;          /* continue from out/checkpoint.bin */
+    long stop_after;     /* stop after N steps without finishing (simulated interruption) */
     /* machine */
     int threads;
     char device[8];      /* cpu | cuda */

@@ -65,6 +65,7 @@ static const OptSpec OPTS[] = {
     {"save-every", OT_LONG, N(save_every), 0, "checkpoint every N steps (0 = only at the end)"},
     {"log-every", OT_INT, N(log_every), 0, "progress line on stderr every N steps"},
     {"resume", OT_FLAG, N(resume), 0, "continue from OUT/checkpoint.bin"},
+    {"stop-after", OT_LONG, N(stop_after), 0, "stop after N steps, unfinished (simulated interruption, for tests)"},
     {"threads", OT_INT, N(threads), 0, "CPU threads (0 = library default)"},
     {"device", OT_STR, S(device), 0, "cpu | cuda"},
     {"tf32", OT_FLAG, N(tf32), 1, "TF32 tensor-core matmuls on cuda"},

@@ -126,7 +126,6 @@ static TrainState sample_state(void) {
     TrainState st = {0};
     st.seed = 1234;
     st.step = 17;
-    st.train_wall_s = 1.5;
     st.n_orders = 2;
     st.order[0] = (OrderState){100, 3, 41};
     st.order[1] = (OrderState){7, 0, 7};
