@@ -59,6 +59,10 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# CPU kernels: sqrtf need not set errno, so loops calling it vectorise
+# (numerical results are unchanged; this is not -ffast-math).
+$(BUILD)/kernels/cpu/%.o: CFLAGS += -fno-math-errno
+
 $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -DMTL_CUDA -c $< -o $@

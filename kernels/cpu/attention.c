@@ -30,13 +30,29 @@ static int key_span(const int *mask, int T) {
     return L;
 }
 
+/* max_j s[j] over j < L with mask[j] != 0 (-inf if none), 16 lanes so that
+ * it vectorises; max is exact, so the order does not matter. */
+static float masked_max(const float *s, const int *mask, int L) {
+    float acc[CPU_LANES];
+    for (int l = 0; l < CPU_LANES; l++) acc[l] = -INFINITY;
+    int j = 0;
+    for (; j + CPU_LANES <= L; j += CPU_LANES)
+        for (int l = 0; l < CPU_LANES; l++) {
+            float v = mask[j + l] ? s[j + l] : -INFINITY;
+            acc[l] = v > acc[l] ? v : acc[l];
+        }
+    float mx = -INFINITY;
+    for (int l = 0; l < CPU_LANES; l++) mx = acc[l] > mx ? acc[l] : mx;
+    for (; j < L; j++)
+        if (mask[j] && s[j] > mx) mx = s[j];
+    return mx;
+}
+
 /* Row i of the softmax over the first L keys, in place; keys with mask 0 and
  * all keys >= L get probability exactly 0. A row with no real key is all 0.
  *   P_j = exp(S_j - max) / sum_k exp(S_k - max), max and sum over real keys. */
 static void masked_softmax_row(float *s, const int *mask, int L, int T) {
-    float mx = -INFINITY; /* L > 0 implies a real key (mask[L-1] == 1) */
-    for (int j = 0; j < L; j++)
-        if (mask[j] && s[j] > mx) mx = s[j];
+    float mx = masked_max(s, mask, L); /* L > 0 implies a real key (mask[L-1] == 1) */
     for (int j = 0; j < L; j++) s[j] = mask[j] ? cpu_expf(s[j] - mx) : 0.0f;
     if (L > 0) {
         float inv = 1.0f / cpu_sum(s, L);

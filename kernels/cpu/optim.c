@@ -47,13 +47,12 @@ void cpu_scale(Backend *be, float *x, size_t n, float s) {
 /* AdamW, as backend.h:
  *   m = b1 m + (1-b1) g ;  v = b2 v + (1-b2) g^2
  *   p -= lr * (m / (1 - b1^t) / (sqrt(v / (1 - b2^t)) + eps) + wd * p)
- * The bias corrections are computed once in double. */
-void cpu_adamw_update(Backend *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
-                      float b1, float b2, float eps, float wd, int t) {
-    float bc1 = (float)(1.0 - pow((double)b1, (double)t));
-    float bc2 = (float)(1.0 - pow((double)b2, (double)t));
-    int nth = cpu_threads(be);
-#pragma omp parallel for schedule(static) num_threads(nth) if (n > 16384)
+ * over elements [0, n) of one chunk; bc1, bc2 are the bias corrections.
+ * (The Makefile builds kernels/cpu with -fno-math-errno so that this loop,
+ * with its sqrtf, vectorises.) */
+static void adamw_chunk(float *restrict p, const float *restrict g, float *restrict m,
+                                      float *restrict v, size_t n, float lr, float b1, float b2,
+                                      float eps, float wd, float bc1, float bc2) {
     for (size_t i = 0; i < n; i++) {
         float mi = b1 * m[i] + (1.0f - b1) * g[i];
         float vi = b2 * v[i] + (1.0f - b2) * (g[i] * g[i]);
@@ -61,5 +60,21 @@ void cpu_adamw_update(Backend *be, float *p, const float *g, float *m, float *v,
         p[i] -= lr * (mhat / (sqrtf(vhat) + eps) + wd * p[i]);
         m[i] = mi;
         v[i] = vi;
+    }
+}
+
+enum { ADAMW_CHUNK = 16384 };
+
+/* The bias corrections are computed once in double; chunks run in parallel. */
+void cpu_adamw_update(Backend *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
+                      float b1, float b2, float eps, float wd, int t) {
+    float bc1 = (float)(1.0 - pow((double)b1, (double)t));
+    float bc2 = (float)(1.0 - pow((double)b2, (double)t));
+    size_t nchunks = (n + ADAMW_CHUNK - 1) / ADAMW_CHUNK;
+    int nth = cpu_threads(be);
+#pragma omp parallel for schedule(static) num_threads(nth) if (nchunks > 1)
+    for (size_t c = 0; c < nchunks; c++) {
+        size_t lo = c * ADAMW_CHUNK, len = n - lo < ADAMW_CHUNK ? n - lo : ADAMW_CHUNK;
+        adamw_chunk(p + lo, g + lo, m + lo, v + lo, len, lr, b1, b2, eps, wd, bc1, bc2);
     }
 }
