@@ -146,6 +146,10 @@ static void test_inputs_outputs(void) {
     float total = *(float *)debugstate_get(ds, "out.loss_total")->data;
     const float *losses = debugstate_get(ds, "train.losses")->data;
     CU_ASSERT_DOUBLE_EQUAL(total, ner + qa, 1e-5);
+    CU_ASSERT_DOUBLE_EQUAL(total, 5.667134, 1e-4); /* printed by write_debug_state.py */
+    /* every row starts with [CLS] (101) of type 0 */
+    const int *ids = debugstate_get(ds, "in.ids")->data, *types = debugstate_get(ds, "in.types")->data;
+    for (int b = 0; b < B; b++) CU_ASSERT(ids[b * T] == 101 && types[b * T] == 0);
     CU_ASSERT_DOUBLE_EQUAL(losses[0], total, 1e-6);
     for (int i = 1; i < 10; i++) CU_ASSERT(losses[i] < losses[i - 1]);
     debugstate_free(ds);
