@@ -8,23 +8,29 @@
  * --dump writes one line per window: "example window start end n_tokens
  * idshash" with idshash = FNV-1a over the max_seq ids (h = (h ^ id) *
  * 16777619 mod 2^32, h0 = 2166136261), for comparison with
- * reference/bench_prep.py --dump. */
+ * reference/bench_prep.py --dump.
+ * --oracle writes the predictions that qa_decode makes from one-hot logits
+ * at the labelled start/end of every window: scoring them with
+ * `mtl score-squad` gives the EM/F1 ceiling of the windows + labels + offset
+ * map (answers that do not fall on token boundaries lose). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "paths.h"
+#include "qa_decode.h"
 #include "squad.h"
 
 typedef struct {
-    const char *file, *vocab, *dump;
+    const char *file, *vocab, *dump, *oracle;
     SquadFeatParams fp;
 } PrepOpts;
 
 static void prep_usage(FILE *f) {
     fprintf(f, "usage: mtl prep-squad [--file PATH] [--max-seq 384] [--stride 128] [--max-query 64]\n"
                "                      [--threads 1] [--max-examples N] [--vocab PATH] [--dump OUT.tsv]\n"
+               "                      [--oracle PRED.json]\n"
                "Featurise a SQuAD file (default squad/dev-v1.1.json) into run_qa-style windows and\n"
                "print examples, windows and examples/s, windows/s.\n");
 }
@@ -54,6 +60,7 @@ static int parse_prep_args(int argc, char **argv, PrepOpts *o) {
         if (!strcmp(argv[i - 1], "--file")) { o->file = val; continue; }
         if (!strcmp(argv[i - 1], "--vocab")) { o->vocab = val; continue; }
         if (!strcmp(argv[i - 1], "--dump")) { o->dump = val; continue; }
+        if (!strcmp(argv[i - 1], "--oracle")) { o->oracle = val; continue; }
         int found = 0;
         for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++)
             if (!strcmp(argv[i - 1], ints[k].name)) {
@@ -83,6 +90,26 @@ static int write_dump(const char *path, const SquadFeatures *fs, Err *err) {
     return 0;
 }
 
+/* Decode one-hot label logits (10 at start and end) and write predictions. */
+static int write_oracle(const char *path, const SquadDataset *ds, const SquadFeatures *fs, Err *err) {
+    size_t T = (size_t)fs->max_seq;
+    float *st = xcalloc((size_t)fs->n * T, sizeof *st), *en = xcalloc((size_t)fs->n * T, sizeof *en);
+    for (int i = 0; i < fs->n; i++) {
+        st[i * T + (size_t)fs->f[i].start] = 10.0f;
+        en[i * T + (size_t)fs->f[i].end] = 10.0f;
+    }
+    QaDecodeParams dp;
+    qa_decode_defaults(&dp);
+    SquadPredictions p;
+    squad_predictions_init(&p);
+    int rc = qa_decode(ds, fs, st, en, &dp, &p, err);
+    if (rc == 0) rc = squad_predictions_write(path, &p, err);
+    squad_predictions_free(&p);
+    free(st);
+    free(en);
+    return rc;
+}
+
 static int run_prep(const PrepOpts *o, Err *err) {
     char path[4096], vpath[4096];
     double t0 = now_seconds();
@@ -110,6 +137,7 @@ static int run_prep(const PrepOpts *o, Err *err) {
         printf("total:       %.3f s  %.0f examples/s (read + parse + vocab + featurise)\n", total,
                fs.n_examples / total);
         if (o->dump) rc = write_dump(o->dump, &fs, err);
+        if (rc == 0 && o->oracle) rc = write_oracle(o->oracle, &ds, &fs, err);
         squad_features_free(&fs);
     }
     vocab_free(v);

@@ -288,6 +288,23 @@ static int parse_root(Parser *ps, const cJSON *root) {
 
 static int is_json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
+/* Does the text end inside a string or with objects/arrays left open (the
+ * signature of a truncated file)? Only used to word an error message. */
+static int json_ends_open(const char *buf, size_t len) {
+    long depth = 0;
+    int in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = buf[i];
+        if (in_string) {
+            if (c == '\\') i++;
+            else if (c == '"') in_string = 0;
+        } else if (c == '"') in_string = 1;
+        else if (c == '{' || c == '[') depth++;
+        else if (c == '}' || c == ']') depth--;
+    }
+    return in_string || depth > 0;
+}
+
 /* Parse a NUL-terminated buffer of len bytes (buf[len] == 0). Checks UTF-8
  * first so that every string in the tree is valid. */
 static cJSON *parse_json_text(const char *buf, size_t len, const char *name, Err *err) {
@@ -305,10 +322,12 @@ static cJSON *parse_json_text(const char *buf, size_t len, const char *name, Err
     cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
     if (!root) {
         size_t off = end && end >= buf && end <= buf + len ? (size_t)(end - buf) : len;
-        size_t rest = off;
-        while (rest < len && is_json_space(buf[rest])) rest++;
-        err_set(err, "%s: invalid JSON at byte %zu (line %d)%s", name, off, line_of(buf, off),
-                rest >= len ? ": unexpected end of data (truncated file?)" : "");
+        if (json_ends_open(buf, len) || len == 0)
+            err_set(err, "%s: invalid JSON at byte %zu (line %d): the document ends at byte %zu "
+                         "inside an open string, object or array (truncated file?)",
+                    name, off, line_of(buf, off), len);
+        else
+            err_set(err, "%s: invalid JSON at byte %zu (line %d)", name, off, line_of(buf, off));
         return NULL;
     }
     size_t off = (size_t)(end - buf);

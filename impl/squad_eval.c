@@ -412,12 +412,24 @@ int squad_evaluate(const SquadDataset *ds, int n_examples, const SquadPrediction
 
 void squad_format_double(char *buf, size_t n, double v) {
     if (!isfinite(v)) {
-        snprintf(buf, n, isnan(v) ? "NaN" : (v > 0 ? "Infinity" : "-Infinity"));
+        snprintf(buf, n, "%s", isnan(v) ? "NaN" : (v > 0 ? "Infinity" : "-Infinity"));
         return;
     }
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, n, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v) break;
+    /* shortest round-trip significant digits */
+    int prec = 1;
+    char tmp[64];
+    for (; prec < 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, v);
+        if (strtod(tmp, NULL) == v) break;
     }
-    if (!strpbrk(buf, ".e")) strncat(buf, ".0", n - strlen(buf) - 1);
+    snprintf(tmp, sizeof tmp, "%.*e", prec - 1, v);
+    int exp10 = atoi(strchr(tmp, 'e') + 1);
+    /* repr: positional for 1e-4 <= |v| < 1e16, else scientific */
+    if (v != 0 && (exp10 < -4 || exp10 >= 16)) {
+        snprintf(buf, n, "%s", tmp);
+        return;
+    }
+    int decimals = prec - 1 - exp10;
+    snprintf(buf, n, "%.*f", decimals > 0 ? decimals : 0, v);
+    if (!strchr(buf, '.')) strncat(buf, ".0", n - strlen(buf) - 1);
 }
