@@ -3,6 +3,9 @@
 #   make test         every CUnit suite (non-zero exit on any failure)
 #   make test SANITIZE=1   the same under ASan + UBSan (separate build dir)
 #   make USE_CUDA=0|1|auto  CUDA backend (auto: when nvcc is found)
+#   make bench        the CPU benchmark (~1 h on 2 cores; see bench/run_bench.sh)
+#   make bench-ci     tiny-preset regression check vs bench/baselines/ (minutes)
+#   make reports      figures + RESULTS.md from recorded runs (RUNS=runs/bench)
 
 ifeq ($(origin CC),default)
 CC := gcc
@@ -82,6 +85,17 @@ $(BUILD)/tests/%: tests/%.c $(TEST_COMMON) $(BUILD)/libmtl.a
 # "tests: N passed, N failed" and exits non-zero if anything failed.
 test: all
 	@bash tests/run_tests.sh $(BUILD)
+
+# Benchmarks and reports (bench/run_bench.sh, bench/bench_ci.sh,
+# reports/make_reports.sh). make bench PRESET=.. SEEDS=.. TASKS=.. STEPS=..
+RUNS ?= runs/bench
+.PHONY: bench bench-ci reports
+bench: $(BUILD)/mtl
+	BUILD=$(BUILD) bash bench/run_bench.sh
+bench-ci: $(BUILD)/mtl
+	BUILD=$(BUILD) bash bench/bench_ci.sh
+reports:
+	PYTHON=$(PYTHON) bash reports/make_reports.sh $(RUNS)
 
 # Regenerate the PyTorch golden state (needs python3 + torch).
 reference:

@@ -325,8 +325,7 @@ static int final_eval(Trainer *t, RunSummary *sum, JsonW *w, Err *err) {
     if (t->d.has_ner) {
         NerScores dev, test;
         snprintf(p, sizeof p, "%s/ner_dev.conlleval.txt", pdir);
-        if (eval_ner(t->m, &t->bb, o->batch, &t->d.ner_dev_c, &t->d.ner_dev, o->final_eval_limit,
-                     vit, p, &dev, err))
+        if (eval_ner(t->m, &t->bb, o->batch, &t->d.ner_dev_c, &t->d.ner_dev, 0, vit, p, &dev, err))
             return -1;
         sb_printf(&t->evlog, "%ld,dev,ner,%.9g,%.9g,\n", done, dev.loss, dev.f1);
         sum->ner_dev_f1 = dev.f1;
@@ -336,8 +335,8 @@ static int final_eval(Trainer *t, RunSummary *sum, JsonW *w, Err *err) {
         ner_scores_json(w, "dev", &dev);
         if (!o->no_test) {
             snprintf(p, sizeof p, "%s/ner_test.conlleval.txt", pdir);
-            if (eval_ner(t->m, &t->bb, o->batch, &t->d.ner_test_c, &t->d.ner_test,
-                         o->final_eval_limit, vit, p, &test, err))
+            if (eval_ner(t->m, &t->bb, o->batch, &t->d.ner_test_c, &t->d.ner_test, 0, vit, p,
+                         &test, err))
                 return -1;
             sb_printf(&t->evlog, "%ld,test,ner,%.9g,%.9g,\n", done, test.loss, test.f1);
             sum->ner_test_f1 = test.f1;
@@ -353,7 +352,7 @@ static int final_eval(Trainer *t, RunSummary *sum, JsonW *w, Err *err) {
     if (t->d.has_qa) {
         QaScores dev;
         snprintf(p, sizeof p, "%s/qa_dev_predictions.json", pdir);
-        if (eval_qa(t->m, &t->bb, o->batch, &t->d.qa_dev_ds, &t->d.qa_dev, o->final_eval_limit, p,
+        if (eval_qa(t->m, &t->bb, o->batch, &t->d.qa_dev_ds, &t->d.qa_dev, o->qa_dev_limit, p,
                     &dev, err))
             return -1;
         sb_printf(&t->evlog, "%ld,dev,qa,%.9g,%.9g,%.9g\n", done, dev.loss, dev.f1, dev.exact_match);
@@ -364,7 +363,7 @@ static int final_eval(Trainer *t, RunSummary *sum, JsonW *w, Err *err) {
         jw_null(w, "test");
         jw_str(w, "test_note",
                dev.full ? "SQuAD v1.1 has no public test set: QA is evaluated on the full official dev set (10,570 questions)"
-                        : "SQuAD v1.1 has no public test set: QA is evaluated on a fixed prefix of the official dev set (see dev.questions; --final-eval-limit 0 for the full set)");
+                        : "SQuAD v1.1 has no public test set: QA is evaluated on a fixed prefix of the official dev set (see dev.questions; --qa-dev-limit 0 for the full set)");
         jw_str(w, "train_data", t->d.qa_train_desc);
         jw_end(w);
         fprintf(stderr, "final: QA dev EM %.2f F1 %.2f (%d questions)\n", dev.exact_match, dev.f1,

@@ -44,7 +44,8 @@ typedef struct {
     int ner_train_limit; /* first N sentences (0 = all) */
     int qa_train_limit;  /* first N questions (0 = all) */
     int eval_limit;      /* first N sentences / questions of dev evaluations during training */
-    int final_eval_limit;/* same for the final evaluation (0 = full sets) */
+    int qa_dev_limit;    /* final QA evaluation on the first N dev questions (0 = all
+                            10,570); NER is always scored on the full dev and test sets */
     int seq_ner, seq_qa, stride, max_query;
     char decode[16];     /* NER decoding: argmax | viterbi */
     /* schedule of side work */

@@ -64,7 +64,7 @@ static int load_squad_split(const char *rel, const Vocab *v, const TrainOptions 
 static int load_qa(TrainData *d, const TrainOptions *o, Manifest *mf, Err *err) {
     if (load_squad_split(QA_TRAIN_FILE, d->vocab, o, o->qa_train_limit, &d->qa_train_ds,
                          &d->qa_train, mf, err) ||
-        load_squad_split(QA_DEV_FILE, d->vocab, o, o->final_eval_limit, &d->qa_dev_ds, &d->qa_dev,
+        load_squad_split(QA_DEV_FILE, d->vocab, o, o->qa_dev_limit, &d->qa_dev_ds, &d->qa_dev,
                          mf, err))
         return -1;
     if (d->qa_train.n == 0) return err_set(err, "QA: no training windows");

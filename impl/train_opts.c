@@ -55,7 +55,7 @@ static const OptSpec OPTS[] = {
     {"ner-train-limit", OT_INT, N(ner_train_limit), 1, "first N training sentences (0 = all)"},
     {"qa-train-limit", OT_INT, N(qa_train_limit), 1, "first N training questions (0 = all)"},
     {"eval-limit", OT_INT, N(eval_limit), 0, "first N dev sentences/questions during training (0 = all)"},
-    {"final-eval-limit", OT_INT, N(final_eval_limit), 0, "first N sentences/questions in the final evaluation (0 = full sets)"},
+    {"qa-dev-limit", OT_INT, N(qa_dev_limit), 0, "final QA evaluation on the first N dev questions (0 = full official dev set)"},
     {"seq-ner", OT_INT, N(seq_ner), 1, "NER window length in tokens"},
     {"seq-qa", OT_INT, N(seq_qa), 1, "QA window length in tokens"},
     {"stride", OT_INT, N(stride), 1, "QA window overlap in tokens (HF doc_stride)"},
@@ -337,7 +337,7 @@ int train_options_validate(const TrainOptions *o, Err *err) {
     if (o->warmup < 0 && o->warmup_ratio < 0) return err_set(err, "--warmup must be >= 0");
     if (o->warmup_ratio > 1) return err_set(err, "--warmup-ratio must be <= 1");
     if (o->ner_train_limit < 0 || o->qa_train_limit < 0 || o->eval_limit < 0 ||
-        o->final_eval_limit < 0)
+        o->qa_dev_limit < 0)
         return err_set(err, "limits must be >= 0");
     if (o->log_every < 1) return err_set(err, "--log-every must be >= 1");
     if (!o->out[0]) return err_set(err, "--out must name a run directory");

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# run_bench.sh — `make bench`: the benchmark on a fresh clone with data present.
+#
+#   single-task NER, single-task QA and multi-task (joint, lambda 1/1) on the
+#   default CPU preset, each over SEEDS; optional ablations (lambda 2/1 and
+#   1/2, sampling round_robin / proportional / temperature); kernel
+#   microbenchmarks (mtl bench-kernels); then `make reports`.
+#
+# All models train from random init (no pretrained weights offline).
+# Variables (make bench VAR=...):
+#   PRESET   model size                         [mini]
+#   SEEDS    comma list                         [1,2,3]
+#   TASKS    any of: ner qa mtl                 ["ner qa mtl"]
+#   STEPS    optimiser steps per run            [300]
+#   ABLATIONS  1: also the lambda and sampling ablations (MTL, first seed
+#            only unless ABLATION_SEEDS is set)  [0]
+#   QA_DEV_LIMIT  final QA scoring on the first N official dev questions;
+#            0 = the full 10,570 (slow on CPU)  [1000]
+#   THREADS  CPU threads                        [nproc]
+#   OUT      runs root                          [runs/bench]
+#   BUILD    build dir holding mtl              [build]
+#   DRY_RUN  1: print the plan and exit         [0]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PRESET=${PRESET:-mini}
+SEEDS=${SEEDS:-1,2,3}
+TASKS=${TASKS:-ner qa mtl}
+STEPS=${STEPS:-300}
+ABLATIONS=${ABLATIONS:-0}
+ABLATION_SEEDS=${ABLATION_SEEDS:-${SEEDS%%,*}}
+QA_DEV_LIMIT=${QA_DEV_LIMIT:-1000}
+THREADS=${THREADS:-$(nproc)}
+OUT=${OUT:-runs/bench}
+BUILD=${BUILD:-build}
+DRY_RUN=${DRY_RUN:-0}
+MTL="$BUILD/mtl"
+calc() { awk "BEGIN { print $* }"; }
+
+# Shared options of every run. Short runs: 10% warmup instead of 500 steps;
+# dev evaluation on 300 sentences / 200 questions every STEPS/3 steps.
+COMMON=(--preset "$PRESET" --max-steps "$STEPS" --warmup-ratio 0.1 --batch 16
+        --seq-ner 128 --seq-qa 384 --stride 128 --max-query 64
+        --eval-every $(( STEPS / 3 > 0 ? STEPS / 3 : 1 )) --eval-limit 200
+        --qa-dev-limit "$QA_DEV_LIMIT" --threads "$THREADS" --log-every 25)
+
+# ---- data present? --------------------------------------------------------
+find_data() { # $1 = path relative to a datasets dir
+  local d
+  for d in "${DATASETS_DIR:-}" datasets/data ../shared/datasets; do
+    [ -n "$d" ] || continue
+    if [ -r "$d/$1" ] || [ -r "$d/$1.gz" ]; then return 0; fi
+  done
+  return 1
+}
+missing=()
+for f in conll2003/train.txt conll2003/valid.txt conll2003/test.txt \
+         squad/train-v1.1-subset44.json squad/dev-v1.1.json; do
+  find_data "$f" || missing+=("$f")
+done
+if [ -z "${MTL_VOCAB:-}" ] && [ ! -r datasets/data/vocab/bert-base-uncased-vocab.txt ] &&
+   [ ! -r ../shared/vocab/bert-base-uncased-vocab.txt ]; then
+  missing+=("vocab/bert-base-uncased-vocab.txt")
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "make bench: data missing: ${missing[*]}" >&2
+  echo "  Get it with:  make datasets            (downloads + verifies sha256 into datasets/data/)" >&2
+  echo "  or, with a local copy:  make datasets DATASETS_SRC=/path/to/datasets" >&2
+  echo "  or point DATASETS_DIR (and MTL_VOCAB) at an existing copy." >&2
+  exit 1
+fi
+
+# ---- plan -------------------------------------------------------------------
+# Seconds per optimiser step with 2 threads, measured on the 2-core dev VM
+# (Xeon, AVX-512, OpenBLAS SkylakeX) with dynamic padding: NER batches are
+# ~50 tokens long, QA batches ~300-384. Used only for the time estimate.
+step_s() { # $1 preset, $2 task
+  case "$1:$2" in
+    tiny:ner) echo 0.05;; tiny:qa) echo 0.25;; tiny:mtl) echo 0.30;;
+    mini:ner) echo 0.20;; mini:qa) echo 1.60;; mini:mtl) echo 1.80;;
+    minilm:ner) echo 0.60;; minilm:qa) echo 4.50;; minilm:mtl) echo 5.10;;
+    base:ner) echo 2.50;; base:qa) echo 18.0;; base:mtl) echo 20.5;;
+    *) echo 1.0;;
+  esac
+}
+# final evaluation: NER dev+test (6.7k sentences), QA dev windows (~1.03 per question)
+eval_s() { # $1 preset, $2 task
+  local ner qa
+  case "$1" in tiny) ner=5; qa=0.004;; mini) ner=20; qa=0.035;; minilm) ner=60; qa=0.1;; *) ner=250; qa=0.4;; esac
+  local nq=$QA_DEV_LIMIT; [ "$nq" = 0 ] && nq=10570
+  case "$2" in
+    ner) echo "$ner";;
+    qa) calc "$nq * $qa";;
+    *) calc "$ner + $nq * $qa";;
+  esac
+}
+nseeds=$(tr ',' '\n' <<<"$SEEDS" | grep -c .)
+total=0
+echo "== make bench plan: preset $PRESET, seeds $SEEDS, $STEPS steps per run, $THREADS threads, QA dev limit $QA_DEV_LIMIT (0 = full)"
+echo "   (models train from scratch: no pretrained weights offline)"
+for t in $TASKS; do
+  s=$(calc "$nseeds * ($STEPS * $(step_s "$PRESET" "$t") * 1.1 + $(eval_s "$PRESET" "$t") + 20)")
+  total=$(calc "$total + $s")
+  printf '   %-4s x %d seeds: ~%4.0f min\n' "$t" "$nseeds" "$(calc "$s / 60")"
+done
+if [ "$ABLATIONS" = 1 ]; then
+  na=$(tr ',' '\n' <<<"$ABLATION_SEEDS" | grep -c .)
+  s=$(calc "5 * $na * ($STEPS * $(step_s "$PRESET" mtl) * 1.1 + $(eval_s "$PRESET" mtl) + 20)")
+  total=$(calc "$total + $s")
+  printf '   ablations (lambda 2/1, 1/2; sampling round_robin, proportional, temperature) x %d seed(s): ~%4.0f min\n' \
+    "$na" "$(calc "$s / 60")"
+fi
+total=$(calc "$total + 120") # kernel microbenchmarks + reports
+printf '   kernels + reports: ~2 min\n   expected total: ~%.0f min\n' "$(calc "$total / 60")"
+[ "$DRY_RUN" = 1 ] && exit 0
+[ -x "$MTL" ] || { echo "make bench: $MTL not built (run make)" >&2; exit 1; }
+
+# ---- runs -------------------------------------------------------------------
+mkdir -p "$OUT"
+t0=$(date +%s)
+for t in $TASKS; do
+  echo "== $t ($(date -u +%H:%M:%S))"
+  "$MTL" train --task "$t" --seeds "$SEEDS" --out "$OUT/$t" "${COMMON[@]}"
+done
+if [ "$ABLATIONS" = 1 ]; then
+  for lam in "2 1" "1 2"; do
+    set -- $lam
+    echo "== ablation lambda $1/$2"
+    "$MTL" train --task mtl --lambda-ner "$1" --lambda-qa "$2" --seeds "$ABLATION_SEEDS" \
+      --out "$OUT/ablation-lambda-$1-$2" "${COMMON[@]}"
+  done
+  for s in round_robin proportional temperature; do
+    echo "== ablation sampling $s"
+    "$MTL" train --task mtl --sampling "$s" --seeds "$ABLATION_SEEDS" \
+      --out "$OUT/ablation-sampling-$s" "${COMMON[@]}"
+  done
+fi
+
+echo "== kernel microbenchmarks"
+if "$MTL" 2>&1 | grep -q 'bench-kernels'; then
+  "$MTL" bench-kernels --device cpu --preset "$PRESET" --threads "$THREADS" \
+    --out runs/bench-kernels-cpu.csv || echo "warning: bench-kernels failed" >&2
+else
+  echo "   (mtl bench-kernels not in this build: skipped)"
+fi
+
+echo "== reports"
+make --no-print-directory reports RUNS="$OUT" BUILD="$BUILD"
+echo "== make bench done in $(( ($(date +%s) - t0) / 60 )) min: $OUT, reports/, RESULTS.md"

@@ -1,0 +1,470 @@
+#!/usr/bin/env python3
+"""write_results.py — turn recorded runs into gnuplot data files and RESULTS.md.
+
+No training happens here: it only reads run directories written by `mtl train`
+(config.json, metrics.json, params.json, memory.json, timing.json, manifest.json,
+log.csv, eval.csv) and, when present, the kernel microbenchmark CSVs.
+
+    python3 reports/write_results.py --runs runs/bench --data reports/data \
+        --results RESULTS.md
+
+A *group* is a directory holding seed-*/ runs (mtl train --seeds) or a single
+run directory. Groups are classified from their config.json:
+    ner / qa          single-task runs
+    mtl               multi-task, joint sampling, lambda 1/1
+    lambda a/b        multi-task, joint sampling, other lambdas (ablation)
+    sampling S        multi-task, lambda 1/1, other strategies (ablation)
+Standard library only.
+"""
+import argparse
+import csv
+import datetime as dt
+import json
+import math
+import os
+import sys
+
+
+# ----------------------------------------------------------------- reading
+
+def read_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def read_csv(path):
+    try:
+        with open(path, newline="") as f:
+            return list(csv.DictReader(f))
+    except OSError:
+        return []
+
+
+def fnum(x):
+    """float or NaN for empty / missing / null values."""
+    try:
+        return float(x) if x not in (None, "") else math.nan
+    except (TypeError, ValueError):
+        return math.nan
+
+
+class Run:
+    def __init__(self, path):
+        self.path = path
+        self.config = read_json(os.path.join(path, "config.json")) or {}
+        self.metrics = read_json(os.path.join(path, "metrics.json")) or {}
+        self.params = read_json(os.path.join(path, "params.json")) or {}
+        self.memory = read_json(os.path.join(path, "memory.json")) or {}
+        self.timing = read_json(os.path.join(path, "timing.json")) or {}
+        self.manifest = read_json(os.path.join(path, "manifest.json")) or {}
+        self.log = read_csv(os.path.join(path, "log.csv"))
+        self.eval = read_csv(os.path.join(path, "eval.csv"))
+
+    def get(self, *keys):
+        d = self.metrics
+        for k in keys:
+            if not isinstance(d, dict) or d.get(k) is None:
+                return math.nan
+            d = d[k]
+        return fnum(d)
+
+
+def find_groups(root):
+    """{group_dir: [Run, ...]} for every run (dir with metrics.json) under root."""
+    groups = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        if "metrics.json" not in filenames:
+            continue
+        base = os.path.basename(dirpath)
+        group = os.path.dirname(dirpath) if base.startswith("seed-") else dirpath
+        groups.setdefault(group, []).append(Run(dirpath))
+    return groups
+
+
+def classify(runs):
+    c = runs[0].config
+    task = c.get("task", "?")
+    if task in ("ner", "qa"):
+        return task
+    lam = (fnum(c.get("lambda-ner", 1)), fnum(c.get("lambda-qa", 1)))
+    samp = c.get("sampling", "joint")
+    if samp == "joint" and lam == (1.0, 1.0):
+        return "mtl"
+    if samp == "joint":
+        return "lambda %g/%g" % lam
+    if lam == (1.0, 1.0):
+        return "sampling " + samp
+    return "mtl %s lambda %g/%g" % (samp, lam[0], lam[1])
+
+
+# ----------------------------------------------------------------- statistics
+
+def mean_std(values):
+    v = [x for x in values if not math.isnan(x)]
+    if not v:
+        return math.nan, math.nan, 0
+    m = sum(v) / len(v)
+    s = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0
+    return m, s, len(v)
+
+
+def pm(values, digits=2, scale=1.0):
+    m, s, n = mean_std([x * scale for x in values])
+    if n == 0:
+        return "–"
+    if n == 1:
+        return "%.*f" % (digits, m)
+    return "%.*f ± %.*f" % (digits, m, digits, s)
+
+
+def moving_average(xs, w):
+    """Trailing mean over the last w finite values (NaN where none yet)."""
+    out, window = [], []
+    for x in xs:
+        if not math.isnan(x):
+            window.append(x)
+            if len(window) > w:
+                window.pop(0)
+        out.append(sum(window) / len(window) if window else math.nan)
+    return out
+
+
+# ----------------------------------------------------------------- data files
+
+def fmt(x):
+    return "NaN" if x is None or (isinstance(x, float) and math.isnan(x)) else "%.9g" % x
+
+
+def write_dat(path, header, rows):
+    with open(path + ".tmp", "w") as f:
+        f.write("# " + "\t".join(header) + "\n")
+        for r in rows:
+            f.write("\t".join(c if isinstance(c, str) else fmt(c) for c in r) + "\n")
+    os.replace(path + ".tmp", path)
+
+
+def curve_rows(run):
+    """step, smoothed NER / QA / weighted-total training loss, lr."""
+    log = run.log
+    if not log:
+        return []
+    ner = [fnum(r["loss_ner"]) for r in log]
+    qa = [fnum(r["loss_qa"]) for r in log]
+    ln, lq = fnum(run.config.get("lambda-ner", 1)), fnum(run.config.get("lambda-qa", 1))
+    tot = []
+    for a, b in zip(ner, qa):
+        parts = [w * x for w, x in ((ln, a), (lq, b)) if not math.isnan(x)]
+        tot.append(sum(parts) if parts else math.nan)
+    w = max(1, len(log) // 50)
+    ner_s, qa_s, tot_s = moving_average(ner, w), moving_average(qa, w), moving_average(tot, w)
+    return [[fnum(r["step"]), ner_s[i], qa_s[i], tot_s[i], fnum(r["lr"])]
+            for i, r in enumerate(log)]
+
+
+def eval_rows(run):
+    """step, NER dev loss, QA dev loss, their lambda-weighted sum (dev only)."""
+    by_step = {}
+    for r in run.eval:
+        if r.get("split") != "dev":
+            continue
+        d = by_step.setdefault(int(fnum(r["step"])), {})
+        d[r["task"]] = fnum(r["loss"])
+    ln, lq = fnum(run.config.get("lambda-ner", 1)), fnum(run.config.get("lambda-qa", 1))
+    rows = []
+    for step in sorted(by_step):
+        d = by_step[step]
+        a, b = d.get("ner", math.nan), d.get("qa", math.nan)
+        parts = [w * x for w, x in ((ln, a), (lq, b)) if not math.isnan(x)]
+        rows.append([step, a, b, sum(parts) if parts else math.nan])
+    return rows
+
+
+def summary(runs):
+    """Means/stds over seeds of the headline numbers of a group."""
+    g = lambda *k: [r.get(*k) for r in runs]
+    return {
+        "ner_test_f1": g("ner", "test", "f1"), "ner_dev_f1": g("ner", "dev", "f1"),
+        "qa_dev_f1": g("qa", "dev", "f1"), "qa_dev_em": g("qa", "dev", "exact_match"),
+        "params": [fnum(r.params.get("total")) for r in runs],
+        "train_s": [fnum(r.timing.get("train_wall_s")) for r in runs],
+        "rss": [fnum(r.memory.get("peak_rss_bytes")) for r in runs],
+    }
+
+
+def write_data(groups, classes, data_dir):
+    os.makedirs(data_dir, exist_ok=True)
+    flags = {}
+    for name in ("mtl", "ner", "qa"):
+        runs = classes.get(name)
+        flags["has_" + name] = 0
+        if not runs:
+            continue
+        rows = curve_rows(runs[0])
+        ev = eval_rows(runs[0])
+        if rows:
+            write_dat(os.path.join(data_dir, "loss_%s.dat" % name),
+                      ["step", "ner", "qa", "total", "lr"], rows)
+            flags["has_" + name] = 1
+        write_dat(os.path.join(data_dir, "eval_%s.dat" % name),
+                  ["step", "ner_dev", "qa_dev", "total_dev"], ev or [[0, math.nan, math.nan, math.nan]])
+        flags["has_eval_" + name] = 1 if ev else 0
+    write_param_data(classes, data_dir, flags)
+    write_metric_data(classes, data_dir, flags)
+    write_ablation_data(classes, data_dir, flags)
+    with open(os.path.join(data_dir, "vars.gp"), "w") as f:
+        f.write("# written by reports/write_results.py\n")
+        for k in sorted(flags):
+            f.write("%s = %s\n" % (k, flags[k]))
+    return flags
+
+
+def write_param_data(classes, data_dir, flags):
+    ref = classes.get("mtl") or classes.get("ner") or classes.get("qa")
+    flags["has_params"] = 0
+    if not ref:
+        return
+    p = ref[0].params
+    emb, per, L = fnum(p.get("embeddings")), fnum(p.get("per_layer")), fnum(p.get("layers"))
+    ner_head = fnum(p.get("ner_head"))
+    qa_head = fnum(p.get("qa_head"))
+    # the head sizes from a single-task run when the reference lacks that head
+    for name, key in (("ner", "ner_head"), ("qa", "qa_head")):
+        if (fnum(p.get(key)) or 0) == 0 and classes.get(name):
+            v = fnum(classes[name][0].params.get(key))
+            if key == "ner_head":
+                ner_head = v
+            else:
+                qa_head = v
+    rows = [["Embeddings", emb], ["Encoder layers (%d)" % L, per * L],
+            ["NER head", ner_head], ["QA head", qa_head]]
+    write_dat(os.path.join(data_dir, "params.dat"), ["group", "count"],
+              [['"%s"' % a, b] for a, b in rows])
+    enc = fnum(p.get("shared"))
+    # stacked: shared encoder, task-specific heads
+    share = [['"MTL (1 encoder, 2 heads)"', enc / 1e6, (ner_head + qa_head) / 1e6],
+             ['"2 single-task models"', 2 * enc / 1e6, (ner_head + qa_head) / 1e6]]
+    write_dat(os.path.join(data_dir, "sharing.dat"), ["model", "shared_M", "task_specific_M"], share)
+    flags["has_params"] = 1
+    flags["preset_label"] = '"%s"' % ref[0].config.get("preset", "?")
+
+
+def write_metric_data(classes, data_dir, flags):
+    rows = []
+    for name, label in (("ner", "single-task NER"), ("qa", "single-task QA"), ("mtl", "multi-task")):
+        runs = classes.get(name)
+        if not runs:
+            continue
+        s = summary(runs)
+        row = ['"%s"' % label]
+        for key in ("ner_test_f1", "qa_dev_em", "qa_dev_f1"):
+            m, sd, n = mean_std(s[key])
+            row += [m, sd]
+        rows.append(row)
+    flags["has_metrics"] = 1 if rows else 0
+    write_dat(os.path.join(data_dir, "metrics.dat"),
+              ["model", "ner_f1", "ner_f1_std", "qa_em", "qa_em_std", "qa_f1", "qa_f1_std"],
+              rows or [['"none"', 0, 0, 0, 0, 0, 0]])
+
+
+def write_ablation_data(classes, data_dir, flags):
+    def rows_for(prefix, base_label, order):
+        rows = []
+        keys = [k for k in classes if k.startswith(prefix)]
+        labelled = [(base_label, classes["mtl"])] if "mtl" in classes else []
+        labelled += [(k[len(prefix):], classes[k]) for k in keys]
+        labelled.sort(key=lambda kv: order(kv[0]))
+        for label, runs in labelled:
+            s = summary(runs)
+            row = ['"%s"' % label]
+            for key in ("ner_test_f1", "qa_dev_f1"):
+                m, sd, n = mean_std(s[key])
+                row += [m, sd]
+            rows.append(row)
+        return rows, len(keys)
+
+    lam_order = lambda l: {"1/1": 0, "2/1": 1, "1/2": 2}.get(l, 3)
+    rows, n = rows_for("lambda ", "1/1", lam_order)
+    flags["has_ablation_lambda"] = 1 if n else 0
+    write_dat(os.path.join(data_dir, "ablation_lambda.dat"),
+              ["lambda", "ner_f1", "ner_std", "qa_f1", "qa_std"], rows or [['"none"', 0, 0, 0, 0]])
+    samp_order = lambda l: ["joint", "round_robin", "proportional", "temperature"].index(l) \
+        if l in ("joint", "round_robin", "proportional", "temperature") else 9
+    rows, n = rows_for("sampling ", "joint", samp_order)
+    flags["has_ablation_sampling"] = 1 if n else 0
+    write_dat(os.path.join(data_dir, "ablation_sampling.dat"),
+              ["sampling", "ner_f1", "ner_std", "qa_f1", "qa_std"], rows or [['"none"', 0, 0, 0, 0]])
+
+
+# ----------------------------------------------------------------- RESULTS.md
+
+def mib(x):
+    return "–" if math.isnan(x) else "%.0f MiB" % (x / 2 ** 20)
+
+
+def table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def single_vs_multi(classes):
+    rows = []
+    for name, label in (("ner", "single-task NER"), ("qa", "single-task QA"), ("mtl", "multi-task (joint, λ 1/1)")):
+        runs = classes.get(name)
+        if not runs:
+            continue
+        s = summary(runs)
+        rows.append([label, len(runs), pm(s["ner_test_f1"]), pm(s["ner_dev_f1"]), pm(s["qa_dev_f1"]),
+                     pm(s["qa_dev_em"]), "%.2fM" % (mean_std(s["params"])[0] / 1e6),
+                     pm(s["train_s"], 0), pm(s["rss"], 0, 1 / 2 ** 20) + " MiB"])
+    if "ner" in classes and "qa" in classes:
+        tot = mean_std(summary(classes["ner"])["params"])[0] + mean_std(summary(classes["qa"])["params"])[0]
+        rows.append(["two single-task models together", "", "", "", "", "", "%.2fM" % (tot / 1e6), "", ""])
+    return table(["model", "seeds", "NER F1 (test)", "NER F1 (dev)", "QA F1 (dev)", "QA EM (dev)",
+                  "params", "train time (s)", "peak RSS"], rows)
+
+
+def per_entity(classes):
+    rows = []
+    for name in ("ner", "mtl"):
+        runs = classes.get(name)
+        if not runs:
+            continue
+        for t in ("PER", "LOC", "ORG", "MISC"):
+            vals = lambda k: [r.get("ner", "test", "per_type", t, k) for r in runs]
+            rows.append([name, t, pm(vals("precision")), pm(vals("recall")), pm(vals("f1")),
+                         "%.0f" % mean_std(vals("support"))[0] if runs else ""])
+        rows.append([name, "micro", pm([r.get("ner", "test", "precision") for r in runs]),
+                     pm([r.get("ner", "test", "recall") for r in runs]),
+                     pm([r.get("ner", "test", "f1") for r in runs]), ""])
+        rows.append([name, "macro F1", "", "", pm([r.get("ner", "test", "macro_f1") for r in runs]), ""])
+    return table(["model", "entity", "P", "R", "F1", "support"], rows)
+
+
+def ablation_table(classes, prefix, base):
+    rows = []
+    items = ([(base, classes["mtl"])] if "mtl" in classes else []) + \
+            [(k[len(prefix):], v) for k, v in sorted(classes.items()) if k.startswith(prefix)]
+    for label, runs in items:
+        s = summary(runs)
+        rows.append([label, len(runs), pm(s["ner_test_f1"]), pm(s["qa_dev_f1"]), pm(s["qa_dev_em"])])
+    return table([prefix.strip(), "seeds", "NER F1 (test)", "QA F1 (dev)", "QA EM (dev)"], rows)
+
+
+def manifest_lines(groups):
+    out = []
+    for g in sorted(groups):
+        for r in groups[g]:
+            m = r.manifest
+            files = ", ".join("%s %s…" % (f.get("role"), f.get("sha256", "")[:12])
+                              for f in m.get("data_files", []))
+            qa_dev = r.metrics.get("qa", {}) or {}
+            out.append("- `%s`: commit `%s`%s, %s, BLAS %s, CPU %s, %s threads, device %s%s; "
+                       "%s → %s (%.0f s); data: %s" % (
+                           r.path, m.get("git_commit", "?"), " (dirty tree)" if m.get("git_dirty") else "",
+                           m.get("compiler", "?"), (m.get("blas") or "?").split(" ")[0],
+                           m.get("cpu_model", "?"), m.get("threads", "?"), m.get("device", "?"),
+                           (", GPU " + m["gpu"]) if m.get("gpu") else "",
+                           m.get("start_time", "?"), m.get("end_time", "?"), fnum(m.get("wall_s")), files))
+    return "\n".join(out)
+
+
+def kernels_section(kernel_csvs):
+    parts = []
+    for path in kernel_csvs:
+        rows = read_csv(path)
+        if not rows:
+            continue
+        hdr = ["device", "op", "shape", "median_us", "gflops", "gbs", "pct_peak"]
+        parts.append("`%s`:\n\n" % path + table(hdr, [[r.get(h, "") for h in hdr] for r in rows]))
+    return "\n\n".join(parts)
+
+
+def write_results(path, groups, classes, flags, args, figs_dir):
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ref = (classes.get("mtl") or classes.get("ner") or classes.get("qa") or [None])[0]
+    c = {k: ("%g" % v if isinstance(v, float) else v) for k, v in (ref.config if ref else {}).items()}
+    rel = lambda p: os.path.relpath(p, os.path.dirname(os.path.abspath(path)) or ".")
+    fig = lambda name: rel(os.path.join(figs_dir, name))
+    lines = [
+        "# mtl-bench results",
+        "",
+        "Generated by `%s` from the runs under `%s` at %s. Do not edit by hand: "
+        "rerun `make reports`." % (" ".join(args.command or sys.argv), args.runs, now),
+        "",
+        "**All models are trained from scratch (random initialisation): no pretrained BERT weights "
+        "are available offline, so absolute scores are far below published fine-tuned BERT numbers.**",
+        "QA trains on SQuAD v1.1 train, 44-article subset (11,877 questions). SQuAD v1.1 has no public "
+        "test set: QA is scored on the official dev set (see each run's metrics.json for whether the "
+        "full 10,570 questions or a fixed prefix was used). NER is scored on CoNLL-2003 test "
+        "(eng.testb) and dev (eng.testa) with conlleval rules.",
+        "",
+        "Setup of the main runs: preset `%s`, batch %s, lr %s, %s steps (max-steps %s, epochs %s), "
+        "warmup %s / ratio %s, seq NER %s / QA %s, NER train limit %s, QA train limit %s, QA dev "
+        "limit %s (0 = full official dev set), threads %s, device %s." % (
+            c.get("preset"), c.get("batch"), c.get("lr"), ref.metrics.get("steps") if ref else "?",
+            c.get("max-steps"), c.get("epochs"), c.get("warmup"), c.get("warmup-ratio"),
+            c.get("seq-ner"), c.get("seq-qa"), c.get("ner-train-limit"), c.get("qa-train-limit"),
+            c.get("qa-dev-limit"), c.get("threads"), c.get("device")),
+        "",
+        "## Single-task vs multi-task (mean ± sample std over seeds)",
+        "",
+        single_vs_multi(classes),
+        "",
+        "## Dashboard",
+        "",
+        "![dashboard](%s) ([SVG](%s))" % (fig("dashboard.png"), fig("dashboard.svg")),
+        "",
+        "## Per-entity scores, CoNLL-2003 test",
+        "",
+        per_entity(classes),
+    ]
+    if flags.get("has_ablation_lambda"):
+        lines += ["", "## Ablation: loss weights λ_ner / λ_qa", "",
+                  ablation_table(classes, "lambda ", "1/1"), "",
+                  "![lambda ablation](%s)" % fig("ablation_lambda.png")]
+    if flags.get("has_ablation_sampling"):
+        lines += ["", "## Ablation: task sampling", "",
+                  ablation_table(classes, "sampling ", "joint"), "",
+                  "![sampling ablation](%s)" % fig("ablation_sampling.png")]
+    ks = kernels_section(args.kernels)
+    if ks:
+        lines += ["", "## Kernel microbenchmarks", "", ks]
+        if os.path.exists(os.path.join(figs_dir, "kernels.png")):
+            lines += ["", "![kernels](%s)" % fig("kernels.png")]
+    lines += ["", "## Runs (manifest summaries)", "", manifest_lines(groups), ""]
+    with open(path + ".tmp", "w") as f:
+        f.write("\n".join(lines))
+    os.replace(path + ".tmp", path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", default="runs/bench", help="root of the recorded runs")
+    ap.add_argument("--data", default="reports/data", help="where the gnuplot .dat files go")
+    ap.add_argument("--figs", default="reports", help="where the figures are (for links)")
+    ap.add_argument("--results", default=None, help="write RESULTS.md here")
+    ap.add_argument("--kernels", nargs="*", default=[], help="bench-kernels CSV files to tabulate")
+    ap.add_argument("--command", nargs="*", default=None, help="command to credit in RESULTS.md")
+    args = ap.parse_args()
+    groups = find_groups(args.runs)
+    if not groups:
+        sys.exit("write_results.py: no runs (directories with metrics.json) under %s; "
+                 "run `make bench` (or `make bench-ci`) first" % args.runs)
+    classes = {}
+    for g in sorted(groups):
+        classes.setdefault(classify(groups[g]), groups[g])
+    flags = write_data(groups, classes, args.data)
+    for g in sorted(groups):
+        print("  %-40s %-24s %d run(s)" % (g, classify(groups[g]), len(groups[g])))
+    if args.results:
+        write_results(args.results, groups, classes, flags, args, args.figs)
+        print("wrote %s" % args.results)
+
+
+if __name__ == "__main__":
+    main()
