@@ -30,17 +30,16 @@ static int key_span(const int *mask, int T) {
     return L;
 }
 
-/* max_j s[j] over j < L with mask[j] != 0 (-inf if none), 16 lanes so that
- * it vectorises; max is exact, so the order does not matter. */
+/* max_j s[j] over j < L with mask[j] != 0 (-inf if none), 16 lanes at a
+ * time; max is exact, so the order does not matter. */
 static float masked_max(const float *s, const int *mask, int L) {
-    float acc[CPU_LANES];
-    for (int l = 0; l < CPU_LANES; l++) acc[l] = -INFINITY;
+    const cpu_vf neg_inf = (cpu_vf){0} - INFINITY;
+    cpu_vf acc = neg_inf;
     int j = 0;
-    for (; j + CPU_LANES <= L; j += CPU_LANES)
-        for (int l = 0; l < CPU_LANES; l++) {
-            float v = mask[j + l] ? s[j + l] : -INFINITY;
-            acc[l] = v > acc[l] ? v : acc[l];
-        }
+    for (; j + CPU_LANES <= L; j += CPU_LANES) {
+        cpu_vf v = cpu_vselect(cpu_vloadi(mask + j) != 0, cpu_vload(s + j), neg_inf);
+        acc = cpu_vselect(v > acc, v, acc);
+    }
     float mx = -INFINITY;
     for (int l = 0; l < CPU_LANES; l++) mx = acc[l] > mx ? acc[l] : mx;
     for (; j < L; j++)

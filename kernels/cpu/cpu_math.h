@@ -63,50 +63,68 @@ static inline float cpu_normcdf(float x) {
     return x < 0.0f ? half_erfc : 1.0f - half_erfc;
 }
 
-/* Fixed-order sums with 16 independent float lanes (vectorisable, and more
- * accurate than one running sum): lane l sums x[l], x[l+16], ...; the lanes and
- * the tail are then added in index order. */
+/* Fixed-order reductions over 16 independent float lanes, written with GCC
+ * vector types (also understood by clang) so that each step is one vector
+ * operation; plain lane arrays let gcc vectorise the outer loop instead, with
+ * a 16x16 transpose per step. Lane l sums x[l], x[l+16], ...; the lanes are
+ * then added in lane order and the tail in index order, so the result is a
+ * fixed function of the input (and more accurate than one running sum). */
 enum { CPU_LANES = 16 };
+typedef float cpu_vf __attribute__((vector_size(CPU_LANES * sizeof(float))));
+typedef int32_t cpu_vi __attribute__((vector_size(CPU_LANES * sizeof(int32_t))));
 
-static inline float cpu_lanes_total(const float *acc, const float *tail, int ntail) {
+static inline cpu_vf cpu_vload(const float *p) {
+    cpu_vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline cpu_vi cpu_vloadi(const int32_t *p) {
+    cpu_vi v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* lane-wise m ? a : b, m from a vector comparison (all ones or zero) */
+static inline cpu_vf cpu_vselect(cpu_vi m, cpu_vf a, cpu_vf b) {
+    return (cpu_vf)((m & (cpu_vi)a) | (~m & (cpu_vi)b));
+}
+
+static inline float cpu_vhsum(cpu_vf v) {
     float s = 0.0f;
-    for (int l = 0; l < CPU_LANES; l++) s += acc[l];
-    for (int i = 0; i < ntail; i++) s += tail[i];
+    for (int l = 0; l < CPU_LANES; l++) s += v[l];
     return s;
 }
 
 /* sum_i x[i] */
 static inline float cpu_sum(const float *x, int n) {
-    float acc[CPU_LANES] = {0};
+    cpu_vf acc = {0};
     int i = 0;
-    for (; i + CPU_LANES <= n; i += CPU_LANES)
-        for (int l = 0; l < CPU_LANES; l++) acc[l] += x[i + l];
-    return cpu_lanes_total(acc, x + i, n - i);
+    for (; i + CPU_LANES <= n; i += CPU_LANES) acc += cpu_vload(x + i);
+    float s = cpu_vhsum(acc);
+    for (; i < n; i++) s += x[i];
+    return s;
 }
 
 /* sum_i (x[i] - c)^2 */
 static inline float cpu_sum_sqdev(const float *x, float c, int n) {
-    float acc[CPU_LANES] = {0};
+    cpu_vf acc = {0};
     int i = 0;
-    for (; i + CPU_LANES <= n; i += CPU_LANES)
-        for (int l = 0; l < CPU_LANES; l++) {
-            float d = x[i + l] - c;
-            acc[l] += d * d;
-        }
-    float s = 0.0f;
-    for (int l = 0; l < CPU_LANES; l++) s += acc[l];
+    for (; i + CPU_LANES <= n; i += CPU_LANES) {
+        cpu_vf d = cpu_vload(x + i) - c;
+        acc += d * d;
+    }
+    float s = cpu_vhsum(acc);
     for (; i < n; i++) s += (x[i] - c) * (x[i] - c);
     return s;
 }
 
 /* sum_i a[i] b[i] */
 static inline float cpu_dot(const float *a, const float *b, int n) {
-    float acc[CPU_LANES] = {0};
+    cpu_vf acc = {0};
     int i = 0;
-    for (; i + CPU_LANES <= n; i += CPU_LANES)
-        for (int l = 0; l < CPU_LANES; l++) acc[l] += a[i + l] * b[i + l];
-    float s = 0.0f;
-    for (int l = 0; l < CPU_LANES; l++) s += acc[l];
+    for (; i + CPU_LANES <= n; i += CPU_LANES) acc += cpu_vload(a + i) * cpu_vload(b + i);
+    float s = cpu_vhsum(acc);
     for (; i < n; i++) s += a[i] * b[i];
     return s;
 }

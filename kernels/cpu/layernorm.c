@@ -27,19 +27,14 @@ void cpu_layernorm_forward(Backend *be, float *out, float *mean, float *rstd, co
  *   dx = rstd * (g - mean(g) - xhat * mean(g * xhat))          */
 static void layernorm_backward_row(float *dx, const float *dy, const float *x, const float *w,
                                    float m, float s, int C) {
-    float acc_g[CPU_LANES] = {0}, acc_gx[CPU_LANES] = {0};
+    cpu_vf acc_g = {0}, acc_gx = {0};
     int c = 0;
-    for (; c + CPU_LANES <= C; c += CPU_LANES)
-        for (int l = 0; l < CPU_LANES; l++) {
-            float g = dy[c + l] * w[c + l];
-            acc_g[l] += g;
-            acc_gx[l] += g * ((x[c + l] - m) * s);
-        }
-    float sum_g = 0.0f, sum_gx = 0.0f;
-    for (int l = 0; l < CPU_LANES; l++) {
-        sum_g += acc_g[l];
-        sum_gx += acc_gx[l];
+    for (; c + CPU_LANES <= C; c += CPU_LANES) {
+        cpu_vf g = cpu_vload(dy + c) * cpu_vload(w + c);
+        acc_g += g;
+        acc_gx += g * ((cpu_vload(x + c) - m) * s);
     }
+    float sum_g = cpu_vhsum(acc_g), sum_gx = cpu_vhsum(acc_gx);
     for (; c < C; c++) {
         float g = dy[c] * w[c];
         sum_g += g;
