@@ -232,6 +232,7 @@ static int is_punct(int32_t c) {
     if ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) ||
         (c >= 123 && c <= 126))
         return 1;
+    if (c < 0x80) return 0;
     utf8proc_category_t k = utf8proc_category(c);
     return k >= UTF8PROC_CATEGORY_PC && k <= UTF8PROC_CATEGORY_PO;
 }
@@ -271,6 +272,11 @@ static int decode_text(Scratch *s, const char *text, size_t len, Err *err) {
     size_t i = 0;
     int n = 0;
     while (i < len) {
+        if ((uint8_t)text[i] < 0x80) { /* ASCII fast path */
+            s->cp[n] = (uint8_t)text[i];
+            s->boff[n++] = (int)i++;
+            continue;
+        }
         utf8proc_int32_t c;
         utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)text + i,
                                               (utf8proc_ssize_t)(len - i), &c);
@@ -298,9 +304,23 @@ static void push_norm(Scratch *s, int32_t c, int orig, int kind) {
     s->nn++;
 }
 
+/* ASCII fast path of normalize_char (same result, no table lookups). */
+static void normalize_ascii(Scratch *s, int i, int32_t c) {
+    if (c == '\t' || c == '\n' || c == '\r' || c == ' ') {
+        push_norm(s, ' ', i, NK_SPACE);
+    } else if (c >= 0x20 && c != 0x7F) { /* other C0 controls and DEL: dropped */
+        if (c >= 'A' && c <= 'Z') c += 'a' - 'A';
+        push_norm(s, c, i, is_punct(c) ? NK_ALONE : NK_PLAIN);
+    }
+}
+
 /* Normalise original code point i: NFD, drop Mn, lower-case, classify. */
 static void normalize_char(Scratch *s, int i) {
     int32_t c = s->cp[i];
+    if (c < 0x80) {
+        normalize_ascii(s, i, c);
+        return;
+    }
     if (is_dropped(c)) return;
     if (is_space(c)) {
         push_norm(s, ' ', i, NK_SPACE);
