@@ -14,6 +14,7 @@ typedef struct {
 int cmd_version(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_prep_squad(int argc, char **argv);
+int cmd_bench_kernels(int argc, char **argv);
 int cmd_score_squad(int argc, char **argv);
 
 #endif

@@ -10,6 +10,7 @@ static const Command COMMANDS[] = {
     {"version", cmd_version, "print the build: git commit, compiler, flags, BLAS"},
     {"tokenize", cmd_tokenize, "WordPiece-tokenize stdin lines (BERT uncased, = HF fast)"},
     {"prep-squad", cmd_prep_squad, "featurise a SQuAD file into run_qa windows; examples/s"},
+    {"bench-kernels", cmd_bench_kernels, "time every backend op at one training step's shapes vs peaks"},
     {"score-squad", cmd_score_squad, "official SQuAD EM/F1 (+BLEU-4, ROUGE-L) of a predictions file"},
 };
 

@@ -1,0 +1,58 @@
+/* bench_kernels.h — time every Backend op at the shapes of one training step.
+ *
+ * The step is the joint multi-task step of impl/model.h: a NER pass and a QA
+ * pass (forward + backward, the encoder ops twice), then the optimiser
+ * (gradient norm, clipping scale, AdamW over all parameters). Each op is
+ * timed per call: the median of `repeats` timed calls after two warm-up
+ * calls, with be->sync() before the clock stops. The attention mask is all
+ * ones (no padding), so attention does its full T x T work.
+ *
+ * Work counts per call:
+ *   matmul forward   2 N C OC FLOPs; backward 4 N C OC (dinp and dw GEMMs)
+ *   attention fwd    4 B T^2 C (S = q k^T and P v); backward 8 B T^2 C
+ *   other ops        bytes of every tensor read plus every tensor written
+ *                    (a += output is read and written), each counted once.
+ * pct_peak is GFLOP/s / sgemm peak for the GEMM ops and GB/s / copy
+ * bandwidth for the others, both measured in the same run (bench/peak.h). */
+#ifndef MTL_BENCH_KERNELS_H
+#define MTL_BENCH_KERNELS_H
+
+#include "backend.h"
+#include "config.h"
+#include "util.h"
+
+typedef struct {
+    char op[40];      /* e.g. "matmul_forward.qkv" */
+    char shape[48];   /* e.g. "N=2048 C=256 OC=768" */
+    int calls;        /* calls in one training step */
+    double median_us; /* per call */
+    double flops;     /* per call; 0 for memory-bound ops */
+    double bytes;     /* per call; 0 for GEMM ops */
+    double gflops;    /* flops / time / 1e9, or 0 */
+    double gbs;       /* bytes / time / 1e9, or 0 */
+    double pct_peak;  /* % of the matching peak, or -1 when no peak was given */
+} KernelTiming;
+
+typedef struct {
+    int B, T;    /* batch and sequence length of the step */
+    int repeats; /* timed calls per op (>= 1); the median is reported */
+} BenchKernelsOpts;
+
+/* Runs every op on `be` with random data at the shapes of (cfg, B, T).
+ * On success *rows (malloc'd; free() it) holds *nrows entries. */
+int bench_kernels_run(Backend *be, const ModelConfig *cfg, const BenchKernelsOpts *o,
+                      KernelTiming **rows, int *nrows, Err *err);
+
+/* Fills pct_peak from the peaks (<= 0 leaves -1: unknown). */
+void bench_kernels_apply_peaks(KernelTiming *rows, int n, double sgemm_gflops, double copy_gbs);
+
+/* Sum over ops of calls * median: the step time if the ops ran back to back;
+ * *flops gets the GEMM FLOPs of the step. */
+double bench_kernels_step_seconds(const KernelTiming *rows, int n, double *flops);
+
+/* CSV with the header device,op,shape,calls,median_us,gflops,gbs,pct_peak
+ * (empty fields where a number does not apply), written atomically. */
+int bench_kernels_write_csv(const char *path, const char *device, const KernelTiming *rows, int n,
+                            double sgemm_gflops, double copy_gbs, Err *err);
+
+#endif

@@ -1,0 +1,190 @@
+/* cmd_bench_kernels.c — `mtl bench-kernels`: time every Backend op at the
+ * shapes of one training step, against this machine's sgemm and copy peaks
+ * measured in the same run; print a table and write a CSV
+ * (bench/bench_kernels.h says what is counted). */
+#include <libgen.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../bench/bench_kernels.h"
+#include "cli.h"
+#include "config.h"
+#include "cpu/cpu_blas.h"
+#include "../bench/peak.h"
+
+typedef struct {
+    const char *device, *preset, *out;
+    int B, T, threads, repeats;
+} BkOpts;
+
+static void bk_usage(FILE *f) {
+    fprintf(f,
+            "usage: mtl bench-kernels [--device cpu|cuda] [--preset P] [--batch B] [--seq T]\n"
+            "                         [--threads N] [--repeats R] [--out FILE]\n"
+            "  --device   backend to time (default cpu)\n"
+            "  --preset   model size: tiny, mini, minilm, base (default mini)\n"
+            "  --batch    sequences per step (default 16)\n"
+            "  --seq      tokens per sequence (default 128)\n"
+            "  --threads  CPU threads (default: all OpenMP threads)\n"
+            "  --repeats  timed calls per op, median reported (default 15, >= 10 advised)\n"
+            "  --out      CSV path (default runs/bench-kernels-<device>.csv)\n");
+}
+
+/* Parses a positive int option value; returns 0 or prints why and returns -1. */
+static int parse_pos_int(const char *opt, const char *s, int *v) {
+    char *end = NULL;
+    long x = strtol(s, &end, 10);
+    if (!*s || *end || x < 1 || x > 1000000) {
+        fprintf(stderr, "mtl bench-kernels: %s wants a positive integer, got '%s'\n", opt, s);
+        return -1;
+    }
+    *v = (int)x;
+    return 0;
+}
+
+/* Returns -1 to continue, else the exit status. */
+static int parse_bk_args(int argc, char **argv, BkOpts *o) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int bad = 0;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            bk_usage(stdout);
+            return 0;
+        } else if (!v) {
+            bad = 1;
+        } else if (!strcmp(a, "--device")) {
+            o->device = v;
+        } else if (!strcmp(a, "--preset")) {
+            o->preset = v;
+        } else if (!strcmp(a, "--out")) {
+            o->out = v;
+        } else if (!strcmp(a, "--batch")) {
+            bad = parse_pos_int(a, v, &o->B) ? 2 : 0;
+        } else if (!strcmp(a, "--seq")) {
+            bad = parse_pos_int(a, v, &o->T) ? 2 : 0;
+        } else if (!strcmp(a, "--threads")) {
+            bad = parse_pos_int(a, v, &o->threads) ? 2 : 0;
+        } else if (!strcmp(a, "--repeats")) {
+            bad = parse_pos_int(a, v, &o->repeats) ? 2 : 0;
+        } else {
+            bad = 1;
+        }
+        if (bad) {
+            if (bad == 1) fprintf(stderr, "mtl bench-kernels: bad argument '%s'\n", a);
+            bk_usage(stderr);
+            return 2;
+        }
+        i++;
+    }
+    if (strcmp(o->device, "cpu") && strcmp(o->device, "cuda")) {
+        fprintf(stderr, "mtl bench-kernels: --device must be cpu or cuda, got '%s'\n", o->device);
+        return 2;
+    }
+    return -1;
+}
+
+static Backend *make_backend(const BkOpts *o) {
+    if (!strcmp(o->device, "cpu")) return backend_cpu(o->threads);
+    char why[512] = "";
+    Backend *be = backend_cuda(0, why, sizeof why);
+    if (!be) fprintf(stderr, "mtl bench-kernels: no CUDA backend: %s\n", why);
+    return be;
+}
+
+static void print_table(const KernelTiming *r, int n, double step_s) {
+    printf("%-28s %-26s %5s %11s %9s %8s %7s %6s\n", "op", "shape", "calls", "us/call", "GFLOP/s",
+           "GB/s", "%peak", "%step");
+    for (int i = 0; i < n; i++) {
+        char gf[16] = "-", gb[16] = "-", pk[16] = "-";
+        if (r[i].gflops > 0) snprintf(gf, sizeof gf, "%.1f", r[i].gflops);
+        if (r[i].gbs > 0) snprintf(gb, sizeof gb, "%.2f", r[i].gbs);
+        if (r[i].pct_peak >= 0) snprintf(pk, sizeof pk, "%.1f", r[i].pct_peak);
+        double share = step_s > 0 ? 100.0 * r[i].calls * r[i].median_us * 1e-6 / step_s : 0;
+        printf("%-28s %-26s %5d %11.1f %9s %8s %7s %6.1f\n", r[i].op, r[i].shape, r[i].calls,
+               r[i].median_us, gf, gb, pk, share);
+    }
+}
+
+/* Makes the CSV's directory; returns 0 or prints why. */
+static int make_out_dir(const char *path) {
+    char *dup = xstrdup(path);
+    Err err = {{0}};
+    int rc = mkdir_p(dirname(dup), &err);
+    if (rc) fprintf(stderr, "mtl bench-kernels: %s\n", err.msg);
+    free(dup);
+    return rc;
+}
+
+static void print_summary(const KernelTiming *rows, int n, double peak_gf) {
+    double flops = 0, step_s = bench_kernels_step_seconds(rows, n, &flops);
+    printf("\nsum over ops of calls x median: %.2f ms per step; GEMM FLOPs per step %.2f G",
+           step_s * 1e3, flops * 1e-9);
+    if (peak_gf > 0 && step_s > 0)
+        printf("; %.1f GFLOP/s = %.1f%% of the sgemm peak (kernels only, no framework overhead)",
+               flops / step_s * 1e-9, 100.0 * flops / step_s * 1e-9 / peak_gf);
+    printf("\n");
+}
+
+static int run_bench(const BkOpts *o, Backend *be, const ModelConfig *cfg) {
+    double peak_gf = 0, peak_gbs = 0;
+    int cpu = !strcmp(o->device, "cpu");
+    if (cpu) {
+        int th = o->threads > 0 ? o->threads : omp_get_max_threads();
+        peak_gf = bench_sgemm_peak_gflops(th);
+        peak_gbs = bench_copy_gbs(th);
+        printf("device cpu, %d threads, OpenBLAS core %s (detected %s); peaks: sgemm %.1f GFLOP/s, "
+               "copy %.2f GB/s\n",
+               th, cpu_blas_setup(), cpu_blas_detected_core(), peak_gf, peak_gbs);
+    } else {
+        printf("device cuda (no peak measurement here: %%peak left empty)\n");
+    }
+    printf("preset %s, B=%d T=%d, median of %d calls per op\n\n", cfg->preset, o->B, o->T, o->repeats);
+    BenchKernelsOpts bo = {o->B, o->T, o->repeats};
+    KernelTiming *rows = NULL;
+    int n = 0;
+    Err err = {{0}};
+    if (bench_kernels_run(be, cfg, &bo, &rows, &n, &err)) {
+        fprintf(stderr, "mtl bench-kernels: %s\n", err.msg);
+        return 1;
+    }
+    bench_kernels_apply_peaks(rows, n, peak_gf, peak_gbs);
+    print_table(rows, n, bench_kernels_step_seconds(rows, n, NULL));
+    print_summary(rows, n, peak_gf);
+    int rc = 0;
+    if (bench_kernels_write_csv(o->out, o->device, rows, n, peak_gf, peak_gbs, &err)) {
+        fprintf(stderr, "mtl bench-kernels: %s\n", err.msg);
+        rc = 1;
+    } else {
+        printf("wrote %s\n", o->out);
+    }
+    free(rows);
+    return rc;
+}
+
+int cmd_bench_kernels(int argc, char **argv) {
+    BkOpts o = {"cpu", "mini", NULL, 16, 128, 0, 15};
+    int rc = parse_bk_args(argc, argv, &o);
+    if (rc >= 0) return rc;
+    char out_default[64];
+    snprintf(out_default, sizeof out_default, "runs/bench-kernels-%s.csv", o.device);
+    if (!o.out) o.out = out_default;
+    ModelConfig cfg;
+    Err err = {{0}};
+    if (config_from_preset(&cfg, o.preset, &err)) {
+        fprintf(stderr, "mtl bench-kernels: %s\n", err.msg);
+        return 2;
+    }
+    if (o.T > cfg.maxT) {
+        fprintf(stderr, "mtl bench-kernels: --seq %d exceeds the %d positions of preset %s\n", o.T,
+                cfg.maxT, cfg.preset);
+        return 2;
+    }
+    if (make_out_dir(o.out)) return 1;
+    Backend *be = make_backend(&o);
+    if (!be) return 1;
+    rc = run_bench(&o, be, &cfg);
+    be->destroy(be);
+    return rc;
+}
