@@ -84,6 +84,7 @@ static void record_failure(FirstFail *ff, int index, const Err *e) {
 
 static void tokenize_contexts(const SquadDataset *ds, const Vocab *v, const char *used, TokSeq *ctx,
                               int threads, FirstFail *ff) {
+    (void)threads; /* unused without OpenMP */
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
     for (int c = 0; c < ds->n_contexts; c++) {
         if (!used[c]) continue;
@@ -94,6 +95,7 @@ static void tokenize_contexts(const SquadDataset *ds, const Vocab *v, const char
 
 static void tokenize_questions(const SquadDataset *ds, const Vocab *v, int n_ex, int max_query,
                                TokSeq *q, int threads, FirstFail *ff) {
+    (void)threads;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 16)
     for (int i = 0; i < n_ex; i++) {
         Err e;
