@@ -110,12 +110,19 @@ __global__ void softmax_backward_kernel(float *dp, const float *att, int rows, i
 }
 
 /* P'[i] = keep(i) ? att[i] / q : 0 over the whole [B,NH,T,T] tensor
- * (q = 1 - p, divided as the CPU does). */
+ * (q = 1 - p, divided as the CPU does). Thread k handles the 4 elements
+ * 4k..4k+3 of one Philox call; keep(i) is exactly rng_keep(i). */
 __global__ void attn_dropout_kernel(float *out, const float *att, size_t n, float p, float q,
                                     uint64_t seed, uint32_t step, uint32_t stream) {
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x)
-        out[i] = rng_keep(seed, step, stream, i, p) ? att[i] / q : 0.0f;
+    size_t nq = (n + 3) / 4;
+    for (size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x; k < nq;
+         k += (size_t)gridDim.x * blockDim.x) {
+        Philox4 r = rng_block(seed, step, stream, k);
+        for (int l = 0; l < 4; l++) {
+            size_t i = 4 * k + (size_t)l;
+            if (i < n) out[i] = rng_u32_to_unit(r.v[l]) >= p ? att[i] / q : 0.0f;
+        }
+    }
 }
 
 typedef struct {
@@ -169,7 +176,7 @@ static void gemm_heads(CudaCtx *ctx, const AttnShape *s, cublasOperation_t ta, c
 
 static void launch_attn_dropout(CudaCtx *ctx, float *out, const float *att, size_t n, float p,
                                 uint64_t seed, uint32_t step, uint32_t stream) {
-    attn_dropout_kernel<<<grid_for(n, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(
+    attn_dropout_kernel<<<grid_for((n + 3) / 4, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(
         out, att, n, p, 1.0f - p, seed, step, stream);
     LAUNCH_CHECK(ctx);
 }
