@@ -127,20 +127,24 @@ static void print_summary(const KernelTiming *rows, int n, double peak_gf) {
     printf("\n");
 }
 
-static int run_bench(const BkOpts *o, Backend *be, const ModelConfig *cfg) {
-    double peak_gf = 0, peak_gbs = 0;
-    int cpu = !strcmp(o->device, "cpu");
-    if (cpu) {
-        int th = o->threads > 0 ? o->threads : omp_get_max_threads();
-        peak_gf = bench_sgemm_peak_gflops(th);
-        peak_gbs = bench_copy_gbs(th);
-        printf("device cpu, %d threads, OpenBLAS core %s (detected %s); peaks: sgemm %.1f GFLOP/s, "
-               "copy %.2f GB/s\n",
-               th, cpu_blas_setup(), cpu_blas_detected_core(), peak_gf, peak_gbs);
-    } else {
-        printf("device cuda (no peak measurement here: %%peak left empty)\n");
+/* The peaks are measured after the ops: OpenBLAS's multi-threaded peak run
+ * leaves its worker threads spinning for a while, which would slow the first
+ * ops timed after it. */
+static void measure_peaks(const BkOpts *o, double *gf, double *gbs) {
+    *gf = *gbs = 0;
+    if (strcmp(o->device, "cpu")) {
+        printf("device cuda: no peak measurement here, %%peak left empty\n");
+        return;
     }
-    printf("preset %s, B=%d T=%d, median of %d calls per op\n\n", cfg->preset, o->B, o->T, o->repeats);
+    int th = o->threads > 0 ? o->threads : omp_get_max_threads();
+    *gf = bench_sgemm_peak_gflops(th);
+    *gbs = bench_copy_gbs(th);
+    printf("device cpu, %d threads, OpenBLAS core %s (detected %s); peaks: sgemm %.1f GFLOP/s, "
+           "copy %.2f GB/s\n",
+           th, cpu_blas_setup(), cpu_blas_detected_core(), *gf, *gbs);
+}
+
+static int run_bench(const BkOpts *o, Backend *be, const ModelConfig *cfg) {
     BenchKernelsOpts bo = {o->B, o->T, o->repeats};
     KernelTiming *rows = NULL;
     int n = 0;
@@ -149,6 +153,9 @@ static int run_bench(const BkOpts *o, Backend *be, const ModelConfig *cfg) {
         fprintf(stderr, "mtl bench-kernels: %s\n", err.msg);
         return 1;
     }
+    double peak_gf, peak_gbs;
+    measure_peaks(o, &peak_gf, &peak_gbs);
+    printf("preset %s, B=%d T=%d, median of %d calls per op\n\n", cfg->preset, o->B, o->T, o->repeats);
     bench_kernels_apply_peaks(rows, n, peak_gf, peak_gbs);
     print_table(rows, n, bench_kernels_step_seconds(rows, n, NULL));
     print_summary(rows, n, peak_gf);

@@ -61,17 +61,19 @@ static void masked_softmax_row(float *s, const int *mask, int L, int T) {
 }
 
 /* Rows of P' = dropout(P) for keys < L: dst = keep ? src / (1-p) : 0, with
- * the element index ((b*NH + h)*T + i)*T + j. `keep` holds T bytes. */
+ * the element index ((b*NH + h)*T + i)*T + j. The keep bytes of row i are
+ * left in keep[i*T .. i*T+L) (a T*T tile) for the backward's second use. */
 static void dropout_rows(float *dst, const float *src, uint8_t *keep, const AttnShape *a, int bh,
                          int L) {
     int T = a->T;
     float q = 1.0f - a->p;
     for (int i = 0; i < T; i++) {
         uint64_t first = ((uint64_t)bh * T + (uint64_t)i) * (uint64_t)T;
-        cpu_rng_keep(keep, a->seed, a->step, a->stream, first, (size_t)L, a->p);
+        uint8_t *k = keep + (size_t)i * T;
+        cpu_rng_keep(k, a->seed, a->step, a->stream, first, (size_t)L, a->p);
         const float *s = src + (size_t)i * T;
         float *d = dst + (size_t)i * T;
-        for (int j = 0; j < L; j++) d[j] = keep[j] ? s[j] / q : 0.0f;
+        for (int j = 0; j < L; j++) d[j] = k[j] ? s[j] / q : 0.0f;
     }
 }
 
@@ -108,7 +110,7 @@ void cpu_attention_forward(Backend *be, float *out, float *att, float *scratch, 
     cpu_blas_single_thread();
 #pragma omp parallel num_threads(nth)
     {
-        uint8_t *keep = xmalloc((size_t)T);
+        uint8_t *keep = xmalloc((size_t)T * T); /* this thread's keep tile */
 #pragma omp for schedule(static)
         for (int bh = 0; bh < B * NH; bh++)
             attention_forward_head(out, att, scratch, keep, qkv, mask, &a, bh);
@@ -117,18 +119,18 @@ void cpu_attention_forward(Backend *be, float *out, float *att, float *scratch, 
 }
 
 /* dS = P * (dP - rowsum(P * dP)) in place on the first L columns, where
- * dP = dP' * keep / (1-p) (just dP' without dropout). */
-static void softmax_backward_rows(float *dS, const float *P, uint8_t *keep, const AttnShape *a,
-                                  int bh, int L) {
+ * dP = dP' * keep / (1-p) (just dP' without dropout); `keep` is the T*T tile
+ * that dropout_rows() filled for this (b, h). */
+static void softmax_backward_rows(float *dS, const float *P, const uint8_t *keep,
+                                  const AttnShape *a, int L) {
     int T = a->T;
     float q = 1.0f - a->p;
     for (int i = 0; i < T; i++) {
         float *d = dS + (size_t)i * T;
         const float *p = P + (size_t)i * T;
         if (a->p > 0.0f) {
-            uint64_t first = ((uint64_t)bh * T + (uint64_t)i) * (uint64_t)T;
-            cpu_rng_keep(keep, a->seed, a->step, a->stream, first, (size_t)L, a->p);
-            for (int j = 0; j < L; j++) d[j] = keep[j] ? d[j] / q : 0.0f;
+            const uint8_t *k = keep + (size_t)i * T;
+            for (int j = 0; j < L; j++) d[j] = k[j] ? d[j] / q : 0.0f;
         }
         float rowdot = cpu_dot(p, d, L);
         for (int j = 0; j < L; j++) d[j] = p[j] * (d[j] - rowdot);
@@ -155,7 +157,7 @@ static void attention_backward_head(float *dqkv, float *buf, uint8_t *keep, cons
     }
     cpu_sgemm_serial(1, 0, L, hs, T, 1.0f, Pd, T, dO, C, 1.0f, dv, ld);  /* dv += P'^T dO */
     cpu_sgemm_serial(0, 1, T, L, hs, 1.0f, dO, C, v, ld, 0.0f, buf, T);  /* dP' = dO v^T */
-    softmax_backward_rows(buf, P, keep, a, bh, L);                       /* buf = dS */
+    softmax_backward_rows(buf, P, keep, a, L);                           /* buf = dS */
     cpu_sgemm_serial(0, 0, T, hs, L, scale, buf, T, k, ld, 1.0f, dq, ld); /* dq += dS k/sqrt(hs) */
     cpu_sgemm_serial(1, 0, L, hs, T, scale, buf, T, q, ld, 1.0f, dk, ld); /* dk += dS^T q/sqrt(hs) */
 }
@@ -169,7 +171,7 @@ void cpu_attention_backward(Backend *be, float *dqkv, float *scratch, const floa
     cpu_blas_single_thread();
 #pragma omp parallel num_threads(nth)
     {
-        uint8_t *keep = xmalloc((size_t)T);
+        uint8_t *keep = xmalloc((size_t)T * T); /* this thread's keep tile */
 #pragma omp for schedule(static)
         for (int bh = 0; bh < B * NH; bh++)
             attention_backward_head(dqkv, scratch + (size_t)bh * T * T, keep, dout, qkv, att,
