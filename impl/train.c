@@ -17,6 +17,7 @@
 
 #include "checkpoint.h"
 #include "optim.h"
+#include "profile_backend.h"
 #include "train_internal.h"
 
 typedef struct {
@@ -54,9 +55,10 @@ static int make_backend(Trainer *t, Err *err) {
         char why[512] = "";
         t->be = backend_cuda(t->o->tf32, why, sizeof why);
         if (!t->be) return err_set(err, "--device cuda: %s", why);
-        return 0;
+    } else {
+        t->be = backend_cpu(t->o->threads);
     }
-    t->be = backend_cpu(t->o->threads);
+    if (t->o->profile) t->be = backend_profiled(t->be);
     return 0;
 }
 
@@ -551,6 +553,7 @@ int train_run(const TrainOptions *o, int argc, char **argv, RunSummary *sum, Err
         t.wall0 = now_seconds();
         rc = loop(&t, err);
         t.train_s = now_seconds() - t.wall0;
+        if (o->profile && rc >= 0) profile_report(t.be, stderr, t.train_s);
     }
     if (rc == 1) { /* --stop-after */
         trainer_free(&t);

@@ -59,6 +59,7 @@ typedef struct {
     char device[8];      /* cpu | cuda */
     int tf32;
     int no_test;         /* skip the final test-set evaluation */
+    int profile;         /* per-op time breakdown of the training loop on stderr */
     char config_file[1024];
 } TrainOptions;
 

@@ -70,6 +70,7 @@ static const OptSpec OPTS[] = {
     {"device", OT_STR, S(device), 0, "cpu | cuda"},
     {"tf32", OT_FLAG, N(tf32), 1, "TF32 tensor-core matmuls on cuda"},
     {"no-test", OT_FLAG, N(no_test), 0, "skip the final CoNLL test-set evaluation"},
+    {"profile", OT_FLAG, N(profile), 0, "print the per-op time breakdown of the training loop"},
     {"config", OT_STR, S(config_file), 0, "read options from FILE first (key=value or JSON)"},
 };
 #define NOPTS ((int)(sizeof OPTS / sizeof OPTS[0]))

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# bench_ci.sh — `make bench-ci`: a few-minute regression check of the whole
+# training pipeline on the `tiny` preset (random init), on small fixed subsets:
+#   1. trains single-task NER, single-task QA and multi-task (joint) once each;
+#   2. trains the multi-task run a second time with the same seed and requires
+#      bitwise identical checkpoint.bin, metrics.json, predictions and losses;
+#   3. compares metrics and final losses with bench/baselines/ci-tiny.json
+#      within the tolerances stored there (see "why" in that file);
+#   4. checks that every run learned (final loss below its first-step loss).
+# bash bench/bench_ci.sh --update-baseline   rewrites the baseline from step 1.
+# Variables: BUILD (build dir with mtl) [build], OUT [runs/bench-ci],
+# THREADS [2] (the baseline was recorded with 2 threads).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+OUT=${OUT:-runs/bench-ci}
+THREADS=${THREADS:-2}
+BASELINE=bench/baselines/ci-tiny.json
+PYTHON=${PYTHON:-python3}
+MTL="$BUILD/mtl"
+UPDATE=0
+[ "${1:-}" = "--update-baseline" ] && UPDATE=1
+[ -x "$MTL" ] || { echo "bench-ci: $MTL not built (run make)" >&2; exit 1; }
+
+# Fixed small subsets: 400 training sentences, 200 training questions, QA
+# scored on the first 200 dev questions; NER is always scored on the full
+# CoNLL dev and test sets. 40 steps of batch 8, sequences 64 / 128 tokens.
+COMMON=(--preset tiny --seed 1 --max-steps 40 --batch 8 --lr 5e-4 --warmup-ratio 0.1
+        --seq-ner 64 --seq-qa 128 --stride 32 --max-query 32
+        --ner-train-limit 400 --qa-train-limit 200 --qa-dev-limit 200
+        --eval-every 20 --eval-limit 100 --threads "$THREADS" --log-every 10)
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+t0=$(date +%s)
+for t in ner qa mtl; do
+  echo "== bench-ci: $t"
+  "$MTL" train --task "$t" --out "$OUT/$t" "${COMMON[@]}" 2> >(tee "$OUT/$t.stderr" | grep -E '^(final|mtl train:)' >&2)
+done
+echo "== bench-ci: mtl again with the same seed (determinism)"
+"$MTL" train --task mtl --out "$OUT/mtl-repeat" "${COMMON[@]}" 2>"$OUT/mtl-repeat.stderr"
+
+fail=0
+for f in checkpoint.bin metrics.json eval.csv predictions/ner_test.conlleval.txt \
+         predictions/ner_dev.conlleval.txt predictions/qa_dev_predictions.json; do
+  if cmp -s "$OUT/mtl/$f" "$OUT/mtl-repeat/$f"; then
+    echo "   identical: $f"
+  else
+    echo "   DIFFERENT: $f (same seed, build and machine must give identical bytes)"; fail=1
+  fi
+done
+if diff <(cut -d, -f1-6 "$OUT/mtl/log.csv") <(cut -d, -f1-6 "$OUT/mtl-repeat/log.csv") >/dev/null; then
+  echo "   identical: losses, lr and grad norms in log.csv"
+else
+  echo "   DIFFERENT: log.csv losses"; fail=1
+fi
+
+mode=check
+[ $UPDATE = 1 ] && mode=update
+"$PYTHON" - "$OUT" "$BASELINE" "$mode" <<'EOF' || fail=1
+import json, math, sys, platform
+out, baseline, mode = sys.argv[1:4]
+
+def final_loss(run, key):
+    m = json.load(open(f"{out}/{run}/metrics.json"))
+    return m["final_train_loss"][key]
+
+def first_loss(run, col):
+    rows = open(f"{out}/{run}/log.csv").read().splitlines()[1:]
+    vals = [float(r.split(",")[col]) for r in rows if r.split(",")[col]]
+    return vals[0]
+
+def figures():
+    f = {}
+    for run in ("ner", "qa", "mtl"):
+        m = json.load(open(f"{out}/{run}/metrics.json"))
+        d = {}
+        if "ner" in m:
+            d["ner_dev_f1"] = m["ner"]["dev"]["f1"]
+            d["ner_test_f1"] = m["ner"]["test"]["f1"]
+            d["final_loss_ner"] = m["final_train_loss"]["ner"]
+        if "qa" in m:
+            d["qa_dev_em"] = m["qa"]["dev"]["exact_match"]
+            d["qa_dev_f1"] = m["qa"]["dev"]["f1"]
+            d["final_loss_qa"] = m["final_train_loss"]["qa"]
+        f[run] = d
+    return f
+
+cur = figures()
+ok = True
+# learning happened: the mean loss of the last 10% of steps is below the first step's
+for run, key, col in (("ner", "ner", 2), ("qa", "qa", 3), ("mtl", "ner", 2), ("mtl", "qa", 3)):
+    a, b = first_loss(run, col), final_loss(run, key)
+    good = b < a
+    ok &= good
+    print("   %s %-3s loss %.4f -> %.4f %s" % (run, key, a, b, "ok" if good else "DID NOT DECREASE"))
+
+TOL = {
+    "loss_rel": 0.02,
+    "f1_abs": 3.0,
+    "why": ("Same machine, build and thread count give bitwise identical results (checked above "
+            "with a repeated run), so on the machine that recorded the baseline the differences are 0. "
+            "Another CPU / OpenBLAS kernel / thread count changes fp32 summation order (relative "
+            "differences ~1e-7 per op) that 40 AdamW steps amplify: final losses are means over the "
+            "last 4 steps and stay within 2% relative; F1 and EM of a model this early in training "
+            "flip with near-tied argmax decisions, so they get 3 points absolute (NER dev/test have "
+            "~5.9k/5.6k entities; 200 QA questions: one question = 0.5 point). A real regression "
+            "(broken gradient, decoding, data order) moves them far more, e.g. F1 to 0 or losses by >10%."),
+}
+if mode == "update":
+    json.dump({"preset": "tiny", "recorded_on": platform.processor() or platform.machine(),
+               "tolerances": TOL, "figures": cur}, open(baseline, "w"), indent=2)
+    print("   wrote baseline %s" % baseline)
+else:
+    try:
+        base = json.load(open(baseline))
+    except OSError:
+        sys.exit("bench-ci: no baseline %s (record one with bash bench/bench_ci.sh --update-baseline)" % baseline)
+    tol = base["tolerances"]
+    for run, figs in base["figures"].items():
+        for k, want in figs.items():
+            got = cur.get(run, {}).get(k)
+            if got is None or want is None:
+                good, lim = got == want, 0
+            elif k.startswith("final_loss"):
+                lim = tol["loss_rel"] * abs(want)
+                good = abs(got - want) <= lim
+            else:
+                lim = tol["f1_abs"]
+                good = abs(got - want) <= lim
+            ok &= good
+            print("   %-4s %-15s %9.4f  baseline %9.4f  (tolerance %.3f) %s"
+                  % (run, k, got if got is not None else math.nan, want if want is not None else math.nan,
+                     lim, "ok" if good else "OUT OF TOLERANCE"))
+sys.exit(0 if ok else 1)
+EOF
+
+echo "== bench-ci: $(( $(date +%s) - t0 )) s"
+if [ $fail = 0 ]; then echo "bench-ci: PASS"; else echo "bench-ci: FAIL"; exit 1; fi
