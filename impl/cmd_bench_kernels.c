@@ -46,14 +46,15 @@ static int parse_pos_int(const char *opt, const char *s, int *v) {
 
 /* Returns -1 to continue, else the exit status. */
 static int parse_bk_args(int argc, char **argv, BkOpts *o) {
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             bk_usage(stdout);
             return 0;
         } else if (!v) {
-            bad = 1;
+            fprintf(stderr, "mtl bench-kernels: option '%s' needs a value\n", a);
+            bad = 2;
         } else if (!strcmp(a, "--device")) {
             o->device = v;
         } else if (!strcmp(a, "--preset")) {
@@ -76,7 +77,6 @@ static int parse_bk_args(int argc, char **argv, BkOpts *o) {
             bk_usage(stderr);
             return 2;
         }
-        i++;
     }
     if (strcmp(o->device, "cpu") && strcmp(o->device, "cuda")) {
         fprintf(stderr, "mtl bench-kernels: --device must be cpu or cuda, got '%s'\n", o->device);

@@ -3,7 +3,9 @@
  *
  * Work is split over the B*NH (batch, head) pairs; each pair runs its GEMMs as
  * single-threaded sgemm calls straight on the strided q, k, v columns of qkv
- * (leading dimension 3C), so nothing is permuted. Keys after the last real
+ * (leading dimension 3C), so nothing is permuted. (Measured on the 2-core dev
+ * box, mini shapes B=16 T=128 C=256 NH=4, forward GEMMs only: OpenMP over the
+ * pairs 1.9 ms, a serial loop letting OpenBLAS use 2 threads 2.9 ms.) Keys after the last real
  * token of a sequence (the padded tail) are skipped in every GEMM: their
  * probabilities are exactly 0, so the sums are unchanged, and short sentences
  * in a long batch cost proportionally less. */

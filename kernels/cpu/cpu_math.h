@@ -73,6 +73,14 @@ static inline float cpu_normcdf(float x) {
  * then added in lane order and the tail in index order, so the result is a
  * fixed function of the input (and more accurate than one running sum). */
 enum { CPU_LANES = 16 };
+/* 16 lanes in every build (the lane count fixes the summation order); without
+ * AVX-512 gcc splits the vectors and warns, at every use, that passing 64-byte
+ * vectors by value has another ABI there. That cannot matter for static
+ * inline helpers, so the warning is off in the files that include this
+ * header (the CPU kernels only). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 typedef float cpu_vf __attribute__((vector_size(CPU_LANES * sizeof(float))));
 typedef int32_t cpu_vi __attribute__((vector_size(CPU_LANES * sizeof(int32_t))));
 
