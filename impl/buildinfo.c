@@ -3,6 +3,8 @@
 #include <cblas.h>
 #include <stdio.h>
 
+#include "cpu/cpu_blas.h"
+
 #ifndef MTL_GIT_COMMIT
 #define MTL_GIT_COMMIT "unknown"
 #endif
@@ -25,9 +27,11 @@ const char *build_compiler(void) {
 const char *build_cflags(void) { return MTL_CFLAGS; }
 
 const char *build_blas(void) {
-    static char buf[256]; /* written once, read-only afterwards */
-    snprintf(buf, sizeof buf, "%s (core %s, %d threads max)", openblas_get_config(),
-             openblas_get_corename(), openblas_get_num_threads());
+    static char buf[320]; /* written once, read-only afterwards */
+    const char *detected = cpu_blas_detected_core();
+    const char *used = cpu_blas_setup(); /* the core the kernels will really use */
+    snprintf(buf, sizeof buf, "%s (core %s, detected at load %s)", openblas_get_config(), used,
+             detected);
     return buf;
 }
 
