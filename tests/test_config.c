@@ -1,0 +1,152 @@
+/* Impossible shapes and bad batches: model_create / model_forward /
+ * config_from_preset return an error whose message names the problem, and
+ * nothing crashes. */
+#include <string.h>
+
+#include "backend.h"
+#include "model.h"
+#include "testutil.h"
+
+enum { B = 2, T = 8 };
+
+static ModelConfig small_config(void) {
+    ModelConfig c = {.preset = "cfgtest", .L = 1, .C = 16, .NH = 4, .FFN = 32, .V = 40, .maxT = 8,
+                     .type_vocab = 2, .num_labels = 9, .heads = HEAD_NER | HEAD_QA,
+                     .ln_eps = 1e-12f, .p_drop = 0.0f, .init_std = 0.02f};
+    return c;
+}
+
+/* msg contains every one of the (NULL-terminated) words; prints it. */
+static int msg_has(const Err *err, const char *w1, const char *w2) {
+    printf("    message: %s\n", err->msg);
+    return strstr(err->msg, w1) != NULL && (!w2 || strstr(err->msg, w2) != NULL);
+}
+
+static void expect_create_fails(const ModelConfig *cfg, int maxB, int maxT, const char *w1,
+                                const char *w2) {
+    Backend *be = backend_cpu(1);
+    Err err = {{0}};
+    Model *m = model_create(cfg, be, maxB, maxT, &err);
+    CU_ASSERT(m == NULL);
+    CU_ASSERT(msg_has(&err, w1, w2));
+    model_free(m);
+    be->destroy(be);
+}
+
+static void test_bad_shapes(void) {
+    ModelConfig c = small_config();
+    c.NH = 3; /* 16 % 3 != 0 */
+    expect_create_fails(&c, B, T, "not divisible", "NH=3");
+    c = small_config();
+    expect_create_fails(&c, B, 9, "maxT=9", "position");
+    c = small_config();
+    expect_create_fails(&c, 0, T, "maxB=0", NULL);
+    c = small_config();
+    c.L = 0;
+    expect_create_fails(&c, B, T, "positive", "L=0");
+    c = small_config();
+    c.heads = 0;
+    expect_create_fails(&c, B, T, "heads", NULL);
+    c = small_config();
+    c.p_drop = 1.0f;
+    expect_create_fails(&c, B, T, "dropout", NULL);
+}
+
+static void test_bad_preset(void) {
+    ModelConfig c;
+    Err err = {{0}};
+    CU_ASSERT(config_from_preset(&c, "huge", &err) != 0);
+    CU_ASSERT(msg_has(&err, "unknown preset 'huge'", "minilm"));
+    CU_ASSERT(config_from_preset(&c, "minilm", &err) == 0);
+}
+
+typedef struct {
+    int ids[B * T], types[B * T], mask[B * T], labels[B * T], start[B], end[B];
+} Data;
+
+static void valid_data(Data *d) {
+    for (int i = 0; i < B * T; i++) {
+        d->ids[i] = i % 40;
+        d->types[i] = 0;
+        d->mask[i] = 1;
+        d->labels[i] = i % 9;
+    }
+    d->start[0] = 1, d->start[1] = 2, d->end[0] = 3, d->end[1] = 7;
+}
+
+static Batch batch_of(Data *d, int task) {
+    Batch b = {.task = task, .B = B, .T = T, .ids = d->ids, .types = d->types, .mask = d->mask,
+               .labels = d->labels, .start = d->start, .end = d->end};
+    return b;
+}
+
+/* Forward on b fails with a message containing w1 and w2. */
+static void expect_forward_fails(Model *m, const Batch *b, const char *w1, const char *w2) {
+    Err err = {{0}};
+    float loss = -1.0f;
+    CU_ASSERT(model_forward(m, b, 0, 0, 0, 0, &loss, &err) != 0);
+    CU_ASSERT(msg_has(&err, w1, w2));
+    CU_ASSERT(loss == -1.0f); /* untouched */
+}
+
+static void test_bad_batches(void) {
+    ModelConfig c = small_config();
+    Backend *be = backend_cpu(1);
+    Err err;
+    Model *m = model_create(&c, be, B, T, &err);
+    CU_ASSERT_FATAL(m != NULL);
+    model_init(m, 1);
+    Data d;
+    valid_data(&d);
+    Batch ok = batch_of(&d, TASK_NER);
+    CU_ASSERT(model_forward(m, &ok, 0, 0, 0, 0, NULL, &err) == 0);
+    ok.task = TASK_QA;
+    CU_ASSERT(model_forward(m, &ok, 0, 0, 0, 0, NULL, &err) == 0);
+
+    Batch b = batch_of(&d, TASK_NER);
+    b.T = 9;
+    expect_forward_fails(m, &b, "T=9", "maxT=8");
+    b = batch_of(&d, TASK_NER);
+    b.B = 3;
+    expect_forward_fails(m, &b, "B=3", "maxB=2");
+    d.labels[5] = 9;
+    b = batch_of(&d, TASK_NER);
+    expect_forward_fails(m, &b, "NER label 9", "[b=0, t=5]");
+    valid_data(&d);
+    d.ids[T + 2] = 40;
+    expect_forward_fails(m, &b, "token id 40", "[b=1, t=2]");
+    valid_data(&d);
+    d.ids[3] = -1;
+    expect_forward_fails(m, &b, "token id -1", NULL);
+    valid_data(&d);
+    d.types[4] = 2;
+    expect_forward_fails(m, &b, "token type 2", NULL);
+    valid_data(&d);
+    d.mask[1] = 7;
+    expect_forward_fails(m, &b, "mask value 7", NULL);
+    valid_data(&d);
+    d.end[1] = 8;
+    b = batch_of(&d, TASK_QA);
+    expect_forward_fails(m, &b, "QA end position 8", "T=8");
+    valid_data(&d);
+    b.task = 5;
+    expect_forward_fails(m, &b, "unknown task 5", NULL);
+    model_free(m);
+
+    c.heads = HEAD_NER;
+    m = model_create(&c, be, B, T, &err);
+    CU_ASSERT_FATAL(m != NULL);
+    b = batch_of(&d, TASK_QA);
+    expect_forward_fails(m, &b, "no QA head", NULL);
+    model_free(m);
+    be->destroy(be);
+}
+
+int main(void) {
+    static const TestCase tests[] = {{"impossible shapes are rejected by name", test_bad_shapes},
+                                     {"unknown preset is rejected", test_bad_preset},
+                                     {"bad batches are rejected by position", test_bad_batches},
+                                     {NULL, NULL}};
+    testutil_add_suite("config", tests);
+    return testutil_run_all();
+}
