@@ -290,11 +290,19 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 /* Median seconds per call over `repeats` timed calls after 2 warm-up calls. */
-static double time_op(Backend *be, const OpSpec *s, const Dims *d, Bufs *b, int repeats) {
+static double time_op(Backend *be, const OpSpec *s, const Dims *d, Bufs *b, int repeats,
+                      const BenchTimer *timer) {
     for (int i = 0; i < 2; i++) run_op(be, s, d, b);
     be->sync(be);
     double *t = xmalloc((size_t)repeats * sizeof *t);
     for (int r = 0; r < repeats; r++) {
+        if (timer) {
+            timer->prepare(timer->ctx);
+            timer->start(timer->ctx);
+            run_op(be, s, d, b);
+            t[r] = timer->stop(timer->ctx);
+            continue;
+        }
         double t0 = now_seconds();
         run_op(be, s, d, b);
         be->sync(be);
@@ -332,7 +340,8 @@ int bench_kernels_run(Backend *be, const ModelConfig *cfg, const BenchKernelsOpt
     Bufs b;
     alloc_bufs(be, &b, &d);
     KernelTiming *out = xcalloc((size_t)n, sizeof *out);
-    for (int i = 0; i < n; i++) fill_row(&out[i], &specs[i], &d, time_op(be, &specs[i], &d, &b, o->repeats));
+    for (int i = 0; i < n; i++)
+        fill_row(&out[i], &specs[i], &d, time_op(be, &specs[i], &d, &b, o->repeats, o->timer));
     free_bufs(be, &b);
     *rows = out;
     *nrows = n;

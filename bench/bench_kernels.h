@@ -33,9 +33,19 @@ typedef struct {
     double pct_peak;  /* % of the matching peak, or -1 when no peak was given */
 } KernelTiming;
 
+/* Optional per-call timer (the CUDA path: cudaEvents, L2 flushed by
+ * `prepare` before each timed call; bench/bench_kernels_cuda.h). */
+typedef struct {
+    void *ctx;
+    void (*prepare)(void *ctx); /* before each timed call, not timed */
+    void (*start)(void *ctx);
+    double (*stop)(void *ctx); /* seconds since start, work finished */
+} BenchTimer;
+
 typedef struct {
     int B, T;    /* batch and sequence length of the step */
     int repeats; /* timed calls per op (>= 1); the median is reported */
+    const BenchTimer *timer; /* NULL: wall clock with be->sync() */
 } BenchKernelsOpts;
 
 /* Runs every op on `be` with random data at the shapes of (cfg, B, T).

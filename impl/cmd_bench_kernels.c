@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../bench/bench_kernels.h"
+#include "../bench/bench_kernels_cuda.h"
 #include "cli.h"
 #include "config.h"
 #include "cpu/cpu_blas.h"
@@ -16,20 +17,21 @@
 
 typedef struct {
     const char *device, *preset, *out;
-    int B, T, threads, repeats;
+    int B, T, threads, repeats, tf32;
 } BkOpts;
 
 static void bk_usage(FILE *f) {
     fprintf(f,
             "usage: mtl bench-kernels [--device cpu|cuda] [--preset P] [--batch B] [--seq T]\n"
-            "                         [--threads N] [--repeats R] [--out FILE]\n"
+            "                         [--threads N] [--repeats R] [--out FILE] [--tf32]\n"
             "  --device   backend to time (default cpu)\n"
             "  --preset   model size: tiny, mini, minilm, base (default mini)\n"
             "  --batch    sequences per step (default 16)\n"
             "  --seq      tokens per sequence (default 128)\n"
             "  --threads  CPU threads (default: all OpenMP threads)\n"
             "  --repeats  timed calls per op, median reported (default 15, >= 10 advised)\n"
-            "  --out      CSV path (default runs/bench-kernels-<device>.csv)\n");
+            "  --out      CSV path (default runs/bench-kernels-<device>[-tf32].csv)\n"
+            "  --tf32     cuda: TF32 tensor-core matmuls (peak measured in TF32 too)\n");
 }
 
 /* Parses a positive int option value; returns 0 or prints why and returns -1. */
@@ -52,6 +54,9 @@ static int parse_bk_args(int argc, char **argv, BkOpts *o) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             bk_usage(stdout);
             return 0;
+        } else if (!strcmp(a, "--tf32")) {
+            o->tf32 = 1;
+            i--; /* a flag: no value to skip */
         } else if (!v) {
             fprintf(stderr, "mtl bench-kernels: option '%s' needs a value\n", a);
             bad = 2;
@@ -88,7 +93,7 @@ static int parse_bk_args(int argc, char **argv, BkOpts *o) {
 static Backend *make_backend(const BkOpts *o) {
     if (!strcmp(o->device, "cpu")) return backend_cpu(o->threads);
     char why[512] = "";
-    Backend *be = backend_cuda(0, why, sizeof why);
+    Backend *be = backend_cuda(o->tf32, why, sizeof why);
     if (!be) fprintf(stderr, "mtl bench-kernels: no CUDA backend: %s\n", why);
     return be;
 }
@@ -130,10 +135,13 @@ static void print_summary(const KernelTiming *rows, int n, double peak_gf) {
 /* The peaks are measured after the ops: OpenBLAS's multi-threaded peak run
  * leaves its worker threads spinning for a while, which would slow the first
  * ops timed after it. */
-static void measure_peaks(const BkOpts *o, double *gf, double *gbs) {
+static void measure_peaks(const BkOpts *o, BenchCuda *bc, double *gf, double *gbs) {
     *gf = *gbs = 0;
-    if (strcmp(o->device, "cpu")) {
-        printf("device cuda: no peak measurement here, %%peak left empty\n");
+    if (bc) {
+        bench_cuda_peaks(bc, gf, gbs);
+        printf("device cuda: %s; peaks: %s sgemm %.1f GFLOP/s, copy %.2f GB/s; per-op times from "
+               "cudaEvents, L2 flushed before each call\n",
+               bench_cuda_info(bc), o->tf32 ? "TF32" : "fp32", *gf, *gbs);
         return;
     }
     int th = o->threads > 0 ? o->threads : omp_get_max_threads();
@@ -145,22 +153,33 @@ static void measure_peaks(const BkOpts *o, double *gf, double *gbs) {
 }
 
 static int run_bench(const BkOpts *o, Backend *be, const ModelConfig *cfg) {
-    BenchKernelsOpts bo = {o->B, o->T, o->repeats};
+    BenchKernelsOpts bo = {o->B, o->T, o->repeats, NULL};
     KernelTiming *rows = NULL;
     int n = 0;
     Err err = {{0}};
+    BenchCuda *bc = NULL;
+    if (!strcmp(o->device, "cuda")) {
+        if (!(bc = bench_cuda_open(be, &err))) {
+            fprintf(stderr, "mtl bench-kernels: %s\n", err.msg);
+            return 1;
+        }
+        bo.timer = bench_cuda_timer(bc);
+    }
     if (bench_kernels_run(be, cfg, &bo, &rows, &n, &err)) {
         fprintf(stderr, "mtl bench-kernels: %s\n", err.msg);
+        bench_cuda_close(bc);
         return 1;
     }
     double peak_gf, peak_gbs;
-    measure_peaks(o, &peak_gf, &peak_gbs);
+    measure_peaks(o, bc, &peak_gf, &peak_gbs);
+    bench_cuda_close(bc);
     printf("preset %s, B=%d T=%d, median of %d calls per op\n\n", cfg->preset, o->B, o->T, o->repeats);
     bench_kernels_apply_peaks(rows, n, peak_gf, peak_gbs);
     print_table(rows, n, bench_kernels_step_seconds(rows, n, NULL));
     print_summary(rows, n, peak_gf);
     int rc = 0;
-    if (bench_kernels_write_csv(o->out, o->device, rows, n, peak_gf, peak_gbs, &err)) {
+    const char *device = o->tf32 && !strcmp(o->device, "cuda") ? "cuda-tf32" : o->device;
+    if (bench_kernels_write_csv(o->out, device, rows, n, peak_gf, peak_gbs, &err)) {
         fprintf(stderr, "mtl bench-kernels: %s\n", err.msg);
         rc = 1;
     } else {
@@ -171,11 +190,12 @@ static int run_bench(const BkOpts *o, Backend *be, const ModelConfig *cfg) {
 }
 
 int cmd_bench_kernels(int argc, char **argv) {
-    BkOpts o = {"cpu", "mini", NULL, 16, 128, 0, 15};
+    BkOpts o = {"cpu", "mini", NULL, 16, 128, 0, 15, 0};
     int rc = parse_bk_args(argc, argv, &o);
     if (rc >= 0) return rc;
     char out_default[64];
-    snprintf(out_default, sizeof out_default, "runs/bench-kernels-%s.csv", o.device);
+    snprintf(out_default, sizeof out_default, "runs/bench-kernels-%s%s.csv", o.device,
+             o.tf32 && !strcmp(o.device, "cuda") ? "-tf32" : "");
     if (!o.out) o.out = out_default;
     ModelConfig cfg;
     Err err = {{0}};
