@@ -1,0 +1,422 @@
+/* The C model against the PyTorch golden state (reference/debug_state_tiny.bin,
+ * written by reference/write_debug_state.py): logits, losses, every gradient,
+ * and 10 AdamW steps; plus parameter counts and a finite-difference check of
+ * the backward with dropout on.
+ *
+ * Tolerances. Both sides compute in fp32; they differ only in summation order
+ * (OpenBLAS blocking vs PyTorch's, our fused attention vs matmul+softmax),
+ * which perturbs each dot product by a few ulps of its terms (~1e-7 relative)
+ * and grows mildly through 2 layers and LayerNorm. Observed on the dev box:
+ * logits/hidden max abs err <= 1e-6, gradients <= 2e-7, AdamW losses <= 2e-7
+ * relative. The bounds leave a 10-100x margin for other CPUs and BLAS builds:
+ *   logits           atol 5e-6, rtol 1e-4   (values ~0.1-1)
+ *   hidden           atol 1e-5, rtol 1e-4   (LayerNorm output, values O(1))
+ *   losses           rtol 1e-5
+ *   gradients        atol 1e-4 * max|ref| of the tensor + 3e-7, rtol 1e-3.
+ *       Gradient scales differ by 1000x between tensors (qkv.w max 2e-3,
+ *       qa.w max 1.1), so the absolute floor follows each tensor's scale; the
+ *       3e-7 covers entries whose exact value is ~0 (qa.b: sum_t (p_t -
+ *       onehot_t) = 0, so its reference is pure roundoff, ~5e-8).
+ *   training losses  rtol 2e-5 (10 steps compound the differences above;
+ *       Adam divides by sqrt(v), which amplifies differences of near-zero
+ *       gradients).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "debugstate.h"
+#include "model.h"
+#include "rng.h"
+#include "testutil.h"
+
+typedef struct {
+    DebugState *ds;
+    ModelConfig cfg;
+    int B, T;
+    float lambda_ner;
+    AdamWParams hp;
+    Batch ner, qa;
+} Golden;
+
+static const DsTensor *need(const DebugState *ds, const char *name, int dtype) {
+    const DsTensor *t = debugstate_get(ds, name);
+    if (!t) printf("    missing tensor %s in the debug state\n", name);
+    else if (t->dtype != dtype) {
+        printf("    tensor %s has dtype %d, expected %d\n", name, t->dtype, dtype);
+        t = NULL;
+    }
+    return t;
+}
+
+static int golden_load(Golden *g) {
+    memset(g, 0, sizeof *g);
+    const char *path = testutil_repo_path("reference/debug_state_tiny.bin");
+    if (!path) {
+        printf("    reference/debug_state_tiny.bin not found (make reference)\n");
+        return -1;
+    }
+    Err err;
+    g->ds = debugstate_load(path, &err);
+    if (!g->ds) {
+        printf("    %s\n", err.msg);
+        return -1;
+    }
+    const DsTensor *c = need(g->ds, "config", DS_I32), *h = need(g->ds, "hparams", DS_F32);
+    if (!c || !h || c->numel != 10 || h->numel != 8) return -1;
+    const int *ci = c->data;
+    const float *hf = h->data;
+    ModelConfig *m = &g->cfg;
+    snprintf(m->preset, sizeof m->preset, "debug-tiny");
+    m->L = ci[0], m->C = ci[1], m->NH = ci[2], m->FFN = ci[3], m->V = ci[4], m->maxT = ci[5];
+    m->type_vocab = ci[6], m->num_labels = ci[7];
+    m->heads = HEAD_NER | HEAD_QA;
+    m->ln_eps = hf[0];
+    m->p_drop = 0.0f;
+    m->init_std = 0.02f;
+    g->B = ci[8], g->T = ci[9];
+    g->hp = (AdamWParams){.lr = hf[1], .beta1 = hf[2], .beta2 = hf[3], .eps = hf[4],
+                          .weight_decay = hf[5], .clip = hf[6]};
+    g->lambda_ner = hf[7];
+    const DsTensor *ids = need(g->ds, "in.ids", DS_I32), *tt = need(g->ds, "in.types", DS_I32),
+                   *mask = need(g->ds, "in.mask", DS_I32), *lab = need(g->ds, "in.ner_labels", DS_I32),
+                   *st = need(g->ds, "in.qa_start", DS_I32), *en = need(g->ds, "in.qa_end", DS_I32);
+    if (!ids || !tt || !mask || !lab || !st || !en) return -1;
+    g->ner = (Batch){.task = TASK_NER, .B = g->B, .T = g->T, .ids = ids->data, .types = tt->data,
+                     .mask = mask->data, .labels = lab->data};
+    g->qa = g->ner;
+    g->qa.task = TASK_QA;
+    g->qa.labels = NULL;
+    g->qa.start = st->data;
+    g->qa.end = en->data;
+    return 0;
+}
+
+/* Copy every parameter of the golden state into the model, by name, checking
+ * the shapes. Returns 0 when all match. */
+static int golden_params_into(const Golden *g, Model *m) {
+    size_t n = model_num_params(m);
+    float *host = xcalloc(n, sizeof *host);
+    int bad = 0;
+    for (int i = 0; i < model_num_tensors(m); i++) {
+        const ParamInfo *p = model_tensor(m, i);
+        const DsTensor *t = need(g->ds, p->name, DS_F32);
+        if (!t || (size_t)t->numel != p->numel || t->ndim != p->ndim || t->shape[0] != p->shape[0] ||
+            (p->ndim == 2 && t->shape[1] != p->shape[1])) {
+            printf("    parameter %s: shape mismatch with the golden state\n", p->name);
+            bad = 1;
+            continue;
+        }
+        memcpy(host + p->offset, t->data, p->numel * sizeof(float));
+    }
+    model_params_from_host(m, host);
+    free(host);
+    return bad ? -1 : 0;
+}
+
+static float golden_scalar(const Golden *g, const char *name) {
+    const DsTensor *t = need(g->ds, name, DS_F32);
+    return t ? ((const float *)t->data)[0] : NAN;
+}
+
+static Model *golden_model(Golden *g, Backend **be) {
+    if (golden_load(g) != 0) return NULL;
+    *be = backend_cpu(1);
+    Err err;
+    Model *m = model_create(&g->cfg, *be, g->B, g->T, &err);
+    if (!m) {
+        printf("    %s\n", err.msg);
+        return NULL;
+    }
+    if (golden_params_into(g, m) != 0) {
+        model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+static void golden_free(Golden *g, Model *m, Backend *be) {
+    model_free(m);
+    if (be) be->destroy(be);
+    debugstate_free(g->ds);
+}
+
+static int close_rel(const char *what, double a, double b, double rtol) {
+    int ok = fabs(a - b) <= rtol * fabs(b) + 1e-7;
+    printf("    %-32s %.9g vs %.9g (rel %.2e)%s\n", what, a, b, fabs(a - b) / (fabs(b) + 1e-30),
+           ok ? "" : "  MISMATCH");
+    return ok;
+}
+
+/* Logits of the last forward against a golden tensor. */
+static int logits_match(const Golden *g, Model *m, const char *name, int per_pos) {
+    const DsTensor *t = need(g->ds, name, DS_F32);
+    size_t n = (size_t)g->B * g->T * per_pos;
+    if (!t || (size_t)t->numel != n) return 0;
+    float *got = xmalloc(n * sizeof *got);
+    model_get_logits(m, got);
+    int ok = testutil_allclose(name, got, t->data, n, 5e-6, 1e-4);
+    free(got);
+    return ok;
+}
+
+static double max_abs(const float *x, size_t n) {
+    double mx = 0.0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs((double)x[i]) > mx) mx = fabs((double)x[i]);
+    return mx;
+}
+
+static void test_golden_forward_backward(void) {
+    Golden g;
+    Backend *be = NULL;
+    Model *m = golden_model(&g, &be);
+    CU_ASSERT_FATAL(m != NULL);
+    Err err;
+    float l_ner = NAN, l_qa = NAN;
+    model_zero_grad(m);
+    CU_ASSERT_FATAL(model_forward(m, &g.ner, 0, 0, 0, 0, &l_ner, &err) == 0);
+    CU_ASSERT(logits_match(&g, m, "out.ner_logits", g.cfg.num_labels));
+    const DsTensor *hid = need(g.ds, "out.hidden", DS_F32);
+    CU_ASSERT_FATAL(hid != NULL);
+    float *h = xmalloc((size_t)hid->numel * sizeof *h);
+    model_get_hidden(m, h);
+    CU_ASSERT(testutil_allclose("out.hidden", h, hid->data, (size_t)hid->numel, 1e-5, 1e-4));
+    free(h);
+    model_backward(m, &g.ner, g.lambda_ner);
+    CU_ASSERT_FATAL(model_forward(m, &g.qa, 0, 0, 0, 1, &l_qa, &err) == 0);
+    CU_ASSERT(logits_match(&g, m, "out.qa_logits", 2));
+    model_backward(m, &g.qa, 1.0f);
+    CU_ASSERT(close_rel("out.loss_ner", l_ner, golden_scalar(&g, "out.loss_ner"), 1e-5));
+    CU_ASSERT(close_rel("out.loss_qa", l_qa, golden_scalar(&g, "out.loss_qa"), 1e-5));
+    CU_ASSERT(close_rel("out.loss_total", g.lambda_ner * l_ner + l_qa,
+                        golden_scalar(&g, "out.loss_total"), 1e-5));
+    float *grads = xmalloc(model_num_params(m) * sizeof *grads);
+    model_grads_to_host(m, grads);
+    int all_ok = 1;
+    for (int i = 0; i < model_num_tensors(m); i++) {
+        const ParamInfo *p = model_tensor(m, i);
+        char name[64];
+        snprintf(name, sizeof name, "grad.%s", p->name);
+        const DsTensor *t = need(g.ds, name, DS_F32);
+        if (!t || (size_t)t->numel != p->numel) {
+            all_ok = 0;
+            continue;
+        }
+        all_ok &= testutil_allclose(name, grads + p->offset, t->data, p->numel,
+                                    1e-4 * max_abs(t->data, p->numel) + 3e-7, 1e-3);
+    }
+    CU_ASSERT(all_ok);
+    free(grads);
+    golden_free(&g, m, be);
+}
+
+/* One joint step on the golden batch: returns lambda*ner + qa before the
+ * update. */
+static float joint_step(Model *m, const Golden *g, float lr) {
+    Err err;
+    float l_ner = 0, l_qa = 0;
+    model_zero_grad(m);
+    if (model_forward(m, &g->ner, 1, 0, 0, 0, &l_ner, &err) != 0) return NAN;
+    model_backward(m, &g->ner, g->lambda_ner);
+    if (model_forward(m, &g->qa, 1, 0, 0, 1, &l_qa, &err) != 0) return NAN;
+    model_backward(m, &g->qa, 1.0f);
+    model_clip_grad(m, model_grad_norm(m), g->hp.clip);
+    model_adamw_step(m, &g->hp, lr);
+    return g->lambda_ner * l_ner + l_qa;
+}
+
+static void test_golden_adamw_steps(void) {
+    Golden g;
+    Backend *be = NULL;
+    Model *m = golden_model(&g, &be);
+    CU_ASSERT_FATAL(m != NULL);
+    const DsTensor *want = need(g.ds, "train.losses", DS_F32);
+    CU_ASSERT_FATAL(want != NULL && want->numel >= 1);
+    const float *w = want->data;
+    int ok = 1;
+    for (int s = 0; s < want->numel; s++) {
+        char label[32];
+        snprintf(label, sizeof label, "train.losses[%d]", s);
+        ok &= close_rel(label, joint_step(m, &g, g.hp.lr), w[s], 2e-5);
+    }
+    CU_ASSERT(ok);
+    CU_ASSERT(w[want->numel - 1] < w[0]); /* the reference itself learns */
+    golden_free(&g, m, be);
+}
+
+/* Tensor names and order equal those of the golden file (DEBUG_STATE.md). */
+static void test_golden_table_order(void) {
+    Golden g;
+    Backend *be = NULL;
+    Model *m = golden_model(&g, &be);
+    CU_ASSERT_FATAL(m != NULL);
+    int k = 0, ok = 1;
+    for (int i = 0; i < g.ds->n; i++) {
+        /* a parameter is a tensor that has a gradient "grad.<name>" */
+        const char *n = g.ds->t[i].name;
+        char gname[96];
+        snprintf(gname, sizeof gname, "grad.%s", n);
+        if (strncmp(n, "grad.", 5) == 0 || !debugstate_get(g.ds, gname)) continue;
+        const ParamInfo *p = model_tensor(m, k++);
+        if (!p || strcmp(p->name, n) != 0) {
+            printf("    golden parameter #%d is %s, model has %s\n", k - 1, n, p ? p->name : "(none)");
+            ok = 0;
+        }
+    }
+    CU_ASSERT(ok);
+    CU_ASSERT_EQUAL(k, model_num_tensors(m));
+    golden_free(&g, m, be);
+}
+
+/* ---- parameter counts --------------------------------------------------- */
+
+static size_t table_sum(const Model *m, const char *prefix) {
+    size_t s = 0;
+    for (int i = 0; i < model_num_tensors(m); i++)
+        if (!strncmp(model_tensor(m, i)->name, prefix, strlen(prefix))) s += model_tensor(m, i)->numel;
+    return s;
+}
+
+static void check_heads(int heads) {
+    ModelConfig cfg;
+    Err err;
+    CU_ASSERT_FATAL(config_from_preset(&cfg, "tiny", &err) == 0);
+    cfg.heads = heads;
+    Backend *be = backend_cpu(1);
+    Model *m = model_create(&cfg, be, 2, 16, &err);
+    CU_ASSERT_FATAL(m != NULL);
+    ModelCounts k = model_counts(&cfg, 2, 16);
+    size_t want = k.encoder + ((heads & HEAD_NER) ? k.ner_head : 0) + ((heads & HEAD_QA) ? k.qa_head : 0);
+    CU_ASSERT_EQUAL(model_num_params(m), want);
+    CU_ASSERT_EQUAL(k.total, want);
+    CU_ASSERT_EQUAL(table_sum(m, "emb."), k.embeddings);
+    CU_ASSERT_EQUAL(table_sum(m, "layer0."), k.per_layer);
+    CU_ASSERT_EQUAL(table_sum(m, "ner."), (heads & HEAD_NER) ? k.ner_head : 0);
+    CU_ASSERT_EQUAL(table_sum(m, "qa."), (heads & HEAD_QA) ? k.qa_head : 0);
+    CU_ASSERT_EQUAL((model_find_tensor(m, "ner.w") != NULL), ((heads & HEAD_NER) != 0));
+    CU_ASSERT_EQUAL((model_find_tensor(m, "qa.w") != NULL), ((heads & HEAD_QA) != 0));
+    model_free(m);
+    be->destroy(be);
+}
+
+static void test_param_counts(void) {
+    check_heads(HEAD_NER | HEAD_QA);
+    check_heads(HEAD_NER);
+    check_heads(HEAD_QA);
+    /* BERT-base without the pooler: 108,891,648 parameters (the published
+     * 109,482,240 includes a 768x768+768 pooler), + heads 9*768+9 and 2*768+2. */
+    ModelConfig base;
+    Err err;
+    CU_ASSERT_FATAL(config_from_preset(&base, "base", &err) == 0);
+    ModelCounts k = model_counts(&base, 1, 1);
+    CU_ASSERT_EQUAL(k.encoder, (size_t)108891648);
+    CU_ASSERT_EQUAL(k.total, (size_t)108891648 + 6921 + 1538);
+}
+
+/* ---- finite differences with dropout on --------------------------------- */
+
+static void random_batch_ints(int *x, int n, int hi, uint32_t stream) {
+    for (int i = 0; i < n; i++) x[i] = (int)(rng_uniform(7, 0, stream, (uint64_t)i) * hi);
+}
+
+/* d(loss)/d(param) by central differences, the loss from a train-mode
+ * forward with fixed dropout masks: (f(p+h) - f(p-h)) / 2h. */
+static double numeric_grad(Model *m, const Batch *b, float *params, size_t idx, float h) {
+    Err err;
+    float lp = 0, lm = 0, p0 = params[idx];
+    params[idx] = p0 + h;
+    model_params_from_host(m, params);
+    model_forward(m, b, 1, 99, 3, 0, &lp, &err);
+    params[idx] = p0 - h;
+    model_params_from_host(m, params);
+    model_forward(m, b, 1, 99, 3, 0, &lm, &err);
+    params[idx] = p0;
+    model_params_from_host(m, params);
+    return ((double)lp - lm) / (2.0 * h);
+}
+
+/* For each tensor, the entry with the largest |analytic gradient| must match
+ * the central difference (h = 1e-2: fp32 loss noise ~1e-6 / 2h = 5e-5;
+ * truncation O(h^2) ~1e-4 -> atol 5e-4, rtol 5e-2). Exercises every dropout
+ * site: a mask redrawn differently in the backward would fail this. */
+static void check_fd(int task) {
+    ModelConfig cfg = {.preset = "fd", .L = 2, .C = 16, .NH = 2, .FFN = 32, .V = 50, .maxT = 8,
+                       .type_vocab = 2, .num_labels = 5, .heads = HEAD_NER | HEAD_QA,
+                       .ln_eps = 1e-12f, .p_drop = 0.2f, .init_std = 0.3f};
+    enum { B = 2, T = 8 };
+    int ids[B * T], types[B * T], mask[B * T], labels[B * T], start[B] = {1, 2}, end[B] = {3, 5};
+    random_batch_ints(ids, B * T, cfg.V, 1);
+    random_batch_ints(types, B * T, 2, 2);
+    random_batch_ints(labels, B * T, cfg.num_labels, 3);
+    for (int i = 0; i < B * T; i++) mask[i] = i % T < (i / T ? 6 : 8);
+    labels[T + 7] = MTL_IGNORE_INDEX;
+    Batch b = {.task = task, .B = B, .T = T, .ids = ids, .types = types, .mask = mask,
+               .labels = labels, .start = start, .end = end};
+    Backend *be = backend_cpu(1);
+    Err err;
+    Model *m = model_create(&cfg, be, B, T, &err);
+    CU_ASSERT_FATAL(m != NULL);
+    model_init(m, 5);
+    size_t n = model_num_params(m);
+    float *params = xmalloc(n * sizeof *params), *grads = xmalloc(n * sizeof *grads);
+    model_params_to_host(m, params);
+    model_zero_grad(m);
+    CU_ASSERT_FATAL(model_forward(m, &b, 1, 99, 3, 0, NULL, &err) == 0);
+    model_backward(m, &b, 1.0f);
+    model_grads_to_host(m, grads);
+    int ok = 1;
+    for (int i = 0; i < model_num_tensors(m); i++) {
+        const ParamInfo *p = model_tensor(m, i);
+        size_t best = p->offset;
+        for (size_t j = p->offset; j < p->offset + p->numel; j++)
+            if (fabsf(grads[j]) > fabsf(grads[best])) best = j;
+        if (grads[best] == 0.0f) continue; /* head of the other task */
+        double num = numeric_grad(m, &b, params, best, 1e-2f);
+        if (fabs(num - grads[best]) > 5e-4 + 5e-2 * fabs(num)) {
+            printf("    %s[%zu]: analytic %.6g numeric %.6g  MISMATCH\n", p->name, best - p->offset,
+                   (double)grads[best], num);
+            ok = 0;
+        }
+    }
+    CU_ASSERT(ok);
+    free(params);
+    free(grads);
+    model_free(m);
+    be->destroy(be);
+}
+
+static void test_fd_ner(void) { check_fd(TASK_NER); }
+static void test_fd_qa(void) { check_fd(TASK_QA); }
+
+static void test_lr_schedule(void) {
+    /* warmup 10 of 110 steps, peak 1.0 */
+    CU_ASSERT_DOUBLE_EQUAL(lr_schedule(0, 110, 10, 1.0f), 0.0, 1e-7);
+    CU_ASSERT_DOUBLE_EQUAL(lr_schedule(5, 110, 10, 1.0f), 0.5, 1e-7);
+    CU_ASSERT_DOUBLE_EQUAL(lr_schedule(10, 110, 10, 1.0f), 1.0, 1e-7);
+    CU_ASSERT_DOUBLE_EQUAL(lr_schedule(60, 110, 10, 1.0f), 0.5, 1e-7);
+    CU_ASSERT_DOUBLE_EQUAL(lr_schedule(110, 110, 10, 1.0f), 0.0, 1e-7);
+    CU_ASSERT_DOUBLE_EQUAL(lr_schedule(200, 110, 10, 1.0f), 0.0, 1e-7);
+    CU_ASSERT_DOUBLE_EQUAL(lr_schedule(0, 100, 0, 2.0f), 2.0, 1e-7);
+    AdamWParams d = adamw_defaults();
+    CU_ASSERT_DOUBLE_EQUAL(d.lr, 2e-5, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(d.weight_decay, 0.01, 1e-9);
+}
+
+int main(void) {
+    static const TestCase golden[] = {
+        {"parameter table order = DEBUG_STATE.md", test_golden_table_order},
+        {"forward logits, losses and every gradient vs PyTorch", test_golden_forward_backward},
+        {"10 AdamW steps: losses vs PyTorch", test_golden_adamw_steps},
+        {NULL, NULL}};
+    static const TestCase other[] = {
+        {"parameter counts: encoder + heads", test_param_counts},
+        {"NER backward with dropout = finite differences", test_fd_ner},
+        {"QA backward with dropout = finite differences", test_fd_qa},
+        {"lr schedule: linear warmup and decay", test_lr_schedule},
+        {NULL, NULL}};
+    testutil_add_suite("model vs golden state", golden);
+    testutil_add_suite("model", other);
+    return testutil_run_all();
+}
