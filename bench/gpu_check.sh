@@ -41,7 +41,8 @@ SUMMARY=$OUT/summary.txt
 
 elapsed() { echo $(($(date +%s) - T0)); }
 
-# step NAME LIMIT_S COMMAND...   run COMMAND under `timeout`, log to $OUT/NAME.log
+# step NAME LIMIT_S COMMAND...   run COMMAND under `timeout`, log to $OUT/NAME.log;
+# returns COMMAND's status (0 when skipped)
 step() {
   local name=$1 limit=$2
   shift 2
@@ -60,11 +61,11 @@ step() {
   [ "$rc" -ne 0 ] && status="FAIL(rc=$rc)"
   [ "$rc" -eq 124 ] && status="TIMEOUT"
   printf '%-6s %-28s %4ds  %s\n' "$status" "$name" "$dt" "$OUT/$name.log" | tee -a "$SUMMARY"
-  return 0
+  return "$rc"
 }
 
 # 1. the machine
-step nvidia-smi 20 bash -c 'nvidia-smi; nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem,power.limit,compute_cap --format=csv; nvcc --version | tail -2; nproc; python3 -c "import torch, transformers; print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, \"transformers\", transformers.__version__)"'
+step nvidia-smi 20 bash -c 'nvidia-smi; nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem,power.limit,compute_cap --format=csv; "${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}" --version | tail -2; nproc; python3 -c "import torch, transformers; print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, \"transformers\", transformers.__version__)"'
 
 # 2. build
 step build 240 make BUILD=$BUILD USE_CUDA=1 -j"$JOBS"
@@ -77,7 +78,15 @@ if [ ! -x "$MTL" ]; then
 fi
 
 # 3. tests
-step test_cuda 150 "$BUILD/tests/test_cuda"
+if ! step test_cuda 150 "$BUILD/tests/test_cuda"; then
+  # again with a synchronisation after every kernel, so that an asynchronous
+  # CUDA fault is reported at the launch that caused it
+  MTL_CUDA_SYNC=1 step test_cuda_sync 150 "$BUILD/tests/test_cuda"
+fi
+if grep -q '^SKIP cuda' "$OUT/test_cuda.log" 2>/dev/null; then
+  echo "WARNING: test_cuda was SKIPPED on this machine: $(grep '^SKIP cuda' "$OUT/test_cuda.log")" |
+    tee -a "$SUMMARY"
+fi
 step make_test 240 make BUILD=$BUILD USE_CUDA=1 test
 
 # 4. per-kernel timings
