@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu/cpu_blas.h"
 #include "util.h"
 
 enum { PEAK_GEMM_N = 2048, PEAK_REPEATS = 3 };
@@ -27,6 +28,7 @@ double bench_sgemm_peak_gflops(int threads) {
     float *a = xmalloc(nn * sizeof *a), *b = xmalloc(nn * sizeof *b), *c = xmalloc(nn * sizeof *c);
     fill_pattern(a, nn);
     fill_pattern(b, nn);
+    cpu_blas_setup(); /* the same OpenBLAS core as the CPU backend uses */
     int old_threads = openblas_get_num_threads();
     if (threads > 0) openblas_set_num_threads(threads);
     time_one_sgemm(a, b, c, n); /* warm-up: thread pool start, page faults */

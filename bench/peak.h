@@ -5,7 +5,8 @@
 #define MTL_PEAK_H
 
 /* Best-of-several GFLOP/s of a square fp32 sgemm (OpenBLAS, 2048^3,
- * 2*n^3 FLOPs) after one warm-up call. threads > 0 sets OpenBLAS threads for
+ * 2*n^3 FLOPs) after one warm-up call, with the OpenBLAS core that the CPU
+ * backend uses (cpu_blas_setup). threads > 0 sets OpenBLAS threads for
  * the measurement and restores the previous setting; 0 leaves the default. */
 double bench_sgemm_peak_gflops(int threads);
 

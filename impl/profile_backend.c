@@ -23,18 +23,21 @@ static const char *const OP_NAMES[NUM_OPS] = {
 
 typedef struct {
     Backend *inner;
-    int sync; /* synchronise around each op (asynchronous inner backend) */
+    int sync;    /* synchronise around each op (asynchronous inner backend) */
+    int enabled; /* time ops at all */
     ProfileOp ops[NUM_OPS];
 } ProfCtx;
 
 static ProfCtx *ctx_of(Backend *be) { return (ProfCtx *)be->ctx; }
 
 static double prof_begin(ProfCtx *pc) {
+    if (!pc->enabled) return 0.0;
     if (pc->sync) pc->inner->sync(pc->inner);
     return now_seconds();
 }
 
 static void prof_end(ProfCtx *pc, int op, double t0) {
+    if (!pc->enabled) return;
     if (pc->sync) pc->inner->sync(pc->inner);
     pc->ops[op].seconds += now_seconds() - t0;
     pc->ops[op].calls++;
@@ -169,6 +172,7 @@ Backend *backend_profiled(Backend *inner) {
     ProfCtx *pc = xcalloc(1, sizeof *pc);
     pc->inner = inner;
     pc->sync = strcmp(inner->name, "cuda") == 0;
+    pc->enabled = 1;
     for (int i = 0; i < NUM_OPS; i++) {
         pc->ops[i].name = OP_NAMES[i];
         pc->ops[i].sgemm = i == OP_MATMUL_F || i == OP_MATMUL_B || i == OP_ATTN_F || i == OP_ATTN_B;
@@ -207,6 +211,8 @@ Backend *backend_profiled(Backend *inner) {
                     .destroy = p_destroy};
     return be;
 }
+
+void profile_set_enabled(Backend *p, int on) { ctx_of(p)->enabled = on; }
 
 void profile_reset(Backend *p) {
     ProfCtx *pc = ctx_of(p);

@@ -20,6 +20,11 @@ typedef struct {
 /* Wrap `inner`; the wrapper owns it (destroy() destroys both). */
 Backend *backend_profiled(Backend *inner);
 
+/* Turn timing on (the default) or off. Off, ops pass straight through with
+ * no synchronisation, so an asynchronous backend keeps its overlap (time the
+ * steps with profiling off, then profile a few more steps). */
+void profile_set_enabled(Backend *p, int on);
+
 /* Clear the totals (e.g. after warm-up steps). */
 void profile_reset(Backend *p);
 

@@ -1,0 +1,397 @@
+/* cmd_bench_step.c — `mtl bench-step`: time whole training steps of the model
+ * on random data and relate them to this machine's sgemm peak.
+ *
+ * One step (as a joint-training step): zero_grad; for each task of the step
+ * (ner, qa, or both for mtl) forward on a [B,T] batch with dropout, backward
+ * (gradients accumulate); global grad norm; clip; AdamW. An mtl step counts
+ * 2*B*T tokens.
+ *
+ * FLOPs (model_forward_flops in impl/model.c; a multiply-add is 2 FLOPs,
+ * N = B*T, hs = C/NH):
+ *   forward per layer  2N(3C*C + C*C + 2*C*FFN) + 4*B*NH*T*T*hs
+ *   heads              NER 2N*C*num_labels, QA 2N*C*2
+ *   training = 3 x forward (backward = 2 x forward), summed over the tasks.
+ * Embeddings, LayerNorm, softmax, GELU and the optimiser are not counted.
+ * "Fraction of peak" = achieved model GFLOP/s / the sgemm peak measured in the
+ * same process (bench/peak.c on the CPU, cuBLAS on the GPU).
+ *
+ * Timing: warm-up steps are excluded. On the CPU the per-op profile is
+ * recorded during the timed steps (two clock reads per op); on CUDA the
+ * timed steps run unprofiled and the same number of extra steps are then
+ * profiled with a device sync around each op. */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../bench/bench_kernels_cuda.h"
+#include "../bench/peak.h"
+#include "cli.h"
+#include "model.h"
+#include "profile_backend.h"
+#include "rng.h"
+
+typedef struct {
+    const char *preset, *task, *device;
+    int B, T, threads, steps, warmup, tf32;
+    long seed;
+} BsOpts;
+
+static void bs_usage(FILE *f) {
+    fprintf(f,
+            "usage: mtl bench-step [--preset mini|minilm|base|tiny] [--batch B] [--seq T]\n"
+            "                      [--threads N] [--task ner|qa|mtl] [--steps K] [--warmup W]\n"
+            "                      [--device cpu|cuda] [--tf32] [--seed S]\n"
+            "  --preset   model size (default mini)\n"
+            "  --batch    sequences per task pass (default 16)\n"
+            "  --seq      tokens per sequence (default 128)\n"
+            "  --threads  CPU threads (default: all OpenMP threads)\n"
+            "  --task     ner, qa, or mtl = one NER and one QA pass per step (default mtl)\n"
+            "  --steps    timed steps (default 10)\n"
+            "  --warmup   untimed steps first (default 2)\n"
+            "  --device   cpu or cuda (default cpu)\n"
+            "  --tf32     cuda: TF32 tensor-core matmuls\n"
+            "  --seed     init / data / dropout seed (default 1)\n");
+}
+
+static int parse_int(const char *opt, const char *s, int lo, int *v) {
+    char *end = NULL;
+    long x = strtol(s, &end, 10);
+    if (!*s || *end || x < lo || x > 1000000) {
+        fprintf(stderr, "mtl bench-step: %s wants an integer >= %d, got '%s'\n", opt, lo, s);
+        return -1;
+    }
+    *v = (int)x;
+    return 0;
+}
+
+/* One option with a value; returns 0, or 2 on a bad value / unknown option. */
+static int parse_opt(BsOpts *o, const char *a, const char *v) {
+    if (!strcmp(a, "--preset")) o->preset = v;
+    else if (!strcmp(a, "--task")) o->task = v;
+    else if (!strcmp(a, "--device")) o->device = v;
+    else if (!strcmp(a, "--batch")) return parse_int(a, v, 1, &o->B) ? 2 : 0;
+    else if (!strcmp(a, "--seq")) return parse_int(a, v, 1, &o->T) ? 2 : 0;
+    else if (!strcmp(a, "--threads")) return parse_int(a, v, 0, &o->threads) ? 2 : 0;
+    else if (!strcmp(a, "--steps")) return parse_int(a, v, 1, &o->steps) ? 2 : 0;
+    else if (!strcmp(a, "--warmup")) return parse_int(a, v, 0, &o->warmup) ? 2 : 0;
+    else if (!strcmp(a, "--seed")) {
+        int s;
+        if (parse_int(a, v, 0, &s)) return 2;
+        o->seed = s;
+    } else {
+        fprintf(stderr, "mtl bench-step: unknown option '%s'\n", a);
+        return 2;
+    }
+    return 0;
+}
+
+/* Returns -1 to go on, else the exit status. */
+static int parse_bs_args(int argc, char **argv, BsOpts *o) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            bs_usage(stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--tf32")) {
+            o->tf32 = 1;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "mtl bench-step: option '%s' needs a value\n", a);
+            return 2;
+        }
+        if (parse_opt(o, a, argv[++i])) {
+            bs_usage(stderr);
+            return 2;
+        }
+    }
+    if (strcmp(o->task, "ner") && strcmp(o->task, "qa") && strcmp(o->task, "mtl")) {
+        fprintf(stderr, "mtl bench-step: --task must be ner, qa or mtl, got '%s'\n", o->task);
+        return 2;
+    }
+    if (strcmp(o->device, "cpu") && strcmp(o->device, "cuda")) {
+        fprintf(stderr, "mtl bench-step: --device must be cpu or cuda, got '%s'\n", o->device);
+        return 2;
+    }
+    return -1;
+}
+
+/* ---- random batches ----------------------------------------------------- */
+
+typedef struct {
+    int *ids, *types, *labels, *start, *end;
+} HostBatch;
+
+enum { NUM_BATCHES = 2 }; /* distinct batches per task, cycled */
+
+/* Random ids in [1000, V) (past BERT's special and unused tokens), segment B
+ * on the second half, no padding, labels uniform, spans start <= end. */
+static void fill_batch(HostBatch *h, int B, int T, int V, uint64_t seed, uint32_t k) {
+    size_t n = (size_t)B * T;
+    int lo = V > 2000 ? 1000 : 0;
+    for (size_t i = 0; i < n; i++) {
+        h->ids[i] = lo + (int)(rng_uniform(seed, k, 0x5000u, i) * (float)(V - lo));
+        h->types[i] = (int)(i % (size_t)T) >= T / 2;
+        h->labels[i] = (int)(rng_uniform(seed, k, 0x5001u, i) * NER_NUM_LABELS);
+    }
+    for (int b = 0; b < B; b++) {
+        h->start[b] = (int)(rng_uniform(seed, k, 0x5002u, (uint64_t)b) * (float)T);
+        h->end[b] = h->start[b] + (int)(rng_uniform(seed, k, 0x5003u, (uint64_t)b) * (float)(T - h->start[b]));
+    }
+}
+
+static void alloc_batch(HostBatch *h, int B, int T) {
+    size_t n = (size_t)B * T;
+    h->ids = xmalloc(n * sizeof(int));
+    h->types = xmalloc(n * sizeof(int));
+    h->labels = xmalloc(n * sizeof(int));
+    h->start = xmalloc((size_t)B * sizeof(int));
+    h->end = xmalloc((size_t)B * sizeof(int));
+}
+
+static void free_batch(HostBatch *h) {
+    free(h->ids);
+    free(h->types);
+    free(h->labels);
+    free(h->start);
+    free(h->end);
+}
+
+static Batch as_batch(const HostBatch *h, int task, int B, int T) {
+    Batch b = {.task = task, .B = B, .T = T, .ids = h->ids, .types = h->types, .mask = NULL};
+    if (task == TASK_NER) b.labels = h->labels;
+    else b.start = h->start, b.end = h->end;
+    return b;
+}
+
+/* ---- the run ------------------------------------------------------------ */
+
+typedef struct {
+    BsOpts o;
+    ModelConfig cfg;
+    Backend *inner, *be; /* be = profiled wrapper (owns inner) */
+    Model *m;
+    int tasks[2], ntasks;
+    HostBatch data[NUM_BATCHES];
+    AdamWParams hp;
+} Bench;
+
+/* One training step; returns 0 or -1 (err filled). */
+static int train_step(Bench *s, uint32_t step, Err *err) {
+    model_zero_grad(s->m);
+    for (int k = 0; k < s->ntasks; k++) {
+        Batch b = as_batch(&s->data[step % NUM_BATCHES], s->tasks[k], s->o.B, s->o.T);
+        if (model_forward(s->m, &b, 1, (uint64_t)s->o.seed, step, (uint32_t)k, NULL, err)) return -1;
+        model_backward(s->m, &b, 1.0f);
+    }
+    model_clip_grad(s->m, model_grad_norm(s->m), s->hp.clip);
+    model_adamw_step(s->m, &s->hp, s->hp.lr);
+    s->be->sync(s->be);
+    return 0;
+}
+
+/* Runs n steps from `first`; times[i] = seconds of step i (times may be NULL). */
+static int run_steps(Bench *s, int first, int n, double *times, Err *err) {
+    for (int i = 0; i < n; i++) {
+        double t0 = now_seconds();
+        if (train_step(s, (uint32_t)(first + i), err)) return -1;
+        if (times) times[i] = now_seconds() - t0;
+    }
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct {
+    double mean, median, min, max, total;
+} Stats;
+
+static Stats stats_of(double *t, int n) {
+    Stats st = {0};
+    for (int i = 0; i < n; i++) st.total += t[i];
+    st.mean = st.total / n;
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    st.median = n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+    st.min = t[0];
+    st.max = t[n - 1];
+    return st;
+}
+
+static int bench_setup(Bench *s, Err *err) {
+    ModelConfig *c = &s->cfg;
+    if (config_from_preset(c, s->o.preset, err)) return -1;
+    int mtl = !strcmp(s->o.task, "mtl");
+    s->ntasks = 0;
+    if (mtl || !strcmp(s->o.task, "ner")) s->tasks[s->ntasks++] = TASK_NER;
+    if (mtl || !strcmp(s->o.task, "qa")) s->tasks[s->ntasks++] = TASK_QA;
+    c->heads = (mtl || !strcmp(s->o.task, "ner") ? HEAD_NER : 0) |
+               (mtl || !strcmp(s->o.task, "qa") ? HEAD_QA : 0);
+    if (s->o.T > c->maxT) return err_set(err, "--seq %d exceeds the %d positions of preset %s", s->o.T, c->maxT, c->preset);
+    if (!strcmp(s->o.device, "cpu")) {
+        s->inner = backend_cpu(s->o.threads);
+    } else {
+        char why[512] = "";
+        s->inner = backend_cuda(s->o.tf32, why, sizeof why);
+        if (!s->inner) return err_set(err, "no CUDA backend: %s", why);
+    }
+    s->be = backend_profiled(s->inner);
+    s->m = model_create(c, s->be, s->o.B, s->o.T, err);
+    if (!s->m) return -1;
+    model_init(s->m, (uint64_t)s->o.seed);
+    for (int k = 0; k < NUM_BATCHES; k++) {
+        alloc_batch(&s->data[k], s->o.B, s->o.T);
+        fill_batch(&s->data[k], s->o.B, s->o.T, c->V, (uint64_t)s->o.seed, (uint32_t)k);
+    }
+    s->hp = adamw_defaults();
+    return 0;
+}
+
+static void bench_teardown(Bench *s) {
+    for (int k = 0; k < NUM_BATCHES; k++) free_batch(&s->data[k]);
+    model_free(s->m);
+    if (s->be) s->be->destroy(s->be);
+    else if (s->inner) s->inner->destroy(s->inner);
+}
+
+/* sgemm peak of the device, measured now (after the steps, see
+ * cmd_bench_kernels.c: OpenBLAS's threads keep spinning after a peak run). */
+static double measure_peak(Bench *s, int threads) {
+    if (!strcmp(s->o.device, "cpu")) return bench_sgemm_peak_gflops(threads);
+    Err err = {{0}};
+    BenchCuda *bc = bench_cuda_open(s->inner, &err);
+    if (!bc) {
+        fprintf(stderr, "mtl bench-step: no GPU peak: %s\n", err.msg);
+        return 0.0;
+    }
+    double gf = 0.0, gbs = 0.0;
+    bench_cuda_peaks(bc, &gf, &gbs);
+    bench_cuda_close(bc);
+    return gf;
+}
+
+typedef struct {
+    Stats st;
+    double flops, tokens, gflops, peak, sgemm_share, prof_wall;
+    int threads;
+    ModelCounts counts;
+    size_t rss;
+} Result;
+
+static void print_memory(const Result *r) {
+    const double MB = 1048576.0;
+    printf("memory: params %.1f MB, grads %.1f MB, AdamW m+v %.1f MB, activations %.1f MB "
+           "(incl. their grads); peak RSS %.1f MB\n",
+           r->counts.param_bytes / MB, r->counts.grad_bytes / MB, r->counts.optim_bytes / MB,
+           r->counts.act_bytes / MB, r->rss / MB);
+}
+
+static void print_json(const Bench *s, const Result *r) {
+    const BsOpts *o = &s->o;
+    const ProfileOp *ops;
+    int nops = profile_ops(s->be, &ops);
+    printf("{\"impl\": \"c\", \"preset\": \"%s\", \"task\": \"%s\", \"batch\": %d, \"seq\": %d, "
+           "\"device\": \"%s\", \"tf32\": %s, \"threads\": %d, \"dropout\": %g, \"clip\": %g, "
+           "\"warmup\": %d, \"steps\": %d, \"params\": %zu, ",
+           o->preset, o->task, o->B, o->T, o->device, o->tf32 ? "true" : "false", r->threads,
+           (double)s->cfg.p_drop, (double)s->hp.clip, o->warmup, o->steps, r->counts.total);
+    printf("\"ms_per_step\": %.4f, \"ms_median\": %.4f, \"ms_min\": %.4f, \"ms_max\": %.4f, "
+           "\"tokens_per_step\": %.0f, \"tokens_per_s\": %.2f, \"flops_per_step\": %.6g, "
+           "\"gflops\": %.3f, \"sgemm_peak_gflops\": %.3f, \"frac_of_peak\": %.4f, "
+           "\"sgemm_share\": %.4f, ",
+           1e3 * r->st.mean, 1e3 * r->st.median, 1e3 * r->st.min, 1e3 * r->st.max, r->tokens,
+           r->tokens / r->st.mean, r->flops, r->gflops, r->peak,
+           r->peak > 0 ? r->gflops / r->peak : 0.0, r->sgemm_share);
+    printf("\"param_bytes\": %zu, \"grad_bytes\": %zu, \"optim_bytes\": %zu, \"act_bytes\": %zu, "
+           "\"peak_rss_mb\": %.1f, \"op_ms_per_step\": {",
+           r->counts.param_bytes, r->counts.grad_bytes, r->counts.optim_bytes, r->counts.act_bytes,
+           r->rss / 1048576.0);
+    int first = 1;
+    for (int i = 0; i < nops; i++) {
+        if (!ops[i].calls) continue;
+        printf("%s\"%s\": %.4f", first ? "" : ", ", ops[i].name, 1e3 * ops[i].seconds / o->steps);
+        first = 0;
+    }
+    printf("}}\n");
+}
+
+static void print_report(const Bench *s, const Result *r) {
+    const ModelConfig *c = &s->cfg;
+    printf("bench-step: preset %s (L=%d C=%d NH=%d FFN=%d), %zu params, task %s, B=%d T=%d, "
+           "device %s%s, %d threads\n",
+           c->preset, c->L, c->C, c->NH, c->FFN, r->counts.total, s->o.task, s->o.B, s->o.T,
+           s->o.device, s->o.tf32 ? " (tf32)" : "", r->threads);
+    printf("step: mean %.2f ms, median %.2f, min %.2f, max %.2f over %d steps (after %d warm-up)\n",
+           1e3 * r->st.mean, 1e3 * r->st.median, 1e3 * r->st.min, 1e3 * r->st.max, s->o.steps,
+           s->o.warmup);
+    printf("throughput: %.0f tokens/s; model %.2f GFLOP/step, %.1f GFLOP/s = %.1f%% of the "
+           "measured sgemm peak %.1f GFLOP/s\n",
+           r->tokens / r->st.mean, r->flops * 1e-9, r->gflops,
+           r->peak > 0 ? 100.0 * r->gflops / r->peak : 0.0, r->peak);
+    printf("per-op breakdown (%s):\n",
+           strcmp(s->o.device, "cpu") ? "separate profiled steps, synced per op" : "timed steps");
+    profile_report(s->be, stdout, r->prof_wall);
+    print_memory(r);
+}
+
+static int bench_run(Bench *s, Result *r, Err *err) {
+    int cpu = !strcmp(s->o.device, "cpu");
+    r->threads = cpu ? (s->o.threads > 0 ? s->o.threads : omp_get_max_threads()) : 0;
+    profile_set_enabled(s->be, cpu);
+    if (run_steps(s, 0, s->o.warmup, NULL, err)) return -1;
+    profile_reset(s->be);
+    double *t = xmalloc((size_t)s->o.steps * sizeof *t);
+    if (run_steps(s, s->o.warmup, s->o.steps, t, err)) {
+        free(t);
+        return -1;
+    }
+    r->st = stats_of(t, s->o.steps);
+    r->prof_wall = r->st.total;
+    if (!cpu) { /* profile separately: per-op syncs would distort the step times */
+        profile_set_enabled(s->be, 1);
+        double t0 = now_seconds();
+        int rc = run_steps(s, s->o.warmup + s->o.steps, s->o.steps, NULL, err);
+        r->prof_wall = now_seconds() - t0;
+        if (rc) {
+            free(t);
+            return -1;
+        }
+    }
+    free(t);
+    r->sgemm_share = r->prof_wall > 0 ? profile_sgemm_seconds(s->be) / r->prof_wall : 0.0;
+    r->flops = 0.0;
+    for (int k = 0; k < s->ntasks; k++)
+        r->flops += 3.0 * model_forward_flops(&s->cfg, s->tasks[k], s->o.B, s->o.T);
+    r->tokens = (double)s->ntasks * s->o.B * s->o.T;
+    r->gflops = r->flops / r->st.mean * 1e-9;
+    r->counts = model_counts(&s->cfg, s->o.B, s->o.T);
+    r->rss = peak_rss_bytes();
+    r->peak = measure_peak(s, r->threads);
+    return 0;
+}
+
+int cmd_bench_step(int argc, char **argv) {
+    Bench s;
+    memset(&s, 0, sizeof s);
+    s.o = (BsOpts){.preset = "mini", .task = "mtl", .device = "cpu", .B = 16, .T = 128,
+                   .threads = 0, .steps = 10, .warmup = 2, .tf32 = 0, .seed = 1};
+    int rc = parse_bs_args(argc, argv, &s.o);
+    if (rc >= 0) return rc;
+    Err err = {{0}};
+    Result r;
+    memset(&r, 0, sizeof r);
+    rc = 0;
+    if (bench_setup(&s, &err) || bench_run(&s, &r, &err)) {
+        fprintf(stderr, "mtl bench-step: %s\n", err.msg);
+        rc = 1;
+    } else {
+        print_report(&s, &r);
+        print_json(&s, &r);
+    }
+    bench_teardown(&s);
+    return rc;
+}
