@@ -15,6 +15,8 @@ int cmd_version(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_prep_squad(int argc, char **argv);
 int cmd_bench_kernels(int argc, char **argv);
+int cmd_bench_step(int argc, char **argv);
+int cmd_model_info(int argc, char **argv);
 int cmd_score_squad(int argc, char **argv);
 
 #endif

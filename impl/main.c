@@ -11,6 +11,8 @@ static const Command COMMANDS[] = {
     {"tokenize", cmd_tokenize, "WordPiece-tokenize stdin lines (BERT uncased, = HF fast)"},
     {"prep-squad", cmd_prep_squad, "featurise a SQuAD file into run_qa windows; examples/s"},
     {"bench-kernels", cmd_bench_kernels, "time every backend op at one training step's shapes vs peaks"},
+    {"bench-step", cmd_bench_step, "time whole training steps (random data): ms/step, GFLOP/s vs sgemm peak, per-op"},
+    {"model-info", cmd_model_info, "parameter counts per group and training memory of a preset"},
     {"score-squad", cmd_score_squad, "official SQuAD EM/F1 (+BLEU-4, ROUGE-L) of a predictions file"},
 };
 
