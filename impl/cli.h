@@ -12,11 +12,14 @@ typedef struct {
 } Command;
 
 int cmd_version(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_prep_squad(int argc, char **argv);
 int cmd_bench_kernels(int argc, char **argv);
 int cmd_bench_step(int argc, char **argv);
 int cmd_model_info(int argc, char **argv);
 int cmd_score_squad(int argc, char **argv);
+int cmd_score_ner(int argc, char **argv);
+int cmd_data_stats(int argc, char **argv);
 
 #endif

@@ -8,12 +8,15 @@
  * and add one line here. Keep the list sorted by workflow, not alphabet. */
 static const Command COMMANDS[] = {
     {"version", cmd_version, "print the build: git commit, compiler, flags, BLAS"},
+    {"train", cmd_train, "train NER / QA / multi-task into a run directory (mtl train --help)"},
     {"tokenize", cmd_tokenize, "WordPiece-tokenize stdin lines (BERT uncased, = HF fast)"},
+    {"data-stats", cmd_data_stats, "CoNLL-2003 counts (docs, sentences, tokens, entities) + WordPiece windows"},
     {"prep-squad", cmd_prep_squad, "featurise a SQuAD file into run_qa windows; examples/s"},
     {"bench-kernels", cmd_bench_kernels, "time every backend op at one training step's shapes vs peaks"},
     {"bench-step", cmd_bench_step, "time whole training steps (random data): ms/step, GFLOP/s vs sgemm peak, per-op"},
     {"model-info", cmd_model_info, "parameter counts per group and training memory of a preset"},
     {"score-squad", cmd_score_squad, "official SQuAD EM/F1 (+BLEU-4, ROUGE-L) of a predictions file"},
+    {"score-ner", cmd_score_ner, "conlleval.pl chunk P/R/FB1 of a 'token gold pred' file (--json)"},
 };
 
 static void usage(FILE *f) {

@@ -7,11 +7,17 @@
 #include <string.h>
 
 #include "conlleval.h"
+#include "ner_decode.h"
 #include "qa_decode.h"
 #include "squad_eval.h"
 #include "train_internal.h"
 
-/* ---- NER ---------------------------------------------------------------- */
+/* ---- NER ---------------------------------------------------------------- *
+ * Per word: the logits of its first WordPiece, decoded per sentence
+ * (ner_decode.h: argmax + IOB2 repair, or constrained Viterbi), scored with
+ * conlleval rules against the IOB2 gold tags (the chunks equal those of the
+ * original IOB1 tags). The prediction file is conlleval input (token gold
+ * pred), for `mtl score-ner`. */
 
 /* Windows of the first `limit` sentences (windows are in sentence order). */
 static int ner_window_prefix(const NerFeatures *f, int limit) {
@@ -59,24 +65,6 @@ static double ner_word_logits(Model *m, BatchBuf *bb, int batch, const ConllCorp
     return labelled > 0 ? loss_sum / (double)labelled : loss_sum;
 }
 
-/* Per-word labels of one sentence from its word logits [n][K]. */
-static void decode_sentence(const float *wl, int n, int viterbi, uint8_t *out) {
-    (void)viterbi; /* TODO: ner_decode.h once it lands; argmax + IOB2 repair meanwhile */
-    int K = NER_NUM_LABELS;
-    for (int w = 0; w < n; w++) {
-        int best = 0;
-        for (int k = 1; k < K; k++)
-            if (wl[(size_t)w * K + k] > wl[(size_t)w * K + best]) best = k;
-        out[w] = (uint8_t)best;
-    }
-    for (int w = 0; w < n; w++) {
-        int prev = w > 0 ? out[w - 1] : NER_O;
-        if (conll_label_is_inside(out[w]) &&
-            (prev == NER_O || conll_label_type(prev) != conll_label_type(out[w])))
-            out[w] = (uint8_t)(out[w] - 1);
-    }
-}
-
 static void fill_ner_scores(const Conlleval *ce, NerScores *s) {
     PRF o = conlleval_overall(ce);
     s->precision = o.precision;
@@ -114,11 +102,12 @@ int eval_ner(Model *m, BatchBuf *bb, int batch, const ConllCorpus *c, const NerF
     StrBuf out = {0};
     for (int k = 0; k < nsent; k++) {
         const ConllSentence *st = &c->sents[k];
-        decode_sentence(wl + (size_t)st->start * NER_NUM_LABELS, st->n, viterbi, pred + st->start);
+        ner_decode_words(viterbi ? NER_DECODE_VITERBI : NER_DECODE_ARGMAX,
+                         wl + (size_t)st->start * NER_NUM_LABELS, st->n, pred + st->start);
         for (int w = st->start; w < st->start + st->n; w++) {
-            conlleval_add_ids(&ce, c->tag_iob1[w], pred[w]);
+            conlleval_add_ids(&ce, c->tag_iob2[w], pred[w]);
             if (pred_path)
-                sb_printf(&out, "%s %s %s\n", c->words[w], CONLL_LABELS[c->tag_iob1[w]],
+                sb_printf(&out, "%s %s %s\n", c->words[w], CONLL_LABELS[c->tag_iob2[w]],
                           CONLL_LABELS[pred[w]]);
         }
         conlleval_boundary(&ce);
