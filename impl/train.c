@@ -10,6 +10,7 @@
  * of both passes accumulate), and a single-task step minimises lambda_k L_k.
  */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,16 @@ typedef struct {
 } Trainer;
 
 static const char *TASK_NAMES[2] = {"ner", "qa"};
+
+/* Progress and notes on stderr, unless --quiet. */
+static void note(const Trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(const Trainer *t, const char *fmt, ...) {
+    if (t->o->quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
 
 static void path_in(const Trainer *t, const char *name, char *out, size_t n) {
     snprintf(out, n, "%s/%s", t->dir, name);
@@ -79,7 +90,7 @@ static int make_model(Trainer *t, Err *err) {
     if (o->init[0]) {
         int copied, skipped;
         if (checkpoint_init_params(o->init, t->m, &copied, &skipped, err)) return -1;
-        fprintf(stderr, "mtl train: --init %s: %d tensors loaded, %d kept from random init\n",
+        note(t, "mtl train: --init %s: %d tensors loaded, %d kept from random init\n",
                 o->init, copied, skipped);
     }
     return 0;
@@ -179,10 +190,10 @@ static void progress(const Trainer *t, long done, const double loss[2], float lr
     char e1[32], e2[32];
     fmt_hms(e1, sizeof e1, el);
     fmt_hms(e2, sizeof e2, eta);
-    fprintf(stderr, "step %ld/%ld", done, t->total);
-    if (!isnan(loss[0])) fprintf(stderr, " | ner %.4f", loss[0]);
-    if (!isnan(loss[1])) fprintf(stderr, " | qa %.4f", loss[1]);
-    fprintf(stderr, " | lr %.3e | %.0f tok/s | %s elapsed, ETA %s\n", lr, tok_s, e1, e2);
+    note(t, "step %ld/%ld", done, t->total);
+    if (!isnan(loss[0])) note(t, " | ner %.4f", loss[0]);
+    if (!isnan(loss[1])) note(t, " | qa %.4f", loss[1]);
+    note(t, " | lr %.3e | %.0f tok/s | %s elapsed, ETA %s\n", lr, tok_s, e1, e2);
 }
 
 /* ---- one optimiser step --------------------------------------------------- */
@@ -248,7 +259,7 @@ static const char *const RESUME_IGNORED[] = {NULL};
 static int resume_from_checkpoint(Trainer *t, Err *err) {
     struct stat sb;
     if (stat(t->ckpt, &sb) != 0) {
-        fprintf(stderr, "mtl train: --resume: no %s yet, starting from step 0\n", t->ckpt);
+        note(t, "mtl train: --resume: no %s yet, starting from step 0\n", t->ckpt);
         return 0;
     }
     TrainState st = {0};
@@ -269,7 +280,7 @@ static int resume_from_checkpoint(Trainer *t, Err *err) {
     if (rc == 0) {
         t->start_step = st.step;
         t->last_ckpt_step = st.step;
-        fprintf(stderr, "mtl train: resumed from %s at step %ld/%ld\n", t->ckpt, st.step, t->total);
+        note(t, "mtl train: resumed from %s at step %ld/%ld\n", t->ckpt, st.step, t->total);
     }
     ckpt_state_free(&st);
     return rc;
@@ -285,7 +296,7 @@ static int eval_dev(Trainer *t, long done, Err *err) {
                      !strcmp(t->o->decode, "viterbi"), NULL, &s, err))
             return -1;
         sb_printf(&t->evlog, "%ld,dev,ner,%.9g,%.9g,\n", done, s.loss, s.f1);
-        fprintf(stderr, "  eval step %ld: NER dev loss %.4f F1 %.2f (%d sentences)\n", done, s.loss,
+        note(t, "  eval step %ld: NER dev loss %.4f F1 %.2f (%d sentences)\n", done, s.loss,
                 s.f1, s.sentences);
     }
     if (t->d.has_qa) {
@@ -293,7 +304,7 @@ static int eval_dev(Trainer *t, long done, Err *err) {
         if (eval_qa(t->m, &t->bb, t->o->batch, &t->d.qa_dev_ds, &t->d.qa_dev, lim, NULL, &s, err))
             return -1;
         sb_printf(&t->evlog, "%ld,dev,qa,%.9g,%.9g,%.9g\n", done, s.loss, s.f1, s.exact_match);
-        fprintf(stderr, "  eval step %ld: QA dev loss %.4f EM %.2f F1 %.2f (%d questions)\n", done,
+        note(t, "  eval step %ld: QA dev loss %.4f EM %.2f F1 %.2f (%d questions)\n", done,
                 s.loss, s.exact_match, s.f1, s.questions);
     }
     return 0;
@@ -348,8 +359,8 @@ static int final_eval(Trainer *t, RunSummary *sum, JsonW *w, Err *err) {
             jw_null(w, "test");
         }
         jw_end(w);
-        fprintf(stderr, "final: NER dev F1 %.2f%s\n", dev.f1, "");
-        if (!o->no_test) fprintf(stderr, "final: NER test F1 %.2f\n", test.f1);
+        note(t, "final: NER dev F1 %.2f%s\n", dev.f1, "");
+        if (!o->no_test) note(t, "final: NER test F1 %.2f\n", test.f1);
     }
     if (t->d.has_qa) {
         QaScores dev;
@@ -368,7 +379,7 @@ static int final_eval(Trainer *t, RunSummary *sum, JsonW *w, Err *err) {
                         : "SQuAD v1.1 has no public test set: QA is evaluated on a fixed prefix of the official dev set (see dev.questions; --qa-dev-limit 0 for the full set)");
         jw_str(w, "train_data", t->d.qa_train_desc);
         jw_end(w);
-        fprintf(stderr, "final: QA dev EM %.2f F1 %.2f (%d questions)\n", dev.exact_match, dev.f1,
+        note(t, "final: QA dev EM %.2f F1 %.2f (%d questions)\n", dev.exact_match, dev.f1,
                 dev.questions);
     }
     return 0;
@@ -503,7 +514,7 @@ static int setup(Trainer *t, int argc, char **argv, Err *err) {
 
 static void print_plan(const Trainer *t) {
     const TrainOptions *o = t->o;
-    fprintf(stderr,
+    note(t,
             "mtl train: task %s, preset %s, seed %lld, %ld steps (%ld per epoch), warmup %ld, "
             "batch %d, sampling %s, lambda %g/%g, train windows NER %d QA %d, %ld parameters, "
             "device %s, out %s\n",
@@ -533,7 +544,7 @@ static int loop(Trainer *t, Err *err) {
             save_checkpoint(t, done, err))
             return -1;
         if (t->o->stop_after > 0 && done == t->o->stop_after && done < t->total) {
-            fprintf(stderr, "mtl train: --stop-after %ld: stopping (as if interrupted); continue with --resume\n",
+            note(t, "mtl train: --stop-after %ld: stopping (as if interrupted); continue with --resume\n",
                     done);
             return flush_logs(t, err) ? -1 : 1;
         }
@@ -553,7 +564,7 @@ int train_run(const TrainOptions *o, int argc, char **argv, RunSummary *sum, Err
         t.wall0 = now_seconds();
         rc = loop(&t, err);
         t.train_s = now_seconds() - t.wall0;
-        if (o->profile && rc >= 0) profile_report(t.be, stderr, t.train_s);
+        if (o->profile && rc >= 0) profile_report(t.be, stderr, t.train_s); /* even if --quiet */
     }
     if (rc == 1) { /* --stop-after */
         trainer_free(&t);

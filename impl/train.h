@@ -60,6 +60,7 @@ typedef struct {
     int tf32;
     int no_test;         /* skip the final test-set evaluation */
     int profile;         /* per-op time breakdown of the training loop on stderr */
+    int quiet;           /* no progress lines on stderr (errors still reported) */
     char config_file[1024];
 } TrainOptions;
 

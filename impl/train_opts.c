@@ -71,6 +71,7 @@ static const OptSpec OPTS[] = {
     {"tf32", OT_FLAG, N(tf32), 1, "TF32 tensor-core matmuls on cuda"},
     {"no-test", OT_FLAG, N(no_test), 0, "skip the final CoNLL test-set evaluation"},
     {"profile", OT_FLAG, N(profile), 0, "print the per-op time breakdown of the training loop"},
+    {"quiet", OT_FLAG, N(quiet), 0, "no progress lines on stderr"},
     {"config", OT_STR, S(config_file), 0, "read options from FILE first (key=value or JSON)"},
 };
 #define NOPTS ((int)(sizeof OPTS / sizeof OPTS[0]))

@@ -1,0 +1,364 @@
+/* The training harness end to end on hermetic, hand-written data (a small
+ * CoNLL-format corpus, a SQuAD-format file and a small vocab, all written by
+ * this test into a temp dir, pointed to by $DATASETS_DIR and $MTL_VOCAB):
+ *   - an interrupted + resumed run equals an uninterrupted one bitwise
+ *     (checkpoint bytes, metrics.json, losses in log.csv, eval.csv, predictions)
+ *   - another seed gives other losses
+ *   - --resume with different training options is refused, naming the option
+ *   - a diverging run (huge lr) stops with the step and task, keeps the last
+ *     good checkpoint, and fails
+ *   - bad options / presets / missing data give clear errors
+ *   - the MTL parameter count is encoder + both heads
+ * Uses the `tiny` preset (2 layers, C 64) with batch 4 and short sequences. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "model.h"
+#include "testutil.h"
+#include "train.h"
+
+static char tmp[256];
+
+/* ---- fixtures (invented sentences, no corpus text) ---------------------- */
+
+/* Fixture setup runs before CUnit starts: fail loudly and exit. */
+static void need(int ok, const char *what) {
+    if (!ok) {
+        fprintf(stderr, "test_resume: cannot write fixture: %s\n", what);
+        exit(1);
+    }
+}
+
+static const char *CONLL_SENTS[] = {
+    "Alice B-PER|Smith I-PER|visited O|Paris B-LOC|in O|May O|. O",
+    "The O|Acme B-ORG|Corporation I-ORG|hired O|Bob B-PER|. O",
+    "Berlin B-LOC|and O|Rome B-LOC|are O|cities O|. O",
+    "Carol B-PER|joined O|Globex B-ORG|after O|the O|Olympics B-MISC|. O",
+    "Dave B-PER|speaks O|French B-MISC|and O|lives O|in O|Lyon B-LOC|. O",
+    "Initech B-ORG|opened O|an O|office O|in O|Oslo B-LOC|. O",
+    "Eve B-PER|met O|Frank B-PER|Miller I-PER|at O|the O|World B-MISC|Cup I-MISC|. O",
+    "Umbrella B-ORG|Labs I-ORG|moved O|to O|Madrid B-LOC|. O",
+};
+
+/* One CoNLL file: -DOCSTART-, then the sentences from `first` (cyclic). */
+static void write_conll(const char *path, int first, int n) {
+    FILE *f = fopen(path, "w");
+    need(f != NULL, path);
+    fprintf(f, "-DOCSTART- -X- O O\n\n");
+    int ns = (int)(sizeof CONLL_SENTS / sizeof CONLL_SENTS[0]);
+    for (int k = 0; k < n; k++) {
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s", CONLL_SENTS[(first + k) % ns]);
+        for (char *save = NULL, *tok = strtok_r(buf, "|", &save); tok; tok = strtok_r(NULL, "|", &save)) {
+            char word[64], tag[16];
+            if (sscanf(tok, "%63s %15s", word, tag) == 2) fprintf(f, "%s NN O %s\n", word, tag);
+        }
+        fprintf(f, "\n");
+    }
+    fclose(f);
+}
+
+typedef struct {
+    const char *context, *question, *answer;
+} QaItem;
+
+static const QaItem QA_ITEMS[] = {
+    {"Alice Smith visited Paris in May to see the tower.", "Where did Alice go?", "Paris"},
+    {"Alice Smith visited Paris in May to see the tower.", "When did Alice visit?", "May"},
+    {"The Acme Corporation hired Bob as an engineer in Berlin.", "Who did Acme hire?", "Bob"},
+    {"The Acme Corporation hired Bob as an engineer in Berlin.", "What job did Bob get?", "engineer"},
+    {"Rome is a city with many old churches and a large river.", "What does Rome have many of?", "old churches"},
+    {"Carol joined Globex after the Olympics and moved to Oslo.", "Where did Carol move?", "Oslo"},
+    {"Dave speaks French and lives in Lyon with two cats.", "How many cats does Dave have?", "two"},
+    {"Initech opened an office in Oslo near the harbour.", "What did Initech open?", "an office"},
+};
+
+static void write_squad(const char *path, int first, int n) {
+    FILE *f = fopen(path, "w");
+    need(f != NULL, path);
+    fprintf(f, "{\"version\": \"1.1\", \"data\": [{\"title\": \"Fixture\", \"paragraphs\": [");
+    int ni = (int)(sizeof QA_ITEMS / sizeof QA_ITEMS[0]);
+    for (int k = 0; k < n; k++) {
+        const QaItem *q = &QA_ITEMS[(first + k) % ni];
+        long start = strstr(q->context, q->answer) - q->context; /* ASCII: bytes = code points */
+        fprintf(f, "%s{\"context\": \"%s\", \"qas\": [{\"id\": \"q%d\", \"question\": \"%s\", "
+                   "\"answers\": [{\"text\": \"%s\", \"answer_start\": %ld}]}]}",
+                k ? ", " : "", q->context, first + k, q->question, q->answer, start);
+    }
+    fprintf(f, "]}]}\n");
+    fclose(f);
+}
+
+static void write_vocab(const char *path) {
+    static const char *words[] = {
+        "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "?", "the", "a", "an", "in",
+        "to", "and", "of", "at", "as", "with", "did", "does", "where", "when", "who", "what",
+        "how", "many", "go", "visit", "visited", "paris", "may", "alice", "smith", "bob", "acme",
+        "corporation", "hired", "hire", "engineer", "berlin", "rome", "city", "cities", "are",
+        "is", "old", "churches", "large", "river", "have", "carol", "joined", "globex", "after",
+        "olympics", "moved", "move", "oslo", "dave", "speaks", "french", "lives", "lyon", "two",
+        "cats", "initech", "opened", "open", "office", "near", "harbour", "eve", "met", "frank",
+        "miller", "world", "cup", "umbrella", "labs", "madrid", "see", "tower", "job", "get",
+        "##s", "##ed", NULL};
+    FILE *f = fopen(path, "w");
+    need(f != NULL, path);
+    for (int i = 0; words[i]; i++) fprintf(f, "%s\n", words[i]);
+    fclose(f);
+}
+
+static void make_fixture_data(void) {
+    char p[512];
+    Err err;
+    snprintf(p, sizeof p, "%s/data/conll2003", tmp);
+    need(mkdir_p(p, &err) == 0, err.msg);
+    snprintf(p, sizeof p, "%s/data/squad", tmp);
+    need(mkdir_p(p, &err) == 0, err.msg);
+    snprintf(p, sizeof p, "%s/data/conll2003/train.txt", tmp);
+    write_conll(p, 0, 24);
+    snprintf(p, sizeof p, "%s/data/conll2003/valid.txt", tmp);
+    write_conll(p, 3, 6);
+    snprintf(p, sizeof p, "%s/data/conll2003/test.txt", tmp);
+    write_conll(p, 5, 6);
+    snprintf(p, sizeof p, "%s/data/squad/train-v1.1-subset44.json", tmp);
+    write_squad(p, 0, 16);
+    snprintf(p, sizeof p, "%s/data/squad/dev-v1.1.json", tmp);
+    write_squad(p, 2, 6);
+    snprintf(p, sizeof p, "%s/vocab.txt", tmp);
+    write_vocab(p);
+    snprintf(p, sizeof p, "%s/data", tmp);
+    setenv("DATASETS_DIR", p, 1);
+    snprintf(p, sizeof p, "%s/vocab.txt", tmp);
+    setenv("MTL_VOCAB", p, 1);
+}
+
+/* ---- running `mtl train` in-process ------------------------------------- */
+
+/* Parse a space-separated argument string plus --out and run it. */
+static int train(const char *args, const char *out, Err *err) {
+    char buf[2048];
+    snprintf(buf, sizeof buf, "train %s --quiet --out %s/%s", args, tmp, out);
+    char *argv[64];
+    int argc = 0;
+    for (char *save = NULL, *t = strtok_r(buf, " ", &save); t && argc < 63; t = strtok_r(NULL, " ", &save))
+        argv[argc++] = t;
+    TrainOptions o;
+    train_options_default(&o);
+    int rc = train_options_parse(&o, argc, argv, err);
+    if (rc != 0) return -1;
+    RunSummary s;
+    return train_run(&o, argc, argv, &s, err);
+}
+
+static const char BASE[] =
+    "--task mtl --preset tiny --batch 4 --seq-ner 32 --seq-qa 64 --stride 16 --max-query 16 "
+    "--max-steps 12 --warmup-ratio 0.2 --lr 1e-3 --threads 1 --eval-every 5 --log-every 100";
+
+static char *slurp(const char *dir, const char *name, size_t *len) {
+    char p[600];
+    snprintf(p, sizeof p, "%s/%s/%s", tmp, dir, name);
+    Err err;
+    char *b = read_file_all(p, len, &err);
+    if (!b) printf("\n  %s\n", err.msg);
+    return b;
+}
+
+static int same_file(const char *a, const char *b, const char *name) {
+    size_t la = 0, lb = 0;
+    char *x = slurp(a, name, &la), *y = slurp(b, name, &lb);
+    int same = x && y && la == lb && memcmp(x, y, la) == 0;
+    if (!same) printf("\n  %s differs between %s and %s\n", name, a, b);
+    free(x);
+    free(y);
+    return same;
+}
+
+/* log.csv without the timing columns (tokens_per_s, wall_s). */
+static char *losses_of(const char *dir) {
+    size_t len;
+    char *b = slurp(dir, "log.csv", &len);
+    if (!b) return NULL;
+    char *out = calloc(len + 1, 1);
+    size_t o = 0;
+    for (char *save = NULL, *l = strtok_r(b, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        int commas = 0;
+        for (char *c = l; *c && commas < 6; c++) {
+            if (*c == ',') commas++;
+            if (commas < 6) out[o++] = *c;
+        }
+        out[o++] = '\n';
+    }
+    free(b);
+    return out;
+}
+
+static void test_resume_equals_uninterrupted(void) {
+    Err err = {{0}};
+    char args[1024];
+    snprintf(args, sizeof args, "%s --seed 7 --save-every 4", BASE);
+    int rc = train(args, "full", &err);
+    if (rc) printf("\n  %s\n", err.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    /* interrupted after step 6 (last checkpoint at step 4), then resumed */
+    snprintf(args, sizeof args, "%s --seed 7 --save-every 4 --stop-after 6", BASE);
+    CU_ASSERT_EQUAL_FATAL(train(args, "interrupted", &err), 0);
+    snprintf(args, sizeof args, "%s --seed 7 --save-every 4 --resume", BASE);
+    rc = train(args, "interrupted", &err);
+    if (rc) printf("\n  %s\n", err.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT(same_file("full", "interrupted", "checkpoint.bin"));
+    CU_ASSERT(same_file("full", "interrupted", "metrics.json"));
+    CU_ASSERT(same_file("full", "interrupted", "eval.csv"));
+    CU_ASSERT(same_file("full", "interrupted", "predictions/qa_dev_predictions.json"));
+    CU_ASSERT(same_file("full", "interrupted", "predictions/ner_test.conlleval.txt"));
+    char *a = losses_of("full"), *b = losses_of("interrupted");
+    CU_ASSERT(a && b && strcmp(a, b) == 0);
+    /* 12 steps + header */
+    int rows = 0;
+    for (char *c = a; c && *c; c++) rows += *c == '\n';
+    CU_ASSERT_EQUAL(rows, 13);
+    free(a);
+    free(b);
+    /* another seed: other losses */
+    snprintf(args, sizeof args, "%s --seed 8 --max-steps 3", BASE);
+    CU_ASSERT_EQUAL_FATAL(train(args, "seed8", &err), 0);
+    char *c = losses_of("seed8"), *d = losses_of("full");
+    CU_ASSERT(c && d && strncmp(c + 60, d + 60, 40) != 0);
+    free(c);
+    free(d);
+}
+
+static void test_resume_option_mismatch(void) {
+    Err err = {{0}};
+    char args[1024];
+    snprintf(args, sizeof args, "%s --seed 7 --save-every 4 --stop-after 4", BASE);
+    CU_ASSERT_EQUAL_FATAL(train(args, "mismatch", &err), 0);
+    snprintf(args, sizeof args, "%s --seed 7 --lambda-qa 2 --resume", BASE);
+    CU_ASSERT_EQUAL(train(args, "mismatch", &err), -1);
+    printf("\n  message: %s\n", err.msg);
+    CU_ASSERT(strstr(err.msg, "lambda-qa=1") != NULL && strstr(err.msg, "lambda-qa=2") != NULL);
+}
+
+static void test_divergence_stops(void) {
+    Err err = {{0}};
+    char args[1024];
+    /* lr 1e30: the first update throws parameters to ~1e30, the next loss is not finite */
+    snprintf(args, sizeof args,
+             "--task ner --preset tiny --batch 4 --seq-ner 32 --max-steps 5 --warmup 0 --lr 1e30 "
+             "--threads 1 --save-every 1 --eval-every -1 --seed 3");
+    CU_ASSERT_EQUAL(train(args, "diverge", &err), -1);
+    printf("\n  message: %s\n", err.msg);
+    CU_ASSERT(strstr(err.msg, "non-finite") != NULL);
+    CU_ASSERT(strstr(err.msg, "ner") != NULL);
+    CU_ASSERT(strstr(err.msg, "last good checkpoint") != NULL);
+    /* that checkpoint loads */
+    char p[600];
+    snprintf(p, sizeof p, "%s/diverge/checkpoint.bin", tmp);
+    ModelConfig cfg;
+    CU_ASSERT_EQUAL(checkpoint_read_config(p, &cfg, &err), 0);
+    /* no metrics.json for a failed run */
+    snprintf(p, sizeof p, "%s/diverge/metrics.json", tmp);
+    CU_ASSERT(access(p, F_OK) != 0);
+}
+
+static void expect_parse_error(const char *args, const char *want) {
+    char buf[1024];
+    snprintf(buf, sizeof buf, "train %s", args);
+    char *argv[32];
+    int argc = 0;
+    for (char *save = NULL, *t = strtok_r(buf, " ", &save); t && argc < 31; t = strtok_r(NULL, " ", &save))
+        argv[argc++] = t;
+    TrainOptions o;
+    train_options_default(&o);
+    Err err = {{0}};
+    CU_ASSERT_EQUAL(train_options_parse(&o, argc, argv, &err), -1);
+    if (!strstr(err.msg, want)) printf("\n  '%s' -> '%s' (wanted '%s')\n", args, err.msg, want);
+    CU_ASSERT(strstr(err.msg, want) != NULL);
+}
+
+static void test_bad_input(void) {
+    expect_parse_error("--bogus 1", "unknown option '--bogus'");
+    expect_parse_error("--preset huge", "unknown preset 'huge'");
+    expect_parse_error("--task pos", "--task must be ner, qa or mtl");
+    expect_parse_error("--sampling random", "--sampling must be");
+    expect_parse_error("--batch x", "not an integer");
+    expect_parse_error("--lr", "needs a value");
+    /* config file: key=value with a bad line, and JSON */
+    char p[600];
+    snprintf(p, sizeof p, "%s/bad.conf", tmp);
+    FILE *f = fopen(p, "w");
+    fprintf(f, "# comment\nbatch = 8\nnot a pair\n");
+    fclose(f);
+    char args[700];
+    snprintf(args, sizeof args, "--config %s", p);
+    expect_parse_error(args, "bad.conf:3: expected key=value");
+    snprintf(p, sizeof p, "%s/good.json", tmp);
+    f = fopen(p, "w");
+    fprintf(f, "{\"batch\": 8, \"lambda_qa\": 0.5, \"sampling\": \"temperature\", \"resume\": false}\n");
+    fclose(f);
+    snprintf(args, sizeof args, "train --config %s --batch 2", p);
+    char *argv[8];
+    int argc = 0;
+    for (char *save = NULL, *t = strtok_r(args, " ", &save); t; t = strtok_r(NULL, " ", &save)) argv[argc++] = t;
+    TrainOptions o;
+    train_options_default(&o);
+    Err err;
+    CU_ASSERT_EQUAL(train_options_parse(&o, argc, argv, &err), 0);
+    CU_ASSERT_EQUAL(o.batch, 2); /* the flag overrides the file */
+    CU_ASSERT_DOUBLE_EQUAL(o.lambda_qa, 0.5, 1e-9);
+    CU_ASSERT_STRING_EQUAL(o.sampling, "temperature");
+    /* missing data: a clear message that says how to get it */
+    char *old = strdup(getenv("DATASETS_DIR"));
+    snprintf(p, sizeof p, "%s/empty", tmp);
+    mkdir_p(p, &err);
+    setenv("DATASETS_DIR", p, 1);
+    char cwd[1024];
+    CU_ASSERT_PTR_NOT_NULL_FATAL(getcwd(cwd, sizeof cwd));
+    CU_ASSERT_EQUAL_FATAL(chdir(tmp), 0); /* so that no datasets/data or ../shared is found */
+    Err e2 = {{0}};
+    int rc = train("--task ner --preset tiny --max-steps 1", "nodata", &e2);
+    CU_ASSERT_EQUAL(chdir(cwd), 0);
+    setenv("DATASETS_DIR", old, 1);
+    free(old);
+    CU_ASSERT_EQUAL(rc, -1);
+    CU_ASSERT(strstr(e2.msg, "conll2003/train.txt") != NULL && strstr(e2.msg, "make datasets") != NULL);
+}
+
+static void test_param_counts(void) {
+    ModelConfig c;
+    Err err;
+    CU_ASSERT_EQUAL_FATAL(config_from_preset(&c, "mini", &err), 0);
+    ModelCounts both = model_counts(&c, 16, 128);
+    CU_ASSERT_EQUAL(both.total, both.encoder + both.ner_head + both.qa_head);
+    CU_ASSERT_EQUAL(both.ner_head, (size_t)(9 * c.C + 9));
+    CU_ASSERT_EQUAL(both.qa_head, (size_t)(2 * c.C + 2));
+    c.heads = HEAD_NER;
+    CU_ASSERT_EQUAL(model_counts(&c, 16, 128).total, both.encoder + both.ner_head);
+    c.heads = HEAD_QA;
+    CU_ASSERT_EQUAL(model_counts(&c, 16, 128).total, both.encoder + both.qa_head);
+}
+
+int main(void) {
+    snprintf(tmp, sizeof tmp, "/tmp/mtl_test_resume.%ld", (long)getpid());
+    Err err;
+    if (mkdir_p(tmp, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    make_fixture_data();
+    static const TestCase tests[] = {
+        {"resume == uninterrupted (bitwise), other seed differs", test_resume_equals_uninterrupted},
+        {"resume with other options is refused", test_resume_option_mismatch},
+        {"non-finite loss stops, keeps last good checkpoint", test_divergence_stops},
+        {"bad options, config files, missing data", test_bad_input},
+        {"MTL params = encoder + both heads", test_param_counts},
+        {NULL, NULL}};
+    testutil_add_suite("resume", tests);
+    int rc = testutil_run_all();
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
+    return rc;
+}
