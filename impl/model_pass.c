@@ -228,13 +228,20 @@ static double host_loss_sum(const float *losses, int lo, int hi) {
     return s;
 }
 
+/* Input of the NER classifier: the dropped-out encoder output in training,
+ * the encoder output itself otherwise. */
+static const float *ner_input(const Model *m) {
+    return m->p_drop > 0.0f ? m->a.ner_in : encoder_output(m);
+}
+
 static float forward_ner(Model *m, int B, int T) {
     Backend *be = m->be;
     const ModelConfig *c = &m->cfg;
     int N = B * T, nl = c->num_labels;
-    be->copy(be, m->a.ner_in, encoder_output(m), (size_t)N * c->C * sizeof(float));
-    drop_fwd(m, m->a.ner_in, (size_t)N * c->C, SITE_NER);
-    be->matmul_forward(be, m->a.ner_logits, m->a.ner_in, model_p(m, m->ner_first),
+    if (m->p_drop > 0.0f)
+        be->dropout_forward(be, m->a.ner_in, encoder_output(m), (size_t)N * c->C, m->p_drop,
+                            m->seed, m->step, stream_of(m, SITE_NER));
+    be->matmul_forward(be, m->a.ner_logits, ner_input(m), model_p(m, m->ner_first),
                        model_p(m, m->ner_first + 1), N, c->C, nl);
     be->crossentropy_forward(be, m->a.losses, m->a.ner_probs, m->a.ner_logits, m->d_labels, N, nl);
     be->download(be, m->h_losses, m->a.losses, (size_t)N * sizeof(float));
@@ -292,11 +299,12 @@ static void backward_ner(Model *m, float weight) {
     if (m->n_valid[0] > 0)
         be->crossentropy_backward(be, m->a.g_logits, m->a.ner_probs, m->d_labels,
                                   weight / (float)m->n_valid[0], N, nl);
-    be->zero(be, m->a.g_t1, NC * sizeof(float));
-    be->matmul_backward(be, m->a.g_t1, model_g(m, m->ner_first), model_g(m, m->ner_first + 1),
-                        m->a.g_logits, m->a.ner_in, model_p(m, m->ner_first), N, c->C, nl);
-    float *d = drop_bwd(m, m->a.g_a, m->a.g_t1, NC, SITE_NER);
-    if (d != m->a.g_a) be->copy(be, m->a.g_a, d, NC * sizeof(float));
+    /* without dropout the classifier's input gradient goes straight to g_a */
+    float *dx = m->p_drop > 0.0f ? m->a.g_t1 : m->a.g_a;
+    be->zero(be, dx, NC * sizeof(float));
+    be->matmul_backward(be, dx, model_g(m, m->ner_first), model_g(m, m->ner_first + 1),
+                        m->a.g_logits, ner_input(m), model_p(m, m->ner_first), N, c->C, nl);
+    drop_bwd(m, m->a.g_a, m->a.g_t1, NC, SITE_NER);
 }
 
 /* d(weight * QA loss) into g_a: scale weight/(2 n_valid) per half. */
@@ -316,7 +324,11 @@ static void backward_qa(Model *m, float weight) {
                         m->a.g_logits, encoder_output(m), model_p(m, m->qa_first), N, c->C, 2);
 }
 
-/* FFN half of a layer: dout = d(ln2 out); leaves d(ln1 out) in g_t1. */
+/* FFN half of a layer: dout = d(ln2 out); leaves d(ln1 out) in g_res.
+ * The residual res2 = ln1 + dropout(fcproj) passes d(res2) unchanged to both
+ * operands, so g_res = d(res2) is read by the branch and then serves as the
+ * accumulator of d(ln1) (the up-projection backward adds into it): no
+ * residual_backward op and no copies. */
 static void backward_ffn(Model *m, int l, const float *dout) {
     Backend *be = m->be;
     const ModelConfig *c = &m->cfg;
@@ -327,20 +339,20 @@ static void backward_ffn(Model *m, int l, const float *dout) {
     be->zero(be, a->g_res, NC * sizeof(float));
     be->layernorm_backward(be, a->g_res, model_g(m, w + LT_LN2_W), model_g(m, w + LT_LN2_B), dout,
                            la->res2, model_p(m, w + LT_LN2_W), la->ln2_mean, la->ln2_rstd, N, C);
-    be->zero(be, a->g_t1, NC * sizeof(float));
-    be->zero(be, a->g_t2, NC * sizeof(float));
-    be->residual_backward(be, a->g_t1, a->g_t2, a->g_res, NC);
-    float *dproj = drop_bwd(m, a->g_res, a->g_t2, NC, site_ffn_out(l));
+    float *dproj = drop_bwd(m, a->g_t2, a->g_res, NC, site_ffn_out(l));
     be->zero(be, a->g_ffn2, NF * sizeof(float));
     be->matmul_backward(be, a->g_ffn2, model_g(m, w + LT_DOWN_W), model_g(m, w + LT_DOWN_B), dproj,
                         la->fch_gelu, model_p(m, w + LT_DOWN_W), N, F, C);
     be->zero(be, a->g_ffn1, NF * sizeof(float));
     be->gelu_backward(be, a->g_ffn1, la->fch, a->g_ffn2, NF);
-    be->matmul_backward(be, a->g_t1, model_g(m, w + LT_UP_W), model_g(m, w + LT_UP_B), a->g_ffn1,
+    be->matmul_backward(be, a->g_res, model_g(m, w + LT_UP_W), model_g(m, w + LT_UP_B), a->g_ffn1,
                         la->ln1, model_p(m, w + LT_UP_W), N, C, F);
 }
 
-/* Attention half: d(ln1 out) in g_t1; writes d(layer input) into dinp. */
+/* Attention half: d(ln1 out) in g_res; writes d(layer input) into dinp.
+ * As in the FFN half, dinp first receives d(res1) from LN1's backward, the
+ * branch reads it, and the qkv-projection backward then adds the branch's
+ * contribution to it. */
 static void backward_attn(Model *m, int l, float *dinp) {
     Backend *be = m->be;
     const ModelConfig *c = &m->cfg;
@@ -348,18 +360,15 @@ static void backward_attn(Model *m, int l, float *dinp) {
     Acts *a = &m->a;
     const int w = model_layer_first(l), N = m->B * m->T, C = c->C;
     const size_t NC = (size_t)N * C;
-    be->zero(be, a->g_res, NC * sizeof(float));
-    be->layernorm_backward(be, a->g_res, model_g(m, w + LT_LN1_W), model_g(m, w + LT_LN1_B), a->g_t1,
-                           la->res1, model_p(m, w + LT_LN1_W), la->ln1_mean, la->ln1_rstd, N, C);
     be->zero(be, dinp, NC * sizeof(float));
-    be->zero(be, a->g_t2, NC * sizeof(float));
-    be->residual_backward(be, dinp, a->g_t2, a->g_res, NC);
-    float *dproj = drop_bwd(m, a->g_t1, a->g_t2, NC, site_attn_out(l));
-    be->zero(be, a->g_res, NC * sizeof(float));
-    be->matmul_backward(be, a->g_res, model_g(m, w + LT_OUT_W), model_g(m, w + LT_OUT_B), dproj,
+    be->layernorm_backward(be, dinp, model_g(m, w + LT_LN1_W), model_g(m, w + LT_LN1_B), a->g_res,
+                           la->res1, model_p(m, w + LT_LN1_W), la->ln1_mean, la->ln1_rstd, N, C);
+    float *dproj = drop_bwd(m, a->g_t2, dinp, NC, site_attn_out(l));
+    be->zero(be, a->g_t1, NC * sizeof(float));
+    be->matmul_backward(be, a->g_t1, model_g(m, w + LT_OUT_W), model_g(m, w + LT_OUT_B), dproj,
                         la->atty, model_p(m, w + LT_OUT_W), N, C, C);
     be->zero(be, a->g_qkv, NC * 3 * sizeof(float));
-    be->attention_backward(be, a->g_qkv, a->att_scratch, a->g_res, la->qkv, la->att, m->d_mask, m->B,
+    be->attention_backward(be, a->g_qkv, a->att_scratch, a->g_t1, la->qkv, la->att, m->d_mask, m->B,
                            m->T, C, c->NH, m->p_drop, m->seed, m->step,
                            stream_of(m, site_attn_probs(l)));
     be->matmul_backward(be, dinp, model_g(m, w + LT_QKV_W), model_g(m, w + LT_QKV_B), a->g_qkv,
