@@ -97,11 +97,25 @@ bench-ci: $(BUILD)/mtl
 reports:
 	PYTHON=$(PYTHON) bash reports/make_reports.sh $(RUNS)
 
+# Data: download + verify (datasets/fetch.sh), or verify + symlink a local
+# copy: make datasets DATASETS_SRC=../shared/datasets
+.PHONY: datasets fuzz fuzz-build
+datasets:
+	bash datasets/fetch.sh $(DATASETS_SRC)
+
+# libFuzzer targets fuzz/*.c (clang, ASan+UBSan), each run FUZZ_SECONDS;
+# corpora and crashes under build-fuzz/ (fuzz/run.sh).
+FUZZ_SECONDS ?= 60
+fuzz:
+	bash fuzz/run.sh $(FUZZ_SECONDS)
+fuzz-build:
+	FUZZ_BUILD_ONLY=1 bash fuzz/run.sh
+
 # Regenerate the PyTorch golden state (needs python3 + torch).
 reference:
 	$(PYTHON) reference/write_debug_state.py --out reference/debug_state_tiny.bin
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/impl/main.d
