@@ -9,7 +9,8 @@
  *        label != -100 of CE(logits, label)        (0 if no position is valid)
  *   QA:  [start|end] logits = x Wqa^T + bqa ; loss = (Ls + Le) / 2 where Ls
  *        (Le) is the mean over the batch of CE over the T positions of the
- *        start (end) target; a target of -100 is ignored, as in PyTorch.
+ *        start (end) target; a target of -100 is ignored, as in PyTorch
+ *        (where every target of a batch is ignored the loss is 0, not NaN).
  *
  * Memory: every parameter lives in ONE contiguous backend buffer, in the
  * order and with the names of reference/DEBUG_STATE.md (a head the config
