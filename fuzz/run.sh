@@ -9,7 +9,8 @@
 # includes, transitively (headers and the .c files found), plus impl/X_*.c
 # for the same X (e.g. squad.h -> squad.c squad_feat.c squad_eval.c) — no
 # build/libmtl.a. Corpora grow in build-fuzz/corpus/<target>/ (seeded from
-# tests/fixtures/); crashes land in build-fuzz/artifacts/. Exits non-zero if
+# tests/fixtures/; a fuzz/<target>.dict is passed as -dict); inputs up to
+# FUZZ_MAX_LEN bytes (8192); crashes land in build-fuzz/artifacts/. Exits non-zero if
 # any target fails to build or finds a crash.
 set -u
 cd "$(dirname "$0")/.."
@@ -58,7 +59,9 @@ for t in "${targets[@]}"; do
   fi
   [ -n "${FUZZ_BUILD_ONLY:-}" ] && continue
   mkdir -p "$out/corpus/$t"
-  if ! "$out/$t" -max_total_time="$secs" -print_final_stats=1 \
+  dict=()
+  [ -f "fuzz/$t.dict" ] && dict=(-dict="fuzz/$t.dict")
+  if ! "$out/$t" -max_total_time="$secs" -print_final_stats=1 -max_len="${FUZZ_MAX_LEN:-8192}" "${dict[@]}" \
        -artifact_prefix="$out/artifacts/$t-" "$out/corpus/$t" tests/fixtures 2>"$out/$t.log"; then
     echo "fuzz: $t FOUND A CRASH (log $out/$t.log, input in $out/artifacts/)" >&2
     tail -40 "$out/$t.log" >&2
