@@ -2,6 +2,7 @@
  * featurisation. See conll.h. */
 #include "conll.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,8 +110,8 @@ static void close_sentence(Builder *b) {
     b->open_start = -1;
 }
 
-/* Token text goes to the arena (sized to the input, so it never moves);
- * words[] holds offsets until conll_parse turns them into pointers. */
+/* Token text goes to the arena, allocated once with the input's size (a
+ * token and its NUL never exceed its line), so words[] can point into it. */
 static void add_token(Builder *b, const char *w, size_t wn, int label, int line) {
     ConllCorpus *c = b->c;
     if (c->n_tokens == b->cap_tok) {
@@ -122,7 +123,7 @@ static void add_token(Builder *b, const char *w, size_t wn, int label, int line)
     if (b->open_start < 0) b->open_start = c->n_tokens, b->open_line = line;
     memcpy(c->arena + b->arena_used, w, wn);
     c->arena[b->arena_used + wn] = '\0';
-    c->words[c->n_tokens] = (char *)(uintptr_t)b->arena_used;
+    c->words[c->n_tokens] = c->arena + b->arena_used;
     c->tag_iob1[c->n_tokens] = (uint8_t)label;
     c->n_tokens++;
     b->arena_used += wn + 1;
@@ -171,15 +172,15 @@ int conll_parse(const char *buf, size_t len, const char *name, ConllCorpus *out,
     for (size_t pos = 0; pos < len;) {
         const char *nl = memchr(buf + pos, '\n', len - pos);
         size_t end = nl ? (size_t)(nl - buf) : len;
-        if (++line == 0x7fffffff || parse_line(&b, buf + pos, end - pos, name, line, err) != 0) {
-            if (line == 0x7fffffff) err_set(err, "%s: too many lines", name);
+        int rc = line == INT_MAX ? err_set(err, "%s: more than %d lines", name, INT_MAX)
+                                 : parse_line(&b, buf + pos, end - pos, name, ++line, err);
+        if (rc != 0) {
             conll_free(out);
             return -1;
         }
         pos = end + 1;
     }
     close_sentence(&b);
-    for (int i = 0; i < out->n_tokens; i++) out->words[i] = out->arena + (uintptr_t)out->words[i];
     return 0;
 }
 
