@@ -1,0 +1,30 @@
+# data_check.sh — sourced by run_bench.sh and bench_ci.sh: are the data files
+# and the vocab where build/mtl looks for them ($DATASETS_DIR, datasets/data/,
+# ../shared/datasets/; vocab: $MTL_VOCAB, datasets/data/vocab/, ../shared/vocab/)?
+# missing_data prints the missing files (nothing when all are present).
+find_data() { # $1 = path relative to a datasets dir (also tried with .gz)
+  local d
+  for d in "${DATASETS_DIR:-}" datasets/data ../shared/datasets; do
+    [ -n "$d" ] || continue
+    if [ -r "$d/$1" ] || [ -r "$d/$1.gz" ]; then return 0; fi
+  done
+  return 1
+}
+missing_data() {
+  local f
+  for f in conll2003/train.txt conll2003/valid.txt conll2003/test.txt \
+           squad/train-v1.1-subset44.json squad/dev-v1.1.json; do
+    find_data "$f" || echo "$f"
+  done
+  if [ -n "${MTL_VOCAB:-}" ]; then
+    [ -r "$MTL_VOCAB" ] || echo "\$MTL_VOCAB=$MTL_VOCAB"
+  elif [ ! -r datasets/data/vocab/bert-base-uncased-vocab.txt ] &&
+       [ ! -r ../shared/vocab/bert-base-uncased-vocab.txt ]; then
+    echo "vocab/bert-base-uncased-vocab.txt"
+  fi
+}
+how_to_get_data() {
+  echo "  Get it with:  make datasets            (downloads + verifies sha256 into datasets/data/)"
+  echo "  or, with a local copy:  make datasets DATASETS_SRC=/path/to/datasets"
+  echo "  or point DATASETS_DIR (and MTL_VOCAB) at an existing copy."
+}
