@@ -326,6 +326,41 @@ static void test_bad_input(void) {
     CU_ASSERT(strstr(e2.msg, "conll2003/train.txt") != NULL && strstr(e2.msg, "make datasets") != NULL);
 }
 
+/* The task column of log.csv for each strategy: joint trains both every
+ * step, round_robin alternates starting with NER, proportional picks one task
+ * per step. */
+static void test_sampling_in_loop(void) {
+    const char *strategies[] = {"joint", "round_robin", "proportional", "temperature"};
+    for (int i = 0; i < 4; i++) {
+        char args[1024], out[64];
+        snprintf(args, sizeof args,
+                 "--task mtl --preset tiny --batch 4 --seq-ner 32 --seq-qa 64 --stride 16 "
+                 "--max-query 16 --max-steps 6 --threads 1 --eval-every -1 --no-test --seed 2 "
+                 "--sampling %s",
+                 strategies[i]);
+        snprintf(out, sizeof out, "sampling-%s", strategies[i]);
+        Err err = {{0}};
+        int rc = train(args, out, &err);
+        if (rc) printf("\n  %s\n", err.msg);
+        CU_ASSERT_EQUAL_FATAL(rc, 0);
+        char *log = losses_of(out);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(log);
+        int joint = 0, ner = 0, qa = 0, alternating = 1, prev = -1;
+        for (char *save = NULL, *l = strtok_r(log, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+            const char *task = strchr(l, ',');
+            if (!task || !strncmp(l, "step", 4)) continue;
+            int k = !strncmp(task + 1, "joint", 5) ? 2 : !strncmp(task + 1, "ner", 3) ? 0 : 1;
+            joint += k == 2, ner += k == 0, qa += k == 1;
+            if (k == prev || (prev == -1 && k != 0)) alternating = 0;
+            prev = k;
+        }
+        free(log);
+        if (i == 0) CU_ASSERT(joint == 6);
+        if (i == 1) CU_ASSERT(ner == 3 && qa == 3 && alternating);
+        if (i >= 2) CU_ASSERT(joint == 0 && ner + qa == 6);
+    }
+}
+
 static void test_param_counts(void) {
     ModelConfig c;
     Err err;
@@ -353,6 +388,7 @@ int main(void) {
         {"resume with other options is refused", test_resume_option_mismatch},
         {"non-finite loss stops, keeps last good checkpoint", test_divergence_stops},
         {"bad options, config files, missing data", test_bad_input},
+        {"sampling strategies in the training loop", test_sampling_in_loop},
         {"MTL params = encoder + both heads", test_param_counts},
         {NULL, NULL}};
     testutil_add_suite("resume", tests);
