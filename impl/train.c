@@ -147,10 +147,10 @@ static void reload_csv(Trainer *t, const char *name, const char *header, StrBuf 
         char *f = strchr(end + 1, ',');
         if (!f) continue;
         char *g = strchr(f + 1, ',');
-        if (g) {
-            t->loss_hist[0][step - 1] = f + 1 == g ? NAN : strtod(f + 1, NULL);
+        if (g) { /* losses are floats printed with %.9g: (float)strtod restores them exactly */
+            t->loss_hist[0][step - 1] = f + 1 == g ? NAN : (double)(float)strtod(f + 1, NULL);
             char *h = strchr(g + 1, ',');
-            t->loss_hist[1][step - 1] = h == g + 1 ? NAN : strtod(g + 1, NULL);
+            t->loss_hist[1][step - 1] = h == g + 1 ? NAN : (double)(float)strtod(g + 1, NULL);
         }
     }
     free(buf);
