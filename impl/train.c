@@ -121,7 +121,7 @@ static int make_schedule(Trainer *t, Err *err) {
 /* ---- logs ----------------------------------------------------------------- */
 
 static const char LOG_HEADER[] = "step,task,loss_ner,loss_qa,lr,grad_norm,tokens_per_s,wall_s\n";
-static const char EVAL_HEADER[] = "step,split,task,loss,f1,em\n";
+static const char EVAL_HEADER[] = "step,split,task,n,loss,f1,em\n"; /* n: sentences / questions */
 
 /* Keep the rows of an existing CSV whose first field (step) is <= upto, and
  * refill the per-step loss history from log rows. */
@@ -295,7 +295,7 @@ static int eval_dev(Trainer *t, long done, Err *err) {
         if (eval_ner(t->m, &t->bb, t->o->batch, &t->d.ner_dev_c, &t->d.ner_dev, lim,
                      !strcmp(t->o->decode, "viterbi"), NULL, &s, err))
             return -1;
-        sb_printf(&t->evlog, "%ld,dev,ner,%.9g,%.9g,\n", done, s.loss, s.f1);
+        sb_printf(&t->evlog, "%ld,dev,ner,%d,%.9g,%.9g,\n", done, s.sentences, s.loss, s.f1);
         note(t, "  eval step %ld: NER dev loss %.4f F1 %.2f (%d sentences)\n", done, s.loss,
                 s.f1, s.sentences);
     }
@@ -303,7 +303,8 @@ static int eval_dev(Trainer *t, long done, Err *err) {
         QaScores s;
         if (eval_qa(t->m, &t->bb, t->o->batch, &t->d.qa_dev_ds, &t->d.qa_dev, lim, NULL, &s, err))
             return -1;
-        sb_printf(&t->evlog, "%ld,dev,qa,%.9g,%.9g,%.9g\n", done, s.loss, s.f1, s.exact_match);
+        sb_printf(&t->evlog, "%ld,dev,qa,%d,%.9g,%.9g,%.9g\n", done, s.questions, s.loss, s.f1,
+                  s.exact_match);
         note(t, "  eval step %ld: QA dev loss %.4f EM %.2f F1 %.2f (%d questions)\n", done,
                 s.loss, s.exact_match, s.f1, s.questions);
     }
@@ -340,7 +341,7 @@ static int final_eval(Trainer *t, RunSummary *sum, JsonW *w, Err *err) {
         snprintf(p, sizeof p, "%s/ner_dev.conlleval.txt", pdir);
         if (eval_ner(t->m, &t->bb, o->batch, &t->d.ner_dev_c, &t->d.ner_dev, 0, vit, p, &dev, err))
             return -1;
-        sb_printf(&t->evlog, "%ld,dev,ner,%.9g,%.9g,\n", done, dev.loss, dev.f1);
+        sb_printf(&t->evlog, "%ld,dev,ner,%d,%.9g,%.9g,\n", done, dev.sentences, dev.loss, dev.f1);
         sum->ner_dev_f1 = dev.f1;
         sum->ner_dev_macro_f1 = dev.macro_f1;
         jw_obj(w, "ner");
@@ -351,7 +352,8 @@ static int final_eval(Trainer *t, RunSummary *sum, JsonW *w, Err *err) {
             if (eval_ner(t->m, &t->bb, o->batch, &t->d.ner_test_c, &t->d.ner_test, 0, vit, p,
                          &test, err))
                 return -1;
-            sb_printf(&t->evlog, "%ld,test,ner,%.9g,%.9g,\n", done, test.loss, test.f1);
+            sb_printf(&t->evlog, "%ld,test,ner,%d,%.9g,%.9g,\n", done, test.sentences, test.loss,
+                      test.f1);
             sum->ner_test_f1 = test.f1;
             sum->ner_test_macro_f1 = test.macro_f1;
             ner_scores_json(w, "test", &test);
@@ -368,7 +370,8 @@ static int final_eval(Trainer *t, RunSummary *sum, JsonW *w, Err *err) {
         if (eval_qa(t->m, &t->bb, o->batch, &t->d.qa_dev_ds, &t->d.qa_dev, o->qa_dev_limit, p,
                     &dev, err))
             return -1;
-        sb_printf(&t->evlog, "%ld,dev,qa,%.9g,%.9g,%.9g\n", done, dev.loss, dev.f1, dev.exact_match);
+        sb_printf(&t->evlog, "%ld,dev,qa,%d,%.9g,%.9g,%.9g\n", done, dev.questions, dev.loss, dev.f1,
+                  dev.exact_match);
         sum->qa_dev_em = dev.exact_match;
         sum->qa_dev_f1 = dev.f1;
         jw_obj(w, "qa");

@@ -5,7 +5,8 @@
  *   config.json    every option of the run (resolved)
  *   manifest.json  build, machine, data sha256, seeds, times (manifest.h)
  *   log.csv        step,task,loss_ner,loss_qa,lr,grad_norm,tokens_per_s,wall_s
- *   eval.csv       step,split,task,loss,f1,em (dev evaluations during training)
+ *   eval.csv       step,split,task,n,loss,f1,em (dev evaluations during training
+ *                  on n sentences / questions, then the final dev / test ones)
  *   metrics.json   final NER (dev, test) and QA (dev) metrics (no wall-clock
  *                  values: bitwise reproducible)
  *   timing.json    training and final-evaluation wall seconds

@@ -12,7 +12,7 @@ set style histogram errorbars gap 2 lw 1
 set style fill solid 0.8 border -1
 set boxwidth 0.9
 set grid ytics lc rgb "#dddddd"
-set key top right box opaque
+set key outside top center horizontal box
 set ylabel "score (%)"
 set yrange [0:*]
 set xtics noenhanced
@@ -20,9 +20,9 @@ set xtics noenhanced
 do for [kind in "lambda sampling"] {
     flag = kind eq "lambda" ? has_ablation_lambda : has_ablation_sampling
     if (flag) {
-        set title (kind eq "lambda" ? "Loss-weight ablation (λ_ner / λ_qa), joint sampling" : \
+        set title (kind eq "lambda" ? "Loss-weight ablation (λ_{ner} / λ_{qa}), joint sampling" : \
                    "Task-sampling ablation, λ 1/1") font ",13"
-        set xlabel (kind eq "lambda" ? "λ_ner / λ_qa" : "sampling strategy")
+        set xlabel (kind eq "lambda" ? "λ_{ner} / λ_{qa}" : "sampling strategy")
         file = data.'/ablation_'.kind.'.dat'
         do for [term in "png svg"] {
             if (term eq "png") { set terminal pngcairo size 900,560 enhanced font "DejaVu Sans,11" } \

@@ -166,13 +166,22 @@ def curve_rows(run):
 
 
 def eval_rows(run):
-    """step, NER dev loss, QA dev loss, their lambda-weighted sum (dev only)."""
+    """step, NER dev loss, QA dev loss, their lambda-weighted sum: the dev
+    evaluations during training (all on the same n sentences / questions);
+    the final evaluation on the full sets is left out when its n differs, so
+    that one curve never mixes two evaluation sets."""
+    dev = [r for r in run.eval if r.get("split") == "dev"]
+    if not dev:
+        return []
+    last = max(int(fnum(r["step"])) for r in dev)
+    n_during = {r["task"]: r.get("n") for r in dev if int(fnum(r["step"])) < last}
     by_step = {}
-    for r in run.eval:
-        if r.get("split") != "dev":
-            continue
-        d = by_step.setdefault(int(fnum(r["step"])), {})
-        d[r["task"]] = fnum(r["loss"])
+    for r in dev:
+        step = int(fnum(r["step"]))
+        final_differs = r.get("n") is None or r.get("n") != n_during.get(r["task"])
+        if step == last and r["task"] in n_during and final_differs:
+            continue  # (eval.csv without the n column: the final rows are left out)
+        by_step.setdefault(step, {})[r["task"]] = fnum(r["loss"])
     ln, lq = fnum(run.config.get("lambda-ner", 1)), fnum(run.config.get("lambda-qa", 1))
     rows = []
     for step in sorted(by_step):
@@ -366,7 +375,7 @@ def manifest_lines(groups):
             out.append("- `%s`: commit `%s`%s, %s, BLAS %s, CPU %s, %s threads, device %s%s; "
                        "%s → %s (%.0f s); data: %s" % (
                            r.path, m.get("git_commit", "?"), " (dirty tree)" if m.get("git_dirty") else "",
-                           m.get("compiler", "?"), (m.get("blas") or "?").split(" ")[0],
+                           m.get("compiler", "?"), " ".join((m.get("blas") or "?").split(" ")[:2]),
                            m.get("cpu_model", "?"), m.get("threads", "?"), m.get("device", "?"),
                            (", GPU " + m["gpu"]) if m.get("gpu") else "",
                            m.get("start_time", "?"), m.get("end_time", "?"), fnum(m.get("wall_s")), files))
@@ -403,13 +412,15 @@ def write_results(path, groups, classes, flags, args, figs_dir):
         "full 10,570 questions or a fixed prefix was used). NER is scored on CoNLL-2003 test "
         "(eng.testb) and dev (eng.testa) with conlleval rules.",
         "",
-        "Setup of the main runs: preset `%s`, batch %s, lr %s, %s steps (max-steps %s, epochs %s), "
-        "warmup %s / ratio %s, seq NER %s / QA %s, NER train limit %s, QA train limit %s, QA dev "
-        "limit %s (0 = full official dev set), threads %s, device %s." % (
+        "Setup of the main runs: preset `%s`, batch %s, peak lr %s, %s optimiser steps, %s, "
+        "dropout %s, seq NER %s / QA %s (stride %s), NER train limit %s, QA train limit %s "
+        "(0 = all), QA dev limit %s (0 = full official dev set), %s thread(s), device %s." % (
             c.get("preset"), c.get("batch"), c.get("lr"), ref.metrics.get("steps") if ref else "?",
-            c.get("max-steps"), c.get("epochs"), c.get("warmup"), c.get("warmup-ratio"),
-            c.get("seq-ner"), c.get("seq-qa"), c.get("ner-train-limit"), c.get("qa-train-limit"),
-            c.get("qa-dev-limit"), c.get("threads"), c.get("device")),
+            ("warmup %s%% of the steps" % ("%g" % (100 * fnum(c.get("warmup-ratio")))))
+            if fnum(c.get("warmup-ratio")) >= 0 else "warmup %s steps" % c.get("warmup"),
+            c.get("dropout"), c.get("seq-ner"), c.get("seq-qa"), c.get("stride"),
+            c.get("ner-train-limit"), c.get("qa-train-limit"), c.get("qa-dev-limit"),
+            c.get("threads"), c.get("device")),
         "",
         "## Single-task vs multi-task (mean ± sample std over seeds)",
         "",
