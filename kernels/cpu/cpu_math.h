@@ -17,7 +17,7 @@
  *   truncation r^8/8! < 6e-9). Rounding uses the 1.5*2^23 trick. */
 static inline float cpu_expf(float x) {
     const float shifter = 12582912.0f; /* 1.5 * 2^23 */
-    float xc = x < -87.3f ? -87.3f : (x > 88.0f ? 88.0f : x);
+    float xc = x > 88.0f ? 88.0f : (x >= -87.3f ? x : -87.3f); /* NaN -> -87.3: no UB below */
     float n = (xc * 1.44269504088896341f + shifter) - shifter;
     float r = fmaf(-n, 0.693145751953125f, xc); /* ln2 high part */
     r = fmaf(-n, 1.42860682030941723e-6f, r);    /* ln2 low part */
@@ -33,7 +33,7 @@ static inline float cpu_expf(float x) {
     float two_n;
     memcpy(&two_n, &bits, sizeof two_n);
     float y = p * two_n;
-    return x < -87.3f ? 0.0f : y;
+    return x != x ? x : (x < -87.3f ? 0.0f : y); /* exp(NaN) = NaN */
 }
 
 /* Standard normal pdf phi(x) = exp(-x^2/2) / sqrt(2 pi). */
