@@ -2,11 +2,8 @@
 #include "checkpoint.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "sha256.h"
 
@@ -79,53 +76,6 @@ static void put_table(Bytes *o, const Model *m) {
     put_u64(o, model_num_params(m));
 }
 
-/* Write all segments to "<path>.tmp.<pid>", fsync, rename over path, fsync
- * the directory; on failure remove the temp file and leave path untouched. */
-static int write_segments_atomic(const char *path, const void *const *seg, const size_t *seglen,
-                                 int nseg, Err *err) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return err_set(err, "%s: cannot create: %s", tmp, strerror(errno));
-    size_t done = 0;
-    for (int s = 0; s < nseg; s++) {
-        const char *p = seg[s];
-        size_t left = seglen[s];
-        while (left > 0) {
-            ssize_t w = write(fd, p, left);
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) {
-                int e = errno;
-                close(fd);
-                unlink(tmp);
-                return err_set(err, "%s: write failed after %zu bytes: %s", path, done,
-                               strerror(e));
-            }
-            p += w;
-            left -= (size_t)w;
-            done += (size_t)w;
-        }
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return err_set(err, "%s: fsync/close failed: %s", path, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return err_set(err, "%s: rename from %s failed: %s", path, tmp, strerror(e));
-    }
-    char *dcopy = xstrdup(path);
-    int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY);
-    free(dcopy);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return 0;
-}
-
 int checkpoint_save(const char *path, const Model *m, const TrainState *st, Err *err) {
     if (st->n_orders < 0 || st->n_orders > CKPT_MAX_ORDERS)
         return err_set(err, "%s: %d data orders (max %d)", path, st->n_orders, CKPT_MAX_ORDERS);
@@ -155,7 +105,7 @@ int checkpoint_save(const char *path, const Model *m, const TrainState *st, Err 
 
     const void *seg[5] = {hdr.b, params, mom, vel, digest};
     size_t len[5] = {hdr.len, n * sizeof(float), n * sizeof(float), n * sizeof(float), 32};
-    int rc = write_segments_atomic(path, seg, len, 5, err);
+    int rc = atomic_write_segments(path, seg, len, 5, err);
     free(hdr.b);
     free(params);
     free(mom);

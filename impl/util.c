@@ -138,25 +138,30 @@ static int fsync_dir_of(const char *path) {
     return rc;
 }
 
-int atomic_write_file(const char *path, const void *data, size_t len, Err *err) {
+int atomic_write_segments(const char *path, const void *const *seg, const size_t *seglen,
+                          int nseg, Err *err) {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) return err_set(err, "%s: cannot create: %s", tmp, strerror(errno));
-    const char *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return err_set(err, "%s: write failed after %zu of %zu bytes: %s", path, len - left, len,
-                           strerror(e));
+    size_t done = 0;
+    for (int s = 0; s < nseg; s++) {
+        const char *p = seg[s];
+        size_t left = seglen[s];
+        while (left > 0) {
+            ssize_t w = write(fd, p, left);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                int e = w < 0 ? errno : ENOSPC;
+                close(fd);
+                unlink(tmp);
+                return err_set(err, "%s: write failed after %zu bytes: %s", path, done,
+                               strerror(e));
+            }
+            p += w;
+            left -= (size_t)w;
+            done += (size_t)w;
         }
-        p += w;
-        left -= (size_t)w;
     }
     if (fsync(fd) != 0 || close(fd) != 0) {
         int e = errno;
@@ -170,6 +175,11 @@ int atomic_write_file(const char *path, const void *data, size_t len, Err *err) 
     }
     fsync_dir_of(path);
     return 0;
+}
+
+int atomic_write_file(const char *path, const void *data, size_t len, Err *err) {
+    const void *seg[1] = {data};
+    return atomic_write_segments(path, seg, &len, 1, err);
 }
 
 double now_seconds(void) {

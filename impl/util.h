@@ -37,6 +37,9 @@ char *read_file_all(const char *path, size_t *len, Err *err);
  * the directory. On any failure the temp file is removed, path is untouched,
  * and err names the path and the errno text. */
 int atomic_write_file(const char *path, const void *data, size_t len, Err *err);
+/* The same for nseg buffers written back to back (no concatenated copy). */
+int atomic_write_segments(const char *path, const void *const *seg, const size_t *seglen,
+                          int nseg, Err *err);
 
 /* Monotonic wall-clock seconds. */
 double now_seconds(void);

@@ -21,20 +21,26 @@
 
 #include "cuda_common.cuh"
 
+/* For element i of a [B, NH, T, hs] tensor, its offset in the [B*T, row_stride]
+ * matrix it was cut from: (b*T + t)*row_stride + col0 + h*hs + d. */
+__device__ __forceinline__ size_t head_to_row_offset(size_t i, int T, int NH, int hs,
+                                                     int row_stride, int col0) {
+    int d = (int)(i % hs);
+    size_t r = i / hs;
+    int t = (int)(r % T);
+    r /= T;
+    int h = (int)(r % NH);
+    int b = (int)(r / NH);
+    return ((size_t)b * T + t) * row_stride + col0 + (size_t)h * hs + d;
+}
+
 /* dst[b,h,t,d] = src[(b*T + t)*row_stride + col0 + h*hs + d] */
 __global__ void permute_heads_kernel(float *dst, const float *src, int B, int T, int NH, int hs,
                                      int row_stride, int col0) {
     size_t total = (size_t)B * NH * T * hs;
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
-         i += (size_t)gridDim.x * blockDim.x) {
-        int d = (int)(i % hs);
-        size_t r = i / hs;
-        int t = (int)(r % T);
-        r /= T;
-        int h = (int)(r % NH);
-        int b = (int)(r / NH);
-        dst[i] = src[((size_t)b * T + t) * row_stride + col0 + (size_t)h * hs + d];
-    }
+         i += (size_t)gridDim.x * blockDim.x)
+        dst[i] = src[head_to_row_offset(i, T, NH, hs, row_stride, col0)];
 }
 
 /* dst[(b*T + t)*row_stride + col0 + h*hs + d] (+)= src[b,h,t,d] */
@@ -43,13 +49,7 @@ __global__ void unpermute_heads_kernel(float *dst, const float *src, int B, int 
     size_t total = (size_t)B * NH * T * hs;
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
          i += (size_t)gridDim.x * blockDim.x) {
-        int d = (int)(i % hs);
-        size_t r = i / hs;
-        int t = (int)(r % T);
-        r /= T;
-        int h = (int)(r % NH);
-        int b = (int)(r / NH);
-        float *o = dst + ((size_t)b * T + t) * row_stride + col0 + (size_t)h * hs + d;
+        float *o = dst + head_to_row_offset(i, T, NH, hs, row_stride, col0);
         *o = accumulate ? *o + src[i] : src[i];
     }
 }
