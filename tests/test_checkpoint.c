@@ -1,8 +1,11 @@
 /* SHA-256 (FIPS 180-4 vectors), the JSON writer, and checkpoints: round trip,
  * --init partial loading, and clear errors on truncated / corrupted /
  * mismatched files. */
+#include <dirent.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
@@ -285,6 +288,59 @@ static void test_init_params(void) {
     free_model(&mtl);
 }
 
+/* Files in tmpdir whose name starts with prefix (temp files left behind). */
+static int count_files_with_prefix(const char *prefix) {
+    DIR *d = opendir(tmpdir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (!strncmp(e->d_name, prefix, strlen(prefix))) n++;
+    closedir(d);
+    return n;
+}
+
+/* A full disk, simulated with RLIMIT_FSIZE: write() fails part-way with EFBIG
+ * (SIGXFSZ ignored), exactly where ENOSPC would. The save must fail with a
+ * message naming the file, leave the previous checkpoint byte for byte, and
+ * leave no temp file behind. */
+static void test_disk_full(void) {
+    Fixture a = make_model(HEAD_NER | HEAD_QA, 5);
+    TrainState st = sample_state();
+    Err err = {{0}};
+    char path[512];
+    snprintf(path, sizeof path, "%s", tmp_path("full.ckpt"));
+    CU_ASSERT_EQUAL_FATAL(checkpoint_save(path, a.m, &st, &err), 0);
+    size_t len0, len1;
+    char *before = read_file_all(path, &len0, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(before);
+
+    one_step(a.m); /* different bytes to write */
+    struct rlimit old, lim;
+    CU_ASSERT_EQUAL_FATAL(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 4096; /* the checkpoint is tens of KB: the write stops part-way */
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    CU_ASSERT_EQUAL_FATAL(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    int rc = checkpoint_save(path, a.m, &st, &err);
+    int rc_json = atomic_write_file(tmp_path("full.json"), before, len0, &err);
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, prev);
+
+    CU_ASSERT_EQUAL(rc, -1);
+    CU_ASSERT_EQUAL(rc_json, -1);
+    CU_ASSERT(strstr(err.msg, "full.json") != NULL);
+    CU_ASSERT(strstr(err.msg, "write failed") != NULL);
+    char *after = read_file_all(path, &len1, &err);
+    CU_ASSERT(after && len1 == len0 && memcmp(before, after, len0) == 0);
+    CU_ASSERT_EQUAL(access(tmp_path("full.json"), F_OK), -1); /* never created */
+    CU_ASSERT_EQUAL(count_files_with_prefix("full.ckpt.tmp"), 0);
+    CU_ASSERT_EQUAL(count_files_with_prefix("full.json.tmp"), 0);
+    free(before);
+    free(after);
+    free_model(&a);
+}
+
 static void test_options_diff(void) {
     char out[256];
     const char *ignore[] = {"threads", NULL};
@@ -308,6 +364,7 @@ int main(void) {
                                      {"truncated / corrupted / mismatched", test_corruption_errors},
                                      {"--init from a single-task checkpoint", test_init_params},
                                      {"resume option comparison", test_options_diff},
+                                     {"disk full: error, old file intact, no temp", test_disk_full},
                                      {NULL, NULL}};
     testutil_add_suite("checkpoint", tests);
     int rc = testutil_run_all();
