@@ -383,14 +383,42 @@ def manifest_lines(groups):
 
 
 def kernels_section(kernel_csvs):
-    parts = []
+    """One table per bench-kernels CSV, with each op's share of the step's
+    summed kernel time (calls * median_us / sum over ops; the peak_* rows have
+    calls 0 and are the reference measurements)."""
+    parts = ["`pct_peak` is the percentage of this machine's peak measured in the same run: "
+             "the large-sgemm GFLOP/s for GEMM and attention rows, the 64 MiB copy GB/s "
+             "(DRAM) for the others, so an op whose working set stays in cache can exceed "
+             "100%. `share` is calls × median time over the sum for all ops of one step."]
     for path in kernel_csvs:
         rows = read_csv(path)
         if not rows:
             continue
-        hdr = ["device", "op", "shape", "median_us", "gflops", "gbs", "pct_peak"]
-        parts.append("`%s`:\n\n" % path + table(hdr, [[r.get(h, "") for h in hdr] for r in rows]))
+        step_us = sum(fnum(r.get("calls")) * fnum(r.get("median_us")) for r in rows
+                      if fnum(r.get("calls")) > 0)
+        hdr = ["device", "op", "shape", "calls", "median_us", "share", "gflops", "gbs", "pct_peak"]
+        body = []
+        for r in rows:
+            calls = fnum(r.get("calls"))
+            share = "%.1f%%" % (100 * calls * fnum(r.get("median_us")) / step_us) \
+                if calls > 0 and step_us > 0 else ""
+            body.append([r.get("device", ""), r.get("op", ""), r.get("shape", ""),
+                         r.get("calls", ""), fmt_num(r.get("median_us")), share,
+                         fmt_num(r.get("gflops")), fmt_num(r.get("gbs")),
+                         fmt_num(r.get("pct_peak"))])
+        parts.append("`%s` (summed kernel time of one step: %.1f ms):\n\n" % (path, step_us / 1000)
+                     + table(hdr, body))
     return "\n\n".join(parts)
+
+
+def fmt_num(v):
+    """CSV number to 4 significant digits; empty stays empty."""
+    if v in (None, ""):
+        return ""
+    try:
+        return "%.4g" % float(v)
+    except ValueError:
+        return v
 
 
 def write_results(path, groups, classes, flags, args, figs_dir):
