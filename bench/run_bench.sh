@@ -10,7 +10,7 @@
 # Variables (make bench VAR=...):
 #   PRESET   model size                         [tiny]
 #   SEEDS    comma list                         [1,2,3]
-#   TASKS    any of: ner qa mtl                 ["ner qa mtl"]
+#   TASKS    any of: ner qa mtl; empty: none    ["ner qa mtl"]
 #   STEPS    optimiser steps per run            [5000]
 #   LR       peak learning rate                 [1e-3]
 #   ABLATIONS  1: also the lambda and sampling ablations (MTL, first seed
@@ -26,7 +26,7 @@ cd "$(dirname "$0")/.."
 
 PRESET=${PRESET:-tiny}
 SEEDS=${SEEDS:-1,2,3}
-TASKS=${TASKS:-ner qa mtl}
+TASKS=${TASKS-ner qa mtl}  # set but empty = none (e.g. TASKS= ABLATIONS=1)
 STEPS=${STEPS:-5000}
 LR=${LR:-1e-3}
 ABLATIONS=${ABLATIONS:-0}
