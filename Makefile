@@ -55,6 +55,13 @@ TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_COMMON := $(wildcard tests/common/*.c)
 
+# buildinfo.o embeds the commit (+ -dirty) and the flags: a stamp file that
+# changes only when they change makes it rebuild, so a binary never reports
+# the commit of an older build.
+BUILDINFO := $(GIT_COMMIT) $(CC) $(OPT) $(USE_CUDA)
+$(shell mkdir -p $(BUILD) && { [ "$$(cat $(BUILD)/buildinfo.stamp 2>/dev/null)" = '$(BUILDINFO)' ] || echo '$(BUILDINFO)' > $(BUILD)/buildinfo.stamp; })
+$(BUILD)/impl/buildinfo.o: $(BUILD)/buildinfo.stamp
+
 .PHONY: all test clean reference help
 all: $(BUILD)/mtl $(TEST_BIN)
 
