@@ -368,8 +368,6 @@ int main(void) {
                                      {NULL, NULL}};
     testutil_add_suite("checkpoint", tests);
     int rc = testutil_run_all();
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    testutil_remove_tree(tmpdir);
     return rc;
 }

@@ -528,8 +528,7 @@ static void test_fetch_local_mode(void) {
     } else {
         testutil_skip("fetch.sh on ../shared/datasets", "shared data not found");
     }
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
-    run_quiet(cmd);
+    CU_ASSERT_EQUAL(testutil_remove_tree(tmp), 0);
 }
 
 int main(void) {

@@ -393,8 +393,6 @@ int main(void) {
         {NULL, NULL}};
     testutil_add_suite("resume", tests);
     int rc = testutil_run_all();
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
+    testutil_remove_tree(tmp);
     return rc;
 }

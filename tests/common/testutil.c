@@ -1,5 +1,7 @@
+#define _XOPEN_SOURCE 700 /* nftw */
 #include "testutil.h"
 
+#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,4 +68,16 @@ const char *testutil_repo_path(const char *rel) {
 void testutil_skip(const char *what, const char *why) {
     printf("SKIP %s: %s\n", what, why);
     fflush(stdout);
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+int testutil_remove_tree(const char *dir) {
+    /* depth first (children before their directory), no symlink following */
+    int rc = nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (rc != 0) fprintf(stderr, "could not remove %s\n", dir);
+    return rc;
 }

@@ -29,4 +29,7 @@ const char *testutil_repo_path(const char *rel);
 /* Print a visible skip line (never counted as passed by tests/run_tests.sh). */
 void testutil_skip(const char *what, const char *why);
 
+/* Delete a directory tree (the tests' temp dirs); 0 on success, else prints why. */
+int testutil_remove_tree(const char *dir);
+
 #endif
