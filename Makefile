@@ -55,6 +55,11 @@ TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_COMMON := $(wildcard tests/common/*.c)
 
+# The first rule below would otherwise be the default goal: plain `make` must
+# build everything (a stale binary once came from `make` building only
+# buildinfo.o).
+.DEFAULT_GOAL := all
+
 # buildinfo.o embeds the commit (+ -dirty) and the flags: a stamp file that
 # changes only when they change makes it rebuild, so a binary never reports
 # the commit of an older build.
