@@ -4,6 +4,7 @@
 #   make test SANITIZE=1   the same under ASan + UBSan (separate build dir)
 #   make USE_CUDA=0|1|auto  CUDA backend (auto: when nvcc is found)
 #   make bench        the CPU benchmark (~1 h on 2 cores; see bench/run_bench.sh)
+#   make bench-step   one training step, ours vs PyTorch (mini, minilm)
 #   make bench-ci     tiny-preset regression check vs bench/baselines/ (minutes)
 #   make reports      figures + RESULTS.md from recorded runs (RUNS=runs/bench)
 
@@ -101,9 +102,12 @@ test: all
 # Benchmarks and reports (bench/run_bench.sh, bench/bench_ci.sh,
 # reports/make_reports.sh). make bench PRESET=.. SEEDS=.. TASKS=.. STEPS=..
 RUNS ?= runs/bench
-.PHONY: bench bench-ci reports
+.PHONY: bench bench-ci bench-step reports
 bench: $(BUILD)/mtl
 	BUILD=$(BUILD) bash bench/run_bench.sh
+# one training step, ours vs PyTorch (bench/bench_step_cmp.sh; PRESETS= THREADS= ROUNDS= DEVICE=)
+bench-step: $(BUILD)/mtl
+	BUILD=$(BUILD) bash bench/bench_step_cmp.sh
 bench-ci: $(BUILD)/mtl
 	BUILD=$(BUILD) bash bench/bench_ci.sh
 reports:

@@ -4,7 +4,8 @@
 #   single-task NER, single-task QA and multi-task (joint, lambda 1/1) on the
 #   default CPU preset, each over SEEDS; optional ablations (lambda 2/1 and
 #   1/2, sampling round_robin / proportional / temperature); kernel
-#   microbenchmarks (mtl bench-kernels); then `make reports`.
+#   microbenchmarks (mtl bench-kernels); one training step ours vs PyTorch
+#   (bench/bench_step_cmp.sh); then `make reports`.
 #
 # All models train from random init (no pretrained weights offline).
 # Variables (make bench VAR=...):
@@ -18,6 +19,8 @@
 #   QA_DEV_LIMIT  final QA scoring on the first N official dev questions;
 #            0 = the full 10,570 (seconds for tiny, ~6 min per run for mini) [0]
 #   THREADS  CPU threads                        [nproc]
+#   STEP_CMP 1: time one training step, ours vs PyTorch (mini and minilm,
+#            3 interleaved rounds; needs python3 + torch for the ratio)  [1]
 #   OUT      runs root                          [runs/bench]
 #   BUILD    build dir holding mtl              [build]
 #   DRY_RUN  1: print the plan and exit         [0]
@@ -33,6 +36,7 @@ ABLATIONS=${ABLATIONS:-0}
 ABLATION_SEEDS=${ABLATION_SEEDS:-${SEEDS%%,*}}
 QA_DEV_LIMIT=${QA_DEV_LIMIT:-0}
 THREADS=${THREADS:-$(nproc)}
+STEP_CMP=${STEP_CMP:-1}
 OUT=${OUT:-runs/bench}
 BUILD=${BUILD:-build}
 DRY_RUN=${DRY_RUN:-0}
@@ -107,7 +111,12 @@ if [ "$ABLATIONS" = 1 ]; then
     "$na" "$(calc "$s / 60")"
 fi
 total=$(calc "$total + 120") # kernel microbenchmarks + reports
-printf '   kernels + reports: ~2 min\n   expected total: ~%.0f min\n' "$(calc "$total / 60")"
+printf '   kernels + reports: ~2 min\n'
+if [ "$STEP_CMP" = 1 ]; then
+  total=$(calc "$total + 300")
+  printf '   training step ours vs PyTorch (mini, minilm; 3 rounds): ~5 min\n'
+fi
+printf '   expected total: ~%.0f min\n' "$(calc "$total / 60")"
 [ "$DRY_RUN" = 1 ] && exit 0
 [ -x "$MTL" ] || { echo "make bench: $MTL not built (run make)" >&2; exit 1; }
 
@@ -138,6 +147,12 @@ if "$MTL" --help | grep -q '^ *bench-kernels '; then
     --out runs/bench-kernels-cpu.csv || echo "warning: bench-kernels failed" >&2
 else
   echo "   (mtl bench-kernels not in this build: skipped)"
+fi
+
+if [ "$STEP_CMP" = 1 ]; then
+  echo "== training step: ours vs PyTorch"
+  THREADS="$THREADS" BUILD="$BUILD" bash bench/bench_step_cmp.sh ||
+    echo "warning: bench_step_cmp failed" >&2
 fi
 
 echo "== reports"

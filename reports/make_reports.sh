@@ -14,9 +14,11 @@ command -v gnuplot >/dev/null || { echo "make reports: gnuplot not found (apt-ge
 [ -d "$RUNS" ] || { echo "make reports: no runs under $RUNS (run make bench first)" >&2; exit 1; }
 kernels=()
 for f in runs/bench-kernels-cpu.csv runs/bench-kernels-cuda.csv; do [ -r "$f" ] && kernels+=("$f"); done
+steps=()
+for f in runs/bench-step-cpu.jsonl runs/bench-step-cuda.jsonl; do [ -r "$f" ] && steps+=("$f"); done
 mkdir -p reports/data
 "$PYTHON" reports/write_results.py --runs "$RUNS" --data reports/data --figs reports \
-  --results "$RESULTS" --kernels "${kernels[@]}" --command make reports RUNS="$RUNS"
+  --results "$RESULTS" --kernels "${kernels[@]}" --steps "${steps[@]}" --command make reports RUNS="$RUNS"
 gnuplot -e "data='reports/data'; out='reports/dashboard'" reports/dashboard.gp
 gnuplot -e "data='reports/data'; outdir='reports'" reports/ablation.gp
 if [ ${#kernels[@]} -gt 0 ] && [ -r reports/kernels.gp ]; then

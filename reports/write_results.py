@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import math
 import os
+import re
 import sys
 
 
@@ -411,6 +412,97 @@ def kernels_section(kernel_csvs):
     return "\n\n".join(parts)
 
 
+def read_jsonl(path):
+    """JSON lines of a bench_step_cmp run; lines that do not parse are reported and skipped."""
+    out = []
+    with open(path) as f:
+        for no, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                out.append(json.loads(line))
+            except ValueError as e:
+                print("write_results.py: %s:%d: not JSON (%s): skipped" % (path, no, e), file=sys.stderr)
+    return out
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return None if n == 0 else (xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2]))
+
+
+STEP_SIDES = (("ours", "ours (C)"), ("torch-ref", "PyTorch, reference/model.py"),
+              ("torch-hf", "PyTorch, HF BertModel"))
+
+
+def steps_section(step_files):
+    """One table per bench_step_cmp JSON-lines file: per shape, the median over
+    rounds of each side's median ms/step, ours' model-FLOPs utilisation (model
+    FLOPs / median step time / the sgemm peak measured by bench-step in the
+    same runs, median over rounds) and the speed ratios torch / ours."""
+    parts = []
+    for path in step_files:
+        recs = read_jsonl(path)
+        meta = next((r["meta"] for r in recs if "meta" in r), {})
+        runs = [r for r in recs if "side" in r]
+        if not runs:
+            continue
+        key_of = lambda r: (r.get("device"), r.get("preset"), bool(r.get("tf32")),
+                            r.get("batch"), r.get("seq"), r.get("threads"))
+        shapes = []
+        for r in runs:
+            if key_of(r) not in shapes:
+                shapes.append(key_of(r))
+        hdr = ["device", "preset", "math", "B×T", "threads", "rounds"]
+        hdr += ["%s ms/step" % label for _, label in STEP_SIDES]
+        hdr += ["ours tokens/s", "ours GFLOP/s", "ours MFU", "ref / ours", "HF / ours"]
+        body = []
+        for key in shapes:
+            dev, preset, tf32, B, T, th = key
+            mine = [r for r in runs if key_of(r) == key]
+            ms = {side: (median([fnum(r.get("ms_median")) for r in mine if r["side"] == side]),
+                         sum(r["side"] == side for r in mine)) for side, _ in STEP_SIDES}
+            ours = [r for r in mine if r["side"] == "ours"]
+            m_ours = ms["ours"][0]
+            flops = fnum(ours[0].get("flops_per_step")) if ours else 0
+            toks = fnum(ours[0].get("tokens_per_step")) if ours else 0
+            peak = median([fnum(r.get("sgemm_peak_gflops")) for r in ours])
+            gflops = flops / m_ours / 1e6 if m_ours else None
+            ratio = lambda side: "%.2f×" % (ms[side][0] / m_ours) if ms[side][0] and m_ours else "–"
+            row = [dev, preset, "tf32" if tf32 else "fp32", "%s×%s" % (B, T), str(th),
+                   str(max(n for _, n in ms.values()))]
+            row += ["%.1f" % ms[side][0] if ms[side][0] else "–" for side, _ in STEP_SIDES]
+            row += ["%.0f" % (toks / m_ours * 1e3) if m_ours else "–",
+                    "%.1f" % gflops if gflops else "–",
+                    "%.1f%% of %.0f" % (100 * gflops / peak, peak) if gflops and peak else "–",
+                    ratio("torch-ref"), ratio("torch-hf")]
+            body.append(row)
+        # `mtl version` lines joined by ';': "commit: x;compiler: y;..." without the title
+        version = ", ".join(re.sub(r"\s+", " ", part).strip()
+                            for part in meta.get("mtl_version", "").split(";") if ":" in part)
+        parts.append(
+            "`%s` (run %s on %s, %s, %s CPU(s); %s; torch %s, transformers %s; %s timed steps "
+            "after %s warm-up per run, sides interleaved within each round):\n\n" % (
+                path, meta.get("run", "?"), meta.get("host", "?"), meta.get("cpu", "?"),
+                meta.get("nproc", "?"), version or "mtl version unknown", meta.get("torch", "?"),
+                meta.get("transformers", "?"), meta.get("steps", "?"), meta.get("warmup", "?"))
+            + table(hdr, body))
+    if not parts:
+        return ""
+    intro = ("One training step of the multi-task model (one NER and one QA forward/backward pass "
+             "of B×T tokens each, gradient clipping, AdamW) timed by `mtl bench-step` and by "
+             "`reference/bench_step.py` in PyTorch eager on the same machine with the same threads "
+             "(`make bench-step`, bench/bench_step_cmp.sh). Each ms/step is the median over rounds "
+             "of each run's median step. MFU = model FLOPs per step (matmuls and attention, "
+             "backward = 2× forward) / ours' median step time / the sgemm peak that bench-step "
+             "measured in the same runs. A ratio above 1 means ours is faster. The goal set in "
+             "issue #2 is ≥ 1.5× PyTorch and ≥ 70% MFU on mini and minilm (CPU); issue #5's "
+             "goals on the GPU are ≥ 1.3× PyTorch eager and ≥ 40% of the TF32 peak with --tf32.")
+    return "\n\n".join([intro] + parts)
+
+
 def fmt_num(v):
     """CSV number to 4 significant digits; empty stays empty."""
     if v in (None, ""):
@@ -475,9 +567,14 @@ def write_results(path, groups, classes, flags, args, figs_dir):
         lines += ["", "## Kernel microbenchmarks", "", ks]
         if os.path.exists(os.path.join(figs_dir, "kernels.png")):
             lines += ["", "![kernels](%s)" % fig("kernels.png")]
+    ss = steps_section(args.steps)
+    if ss:
+        lines += ["", "## Training step: ours vs PyTorch", "", ss]
     lines += ["", "## Runs (manifest summaries)", "", manifest_lines(groups), ""]
     with open(path + ".tmp", "w") as f:
         f.write("\n".join(lines))
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(path + ".tmp", path)
 
 
@@ -488,6 +585,8 @@ def main():
     ap.add_argument("--figs", default="reports", help="where the figures are (for links)")
     ap.add_argument("--results", default=None, help="write RESULTS.md here")
     ap.add_argument("--kernels", nargs="*", default=[], help="bench-kernels CSV files to tabulate")
+    ap.add_argument("--steps", nargs="*", default=[],
+                    help="bench_step_cmp JSON-lines files (make bench-step) to tabulate")
     ap.add_argument("--command", nargs="*", default=None, help="command to credit in RESULTS.md")
     args = ap.parse_args()
     groups = find_groups(args.runs)

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# bench/bench_step_cmp.sh — one training step, ours vs PyTorch, same machine,
+# same run, same shapes and threads (make bench-step).
+#
+# For each round and each preset it times, one after the other:
+#   ours         build/mtl bench-step
+#   torch-ref    reference/bench_step.py            (reference/model.py, explicit attention)
+#   torch-hf     reference/bench_step.py --hf       (transformers' BertModel; skipped if
+#                                                    transformers is not installed)
+# Interleaving the three within each round spreads the machine's background
+# load over all of them instead of one; the report takes the median over
+# rounds of each run's median step time, and the ratio torch / ours of those.
+# Every JSON line the programs print is appended to $OUT with the round, the
+# run id and the host added, after a first {"meta": ...} line that records
+# `mtl version` (commit, compiler, flags, BLAS) and torch's version.
+#
+# Environment (defaults in brackets):
+#   PRESETS  presets to time                  ["mini minilm"]
+#   BATCH, SEQ                                [16, 128]
+#   THREADS  CPU threads for both sides       [2]
+#   DEVICE   cpu or cuda                      [cpu]
+#   TF32     1: --tf32 on both sides (cuda)   [0]
+#   ROUNDS   interleaved rounds               [3]
+#   STEPS, WARMUP  per run                    [10, 2]
+#   OUT      JSON-lines file (replaced)       [runs/bench-step-$DEVICE.jsonl]
+#   BUILD, PYTHON                             [build, python3]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PRESETS=${PRESETS:-mini minilm}
+BATCH=${BATCH:-16}
+SEQ=${SEQ:-128}
+THREADS=${THREADS:-2}
+DEVICE=${DEVICE:-cpu}
+TF32=${TF32:-0}
+ROUNDS=${ROUNDS:-3}
+STEPS=${STEPS:-10}
+WARMUP=${WARMUP:-2}
+BUILD=${BUILD:-build}
+PYTHON=${PYTHON:-python3}
+OUT=${OUT:-runs/bench-step-$DEVICE.jsonl}
+MTL="$BUILD/mtl"
+
+die() { echo "bench_step_cmp: $*" >&2; exit 1; }
+[ -x "$MTL" ] || die "$MTL not found: run make first"
+case "$DEVICE" in cpu | cuda) ;; *) die "DEVICE must be cpu or cuda, not '$DEVICE'" ;; esac
+case "$ROUNDS" in '' | *[!0-9]* | 0) die "ROUNDS must be a positive integer" ;; esac
+
+have_torch=0
+if "$PYTHON" -c 'import torch' 2>/dev/null; then have_torch=1; fi
+have_hf=0
+if [ $have_torch = 1 ] && "$PYTHON" -c 'import transformers' 2>/dev/null; then have_hf=1; fi
+[ $have_torch = 1 ] || echo "bench_step_cmp: no PyTorch for $PYTHON: timing ours only (no ratio)" >&2
+
+tf32_flag=()
+[ "$TF32" = 1 ] && tf32_flag=(--tf32)
+run_id=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+host=$(hostname)
+tmp="$OUT.tmp.$$"
+mkdir -p "$(dirname "$OUT")"
+trap 'rm -f "$tmp" "$tmp.line"' EXIT
+
+# {"meta": {...}}: the build and the peer's versions, as strings
+json_str() { sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' | tr '\n' ';' | sed 's/;$//'; }
+mtl_version=$("$MTL" version | json_str)
+torch_version=none
+[ $have_torch = 1 ] && torch_version=$("$PYTHON" -c 'import torch; print(torch.__version__)')
+hf_version=none
+[ $have_hf = 1 ] && hf_version=$("$PYTHON" -c 'import transformers; print(transformers.__version__)')
+cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null | json_str)
+printf '{"meta": {"run": "%s", "host": "%s", "device": "%s", "tf32": %s, "threads": %s, "rounds": %s, "steps": %s, "warmup": %s, "mtl_version": "%s", "torch": "%s", "transformers": "%s", "cpu": "%s", "nproc": %s}}\n' \
+  "$run_id" "$host" "$DEVICE" "$([ "$TF32" = 1 ] && echo true || echo false)" "$THREADS" \
+  "$ROUNDS" "$STEPS" "$WARMUP" "$mtl_version" "$torch_version" "$hf_version" "$cpu_model" \
+  "$(nproc)" >"$tmp"
+
+# run LABEL CMD...: time one side; its last stdout line (JSON) goes to $tmp
+# with "side", "round" and "run" added; its human summary goes to the terminal.
+run_side() {
+  local side=$1 round=$2
+  shift 2
+  echo "== round $round/$ROUNDS: $side: $*"
+  local rc=0
+  "$@" >"$tmp.line" || rc=$?
+  if [ $rc != 0 ]; then
+    echo "bench_step_cmp: '$*' failed (exit $rc): skipped" >&2
+    return 0
+  fi
+  grep -v '^{' "$tmp.line" | sed 's/^/   /' || true
+  local json
+  json=$(grep '^{' "$tmp.line" | tail -n 1)
+  [ -n "$json" ] || { echo "bench_step_cmp: no JSON line from '$*'" >&2; return 0; }
+  printf '{"side": "%s", "round": %d, "run": "%s", %s\n' "$side" "$round" "$run_id" "${json#\{}" >>"$tmp"
+}
+
+common=(--batch "$BATCH" --seq "$SEQ" --threads "$THREADS" --task mtl --steps "$STEPS"
+        --warmup "$WARMUP" --device "$DEVICE" "${tf32_flag[@]}")
+for round in $(seq 1 "$ROUNDS"); do
+  for preset in $PRESETS; do
+    run_side ours "$round" "$MTL" bench-step --preset "$preset" "${common[@]}"
+    if [ $have_torch = 1 ]; then
+      run_side torch-ref "$round" "$PYTHON" reference/bench_step.py --preset "$preset" "${common[@]}"
+    fi
+    if [ $have_hf = 1 ]; then
+      run_side torch-hf "$round" "$PYTHON" reference/bench_step.py --hf --preset "$preset" "${common[@]}"
+    fi
+  done
+done
+
+sync "$tmp" 2>/dev/null || true # fsync before the rename: never a half-written $OUT
+mv -f "$tmp" "$OUT"
+trap - EXIT
+rm -f "$tmp.line"
+echo "bench_step_cmp: wrote $OUT ($(wc -l <"$OUT") lines); tabulate with: make reports"
