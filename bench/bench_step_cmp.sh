@@ -16,10 +16,12 @@
 #
 # Environment (defaults in brackets):
 #   PRESETS  presets to time                  ["mini minilm"]
-#   BATCH, SEQ                                [16, 128]
+#   BATCH                                     [16]
+#   SEQS     sequence lengths to time         [128]
 #   THREADS  CPU threads for both sides       [2]
 #   DEVICE   cpu or cuda                      [cpu]
-#   TF32     1: --tf32 on both sides (cuda)   [0]
+#   MATHS    fp32 and/or tf32 (tf32: --tf32 on both sides; cuda only)  [fp32]
+#   SIDES    any of: ours torch-ref torch-hf  ["ours torch-ref torch-hf"]
 #   ROUNDS   interleaved rounds               [3]
 #   STEPS, WARMUP  per run                    [10, 2]
 #   OUT      JSON-lines file (replaced)       [runs/bench-step-$DEVICE.jsonl]
@@ -29,10 +31,11 @@ cd "$(dirname "$0")/.."
 
 PRESETS=${PRESETS:-mini minilm}
 BATCH=${BATCH:-16}
-SEQ=${SEQ:-128}
+SEQS=${SEQS:-128}
 THREADS=${THREADS:-2}
 DEVICE=${DEVICE:-cpu}
-TF32=${TF32:-0}
+MATHS=${MATHS:-fp32}
+SIDES=${SIDES:-ours torch-ref torch-hf}
 ROUNDS=${ROUNDS:-3}
 STEPS=${STEPS:-10}
 WARMUP=${WARMUP:-2}
@@ -45,20 +48,25 @@ die() { echo "bench_step_cmp: $*" >&2; exit 1; }
 [ -x "$MTL" ] || die "$MTL not found: run make first"
 case "$DEVICE" in cpu | cuda) ;; *) die "DEVICE must be cpu or cuda, not '$DEVICE'" ;; esac
 case "$ROUNDS" in '' | *[!0-9]* | 0) die "ROUNDS must be a positive integer" ;; esac
+for m in $MATHS; do
+  case "$m" in fp32) ;; tf32) [ "$DEVICE" = cuda ] || die "tf32 needs DEVICE=cuda" ;;
+    *) die "MATHS: '$m' is neither fp32 nor tf32" ;; esac
+done
+wants() { case " $SIDES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 have_torch=0
 if "$PYTHON" -c 'import torch' 2>/dev/null; then have_torch=1; fi
 have_hf=0
 if [ $have_torch = 1 ] && "$PYTHON" -c 'import transformers' 2>/dev/null; then have_hf=1; fi
 [ $have_torch = 1 ] || echo "bench_step_cmp: no PyTorch for $PYTHON: timing ours only (no ratio)" >&2
+[ $have_hf = 1 ] || ! wants torch-hf ||
+  echo "bench_step_cmp: no transformers for $PYTHON: the HF BertModel side is skipped" >&2
 
-tf32_flag=()
-[ "$TF32" = 1 ] && tf32_flag=(--tf32)
 run_id=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 host=$(hostname)
-tmp="$OUT.tmp.$$"
+tmp="$OUT.partial" # what finished so far stays here if the script is killed
 mkdir -p "$(dirname "$OUT")"
-trap 'rm -f "$tmp" "$tmp.line"' EXIT
+trap 'rm -f "$tmp.line"' EXIT
 
 # {"meta": {...}}: the build and the peer's versions, as strings
 json_str() { sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' | tr '\n' ';' | sed 's/;$//'; }
@@ -68,10 +76,14 @@ torch_version=none
 hf_version=none
 [ $have_hf = 1 ] && hf_version=$("$PYTHON" -c 'import transformers; print(transformers.__version__)')
 cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null | json_str)
-printf '{"meta": {"run": "%s", "host": "%s", "device": "%s", "tf32": %s, "threads": %s, "rounds": %s, "steps": %s, "warmup": %s, "mtl_version": "%s", "torch": "%s", "transformers": "%s", "cpu": "%s", "nproc": %s}}\n' \
-  "$run_id" "$host" "$DEVICE" "$([ "$TF32" = 1 ] && echo true || echo false)" "$THREADS" \
+gpu=none
+if [ "$DEVICE" = cuda ] && command -v nvidia-smi >/dev/null; then
+  gpu=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n 1 | json_str)
+fi
+printf '{"meta": {"run": "%s", "host": "%s", "device": "%s", "maths": "%s", "threads": %s, "rounds": %s, "steps": %s, "warmup": %s, "mtl_version": "%s", "torch": "%s", "transformers": "%s", "cpu": "%s", "gpu": "%s", "nproc": %s}}\n' \
+  "$run_id" "$host" "$DEVICE" "$MATHS" "$THREADS" \
   "$ROUNDS" "$STEPS" "$WARMUP" "$mtl_version" "$torch_version" "$hf_version" "$cpu_model" \
-  "$(nproc)" >"$tmp"
+  "$gpu" "$(nproc)" >"$tmp"
 
 # run LABEL CMD...: time one side; its last stdout line (JSON) goes to $tmp
 # with "side", "round" and "run" added; its human summary goes to the terminal.
@@ -92,22 +104,25 @@ run_side() {
   printf '{"side": "%s", "round": %d, "run": "%s", %s\n' "$side" "$round" "$run_id" "${json#\{}" >>"$tmp"
 }
 
-common=(--batch "$BATCH" --seq "$SEQ" --threads "$THREADS" --task mtl --steps "$STEPS"
-        --warmup "$WARMUP" --device "$DEVICE" "${tf32_flag[@]}")
 for round in $(seq 1 "$ROUNDS"); do
   for preset in $PRESETS; do
-    run_side ours "$round" "$MTL" bench-step --preset "$preset" "${common[@]}"
-    if [ $have_torch = 1 ]; then
-      run_side torch-ref "$round" "$PYTHON" reference/bench_step.py --preset "$preset" "${common[@]}"
-    fi
-    if [ $have_hf = 1 ]; then
-      run_side torch-hf "$round" "$PYTHON" reference/bench_step.py --hf --preset "$preset" "${common[@]}"
-    fi
+    for seq in $SEQS; do
+      for math in $MATHS; do
+        args=(--preset "$preset" --batch "$BATCH" --seq "$seq" --threads "$THREADS" --task mtl
+              --steps "$STEPS" --warmup "$WARMUP" --device "$DEVICE")
+        [ "$math" = tf32 ] && args+=(--tf32)
+        if wants ours; then run_side ours "$round" "$MTL" bench-step "${args[@]}"; fi
+        if wants torch-ref && [ $have_torch = 1 ]; then
+          run_side torch-ref "$round" "$PYTHON" reference/bench_step.py "${args[@]}"
+        fi
+        if wants torch-hf && [ $have_hf = 1 ]; then
+          run_side torch-hf "$round" "$PYTHON" reference/bench_step.py --hf "${args[@]}"
+        fi
+      done
+    done
   done
 done
 
 sync "$tmp" 2>/dev/null || true # fsync before the rename: never a half-written $OUT
 mv -f "$tmp" "$OUT"
-trap - EXIT
-rm -f "$tmp.line"
 echo "bench_step_cmp: wrote $OUT ($(wc -l <"$OUT") lines); tabulate with: make reports"

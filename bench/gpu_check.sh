@@ -8,24 +8,40 @@
 # Without $OUT the logs go to ./gpu-check-out.
 #
 # What it does, in order of importance (each step time-limited with
-# `timeout`, every output tee'd to $OUT/<step>.log, the whole run kept under
+# `timeout`, every output tee'd to <step>.log, the whole run kept under
 # GPU_CHECK_BUDGET_S seconds, default 510, so it ends well inside 9 minutes;
 # a step that would not fit in what is left is skipped and says so):
 #   1. nvidia-smi: GPU, driver, clocks, memory
 #   2. build with USE_CUDA=1 into build-gpu/ (zero warnings expected: the
-#      warning lines are counted in the summary)
+#      warning lines are counted in the summary); if that fails (e.g. the
+#      image lacks openblas/cJSON/utf8proc/CUnit headers or libraries) and a
+#      prebuilt build-gpu-prebuilt/ was carried, its binaries are used instead
+#      (see "Prebuilt fallback" below)
 #   3. the CUDA test suite (tests/test_cuda.c: every op vs the CPU backend,
 #      dropout bitwise, run-to-run bits, model vs PyTorch, 100 training steps
-#      CPU vs GPU), then `make test` (all suites; test_cuda runs again there)
+#      CPU vs GPU; rerun with MTL_CUDA_SYNC=1 only if it died of a CUDA/cuBLAS
+#      error or a signal), then every suite via tests/run_tests.sh (test_cuda
+#      runs again there; no second `make`)
 #   4. mtl bench-kernels --device cuda, fp32 and --tf32 (preset base, B 32,
 #      T 128) -> runs/bench-kernels-cuda.csv, runs/bench-kernels-cuda-tf32.csv;
-#      mtl bench-kernels --device cpu (its defaults) -> runs/bench-kernels-cpu.csv
 #   5. mtl bench-step --device cuda, preset base, batch 32, seq 128 and 384,
-#      fp32 and --tf32
-#   6. reference/bench_step.py --device cuda --hf at the same four shapes
-#      (PyTorch + transformers' BertModel: the peer comparison)
-# At the end: $OUT/summary.txt (one line per step: status, seconds, log) and
-# copies of the CSVs under $OUT/runs/.
+#      fp32 and --tf32, and 6. reference/bench_step.py --device cuda --hf at
+#      the same four shapes (PyTorch + transformers' BertModel: the peer
+#      comparison), both through bench/bench_step_cmp.sh ->
+#      runs/bench-step-cuda.jsonl
+#   7. mtl bench-kernels --device cpu -> runs/bench-kernels-cpu-gpuhost.csv
+# Output: $OUT/summary.txt (one line per step: status, seconds, log) and
+# $OUT/logs.tar.gz (every <step>.log and, at the end, runs/*.csv), refreshed
+# after every step so that a run cut short still returns its logs. (The device
+# runner brings back at most 8 files from $OUT: one log file per step would
+# lose most of them.) Read them with: tar -xzf logs.tar.gz -C somewhere
+#
+# Prebuilt fallback (when the GPU image may lack the C libraries): on the dev
+# machine, before the run, `bash bench/gpu_prebuild.sh` (portable x86-64-v3
+# binaries + the libraries they need, ~45 MB) and run with
+#     carry=["build-gpu-prebuilt/mtl", "build-gpu-prebuilt/tests", "build-gpu-prebuilt/lib"]
+# It is a separate directory so that a failing link in build-gpu/ cannot
+# delete it.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
@@ -34,10 +50,14 @@ mkdir -p "$OUT" || exit 1
 BUDGET=${GPU_CHECK_BUDGET_S:-510}
 JOBS=$(nproc 2>/dev/null || echo 4)
 BUILD=build-gpu
-MTL=$BUILD/mtl
+PREBUILT=build-gpu-prebuilt
 T0=$(date +%s)
 SUMMARY=$OUT/summary.txt
 : >"$SUMMARY"
+LOGS=$(mktemp -d) || exit 1
+
+# bundle the logs into $OUT (few files come back from $OUT, see above)
+bundle() { tar -czf "$OUT/logs.tar.gz" -C "$LOGS" . 2>/dev/null; }
 
 elapsed() { echo $(($(date +%s) - T0)); }
 
@@ -52,15 +72,16 @@ step() {
     return 0
   fi
   [ "$limit" -gt $((left - 5)) ] && limit=$((left - 5))
-  echo "=== $name (limit ${limit}s): $*" | tee "$OUT/$name.log"
+  echo "=== $name (limit ${limit}s): $*" | tee "$LOGS/$name.log"
   local s0 rc
   s0=$(date +%s)
-  timeout --kill-after=10 "$limit" "$@" 2>&1 | tee -a "$OUT/$name.log"
+  timeout --kill-after=10 "$limit" "$@" 2>&1 | tee -a "$LOGS/$name.log"
   rc=${PIPESTATUS[0]}
   local dt=$(($(date +%s) - s0)) status=ok
   [ "$rc" -ne 0 ] && status="FAIL(rc=$rc)"
   [ "$rc" -eq 124 ] && status="TIMEOUT"
-  printf '%-6s %-28s %4ds  %s\n' "$status" "$name" "$dt" "$OUT/$name.log" | tee -a "$SUMMARY"
+  printf '%-6s %-28s %4ds  %s\n' "$status" "$name" "$dt" "logs.tar.gz:$name.log" | tee -a "$SUMMARY"
+  bundle
   return "$rc"
 }
 
@@ -68,26 +89,38 @@ step() {
 step nvidia-smi 20 bash -c 'nvidia-smi; nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem,power.limit,compute_cap --format=csv; "${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}" --version | tail -2; nproc; python3 -c "import torch, transformers; print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, \"transformers\", transformers.__version__)"'
 
 # 2. build
-step build 240 make BUILD=$BUILD USE_CUDA=1 -j"$JOBS"
-if [ -f "$OUT/build.log" ]; then
-  echo "build warnings: $(grep -c -i 'warning' "$OUT/build.log")" | tee -a "$SUMMARY"
+if ! step build 240 make BUILD=$BUILD USE_CUDA=1 -j"$JOBS"; then
+  if [ -x "$PREBUILT/mtl" ] && [ -x "$PREBUILT/tests/test_cuda" ]; then
+    echo "build failed: using the carried $PREBUILT/ instead" | tee -a "$SUMMARY"
+    BUILD=$PREBUILT
+    export LD_LIBRARY_PATH="$PWD/$PREBUILT/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  fi
 fi
+if [ -f "$LOGS/build.log" ]; then
+  echo "build warnings: $(grep -c -i 'warning' "$LOGS/build.log")" | tee -a "$SUMMARY"
+fi
+MTL=$BUILD/mtl
 if [ ! -x "$MTL" ]; then
   echo "no $MTL: stopping after the build" | tee -a "$SUMMARY"
   exit 1
 fi
 
 # 3. tests
-if ! step test_cuda 150 "$BUILD/tests/test_cuda"; then
-  # again with a synchronisation after every kernel, so that an asynchronous
-  # CUDA fault is reported at the launch that caused it
+step test_cuda 150 "$BUILD/tests/test_cuda"
+rc=$?
+# A CUDA/cuBLAS error (die() -> rc 1 with "CUDA error at" / "cuBLAS error at")
+# or a signal: again with a synchronisation after every kernel, so that an
+# asynchronous fault is reported at the launch that caused it. A plain test
+# failure or a timeout would only repeat itself.
+if [ "$rc" -gt 128 ] || { [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] &&
+  grep -q -E 'CUDA error at|cuBLAS error at|CUDA out of memory' "$LOGS/test_cuda.log"; }; then
   MTL_CUDA_SYNC=1 step test_cuda_sync 150 "$BUILD/tests/test_cuda"
 fi
-if grep -q '^SKIP cuda' "$OUT/test_cuda.log" 2>/dev/null; then
-  echo "WARNING: test_cuda was SKIPPED on this machine: $(grep '^SKIP cuda' "$OUT/test_cuda.log")" |
+if grep -q '^SKIP cuda' "$LOGS/test_cuda.log" 2>/dev/null; then
+  echo "WARNING: test_cuda was SKIPPED on this machine: $(grep '^SKIP cuda' "$LOGS/test_cuda.log")" |
     tee -a "$SUMMARY"
 fi
-step make_test 240 make BUILD=$BUILD USE_CUDA=1 test
+step all_tests 240 bash tests/run_tests.sh "$BUILD"
 
 # 4. per-kernel timings
 step bench_kernels_cuda 60 "$MTL" bench-kernels --device cuda --preset base --batch 32 --seq 128 \
@@ -95,25 +128,19 @@ step bench_kernels_cuda 60 "$MTL" bench-kernels --device cuda --preset base --ba
 step bench_kernels_cuda_tf32 60 "$MTL" bench-kernels --device cuda --tf32 --preset base --batch 32 \
   --seq 128 --out runs/bench-kernels-cuda-tf32.csv
 
-# 5. whole training steps, ours
-for seq in 128 384; do
-  step bench_step_cuda_T${seq}_fp32 60 "$MTL" bench-step --device cuda --preset base --batch 32 \
-    --seq $seq --steps 10 --warmup 3
-  step bench_step_cuda_T${seq}_tf32 60 "$MTL" bench-step --device cuda --tf32 --preset base \
-    --batch 32 --seq $seq --steps 10 --warmup 3
-done
-
-# 6. the PyTorch peer at the same shapes
-for seq in 128 384; do
-  step torch_hf_T${seq}_fp32 75 python3 reference/bench_step.py --device cuda --hf --preset base \
-    --batch 32 --seq $seq --steps 10 --warmup 3
-  step torch_hf_T${seq}_tf32 75 python3 reference/bench_step.py --device cuda --hf --tf32 \
-    --preset base --batch 32 --seq $seq --steps 10 --warmup 3
-done
+# 5+6. whole training steps, ours vs the PyTorch peer (transformers' BertModel),
+# preset base, batch 32, seq 128 and 384, fp32 and TF32, one round (the GPU
+# is not shared) -> runs/bench-step-cuda.jsonl, tabulated by `make reports`
+step bench_step_cuda 330 env DEVICE=cuda PRESETS=base BATCH=32 SEQS="128 384" MATHS="fp32 tf32" \
+  ROUNDS=1 SIDES="ours torch-hf" STEPS=10 WARMUP=3 BUILD="$BUILD" OUT=runs/bench-step-cuda.jsonl \
+  bash bench/bench_step_cmp.sh
 
 # CPU kernels last: the least informative here (other machines measure them)
-step bench_kernels_cpu 60 "$MTL" bench-kernels --device cpu --repeats 10 --out runs/bench-kernels-cpu.csv
+# (its own file name: copied back, it must not replace the dev box's CSV)
+step bench_kernels_cpu 60 "$MTL" bench-kernels --device cpu --repeats 10 \
+  --out runs/bench-kernels-cpu-gpuhost.csv
 
-mkdir -p "$OUT/runs"
-cp runs/bench-kernels-*.csv "$OUT/runs/" 2>/dev/null
+mkdir -p "$LOGS/runs"
+cp runs/bench-kernels-*.csv runs/bench-step-cuda.jsonl* "$LOGS/runs/" 2>/dev/null
+bundle
 echo "total $(elapsed)s of a ${BUDGET}s budget" | tee -a "$SUMMARY"

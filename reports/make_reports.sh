@@ -13,7 +13,7 @@ PYTHON=${PYTHON:-python3}
 command -v gnuplot >/dev/null || { echo "make reports: gnuplot not found (apt-get install gnuplot-nox)" >&2; exit 1; }
 [ -d "$RUNS" ] || { echo "make reports: no runs under $RUNS (run make bench first)" >&2; exit 1; }
 kernels=()
-for f in runs/bench-kernels-cpu.csv runs/bench-kernels-cuda.csv; do [ -r "$f" ] && kernels+=("$f"); done
+for f in runs/bench-kernels-cpu.csv runs/bench-kernels-cuda.csv runs/bench-kernels-cuda-tf32.csv; do [ -r "$f" ] && kernels+=("$f"); done
 steps=()
 for f in runs/bench-step-cpu.jsonl runs/bench-step-cuda.jsonl; do [ -r "$f" ] && steps+=("$f"); done
 mkdir -p reports/data

@@ -483,10 +483,12 @@ def steps_section(step_files):
         version = ", ".join(re.sub(r"\s+", " ", part).strip()
                             for part in meta.get("mtl_version", "").split(";") if ":" in part)
         parts.append(
-            "`%s` (run %s on %s, %s, %s CPU(s); %s; torch %s, transformers %s; %s timed steps "
+            "`%s` (run %s on %s, %s, %s CPU(s)%s; %s; torch %s, transformers %s; %s timed steps "
             "after %s warm-up per run, sides interleaved within each round):\n\n" % (
                 path, meta.get("run", "?"), meta.get("host", "?"), meta.get("cpu", "?"),
-                meta.get("nproc", "?"), version or "mtl version unknown", meta.get("torch", "?"),
+                meta.get("nproc", "?"),
+                ", GPU " + meta["gpu"] if meta.get("gpu", "none") != "none" else "",
+                version or "mtl version unknown", meta.get("torch", "?"),
                 meta.get("transformers", "?"), meta.get("steps", "?"), meta.get("warmup", "?"))
             + table(hdr, body))
     if not parts:

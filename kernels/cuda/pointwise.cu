@@ -82,7 +82,7 @@ void cu_residual_backward(Backend *be, float *da, float *db, const float *dout, 
 }
 
 /* ---- dropout ------------------------------------------------------------------
- * Thread q handles the 4 elements 4q..4q+3 that one Philox call covers
+ * Index blk covers the 4 elements 4*blk..4*blk+3 that one Philox call covers
  * (rng_block), so each call is used fully; keep(i) is exactly rng_keep(i). */
 
 /* forward: out = keep ? inp / q : 0;  backward: dinp += keep ? dout / q : 0
@@ -91,10 +91,11 @@ void cu_residual_backward(Backend *be, float *da, float *db, const float *dout, 
 __global__ void dropout_kernel(float *dst, const float *src, size_t n, float p, float q,
                                uint64_t seed, uint32_t step, uint32_t stream, int accumulate) {
     size_t nq = (n + 3) / 4;
-    GRID_STRIDE(q, nq) {
-        Philox4 r = rng_block(seed, step, stream, q);
+    /* the loop index is `blk`, not `q`: a `q` here would shadow the divisor */
+    GRID_STRIDE(blk, nq) {
+        Philox4 r = rng_block(seed, step, stream, blk);
         for (int k = 0; k < 4; k++) {
-            size_t i = 4 * q + (size_t)k;
+            size_t i = 4 * blk + (size_t)k;
             if (i >= n) break;
             float v = rng_u32_to_unit(r.v[k]) >= p ? src[i] / q : 0.0f;
             dst[i] = accumulate ? dst[i] + v : v;
