@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cuda/cuda_bench.h"
+#include "peak.h"
+
 typedef enum {
     OP_EMBED_F, OP_EMBED_B, OP_LN_F, OP_LN_B, OP_MM_F, OP_MM_B, OP_ATT_F, OP_ATT_B,
     OP_GELU_F, OP_GELU_B, OP_RES_F, OP_RES_B, OP_DROP_F, OP_DROP_B, OP_CE_F, OP_CE_B,
@@ -386,22 +389,48 @@ static void csv_row(char **p, size_t *left, const char *device, const char *op, 
     if (*left > 1) *(*p)++ = '\n', (*left)--;
 }
 
-int bench_kernels_write_csv(const char *path, const char *device, const KernelTiming *rows, int n,
-                            double sgemm_gflops, double copy_gbs, Err *err) {
-    size_t cap = 256 + (size_t)(n + 2) * 256, left = cap;
+/* "# text\n" with every newline of text turned into "; " */
+static void csv_comment(char **p, size_t *left, const char *text) {
+    if (!text || !*text || *left < 4) return;
+    *(*p)++ = '#', *(*p)++ = ' ', *left -= 2;
+    for (const char *c = text; *c && *left > 3; c++) {
+        if (*c == '\n') {
+            if (!c[1]) break;
+            *(*p)++ = ';', *(*p)++ = ' ', *left -= 2;
+        } else {
+            *(*p)++ = *c, (*left)--;
+        }
+    }
+    *(*p)++ = '\n', (*left)--;
+}
+
+int bench_kernels_write_csv(const char *path, const char *device, const char *provenance,
+                            const KernelTiming *rows, int n, double sgemm_gflops, double copy_gbs,
+                            Err *err) {
+    size_t cap = 256 + (provenance ? 2 * strlen(provenance) : 0) + (size_t)(n + 2) * 256, left = cap;
     char *buf = xmalloc(cap), *p = buf;
+    csv_comment(&p, &left, provenance);
     int k = snprintf(p, left, "device,op,shape,calls,median_us,gflops,gbs,pct_peak\n");
     p += k, left -= (size_t)k;
     for (int i = 0; i < n; i++)
         csv_row(&p, &left, device, rows[i].op, rows[i].shape, rows[i].calls, rows[i].median_us,
                 rows[i].gflops, rows[i].gbs, rows[i].pct_peak);
-    /* the peaks themselves, calls 0 so they never count in a step total */
-    if (sgemm_gflops > 0)
-        csv_row(&p, &left, device, "peak_sgemm", "n=2048", 0, 2.0 * 2048.0 * 2048 * 2048 / sgemm_gflops * 1e-3,
-                sgemm_gflops, 0, 100);
-    if (copy_gbs > 0)
-        csv_row(&p, &left, device, "peak_copy", "64MiB", 0, 2.0 * 64 * 1048576 / copy_gbs * 1e-3, 0,
-                copy_gbs, 100);
+    /* the peaks themselves, calls 0 so they never count in a step total:
+     * time of one probe = 2 n^3 FLOPs / rate, 2 x MiB bytes (read + write) / rate */
+    int gpu = !strncmp(device, "cuda", 4);
+    double gemm_n = gpu ? CUDA_BENCH_PEAK_GEMM_N : BENCH_CPU_PEAK_GEMM_N;
+    double copy_mib = gpu ? CUDA_BENCH_PEAK_COPY_MIB : BENCH_CPU_PEAK_COPY_MIB;
+    char shape[32];
+    if (sgemm_gflops > 0) {
+        snprintf(shape, sizeof shape, "n=%.0f", gemm_n);
+        csv_row(&p, &left, device, "peak_sgemm", shape, 0,
+                2.0 * gemm_n * gemm_n * gemm_n / sgemm_gflops * 1e-3, sgemm_gflops, 0, 100);
+    }
+    if (copy_gbs > 0) {
+        snprintf(shape, sizeof shape, "%.0fMiB", copy_mib);
+        csv_row(&p, &left, device, "peak_copy", shape, 0, 2.0 * copy_mib * 1048576 / copy_gbs * 1e-3,
+                0, copy_gbs, 100);
+    }
     int rc = atomic_write_file(path, buf, (size_t)(p - buf), err);
     free(buf);
     return rc;

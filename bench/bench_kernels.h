@@ -61,8 +61,13 @@ void bench_kernels_apply_peaks(KernelTiming *rows, int n, double sgemm_gflops, d
 double bench_kernels_step_seconds(const KernelTiming *rows, int n, double *flops);
 
 /* CSV with the header device,op,shape,calls,median_us,gflops,gbs,pct_peak
- * (empty fields where a number does not apply), written atomically. */
-int bench_kernels_write_csv(const char *path, const char *device, const KernelTiming *rows, int n,
-                            double sgemm_gflops, double copy_gbs, Err *err);
+ * (empty fields where a number does not apply), written atomically. A
+ * non-empty `provenance` (what ran where: commit, compiler, BLAS, device,
+ * threads, date) comes first as one "# ..." comment line (newlines become
+ * "; "). The two peak rows (calls 0) give the probes' sizes: on "cuda*"
+ * devices those of kernels/cuda/cuda_bench.h, otherwise those of peak.h. */
+int bench_kernels_write_csv(const char *path, const char *device, const char *provenance,
+                            const KernelTiming *rows, int n, double sgemm_gflops, double copy_gbs,
+                            Err *err);
 
 #endif

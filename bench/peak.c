@@ -9,7 +9,7 @@
 #include "cpu/cpu_blas.h"
 #include "util.h"
 
-enum { PEAK_GEMM_N = 2048, PEAK_REPEATS = 3 };
+enum { PEAK_REPEATS = 3 };
 
 static void fill_pattern(float *x, size_t n) {
     /* deterministic, non-denormal values in [-0.5, 0.5) */
@@ -23,7 +23,7 @@ static double time_one_sgemm(const float *a, const float *b, float *c, int n) {
 }
 
 double bench_sgemm_peak_gflops(int threads) {
-    const int n = PEAK_GEMM_N;
+    const int n = BENCH_CPU_PEAK_GEMM_N;
     size_t nn = (size_t)n * n;
     float *a = xmalloc(nn * sizeof *a), *b = xmalloc(nn * sizeof *b), *c = xmalloc(nn * sizeof *c);
     fill_pattern(a, nn);
@@ -58,7 +58,7 @@ static double time_one_copy(float *dst, const float *src, size_t n, int threads)
 }
 
 double bench_copy_gbs(int threads) {
-    const size_t n = (64u << 20) / sizeof(float);
+    const size_t n = ((size_t)BENCH_CPU_PEAK_COPY_MIB << 20) / sizeof(float);
     float *src = xmalloc(n * sizeof *src), *dst = xmalloc(n * sizeof *dst);
     fill_pattern(src, n);
     memset(dst, 0, n * sizeof *dst);

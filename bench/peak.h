@@ -10,6 +10,9 @@
  * the measurement and restores the previous setting; 0 leaves the default. */
 double bench_sgemm_peak_gflops(int threads);
 
+/* Sizes of the two CPU probes (the CSV's peak rows name them). */
+enum { BENCH_CPU_PEAK_GEMM_N = 2048, BENCH_CPU_PEAK_COPY_MIB = 64 };
+
 /* Best-of-several memory copy bandwidth in GB/s (1e9 bytes/s), counting the
  * bytes read plus the bytes written, over 64 MiB buffers split among
  * `threads` OpenMP threads (0 = the OpenMP default). */

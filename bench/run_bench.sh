@@ -113,8 +113,8 @@ fi
 total=$(calc "$total + 120") # kernel microbenchmarks + reports
 printf '   kernels + reports: ~2 min\n'
 if [ "$STEP_CMP" = 1 ]; then
-  total=$(calc "$total + 420")
-  printf '   training step ours vs PyTorch (mini, minilm; 3 rounds): ~7 min\n'
+  total=$(calc "$total + 330")
+  printf '   training step ours vs PyTorch (mini, minilm; 3 rounds): ~6 min\n'
 fi
 printf '   expected total: ~%.0f min\n' "$(calc "$total / 60")"
 [ "$DRY_RUN" = 1 ] && exit 0

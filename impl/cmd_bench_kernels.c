@@ -10,9 +10,11 @@
 
 #include "../bench/bench_kernels.h"
 #include "../bench/bench_kernels_cuda.h"
+#include "buildinfo.h"
 #include "cli.h"
 #include "config.h"
 #include "cpu/cpu_blas.h"
+#include "manifest.h"
 #include "../bench/peak.h"
 
 typedef struct {
@@ -152,6 +154,20 @@ static void measure_peaks(const BkOpts *o, BenchCuda *bc, double *gf, double *gb
            th, cpu_blas_setup(), cpu_blas_detected_core(), *gf, *gbs);
 }
 
+/* What ran where, for the CSV's first line: command, build, device, date. */
+static void provenance(const BkOpts *o, const char *gpu_info, char *out, size_t len) {
+    char cpu[256], now[32];
+    cpu_model_name(cpu, sizeof cpu);
+    utc_now_iso(now);
+    int th = o->threads > 0 ? o->threads : omp_get_max_threads();
+    snprintf(out, len,
+             "mtl bench-kernels --device %s%s --preset %s --batch %d --seq %d --repeats %d\n"
+             "commit %s, %s, %s\nBLAS %s\nCPU %s, %d threads%s%s\nat %s",
+             o->device, o->tf32 ? " --tf32" : "", o->preset, o->B, o->T, o->repeats,
+             build_git_commit(), build_compiler(), build_cflags(), build_blas(), cpu, th,
+             gpu_info ? "\nGPU " : "", gpu_info ? gpu_info : "", now);
+}
+
 static int run_bench(const BkOpts *o, Backend *be, const ModelConfig *cfg) {
     BenchKernelsOpts bo = {o->B, o->T, o->repeats, NULL};
     KernelTiming *rows = NULL;
@@ -172,6 +188,8 @@ static int run_bench(const BkOpts *o, Backend *be, const ModelConfig *cfg) {
     }
     double peak_gf, peak_gbs;
     measure_peaks(o, bc, &peak_gf, &peak_gbs);
+    char prov[2048];
+    provenance(o, bc ? bench_cuda_info(bc) : NULL, prov, sizeof prov);
     bench_cuda_close(bc);
     printf("preset %s, B=%d T=%d, median of %d calls per op\n\n", cfg->preset, o->B, o->T, o->repeats);
     bench_kernels_apply_peaks(rows, n, peak_gf, peak_gbs);
@@ -179,7 +197,7 @@ static int run_bench(const BkOpts *o, Backend *be, const ModelConfig *cfg) {
     print_summary(rows, n, peak_gf);
     int rc = 0;
     const char *device = o->tf32 && !strcmp(o->device, "cuda") ? "cuda-tf32" : o->device;
-    if (bench_kernels_write_csv(o->out, device, rows, n, peak_gf, peak_gbs, &err)) {
+    if (bench_kernels_write_csv(o->out, device, prov, rows, n, peak_gf, peak_gbs, &err)) {
         fprintf(stderr, "mtl bench-kernels: %s\n", err.msg);
         rc = 1;
     } else {

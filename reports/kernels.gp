@@ -19,6 +19,11 @@ have_cuda = system("test -r '".cuda."' && echo 1 || echo 0") + 0
 stats cpu every ::1 using ($4 * $5) name "CPU" nooutput
 if (have_cuda) { stats cuda every ::1 using ($4 * $5) name "GPU" nooutput }
 
+# which runs: the CSVs' "# ..." provenance lines (mtl bench-kernels writes one)
+prov(f) = system("sed -n '1{s/^# //;s/; BLAS [^;]*//;p}' '".f."' 2>/dev/null | cut -c1-260")
+runs_note = "cpu: ".prov(cpu)
+if (have_cuda) { runs_note = runs_note."\ncuda: ".prov(cuda) }
+
 share(total) = (column(4) > 0 ? 100.0 * column(4) * column(5) / total : NaN)
 pct(unused) = (column(4) > 0 && strcol(8) ne "" ? column(8) : NaN)
 
@@ -36,6 +41,7 @@ do for [term in "png svg"] {
     else { set terminal svg size 1400,1000 enhanced font "DejaVu Sans,10" background "white" }
     set output out.'.'.term
     set multiplot layout 2,1 title "mtl bench-kernels: one training step, per op" font ",13"
+    set label 99 runs_note at screen 0.01, screen 0.015 left noenhanced font ",7" front
 
     set title "share of the summed kernel time of a step (%)"
     set ylabel "% of step"
@@ -58,6 +64,7 @@ do for [term in "png svg"] {
         plot cpu every ::1 using (pct(0)):xtic(column(4) > 0 ? strcol(2) : "") title "cpu" lc rgb "#1f77b4"
     }
     unset logscale y
+    unset label 99
     unset multiplot
     set output
 }

@@ -37,11 +37,26 @@ def read_json(path):
 
 
 def read_csv(path):
+    """Rows of a CSV as dicts; leading "# ..." lines (provenance) are skipped."""
     try:
         with open(path, newline="") as f:
-            return list(csv.DictReader(f))
+            return list(csv.DictReader(line for line in f if not line.startswith("#")))
     except OSError:
         return []
+
+
+def csv_provenance(path):
+    """The text of a CSV's leading "# ..." lines (empty if none)."""
+    out = []
+    try:
+        with open(path) as f:
+            for line in f:
+                if not line.startswith("#"):
+                    break
+                out.append(line[1:].strip())
+    except OSError:
+        pass
+    return " ".join(out)
 
 
 def fnum(x):
@@ -407,8 +422,10 @@ def kernels_section(kernel_csvs):
                          r.get("calls", ""), fmt_num(r.get("median_us")), share,
                          fmt_num(r.get("gflops")), fmt_num(r.get("gbs")),
                          fmt_num(r.get("pct_peak"))])
-        parts.append("`%s` (summed kernel time of one step: %.1f ms):\n\n" % (path, step_us / 1000)
-                     + table(hdr, body))
+        prov = csv_provenance(path)
+        parts.append("`%s` (%ssummed kernel time of one step: %.1f ms):\n\n" % (
+            path, ("run: " + prov + "; ") if prov else "no provenance line (older CSV); ",
+            step_us / 1000) + table(hdr, body))
     return "\n\n".join(parts)
 
 

@@ -63,11 +63,11 @@ extern "C" double cuda_bench_stop(CudaBenchTimer *t) {
     return (double)ms * 1e-3;
 }
 
-enum { PEAK_N = 8192, PEAK_REPEATS = 5 };
+enum { PEAK_REPEATS = 5 };
 
 extern "C" double cuda_bench_sgemm_peak_gflops(Backend *be) {
     CudaCtx *ctx = cuda_ctx(be);
-    const int n = PEAK_N;
+    const int n = CUDA_BENCH_PEAK_GEMM_N;
     size_t nn = (size_t)n * n;
     float *a = (float *)be->alloc(be, nn * sizeof(float));
     float *b = (float *)be->alloc(be, nn * sizeof(float));
@@ -103,7 +103,7 @@ __global__ void copy_kernel(float4 *dst, const float4 *src, size_t n4) {
 
 extern "C" double cuda_bench_copy_gbs(Backend *be) {
     CudaCtx *ctx = cuda_ctx(be);
-    size_t bytes = 512 * BENCH_MIB, n4 = bytes / sizeof(float4);
+    size_t bytes = CUDA_BENCH_PEAK_COPY_MIB * BENCH_MIB, n4 = bytes / sizeof(float4);
     float4 *src = (float4 *)be->alloc(be, bytes), *dst = (float4 *)be->alloc(be, bytes);
     /* enough blocks to fill every SM several times over; the loop covers the rest */
     unsigned blocks = (unsigned)(ctx->sm_count > 0 ? ctx->sm_count * 8 : 1024);
