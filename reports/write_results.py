@@ -403,9 +403,9 @@ def kernels_section(kernel_csvs):
     summed kernel time (calls * median_us / sum over ops; the peak_* rows have
     calls 0 and are the reference measurements)."""
     parts = ["`pct_peak` is the percentage of this machine's peak measured in the same run: "
-             "the large-sgemm GFLOP/s for GEMM and attention rows, the 64 MiB copy GB/s "
-             "(DRAM) for the others, so an op whose working set stays in cache can exceed "
-             "100%. `share` is calls × median time over the sum for all ops of one step."]
+             "the large-sgemm GFLOP/s (row peak_sgemm) for GEMM and attention rows, the copy "
+             "GB/s of buffers far larger than the caches (row peak_copy) for the others, so an "
+             "op whose working set stays in cache can exceed 100%. `share` is calls × median time over the sum for all ops of one step."]
     for path in kernel_csvs:
         rows = read_csv(path)
         if not rows:
