@@ -21,6 +21,10 @@ if (have_cuda) { stats cuda every ::1 using ($4 * $5) name "GPU" nooutput }
 
 # which runs: the CSVs' "# ..." provenance lines (mtl bench-kernels writes one)
 prov(f) = system("sed -n '1{s/^# //;s/; BLAS [^;]*//;p}' '".f."' 2>/dev/null | cut -c1-260")
+# series titles carry the shapes, which may differ between the two CSVs
+shape_of(f) = system("sed -n '1s/.*--preset \\([^ ]*\\) --batch \\([0-9]*\\) --seq \\([0-9;]*\\).*/\\1 B\\2 T\\3/p' '".f."' 2>/dev/null | tr -d ';'")
+cpu_title = "cpu ".shape_of(cpu)
+cuda_title = "cuda ".shape_of(cuda)
 runs_note = "cpu: ".prov(cpu)
 if (have_cuda) { runs_note = runs_note."\ncuda: ".prov(cuda) }
 
@@ -47,24 +51,26 @@ do for [term in "png svg"] {
     set ylabel "% of step"
     set yrange [0:*]
     if (have_cuda) {
-        plot cpu every ::1 using (share(CPU_sum)):xtic(column(4) > 0 ? strcol(2) : "") title "cpu" lc rgb "#1f77b4", \
-             cuda every ::1 using (share(GPU_sum)) title "cuda" lc rgb "#2ca02c"
+        plot cpu every ::1 using (share(CPU_sum)):xtic(column(4) > 0 ? strcol(2) : "") title cpu_title noenhanced lc rgb "#1f77b4", \
+             cuda every ::1 using (share(GPU_sum)) title cuda_title noenhanced lc rgb "#2ca02c"
     } else {
-        plot cpu every ::1 using (share(CPU_sum)):xtic(column(4) > 0 ? strcol(2) : "") title "cpu" lc rgb "#1f77b4"
+        plot cpu every ::1 using (share(CPU_sum)):xtic(column(4) > 0 ? strcol(2) : "") title cpu_title noenhanced lc rgb "#1f77b4"
     }
 
     set title "% of the machine's peak (GEMM ops: sgemm GFLOP/s; others: DRAM copy GB/s, so in-cache ops exceed 100%)"
     set ylabel "% of peak"
     set logscale y
     set yrange [0.1:*]
+    set key bottom left box opaque # the bars rarely reach below 1%
     if (have_cuda) {
-        plot cpu every ::1 using (pct(0)):xtic(column(4) > 0 ? strcol(2) : "") title "cpu" lc rgb "#1f77b4", \
-             cuda every ::1 using (pct(0)) title "cuda" lc rgb "#2ca02c"
+        plot cpu every ::1 using (pct(0)):xtic(column(4) > 0 ? strcol(2) : "") title cpu_title noenhanced lc rgb "#1f77b4", \
+             cuda every ::1 using (pct(0)) title cuda_title noenhanced lc rgb "#2ca02c"
     } else {
-        plot cpu every ::1 using (pct(0)):xtic(column(4) > 0 ? strcol(2) : "") title "cpu" lc rgb "#1f77b4"
+        plot cpu every ::1 using (pct(0)):xtic(column(4) > 0 ? strcol(2) : "") title cpu_title noenhanced lc rgb "#1f77b4"
     }
     unset logscale y
     unset label 99
+    set key top right box opaque
     unset multiplot
     set output
 }
