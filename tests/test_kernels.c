@@ -70,7 +70,9 @@ static int *rnd_ints(size_t n, uint32_t stream, int hi) {
 /* ---- RNG ---------------------------------------------------------------- */
 
 static void test_rng_keep_matches_scalar(void) {
-    const uint64_t firsts[] = {0, 1, 2, 3, 5, 63, 64, 65, 1000003, (1ull << 32) - 3};
+    /* the last two: counters q = first/4 at the 2^32 carry into the high word */
+    const uint64_t firsts[] = {0, 1, 2, 3, 5, 63, 64, 65, 1000003, (1ull << 32) - 3,
+                               (4ull << 32) - 6, (4ull << 32) + 1};
     const size_t ns[] = {1, 3, 4, 7, 64, 65, 200, 4099};
     uint8_t keep[4099];
     int bad = 0;
