@@ -10,7 +10,7 @@
 # Interleaving the three within each round spreads the machine's background
 # load over all of them instead of one; the report takes the median over
 # rounds of each run's median step time, and the ratio torch / ours of those.
-# Every JSON line the programs print is appended to $OUT with the round, the
+# Every JSON line the programs print is appended to $STEP_OUT with the round, the
 # run id and the host added, after a first {"meta": ...} line that records
 # `mtl version` (commit, compiler, flags, BLAS) and torch's version.
 #
@@ -23,8 +23,10 @@
 #   MATHS    fp32 and/or tf32 (tf32: --tf32 on both sides; cuda only)  [fp32]
 #   SIDES    any of: ours torch-ref torch-hf  ["ours torch-ref torch-hf"]
 #   ROUNDS   interleaved rounds               [3]
-#   STEPS, WARMUP  per run                    [10, 2]
-#   OUT      JSON-lines file (replaced)       [runs/bench-step-$DEVICE.jsonl]
+#   TIMED_STEPS, WARMUP_STEPS  per run        [10, 2]
+#   STEP_OUT JSON-lines file (replaced)       [runs/bench-step-$DEVICE.jsonl]
+# (not STEPS / OUT: `make bench STEPS=... OUT=...` passes those to every
+# command it runs, with other meanings)
 #   BUILD, PYTHON                             [build, python3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,11 +39,11 @@ DEVICE=${DEVICE:-cpu}
 MATHS=${MATHS:-fp32}
 SIDES=${SIDES:-ours torch-ref torch-hf}
 ROUNDS=${ROUNDS:-3}
-STEPS=${STEPS:-10}
-WARMUP=${WARMUP:-2}
+TIMED_STEPS=${TIMED_STEPS:-10}
+WARMUP_STEPS=${WARMUP_STEPS:-2}
 BUILD=${BUILD:-build}
 PYTHON=${PYTHON:-python3}
-OUT=${OUT:-runs/bench-step-$DEVICE.jsonl}
+STEP_OUT=${STEP_OUT:-runs/bench-step-$DEVICE.jsonl}
 MTL="$BUILD/mtl"
 
 die() { echo "bench_step_cmp: $*" >&2; exit 1; }
@@ -64,8 +66,8 @@ if [ $have_torch = 1 ] && "$PYTHON" -c 'import transformers' 2>/dev/null; then h
 
 run_id=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 host=$(hostname)
-tmp="$OUT.partial" # what finished so far stays here if the script is killed
-mkdir -p "$(dirname "$OUT")"
+tmp="$STEP_OUT.partial" # what finished so far stays here if the script is killed
+mkdir -p "$(dirname "$STEP_OUT")"
 trap 'rm -f "$tmp.line"' EXIT
 
 # {"meta": {...}}: the build and the peer's versions, as strings
@@ -82,7 +84,7 @@ if [ "$DEVICE" = cuda ] && command -v nvidia-smi >/dev/null; then
 fi
 printf '{"meta": {"run": "%s", "host": "%s", "device": "%s", "maths": "%s", "threads": %s, "rounds": %s, "steps": %s, "warmup": %s, "mtl_version": "%s", "torch": "%s", "transformers": "%s", "cpu": "%s", "gpu": "%s", "nproc": %s}}\n' \
   "$run_id" "$host" "$DEVICE" "$MATHS" "$THREADS" \
-  "$ROUNDS" "$STEPS" "$WARMUP" "$mtl_version" "$torch_version" "$hf_version" "$cpu_model" \
+  "$ROUNDS" "$TIMED_STEPS" "$WARMUP_STEPS" "$mtl_version" "$torch_version" "$hf_version" "$cpu_model" \
   "$gpu" "$(nproc)" >"$tmp"
 
 # run LABEL CMD...: time one side; its last stdout line (JSON) goes to $tmp
@@ -109,7 +111,7 @@ for round in $(seq 1 "$ROUNDS"); do
     for seq in $SEQS; do
       for math in $MATHS; do
         args=(--preset "$preset" --batch "$BATCH" --seq "$seq" --threads "$THREADS" --task mtl
-              --steps "$STEPS" --warmup "$WARMUP" --device "$DEVICE")
+              --steps "$TIMED_STEPS" --warmup "$WARMUP_STEPS" --device "$DEVICE")
         [ "$math" = tf32 ] && args+=(--tf32)
         if wants ours; then run_side ours "$round" "$MTL" bench-step "${args[@]}"; fi
         if wants torch-ref && [ $have_torch = 1 ]; then
@@ -123,6 +125,6 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-sync "$tmp" 2>/dev/null || true # fsync before the rename: never a half-written $OUT
-mv -f "$tmp" "$OUT"
-echo "bench_step_cmp: wrote $OUT ($(wc -l <"$OUT") lines); tabulate with: make reports"
+sync "$tmp" 2>/dev/null || true # fsync before the rename: never a half-written $STEP_OUT
+mv -f "$tmp" "$STEP_OUT"
+echo "bench_step_cmp: wrote $STEP_OUT ($(wc -l <"$STEP_OUT") lines); tabulate with: make reports"

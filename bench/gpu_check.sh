@@ -132,7 +132,8 @@ step bench_kernels_cuda_tf32 60 "$MTL" bench-kernels --device cuda --tf32 --pres
 # preset base, batch 32, seq 128 and 384, fp32 and TF32, one round (the GPU
 # is not shared) -> runs/bench-step-cuda.jsonl, tabulated by `make reports`
 step bench_step_cuda 330 env DEVICE=cuda PRESETS=base BATCH=32 SEQS="128 384" MATHS="fp32 tf32" \
-  ROUNDS=1 SIDES="ours torch-hf" STEPS=10 WARMUP=3 BUILD="$BUILD" OUT=runs/bench-step-cuda.jsonl \
+  ROUNDS=1 SIDES="ours torch-hf" TIMED_STEPS=10 WARMUP_STEPS=3 BUILD="$BUILD" \
+  STEP_OUT=runs/bench-step-cuda.jsonl \
   bash bench/bench_step_cmp.sh
 
 # CPU kernels last: the least informative here (other machines measure them)

@@ -79,8 +79,15 @@ set style histogram errorbars gap 2 lw 1
 set boxwidth 0.9
 set yrange [0:*]
 set key top right
-if (has_metrics) plot f('metrics.dat') u 2:3:xtic(1) t "NER F1 (test)" lc rgb c_ner, \
+# only the series some run has (an all-NaN histogram series is an error):
+# NER columns need a NER or MTL run, QA columns a QA or MTL run
+with_ner = has_metrics && (has_ner || has_mtl)
+with_qa = has_metrics && (has_qa || has_mtl)
+if (with_ner && with_qa) plot f('metrics.dat') u 2:3:xtic(1) t "NER F1 (test)" lc rgb c_ner, \
      '' u 4:5 t "QA EM (dev)" lc rgb "#9467bd", '' u 6:7 t "QA F1 (dev)" lc rgb c_qa; \
+   else if (with_ner) plot f('metrics.dat') u 2:3:xtic(1) t "NER F1 (test)" lc rgb c_ner; \
+   else if (with_qa) plot f('metrics.dat') u 4:5:xtic(1) t "QA EM (dev)" lc rgb "#9467bd", \
+     '' u 6:7 t "QA F1 (dev)" lc rgb c_qa; \
    else plot NaN notitle
 set yrange [*:*]
 set style data points
