@@ -454,6 +454,39 @@ STEP_SIDES = (("ours", "ours (C)"), ("torch-ref", "PyTorch, reference/model.py")
               ("torch-hf", "PyTorch, HF BertModel"))
 
 
+def step_breakdown(runs, key_of, shapes):
+    """Where ours' step time goes: per op, the median over rounds of its ms per
+    step (bench-step's profile: each op's calls timed back to back), as ms and
+    as a share of the summed op time; one column per shape."""
+    cols = []
+    for key in shapes:
+        ours = [r for r in runs if r["side"] == "ours" and key_of(r) == key and r.get("op_ms_per_step")]
+        if not ours:
+            continue
+        ops = {}
+        for r in ours:
+            for op, ms in r["op_ms_per_step"].items():
+                ops.setdefault(op, []).append(fnum(ms))
+        med = {op: median(v) for op, v in ops.items()}
+        cols.append(("%s %s %s B%s T%s" % (key[0], key[1], "tf32" if key[2] else "fp32", key[3], key[4]),
+                     med, sum(med.values())))
+    if not cols:
+        return ""
+    order = sorted(cols[0][1], key=lambda op: -cols[0][1][op])
+    body = []
+    for op in order:
+        cells = []
+        for _, med, total in cols:
+            ms = med.get(op)
+            cells.append("%.2f (%.1f%%)" % (ms, 100 * ms / total) if ms is not None and total else "–")
+        if any(med.get(op, 0) >= 0.005 for _, med, _ in cols):
+            body.append([op] + cells)
+    body.append(["sum of ops"] + ["%.1f" % total for _, _, total in cols])
+    return ("Where ours' step time goes (`mtl bench-step` per-op profile, ms per step and share, "
+            "median over rounds; matmul and attention are the sgemm-based ops, the rest is "
+            "memory- or exp/RNG-bound):\n\n" + table(["op"] + [c[0] for c in cols], body))
+
+
 def steps_section(step_files):
     """One table per bench_step_cmp JSON-lines file: per shape, the median over
     rounds of each side's median ms/step, ours' model-FLOPs utilisation (model
@@ -508,6 +541,9 @@ def steps_section(step_files):
                 version or "mtl version unknown", meta.get("torch", "?"),
                 meta.get("transformers", "?"), meta.get("steps", "?"), meta.get("warmup", "?"))
             + table(hdr, body))
+        breakdown = step_breakdown(runs, key_of, shapes)
+        if breakdown:
+            parts.append(breakdown)
     if not parts:
         return ""
     intro = ("One training step of the multi-task model (one NER and one QA forward/backward pass "
