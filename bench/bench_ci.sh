@@ -6,7 +6,8 @@
 #      bitwise identical checkpoint.bin, metrics.json, predictions and losses;
 #   3. compares metrics and final losses with bench/baselines/ci-tiny.json
 #      within the tolerances stored there (see "why" in that file);
-#   4. checks that every run learned (final loss below its first-step loss).
+#   4. checks that every run learned (final loss below its first-step loss);
+#   5. renders the report (make reports) from each run alone and from all three.
 # bash bench/bench_ci.sh --update-baseline   rewrites the baseline from step 1.
 # Variables: BUILD (build dir with mtl) [build], OUT [runs/bench-ci],
 # THREADS [2], BENCH_CI_REQUIRE_DATA (1: missing data is an error, not a SKIP).
@@ -148,6 +149,22 @@ else:
                      lim, "ok" if good else "OUT OF TOLERANCE"))
 sys.exit(0 if ok else 1)
 EOF
+
+# 5. the report (RESULTS.md tables + gnuplot dashboard) renders from these runs:
+#    each task alone, as `make bench TASKS=ner` would leave them, and all three;
+#    into a scratch dir, never over the committed reports/ and RESULTS.md
+echo "== bench-ci: reports from the runs"
+for subset in ner qa mtl "ner qa mtl"; do
+  scratch="$OUT/reports-${subset// /-}"
+  mkdir -p "$scratch/runs"
+  for t in $subset; do ln -sfn "$PWD/$OUT/$t" "$scratch/runs/$t"; done
+  if FIGS="$scratch" bash reports/make_reports.sh "$scratch/runs" "$scratch/RESULTS.md" \
+       >"$scratch/log" 2>&1 && [ -s "$scratch/dashboard.png" ] && grep -q '^| ' "$scratch/RESULTS.md"; then
+    echo "   report ok: $subset"
+  else
+    echo "   REPORT FAILED: $subset (log: $scratch/log)"; tail -n 5 "$scratch/log"; fail=1
+  fi
+done
 
 echo "== bench-ci: $(( $(date +%s) - t0 )) s"
 if [ $fail = 0 ]; then echo "bench-ci: PASS"; else echo "bench-ci: FAIL"; exit 1; fi

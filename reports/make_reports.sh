@@ -5,23 +5,27 @@
 #      (gnuplot inputs) and RESULTS.md (tables, figure links, manifests)
 #   2. gnuplot draws reports/dashboard.{png,svg} and, when those runs exist,
 #      reports/ablation_{lambda,sampling}.{png,svg} and reports/kernels.*
+# FIGS=dir puts the figures and data under dir instead of reports/ (bench-ci
+# renders its runs that way without touching the committed figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-runs/bench}
 RESULTS=${2:-RESULTS.md}
 PYTHON=${PYTHON:-python3}
+FIGS=${FIGS:-reports}
 command -v gnuplot >/dev/null || { echo "make reports: gnuplot not found (apt-get install gnuplot-nox)" >&2; exit 1; }
 [ -d "$RUNS" ] || { echo "make reports: no runs under $RUNS (run make bench first)" >&2; exit 1; }
 kernels=()
 for f in runs/bench-kernels-cpu.csv runs/bench-kernels-cuda.csv runs/bench-kernels-cuda-tf32.csv; do [ -r "$f" ] && kernels+=("$f"); done
 steps=()
 for f in runs/bench-step-cpu.jsonl runs/bench-step-cuda.jsonl; do [ -r "$f" ] && steps+=("$f"); done
-mkdir -p reports/data
-"$PYTHON" reports/write_results.py --runs "$RUNS" --data reports/data --figs reports \
+mkdir -p "$FIGS/data"
+"$PYTHON" reports/write_results.py --runs "$RUNS" --data "$FIGS/data" --figs "$FIGS" \
   --results "$RESULTS" --kernels "${kernels[@]}" --steps "${steps[@]}" --command make reports RUNS="$RUNS"
-gnuplot -e "data='reports/data'; out='reports/dashboard'" reports/dashboard.gp
-gnuplot -e "data='reports/data'; outdir='reports'" reports/ablation.gp
+gnuplot -e "data='$FIGS/data'; out='$FIGS/dashboard'" reports/dashboard.gp
+gnuplot -e "data='$FIGS/data'; outdir='$FIGS'" reports/ablation.gp
 if [ ${#kernels[@]} -gt 0 ] && [ -r reports/kernels.gp ]; then
-  gnuplot reports/kernels.gp || echo "make reports: reports/kernels.gp failed (kernel figure skipped)" >&2
+  gnuplot -e "out='$FIGS/kernels'" reports/kernels.gp ||
+    echo "make reports: reports/kernels.gp failed (kernel figure skipped)" >&2
 fi
-echo "make reports: reports/dashboard.png, reports/dashboard.svg, $RESULTS"
+echo "make reports: $FIGS/dashboard.png, $FIGS/dashboard.svg, $RESULTS"

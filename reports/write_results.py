@@ -89,9 +89,10 @@ class Run:
 
 
 def find_groups(root):
-    """{group_dir: [Run, ...]} for every run (dir with metrics.json) under root."""
+    """{group_dir: [Run, ...]} for every run (dir with metrics.json) under root;
+    symbolic links to run directories are followed (runs gathered from elsewhere)."""
     groups = {}
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         dirnames.sort()
         if "metrics.json" not in filenames:
             continue
