@@ -69,6 +69,7 @@ host=$(hostname)
 tmp="$STEP_OUT.partial" # what finished so far stays here if the script is killed
 mkdir -p "$(dirname "$STEP_OUT")"
 trap 'rm -f "$tmp.line"' EXIT
+failed=0 # sides that crashed or printed no JSON: the others still run, the exit status says so
 
 # {"meta": {...}}: the build and the peer's versions, as strings
 json_str() { sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' | tr '\n' ';' | sed 's/;$//'; }
@@ -97,12 +98,17 @@ run_side() {
   "$@" >"$tmp.line" || rc=$?
   if [ $rc != 0 ]; then
     echo "bench_step_cmp: '$*' failed (exit $rc): skipped" >&2
+    failed=$((failed + 1))
     return 0
   fi
   grep -v '^{' "$tmp.line" | sed 's/^/   /' || true
   local json
   json=$(grep '^{' "$tmp.line" | tail -n 1)
-  [ -n "$json" ] || { echo "bench_step_cmp: no JSON line from '$*'" >&2; return 0; }
+  if [ -z "$json" ]; then
+    echo "bench_step_cmp: no JSON line from '$*'" >&2
+    failed=$((failed + 1))
+    return 0
+  fi
   printf '{"side": "%s", "round": %d, "run": "%s", %s\n' "$side" "$round" "$run_id" "${json#\{}" >>"$tmp"
 }
 
@@ -128,3 +134,4 @@ done
 sync "$tmp" 2>/dev/null || true # fsync before the rename: never a half-written $STEP_OUT
 mv -f "$tmp" "$STEP_OUT"
 echo "bench_step_cmp: wrote $STEP_OUT ($(wc -l <"$STEP_OUT") lines); tabulate with: make reports"
+[ "$failed" = 0 ] || die "$failed run(s) failed (see above); their rows are missing from $STEP_OUT"
