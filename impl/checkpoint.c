@@ -8,7 +8,7 @@
 #include "sha256.h"
 
 static const char CKPT_MAGIC[8] = {'M', 'T', 'L', 'C', 'K', 'P', 'T', '\0'};
-enum { CKPT_VERSION = 1, CKPT_MAX_TENSORS = 100000, CKPT_MAX_NAME = 255 };
+enum { CKPT_VERSION = 1, CKPT_VERSION_AUX = 2, CKPT_MAX_TENSORS = 100000, CKPT_MAX_NAME = 255 };
 
 void ckpt_state_free(TrainState *st) {
     free(st->options);
@@ -57,6 +57,10 @@ static void put_state(Bytes *o, const TrainState *st, int adam_t) {
         put_i32(o, st->order[i].epoch);
         put_i32(o, st->order[i].pos);
     }
+    if (st->n_aux > 0) {
+        put_u32(o, (uint32_t)st->n_aux);
+        put_bytes(o, st->aux, (size_t)st->n_aux * sizeof(double));
+    }
     const char *opt = st->options ? st->options : "";
     put_u32(o, (uint32_t)strlen(opt));
     put_bytes(o, opt, strlen(opt));
@@ -79,6 +83,8 @@ static void put_table(Bytes *o, const Model *m) {
 int checkpoint_save(const char *path, const Model *m, const TrainState *st, Err *err) {
     if (st->n_orders < 0 || st->n_orders > CKPT_MAX_ORDERS)
         return err_set(err, "%s: %d data orders (max %d)", path, st->n_orders, CKPT_MAX_ORDERS);
+    if (st->n_aux < 0 || st->n_aux > CKPT_MAX_AUX)
+        return err_set(err, "%s: %d auxiliary state values (max %d)", path, st->n_aux, CKPT_MAX_AUX);
     size_t n = model_num_params(m);
     float *params = xmalloc(n * sizeof(float));
     float *mom = xmalloc(n * sizeof(float));
@@ -89,7 +95,9 @@ int checkpoint_save(const char *path, const Model *m, const TrainState *st, Err 
 
     Bytes hdr = {0};
     put_bytes(&hdr, CKPT_MAGIC, 8);
-    put_u32(&hdr, CKPT_VERSION);
+    /* version 1 when there is no auxiliary state: such files stay readable by
+     * builds that predate version 2 */
+    put_u32(&hdr, st->n_aux > 0 ? CKPT_VERSION_AUX : CKPT_VERSION);
     put_config(&hdr, model_config(m));
     put_state(&hdr, st, adam_t);
     put_table(&hdr, m);
@@ -167,7 +175,17 @@ static int rd_config(Cursor *c, ModelConfig *cfg) {
     return 0;
 }
 
-static int rd_state(Cursor *c, TrainState *st) {
+static int rd_aux(Cursor *c, TrainState *st) {
+    uint32_t n = 0;
+    if (rd(c, &n, 4, "the auxiliary state count")) return -1;
+    if (n == 0 || n > CKPT_MAX_AUX)
+        return err_set(c->err, "%s: implausible auxiliary state count %u at byte %zu (1..%d)",
+                       c->path, n, c->off - 4, CKPT_MAX_AUX);
+    st->n_aux = (int)n;
+    return rd(c, st->aux, (size_t)n * sizeof(double), "the auxiliary state");
+}
+
+static int rd_state(Cursor *c, TrainState *st, uint32_t version) {
     int64_t step = 0;
     int32_t t = 0, n_orders = 0;
     if (rd(c, &st->seed, 8, "the training state") || rd(c, &step, 8, "the training state") ||
@@ -187,6 +205,8 @@ static int rd_state(Cursor *c, TrainState *st) {
                            c->path, i, c->off - sizeof o, o[0], o[1], o[2]);
         st->order[i] = (OrderState){o[0], o[1], o[2]};
     }
+    st->n_aux = 0;
+    if (version == CKPT_VERSION_AUX && rd_aux(c, st)) return -1;
     uint32_t k = 0;
     if (rd(c, &k, 4, "the options length")) return -1;
     if (k > c->len - c->off)
@@ -299,12 +319,12 @@ static int ckpt_open(const char *path, Ckpt *k, Err *err) {
         goto out;
     }
     if (rd(&c, &version, 4, "the version")) goto out;
-    if (version != CKPT_VERSION) {
-        err_set(err, "%s: unsupported checkpoint version %u at byte 8 (this build reads %d)", path,
-                version, CKPT_VERSION);
+    if (version != CKPT_VERSION && version != CKPT_VERSION_AUX) {
+        err_set(err, "%s: unsupported checkpoint version %u at byte 8 (this build reads %d and %d)",
+                path, version, CKPT_VERSION, CKPT_VERSION_AUX);
         goto out;
     }
-    if (rd_config(&c, &k->cfg) || rd_state(&c, &k->st) || rd_table(&c, k) || check_payload(&c, k))
+    if (rd_config(&c, &k->cfg) || rd_state(&c, &k->st, version) || rd_table(&c, k) || check_payload(&c, k))
         goto out;
     rc = 0;
 out:

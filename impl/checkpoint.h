@@ -5,11 +5,13 @@
  *
  * File format (little-endian; all writes atomic: temp file, fsync, rename):
  *   magic      8 bytes "MTLCKPT\0"
- *   version    u32 (= 1)
+ *   version    u32: 1, or 2 when the trainer has auxiliary state
  *   config     char preset[32]; i32 L C NH FFN V maxT type_vocab num_labels
  *              heads; f32 ln_eps p_drop init_std
  *   state      u64 seed; i64 step; i32 adam_t;
  *              i32 n_orders (0..4), then n_orders x (i32 n, epoch, pos)
+ *   aux        version 2 only: u32 n_aux (1..32), f64 aux[n_aux] (the
+ *              trainer's extra state, e.g. GradNorm's weights: gradnorm.h)
  *   options    u32 length K, K bytes: the training options as "key=value\n"
  *   table      u32 n_tensors; per tensor: u32 name length, name bytes,
  *              u32 ndim (1..4), ndim x u32 shape, u64 offset, u64 numel
@@ -29,6 +31,7 @@
 #include "util.h"
 
 #define CKPT_MAX_ORDERS 4
+#define CKPT_MAX_AUX 32
 
 typedef struct {
     int n, epoch, pos;
@@ -40,6 +43,8 @@ typedef struct {
     int adam_t;           /* AdamW step counter (filled by checkpoint_save/load) */
     int n_orders;
     OrderState order[CKPT_MAX_ORDERS]; /* one per task: TASK_NER, TASK_QA */
+    int n_aux;            /* 0: none (a version-1 file) */
+    double aux[CKPT_MAX_AUX];
     char *options;        /* "key=value\n" lines; owned (free with ckpt_state_free) */
 } TrainState;
 

@@ -239,6 +239,9 @@ void model_params_from_host(Model *m, const float *src) {
 void model_grads_to_host(const Model *m, float *dst) {
     m->be->download(m->be, dst, m->grads, m->nparams * sizeof(float));
 }
+void model_grad_tensor_to_host(const Model *m, const ParamInfo *p, float *dst) {
+    m->be->download(m->be, dst, m->grads + p->offset, p->numel * sizeof(float));
+}
 void model_optstate_to_host(const Model *m, float *m_dst, float *v_dst, int *t) {
     m->be->download(m->be, m_dst, m->adam_m, m->nparams * sizeof(float));
     m->be->download(m->be, v_dst, m->adam_v, m->nparams * sizeof(float));

@@ -138,6 +138,8 @@ size_t model_num_params(const Model *m);
 void model_params_to_host(const Model *m, float *dst);
 void model_params_from_host(Model *m, const float *src);
 void model_grads_to_host(const Model *m, float *dst);
+/* The gradient of one tensor of the table (p->numel floats). */
+void model_grad_tensor_to_host(const Model *m, const ParamInfo *p, float *dst);
 /* Adam moments and the step counter t (number of updates done). */
 void model_optstate_to_host(const Model *m, float *m_dst, float *v_dst, int *t);
 void model_optstate_from_host(Model *m, const float *m_src, const float *v_src, int t);

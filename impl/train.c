@@ -8,6 +8,8 @@
  *   AdamW(lr)
  * so joint sampling minimises lambda_ner L_ner + lambda_qa L_qa (the grads
  * of both passes accumulate), and a single-task step minimises lambda_k L_k.
+ * With --loss-weighting gradnorm (joint only) the weights w_k replace the
+ * lambdas and are updated after the two backward passes (gradnorm.h).
  */
 #include <math.h>
 #include <stdarg.h>
@@ -17,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "checkpoint.h"
+#include "gradnorm.h"
 #include "optim.h"
 #include "profile_backend.h"
 #include "train_internal.h"
@@ -38,6 +41,9 @@ typedef struct {
     double train_s;        /* training seconds of this process (loop only) */
     double *loss_hist[2];  /* per-step losses (NaN where the task did not run) */
     StrBuf log, evlog;
+    int use_gn;            /* --loss-weighting gradnorm */
+    GradNorm gn;
+    StrBuf gnlog;          /* gradnorm.csv */
     char dir[1024], ckpt[1100];
     long last_ckpt_step;   /* -1: none saved yet */
     char *options;         /* canonical options text */
@@ -115,6 +121,10 @@ static int make_schedule(Trainer *t, Err *err) {
         for (long s = 0; s < t->total; s++) t->loss_hist[k][s] = NAN;
     }
     t->hp = (AdamWParams){o->lr, o->beta1, o->beta2, o->adam_eps, o->weight_decay, o->clip};
+    t->use_gn = !strcmp(o->loss_weighting, "gradnorm");
+    if (t->use_gn && gradnorm_init(&t->gn, t->m, o->gradnorm_layer, o->gradnorm_alpha,
+                                   o->gradnorm_lr, o->lambda_ner, o->lambda_qa, err))
+        return -1;
     return 0;
 }
 
@@ -122,6 +132,8 @@ static int make_schedule(Trainer *t, Err *err) {
 
 static const char LOG_HEADER[] = "step,task,loss_ner,loss_qa,lr,grad_norm,tokens_per_s,wall_s\n";
 static const char EVAL_HEADER[] = "step,split,task,n,loss,f1,em\n"; /* n: sentences / questions */
+/* w_*: the weights the step used; G, r, L_grad: gradnorm.h, before the update */
+static const char GN_HEADER[] = "step,w_ner,w_qa,G_ner,G_qa,r_ner,r_qa,L_grad\n";
 
 /* Keep the rows of an existing CSV whose first field (step) is <= upto, and
  * refill the per-step loss history from log rows. */
@@ -161,6 +173,11 @@ static int flush_logs(Trainer *t, Err *err) {
     path_in(t, "log.csv", p1, sizeof p1);
     path_in(t, "eval.csv", p2, sizeof p2);
     if (atomic_write_file(p1, t->log.buf, t->log.len, err)) return -1;
+    if (t->use_gn) {
+        char p3[1200];
+        path_in(t, "gradnorm.csv", p3, sizeof p3);
+        if (atomic_write_file(p3, t->gnlog.buf, t->gnlog.len, err)) return -1;
+    }
     return atomic_write_file(p2, t->evlog.buf, t->evlog.len, err);
 }
 
@@ -193,6 +210,7 @@ static void progress(const Trainer *t, long done, const double loss[2], float lr
     note(t, "step %ld/%ld", done, t->total);
     if (!isnan(loss[0])) note(t, " | ner %.4f", loss[0]);
     if (!isnan(loss[1])) note(t, " | qa %.4f", loss[1]);
+    if (t->use_gn) note(t, " | w %.3f/%.3f", t->gn.s.w[0], t->gn.s.w[1]);
     note(t, " | lr %.3e | %.0f tok/s | %s elapsed, ETA %s\n", lr, tok_s, e1, e2);
 }
 
@@ -209,8 +227,22 @@ static long task_forward_backward(Trainer *t, int task, long step, double *loss,
     *loss = l;
     if (!isfinite(l))
         return err_set(err, "non-finite %s loss (%g) at step %ld", TASK_NAMES[task], l, step + 1);
-    model_backward(t->m, &b, task == TASK_NER ? t->o->lambda_ner : t->o->lambda_qa);
+    float weight = task == TASK_NER ? t->o->lambda_ner : t->o->lambda_qa;
+    if (t->use_gn) weight = (float)t->gn.s.w[task];
+    model_backward(t->m, &b, weight);
+    if (t->use_gn && task == TASK_NER) gradnorm_after_first(&t->gn, t->m);
     return (long)b.B * b.T; /* tokens computed on: B x (trimmed) T */
+}
+
+/* After the joint backward: measure G, log the weights this step used, and
+ * update them for the next step. */
+static void gradnorm_step(Trainer *t, long done, const double loss[2]) {
+    double G[2], w_used[2] = {t->gn.s.w[0], t->gn.s.w[1]};
+    gradnorm_after_second(&t->gn, t->m, G);
+    gradnorm_update(&t->gn.s, loss, G);
+    const GradNormState *s = &t->gn.s;
+    sb_printf(&t->gnlog, "%ld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g\n", done, w_used[0], w_used[1],
+              s->G[0], s->G[1], s->r[0], s->r[1], s->lgrad);
 }
 
 static int train_step(Trainer *t, long step, Err *err) {
@@ -224,6 +256,7 @@ static int train_step(Trainer *t, long step, Err *err) {
         if (n < 0) return -1;
         toks += n;
     }
+    if (t->use_gn) gradnorm_step(t, step + 1, loss);
     double gnorm = model_grad_norm(t->m);
     if (!isfinite(gnorm))
         return err_set(err, "non-finite gradient norm (%g) at step %ld (task %s)", gnorm, step + 1,
@@ -249,6 +282,10 @@ static int save_checkpoint(Trainer *t, long done, Err *err) {
     for (int k = 0; k < 2; k++)
         st.order[k] = (OrderState){t->order[k].n, t->order[k].epoch, t->order[k].pos};
     st.options = t->options;
+    if (t->use_gn) {
+        st.n_aux = GRADNORM_STATE_LEN;
+        gradnorm_pack(&t->gn.s, st.aux);
+    }
     if (checkpoint_save(t->ckpt, t->m, &st, err)) return -1;
     t->last_ckpt_step = done;
     return 0;
@@ -276,6 +313,14 @@ static int resume_from_checkpoint(Trainer *t, Err *err) {
             rc = err_set(err, "%s: %s data order over %d items, this run has %d", t->ckpt,
                          TASK_NAMES[k], st.order[k].n, t->order[k].n);
         else rc = order_seek(&t->order[k], st.order[k].epoch, st.order[k].pos, err);
+    }
+    if (rc == 0 && t->use_gn) {
+        Err e;
+        if (gradnorm_unpack(&t->gn.s, st.aux, st.n_aux, &e))
+            rc = err_set(err, "%s: %s", t->ckpt, e.msg);
+    } else if (rc == 0 && st.n_aux != 0) {
+        rc = err_set(err, "%s: the checkpoint carries %d values of loss-weighting state, this run has none",
+                     t->ckpt, st.n_aux);
     }
     if (rc == 0) {
         t->start_step = st.step;
@@ -398,6 +443,16 @@ static int write_metrics(Trainer *t, RunSummary *sum, Err *err) {
     jw_str(&w, "sampling", o->sampling);
     jw_num(&w, "lambda_ner", o->lambda_ner);
     jw_num(&w, "lambda_qa", o->lambda_qa);
+    jw_str(&w, "loss_weighting", o->loss_weighting);
+    if (t->use_gn) {
+        jw_obj(&w, "gradnorm");
+        jw_num(&w, "alpha", o->gradnorm_alpha);
+        jw_num(&w, "lr", o->gradnorm_lr);
+        jw_str(&w, "layer", t->gn.W->name);
+        jw_num(&w, "final_w_ner", t->gn.s.w[0]);
+        jw_num(&w, "final_w_qa", t->gn.s.w[1]);
+        jw_end(&w);
+    }
     jw_int(&w, "seed", o->seed);
     jw_int(&w, "steps", t->total);
     jw_str(&w, "init", o->init[0] ? o->init : "random (no pretrained weights available offline)");
@@ -489,6 +544,8 @@ static void trainer_free(Trainer *t) {
     free(t->rows);
     sb_free(&t->log);
     sb_free(&t->evlog);
+    sb_free(&t->gnlog);
+    if (t->use_gn) gradnorm_free(&t->gn);
     free(t->options);
     train_data_free(&t->d);
 }
@@ -512,6 +569,8 @@ static int setup(Trainer *t, int argc, char **argv, Err *err) {
     if (o->resume && resume_from_checkpoint(t, err)) return -1;
     reload_csv(t, "log.csv", LOG_HEADER, &t->log, o->resume ? t->start_step : 0, 1);
     reload_csv(t, "eval.csv", EVAL_HEADER, &t->evlog, o->resume ? t->start_step : 0, 0);
+    if (t->use_gn)
+        reload_csv(t, "gradnorm.csv", GN_HEADER, &t->gnlog, o->resume ? t->start_step : 0, 0);
     return 0;
 }
 
@@ -519,10 +578,10 @@ static void print_plan(const Trainer *t) {
     const TrainOptions *o = t->o;
     note(t,
             "mtl train: task %s, preset %s, seed %lld, %ld steps (%ld per epoch), warmup %ld, "
-            "batch %d, sampling %s, lambda %g/%g, train windows NER %d QA %d, %ld parameters, "
+            "batch %d, sampling %s, lambda %g/%g%s, train windows NER %d QA %d, %ld parameters, "
             "device %s, out %s\n",
             o->task, o->preset, o->seed, t->total, t->per_epoch, t->warmup, o->batch, o->sampling,
-            o->lambda_ner, o->lambda_qa, n_train(t, TASK_NER), n_train(t, TASK_QA),
+            o->lambda_ner, o->lambda_qa, t->use_gn ? " (GradNorm initial weights)" : "", n_train(t, TASK_NER), n_train(t, TASK_QA),
             (long)model_num_params(t->m), o->device, t->dir);
 }
 

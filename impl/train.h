@@ -5,6 +5,8 @@
  *   config.json    every option of the run (resolved)
  *   manifest.json  build, machine, data sha256, seeds, times (manifest.h)
  *   log.csv        step,task,loss_ner,loss_qa,lr,grad_norm,tokens_per_s,wall_s
+ *   gradnorm.csv   with --loss-weighting gradnorm: step,w_ner,w_qa (the
+ *                  weights used in that step),G_ner,G_qa,r_ner,r_qa,L_grad
  *   eval.csv       step,split,task,n,loss,f1,em (dev evaluations during training
  *                  on n sentences / questions, then the final dev / test ones)
  *   metrics.json   final NER (dev, test) and QA (dev) metrics (no wall-clock
@@ -41,6 +43,9 @@ typedef struct {
     float lambda_ner, lambda_qa;
     char sampling[16];   /* joint | round_robin | proportional | temperature */
     float temperature;
+    char loss_weighting[16]; /* static (the lambdas) | gradnorm (gradnorm.h) */
+    float gradnorm_alpha, gradnorm_lr;
+    char gradnorm_layer[40]; /* shared tensor W ("" = last layer's ffn.down.w) */
     /* data */
     int ner_train_limit; /* first N sentences (0 = all) */
     int qa_train_limit;  /* first N questions (0 = all) */

@@ -22,7 +22,9 @@ typedef struct {
     OptType type;
     size_t offset;
     size_t size;     /* for strings */
-    int trajectory;  /* 1 if it changes the training trajectory (checked on --resume) */
+    int trajectory;  /* 1 if it changes the training trajectory (checked on --resume);
+                        2: a GradNorm option, in the canonical text only with
+                        --loss-weighting gradnorm (so older checkpoints resume) */
     const char *help;
 } OptSpec;
 
@@ -52,6 +54,10 @@ static const OptSpec OPTS[] = {
     {"lambda-qa", OT_FLOAT, N(lambda_qa), 1, "weight of the QA loss"},
     {"sampling", OT_STR, S(sampling), 1, "joint | round_robin | proportional | temperature"},
     {"temperature", OT_FLOAT, N(temperature), 1, "T of temperature sampling (p ~ size^(1/T))"},
+    {"loss-weighting", OT_STR, S(loss_weighting), 2, "static (the lambdas) | gradnorm (learned, joint sampling; lambdas = initial weights)"},
+    {"gradnorm-alpha", OT_FLOAT, N(gradnorm_alpha), 2, "GradNorm asymmetry alpha"},
+    {"gradnorm-lr", OT_FLOAT, N(gradnorm_lr), 2, "GradNorm learning rate of the task weights (Adam)"},
+    {"gradnorm-layer", OT_STR, S(gradnorm_layer), 2, "shared tensor whose gradient norms GradNorm balances (empty = last layer's ffn.down.w)"},
     {"ner-train-limit", OT_INT, N(ner_train_limit), 1, "first N training sentences (0 = all)"},
     {"qa-train-limit", OT_INT, N(qa_train_limit), 1, "first N training questions (0 = all)"},
     {"eval-limit", OT_INT, N(eval_limit), 0, "first N dev sentences/questions during training (0 = all)"},
@@ -97,6 +103,9 @@ void train_options_default(TrainOptions *o) {
     o->lambda_qa = 1.0f;
     snprintf(o->sampling, sizeof o->sampling, "joint");
     o->temperature = 2.0f;
+    snprintf(o->loss_weighting, sizeof o->loss_weighting, "static");
+    o->gradnorm_alpha = 0.16f;
+    o->gradnorm_lr = 0.025f;
     o->seq_ner = 128;
     o->seq_qa = 384;
     o->stride = 128;
@@ -336,6 +345,16 @@ int train_options_validate(const TrainOptions *o, Err *err) {
         return err_set(err, "need lr > 0, 0 <= dropout < 1, 0 <= beta1, beta2 < 1, adam-eps > 0, weight-decay >= 0");
     if (!(o->lambda_ner >= 0) || !(o->lambda_qa >= 0))
         return err_set(err, "--lambda-ner and --lambda-qa must be >= 0");
+    if (strcmp(o->loss_weighting, "static") && strcmp(o->loss_weighting, "gradnorm"))
+        return err_set(err, "--loss-weighting must be static or gradnorm (got '%s')", o->loss_weighting);
+    if (!strcmp(o->loss_weighting, "gradnorm")) {
+        if (strcmp(o->task, "mtl") || strcmp(o->sampling, "joint"))
+            return err_set(err, "--loss-weighting gradnorm needs --task mtl --sampling joint (both tasks' gradients in every step)");
+        if (!(o->lambda_ner > 0) || !(o->lambda_qa > 0))
+            return err_set(err, "--loss-weighting gradnorm: the lambdas are the initial weights and must be > 0");
+        if (!(o->gradnorm_alpha >= 0) || !(o->gradnorm_lr > 0))
+            return err_set(err, "need --gradnorm-alpha >= 0 and --gradnorm-lr > 0");
+    }
     if (o->warmup < 0 && o->warmup_ratio < 0) return err_set(err, "--warmup must be >= 0");
     if (o->warmup_ratio > 1) return err_set(err, "--warmup-ratio must be <= 1");
     if (o->ner_train_limit < 0 || o->qa_train_limit < 0 || o->eval_limit < 0 ||
@@ -362,6 +381,7 @@ char *train_options_canonical(const TrainOptions *o) {
     StrBuf b = {0};
     for (int i = 0; i < NOPTS; i++) {
         if (!OPTS[i].trajectory) continue;
+        if (OPTS[i].trajectory == 2 && strcmp(o->loss_weighting, "gradnorm")) continue;
         char v[1100];
         format_value(&OPTS[i], o, v, sizeof v);
         sb_printf(&b, "%s=%s\n", OPTS[i].name, v);

@@ -9,6 +9,8 @@
  *     good checkpoint, and fails
  *   - bad options / presets / missing data give clear errors
  *   - the MTL parameter count is encoder + both heads
+ *   - GradNorm loss weighting: the weights move, and resume is bitwise (their
+ *     state travels in a version-2 checkpoint); a static run will not resume it
  * Uses the `tiny` preset (2 layers, C 64) with batch 4 and short sequences. */
 #include <stdlib.h>
 #include <string.h>
@@ -361,6 +363,56 @@ static void test_sampling_in_loop(void) {
     }
 }
 
+/* GradNorm: the weights learn, gradnorm.csv and the checkpoint (version 2,
+ * with the weights and their Adam state) resume bit for bit; a GradNorm
+ * checkpoint will not resume as a static run, and GradNorm needs joint
+ * sampling of both tasks. */
+static void test_resume_gradnorm(void) {
+    Err err = {{0}};
+    char args[1024];
+    const char *gn = "--loss-weighting gradnorm --gradnorm-alpha 1.5 --gradnorm-lr 0.05 --lambda-ner 2";
+    snprintf(args, sizeof args, "%s %s --seed 7 --save-every 4", BASE, gn);
+    int rc = train(args, "gn-full", &err);
+    if (rc) printf("\n  %s\n", err.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    snprintf(args, sizeof args, "%s %s --seed 7 --save-every 4 --stop-after 6", BASE, gn);
+    CU_ASSERT_EQUAL_FATAL(train(args, "gn-int", &err), 0);
+    snprintf(args, sizeof args, "%s %s --seed 7 --save-every 4 --resume", BASE, gn);
+    rc = train(args, "gn-int", &err);
+    if (rc) printf("\n  %s\n", err.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT(same_file("gn-full", "gn-int", "checkpoint.bin"));
+    CU_ASSERT(same_file("gn-full", "gn-int", "gradnorm.csv"));
+    CU_ASSERT(same_file("gn-full", "gn-int", "metrics.json"));
+    size_t len = 0;
+    char *csv = slurp("gn-full", "gradnorm.csv", &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(csv);
+    int rows = 0;
+    double w0 = 0, w1 = 0, first_w0 = 0;
+    for (char *save = NULL, *l = strtok_r(csv, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        long step;
+        if (sscanf(l, "%ld,%lf,%lf", &step, &w0, &w1) != 3) continue;
+        if (++rows == 1) first_w0 = w0;
+        CU_ASSERT_DOUBLE_EQUAL(w0 + w1, 3.0, 1e-12); /* lambdas 2 + 1 */
+    }
+    free(csv);
+    printf("\n  GradNorm w_ner %.6f at step 1, %.6f at step 12", first_w0, w0);
+    CU_ASSERT_EQUAL(rows, 12);
+    CU_ASSERT_DOUBLE_EQUAL(first_w0, 2.0, 0);
+    CU_ASSERT(w0 != 2.0);
+    char *ck = slurp("gn-full", "checkpoint.bin", &len);
+    CU_ASSERT(ck && len > 12 && ck[8] == 2); /* version 2: carries the weights */
+    free(ck);
+    snprintf(args, sizeof args, "%s --lambda-ner 2 --seed 7 --resume", BASE);
+    CU_ASSERT_EQUAL(train(args, "gn-int", &err), -1);
+    printf("\n  static resume of a GradNorm run: %s", err.msg);
+    CU_ASSERT(strstr(err.msg, "loss-weighting") != NULL);
+    expect_parse_error("--loss-weighting gradnorm --sampling round_robin", "needs --task mtl --sampling joint");
+    expect_parse_error("--loss-weighting gradnorm --task ner", "needs --task mtl --sampling joint");
+    expect_parse_error("--loss-weighting gradnorm --lambda-qa 0", "must be > 0");
+    expect_parse_error("--loss-weighting magic", "--loss-weighting must be static or gradnorm");
+}
+
 static void test_param_counts(void) {
     ModelConfig c;
     Err err;
@@ -390,6 +442,7 @@ int main(void) {
         {"bad options, config files, missing data", test_bad_input},
         {"sampling strategies in the training loop", test_sampling_in_loop},
         {"MTL params = encoder + both heads", test_param_counts},
+        {"GradNorm: weights learn, resume bitwise, bad combinations", test_resume_gradnorm},
         {NULL, NULL}};
     testutil_add_suite("resume", tests);
     int rc = testutil_run_all();

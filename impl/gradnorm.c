@@ -1,0 +1,143 @@
+/* gradnorm.c — GradNorm loss balancing; the math is in gradnorm.h. */
+#include "gradnorm.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Adam on the two weights (PyTorch's torch.optim.Adam, no weight decay). */
+static const double GN_BETA1 = 0.9, GN_BETA2 = 0.999, GN_EPS = 1e-8;
+/* No weight may fall below this fraction of the total (a weight at 0 would
+ * stop its task's gradient and with it the measurement). */
+static const double GN_MIN_SHARE = 1e-3;
+
+void gradnorm_state_init(GradNormState *s, double alpha, double lr, double w_ner, double w_qa) {
+    memset(s, 0, sizeof *s);
+    s->alpha = alpha;
+    s->lr = lr;
+    s->w[0] = w_ner;
+    s->w[1] = w_qa;
+    s->w_total = w_ner + w_qa;
+}
+
+static double sign_of(double x) { return x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0; }
+
+/* r_i = Lt_i / mean(Lt), Lt_i = L_i / L_i(0); a task with no usable L_i(0)
+ * (zero or not finite) counts as training at the average rate. */
+static void relative_rates(const GradNormState *s, const double loss[2], double r[2]) {
+    double lt[2];
+    for (int i = 0; i < 2; i++) {
+        double q = loss[i] / s->loss0[i];
+        lt[i] = s->loss0[i] > 0 && isfinite(q) ? q : NAN;
+    }
+    double mean = 0.5 * (lt[0] + lt[1]);
+    for (int i = 0; i < 2; i++) r[i] = isfinite(lt[i]) && mean > 0 ? lt[i] / mean : 1.0;
+}
+
+static void adam_on_weights(GradNormState *s, const double grad[2]) {
+    s->t++;
+    double bc1 = 1.0 - pow(GN_BETA1, (double)s->t), bc2 = 1.0 - pow(GN_BETA2, (double)s->t);
+    for (int i = 0; i < 2; i++) {
+        s->m[i] = GN_BETA1 * s->m[i] + (1.0 - GN_BETA1) * grad[i];
+        s->v[i] = GN_BETA2 * s->v[i] + (1.0 - GN_BETA2) * grad[i] * grad[i];
+        s->w[i] -= s->lr / bc1 * s->m[i] / (sqrt(s->v[i]) / sqrt(bc2) + GN_EPS);
+    }
+}
+
+static void renormalise(GradNormState *s) {
+    double floor_w = GN_MIN_SHARE * s->w_total;
+    for (int i = 0; i < 2; i++)
+        if (!(s->w[i] >= floor_w)) s->w[i] = floor_w; /* also catches NaN */
+    double k = s->w_total / (s->w[0] + s->w[1]);
+    for (int i = 0; i < 2; i++) s->w[i] *= k;
+}
+
+void gradnorm_update(GradNormState *s, const double loss[2], const double G[2]) {
+    if (s->t == 0)
+        for (int i = 0; i < 2; i++) s->loss0[i] = loss[i];
+    relative_rates(s, loss, s->r);
+    double gbar = 0.5 * (G[0] + G[1]), grad[2];
+    s->lgrad = 0;
+    for (int i = 0; i < 2; i++) {
+        s->G[i] = G[i];
+        s->target[i] = gbar * pow(s->r[i], s->alpha);
+        s->lgrad += fabs(G[i] - s->target[i]);
+        /* dG_i/dw_i = ||dL_i/dW|| = G_i / w_i (w_i > 0 always) */
+        grad[i] = sign_of(G[i] - s->target[i]) * G[i] / s->w[i];
+    }
+    adam_on_weights(s, grad);
+    renormalise(s);
+}
+
+void gradnorm_pack(const GradNormState *s, double out[GRADNORM_STATE_LEN]) {
+    double v[GRADNORM_STATE_LEN] = {s->w[0],    s->w[1], s->loss0[0], s->loss0[1], s->m[0],
+                                    s->m[1],    s->v[0], s->v[1],     (double)s->t};
+    memcpy(out, v, sizeof v);
+}
+
+int gradnorm_unpack(GradNormState *s, const double *in, int n, Err *err) {
+    if (n != GRADNORM_STATE_LEN)
+        return err_set(err, "GradNorm state has %d values, expected %d", n, GRADNORM_STATE_LEN);
+    for (int i = 0; i < n; i++)
+        if (!isfinite(in[i])) return err_set(err, "GradNorm state value %d is not finite", i);
+    if (!(in[0] > 0) || !(in[1] > 0) || in[8] < 0 || in[8] != floor(in[8]) ||
+        !(in[6] >= 0) || !(in[7] >= 0))
+        return err_set(err, "implausible GradNorm state (w %g/%g, t %g)", in[0], in[1], in[8]);
+    if (fabs(in[0] + in[1] - s->w_total) > 1e-9 * s->w_total)
+        return err_set(err, "GradNorm weights sum to %.9g, this run's lambdas to %.9g",
+                       in[0] + in[1], s->w_total);
+    s->w[0] = in[0], s->w[1] = in[1];
+    s->loss0[0] = in[2], s->loss0[1] = in[3];
+    s->m[0] = in[4], s->m[1] = in[5];
+    s->v[0] = in[6], s->v[1] = in[7];
+    s->t = (long)in[8];
+    return 0;
+}
+
+/* ---- measurement on a model ------------------------------------------------ */
+
+void gradnorm_default_layer(const Model *m, char *out, size_t n) {
+    snprintf(out, n, "layer%d.ffn.down.w", model_config(m)->L - 1);
+}
+
+int gradnorm_init(GradNorm *g, const Model *m, const char *layer, double alpha, double lr,
+                  double w_ner, double w_qa, Err *err) {
+    memset(g, 0, sizeof *g);
+    char name[64];
+    if (layer && layer[0]) snprintf(name, sizeof name, "%s", layer);
+    else gradnorm_default_layer(m, name, sizeof name);
+    g->W = model_find_tensor(m, name);
+    if (!g->W) return err_set(err, "--gradnorm-layer: no tensor '%s' in this model", name);
+    if (!strncmp(name, "ner.", 4) || !strncmp(name, "qa.", 3))
+        return err_set(err, "--gradnorm-layer: '%s' is a task head, not a shared tensor", name);
+    if (!(w_ner > 0) || !(w_qa > 0))
+        return err_set(err, "GradNorm needs positive initial weights (lambda-ner %g, lambda-qa %g)",
+                       w_ner, w_qa);
+    gradnorm_state_init(&g->s, alpha, lr, w_ner, w_qa);
+    g->g_first = xmalloc(g->W->numel * sizeof(float));
+    g->g_all = xmalloc(g->W->numel * sizeof(float));
+    return 0;
+}
+
+void gradnorm_free(GradNorm *g) {
+    free(g->g_first);
+    free(g->g_all);
+    memset(g, 0, sizeof *g);
+}
+
+void gradnorm_after_first(GradNorm *g, const Model *m) {
+    model_grad_tensor_to_host(m, g->W, g->g_first);
+}
+
+void gradnorm_after_second(GradNorm *g, const Model *m, double G[2]) {
+    model_grad_tensor_to_host(m, g->W, g->g_all);
+    double s0 = 0, s1 = 0; /* in index order: a fixed function of the gradients */
+    for (size_t i = 0; i < g->W->numel; i++) {
+        double a = g->g_first[i], b = (double)g->g_all[i] - a;
+        s0 += a * a;
+        s1 += b * b;
+    }
+    G[0] = sqrt(s0);
+    G[1] = sqrt(s1);
+}

@@ -1,0 +1,75 @@
+/* gradnorm.h — GradNorm loss balancing (Chen, Badrinarayanan, Lee and
+ * Rabinovich, "GradNorm: Gradient Normalization for Adaptive Loss Balancing
+ * in Deep Multitask Networks", ICML 2018) for the two tasks of a joint step.
+ *
+ * The loss of a joint step is w_ner L_ner + w_qa L_qa with weights that learn:
+ *   G_i    = || d(w_i L_i)/dW ||_2     W: one shared tensor (default the last
+ *                                      encoder layer's FFN output weight)
+ *   Lt_i   = L_i(t) / L_i(0)           loss ratio (L_i(0): first step's loss)
+ *   r_i    = Lt_i / mean_j Lt_j        relative inverse training rate
+ *   target = mean_j G_j * r_i^alpha    held constant (no gradient through it)
+ *   L_grad = sum_i | G_i - target_i |
+ *   dL_grad/dw_i = sign(G_i - target_i) * ||dL_i/dW||   (G_i = w_i ||dL_i/dW||)
+ * then one Adam step on w (beta 0.9/0.999, eps 1e-8, no decay), w_i clamped
+ * to >= 1e-3 * W_total, and renormalised so that sum_i w_i = W_total (the sum of
+ * the initial weights, lambda_ner + lambda_qa). A task that trains slower
+ * than the other (r_i > 1) is pushed towards a larger gradient share.
+ *
+ * The network's gradient of step t uses w(t); the update gives w(t+1). The
+ * per-task gradients come from the one joint backward: W's gradient is copied
+ * to the host after the NER pass (g_ner) and again after the QA pass (g_all),
+ * and G_qa = ||g_all - g_ner|| (in double, fixed order). All of it is
+ * deterministic and backend-independent.
+ *
+ * The seed report's snippet (weights ~ ratio^-alpha, gradient norms computed
+ * and unused) does neither: it ignores the gradients and gives the slower
+ * task the smaller weight. */
+#ifndef MTL_GRADNORM_H
+#define MTL_GRADNORM_H
+
+#include <stddef.h>
+
+#include "model.h"
+#include "util.h"
+
+enum { GRADNORM_STATE_LEN = 9 }; /* doubles in gradnorm_pack's output */
+
+typedef struct {
+    double alpha, lr;   /* asymmetry and learning rate of the weights */
+    double w[2];        /* task weights (TASK_NER, TASK_QA) */
+    double w_total;     /* sum of the weights, kept by renormalisation */
+    double loss0[2];    /* L_i(0) */
+    double m[2], v[2];  /* Adam moments of w */
+    long t;             /* updates done (0: loss0 not set yet) */
+    /* the last update, for gradnorm.csv */
+    double G[2], target[2], r[2], lgrad;
+} GradNormState;
+
+/* Pure math: one update from this step's unweighted losses and measured
+ * weighted gradient norms G_i = ||d(w_i L_i)/dW||. */
+void gradnorm_state_init(GradNormState *s, double alpha, double lr, double w_ner, double w_qa);
+void gradnorm_update(GradNormState *s, const double loss[2], const double G[2]);
+/* The part of the state that a checkpoint must carry (for bitwise resume):
+ * w[2], loss0[2], m[2], v[2], t. */
+void gradnorm_pack(const GradNormState *s, double out[GRADNORM_STATE_LEN]);
+int gradnorm_unpack(GradNormState *s, const double *in, int n, Err *err);
+
+/* The measurement on a model: W's gradient copied to the host. */
+typedef struct {
+    GradNormState s;
+    const ParamInfo *W;
+    float *g_first, *g_all; /* host, W->numel each */
+} GradNorm;
+
+/* "layer{L-1}.ffn.down.w" for the model's config. */
+void gradnorm_default_layer(const Model *m, char *out, size_t n);
+/* layer "" = the default. Fails (naming the tensor) if it is not in the model. */
+int gradnorm_init(GradNorm *g, const Model *m, const char *layer, double alpha, double lr,
+                  double w_ner, double w_qa, Err *err);
+void gradnorm_free(GradNorm *g);
+/* Call after the NER backward (with grads zeroed before it) ... */
+void gradnorm_after_first(GradNorm *g, const Model *m);
+/* ... and after the QA backward: fills G (weighted norms of each task). */
+void gradnorm_after_second(GradNorm *g, const Model *m, double G[2]);
+
+#endif
