@@ -3,7 +3,8 @@
 #
 #   single-task NER, single-task QA and multi-task (joint, lambda 1/1) on the
 #   default CPU preset, each over SEEDS; optional ablations (lambda 2/1 and
-#   1/2, sampling round_robin / proportional / temperature); kernel
+#   1/2; sampling round_robin / proportional / temperature; GradNorm loss
+#   weighting with alpha 0.16 (the seed report's) and 1.5); kernel
 #   microbenchmarks (mtl bench-kernels); one training step ours vs PyTorch
 #   (bench/bench_step_cmp.sh); then `make reports`.
 #
@@ -14,8 +15,9 @@
 #   TASKS    any of: ner qa mtl; empty: none    ["ner qa mtl"]
 #   STEPS    optimiser steps per run            [5000]
 #   LR       peak learning rate                 [1e-3]
-#   ABLATIONS  1: also the lambda and sampling ablations (MTL, first seed
-#            only unless ABLATION_SEEDS is set)  [0]
+#   ABLATIONS  1: also the ablations (MTL, first seed only unless
+#            ABLATION_SEEDS is set)  [0]
+#   ABLATION_KINDS  which: any of lambda sampling gradnorm  ["lambda sampling gradnorm"]
 #   QA_DEV_LIMIT  final QA scoring on the first N official dev questions;
 #            0 = the full 10,570 (seconds for tiny, ~6 min per run for mini) [0]
 #   THREADS  CPU threads                        [nproc]
@@ -34,6 +36,8 @@ STEPS=${STEPS:-5000}
 LR=${LR:-1e-3}
 ABLATIONS=${ABLATIONS:-0}
 ABLATION_SEEDS=${ABLATION_SEEDS:-${SEEDS%%,*}}
+ABLATION_KINDS=${ABLATION_KINDS:-lambda sampling gradnorm}
+GRADNORM_ALPHAS="0.16 1.5"
 QA_DEV_LIMIT=${QA_DEV_LIMIT:-0}
 THREADS=${THREADS:-$(nproc)}
 STEP_CMP=${STEP_CMP:-1}
@@ -42,6 +46,7 @@ BUILD=${BUILD:-build}
 DRY_RUN=${DRY_RUN:-0}
 MTL="$BUILD/mtl"
 calc() { awk "BEGIN { print ($*) }"; }
+has_kind() { [[ " $ABLATION_KINDS " == *" $1 "* ]]; }
 
 # Why these defaults: a 2-core CPU gets about an hour. Models start from
 # random init, so more data seen beats a bigger model: `tiny` (2 layers,
@@ -104,11 +109,15 @@ for t in $TASKS; do
 done
 if [ "$ABLATIONS" = 1 ]; then
   na=$(tr ',' '\n' <<<"$ABLATION_SEEDS" | grep -c .)
-  # round_robin / proportional / temperature steps train one task: ~half a joint step
-  s=$(calc "3.5 * $na * ($STEPS * $(step_s "$PRESET" mtl) * $tf + $(eval_s "$PRESET" mtl) + 20)")
+  # in joint-step units: round_robin / proportional / temperature steps train
+  # one task (~half a joint step each)
+  units=0
+  has_kind lambda && units=$(calc "$units + 2")
+  has_kind sampling && units=$(calc "$units + 1.5")
+  has_kind gradnorm && units=$(calc "$units + 2")
+  s=$(calc "$units * $na * ($STEPS * $(step_s "$PRESET" mtl) * $tf + $(eval_s "$PRESET" mtl) + 20)")
   total=$(calc "$total + $s")
-  printf '   ablations (lambda 2/1, 1/2; sampling round_robin, proportional, temperature) x %d seed(s): ~%4.0f min\n' \
-    "$na" "$(calc "$s / 60")"
+  printf '   ablations (%s) x %d seed(s): ~%4.0f min\n' "$ABLATION_KINDS" "$na" "$(calc "$s / 60")"
 fi
 total=$(calc "$total + 120") # kernel microbenchmarks + reports
 printf '   kernels + reports: ~2 min\n'
@@ -127,17 +136,26 @@ for t in $TASKS; do
   echo "== $t ($(date -u +%H:%M:%S))"
   "$MTL" train --task "$t" --seeds "$SEEDS" --out "$OUT/$t" "${COMMON[@]}"
 done
-if [ "$ABLATIONS" = 1 ]; then
+if [ "$ABLATIONS" = 1 ] && has_kind lambda; then
   for lam in "2 1" "1 2"; do
     set -- $lam
     echo "== ablation lambda $1/$2"
     "$MTL" train --task mtl --lambda-ner "$1" --lambda-qa "$2" --seeds "$ABLATION_SEEDS" \
       --out "$OUT/ablation-lambda-$1-$2" "${COMMON[@]}"
   done
+fi
+if [ "$ABLATIONS" = 1 ] && has_kind sampling; then
   for s in round_robin proportional temperature; do
     echo "== ablation sampling $s"
     "$MTL" train --task mtl --sampling "$s" --seeds "$ABLATION_SEEDS" \
       --out "$OUT/ablation-sampling-$s" "${COMMON[@]}"
+  done
+fi
+if [ "$ABLATIONS" = 1 ] && has_kind gradnorm; then
+  for a in $GRADNORM_ALPHAS; do
+    echo "== ablation GradNorm alpha $a"
+    "$MTL" train --task mtl --loss-weighting gradnorm --gradnorm-alpha "$a" \
+      --seeds "$ABLATION_SEEDS" --out "$OUT/ablation-gradnorm-$a" "${COMMON[@]}"
   done
 fi
 
