@@ -6,8 +6,11 @@
 #      bitwise identical checkpoint.bin, metrics.json, predictions and losses;
 #   3. compares metrics and final losses with bench/baselines/ci-tiny.json
 #      within the tolerances stored there (see "why" in that file);
-#   4. checks that every run learned (final loss below its first-step loss);
-#   5. renders the report (make reports) from each run alone and from all three.
+#   4. trains the multi-task run with GradNorm loss weighting (alpha 1.5) and
+#      checks that its weights moved and kept their sum; replays them with
+#      torch autograd (reference/gradnorm_check.py) when torch is installed;
+#   5. checks that every run learned (final loss below its first-step loss);
+#   6. renders the report (make reports) from each run alone and from all of them.
 # bash bench/bench_ci.sh --update-baseline   rewrites the baseline from step 1.
 # Variables: BUILD (build dir with mtl) [build], OUT [runs/bench-ci],
 # THREADS [2], BENCH_CI_REQUIRE_DATA (1: missing data is an error, not a SKIP).
@@ -49,6 +52,10 @@ for t in ner qa mtl; do
 done
 echo "== bench-ci: mtl again with the same seed (determinism)"
 "$MTL" train --task mtl --out "$OUT/mtl-repeat" "${COMMON[@]}" 2>"$OUT/mtl-repeat.stderr"
+
+echo "== bench-ci: mtl with GradNorm loss weighting"
+"$MTL" train --task mtl --loss-weighting gradnorm --gradnorm-alpha 1.5 --out "$OUT/mtl-gradnorm" \
+  "${COMMON[@]}" 2> >(tee "$OUT/mtl-gradnorm.stderr" | grep -E '^final' >&2)
 
 fail=0
 for f in checkpoint.bin metrics.json eval.csv predictions/ner_test.conlleval.txt \
@@ -99,11 +106,21 @@ def figures():
 cur = figures()
 ok = True
 # learning happened: the mean loss of the last 10% of steps is below the first step's
-for run, key, col in (("ner", "ner", 2), ("qa", "qa", 3), ("mtl", "ner", 2), ("mtl", "qa", 3)):
+for run, key, col in (("ner", "ner", 2), ("qa", "qa", 3), ("mtl", "ner", 2), ("mtl", "qa", 3),
+                      ("mtl-gradnorm", "ner", 2), ("mtl-gradnorm", "qa", 3)):
     a, b = first_loss(run, col), final_loss(run, key)
     good = b < a
     ok &= good
     print("   %s %-3s loss %.4f -> %.4f %s" % (run, key, a, b, "ok" if good else "DID NOT DECREASE"))
+
+# GradNorm: the learned weights moved away from 1/1 and still sum to 2
+rows = open(f"{out}/mtl-gradnorm/gradnorm.csv").read().splitlines()[1:]
+w = [tuple(map(float, r.split(",")[1:3])) for r in rows]
+moved = max(abs(a - 1.0) for a, _ in w)
+good = len(w) == 200 and moved > 0.05 and all(abs(a + b - 2.0) < 1e-9 for a, b in w)
+ok &= good
+print("   mtl-gradnorm weights: %d rows, w_ner %.3f at the end, max |w_ner - 1| %.3f, sum 2: %s"
+      % (len(w), w[-1][0], moved, "ok" if good else "FAILED"))
 
 TOL = {
     "loss_rel": 0.02,
@@ -150,16 +167,26 @@ else:
 sys.exit(0 if ok else 1)
 EOF
 
-# 5. the report (RESULTS.md tables + gnuplot dashboard) renders from these runs:
+if "$PYTHON" -c "import torch, numpy" 2>/dev/null; then
+  "$PYTHON" reference/gradnorm_check.py "$OUT/mtl-gradnorm" | sed 's/^/   /' || fail=1
+else
+  echo "   SKIP GradNorm torch replay (no torch here; reference/gradnorm_check.py)"
+fi
+
+# 6. the report (RESULTS.md tables + gnuplot dashboard) renders from these runs:
 #    each task alone, as `make bench TASKS=ner` would leave them, and all three;
 #    into a scratch dir, never over the committed reports/ and RESULTS.md
 echo "== bench-ci: reports from the runs"
-for subset in ner qa mtl "ner qa mtl"; do
+for subset in ner qa mtl "ner qa mtl mtl-gradnorm"; do
   scratch="$OUT/reports-${subset// /-}"
   mkdir -p "$scratch/runs"
   for t in $subset; do ln -sfn "$PWD/$OUT/$t" "$scratch/runs/$t"; done
-  if FIGS="$scratch" bash reports/make_reports.sh "$scratch/runs" "$scratch/RESULTS.md" \
-       >"$scratch/log" 2>&1 && [ -s "$scratch/dashboard.png" ] && grep -q '^| ' "$scratch/RESULTS.md"; then
+  want_gn=1
+  [[ $subset == *gradnorm* ]] || want_gn=0
+  if FIGS="$scratch" BUILD="$BUILD" bash reports/make_reports.sh "$scratch/runs" "$scratch/RESULTS.md" \
+       >"$scratch/log" 2>&1 && [ -s "$scratch/dashboard.png" ] && grep -q '^| ' "$scratch/RESULTS.md" &&
+     { [ $want_gn = 0 ] || { [ -s "$scratch/gradnorm_weights.png" ] &&
+                             grep -q '^| GradNorm α 1.5 ' "$scratch/RESULTS.md"; }; }; then
     echo "   report ok: $subset"
   else
     echo "   REPORT FAILED: $subset (log: $scratch/log)"; tail -n 5 "$scratch/log"; fail=1

@@ -20,9 +20,9 @@ set xtics noenhanced
 do for [kind in "lambda sampling"] {
     flag = kind eq "lambda" ? has_ablation_lambda : has_ablation_sampling
     if (flag) {
-        set title (kind eq "lambda" ? "Loss-weight ablation (λ_{ner} / λ_{qa}), joint sampling" : \
+        set title (kind eq "lambda" ? "Loss-weighting ablation (fixed λ_{ner} / λ_{qa}, GradNorm), joint sampling" : \
                    "Task-sampling ablation, λ 1/1") font ",13"
-        set xlabel (kind eq "lambda" ? "λ_{ner} / λ_{qa}" : "sampling strategy")
+        set xlabel (kind eq "lambda" ? "λ_{ner} / λ_{qa}, or GradNorm α" : "sampling strategy")
         file = data.'/ablation_'.kind.'.dat'
         do for [term in "png svg"] {
             if (term eq "png") { set terminal pngcairo size 900,560 enhanced font "DejaVu Sans,11" } \

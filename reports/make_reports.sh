@@ -4,7 +4,8 @@
 #   1. reports/write_results.py reads the runs and writes reports/data/*.dat
 #      (gnuplot inputs) and RESULTS.md (tables, figure links, manifests)
 #   2. gnuplot draws reports/dashboard.{png,svg} and, when those runs exist,
-#      reports/ablation_{lambda,sampling}.{png,svg} and reports/kernels.*
+#      reports/ablation_{lambda,sampling}.{png,svg}, reports/gradnorm_weights.*
+#      and reports/kernels.*
 # FIGS=dir puts the figures and data under dir instead of reports/ (bench-ci
 # renders its runs that way without touching the committed figures).
 set -euo pipefail
@@ -21,9 +22,11 @@ steps=()
 for f in runs/bench-step-cpu.jsonl runs/bench-step-cuda.jsonl; do [ -r "$f" ] && steps+=("$f"); done
 mkdir -p "$FIGS/data"
 "$PYTHON" reports/write_results.py --runs "$RUNS" --data "$FIGS/data" --figs "$FIGS" \
-  --results "$RESULTS" --kernels "${kernels[@]}" --steps "${steps[@]}" --command make reports RUNS="$RUNS"
+  --results "$RESULTS" --kernels "${kernels[@]}" --steps "${steps[@]}" --mtl "${BUILD:-build}/mtl" \
+  --command make reports RUNS="$RUNS"
 gnuplot -e "data='$FIGS/data'; out='$FIGS/dashboard'" reports/dashboard.gp
 gnuplot -e "data='$FIGS/data'; outdir='$FIGS'" reports/ablation.gp
+gnuplot -e "data='$FIGS/data'; outdir='$FIGS'" reports/gradnorm.gp
 if [ ${#kernels[@]} -gt 0 ] && [ -r reports/kernels.gp ]; then
   gnuplot -e "out='$FIGS/kernels'" reports/kernels.gp ||
     echo "make reports: reports/kernels.gp failed (kernel figure skipped)" >&2
