@@ -447,6 +447,23 @@ static int next_line(const char **p, const char *const *ignore, const char **sta
     return 0;
 }
 
+/* Do two "key=value" lines have the same key? */
+static int same_key(const char *sa, const char *ea, const char *sb, const char *eb) {
+    const char *ka = memchr(sa, '=', (size_t)(ea - sa)), *kb = memchr(sb, '=', (size_t)(eb - sb));
+    if (!ka || !kb) return 0;
+    return ka - sa == kb - sb && !memcmp(sa, sb, (size_t)(ka - sa));
+}
+
+/* Does the option text s have a (not ignored) line with this key? */
+static int has_key(const char *s, const char *key, size_t keylen, const char *const *ignore) {
+    const char *p = s ? s : "", *ls, *le;
+    while (next_line(&p, ignore, &ls, &le)) {
+        const char *eq = memchr(ls, '=', (size_t)(le - ls));
+        if (eq && (size_t)(eq - ls) == keylen && !memcmp(ls, key, keylen)) return 1;
+    }
+    return 0;
+}
+
 int ckpt_options_diff(const char *a, const char *b, const char *const *ignore, char *out,
                       size_t outlen) {
     const char *pa = a ? a : "", *pb = b ? b : "";
@@ -455,6 +472,17 @@ int ckpt_options_diff(const char *a, const char *b, const char *const *ignore, c
         int ha = next_line(&pa, ignore, &sa, &ea), hb = next_line(&pb, ignore, &sb, &eb);
         if (!ha && !hb) return 0;
         if (ha && hb && ea - sa == eb - sb && !memcmp(sa, sb, (size_t)(ea - sa))) continue;
+        if (ha && hb && !same_key(sa, ea, sb, eb)) { /* an option only one side has */
+            const char *ka = memchr(sa, '=', (size_t)(ea - sa)), *kb = memchr(sb, '=', (size_t)(eb - sb));
+            if (ka && !has_key(b, sa, (size_t)(ka - sa), ignore)) {
+                snprintf(out, outlen, "'%.*s' in the checkpoint, not set now", (int)(ea - sa), sa);
+                return 1;
+            }
+            if (kb && !has_key(a, sb, (size_t)(kb - sb), ignore)) {
+                snprintf(out, outlen, "'%.*s' now, not set in the checkpoint", (int)(eb - sb), sb);
+                return 1;
+            }
+        }
         snprintf(out, outlen, "'%.*s' in the checkpoint vs '%.*s' now", ha ? (int)(ea - sa) : 6,
                  ha ? sa : "(none)", hb ? (int)(eb - sb) : 6, hb ? sb : "(none)");
         return 1;
