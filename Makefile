@@ -67,11 +67,16 @@ TEST_COMMON := $(wildcard tests/common/*.c)
 BUILDINFO := $(GIT_COMMIT) $(CC) $(OPT) $(USE_CUDA)
 $(shell mkdir -p $(BUILD) && { [ "$$(cat $(BUILD)/buildinfo.stamp 2>/dev/null)" = '$(BUILDINFO)' ] || echo '$(BUILDINFO)' > $(BUILD)/buildinfo.stamp; })
 $(BUILD)/impl/buildinfo.o: $(BUILD)/buildinfo.stamp
+# Every object depends on the compile flags the same way: switching
+# USE_CUDA, OPT or the compiler within one build dir rebuilds everything
+# (objects of both settings must never be mixed in one binary).
+FLAGINFO := $(CC) $(OPT) $(USE_CUDA) $(NVFLAGS)
+$(shell mkdir -p $(BUILD) && { [ "$$(cat $(BUILD)/flags.stamp 2>/dev/null)" = '$(FLAGINFO)' ] || echo '$(FLAGINFO)' > $(BUILD)/flags.stamp; })
 
 .PHONY: all test clean reference help
 all: $(BUILD)/mtl $(TEST_BIN)
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c $(BUILD)/flags.stamp
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
@@ -79,7 +84,7 @@ $(BUILD)/%.o: %.c
 # (numerical results are unchanged; this is not -ffast-math).
 $(BUILD)/kernels/cpu/%.o: CFLAGS += -fno-math-errno
 
-$(BUILD)/%.cu.o: %.cu
+$(BUILD)/%.cu.o: %.cu $(BUILD)/flags.stamp
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -DMTL_CUDA -c $< -o $@
 

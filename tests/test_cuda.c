@@ -29,6 +29,7 @@
 
 #include "backend.h"
 #include "debugstate.h"
+#include "gradnorm.h"
 #include "model.h"
 #include "rng.h"
 #include "testutil.h"
@@ -791,6 +792,50 @@ static void test_training_cpu_vs_gpu(void) {
     free(pg2);
 }
 
+/* GradNorm's per-task gradient norms (impl/gradnorm.h) from one joint
+ * backward, measured on the GPU model vs the CPU model. */
+static int gradnorm_measure(Backend *be, double G[2]) {
+    ModelConfig cfg = train_config();
+    Err err;
+    Model *m = model_create(&cfg, be, TB, TT, &err);
+    if (!m) return -1;
+    model_init(m, 99);
+    TrainBatch d;
+    train_batch(&d, 0, cfg.V);
+    Batch ner = {.task = TASK_NER, .B = TB, .T = TT, .ids = d.ids, .types = d.types,
+                 .mask = d.mask, .labels = d.labels};
+    Batch qa = ner;
+    qa.task = TASK_QA, qa.labels = NULL, qa.start = d.start, qa.end = d.end;
+    GradNorm g;
+    int rc = gradnorm_init(&g, m, "", 0.16, 0.025, 0.7, 1.3, &err);
+    float l;
+    model_zero_grad(m);
+    if (rc == 0) rc = model_forward(m, &ner, 1, 555, 0, 0, &l, &err);
+    if (rc == 0) {
+        model_backward(m, &ner, 0.7f);
+        gradnorm_after_first(&g, m);
+        rc = model_forward(m, &qa, 1, 555, 0, 1, &l, &err);
+    }
+    if (rc == 0) {
+        model_backward(m, &qa, 1.3f);
+        gradnorm_after_second(&g, m, G);
+    }
+    if (rc) printf("    %s\n", err.msg);
+    if (g.W) gradnorm_free(&g);
+    model_free(m);
+    return rc;
+}
+
+static void test_gradnorm_norms(void) {
+    double gc[2], gg[2], gg2[2];
+    CU_ASSERT_FATAL(gradnorm_measure(g_cpu, gc) == 0);
+    CU_ASSERT_FATAL(gradnorm_measure(g_gpu, gg) == 0);
+    CU_ASSERT_FATAL(gradnorm_measure(g_gpu, gg2) == 0);
+    printf("    G ner/qa cpu %.9g %.9g gpu %.9g %.9g\n", gc[0], gc[1], gg[0], gg[1]);
+    for (int i = 0; i < 2; i++) CU_ASSERT(fabs(gg[i] - gc[i]) <= 1e-4 * gc[i]);
+    CU_ASSERT_EQUAL(memcmp(gg, gg2, sizeof gg), 0);
+}
+
 int main(void) {
     char why[512];
     g_gpu = backend_cuda(0, why, sizeof why);
@@ -815,6 +860,7 @@ int main(void) {
         {"GPU model vs PyTorch debug state: logits, losses, gradients", test_model_debug_state},
         {"GPU model: 10 AdamW steps vs PyTorch train.losses", test_model_debug_state_training},
         {"100 training steps CPU vs GPU (1e-3), two GPU runs bitwise", test_training_cpu_vs_gpu},
+        {"GradNorm per-task gradient norms GPU vs CPU (1e-4), GPU repeat bitwise", test_gradnorm_norms},
         {NULL, NULL}};
     testutil_add_suite("cuda ops", ops);
     testutil_add_suite("cuda model", model);
