@@ -132,8 +132,10 @@ static int make_schedule(Trainer *t, Err *err) {
 
 static const char LOG_HEADER[] = "step,task,loss_ner,loss_qa,lr,grad_norm,tokens_per_s,wall_s\n";
 static const char EVAL_HEADER[] = "step,split,task,n,loss,f1,em\n"; /* n: sentences / questions */
-/* w_*: the weights the step used; G, r, L_grad: gradnorm.h, before the update */
-static const char GN_HEADER[] = "step,w_ner,w_qa,G_ner,G_qa,r_ner,r_qa,L_grad\n";
+/* w_*: the weights the step used; G, r, L_grad: gradnorm.h; m_*, v_*: the
+ * weights' Adam moments after this step's update (so that each update can be
+ * checked on its own: reference/gradnorm_check.py) */
+static const char GN_HEADER[] = "step,w_ner,w_qa,G_ner,G_qa,r_ner,r_qa,L_grad,m_ner,m_qa,v_ner,v_qa\n";
 
 /* Keep the rows of an existing CSV whose first field (step) is <= upto, and
  * refill the per-step loss history from log rows. */
@@ -241,8 +243,9 @@ static void gradnorm_step(Trainer *t, long done, const double loss[2]) {
     gradnorm_after_second(&t->gn, t->m, G);
     gradnorm_update(&t->gn.s, loss, G);
     const GradNormState *s = &t->gn.s;
-    sb_printf(&t->gnlog, "%ld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g\n", done, w_used[0], w_used[1],
-              s->G[0], s->G[1], s->r[0], s->r[1], s->lgrad);
+    sb_printf(&t->gnlog, "%ld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g\n",
+              done, w_used[0], w_used[1], s->G[0], s->G[1], s->r[0], s->r[1], s->lgrad, s->m[0],
+              s->m[1], s->v[0], s->v[1]);
 }
 
 static int train_step(Trainer *t, long step, Err *err) {

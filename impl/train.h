@@ -6,7 +6,8 @@
  *   manifest.json  build, machine, data sha256, seeds, times (manifest.h)
  *   log.csv        step,task,loss_ner,loss_qa,lr,grad_norm,tokens_per_s,wall_s
  *   gradnorm.csv   with --loss-weighting gradnorm: step,w_ner,w_qa (the
- *                  weights used in that step),G_ner,G_qa,r_ner,r_qa,L_grad
+ *                  weights used in that step),G_ner,G_qa,r_ner,r_qa,L_grad,
+ *                  m_ner,m_qa,v_ner,v_qa (Adam moments of the weights after it)
  *   eval.csv       step,split,task,n,loss,f1,em (dev evaluations during training
  *                  on n sentences / questions, then the final dev / test ones)
  *   metrics.json   final NER (dev, test) and QA (dev) metrics (no wall-clock
