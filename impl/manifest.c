@@ -1,5 +1,9 @@
 #include "manifest.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -73,13 +77,43 @@ void manifest_add_seed(Manifest *m, long long seed) {
 int manifest_add_file(Manifest *m, const char *role, const char *path, Err *err) {
     if (m->n_files >= MANIFEST_MAX_FILES) return err_set(err, "manifest: too many data files");
     ManifestFile *f = &m->files[m->n_files];
+    if (strlen(role) >= sizeof f->role || strlen(path) >= sizeof f->path)
+        return err_set(err, "manifest: name too long: %.200s (%.200s)", role, path);
     if (sha256_file_hex(path, f->sha256, err)) return -1;
     struct stat st;
     f->bytes = stat(path, &st) == 0 ? (long long)st.st_size : -1;
-    snprintf(f->role, sizeof f->role, "%s", role);
-    snprintf(f->path, sizeof f->path, "%s", path);
+    memcpy(f->role, role, strlen(role) + 1);
+    memcpy(f->path, path, strlen(path) + 1);
     m->n_files++;
     return 0;
+}
+
+static int skip_entry(const struct dirent *e) { return e->d_name[0] != '.'; }
+
+/* Regular files of dir and its sub-directories (depth <= 2), by name. */
+static int add_dir_files(Manifest *m, const char *role, const char *dir, int depth, Err *err) {
+    struct dirent **ents = NULL;
+    int n = scandir(dir, &ents, skip_entry, alphasort), rc = 0;
+    if (n < 0) return err_set(err, "%s: cannot list the directory: %s", dir, strerror(errno));
+    for (int i = 0; i < n; i++) {
+        char path[1024], r[512];
+        int np = snprintf(path, sizeof path, "%s/%s", dir, ents[i]->d_name);
+        int nr = snprintf(r, sizeof r, "%s/%s", role, ents[i]->d_name);
+        if (rc == 0 && (np >= (int)sizeof path || nr >= (int)sizeof m->files[0].role))
+            rc = err_set(err, "%s/%s: path too long for the manifest", dir, ents[i]->d_name);
+        struct stat st;
+        if (rc == 0 && stat(path, &st) == 0) {
+            if (S_ISREG(st.st_mode)) rc = manifest_add_file(m, r, path, err);
+            else if (S_ISDIR(st.st_mode) && depth < 2) rc = add_dir_files(m, r, path, depth + 1, err);
+        }
+        free(ents[i]);
+    }
+    free(ents);
+    return rc;
+}
+
+int manifest_add_dir(Manifest *m, const char *role, const char *dir, Err *err) {
+    return add_dir_files(m, role, dir, 1, err);
 }
 
 static void write_build(JsonW *w) {

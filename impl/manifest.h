@@ -8,11 +8,11 @@
 
 #include "util.h"
 
-#define MANIFEST_MAX_FILES 16
+#define MANIFEST_MAX_FILES 64
 #define MANIFEST_MAX_SEEDS 64
 
 typedef struct {
-    char role[48];  /* e.g. "conll2003/train" or "vocab" */
+    char role[128]; /* e.g. "conll2003/train", "vocab", "init/config.json" */
     char path[1024];
     char sha256[65];
     long long bytes;
@@ -36,6 +36,9 @@ void manifest_begin(Manifest *m, int argc, char **argv, const char *device, int 
 void manifest_add_seed(Manifest *m, long long seed);
 /* Hash a file (raw bytes) and add it. Returns -1 with err if unreadable. */
 int manifest_add_file(Manifest *m, const char *role, const char *path, Err *err);
+/* Hash every regular file under dir (sub-directories to depth 2, sorted by
+ * name) as "<role>/<relative path>" (e.g. the files of a --init checkpoint). */
+int manifest_add_dir(Manifest *m, const char *role, const char *dir, Err *err);
 /* Write manifest.json atomically; `finished` adds end_time and wall_s. */
 int manifest_write(const Manifest *m, const char *path, int finished, Err *err);
 

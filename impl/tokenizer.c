@@ -38,6 +38,8 @@ struct Vocab {
     uint32_t mask;     /* table size - 1 (power of two) */
     int max_len;       /* longest token in bytes (bounds the match loop) */
     int pad, unk, cls, sep, mask_id;
+    int lower;         /* lower-case the text (do_lower_case) */
+    int strip_accents; /* drop Mn marks after NFD */
 };
 
 /* FNV-1a over the bytes of prefix then s (prefix may be NULL). Hashing the
@@ -145,6 +147,7 @@ Vocab *vocab_load(const char *path, Err *err) {
     char *buf = read_file_all(path, &n, err);
     if (!buf) return NULL;
     Vocab *v = xcalloc(1, sizeof *v);
+    v->lower = v->strip_accents = 1;
     int rc = vocab_parse(v, path, buf, n, err);
     free(buf);
     if (rc == 0 && v->n == 0) rc = err_set(err, "%s: empty vocab", path);
@@ -176,6 +179,13 @@ int vocab_id(const Vocab *v, const char *token) {
 const char *vocab_token(const Vocab *v, int id) {
     return id >= 0 && id < v->n ? v->tok[id] : NULL;
 }
+
+void vocab_set_case(Vocab *v, int lower, int strip_accents) {
+    v->lower = lower != 0;
+    v->strip_accents = strip_accents < 0 ? v->lower : strip_accents != 0;
+}
+int vocab_lower_case(const Vocab *v) { return v->lower; }
+int vocab_strip_accents(const Vocab *v) { return v->strip_accents; }
 
 int vocab_pad_id(const Vocab *v) { return v->pad; }
 int vocab_unk_id(const Vocab *v) { return v->unk; }
@@ -251,6 +261,7 @@ typedef struct {
     char *wbuf;    /* UTF-8 bytes of the current word */
     int *wbyte;    /* byte offset of each char of the word in wbuf */
     int wcap;
+    int lower, strip; /* the vocab's do_lower_case / strip_accents */
 } Scratch;
 
 enum { NK_PLAIN = 0, NK_SPACE = 1, NK_ALONE = 2 }; /* ALONE: punctuation or CJK */
@@ -309,12 +320,14 @@ static void normalize_ascii(Scratch *s, int i, int32_t c) {
     if (c == '\t' || c == '\n' || c == '\r' || c == ' ') {
         push_norm(s, ' ', i, NK_SPACE);
     } else if (c >= 0x20 && c != 0x7F) { /* other C0 controls and DEL: dropped */
-        if (c >= 'A' && c <= 'Z') c += 'a' - 'A';
+        if (s->lower && c >= 'A' && c <= 'Z') c += 'a' - 'A';
         push_norm(s, c, i, is_punct(c) ? NK_ALONE : NK_PLAIN);
     }
 }
 
-/* Normalise original code point i: NFD, drop Mn, lower-case, classify. */
+/* Normalise original code point i: NFD, drop Mn, lower-case, classify (the
+ * cased variant: neither NFD nor Mn dropping nor lower-casing, as HF's
+ * BertNormalizer with lowercase=False and strip_accents unset). */
 static void normalize_char(Scratch *s, int i) {
     int32_t c = s->cp[i];
     if (c < 0x80) {
@@ -327,6 +340,11 @@ static void normalize_char(Scratch *s, int i) {
         return;
     }
     int cjk = is_cjk(c);
+    if (!s->strip) {
+        int32_t low = s->lower ? utf8proc_tolower(c) : c;
+        push_norm(s, low, i, cjk || is_punct(low) ? NK_ALONE : NK_PLAIN);
+        return;
+    }
     utf8proc_int32_t d[WP_MAX_DECOMP];
     int last_bound = 0;
     utf8proc_ssize_t nd = utf8proc_decompose_char(c, d, WP_MAX_DECOMP, UTF8PROC_DECOMPOSE, &last_bound);
@@ -336,7 +354,7 @@ static void normalize_char(Scratch *s, int i) {
     }
     for (int k = 0; k < nd; k++) {
         if (utf8proc_category(d[k]) == UTF8PROC_CATEGORY_MN) continue;
-        int32_t low = utf8proc_tolower(d[k]);
+        int32_t low = s->lower ? utf8proc_tolower(d[k]) : d[k];
         push_norm(s, low, i, cjk || is_punct(low) ? NK_ALONE : NK_PLAIN);
     }
 }
@@ -434,6 +452,8 @@ static int special_at(const Vocab *v, const Scratch *s, int i, int *id) {
 int wordpiece_tokenize(const Vocab *v, const char *text, size_t len, WpTokens *out, Err *err) {
     Scratch s;
     memset(&s, 0, sizeof s);
+    s.lower = v->lower;
+    s.strip = v->strip_accents;
     if (decode_text(&s, text, len, err)) {
         scratch_free(&s);
         return -1;

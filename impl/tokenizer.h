@@ -1,5 +1,7 @@
-/* tokenizer.h — BERT uncased WordPiece, identical to Hugging Face's
- * BertTokenizerFast(do_lower_case=True) for bert-base-uncased.
+/* tokenizer.h — BERT WordPiece, identical to Hugging Face's
+ * BertTokenizerFast(do_lower_case=True) for bert-base-uncased (the default),
+ * and with vocab_set_case to its do_lower_case=False / strip_accents
+ * settings for cased checkpoints.
  * Implemented in impl/tokenizer.c (uses libutf8proc for NFD and categories). */
 #ifndef MTL_TOKENIZER_H
 #define MTL_TOKENIZER_H
@@ -18,6 +20,12 @@ void vocab_free(Vocab *v);
 int vocab_size(const Vocab *v);
 int vocab_id(const Vocab *v, const char *token); /* -1 if absent */
 const char *vocab_token(const Vocab *v, int id);  /* NULL if out of range */
+/* HF's BertNormalizer settings: lower-case, and strip accents (NFD + drop
+ * Mn); strip_accents < 0 means "as lower" (HF's strip_accents=None).
+ * A loaded vocab starts uncased (1, 1). */
+void vocab_set_case(Vocab *v, int lower, int strip_accents);
+int vocab_lower_case(const Vocab *v);
+int vocab_strip_accents(const Vocab *v);
 int vocab_pad_id(const Vocab *v);
 int vocab_unk_id(const Vocab *v);
 int vocab_cls_id(const Vocab *v);

@@ -47,6 +47,9 @@ typedef struct {
     char dir[1024], ckpt[1100];
     long last_ckpt_step;   /* -1: none saved yet */
     char *options;         /* canonical options text */
+    int hf;                /* --init is a Hugging Face BERT directory */
+    HfInfo hfi;
+    ModelConfig hf_cfg;    /* the model config from its config.json */
 } Trainer;
 
 static const char *TASK_NAMES[2] = {"ner", "qa"};
@@ -79,10 +82,34 @@ static int make_backend(Trainer *t, Err *err) {
     return 0;
 }
 
+/* Parameters from --init: a Hugging Face directory or a checkpoint.bin. */
+static int init_params(Trainer *t, Err *err) {
+    const char *init = t->o->init;
+    if (!t->hf) {
+        int copied, skipped;
+        if (checkpoint_init_params(init, t->m, &copied, &skipped, err)) return -1;
+        note(t, "mtl train: --init %s: %d tensors loaded, %d kept from random init\n", init, copied,
+             skipped);
+        return 0;
+    }
+    HfLoadReport r;
+    if (hf_load_weights(&t->hfi, t->m, &r, err)) return -1;
+    note(t, "mtl train: --init %s (%s): %d encoder tensors loaded; NER head %s, QA head %s\n", init,
+         t->hfi.dir, r.encoder_tensors, r.ner_head ? "loaded" : "random init",
+         r.qa_head ? "loaded" : "random init");
+    if (r.head_note[0]) note(t, "mtl train: %s\n", r.head_note);
+    if (r.n_ignored) note(t, "mtl train: %d tensors of the file not used: %s\n", r.n_ignored, r.ignored);
+    return 0;
+}
+
 static int make_model(Trainer *t, Err *err) {
     const TrainOptions *o = t->o;
     ModelConfig cfg;
-    if (config_from_preset(&cfg, o->preset, err)) return -1;
+    if (t->hf) cfg = t->hf_cfg;
+    else if (config_from_preset(&cfg, o->preset, err)) return -1;
+    if (vocab_size(t->d.vocab) != cfg.V)
+        return err_set(err, "%s: %d tokens, but the model has %d embedding rows (vocab_size)",
+                       t->d.vocab_path, vocab_size(t->d.vocab), cfg.V);
     cfg.heads = (t->d.has_ner ? HEAD_NER : 0) | (t->d.has_qa ? HEAD_QA : 0);
     cfg.p_drop = o->dropout;
     int maxT = (t->d.has_ner ? o->seq_ner : 0) > (t->d.has_qa ? o->seq_qa : 0)
@@ -93,13 +120,7 @@ static int make_model(Trainer *t, Err *err) {
     batchbuf_init(&t->bb, o->batch, maxT);
     t->rows = xmalloc((size_t)o->batch * sizeof(int));
     model_init(t->m, (uint64_t)o->seed);
-    if (o->init[0]) {
-        int copied, skipped;
-        if (checkpoint_init_params(o->init, t->m, &copied, &skipped, err)) return -1;
-        note(t, "mtl train: --init %s: %d tensors loaded, %d kept from random init\n",
-                o->init, copied, skipped);
-    }
-    return 0;
+    return o->init[0] ? init_params(t, err) : 0;
 }
 
 static int n_train(const Trainer *t, int task) {
@@ -458,7 +479,8 @@ static int write_metrics(Trainer *t, RunSummary *sum, Err *err) {
     }
     jw_int(&w, "seed", o->seed);
     jw_int(&w, "steps", t->total);
-    jw_str(&w, "init", o->init[0] ? o->init : "random (no pretrained weights available offline)");
+    jw_str(&w, "init", o->init[0] ? o->init : "random");
+    if (t->hf) jw_str(&w, "init_dir", t->hfi.dir);
     jw_obj(&w, "final_train_loss");
     jw_num(&w, "ner", sum->final_loss_ner);
     jw_num(&w, "qa", sum->final_loss_qa);
@@ -553,23 +575,34 @@ static void trainer_free(Trainer *t) {
     train_data_free(&t->d);
 }
 
+/* Run-directory files that describe the run (written once every check passed). */
+static int write_run_header(Trainer *t, Err *err) {
+    const TrainOptions *o = t->o;
+    char p[1200];
+    if (mkdir_p(t->dir, err)) return -1;
+    path_in(t, "config.json", p, sizeof p);
+    if (train_options_write_json(o, p, err)) return -1;
+    path_in(t, "manifest.json", p, sizeof p);
+    if (manifest_write(&t->mf, p, 0, err)) return -1;
+    return hf_write_tokenizer_files(t->dir, t->d.vocab_path, vocab_lower_case(t->d.vocab),
+                                    vocab_strip_accents(t->d.vocab), model_config(t->m)->maxT, err);
+}
+
+/* Every check (options, init, data, vocab, the resume match) before the
+ * first byte is written into the run directory. */
 static int setup(Trainer *t, int argc, char **argv, Err *err) {
     const TrainOptions *o = t->o;
     snprintf(t->dir, sizeof t->dir, "%s", o->out);
     snprintf(t->ckpt, sizeof t->ckpt, "%s/checkpoint.bin", t->dir);
     t->last_ckpt_step = -1;
     t->options = train_options_canonical(o);
-    char p[1200];
     manifest_begin(&t->mf, argc, argv, o->device, o->threads);
     manifest_add_seed(&t->mf, o->seed);
-    if (mkdir_p(t->dir, err)) return -1;
-    path_in(t, "config.json", p, sizeof p);
-    if (train_options_write_json(o, p, err)) return -1;
-    if (train_data_load(&t->d, o, &t->mf, err)) return -1;
-    path_in(t, "manifest.json", p, sizeof p);
-    if (manifest_write(&t->mf, p, 0, err)) return -1;
+    if (t->hf && manifest_add_dir(&t->mf, "init", t->hfi.dir, err)) return -1;
+    if (train_data_load(&t->d, o, t->hf ? &t->hfi : NULL, &t->mf, err)) return -1;
     if (make_backend(t, err) || make_model(t, err) || make_schedule(t, err)) return -1;
     if (o->resume && resume_from_checkpoint(t, err)) return -1;
+    if (write_run_header(t, err)) return -1;
     reload_csv(t, "log.csv", LOG_HEADER, &t->log, o->resume ? t->start_step : 0, 1);
     reload_csv(t, "eval.csv", EVAL_HEADER, &t->evlog, o->resume ? t->start_step : 0, 0);
     if (t->use_gn)
@@ -617,13 +650,30 @@ static int loop(Trainer *t, Err *err) {
     return 0;
 }
 
-int train_run(const TrainOptions *o, int argc, char **argv, RunSummary *sum, Err *err) {
+/* A Hugging Face --init fixes the model shape: its config.json replaces the
+ * preset (recorded as "hf"). */
+static int resolve_init(Trainer *t, TrainOptions *ro, Err *err) {
+    if (!ro->init[0]) return 0;
+    int hf = hf_resolve(ro->init, t->hfi.dir, sizeof t->hfi.dir, err);
+    if (hf <= 0) return hf;
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", t->hfi.dir);
+    if (hf_read_config(dir, &t->hf_cfg, &t->hfi, err)) return -1;
+    t->hf = 1;
+    snprintf(ro->preset, sizeof ro->preset, "hf");
+    return 0;
+}
+
+int train_run(const TrainOptions *o_in, int argc, char **argv, RunSummary *sum, Err *err) {
     Trainer t;
     memset(&t, 0, sizeof t);
+    TrainOptions *o = xmalloc(sizeof *o);
+    *o = *o_in;
     t.o = o;
     memset(sum, 0, sizeof *sum);
     sum->seed = o->seed;
-    int rc = setup(&t, argc, argv, err);
+    int rc = resolve_init(&t, o, err);
+    if (rc == 0) rc = setup(&t, argc, argv, err);
     if (rc == 0) {
         print_plan(&t);
         t.wall0 = now_seconds();
@@ -633,6 +683,7 @@ int train_run(const TrainOptions *o, int argc, char **argv, RunSummary *sum, Err
     }
     if (rc == 1) { /* --stop-after */
         trainer_free(&t);
+        free(o);
         return 0;
     }
     if (rc == 0) rc = save_checkpoint(&t, t.total, err);
@@ -652,5 +703,6 @@ int train_run(const TrainOptions *o, int argc, char **argv, RunSummary *sum, Err
         rc = manifest_write(&t.mf, p, 1, err);
     }
     trainer_free(&t);
+    free(o);
     return rc;
 }

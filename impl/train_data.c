@@ -78,15 +78,16 @@ static int load_qa(TrainData *d, const TrainOptions *o, Manifest *mf, Err *err) 
     return 0;
 }
 
-int train_data_load(TrainData *d, const TrainOptions *o, Manifest *mf, Err *err) {
+int train_data_load(TrainData *d, const TrainOptions *o, const HfInfo *hf, Manifest *mf, Err *err) {
     memset(d, 0, sizeof *d);
     d->has_ner = strcmp(o->task, "qa") != 0;
     d->has_qa = strcmp(o->task, "ner") != 0;
-    char vpath[4096];
-    if (vocab_path(vpath, sizeof vpath, err) || manifest_add_file(mf, "vocab", vpath, err))
-        return -1;
-    d->vocab = vocab_load(vpath, err);
+    if (hf) snprintf(d->vocab_path, sizeof d->vocab_path, "%s/vocab.txt", hf->dir);
+    else if (vocab_path(d->vocab_path, sizeof d->vocab_path, err)) return -1;
+    if (manifest_add_file(mf, "vocab", d->vocab_path, err)) return -1;
+    d->vocab = vocab_load(d->vocab_path, err);
     if (!d->vocab) return -1;
+    if (hf) vocab_set_case(d->vocab, hf->lower, hf->strip_accents);
     if (d->has_ner && load_ner(d, o, mf, err)) return -1;
     if (d->has_qa && load_qa(d, o, mf, err)) return -1;
     return 0;

@@ -3,6 +3,7 @@
 #define MTL_TRAIN_INTERNAL_H
 
 #include "conll.h"
+#include "hf_bert.h"
 #include "jsonw.h"
 #include "manifest.h"
 #include "model.h"
@@ -16,6 +17,7 @@
 typedef struct {
     int has_ner, has_qa;
     Vocab *vocab;
+    char vocab_path[4096];
     ConllCorpus ner_train_c, ner_dev_c, ner_test_c;
     NerFeatures ner_train, ner_dev, ner_test;
     int n_ner_train;      /* training windows used (prefix of ner_train) */
@@ -26,8 +28,10 @@ typedef struct {
 } TrainData;
 
 /* Load and featurise what o->task needs; every file is also hashed into the
- * manifest. Returns -1 with err (missing data says how to get it). */
-int train_data_load(TrainData *d, const TrainOptions *o, Manifest *mf, Err *err);
+ * manifest. The vocab is the Hugging Face checkpoint's (hf != NULL: its
+ * vocab.txt and case settings) or the default bert-base-uncased one.
+ * Returns -1 with err (missing data says how to get it). */
+int train_data_load(TrainData *d, const TrainOptions *o, const HfInfo *hf, Manifest *mf, Err *err);
 void train_data_free(TrainData *d);
 
 /* Host buffers for one batch of up to maxB rows of up to maxT tokens. */
