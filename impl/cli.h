@@ -21,5 +21,7 @@ int cmd_model_info(int argc, char **argv);
 int cmd_score_squad(int argc, char **argv);
 int cmd_score_ner(int argc, char **argv);
 int cmd_data_stats(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_dump_forward(int argc, char **argv);
 
 #endif

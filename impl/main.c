@@ -9,6 +9,8 @@
 static const Command COMMANDS[] = {
     {"version", cmd_version, "print the build: git commit, compiler, flags, BLAS"},
     {"train", cmd_train, "train NER / QA / multi-task into a run directory (mtl train --help)"},
+    {"export", cmd_export, "a run's model as Hugging Face BertForTokenClassification / BertForQuestionAnswering dirs"},
+    {"dump-forward", cmd_dump_forward, "encoder output + logits of a model on real CoNLL / SQuAD windows (for reference/hf_check.py)"},
     {"tokenize", cmd_tokenize, "WordPiece-tokenize stdin lines (BERT uncased, = HF fast)"},
     {"data-stats", cmd_data_stats, "CoNLL-2003 counts (docs, sentences, tokens, entities) + WordPiece windows"},
     {"prep-squad", cmd_prep_squad, "featurise a SQuAD file into run_qa windows; examples/s"},

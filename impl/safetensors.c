@@ -290,3 +290,38 @@ int st_write_f32(const char *path, const StOut *t, int n, Err *err) {
     free(seglen);
     return rc;
 }
+
+/* ------------------------------------------------------------ tensor list */
+
+float *st_list_add(StList *l, const char *name, int rows, int cols) {
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 64;
+        l->t = xrealloc(l->t, (size_t)l->cap * sizeof *l->t);
+        l->name = xrealloc(l->name, (size_t)l->cap * sizeof *l->name);
+        l->buf = xrealloc(l->buf, (size_t)l->cap * sizeof *l->buf);
+    }
+    float *b = xmalloc((size_t)rows * (size_t)(cols ? cols : 1) * sizeof(float) + 1);
+    snprintf(l->name[l->n], sizeof l->name[l->n], "%s", name);
+    l->buf[l->n] = b;
+    l->t[l->n] = (StOut){NULL, b, cols ? 2 : 1, {rows, cols}};
+    l->n++;
+    return b;
+}
+
+void st_list_add_ints(StList *l, const char *name, const int *v, int n) {
+    float *f = st_list_add(l, name, n, 0);
+    for (int i = 0; i < n; i++) f[i] = (float)v[i];
+}
+
+int st_list_write(StList *l, const char *path, Err *err) {
+    for (int i = 0; i < l->n; i++) l->t[i].name = l->name[i];
+    return st_write_f32(path, l->t, l->n, err);
+}
+
+void st_list_free(StList *l) {
+    for (int i = 0; i < l->n; i++) free(l->buf[i]);
+    free(l->t);
+    free(l->name);
+    free(l->buf);
+    memset(l, 0, sizeof *l);
+}

@@ -73,4 +73,20 @@ typedef struct {
  * of 8 bytes) and "__metadata__": {"format": "pt"} atomically to path. */
 int st_write_f32(const char *path, const StOut *t, int n, Err *err);
 
+/* A growing list of float32 tensors that owns their buffers (for dumps). */
+typedef struct {
+    StOut *t;
+    char (*name)[64];
+    float **buf;
+    int n, cap;
+} StList;
+
+/* Append a [rows] (cols == 0) or [rows, cols] tensor named name; returns its
+ * buffer (uninitialised) to fill. */
+float *st_list_add(StList *l, const char *name, int rows, int cols);
+/* Append a copy of n ints as F32 (exact for |v| < 2^24). */
+void st_list_add_ints(StList *l, const char *name, const int *v, int n);
+int st_list_write(StList *l, const char *path, Err *err);
+void st_list_free(StList *l);
+
 #endif

@@ -22,6 +22,7 @@
 #include "gradnorm.h"
 #include "optim.h"
 #include "profile_backend.h"
+#include "safetensors.h"
 #include "train_internal.h"
 
 typedef struct {
@@ -50,6 +51,7 @@ typedef struct {
     int hf;                /* --init is a Hugging Face BERT directory */
     HfInfo hfi;
     ModelConfig hf_cfg;    /* the model config from its config.json */
+    StList dump;           /* --dump-batches */
 } Trainer;
 
 static const char *TASK_NAMES[2] = {"ner", "qa"};
@@ -239,11 +241,49 @@ static void progress(const Trainer *t, long done, const double loss[2], float lr
 
 /* ---- one optimiser step --------------------------------------------------- */
 
+/* --dump-batches: "s<step>.<task>.<field>" tensors, fields ids types mask
+ * [B,T] and labels [B,T] (NER) or start end [B] (QA); step is 1-based. */
+static void dump_batch(Trainer *t, const Batch *b, long step) {
+    char name[64];
+    const char *tk = TASK_NAMES[b->task];
+    int BT = b->B * b->T;
+    const int *f[4] = {b->ids, b->types, b->mask, b->labels};
+    const char *fn[4] = {"ids", "types", "mask", "labels"};
+    for (int i = 0; i < (b->task == TASK_NER ? 4 : 3); i++) {
+        snprintf(name, sizeof name, "s%ld.%s.%s", step, tk, fn[i]);
+        float *dst = st_list_add(&t->dump, name, b->B, b->T);
+        for (int k = 0; k < BT; k++) dst[k] = (float)f[i][k];
+    }
+    if (b->task == TASK_QA) {
+        snprintf(name, sizeof name, "s%ld.qa.start", step);
+        st_list_add_ints(&t->dump, name, b->start, b->B);
+        snprintf(name, sizeof name, "s%ld.qa.end", step);
+        st_list_add_ints(&t->dump, name, b->end, b->B);
+    }
+}
+
+/* The heads' initial weights ("init.ner.w", ...), which a replay needs. */
+static void dump_init(Trainer *t) {
+    const char *heads[4] = {"ner.w", "ner.b", "qa.w", "qa.b"};
+    for (int i = 0; i < 4; i++) {
+        const ParamInfo *p = model_find_tensor(t->m, heads[i]);
+        if (!p) continue;
+        char name[64];
+        snprintf(name, sizeof name, "init.%s", heads[i]);
+        float *dst = st_list_add(&t->dump, name, p->shape[0], p->ndim == 2 ? p->shape[1] : 0);
+        float *all = xmalloc(model_num_params(t->m) * sizeof(float));
+        model_params_to_host(t->m, all);
+        memcpy(dst, all + p->offset, p->numel * sizeof(float));
+        free(all);
+    }
+}
+
 static long task_forward_backward(Trainer *t, int task, long step, double *loss, Err *err) {
     Batch b;
     order_next_batch(&t->order[task], t->o->batch, t->rows);
     if (task == TASK_NER) gather_ner(&t->d.ner_train, t->rows, t->o->batch, &t->bb, &b);
     else gather_qa(&t->d.qa_train, t->rows, t->o->batch, &t->bb, &b);
+    if (t->o->dump_batches[0]) dump_batch(t, &b, step + 1);
     float l;
     if (model_forward(t->m, &b, 1, (uint64_t)t->o->seed, (uint32_t)step, (uint32_t)task, &l, err))
         return -1;
@@ -571,6 +611,7 @@ static void trainer_free(Trainer *t) {
     sb_free(&t->evlog);
     sb_free(&t->gnlog);
     if (t->use_gn) gradnorm_free(&t->gn);
+    st_list_free(&t->dump);
     free(t->options);
     train_data_free(&t->d);
 }
@@ -621,7 +662,15 @@ static void print_plan(const Trainer *t) {
             (long)model_num_params(t->m), o->device, t->dir);
 }
 
+static int write_dump(Trainer *t, Err *err) {
+    if (!t->o->dump_batches[0]) return 0;
+    int rc = st_list_write(&t->dump, t->o->dump_batches, err);
+    if (rc == 0) note(t, "mtl train: --dump-batches: %d tensors -> %s\n", t->dump.n, t->o->dump_batches);
+    return rc;
+}
+
 static int loop(Trainer *t, Err *err) {
+    if (t->o->dump_batches[0] && t->start_step == 0) dump_init(t);
     for (long s = t->start_step; s < t->total; s++) {
         if (train_step(t, s, err)) {
             Err e2;
@@ -644,10 +693,10 @@ static int loop(Trainer *t, Err *err) {
         if (t->o->stop_after > 0 && done == t->o->stop_after && done < t->total) {
             note(t, "mtl train: --stop-after %ld: stopping (as if interrupted); continue with --resume\n",
                     done);
-            return flush_logs(t, err) ? -1 : 1;
+            return flush_logs(t, err) || write_dump(t, err) ? -1 : 1;
         }
     }
-    return 0;
+    return write_dump(t, err);
 }
 
 /* A Hugging Face --init fixes the model shape: its config.json replaces the

@@ -69,6 +69,7 @@ typedef struct {
     int profile;         /* per-op time breakdown of the training loop on stderr */
     int quiet;           /* no progress lines on stderr (errors still reported) */
     char config_file[1024];
+    char dump_batches[1024]; /* write every batch (and the initial heads) to this safetensors file */
 } TrainOptions;
 
 void train_options_default(TrainOptions *o);

@@ -78,6 +78,7 @@ static const OptSpec OPTS[] = {
     {"no-test", OT_FLAG, N(no_test), 0, "skip the final CoNLL test-set evaluation"},
     {"profile", OT_FLAG, N(profile), 0, "print the per-op time breakdown of the training loop"},
     {"quiet", OT_FLAG, N(quiet), 0, "no progress lines on stderr"},
+    {"dump-batches", OT_STR, S(dump_batches), 0, "write every training batch and the initial head weights to FILE (safetensors; reference/finetune_hf.py replays them)"},
     {"config", OT_STR, S(config_file), 0, "read options from FILE first (key=value or JSON)"},
 };
 #define NOPTS ((int)(sizeof OPTS / sizeof OPTS[0]))
