@@ -8,7 +8,7 @@
 #   microbenchmarks (mtl bench-kernels); one training step ours vs PyTorch
 #   (bench/bench_step_cmp.sh); then `make reports`.
 #
-# All models train from random init (no pretrained weights offline).
+# `make bench INIT=scratch`: all models train from random init.
 # Variables (make bench VAR=...):
 #   PRESET   model size                         [tiny]
 #   SEEDS    comma list                         [1,2,3]
@@ -28,6 +28,10 @@
 #   DRY_RUN  1: print the plan and exit         [0]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The default is the pretrained benchmark (bench/run_bench_pretrained.sh);
+# INIT=scratch is this script's from-scratch one.
+INIT=${INIT:-minilm-l6}
+[ "$INIT" = scratch ] || exec bash bench/run_bench_pretrained.sh
 
 PRESET=${PRESET:-tiny}
 SEEDS=${SEEDS:-1,2,3}

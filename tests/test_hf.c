@@ -210,6 +210,45 @@ static void test_st_round_trip(void) {
     free(raw);
 }
 
+/* StList: owned buffers, ints as exact floats, written in order. */
+static void test_st_list(void) {
+    StList l;
+    memset(&l, 0, sizeof l);
+    for (int k = 0; k < 70; k++) { /* past the first capacity (64) */
+        char name[32];
+        snprintf(name, sizeof name, "t%02d", k);
+        float *b = st_list_add(&l, name, 2, k % 2 ? 3 : 0);
+        for (int i = 0; i < (k % 2 ? 6 : 2); i++) b[i] = (float)(k * 10 + i);
+    }
+    int ids[4] = {0, -7, 16777216, 101};
+    st_list_add_ints(&l, "ids", ids, 4);
+    CU_ASSERT_EQUAL(l.n, 71);
+    Err err;
+    CU_ASSERT_EQUAL_FATAL(st_list_write(&l, tmp_path("list.safetensors"), &err), 0);
+    st_list_free(&l);
+    CU_ASSERT(l.n == 0 && l.t == NULL && l.buf == NULL);
+    SafeTensors st;
+    CU_ASSERT_EQUAL_FATAL(st_open(tmp_path("list.safetensors"), &st, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(st.n, 71);
+    int ok = 1;
+    for (int k = 0; k < 70; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "t%02d", k);
+        const StTensor *t = &st.t[k];
+        float v[6];
+        ok &= !strcmp(t->name, name) && t->ndim == (k % 2 ? 2 : 1) && t->shape[0] == 2 &&
+              (k % 2 == 0 || t->shape[1] == 3) && st_read_f32(&st, t, v, &err) == 0;
+        for (int i = 0; ok && i < (k % 2 ? 6 : 2); i++) ok &= v[i] == (float)(k * 10 + i);
+    }
+    CU_ASSERT(ok);
+    const StTensor *ti = st_find(&st, "ids");
+    CU_ASSERT_FATAL(ti && ti->ndim == 1 && ti->shape[0] == 4);
+    float f[4];
+    CU_ASSERT_EQUAL(st_read_f32(&st, ti, f, &err), 0);
+    CU_ASSERT(f[0] == 0.0f && f[1] == -7.0f && f[2] == 16777216.0f && f[3] == 101.0f);
+    st_close(&st);
+}
+
 /* ================================================ safetensors: dtypes */
 
 static void test_st_dtypes(void) {
@@ -353,7 +392,11 @@ static void test_st_bad_files(void) {
     expect_hdr_fail("{" T1("w", "F32", "[1,1,1,1,1,1,1,1,1]", 0, 4) "}", 4, "'w'", "9 dimensions");
     expect_hdr_fail("{" T1("w", "F32", "[4294967296, 4294967296, 4294967296]", 0, 4) "}", 4, "'w'",
                     "overflows");
-    expect_hdr_fail("{" T1("w", "F64", "[4611686018427387904]", 0, 4) "}", 4, "'w'", NULL);
+    expect_hdr_fail("{" T1("w", "F32", "[1125899906842624, 8192]", 0, 4) "}", 4, "'w'", "overflows");
+    /* 2^58 elements pass the product check; their 2^61 bytes are no 4 */
+    expect_hdr_fail("{" T1("w", "F64", "[4503599627370496, 64]", 0, 4) "}", 4, "'w'",
+                    "needs 2305843009213693952 bytes");
+    expect_hdr_fail("{" T1("w", "F32", "[9007199254740994]", 0, 4) "}", 4, "'w'", "shape[0]"); /* > 2^53 */
     /* data_offsets */
     expect_hdr_fail("{" T1("w", "F32", "[1]", 4, 0) "}", 4, "'w'", "outside");
     expect_hdr_fail("{" T1("w", "F32", "[2]", 0, 8) "}", 4, "'w'", "outside");
@@ -391,7 +434,7 @@ static void test_st_bad_files(void) {
         {"{" T1("b", "F32", "[1]", 4, 8) "," T1("a", "F32", "[1]", 0, 4) "}", 8, 2},
         {"{" T1("a", "F32", "[2]", 0, 8) "," T1("b", "F32", "[1]", 8, 12) "}", 12, 2},
         {"{" T1("w", "F32", "[1,1,1,1,1,1,1,1]", 0, 4) "}", 4, 1},
-        {"{" T1("w", "F32", "[4294967296, 4294967296, 0]", 0, 0) "}", 0, 1},
+        {"{" T1("w", "F32", "[0, 4294967296, 4294967296]", 0, 0) "}", 0, 1},
         {"{" T1("w", "U8", "[3]", 0, 3) "," T1("z", "BOOL", "[0]", 3, 3) "}", 3, 2},
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
@@ -406,6 +449,22 @@ static void test_st_bad_files(void) {
         if (rc == 0) st_close(&st);
         free(b);
     }
+}
+
+/* The header is ONE JSON object, padded with spaces only: bytes after it
+ * (a second object, garbage) are refused, as by the reference reader. */
+static void test_st_header_trailing(void) {
+    expect_hdr_fail("{}xyz", 0, "JSON", NULL);
+    expect_hdr_fail("{} {\"a\": 1}", 0, "JSON", NULL);
+    expect_hdr_fail("{" T1("a", "F32", "[1]", 0, 4) "}\n}", 4, "JSON", NULL);
+    /* trailing spaces (the writer's padding) stay fine */
+    size_t len;
+    uint8_t *b = build_st("{" T1("a", "F32", "[1]", 0, 4) "}       ", NULL, 4, &len);
+    SafeTensors st;
+    Err err;
+    CU_ASSERT_EQUAL(st_parse(b, len, "pad", &st, &err), 0);
+    st_close(&st);
+    free(b);
 }
 
 /* Every proper prefix of a valid file is refused (and never read past). */
@@ -465,6 +524,27 @@ static void test_st_fixtures(void) {
     CU_ASSERT(k[0] == 1.0f && k[1] == -2.5f && isinf(k[2]) && k[3] == 3.140625f);
     CU_ASSERT_EQUAL(st_read_f32(&st, ids, f, &err), -1);
     st_close(&st);
+
+    p = testutil_repo_path("tests/fixtures/hf/zero_size_and_scalar.safetensors");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    rc = st_open(p, &st, &err);
+    if (rc) printf("\n  %s\n", err.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(st.n, 5);
+    CU_ASSERT_EQUAL(st.data_len, 12 + 2 + 3 + 8);
+    const StTensor *cb = st_find(&st, "classifier.bias"), *e = st_find(&st, "empty"),
+                   *sc = st_find(&st, "scalar"), *u8 = st_find(&st, "bytes");
+    CU_ASSERT_FATAL(cb && e && sc && u8);
+    CU_ASSERT(e->ndim == 2 && e->shape[0] == 0 && e->shape[1] == 4 && e->numel == 0 && e->begin == 12 &&
+              e->end == 12);
+    CU_ASSERT(sc->ndim == 0 && sc->numel == 1 && sc->dtype == ST_F64);
+    CU_ASSERT(u8->dtype == ST_U8 && u8->numel == 3 && !memcmp(st.data + u8->begin, "abc", 3));
+    CU_ASSERT_EQUAL(st_read_f32(&st, cb, f, &err), 0);
+    CU_ASSERT(f[0] == 0.25f && f[1] == -1.0f && f[2] == 2.0f);
+    CU_ASSERT_EQUAL(st_read_f32(&st, e, f, &err), 0);
+    CU_ASSERT_EQUAL(st_read_f32(&st, sc, f, &err), -1);
+    CU_ASSERT(strstr(err.msg, "'scalar'") && strstr(err.msg, "F64"));
+    st_close(&st);
 }
 
 /* ============================================================ config.json */
@@ -476,11 +556,18 @@ enum { TINY_V = sizeof VOCAB_WORDS / sizeof VOCAB_WORDS[0] };
 
 static char vocab_file[512];
 
-static void write_vocab(const char *path) {
+static int vocab_text_write(const char *path, Err *err) {
     char buf[512];
     size_t k = 0;
     for (int i = 0; i < TINY_V; i++) k += (size_t)snprintf(buf + k, sizeof buf - k, "%s\n", VOCAB_WORDS[i]);
-    write_bytes(path, buf, k);
+    return atomic_write_file(path, buf, k, err);
+}
+
+static void write_vocab(const char *path) {
+    Err err;
+    int rc = vocab_text_write(path, &err);
+    if (rc) printf("\n  %s\n", err.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
 }
 
 /* The tiny BERT config.json as a cJSON object (caller deletes). */
@@ -494,9 +581,7 @@ static cJSON *tiny_config_json(void) {
              " \"layer_norm_eps\": 1e-12, \"initializer_range\": 0.02, \"pad_token_id\": 0,"
              " \"hidden_dropout_prob\": 0.1, \"attention_probs_dropout_prob\": 0.1}",
              TINY_V);
-    cJSON *j = cJSON_Parse(text);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
-    return j;
+    return cJSON_Parse(text); /* a constant text: never NULL */
 }
 
 static void write_json_file(const char *dir, const char *name, const cJSON *j) {
@@ -599,7 +684,7 @@ static void test_read_config(void) {
     expect_config_fail("vocab_size", "-3", "\"vocab_size\"", NULL);
     expect_config_fail("type_vocab_size", "true", "\"type_vocab_size\"", NULL);
     expect_config_fail("max_position_embeddings", NULL, "\"max_position_embeddings\"", NULL);
-    expect_config_fail("hidden_size", "18", "divisible", NULL); /* 18 % 4 heads... */
+    expect_config_fail("hidden_size", "17", "divisible", NULL); /* 2 heads */
     expect_config_fail("hidden_size", "16.5", "\"hidden_size\"", NULL);
     expect_config_fail("hidden_size", "\"16\"", "\"hidden_size\"", NULL);
     expect_config_fail("hidden_size", "1e30", "\"hidden_size\"", NULL);
@@ -699,27 +784,18 @@ typedef struct {
     Model *m;
 } Fixture;
 
-static ModelConfig tiny_cfg(int heads) {
-    cJSON *j = tiny_config_json();
-    const char *dir = config_dir("cfg_model", j);
-    cJSON_Delete(j);
-    ModelConfig c;
-    HfInfo info;
-    Err err;
-    CU_ASSERT_EQUAL_FATAL(hf_read_config(dir, &c, &info, &err), 0);
-    c.heads = heads;
-    return c;
-}
-
 /* A model of cfg with every parameter distinct (init, then a pattern added
- * so that biases and LayerNorms are not all 0 / 1 and a mix-up shows). */
-static Fixture make_model(const ModelConfig *cfg, uint64_t seed) {
+ * so that biases and LayerNorms are not all 0 / 1 and a mix-up shows).
+ * f.m NULL on failure (no CUnit assertion: also used by the suite setup). */
+static Fixture try_make_model(const ModelConfig *cfg, uint64_t seed) {
     Fixture f;
     Err err;
     f.be = backend_cpu(1);
     f.m = model_create(cfg, f.be, 1, 8, &err);
-    if (!f.m) printf("\n  %s\n", err.msg);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f.m);
+    if (!f.m) {
+        printf("\n  %s\n", err.msg);
+        return f;
+    }
     model_init(f.m, seed);
     size_t n = model_num_params(f.m);
     float *h = malloc(n * sizeof *h);
@@ -728,6 +804,12 @@ static Fixture make_model(const ModelConfig *cfg, uint64_t seed) {
         h[i] += (float)((i * 2654435761u + seed * 97) % 100003) / 100003.0f - 0.5f;
     model_params_from_host(f.m, h);
     free(h);
+    return f;
+}
+
+static Fixture make_model(const ModelConfig *cfg, uint64_t seed) {
+    Fixture f = try_make_model(cfg, seed);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f.m);
     return f;
 }
 
@@ -786,23 +868,40 @@ static Fixture src_model;
 static char dir_ner[512], dir_qa[512];
 
 static int suite_models_init(void) {
-    ModelConfig c = tiny_cfg(HEAD_NER | HEAD_QA);
-    src_model = make_model(&c, 7);
+    /* no CUnit assertions here (there is no current test) */
+    Err err;
     snprintf(vocab_file, sizeof vocab_file, "%s", tmp_path("vocab.txt"));
-    write_vocab(vocab_file);
+    if (vocab_text_write(vocab_file, &err)) goto fail;
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", tmp_path("cfg_model"));
+    if (mkdir_p(dir, &err)) goto fail;
+    cJSON *j = tiny_config_json();
+    char *txt = j ? cJSON_Print(j) : NULL;
+    cJSON_Delete(j);
+    char p[600];
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    int rc = txt ? atomic_write_file(p, txt, strlen(txt), &err) : err_set(&err, "tiny config");
+    free(txt);
+    if (rc) goto fail;
+    ModelConfig c;
+    HfInfo info;
+    if (hf_read_config(dir, &c, &info, &err)) goto fail;
+    src_model = try_make_model(&c, 7);
+    if (!src_model.m) return 1;
     snprintf(dir_ner, sizeof dir_ner, "%s", tmp_path("export_ner"));
     snprintf(dir_qa, sizeof dir_qa, "%s", tmp_path("export_qa/sub")); /* mkdir -p */
-    Err err;
     if (hf_export_task(src_model.m, TASK_NER, vocab_file, 1, -1, dir_ner, &err) ||
-        hf_export_task(src_model.m, TASK_QA, vocab_file, 1, -1, dir_qa, &err)) {
-        fprintf(stderr, "export: %s\n", err.msg);
-        return 1;
-    }
+        hf_export_task(src_model.m, TASK_QA, vocab_file, 1, -1, dir_qa, &err))
+        goto fail;
     return 0;
+fail:
+    fprintf(stderr, "hf models setup: %s\n", err.msg);
+    return 1;
 }
 
 static int suite_models_clean(void) {
-    free_model(&src_model);
+    if (src_model.m) model_free(src_model.m);
+    if (src_model.be) src_model.be->destroy(src_model.be);
     return 0;
 }
 
@@ -1375,9 +1474,11 @@ int main(void) {
     }
     static const TestCase st_tests[] = {
         {"round trip: layout, offsets, bitwise data", test_st_round_trip},
+        {"StList dump helper round trip", test_st_list},
         {"F16 / BF16 exact, other dtypes refused", test_st_dtypes},
         {"malformed headers and layouts refused", test_st_bad_files},
         {"every truncation refused", test_st_truncations},
+        {"nothing but spaces after the header object", test_st_header_trailing},
         {"fixture files", test_st_fixtures},
         {NULL, NULL}};
     static const TestCase cfg_tests[] = {

@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# run_bench_pretrained.sh — `make bench` (INIT=minilm-l6, the default): fine-tune
+# the pretrained encoder: single-task NER, single-task QA and the multi-task
+# model, same seeds and data budgets, then the step comparison and reports.
+# (`make bench INIT=scratch` is the from-scratch benchmark: run_bench.sh.)
+#
+# Budgets are epochs of the data used: NER the whole CoNLL-2003 train set,
+# QA the first QA_TRAIN_LIMIT questions of the 44-article SQuAD train subset
+# (the full subset is ~13 min per epoch on 2 cores); the multi-task run
+# samples tasks in proportion to their windows, so one of its epochs sees
+# exactly the batches of one NER epoch plus one QA epoch.
+#
+# Learning rates: LR_SWEEP=1 first fine-tunes seed SWEEP_SEED at each of
+# SWEEP_LRS for NER and QA, picks the best dev F1 per task, records it in
+# $OUT/lr-sweep.json and bench/baselines/lr-sweep-$INIT.json, and reuses the
+# chosen run as that seed's main run (same options and seed: the same run).
+# Without a sweep the recorded choice is used (1e-4 when none is recorded).
+# The multi-task lr is the NER choice when both agree, else their geometric mean.
+# QA's choice is made on the dev prefix that is also reported (SQuAD v1.1 has
+# no public test set; run_qa.py users do the same): the NER test set is the
+# clean held-out figure.
+#
+# Variables (make bench VAR=...):
+#   INIT   minilm-l6 | a Hugging Face BERT dir    [minilm-l6]
+#   SEEDS  [1,2,3]   TASKS [ner qa mtl]   EPOCHS [1]
+#   QA_TRAIN_LIMIT [1500]  QA_DEV_LIMIT [1000] (0 = all 10,570)
+#   LR_SWEEP [0]  SWEEP_LRS ["5e-5 1e-4 2e-4"]  SWEEP_SEED [first of SEEDS]
+#   LR_NER, LR_QA, LR_MTL  override the recorded choice
+#   MTL_SAMPLING [proportional]   THREADS [nproc]   OUT [runs/pretrained]
+#   STEP_CMP [1]   BUILD [build]   DRY_RUN [0]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+INIT=${INIT:-minilm-l6}
+SEEDS=${SEEDS:-1,2,3}
+TASKS=${TASKS-ner qa mtl}
+EPOCHS=${EPOCHS:-1}
+QA_TRAIN_LIMIT=${QA_TRAIN_LIMIT:-1500}
+QA_DEV_LIMIT=${QA_DEV_LIMIT:-1000}
+LR_SWEEP=${LR_SWEEP:-0}
+SWEEP_LRS=${SWEEP_LRS:-5e-5 1e-4 2e-4}
+SWEEP_SEED=${SWEEP_SEED:-${SEEDS%%,*}}
+MTL_SAMPLING=${MTL_SAMPLING:-proportional}
+THREADS=${THREADS:-$(nproc)}
+OUT=${OUT:-runs/pretrained}
+STEP_CMP=${STEP_CMP:-1}
+BUILD=${BUILD:-build}
+DRY_RUN=${DRY_RUN:-0}
+MTL="$BUILD/mtl"
+PYTHON=${PYTHON:-python3}
+SWEEP_REC=bench/baselines/lr-sweep-$(basename "$INIT").json
+calc() { awk "BEGIN { print ($*) }"; }
+
+COMMON=(--init "$INIT" --epochs "$EPOCHS" --warmup-ratio 0.1 --batch 16
+        --seq-ner 128 --seq-qa 384 --stride 128 --max-query 64 --eval-every -1
+        --qa-train-limit "$QA_TRAIN_LIMIT" --qa-dev-limit "$QA_DEV_LIMIT"
+        --threads "$THREADS" --log-every 50)
+
+. bench/data_check.sh
+missing=$(missing_data)
+if [ -n "$missing" ]; then
+  echo "make bench: data missing:" $missing >&2
+  how_to_get_data >&2
+  exit 1
+fi
+if [ "$INIT" = minilm-l6 ] && ! find_data weights/minilm-l6/model.safetensors; then
+  echo "make bench: the pretrained weights are not installed: make weights" >&2
+  [ "$DRY_RUN" = 1 ] || make --no-print-directory weights
+fi
+
+recorded_lr() { # task -> the recorded sweep choice, or empty
+  [ -r "$SWEEP_REC" ] && $PYTHON -c "import json,sys; print(json.load(open('$SWEEP_REC'))['chosen'].get('$1',''))" 2>/dev/null || true
+}
+LR_NER=${LR_NER:-$(recorded_lr ner)}; LR_NER=${LR_NER:-1e-4}
+LR_QA=${LR_QA:-$(recorded_lr qa)};   LR_QA=${LR_QA:-1e-4}
+
+# ---- plan ---------------------------------------------------------------------
+# Seconds per step with 2 threads on the 2-core dev VM (minilm-l6, B 16,
+# dynamic padding; measured: NER batches ~40 tokens, QA ~330), and the final
+# evaluation (NER dev + test 6.7k sentences; QA per dev question).
+ner_steps=$(( (14042 * EPOCHS + 15) / 16 ))
+qa_steps=$(( (QA_TRAIN_LIMIT * 103 / 100 * EPOCHS + 15) / 16 ))
+nq=$QA_DEV_LIMIT; [ "$nq" = 0 ] && nq=10570
+t_ner=$(calc "$ner_steps * 0.30 + 60"); t_qa=$(calc "$qa_steps * 4.6 + $nq * 0.09")
+t_mtl=$(calc "$t_ner + $t_qa")
+nseeds=$(tr ',' '\n' <<<"$SEEDS" | grep -c .)
+nl=$(wc -w <<<"$SWEEP_LRS")
+total=0
+echo "== make bench plan: fine-tune $INIT, seeds $SEEDS, $EPOCHS epoch(s): NER $ner_steps steps, QA $qa_steps steps ($QA_TRAIN_LIMIT questions), MTL ($MTL_SAMPLING) both; QA dev $nq questions; $THREADS threads"
+if [ "$LR_SWEEP" = 1 ]; then
+  s=$(calc "($nl - 1) * ($t_ner + $t_qa)"); total=$(calc "$total + $s")
+  printf '   lr sweep (%s) on seed %s, NER and QA: ~%3.0f min (the chosen run is also seed %s)\n' "$SWEEP_LRS" "$SWEEP_SEED" "$(calc "$s / 60")" "$SWEEP_SEED"
+else
+  echo "   learning rates: NER $LR_NER, QA $LR_QA (${SWEEP_REC} when recorded; LR_SWEEP=1 to sweep)"
+fi
+for t in $TASKS; do
+  case $t in ner) s=$t_ner;; qa) s=$t_qa;; *) s=$t_mtl;; esac
+  s=$(calc "$nseeds * $s"); total=$(calc "$total + $s")
+  printf '   %-4s x %d seeds: ~%3.0f min\n' "$t" "$nseeds" "$(calc "$s / 60")"
+done
+[ "$STEP_CMP" = 1 ] && { total=$(calc "$total + 330"); echo "   training step ours vs PyTorch (mini, minilm): ~6 min"; }
+printf '   expected total: ~%.0f min\n' "$(calc "$total / 60 + 1")"
+[ "$DRY_RUN" = 1 ] && exit 0
+[ -x "$MTL" ] || { echo "make bench: $MTL not built (run make)" >&2; exit 1; }
+mkdir -p "$OUT"
+
+# ---- lr sweep -------------------------------------------------------------------
+best_lr() { # task -> the sweep lr with the best dev F1 (NER dev F1, QA dev F1)
+  $PYTHON - "$OUT/lr-sweep" "$1" $SWEEP_LRS <<'PY'
+import json, os, sys
+root, task, lrs = sys.argv[1], sys.argv[2], sys.argv[3:]
+def f1(lr):
+    m = json.load(open(os.path.join(root, f"{task}-lr{lr}", "metrics.json")))
+    return m[task]["dev"]["f1"]
+print(max(lrs, key=f1))
+PY
+}
+if [ "$LR_SWEEP" = 1 ]; then
+  for t in ner qa; do
+    for lr in $SWEEP_LRS; do
+      d="$OUT/lr-sweep/$t-lr$lr"
+      [ -f "$d/metrics.json" ] && { echo "== sweep $t lr $lr: done"; continue; }
+      echo "== sweep $t lr $lr ($(date -u +%H:%M:%S))"
+      "$MTL" train --task "$t" --seed "$SWEEP_SEED" --lr "$lr" --out "$d" "${COMMON[@]}"
+    done
+  done
+  LR_NER=$(best_lr ner); LR_QA=$(best_lr qa)
+  $PYTHON bench/lr_sweep_record.py "$OUT/lr-sweep" "$INIT" "$SWEEP_SEED" "$LR_NER" "$LR_QA" $SWEEP_LRS \
+    > "$OUT/lr-sweep.json"
+  cp "$OUT/lr-sweep.json" "$SWEEP_REC"
+  echo "   chosen: NER $LR_NER, QA $LR_QA -> $SWEEP_REC"
+fi
+if [ -z "${LR_MTL:-}" ]; then
+  LR_MTL=$(awk -v a="$LR_NER" -v b="$LR_QA" 'BEGIN { if (a == b) print a; else printf "%.3g\n", sqrt(a * b) }')
+fi
+
+# ---- runs ----------------------------------------------------------------------
+for t in $TASKS; do
+  case $t in ner) lr=$LR_NER;; qa) lr=$LR_QA;; *) lr=$LR_MTL;; esac
+  for s in ${SEEDS//,/ }; do
+    d="$OUT/$t/seed-$s"
+    if [ -f "$d/metrics.json" ]; then echo "== $t seed $s: done"; continue; fi
+    sweep="$OUT/lr-sweep/$t-lr$lr"
+    if [ "$s" = "$SWEEP_SEED" ] && [ -f "$sweep/metrics.json" ]; then
+      mkdir -p "$OUT/$t"; ln -sfn "$(realpath "$sweep")" "$d"
+      echo "== $t seed $s: the sweep's lr $lr run ($sweep)"; continue
+    fi
+    echo "== $t seed $s, lr $lr ($(date -u +%H:%M:%S))"
+    extra=(); [ "$t" = mtl ] && extra=(--sampling "$MTL_SAMPLING")
+    "$MTL" train --task "$t" --seed "$s" --lr "$lr" --out "$d" "${COMMON[@]}" "${extra[@]}"
+  done
+done
+
+if [ "$STEP_CMP" = 1 ]; then
+  echo "== training step: ours vs PyTorch"
+  THREADS="$THREADS" BUILD="$BUILD" bash bench/bench_step_cmp.sh || echo "warning: bench_step_cmp failed" >&2
+fi
+echo "== reports"
+$PYTHON reports/pretrained_results.py --runs "$OUT" --results RESULTS.md || echo "warning: pretrained results failed" >&2
+echo "== make bench done: $OUT, RESULTS.md"
