@@ -26,7 +26,10 @@
 #   QA_TRAIN_LIMIT [1500]  QA_DEV_LIMIT [1000] (0 = all 10,570)
 #   LR_SWEEP [0]  SWEEP_LRS ["5e-5 1e-4 2e-4"]  SWEEP_SEED [first of SEEDS]
 #   LR_NER, LR_QA, LR_MTL  override the recorded choice
-#   MTL_SAMPLING [proportional]   THREADS [nproc]   OUT [runs/pretrained]
+#   MTL_SAMPLING [proportional]   OUT [runs/pretrained]
+#   JOBS [1]  runs at once; THREADS [nproc/JOBS] each (JOBS=2 THREADS=1 keeps
+#             both cores busy on a machine shared with other work: two
+#             1-thread runs do not fight over cores as 2-thread ones do)
 #   STEP_CMP [1]   BUILD [build]   DRY_RUN [0]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +44,8 @@ LR_SWEEP=${LR_SWEEP:-0}
 SWEEP_LRS=${SWEEP_LRS:-5e-5 1e-4 2e-4}
 SWEEP_SEED=${SWEEP_SEED:-${SEEDS%%,*}}
 MTL_SAMPLING=${MTL_SAMPLING:-proportional}
-THREADS=${THREADS:-$(nproc)}
+JOBS=${JOBS:-1}
+THREADS=${THREADS:-$(( $(nproc) / JOBS > 0 ? $(nproc) / JOBS : 1 ))}
 OUT=${OUT:-runs/pretrained}
 STEP_CMP=${STEP_CMP:-1}
 BUILD=${BUILD:-build}
@@ -83,10 +87,13 @@ qa_steps=$(( (QA_TRAIN_LIMIT * 103 / 100 * EPOCHS + 15) / 16 ))
 nq=$QA_DEV_LIMIT; [ "$nq" = 0 ] && nq=10570
 t_ner=$(calc "$ner_steps * 0.30 + 60"); t_qa=$(calc "$qa_steps * 4.6 + $nq * 0.09")
 t_mtl=$(calc "$t_ner + $t_qa")
+# one thread takes ~1.8x as long; JOBS runs share the wall time
+f=$(calc "($THREADS >= 2 ? 1 : 1.8) / $JOBS")
+t_ner=$(calc "$t_ner * $f"); t_qa=$(calc "$t_qa * $f"); t_mtl=$(calc "$t_mtl * $f")
 nseeds=$(tr ',' '\n' <<<"$SEEDS" | grep -c .)
 nl=$(wc -w <<<"$SWEEP_LRS")
 total=0
-echo "== make bench plan: fine-tune $INIT, seeds $SEEDS, $EPOCHS epoch(s): NER $ner_steps steps, QA $qa_steps steps ($QA_TRAIN_LIMIT questions), MTL ($MTL_SAMPLING) both; QA dev $nq questions; $THREADS threads"
+echo "== make bench plan: fine-tune $INIT, seeds $SEEDS, $EPOCHS epoch(s): NER $ner_steps steps, QA $qa_steps steps ($QA_TRAIN_LIMIT questions), MTL ($MTL_SAMPLING) both; QA dev $nq questions; $JOBS run(s) at once, $THREADS thread(s) each"
 if [ "$LR_SWEEP" = 1 ]; then
   s=$(calc "($nl - 1) * ($t_ner + $t_qa)"); total=$(calc "$total + $s")
   printf '   lr sweep (%s) on seed %s, NER and QA: ~%3.0f min (the chosen run is also seed %s)\n' "$SWEEP_LRS" "$SWEEP_SEED" "$(calc "$s / 60")" "$SWEEP_SEED"
@@ -115,15 +122,29 @@ def f1(lr):
 print(max(lrs, key=f1))
 PY
 }
+# Up to JOBS runs at once, each line of stdin one `mtl train` argument list;
+# fails if any run failed.
+run_queue() {
+  local line fail=0
+  while IFS= read -r line; do
+    [ -n "$line" ] || continue
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || fail=1; done
+    eval "set -- $line"
+    local log; log="$OUT/logs/$(sed 's/.*--out \([^ ]*\).*/\1/' <<<"$line" | sed "s|^$OUT/||" | tr / _).log"
+    echo "== mtl train $* ($(date -u +%H:%M:%S); log $log)"
+    "$MTL" train "$@" "${COMMON[@]}" < /dev/null > "$log" 2>&1 &
+  done
+  while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n || fail=1; done
+  return $fail
+}
+mkdir -p "$OUT/logs"
 if [ "$LR_SWEEP" = 1 ]; then
   for t in ner qa; do
     for lr in $SWEEP_LRS; do
       d="$OUT/lr-sweep/$t-lr$lr"
-      [ -f "$d/metrics.json" ] && { echo "== sweep $t lr $lr: done"; continue; }
-      echo "== sweep $t lr $lr ($(date -u +%H:%M:%S))"
-      "$MTL" train --task "$t" --seed "$SWEEP_SEED" --lr "$lr" --out "$d" "${COMMON[@]}"
+      [ -f "$d/metrics.json" ] || echo "--task $t --seed $SWEEP_SEED --lr $lr --out $d"
     done
-  done
+  done | run_queue
   LR_NER=$(best_lr ner); LR_QA=$(best_lr qa)
   $PYTHON bench/lr_sweep_record.py "$OUT/lr-sweep" "$INIT" "$SWEEP_SEED" "$LR_NER" "$LR_QA" $SWEEP_LRS \
     > "$OUT/lr-sweep.json"
@@ -135,21 +156,21 @@ if [ -z "${LR_MTL:-}" ]; then
 fi
 
 # ---- runs ----------------------------------------------------------------------
-for t in $TASKS; do
+# MTL first: the longest runs start early, so the queue ends together.
+for t in $(tr ' ' '\n' <<<"$TASKS" | sort -r); do
   case $t in ner) lr=$LR_NER;; qa) lr=$LR_QA;; *) lr=$LR_MTL;; esac
   for s in ${SEEDS//,/ }; do
     d="$OUT/$t/seed-$s"
-    if [ -f "$d/metrics.json" ]; then echo "== $t seed $s: done"; continue; fi
+    [ -f "$d/metrics.json" ] && continue
     sweep="$OUT/lr-sweep/$t-lr$lr"
     if [ "$s" = "$SWEEP_SEED" ] && [ -f "$sweep/metrics.json" ]; then
       mkdir -p "$OUT/$t"; ln -sfn "$(realpath "$sweep")" "$d"
-      echo "== $t seed $s: the sweep's lr $lr run ($sweep)"; continue
+      echo "== $t seed $s: the sweep's lr $lr run ($sweep)" >&2; continue
     fi
-    echo "== $t seed $s, lr $lr ($(date -u +%H:%M:%S))"
-    extra=(); [ "$t" = mtl ] && extra=(--sampling "$MTL_SAMPLING")
-    "$MTL" train --task "$t" --seed "$s" --lr "$lr" --out "$d" "${COMMON[@]}" "${extra[@]}"
+    extra=""; [ "$t" = mtl ] && extra="--sampling $MTL_SAMPLING"
+    echo "--task $t --seed $s --lr $lr --out $d $extra"
   done
-done
+done | run_queue
 
 if [ "$STEP_CMP" = 1 ]; then
   echo "== training step: ours vs PyTorch"

@@ -937,7 +937,7 @@ static void test_export_files(void) {
     const cJSON *one = cJSON_GetObjectItemCaseSensitive(id2, "1");
     CU_ASSERT(cJSON_IsString(one) && !strcmp(one->valuestring, "B-PER"));
     for (int i = 0; i < NER_NUM_LABELS; i++) {
-        char key[8];
+        char key[16];
         snprintf(key, sizeof key, "%d", i);
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(id2, key);
         CU_ASSERT(cJSON_IsString(v) && !strcmp(v->valuestring, CONLL_LABELS[i]));
@@ -1281,7 +1281,7 @@ static void set_id2label(const char *dir, const char *const *labels, int n) {
     CU_ASSERT_PTR_NOT_NULL_FATAL(j);
     cJSON *id2 = cJSON_CreateObject(), *l2i = cJSON_CreateObject();
     for (int i = 0; i < n; i++) {
-        char key[8];
+        char key[16];
         snprintf(key, sizeof key, "%d", i);
         cJSON_AddStringToObject(id2, key, labels[i]);
         cJSON_AddNumberToObject(l2i, labels[i], i);
