@@ -302,43 +302,51 @@ static int label_perm(const HfInfo *info, int perm[NER_NUM_LABELS], char *note, 
     return 0;
 }
 
-/* Load a head (ner / qa) into host when the file has it and it fits. */
-static int load_head(const SafeTensors *st, const HfInfo *info, const Model *m, const char *w_name,
-                     float *host, unsigned char *used, HfLoadReport *rep, Err *err) {
+/* Load a head (ner / qa) into host when the file has it and it fits. A head
+ * is optional: whatever does not fit (a missing bias, a shape, a dtype, the
+ * labels) leaves it at its init, says why in rep->head_note, and its tensors
+ * stay unused (listed as ignored). */
+static void load_head(const SafeTensors *st, const HfInfo *info, const Model *m, const char *w_name,
+                      float *host, unsigned char *used, HfLoadReport *rep) {
     const ParamInfo *w = model_find_tensor(m, w_name);
-    char bname[16];
+    char bname[16], wn[3][160], bn[3][160];
     snprintf(bname, sizeof bname, "%.*s.b", (int)(strchr(w_name, '.') - w_name), w_name);
     const ParamInfo *b = model_find_tensor(m, bname);
-    if (!w || !b) return 0; /* the model has no such head */
-    char names[3][160];
-    hf_names(w_name, names);
-    const StTensor *tw = find_hf(st, names[0]);
-    if (!tw) return 0;
-    int nlab = w->shape[0], C = w->shape[1];
-    if (tw->ndim != 2 || tw->shape[0] != nlab || tw->shape[1] != C) {
-        snprintf(rep->head_note, sizeof rep->head_note, "%s not loaded: shape [%lld, %lld], the head is [%d, %d]",
-                 tw->name, (long long)tw->shape[0], (long long)(tw->ndim > 1 ? tw->shape[1] : 0), nlab, C);
-        return 0;
+    if (!w || !b) return; /* the model has no such head */
+    hf_names(w_name, wn);
+    hf_names(bname, bn);
+    const StTensor *tw = find_hf(st, wn[0]), *tb = find_hf(st, bn[0]);
+    if (!tw) return;
+    char *note = rep->head_note;
+    size_t nn = sizeof rep->head_note;
+    int nlab = w->shape[0], C = w->shape[1], is_ner = w_name[0] == 'n', perm[NER_NUM_LABELS];
+    if (!tb) {
+        snprintf(note, nn, "%s not loaded: the file has no %s", tw->name, bn[0]);
+        return;
     }
-    int perm[NER_NUM_LABELS];
-    int is_ner = w_name[0] == 'n';
-    if (is_ner && label_perm(info, perm, rep->head_note, sizeof rep->head_note)) return 0;
+    if (tw->ndim != 2 || tw->shape[0] != nlab || tw->shape[1] != C || tb->ndim != 1 || tb->shape[0] != nlab) {
+        snprintf(note, nn, "%s / %s not loaded: shapes [%lld, %lld] / [%lld], the head is [%d, %d] / [%d]",
+                 tw->name, tb->name, (long long)tw->shape[0], (long long)(tw->ndim > 1 ? tw->shape[1] : 0),
+                 (long long)(tb->ndim > 0 ? tb->shape[0] : 0), nlab, C, nlab);
+        return;
+    }
+    if (is_ner && label_perm(info, perm, note, nn)) return;
     float *tmp_w = xmalloc(w->numel * sizeof(float)), *tmp_b = xmalloc(b->numel * sizeof(float));
-    int missing = 0, rc = copy_parts(st, w, names, 1, tmp_w, used, &missing, err);
-    hf_names(bname, names);
-    if (rc == 1) rc = copy_parts(st, b, names, 1, tmp_b, used, &missing, err);
-    if (rc == 1) {
+    Err e;
+    if (st_read_f32(st, tw, tmp_w, &e) || st_read_f32(st, tb, tmp_b, &e)) {
+        snprintf(note, nn, "head not loaded: %.480s", e.msg);
+    } else {
         for (int i = 0; i < nlab; i++) {
             int src = is_ner ? perm[i] : i;
             memcpy(host + w->offset + (size_t)i * (size_t)C, tmp_w + (size_t)src * (size_t)C, (size_t)C * sizeof(float));
             host[b->offset + (size_t)i] = tmp_b[src];
         }
+        used[tw - st->t] = used[tb - st->t] = 1;
         if (is_ner) rep->ner_head = 1;
         else rep->qa_head = 1;
     }
     free(tmp_w);
     free(tmp_b);
-    return rc < 0 ? -1 : 0;
 }
 
 static void list_ignored(const SafeTensors *st, const unsigned char *used, HfLoadReport *rep) {
@@ -382,9 +390,9 @@ int hf_load_weights(const HfInfo *info, Model *m, HfLoadReport *rep, Err *err) {
     unsigned char *used = xcalloc((size_t)st.n + 1, 1);
     model_params_to_host(m, host);
     int rc = load_encoder(&st, m, host, used, rep, err);
-    if (rc == 0) rc = load_head(&st, info, m, "ner.w", host, used, rep, err);
-    if (rc == 0) rc = load_head(&st, info, m, "qa.w", host, used, rep, err);
     if (rc == 0) {
+        load_head(&st, info, m, "ner.w", host, used, rep);
+        load_head(&st, info, m, "qa.w", host, used, rep);
         list_ignored(&st, used, rep);
         model_params_from_host(m, host);
     }
@@ -439,7 +447,7 @@ static cJSON *export_config(const ModelConfig *c, int task) {
     if (task == TASK_NER) {
         cJSON *id2 = cJSON_AddObjectToObject(j, "id2label"), *l2i = cJSON_AddObjectToObject(j, "label2id");
         for (int i = 0; i < NER_NUM_LABELS; i++) {
-            char key[8];
+            char key[16];
             snprintf(key, sizeof key, "%d", i);
             cJSON_AddStringToObject(id2, key, CONLL_LABELS[i]);
             cJSON_AddNumberToObject(l2i, CONLL_LABELS[i], i);
@@ -452,6 +460,7 @@ static cJSON *export_tokenizer_config(int lower, int strip_accents, int maxT) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "tokenizer_class", "BertTokenizer");
     cJSON_AddBoolToObject(j, "do_lower_case", lower);
+    if (strip_accents < 0) strip_accents = lower; /* HF's None: as do_lower_case */
     if (strip_accents != lower) cJSON_AddBoolToObject(j, "strip_accents", strip_accents);
     else cJSON_AddNullToObject(j, "strip_accents");
     cJSON_AddBoolToObject(j, "tokenize_chinese_chars", 1);

@@ -14,11 +14,7 @@ static int file_exists(const char *p) {
 }
 
 static int check_vocab(ModelOpen *mo, Err *err) {
-    int V = model_config(mo->m)->V;
-    if (vocab_size(mo->vocab) != V)
-        return err_set(err, "%s: %d tokens, but the model has %d embedding rows", mo->vocab_path,
-                       vocab_size(mo->vocab), V);
-    return 0;
+    return vocab_check_rows(mo->vocab, mo->vocab_path, model_config(mo->m)->V, !strcmp(mo->kind, "hf"), err);
 }
 
 static int clamp_T(const ModelConfig *cfg, int maxT) {

@@ -14,19 +14,25 @@ static const struct {
 } DTYPES[] = {
     {"F32", ST_F32, 4}, {"F16", ST_F16, 2}, {"BF16", ST_BF16, 2}, {"F64", ST_F64, 8},
     {"I64", ST_I64, 8}, {"I32", ST_I32, 4}, {"I16", ST_I16, 2},   {"I8", ST_I8, 1},
-    {"U8", ST_U8, 1},   {"BOOL", ST_BOOL, 1},
+    {"U8", ST_U8, 1},   {"BOOL", ST_BOOL, 1}, {"U16", ST_OTHER, 2}, {"U32", ST_OTHER, 4},
+    {"U64", ST_OTHER, 8}, {"F8_E4M3", ST_OTHER, 1}, {"F8_E5M2", ST_OTHER, 1},
 };
 
 size_t st_dtype_size(StDtype d) {
     for (size_t i = 0; i < sizeof DTYPES / sizeof DTYPES[0]; i++)
-        if (DTYPES[i].dtype == d) return DTYPES[i].size;
+        if (DTYPES[i].dtype == d && d != ST_OTHER) return DTYPES[i].size;
     return 0;
 }
 
-static StDtype dtype_from_name(const char *s) {
+/* The dtype and its element size; -1 for a name the format does not define. */
+static int dtype_from_name(const char *s, StDtype *d, size_t *size) {
     for (size_t i = 0; i < sizeof DTYPES / sizeof DTYPES[0]; i++)
-        if (!strcmp(DTYPES[i].name, s)) return DTYPES[i].dtype;
-    return ST_OTHER;
+        if (!strcmp(DTYPES[i].name, s)) {
+            *d = DTYPES[i].dtype;
+            *size = DTYPES[i].size;
+            return 0;
+        }
+    return -1;
 }
 
 /* ------------------------------------------------------------------ reader */
@@ -60,7 +66,7 @@ static int parse_shape(const SafeTensors *st, StTensor *t, const cJSON *shape, E
     return 0;
 }
 
-static int parse_offsets(const SafeTensors *st, StTensor *t, const cJSON *offs, Err *err) {
+static int parse_offsets(const SafeTensors *st, StTensor *t, const cJSON *offs, size_t esz, Err *err) {
     int64_t b, e;
     if (!cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2 ||
         json_uint(cJSON_GetArrayItem(offs, 0), &b) || json_uint(cJSON_GetArrayItem(offs, 1), &e))
@@ -69,8 +75,7 @@ static int parse_offsets(const SafeTensors *st, StTensor *t, const cJSON *offs, 
     if (b > e || (uint64_t)e > st->data_len)
         return err_set(err, "%s: tensor '%s': data_offsets [%lld, %lld] outside the %zu-byte data buffer",
                        st->path, t->name, (long long)b, (long long)e, st->data_len);
-    size_t esz = st_dtype_size(t->dtype);
-    if (esz && (uint64_t)(e - b) != (uint64_t)t->numel * esz)
+    if ((uint64_t)(e - b) != (uint64_t)t->numel * esz)
         return err_set(err, "%s: tensor '%s': %s shape of %lld elements needs %lld bytes, data_offsets give %lld",
                        st->path, t->name, t->dtype_name, (long long)t->numel,
                        (long long)(t->numel * (int64_t)esz), (long long)(e - b));
@@ -87,9 +92,11 @@ static int parse_entry(const SafeTensors *st, const cJSON *item, StTensor *t, Er
     if (!cJSON_IsString(dt))
         return err_set(err, "%s: tensor '%s': no \"dtype\" string", st->path, t->name);
     snprintf(t->dtype_name, sizeof t->dtype_name, "%s", dt->valuestring);
-    t->dtype = dtype_from_name(dt->valuestring);
+    size_t esz;
+    if (dtype_from_name(dt->valuestring, &t->dtype, &esz))
+        return err_set(err, "%s: tensor '%s': unknown dtype \"%.40s\"", st->path, t->name, dt->valuestring);
     if (parse_shape(st, t, cJSON_GetObjectItemCaseSensitive(item, "shape"), err)) return -1;
-    return parse_offsets(st, t, cJSON_GetObjectItemCaseSensitive(item, "data_offsets"), err);
+    return parse_offsets(st, t, cJSON_GetObjectItemCaseSensitive(item, "data_offsets"), esz, err);
 }
 
 static int cmp_begin(const void *a, const void *b) {
@@ -130,7 +137,16 @@ static int check_layout(const SafeTensors *st, Err *err) {
 }
 
 static int parse_header(SafeTensors *st, const char *hdr, size_t hlen, Err *err) {
-    cJSON *root = cJSON_ParseWithLength(hdr, hlen);
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(hdr, hlen, &end, 0);
+    if (root && end) { /* only the format's space padding may follow the object */
+        while (end < hdr + hlen && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')) end++;
+        if (end < hdr + hlen) {
+            cJSON_Delete(root);
+            return err_set(err, "%s: bytes after the header's JSON object (at byte %zu)", st->path,
+                           (size_t)(end - hdr) + 8);
+        }
+    }
     if (!root) {
         const char *at = cJSON_GetErrorPtr();
         size_t off = at && at >= hdr && at <= hdr + hlen ? (size_t)(at - hdr) + 8 : 8;

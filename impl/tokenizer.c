@@ -187,6 +187,13 @@ void vocab_set_case(Vocab *v, int lower, int strip_accents) {
 int vocab_lower_case(const Vocab *v) { return v->lower; }
 int vocab_strip_accents(const Vocab *v) { return v->strip_accents; }
 
+int vocab_check_rows(const Vocab *v, const char *path, int V, int exact, Err *err) {
+    if (v->n > V || (exact && v->n != V))
+        return err_set(err, "%s: %d tokens, but the model has %d embedding rows (vocab_size)%s", path,
+                       v->n, V, exact ? "" : ": token ids would fall outside the embedding");
+    return 0;
+}
+
 int vocab_pad_id(const Vocab *v) { return v->pad; }
 int vocab_unk_id(const Vocab *v) { return v->unk; }
 int vocab_cls_id(const Vocab *v) { return v->cls; }

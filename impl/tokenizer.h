@@ -26,6 +26,10 @@ const char *vocab_token(const Vocab *v, int id);  /* NULL if out of range */
 void vocab_set_case(Vocab *v, int lower, int strip_accents);
 int vocab_lower_case(const Vocab *v);
 int vocab_strip_accents(const Vocab *v);
+/* Does a vocab of path fit a model with V embedding rows? exact: the
+ * sizes must be equal (a checkpoint's own vocab); else the vocab may be
+ * smaller (every id < V), never larger. Returns 0, or -1 with err. */
+int vocab_check_rows(const Vocab *v, const char *path, int V, int exact, Err *err);
 int vocab_pad_id(const Vocab *v);
 int vocab_unk_id(const Vocab *v);
 int vocab_cls_id(const Vocab *v);

@@ -109,9 +109,7 @@ static int make_model(Trainer *t, Err *err) {
     ModelConfig cfg;
     if (t->hf) cfg = t->hf_cfg;
     else if (config_from_preset(&cfg, o->preset, err)) return -1;
-    if (vocab_size(t->d.vocab) != cfg.V)
-        return err_set(err, "%s: %d tokens, but the model has %d embedding rows (vocab_size)",
-                       t->d.vocab_path, vocab_size(t->d.vocab), cfg.V);
+    if (vocab_check_rows(t->d.vocab, t->d.vocab_path, cfg.V, t->hf, err)) return -1;
     cfg.heads = (t->d.has_ner ? HEAD_NER : 0) | (t->d.has_qa ? HEAD_QA : 0);
     cfg.p_drop = o->dropout;
     int maxT = (t->d.has_ner ? o->seq_ner : 0) > (t->d.has_qa ? o->seq_qa : 0)
