@@ -17,8 +17,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "checkpoint.h"
+#include "cli.h"
+#include "hf_bert.h"
 #include "model.h"
+#include "model_open.h"
+#include "safetensors.h"
 #include "testutil.h"
 #include "train.h"
 
@@ -427,6 +432,175 @@ static void test_param_counts(void) {
     CU_ASSERT_EQUAL(model_counts(&c, 16, 128).total, both.encoder + both.qa_head);
 }
 
+
+/* ---- --init of a Hugging Face directory ---------------------------------- */
+
+/* A tiny BERT as a Hugging Face directory (written by hf_export_task) with the
+ * fixture vocab: the shape of `tiny`, 64 positions. */
+static void make_hf_dir(const char *name) {
+    ModelConfig cfg;
+    Err err;
+    CU_ASSERT_EQUAL_FATAL(config_from_preset(&cfg, "tiny", &err), 0);
+    char vocab[600], dir[600];
+    snprintf(vocab, sizeof vocab, "%s/vocab.txt", tmp);
+    snprintf(dir, sizeof dir, "%s/%s", tmp, name);
+    cfg.V = 86; /* write_vocab's tokens */
+    cfg.maxT = 64;
+    Backend *be = backend_cpu(1);
+    Model *m = model_create(&cfg, be, 1, 8, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    model_init(m, 99);
+    CU_ASSERT_EQUAL(hf_export_task(m, TASK_NER, vocab, 1, -1, dir, &err), 0);
+    model_free(m);
+    be->destroy(be);
+}
+
+static int exists(const char *rel) {
+    char p[700];
+    snprintf(p, sizeof p, "%s/%s", tmp, rel);
+    struct stat sb;
+    return stat(p, &sb) == 0;
+}
+
+static const char HF_ARGS[] =
+    "--task mtl --batch 4 --seq-ner 32 --seq-qa 64 --stride 16 --max-query 16 --max-steps 6 "
+    "--warmup-ratio 0.2 --lr 1e-3 --threads 1 --eval-every -1 --log-every 100";
+
+/* Train from the HF dir, export, and open the export again: every exported
+ * tensor equals the run's checkpoint bitwise (the export is the model). */
+static void test_hf_init_train_export(void) {
+    make_hf_dir("hf-good");
+    char args[1200], p[700];
+    snprintf(args, sizeof args, "%s --init %s/hf-good", HF_ARGS, tmp);
+    Err err = {{0}};
+    int rc = train(args, "hf-run", &err);
+    if (rc) printf("\n  %s\n", err.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    size_t len;
+    char *mf = slurp("hf-run", "manifest.json", &len), *met = slurp("hf-run", "metrics.json", &len);
+    CU_ASSERT(mf && strstr(mf, "\"init/model.safetensors\"") && strstr(mf, "\"init/config.json\""));
+    CU_ASSERT(met && strstr(met, "\"preset\": \"hf\"") && strstr(met, "\"init_dir\""));
+    free(mf), free(met);
+    CU_ASSERT(exists("hf-run/vocab.txt") && exists("hf-run/tokenizer_config.json"));
+    snprintf(p, sizeof p, "%s/hf-run", tmp);
+    char out[700];
+    snprintf(out, sizeof out, "%s/hf-export", tmp);
+    char *argv[] = {"export", p, "--out", out, NULL};
+    CU_ASSERT_EQUAL_FATAL(cmd_export(4, argv), 0);
+    CU_ASSERT(exists("hf-export/ner/model.safetensors") && exists("hf-export/qa/config.json"));
+    Backend *be = backend_cpu(1);
+    ModelOpen run, ex;
+    CU_ASSERT_EQUAL_FATAL(model_open(p, be, 1, 8, 1, &run, &err), 0);
+    snprintf(out, sizeof out, "%s/hf-export/qa", tmp);
+    CU_ASSERT_EQUAL_FATAL(model_open(out, be, 1, 8, 1, &ex, &err), 0);
+    CU_ASSERT(ex.qa_head_trained && !ex.ner_head_trained);
+    int same = 0, n = 0;
+    size_t np = model_num_params(run.m), nq = model_num_params(ex.m);
+    float *a = malloc(np * sizeof(float)), *b = malloc(nq * sizeof(float));
+    model_params_to_host(run.m, a);
+    model_params_to_host(ex.m, b);
+    for (int i = 0; i < model_num_tensors(run.m); i++) {
+        const ParamInfo *x = model_tensor(run.m, i);
+        if (!strncmp(x->name, "ner.", 4)) continue;
+        const ParamInfo *y = model_find_tensor(ex.m, x->name);
+        n++;
+        same += y && y->numel == x->numel && !memcmp(a + x->offset, b + y->offset, x->numel * sizeof(float));
+    }
+    CU_ASSERT(n > 0 && same == n);
+    free(a), free(b);
+    model_open_free(&run);
+    model_open_free(&ex);
+    be->destroy(be);
+}
+
+/* Rewrite one file of a copy of hf-good. */
+static void copy_hf(const char *name) {
+    const char *files[] = {"config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json"};
+    char d[700];
+    snprintf(d, sizeof d, "%s/%s", tmp, name);
+    Err err;
+    mkdir_p(d, &err);
+    for (int i = 0; i < 4; i++) {
+        char src[800], dst[800];
+        snprintf(src, sizeof src, "%s/hf-good/%s", tmp, files[i]);
+        snprintf(dst, sizeof dst, "%s/%s", d, files[i]);
+        size_t len;
+        char *b = read_file_all(src, &len, &err);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+        CU_ASSERT_EQUAL(atomic_write_file(dst, b, len, &err), 0);
+        free(b);
+    }
+}
+
+static void edit_file(const char *dir, const char *file, const char *find, const char *repl, long truncate_to) {
+    char p[800];
+    snprintf(p, sizeof p, "%s/%s/%s", tmp, dir, file);
+    size_t len;
+    Err err;
+    char *b = read_file_all(p, &len, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    if (truncate_to >= 0) len = (size_t)truncate_to;
+    char *out = malloc(len + strlen(repl ? repl : "") + 64);
+    size_t o = 0;
+    char *hit = find ? memmem(b, len, find, strlen(find)) : NULL; /* binary files hold NULs */
+    if (hit) {
+        memcpy(out, b, (size_t)(hit - b));
+        o = (size_t)(hit - b);
+        memcpy(out + o, repl, strlen(repl));
+        o += strlen(repl);
+        size_t rest = len - (size_t)(hit - b) - strlen(find);
+        memcpy(out + o, hit + strlen(find), rest);
+        o += rest;
+    } else {
+        CU_ASSERT_PTR_NULL(find); /* the text to replace must exist */
+        memcpy(out, b, len);
+        o = len;
+    }
+    CU_ASSERT_EQUAL(atomic_write_file(p, out, o, &err), 0);
+    free(b), free(out);
+}
+
+/* One bad --init: refused naming the cause, and no run directory created. */
+static void expect_init_refused(const char *dir, const char *key) {
+    char args[1200], out[64];
+    snprintf(args, sizeof args, "%s --init %s/%s", HF_ARGS, tmp, dir);
+    snprintf(out, sizeof out, "run-%s", dir);
+    Err err = {{0}};
+    int rc = train(args, out, &err);
+    CU_ASSERT_EQUAL(rc, -1);
+    int has = strstr(err.msg, key) != NULL;
+    if (!has || rc != -1) printf("\n  %s: expected '%s' in: %s\n", dir, key, err.msg);
+    CU_ASSERT(has);
+    CU_ASSERT(!exists(out)); /* nothing written */
+}
+
+static void test_hf_init_bad_refused(void) {
+    make_hf_dir("hf-good");
+    char p[800];
+    snprintf(p, sizeof p, "%s/hf-good/model.safetensors", tmp);
+    struct stat sb;
+    CU_ASSERT_EQUAL_FATAL(stat(p, &sb), 0);
+    copy_hf("bad-trunc");
+    edit_file("bad-trunc", "model.safetensors", NULL, NULL, (long)sb.st_size / 2);
+    expect_init_refused("bad-trunc", "outside the");
+    copy_hf("bad-lies"); /* the header says [64, 64] for the word embeddings */
+    edit_file("bad-lies", "model.safetensors", "\"shape\":[86,64]", "\"shape\":[64,64]", -1);
+    expect_init_refused("bad-lies", "bert.embeddings.word_embeddings.weight");
+    copy_hf("bad-roberta");
+    edit_file("bad-roberta", "config.json", "\"bert\"", "\"roberta\"", -1);
+    expect_init_refused("bad-roberta", "model_type");
+    copy_hf("bad-vocabsize"); /* config and file say 90 rows, vocab.txt has 86 */
+    edit_file("bad-vocabsize", "config.json", "\"vocab_size\":\t86", "\"vocab_size\":\t90", -1);
+    expect_init_refused("bad-vocabsize", "vocab_size");
+    copy_hf("bad-vocab"); /* one token more than the embedding rows */
+    edit_file("bad-vocab", "vocab.txt", "##ed\n", "##ed\n##ing\n", -1);
+    expect_init_refused("bad-vocab", "87 tokens");
+    copy_hf("bad-act");
+    edit_file("bad-act", "config.json", "\"gelu\"", "\"relu\"", -1);
+    expect_init_refused("bad-act", "hidden_act");
+    expect_init_refused("no-such-dir", "no-such-dir");
+}
+
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/mtl_test_resume.%ld", (long)getpid());
     Err err;
@@ -443,6 +617,8 @@ int main(void) {
         {"sampling strategies in the training loop", test_sampling_in_loop},
         {"MTL params = encoder + both heads", test_param_counts},
         {"GradNorm: weights learn, resume bitwise, bad combinations", test_resume_gradnorm},
+        {"--init HF dir: train, export, export == checkpoint", test_hf_init_train_export},
+        {"--init HF dir: bad files refused, nothing written", test_hf_init_bad_refused},
         {NULL, NULL}};
     testutil_add_suite("resume", tests);
     int rc = testutil_run_all();
