@@ -10,7 +10,12 @@
 #      checks that its weights moved and kept their sum; replays them with
 #      torch autograd (reference/gradnorm_check.py) when torch is installed;
 #   5. checks that every run learned (final loss below its first-step loss);
-#   6. renders the report (make reports) from each run alone and from all of them.
+#   6. renders the report (make reports) from each run alone and from all of them;
+#   7. when the pretrained weights are installed (make weights): a short
+#      multi-task fine-tune from minilm-l6 that must learn, `mtl export`, the
+#      export's forward bitwise equal to the run's (mtl dump-forward), the
+#      transformers checks (a) and (d) when torch is installed, and the
+#      pretrained report section.
 # bash bench/bench_ci.sh --update-baseline   rewrites the baseline from step 1.
 # Variables: BUILD (build dir with mtl) [build], OUT [runs/bench-ci],
 # THREADS [2], BENCH_CI_REQUIRE_DATA (1: missing data is an error, not a SKIP).
@@ -192,6 +197,57 @@ for subset in ner qa mtl "ner qa mtl mtl-gradnorm"; do
     echo "   REPORT FAILED: $subset (log: $scratch/log)"; tail -n 5 "$scratch/log"; fail=1
   fi
 done
+
+# 7. pretrained fine-tuning, export and its fidelity
+if find_data weights/minilm-l6/model.safetensors; then
+  echo "== bench-ci: fine-tune minilm-l6 (multi-task), export, reload"
+  P="$OUT/pretrained/mtl/seed-1"
+  "$MTL" train --task mtl --init minilm-l6 --seed 1 --max-steps 40 --batch 8 --lr 1e-4 \
+    --warmup-ratio 0.1 --seq-ner 64 --seq-qa 128 --stride 32 --max-query 32 --ner-train-limit 400 \
+    --qa-train-limit 100 --qa-dev-limit 50 --eval-every -1 --threads "$THREADS" --log-every 20 \
+    --out "$P" 2> >(tee "$OUT/pretrained.stderr" | grep -E '^(final|mtl train: --init)' >&2)
+  "$PYTHON" - "$P" <<'PY' || fail=1
+import json, sys
+rows = [r.split(",") for r in open(sys.argv[1] + "/log.csv").read().splitlines()[1:]]
+first = {k: float(rows[0][c]) for k, c in (("ner", 2), ("qa", 3))}
+m = json.load(open(sys.argv[1] + "/metrics.json"))
+ok = all(m["final_train_loss"][k] < first[k] for k in first) and m["ner"]["dev"]["f1"] > 0
+print("   pretrained mtl: loss ner %.3f -> %.3f, qa %.3f -> %.3f, NER dev F1 %.2f, QA dev F1 %.2f: %s" % (
+    first["ner"], m["final_train_loss"]["ner"], first["qa"], m["final_train_loss"]["qa"],
+    m["ner"]["dev"]["f1"], m["qa"]["dev"]["f1"], "ok" if ok else "DID NOT LEARN"))
+sys.exit(0 if ok else 1)
+PY
+  "$MTL" export "$P" --out "$OUT/pretrained-export" | sed 's/^/   /' || fail=1
+  for d in "ner ner-dev" "qa qa-dev"; do
+    set -- $d
+    "$MTL" dump-forward --model "$P" --data "$2" --n 20 --out "$OUT/dump-run-$1.st" --seq-qa 128 \
+      --stride 32 --max-query 32 >/dev/null || fail=1
+    "$MTL" dump-forward --model "$OUT/pretrained-export/$1" --data "$2" --n 20 --out "$OUT/dump-export-$1.st" \
+      --seq-qa 128 --stride 32 --max-query 32 >/dev/null || fail=1
+    if cmp -s "$OUT/dump-run-$1.st" "$OUT/dump-export-$1.st"; then
+      echo "   export $1: forward of the exported model = the run's (bitwise, 20 windows)"
+    else
+      echo "   export $1: DIFFERENT forward after export"; fail=1
+    fi
+  done
+  if "$PYTHON" -c "import torch, transformers" 2>/dev/null; then
+    "$PYTHON" reference/hf_check.py export --run "$P" --n 20 --mtl "$MTL" 2>/dev/null | grep '^(d)' | sed 's/^/   /'
+    [ "${PIPESTATUS[0]}" = 0 ] || fail=1
+  else
+    echo "   SKIP transformers checks (no torch/transformers here; reference/hf_check.py)"
+  fi
+  scratch="$OUT/reports-pretrained"
+  mkdir -p "$scratch"
+  if "$PYTHON" reports/pretrained_results.py --runs "$OUT/pretrained" --fidelity "$scratch/none" \
+       --results "$scratch/RESULTS.md" --section "$scratch/pretrained.md" >"$scratch/log" 2>&1 &&
+     grep -q '^| multi-task' "$scratch/RESULTS.md"; then
+    echo "   report ok: pretrained section"
+  else
+    echo "   REPORT FAILED: pretrained section (log: $scratch/log)"; tail -n 5 "$scratch/log"; fail=1
+  fi
+else
+  echo "   SKIP pretrained fine-tune (no weights: make weights)"
+fi
 
 echo "== bench-ci: $(( $(date +%s) - t0 )) s"
 if [ $fail = 0 ]; then echo "bench-ci: PASS"; else echo "bench-ci: FAIL"; exit 1; fi

@@ -24,6 +24,37 @@ void shuffle_epoch(int *perm, int n, uint64_t seed, uint32_t epoch, uint32_t str
     }
 }
 
+/* Stable sort of perm[a..b) by len, descending (bottom-up merge sort
+ * through tmp; ties keep their shuffled order). */
+static void sort_group(int *perm, int a, int b, const int *len, int *tmp) {
+    for (int w = 1; w < b - a; w *= 2) {
+        for (int lo = a; lo < b; lo += 2 * w) {
+            int mid = lo + w < b ? lo + w : b, hi = lo + 2 * w < b ? lo + 2 * w : b;
+            int i = lo, j = mid, k = lo;
+            while (i < mid && j < hi) tmp[k++] = len[perm[j]] > len[perm[i]] ? perm[j++] : perm[i++];
+            while (i < mid) tmp[k++] = perm[i++];
+            while (j < hi) tmp[k++] = perm[j++];
+        }
+        memcpy(perm + a, tmp + a, (size_t)(b - a) * sizeof(int));
+    }
+}
+
+/* The permutation of epoch e: Fisher-Yates, then the length groups. */
+static void new_epoch(DataOrder *o, uint32_t epoch) {
+    shuffle_epoch(o->perm, o->n, o->seed, epoch, o->stream);
+    if (!o->len || o->group < 2) return;
+    int *tmp = xmalloc((size_t)o->n * sizeof(int));
+    for (int a = 0; a < o->n; a += o->group)
+        sort_group(o->perm, a, a + o->group < o->n ? a + o->group : o->n, o->len, tmp);
+    free(tmp);
+}
+
+void order_group_by_length(DataOrder *o, const int *len, int group) {
+    o->len = len;
+    o->group = group;
+    if (o->n > 0) new_epoch(o, (uint32_t)o->epoch);
+}
+
 void order_init(DataOrder *o, int n, uint64_t seed, uint32_t stream) {
     memset(o, 0, sizeof *o);
     o->n = n;
@@ -44,7 +75,7 @@ int order_seek(DataOrder *o, int epoch, int pos, Err *err) {
                        pos, o->n);
     o->epoch = epoch;
     o->pos = pos;
-    if (o->n > 0) shuffle_epoch(o->perm, o->n, o->seed, (uint32_t)epoch, o->stream);
+    if (o->n > 0) new_epoch(o, (uint32_t)epoch);
     return 0;
 }
 
@@ -53,7 +84,7 @@ void order_next_batch(DataOrder *o, int B, int *out) {
         if (o->pos == o->n) {
             o->epoch++;
             o->pos = 0;
-            shuffle_epoch(o->perm, o->n, o->seed, (uint32_t)o->epoch, o->stream);
+            new_epoch(o, (uint32_t)o->epoch);
         }
         out[b] = o->perm[o->pos++];
     }

@@ -34,6 +34,8 @@ typedef struct {
     int *perm;     /* permutation of the current epoch */
     uint64_t seed;
     uint32_t stream;
+    const int *len; /* item lengths for group-by-length (NULL: off); not owned */
+    int group;      /* items per length group */
 } DataOrder;
 
 void order_init(DataOrder *o, int n, uint64_t seed, uint32_t stream);
@@ -43,6 +45,13 @@ int order_seek(DataOrder *o, int epoch, int pos, Err *err);
 /* The next B item indices; an epoch that runs out continues into the next
  * one (no item is dropped, B may exceed n). */
 void order_next_batch(DataOrder *o, int B, int *out);
+/* Group by length (as Hugging Face's group_by_length): after each epoch's
+ * shuffle, every run of `group` consecutive items (the last may be shorter)
+ * is stably sorted by len, longest first, so that a batch holds windows of
+ * similar length and little padding. The epoch still holds each item
+ * exactly once; only the order inside a group changes. len must outlive o.
+ * Re-derives the current epoch (call before training or after order_seek). */
+void order_group_by_length(DataOrder *o, const int *len, int group);
 
 /* Which task(s) an optimiser step trains. */
 typedef struct {

@@ -52,6 +52,7 @@ typedef struct {
     HfInfo hfi;
     ModelConfig hf_cfg;    /* the model config from its config.json */
     StList dump;           /* --dump-batches */
+    double tok_real[2], tok_all[2]; /* real / computed (B x padded T) tokens this process */
 } Trainer;
 
 static const char *TASK_NAMES[2] = {"ner", "qa"};
@@ -138,6 +139,8 @@ static int make_schedule(Trainer *t, Err *err) {
     t->warmup = o->warmup_ratio >= 0 ? lround(o->warmup_ratio * (double)t->total) : o->warmup;
     for (int k = 0; k < 2; k++) {
         order_init(&t->order[k], n_train(t, k), (uint64_t)o->seed, SAMPLER_STREAM_ORDER + (uint32_t)k);
+        if (o->group_by_length && n_train(t, k) > 0)
+            order_group_by_length(&t->order[k], t->d.len[k], 50 * o->batch); /* HF's megabatch of 50 */
         t->loss_hist[k] = xmalloc((size_t)t->total * sizeof(double));
         for (long s = 0; s < t->total; s++) t->loss_hist[k][s] = NAN;
     }
@@ -279,8 +282,10 @@ static void dump_init(Trainer *t) {
 static long task_forward_backward(Trainer *t, int task, long step, double *loss, Err *err) {
     Batch b;
     order_next_batch(&t->order[task], t->o->batch, t->rows);
-    if (task == TASK_NER) gather_ner(&t->d.ner_train, t->rows, t->o->batch, &t->bb, &b);
-    else gather_qa(&t->d.qa_train, t->rows, t->o->batch, &t->bb, &b);
+    long real = task == TASK_NER ? gather_ner(&t->d.ner_train, t->rows, t->o->batch, &t->bb, &b)
+                                 : gather_qa(&t->d.qa_train, t->rows, t->o->batch, &t->bb, &b);
+    t->tok_real[task] += (double)real;
+    t->tok_all[task] += (double)b.B * b.T;
     if (t->o->dump_batches[0]) dump_batch(t, &b, step + 1);
     float l;
     if (model_forward(t->m, &b, 1, (uint64_t)t->o->seed, (uint32_t)step, (uint32_t)task, &l, err))
@@ -547,7 +552,11 @@ static int write_timing(Trainer *t, RunSummary *sum, double eval_s, Err *err) {
     jw_int(&w, "steps_this_process", t->total - t->start_step);
     jw_num(&w, "s_per_step_this_process",
            t->total > t->start_step ? t->train_s / (double)(t->total - t->start_step) : 0.0);
-    jw_str(&w, "note", "train_wall_s includes dev evaluations during training and the wall time before a --resume (from log.csv)");
+    jw_obj(&w, "padding_fraction_this_process"); /* 1 - real / computed tokens of the training batches */
+    for (int k = 0; k < 2; k++)
+        jw_num(&w, TASK_NAMES[k], t->tok_all[k] > 0 ? 1.0 - t->tok_real[k] / t->tok_all[k] : NAN);
+    jw_end(&w);
+    jw_str(&w, "note", "train_wall_s includes dev evaluations during training and the wall time before a --resume (from log.csv); padding: batches are padded to their longest window (--group-by-length groups similar lengths)");
     char p[1200];
     path_in(t, "timing.json", p, sizeof p);
     int rc = jw_write_file(&w, p, err);

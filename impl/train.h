@@ -70,6 +70,7 @@ typedef struct {
     int quiet;           /* no progress lines on stderr (errors still reported) */
     char config_file[1024];
     char dump_batches[1024]; /* write every batch (and the initial heads) to this safetensors file */
+    int group_by_length; /* length-grouped batches (sampler.h order_group_by_length) */
 } TrainOptions;
 
 void train_options_default(TrainOptions *o);

@@ -78,6 +78,22 @@ static int load_qa(TrainData *d, const TrainOptions *o, Manifest *mf, Err *err) 
     return 0;
 }
 
+static int row_length(const int *mask, int S);
+
+/* Real tokens of every training window (group-by-length, padding figures). */
+static void window_lengths(TrainData *d) {
+    if (d->has_ner) {
+        const NerFeatures *f = &d->ner_train;
+        d->len[0] = xmalloc((size_t)(f->n > 0 ? f->n : 1) * sizeof(int));
+        for (int i = 0; i < f->n; i++) d->len[0][i] = row_length(f->mask + (size_t)i * f->max_seq, f->max_seq);
+    }
+    if (d->has_qa) {
+        const SquadFeatures *f = &d->qa_train;
+        d->len[1] = xmalloc((size_t)(f->n > 0 ? f->n : 1) * sizeof(int));
+        for (int i = 0; i < f->n; i++) d->len[1][i] = f->f[i].n_tokens;
+    }
+}
+
 int train_data_load(TrainData *d, const TrainOptions *o, const HfInfo *hf, Manifest *mf, Err *err) {
     memset(d, 0, sizeof *d);
     d->has_ner = strcmp(o->task, "qa") != 0;
@@ -90,6 +106,7 @@ int train_data_load(TrainData *d, const TrainOptions *o, const HfInfo *hf, Manif
     if (hf) vocab_set_case(d->vocab, hf->lower, hf->strip_accents);
     if (d->has_ner && load_ner(d, o, mf, err)) return -1;
     if (d->has_qa && load_qa(d, o, mf, err)) return -1;
+    window_lengths(d);
     return 0;
 }
 
@@ -109,6 +126,8 @@ void train_data_free(TrainData *d) {
         squad_free(&d->qa_dev_ds);
     }
     if (d->vocab) vocab_free(d->vocab);
+    free(d->len[0]);
+    free(d->len[1]);
     memset(d, 0, sizeof *d);
 }
 

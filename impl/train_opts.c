@@ -24,7 +24,8 @@ typedef struct {
     size_t size;     /* for strings */
     int trajectory;  /* 1 if it changes the training trajectory (checked on --resume);
                         2: a GradNorm option, in the canonical text only with
-                        --loss-weighting gradnorm (so older checkpoints resume) */
+                        --loss-weighting gradnorm (so older checkpoints resume);
+                        3: a flag in the canonical text only when set (same reason) */
     const char *help;
 } OptSpec;
 
@@ -78,6 +79,7 @@ static const OptSpec OPTS[] = {
     {"no-test", OT_FLAG, N(no_test), 0, "skip the final CoNLL test-set evaluation"},
     {"profile", OT_FLAG, N(profile), 0, "print the per-op time breakdown of the training loop"},
     {"quiet", OT_FLAG, N(quiet), 0, "no progress lines on stderr"},
+    {"group-by-length", OT_FLAG, N(group_by_length), 3, "batches of similar-length windows (groups of 50 batches sorted by length after the shuffle; each epoch still sees every window once)"},
     {"dump-batches", OT_STR, S(dump_batches), 0, "write every training batch and the initial head weights to FILE (safetensors; reference/finetune_hf.py replays them)"},
     {"config", OT_STR, S(config_file), 0, "read options from FILE first (key=value or JSON)"},
 };
@@ -383,6 +385,7 @@ char *train_options_canonical(const TrainOptions *o) {
     for (int i = 0; i < NOPTS; i++) {
         if (!OPTS[i].trajectory) continue;
         if (OPTS[i].trajectory == 2 && strcmp(o->loss_weighting, "gradnorm")) continue;
+        if (OPTS[i].trajectory == 3 && !*(const int *)((const char *)o + OPTS[i].offset)) continue;
         char v[1100];
         format_value(&OPTS[i], o, v, sizeof v);
         sb_printf(&b, "%s=%s\n", OPTS[i].name, v);

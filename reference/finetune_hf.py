@@ -199,6 +199,23 @@ def step_batch(dump, dump_path, step, task, vocab, n_types):
     return b
 
 
+def check_dump_covers(dump, dump_path, rows):
+    """Before any compute: every (step, task) of log.csv has its batch, and no other task's."""
+    for r in rows:
+        s = r["step"]
+        for k in TASKS:
+            fields = ("ids", "types", "mask") + (("labels",) if k == "ner" else ("start", "end"))
+            have = [f for f in fields if f"s{s}.{k}.{f}" in dump]
+            if k in r["tasks"] and len(have) != len(fields):
+                miss = ", ".join(f"s{s}.{k}.{f}" for f in fields if f not in have)
+                raise InputError(
+                    f"{dump_path}: log.csv lists step {s} with task {k}, but the dump has no {miss} "
+                    "(the dump of another run?)")
+            if k not in r["tasks"] and have:
+                raise InputError(f"{dump_path}: has a {k} batch for step {s}, which log.csv says ran "
+                                 f"{'+'.join(r['tasks'])} only (the dump of another run?)")
+
+
 # ---- model and losses ------------------------------------------------------------
 
 
@@ -306,6 +323,7 @@ def cmd_replay(args):
     if dumped[-1] < n_steps:
         raise InputError(f"{args.dump}: has steps 1..{dumped[-1]}, log.csv lists {len(log)}; "
                          f"replaying {n_steps} needs them all")
+    check_dump_covers(dump, args.dump, log[:n_steps])
     if dumped[-1] > len(log):
         print(f"note: the dump has steps up to {dumped[-1]}, log.csv only {len(log)}; replaying {n_steps}",
               file=sys.stderr)

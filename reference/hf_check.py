@@ -15,6 +15,8 @@ on each word's first piece; QA the best start <= end span of <= 30 tokens inside
 context (token type 1, not the final [SEP]) by start + end logit.
 """
 import argparse
+import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -91,6 +93,8 @@ def check_encoder(args):
             print(f"(a) encoder {data}: {len(diffs)} windows, {ntok} tokens: last hidden state max |C - HF| = "
                   f"{d:.3g} (median over windows {np.median(diffs):.3g}; tolerance {args.tol:g})")
     print(f"(a) {'PASS' if ok else 'FAIL'}: max abs difference {worst:.3g} over both splits")
+    args.summary.append(f"{args.n} windows each of CoNLL-2003 dev and SQuAD dev: last hidden state max |C - HF| "
+                        f"{worst:.2g} (tolerance {args.tol:g})")
     return ok
 
 
@@ -136,6 +140,9 @@ def check_export(args):
             what = "word labels (argmax of the first piece)" if task == "ner" else "answer spans"
             print(f"(d) {task} on {data}: {len(diffs)} windows: logits max |mtl - transformers| = {d:.3g} "
                   f"(tolerance {args.tol:g}); {what} identical: {same}/{units} -> {'PASS' if good else 'FAIL'}")
+            args.summary.append(f"{task}: {len(diffs)} windows of {data}, logits max |mtl - transformers| {d:.2g}, "
+                                f"{what} identical {same}/{units}, from_pretrained missing/unexpected: none" if not bad
+                                else f"{task}: from_pretrained reported {bad}")
     return ok
 
 
@@ -151,11 +158,23 @@ def main():
         p.add_argument("--tol", type=float, default=1e-4)
         p.add_argument("--threads", type=int, default=2)
         p.add_argument("--mtl", default="build/mtl")
+        p.add_argument("--json", default=None, help="also write the result here (reports/pretrained_results.py reads runs/fidelity/*.json)")
     args = ap.parse_args()
     if not os.access(args.mtl, os.X_OK):
         print(f"hf_check: {args.mtl} not found (run make)", file=sys.stderr)
         sys.exit(2)
+    args.summary = []
     ok = check_encoder(args) if args.cmd == "encoder" else check_export(args)
+    if args.json:
+        name = "(a) pretrained encoder vs transformers" if args.cmd == "encoder" else \
+            "(d) mtl export -> transformers vs mtl (run %s)" % args.run
+        rec = {"check": name, "command": "python3 reference/hf_check.py " + " ".join(sys.argv[1:]),
+               "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d"), "pass": bool(ok),
+               "summary": "; ".join(args.summary)}
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json + ".tmp", "w") as f:
+            json.dump(rec, f, indent=1)
+        os.replace(args.json + ".tmp", args.json)
     sys.exit(0 if ok else 1)
 
 
