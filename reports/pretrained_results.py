@@ -54,7 +54,8 @@ def s_per_step(r):
 def setup_lines(groups, sweep):
     ref = (groups.get("mtl") or groups.get("ner") or groups.get("qa"))[0]
     c, mf = ref.config, ref.manifest
-    files = {f.get("role"): f for f in mf.get("files", [])}
+    files = {f.get("role"): f for f in mf.get("data_files", [])}
+    g = lambda k: "%g" % fnum(c.get(k))
     w = files.get("init/model.safetensors", {})
     steps = {t: int(fnum(g[0].metrics.get("steps"))) for t, g in groups.items()}
     qa_desc = (groups.get("qa") or groups.get("mtl") or [ref])[0].metrics.get("qa_train_data", "")
@@ -72,8 +73,8 @@ def setup_lines(groups, sweep):
         "the official SQuAD v1.1 dev set (it has no public test set)." % (
             c.get("epochs"), steps.get("ner", "–"), qa_desc, steps.get("qa", "–"),
             (groups.get("mtl") or [ref])[0].config.get("sampling"), steps.get("mtl", "–"), c.get("batch"),
-            c.get("beta1"), c.get("beta2"), c.get("adam-eps"), c.get("weight-decay"),
-            "%g" % (100 * fnum(c.get("warmup-ratio"))), c.get("clip"), c.get("dropout"), c.get("seq-ner"),
+            g("beta1"), g("beta2"), g("adam-eps"), g("weight-decay"),
+            "%g" % (100 * fnum(c.get("warmup-ratio"))), g("clip"), g("dropout"), c.get("seq-ner"),
             c.get("seq-qa"), c.get("stride"), ref.metrics.get("ner", {}).get("decode", "viterbi")
             if isinstance(ref.metrics.get("ner"), dict) else "viterbi", "%d" % dev_q if not math.isnan(dev_q) else "?"),
         "",
@@ -90,7 +91,7 @@ def main_table(groups, sweep):
         if not g:
             continue
         label = TASK_LABEL[t] + (" (%s)" % g[0].config.get("sampling") if t == "mtl" else "")
-        rows.append([label, len(g), g[0].config.get("lr"),
+        rows.append([label, len(g), "%g" % fnum(g[0].config.get("lr")),
                      pm([r.get("ner", "test", "f1") for r in g]), pm([r.get("ner", "dev", "f1") for r in g]),
                      pm([r.get("qa", "dev", "f1") for r in g]), pm([r.get("qa", "dev", "exact_match") for r in g]),
                      pm([fnum(r.timing.get("train_wall_s")) for r in g], 0),
@@ -191,8 +192,18 @@ def section(args):
     return "\n".join(L) + "\n"
 
 
+# What write_results.py wrote above its from-scratch section before this
+# section existed, and what it writes now.
+OLD_SCRATCH_LEAD = ("**All models are trained from scratch (random initialisation): no pretrained BERT weights "
+                    "are available offline, so absolute scores are far below published fine-tuned BERT numbers.**")
+NEW_SCRATCH_LEAD = ("## From scratch (random initialisation)\n\n**The models of this section are trained from scratch "
+                    "(random initialisation), so absolute scores are far below published fine-tuned BERT numbers; "
+                    "the section above fine-tunes a pretrained encoder.**")
+
+
 def splice(results, text):
     old = open(results).read() if os.path.exists(results) else "# mtl-bench results\n"
+    old = old.replace(OLD_SCRATCH_LEAD, NEW_SCRATCH_LEAD)
     if BEGIN in old and END in old:
         a, b = old.index(BEGIN), old.index(END) + len(END) + 1
         new = old[:a] + text + old[b:]
@@ -205,13 +216,41 @@ def splice(results, text):
     os.replace(tmp, results)
 
 
+SUMMARY_FILES = ("config.json", "metrics.json", "manifest.json", "timing.json", "params.json", "memory.json",
+                 "eval.csv")
+
+
+def archive(runs, fidelity, dest):
+    """Copy every run's small summary files (not checkpoints, predictions, logs) and the
+    sweep / fidelity records into dest, same layout, so that the section can be
+    regenerated from a clean clone (--runs dest --fidelity dest/fidelity)."""
+    import shutil
+    n = 0
+    for dirpath, dirnames, filenames in os.walk(runs, followlinks=True):
+        rel = os.path.relpath(dirpath, runs)
+        for f in filenames:
+            if f in SUMMARY_FILES or (rel == "." and f == "lr-sweep.json"):
+                os.makedirs(os.path.join(dest, rel), exist_ok=True)
+                shutil.copyfile(os.path.join(dirpath, f), os.path.join(dest, rel, f))
+                n += 1
+    for f in glob.glob(os.path.join(fidelity, "*.json")):
+        os.makedirs(os.path.join(dest, "fidelity"), exist_ok=True)
+        shutil.copyfile(f, os.path.join(dest, "fidelity", os.path.basename(f)))
+        n += 1
+    print("archived %d summary files into %s" % (n, dest))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", default="runs/pretrained")
     ap.add_argument("--fidelity", default="runs/fidelity")
     ap.add_argument("--results", default="RESULTS.md")
     ap.add_argument("--section", default="reports/pretrained.md")
+    ap.add_argument("--archive", default=None,
+                    help="also copy the runs' summary files here (e.g. bench/results/pretrained, committed)")
     args = ap.parse_args()
+    if args.archive:
+        archive(args.runs, args.fidelity, args.archive)
     text = section(args)
     if text is None:
         sys.exit("pretrained_results.py: no runs under %s/{ner,qa,mtl}/seed-*; run `make bench` first" % args.runs)
