@@ -202,7 +202,7 @@ done
 if find_data weights/minilm-l6/model.safetensors; then
   echo "== bench-ci: fine-tune minilm-l6 (multi-task), export, reload"
   P="$OUT/pretrained/mtl/seed-1"
-  "$MTL" train --task mtl --init minilm-l6 --seed 1 --max-steps 40 --batch 8 --lr 1e-4 \
+  "$MTL" train --task mtl --init minilm-l6 --seed 1 --max-steps 60 --batch 16 --lr 2e-4 \
     --warmup-ratio 0.1 --seq-ner 64 --seq-qa 128 --stride 32 --max-query 32 --ner-train-limit 400 \
     --qa-train-limit 100 --qa-dev-limit 50 --eval-every -1 --threads "$THREADS" --log-every 20 \
     --out "$P" 2> >(tee "$OUT/pretrained.stderr" | grep -E '^(final|mtl train: --init)' >&2)

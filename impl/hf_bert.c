@@ -163,6 +163,10 @@ static int check_architecture(const cJSON *j, const char *path, Err *err) {
         json_str_is(j, path, "position_embedding_type", "absolute",
                     "the model has learned absolute positions", err))
         return -1;
+    const cJSON *pad = cJSON_GetObjectItemCaseSensitive(j, "pad_token_id");
+    if (pad && !cJSON_IsNull(pad) && !(cJSON_IsNumber(pad) && pad->valuedouble == MODEL_PAD_ID))
+        return err_set(err, "%s: \"pad_token_id\" must be %d (the [PAD] id the model keeps untrained)", path,
+                       MODEL_PAD_ID);
     const cJSON *dec = cJSON_GetObjectItemCaseSensitive(j, "is_decoder");
     if (cJSON_IsTrue(dec)) return err_set(err, "%s: \"is_decoder\" is true (an encoder is needed)", path);
     return 0;

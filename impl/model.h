@@ -1,7 +1,7 @@
 /* model.h — the shared BERT encoder (post-LN) with an NER head and a QA head.
  *
  * Math (exactly reference/DEBUG_STATE.md and kernels/backend.h):
- *   x   = dropout(LN(wte[ids] + wpe[t] + wtt[types]))
+ *   x   = dropout(LN(wte[ids] + wpe[t] + wtt[types]))   (wte[0], [PAD], gets no gradient)
  *   per layer:  qkv = x Wqkv^T + b ; a = attention(qkv, mask, attn-prob dropout)
  *               h = LN1(x + dropout(a Wo^T + bo))
  *               x = LN2(h + dropout(GELU(h Wup^T + bup) Wdown^T + bdown))
@@ -52,6 +52,11 @@
 #include "util.h"
 
 enum { TASK_NER = 0, TASK_QA = 1 };
+
+/* The [PAD] token id: its word-embedding row gets no gradient, as with
+ * Hugging Face's BertEmbeddings (nn.Embedding(padding_idx=pad_token_id = 0));
+ * only QA's loss, whose softmax runs over padded positions too, reaches it. */
+#define MODEL_PAD_ID 0
 
 /* Host memory; uploaded by model_forward. */
 typedef struct {

@@ -387,6 +387,10 @@ static void backward_embeddings(Model *m, float *dout, float *spare) {
                            m->a.emb_sum, model_p(m, ET_LN_W), m->a.emb_mean, m->a.emb_rstd, N, c->C);
     be->embed_backward(be, model_g(m, ET_WORD), model_g(m, ET_POS), model_g(m, ET_TYPE), m->a.g_res,
                        m->d_ids, m->d_types, m->B, m->T, c->C);
+    /* The [PAD] row never learns (HF's nn.Embedding(padding_idx=pad_token_id)):
+     * every contribution to it came from a [PAD] token, so clearing the row
+     * after each backward equals never adding them. */
+    be->zero(be, model_g(m, ET_WORD) + (size_t)MODEL_PAD_ID * (size_t)c->C, (size_t)c->C * sizeof(float));
 }
 
 void model_backward(Model *m, const Batch *b, float loss_weight) {

@@ -107,7 +107,7 @@ class MtlBert(nn.Module):
         super().__init__()
         self.cfg = cfg
         C = cfg.C
-        self.wte = nn.Embedding(cfg.V, C)
+        self.wte = nn.Embedding(cfg.V, C, padding_idx=0)  # [PAD] gets no gradient, as HF's BertEmbeddings
         self.wpe = nn.Embedding(cfg.maxT, C)
         self.wtt = nn.Embedding(cfg.type_vocab, C)
         self.emb_ln = nn.LayerNorm(C, eps=cfg.ln_eps)
