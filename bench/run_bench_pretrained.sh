@@ -157,7 +157,8 @@ fi
 
 # ---- runs ----------------------------------------------------------------------
 # MTL first: the longest runs start early, so the queue ends together.
-for t in $(tr ' ' '\n' <<<"$TASKS" | sort -r); do
+for t in mtl qa ner; do
+  [[ " $TASKS " == *" $t "* ]] || continue
   case $t in ner) lr=$LR_NER;; qa) lr=$LR_QA;; *) lr=$LR_MTL;; esac
   for s in ${SEEDS//,/ }; do
     d="$OUT/$t/seed-$s"

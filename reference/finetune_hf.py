@@ -44,14 +44,14 @@ script still runs but says that the losses are only comparable statistically.
 `--lr-scale` and `--weight-decay` deliberately perturb the replay, to show that
 the check fails when the optimisation differs.
 
-Known difference (C side): HF's BertEmbeddings is nn.Embedding(padding_idx=
-pad_token_id), so the [PAD] row of the word embeddings never gets a gradient;
-the C trainer's embedding backward accumulates one into it. Padded positions
-only reach a loss through QA (its CE runs over all T positions, padding
-included), so NER replays agree either way, while a QA replay of the minilm
-run differs by 0.8% in the step-1 gradient norm (the [PAD] row's gradient,
-norm 0.275) and its losses drift to ~1e-3 relative over 100 steps.
-`--pad-row-grad` sets padding_idx = None, i.e. replays the C trainer's math.
+[PAD] row: HF's BertEmbeddings is nn.Embedding(padding_idx=pad_token_id), so
+the [PAD] row of the word embeddings never gets a gradient. C builds before
+the fix in impl/model_pass.c (backward_embeddings, MODEL_PAD_ID) gave it one.
+Padded positions only reach a loss through QA (its CE runs over all T
+positions, padding included), so NER replays agree either way, while a QA
+replay of such a run differs by 0.8% in the step-1 gradient norm (the [PAD]
+row's gradient, norm 0.275) and its losses drift to ~1e-3 relative over 100
+steps. `--pad-row-grad` (padding_idx = None) replays those older runs.
 """
 import argparse
 import csv
@@ -251,7 +251,7 @@ def build(args, cfg, dump):
     if info.get("missing_keys"):
         raise InputError(f"{init}: encoder weights missing from model.safetensors: {sorted(info['missing_keys'])[:8]}")
     enc = enc.float()
-    if args.pad_row_grad:  # as the C trainer: the [PAD] row of the word embeddings gets its gradient
+    if args.pad_row_grad:  # as older C builds: the [PAD] row of the word embeddings gets its gradient
         enc.embeddings.word_embeddings.padding_idx = None
     C = enc.config.hidden_size
     heads = torch.nn.ModuleDict()
@@ -447,7 +447,34 @@ def cmd_replay(args):
     ok = worst <= args.tol and len(rows_out) == n_steps
     print(f"{'PASS' if ok else 'FAIL'}: max relative loss difference {worst:.3e} "
           f"{'<=' if worst <= args.tol else '>'} --tol {args.tol:g}")
+    if args.json:
+        write_json_record(args, diffs, g64diffs, len(rows_out), wall, ok)
     return 0 if ok else 1
+
+
+def write_json_record(args, diffs, g64diffs, n, wall, ok):
+    """One record for reports/pretrained_results.py (runs/fidelity/*.json)."""
+    import datetime as dt
+    import json
+    parts = []
+    for k in TASKS:
+        if diffs[k]:
+            parts.append(f"{k} loss max rel diff {max(diffs[k])[0]:.2g}, median "
+                         f"{statistics.median(x for x, _ in diffs[k]):.2g}")
+    if g64diffs:
+        parts.append(f"grad norm max rel diff {max(g64diffs)[0]:.2g}")
+    run_cfg = json.load(open(os.path.join(args.run, "config.json")))
+    mf = json.load(open(os.path.join(args.run, "manifest.json")))
+    rec = {"check": f"(b) training replay, {run_cfg.get('task')} ({n} steps, dropout {run_cfg.get('dropout'):g}, "
+                    f"C build {mf.get('git_commit')})",
+           "command": "python3 reference/finetune_hf.py " + " ".join(sys.argv[1:]),
+           "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d"), "pass": bool(ok),
+           "summary": f"{n} steps of transformers BertModel + heads on the C run's batches: " + "; ".join(parts)
+                      + f" (tolerance {args.tol:g}); torch replay {wall / max(n, 1):.2f} s/step"}
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    with open(args.json + ".tmp", "w") as f:
+        json.dump(rec, f, indent=1)
+    os.replace(args.json + ".tmp", args.json)
 
 
 def main(argv=None):
@@ -463,9 +490,10 @@ def main(argv=None):
     rp.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     rp.add_argument("--attn", default="sdpa", choices=("sdpa", "eager"), help="BertModel attention implementation")
     rp.add_argument("--pad-row-grad", action="store_true",
-                    help="give the word embeddings' [PAD] row (padding_idx) its gradient, as the C trainer "
-                         "does; HF's nn.Embedding(padding_idx=pad_token_id) leaves it at 0")
+                    help="give the word embeddings' [PAD] row (padding_idx) its gradient, as C builds before "
+                         "the MODEL_PAD_ID fix did; HF's nn.Embedding(padding_idx=pad_token_id) leaves it at 0")
     rp.add_argument("--csv", default="", help="also write every step's C and torch losses and norms to this CSV")
+    rp.add_argument("--json", default="", help="also write the result as one record (runs/fidelity/*.json)")
     rp.add_argument("--lr-scale", type=float, default=1.0,
                     help="multiply log.csv's lr (!= 1 deliberately breaks the replay; to show the check can fail)")
     rp.add_argument("--weight-decay", type=float, default=None,
