@@ -77,7 +77,7 @@ int hf_resolve(const char *init, char *dir, size_t n, Err *err) {
     char cfg[4200];
     if (!strcmp(init, HF_WEIGHTS_SHORT)) {
         if (dataset_path("weights/" HF_WEIGHTS_SHORT "/config.json", cfg, sizeof cfg, err))
-            return err_set(err, "--init %s: the pretrained weights are not installed (run `make weights`): %s",
+            return err_set(err, "%s: the pretrained weights are not installed (run `make weights`): %.700s",
                            init, err->msg);
         char *slash = strrchr(cfg, '/');
         *slash = '\0';
@@ -88,7 +88,7 @@ int hf_resolve(const char *init, char *dir, size_t n, Err *err) {
     snprintf(cfg, sizeof cfg, "%s/config.json", init);
     struct stat sb;
     if (stat(cfg, &sb) != 0)
-        return err_set(err, "--init %s: a directory without config.json (expected a Hugging Face BERT directory: config.json, model.safetensors, vocab.txt; or a checkpoint.bin file)",
+        return err_set(err, "%s: a directory without config.json (expected a Hugging Face BERT directory: config.json, model.safetensors, vocab.txt; or a checkpoint.bin file)",
                        init);
     snprintf(dir, n, "%s", init);
     return 1;

@@ -711,7 +711,12 @@ static int loop(Trainer *t, Err *err) {
 static int resolve_init(Trainer *t, TrainOptions *ro, Err *err) {
     if (!ro->init[0]) return 0;
     int hf = hf_resolve(ro->init, t->hfi.dir, sizeof t->hfi.dir, err);
-    if (hf <= 0) return hf;
+    if (hf < 0) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        return err_set(err, "--init %.1000s", why);
+    }
+    if (hf == 0) return 0;
     char dir[1024];
     snprintf(dir, sizeof dir, "%s", t->hfi.dir);
     if (hf_read_config(dir, &t->hf_cfg, &t->hfi, err)) return -1;
