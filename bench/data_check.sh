@@ -28,3 +28,13 @@ how_to_get_data() {
   echo "  or, with a local copy:  make datasets DATASETS_SRC=/path/to/datasets"
   echo "  or point DATASETS_DIR (and MTL_VOCAB) at an existing copy."
 }
+# Exit 1 with the list and how to get them when data files are missing.
+require_data() { # $1 = who asks (for the message)
+  local missing
+  missing=$(missing_data)
+  if [ -n "$missing" ]; then
+    echo "$1: data missing:" $missing >&2
+    how_to_get_data >&2
+    exit 1
+  fi
+}

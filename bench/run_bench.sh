@@ -66,12 +66,7 @@ COMMON=(--preset "$PRESET" --max-steps "$STEPS" --lr "$LR" --warmup-ratio 0.1 --
 
 # ---- data present? --------------------------------------------------------
 . bench/data_check.sh
-missing=$(missing_data)
-if [ -n "$missing" ]; then
-  echo "make bench: data missing:" $missing >&2
-  how_to_get_data >&2
-  exit 1
-fi
+require_data "make bench"
 
 # ---- plan -------------------------------------------------------------------
 # Seconds per optimiser step with 2 threads, measured on the 2-core dev VM
@@ -105,7 +100,7 @@ nseeds=$(tr ',' '\n' <<<"$SEEDS" | grep -c .)
 tf=$(calc "$THREADS >= 2 ? 1 : 1.8") # the table is for 2 threads
 total=0
 echo "== make bench plan: preset $PRESET, seeds $SEEDS, $STEPS steps per run (lr $LR), $THREADS threads, QA dev limit $QA_DEV_LIMIT (0 = full)"
-echo "   (models train from scratch: no pretrained weights offline)"
+echo "   (INIT=scratch: the models train from random init)"
 for t in $TASKS; do
   s=$(calc "$nseeds * ($STEPS * $(step_s "$PRESET" "$t") * $tf + $(eval_s "$PRESET" "$t") + 20)")
   total=$(calc "$total + $s")

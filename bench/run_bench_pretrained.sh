@@ -61,12 +61,7 @@ COMMON=(--init "$INIT" --epochs "$EPOCHS" --warmup-ratio 0.1 --batch 16
         --threads "$THREADS" --log-every 50)
 
 . bench/data_check.sh
-missing=$(missing_data)
-if [ -n "$missing" ]; then
-  echo "make bench: data missing:" $missing >&2
-  how_to_get_data >&2
-  exit 1
-fi
+require_data "make bench"
 if [ "$INIT" = minilm-l6 ] && ! find_data weights/minilm-l6/model.safetensors; then
   echo "make bench: the pretrained weights are not installed: make weights" >&2
   [ "$DRY_RUN" = 1 ] || make --no-print-directory weights
