@@ -266,17 +266,17 @@ static void dump_batch(Trainer *t, const Batch *b, long step) {
 /* The heads' initial weights ("init.ner.w", ...), which a replay needs. */
 static void dump_init(Trainer *t) {
     const char *heads[4] = {"ner.w", "ner.b", "qa.w", "qa.b"};
+    float *all = xmalloc(model_num_params(t->m) * sizeof(float));
+    model_params_to_host(t->m, all); /* once, not per head */
     for (int i = 0; i < 4; i++) {
         const ParamInfo *p = model_find_tensor(t->m, heads[i]);
         if (!p) continue;
         char name[64];
         snprintf(name, sizeof name, "init.%s", heads[i]);
         float *dst = st_list_add(&t->dump, name, p->shape[0], p->ndim == 2 ? p->shape[1] : 0);
-        float *all = xmalloc(model_num_params(t->m) * sizeof(float));
-        model_params_to_host(t->m, all);
         memcpy(dst, all + p->offset, p->numel * sizeof(float));
-        free(all);
     }
+    free(all);
 }
 
 static long task_forward_backward(Trainer *t, int task, long step, double *loss, Err *err) {
