@@ -30,7 +30,16 @@
 #   JOBS [1]  runs at once; THREADS [nproc/JOBS] each (JOBS=2 THREADS=1 keeps
 #             both cores busy on a machine shared with other work: two
 #             1-thread runs do not fight over cores as 2-thread ones do)
+#   HF [1 when torch + transformers import]  the same fine-tunes with transformers
+#             (reference/finetune_hf.py train) on each C run's batches, scored by
+#             `mtl eval`; HF_TASKS [ner qa] (mtl: one BertModel, both heads)
+#   SPEED [= HF]  one NER and one QA epoch, ours vs transformers, run alone
+#             with THREADS_SPEED [nproc] threads: s/step and peak RSS
 #   STEP_CMP [1]   BUILD [build]   DRY_RUN [0]
+#
+# Every run batches by length (--group-by-length: HF's group_by_length; an
+# epoch still sees every window once) and, with HF=1, writes its batches
+# (--dump-batches) for the transformers fine-tune to read.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,6 +57,12 @@ JOBS=${JOBS:-1}
 THREADS=${THREADS:-$(( $(nproc) / JOBS > 0 ? $(nproc) / JOBS : 1 ))}
 OUT=${OUT:-runs/pretrained}
 STEP_CMP=${STEP_CMP:-1}
+if [ -z "${HF:-}" ]; then
+  if python3 -c "import torch, transformers, safetensors" 2>/dev/null; then HF=1; else HF=0; fi
+fi
+HF_TASKS=${HF_TASKS-ner qa}
+SPEED=${SPEED:-$HF}
+THREADS_SPEED=${THREADS_SPEED:-$(nproc)}
 BUILD=${BUILD:-build}
 DRY_RUN=${DRY_RUN:-0}
 MTL="$BUILD/mtl"
@@ -58,7 +73,7 @@ calc() { awk "BEGIN { print ($*) }"; }
 COMMON=(--init "$INIT" --epochs "$EPOCHS" --warmup-ratio 0.1 --batch 16
         --seq-ner 128 --seq-qa 384 --stride 128 --max-query 64 --eval-every -1
         --qa-train-limit "$QA_TRAIN_LIMIT" --qa-dev-limit "$QA_DEV_LIMIT"
-        --threads "$THREADS" --log-every 50)
+        --threads "$THREADS" --log-every 50 --group-by-length)
 
 . bench/data_check.sh
 require_data "make bench"
@@ -75,16 +90,19 @@ LR_QA=${LR_QA:-$(recorded_lr qa)};   LR_QA=${LR_QA:-1e-4}
 
 # ---- plan ---------------------------------------------------------------------
 # Seconds per step with 2 threads on the 2-core dev VM (minilm-l6, B 16,
-# dynamic padding; measured: NER batches ~40 tokens, QA ~330), and the final
-# evaluation (NER dev + test 6.7k sentences; QA per dev question).
+# batches grouped by length: measured 0.20 s NER, 2.7 s QA; transformers
+# ~1.7x that), and the final evaluation (NER dev + test 6.7k sentences; QA
+# per dev question).
 ner_steps=$(( (14042 * EPOCHS + 15) / 16 ))
 qa_steps=$(( (QA_TRAIN_LIMIT * 103 / 100 * EPOCHS + 15) / 16 ))
 nq=$QA_DEV_LIMIT; [ "$nq" = 0 ] && nq=10570
-t_ner=$(calc "$ner_steps * 0.30 + 60"); t_qa=$(calc "$qa_steps * 4.6 + $nq * 0.09")
+t_ner=$(calc "$ner_steps * 0.20 + 60"); t_qa=$(calc "$qa_steps * 2.7 + $nq * 0.09")
 t_mtl=$(calc "$t_ner + $t_qa")
+t_hfner=$(calc "$ner_steps * 0.20 * 1.7 + 70"); t_hfqa=$(calc "$qa_steps * 2.7 * 1.7 + $nq * 0.09 + 10")
 # one thread takes ~1.8x as long; JOBS runs share the wall time
 f=$(calc "($THREADS >= 2 ? 1 : 1.8) / $JOBS")
 t_ner=$(calc "$t_ner * $f"); t_qa=$(calc "$t_qa * $f"); t_mtl=$(calc "$t_mtl * $f")
+t_hfner=$(calc "$t_hfner * $f"); t_hfqa=$(calc "$t_hfqa * $f")
 nseeds=$(tr ',' '\n' <<<"$SEEDS" | grep -c .)
 nl=$(wc -w <<<"$SWEEP_LRS")
 total=0
@@ -100,6 +118,19 @@ for t in $TASKS; do
   s=$(calc "$nseeds * $s"); total=$(calc "$total + $s")
   printf '   %-4s x %d seeds: ~%3.0f min\n' "$t" "$nseeds" "$(calc "$s / 60")"
 done
+if [ "$HF" = 1 ]; then
+  for t in $HF_TASKS; do
+    case $t in ner) s=$t_hfner;; qa) s=$t_hfqa;; *) s=$(calc "$t_hfner + $t_hfqa");; esac
+    s=$(calc "$nseeds * $s"); total=$(calc "$total + $s")
+    printf '   transformers %-4s x %d seeds (on the C runs'"'"' batches, scored by mtl eval): ~%3.0f min\n' "$t" "$nseeds" "$(calc "$s / 60")"
+  done
+else
+  echo "   transformers fine-tunes: off (HF=0, or torch/transformers not importable)"
+fi
+if [ "$SPEED" = 1 ]; then
+  s=$(calc "($ner_steps * 0.20 * 2.7 + $qa_steps * 2.7 * 2.7) * 2 / $THREADS_SPEED + 60"); total=$(calc "$total + $s")
+  printf '   speed: one NER and one QA epoch, ours vs transformers, alone, %s threads: ~%3.0f min\n' "$THREADS_SPEED" "$(calc "$s / 60")"
+fi
 [ "$STEP_CMP" = 1 ] && { total=$(calc "$total + 330"); echo "   training step ours vs PyTorch (mini, minilm): ~6 min"; }
 printf '   expected total: ~%.0f min\n' "$(calc "$total / 60 + 1")"
 [ "$DRY_RUN" = 1 ] && exit 0
@@ -107,6 +138,7 @@ printf '   expected total: ~%.0f min\n' "$(calc "$total / 60 + 1")"
 mkdir -p "$OUT"
 
 # ---- lr sweep -------------------------------------------------------------------
+dump_arg() { [ "$HF" = 1 ] && echo "--dump-batches $1/batches.safetensors"; return 0; }
 best_lr() { # task -> the sweep lr with the best dev F1 (NER dev F1, QA dev F1)
   $PYTHON - "$OUT/lr-sweep" "$1" $SWEEP_LRS <<'PY'
 import json, os, sys
@@ -137,7 +169,7 @@ if [ "$LR_SWEEP" = 1 ]; then
   for t in ner qa; do
     for lr in $SWEEP_LRS; do
       d="$OUT/lr-sweep/$t-lr$lr"
-      [ -f "$d/metrics.json" ] || echo "--task $t --seed $SWEEP_SEED --lr $lr --out $d"
+      [ -f "$d/metrics.json" ] || echo "--task $t --seed $SWEEP_SEED --lr $lr --out $d $(dump_arg "$d")"
     done
   done | run_queue
   LR_NER=$(best_lr ner); LR_QA=$(best_lr qa)
@@ -159,14 +191,63 @@ for t in mtl qa ner; do
     d="$OUT/$t/seed-$s"
     [ -f "$d/metrics.json" ] && continue
     sweep="$OUT/lr-sweep/$t-lr$lr"
-    if [ "$s" = "$SWEEP_SEED" ] && [ -f "$sweep/metrics.json" ]; then
+    if [ "$LR_SWEEP" = 1 ] && [ "$s" = "$SWEEP_SEED" ] && [ -f "$sweep/metrics.json" ]; then
       mkdir -p "$OUT/$t"; ln -sfn "$(realpath "$sweep")" "$d"
       echo "== $t seed $s: the sweep's lr $lr run ($sweep)" >&2; continue
     fi
     extra=""; [ "$t" = mtl ] && extra="--sampling $MTL_SAMPLING"
-    echo "--task $t --seed $s --lr $lr --out $d $extra"
+    echo "--task $t --seed $s --lr $lr --out $d $extra $(dump_arg "$d")"
   done
 done | run_queue
+
+# ---- the same fine-tunes with transformers ----------------------------------------
+init_dir() { $PYTHON -c "import json; print(json.load(open('$1/metrics.json'))['init_dir'])"; }
+# One transformers fine-tune on C run $1's batches into $2, then `mtl eval` of each head.
+hf_job() {
+  local run=$1 dst=$2 seed=$3 threads=$4 h
+  rm -rf "$dst.tmp" && mkdir -p "$dst.tmp"
+  $PYTHON reference/finetune_hf.py train --run "$run" --dump "$run/batches.safetensors" \
+    --init "$(init_dir "$run")" --seed "$seed" --threads "$threads" --every 50 --out "$dst.tmp/model" || return 1
+  for h in ner qa; do
+    [ -d "$dst.tmp/model/$h" ] || continue
+    "$MTL" eval --model "$dst.tmp/model/$h" --task "$h" --out "$dst.tmp/eval/$h" --threads "$threads" \
+      --qa-dev-limit "$QA_DEV_LIMIT" --seq-ner 128 --seq-qa 384 --stride 128 --max-query 64 || return 1
+  done
+  rm -rf "$dst" && mv "$dst.tmp" "$dst"
+}
+if [ "$HF" = 1 ]; then
+  fail=0
+  for t in $HF_TASKS; do
+    for s in ${SEEDS//,/ }; do
+      d="$OUT/$t/seed-$s" h="$OUT/hf/$t/seed-$s"
+      [ -f "$h/model/hf_train.json" ] && continue
+      [ -f "$d/batches.safetensors" ] || { echo "make bench: $d has no batches.safetensors (a run from before HF=1?): skipping its transformers fine-tune" >&2; continue; }
+      while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || fail=1; done
+      log="$OUT/logs/hf_${t}_seed-$s.log"
+      echo "== transformers $t seed $s ($(date -u +%H:%M:%S); log $log)"
+      mkdir -p "$OUT/hf/$t"
+      hf_job "$d" "$h" "$s" "$THREADS" > "$log" 2>&1 &
+    done
+  done
+  while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n || fail=1; done
+  [ "$fail" = 0 ] || echo "warning: a transformers fine-tune failed (see $OUT/logs/hf_*.log)" >&2
+fi
+
+# ---- speed: one epoch each, alone on the machine -------------------------------------
+if [ "$SPEED" = 1 ]; then
+  for t in ner qa; do
+    d="$OUT/$t/seed-${SEEDS%%,*}" sp="$OUT/speed/$t"
+    [ -f "$d/batches.safetensors" ] || continue
+    [ -f "$sp/hf/model/hf_train.json" ] && [ -f "$sp/c/timing.json" ] && continue
+    echo "== speed $t: ours then transformers, $THREADS_SPEED threads, the batches of $d ($(date -u +%H:%M:%S))"
+    rm -rf "$sp" && mkdir -p "$sp"
+    "$MTL" train --config "$d/config.json" --out "$sp/c" --threads "$THREADS_SPEED" --dump-batches "" \
+      --quiet > "$sp/c.log" 2>&1 || { echo "warning: speed run $sp/c failed" >&2; continue; }
+    $PYTHON reference/finetune_hf.py train --run "$d" --dump "$d/batches.safetensors" --init "$(init_dir "$d")" \
+      --seed 1 --threads "$THREADS_SPEED" --every 100 --out "$sp/hf/model" > "$sp/hf.log" 2>&1 \
+      || echo "warning: speed run $sp/hf failed" >&2
+  done
+fi
 
 if [ "$STEP_CMP" = 1 ]; then
   echo "== training step: ours vs PyTorch"

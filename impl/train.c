@@ -716,7 +716,11 @@ static int resolve_init(Trainer *t, TrainOptions *ro, Err *err) {
         snprintf(why, sizeof why, "%s", err->msg);
         return err_set(err, "--init %.1000s", why);
     }
-    if (hf == 0) return 0;
+    if (hf == 0) {
+        if (!strcmp(ro->preset, "hf"))
+            return err_set(err, "--preset hf needs --init to be a Hugging Face BERT directory, not '%.900s'", ro->init);
+        return 0;
+    }
     char dir[1024];
     snprintf(dir, sizeof dir, "%s", t->hfi.dir);
     if (hf_read_config(dir, &t->hf_cfg, &t->hfi, err)) return -1;

@@ -80,6 +80,8 @@ void train_options_default(TrainOptions *o);
 int train_options_parse(TrainOptions *o, int argc, char **argv, Err *err);
 /* Apply one key (flag name without "--", '_' or '-') = value. */
 int train_option_set(TrainOptions *o, const char *key, const char *value, Err *err);
+/* -1: no such option; 1: a flag (takes no value on the command line); 0: takes a value. */
+int train_option_kind(const char *key);
 int train_options_load_file(TrainOptions *o, const char *path, Err *err);
 /* Consistency checks (ranges, names). */
 int train_options_validate(const TrainOptions *o, Err *err);

@@ -94,6 +94,27 @@ static void window_lengths(TrainData *d) {
     }
 }
 
+int eval_data_load(TrainData *d, const TrainOptions *o, Vocab *v, Manifest *mf, Err *err) {
+    memset(d, 0, sizeof *d);
+    d->has_ner = strcmp(o->task, "qa") != 0;
+    d->has_qa = strcmp(o->task, "ner") != 0;
+    d->vocab = v;
+    if (d->has_ner &&
+        (load_conll_split("conll2003/valid.txt", v, o->seq_ner, &d->ner_dev_c, &d->ner_dev, mf, err) ||
+         (!o->no_test && load_conll_split("conll2003/test.txt", v, o->seq_ner, &d->ner_test_c,
+                                          &d->ner_test, mf, err))))
+        return -1;
+    if (d->has_qa &&
+        load_squad_split(QA_DEV_FILE, v, o, o->qa_dev_limit, &d->qa_dev_ds, &d->qa_dev, mf, err))
+        return -1;
+    return 0;
+}
+
+void eval_data_free(TrainData *d) {
+    d->vocab = NULL; /* the model's */
+    train_data_free(d);
+}
+
 int train_data_load(TrainData *d, const TrainOptions *o, const HfInfo *hf, Manifest *mf, Err *err) {
     memset(d, 0, sizeof *d);
     d->has_ner = strcmp(o->task, "qa") != 0;

@@ -34,6 +34,11 @@ typedef struct {
  * Returns -1 with err (missing data says how to get it). */
 int train_data_load(TrainData *d, const TrainOptions *o, const HfInfo *hf, Manifest *mf, Err *err);
 void train_data_free(TrainData *d);
+/* Only the evaluation splits (NER dev, and test unless o->no_test; QA dev,
+ * first o->qa_dev_limit questions), tokenised with v (the model's; not
+ * freed by eval_data_free). Unloaded splits stay zeroed. */
+int eval_data_load(TrainData *d, const TrainOptions *o, Vocab *v, Manifest *mf, Err *err);
+void eval_data_free(TrainData *d);
 
 /* Host buffers for one batch of up to maxB rows of up to maxT tokens. */
 typedef struct {

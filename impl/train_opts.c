@@ -34,7 +34,7 @@ typedef struct {
 
 static const OptSpec OPTS[] = {
     {"task", OT_STR, S(task), 1, "ner | qa | mtl"},
-    {"preset", OT_STR, S(preset), 1, "model size: tiny | mini | minilm | base"},
+    {"preset", OT_STR, S(preset), 1, "model size: tiny | mini | minilm | base (hf: the shape of --init's Hugging Face config)"},
     {"init", OT_STR, S(init), 1, "initialise parameters from a checkpoint (matching names)"},
     {"out", OT_STR, S(out), 0, "run directory (runs/NAME)"},
     {"seed", OT_LL, N(seed), 1, "seed of init, data order, dropout and task sampling"},
@@ -148,6 +148,11 @@ static int parse_flag(const char *v, int *out) {
     else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no")) *out = 0;
     else return -1;
     return 0;
+}
+
+int train_option_kind(const char *key) {
+    const OptSpec *s = find_opt(key);
+    return !s ? -1 : s->type == OT_FLAG ? 1 : 0;
 }
 
 int train_option_set(TrainOptions *o, const char *key, const char *value, Err *err) {
@@ -328,7 +333,12 @@ int train_options_validate(const TrainOptions *o, Err *err) {
     ModelConfig cfg;
     if (strcmp(o->task, "ner") && strcmp(o->task, "qa") && strcmp(o->task, "mtl"))
         return err_set(err, "--task must be ner, qa or mtl (got '%s')", o->task);
-    if (config_from_preset(&cfg, o->preset, err)) return -1;
+    /* preset "hf": the shape comes from the Hugging Face --init (what a run's
+     * config.json records; train.c resolve_init reads it and checks the windows) */
+    int hf_shape = !strcmp(o->preset, "hf");
+    if (hf_shape && !o->init[0])
+        return err_set(err, "--preset hf means the shape of the Hugging Face checkpoint given by --init; give --init DIR");
+    if (config_from_preset(&cfg, hf_shape ? "base" : o->preset, err)) return -1;
     if (sampling_from_name(o->sampling) < 0)
         return err_set(err, "--sampling must be joint, round_robin, proportional or temperature (got '%s')",
                        o->sampling);

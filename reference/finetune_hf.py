@@ -313,18 +313,23 @@ def fmt(x):
     return "" if x is None else f"{x:.9g}"
 
 
-def cmd_replay(args):
+class Setup:
+    """What replay and train share: the run's options and log, the dump, the model and optimiser."""
+
+
+def prepare(args):
     import torch
 
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    cfg = read_config(args.run)
-    log = read_log(args.run)
-    dump = read_dump(args.dump)
+    torch.manual_seed(args.seed)
+    st = Setup()
+    st.cfg = cfg = read_config(args.run)
+    st.log = log = read_log(args.run)
+    st.dump = dump = read_dump(args.dump)
     if not os.path.isdir(args.init):
         raise InputError(f"{args.init}: no such directory (--init: the Hugging Face BERT the run started from)")
 
-    n_steps = len(log) if args.steps <= 0 else min(args.steps, len(log))
+    st.n_steps = n_steps = len(log) if args.steps <= 0 else min(args.steps, len(log))
     dumped = sorted({int(k[1:].split(".")[0]) for k in dump if k.startswith("s") and k[1:].split(".")[0].isdigit()})
     if not dumped:
         raise InputError(f"{args.dump}: no s<step>.* batch tensors (was the run started with --dump-batches?)")
@@ -339,37 +344,69 @@ def cmd_replay(args):
         print(f"note: the dump has steps up to {dumped[-1]}, log.csv only {len(log)}; replaying {n_steps}",
               file=sys.stderr)
 
-    lam = {"ner": float(cfg["lambda-ner"]), "qa": float(cfg["lambda-qa"])}
-    clip = float(cfg["clip"])
-    wd = float(cfg["weight-decay"]) if args.weight_decay is None else args.weight_decay
-    dropout = float(cfg["dropout"])
+    st.lam = {"ner": float(cfg["lambda-ner"]), "qa": float(cfg["lambda-qa"])}
+    st.clip = float(cfg["clip"])
+    st.wd = float(cfg["weight-decay"]) if args.weight_decay is None else args.weight_decay
+    st.dropout = float(cfg["dropout"])
 
     t_load = time.perf_counter()
-    enc, heads, ner_drop = build(args, cfg, dump)
+    st.enc, st.heads, st.ner_drop = build(args, cfg, dump)
     for r in log[:n_steps]:
         for k in r["tasks"]:
-            if k not in heads:
+            if k not in st.heads:
                 raise InputError(f"step {r['step']} runs {k}, but the dump has no init.{k}.* head weights")
-    groups, decay_names = param_groups(enc, heads, wd)
-    params = [p for g in groups for p in g["params"]]
-    opt = torch.optim.AdamW(groups, lr=float(cfg["lr"]), betas=(float(cfg["beta1"]), float(cfg["beta2"])),
-                            eps=float(cfg["adam-eps"]))
-    for p in params:  # every parameter takes part in every step, as in C (see the docstring)
+    groups, st.decay_names = param_groups(st.enc, st.heads, st.wd)
+    st.params = [p for g in groups for p in g["params"]]
+    st.opt = torch.optim.AdamW(groups, lr=float(cfg["lr"]), betas=(float(cfg["beta1"]), float(cfg["beta2"])),
+                               eps=float(cfg["adam-eps"]))
+    for p in st.params:  # every parameter takes part in every step, as in C (see the docstring)
         p.grad = torch.zeros_like(p)
-    enc.train()
-    heads.train()
-    ner_drop.train()
-    vocab, n_types = enc.config.vocab_size, enc.config.type_vocab_size
-    t_load = time.perf_counter() - t_load
+    st.enc.train()
+    st.heads.train()
+    st.ner_drop.train()
+    st.vocab, st.n_types = st.enc.config.vocab_size, st.enc.config.type_vocab_size
+    st.t_load = time.perf_counter() - t_load
+    return st
 
-    n_params = sum(p.numel() for p in params)
+
+def one_step(st, args, r, norm64):
+    """One optimiser step on log row r's batches: {task: loss}, grad norm (clip_grad_norm_'s), f64 norm or None."""
+    import torch
+
+    st.opt.zero_grad(set_to_none=False)
+    tl = {}
+    for k in TASKS:
+        if k not in r["tasks"]:
+            continue
+        b = step_batch(st.dump, args.dump, r["step"], k, st.vocab, st.n_types)
+        loss = task_loss(st.enc, st.heads, st.ner_drop, k, b)
+        (st.lam[k] * loss).backward()
+        tl[k] = float(loss.detach())
+    if not all(math.isfinite(v) for v in tl.values()):
+        return tl, math.nan, math.nan
+    # the norm accumulated in float64, before clipping (torch's float32 vector_norm on CPU loses
+    # ~1e-5 relative on these tensors; the C trainer's reduction does not)
+    gn64 = (math.sqrt(sum(float(torch.linalg.vector_norm(p.grad, dtype=torch.float64)) ** 2 for p in st.params))
+            if norm64 else None)
+    gn = float(torch.nn.utils.clip_grad_norm_(st.params, st.clip if st.clip > 0 else math.inf))
+    for g in st.opt.param_groups:
+        g["lr"] = r["lr"] * args.lr_scale
+    st.opt.step()
+    return tl, gn, gn64
+
+
+def cmd_replay(args):
+    st = prepare(args)
+    cfg, log, n_steps, lam, clip, wd, dropout = st.cfg, st.log, st.n_steps, st.lam, st.clip, st.wd, st.dropout
+    heads = st.heads
+    n_params = sum(p.numel() for p in st.params)
     print(f"replay: run {args.run} ({len(log)} steps logged), dump {args.dump}, init {args.init}")
-    print(f"  heads {','.join(heads.keys())}; {n_params} parameters, {len(decay_names)} tensors with weight decay "
+    print(f"  heads {','.join(heads.keys())}; {n_params} parameters, {len(st.decay_names)} tensors with weight decay "
           f"{wd:g} (lr from log.csv x {args.lr_scale:g}); betas {cfg['beta1']:.9g}/{cfg['beta2']:.9g} "
           f"eps {cfg['adam-eps']:.3g} clip {clip:g} dropout {dropout:g} lambdas {lam['ner']:g}/{lam['qa']:g}; "
           f"attention {args.attn}, {args.threads} threads; [PAD] embedding row "
           f"{'trained (--pad-row-grad)' if args.pad_row_grad else 'without gradient (HF padding_idx)'}; "
-          f"model loaded in {t_load:.1f} s")
+          f"model loaded in {st.t_load:.1f} s")
     if args.lr_scale != 1.0 or args.weight_decay is not None:
         print("  NOTE: lr and/or weight decay deliberately differ from the run's (--lr-scale/--weight-decay)")
     if dropout > 0:
@@ -385,27 +422,14 @@ def cmd_replay(args):
     for i in range(n_steps):
         r = log[i]
         s = r["step"]
-        opt.zero_grad(set_to_none=False)
-        tl = {}
-        for k in TASKS:
-            if k not in r["tasks"]:
-                continue
-            b = step_batch(dump, args.dump, s, k, vocab, n_types)
-            loss = task_loss(enc, heads, ner_drop, k, b)
-            (lam[k] * loss).backward()
-            tl[k] = float(loss.detach())
+        tl, gn, gn64 = one_step(st, args, r, norm64=True)
         if not all(math.isfinite(v) for v in tl.values()):
             print(f"step {s}: non-finite torch loss {tl}", file=sys.stderr)
             for k, v in tl.items():
                 diffs[k].append((math.inf, s))
             break
-        # the norm accumulated in float64, before clipping (torch's float32 vector_norm on CPU loses
-        # ~1e-5 relative on these tensors; the C trainer's reduction does not)
-        gn64 = math.sqrt(sum(float(torch.linalg.vector_norm(p.grad, dtype=torch.float64)) ** 2 for p in params))
-        gn = float(torch.nn.utils.clip_grad_norm_(params, clip)) if clip > 0 else gn64
-        for g in opt.param_groups:
-            g["lr"] = r["lr"] * args.lr_scale
-        opt.step()
+        if clip <= 0:
+            gn = gn64
         for k, v in tl.items():
             diffs[k].append((rel(v, r["loss"][k]), s))
         gdiffs.append((rel(gn, r["grad_norm"]), s))
@@ -452,6 +476,99 @@ def cmd_replay(args):
     return 0 if ok else 1
 
 
+# ---- train (dropout on) -----------------------------------------------------------------
+
+
+def peak_rss_mib():
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def save_hf(st, args, out):
+    """The fine-tuned encoder + each head as transformers' own classes, saved by save_pretrained
+    (so `mtl eval` scores what transformers wrote, through the same loader as any HF checkpoint)."""
+    import shutil
+
+    from conlleval_check import LABELS
+    from transformers import BertConfig, BertForQuestionAnswering, BertForTokenClassification
+
+    enc_sd = {f"bert.{k}": v for k, v in st.enc.state_dict().items()}
+    base = st.enc.config.to_dict()
+    base.pop("architectures", None)
+    dirs = {}
+    for task, lin in st.heads.items():
+        if task == "ner":
+            cfg = BertConfig(**{**base, "num_labels": len(LABELS), "id2label": dict(enumerate(LABELS)),
+                                "label2id": {l: i for i, l in enumerate(LABELS)}})
+            model, head = BertForTokenClassification(cfg), "classifier"
+        else:
+            model, head = BertForQuestionAnswering(BertConfig(**{**base, "num_labels": 2})), "qa_outputs"
+        sd = dict(enc_sd)
+        sd[f"{head}.weight"], sd[f"{head}.bias"] = lin.weight.detach(), lin.bias.detach()
+        res = model.load_state_dict(sd, strict=False)
+        missing = [k for k in res.missing_keys if "position_ids" not in k]
+        if missing or res.unexpected_keys:
+            raise RuntimeError(f"save {task}: missing {missing[:5]} unexpected {res.unexpected_keys[:5]}")
+        d = os.path.join(out, task)
+        model.save_pretrained(d, safe_serialization=True)
+        for f in ("vocab.txt", "tokenizer_config.json"):
+            if os.path.isfile(os.path.join(args.init, f)):
+                shutil.copyfile(os.path.join(args.init, f), os.path.join(d, f))
+        dirs[task] = d
+    return dirs
+
+
+def tail_mean(xs, frac=0.1):
+    xs = [x for x in xs if x is not None]
+    k = max(1, int(len(xs) * frac))
+    return statistics.fmean(xs[-k:]) if xs else None
+
+
+def cmd_train(args):
+    """Fine-tune with dropout on, on the C run's batches, and save the result for `mtl eval`."""
+    import torch
+    import transformers
+
+    st = prepare(args)
+    if os.path.exists(args.out) and os.listdir(args.out):
+        raise InputError(f"{args.out}: exists and is not empty (the fine-tuned models go there)")
+    print(f"train: transformers {transformers.__version__} BertModel + heads, {st.n_steps} steps of the batches of "
+          f"{args.run}, dropout {st.dropout:g}, torch seed {args.seed}, {args.threads} threads "
+          f"(model loaded in {st.t_load:.1f} s)")
+    losses = {k: [] for k in TASKS}
+    t0 = time.perf_counter()
+    for i in range(st.n_steps):
+        r = st.log[i]
+        tl, gn, _ = one_step(st, args, r, norm64=False)
+        if not math.isfinite(gn):
+            raise RuntimeError(f"step {r['step']}: non-finite loss or gradient norm {tl} {gn}")
+        for k in TASKS:
+            losses[k].append(tl.get(k))
+        if r["step"] % args.every == 0 or i == st.n_steps - 1:
+            el = time.perf_counter() - t0
+            eta = el / (i + 1) * (st.n_steps - i - 1)
+            print(f"  step {r['step']}/{st.n_steps} " + " ".join(f"loss_{k} {v:.4f}" for k, v in tl.items())
+                  + f" | {el / (i + 1):.3f} s/step, ETA {eta / 60:.1f} min", file=sys.stderr, flush=True)
+    wall = time.perf_counter() - t0
+    dirs = save_hf(st, args, args.out)
+    c_tail = {k: tail_mean([r["loss"][k] for r in st.log[:st.n_steps]]) for k in TASKS}
+    rec = {"run": args.run, "dump": args.dump, "init": args.init, "torch_seed": args.seed,
+           "threads": args.threads, "steps": st.n_steps, "dropout": st.dropout,
+           "train_wall_s": wall, "s_per_step": wall / max(st.n_steps, 1), "peak_rss_mib": peak_rss_mib(),
+           "torch": torch.__version__, "transformers": transformers.__version__, "attention": args.attn,
+           "models": dirs,
+           "final_train_loss_last10pct": {k: {"torch": tail_mean(losses[k]), "c": c_tail[k]} for k in TASKS
+                                          if any(x is not None for x in losses[k])},
+           "note": "wall time counts the optimisation steps only (not loading or saving); peak RSS is the "
+                   "process's, including the batch dump it reads"}
+    with open(os.path.join(args.out, "hf_train.json"), "w") as f:
+        json.dump(rec, f, indent=1)
+    print(f"train: {st.n_steps} steps in {wall:.1f} s ({rec['s_per_step']:.3f} s/step), peak RSS "
+          f"{rec['peak_rss_mib']:.0f} MiB; saved " + ", ".join(dirs.values()))
+    return 0
+
+
 def write_json_record(args, diffs, g64diffs, n, wall, ok):
     """One record for reports/pretrained_results.py (runs/fidelity/*.json)."""
     import datetime as dt
@@ -480,29 +597,37 @@ def write_json_record(args, diffs, g64diffs, n, wall, ok):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    rp = sub.add_parser("replay", help="replay an `mtl train --dump-batches` run with HF BertModel + torch AdamW")
-    rp.add_argument("--run", required=True, help="the run directory (config.json, log.csv)")
-    rp.add_argument("--dump", required=True, help="the --dump-batches safetensors file")
-    rp.add_argument("--init", required=True, help="the Hugging Face BERT directory the run started from")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--run", required=True, help="the run directory (config.json, log.csv)")
+    common.add_argument("--dump", required=True, help="the --dump-batches safetensors file")
+    common.add_argument("--init", required=True, help="the Hugging Face BERT directory the run started from")
+    common.add_argument("--steps", type=int, default=0, help="only the first N steps (default: all)")
+    common.add_argument("--every", type=int, default=25, help="print a row every N steps (default 25)")
+    common.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    common.add_argument("--attn", default="sdpa", choices=("sdpa", "eager"), help="BertModel attention implementation")
+    common.add_argument("--pad-row-grad", action="store_true",
+                        help="give the word embeddings' [PAD] row (padding_idx) its gradient, as C builds before "
+                             "the MODEL_PAD_ID fix did; HF's nn.Embedding(padding_idx=pad_token_id) leaves it at 0")
+    rp = sub.add_parser("replay", parents=[common],
+                        help="replay an `mtl train --dump-batches` run with HF BertModel + torch AdamW")
     rp.add_argument("--tol", type=float, default=1e-3, help="max relative loss difference (default 1e-3)")
-    rp.add_argument("--steps", type=int, default=0, help="replay only the first N steps (default: all)")
-    rp.add_argument("--every", type=int, default=25, help="print a table row every N steps (default 25)")
-    rp.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
-    rp.add_argument("--attn", default="sdpa", choices=("sdpa", "eager"), help="BertModel attention implementation")
-    rp.add_argument("--pad-row-grad", action="store_true",
-                    help="give the word embeddings' [PAD] row (padding_idx) its gradient, as C builds before "
-                         "the MODEL_PAD_ID fix did; HF's nn.Embedding(padding_idx=pad_token_id) leaves it at 0")
     rp.add_argument("--csv", default="", help="also write every step's C and torch losses and norms to this CSV")
     rp.add_argument("--json", default="", help="also write the result as one record (runs/fidelity/*.json)")
     rp.add_argument("--lr-scale", type=float, default=1.0,
                     help="multiply log.csv's lr (!= 1 deliberately breaks the replay; to show the check can fail)")
     rp.add_argument("--weight-decay", type=float, default=None,
                     help="override the run's weight decay (deliberately breaks the replay)")
+    rp.set_defaults(seed=0)
+    tp = sub.add_parser("train", parents=[common],
+                        help="fine-tune with the run's dropout on its batches; save HF dirs for `mtl eval`")
+    tp.add_argument("--out", required=True, help="new directory: OUT/ner, OUT/qa (save_pretrained), OUT/hf_train.json")
+    tp.add_argument("--seed", type=int, default=1, help="torch seed (dropout masks; default 1)")
+    tp.set_defaults(lr_scale=1.0, weight_decay=None)
     args = ap.parse_args(argv)
     if args.every < 1:
         ap.error("--every must be >= 1")
     try:
-        return cmd_replay(args)
+        return cmd_replay(args) if args.cmd == "replay" else cmd_train(args)
     except InputError as e:
         print(f"finetune_hf.py {args.cmd}: error: {e}", file=sys.stderr)
         return 2

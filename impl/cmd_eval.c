@@ -1,0 +1,212 @@
+/* cmd_eval.c — `mtl eval --model RUN_DIR|HF_DIR --out DIR`: score a trained
+ * model exactly as `mtl train` scores its final one (train.c final_eval): NER
+ * on CoNLL-2003 dev and test with conlleval's rules, QA on the official SQuAD
+ * v1.1 dev set (or its first --qa-dev-limit questions) with the official
+ * EM/F1. The model is a run directory or a Hugging Face BERT checkpoint with
+ * a trained head — e.g. one fine-tuned by transformers (reference/
+ * finetune_hf.py train), so that both trainers' models are scored by one
+ * tokeniser, one decoder and one scorer (run_ner.py / run_qa.py --do_eval).
+ *
+ * Writes DIR/metrics.json, DIR/manifest.json (the model's and the data's
+ * sha256) and DIR/predictions/ (conlleval input, SQuAD predictions JSON). */
+#include <stdio.h>
+#include <string.h>
+
+#include "backend.h"
+#include "cli.h"
+#include "model_open.h"
+#include "train_internal.h"
+
+/* The `mtl train` options that also mean something here (parsed by its table). */
+static const char *const EVAL_KEYS[] = {"task",   "batch",   "threads", "decode",    "qa-dev-limit",
+                                        "no-test", "seq-ner", "seq-qa",  "stride", "max-query"};
+#define N_EVAL_KEYS ((int)(sizeof EVAL_KEYS / sizeof EVAL_KEYS[0]))
+
+static void eval_usage(FILE *f) {
+    fprintf(f,
+            "usage: mtl eval --model RUN_DIR|HF_DIR|minilm-l6 --out DIR [options]\n"
+            "  scores the model's trained heads as mtl train scores its final model;\n"
+            "  writes DIR/metrics.json, DIR/manifest.json, DIR/predictions/\n"
+            "options (as mtl train's):\n"
+            "  --task ner|qa|mtl      [the heads the model has trained]\n"
+            "  --decode viterbi|argmax [viterbi]   --no-test  (NER dev only)\n"
+            "  --qa-dev-limit N       first N SQuAD dev questions, 0 = all 10,570 [0]\n"
+            "  --batch 32  --threads 0  --seq-ner 128  --seq-qa 384  --stride 128  --max-query 64\n");
+}
+
+typedef struct {
+    const char *model, *out;
+    int task_given;
+    TrainOptions o;
+} EvalOpts;
+
+static int eval_key_known(const char *key) {
+    for (int i = 0; i < N_EVAL_KEYS; i++)
+        if (!strcmp(key, EVAL_KEYS[i])) return 1;
+    return 0;
+}
+
+/* One option at argv[*i]; returns 0 or -1 with err. */
+static int parse_eval_opt(EvalOpts *e, int argc, char **argv, int *i, Err *err) {
+    const char *a = argv[*i];
+    if (strncmp(a, "--", 2)) return err_set(err, "unexpected argument '%s'", a);
+    const char *key = a + 2;
+    int is_model = !strcmp(key, "model"), is_out = !strcmp(key, "out");
+    if (!is_model && !is_out && !eval_key_known(key))
+        return err_set(err, "unknown option '%s' (mtl eval --help lists them)", a);
+    const char *v = "1";
+    if (is_model || is_out || train_option_kind(key) == 0) {
+        if (*i + 1 >= argc) return err_set(err, "option '%s' needs a value", a);
+        v = argv[++*i];
+    }
+    if (is_model) e->model = v;
+    else if (is_out) e->out = v;
+    else if (train_option_set(&e->o, key, v, err)) return -1;
+    if (!strcmp(key, "task")) e->task_given = 1;
+    return 0;
+}
+
+static int check_eval_opts(const EvalOpts *e, Err *err) {
+    const TrainOptions *o = &e->o;
+    if (!e->model || !e->out) return err_set(err, "--model and --out are required");
+    if (strcmp(o->task, "ner") && strcmp(o->task, "qa") && strcmp(o->task, "mtl"))
+        return err_set(err, "--task must be ner, qa or mtl (got '%s')", o->task);
+    if (strcmp(o->decode, "argmax") && strcmp(o->decode, "viterbi"))
+        return err_set(err, "--decode must be argmax or viterbi (got '%s')", o->decode);
+    if (o->batch < 1 || o->batch > 4096) return err_set(err, "--batch must be in [1, 4096] (got %d)", o->batch);
+    if (o->threads < 0) return err_set(err, "--threads must be >= 0 (got %d)", o->threads);
+    if (o->qa_dev_limit < 0) return err_set(err, "--qa-dev-limit must be >= 0 (got %d)", o->qa_dev_limit);
+    if (o->seq_ner < 8 || o->seq_qa < 32 || o->stride < 1 || o->max_query < 1 ||
+        o->stride >= o->seq_qa || o->max_query >= o->seq_qa - 3)
+        return err_set(err, "window options out of range: --seq-ner >= 8, --seq-qa >= 32, "
+                            "1 <= --stride < --seq-qa, 1 <= --max-query < --seq-qa - 3");
+    return 0;
+}
+
+/* Returns -1 to go on, else the exit status. */
+static int parse_eval_args(int argc, char **argv, EvalOpts *e) {
+    Err err;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            eval_usage(stdout);
+            return 0;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        if (parse_eval_opt(e, argc, argv, &i, &err)) {
+            fprintf(stderr, "mtl eval: %s\n", err.msg);
+            eval_usage(stderr);
+            return 2;
+        }
+    }
+    if (check_eval_opts(e, &err)) {
+        fprintf(stderr, "mtl eval: %s\n", err.msg);
+        eval_usage(stderr);
+        return 2;
+    }
+    return -1;
+}
+
+/* --task defaults to the heads the model has trained; a head asked for must be trained. */
+static int pick_task(EvalOpts *e, const ModelOpen *mo, Err *err) {
+    int ner = mo->ner_head_trained, qa = mo->qa_head_trained;
+    if (!e->task_given) {
+        if (!ner && !qa)
+            return err_set(err, "%s has no trained head (neither classifier.* nor qa_outputs.*): nothing to score",
+                           e->model);
+        snprintf(e->o.task, sizeof e->o.task, "%s", ner && qa ? "mtl" : ner ? "ner" : "qa");
+        return 0;
+    }
+    int want_ner = strcmp(e->o.task, "qa") != 0, want_qa = strcmp(e->o.task, "ner") != 0;
+    if (want_ner && !ner) return err_set(err, "%s has no trained NER head (classifier.*): --task %s", e->model, e->o.task);
+    if (want_qa && !qa) return err_set(err, "%s has no trained QA head (qa_outputs.*): --task %s", e->model, e->o.task);
+    return 0;
+}
+
+static int eval_ner_splits(const EvalOpts *e, Model *m, BatchBuf *bb, TrainData *d, JsonW *w, Err *err) {
+    const TrainOptions *o = &e->o;
+    int vit = !strcmp(o->decode, "viterbi");
+    char p[1300];
+    NerScores dev, test;
+    snprintf(p, sizeof p, "%s/predictions/ner_dev.conlleval.txt", e->out);
+    if (eval_ner(m, bb, o->batch, &d->ner_dev_c, &d->ner_dev, 0, vit, p, &dev, err)) return -1;
+    jw_obj(w, "ner");
+    jw_str(w, "decode", o->decode);
+    ner_scores_json(w, "dev", &dev);
+    printf("mtl eval: NER dev F1 %.2f (%d sentences)\n", dev.f1, dev.sentences);
+    if (o->no_test) {
+        jw_null(w, "test");
+    } else {
+        snprintf(p, sizeof p, "%s/predictions/ner_test.conlleval.txt", e->out);
+        if (eval_ner(m, bb, o->batch, &d->ner_test_c, &d->ner_test, 0, vit, p, &test, err)) return -1;
+        ner_scores_json(w, "test", &test);
+        printf("mtl eval: NER test F1 %.2f (%d sentences)\n", test.f1, test.sentences);
+    }
+    jw_end(w);
+    return 0;
+}
+
+static int eval_qa_dev(const EvalOpts *e, Model *m, BatchBuf *bb, TrainData *d, JsonW *w, Err *err) {
+    char p[1300];
+    QaScores dev;
+    snprintf(p, sizeof p, "%s/predictions/qa_dev_predictions.json", e->out);
+    if (eval_qa(m, bb, e->o.batch, &d->qa_dev_ds, &d->qa_dev, e->o.qa_dev_limit, p, &dev, err)) return -1;
+    jw_obj(w, "qa");
+    qa_scores_json(w, "dev", &dev);
+    jw_null(w, "test");
+    jw_str(w, "test_note", "SQuAD v1.1 has no public test set: QA is scored on the official dev set "
+                           "(dev.questions says how many of its 10,570 questions)");
+    jw_end(w);
+    printf("mtl eval: QA dev EM %.2f F1 %.2f (%d questions)\n", dev.exact_match, dev.f1, dev.questions);
+    return 0;
+}
+
+static int eval_all(const EvalOpts *e, ModelOpen *mo, Manifest *mf, Err *err) {
+    const TrainOptions *o = &e->o;
+    char p[1300];
+    snprintf(p, sizeof p, "%s/predictions", e->out);
+    if (mkdir_p(p, err)) return -1;
+    TrainData d;
+    int rc = eval_data_load(&d, o, mo->vocab, mf, err);
+    BatchBuf bb;
+    batchbuf_init(&bb, o->batch, o->seq_ner > o->seq_qa ? o->seq_ner : o->seq_qa);
+    JsonW w;
+    jw_init(&w);
+    jw_obj(&w, NULL);
+    jw_str(&w, "model", mo->dir);
+    jw_str(&w, "model_kind", mo->kind);
+    jw_str(&w, "task", o->task);
+    if (rc == 0 && d.has_ner) rc = eval_ner_splits(e, mo->m, &bb, &d, &w, err);
+    if (rc == 0 && d.has_qa) rc = eval_qa_dev(e, mo->m, &bb, &d, &w, err);
+    snprintf(p, sizeof p, "%s/metrics.json", e->out);
+    if (rc == 0) rc = jw_write_file(&w, p, err);
+    snprintf(p, sizeof p, "%s/manifest.json", e->out);
+    if (rc == 0) rc = manifest_write(mf, p, 1, err);
+    jw_free(&w);
+    batchbuf_free(&bb);
+    eval_data_free(&d);
+    return rc;
+}
+
+int cmd_eval(int argc, char **argv) {
+    EvalOpts e = {0};
+    train_options_default(&e.o);
+    e.o.batch = 32;
+    int rc = parse_eval_args(argc, argv, &e);
+    if (rc >= 0) return rc;
+    Backend *be = backend_cpu(e.o.threads);
+    int maxT = e.o.seq_ner > e.o.seq_qa ? e.o.seq_ner : e.o.seq_qa;
+    Manifest mf;
+    manifest_begin(&mf, argc, argv, "cpu", e.o.threads);
+    ModelOpen mo = {0};
+    Err err;
+    rc = model_open(e.model, be, e.o.batch, maxT, 1, &mo, &err);
+    if (rc == 0) rc = pick_task(&e, &mo, &err);
+    if (rc == 0) rc = manifest_add_dir(&mf, "model", mo.dir, &err);
+    if (rc == 0) rc = eval_all(&e, &mo, &mf, &err);
+    if (rc == 0) printf("mtl eval: %s -> %s/metrics.json\n", mo.dir, e.out);
+    else fprintf(stderr, "mtl eval: %s\n", err.msg);
+    if (mo.m) model_open_free(&mo);
+    be->destroy(be);
+    return rc ? 1 : 0;
+}
