@@ -35,6 +35,15 @@
 #             `mtl eval`; HF_TASKS [ner qa] (mtl: one BertModel, both heads)
 #   SPEED [= HF]  one NER and one QA epoch, ours vs transformers, run alone
 #             with THREADS_SPEED [nproc] threads: s/step and peak RSS
+#   ABLATIONS [0]  1: multi-task variants, same budget, on ABLATION_SEEDS
+#             [first of SEEDS], into OUT/ablation/NAME/seed-S; ABLATION_KINDS
+#             [lambda temperature], any of:
+#               lambda       lambda_ner/lambda_qa 2/1 and 1/2 (MTL_SAMPLING)
+#               temperature  temperature sampling, T = 2
+#               joint        both tasks every step: one NER epoch of joint steps
+#                            cycles the QA data ~9 times (~4x the compute)
+#               round_robin  tasks alternate (as costly as joint)
+#               gradnorm     GradNorm alpha 0.16 and 1.5 (joint sampling)
 #   STEP_CMP [1]   BUILD [build]   DRY_RUN [0]
 #
 # Every run batches by length (--group-by-length: HF's group_by_length; an
@@ -63,6 +72,27 @@ fi
 HF_TASKS=${HF_TASKS-ner qa}
 SPEED=${SPEED:-$HF}
 THREADS_SPEED=${THREADS_SPEED:-$(nproc)}
+ABLATIONS=${ABLATIONS:-0}
+ABLATION_SEEDS=${ABLATION_SEEDS:-${SEEDS%%,*}}
+ABLATION_KINDS=${ABLATION_KINDS:-lambda temperature}
+GRADNORM_ALPHAS="0.16 1.5"
+for k in $ABLATION_KINDS; do
+  case " lambda temperature joint round_robin gradnorm " in *" $k "*) ;;
+    *) echo "make bench: unknown ABLATION_KINDS entry '$k' (lambda temperature joint round_robin gradnorm)" >&2; exit 2;; esac
+done
+# name -> the mtl train options of that ablation (one list for the plan and the runs)
+ablation_variants() {
+  local k a
+  for k in $ABLATION_KINDS; do
+    case $k in
+      lambda) echo "lambda-2-1 --sampling $MTL_SAMPLING --lambda-ner 2 --lambda-qa 1"
+              echo "lambda-1-2 --sampling $MTL_SAMPLING --lambda-ner 1 --lambda-qa 2";;
+      temperature) echo "sampling-temperature --sampling temperature --temperature 2";;
+      joint|round_robin) echo "sampling-$k --sampling $k";;
+      gradnorm) for a in $GRADNORM_ALPHAS; do echo "gradnorm-$a --sampling joint --loss-weighting gradnorm --gradnorm-alpha $a"; done;;
+    esac
+  done
+}
 BUILD=${BUILD:-build}
 DRY_RUN=${DRY_RUN:-0}
 MTL="$BUILD/mtl"
@@ -126,6 +156,21 @@ if [ "$HF" = 1 ]; then
   done
 else
   echo "   transformers fine-tunes: off (HF=0, or torch/transformers not importable)"
+fi
+if [ "$ABLATIONS" = 1 ]; then
+  na=$(tr ',' '\n' <<<"$ABLATION_SEEDS" | grep -c .)
+  # QA's share of the steps under temperature sampling (T 2): sqrt(n_qa) / (sqrt(n_ner) + sqrt(n_qa))
+  pq=$(calc "sqrt($qa_steps) / (sqrt($ner_steps) + sqrt($qa_steps))")
+  t_joint=$(calc "($ner_steps * (0.20 + 2.7) + 60 + $nq * 0.09) * $f")
+  while read -r name opts; do
+    case $name in
+      lambda-*) s=$t_mtl;;
+      sampling-temperature) s=$(calc "(($ner_steps + $qa_steps) * ((1 - $pq) * 0.20 + $pq * 2.7) + 60 + $nq * 0.09) * $f");;
+      *) s=$t_joint;;
+    esac
+    s=$(calc "$na * $s"); total=$(calc "$total + $s")
+    printf '   ablation %-22s x %d seed(s): ~%3.0f min\n' "$name" "$na" "$(calc "$s / 60")"
+  done < <(ablation_variants)
 fi
 if [ "$SPEED" = 1 ]; then
   s=$(calc "($ner_steps * 0.20 * 2.7 + $qa_steps * 2.7 * 2.7) * 2 / $THREADS_SPEED + 60"); total=$(calc "$total + $s")
@@ -199,6 +244,15 @@ for t in mtl qa ner; do
     echo "--task $t --seed $s --lr $lr --out $d $extra $(dump_arg "$d")"
   done
 done | run_queue
+
+if [ "$ABLATIONS" = 1 ]; then
+  ablation_variants | while read -r name opts; do
+    for s in ${ABLATION_SEEDS//,/ }; do
+      d="$OUT/ablation/$name/seed-$s"
+      [ -f "$d/metrics.json" ] || echo "--task mtl --seed $s --lr $LR_MTL --out $d $opts"
+    done
+  done | run_queue
+fi
 
 # ---- the same fine-tunes with transformers ----------------------------------------
 init_dir() { $PYTHON -c "import json; print(json.load(open('$1/metrics.json'))['init_dir'])"; }

@@ -12,10 +12,13 @@
  *   - GradNorm loss weighting: the weights move, and resume is bitwise (their
  *     state travels in a version-2 checkpoint); a static run will not resume it
  * Uses the `tiny` preset (2 layers, C 64) with batch 4 and short sequences. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cJSON.h>
 
 #include "backend.h"
 #include "checkpoint.h"
@@ -513,6 +516,78 @@ static void test_hf_init_train_export(void) {
     be->destroy(be);
 }
 
+/* A number in DIR/metrics.json by dotted path ("ner.dev.f1"); NAN if absent. */
+static double metric_at(const char *dir, const char *path) {
+    size_t len;
+    char *b = slurp(dir, "metrics.json", &len);
+    cJSON *j = b ? cJSON_Parse(b) : NULL, *it = j;
+    char key[128];
+    snprintf(key, sizeof key, "%s", path);
+    for (char *save = NULL, *k = strtok_r(key, ".", &save); k && it; k = strtok_r(NULL, ".", &save))
+        it = cJSON_GetObjectItemCaseSensitive(it, k);
+    double v = cJSON_IsNumber(it) ? it->valuedouble : NAN;
+    cJSON_Delete(j);
+    free(b);
+    return v;
+}
+
+static int eval_cmd(const char *args) {
+    char buf[1500];
+    snprintf(buf, sizeof buf, "eval %s", args);
+    char *argv[40];
+    int argc = 0;
+    for (char *save = NULL, *t = strtok_r(buf, " ", &save); t && argc < 39; t = strtok_r(NULL, " ", &save))
+        argv[argc++] = t;
+    return cmd_eval(argc, argv);
+}
+
+/* `mtl eval` of a run gives the scores its training wrote, bitwise; so does
+ * `mtl eval` of its export (the path of a transformers-trained checkpoint);
+ * a head the model lacks, and bad options, are refused; the run's
+ * config.json (preset "hf") trains the same run again through --config. */
+static void test_eval_matches_train(void) {
+    make_hf_dir("hf-good");
+    char args[1200];
+    snprintf(args, sizeof args, "%s --init %s/hf-good", HF_ARGS, tmp);
+    Err err = {{0}};
+    CU_ASSERT_EQUAL_FATAL(train(args, "ev-run", &err), 0);
+    static const char W[] = "--seq-ner 32 --seq-qa 64 --stride 16 --max-query 16 --threads 1 --batch 4";
+    snprintf(args, sizeof args, "--model %s/ev-run --out %s/ev-out %s", tmp, tmp, W);
+    CU_ASSERT_EQUAL_FATAL(eval_cmd(args), 0);
+    const char *keys[] = {"ner.dev.f1", "ner.test.f1", "ner.dev.loss", "ner.test.per_type.PER.f1",
+                          "qa.dev.f1", "qa.dev.exact_match", "qa.dev.loss"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        double a = metric_at("ev-run", keys[i]), b = metric_at("ev-out", keys[i]);
+        if (!(a == b)) printf("\n  %s: train %.9g, eval %.9g\n", keys[i], a, b);
+        CU_ASSERT(a == b);
+    }
+    CU_ASSERT(exists("ev-out/predictions/ner_test.conlleval.txt") && exists("ev-out/manifest.json"));
+    char out[700], p[700];
+    snprintf(p, sizeof p, "%s/ev-run", tmp);
+    snprintf(out, sizeof out, "%s/ev-export", tmp);
+    char *xargv[] = {"export", p, "--out", out, NULL};
+    CU_ASSERT_EQUAL_FATAL(cmd_export(4, xargv), 0);
+    snprintf(args, sizeof args, "--model %s/ev-export/qa --out %s/ev-out-qa %s", tmp, tmp, W);
+    CU_ASSERT_EQUAL(eval_cmd(args), 0);
+    CU_ASSERT(metric_at("ev-out-qa", "qa.dev.f1") == metric_at("ev-run", "qa.dev.f1"));
+    CU_ASSERT(isnan(metric_at("ev-out-qa", "ner.dev.f1"))); /* --task follows the trained heads */
+    /* hf-good has a trained NER head only */
+    snprintf(args, sizeof args, "--model %s/hf-good --task qa --out %s/ev-bad %s", tmp, tmp, W);
+    CU_ASSERT_EQUAL(eval_cmd(args), 1);
+    CU_ASSERT(!exists("ev-bad/metrics.json"));
+    snprintf(args, sizeof args, "--model %s/ev-run --out %s/ev-bad --batch 0", tmp, tmp);
+    CU_ASSERT_EQUAL(eval_cmd(args), 2);
+    snprintf(args, sizeof args, "--model %s/ev-run --out %s/ev-bad --lr 1", tmp, tmp);
+    CU_ASSERT_EQUAL(eval_cmd(args), 2);
+    snprintf(args, sizeof args, "--model %s/ev-run", tmp);
+    CU_ASSERT_EQUAL(eval_cmd(args), 2);
+    snprintf(args, sizeof args, "--config %s/ev-run/config.json", tmp);
+    CU_ASSERT_EQUAL_FATAL(train(args, "ev-run2", &err), 0);
+    char *a = losses_of("ev-run"), *b = losses_of("ev-run2");
+    CU_ASSERT(a && b && !strcmp(a, b));
+    free(a), free(b);
+}
+
 /* Rewrite one file of a copy of hf-good. */
 static void copy_hf(const char *name) {
     const char *files[] = {"config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json"};
@@ -619,6 +694,7 @@ int main(void) {
         {"GradNorm: weights learn, resume bitwise, bad combinations", test_resume_gradnorm},
         {"--init HF dir: train, export, export == checkpoint", test_hf_init_train_export},
         {"--init HF dir: bad files refused, nothing written", test_hf_init_bad_refused},
+        {"mtl eval: run and export score as train did; bad input refused; config.json reruns", test_eval_matches_train},
         {NULL, NULL}};
     testutil_add_suite("resume", tests);
     int rc = testutil_run_all();
