@@ -62,7 +62,8 @@ has_kind() { [[ " $ABLATION_KINDS " == *" $1 "* ]]; }
 COMMON=(--preset "$PRESET" --max-steps "$STEPS" --lr "$LR" --warmup-ratio 0.1 --batch 16
         --seq-ner 128 --seq-qa 384 --stride 128 --max-query 64
         --eval-every $(( STEPS / 3 > 0 ? STEPS / 3 : 1 )) --eval-limit 200
-        --qa-dev-limit "$QA_DEV_LIMIT" --threads "$THREADS" --log-every 25)
+        --qa-dev-limit "$QA_DEV_LIMIT" --threads "$THREADS" --log-every 25
+        --overwrite) # a rerun of the bench replaces its runs
 
 # ---- data present? --------------------------------------------------------
 . bench/data_check.sh

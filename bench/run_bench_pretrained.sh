@@ -103,7 +103,8 @@ calc() { awk "BEGIN { print ($*) }"; }
 COMMON=(--init "$INIT" --epochs "$EPOCHS" --warmup-ratio 0.1 --batch 16
         --seq-ner 128 --seq-qa 384 --stride 128 --max-query 64 --eval-every -1
         --qa-train-limit "$QA_TRAIN_LIMIT" --qa-dev-limit "$QA_DEV_LIMIT"
-        --threads "$THREADS" --log-every 50 --group-by-length)
+        --threads "$THREADS" --log-every 50 --group-by-length
+        --overwrite) # runs with metrics.json are skipped; an unfinished one starts again
 
 . bench/data_check.sh
 require_data "make bench"

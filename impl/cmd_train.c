@@ -19,6 +19,9 @@ static int parse_seed_list(const char *s, long long *out, int max, Err *err) {
         if (end == p || errno || (*end && *end != ','))
             return err_set(err, "--seeds: malformed list '%s' (want e.g. 1,2,3)", s);
         if (n == max) return err_set(err, "--seeds: more than %d seeds", max);
+        if (v < 0) return err_set(err, "--seeds: %lld is negative (seeds are 0..2^62)", v);
+        for (int i = 0; i < n; i++)
+            if (out[i] == v) return err_set(err, "--seeds: %lld given twice in '%s' (one run per seed)", v, s);
         out[n++] = v;
         p = *end ? end + 1 : end;
     }
@@ -26,7 +29,7 @@ static int parse_seed_list(const char *s, long long *out, int max, Err *err) {
     return n;
 }
 
-static int run_seeds(const TrainOptions *base, int argc, char **argv, Err *err) {
+static int run_seeds(const TrainOptions *base, int argc, char **argv, int *sig, Err *err) {
     long long seeds[64];
     int n = parse_seed_list(base->seeds, seeds, 64, err);
     if (n < 0) return -1;
@@ -42,6 +45,7 @@ static int run_seeds(const TrainOptions *base, int argc, char **argv, Err *err) 
         }
         fprintf(stderr, "mtl train: seed %lld (%d of %d) -> %s\n", seeds[i], i + 1, n, o.out);
         rc = train_run(&o, argc, argv, &sums[i], err);
+        *sig = sums[i].stop_signal;
     }
     if (rc == 0) {
         char path[1200];
@@ -66,16 +70,17 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "mtl train: %s\n", err.msg);
         return 2;
     }
-    int rc;
+    int rc, sig = 0;
     if (o.seeds[0]) {
-        rc = run_seeds(&o, argc, argv, &err);
+        rc = run_seeds(&o, argc, argv, &sig, &err);
     } else {
         RunSummary s;
         rc = train_run(&o, argc, argv, &s, &err);
+        sig = s.stop_signal;
     }
     if (rc != 0) {
         fprintf(stderr, "mtl train: %s\n", err.msg);
-        return 1;
+        return sig ? 128 + sig : 1; /* as a shell reports a process a signal ended */
     }
     return 0;
 }

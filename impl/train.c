@@ -12,6 +12,7 @@
  * lambdas and are updated after the two backward passes (gradnorm.h).
  */
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "gradnorm.h"
 #include "optim.h"
 #include "profile_backend.h"
+#include "rundir.h"
 #include "safetensors.h"
 #include "train_internal.h"
 
@@ -53,7 +55,44 @@ typedef struct {
     ModelConfig hf_cfg;    /* the model config from its config.json */
     StList dump;           /* --dump-batches */
     double tok_real[2], tok_all[2]; /* real / computed (B x padded T) tokens this process */
+    RunDir rd;             /* the locked run directory */
+    int header_written;    /* anything written into rd yet */
+    int finished;          /* --resume of a run that had already finished */
 } Trainer;
+
+/* ---- signals ------------------------------------------------------------------
+ * SIGINT / SIGTERM / SIGHUP during the training loop: the step in progress
+ * finishes, a checkpoint is written and the run exits 128 + signal, to be
+ * continued with --resume. A second signal ends the process at once. */
+static volatile sig_atomic_t g_stop_signal;
+static const int STOP_SIGNALS[] = {SIGINT, SIGTERM, SIGHUP};
+#define N_STOP_SIGNALS 3
+
+static void on_stop_signal(int sig) {
+    if (g_stop_signal) { /* the second one: default action now */
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    g_stop_signal = sig;
+}
+
+static void catch_stop_signals(struct sigaction old[N_STOP_SIGNALS]) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    g_stop_signal = 0;
+    for (int i = 0; i < N_STOP_SIGNALS; i++) sigaction(STOP_SIGNALS[i], &sa, &old[i]);
+}
+
+static void restore_signals(const struct sigaction old[N_STOP_SIGNALS]) {
+    for (int i = 0; i < N_STOP_SIGNALS; i++) sigaction(STOP_SIGNALS[i], &old[i], NULL);
+}
+
+static const char *signal_name(int sig) {
+    return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
+}
 
 static const char *TASK_NAMES[2] = {"ner", "qa"};
 
@@ -627,13 +666,22 @@ static void trainer_free(Trainer *t) {
 static int write_run_header(Trainer *t, Err *err) {
     const TrainOptions *o = t->o;
     char p[1200];
-    if (mkdir_p(t->dir, err)) return -1;
+    if (o->overwrite && rundir_clear(&t->rd, err)) return -1;
+    t->header_written = 1;
+    if (t->rd.stale) note(t, "mtl train: removed %d stale temp file(s) of an interrupted write in %s\n", t->rd.stale, t->dir);
     path_in(t, "config.json", p, sizeof p);
     if (train_options_write_json(o, p, err)) return -1;
     path_in(t, "manifest.json", p, sizeof p);
     if (manifest_write(&t->mf, p, 0, err)) return -1;
     return hf_write_tokenizer_files(t->dir, t->d.vocab_path, vocab_lower_case(t->d.vocab),
                                     vocab_strip_accents(t->d.vocab), model_config(t->m)->maxT, err);
+}
+
+static int run_has_metrics(const Trainer *t) {
+    char p[1200];
+    struct stat sb;
+    path_in(t, "metrics.json", p, sizeof p);
+    return stat(p, &sb) == 0;
 }
 
 /* Every check (options, init, data, vocab, the resume match) before the
@@ -650,6 +698,10 @@ static int setup(Trainer *t, int argc, char **argv, Err *err) {
     if (train_data_load(&t->d, o, t->hf ? &t->hfi : NULL, &t->mf, err)) return -1;
     if (make_backend(t, err) || make_model(t, err) || make_schedule(t, err)) return -1;
     if (o->resume && resume_from_checkpoint(t, err)) return -1;
+    if (o->resume && t->start_step == t->total && run_has_metrics(t)) {
+        t->finished = 1; /* nothing to redo: do not touch the run */
+        return 0;
+    }
     if (write_run_header(t, err)) return -1;
     reload_csv(t, "log.csv", LOG_HEADER, &t->log, o->resume ? t->start_step : 0, 1);
     reload_csv(t, "eval.csv", EVAL_HEADER, &t->evlog, o->resume ? t->start_step : 0, 0);
@@ -676,6 +728,17 @@ static int write_dump(Trainer *t, Err *err) {
     return rc;
 }
 
+/* After a stop signal: logs, a checkpoint at `done`, and how to go on. Returns 2. */
+static int stop_on_signal(Trainer *t, long done, Err *err) {
+    Err e;
+    if (flush_logs(t, &e) || save_checkpoint(t, done, &e))
+        return err_set(err, "%s at step %ld/%ld: the checkpoint could not be written: %s",
+                       signal_name(g_stop_signal), done, t->total, e.msg), 2;
+    err_set(err, "%s: stopped after step %ld/%ld; checkpoint %s written; continue with the same command "
+                 "and --resume", signal_name(g_stop_signal), done, t->total, t->ckpt);
+    return 2;
+}
+
 static int loop(Trainer *t, Err *err) {
     if (t->o->dump_batches[0] && t->start_step == 0) dump_init(t);
     for (long s = t->start_step; s < t->total; s++) {
@@ -697,6 +760,7 @@ static int loop(Trainer *t, Err *err) {
         if (t->o->save_every > 0 && done % t->o->save_every == 0 && done < t->total &&
             save_checkpoint(t, done, err))
             return -1;
+        if (g_stop_signal) return stop_on_signal(t, done, err);
         if (t->o->stop_after > 0 && done == t->o->stop_after && done < t->total) {
             note(t, "mtl train: --stop-after %ld: stopping (as if interrupted); continue with --resume\n",
                     done);
@@ -737,16 +801,31 @@ int train_run(const TrainOptions *o_in, int argc, char **argv, RunSummary *sum, 
     t.o = o;
     memset(sum, 0, sizeof *sum);
     sum->seed = o->seed;
-    int rc = resolve_init(&t, o, err);
+    t.rd.fd = -1;
+    int rc = rundir_acquire(&t.rd, o->out, o->resume, o->overwrite, err);
+    if (rc == 0) rc = resolve_init(&t, o, err);
     if (rc == 0) rc = setup(&t, argc, argv, err);
+    if (rc == 0 && t.finished) {
+        note(&t, "mtl train: %s finished already (step %ld/%ld, metrics.json): nothing to do\n", t.dir,
+             t.total, t.total);
+        rc = train_summary_from_dir(t.dir, sum, err) ? -1 : 1;
+    }
     if (rc == 0) {
         print_plan(&t);
+        struct sigaction old[N_STOP_SIGNALS];
+        catch_stop_signals(old);
         t.wall0 = now_seconds();
         rc = loop(&t, err);
         t.train_s = now_seconds() - t.wall0;
+        restore_signals(old);
         if (o->profile && rc >= 0) profile_report(t.be, stderr, t.train_s); /* even if --quiet */
     }
-    if (rc == 1) { /* --stop-after */
+    if (rc == 2) { /* stopped by a signal: checkpoint written (or err says why not) */
+        sum->stop_signal = g_stop_signal;
+        rc = -1;
+    }
+    if (rc == 1) { /* --stop-after, or nothing to do */
+        rundir_release(&t.rd, 0);
         trainer_free(&t);
         free(o);
         return 0;
@@ -767,6 +846,7 @@ int train_run(const TrainOptions *o_in, int argc, char **argv, RunSummary *sum, 
         path_in(&t, "manifest.json", p, sizeof p);
         rc = manifest_write(&t.mf, p, 1, err);
     }
+    rundir_release(&t.rd, !t.header_written);
     trainer_free(&t);
     free(o);
     return rc;

@@ -60,6 +60,7 @@ typedef struct {
     long save_every;     /* checkpoint every N steps (0 = only at the end) */
     int log_every;       /* progress line on stderr every N steps */
     int resume;          /* continue from out/checkpoint.bin */
+    int overwrite;       /* replace the run in out (cleared once every check passed) */
     long stop_after;     /* stop after N steps without finishing (simulated interruption) */
     /* machine */
     int threads;
@@ -102,11 +103,14 @@ typedef struct {
     double qa_dev_em, qa_dev_f1;
     double peak_rss_bytes;
     double params_total;
+    int stop_signal; /* train_run failed because this signal stopped it (checkpoint written) */
 } RunSummary;
 
 /* Train one run with o->seed into o->out. Returns 0, or -1 with err
  * (bad data, non-finite loss, write failure, ...). */
 int train_run(const TrainOptions *o, int argc, char **argv, RunSummary *sum, Err *err);
+/* The summary of a finished run directory (metrics, timing, memory, params .json). */
+int train_summary_from_dir(const char *dir, RunSummary *sum, Err *err);
 
 /* out/aggregate.json: mean, sample std, n and the values of each summary
  * field over the runs. */

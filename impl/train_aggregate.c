@@ -1,27 +1,34 @@
 /* train_aggregate.c — aggregate.json over the seeds of `mtl train --seeds`. */
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
 
 #include "jsonw.h"
 #include "train.h"
 
+/* Each summary figure: its name in aggregate.json, and where a finished run
+ * directory keeps it (file, dotted JSON path). */
 typedef struct {
     const char *name;
     size_t offset;
+    const char *file, *path;
 } SummaryField;
 
 static const SummaryField FIELDS[] = {
-    {"ner_dev_f1", offsetof(RunSummary, ner_dev_f1)},
-    {"ner_test_f1", offsetof(RunSummary, ner_test_f1)},
-    {"ner_dev_macro_f1", offsetof(RunSummary, ner_dev_macro_f1)},
-    {"ner_test_macro_f1", offsetof(RunSummary, ner_test_macro_f1)},
-    {"qa_dev_em", offsetof(RunSummary, qa_dev_em)},
-    {"qa_dev_f1", offsetof(RunSummary, qa_dev_f1)},
-    {"final_loss_ner", offsetof(RunSummary, final_loss_ner)},
-    {"final_loss_qa", offsetof(RunSummary, final_loss_qa)},
-    {"train_wall_s", offsetof(RunSummary, train_wall_s)},
-    {"peak_rss_bytes", offsetof(RunSummary, peak_rss_bytes)},
-    {"params_total", offsetof(RunSummary, params_total)},
+    {"ner_dev_f1", offsetof(RunSummary, ner_dev_f1), "metrics.json", "ner.dev.f1"},
+    {"ner_test_f1", offsetof(RunSummary, ner_test_f1), "metrics.json", "ner.test.f1"},
+    {"ner_dev_macro_f1", offsetof(RunSummary, ner_dev_macro_f1), "metrics.json", "ner.dev.macro_f1"},
+    {"ner_test_macro_f1", offsetof(RunSummary, ner_test_macro_f1), "metrics.json", "ner.test.macro_f1"},
+    {"qa_dev_em", offsetof(RunSummary, qa_dev_em), "metrics.json", "qa.dev.exact_match"},
+    {"qa_dev_f1", offsetof(RunSummary, qa_dev_f1), "metrics.json", "qa.dev.f1"},
+    {"final_loss_ner", offsetof(RunSummary, final_loss_ner), "metrics.json", "final_train_loss.ner"},
+    {"final_loss_qa", offsetof(RunSummary, final_loss_qa), "metrics.json", "final_train_loss.qa"},
+    {"train_wall_s", offsetof(RunSummary, train_wall_s), "timing.json", "train_wall_s"},
+    {"peak_rss_bytes", offsetof(RunSummary, peak_rss_bytes), "memory.json", "peak_rss_bytes"},
+    {"params_total", offsetof(RunSummary, params_total), "params.json", "total"},
 };
 
 static double field(const RunSummary *r, size_t off) {
@@ -70,5 +77,46 @@ int train_write_aggregate(const char *path, const TrainOptions *o, const RunSumm
     for (size_t f = 0; f < sizeof FIELDS / sizeof FIELDS[0]; f++) write_stat(&w, &FIELDS[f], runs, n);
     int rc = jw_write_file(&w, path, err);
     jw_free(&w);
+    return rc;
+}
+
+/* The number at a dotted path of a parsed JSON document; NaN when absent or null. */
+static double json_at(const cJSON *j, const char *path) {
+    char key[128];
+    snprintf(key, sizeof key, "%s", path);
+    const cJSON *it = j;
+    for (char *save = NULL, *k = strtok_r(key, ".", &save); k && it; k = strtok_r(NULL, ".", &save))
+        it = cJSON_GetObjectItemCaseSensitive(it, k);
+    return cJSON_IsNumber(it) ? it->valuedouble : NAN;
+}
+
+static cJSON *read_run_json(const char *dir, const char *name, Err *err) {
+    char p[1200];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    size_t len;
+    char *buf = read_file_all(p, &len, err);
+    if (!buf) return NULL;
+    cJSON *j = cJSON_Parse(buf);
+    free(buf);
+    if (!j) err_set(err, "%s: not valid JSON", p);
+    return j;
+}
+
+int train_summary_from_dir(const char *dir, RunSummary *sum, Err *err) {
+    static const char *const FILES[] = {"metrics.json", "timing.json", "memory.json", "params.json"};
+    cJSON *docs[4] = {NULL};
+    int rc = 0;
+    for (int i = 0; i < 4 && rc == 0; i++)
+        if (!(docs[i] = read_run_json(dir, FILES[i], err))) rc = -1;
+    for (size_t f = 0; rc == 0 && f < sizeof FIELDS / sizeof FIELDS[0]; f++) {
+        int d = 0;
+        while (strcmp(FILES[d], FIELDS[f].file)) d++;
+        *(double *)((char *)sum + FIELDS[f].offset) = json_at(docs[d], FIELDS[f].path);
+    }
+    if (rc == 0) {
+        sum->steps = (long)json_at(docs[0], "steps");
+        sum->seed = (long long)json_at(docs[0], "seed");
+    }
+    for (int i = 0; i < 4; i++) cJSON_Delete(docs[i]);
     return rc;
 }

@@ -25,63 +25,69 @@ typedef struct {
     int trajectory;  /* 1 if it changes the training trajectory (checked on --resume);
                         2: a GradNorm option, in the canonical text only with
                         --loss-weighting gradnorm (so older checkpoints resume);
-                        3: a flag in the canonical text only when set (same reason) */
+                        3: a flag in the canonical text only when set (same reason);
+                        4: what this process does with OUT, not an option of the run:
+                        neither checked on --resume nor written to config.json (so
+                        that --config RUN/config.json reruns the run) */
     const char *help;
+    double lo, hi;   /* numbers: the accepted range, inclusive (the parser refuses
+                        anything else, NaN and infinities included) */
 } OptSpec;
 
 #define S(field) offsetof(TrainOptions, field), sizeof(((TrainOptions *)0)->field)
 #define N(field) offsetof(TrainOptions, field), 0
 
 static const OptSpec OPTS[] = {
-    {"task", OT_STR, S(task), 1, "ner | qa | mtl"},
-    {"preset", OT_STR, S(preset), 1, "model size: tiny | mini | minilm | base (hf: the shape of --init's Hugging Face config)"},
-    {"init", OT_STR, S(init), 1, "initialise parameters from a checkpoint (matching names)"},
-    {"out", OT_STR, S(out), 0, "run directory (runs/NAME)"},
-    {"seed", OT_LL, N(seed), 1, "seed of init, data order, dropout and task sampling"},
-    {"seeds", OT_STR, S(seeds), 0, "comma list: one run per seed into OUT/seed-S + aggregate.json"},
-    {"lr", OT_FLOAT, N(lr), 1, "peak learning rate"},
-    {"weight-decay", OT_FLOAT, N(weight_decay), 1, "AdamW decoupled weight decay"},
-    {"beta1", OT_FLOAT, N(beta1), 1, "AdamW beta1"},
-    {"beta2", OT_FLOAT, N(beta2), 1, "AdamW beta2"},
-    {"adam-eps", OT_FLOAT, N(adam_eps), 1, "AdamW epsilon"},
-    {"clip", OT_FLOAT, N(clip), 1, "max global gradient L2 norm (<= 0: off)"},
-    {"dropout", OT_FLOAT, N(dropout), 1, "hidden and attention dropout"},
-    {"warmup", OT_INT, N(warmup), 1, "linear warmup steps (when --warmup-ratio < 0)"},
-    {"warmup-ratio", OT_FLOAT, N(warmup_ratio), 1, "warmup = ratio x total steps (>= 0 wins)"},
-    {"batch", OT_INT, N(batch), 1, "sequences per batch (per task)"},
-    {"epochs", OT_INT, N(epochs), 1, "epochs (see --help text on epochs)"},
-    {"max-steps", OT_LONG, N(max_steps), 1, "optimiser steps (> 0 overrides --epochs)"},
-    {"lambda-ner", OT_FLOAT, N(lambda_ner), 1, "weight of the NER loss"},
-    {"lambda-qa", OT_FLOAT, N(lambda_qa), 1, "weight of the QA loss"},
-    {"sampling", OT_STR, S(sampling), 1, "joint | round_robin | proportional | temperature"},
-    {"temperature", OT_FLOAT, N(temperature), 1, "T of temperature sampling (p ~ size^(1/T))"},
-    {"loss-weighting", OT_STR, S(loss_weighting), 2, "static (the lambdas) | gradnorm (learned, joint sampling; lambdas = initial weights)"},
-    {"gradnorm-alpha", OT_FLOAT, N(gradnorm_alpha), 2, "GradNorm asymmetry alpha"},
-    {"gradnorm-lr", OT_FLOAT, N(gradnorm_lr), 2, "GradNorm learning rate of the task weights (Adam)"},
-    {"gradnorm-layer", OT_STR, S(gradnorm_layer), 2, "shared tensor whose gradient norms GradNorm balances (empty = last layer's ffn.down.w)"},
-    {"ner-train-limit", OT_INT, N(ner_train_limit), 1, "first N training sentences (0 = all)"},
-    {"qa-train-limit", OT_INT, N(qa_train_limit), 1, "first N training questions (0 = all)"},
-    {"eval-limit", OT_INT, N(eval_limit), 0, "first N dev sentences/questions during training (0 = all)"},
-    {"qa-dev-limit", OT_INT, N(qa_dev_limit), 0, "final QA evaluation on the first N dev questions (0 = full official dev set)"},
-    {"seq-ner", OT_INT, N(seq_ner), 1, "NER window length in tokens"},
-    {"seq-qa", OT_INT, N(seq_qa), 1, "QA window length in tokens"},
-    {"stride", OT_INT, N(stride), 1, "QA window overlap in tokens (HF doc_stride)"},
-    {"max-query", OT_INT, N(max_query), 1, "QA question tokens kept"},
-    {"decode", OT_STR, S(decode), 0, "NER decoding: argmax | viterbi"},
-    {"eval-every", OT_LONG, N(eval_every), 0, "dev evaluation every N steps (0 = each epoch, -1 = never)"},
-    {"save-every", OT_LONG, N(save_every), 0, "checkpoint every N steps (0 = only at the end)"},
-    {"log-every", OT_INT, N(log_every), 0, "progress line on stderr every N steps"},
-    {"resume", OT_FLAG, N(resume), 0, "continue from OUT/checkpoint.bin"},
-    {"stop-after", OT_LONG, N(stop_after), 0, "stop after N steps, unfinished (simulated interruption, for tests)"},
-    {"threads", OT_INT, N(threads), 0, "CPU threads (0 = library default)"},
-    {"device", OT_STR, S(device), 0, "cpu | cuda"},
-    {"tf32", OT_FLAG, N(tf32), 1, "TF32 tensor-core matmuls on cuda"},
-    {"no-test", OT_FLAG, N(no_test), 0, "skip the final CoNLL test-set evaluation"},
-    {"profile", OT_FLAG, N(profile), 0, "print the per-op time breakdown of the training loop"},
-    {"quiet", OT_FLAG, N(quiet), 0, "no progress lines on stderr"},
-    {"group-by-length", OT_FLAG, N(group_by_length), 3, "batches of similar-length windows (groups of 50 batches sorted by length after the shuffle; each epoch still sees every window once)"},
-    {"dump-batches", OT_STR, S(dump_batches), 0, "write every training batch and the initial head weights to FILE (safetensors; reference/finetune_hf.py replays them)"},
-    {"config", OT_STR, S(config_file), 0, "read options from FILE first (key=value or JSON)"},
+    {"task", OT_STR, S(task), 1, "ner | qa | mtl", 0, 0},
+    {"preset", OT_STR, S(preset), 1, "model size: tiny | mini | minilm | base (hf: the shape of --init's Hugging Face config)", 0, 0},
+    {"init", OT_STR, S(init), 1, "initialise parameters from a checkpoint (matching names)", 0, 0},
+    {"out", OT_STR, S(out), 0, "run directory (runs/NAME)", 0, 0},
+    {"seed", OT_LL, N(seed), 1, "seed of init, data order, dropout and task sampling", 0, 4611686018427387904},
+    {"seeds", OT_STR, S(seeds), 0, "comma list: one run per seed into OUT/seed-S + aggregate.json", 0, 0},
+    {"lr", OT_FLOAT, N(lr), 1, "peak learning rate", 0, 1e30},
+    {"weight-decay", OT_FLOAT, N(weight_decay), 1, "AdamW decoupled weight decay", 0, 10},
+    {"beta1", OT_FLOAT, N(beta1), 1, "AdamW beta1", 0, 1},
+    {"beta2", OT_FLOAT, N(beta2), 1, "AdamW beta2", 0, 1},
+    {"adam-eps", OT_FLOAT, N(adam_eps), 1, "AdamW epsilon", 0, 1},
+    {"clip", OT_FLOAT, N(clip), 1, "max global gradient L2 norm (<= 0: off)", -1e9, 1e9},
+    {"dropout", OT_FLOAT, N(dropout), 1, "hidden and attention dropout", 0, 1},
+    {"warmup", OT_INT, N(warmup), 1, "linear warmup steps (when --warmup-ratio < 0)", -1, 2000000000},
+    {"warmup-ratio", OT_FLOAT, N(warmup_ratio), 1, "warmup = ratio x total steps (>= 0 wins)", -1, 1},
+    {"batch", OT_INT, N(batch), 1, "sequences per batch (per task)", 1, 4096},
+    {"epochs", OT_INT, N(epochs), 1, "epochs (see --help text on epochs)", 0, 1000000},
+    {"max-steps", OT_LONG, N(max_steps), 1, "optimiser steps (> 0 overrides --epochs)", 0, 100000000},
+    {"lambda-ner", OT_FLOAT, N(lambda_ner), 1, "weight of the NER loss", 0, 1e6},
+    {"lambda-qa", OT_FLOAT, N(lambda_qa), 1, "weight of the QA loss", 0, 1e6},
+    {"sampling", OT_STR, S(sampling), 1, "joint | round_robin | proportional | temperature", 0, 0},
+    {"temperature", OT_FLOAT, N(temperature), 1, "T of temperature sampling (p ~ size^(1/T))", 1e-6, 1e6},
+    {"loss-weighting", OT_STR, S(loss_weighting), 2, "static (the lambdas) | gradnorm (learned, joint sampling; lambdas = initial weights)", 0, 0},
+    {"gradnorm-alpha", OT_FLOAT, N(gradnorm_alpha), 2, "GradNorm asymmetry alpha", 0, 100},
+    {"gradnorm-lr", OT_FLOAT, N(gradnorm_lr), 2, "GradNorm learning rate of the task weights (Adam)", 0, 10},
+    {"gradnorm-layer", OT_STR, S(gradnorm_layer), 2, "shared tensor whose gradient norms GradNorm balances (empty = last layer's ffn.down.w)", 0, 0},
+    {"ner-train-limit", OT_INT, N(ner_train_limit), 1, "first N training sentences (0 = all)", 0, 2147483647},
+    {"qa-train-limit", OT_INT, N(qa_train_limit), 1, "first N training questions (0 = all)", 0, 2147483647},
+    {"eval-limit", OT_INT, N(eval_limit), 0, "first N dev sentences/questions during training (0 = all)", 0, 2147483647},
+    {"qa-dev-limit", OT_INT, N(qa_dev_limit), 0, "final QA evaluation on the first N dev questions (0 = full official dev set)", 0, 2147483647},
+    {"seq-ner", OT_INT, N(seq_ner), 1, "NER window length in tokens", 8, 4096},
+    {"seq-qa", OT_INT, N(seq_qa), 1, "QA window length in tokens", 16, 4096},
+    {"stride", OT_INT, N(stride), 1, "QA window overlap in tokens (HF doc_stride)", 0, 4096},
+    {"max-query", OT_INT, N(max_query), 1, "QA question tokens kept", 1, 4096},
+    {"decode", OT_STR, S(decode), 0, "NER decoding: argmax | viterbi", 0, 0},
+    {"eval-every", OT_LONG, N(eval_every), 0, "dev evaluation every N steps (0 = each epoch, -1 = never)", -1, 1e12},
+    {"save-every", OT_LONG, N(save_every), 0, "checkpoint every N steps (0 = only at the end)", 0, 1e12},
+    {"log-every", OT_INT, N(log_every), 0, "progress line on stderr every N steps", 1, 1000000000},
+    {"resume", OT_FLAG, N(resume), 4, "continue from OUT/checkpoint.bin", 0, 0},
+    {"overwrite", OT_FLAG, N(overwrite), 4, "replace the run already in OUT (without it, a non-empty OUT is refused)", 0, 0},
+    {"stop-after", OT_LONG, N(stop_after), 4, "stop after N steps, unfinished (simulated interruption, for tests)", 0, 1e12},
+    {"threads", OT_INT, N(threads), 0, "CPU threads (0 = library default)", 0, 1024},
+    {"device", OT_STR, S(device), 0, "cpu | cuda", 0, 0},
+    {"tf32", OT_FLAG, N(tf32), 1, "TF32 tensor-core matmuls on cuda", 0, 0},
+    {"no-test", OT_FLAG, N(no_test), 0, "skip the final CoNLL test-set evaluation", 0, 0},
+    {"profile", OT_FLAG, N(profile), 0, "print the per-op time breakdown of the training loop", 0, 0},
+    {"quiet", OT_FLAG, N(quiet), 0, "no progress lines on stderr", 0, 0},
+    {"group-by-length", OT_FLAG, N(group_by_length), 3, "batches of similar-length windows (groups of 50 batches sorted by length after the shuffle; each epoch still sees every window once)", 0, 0},
+    {"dump-batches", OT_STR, S(dump_batches), 0, "write every training batch and the initial head weights to FILE (safetensors; reference/finetune_hf.py replays them)", 0, 0},
+    {"config", OT_STR, S(config_file), 4, "read options from FILE first (key=value or JSON)", 0, 0},
 };
 #define NOPTS ((int)(sizeof OPTS / sizeof OPTS[0]))
 
@@ -150,6 +156,10 @@ static int parse_flag(const char *v, int *out) {
     return 0;
 }
 
+static int out_of_range(const OptSpec *s, const char *value, Err *err) {
+    return err_set(err, "option %s: '%s' is outside the accepted range [%.10g, %.10g]", s->name, value, s->lo, s->hi);
+}
+
 int train_option_kind(const char *key) {
     const OptSpec *s = find_opt(key);
     return !s ? -1 : s->type == OT_FLAG ? 1 : 0;
@@ -167,23 +177,22 @@ int train_option_set(TrainOptions *o, const char *key, const char *value, Err *e
         memcpy(field, value, strlen(value) + 1);
         return 0;
     case OT_INT:
-        if (parse_integer(value, -2147483647LL, 2147483647LL, &x))
-            return err_set(err, "option %s: '%s' is not an integer", s->name, value);
-        *(int *)field = (int)x;
-        return 0;
     case OT_LONG:
     case OT_LL:
         if (parse_integer(value, -(1LL << 62), 1LL << 62, &x))
             return err_set(err, "option %s: '%s' is not an integer", s->name, value);
-        if (s->type == OT_LONG) *(long *)field = (long)x;
+        if ((double)x < s->lo || (double)x > s->hi) return out_of_range(s, value, err);
+        if (s->type == OT_INT) *(int *)field = (int)x;
+        else if (s->type == OT_LONG) *(long *)field = (long)x;
         else *(long long *)field = x;
         return 0;
     case OT_FLOAT: {
         char *end;
         errno = 0;
         double d = strtod(value, &end);
-        if (errno || end == value || *end)
+        if (end == value || *end || (errno && errno != ERANGE))
             return err_set(err, "option %s: '%s' is not a number", s->name, value);
+        if (!(d >= s->lo && d <= s->hi)) return out_of_range(s, value, err); /* NaN fails too */
         *(float *)field = (float)d;
         return 0;
     }
@@ -207,7 +216,10 @@ static int load_json_options(TrainOptions *o, const char *path, const char *buf,
     for (cJSON *it = root->child; it && rc == 0; it = it->next) {
         char val[1100];
         if (cJSON_IsString(it)) snprintf(val, sizeof val, "%s", it->valuestring);
-        else if (cJSON_IsBool(it)) snprintf(val, sizeof val, "%d", cJSON_IsTrue(it) ? 1 : 0);
+        else if (cJSON_IsBool(it) && train_option_kind(it->string) == 0) {
+            rc = err_set(err, "%s: key '%s': true/false only for on/off options, this one takes a value", path, it->string);
+            break;
+        } else if (cJSON_IsBool(it)) snprintf(val, sizeof val, "%d", cJSON_IsTrue(it) ? 1 : 0);
         else if (cJSON_IsNumber(it)) snprintf(val, sizeof val, "%.17g", it->valuedouble);
         else {
             rc = err_set(err, "%s: key '%s': value must be a string, number or boolean", path,
@@ -285,7 +297,8 @@ void train_options_usage(FILE *f) {
         case OT_FLOAT: snprintf(def, sizeof def, "%g", *(const float *)field); break;
         case OT_FLAG: snprintf(def, sizeof def, "off"); break;
         }
-        fprintf(f, "  --%-18s %s [%s]\n", s->name, s->help, def);
+        if (s->type == OT_STR || s->type == OT_FLAG) fprintf(f, "  --%-18s %s [%s]\n", s->name, s->help, def);
+        else fprintf(f, "  --%-18s %s [%s] (%.10g..%.10g)\n", s->name, s->help, def, s->lo, s->hi);
     }
 }
 
@@ -293,15 +306,18 @@ static int is_flag_arg(const char *a) { return a[0] == '-' && a[1] == '-' && a[2
 
 /* --config first, wherever it appears, so that flags override it. */
 static int load_config_arg(TrainOptions *o, int argc, char **argv, Err *err) {
+    const char *file = NULL;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strncmp(a, "--config=", 9)) return train_options_load_file(o, a + 9, err);
-        if (!strcmp(a, "--config")) {
+        const char *a = argv[i], *f = NULL;
+        if (!strncmp(a, "--config=", 9)) f = a + 9;
+        else if (!strcmp(a, "--config")) {
             if (i + 1 >= argc) return err_set(err, "option --config needs a FILE");
-            return train_options_load_file(o, argv[i + 1], err);
+            f = argv[++i];
         }
+        if (f && file) return err_set(err, "--config given twice ('%s' and '%s'): give one file", file, f);
+        if (f) file = f;
     }
-    return 0;
+    return file ? train_options_load_file(o, file, err) : 0;
 }
 
 int train_options_parse(TrainOptions *o, int argc, char **argv, Err *err) {
@@ -346,6 +362,10 @@ int train_options_validate(const TrainOptions *o, Err *err) {
         return err_set(err, "--decode must be argmax or viterbi (got '%s')", o->decode);
     if (strcmp(o->device, "cpu") && strcmp(o->device, "cuda"))
         return err_set(err, "--device must be cpu or cuda (got '%s')", o->device);
+    if (o->tf32 && strcmp(o->device, "cuda"))
+        return err_set(err, "--tf32 selects TF32 tensor-core matmuls on --device cuda; this run is on %s", o->device);
+    if (o->resume && o->overwrite)
+        return err_set(err, "--resume continues the run in --out and --overwrite replaces it: give one of them");
     if (o->batch < 1) return err_set(err, "--batch must be >= 1");
     if (o->max_steps <= 0 && o->epochs < 1)
         return err_set(err, "give --epochs >= 1 or --max-steps >= 1");
@@ -393,7 +413,7 @@ static void format_value(const OptSpec *s, const TrainOptions *o, char *buf, siz
 char *train_options_canonical(const TrainOptions *o) {
     StrBuf b = {0};
     for (int i = 0; i < NOPTS; i++) {
-        if (!OPTS[i].trajectory) continue;
+        if (!OPTS[i].trajectory || OPTS[i].trajectory == 4) continue;
         if (OPTS[i].trajectory == 2 && strcmp(o->loss_weighting, "gradnorm")) continue;
         if (OPTS[i].trajectory == 3 && !*(const int *)((const char *)o + OPTS[i].offset)) continue;
         char v[1100];
@@ -411,6 +431,7 @@ int train_options_write_json(const TrainOptions *o, const char *path, Err *err) 
     for (int i = 0; i < NOPTS; i++) {
         const OptSpec *s = &OPTS[i];
         const char *field = (const char *)o + s->offset;
+        if (s->trajectory == 4) continue;
         switch (s->type) {
         case OT_STR: jw_str(&w, s->name, field); break;
         case OT_INT: jw_int(&w, s->name, *(const int *)field); break;

@@ -4,6 +4,14 @@ check of the C trainer (`mtl train --init <HF dir>`).
 
     python3 reference/finetune_hf.py replay --run RUN_DIR --dump FILE \\
         --init datasets/data/weights/minilm-l6 [--tol 1e-3] [--steps N]
+    python3 reference/finetune_hf.py train --run RUN_DIR --dump FILE \\
+        --init datasets/data/weights/minilm-l6 --out DIR [--seed S]
+
+`train` is the same loop with the run's dropout on (torch's masks, --seed) and
+no comparison: it fine-tunes, then saves the encoder with each head as
+BertForTokenClassification / BertForQuestionAnswering (save_pretrained) in
+DIR/ner, DIR/qa, with DIR/hf_train.json (wall time, s/step, peak RSS), for
+`mtl eval` to score (check (c): reference/hf_scores_check.py).
 
 `replay` re-runs, step for step, the optimisation of an `mtl train ...
 --dump-batches FILE` run in PyTorch:

@@ -15,7 +15,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cJSON.h>
@@ -26,7 +28,9 @@
 #include "hf_bert.h"
 #include "model.h"
 #include "model_open.h"
+#include "rundir.h"
 #include "safetensors.h"
+#include "sha256.h"
 #include "testutil.h"
 #include "train.h"
 
@@ -295,19 +299,44 @@ static void test_bad_input(void) {
     expect_parse_error("--sampling random", "--sampling must be");
     expect_parse_error("--batch x", "not an integer");
     expect_parse_error("--lr", "needs a value");
+    /* every number in its range, named with the option; NaN and infinities refused */
+    static const char *const OUT_OF_RANGE[] = {
+        "--clip nan", "--lr inf", "--lr 1e40", "--adam-eps -1", "--dropout 1.5", "--max-steps -3",
+        "--max-steps 2305843009213693952", "--threads 100000", "--threads -1", "--batch 0",
+        "--lambda-qa -0.5", "--temperature 0", "--seq-ner 100000", "--beta2 nan", "--warmup-ratio 2",
+        "--log-every 0", "--seed -1", "--qa-dev-limit -5", "--weight-decay inf", NULL};
+    for (int i = 0; OUT_OF_RANGE[i]; i++) {
+        char opt[64]; /* "option clip:" */
+        snprintf(opt, sizeof opt, "option %s", OUT_OF_RANGE[i] + 2);
+        char *sp = strchr(opt + 7, ' ');
+        if (sp) sp[0] = ':', sp[1] = '\0';
+        expect_parse_error(OUT_OF_RANGE[i], "outside the accepted range");
+        expect_parse_error(OUT_OF_RANGE[i], opt);
+    }
+    expect_parse_error("--tf32", "--tf32 selects TF32");
+    expect_parse_error("--resume --overwrite", "give one of them");
     /* config file: key=value with a bad line, and JSON */
     char p[600];
     snprintf(p, sizeof p, "%s/bad.conf", tmp);
     FILE *f = fopen(p, "w");
     fprintf(f, "# comment\nbatch = 8\nnot a pair\n");
     fclose(f);
-    char args[700];
+    char args[1400];
     snprintf(args, sizeof args, "--config %s", p);
     expect_parse_error(args, "bad.conf:3: expected key=value");
     snprintf(p, sizeof p, "%s/good.json", tmp);
     f = fopen(p, "w");
     fprintf(f, "{\"batch\": 8, \"lambda_qa\": 0.5, \"sampling\": \"temperature\", \"resume\": false}\n");
     fclose(f);
+    snprintf(p, sizeof p, "%s/bool.json", tmp);
+    f = fopen(p, "w");
+    fprintf(f, "{\"batch\": true}\n");
+    fclose(f);
+    snprintf(args, sizeof args, "--config %s", p);
+    expect_parse_error(args, "true/false only for on/off options");
+    snprintf(args, sizeof args, "--config %s --config %s/good.json", p, tmp);
+    expect_parse_error(args, "--config given twice");
+    snprintf(p, sizeof p, "%s/good.json", tmp);
     snprintf(args, sizeof args, "train --config %s --batch 2", p);
     char *argv[8];
     int argc = 0;
@@ -676,6 +705,138 @@ static void test_hf_init_bad_refused(void) {
     expect_init_refused("no-such-dir", "no-such-dir");
 }
 
+/* ---- one run per run directory; signals ------------------------------------ */
+
+/* The sha256 of the files a finished run directory holds, to show it untouched. */
+static char *run_bytes(const char *dir) {
+    static const char *const FILES[] = {"checkpoint.bin", "metrics.json", "config.json", "manifest.json",
+                                        "log.csv", "eval.csv"};
+    char *out = calloc(sizeof FILES / sizeof FILES[0], 66);
+    for (size_t i = 0; i < sizeof FILES / sizeof FILES[0]; i++) {
+        char p[700], hex[65];
+        Err err;
+        snprintf(p, sizeof p, "%s/%s/%s", tmp, dir, FILES[i]);
+        if (sha256_file_hex(p, hex, &err)) snprintf(hex, sizeof hex, "missing");
+        strcat(out, hex);
+        strcat(out, " ");
+    }
+    return out;
+}
+
+static void test_run_dir_owned(void) {
+    Err err = {{0}};
+    char args[1024];
+    snprintf(args, sizeof args, "%s --seed 5 --max-steps 4", BASE);
+    CU_ASSERT_EQUAL_FATAL(train(args, "owned", &err), 0);
+    char *before = run_bytes("owned");
+    /* a new run into it: refused, the run untouched */
+    snprintf(args, sizeof args, "%s --seed 6 --max-steps 4", BASE);
+    CU_ASSERT_EQUAL(train(args, "owned", &err), -1);
+    CU_ASSERT(strstr(err.msg, "already holds a run") && strstr(err.msg, "--overwrite"));
+    /* --resume of the finished run: nothing to do, nothing appended */
+    snprintf(args, sizeof args, "%s --seed 5 --max-steps 4 --resume", BASE);
+    CU_ASSERT_EQUAL(train(args, "owned", &err), 0);
+    char *after = run_bytes("owned");
+    CU_ASSERT(before && after && !strcmp(before, after));
+    free(after);
+    /* while another process holds the directory: refused, untouched */
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/owned", tmp);
+    RunDir held;
+    CU_ASSERT_EQUAL_FATAL(rundir_acquire(&held, dir, 1, 0, &err), 0);
+    snprintf(args, sizeof args, "%s --seed 5 --max-steps 4 --resume", BASE);
+    CU_ASSERT_EQUAL(train(args, "owned", &err), -1);
+    CU_ASSERT(strstr(err.msg, "another process") != NULL);
+    rundir_release(&held, 0);
+    after = run_bytes("owned");
+    CU_ASSERT(!strcmp(before, after));
+    free(after);
+    free(before);
+    /* --overwrite replaces it, and removes a stale temp file of a dead writer */
+    char stale[700];
+    snprintf(stale, sizeof stale, "%s/owned/checkpoint.bin.tmp.999999999", tmp);
+    FILE *f = fopen(stale, "w");
+    if (f) fclose(f);
+    snprintf(args, sizeof args, "%s --seed 6 --max-steps 4 --overwrite", BASE);
+    CU_ASSERT_EQUAL(train(args, "owned", &err), 0);
+    CU_ASSERT(metric_at("owned", "seed") == 6.0);
+    CU_ASSERT(!exists("owned/checkpoint.bin.tmp.999999999"));
+    /* a run refused for its options leaves no directory behind */
+    snprintf(args, sizeof args, "%s --seed 5 --lambda-ner nan", BASE);
+    CU_ASSERT_EQUAL(train(args, "never", &err), -1);
+    snprintf(args, sizeof args, "%s --seed 5 --init %s/no-such-file.bin", BASE, tmp);
+    CU_ASSERT_EQUAL(train(args, "never", &err), -1);
+    CU_ASSERT(!exists("never"));
+}
+
+/* build/tests/test_resume -> build/mtl */
+static int mtl_binary(char *out, size_t n) {
+    char self[512];
+    ssize_t l = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (l <= 0) return -1;
+    self[l] = '\0';
+    char *slash = strrchr(self, '/');
+    if (!slash) return -1;
+    *slash = '\0';
+    snprintf(out, n, "%s/../mtl", self);
+    return access(out, X_OK);
+}
+
+/* SIGINT in the middle of a run (the real binary): it finishes the step,
+ * writes a checkpoint and exits 130; --resume then equals the run that was
+ * never interrupted, bitwise. */
+static void test_sigint_checkpoints(void) {
+    char mtl[600];
+    if (mtl_binary(mtl, sizeof mtl)) {
+        testutil_skip("SIGINT test", "build/mtl not found next to the test binary");
+        return;
+    }
+    char args[1024], out[600], cfg[700];
+    snprintf(args, sizeof args, "%s --seed 9 --max-steps 300 --eval-every -1", BASE);
+    snprintf(out, sizeof out, "%s/sig", tmp);
+    char buf[2048];
+    snprintf(buf, sizeof buf, "train %s --quiet --out %s", args, out);
+    char *argv[64];
+    int argc = 0;
+    argv[argc++] = mtl;
+    for (char *save = NULL, *t = strtok_r(buf + 6, " ", &save); t && argc < 62; t = strtok_r(NULL, " ", &save))
+        argv[argc++] = t;
+    argv[argc] = NULL;
+    char *full[66];
+    full[0] = mtl;
+    full[1] = "train";
+    for (int i = 1; i <= argc; i++) full[i + 1] = argv[i];
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        execv(mtl, full);
+        _exit(127);
+    }
+    snprintf(cfg, sizeof cfg, "%s/log.csv", out);
+    struct stat sb;
+    for (int i = 0; i < 2000 && stat(cfg, &sb) != 0; i++) usleep(5000); /* training has started */
+    usleep(100000);
+    kill(pid, SIGINT);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 130);
+    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 130)) printf("\n  status %d\n", status);
+    CU_ASSERT_FATAL(exists("sig/checkpoint.bin"));
+    CU_ASSERT(!exists("sig/metrics.json"));
+    Err err = {{0}};
+    char resume[1100];
+    snprintf(resume, sizeof resume, "%s --resume", args);
+    int rc = train(resume, "sig", &err);
+    if (rc) printf("\n  %s\n", err.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL_FATAL(train(args, "sig-full", &err), 0);
+    CU_ASSERT(same_file("sig", "sig-full", "checkpoint.bin"));
+    CU_ASSERT(same_file("sig", "sig-full", "metrics.json"));
+    char *a = losses_of("sig"), *b = losses_of("sig-full");
+    CU_ASSERT(a && b && !strcmp(a, b));
+    free(a), free(b);
+}
+
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/mtl_test_resume.%ld", (long)getpid());
     Err err;
@@ -695,6 +856,8 @@ int main(void) {
         {"--init HF dir: train, export, export == checkpoint", test_hf_init_train_export},
         {"--init HF dir: bad files refused, nothing written", test_hf_init_bad_refused},
         {"mtl eval: run and export score as train did; bad input refused; config.json reruns", test_eval_matches_train},
+        {"a run dir is one run's: refused, --overwrite, locked, finished resume untouched", test_run_dir_owned},
+        {"SIGINT: step finished, checkpoint, exit 130; --resume == uninterrupted", test_sigint_checkpoints},
         {NULL, NULL}};
     testutil_add_suite("resume", tests);
     int rc = testutil_run_all();
