@@ -2,6 +2,8 @@
  * 6.2. Written from the standard. */
 #include "sha256.h"
 
+#include <unistd.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -119,8 +121,13 @@ void sha256_hex(const uint8_t digest[32], char hex[65]) {
 }
 
 int sha256_file_hex(const char *path, char hex[65], Err *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return err_set(err, "%s: cannot open: %s", path, strerror(errno));
+    int fd = open_regular_file(path, err);
+    if (fd < 0) return -1;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return err_set(err, "%s: cannot open: %s", path, strerror(errno));
+    }
     Sha256 s;
     sha256_init(&s);
     uint8_t buf[1 << 16];

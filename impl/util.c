@@ -57,6 +57,20 @@ char *xstrdup(const char *s) {
     return d;
 }
 
+int open_regular_file(const char *path, Err *err) {
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return err_set(err, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return err_set(err, "%s: not a regular file (a directory, FIFO or device is not read)", path);
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return fd;
+}
+
 static int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), m = strlen(suffix);
     return n >= m && strcmp(s + n - m, suffix) == 0;
@@ -65,8 +79,11 @@ static int ends_with(const char *s, const char *suffix) {
 /* gzread handles both compressed and plain files, but we only use it for .gz
  * so that a plain file's size is known up front. */
 static char *read_gz(const char *path, size_t *len, Err *err) {
-    gzFile f = gzopen(path, "rb");
+    int fd = open_regular_file(path, err);
+    if (fd < 0) return NULL;
+    gzFile f = gzdopen(fd, "rb");
     if (!f) {
+        close(fd);
         err_set(err, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
@@ -103,15 +120,14 @@ static char *read_gz(const char *path, size_t *len, Err *err) {
 
 char *read_file_all(const char *path, size_t *len, Err *err) {
     if (ends_with(path, ".gz")) return read_gz(path, len, err);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        err_set(err, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
+    int fd = open_regular_file(path, err);
+    if (fd < 0) return NULL;
+    FILE *f = fdopen(fd, "rb");
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        err_set(err, "%s: not a regular file", path);
-        fclose(f);
+    if (!f || fstat(fd, &st) != 0) {
+        err_set(err, "%s: cannot open: %s", path, strerror(errno));
+        if (f) fclose(f);
+        else close(fd);
         return NULL;
     }
     size_t n = (size_t)st.st_size;

@@ -32,6 +32,9 @@ char *xstrdup(const char *s);
 /* Read a whole file into memory (adds a terminating NUL, not counted in *len).
  * Files ending in .gz are decompressed. Returns NULL and fills err on failure. */
 char *read_file_all(const char *path, size_t *len, Err *err);
+/* open(2) for reading, refusing anything but a regular file before a FIFO or
+ * device could block: the descriptor, or -1 with err. */
+int open_regular_file(const char *path, Err *err);
 
 /* Atomic write: write to "<path>.tmp.<pid>", fsync, rename over path, fsync
  * the directory. On any failure the temp file is removed, path is untouched,

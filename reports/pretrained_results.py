@@ -19,7 +19,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from write_results import Run, find_groups, fnum, mean_std, pm, read_json  # noqa: E402
+from write_results import Run, claims_section, find_groups, fnum, mean_std, pm, read_json  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reference"))
 from hf_scores_check import dig, heads_of, paired_runs  # noqa: E402
@@ -238,6 +238,37 @@ def ablation_rows(root, groups):
                   "QA F1 (dev)", "QA EM (dev)", "train time (s)"], rows)
 
 
+def claims_classes(root, groups):
+    """The classes claims_section reads: the main runs, and the λ / GradNorm ablations by their names."""
+    classes = {t: groups[t] for t in ("ner", "qa", "mtl") if groups.get(t)}
+    abl = os.path.join(root, "ablation")
+    for g, runs in (find_groups(abl).items() if os.path.isdir(abl) else []):
+        c = runs[0].config
+        if c.get("loss-weighting") == "gradnorm":
+            classes["gradnorm α=%g" % fnum(c.get("gradnorm-alpha"))] = runs
+        elif os.path.basename(g).startswith("lambda-"):
+            classes["lambda %g/%g" % (fnum(c.get("lambda-ner")), fnum(c.get("lambda-qa")))] = runs
+    return classes
+
+
+def pretrained_setting(groups):
+    ref = groups["mtl"][0]
+    return {
+        "time_note": "%s sampling: the multi-task run takes the steps of both single-task runs, one task per step"
+                     % ref.config.get("sampling"),
+        "absolute": "fine-tuned `%s` (%.1fM parameters, %s epoch(s), QA on %s), not BERT-base (110M) on the "
+                    "full SQuAD train set: lower by construction" % (
+                        ref.config.get("init"), fnum(ref.params.get("total")) / 1e6, ref.config.get("epochs"),
+                        ref.metrics.get("qa_train_data", "?")),
+        "lead": "The figures of `../shared/seed/report.md` (§5), set against the fine-tuning runs above (the "
+                "main runs, and the ablations where the claim is about them). Like the report, these runs "
+                "start from a pretrained encoder; it is smaller and the budget is shorter, so compare the "
+                "relative effects, and only where the difference exceeds the seed-to-seed spread. The "
+                "multi-task runs sample tasks in proportion to their data (the report's λ ablation used "
+                "its joint loop).",
+    }
+
+
 def fidelity_lines(fdir):
     lines = []
     for path in sorted(glob.glob(os.path.join(fdir, "*.json"))):
@@ -277,6 +308,10 @@ def section(args):
               "Same budget (one epoch of each task's data in expectation) and learning rate as the main "
               "multi-task runs, one change each; in brackets the difference from the main runs of the same seeds. "
               "One seed is one draw: read a difference against the seed std of the main table."] + [""] + a
+    if all(groups.get(t) for t in ("ner", "qa", "mtl")):
+        cs = claims_section(claims_classes(args.runs, groups), args.mtl, pretrained_setting(groups))
+        if cs:
+            L += ["", "### The seed report's claims, on the pretrained encoder", "", cs]
     h = hf_rows(args.runs)
     if h:
         L += ["", "### Side by side with transformers", "",
@@ -354,6 +389,7 @@ def main():
     ap.add_argument("--fidelity", default="runs/fidelity")
     ap.add_argument("--results", default="RESULTS.md")
     ap.add_argument("--section", default="reports/pretrained.md")
+    ap.add_argument("--mtl", default="build/mtl", help="its model-info gives BERT-base's head sizes for the claims")
     ap.add_argument("--archive", default=None,
                     help="also copy the runs' summary files here (e.g. bench/results/pretrained, committed)")
     args = ap.parse_args()

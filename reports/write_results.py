@@ -544,13 +544,27 @@ def convergence_text(single_runs, mtl_runs, task):
     if never:
         return "%s: the multi-task run never gets there in %d of %d seeds (final %.3f vs %.3f)" % (
             task.upper(), never, len(s_final), sum(m_final) / len(m_final), sum(s_final) / len(s_final))
+    if not s_final:
+        return "%s: fewer logged steps than the 100-step window" % task.upper()
     if not s_steps:
         return "%s: no log" % task.upper()
     a, b = sum(s_steps) / len(s_steps), sum(m_steps) / len(m_steps)
     return "%s: %.0f → %.0f steps (%+.0f%%, %d seeds)" % (task.upper(), a, b, 100 * (b - a) / a, len(s_steps))
 
 
-def claims_section(classes, mtl_bin):
+SCRATCH_SETTING = {
+    "time_note": "same number of optimiser steps; a multi-task step runs both tasks' batches",
+    "absolute": "not comparable (from scratch, preset `{preset}`, no pretrained weights)",
+    "lead": "The figures of `../shared/seed/report.md` (§5), set against these runs. The report fine-tunes "
+            "pretrained BERT-base; these runs train from scratch, so only the relative effects can be "
+            "compared, and only where the differences are larger than the seed-to-seed spread.",
+}
+
+
+def claims_section(classes, mtl_bin, setting=SCRATCH_SETTING):
+    """The seed report's claims against the runs of `classes` ({"ner", "qa", "mtl",
+    "lambda a/b", "gradnorm ..."} -> runs); `setting` words the absolute-score row
+    and the lead paragraph for from-scratch or pretrained runs."""
     ner, qa, mtl = classes.get("ner"), classes.get("qa"), classes.get("mtl")
     if not (ner and qa and mtl):
         return None
@@ -569,9 +583,9 @@ def claims_section(classes, mtl_bin):
     rows.append(["absolute scores (NER F1 / QA F1 / QA EM)",
                  "%.1f / %.1f / %.1f (multi-task; pretrained BERT-base fine-tuned)" % (
                      R["ner_mtl"], R["qa_f1_mtl"], R["qa_em_mtl"]),
-                 "%.2f / %.2f / %.2f: not comparable (from scratch, preset `%s`, no pretrained weights)" % (
+                 "%.2f / %.2f / %.2f: %s" % (
                      mean_of(mtl, "ner_test_f1"), mean_of(mtl, "qa_dev_f1"), mean_of(mtl, "qa_dev_em"),
-                     mtl[0].config.get("preset"))])
+                     setting["absolute"].format(preset=mtl[0].config.get("preset")))])
     p = mtl[0].params
     enc, heads = fnum(p.get("shared")), fnum(p.get("ner_head")) + fnum(p.get("qa_head"))
     base = base_head_params(mtl_bin)
@@ -581,7 +595,8 @@ def claims_section(classes, mtl_bin):
     rows.append(["task-specific parameters (two linear heads)", "0.3M of 110.2M (0.3%); shared 99.7%",
                  "%d of %.2fM (%.3f%%) for `%s`%s" % (heads, (enc + heads) / 1e6,
                                                       100.0 * heads / (enc + heads),
-                                                      mtl[0].config.get("preset"), base_txt)])
+                                                      mtl[0].config.get("init") or mtl[0].config.get("preset"),
+                                                      base_txt)])
     rows.append(["parameters of the multi-task model vs two single-task models", "110M vs 2 × 110M",
                  "%.2fM vs %.2fM (%.1f%%)" % (mean_of(mtl, "params") / 1e6,
                                             (mean_of(ner, "params") + mean_of(qa, "params")) / 1e6,
@@ -590,8 +605,8 @@ def claims_section(classes, mtl_bin):
     t_n, t_q, t_m = mean_of(ner, "train_s"), mean_of(qa, "train_s"), mean_of(mtl, "train_s")
     rows.append(["training time, multi-task vs the two single-task runs",
                  "67% of combined (§5.1.2), yet 167% of one vs 2 × 100% (§5.2.1) = 83.5%",
-                 "%.0f s vs %.0f + %.0f s = %.0f%% of combined (same number of optimiser steps; a "
-                 "multi-task step runs both tasks' batches)" % (t_m, t_n, t_q, 100 * t_m / (t_n + t_q))])
+                 "%.0f s vs %.0f + %.0f s = %.0f%% of combined (%s)" % (
+                     t_m, t_n, t_q, 100 * t_m / (t_n + t_q), setting["time_note"])])
     r_n, r_q, r_m = mean_of(ner, "rss"), mean_of(qa, "rss"), mean_of(mtl, "rss")
     rows.append(["memory, multi-task vs the two single-task runs",
                  "105% of one vs 2 × 100% (52% less)",
@@ -629,11 +644,7 @@ def claims_section(classes, mtl_bin):
                      CONV_FACTOR, convergence_text(qa, mtl, "qa"), convergence_text(ner, mtl, "ner"))])
     rows.append(["sharing optimal at 10/12 layers; dropout 0.1 best", "§5.1.3",
                  "not tested: no per-layer sharing or dropout sweep here"])
-    return "\n".join([
-        "The figures of `../shared/seed/report.md` (§5), set against these runs. The report fine-tunes "
-        "pretrained BERT-base; these runs train from scratch, so only the relative effects can be "
-        "compared, and only where the differences are larger than the seed-to-seed spread.", "",
-        table(["claim", "the report", "these runs"], rows)])
+    return "\n".join([setting["lead"], "", table(["claim", "the report", "these runs"], rows)])
 
 
 def manifest_lines(groups):

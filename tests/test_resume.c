@@ -336,6 +336,10 @@ static void test_bad_input(void) {
     expect_parse_error(args, "true/false only for on/off options");
     snprintf(args, sizeof args, "--config %s --config %s/good.json", p, tmp);
     expect_parse_error(args, "--config given twice");
+    snprintf(p, sizeof p, "%s/fifo.conf", tmp); /* would block a reader forever */
+    CU_ASSERT_EQUAL_FATAL(mkfifo(p, 0600), 0);
+    snprintf(args, sizeof args, "--config %s", p);
+    expect_parse_error(args, "not a regular file");
     snprintf(p, sizeof p, "%s/good.json", tmp);
     snprintf(args, sizeof args, "train --config %s --batch 2", p);
     char *argv[8];
