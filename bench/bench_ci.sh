@@ -13,7 +13,8 @@
 #   6. renders the report (make reports) from each run alone and from all of them;
 #   7. when the pretrained weights are installed (make weights): a short
 #      multi-task fine-tune from minilm-l6 that must learn, `mtl export`, the
-#      export's forward bitwise equal to the run's (mtl dump-forward), the
+#      export's forward bitwise equal to the run's (mtl dump-forward), `mtl eval`
+#      of the export scoring exactly as the run did, the
 #      transformers checks (a) and (d) when torch is installed, and the
 #      pretrained report section.
 # bash bench/bench_ci.sh --update-baseline   rewrites the baseline from step 1.
@@ -230,6 +231,17 @@ PY
       echo "   export $1: DIFFERENT forward after export"; fail=1
     fi
   done
+  # mtl eval of the export scores as the run scored itself (the path of a transformers-trained checkpoint)
+  "$MTL" eval --model "$OUT/pretrained-export/qa" --out "$OUT/pretrained-eval-qa" --qa-dev-limit 50 --batch 16 \
+    --seq-qa 128 --stride 32 --max-query 32 --threads "$THREADS" >/dev/null || fail=1
+  "$PYTHON" - "$P/metrics.json" "$OUT/pretrained-eval-qa/metrics.json" <<'PY' || fail=1
+import json, sys
+a, b = (json.load(open(p))["qa"]["dev"] for p in sys.argv[1:3])
+same = all(a[k] == b[k] for k in ("f1", "exact_match", "loss"))
+print("   mtl eval of the exported QA model: F1 %.4f EM %.4f vs the run's %.4f / %.4f: %s" % (
+    b["f1"], b["exact_match"], a["f1"], a["exact_match"], "identical" if same else "DIFFERENT"))
+sys.exit(0 if same else 1)
+PY
   if "$PYTHON" -c "import torch, transformers" 2>/dev/null; then
     "$PYTHON" reference/hf_check.py export --run "$P" --n 20 --mtl "$MTL" 2>/dev/null | grep '^(d)' | sed 's/^/   /'
     [ "${PIPESTATUS[0]}" = 0 ] || fail=1

@@ -266,7 +266,7 @@ hf_job() {
   for h in ner qa; do
     [ -d "$dst.tmp/model/$h" ] || continue
     "$MTL" eval --model "$dst.tmp/model/$h" --task "$h" --out "$dst.tmp/eval/$h" --threads "$threads" \
-      --qa-dev-limit "$QA_DEV_LIMIT" --seq-ner 128 --seq-qa 384 --stride 128 --max-query 64 || return 1
+      --qa-dev-limit "$QA_DEV_LIMIT" --batch 16 --seq-ner 128 --seq-qa 384 --stride 128 --max-query 64 || return 1
   done
   rm -rf "$dst" && mv "$dst.tmp" "$dst"
 }

@@ -29,17 +29,12 @@ import os
 import statistics
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reports"))
+from write_results import read_json  # noqa: E402
+
 TASKS = ("ner", "qa", "mtl")
 SCORES = {"ner": [("ner", "test", "f1", "NER test F1"), ("ner", "dev", "f1", "NER dev F1")],
           "qa": [("qa", "dev", "f1", "QA dev F1"), ("qa", "dev", "exact_match", "QA dev EM")]}
-
-
-def read_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 def dig(d, *keys):

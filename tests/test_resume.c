@@ -150,14 +150,21 @@ static void make_fixture_data(void) {
 
 /* ---- running `mtl train` in-process ------------------------------------- */
 
+/* Split buf (modified) at spaces into argv, NULL-terminated; returns argc. */
+static int split_args(char *buf, char **argv, int max) {
+    int argc = 0;
+    for (char *save = NULL, *t = strtok_r(buf, " ", &save); t && argc < max - 1; t = strtok_r(NULL, " ", &save))
+        argv[argc++] = t;
+    argv[argc] = NULL;
+    return argc;
+}
+
 /* Parse a space-separated argument string plus --out and run it. */
 static int train(const char *args, const char *out, Err *err) {
     char buf[2048];
     snprintf(buf, sizeof buf, "train %s --quiet --out %s/%s", args, tmp, out);
     char *argv[64];
-    int argc = 0;
-    for (char *save = NULL, *t = strtok_r(buf, " ", &save); t && argc < 63; t = strtok_r(NULL, " ", &save))
-        argv[argc++] = t;
+    int argc = split_args(buf, argv, 64);
     TrainOptions o;
     train_options_default(&o);
     int rc = train_options_parse(&o, argc, argv, err);
@@ -281,9 +288,7 @@ static void expect_parse_error(const char *args, const char *want) {
     char buf[1024];
     snprintf(buf, sizeof buf, "train %s", args);
     char *argv[32];
-    int argc = 0;
-    for (char *save = NULL, *t = strtok_r(buf, " ", &save); t && argc < 31; t = strtok_r(NULL, " ", &save))
-        argv[argc++] = t;
+    int argc = split_args(buf, argv, 32);
     TrainOptions o;
     train_options_default(&o);
     Err err = {{0}};
@@ -343,8 +348,7 @@ static void test_bad_input(void) {
     snprintf(p, sizeof p, "%s/good.json", tmp);
     snprintf(args, sizeof args, "train --config %s --batch 2", p);
     char *argv[8];
-    int argc = 0;
-    for (char *save = NULL, *t = strtok_r(args, " ", &save); t; t = strtok_r(NULL, " ", &save)) argv[argc++] = t;
+    int argc = split_args(args, argv, 8);
     TrainOptions o;
     train_options_default(&o);
     Err err;
@@ -568,9 +572,7 @@ static int eval_cmd(const char *args) {
     char buf[1500];
     snprintf(buf, sizeof buf, "eval %s", args);
     char *argv[40];
-    int argc = 0;
-    for (char *save = NULL, *t = strtok_r(buf, " ", &save); t && argc < 39; t = strtok_r(NULL, " ", &save))
-        argv[argc++] = t;
+    int argc = split_args(buf, argv, 40);
     return cmd_eval(argc, argv);
 }
 
@@ -799,21 +801,13 @@ static void test_sigint_checkpoints(void) {
     snprintf(args, sizeof args, "%s --seed 9 --max-steps 300 --eval-every -1", BASE);
     snprintf(out, sizeof out, "%s/sig", tmp);
     char buf[2048];
-    snprintf(buf, sizeof buf, "train %s --quiet --out %s", args, out);
+    snprintf(buf, sizeof buf, "%.500s train %.1000s --quiet --out %.500s", mtl, args, out);
     char *argv[64];
-    int argc = 0;
-    argv[argc++] = mtl;
-    for (char *save = NULL, *t = strtok_r(buf + 6, " ", &save); t && argc < 62; t = strtok_r(NULL, " ", &save))
-        argv[argc++] = t;
-    argv[argc] = NULL;
-    char *full[66];
-    full[0] = mtl;
-    full[1] = "train";
-    for (int i = 1; i <= argc; i++) full[i + 1] = argv[i];
+    split_args(buf, argv, 64);
     pid_t pid = fork();
     CU_ASSERT_FATAL(pid >= 0);
     if (pid == 0) {
-        execv(mtl, full);
+        execv(mtl, argv);
         _exit(127);
     }
     snprintf(cfg, sizeof cfg, "%s/log.csv", out);
