@@ -246,15 +246,6 @@ for t in mtl qa ner; do
   done
 done | run_queue
 
-if [ "$ABLATIONS" = 1 ]; then
-  ablation_variants | while read -r name opts; do
-    for s in ${ABLATION_SEEDS//,/ }; do
-      d="$OUT/ablation/$name/seed-$s"
-      [ -f "$d/metrics.json" ] || echo "--task mtl --seed $s --lr $LR_MTL --out $d $opts"
-    done
-  done | run_queue
-fi
-
 # ---- the same fine-tunes with transformers ----------------------------------------
 init_dir() { $PYTHON -c "import json; print(json.load(open('$1/metrics.json'))['init_dir'])"; }
 # One transformers fine-tune on C run $1's batches into $2, then `mtl eval` of each head.
@@ -302,6 +293,16 @@ if [ "$SPEED" = 1 ]; then
       --seed 1 --threads "$THREADS_SPEED" --every 100 --out "$sp/hf/model" > "$sp/hf.log" 2>&1 \
       || echo "warning: speed run $sp/hf failed" >&2
   done
+fi
+
+# ---- ablations (after the speed runs, which want the machine to themselves) -------------
+if [ "$ABLATIONS" = 1 ]; then
+  ablation_variants | while read -r name opts; do
+    for s in ${ABLATION_SEEDS//,/ }; do
+      d="$OUT/ablation/$name/seed-$s"
+      [ -f "$d/metrics.json" ] || echo "--task mtl --seed $s --lr $LR_MTL --out $d $opts"
+    done
+  done | run_queue
 fi
 
 if [ "$STEP_CMP" = 1 ]; then
