@@ -164,12 +164,29 @@ static int parse_line(Builder *b, const char *s, size_t n, const char *name, int
     return 0;
 }
 
+/* Byte offset of the first CR that is neither part of a CRLF pair nor the
+ * last byte, or len. */
+static size_t lone_cr(const char *buf, size_t len) {
+    for (size_t i = 0; i + 1 < len; i++)
+        if (buf[i] == '\r' && buf[i + 1] != '\n') return i;
+    return len;
+}
+
 int conll_parse(const char *buf, size_t len, const char *name, ConllCorpus *out, Err *err) {
     memset(out, 0, sizeof *out);
+    size_t pos = 0;
+    if (len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) pos = 3; /* a UTF-8 byte-order mark is not text */
+    size_t cr = lone_cr(buf, len);
+    if (cr < len) {
+        int ln = 1;
+        for (size_t i = 0; i < cr; i++) ln += buf[i] == '\n';
+        return err_set(err, "%s:%d: a carriage return (byte %zu) not followed by a line feed: lines must end "
+                            "in \\n or \\r\\n (convert old Mac CR-only line ends)", name, ln, cr);
+    }
     out->arena = xmalloc(len + 1);
     Builder b = {.c = out, .open_start = -1};
     int line = 0;
-    for (size_t pos = 0; pos < len;) {
+    while (pos < len) {
         const char *nl = memchr(buf + pos, '\n', len - pos);
         size_t end = nl ? (size_t)(nl - buf) : len;
         int rc = line == INT_MAX ? err_set(err, "%s: more than %d lines", name, INT_MAX)

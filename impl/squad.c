@@ -152,8 +152,28 @@ static void add_title(Parser *ps, const char *title) {
 
 /* ---- the four levels: answers, qas, paragraphs, articles --------------- */
 
+/* Byte offset of code point `cp` of s (UTF-8, nbytes long). */
+static size_t cp_to_byte(const char *s, size_t nbytes, int cp) {
+    size_t b = 0;
+    for (int k = 0; b < nbytes; b++) {
+        if (((unsigned char)s[b] & 0xC0) != 0x80) {
+            if (k == cp) return b;
+            k++;
+        }
+    }
+    return nbytes;
+}
+
+/* The official loaders' rule: context[answer_start : answer_start + len(text)] == text. */
+static int answer_aligned(const SquadContext *c, int start, const char *text) {
+    size_t b = cp_to_byte(c->text, (size_t)c->nbytes, start), n = strlen(text);
+    return b + n <= (size_t)c->nbytes && memcmp(c->text + b, text, n) == 0;
+}
+
 /* answer_start must be a whole number; for gold answers the span must also
- * lie inside the context. */
+ * lie inside the context, and the text must not be empty. A gold answer
+ * whose text is not the context at answer_start is kept (its span follows
+ * answer_start, as in run_qa.py) and counted in ds->n_misaligned. */
 static int parse_answer(Parser *ps, const cJSON *a, const char *path, const SquadContext *c,
                         int check_range, SquadAnswer *out) {
     if (!cJSON_IsObject(a))
@@ -167,11 +187,15 @@ static int parse_answer(Parser *ps, const cJSON *a, const char *path, const Squa
         return err_set(ps->err, "%s: %s.answer_start: expected a non-negative integer, got %g", ps->name,
                        path, v);
     int len = utf8_count_cp(text->valuestring, strlen(text->valuestring));
+    if (check_range && len == 0)
+        return err_set(ps->err, "%s: %s.text: empty answer (a gold answer must be a span of the context)",
+                       ps->name, path);
     if (check_range && (long)v + len > c->ncp)
         return err_set(ps->err,
                        "%s: %s.answer_start: %d + answer length %d is past the end of the context "
                        "(%d code points)",
                        ps->name, path, (int)v, len, c->ncp);
+    if (check_range && !answer_aligned(c, (int)v, text->valuestring)) ps->ds->n_misaligned++;
     out->text = xstrdup(text->valuestring);
     out->answer_start = (int)v;
     out->length = len;
@@ -226,6 +250,8 @@ static int parse_paragraph(Parser *ps, const cJSON *p, const char *path, int art
     const cJSON *context = need(ps, p, path, "context", J_STRING);
     const cJSON *qas = context ? need(ps, p, path, "qas", J_ARRAY) : NULL;
     if (!qas) return -1;
+    if (!*context->valuestring)
+        return err_set(ps->err, "%s: %s.context: empty (questions need a paragraph to answer from)", ps->name, path);
     SquadContext *c = new_context(ps);
     int ctx_index = ps->ds->n_contexts - 1;
     c->text = xstrdup(context->valuestring);
@@ -341,12 +367,34 @@ static cJSON *parse_json_text(const char *buf, size_t len, const char *name, Err
     return root;
 }
 
+static int cmp_example_id(const void *a, const void *b) {
+    const SquadExample *x = *(const SquadExample *const *)a, *y = *(const SquadExample *const *)b;
+    return strcmp(x->id, y->id);
+}
+
+/* Predictions and the scorer key questions by id: ids must be unique. */
+static int check_unique_ids(const SquadDataset *ds, const char *name, Err *err) {
+    if (ds->n_examples < 2) return 0;
+    const SquadExample **by_id = xmalloc((size_t)ds->n_examples * sizeof *by_id);
+    for (int i = 0; i < ds->n_examples; i++) by_id[i] = &ds->ex[i];
+    qsort(by_id, (size_t)ds->n_examples, sizeof *by_id, cmp_example_id);
+    int rc = 0;
+    for (int i = 1; i < ds->n_examples && rc == 0; i++)
+        if (!strcmp(by_id[i]->id, by_id[i - 1]->id))
+            rc = err_set(err, "%s: question id '%.200s' appears more than once (questions #%ld and #%ld); ids "
+                              "must be unique (predictions and scores are keyed by id)", name, by_id[i]->id,
+                         (long)(by_id[i - 1] - ds->ex), (long)(by_id[i] - ds->ex));
+    free(by_id);
+    return rc;
+}
+
 static int squad_parse_nul(const char *buf, size_t len, const char *name, SquadDataset *ds, Err *err) {
     memset(ds, 0, sizeof *ds);
     cJSON *root = parse_json_text(buf, len, name, err);
     if (!root) return -1;
     Parser ps = {.name = name, .err = err, .ds = ds};
     int rc = parse_root(&ps, root);
+    if (rc == 0) rc = check_unique_ids(ds, name, err);
     cJSON_Delete(root);
     if (rc) squad_free(ds);
     return rc;

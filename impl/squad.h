@@ -61,6 +61,7 @@ typedef struct {
     char **titles;
     int is_v2;         /* version starts with "v2"/"2", or any is_impossible key */
     char version[32];  /* the file's "version" string ("" if absent) */
+    int n_misaligned;  /* gold answers whose text is not the context at answer_start */
 } SquadDataset;
 
 /* Parse a SQuAD JSON document held in memory (need not be NUL-terminated).

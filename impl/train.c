@@ -712,6 +712,9 @@ static int setup(Trainer *t, int argc, char **argv, Err *err) {
 
 static void print_plan(const Trainer *t) {
     const TrainOptions *o = t->o;
+    if (t->d.has_qa && t->d.qa_train_ds.n_misaligned)
+        note(t, "mtl train: %d gold answers of the QA training file are not the context's text at their "
+                "answer_start; their spans follow answer_start (as run_qa.py)\n", t->d.qa_train_ds.n_misaligned);
     note(t,
             "mtl train: task %s, preset %s, seed %lld, %ld steps (%ld per epoch), warmup %ld, "
             "batch %d, sampling %s, lambda %g/%g%s, train windows NER %d QA %d, %ld parameters, "

@@ -19,6 +19,10 @@ static int load_conll_split(const char *rel, const Vocab *v, int max_seq, ConllC
     char path[4096];
     if (resolve_and_hash(rel, path, sizeof path, mf, err)) return -1;
     if (conll_load(path, c, err)) return -1;
+    if (c->n_sentences == 0) {
+        conll_free(c);
+        return err_set(err, "%s: no sentences (an empty split cannot be trained on or scored)", path);
+    }
     return ner_featurize(c, v, max_seq, f, err);
 }
 
@@ -51,6 +55,10 @@ static int load_squad_split(const char *rel, const Vocab *v, const TrainOptions 
     char path[4096];
     if (resolve_and_hash(rel, path, sizeof path, mf, err)) return -1;
     if (squad_load(path, ds, err)) return -1;
+    if (ds->n_examples == 0) {
+        squad_free(ds);
+        return err_set(err, "%s: no questions (an empty split cannot be trained on or scored)", path);
+    }
     SquadFeatParams p;
     squad_feat_defaults(&p);
     p.max_seq = o->seq_qa;

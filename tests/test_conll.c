@@ -117,6 +117,14 @@ static void test_crlf_trailing_blank_no_final_newline(void) {
     CU_ASSERT_EQUAL(c.n_docs, 1);
     CU_ASSERT_EQUAL(c.sents[0].doc, 0);
     conll_free(&c);
+    /* a UTF-8 byte-order mark is skipped */
+    CU_ASSERT_EQUAL_FATAL(parse_str("\xEF\xBB\xBF-DOCSTART- -X- O O\n\nA x y I-PER\n", &c, &err), 0);
+    CU_ASSERT_EQUAL(c.n_docs, 1);
+    CU_ASSERT_EQUAL(c.n_tokens, 1);
+    conll_free(&c);
+    /* CR-only line ends: refused, naming the line and byte */
+    CU_ASSERT_EQUAL(parse_str("A x y I-PER\rb x y O\r", &c, &err), -1);
+    CU_ASSERT(strstr(err.msg, ":1:") && strstr(err.msg, "byte 11") && strstr(err.msg, "carriage return"));
     /* empty input is an empty corpus */
     CU_ASSERT_EQUAL_FATAL(parse_str("\n\n", &c, &err), 0);
     CU_ASSERT_EQUAL(c.n_sentences, 0);

@@ -186,6 +186,13 @@ static char *slurp(const char *dir, const char *name, size_t *len) {
     return b;
 }
 
+static int exists(const char *rel) {
+    char p[700];
+    snprintf(p, sizeof p, "%s/%s", tmp, rel);
+    struct stat sb;
+    return stat(p, &sb) == 0;
+}
+
 static int same_file(const char *a, const char *b, const char *name) {
     size_t la = 0, lb = 0;
     char *x = slurp(a, name, &la), *y = slurp(b, name, &lb);
@@ -371,6 +378,32 @@ static void test_bad_input(void) {
     free(old);
     CU_ASSERT_EQUAL(rc, -1);
     CU_ASSERT(strstr(e2.msg, "conll2003/train.txt") != NULL && strstr(e2.msg, "make datasets") != NULL);
+    /* an empty test split is refused before the run starts, not scored as F1 0 over 0 sentences */
+    char d[300], q[700];
+    snprintf(d, sizeof d, "%s/emptytest", tmp);
+    snprintf(p, sizeof p, "%s/conll2003", d);
+    mkdir_p(p, &err);
+    snprintf(p, sizeof p, "%s/squad", d);
+    mkdir_p(p, &err);
+    static const char *const LINKED[] = {"conll2003/train.txt", "conll2003/valid.txt",
+                                         "squad/train-v1.1-subset44.json", "squad/dev-v1.1.json"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/data/%s", tmp, LINKED[i]);
+        snprintf(q, sizeof q, "%s/%s", d, LINKED[i]);
+        CU_ASSERT_EQUAL(symlink(p, q), 0);
+    }
+    snprintf(q, sizeof q, "%s/conll2003/test.txt", d);
+    f = fopen(q, "w");
+    fprintf(f, "-DOCSTART- -X- O O\n\n");
+    fclose(f);
+    old = strdup(getenv("DATASETS_DIR"));
+    setenv("DATASETS_DIR", d, 1);
+    rc = train("--task ner --preset tiny --max-steps 1 --batch 4 --seq-ner 32", "emptytest-run", &e2);
+    setenv("DATASETS_DIR", old, 1);
+    free(old);
+    CU_ASSERT_EQUAL(rc, -1);
+    CU_ASSERT(strstr(e2.msg, "test.txt: no sentences") != NULL);
+    CU_ASSERT(!exists("emptytest-run"));
 }
 
 /* The task column of log.csv for each strategy: joint trains both every
@@ -493,13 +526,6 @@ static void make_hf_dir(const char *name) {
     CU_ASSERT_EQUAL(hf_export_task(m, TASK_NER, vocab, 1, -1, dir, &err), 0);
     model_free(m);
     be->destroy(be);
-}
-
-static int exists(const char *rel) {
-    char p[700];
-    snprintf(p, sizeof p, "%s/%s", tmp, rel);
-    struct stat sb;
-    return stat(p, &sb) == 0;
 }
 
 static const char HF_ARGS[] =

@@ -165,6 +165,22 @@ static void test_bad_documents(void) {
     /* a lone \ud800 escape is rejected by the JSON parser */
     const char *sur = "{\"data\":[{\"title\":\"\\ud800\",\"paragraphs\":[]}]}";
     expect_error(sur, strlen(sur), (const char *[]){"invalid JSON", NULL});
+    /* ids must be unique; gold answers non-empty; contexts non-empty */
+    const char *dup = DOC(QA_OK "," QA_OK);
+    expect_error(dup, strlen(dup), (const char *[]){"question id 'a' appears more than once", "#0 and #1", NULL});
+    const char *empty = DOC("{\"id\":\"a\",\"question\":\"q\",\"answers\":[{\"text\":\"\",\"answer_start\":0}]}");
+    expect_error(empty, strlen(empty), (const char *[]){"qas[0].answers[0].text: empty answer", NULL});
+    const char *noctx = "{\"data\":[{\"paragraphs\":[{\"context\":\"\",\"qas\":[]}]}]}";
+    expect_error(noctx, strlen(noctx), (const char *[]){"paragraphs[0].context: empty", NULL});
+    /* text not at answer_start ("abc" at 4 is "def"): kept, counted */
+    const char *off = DOC("{\"id\":\"a\",\"question\":\"q\",\"answers\":[{\"text\":\"abc\",\"answer_start\":4}]},"
+                          "{\"id\":\"b\",\"question\":\"q\",\"answers\":[{\"text\":\"def\",\"answer_start\":4}]}");
+    CU_ASSERT_EQUAL_FATAL(squad_parse(off, strlen(off), "mem.json", &ds, &err), 0);
+    CU_ASSERT_EQUAL(ds.n_misaligned, 1);
+    squad_free(&ds);
+    CU_ASSERT_EQUAL_FATAL(squad_parse(ok, strlen(ok), "mem.json", &ds, &err), 0);
+    CU_ASSERT_EQUAL(ds.n_misaligned, 0);
+    squad_free(&ds);
     /* a buffer without a terminating NUL is fine: parse only the first len bytes */
     CU_ASSERT_EQUAL(squad_parse(ok, strlen(ok) - 1, "mem.json", &ds, &err), -1);
 }
