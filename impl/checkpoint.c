@@ -407,6 +407,15 @@ int checkpoint_init_params(const char *path, Model *m, int *copied, int *skipped
         const CkTensor *hit = NULL;
         for (int j = 0; j < k.n_tensors && !hit; j++)
             if (!strcmp(k.t[j].name, p->name) && same_shape(&k.t[j], p)) hit = &k.t[j];
+        if (!hit && strncmp(p->name, "ner.", 4) && strncmp(p->name, "qa.", 3)) {
+            /* a head may start fresh (e.g. a single-task run into a multi-task one); the encoder may not */
+            err_set(err, "%s: encoder tensor '%s' (%d x %d) is not in the checkpoint with that name and shape: "
+                         "--init needs a checkpoint of the same encoder (preset / shape)",
+                    path, p->name, p->shape[0], p->ndim > 1 ? p->shape[1] : 1);
+            free(host);
+            ckpt_close(&k);
+            return -1;
+        }
         if (!hit) {
             (*skipped)++;
             continue;

@@ -284,6 +284,15 @@ static void test_init_params(void) {
     const ParamInfo *e1 = model_find_tensor(ner.m, "emb.word");
     CU_ASSERT(memcmp(p1 + e1->offset, p2 + emb->offset, emb->numel * 4) == 0);
     free(p1), free(p2);
+    /* another encoder (C 32): refused, naming a tensor, instead of "0 loaded, all kept random" */
+    ModelConfig c = small_config(HEAD_NER | HEAD_QA);
+    c.C = 32;
+    c.FFN = 64;
+    Model *wide = model_create(&c, mtl.be, 2, 8, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(wide);
+    CU_ASSERT_EQUAL(checkpoint_init_params(tmp_path("ner.ckpt"), wide, &copied, &skipped, &err), -1);
+    CU_ASSERT(strstr(err.msg, "encoder tensor") && strstr(err.msg, "same encoder"));
+    model_free(wide);
     free_model(&ner);
     free_model(&mtl);
 }
