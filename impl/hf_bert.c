@@ -100,8 +100,11 @@ static cJSON *read_json(const char *path, Err *err) {
     size_t len;
     char *buf = read_file_all(path, &len, err);
     if (!buf) return NULL;
-    cJSON *j = cJSON_ParseWithLength(buf, len);
-    if (!j) {
+    /* require_null_terminated (buf is): text after the object is an error, not ignored */
+    cJSON *j = strlen(buf) == len ? cJSON_ParseWithOpts(buf, NULL, 1) : NULL;
+    if (!j && strlen(buf) != len) {
+        err_set(err, "%s: NUL byte at byte %zu", path, strlen(buf));
+    } else if (!j) {
         const char *at = cJSON_GetErrorPtr();
         size_t off = at && at >= buf && at <= buf + len ? (size_t)(at - buf) : 0;
         err_set(err, "%s: invalid JSON near byte %zu", path, off);

@@ -96,7 +96,7 @@ static cJSON *read_run_json(const char *dir, const char *name, Err *err) {
     size_t len;
     char *buf = read_file_all(p, &len, err);
     if (!buf) return NULL;
-    cJSON *j = cJSON_Parse(buf);
+    cJSON *j = cJSON_ParseWithOpts(buf, NULL, 1);
     free(buf);
     if (!j) err_set(err, "%s: not valid JSON", p);
     return j;

@@ -42,7 +42,7 @@ static const OptSpec OPTS[] = {
     {"preset", OT_STR, S(preset), 1, "model size: tiny | mini | minilm | base (hf: the shape of --init's Hugging Face config)", 0, 0},
     {"init", OT_STR, S(init), 1, "initialise parameters from a checkpoint (matching names)", 0, 0},
     {"out", OT_STR, S(out), 0, "run directory (runs/NAME)", 0, 0},
-    {"seed", OT_LL, N(seed), 1, "seed of init, data order, dropout and task sampling", 0, 4611686018427387904},
+    {"seed", OT_LL, N(seed), 1, "seed of init, data order, dropout and task sampling", 0, 1e18},
     {"seeds", OT_STR, S(seeds), 0, "comma list: one run per seed into OUT/seed-S + aggregate.json", 0, 0},
     {"lr", OT_FLOAT, N(lr), 1, "peak learning rate", 0, 1e30},
     {"weight-decay", OT_FLOAT, N(weight_decay), 1, "AdamW decoupled weight decay", 0, 10},
@@ -206,7 +206,8 @@ int train_option_set(TrainOptions *o, const char *key, const char *value, Err *e
 
 /* One JSON object {"key": value, ...}; numbers and booleans become text. */
 static int load_json_options(TrainOptions *o, const char *path, const char *buf, Err *err) {
-    cJSON *root = cJSON_Parse(buf);
+    /* require_null_terminated: text after the object is an error, not ignored */
+    cJSON *root = cJSON_ParseWithOpts(buf, NULL, 1);
     if (!root) {
         const char *at = cJSON_GetErrorPtr();
         return err_set(err, "%s: invalid JSON near byte %ld", path, at ? (long)(at - buf) : -1L);

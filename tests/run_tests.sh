@@ -5,10 +5,14 @@
 set -u
 build=${1:-build}
 passed=0; failed=0; skipped=0; crashed=0
-for t in "$build"/tests/test_*; do
-  [ -x "$t" ] || continue
-  echo "=== $(basename "$t")"
-  out=$("$t" 2>&1); rc=$?
+# Each CUnit binary, then the scripts that drive build/mtl itself (they print
+# a summary in CUnit's shape): tests/bad_input.sh.
+for t in "$build"/tests/test_* tests/bad_input.sh; do
+  case $t in
+    *.sh) echo "=== $(basename "$t")"; out=$(bash "$t" "$build/mtl" 2>&1); rc=$?;;
+    *) [ -x "$t" ] || continue
+       echo "=== $(basename "$t")"; out=$("$t" 2>&1); rc=$?;;
+  esac
   printf '%s\n' "$out"
   row=$(printf '%s\n' "$out" | awk '$1=="tests"{print $3, $4, $5; exit}')
   if [ -n "$row" ]; then

@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# bad_input.sh — every bad input refused (issue #12): ~250 cases over the mtl
+# command line, option ranges (generated from `mtl train --help`), config
+# files, run directories, --init checkpoints, data files, checkpoints and the
+# other commands. Each case asserts
+#   - the exit status (2: usage / options, 1: bad input found while running),
+#   - key words of the message (an extended regex, case-insensitive),
+#   - that it ends within CASE_TIMEOUT seconds (no hang),
+#   - that a finished run directory it points at is byte for byte unchanged,
+#     and that a new --out it names was not left behind.
+#
+#   bash tests/bad_input.sh [MTL]      (make test runs it with build/mtl;
+#                                       .ci/run also with the ASan/UBSan build)
+# Fixture data: the small files of tests/fixtures, no corpus text needed.
+set -u
+MTL=${1:-build/mtl}
+CASE_TIMEOUT=${CASE_TIMEOUT:-60}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+[ -x "$MTL" ] || { echo "bad_input.sh: $MTL not built" >&2; exit 2; }
+MTL=$(cd "$(dirname "$MTL")" && pwd)/$(basename "$MTL")
+T=$(mktemp -d /tmp/mtl_bad_input.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+F=$ROOT/tests/fixtures
+
+# ---- fixtures: data, a finished run, an HF checkpoint -----------------------------
+mkdir -p "$T/data/conll2003" "$T/data/squad"
+for s in train valid test; do cp "$F/conll_iob1.txt" "$T/data/conll2003/$s.txt"; done
+cp "$F/squad_v1_small.json" "$T/data/squad/train-v1.1-subset44.json"
+cp "$F/squad_v1_small.json" "$T/data/squad/dev-v1.1.json"
+export DATASETS_DIR=$T/data MTL_VOCAB=$F/conll_vocab.txt
+BASE=(--task mtl --preset tiny --batch 4 --seq-ner 32 --seq-qa 64 --stride 16 --max-query 16
+      --max-steps 4 --threads 1 --eval-every -1 --quiet)
+RUN=$T/run
+if ! "$MTL" train "${BASE[@]}" --out "$RUN" > "$T/fixture.log" 2>&1; then
+  echo "bad_input.sh: the fixture run failed:"; cat "$T/fixture.log"; exit 1
+fi
+cp -r "$F/hf_golden/ner" "$T/hf"
+snap() { (cd "$RUN" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum; }
+BEFORE=$(snap)
+cd "$T" # no datasets/data or ../shared/datasets to fall back to
+
+pass=0 fail=0 n=0
+# check STATUS REGEX CMD... : run CMD, compare. A case may name a new output
+# dir in $NEW (must not exist afterwards).
+NEW=""
+check() {
+  local want=$1 words=$2 out rc why=""
+  shift 2
+  n=$((n + 1))
+  out=$(timeout "$CASE_TIMEOUT" "$@" 2>&1 < /dev/null); rc=$?
+  if [ $rc = 124 ]; then why="hung (> ${CASE_TIMEOUT}s)"
+  elif [ $rc -ge 128 ] && [ $rc != 130 ]; then why="crashed (status $rc)"
+  elif [ $rc != "$want" ]; then why="exit $rc, want $want"
+  elif ! grep -qiE -- "$words" <<<"$out"; then why="message lacks /$words/"
+  elif grep -qE "AddressSanitizer|runtime error|LeakSanitizer" <<<"$out"; then why="sanitizer report"
+  elif [ "$(snap)" != "$BEFORE" ]; then why="the run directory changed"; BEFORE=$(snap)
+  elif [ -n "$NEW" ] && [ -e "$NEW" ]; then why="left $NEW behind"; rm -rf "$NEW"
+  fi
+  if [ -z "$why" ]; then
+    pass=$((pass + 1))
+  else
+    fail=$((fail + 1))
+    printf 'FAIL %d: %s\n  %s\n  output: %s\n' "$n" "${*:2}" "$why" "$(head -c 400 <<<"$out" | tr '\n' ' ')"
+  fi
+  NEW=""
+}
+
+# ---- 1. every numeric option out of its range, NaN, infinite, not a number -------
+# (the ranges are mtl train --help's: "--name  help [default] (lo..hi)")
+while read -r name lo hi; do
+  for v in nan inf -inf abc 1e99 "$(awk -v h="$hi" 'BEGIN { printf "%.17g", h * 10 + 1 }')" \
+           "$(awk -v l="$lo" 'BEGIN { printf "%.17g", (l < 0 ? l * 10 : l) - 1 }')"; do
+    check 2 "$name.*(outside the accepted range|not a number|not an integer)" \
+      "$MTL" train "${BASE[@]}" --out "$RUN" --resume "--$name" "$v"
+  done
+done < <("$MTL" train --help | sed -n 's/^  --\([a-z0-9-]*\) .*(\([-0-9.e+]*\)\.\.\([-0-9.e+]*\))$/\1 \2 \3/p')
+
+# ---- 2. words, flags and the command line --------------------------------------
+for kv in "task pos" "task ''" "sampling random" "decode beam" "device tpu" "loss-weighting uncertainty" \
+          "preset huge" "sampling JOINT"; do
+  set -- $kv
+  check 2 "(must be|unknown preset|--$1)" "$MTL" train "${BASE[@]}" --out "$RUN" --resume "--$1" "$2"
+done
+check 2 "not a boolean" "$MTL" train "${BASE[@]}" --out "$RUN" --resume=maybe
+check 2 "not a boolean" "$MTL" train "${BASE[@]}" --out "$RUN" --quiet=2
+check 2 "unknown option '--bogus'" "$MTL" train "${BASE[@]}" --out "$RUN" --bogus 1
+check 2 "needs a value" "$MTL" train "${BASE[@]}" --out "$RUN" --lr
+check 2 "unexpected argument" "$MTL" train "${BASE[@]}" --out "$RUN" stray
+check 2 "give one of them" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --overwrite
+check 2 "tf32" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --tf32
+check 2 "--out must name" "$MTL" train "${BASE[@]}" --out ""
+check 2 "gradnorm needs --task mtl --sampling joint" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --loss-weighting gradnorm --sampling proportional
+check 2 "initial weights and must be > 0" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --loss-weighting gradnorm --lambda-qa 0
+check 2 "epochs >= 1 or --max-steps" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --max-steps 0 --epochs 0
+check 2 "seq-ner must be in" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --seq-ner 4000
+check 2 "preset hf" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --preset hf
+NEW=$T/seeds; check 1 "given twice" "$MTL" train "${BASE[@]}" --out "$T/seeds" --seeds 1,1
+NEW=$T/seeds; check 1 "malformed" "$MTL" train "${BASE[@]}" --out "$T/seeds" --seeds 1,,2
+NEW=$T/seeds; check 1 "negative" "$MTL" train "${BASE[@]}" --out "$T/seeds" --seeds -3
+check 2 "usage" "$MTL" no-such-command
+check 2 "usage" "$MTL"
+
+# ---- 3. config files ----------------------------------------------------------------
+cfg() { printf '%b' "$2" > "$T/$1"; echo "$T/$1"; }
+check 2 "bad.json: invalid JSON near byte" "$MTL" train --config "$(cfg bad.json '{"batch": 4,')" --out "$RUN"
+check 2 "arr.json:1: expected key=value" "$MTL" train --config "$(cfg arr.json '[1, 2]')" --out "$RUN"
+check 2 "trail.json: invalid JSON near byte 13" "$MTL" train --config "$(cfg trail.json '{"batch": 4} [1]')" --out "$RUN"
+check 2 "true/false only" "$MTL" train --config "$(cfg bool.json '{"batch": true}')" --out "$RUN"
+check 2 "unknown option 'bogus'" "$MTL" train --config "$(cfg unk.json '{"bogus": 1}')" --out "$RUN"
+check 2 "value must be a string, number or boolean" "$MTL" train --config "$(cfg nested.json '{"lr": [1]}')" --out "$RUN"
+check 2 "option lr.*outside" "$MTL" train --config "$(cfg nan.json '{"lr": 1e99}')" --out "$RUN"
+check 2 "kv.conf:2: expected key=value" "$MTL" train --config "$(cfg kv.conf 'batch = 4\nno pair here\n')" --out "$RUN"
+check 2 "kv2.conf:1: option batch" "$MTL" train --config "$(cfg kv2.conf 'batch = four\n')" --out "$RUN"
+check 2 "NUL byte" "$MTL" train --config "$(cfg nul.conf 'batch = 4\0\n')" --out "$RUN"
+check 2 "cannot open" "$MTL" train --config "$T/missing.conf" --out "$RUN"
+check 2 "not a regular file" "$MTL" train --config "$T" --out "$RUN"
+mkfifo "$T/fifo.conf"
+check 2 "not a regular file" "$MTL" train --config "$T/fifo.conf" --out "$RUN"
+check 2 "given twice" "$MTL" train --config "$T/kv.conf" --config "$T/bad.json" --out "$RUN"
+check 2 "needs a FILE" "$MTL" train --out "$RUN" --config
+
+# ---- 4. the run directory ---------------------------------------------------------------
+check 1 "already holds a run.*--resume.*--overwrite" "$MTL" train "${BASE[@]}" --out "$RUN"
+check 1 "already holds a run" "$MTL" train "${BASE[@]}" --out "$RUN" --seed 2
+check 1 "different training options.*lr" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --lr 1e-3
+check 1 "model config mismatch: heads" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --task ner
+check 0 "" "$MTL" train "${BASE[@]}" --out "$RUN" --resume  # finished: nothing to do, untouched
+touch "$T/notadir"
+check 1 "not a directory" "$MTL" train "${BASE[@]}" --out "$T/notadir"
+check 1 "already holds a run" "$MTL" train "${BASE[@]}" --out "$T"
+# a corrupted copy of the run: refused with the cause, the copy untouched
+for how in truncate flip magic; do
+  C=$T/copy-$how; rm -rf "$C"; cp -r "$RUN" "$C"; rm -f "$C/metrics.json"
+  case $how in
+    truncate) truncate -s 1000 "$C/checkpoint.bin"; want="truncated|past the end|checksum";;
+    flip) printf '\x55' | dd of="$C/checkpoint.bin" bs=1 seek=5000 conv=notrunc 2>/dev/null; want="checksum mismatch";;
+    magic) printf 'XXXX' | dd of="$C/checkpoint.bin" bs=1 seek=0 conv=notrunc 2>/dev/null; want="not an mtl checkpoint";;
+  esac
+  h=$(sha256sum "$C/checkpoint.bin")
+  check 1 "checkpoint.bin.*($want)" "$MTL" train "${BASE[@]}" --out "$C" --resume
+  [ "$(sha256sum "$C/checkpoint.bin")" = "$h" ] || { fail=$((fail + 1)); echo "FAIL: $how: checkpoint changed"; }
+done
+
+# ---- 5. --init -----------------------------------------------------------------------------
+I=(--task ner --batch 4 --seq-ner 16 --max-steps 2 --threads 1 --eval-every -1 --quiet)
+hfcopy() { rm -rf "$T/$1"; cp -r "$T/hf" "$T/$1"; echo "$T/$1"; }
+NEW=$T/new; check 1 "no-such-dir" "$MTL" train "${I[@]}" --out "$T/new" --init "$T/no-such-dir"
+d=$(hfcopy trunc); truncate -s 300 "$d/model.safetensors"
+NEW=$T/new; check 1 "model.safetensors" "$MTL" train "${I[@]}" --out "$T/new" --init "$d"
+d=$(hfcopy roberta); sed -i 's/"model_type": *"bert"/"model_type": "roberta"/' "$d/config.json"
+NEW=$T/new; check 1 "model_type" "$MTL" train "${I[@]}" --out "$T/new" --init "$d"
+d=$(hfcopy relu); sed -i 's/"gelu"/"relu"/' "$d/config.json"
+NEW=$T/new; check 1 "hidden_act" "$MTL" train "${I[@]}" --out "$T/new" --init "$d"
+d=$(hfcopy vocab); echo "extratoken" >> "$d/vocab.txt"
+NEW=$T/new; check 1 "vocab" "$MTL" train "${I[@]}" --out "$T/new" --init "$d"
+d=$(hfcopy trailing); printf ' {}' >> "$d/config.json"
+NEW=$T/new; check 1 "config.json: invalid JSON near byte" "$MTL" train "${I[@]}" --out "$T/new" --init "$d"
+d=$(hfcopy noconfig); rm "$d/config.json"
+NEW=$T/new; check 1 "config.json" "$MTL" train "${I[@]}" --out "$T/new" --init "$d"
+d=$(hfcopy badjson); printf '{"model_type": ' > "$d/config.json"
+NEW=$T/new; check 1 "config.json" "$MTL" train "${I[@]}" --out "$T/new" --init "$d"
+d=$(hfcopy lies); python3 - "$d/model.safetensors" <<'PY' 2>/dev/null || printf 'garbage' > "$d/model.safetensors"
+import json, struct, sys
+p = sys.argv[1]; b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n]); k = next(k for k in h if k != "__metadata__")
+h[k]["shape"] = [s * 2 for s in h[k]["shape"]]
+hb = json.dumps(h).encode(); hb += b" " * (-len(hb) % 8)
+open(p, "wb").write(struct.pack("<Q", len(hb)) + hb + b[8 + n:])
+PY
+NEW=$T/new; check 1 "model.safetensors" "$MTL" train "${I[@]}" --out "$T/new" --init "$d"
+NEW=$T/new; check 1 "checkpoint|cannot open|not" "$MTL" train "${I[@]}" --preset tiny --out "$T/new" --init "$T/no-such.bin"
+NEW=$T/new; check 1 "encoder tensor|same encoder|config" "$MTL" train "${BASE[@]}" --preset mini --out "$T/new" --init "$RUN/checkpoint.bin"
+
+# ---- 6. data files -------------------------------------------------------------------------
+# each case: a copy of the data with one file broken; the run must refuse it before writing
+broken_data() { # NAME FILE CONTENT(printf %b)
+  rm -rf "$T/d-$1"; cp -r "$T/data" "$T/d-$1"; printf '%b' "$3" > "$T/d-$1/$2"
+}
+data_case() { # NAME FILE CONTENT REGEX [TASK]
+  broken_data "$1" "$2" "$3"
+  NEW=$T/new; check 1 "$4" env DATASETS_DIR="$T/d-$1" "$MTL" train "${BASE[@]}" --task "${5:-mtl}" --out "$T/new"
+}
+data_case tag conll2003/train.txt "A x y B-FOO\n" "train.txt:1: unknown NER tag"
+data_case cols conll2003/valid.txt "A x I-PER\n" "valid.txt:1: expected 4 columns"
+data_case cr conll2003/test.txt "A x y O\rB x y O\r\n" "test.txt:1: a carriage return"
+data_case utf8 conll2003/train.txt "A\xff x y O\n" "train.txt:1: invalid UTF-8"
+data_case empty conll2003/test.txt "-DOCSTART- -X- O O\n\n" "test.txt: no sentences"
+data_case nul conll2003/train.txt "A x y O\n\0\n" "train.txt:2"
+data_case sjson squad/dev-v1.1.json '{"data": [' "dev-v1.1.json.*(invalid JSON|truncated)"
+data_case sdup squad/dev-v1.1.json '{"data":[{"paragraphs":[{"context":"a b","qas":[{"id":"x","question":"q","answers":[{"text":"a","answer_start":0}]},{"id":"x","question":"q","answers":[{"text":"b","answer_start":2}]}]}]}]}' "question id 'x' appears more than once"
+data_case sempty squad/train-v1.1-subset44.json '{"data":[{"paragraphs":[{"context":"a b","qas":[{"id":"x","question":"q","answers":[{"text":"","answer_start":0}]}]}]}]}' "empty answer"
+data_case srange squad/train-v1.1-subset44.json '{"data":[{"paragraphs":[{"context":"a b","qas":[{"id":"x","question":"q","answers":[{"text":"b","answer_start":9}]}]}]}]}' "past the end"
+data_case snoq squad/dev-v1.1.json '{"data":[]}' "dev-v1.1.json: no questions"
+data_case sctx squad/dev-v1.1.json '{"data":[{"paragraphs":[{"context":"","qas":[]}]}]}' "context: empty"
+data_case stype squad/dev-v1.1.json '{"data":[{"paragraphs":[{"context":"a","qas":[{"id":1}]}]}]}' "id: expected string"
+rm -rf "$T/d-missing"; cp -r "$T/data" "$T/d-missing"; rm "$T/d-missing/conll2003/valid.txt"
+NEW=$T/new; check 1 "valid.txt" env DATASETS_DIR="$T/d-missing" "$MTL" train "${BASE[@]}" --out "$T/new"
+NEW=$T/new; check 1 "vocab" env MTL_VOCAB="$T/missing-vocab.txt" "$MTL" train "${BASE[@]}" --out "$T/new"
+
+# ---- 7. the other commands ------------------------------------------------------------------
+check 2 "--model and --out are required" "$MTL" eval --out "$T/ev"
+check 2 "--model and --out are required" "$MTL" eval --model "$RUN"
+check 2 "batch.*outside" "$MTL" eval --model "$RUN" --out "$T/ev" --batch 0
+check 2 "unknown option '--lr'" "$MTL" eval --model "$RUN" --out "$T/ev" --lr 1
+check 2 "task must be" "$MTL" eval --model "$RUN" --out "$T/ev" --task pos
+check 2 "decode must be" "$MTL" eval --model "$RUN" --out "$T/ev" --decode beam
+check 2 "window options" "$MTL" eval --model "$RUN" --out "$T/ev" --stride 400
+NEW=$T/ev; check 1 "no trained QA head" "$MTL" eval --model "$T/hf" --task qa --out "$T/ev"
+NEW=$T/ev; check 1 "no-such" "$MTL" eval --model "$T/no-such" --out "$T/ev"
+check 2 "required" "$MTL" export
+check 2 "required" "$MTL" export "$RUN"
+check 2 "--task must be" "$MTL" export "$RUN" --out "$T/ex" --task pos
+NEW=$T/ex; check 1 "no-such" "$MTL" export "$T/no-such" --out "$T/ex"
+check 2 "required" "$MTL" dump-forward --model "$RUN" --out "$T/df.st"
+check 2 "--n must be an integer" "$MTL" dump-forward --model "$RUN" --data ner-dev --out "$T/df.st" --n 0
+check 2 "required" "$MTL" dump-forward --model "$RUN" --data pos-dev --out "$T/df.st"
+check 1 "cannot open" "$MTL" score-ner "$T/missing.txt"
+printf 'A x O O\nB O\n' > "$T/cols.txt"
+check 1 "cols.txt.*2" "$MTL" score-ner "$T/cols.txt"
+check 1 "not a regular file" "$MTL" score-ner "$T/fifo.conf"
+printf '{"q1": ' > "$T/pred.json"
+check 1 "pred.json" "$MTL" score-squad "$F/squad_v1_small.json" "$T/pred.json"
+printf '[1]' > "$T/pred2.json"
+check 1 "pred2.json.*expected an object" "$MTL" score-squad "$F/squad_v1_small.json" "$T/pred2.json"
+check 1 "squad_truncated.json" "$MTL" score-squad "$F/squad_truncated.json" "$T/pred2.json"
+check 1 "no-such" "$MTL" score-squad "$T/no-such.json" "$T/pred2.json"
+
+echo "bad_input.sh: $n cases, $pass passed, $fail failed ($MTL)"
+# one line in CUnit's shape, for tests/run_tests.sh
+printf 'Run Summary:    Type  Total    Ran Passed Failed Inactive\n              tests %6d %6d %6d %6d        0\n' "$n" "$n" "$pass" "$fail"
+[ "$fail" = 0 ]
