@@ -33,8 +33,9 @@
 #   HF [1 when torch + transformers import]  the same fine-tunes with transformers
 #             (reference/finetune_hf.py train) on each C run's batches, scored by
 #             `mtl eval`; HF_TASKS [ner qa] (mtl: one BertModel, both heads)
-#   SPEED [= HF]  one NER and one QA epoch, ours vs transformers, run alone
-#             with THREADS_SPEED [nproc] threads: s/step and peak RSS
+#   SPEED [1 when HF=1 and JOBS>1]  one NER and one QA epoch, ours vs
+#             transformers, each alone with THREADS_SPEED [nproc] threads:
+#             s/step and peak RSS (with JOBS=1 the runs above are alone already)
 #   ABLATIONS [0]  1: multi-task variants, same budget, on ABLATION_SEEDS
 #             [first of SEEDS], into OUT/ablation/NAME/seed-S; ABLATION_KINDS
 #             [lambda temperature], any of:
@@ -70,7 +71,8 @@ if [ -z "${HF:-}" ]; then
   if python3 -c "import torch, transformers, safetensors" 2>/dev/null; then HF=1; else HF=0; fi
 fi
 HF_TASKS=${HF_TASKS-ner qa}
-SPEED=${SPEED:-$HF}
+# with JOBS=1 every run has the machine to itself: the side-by-side s/step already compare
+SPEED=${SPEED:-$([ "$HF" = 1 ] && [ "$JOBS" -gt 1 ] && echo 1 || echo 0)}
 THREADS_SPEED=${THREADS_SPEED:-$(nproc)}
 ABLATIONS=${ABLATIONS:-0}
 ABLATION_SEEDS=${ABLATION_SEEDS:-${SEEDS%%,*}}

@@ -318,8 +318,10 @@ def section(args):
               "The same fine-tunes run by transformers (`reference/finetune_hf.py train`: BertModel from the same "
               "checkpoint + the same initial heads, on each of our runs' batches in the same order, torch AdamW with "
               "the same hyper-parameters, schedule and clipping, dropout on with torch's own masks) and scored by "
-              "`mtl eval` — the same tokeniser, decoder and scorer as ours. s / step and RSS are those of the "
-              "bench's concurrent runs (see the speed table for a clean comparison)."] + [""] + h
+              "`mtl eval` — the same tokeniser, decoder and scorer as ours. s / step and peak RSS are those of "
+              "these runs: they compare when each run had the machine to itself (`make bench` with JOBS=1, "
+              "the default); with JOBS=2, as here when the speed table below exists, two ran at once and the "
+              "speed table times one epoch of each alone."] + [""] + h
     sp, cpu = speed_rows(args.runs)
     if sp:
         L += ["", "### Speed: one fine-tuning epoch, ours vs transformers", "",
