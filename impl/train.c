@@ -802,8 +802,7 @@ int train_run(const TrainOptions *o_in, int argc, char **argv, RunSummary *sum, 
     TrainOptions *o = xmalloc(sizeof *o);
     *o = *o_in;
     t.o = o;
-    memset(sum, 0, sizeof *sum);
-    sum->seed = o->seed;
+    run_summary_init(sum, o->seed);
     t.rd.fd = -1;
     int rc = rundir_acquire(&t.rd, o->out, o->resume, o->overwrite, err);
     if (rc == 0) rc = resolve_init(&t, o, err);

@@ -109,6 +109,8 @@ typedef struct {
 /* Train one run with o->seed into o->out. Returns 0, or -1 with err
  * (bad data, non-finite loss, write failure, ...). */
 int train_run(const TrainOptions *o, int argc, char **argv, RunSummary *sum, Err *err);
+/* Every figure NaN (not computed: null in aggregate.json), the seed set. */
+void run_summary_init(RunSummary *s, long long seed);
 /* The summary of a finished run directory (metrics, timing, memory, params .json). */
 int train_summary_from_dir(const char *dir, RunSummary *sum, Err *err);
 

@@ -31,6 +31,13 @@ static const SummaryField FIELDS[] = {
     {"params_total", offsetof(RunSummary, params_total), "params.json", "total"},
 };
 
+void run_summary_init(RunSummary *s, long long seed) {
+    memset(s, 0, sizeof *s);
+    s->seed = seed;
+    for (size_t f = 0; f < sizeof FIELDS / sizeof FIELDS[0]; f++)
+        *(double *)((char *)s + FIELDS[f].offset) = NAN; /* never computed: null in aggregate.json */
+}
+
 static double field(const RunSummary *r, size_t off) {
     return *(const double *)((const char *)r + off);
 }

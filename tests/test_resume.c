@@ -801,6 +801,30 @@ static void test_run_dir_owned(void) {
     CU_ASSERT(!exists("never"));
 }
 
+/* --seeds: aggregate.json has mean, std and values per figure; a figure no
+ * run computed (QA of an NER run, test with --no-test) is null, not 0. */
+static void test_seeds_aggregate(void) {
+    char buf[1200];
+    snprintf(buf, sizeof buf, "train %s --task ner --max-steps 3 --no-test --seeds 1,2 --quiet --out %s/agg",
+             BASE, tmp);
+    char *argv[64];
+    int argc = split_args(buf, argv, 64);
+    CU_ASSERT_EQUAL_FATAL(cmd_train(argc, argv), 0);
+    size_t len;
+    char *b = slurp("agg", "aggregate.json", &len);
+    cJSON *j = b ? cJSON_Parse(b) : NULL;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    const cJSON *qa = cJSON_GetObjectItemCaseSensitive(j, "qa_dev_f1");
+    const cJSON *test = cJSON_GetObjectItemCaseSensitive(j, "ner_test_f1");
+    const cJSON *dev = cJSON_GetObjectItemCaseSensitive(j, "ner_dev_f1");
+    CU_ASSERT(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(qa, "mean")));
+    CU_ASSERT(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(test, "mean")));
+    CU_ASSERT(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(dev, "mean")));
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(dev, "values")), 2);
+    cJSON_Delete(j);
+    free(b);
+}
+
 /* build/tests/test_resume -> build/mtl */
 static int mtl_binary(char *out, size_t n) {
     char self[512];
@@ -882,6 +906,7 @@ int main(void) {
         {"mtl eval: run and export score as train did; bad input refused; config.json reruns", test_eval_matches_train},
         {"a run dir is one run's: refused, --overwrite, locked, finished resume untouched", test_run_dir_owned},
         {"SIGINT: step finished, checkpoint, exit 130; --resume == uninterrupted", test_sigint_checkpoints},
+        {"--seeds: aggregate.json, null for figures never computed", test_seeds_aggregate},
         {NULL, NULL}};
     testutil_add_suite("resume", tests);
     int rc = testutil_run_all();
