@@ -51,6 +51,7 @@ COMMON=(--preset tiny --seed 1 --max-steps 200 --batch 16 --lr 1e-3 --warmup-rat
 
 rm -rf "$OUT"
 mkdir -p "$OUT"
+OUT_ABS=$(cd "$OUT" && pwd) # OUT may be relative or absolute
 t0=$(date +%s)
 for t in ner qa mtl; do
   echo "== bench-ci: $t"
@@ -186,7 +187,7 @@ echo "== bench-ci: reports from the runs"
 for subset in ner qa mtl "ner qa mtl mtl-gradnorm"; do
   scratch="$OUT/reports-${subset// /-}"
   mkdir -p "$scratch/runs"
-  for t in $subset; do ln -sfn "$PWD/$OUT/$t" "$scratch/runs/$t"; done
+  for t in $subset; do ln -sfn "$OUT_ABS/$t" "$scratch/runs/$t"; done
   want_gn=1
   [[ $subset == *gradnorm* ]] || want_gn=0
   if FIGS="$scratch" BUILD="$BUILD" bash reports/make_reports.sh "$scratch/runs" "$scratch/RESULTS.md" \
