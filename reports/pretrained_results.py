@@ -143,6 +143,22 @@ def entity_rows(groups):
     return table(["model", "entity", "P", "R", "F1"], rows) if rows else []
 
 
+def sweep_build_note(root, groups):
+    """Says so when the sweep's runs come from another build or batching than the main runs."""
+    sw = [r for rs in find_groups(os.path.join(root, "lr-sweep")).values() for r in rs] \
+        if os.path.isdir(os.path.join(root, "lr-sweep")) else []
+    main = groups.get("ner") or groups.get("qa") or []
+    if not sw or not main:
+        return ""
+    b_sw, b_main = sw[0].manifest.get("git_commit", "?"), main[0].manifest.get("git_commit", "?")
+    g_sw, g_main = bool(sw[0].config.get("group-by-length")), bool(main[0].config.get("group-by-length"))
+    if b_sw == b_main and g_sw == g_main:
+        return ""
+    return (" The sweep's runs are from build %s%s; the main runs from build %s%s (the choice was kept, not rerun)."
+            % (b_sw, ", batches not grouped by length" if not g_sw else "", b_main,
+               ", batches grouped by length" if g_main else ""))
+
+
 def sweep_rows(sweep):
     rows = []
     for task in ("ner", "qa"):
@@ -301,7 +317,8 @@ def section(args):
         L += ["", "### Per-entity scores, CoNLL-2003 test", ""] + e
     if sweep:
         L += ["", "### Learning-rate sweep (seed %s, same budget; `make bench LR_SWEEP=1`)" % sweep.get("seed"), "",
-              "Rule: %s. Small encoders want more than BERT-base's 2e-5." % sweep.get("rule", "")] + [""] + sweep_rows(sweep)
+              "Rule: %s. Small encoders want more than BERT-base's 2e-5.%s" % (
+                  sweep.get("rule", ""), sweep_build_note(args.runs, groups))] + [""] + sweep_rows(sweep)
     a = ablation_rows(args.runs, groups)
     if a:
         L += ["", "### Ablations of the multi-task model", "",
