@@ -735,10 +735,11 @@ static int write_dump(Trainer *t, Err *err) {
 static int stop_on_signal(Trainer *t, long done, Err *err) {
     Err e;
     if (flush_logs(t, &e) || save_checkpoint(t, done, &e))
-        return err_set(err, "%s at step %ld/%ld: the checkpoint could not be written: %s",
-                       signal_name(g_stop_signal), done, t->total, e.msg), 2;
-    err_set(err, "%s: stopped after step %ld/%ld; checkpoint %s written; continue with the same command "
-                 "and --resume", signal_name(g_stop_signal), done, t->total, t->ckpt);
+        err_set(err, "%s at step %ld/%ld: the checkpoint could not be written: %s", signal_name(g_stop_signal),
+                done, t->total, e.msg);
+    else
+        err_set(err, "%s: stopped after step %ld/%ld; checkpoint %s written; continue with the same command "
+                     "and --resume", signal_name(g_stop_signal), done, t->total, t->ckpt);
     return 2;
 }
 
