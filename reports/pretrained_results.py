@@ -285,6 +285,29 @@ def pretrained_setting(groups):
     }
 
 
+def clipped_note(groups):
+    """With one task per step, a loss weight only matters on steps whose gradient norm is under the
+    clip: clipping rescales a weighted gradient back to the same unit-norm step."""
+    runs = groups.get("mtl") or []
+    if not runs or runs[0].config.get("sampling") == "joint":
+        return ""
+    clip = fnum(runs[0].config.get("clip"))
+    counts = {}
+    for r in runs:
+        for row in r.log:
+            t = row.get("task")
+            if t in ("ner", "qa"):
+                n, c = counts.get(t, (0, 0))
+                counts[t] = (n + 1, c + (fnum(row.get("grad_norm")) > clip))
+    if not counts or not clip > 0:
+        return ""
+    parts = ["%s %d of %d" % (t.upper(), c, n) for t, (n, c) in sorted(counts.items())]
+    return ("Gradient clipping and loss weights: in the main multi-task runs (one task per step, clip %g), the "
+            "steps whose gradient norm was over the clip were %s. On a clipped step a loss weight λ only scales "
+            "a gradient that clipping scales back to the same step (coefficient clip / (‖g‖ + 1e-6), as torch's "
+            "clip_grad_norm_), so λ_k changes task k's clipped steps only in rounding." % (clip, ", ".join(parts)))
+
+
 def fidelity_lines(fdir):
     lines = []
     for path in sorted(glob.glob(os.path.join(fdir, "*.json"))):
@@ -325,6 +348,9 @@ def section(args):
               "Same budget (one epoch of each task's data in expectation) and learning rate as the main "
               "multi-task runs, one change each; in brackets the difference from the main runs of the same seeds. "
               "One seed is one draw: read a difference against the seed std of the main table."] + [""] + a
+        c = clipped_note(groups)
+        if c:
+            L += ["", c]
     if all(groups.get(t) for t in ("ner", "qa", "mtl")):
         cs = claims_section(claims_classes(args.runs, groups), args.mtl, pretrained_setting(groups))
         if cs:
