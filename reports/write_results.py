@@ -613,16 +613,25 @@ def claims_section(classes, mtl_bin, setting=SCRATCH_SETTING):
                  "peak RSS %.0f MiB vs %.0f + %.0f MiB = %.0f%% of combined, %.0f%% of the larger one" % (
                      r_m / 2 ** 20, r_n / 2 ** 20, r_q / 2 ** 20, 100 * r_m / (r_n + r_q),
                      100 * r_m / max(r_n, r_q))])
+    def same_seeds(base, runs):
+        """The runs of base with the seeds of runs (all of base when none match): a one-seed
+        ablation is compared with the main run of its seed, not with the mean over other seeds."""
+        seeds = {r.config.get("seed") for r in runs}
+        return [r for r in base if r.config.get("seed") in seeds] or base
+
     for lam, (cn, cq) in REPORT_LAMBDA.items():
         runs = classes.get("lambda " + lam)
         if not runs:
             continue
-        d = lambda key: "%+.2f points (%s)" % (mean_of(runs, key) - mean_of(mtl, key),
-                                               f2(rel_change(mean_of(runs, key), mean_of(mtl, key))))
+        ref = same_seeds(mtl, runs)
+        d = lambda key: "%+.2f points (%s)" % (mean_of(runs, key) - mean_of(ref, key),
+                                               f2(rel_change(mean_of(runs, key), mean_of(ref, key))))
         rows.append(["λ %s vs 1/1: NER F1, QA F1" % lam, "%+.1f%%, %+.1f%%" % (cn, cq),
-                     "%s, %s %s" % (d("ner_test_f1"), d("qa_dev_f1"), noise_note(runs, mtl, [("ner_test_f1", "NER"),
+                     "%s, %s %s" % (d("ner_test_f1"), d("qa_dev_f1"), noise_note(runs, ref, [("ner_test_f1", "NER"),
                                                                             ("qa_dev_f1", "QA")]))])
-    lam_runs = [("1/1", mtl)] + [(k[7:], v) for k, v in classes.items() if k.startswith("lambda ")]
+    lam_groups = [v for k, v in classes.items() if k.startswith("lambda ")]
+    lam_runs = [("1/1", same_seeds(mtl, [r for g in lam_groups for r in g]))] + \
+        [(k[7:], v) for k, v in classes.items() if k.startswith("lambda ")]
     if len(lam_runs) > 1:
         avg = lambda r: (mean_of(r, "ner_test_f1") + mean_of(r, "qa_dev_f1")) / 2
         best = max(lam_runs, key=lambda kv: avg(kv[1]))
