@@ -247,11 +247,13 @@ def ablation_rows(root, groups):
         vals = [mean_std([r.get(*k) for r in rs])[0] for k in keys]
         cells = [pm([r.get(*k) for r in rs]) + ("" if name == "main multi-task" or math.isnan(v - b) else " (%+.2f)" % (v - b))
                  for k, v, b in zip(keys, vals, base)]
+        qa_steps = [sum(1 for row in r.log if row.get("task") in ("qa", "joint")) for r in rs]
         rows.append([name, lam, smp, ",".join(str(r.metrics.get("seed")) for r in rs),
-                     int(fnum(rs[0].metrics.get("steps")))] + cells +
+                     "%d (%s)" % (int(fnum(rs[0].metrics.get("steps"))),
+                                  pm(qa_steps, 0) if all(qa_steps) else "?")] + cells +
                     [pm([fnum(r.timing.get("train_wall_s")) for r in rs], 0)])
-    return table(["variant", "loss weighting", "sampling", "seeds", "steps", "NER F1 (test)", "NER F1 (dev)",
-                  "QA F1 (dev)", "QA EM (dev)", "train time (s)"], rows)
+    return table(["variant", "loss weighting", "sampling", "seeds", "steps (QA batches)", "NER F1 (test)",
+                  "NER F1 (dev)", "QA F1 (dev)", "QA EM (dev)", "train time (s)"], rows)
 
 
 def claims_classes(root, groups):
@@ -283,6 +285,18 @@ def pretrained_setting(groups):
                 "multi-task runs sample tasks in proportion to their data (the report's λ ablation used "
                 "its joint loop).",
     }
+
+
+def qa_budget_note(root, groups):
+    """How many QA batches a temperature-sampling ablation got, against one QA epoch."""
+    abl = os.path.join(root, "ablation")
+    epoch = int(fnum(groups["qa"][0].metrics.get("steps"))) if groups.get("qa") else 0
+    for g, runs in (find_groups(abl).items() if os.path.isdir(abl) and epoch else []):
+        if runs[0].config.get("sampling") == "temperature":
+            n = sum(1 for row in runs[0].log if row.get("task") == "qa")
+            return (": temperature sampling gave QA %d batches, %.1f times its one epoch (%d), so its QA "
+                    "scores measure the QA budget as much as the sampling" % (n, n / epoch, epoch))
+    return ""
 
 
 def clipped_note(groups):
@@ -345,9 +359,10 @@ def section(args):
     a = ablation_rows(args.runs, groups)
     if a:
         L += ["", "### Ablations of the multi-task model", "",
-              "Same budget (one epoch of each task's data in expectation) and learning rate as the main "
-              "multi-task runs, one change each; in brackets the difference from the main runs of the same seeds. "
-              "One seed is one draw: read a difference against the seed std of the main table."] + [""] + a
+              "Same number of optimiser steps and learning rate as the main multi-task runs, one change each; "
+              "in brackets the difference from the main runs of the same seeds. One seed is one draw: read a "
+              "difference against the seed std of the main table. Sampling changes how the steps split between "
+              "the tasks (QA batches in brackets)%s." % qa_budget_note(args.runs, groups)] + [""] + a
         c = clipped_note(groups)
         if c:
             L += ["", c]
@@ -405,7 +420,7 @@ def splice(results, text):
 
 
 SUMMARY_FILES = ("config.json", "metrics.json", "manifest.json", "timing.json", "params.json", "memory.json",
-                 "eval.csv", "hf_train.json")
+                 "eval.csv", "hf_train.json", "log.csv")
 
 
 def archive(runs, fidelity, dest):
