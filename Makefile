@@ -73,7 +73,7 @@ $(BUILD)/impl/buildinfo.o: $(BUILD)/buildinfo.stamp
 FLAGINFO := $(CC) $(OPT) $(USE_CUDA) $(NVFLAGS)
 $(shell mkdir -p $(BUILD) && { [ "$$(cat $(BUILD)/flags.stamp 2>/dev/null)" = '$(FLAGINFO)' ] || echo '$(FLAGINFO)' > $(BUILD)/flags.stamp; })
 
-.PHONY: all test clean reference help
+.PHONY: all test clean reference
 all: $(BUILD)/mtl $(TEST_BIN)
 
 $(BUILD)/%.o: %.c $(BUILD)/flags.stamp

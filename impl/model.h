@@ -153,7 +153,7 @@ void model_optstate_from_host(Model *m, const float *m_src, const float *v_src, 
 ModelCounts model_counts(const ModelConfig *cfg, int maxB, int maxT);
 
 /* Model FLOPs of one forward pass on a (B, T) batch of `task` (matmuls and
- * attention only; see model_flops.c for the formula). Backward = 2x. */
+ * attention only; formula in model.c). Backward = 2x. */
 double model_forward_flops(const ModelConfig *cfg, int task, int B, int T);
 
 #endif

@@ -397,7 +397,6 @@ static int save_checkpoint(Trainer *t, long done, Err *err) {
     return 0;
 }
 
-static const char *const RESUME_IGNORED[] = {NULL};
 
 static int resume_from_checkpoint(Trainer *t, Err *err) {
     struct stat sb;
@@ -409,7 +408,7 @@ static int resume_from_checkpoint(Trainer *t, Err *err) {
     if (checkpoint_load(t->ckpt, t->m, &st, err)) return -1;
     char diff[512];
     int rc = 0;
-    if (ckpt_options_diff(st.options, t->options, RESUME_IGNORED, diff, sizeof diff))
+    if (ckpt_options_diff(st.options, t->options, NULL, diff, sizeof diff))
         rc = err_set(err, "%s: --resume with different training options: %s", t->ckpt, diff);
     else if (st.n_orders != 2 || st.step > t->total)
         rc = err_set(err, "%s: checkpoint at step %ld does not fit this run (%ld steps)", t->ckpt,
