@@ -85,12 +85,18 @@ int cmd_data_stats(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return data_stats_usage(stdout), 0;
         if (!strcmp(argv[i], "--no-features")) features = 0;
-        else if (!strcmp(argv[i], "--max-seq") && i + 1 < argc) max_seq = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--max-seq") && i + 1 < argc) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (!*argv[i] || *end || v < 3 || v > 4096)
+                return fprintf(stderr, "mtl data-stats: --max-seq must be an integer in [3, 4096], got '%s'\n",
+                               argv[i]), 2;
+            max_seq = (int)v;
+        }
         else if (argv[i][0] == '-') return data_stats_usage(stderr), 2;
         else if (n < 16) sp[n++].label = argv[i];
         else return data_stats_usage(stderr), 2;
     }
-    if (max_seq < 3) return fprintf(stderr, "mtl data-stats: --max-seq must be >= 3\n"), 2;
     if (n == 0) {
         sp[0].label = "conll2003/train.txt", sp[1].label = "conll2003/valid.txt";
         sp[2].label = "conll2003/test.txt", n = 3;

@@ -214,6 +214,7 @@ NEW=$T/ex; check 1 "no-such" "$MTL" export "$T/no-such" --out "$T/ex"
 check 2 "required" "$MTL" dump-forward --model "$RUN" --out "$T/df.st"
 check 2 "--n must be an integer" "$MTL" dump-forward --model "$RUN" --data ner-dev --out "$T/df.st" --n 0
 check 2 "required" "$MTL" dump-forward --model "$RUN" --data pos-dev --out "$T/df.st"
+for v in abc 2 99999 "" 12x; do check 2 "max-seq must be an integer in \[3, 4096\]" "$MTL" data-stats --max-seq "$v"; done
 check 1 "cannot open" "$MTL" score-ner "$T/missing.txt"
 printf 'A x O O\nB O\n' > "$T/cols.txt"
 check 1 "cols.txt.*2" "$MTL" score-ner "$T/cols.txt"
