@@ -99,6 +99,20 @@ $(BUILD)/tests/%: tests/%.c $(TEST_COMMON) $(BUILD)/libmtl.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/common -o $@ $< $(TEST_COMMON) $(BUILD)/libmtl.a -lcunit $(LDLIBS)
 
+# The dropout RNG's other SIMD paths (kernels/cpu/rng_keep.c), built beside
+# the native one under their own names so that test_kernels checks all of
+# them against the scalar rng_keep() on every machine.
+RNG_VARIANTS := $(BUILD)/tests/rng_keep_avx2.o $(BUILD)/tests/rng_keep_portable.o
+$(BUILD)/tests/rng_keep_avx2.o: kernels/cpu/rng_keep.c $(BUILD)/flags.stamp
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fno-math-errno -mno-avx512f -mavx2 -Dcpu_rng_keep=cpu_rng_keep_avx2 -c $< -o $@
+$(BUILD)/tests/rng_keep_portable.o: kernels/cpu/rng_keep.c $(BUILD)/flags.stamp
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fno-math-errno -mno-avx512f -mno-avx2 -Dcpu_rng_keep=cpu_rng_keep_portable -c $< -o $@
+$(BUILD)/tests/test_kernels: tests/test_kernels.c $(TEST_COMMON) $(BUILD)/libmtl.a $(RNG_VARIANTS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/common -o $@ $< $(RNG_VARIANTS) $(TEST_COMMON) $(BUILD)/libmtl.a -lcunit $(LDLIBS)
+
 # Runs every suite, even after a failure, then prints one closing line
 # "tests: N passed, N failed" and exits non-zero if anything failed.
 test: all

@@ -69,21 +69,55 @@ static int *rnd_ints(size_t n, uint32_t stream, int hi) {
 
 /* ---- RNG ---------------------------------------------------------------- */
 
-static void test_rng_keep_matches_scalar(void) {
+typedef void (*RngKeepFn)(uint8_t *, uint64_t, uint32_t, uint32_t, uint64_t, size_t, float);
+/* rng_keep.c built again with AVX-512 off (its AVX2 path) and with AVX2 off
+ * too (its portable path), so every build checks all three (Makefile). */
+void cpu_rng_keep_avx2(uint8_t *keep, uint64_t seed, uint32_t step, uint32_t stream,
+                       uint64_t first, size_t n, float p);
+void cpu_rng_keep_portable(uint8_t *keep, uint64_t seed, uint32_t step, uint32_t stream,
+                           uint64_t first, size_t n, float p);
+
+/* Mismatches of fn against the scalar rng_keep() over offsets that start and
+ * end inside and across groups, and p values at the edges of the threshold
+ * (0, one step of 2^-24, just below 1, and 1 itself). */
+static int rng_keep_mismatches(RngKeepFn fn) {
     /* the last two: counters q = first/4 at the 2^32 carry into the high word */
     const uint64_t firsts[] = {0, 1, 2, 3, 5, 63, 64, 65, 1000003, (1ull << 32) - 3,
                                (4ull << 32) - 6, (4ull << 32) + 1};
     const size_t ns[] = {1, 3, 4, 7, 64, 65, 200, 4099};
+    /* the last p is replaced by the uniform of the middle element, which then
+     * sits exactly on the threshold (kept: u >= p) */
+    float ps[] = {0.0f, 0.1f, 0.3f, 0.5f, 1.0f / 16777216.0f, 0.99999994f, 1.0f, -1.0f};
+    const size_t np = sizeof ps / sizeof ps[0];
+    const uint64_t seed = 0x0123456789abcdefull;
     uint8_t keep[4099];
     int bad = 0;
-    for (size_t a = 0; a < sizeof firsts / sizeof firsts[0]; a++)
-        for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++) {
-            cpu_rng_keep(keep, 0x0123456789abcdefull, 17, 5, firsts[a], ns[b], 0.3f);
-            for (size_t k = 0; k < ns[b]; k++)
-                bad += keep[k] != rng_keep(0x0123456789abcdefull, 17, 5, firsts[a] + k, 0.3f);
-        }
-    printf("    vectorised keep vs rng_keep: %d mismatches\n", bad);
+    for (size_t c = 0; c < np; c++)
+        for (size_t a = 0; a < sizeof firsts / sizeof firsts[0]; a++)
+            for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++) {
+                if (c == np - 1) ps[c] = rng_uniform(seed, 17, 5, firsts[a] + ns[b] / 2);
+                fn(keep, seed, 17, 5, firsts[a], ns[b], ps[c]);
+                for (size_t k = 0; k < ns[b]; k++)
+                    bad += keep[k] != rng_keep(seed, 17, 5, firsts[a] + k, ps[c]);
+            }
+    return bad;
+}
+
+static void test_rng_keep_matches_scalar(void) {
+    int bad = rng_keep_mismatches(cpu_rng_keep);
+    printf("    vectorised keep (native build) vs rng_keep: %d mismatches\n", bad);
     CU_ASSERT_EQUAL(bad, 0);
+    bad = rng_keep_mismatches(cpu_rng_keep_portable);
+    printf("    portable keep vs rng_keep: %d mismatches\n", bad);
+    CU_ASSERT_EQUAL(bad, 0);
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2")) {
+        bad = rng_keep_mismatches(cpu_rng_keep_avx2);
+        printf("    AVX2 keep vs rng_keep: %d mismatches\n", bad);
+        CU_ASSERT_EQUAL(bad, 0);
+    } else {
+        printf("    AVX2 keep: not checked, this CPU has no AVX2\n");
+    }
 }
 
 /* ---- embeddings ------------------------------------------------------------ */

@@ -1,55 +1,166 @@
 /* rng_keep.c — dropout keep decisions, many Philox blocks at a time.
+ *
  * Bit-for-bit the same decisions as rng_keep() in impl/rng.h (the tests check
- * it); written as a loop over independent lanes so gcc vectorises the 10
- * Philox rounds. */
+ * it on every build). The rounds run on SIMD lanes, one 64-bit lane per
+ * Philox counter of which only the low 32 bits matter: the 32x32->64 products
+ * are then single vpmuludq instructions (they read just the low halves), and
+ * several vectors are kept in flight because one round is a dependent chain
+ * of multiply, shift and xor. Left to the vectoriser, the same loop became
+ * 64x64 multiplies and shuffles, 2.5x slower (1.3 against 0.5 ns per element
+ * on the dev Xeon, one thread). */
+#include <math.h>
+#include <string.h>
+
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 #include "cpu_internal.h"
 #include "rng.h"
 
-enum { RNG_LANES = 16 };
+enum { RNG_LANES = 32, RNG_GROUP = 4 * RNG_LANES }; /* Philox blocks, elements per group */
 
-/* Philox4x32-10 of counters (q0 + l, stream, step) for l < RNG_LANES. The
- * 32-bit words live in 64-bit lanes so that the 32x32->64 products and their
- * high halves are plain 64-bit vector operations. */
-static void philox_lanes(uint32_t out[4 * RNG_LANES], uint64_t seed, uint32_t step,
-                         uint32_t stream, uint64_t q0) {
-    uint32_t ks0[10], ks1[10]; /* key schedule: bumped by the Weyl constants */
-    ks0[0] = (uint32_t)seed;
-    ks1[0] = (uint32_t)(seed >> 32);
+typedef struct {
+    uint32_t k0[10], k1[10]; /* the key, bumped by the Weyl constants each round */
+    uint32_t t;              /* keep iff (word >> 8) >= t, see keep_threshold() */
+} PhiloxKeys;
+
+/* rng_u32_to_unit(x) >= p as an integer test: the uniform is (x >> 8) / 2^24,
+ * exact, and p * 2^24 is exact too (a power-of-two scale), so
+ *   (x >> 8) / 2^24 >= p  <=>  (x >> 8) >= ceil(p * 2^24). */
+static uint32_t keep_threshold(float p) {
+    if (p <= 0.0f) return 0;
+    return (uint32_t)ceilf(p * 16777216.0f);
+}
+
+static PhiloxKeys philox_keys(uint64_t seed, float p) {
+    PhiloxKeys k;
+    k.k0[0] = (uint32_t)seed;
+    k.k1[0] = (uint32_t)(seed >> 32);
     for (int r = 1; r < 10; r++) {
-        ks0[r] = ks0[r - 1] + 0x9E3779B9u;
-        ks1[r] = ks1[r - 1] + 0xBB67AE85u;
+        k.k0[r] = k.k0[r - 1] + 0x9E3779B9u;
+        k.k1[r] = k.k1[r - 1] + 0xBB67AE85u;
     }
-#pragma omp simd
-    for (int l = 0; l < RNG_LANES; l++) {
-        uint64_t q = q0 + (uint64_t)l;
-        uint64_t c0 = q & 0xFFFFFFFFu, c1 = q >> 32, c2 = stream, c3 = step;
-        for (int r = 0; r < 10; r++) { /* one round, as philox_round() */
-            uint64_t p0 = 0xD2511F53u * c0;
-            uint64_t p1 = 0xCD9E8D57u * c2;
-            c0 = (p1 >> 32) ^ c1 ^ ks0[r];
-            c2 = (p0 >> 32) ^ c3 ^ ks1[r];
-            c1 = p1 & 0xFFFFFFFFu;
-            c3 = p0 & 0xFFFFFFFFu;
+    k.t = keep_threshold(p);
+    return k;
+}
+
+#if defined(__AVX512F__)
+/* 8 counters per vector, 4 vectors in flight. The round is philox_round():
+ *   (hi0, lo0) = M0*c0, (hi1, lo1) = M1*c2,
+ *   c' = (hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0); the high halves are
+ * don't-care throughout. Lane l's keep bytes for words 0..3 are packed into
+ * bytes 0..3 of its low half, so narrowing the lanes to 32 bits lays out the
+ * bytes of elements 4q .. 4q+3 in order. */
+enum { RNG_VEC = 8, RNG_NVEC = RNG_LANES / RNG_VEC };
+
+static __m512i keep_byte(__m512i c, __m512i t, int w) { /* ((c mod 2^32) >> 8 >= t) << 8w */
+    __m512i x = _mm512_srli_epi64(_mm512_slli_epi64(c, 32), 40);
+    return _mm512_maskz_mov_epi64(_mm512_cmpge_epu64_mask(x, t), _mm512_set1_epi64(1LL << (8 * w)));
+}
+
+static void philox_keep_group(uint8_t group[RNG_GROUP], const PhiloxKeys *k, uint32_t step,
+                              uint32_t stream, uint64_t q0) {
+    __m512i c0[RNG_NVEC], c1[RNG_NVEC], c2[RNG_NVEC], c3[RNG_NVEC];
+    const __m512i iota = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int v = 0; v < RNG_NVEC; v++) {
+        __m512i q = _mm512_add_epi64(_mm512_set1_epi64((long long)(q0 + RNG_VEC * v)), iota);
+        c0[v] = q;
+        c1[v] = _mm512_srli_epi64(q, 32);
+        c2[v] = _mm512_set1_epi64(stream);
+        c3[v] = _mm512_set1_epi64(step);
+    }
+    const __m512i m0 = _mm512_set1_epi64(0xD2511F53u), m1 = _mm512_set1_epi64(0xCD9E8D57u);
+    for (int r = 0; r < 10; r++) {
+        __m512i k0 = _mm512_set1_epi64(k->k0[r]), k1 = _mm512_set1_epi64(k->k1[r]);
+        for (int v = 0; v < RNG_NVEC; v++) {
+            __m512i p0 = _mm512_mul_epu32(c0[v], m0), p1 = _mm512_mul_epu32(c2[v], m1);
+            c0[v] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), c1[v], k0, 0x96); /* ^ */
+            c2[v] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), c3[v], k1, 0x96);
+            c1[v] = p1;
+            c3[v] = p0;
         }
-        out[4 * l + 0] = (uint32_t)c0; /* element 4q + w gets word w */
-        out[4 * l + 1] = (uint32_t)c1;
-        out[4 * l + 2] = (uint32_t)c2;
-        out[4 * l + 3] = (uint32_t)c3;
+    }
+    const __m512i t = _mm512_set1_epi64(k->t);
+    for (int v = 0; v < RNG_NVEC; v++) {
+        __m512i b = _mm512_or_epi64(_mm512_or_epi64(keep_byte(c0[v], t, 0), keep_byte(c1[v], t, 1)),
+                                    _mm512_or_epi64(keep_byte(c2[v], t, 2), keep_byte(c3[v], t, 3)));
+        _mm256_storeu_si256((__m256i *)(group + 4 * RNG_VEC * v), _mm512_cvtepi64_epi32(b));
     }
 }
+#elif defined(__AVX2__)
+/* As the AVX-512 version with 4 counters per vector; 4 vectors in flight
+ * (AVX2's 16 registers hold no more), twice per group. */
+enum { RNG_VEC = 4, RNG_NVEC = 4 };
+
+static __m256i keep_byte(__m256i c, __m256i tm1, int w) { /* as above; x < 2^24 so signed > works */
+    __m256i x = _mm256_srli_epi64(_mm256_slli_epi64(c, 32), 40);
+    return _mm256_and_si256(_mm256_cmpgt_epi64(x, tm1), _mm256_set1_epi64x(1LL << (8 * w)));
+}
+
+static void philox_keep_quad(uint8_t *bytes, const PhiloxKeys *k, uint32_t step,
+                             uint32_t stream, uint64_t q0) {
+    __m256i c0[RNG_NVEC], c1[RNG_NVEC], c2[RNG_NVEC], c3[RNG_NVEC];
+    for (int v = 0; v < RNG_NVEC; v++) {
+        __m256i q = _mm256_add_epi64(_mm256_set1_epi64x((long long)(q0 + RNG_VEC * v)),
+                                     _mm256_setr_epi64x(0, 1, 2, 3));
+        c0[v] = q;
+        c1[v] = _mm256_srli_epi64(q, 32);
+        c2[v] = _mm256_set1_epi64x(stream);
+        c3[v] = _mm256_set1_epi64x(step);
+    }
+    const __m256i m0 = _mm256_set1_epi64x(0xD2511F53u), m1 = _mm256_set1_epi64x(0xCD9E8D57u);
+    for (int r = 0; r < 10; r++) {
+        __m256i k0 = _mm256_set1_epi64x(k->k0[r]), k1 = _mm256_set1_epi64x(k->k1[r]);
+        for (int v = 0; v < RNG_NVEC; v++) {
+            __m256i p0 = _mm256_mul_epu32(c0[v], m0), p1 = _mm256_mul_epu32(c2[v], m1);
+            c0[v] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), c1[v]), k0);
+            c2[v] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), c3[v]), k1);
+            c1[v] = p1;
+            c3[v] = p0;
+        }
+    }
+    const __m256i tm1 = _mm256_set1_epi64x((long long)k->t - 1);
+    const __m256i low_halves = _mm256_setr_epi32(0, 2, 4, 6, 0, 0, 0, 0);
+    for (int v = 0; v < RNG_NVEC; v++) {
+        __m256i b = _mm256_or_si256(_mm256_or_si256(keep_byte(c0[v], tm1, 0), keep_byte(c1[v], tm1, 1)),
+                                    _mm256_or_si256(keep_byte(c2[v], tm1, 2), keep_byte(c3[v], tm1, 3)));
+        b = _mm256_permutevar8x32_epi32(b, low_halves);
+        _mm_storeu_si128((__m128i *)(bytes + 4 * RNG_VEC * v), _mm256_castsi256_si128(b));
+    }
+}
+
+static void philox_keep_group(uint8_t group[RNG_GROUP], const PhiloxKeys *k, uint32_t step,
+                              uint32_t stream, uint64_t q0) {
+    for (int at = 0; at < RNG_LANES; at += RNG_VEC * RNG_NVEC)
+        philox_keep_quad(group + 4 * at, k, step, stream, q0 + (uint64_t)at);
+}
+#else
+static void philox_keep_group(uint8_t group[RNG_GROUP], const PhiloxKeys *k, uint32_t step,
+                              uint32_t stream, uint64_t q0) {
+    uint64_t seed = (uint64_t)k->k0[0] | (uint64_t)k->k1[0] << 32;
+    for (int l = 0; l < RNG_LANES; l++) {
+        Philox4 b = rng_block(seed, step, stream, q0 + (uint64_t)l);
+        for (int w = 0; w < 4; w++) group[4 * l + w] = (b.v[w] >> 8) >= k->t;
+    }
+}
+#endif
 
 void cpu_rng_keep(uint8_t *keep, uint64_t seed, uint32_t step, uint32_t stream, uint64_t first,
                   size_t n, float p) {
     if (n == 0) return;
+    PhiloxKeys k = philox_keys(seed, p);
     uint64_t end = first + n;
-    uint32_t out[4 * RNG_LANES];
+    uint8_t group[RNG_GROUP];
     for (uint64_t q0 = first >> 2; q0 * 4 < end; q0 += RNG_LANES) {
-        philox_lanes(out, seed, step, stream, q0);
-        /* elements [e0, e0 + 4*RNG_LANES) of this group, clipped to [first, end) */
-        uint64_t e0 = q0 * 4, lo = first > e0 ? first - e0 : 0;
-        uint64_t hi = end - e0 < 4 * RNG_LANES ? end - e0 : 4 * RNG_LANES;
-        uint8_t *dst = keep + (e0 + lo - first);
-        for (uint64_t k = lo; k < hi; k++)
-            dst[k - lo] = rng_u32_to_unit(out[k]) >= p;
+        uint64_t e0 = q0 * 4; /* elements [e0, e0 + RNG_GROUP), clipped to [first, end) */
+        uint64_t lo = first > e0 ? first - e0 : 0;
+        uint64_t hi = end - e0 < RNG_GROUP ? end - e0 : RNG_GROUP;
+        if (lo == 0 && hi == RNG_GROUP) {
+            philox_keep_group(keep + (e0 - first), &k, step, stream, q0);
+        } else {
+            philox_keep_group(group, &k, step, stream, q0);
+            memcpy(keep + (e0 + lo - first), group + lo, (size_t)(hi - lo));
+        }
     }
 }
