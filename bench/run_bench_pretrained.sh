@@ -44,7 +44,8 @@
 #               joint        both tasks every step: one NER epoch of joint steps
 #                            cycles the QA data ~9 times (~4x the compute)
 #               round_robin  tasks alternate (as costly as joint)
-#               gradnorm     GradNorm alpha 0.16 and 1.5 (joint sampling)
+#               gradnorm     GradNorm at each of GRADNORM_ALPHAS [0.16 1.5]
+#                            (joint sampling)
 #   STEP_CMP [1]   BUILD [build]   DRY_RUN [0]
 #
 # Every run batches by length (--group-by-length: HF's group_by_length; an
@@ -77,7 +78,7 @@ THREADS_SPEED=${THREADS_SPEED:-$(nproc)}
 ABLATIONS=${ABLATIONS:-0}
 ABLATION_SEEDS=${ABLATION_SEEDS:-${SEEDS%%,*}}
 ABLATION_KINDS=${ABLATION_KINDS:-lambda temperature}
-GRADNORM_ALPHAS="0.16 1.5"
+GRADNORM_ALPHAS=${GRADNORM_ALPHAS:-0.16 1.5}
 for k in $ABLATION_KINDS; do
   case " lambda temperature joint round_robin gradnorm " in *" $k "*) ;;
     *) echo "make bench: unknown ABLATION_KINDS entry '$k' (lambda temperature joint round_robin gradnorm)" >&2; exit 2;; esac
