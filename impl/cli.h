@@ -24,5 +24,6 @@ int cmd_data_stats(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_dump_forward(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
 
 #endif

@@ -8,11 +8,6 @@
 #include "hf_bert.h"
 #include "paths.h"
 
-static int file_exists(const char *p) {
-    struct stat sb;
-    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
-}
-
 static int check_vocab(ModelOpen *mo, Err *err) {
     return vocab_check_rows(mo->vocab, mo->vocab_path, model_config(mo->m)->V, !strcmp(mo->kind, "hf"), err);
 }

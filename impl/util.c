@@ -57,6 +57,11 @@ char *xstrdup(const char *s) {
     return d;
 }
 
+int file_exists(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
 int open_regular_file(const char *path, Err *err) {
     /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);

@@ -35,6 +35,8 @@ char *read_file_all(const char *path, size_t *len, Err *err);
 /* open(2) for reading, refusing anything but a regular file before a FIFO or
  * device could block: the descriptor, or -1 with err. */
 int open_regular_file(const char *path, Err *err);
+/* 1 if path names a regular file (after symlinks), else 0. */
+int file_exists(const char *path);
 
 /* Atomic write: write to "<path>.tmp.<pid>", fsync, rename over path, fsync
  * the directory. On any failure the temp file is removed, path is untouched,

@@ -1,0 +1,390 @@
+/* cmd_predict.c — `mtl predict --model RUN_DIR|HF_DIR`: JSON lines or plain
+ * text lines in, one JSON object per line out (entities; answers and the
+ * context's entities from one encoder pass). The work is predict.c's; this
+ * file reads the lines, parses options and writes the objects. */
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "cli.h"
+#include "conll.h"
+#include "jsonw.h"
+#include "predict.h"
+#include "train.h"
+
+static void predict_usage(FILE *f) {
+    fprintf(f,
+            "usage: mtl predict --model RUN_DIR|HF_DIR|minilm-l6 [--in FILE] [--out FILE] [options]\n"
+            "  one JSON object out per line in (FILE or stdin; stdout or FILE, written atomically):\n"
+            "    a text line, or {\"text\": ...}        -> \"entities\": [{type, start, end, text, score}]\n"
+            "    {\"question\": ..., \"context\": ...}    -> \"answer\": {text, start, end, score}\n"
+            "        (+ \"answers\" with --n-best K > 1) and, when the model has both heads, the\n"
+            "        context's \"entities\" from the same encoder pass\n"
+            "  offsets are Unicode code points of the original string; an \"id\" is copied;\n"
+            "  a line that cannot be answered gets {\"line\": N, \"error\": ...} and the rest goes on\n"
+            "options:\n"
+            "  --format auto|text|jsonl   [auto: a line starting with '{' is JSON]\n"
+            "  --tasks ner|qa|ner,qa      heads to use [every trained head]\n"
+            "  --n-best K [1]   --max-answer-len N [30]   --batch WINDOWS [32]   --threads N [0]\n"
+            "  --seq-ner N --ner-stride N --seq-qa N --stride N --max-query N --decode viterbi|argmax\n"
+            "                             [a run's own settings; 128, 64, 384, 128, 64, viterbi]\n"
+            "  --max-bytes N              longer lines get an error object [1048576]\n"
+            "exit status: 0 every line answered, 1 some line got an error (or the model failed), 2 usage\n");
+}
+
+typedef struct {
+    const char *model, *in, *out, *format, *tasks;
+    int threads, max_bytes;
+    int use_ner, use_qa; /* from --tasks (-1: every trained head) */
+    PredictParams p;
+    /* which window options the command line set (the run's config fills the rest) */
+    int set_seq_ner, set_ner_stride, set_seq_qa, set_stride, set_max_query, set_decode;
+} PredictOpts;
+
+typedef struct {
+    const char *name;
+    int *val;
+    int lo, hi;
+    int *set;
+} IntOpt;
+
+/* Parse an integer option value in [lo, hi]; -1 with err naming the option. */
+static int parse_int_opt(const char *name, const char *v, int lo, int hi, int *out, Err *err) {
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || x < lo || x > hi)
+        return err_set(err, "--%s must be an integer in [%d, %d] (got '%s')", name, lo, hi, v);
+    *out = (int)x;
+    return 0;
+}
+
+static int parse_tasks(PredictOpts *o, const char *v, Err *err) {
+    if (!strcmp(v, "ner")) o->use_ner = 1, o->use_qa = 0;
+    else if (!strcmp(v, "qa")) o->use_ner = 0, o->use_qa = 1;
+    else if (!strcmp(v, "ner,qa") || !strcmp(v, "qa,ner")) o->use_ner = 1, o->use_qa = 1;
+    else return err_set(err, "--tasks must be ner, qa or ner,qa (got '%s')", v);
+    return 0;
+}
+
+static int parse_str_opt(PredictOpts *o, const char *key, const char *v, Err *err) {
+    if (!strcmp(key, "model")) o->model = v;
+    else if (!strcmp(key, "in")) o->in = v;
+    else if (!strcmp(key, "out")) o->out = v;
+    else if (!strcmp(key, "tasks")) return parse_tasks(o, v, err);
+    else if (!strcmp(key, "format")) {
+        if (strcmp(v, "auto") && strcmp(v, "text") && strcmp(v, "jsonl"))
+            return err_set(err, "--format must be auto, text or jsonl (got '%s')", v);
+        o->format = v;
+    } else if (!strcmp(key, "decode")) {
+        if (ner_decode_parse(v, &o->p.decode, err)) return -1;
+        o->set_decode = 1;
+    } else
+        return 1; /* not a string option */
+    return 0;
+}
+
+static int parse_predict_opt(PredictOpts *o, const char *a, const char *v, Err *err) {
+    if (strncmp(a, "--", 2)) return err_set(err, "unexpected argument '%s'", a);
+    const char *key = a + 2;
+    if (!v) return err_set(err, "option '%s' needs a value", a);
+    int rc = parse_str_opt(o, key, v, err);
+    if (rc <= 0) return rc;
+    const IntOpt ints[] = {
+        {"n-best", &o->p.n_best, 1, 1000, NULL},
+        {"max-answer-len", &o->p.max_answer_len, 1, 4096, NULL},
+        {"batch", &o->p.batch, 1, 4096, NULL},
+        {"threads", &o->threads, 0, 1024, NULL},
+        {"max-bytes", &o->max_bytes, 1, 1 << 30, NULL},
+        {"seq-ner", &o->p.seq_ner, 8, 4096, &o->set_seq_ner},
+        {"ner-stride", &o->p.ner_stride, 0, 4093, &o->set_ner_stride},
+        {"seq-qa", &o->p.seq_qa, 32, 4096, &o->set_seq_qa},
+        {"stride", &o->p.qa_stride, 1, 4095, &o->set_stride},
+        {"max-query", &o->p.max_query, 1, 4092, &o->set_max_query},
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        if (strcmp(key, ints[i].name)) continue;
+        if (parse_int_opt(key, v, ints[i].lo, ints[i].hi, ints[i].val, err)) return -1;
+        if (ints[i].set) *ints[i].set = 1;
+        return 0;
+    }
+    return err_set(err, "unknown option '%s' (mtl predict --help lists them)", a);
+}
+
+/* Returns -1 to go on, else the exit status. */
+static int parse_predict_args(int argc, char **argv, PredictOpts *o) {
+    Err err;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            predict_usage(stdout);
+            return 0;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (parse_predict_opt(o, argv[i], v, &err)) {
+            fprintf(stderr, "mtl predict: %s\n", err.msg);
+            predict_usage(stderr);
+            return 2;
+        }
+        i++;
+    }
+    if (!o->model) {
+        fprintf(stderr, "mtl predict: --model is required\n");
+        predict_usage(stderr);
+        return 2;
+    }
+    return -1;
+}
+
+/* A run directory's own window and decoding settings (its config.json),
+ * where the command line did not set them; an HF directory keeps the
+ * defaults. Read before the model is opened: they size its buffers. */
+static int adopt_run_settings(PredictOpts *o, Err *err) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/checkpoint.bin", o->model);
+    if (!file_exists(path)) return 0;
+    snprintf(path, sizeof path, "%s/config.json", o->model);
+    TrainOptions t;
+    train_options_default(&t);
+    if (file_exists(path) && train_options_load_file(&t, path, err)) return -1;
+    if (!o->set_seq_ner) o->p.seq_ner = t.seq_ner;
+    if (!o->set_ner_stride) o->p.ner_stride = o->p.seq_ner / 2;
+    if (!o->set_seq_qa) o->p.seq_qa = t.seq_qa;
+    if (!o->set_stride) o->p.qa_stride = t.stride;
+    if (!o->set_max_query) o->p.max_query = t.max_query;
+    if (!o->set_decode && ner_decode_parse(t.decode, &o->p.decode, err)) return -1;
+    return 0;
+}
+
+/* ---- output ------------------------------------------------------------------- */
+
+static cJSON *span_text(const char *text, int bstart, int bend) {
+    char *s = xmalloc((size_t)(bend - bstart) + 1);
+    memcpy(s, text + bstart, (size_t)(bend - bstart));
+    s[bend - bstart] = '\0';
+    cJSON *j = cJSON_CreateString(s);
+    free(s);
+    return j;
+}
+
+static void add_entities(cJSON *obj, const char *text, const PredOut *po) {
+    cJSON *arr = cJSON_AddArrayToObject(obj, "entities");
+    for (int i = 0; i < po->n_ent; i++) {
+        const PredEntity *e = &po->ent[i];
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "type", CONLL_TYPES[e->type]);
+        cJSON_AddNumberToObject(x, "start", e->start);
+        cJSON_AddNumberToObject(x, "end", e->end);
+        cJSON_AddItemToObject(x, "text", span_text(text, e->bstart, e->bend));
+        cJSON_AddNumberToObject(x, "score", e->score);
+        cJSON_AddItemToArray(arr, x);
+    }
+}
+
+static cJSON *answer_json(const char *context, const PredAnswer *a) {
+    cJSON *x = cJSON_CreateObject();
+    cJSON_AddItemToObject(x, "text", span_text(context, a->bstart, a->bend));
+    cJSON_AddNumberToObject(x, "start", a->start);
+    cJSON_AddNumberToObject(x, "end", a->end);
+    cJSON_AddNumberToObject(x, "score", a->score);
+    return x;
+}
+
+static void add_answers(cJSON *obj, const char *context, const PredOut *po, int n_best) {
+    if (po->n_ans == 0) cJSON_AddNullToObject(obj, "answer");
+    else cJSON_AddItemToObject(obj, "answer", answer_json(context, &po->ans[0]));
+    if (n_best <= 1) return;
+    cJSON *arr = cJSON_AddArrayToObject(obj, "answers");
+    for (int i = 0; i < po->n_ans; i++) cJSON_AddItemToArray(arr, answer_json(context, &po->ans[i]));
+}
+
+/* ---- one input line ----------------------------------------------------------- */
+
+typedef struct {
+    PredictOpts *o;
+    Predictor *pr;
+    int use_ner, use_qa; /* resolved against the model's heads */
+} Ctx;
+
+static int answer_text(Ctx *c, cJSON *obj, const char *text, size_t len, Err *err) {
+    if (!c->use_ner) return err_set(err, "a text asks for entities, but NER is not among the tasks used");
+    PredOut po;
+    if (predict_entities(c->pr, text, len, &po, err)) return -1;
+    add_entities(obj, text, &po);
+    pred_out_free(&po);
+    return 0;
+}
+
+static int answer_question(Ctx *c, cJSON *obj, const char *q, const char *ctx, Err *err) {
+    if (!c->use_qa) return err_set(err, "a question asks for an answer, but QA is not among the tasks used");
+    PredOut po;
+    if (predict_answer(c->pr, q, ctx, c->use_ner, &po, err)) return -1;
+    add_answers(obj, ctx, &po, c->o->p.n_best);
+    if (c->use_ner) add_entities(obj, ctx, &po);
+    pred_out_free(&po);
+    return 0;
+}
+
+static const char *json_string_field(const cJSON *j, const char *key, int *bad) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!v) return NULL;
+    if (!cJSON_IsString(v)) *bad = 1;
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int answer_json_line(Ctx *c, cJSON *obj, const char *line, size_t len, Err *err) {
+    const char *end = NULL;
+    cJSON *in = cJSON_ParseWithLengthOpts(line, len, &end, 1);
+    if (!in) return err_set(err, "invalid JSON near byte %ld", end ? (long)(end - line) : 0L);
+    int rc, bad = 0;
+    const char *text = json_string_field(in, "text", &bad), *q = json_string_field(in, "question", &bad);
+    const char *ctx = json_string_field(in, "context", &bad);
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(in, "id");
+    if (id) cJSON_AddItemToObject(obj, "id", cJSON_Duplicate(id, 1));
+    if (!cJSON_IsObject(in)) rc = err_set(err, "a JSON line must be an object");
+    else if (bad) rc = err_set(err, "\"text\", \"question\" and \"context\" must be strings");
+    else if (q || ctx) rc = q && ctx ? answer_question(c, obj, q, ctx, err)
+                                     : err_set(err, "a question needs both \"question\" and \"context\"");
+    else if (text) rc = answer_text(c, obj, text, strlen(text), err);
+    else rc = err_set(err, "a JSON line needs \"text\", or \"question\" and \"context\"");
+    cJSON_Delete(in);
+    return rc;
+}
+
+static int is_json_line(const char *format, const char *line) {
+    if (!strcmp(format, "jsonl")) return 1;
+    if (!strcmp(format, "text")) return 0;
+    while (*line == ' ' || *line == '\t') line++;
+    return *line == '{';
+}
+
+/* The output object of line number ln; NULL-free: errors become objects. */
+static cJSON *answer_line(Ctx *c, long ln, const char *line, size_t len, int *failed) {
+    cJSON *obj = cJSON_CreateObject();
+    cJSON_AddNumberToObject(obj, "line", (double)ln);
+    Err err;
+    int rc;
+    if (len > (size_t)c->o->max_bytes)
+        rc = err_set(&err, "line of %zu bytes exceeds --max-bytes %d", len, c->o->max_bytes);
+    else if (memchr(line, '\0', len))
+        rc = err_set(&err, "NUL byte at offset %ld", (long)((const char *)memchr(line, '\0', len) - line));
+    else if (len == 0)
+        rc = err_set(&err, "empty line");
+    else if (is_json_line(c->o->format, line))
+        rc = answer_json_line(c, obj, line, len, &err);
+    else
+        rc = answer_text(c, obj, line, len, &err);
+    if (rc) {
+        cJSON_Delete(obj);
+        obj = cJSON_CreateObject();
+        cJSON_AddNumberToObject(obj, "line", (double)ln);
+        cJSON_AddStringToObject(obj, "error", err.msg);
+        *failed = 1;
+    }
+    return obj;
+}
+
+/* ---- the loop ------------------------------------------------------------------ */
+
+static void emit(cJSON *obj, FILE *stream, StrBuf *buf) {
+    char *s = cJSON_PrintUnformatted(obj);
+    if (stream) {
+        fputs(s, stream);
+        fputc('\n', stream);
+        fflush(stream);
+    } else {
+        sb_printf(buf, "%s\n", s);
+    }
+    free(s);
+}
+
+static int predict_stream(Ctx *c, FILE *in, FILE *stream, StrBuf *buf, long *n_lines, long *n_failed) {
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
+    long ln = 0;
+    while ((got = getline(&line, &cap, in)) >= 0) {
+        size_t len = (size_t)got;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
+        int failed = 0;
+        cJSON *obj = answer_line(c, ++ln, line, len, &failed);
+        emit(obj, stream, buf);
+        cJSON_Delete(obj);
+        *n_failed += failed;
+    }
+    free(line);
+    *n_lines = ln;
+    return ferror(in) ? -1 : 0;
+}
+
+/* Which heads to use: --tasks, else every trained one; a head asked for
+ * must be trained. */
+static int resolve_tasks(Ctx *c, Err *err) {
+    int ner = predictor_has_ner(c->pr), qa = predictor_has_qa(c->pr);
+    if (!ner && !qa) return err_set(err, "%s has no trained head: nothing to predict", c->o->model);
+    c->use_ner = c->o->use_ner < 0 ? ner : c->o->use_ner;
+    c->use_qa = c->o->use_qa < 0 ? qa : c->o->use_qa;
+    if (c->use_ner && !ner) return err_set(err, "--tasks asks for NER, but %s has no trained NER head", c->o->model);
+    if (c->use_qa && !qa) return err_set(err, "--tasks asks for QA, but %s has no trained QA head", c->o->model);
+    return 0;
+}
+
+static int run_predict(PredictOpts *o, ModelOpen *mo, Err *err) {
+    Ctx c = {o, predictor_new(mo, &o->p, err), 0, 0};
+    if (!c.pr || resolve_tasks(&c, err)) {
+        predictor_free(c.pr);
+        return -1;
+    }
+    FILE *in = stdin;
+    if (o->in && strcmp(o->in, "-")) {
+        int fd = open_regular_file(o->in, err);
+        if (fd < 0 || !(in = fdopen(fd, "r"))) {
+            predictor_free(c.pr);
+            return fd < 0 ? -1 : err_set(err, "%s: cannot open", o->in);
+        }
+    }
+    StrBuf buf = {0};
+    long n_lines = 0, n_failed = 0;
+    int rc = predict_stream(&c, in, o->out ? NULL : stdout, &buf, &n_lines, &n_failed);
+    if (rc) err_set(err, "%s: read error after line %ld", o->in ? o->in : "stdin", n_lines);
+    if (in != stdin) fclose(in);
+    if (rc == 0 && o->out) rc = atomic_write_file(o->out, buf.buf ? buf.buf : "", buf.len, err);
+    sb_free(&buf);
+    predictor_free(c.pr);
+    if (rc == 0)
+        fprintf(stderr, "mtl predict: %ld line(s), %ld with an error%s%s\n", n_lines, n_failed,
+                o->out ? " -> " : "", o->out ? o->out : "");
+    if (rc == 0 && n_failed) rc = err_set(err, "%ld of %ld line(s) got an error object", n_failed, n_lines);
+    return rc;
+}
+
+int cmd_predict(int argc, char **argv) {
+    PredictOpts o = {.format = "auto", .use_ner = -1, .use_qa = -1, .max_bytes = 1 << 20};
+    predict_defaults(&o.p);
+    int rc = parse_predict_args(argc, argv, &o);
+    if (rc >= 0) return rc;
+    Err err;
+    if (adopt_run_settings(&o, &err)) {
+        fprintf(stderr, "mtl predict: %s\n", err.msg);
+        return 1;
+    }
+    if (predict_params_check(&o.p, &err)) {
+        fprintf(stderr, "mtl predict: %s\n", err.msg);
+        return 2;
+    }
+    Backend *be = backend_cpu(o.threads);
+    ModelOpen mo;
+    int maxT = o.p.seq_ner > o.p.seq_qa ? o.p.seq_ner : o.p.seq_qa;
+    if (model_open(o.model, be, o.p.batch, maxT, 1, &mo, &err)) {
+        fprintf(stderr, "mtl predict: %s\n", err.msg);
+        be->destroy(be);
+        return 1;
+    }
+    rc = run_predict(&o, &mo, &err);
+    if (rc) fprintf(stderr, "mtl predict: %s\n", err.msg);
+    model_open_free(&mo);
+    be->destroy(be);
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,505 @@
+/* predict.c — entities and answers from a trained model (see predict.h). */
+#include "predict.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conll.h"
+#include "qa_decode.h"
+#include "squad.h"
+#include "tokenizer.h"
+
+void predict_defaults(PredictParams *p) {
+    p->seq_ner = 128;
+    p->ner_stride = 64;
+    p->seq_qa = 384;
+    p->qa_stride = 128;
+    p->max_query = 64;
+    p->n_best = 1;
+    p->max_answer_len = 30;
+    p->batch = 32;
+    p->decode = NER_DECODE_VITERBI;
+}
+
+int predict_params_check(const PredictParams *p, Err *err) {
+    if (p->seq_ner < 8 || p->seq_ner > 4096)
+        return err_set(err, "--seq-ner must be in [8, 4096] (got %d)", p->seq_ner);
+    if (p->ner_stride < 0 || p->ner_stride >= p->seq_ner - 2)
+        return err_set(err, "--ner-stride must be in [0, seq_ner - 3 = %d] (got %d)", p->seq_ner - 3,
+                       p->ner_stride);
+    if (p->seq_qa < 32 || p->seq_qa > 4096)
+        return err_set(err, "--seq-qa must be in [32, 4096] (got %d)", p->seq_qa);
+    if (p->qa_stride < 1 || p->qa_stride >= p->seq_qa)
+        return err_set(err, "--stride must be in [1, seq_qa - 1 = %d] (got %d)", p->seq_qa - 1, p->qa_stride);
+    if (p->max_query < 1 || p->max_query >= p->seq_qa - 3)
+        return err_set(err, "--max-query must be in [1, seq_qa - 4 = %d] (got %d)", p->seq_qa - 4,
+                       p->max_query);
+    if (p->n_best < 1 || p->n_best > 1000) return err_set(err, "--n-best must be in [1, 1000] (got %d)", p->n_best);
+    if (p->max_answer_len < 1 || p->max_answer_len > 4096)
+        return err_set(err, "--max-answer-len must be in [1, 4096] (got %d)", p->max_answer_len);
+    if (p->batch < 1 || p->batch > 4096) return err_set(err, "--batch must be in [1, 4096] (got %d)", p->batch);
+    return 0;
+}
+
+void pred_out_free(PredOut *o) {
+    free(o->ent);
+    free(o->ans);
+    memset(o, 0, sizeof *o);
+}
+
+struct Predictor {
+    ModelOpen *mo;
+    PredictParams p;
+    int C, nl, maxT;
+    int *ids, *types, *mask, *labels, *pos; /* one forward's batch [batch * maxT] (pos: [batch]) */
+    float *logits, *hidden;                 /* its NER/QA logits, encoder output */
+    float *ner_w, *ner_b;                   /* host copy of the NER head: [nl][C], [nl] */
+};
+
+int predictor_has_ner(const Predictor *pr) { return pr->mo->ner_head_trained; }
+int predictor_has_qa(const Predictor *pr) { return pr->mo->qa_head_trained; }
+
+/* The NER head's weight and bias, copied to the host for the single pass. */
+static void copy_ner_head(Predictor *pr) {
+    const ParamInfo *w = model_find_tensor(pr->mo->m, "ner.w"), *b = model_find_tensor(pr->mo->m, "ner.b");
+    if (!w || !b) return;
+    float *all = xmalloc(model_num_params(pr->mo->m) * sizeof *all);
+    model_params_to_host(pr->mo->m, all);
+    pr->ner_w = xmalloc(w->numel * sizeof *pr->ner_w);
+    pr->ner_b = xmalloc(b->numel * sizeof *pr->ner_b);
+    memcpy(pr->ner_w, all + w->offset, w->numel * sizeof *pr->ner_w);
+    memcpy(pr->ner_b, all + b->offset, b->numel * sizeof *pr->ner_b);
+    free(all);
+}
+
+Predictor *predictor_new(ModelOpen *mo, const PredictParams *p, Err *err) {
+    if (predict_params_check(p, err)) return NULL;
+    const ModelConfig *c = model_config(mo->m);
+    int maxT = p->seq_ner > p->seq_qa ? p->seq_ner : p->seq_qa;
+    if (maxT > c->maxT) {
+        err_set(err, "windows of %d tokens exceed the model's %d positions", maxT, c->maxT);
+        return NULL;
+    }
+    Predictor *pr = xcalloc(1, sizeof *pr);
+    pr->mo = mo;
+    pr->p = *p;
+    pr->C = c->C;
+    pr->nl = c->num_labels;
+    pr->maxT = maxT;
+    size_t n = (size_t)p->batch * (size_t)maxT;
+    pr->ids = xmalloc(n * sizeof *pr->ids);
+    pr->types = xmalloc(n * sizeof *pr->types);
+    pr->mask = xmalloc(n * sizeof *pr->mask);
+    pr->labels = xmalloc(n * sizeof *pr->labels);
+    pr->pos = xmalloc((size_t)p->batch * sizeof *pr->pos);
+    for (size_t i = 0; i < n; i++) pr->labels[i] = -100; /* no loss: nothing to learn */
+    for (int i = 0; i < p->batch; i++) pr->pos[i] = -100;
+    pr->logits = xmalloc(n * (size_t)(pr->nl > 2 ? pr->nl : 2) * sizeof *pr->logits);
+    if (mo->ner_head_trained && mo->qa_head_trained) {
+        pr->hidden = xmalloc(n * (size_t)pr->C * sizeof *pr->hidden);
+        copy_ner_head(pr);
+    }
+    return pr;
+}
+
+void predictor_free(Predictor *pr) {
+    if (!pr) return;
+    free(pr->ids);
+    free(pr->types);
+    free(pr->mask);
+    free(pr->labels);
+    free(pr->pos);
+    free(pr->logits);
+    free(pr->hidden);
+    free(pr->ner_w);
+    free(pr->ner_b);
+    free(pr);
+}
+
+/* One forward pass over the B rows of T tokens in pr->ids/types/mask. */
+static int forward_rows(Predictor *pr, int task, int B, int T, Err *err) {
+    Batch b = {task, B, T, pr->ids, pr->types, pr->mask, pr->labels, pr->pos, pr->pos};
+    if (model_forward(pr->mo->m, &b, 0, 0, 0, 0, NULL, err)) return -1;
+    model_get_logits(pr->mo->m, pr->logits);
+    return 0;
+}
+
+/* ---- words and entities ----------------------------------------------------------- */
+
+/* The words of a token list: word k spans tokens [first[k], last[k]]. */
+typedef struct {
+    int n;
+    int *first, *last;
+} Words;
+
+static void words_of(const WpTokens *t, Words *w) {
+    w->first = xmalloc((size_t)(t->n ? t->n : 1) * sizeof *w->first);
+    w->last = xmalloc((size_t)(t->n ? t->n : 1) * sizeof *w->last);
+    w->n = 0;
+    for (int i = 0; i < t->n; i++) {
+        if (i == 0 || t->tok[i].word != t->tok[i - 1].word) w->first[w->n++] = i;
+        w->last[w->n - 1] = i;
+    }
+}
+
+static void words_free(Words *w) {
+    free(w->first);
+    free(w->last);
+}
+
+/* How much context token position pos has inside a window of positions
+ * [lo, hi): min(pos - lo, hi - 1 - pos). */
+static int context_of(int pos, int lo, int hi) {
+    int a = pos - lo, b = hi - 1 - pos;
+    return a < b ? a : b;
+}
+
+/* Softmax probability of label y in a row of nl logits. */
+static float label_prob(const float *row, int nl, int y) {
+    float mx = row[0];
+    for (int k = 1; k < nl; k++) mx = row[k] > mx ? row[k] : mx;
+    double s = 0.0;
+    for (int k = 0; k < nl; k++) s += exp((double)(row[k] - mx));
+    return (float)(exp((double)(row[y] - mx)) / s);
+}
+
+static void push_entity(PredOut *o, int *cap, PredEntity e) {
+    if (o->n_ent == *cap) {
+        *cap = *cap ? 2 * *cap : 8;
+        o->ent = xrealloc(o->ent, (size_t)*cap * sizeof *o->ent);
+    }
+    o->ent[o->n_ent++] = e;
+}
+
+/* Entities from the decoded labels of the words: each B-X followed by its
+ * I-X run (decoded labels are valid IOB2). */
+static void collect_entities(const WpTokens *t, const Words *w, const uint8_t *lab, const float *wl,
+                             int nl, PredOut *o) {
+    int cap = 0;
+    for (int k = 0; k < w->n;) {
+        int type = conll_label_type(lab[k]);
+        if (type < 0) {
+            k++;
+            continue;
+        }
+        int j = k + 1;
+        while (j < w->n && conll_label_is_inside(lab[j]) && conll_label_type(lab[j]) == type) j++;
+        double s = 0.0;
+        for (int i = k; i < j; i++) s += label_prob(wl + (size_t)i * nl, nl, lab[i]);
+        const WpToken *a = &t->tok[w->first[k]], *b = &t->tok[w->last[j - 1]];
+        push_entity(o, &cap, (PredEntity){type, a->cstart, b->cend, a->start, b->end, (float)(s / (j - k))});
+        k = j;
+    }
+}
+
+/* Decode word logits [w->n][nl] into o's entities. */
+static void decode_entities(const Predictor *pr, const WpTokens *t, const Words *w, const float *wl,
+                            PredOut *o) {
+    uint8_t *lab = xmalloc((size_t)w->n);
+    ner_decode_words(pr->p.decode, wl, w->n, lab);
+    collect_entities(t, w, lab, wl, pr->nl, o);
+    free(lab);
+}
+
+/* ---- NER on a bare text ------------------------------------------------------------ */
+
+/* Window starts (token indices) for n tokens, span tokens per window,
+ * advancing by span - stride until a window reaches the end. */
+static int ner_windows(int n, int span, int stride, int **starts) {
+    int step = span - stride, nw = n <= span ? 1 : 1 + (n - span + step - 1) / step;
+    *starts = xmalloc((size_t)nw * sizeof **starts);
+    for (int i = 0; i < nw; i++) (*starts)[i] = i * step;
+    return nw;
+}
+
+/* Row r of the batch: [CLS] tokens [s, s + len) [SEP], then padding to T. */
+static void fill_ner_row(Predictor *pr, const WpTokens *t, int r, int s, int len, int T) {
+    const Vocab *v = pr->mo->vocab;
+    int *ids = pr->ids + (size_t)r * T, *ty = pr->types + (size_t)r * T, *mk = pr->mask + (size_t)r * T;
+    for (int i = 0; i < T; i++) {
+        int real = i < len + 2;
+        ids[i] = !real ? vocab_pad_id(v) : i == 0 ? vocab_cls_id(v) : i == len + 1 ? vocab_sep_id(v) : t->tok[s + i - 1].id;
+        ty[i] = 0;
+        mk[i] = real;
+    }
+}
+
+/* For each word, the logits of its first piece from the window where that
+ * piece has the most context (ties: the earlier window). */
+static int ner_word_logits(Predictor *pr, const WpTokens *t, const Words *w, float *wl, int *nwin,
+                           Err *err) {
+    int span = pr->p.seq_ner - 2, *starts, nw = ner_windows(t->n, span, pr->p.ner_stride, &starts);
+    int *best = xmalloc((size_t)w->n * sizeof *best);
+    for (int k = 0; k < w->n; k++) best[k] = -1;
+    int rc = 0;
+    for (int w0 = 0; w0 < nw && rc == 0; w0 += pr->p.batch) {
+        int B = nw - w0 < pr->p.batch ? nw - w0 : pr->p.batch, T = 0;
+        for (int r = 0; r < B; r++) {
+            int len = t->n - starts[w0 + r] < span ? t->n - starts[w0 + r] : span;
+            T = len + 2 > T ? len + 2 : T; /* dynamic padding: the longest row */
+        }
+        for (int r = 0; r < B; r++) {
+            int s = starts[w0 + r], len = t->n - s < span ? t->n - s : span;
+            fill_ner_row(pr, t, r, s, len, T);
+        }
+        if ((rc = forward_rows(pr, TASK_NER, B, T, err))) break;
+        for (int r = 0; r < B; r++) {
+            int s = starts[w0 + r], len = t->n - s < span ? t->n - s : span;
+            for (int k = 0; k < w->n; k++) {
+                int f = w->first[k];
+                if (f < s || f >= s + len) continue;
+                int ctx = context_of(f, s, s + len);
+                if (best[k] >= 0 && ctx <= best[k]) continue;
+                best[k] = ctx;
+                memcpy(wl + (size_t)k * pr->nl, pr->logits + ((size_t)r * T + 1 + (f - s)) * pr->nl,
+                       (size_t)pr->nl * sizeof *wl);
+            }
+        }
+    }
+    *nwin = nw;
+    free(starts);
+    free(best);
+    return rc;
+}
+
+int predict_entities(Predictor *pr, const char *text, size_t len, PredOut *out, Err *err) {
+    memset(out, 0, sizeof *out);
+    if (!pr->mo->ner_head_trained) return err_set(err, "the model has no trained NER head");
+    WpTokens t = {0};
+    if (wordpiece_tokenize(pr->mo->vocab, text, len, &t, err)) {
+        wptokens_free(&t);
+        return -1;
+    }
+    if (t.n == 0) {
+        wptokens_free(&t);
+        return err_set(err, "the text has no token (empty or only whitespace/control characters)");
+    }
+    Words w;
+    words_of(&t, &w);
+    float *wl = xmalloc((size_t)w.n * (size_t)pr->nl * sizeof *wl);
+    int rc = ner_word_logits(pr, &t, &w, wl, &out->n_windows, err);
+    if (rc == 0) decode_entities(pr, &t, &w, wl, out);
+    free(wl);
+    words_free(&w);
+    wptokens_free(&t);
+    return rc;
+}
+
+/* ---- QA ------------------------------------------------------------------------------ */
+
+typedef struct {
+    int win, s, e;
+    PredAnswer a;
+} Cand;
+
+typedef struct {
+    Cand *c;
+    int n, cap;
+} Cands;
+
+/* p = softmax of row x[0..n) over the positions where allowed[pos] != 0. */
+static void masked_softmax(const float *x, const uint8_t *allowed, int n, float *p) {
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++)
+        if (allowed[i] && x[i] > mx) mx = x[i];
+    double s = 0.0;
+    for (int i = 0; i < n; i++) s += allowed[i] ? exp((double)(x[i] - mx)) : 0.0;
+    for (int i = 0; i < n; i++) p[i] = allowed[i] ? (float)(exp((double)(x[i] - mx)) / s) : 0.0f;
+}
+
+/* The candidates of window i of fs, whose start/end logits are st/en [T]. */
+static void window_candidates(const Predictor *pr, const SquadFeatures *fs, int i, const float *st,
+                              const float *en, int T, Cands *out) {
+    const SquadFeature *f = &fs->f[i];
+    uint8_t *allowed = xcalloc((size_t)T, 1);
+    float *ps = xmalloc((size_t)T * sizeof *ps), *pe = xmalloc((size_t)T * sizeof *pe);
+    int k = pr->p.n_best, *top_s = xmalloc((size_t)k * sizeof *top_s), *top_e = xmalloc((size_t)k * sizeof *top_e);
+    allowed[0] = 1; /* [CLS] stays in the softmax, as the pipeline keeps it */
+    for (int pos = f->ctx_first; pos < f->ctx_first + f->ctx_len; pos++) allowed[pos] = 1;
+    masked_softmax(st, allowed, T, ps);
+    masked_softmax(en, allowed, T, pe);
+    allowed[0] = 0; /* but an answer is context tokens only */
+    int ns = qa_top_k(ps, T, k, top_s), ne = qa_top_k(pe, T, k, top_e);
+    for (int a = 0; a < ns; a++)
+        for (int b = 0; b < ne; b++) {
+            int s = top_s[a], e = top_e[b];
+            if (!allowed[s] || !allowed[e] || e < s || e - s + 1 > pr->p.max_answer_len) continue;
+            SquadSpan ss, se;
+            squad_feature_offset(fs, i, s, &ss);
+            squad_feature_offset(fs, i, e, &se);
+            if (out->n == out->cap) {
+                out->cap = out->cap ? 2 * out->cap : 64;
+                out->c = xrealloc(out->c, (size_t)out->cap * sizeof *out->c);
+            }
+            out->c[out->n++] = (Cand){i, s, e, {ss.cstart, se.cend, ss.bstart, se.bend, ps[s] * pe[e]}};
+        }
+    free(allowed);
+    free(ps);
+    free(pe);
+    free(top_s);
+    free(top_e);
+}
+
+/* Best first; ties: earlier window, start, end. */
+static int cand_cmp(const void *pa, const void *pb) {
+    const Cand *a = pa, *b = pb;
+    if (a->a.score != b->a.score) return a->a.score > b->a.score ? -1 : 1;
+    if (a->win != b->win) return a->win - b->win;
+    if (a->s != b->s) return a->s - b->s;
+    return a->e - b->e;
+}
+
+/* The n_best best candidates with distinct spans into out->ans. */
+static void pick_answers(const Predictor *pr, Cands *cs, PredOut *out) {
+    qsort(cs->c, (size_t)cs->n, sizeof *cs->c, cand_cmp);
+    out->ans = xmalloc((size_t)pr->p.n_best * sizeof *out->ans);
+    for (int i = 0; i < cs->n && out->n_ans < pr->p.n_best; i++) {
+        int dup = 0;
+        for (int j = 0; j < out->n_ans && !dup; j++)
+            dup = out->ans[j].bstart == cs->c[i].a.bstart && out->ans[j].bend == cs->c[i].a.bend;
+        if (!dup) out->ans[out->n_ans++] = cs->c[i].a;
+    }
+}
+
+/* NER logits of the context tokens from the encoder output of window row r:
+ * logits = h W^T + b (the NER head) at each context position; for each
+ * context word, keep its first piece's logits from the window where that
+ * piece has the most context. best[k] tracks it. */
+static void qa_pass_word_logits(const Predictor *pr, const SquadFeature *f, int r, int T,
+                                const Words *w, float *wl, int *best) {
+    int C = pr->C, nl = pr->nl;
+    for (int k = 0; k < w->n; k++) {
+        int tok = w->first[k];
+        if (tok < f->ctx_tok0 || tok >= f->ctx_tok0 + f->ctx_len) continue;
+        int ctx = context_of(tok, f->ctx_tok0, f->ctx_tok0 + f->ctx_len);
+        if (best[k] >= 0 && ctx <= best[k]) continue;
+        best[k] = ctx;
+        const float *h = pr->hidden + ((size_t)r * T + (size_t)(f->ctx_first + tok - f->ctx_tok0)) * C;
+        for (int y = 0; y < nl; y++) {
+            double s = pr->ner_b[y];
+            for (int c = 0; c < C; c++) s += (double)h[c] * pr->ner_w[(size_t)y * C + c];
+            wl[(size_t)k * nl + y] = (float)s;
+        }
+    }
+}
+
+/* The context's tokens and words, as squad_featurize tokenised it. */
+typedef struct {
+    WpTokens t;
+    Words w;
+    float *wl;
+    int *best;
+} CtxNer;
+
+static int ctx_ner_init(const Predictor *pr, const char *context, const SquadFeatures *fs, CtxNer *cn,
+                        Err *err) {
+    memset(cn, 0, sizeof *cn);
+    if (wordpiece_tokenize(pr->mo->vocab, context, strlen(context), &cn->t, err)) return -1;
+    if (cn->t.n != fs->ctx_ntok[0])
+        return err_set(err, "internal: the context tokenised to %d tokens, the windows have %d", cn->t.n,
+                       fs->ctx_ntok[0]);
+    words_of(&cn->t, &cn->w);
+    cn->wl = xcalloc((size_t)cn->w.n * (size_t)pr->nl, sizeof *cn->wl);
+    cn->best = xmalloc((size_t)cn->w.n * sizeof *cn->best);
+    for (int k = 0; k < cn->w.n; k++) cn->best[k] = -1;
+    return 0;
+}
+
+static void ctx_ner_free(CtxNer *cn) {
+    wptokens_free(&cn->t);
+    if (cn->w.first) words_free(&cn->w);
+    free(cn->wl);
+    free(cn->best);
+}
+
+/* Rows [w0, w0 + B) of fs into the batch, T = the longest of them. */
+static int fill_qa_rows(Predictor *pr, const SquadFeatures *fs, int w0, int B) {
+    int T = 0;
+    for (int r = 0; r < B; r++) T = fs->f[w0 + r].n_tokens > T ? fs->f[w0 + r].n_tokens : T;
+    for (int r = 0; r < B; r++) {
+        size_t src = (size_t)(w0 + r) * fs->max_seq, dst = (size_t)r * T;
+        for (int i = 0; i < T; i++) {
+            pr->ids[dst + i] = fs->ids[src + i];
+            pr->types[dst + i] = fs->types[src + i];
+            pr->mask[dst + i] = fs->mask[src + i];
+        }
+    }
+    return T;
+}
+
+/* Forward every window of fs; candidates into cs, and the context's NER
+ * word logits into cn when cn != NULL. */
+static int qa_forward_all(Predictor *pr, const SquadFeatures *fs, Cands *cs, CtxNer *cn, Err *err) {
+    float *st = xmalloc((size_t)fs->max_seq * sizeof *st), *en = xmalloc((size_t)fs->max_seq * sizeof *en);
+    int rc = 0;
+    for (int w0 = 0; w0 < fs->n && rc == 0; w0 += pr->p.batch) {
+        int B = fs->n - w0 < pr->p.batch ? fs->n - w0 : pr->p.batch, T = fill_qa_rows(pr, fs, w0, B);
+        if ((rc = forward_rows(pr, TASK_QA, B, T, err))) break;
+        if (cn) model_get_hidden(pr->mo->m, pr->hidden);
+        for (int r = 0; r < B; r++) {
+            for (int i = 0; i < T; i++) { /* logits [B][T][2]: start, end */
+                st[i] = pr->logits[((size_t)r * T + i) * 2];
+                en[i] = pr->logits[((size_t)r * T + i) * 2 + 1];
+            }
+            window_candidates(pr, fs, w0 + r, st, en, T, cs);
+            if (cn) qa_pass_word_logits(pr, &fs->f[w0 + r], r, T, &cn->w, cn->wl, cn->best);
+        }
+    }
+    free(st);
+    free(en);
+    return rc;
+}
+
+/* A one-question SQuAD dataset over the caller's strings (nothing copied). */
+static void one_question(SquadDataset *ds, SquadExample *ex, SquadContext *ctx, const char *question,
+                         const char *context) {
+    memset(ds, 0, sizeof *ds);
+    *ex = (SquadExample){.id = "q", .question = (char *)question, .context = 0};
+    int nb = (int)strlen(context);
+    *ctx = (SquadContext){.text = (char *)context, .nbytes = nb, .ncp = utf8_count_cp(context, (size_t)nb)};
+    ds->n_examples = 1;
+    ds->ex = ex;
+    ds->n_contexts = 1;
+    ds->ctx = ctx;
+}
+
+static int has_token_char(const char *s) {
+    for (; *s; s++)
+        if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r') return 1;
+    return 0;
+}
+
+int predict_answer(Predictor *pr, const char *question, const char *context, int with_entities,
+                   PredOut *out, Err *err) {
+    memset(out, 0, sizeof *out);
+    if (!pr->mo->qa_head_trained) return err_set(err, "the model has no trained QA head");
+    if (!has_token_char(question)) return err_set(err, "the question is empty");
+    if (!has_token_char(context)) return err_set(err, "the context is empty");
+    SquadDataset ds;
+    SquadExample ex;
+    SquadContext ctx;
+    one_question(&ds, &ex, &ctx, question, context);
+    SquadFeatParams fp;
+    squad_feat_defaults(&fp);
+    fp.max_seq = pr->p.seq_qa;
+    fp.doc_stride = pr->p.qa_stride;
+    fp.max_query = pr->p.max_query;
+    fp.threads = 1;
+    SquadFeatures fs;
+    if (squad_featurize(&ds, pr->mo->vocab, &fp, &fs, err)) return -1;
+    CtxNer cn;
+    int want_ner = with_entities && pr->hidden && pr->ner_w;
+    int rc = want_ner ? ctx_ner_init(pr, context, &fs, &cn, err) : 0;
+    Cands cs = {0};
+    if (rc == 0) rc = qa_forward_all(pr, &fs, &cs, want_ner ? &cn : NULL, err);
+    if (rc == 0) {
+        pick_answers(pr, &cs, out);
+        out->n_windows = fs.n;
+        if (want_ner) decode_entities(pr, &cn.t, &cn.w, cn.wl, out);
+    }
+    if (want_ner) ctx_ner_free(&cn);
+    free(cs.c);
+    squad_features_free(&fs);
+    return rc;
+}
