@@ -158,6 +158,21 @@ static int adopt_run_settings(PredictOpts *o, Err *err) {
     return 0;
 }
 
+/* Default windows longer than the model's positions shrink to them (an
+ * option the command line set is kept, and refused if it does not fit). */
+static void fit_windows(PredictOpts *o, int positions) {
+    PredictParams *p = &o->p;
+    if (!o->set_seq_ner && p->seq_ner > positions) {
+        p->seq_ner = positions;
+        if (!o->set_ner_stride) p->ner_stride = positions / 2;
+    }
+    if (!o->set_seq_qa && p->seq_qa > positions) {
+        p->seq_qa = positions;
+        if (!o->set_stride && p->qa_stride > positions / 3) p->qa_stride = positions / 3;
+        if (!o->set_max_query && p->max_query > positions / 4) p->max_query = positions / 4;
+    }
+}
+
 /* ---- output ------------------------------------------------------------------- */
 
 static cJSON *span_text(const char *text, int bstart, int bend) {
@@ -236,7 +251,8 @@ static const char *json_string_field(const cJSON *j, const char *key, int *bad) 
 
 static int answer_json_line(Ctx *c, cJSON *obj, const char *line, size_t len, Err *err) {
     const char *end = NULL;
-    cJSON *in = cJSON_ParseWithLengthOpts(line, len, &end, 1);
+    (void)len; /* line is NUL-terminated at len (no NUL inside: checked) */
+    cJSON *in = cJSON_ParseWithOpts(line, &end, 1);
     if (!in) return err_set(err, "invalid JSON near byte %ld", end ? (long)(end - line) : 0L);
     int rc, bad = 0;
     const char *text = json_string_field(in, "text", &bad), *q = json_string_field(in, "question", &bad);
@@ -276,11 +292,14 @@ static cJSON *answer_line(Ctx *c, long ln, const char *line, size_t len, int *fa
         rc = answer_json_line(c, obj, line, len, &err);
     else
         rc = answer_text(c, obj, line, len, &err);
-    if (rc) {
+    if (rc) { /* the error object keeps the line number and the input's id */
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "line", (double)ln);
+        cJSON *id = cJSON_GetObjectItemCaseSensitive(obj, "id");
+        if (id) cJSON_AddItemToObject(e, "id", cJSON_Duplicate(id, 1));
+        cJSON_AddStringToObject(e, "error", err.msg);
         cJSON_Delete(obj);
-        obj = cJSON_CreateObject();
-        cJSON_AddNumberToObject(obj, "line", (double)ln);
-        cJSON_AddStringToObject(obj, "error", err.msg);
+        obj = e;
         *failed = 1;
     }
     return obj;
@@ -370,7 +389,7 @@ int cmd_predict(int argc, char **argv) {
         fprintf(stderr, "mtl predict: %s\n", err.msg);
         return 1;
     }
-    if (predict_params_check(&o.p, &err)) {
+    if (predict_params_check(&o.p, HEAD_NER | HEAD_QA, &err)) {
         fprintf(stderr, "mtl predict: %s\n", err.msg);
         return 2;
     }
@@ -382,6 +401,7 @@ int cmd_predict(int argc, char **argv) {
         be->destroy(be);
         return 1;
     }
+    fit_windows(&o, model_config(mo.m)->maxT);
     rc = run_predict(&o, &mo, &err);
     if (rc) fprintf(stderr, "mtl predict: %s\n", err.msg);
     model_open_free(&mo);

@@ -113,34 +113,50 @@ static void alloc_inputs(Model *m) {
     m->h_losses = xmalloc(nl * sizeof *m->h_losses);
 }
 
-Model *model_create(const ModelConfig *cfg, Backend *be, int maxB, int maxT, Err *err) {
+static Model *create_model(const ModelConfig *cfg, Backend *be, int maxB, int maxT, int inference,
+                           Err *err) {
     if (check_sizes(cfg, maxB, maxT, err) != 0) return NULL;
     Model *m = xcalloc(1, sizeof *m);
     m->cfg = *cfg;
     m->be = be;
     m->maxB = maxB;
     m->maxT = maxT;
+    m->inference = inference;
     build_table(m);
     size_t bytes = m->nparams * sizeof(float);
     m->params = be->alloc(be, bytes);
-    m->grads = be->alloc(be, bytes);
-    m->adam_m = be->alloc(be, bytes);
-    m->adam_v = be->alloc(be, bytes);
+    if (!inference) {
+        m->grads = be->alloc(be, bytes);
+        m->adam_m = be->alloc(be, bytes);
+        m->adam_v = be->alloc(be, bytes);
+    }
     m->a.layer = xcalloc((size_t)cfg->L, sizeof *m->a.layer);
-    m->act_floats = model_layout_acts(&m->a, NULL, cfg, maxB, maxT);
+    m->act_floats = model_layout_acts(&m->a, NULL, cfg, maxB, maxT, inference);
     m->actbuf = be->alloc(be, m->act_floats * sizeof(float));
-    model_layout_acts(&m->a, m->actbuf, cfg, maxB, maxT);
+    model_layout_acts(&m->a, m->actbuf, cfg, maxB, maxT, inference);
     alloc_inputs(m);
     return m;
 }
+
+Model *model_create(const ModelConfig *cfg, Backend *be, int maxB, int maxT, Err *err) {
+    return create_model(cfg, be, maxB, maxT, 0, err);
+}
+
+Model *model_create_inference(const ModelConfig *cfg, Backend *be, int maxB, int maxT, Err *err) {
+    return create_model(cfg, be, maxB, maxT, 1, err);
+}
+
+int model_is_inference(const Model *m) { return m->inference; }
 
 void model_free(Model *m) {
     if (!m) return;
     Backend *be = m->be;
     be->free(be, m->params);
-    be->free(be, m->grads);
-    be->free(be, m->adam_m);
-    be->free(be, m->adam_v);
+    if (!m->inference) {
+        be->free(be, m->grads);
+        be->free(be, m->adam_m);
+        be->free(be, m->adam_v);
+    }
     be->free(be, m->actbuf);
     be->free(be, m->ibuf);
     free(m->a.layer);
@@ -181,11 +197,12 @@ void model_init(Model *m, uint64_t seed) {
     }
     model_params_from_host(m, host);
     free(host);
+    m->t = 0;
+    if (m->inference) return;
     size_t bytes = m->nparams * sizeof(float);
     m->be->zero(m->be, m->grads, bytes);
     m->be->zero(m->be, m->adam_m, bytes);
     m->be->zero(m->be, m->adam_v, bytes);
-    m->t = 0;
 }
 
 /* ---- gradients and optimiser ------------------------------------------- */
@@ -248,9 +265,10 @@ void model_optstate_to_host(const Model *m, float *m_dst, float *v_dst, int *t) 
     *t = m->t;
 }
 void model_optstate_from_host(Model *m, const float *m_src, const float *v_src, int t) {
+    m->t = t;
+    if (m->inference) return; /* a forward-only model keeps no optimiser state */
     m->be->upload(m->be, m->adam_m, m_src, m->nparams * sizeof(float));
     m->be->upload(m->be, m->adam_v, v_src, m->nparams * sizeof(float));
-    m->t = t;
 }
 
 /* ---- counts ------------------------------------------------------------ */
@@ -274,7 +292,8 @@ ModelCounts model_counts(const ModelConfig *c, int maxB, int maxT) {
         Acts a;
         memset(&a, 0, sizeof a);
         a.layer = xcalloc((size_t)(c->L > 0 ? c->L : 1), sizeof *a.layer);
-        k.act_bytes = model_layout_acts(&a, NULL, c, maxB, maxT) * sizeof(float);
+        k.act_bytes = model_layout_acts(&a, NULL, c, maxB, maxT, 0) * sizeof(float);
+        k.infer_act_bytes = model_layout_acts(&a, NULL, c, maxB, maxT, 1) * sizeof(float);
         free(a.layer);
     }
     return k;

@@ -90,6 +90,7 @@ typedef struct {
     size_t total;      /* encoder + the heads the config carries */
     size_t param_bytes, grad_bytes, optim_bytes; /* optim = Adam m + v */
     size_t act_bytes; /* activations + their gradients + attention scratch (maxB, maxT) */
+    size_t infer_act_bytes; /* the same for model_create_inference */
 } ModelCounts;
 
 typedef struct Model Model;
@@ -98,6 +99,13 @@ typedef struct Model Model;
  * allocates everything (parameters zero until model_init or
  * model_params_from_host). Returns NULL with err filled on bad shapes. */
 Model *model_create(const ModelConfig *cfg, Backend *be, int maxB, int maxT, Err *err);
+/* Forward only (eval, predict, export): no gradients, no Adam moments, and
+ * one layer's activations reused by every layer (~1/(2L) of the training
+ * activations). Its forward gives the same bits as a training model's.
+ * model_backward, model_adamw_step and the gradient / optimiser-state
+ * functions must not be called on it (model_optstate_from_host keeps only t). */
+Model *model_create_inference(const ModelConfig *cfg, Backend *be, int maxB, int maxT, Err *err);
+int model_is_inference(const Model *m);
 void model_free(Model *m);
 
 const ModelConfig *model_config(const Model *m);

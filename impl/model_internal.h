@@ -66,6 +66,7 @@ struct Model {
     ModelConfig cfg;
     Backend *be;
     int maxB, maxT;
+    int inference; /* model_create_inference: no grads, no Adam state, shared layer activations */
 
     ParamInfo *tab;
     int *init_kind;
@@ -100,6 +101,10 @@ static inline int model_layer_first(int l) { return EMB_NTENSORS + LAYER_NTENSOR
 
 /* Lay out the activation buffer for (maxB, maxT): when base is NULL only
  * counts. Returns the number of floats. */
-size_t model_layout_acts(Acts *a, float *base, const ModelConfig *cfg, int maxB, int maxT);
+/* Lay the activations out from base (NULL: just count); returns floats.
+ * inference: one layer's set shared by every layer and no gradient buffers
+ * (safe for the forward: layer l reads its input, layer l-1's ln2, only
+ * before it writes its own ln2, the same buffer). */
+size_t model_layout_acts(Acts *a, float *base, const ModelConfig *cfg, int maxB, int maxT, int inference);
 
 #endif

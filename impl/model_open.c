@@ -27,7 +27,7 @@ static int open_run(const char *dir, Backend *be, int maxB, int maxT, ModelOpen 
     if (hf_read_tokenizer_config(dir, &tok, err)) return -1;
     snprintf(mo->vocab_path, sizeof mo->vocab_path, "%s/vocab.txt", dir);
     if (!file_exists(mo->vocab_path) && vocab_path(mo->vocab_path, sizeof mo->vocab_path, err)) return -1;
-    mo->m = model_create(&cfg, be, maxB, clamp_T(&cfg, maxT), err);
+    mo->m = model_create_inference(&cfg, be, maxB, clamp_T(&cfg, maxT), err);
     if (!mo->m) return -1;
     TrainState st = {0};
     int rc = checkpoint_load(ckpt, mo->m, &st, err);
@@ -48,7 +48,7 @@ static int open_hf(const char *dir, Backend *be, int maxB, int maxT, uint64_t se
     HfInfo info;
     if (hf_read_config(dir, &cfg, &info, err)) return -1;
     cfg.p_drop = 0.0f;
-    mo->m = model_create(&cfg, be, maxB, clamp_T(&cfg, maxT), err);
+    mo->m = model_create_inference(&cfg, be, maxB, clamp_T(&cfg, maxT), err);
     if (!mo->m) return -1;
     model_init(mo->m, seed);
     HfLoadReport rep;

@@ -1,7 +1,8 @@
 /* model_open.h — a trained or pretrained model ready to run: from a run
  * directory (checkpoint.bin + the vocab.txt / tokenizer_config.json the run
  * kept) or from a Hugging Face BERT directory (or the short name minilm-l6).
- * Used by `mtl export`, `mtl dump-forward` and anything that runs a model.
+ * Used by `mtl export`, `mtl dump-forward`, `mtl eval`, `mtl predict`: the
+ * model is forward-only (model_create_inference: no gradients or Adam state).
  *
  * Contract: returns 0 and fills *mo, or -1 with err (nothing allocated). */
 #ifndef MTL_MODEL_OPEN_H

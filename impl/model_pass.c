@@ -34,7 +34,7 @@ static void layout_layer(LayerActs *la, float *base, size_t *cur, const ModelCon
     la->ln2_rstd = take(base, cur, N);
 }
 
-size_t model_layout_acts(Acts *a, float *base, const ModelConfig *c, int maxB, int maxT) {
+size_t model_layout_acts(Acts *a, float *base, const ModelConfig *c, int maxB, int maxT, int inference) {
     size_t cur = 0, B = (size_t)maxB, T = (size_t)maxT, N = B * T;
     size_t C = (size_t)c->C, F = (size_t)c->FFN, nl = (size_t)c->num_labels;
     size_t attn = B * (size_t)c->NH * T * T;
@@ -43,7 +43,10 @@ size_t model_layout_acts(Acts *a, float *base, const ModelConfig *c, int maxB, i
     a->emb_ln = take(base, &cur, N * C);
     a->emb_mean = take(base, &cur, N);
     a->emb_rstd = take(base, &cur, N);
-    for (int l = 0; l < c->L; l++) layout_layer(&a->layer[l], base, &cur, c, N, attn);
+    for (int l = 0; l < c->L; l++) {
+        if (inference && l > 0) a->layer[l] = a->layer[0]; /* one set, reused by every layer */
+        else layout_layer(&a->layer[l], base, &cur, c, N, attn);
+    }
     a->ner_in = take(base, &cur, N * C);
     a->ner_logits = take(base, &cur, N * nl);
     a->ner_probs = take(base, &cur, N * nl);
@@ -52,6 +55,7 @@ size_t model_layout_acts(Acts *a, float *base, const ModelConfig *c, int maxB, i
     a->qa_probs = take(base, &cur, N * 2);
     a->losses = take(base, &cur, N > 2 * B ? N : 2 * B);
     a->att_scratch = take(base, &cur, 4 * N * C + attn);
+    if (inference) return cur; /* no gradients */
     a->g_a = take(base, &cur, N * C);
     a->g_b = take(base, &cur, N * C);
     a->g_res = take(base, &cur, N * C);

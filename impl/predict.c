@@ -22,17 +22,17 @@ void predict_defaults(PredictParams *p) {
     p->decode = NER_DECODE_VITERBI;
 }
 
-int predict_params_check(const PredictParams *p, Err *err) {
-    if (p->seq_ner < 8 || p->seq_ner > 4096)
+int predict_params_check(const PredictParams *p, int heads, Err *err) {
+    if ((heads & HEAD_NER) && (p->seq_ner < 8 || p->seq_ner > 4096))
         return err_set(err, "--seq-ner must be in [8, 4096] (got %d)", p->seq_ner);
-    if (p->ner_stride < 0 || p->ner_stride >= p->seq_ner - 2)
+    if ((heads & HEAD_NER) && (p->ner_stride < 0 || p->ner_stride >= p->seq_ner - 2))
         return err_set(err, "--ner-stride must be in [0, seq_ner - 3 = %d] (got %d)", p->seq_ner - 3,
                        p->ner_stride);
-    if (p->seq_qa < 32 || p->seq_qa > 4096)
+    if ((heads & HEAD_QA) && (p->seq_qa < 32 || p->seq_qa > 4096))
         return err_set(err, "--seq-qa must be in [32, 4096] (got %d)", p->seq_qa);
-    if (p->qa_stride < 1 || p->qa_stride >= p->seq_qa)
+    if ((heads & HEAD_QA) && (p->qa_stride < 1 || p->qa_stride >= p->seq_qa))
         return err_set(err, "--stride must be in [1, seq_qa - 1 = %d] (got %d)", p->seq_qa - 1, p->qa_stride);
-    if (p->max_query < 1 || p->max_query >= p->seq_qa - 3)
+    if ((heads & HEAD_QA) && (p->max_query < 1 || p->max_query >= p->seq_qa - 3))
         return err_set(err, "--max-query must be in [1, seq_qa - 4 = %d] (got %d)", p->seq_qa - 4,
                        p->max_query);
     if (p->n_best < 1 || p->n_best > 1000) return err_set(err, "--n-best must be in [1, 1000] (got %d)", p->n_best);
@@ -73,14 +73,23 @@ static void copy_ner_head(Predictor *pr) {
     free(all);
 }
 
+/* The window lengths of the trained heads: within the model's positions. */
+static int check_windows(const ModelOpen *mo, const PredictParams *p, int *maxT, Err *err) {
+    int pos = model_config(mo->m)->maxT;
+    *maxT = 0;
+    if (mo->ner_head_trained) *maxT = p->seq_ner;
+    if (mo->qa_head_trained && p->seq_qa > *maxT) *maxT = p->seq_qa;
+    if (*maxT > pos)
+        return err_set(err, "windows of %d tokens (--seq-ner %d, --seq-qa %d) exceed the model's %d positions",
+                       *maxT, p->seq_ner, p->seq_qa, pos);
+    return 0;
+}
+
 Predictor *predictor_new(ModelOpen *mo, const PredictParams *p, Err *err) {
-    if (predict_params_check(p, err)) return NULL;
+    int heads = (mo->ner_head_trained ? HEAD_NER : 0) | (mo->qa_head_trained ? HEAD_QA : 0), maxT;
+    if (predict_params_check(p, heads, err) || check_windows(mo, p, &maxT, err)) return NULL;
     const ModelConfig *c = model_config(mo->m);
-    int maxT = p->seq_ner > p->seq_qa ? p->seq_ner : p->seq_qa;
-    if (maxT > c->maxT) {
-        err_set(err, "windows of %d tokens exceed the model's %d positions", maxT, c->maxT);
-        return NULL;
-    }
+    if (maxT < 1) maxT = 1;
     Predictor *pr = xcalloc(1, sizeof *pr);
     pr->mo = mo;
     pr->p = *p;

@@ -47,8 +47,9 @@ typedef struct {
 void predict_defaults(PredictParams *p);
 /* Ranges: seq >= 8 (NER) / 32 (QA), 0 <= ner_stride < seq_ner - 2,
  * 1 <= qa_stride < seq_qa, 1 <= max_query < seq_qa - 3, n_best, max_answer_len
- * and batch >= 1. Returns 0 or -1 naming the option. */
-int predict_params_check(const PredictParams *p, Err *err);
+ * and batch >= 1; the window options only of the heads in `heads`
+ * (HEAD_NER | HEAD_QA). Returns 0 or -1 naming the option. */
+int predict_params_check(const PredictParams *p, int heads, Err *err);
 
 typedef struct {
     int type;         /* ENT_PER, ENT_LOC, ENT_ORG, ENT_MISC (conll.h) */
@@ -75,7 +76,8 @@ void pred_out_free(PredOut *o);
 typedef struct Predictor Predictor;
 
 /* mo stays owned by the caller and must outlive the predictor; its model
- * must have been opened with maxB >= p->batch and maxT >= both windows. */
+ * must have been opened with maxB >= p->batch and maxT >= the windows of its
+ * trained heads, which must fit its positions. */
 Predictor *predictor_new(ModelOpen *mo, const PredictParams *p, Err *err);
 void predictor_free(Predictor *pr);
 int predictor_has_ner(const Predictor *pr);

@@ -199,13 +199,14 @@ def hf_rows(root):
 
 def speed_rows(root):
     """One epoch alone on the machine, ours vs transformers on the same batches (make bench SPEED=1)."""
-    rows, cpu = [], None
+    rows, cpu, commits = [], None, []
     for t in ("ner", "qa"):
         c = Run(os.path.join(root, "speed", t, "c"))
         h = read_json(os.path.join(root, "speed", t, "hf", "model", "hf_train.json"))
         if not c.timing or not h:
             continue
         cpu = c.manifest.get("cpu_model", cpu)
+        commits.append(str(c.manifest.get("git_commit", "?"))[:7])
         cw, hw = fnum(c.timing.get("train_wall_s")), fnum(h.get("train_wall_s"))
         steps = int(fnum(c.timing.get("steps")))
         c_rss, h_rss = mib(fnum(c.memory.get("peak_rss_bytes"))), fnum(h.get("peak_rss_mib"))
@@ -216,7 +217,8 @@ def speed_rows(root):
     if not rows:
         return [], None
     return table(["epoch", "steps", "threads", "ours", "transformers", "ours s/step", "transformers s/step",
-                  "speed-up", "ours peak RSS", "transformers peak RSS", "padding"], rows), cpu
+                  "speed-up", "ours peak RSS", "transformers peak RSS", "padding"], rows), \
+        "%s; our binary %s" % (cpu or "?", ", ".join(sorted(set(commits))))
 
 
 def ablation_rows(root, groups):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bad_input.sh — every bad input refused (issue #12): ~250 cases over the mtl
+# bad_input.sh — every bad input refused (issue #12): ~350 cases over the mtl
 # command line, option ranges (generated from `mtl train --help`), config
 # files, run directories, --init checkpoints, data files, checkpoints and the
 # other commands. Each case asserts
@@ -215,6 +215,39 @@ check 2 "required" "$MTL" dump-forward --model "$RUN" --out "$T/df.st"
 check 2 "--n must be an integer" "$MTL" dump-forward --model "$RUN" --data ner-dev --out "$T/df.st" --n 0
 check 2 "required" "$MTL" dump-forward --model "$RUN" --data pos-dev --out "$T/df.st"
 for v in abc 2 99999 "" 12x; do check 2 "max-seq must be an integer in \[3, 4096\]" "$MTL" data-stats --max-seq "$v"; done
+# predict: options (2), then inputs, line by line (1 with an error object per bad line)
+check 2 "--model is required" "$MTL" predict
+for kv in "n-best 0" "batch 0" "max-answer-len -1" "seq-ner 4" "threads x" "max-bytes 0"; do
+  set -- $kv; check 2 "$1 must be an integer in" "$MTL" predict --model "$RUN" "--$1" "$2"
+done
+check 2 "format must be" "$MTL" predict --model "$RUN" --format xml
+check 2 "tasks must be" "$MTL" predict --model "$RUN" --tasks pos
+check 2 "ner-stride must be in \[0, seq_ner - 3 = 29\]" "$MTL" predict --model "$RUN" --ner-stride 30
+check 2 "unknown option '--lr'" "$MTL" predict --model "$RUN" --lr 1
+check 1 "no-such" "$MTL" predict --model "$T/no-such"
+check 1 "missing.jsonl" "$MTL" predict --model "$RUN" --in "$T/missing.jsonl"
+check 1 "not a regular file" "$MTL" predict --model "$RUN" --in "$T/fifo.conf"
+check 1 "has no trained QA head" "$MTL" predict --model "$T/hf" --tasks qa --in /dev/null
+pline() { printf '%b\n' "$1" > "$T/in.jsonl"; check 1 "$2" "$MTL" predict --model "$RUN" --in "$T/in.jsonl" "${@:3}"; }
+pline '{"text": "Peter lives in Paris."' '"line":1,"error":"invalid JSON near byte'
+pline '' '"error":"empty line"'
+pline '{"question": "who?"}' 'needs both \\"question\\" and \\"context\\"'
+pline '{"text": 5}' 'must be strings'
+pline '[1, 2]' 'must be an object' --format jsonl
+pline '{"id": 7}' '"id":7,"error":"a JSON line needs'
+pline 'Paris \xc3\x28 London' 'invalid UTF-8 at byte offset 6'
+pline '{"question": " ", "context": "Paris."}' 'the question is empty'
+pline '{"question": "Where?", "context": "\\t"}' 'the context is empty'
+pline 'ok line\n{bad' '"line":2,"error":"invalid JSON'
+pline 'ok line\n{bad' '1 of 2 line\(s\) got an error object'
+printf 'Peter lives in Paris.\n' > "$T/in.jsonl"
+printf '{"question": "Where?", "context": "Peter lives in Paris."}\n' > "$T/in2.jsonl"
+check 1 'QA is not among the tasks used' "$MTL" predict --model "$T/hf" --in "$T/in2.jsonl"
+check 1 'line of [0-9]+ bytes exceeds --max-bytes 8' "$MTL" predict --model "$RUN" --in "$T/in.jsonl" --max-bytes 8
+NEW=$T/nodir; check 1 "nodir" "$MTL" predict --model "$RUN" --in "$T/in.jsonl" --out "$T/nodir/out.jsonl"
+check 0 '"line":1,"entities":\[' "$MTL" predict --model "$RUN" --in "$T/in.jsonl"
+check 0 '"answer":(\{"text"|null).*"entities"' "$MTL" predict --model "$RUN" --in "$T/in2.jsonl"
+
 check 1 "cannot open" "$MTL" score-ner "$T/missing.txt"
 printf 'A x O O\nB O\n' > "$T/cols.txt"
 check 1 "cols.txt.*2" "$MTL" score-ner "$T/cols.txt"

@@ -390,6 +390,55 @@ static void check_fd(int task) {
 static void test_fd_ner(void) { check_fd(TASK_NER); }
 static void test_fd_qa(void) { check_fd(TASK_QA); }
 
+/* ---- forward-only models ------------------------------------------------- */
+
+/* model_create_inference (shared layer activations, no gradients) gives the
+ * very bits of a training model's eval forward: logits and encoder output of
+ * an NER and a QA batch with padding; and it holds less memory. */
+static void test_inference_model_same_bits(void) {
+    Backend *be = backend_cpu(2);
+    ModelConfig c;
+    Err err;
+    CU_ASSERT_FATAL(config_from_preset(&c, "tiny", &err) == 0);
+    const int B = 3, T = 24;
+    Model *tm = model_create(&c, be, B, T, &err), *im = model_create_inference(&c, be, B, T, &err);
+    CU_ASSERT_FATAL(tm && im);
+    CU_ASSERT(model_is_inference(im) && !model_is_inference(tm));
+    model_init(tm, 11);
+    model_init(im, 11);
+    int ids[3 * 24], mask[3 * 24], types[3 * 24], lab[3 * 24], pos[3] = {0, 5, -100};
+    random_batch_ints(ids, B * T, c.V, 3);
+    random_batch_ints(types, B * T, 2, 4);
+    for (int i = 0; i < B * T; i++) mask[i] = i % T < T - 4 * (i / T), lab[i] = -100;
+    size_t nh = (size_t)B * T * c.C, nl = (size_t)B * T * c.num_labels;
+    float *h1 = malloc(nh * sizeof *h1), *h2 = malloc(nh * sizeof *h2);
+    float *l1 = malloc(nl * sizeof *l1), *l2 = malloc(nl * sizeof *l2);
+    int diff = 0;
+    for (int task = TASK_NER; task <= TASK_QA; task++) {
+        Batch b = {task, B, T, ids, types, mask, lab, pos, pos};
+        CU_ASSERT_FATAL(model_forward(tm, &b, 0, 0, 0, 0, NULL, &err) == 0);
+        model_get_hidden(tm, h1);
+        model_get_logits(tm, l1);
+        CU_ASSERT_FATAL(model_forward(im, &b, 0, 0, 0, 0, NULL, &err) == 0);
+        model_get_hidden(im, h2);
+        model_get_logits(im, l2);
+        size_t n = task == TASK_NER ? nl : (size_t)B * T * 2;
+        diff += memcmp(h1, h2, nh * sizeof *h1) != 0;
+        diff += memcmp(l1, l2, n * sizeof *l1) != 0;
+    }
+    ModelCounts k = model_counts(&c, B, T);
+    printf("    activations: training %zu bytes, forward-only %zu bytes\n", k.act_bytes, k.infer_act_bytes);
+    CU_ASSERT_EQUAL(diff, 0);
+    CU_ASSERT(k.infer_act_bytes * 2 < k.act_bytes);
+    free(h1);
+    free(h2);
+    free(l1);
+    free(l2);
+    model_free(tm);
+    model_free(im);
+    be->destroy(be);
+}
+
 static void test_lr_schedule(void) {
     /* warmup 10 of 110 steps, peak 1.0 */
     CU_ASSERT_DOUBLE_EQUAL(lr_schedule(0, 110, 10, 1.0f), 0.0, 1e-7);
@@ -415,6 +464,7 @@ int main(void) {
         {"NER backward with dropout = finite differences", test_fd_ner},
         {"QA backward with dropout = finite differences", test_fd_qa},
         {"lr schedule: linear warmup and decay", test_lr_schedule},
+        {"forward-only model == training model's eval forward, bitwise", test_inference_model_same_bits},
         {NULL, NULL}};
     testutil_add_suite("model vs golden state", golden);
     testutil_add_suite("model", other);
