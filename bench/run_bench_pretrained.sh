@@ -312,6 +312,11 @@ if [ "$STEP_CMP" = 1 ]; then
   echo "== training step: ours vs PyTorch"
   THREADS="$THREADS" BUILD="$BUILD" bash bench/bench_step_cmp.sh || echo "warning: bench_step_cmp failed" >&2
 fi
+if [ -f "$OUT/mtl/seed-${SEEDS%%,*}/metrics.json" ] && [ ! -f "$OUT/predict-single-pass.json" ]; then
+  echo "== mtl predict: entities from the QA pass vs the bare context (bench/predict_single_pass.py)"
+  $PYTHON bench/predict_single_pass.py --model "$OUT/mtl/seed-${SEEDS%%,*}" --mtl "$MTL" --questions 300 \
+    --out "$OUT/predict-single-pass.json" || echo "warning: predict_single_pass failed" >&2
+fi
 echo "== reports"
 $PYTHON reports/pretrained_results.py --runs "$OUT" --results RESULTS.md || echo "warning: pretrained results failed" >&2
 echo "== make bench done: $OUT, RESULTS.md"

@@ -388,6 +388,20 @@ def section(args):
               "Each run alone on the machine (%s), one after the other, same threads, the same batches "
               "(seed 1's, grouped by length); wall time of the optimisation steps; peak RSS of the whole "
               "process (transformers' includes the batch file it reads). `make bench` SPEED=1." % (cpu or "?")] + [""] + sp
+    sp1 = read_json(os.path.join(args.runs, "predict-single-pass.json"))
+    if sp1:
+        L += ["", "### `mtl predict`: entities from the QA pass", "",
+              "With both heads, `mtl predict` takes a context's entities from the encoder output of the QA "
+              "windows (one pass) instead of a second pass over the bare context. Against the bare-context "
+              "entities of the same model (`%s`, binary %s) on the first %d SQuAD dev questions "
+              "(`bench/predict_single_pass.py`; no gold NER exists for SQuAD): identical entity sets for "
+              "**%d contexts (%.1f%%)**, entity precision / recall / F1 **%.1f / %.1f / %.1f** (%d entities "
+              "from the single pass, %d from the bare context). The NER head was trained on bare sentences "
+              "with token type 0; on the QA windows it sees a question first and token type 1, and it "
+              "finds more entities there." % (
+                  sp1["model"], sp1.get("mtl_commit"), sp1["questions"], sp1["contexts_identical"],
+                  100 * sp1["share_identical"], 100 * sp1["precision"], 100 * sp1["recall"], 100 * sp1["f1"],
+                  sp1["entities_single_pass"], sp1["entities_bare"])]
     f = fidelity_lines(args.fidelity)
     if f:
         L += ["", "### Fidelity against Hugging Face transformers", "",
