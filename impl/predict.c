@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "conll.h"
-#include "qa_decode.h"
 #include "squad.h"
 #include "tokenizer.h"
 
@@ -317,40 +316,57 @@ static void masked_softmax(const float *x, const uint8_t *allowed, int n, float 
     for (int i = 0; i < n; i++) p[i] = allowed[i] ? (float)(exp((double)(x[i] - mx)) / s) : 0.0f;
 }
 
-/* The candidates of window i of fs, whose start/end logits are st/en [T]. */
+/* Best first; ties: earlier window, start, end. */
+static int cand_cmp(const void *pa, const void *pb);
+
+/* Insert c into the k best of top[0..*n) (sorted by cand_cmp). */
+static void keep_best(Cand *top, int *n, int k, Cand c) {
+    if (*n == k && cand_cmp(&c, &top[k - 1]) >= 0) return;
+    int j = *n < k ? (*n)++ : k - 1;
+    while (j > 0 && cand_cmp(&c, &top[j - 1]) < 0) {
+        top[j] = top[j - 1];
+        j--;
+    }
+    top[j] = c;
+}
+
+/* The n_best candidates of window i of fs (start/end logits st/en [T]): every
+ * span of context tokens s <= e < s + max_answer_len, scored
+ * p_start[s] * p_end[e] — the exact maximum, as the pipeline's search of the
+ * upper band of the start x end matrix. */
 static void window_candidates(const Predictor *pr, const SquadFeatures *fs, int i, const float *st,
                               const float *en, int T, Cands *out) {
     const SquadFeature *f = &fs->f[i];
     uint8_t *allowed = xcalloc((size_t)T, 1);
     float *ps = xmalloc((size_t)T * sizeof *ps), *pe = xmalloc((size_t)T * sizeof *pe);
-    int k = pr->p.n_best, *top_s = xmalloc((size_t)k * sizeof *top_s), *top_e = xmalloc((size_t)k * sizeof *top_e);
+    int k = pr->p.n_best, n = 0, lo = f->ctx_first, hi = f->ctx_first + f->ctx_len;
+    Cand *top = xmalloc((size_t)k * sizeof *top);
     allowed[0] = 1; /* [CLS] stays in the softmax, as the pipeline keeps it */
-    for (int pos = f->ctx_first; pos < f->ctx_first + f->ctx_len; pos++) allowed[pos] = 1;
+    for (int pos = lo; pos < hi; pos++) allowed[pos] = 1;
     masked_softmax(st, allowed, T, ps);
     masked_softmax(en, allowed, T, pe);
-    allowed[0] = 0; /* but an answer is context tokens only */
-    int ns = qa_top_k(ps, T, k, top_s), ne = qa_top_k(pe, T, k, top_e);
-    for (int a = 0; a < ns; a++)
-        for (int b = 0; b < ne; b++) {
-            int s = top_s[a], e = top_e[b];
-            if (!allowed[s] || !allowed[e] || e < s || e - s + 1 > pr->p.max_answer_len) continue;
-            SquadSpan ss, se;
-            squad_feature_offset(fs, i, s, &ss);
-            squad_feature_offset(fs, i, e, &se);
-            if (out->n == out->cap) {
-                out->cap = out->cap ? 2 * out->cap : 64;
-                out->c = xrealloc(out->c, (size_t)out->cap * sizeof *out->c);
-            }
-            out->c[out->n++] = (Cand){i, s, e, {ss.cstart, se.cend, ss.bstart, se.bend, ps[s] * pe[e]}};
-        }
+    for (int s = lo; s < hi; s++) {
+        int e_end = s + pr->p.max_answer_len < hi ? s + pr->p.max_answer_len : hi;
+        for (int e = s; e < e_end; e++)
+            keep_best(top, &n, k, (Cand){i, s, e, {0, 0, 0, 0, ps[s] * pe[e]}});
+    }
+    if (out->n + n > out->cap) {
+        out->cap = 2 * (out->n + n) + 16;
+        out->c = xrealloc(out->c, (size_t)out->cap * sizeof *out->c);
+    }
+    for (int j = 0; j < n; j++) { /* offsets of the kept spans in the context */
+        SquadSpan ss, se;
+        squad_feature_offset(fs, i, top[j].s, &ss);
+        squad_feature_offset(fs, i, top[j].e, &se);
+        top[j].a = (PredAnswer){ss.cstart, se.cend, ss.bstart, se.bend, top[j].a.score};
+        out->c[out->n++] = top[j];
+    }
     free(allowed);
     free(ps);
     free(pe);
-    free(top_s);
-    free(top_e);
+    free(top);
 }
 
-/* Best first; ties: earlier window, start, end. */
 static int cand_cmp(const void *pa, const void *pb) {
     const Cand *a = pa, *b = pb;
     if (a->a.score != b->a.score) return a->a.score > b->a.score ? -1 : 1;

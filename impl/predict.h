@@ -19,9 +19,10 @@
  *   p_start = softmax of the start logits over [CLS] and the context tokens,
  *   p_end likewise, and a span (s, e) of context tokens with s <= e and
  *   e - s + 1 <= max_answer_len scores p_start[s] * p_end[e];
- * the candidates are the n_best x n_best pairs of the top starts and ends of
- * every window, ranked by score over all windows (ties: earlier window,
- * start, end), one per distinct span.
+ * every such span of every window is scored (the exact maximum, as the
+ * pipeline's search of the start x end band), and the n_best best over all
+ * windows are returned (ties: earlier window, start, end), one per distinct
+ * span.
  *
  * The single pass: when the model has both heads, the NER head is applied
  * to the encoder output of the QA windows at the context positions (the

@@ -402,6 +402,20 @@ def section(args):
                   sp1["model"], sp1.get("mtl_commit"), sp1["questions"], sp1["contexts_identical"],
                   100 * sp1["share_identical"], 100 * sp1["precision"], 100 * sp1["recall"], 100 * sp1["f1"],
                   sp1["entities_single_pass"], sp1["entities_bare"])]
+    pc = read_json(os.path.join(args.runs, "predict-check.json"))
+    if pc and pc.get("ner") and pc.get("qa"):
+        n, q = pc["ner"], pc["qa"]
+        L += ["", "### `mtl predict` vs transformers' pipelines", "",
+              "`reference/predict_check.py` on the export of `%s` (transformers %s, torch %s): NER entity "
+              "sets identical to the token-classification pipeline (aggregation \"first\") on **%d of %d** "
+              "CoNLL-2003 test sentences with `--decode argmax` (the pipeline's rule), %d of %d with Viterbi "
+              "(the training default); QA answers identical to the question-answering pipeline "
+              "(align_to_words=False: token spans, run_qa.py's rule) on **%d of %d** SQuAD dev questions, "
+              "scores within %.1e; %d of them also with the pipeline's default align_to_words=True. %s." % (
+                  pc["export"], pc["transformers"], pc["torch"], n["argmax"]["identical"], n["argmax"]["sentences"],
+                  n["viterbi"]["identical"], n["viterbi"]["sentences"], q["identical"], q["questions"],
+                  q["max_score_diff_when_identical"], q["identical_vs_align_to_words"],
+                  "PASS (≥ 99.5% asked)" if pc.get("pass") else "FAIL (< 99.5%)")]
     f = fidelity_lines(args.fidelity)
     if f:
         L += ["", "### Fidelity against Hugging Face transformers", "",
