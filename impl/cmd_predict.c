@@ -223,24 +223,19 @@ typedef struct {
     int use_ner, use_qa; /* resolved against the model's heads */
 } Ctx;
 
-static int answer_text(Ctx *c, cJSON *obj, const char *text, size_t len, Err *err) {
-    if (!c->use_ner) return err_set(err, "a text asks for entities, but NER is not among the tasks used");
-    PredOut po;
-    if (predict_entities(c->pr, text, len, &po, err)) return -1;
-    add_entities(obj, text, &po);
-    pred_out_free(&po);
-    return 0;
-}
+enum { JOB_ERROR, JOB_TEXT, JOB_QUESTION };
 
-static int answer_question(Ctx *c, cJSON *obj, const char *q, const char *ctx, Err *err) {
-    if (!c->use_qa) return err_set(err, "a question asks for an answer, but QA is not among the tasks used");
-    PredOut po;
-    if (predict_answer(c->pr, q, ctx, c->use_ner, &po, err)) return -1;
-    add_answers(obj, ctx, &po, c->o->p.n_best);
-    if (c->use_ner) add_entities(obj, ctx, &po);
-    pred_out_free(&po);
-    return 0;
-}
+/* One input line: what it asks, and its output object once answered. */
+typedef struct {
+    long ln;
+    int kind;
+    cJSON *in;  /* the parsed JSON line (owned; its strings are used below), NULL for text */
+    char *line; /* a text line (owned) */
+    const char *text, *question, *context;
+    size_t text_len;
+    cJSON *out;
+    Err err;
+} Job;
 
 static const char *json_string_field(const cJSON *j, const char *key, int *bad) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
@@ -249,24 +244,36 @@ static const char *json_string_field(const cJSON *j, const char *key, int *bad) 
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static int answer_json_line(Ctx *c, cJSON *obj, const char *line, size_t len, Err *err) {
+static int job_kind(Ctx *c, Job *j, int kind) {
+    if (kind == JOB_TEXT && !c->use_ner)
+        return err_set(&j->err, "a text asks for entities, but NER is not among the tasks used");
+    if (kind == JOB_QUESTION && !c->use_qa)
+        return err_set(&j->err, "a question asks for an answer, but QA is not among the tasks used");
+    j->kind = kind;
+    return 0;
+}
+
+/* A JSON line: {"text": ...} or {"question": ..., "context": ...}; an "id" is copied. */
+static int parse_json_job(Ctx *c, Job *j, const char *line) {
     const char *end = NULL;
-    (void)len; /* line is NUL-terminated at len (no NUL inside: checked) */
-    cJSON *in = cJSON_ParseWithOpts(line, &end, 1);
-    if (!in) return err_set(err, "invalid JSON near byte %ld", end ? (long)(end - line) : 0L);
-    int rc, bad = 0;
-    const char *text = json_string_field(in, "text", &bad), *q = json_string_field(in, "question", &bad);
-    const char *ctx = json_string_field(in, "context", &bad);
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(in, "id");
-    if (id) cJSON_AddItemToObject(obj, "id", cJSON_Duplicate(id, 1));
-    if (!cJSON_IsObject(in)) rc = err_set(err, "a JSON line must be an object");
-    else if (bad) rc = err_set(err, "\"text\", \"question\" and \"context\" must be strings");
-    else if (q || ctx) rc = q && ctx ? answer_question(c, obj, q, ctx, err)
-                                     : err_set(err, "a question needs both \"question\" and \"context\"");
-    else if (text) rc = answer_text(c, obj, text, strlen(text), err);
-    else rc = err_set(err, "a JSON line needs \"text\", or \"question\" and \"context\"");
-    cJSON_Delete(in);
-    return rc;
+    j->in = cJSON_ParseWithOpts(line, &end, 1);
+    if (!j->in) return err_set(&j->err, "invalid JSON near byte %ld", end ? (long)(end - line) : 0L);
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(j->in, "id");
+    if (id) cJSON_AddItemToObject(j->out, "id", cJSON_Duplicate(id, 1));
+    if (!cJSON_IsObject(j->in)) return err_set(&j->err, "a JSON line must be an object");
+    int bad = 0;
+    j->text = json_string_field(j->in, "text", &bad);
+    j->question = json_string_field(j->in, "question", &bad);
+    j->context = json_string_field(j->in, "context", &bad);
+    if (bad) return err_set(&j->err, "\"text\", \"question\" and \"context\" must be strings");
+    if (j->question || j->context) {
+        if (!j->question || !j->context)
+            return err_set(&j->err, "a question needs both \"question\" and \"context\"");
+        return job_kind(c, j, JOB_QUESTION);
+    }
+    if (!j->text) return err_set(&j->err, "a JSON line needs \"text\", or \"question\" and \"context\"");
+    j->text_len = strlen(j->text);
+    return job_kind(c, j, JOB_TEXT);
 }
 
 static int is_json_line(const char *format, const char *line) {
@@ -276,33 +283,74 @@ static int is_json_line(const char *format, const char *line) {
     return *line == '{';
 }
 
-/* The output object of line number ln; NULL-free: errors become objects. */
-static cJSON *answer_line(Ctx *c, long ln, const char *line, size_t len, int *failed) {
-    cJSON *obj = cJSON_CreateObject();
-    cJSON_AddNumberToObject(obj, "line", (double)ln);
-    Err err;
-    int rc;
+/* Line number ln (len bytes, NUL-terminated) into job j: what it asks, or its error. */
+static void prepare_job(Ctx *c, Job *j, long ln, char *line, size_t len) {
+    memset(j, 0, sizeof *j);
+    j->ln = ln;
+    j->out = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j->out, "line", (double)ln);
     if (len > (size_t)c->o->max_bytes)
-        rc = err_set(&err, "line of %zu bytes exceeds --max-bytes %d", len, c->o->max_bytes);
+        err_set(&j->err, "line of %zu bytes exceeds --max-bytes %d", len, c->o->max_bytes);
     else if (memchr(line, '\0', len))
-        rc = err_set(&err, "NUL byte at offset %ld", (long)((const char *)memchr(line, '\0', len) - line));
+        err_set(&j->err, "NUL byte at offset %ld", (long)((const char *)memchr(line, '\0', len) - line));
     else if (len == 0)
-        rc = err_set(&err, "empty line");
+        err_set(&j->err, "empty line");
     else if (is_json_line(c->o->format, line))
-        rc = answer_json_line(c, obj, line, len, &err);
-    else
-        rc = answer_text(c, obj, line, len, &err);
-    if (rc) { /* the error object keeps the line number and the input's id */
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddNumberToObject(e, "line", (double)ln);
-        cJSON *id = cJSON_GetObjectItemCaseSensitive(obj, "id");
-        if (id) cJSON_AddItemToObject(e, "id", cJSON_Duplicate(id, 1));
-        cJSON_AddStringToObject(e, "error", err.msg);
-        cJSON_Delete(obj);
-        obj = e;
-        *failed = 1;
+        parse_json_job(c, j, line);
+    else if (job_kind(c, j, JOB_TEXT) == 0) {
+        j->line = xstrdup(line);
+        j->text = j->line;
+        j->text_len = len;
     }
-    return obj;
+}
+
+/* The error object: the line number, the input's id, the message. */
+static void fail_job(Job *j, const Err *err) {
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddNumberToObject(e, "line", (double)j->ln);
+    cJSON *id = cJSON_GetObjectItemCaseSensitive(j->out, "id");
+    if (id) cJSON_AddItemToObject(e, "id", cJSON_Duplicate(id, 1));
+    cJSON_AddStringToObject(e, "error", err->msg);
+    cJSON_Delete(j->out);
+    j->out = e;
+    j->kind = JOB_ERROR;
+}
+
+/* Answer the text jobs together, then the question jobs together. */
+static void run_jobs(Ctx *c, Job *jobs, int n) {
+    PredText *tx = xmalloc((size_t)n * sizeof *tx);
+    PredQuestion *qs = xmalloc((size_t)n * sizeof *qs);
+    PredOut *po = xmalloc((size_t)n * sizeof *po);
+    int *at = xmalloc((size_t)n * sizeof *at), *rc = xmalloc((size_t)n * sizeof *rc);
+    Err *errs = xmalloc((size_t)n * sizeof *errs);
+    for (int kind = JOB_TEXT; kind <= JOB_QUESTION; kind++) {
+        int m = 0;
+        for (int i = 0; i < n; i++) {
+            if (jobs[i].kind != kind) continue;
+            tx[m] = (PredText){jobs[i].text, jobs[i].text_len};
+            qs[m] = (PredQuestion){jobs[i].question, jobs[i].context};
+            at[m++] = i;
+        }
+        if (m == 0) continue;
+        if (kind == JOB_TEXT) predict_entities_many(c->pr, tx, m, po, rc, errs);
+        else predict_answer_many(c->pr, qs, m, c->use_ner, po, rc, errs);
+        for (int k = 0; k < m; k++) {
+            Job *j = &jobs[at[k]];
+            if (rc[k]) fail_job(j, &errs[k]);
+            else if (kind == JOB_TEXT) add_entities(j->out, j->text, &po[k]);
+            else {
+                add_answers(j->out, j->context, &po[k], c->o->p.n_best);
+                if (c->use_ner) add_entities(j->out, j->context, &po[k]);
+            }
+            pred_out_free(&po[k]);
+        }
+    }
+    free(tx);
+    free(qs);
+    free(po);
+    free(at);
+    free(rc);
+    free(errs);
 }
 
 /* ---- the loop ------------------------------------------------------------------ */
@@ -319,7 +367,25 @@ static void emit(cJSON *obj, FILE *stream, StrBuf *buf) {
     free(s);
 }
 
+/* Answer, emit in input order and free jobs[0..n); counts the failures. */
+static void flush_jobs(Ctx *c, Job *jobs, int n, FILE *stream, StrBuf *buf, long *n_failed) {
+    for (int i = 0; i < n; i++)
+        if (jobs[i].kind == JOB_ERROR) fail_job(&jobs[i], &jobs[i].err);
+    run_jobs(c, jobs, n);
+    for (int i = 0; i < n; i++) {
+        *n_failed += jobs[i].kind == JOB_ERROR;
+        emit(jobs[i].out, stream, buf);
+        cJSON_Delete(jobs[i].out);
+        cJSON_Delete(jobs[i].in);
+        free(jobs[i].line);
+    }
+}
+
+/* Lines are answered in groups of --batch (their windows share forward
+ * passes); each group is written as soon as it is done. */
 static int predict_stream(Ctx *c, FILE *in, FILE *stream, StrBuf *buf, long *n_lines, long *n_failed) {
+    int G = c->o->p.batch, n = 0;
+    Job *jobs = xmalloc((size_t)G * sizeof *jobs);
     char *line = NULL;
     size_t cap = 0;
     ssize_t got;
@@ -327,13 +393,12 @@ static int predict_stream(Ctx *c, FILE *in, FILE *stream, StrBuf *buf, long *n_l
     while ((got = getline(&line, &cap, in)) >= 0) {
         size_t len = (size_t)got;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
-        int failed = 0;
-        cJSON *obj = answer_line(c, ++ln, line, len, &failed);
-        emit(obj, stream, buf);
-        cJSON_Delete(obj);
-        *n_failed += failed;
+        prepare_job(c, &jobs[n++], ++ln, line, len);
+        if (n == G) flush_jobs(c, jobs, n, stream, buf, n_failed), n = 0;
     }
+    flush_jobs(c, jobs, n, stream, buf, n_failed);
     free(line);
+    free(jobs);
     *n_lines = ln;
     return ferror(in) ? -1 : 0;
 }

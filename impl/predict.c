@@ -233,64 +233,120 @@ static void fill_ner_row(Predictor *pr, const WpTokens *t, int r, int s, int len
     }
 }
 
-/* For each word, the logits of its first piece from the window where that
- * piece has the most context (ties: the earlier window). */
-static int ner_word_logits(Predictor *pr, const WpTokens *t, const Words *w, float *wl, int *nwin,
-                           Err *err) {
-    int span = pr->p.seq_ner - 2, *starts, nw = ner_windows(t->n, span, pr->p.ner_stride, &starts);
-    int *best = xmalloc((size_t)w->n * sizeof *best);
-    for (int k = 0; k < w->n; k++) best[k] = -1;
-    int rc = 0;
-    for (int w0 = 0; w0 < nw && rc == 0; w0 += pr->p.batch) {
-        int B = nw - w0 < pr->p.batch ? nw - w0 : pr->p.batch, T = 0;
-        for (int r = 0; r < B; r++) {
-            int len = t->n - starts[w0 + r] < span ? t->n - starts[w0 + r] : span;
-            T = len + 2 > T ? len + 2 : T; /* dynamic padding: the longest row */
+/* One text on its way through: tokens, words, and per word the best logits
+ * so far and the context they had (-1: none yet). */
+typedef struct {
+    WpTokens t;
+    Words w;
+    float *wl;
+    int *best;
+    int nwin;
+} NerItem;
+
+/* A window: text `item`, tokens [start, start + len). */
+typedef struct {
+    int item, start, len;
+} NerWin;
+
+static void ner_item_free(NerItem *it) {
+    wptokens_free(&it->t);
+    if (it->w.first) words_free(&it->w);
+    free(it->wl);
+    free(it->best);
+}
+
+/* Tokenise text i into it; -1 with err on invalid UTF-8 or no token. */
+static int ner_item_init(const Predictor *pr, const PredText *x, NerItem *it, Err *err) {
+    memset(it, 0, sizeof *it);
+    if (wordpiece_tokenize(pr->mo->vocab, x->text, x->len, &it->t, err)) return -1;
+    if (it->t.n == 0) return err_set(err, "the text has no token (empty or only whitespace/control characters)");
+    words_of(&it->t, &it->w);
+    it->wl = xmalloc((size_t)it->w.n * (size_t)pr->nl * sizeof *it->wl);
+    it->best = xmalloc((size_t)it->w.n * sizeof *it->best);
+    for (int k = 0; k < it->w.n; k++) it->best[k] = -1;
+    return 0;
+}
+
+/* Every window of every usable item, in order. */
+static NerWin *ner_all_windows(const Predictor *pr, NerItem *items, const int *ok, int n, int *nw) {
+    int span = pr->p.seq_ner - 2, cap = 0;
+    NerWin *win = NULL;
+    *nw = 0;
+    for (int i = 0; i < n; i++) {
+        if (!ok[i]) continue;
+        int *starts, k = ner_windows(items[i].t.n, span, pr->p.ner_stride, &starts);
+        items[i].nwin = k;
+        if (*nw + k > cap) {
+            cap = 2 * (*nw + k);
+            win = xrealloc(win, (size_t)cap * sizeof *win);
         }
-        for (int r = 0; r < B; r++) {
-            int s = starts[w0 + r], len = t->n - s < span ? t->n - s : span;
-            fill_ner_row(pr, t, r, s, len, T);
+        for (int j = 0; j < k; j++) {
+            int len = items[i].t.n - starts[j] < span ? items[i].t.n - starts[j] : span;
+            win[(*nw)++] = (NerWin){i, starts[j], len};
         }
-        if ((rc = forward_rows(pr, TASK_NER, B, T, err))) break;
-        for (int r = 0; r < B; r++) {
-            int s = starts[w0 + r], len = t->n - s < span ? t->n - s : span;
-            for (int k = 0; k < w->n; k++) {
-                int f = w->first[k];
-                if (f < s || f >= s + len) continue;
-                int ctx = context_of(f, s, s + len);
-                if (best[k] >= 0 && ctx <= best[k]) continue;
-                best[k] = ctx;
-                memcpy(wl + (size_t)k * pr->nl, pr->logits + ((size_t)r * T + 1 + (f - s)) * pr->nl,
-                       (size_t)pr->nl * sizeof *wl);
-            }
-        }
+        free(starts);
     }
-    *nwin = nw;
-    free(starts);
-    free(best);
-    return rc;
+    return win;
+}
+
+/* Row r's logits to the words of its item whose first piece it holds, where
+ * it gives that piece more context than any earlier window (ties: earlier). */
+static void ner_take_row(const Predictor *pr, const NerWin *wn, NerItem *it, int r, int T) {
+    for (int k = 0; k < it->w.n; k++) {
+        int f = it->w.first[k];
+        if (f < wn->start || f >= wn->start + wn->len) continue;
+        int ctx = context_of(f, wn->start, wn->start + wn->len);
+        if (it->best[k] >= 0 && ctx <= it->best[k]) continue;
+        it->best[k] = ctx;
+        memcpy(it->wl + (size_t)k * pr->nl, pr->logits + ((size_t)r * T + 1 + (f - wn->start)) * pr->nl,
+               (size_t)pr->nl * sizeof *it->wl);
+    }
+}
+
+/* Forward the windows in rows of up to p.batch, each chunk padded to its
+ * longest window (dynamic padding). */
+static int ner_forward_windows(Predictor *pr, NerItem *items, const NerWin *win, int nw, Err *err) {
+    for (int w0 = 0; w0 < nw; w0 += pr->p.batch) {
+        int B = nw - w0 < pr->p.batch ? nw - w0 : pr->p.batch, T = 0;
+        for (int r = 0; r < B; r++) T = win[w0 + r].len + 2 > T ? win[w0 + r].len + 2 : T;
+        for (int r = 0; r < B; r++)
+            fill_ner_row(pr, &items[win[w0 + r].item].t, r, win[w0 + r].start, win[w0 + r].len, T);
+        if (forward_rows(pr, TASK_NER, B, T, err)) return -1;
+        for (int r = 0; r < B; r++) ner_take_row(pr, &win[w0 + r], &items[win[w0 + r].item], r, T);
+    }
+    return 0;
+}
+
+void predict_entities_many(Predictor *pr, const PredText *x, int n, PredOut *out, int *rc, Err *errs) {
+    NerItem *items = xcalloc((size_t)(n ? n : 1), sizeof *items);
+    int *ok = xcalloc((size_t)(n ? n : 1), sizeof *ok);
+    for (int i = 0; i < n; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        rc[i] = !pr->mo->ner_head_trained ? err_set(&errs[i], "the model has no trained NER head")
+                                          : ner_item_init(pr, &x[i], &items[i], &errs[i]);
+        ok[i] = rc[i] == 0;
+    }
+    int nw;
+    NerWin *win = ner_all_windows(pr, items, ok, n, &nw);
+    Err ferr;
+    int frc = nw ? ner_forward_windows(pr, items, win, nw, &ferr) : 0;
+    for (int i = 0; i < n; i++) {
+        if (ok[i] && frc) rc[i] = -1, errs[i] = ferr;
+        else if (ok[i]) {
+            decode_entities(pr, &items[i].t, &items[i].w, items[i].wl, &out[i]);
+            out[i].n_windows = items[i].nwin;
+        }
+        ner_item_free(&items[i]);
+    }
+    free(win);
+    free(items);
+    free(ok);
 }
 
 int predict_entities(Predictor *pr, const char *text, size_t len, PredOut *out, Err *err) {
-    memset(out, 0, sizeof *out);
-    if (!pr->mo->ner_head_trained) return err_set(err, "the model has no trained NER head");
-    WpTokens t = {0};
-    if (wordpiece_tokenize(pr->mo->vocab, text, len, &t, err)) {
-        wptokens_free(&t);
-        return -1;
-    }
-    if (t.n == 0) {
-        wptokens_free(&t);
-        return err_set(err, "the text has no token (empty or only whitespace/control characters)");
-    }
-    Words w;
-    words_of(&t, &w);
-    float *wl = xmalloc((size_t)w.n * (size_t)pr->nl * sizeof *wl);
-    int rc = ner_word_logits(pr, &t, &w, wl, &out->n_windows, err);
-    if (rc == 0) decode_entities(pr, &t, &w, wl, out);
-    free(wl);
-    words_free(&w);
-    wptokens_free(&t);
+    PredText x = {text, len};
+    int rc;
+    predict_entities_many(pr, &x, 1, out, &rc, err);
     return rc;
 }
 
@@ -409,33 +465,37 @@ static void qa_pass_word_logits(const Predictor *pr, const SquadFeature *f, int 
     }
 }
 
-/* The context's tokens and words, as squad_featurize tokenised it. */
+/* One question on its way through: its answer candidates, and with the
+ * single pass its context's tokens, words and best NER logits so far. */
 typedef struct {
+    Cands cs;
     WpTokens t;
     Words w;
     float *wl;
     int *best;
-} CtxNer;
+    int nwin;
+} QaItem;
 
-static int ctx_ner_init(const Predictor *pr, const char *context, const SquadFeatures *fs, CtxNer *cn,
-                        Err *err) {
-    memset(cn, 0, sizeof *cn);
-    if (wordpiece_tokenize(pr->mo->vocab, context, strlen(context), &cn->t, err)) return -1;
-    if (cn->t.n != fs->ctx_ntok[0])
-        return err_set(err, "internal: the context tokenised to %d tokens, the windows have %d", cn->t.n,
-                       fs->ctx_ntok[0]);
-    words_of(&cn->t, &cn->w);
-    cn->wl = xcalloc((size_t)cn->w.n * (size_t)pr->nl, sizeof *cn->wl);
-    cn->best = xmalloc((size_t)cn->w.n * sizeof *cn->best);
-    for (int k = 0; k < cn->w.n; k++) cn->best[k] = -1;
+/* The context's tokens and words, as squad_featurize tokenised context c. */
+static int qa_item_ner_init(const Predictor *pr, const char *context, const SquadFeatures *fs, int c,
+                            QaItem *it, Err *err) {
+    if (wordpiece_tokenize(pr->mo->vocab, context, strlen(context), &it->t, err)) return -1;
+    if (it->t.n != fs->ctx_ntok[c])
+        return err_set(err, "internal: the context tokenised to %d tokens, the windows have %d", it->t.n,
+                       fs->ctx_ntok[c]);
+    words_of(&it->t, &it->w);
+    it->wl = xcalloc((size_t)it->w.n * (size_t)pr->nl, sizeof *it->wl);
+    it->best = xmalloc((size_t)it->w.n * sizeof *it->best);
+    for (int k = 0; k < it->w.n; k++) it->best[k] = -1;
     return 0;
 }
 
-static void ctx_ner_free(CtxNer *cn) {
-    wptokens_free(&cn->t);
-    if (cn->w.first) words_free(&cn->w);
-    free(cn->wl);
-    free(cn->best);
+static void qa_item_free(QaItem *it) {
+    free(it->cs.c);
+    wptokens_free(&it->t);
+    if (it->w.first) words_free(&it->w);
+    free(it->wl);
+    free(it->best);
 }
 
 /* Rows [w0, w0 + B) of fs into the batch, T = the longest of them. */
@@ -453,40 +513,30 @@ static int fill_qa_rows(Predictor *pr, const SquadFeatures *fs, int w0, int B) {
     return T;
 }
 
-/* Forward every window of fs; candidates into cs, and the context's NER
- * word logits into cn when cn != NULL. */
-static int qa_forward_all(Predictor *pr, const SquadFeatures *fs, Cands *cs, CtxNer *cn, Err *err) {
+/* Forward every window of fs in rows of up to p.batch; each window's
+ * candidates, and with ner its context's NER word logits, into the item of
+ * its example. */
+static int qa_forward_all(Predictor *pr, const SquadFeatures *fs, QaItem *items, int ner, Err *err) {
     float *st = xmalloc((size_t)fs->max_seq * sizeof *st), *en = xmalloc((size_t)fs->max_seq * sizeof *en);
     int rc = 0;
     for (int w0 = 0; w0 < fs->n && rc == 0; w0 += pr->p.batch) {
         int B = fs->n - w0 < pr->p.batch ? fs->n - w0 : pr->p.batch, T = fill_qa_rows(pr, fs, w0, B);
         if ((rc = forward_rows(pr, TASK_QA, B, T, err))) break;
-        if (cn) model_get_hidden(pr->mo->m, pr->hidden);
+        if (ner) model_get_hidden(pr->mo->m, pr->hidden);
         for (int r = 0; r < B; r++) {
+            QaItem *it = &items[fs->f[w0 + r].example];
             for (int i = 0; i < T; i++) { /* logits [B][T][2]: start, end */
                 st[i] = pr->logits[((size_t)r * T + i) * 2];
                 en[i] = pr->logits[((size_t)r * T + i) * 2 + 1];
             }
-            window_candidates(pr, fs, w0 + r, st, en, T, cs);
-            if (cn) qa_pass_word_logits(pr, &fs->f[w0 + r], r, T, &cn->w, cn->wl, cn->best);
+            window_candidates(pr, fs, w0 + r, st, en, T, &it->cs);
+            it->nwin++;
+            if (ner) qa_pass_word_logits(pr, &fs->f[w0 + r], r, T, &it->w, it->wl, it->best);
         }
     }
     free(st);
     free(en);
     return rc;
-}
-
-/* A one-question SQuAD dataset over the caller's strings (nothing copied). */
-static void one_question(SquadDataset *ds, SquadExample *ex, SquadContext *ctx, const char *question,
-                         const char *context) {
-    memset(ds, 0, sizeof *ds);
-    *ex = (SquadExample){.id = "q", .question = (char *)question, .context = 0};
-    int nb = (int)strlen(context);
-    *ctx = (SquadContext){.text = (char *)context, .nbytes = nb, .ncp = utf8_count_cp(context, (size_t)nb)};
-    ds->n_examples = 1;
-    ds->ex = ex;
-    ds->n_contexts = 1;
-    ds->ctx = ctx;
 }
 
 static int has_token_char(const char *s) {
@@ -495,16 +545,34 @@ static int has_token_char(const char *s) {
     return 0;
 }
 
-int predict_answer(Predictor *pr, const char *question, const char *context, int with_entities,
-                   PredOut *out, Err *err) {
-    memset(out, 0, sizeof *out);
+static int check_question(const Predictor *pr, const PredQuestion *q, Err *err) {
     if (!pr->mo->qa_head_trained) return err_set(err, "the model has no trained QA head");
-    if (!has_token_char(question)) return err_set(err, "the question is empty");
-    if (!has_token_char(context)) return err_set(err, "the context is empty");
+    if (!has_token_char(q->question)) return err_set(err, "the question is empty");
+    if (!has_token_char(q->context)) return err_set(err, "the context is empty");
+    return 0;
+}
+
+/* A SQuAD dataset over the caller's strings (nothing copied): one context
+ * and one example per question idx[0..n). */
+static void questions_dataset(SquadDataset *ds, const PredQuestion *q, const int *idx, int n) {
+    memset(ds, 0, sizeof *ds);
+    ds->ex = xcalloc((size_t)n, sizeof *ds->ex);
+    ds->ctx = xcalloc((size_t)n, sizeof *ds->ctx);
+    for (int j = 0; j < n; j++) {
+        const PredQuestion *x = &q[idx[j]];
+        int nb = (int)strlen(x->context);
+        ds->ex[j] = (SquadExample){.id = "q", .question = (char *)x->question, .context = j};
+        ds->ctx[j] = (SquadContext){.text = (char *)x->context, .nbytes = nb,
+                                    .ncp = utf8_count_cp(x->context, (size_t)nb)};
+    }
+    ds->n_examples = ds->n_contexts = n;
+}
+
+/* Questions idx[0..n) together; -1 with err (for all of them) on failure. */
+static int answer_group(Predictor *pr, const PredQuestion *q, const int *idx, int n, int ner, PredOut *out,
+                        Err *err) {
     SquadDataset ds;
-    SquadExample ex;
-    SquadContext ctx;
-    one_question(&ds, &ex, &ctx, question, context);
+    questions_dataset(&ds, q, idx, n);
     SquadFeatParams fp;
     squad_feat_defaults(&fp);
     fp.max_seq = pr->p.seq_qa;
@@ -512,19 +580,49 @@ int predict_answer(Predictor *pr, const char *question, const char *context, int
     fp.max_query = pr->p.max_query;
     fp.threads = 1;
     SquadFeatures fs;
-    if (squad_featurize(&ds, pr->mo->vocab, &fp, &fs, err)) return -1;
-    CtxNer cn;
-    int want_ner = with_entities && pr->hidden && pr->ner_w;
-    int rc = want_ner ? ctx_ner_init(pr, context, &fs, &cn, err) : 0;
-    Cands cs = {0};
-    if (rc == 0) rc = qa_forward_all(pr, &fs, &cs, want_ner ? &cn : NULL, err);
-    if (rc == 0) {
-        pick_answers(pr, &cs, out);
-        out->n_windows = fs.n;
-        if (want_ner) decode_entities(pr, &cn.t, &cn.w, cn.wl, out);
+    int rc = squad_featurize(&ds, pr->mo->vocab, &fp, &fs, err), featurized = rc == 0;
+    QaItem *items = xcalloc((size_t)n, sizeof *items);
+    for (int j = 0; j < n && rc == 0 && ner; j++) rc = qa_item_ner_init(pr, q[idx[j]].context, &fs, j, &items[j], err);
+    if (rc == 0) rc = qa_forward_all(pr, &fs, items, ner, err);
+    for (int j = 0; j < n; j++) {
+        if (rc == 0) {
+            PredOut *o = &out[idx[j]];
+            pick_answers(pr, &items[j].cs, o);
+            o->n_windows = items[j].nwin;
+            if (ner) decode_entities(pr, &items[j].t, &items[j].w, items[j].wl, o);
+        }
+        qa_item_free(&items[j]);
     }
-    if (want_ner) ctx_ner_free(&cn);
-    free(cs.c);
-    squad_features_free(&fs);
+    if (featurized) squad_features_free(&fs);
+    free(items);
+    free(ds.ex);
+    free(ds.ctx);
+    return rc;
+}
+
+void predict_answer_many(Predictor *pr, const PredQuestion *q, int n, int with_entities, PredOut *out,
+                         int *rc, Err *errs) {
+    int ner = with_entities && pr->hidden && pr->ner_w, *idx = xmalloc((size_t)(n ? n : 1) * sizeof *idx), m = 0;
+    for (int i = 0; i < n; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        rc[i] = check_question(pr, &q[i], &errs[i]);
+        if (rc[i] == 0) idx[m++] = i;
+    }
+    Err err;
+    if (m > 0 && answer_group(pr, q, idx, m, ner, out, &err)) {
+        /* one bad input (e.g. invalid UTF-8) fails the group: each on its own, for its own message */
+        for (int j = 0; j < m; j++) {
+            pred_out_free(&out[idx[j]]);
+            rc[idx[j]] = answer_group(pr, q, &idx[j], 1, ner, out, &errs[idx[j]]);
+        }
+    }
+    free(idx);
+}
+
+int predict_answer(Predictor *pr, const char *question, const char *context, int with_entities,
+                   PredOut *out, Err *err) {
+    PredQuestion q = {question, context};
+    int rc;
+    predict_answer_many(pr, &q, 1, with_entities, out, &rc, err);
     return rc;
 }

@@ -88,10 +88,29 @@ int predictor_has_qa(const Predictor *pr);
  * with no token, or a model without a trained NER head. */
 int predict_entities(Predictor *pr, const char *text, size_t len, PredOut *out, Err *err);
 
+typedef struct {
+    const char *text;
+    size_t len;
+} PredText;
+
+/* The same for n texts at once, their windows batched together (rows of up
+ * to p.batch windows, each forward padded to its longest row): out[i], and
+ * rc[i] = 0 or -1 with errs[i] for each text on its own. */
+void predict_entities_many(Predictor *pr, const PredText *x, int n, PredOut *out, int *rc, Err *errs);
+
 /* Answers to question about context (NUL-terminated UTF-8); with
  * with_entities (and a trained NER head) also the context's entities from
  * the same pass. -1 with err on empty/invalid input or no QA head. */
 int predict_answer(Predictor *pr, const char *question, const char *context, int with_entities,
                    PredOut *out, Err *err);
+
+typedef struct {
+    const char *question, *context;
+} PredQuestion;
+
+/* The same for n questions at once, their windows batched together:
+ * out[i], and rc[i] = 0 or -1 with errs[i] for each question on its own. */
+void predict_answer_many(Predictor *pr, const PredQuestion *q, int n, int with_entities, PredOut *out,
+                         int *rc, Err *errs);
 
 #endif

@@ -328,6 +328,52 @@ static void test_answer_matches_qa_decode(void) {
     predictor_free(pr);
 }
 
+/* Many at once (windows of different inputs in one forward, padded to the
+ * longest) == one at a time, and a bad input in the middle gets its own
+ * error while the others are answered. */
+static void test_many_equals_one_by_one(void) {
+    NEED_MODEL();
+    PredictParams p = small_params();
+    p.n_best = 3;
+    Err err, errs[4];
+    Predictor *pr = predictor_new(&g_mo, &p, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pr);
+    const PredText tx[4] = {{CONTEXT, strlen(CONTEXT)}, {"Ana went to Rome .", 18}, {"bad \xff byte", 10},
+                            {"Acme Ltd. hired Bob", 19}};
+    PredOut many[4], one;
+    int rc[4], bad = 0;
+    predict_entities_many(pr, tx, 4, many, rc, errs);
+    CU_ASSERT(rc[0] == 0 && rc[1] == 0 && rc[2] == -1 && rc[3] == 0);
+    printf("    text 2: %s\n", errs[2].msg);
+    for (int i = 0; i < 4; i++) {
+        if (rc[i]) continue;
+        CU_ASSERT_EQUAL_FATAL(predict_entities(pr, tx[i].text, tx[i].len, &one, &err), 0);
+        bad += one.n_ent != many[i].n_ent || one.n_windows != many[i].n_windows;
+        for (int k = 0; k < one.n_ent && k < many[i].n_ent; k++)
+            bad += one.ent[k].type != many[i].ent[k].type || one.ent[k].start != many[i].ent[k].start ||
+                   one.ent[k].end != many[i].ent[k].end || fabsf(one.ent[k].score - many[i].ent[k].score) > 1e-4f;
+        pred_out_free(&one);
+    }
+    for (int i = 0; i < 4; i++) pred_out_free(&many[i]);
+    const PredQuestion qs[4] = {{"Who founded Acme?", CONTEXT}, {"Where?", "Ana went to Rome ."},
+                                {"Who?", "bad \xff byte"}, {"Which company?", "Acme Ltd. hired Bob ."}};
+    predict_answer_many(pr, qs, 4, 1, many, rc, errs);
+    CU_ASSERT(rc[0] == 0 && rc[1] == 0 && rc[2] == -1 && rc[3] == 0);
+    printf("    question 2: %s\n", errs[2].msg);
+    for (int i = 0; i < 4; i++) {
+        if (rc[i]) continue;
+        CU_ASSERT_EQUAL_FATAL(predict_answer(pr, qs[i].question, qs[i].context, 1, &one, &err), 0);
+        bad += one.n_ans != many[i].n_ans || one.n_ent != many[i].n_ent;
+        for (int k = 0; k < one.n_ans && k < many[i].n_ans; k++)
+            bad += one.ans[k].start != many[i].ans[k].start || one.ans[k].end != many[i].ans[k].end;
+        pred_out_free(&one);
+    }
+    for (int i = 0; i < 4; i++) pred_out_free(&many[i]);
+    printf("    %d differences between many-at-once and one-by-one\n", bad);
+    CU_ASSERT_EQUAL(bad, 0);
+    predictor_free(pr);
+}
+
 static void test_bad_input(void) {
     NEED_MODEL();
     PredictParams p = small_params();
@@ -364,6 +410,7 @@ int main(void) {
         {"windows: max-context merge == brute force", test_windows_brute_force},
         {"single pass: NER head on the QA windows == the model's NER head", test_single_pass_matches_ner_head},
         {"one-window answer == qa_decode (run_qa.py rule)", test_answer_matches_qa_decode},
+        {"many inputs at once == one by one; a bad one fails alone", test_many_equals_one_by_one},
         {"bad input: per-call errors", test_bad_input},
         {NULL, NULL},
     };
