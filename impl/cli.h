@@ -25,5 +25,6 @@ int cmd_export(int argc, char **argv);
 int cmd_dump_forward(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_bench_predict(int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@ static const Command COMMANDS[] = {
     {"train", cmd_train, "train NER / QA / multi-task into a run directory (mtl train --help)"},
     {"eval", cmd_eval, "score a run or a fine-tuned Hugging Face checkpoint on CoNLL dev/test and SQuAD dev, as train does"},
     {"predict", cmd_predict, "entities and answers for your own text (JSON lines in, JSON lines out)"},
+    {"bench-predict", cmd_bench_predict, "inference latency (batch 1) and throughput of predict on CoNLL test / SQuAD dev"},
     {"export", cmd_export, "a run's model as Hugging Face BertForTokenClassification / BertForQuestionAnswering dirs"},
     {"dump-forward", cmd_dump_forward, "encoder output + logits of a model on real CoNLL / SQuAD windows (for reference/hf_check.py)"},
     {"tokenize", cmd_tokenize, "WordPiece-tokenize stdin lines (BERT uncased, = HF fast)"},

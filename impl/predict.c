@@ -133,6 +133,46 @@ static int forward_rows(Predictor *pr, int task, int B, int T, Err *err) {
     return 0;
 }
 
+/* ---- forward chunks: length-bucketed dynamic padding ------------------------------- */
+
+typedef struct {
+    const int *len;
+    int i;
+} LenRef;
+
+static int len_ref_cmp(const void *pa, const void *pb) {
+    const LenRef *a = pa, *b = pb;
+    int la = a->len[a->i], lb = b->len[b->i];
+    return la != lb ? (la > lb) - (la < lb) : a->i - b->i;
+}
+
+/* The rows of n windows of lengths len[] in forward passes: order[] = the
+ * windows by length (stable), and chunk k = order[start[k] .. start[k+1]),
+ * at most max_rows rows, closed before the padding to its longest row would
+ * exceed a quarter of its real tokens:
+ *   rows_after * longest > 5/4 * tokens_after.
+ * Padding every call's inputs to the longest one (plain dynamic padding)
+ * wastes most of the work on short sentences (CoNLL: 3x). Returns the chunk
+ * count; start has n + 1 slots. */
+static int plan_chunks(const int *len, int n, int max_rows, int *order, int *start) {
+    LenRef *r = xmalloc((size_t)(n ? n : 1) * sizeof *r);
+    for (int i = 0; i < n; i++) r[i] = (LenRef){len, i};
+    qsort(r, (size_t)n, sizeof *r, len_ref_cmp);
+    int k = 0, rows = 0;
+    long tokens = 0;
+    for (int i = 0; i < n; i++) {
+        order[i] = r[i].i;
+        int l = len[order[i]];
+        if (rows > 0 && (rows == max_rows || 4L * (rows + 1) * l > 5L * (tokens + l))) rows = 0, tokens = 0;
+        if (rows == 0) start[k++] = i;
+        rows++;
+        tokens += l;
+    }
+    start[k] = n;
+    free(r);
+    return k;
+}
+
 /* ---- words and entities ----------------------------------------------------------- */
 
 /* The words of a token list: word k spans tokens [first[k], last[k]]. */
@@ -239,7 +279,7 @@ typedef struct {
     WpTokens t;
     Words w;
     float *wl;
-    int *best;
+    int *best, *best_win; /* per word: context of its logits so far, their window */
     int nwin;
 } NerItem;
 
@@ -253,6 +293,7 @@ static void ner_item_free(NerItem *it) {
     if (it->w.first) words_free(&it->w);
     free(it->wl);
     free(it->best);
+    free(it->best_win);
 }
 
 /* Tokenise text i into it; -1 with err on invalid UTF-8 or no token. */
@@ -263,6 +304,7 @@ static int ner_item_init(const Predictor *pr, const PredText *x, NerItem *it, Er
     words_of(&it->t, &it->w);
     it->wl = xmalloc((size_t)it->w.n * (size_t)pr->nl * sizeof *it->wl);
     it->best = xmalloc((size_t)it->w.n * sizeof *it->best);
+    it->best_win = xmalloc((size_t)it->w.n * sizeof *it->best_win);
     for (int k = 0; k < it->w.n; k++) it->best[k] = -1;
     return 0;
 }
@@ -289,32 +331,44 @@ static NerWin *ner_all_windows(const Predictor *pr, NerItem *items, const int *o
     return win;
 }
 
-/* Row r's logits to the words of its item whose first piece it holds, where
- * it gives that piece more context than any earlier window (ties: earlier). */
-static void ner_take_row(const Predictor *pr, const NerWin *wn, NerItem *it, int r, int T) {
+/* Row r (window wi) gives its logits to the words of its item whose first
+ * piece it holds, where it gives that piece more context than the windows
+ * seen so far; ties go to the earlier window whatever the order rows come in. */
+static void ner_take_row(const Predictor *pr, const NerWin *wn, int wi, NerItem *it, int r, int T) {
     for (int k = 0; k < it->w.n; k++) {
         int f = it->w.first[k];
         if (f < wn->start || f >= wn->start + wn->len) continue;
         int ctx = context_of(f, wn->start, wn->start + wn->len);
-        if (it->best[k] >= 0 && ctx <= it->best[k]) continue;
+        if (it->best[k] >= 0 && (ctx < it->best[k] || (ctx == it->best[k] && wi > it->best_win[k]))) continue;
         it->best[k] = ctx;
+        it->best_win[k] = wi;
         memcpy(it->wl + (size_t)k * pr->nl, pr->logits + ((size_t)r * T + 1 + (f - wn->start)) * pr->nl,
                (size_t)pr->nl * sizeof *it->wl);
     }
 }
 
-/* Forward the windows in rows of up to p.batch, each chunk padded to its
- * longest window (dynamic padding). */
+/* Forward the windows in chunks of similar length (plan_chunks). */
 static int ner_forward_windows(Predictor *pr, NerItem *items, const NerWin *win, int nw, Err *err) {
-    for (int w0 = 0; w0 < nw; w0 += pr->p.batch) {
-        int B = nw - w0 < pr->p.batch ? nw - w0 : pr->p.batch, T = 0;
-        for (int r = 0; r < B; r++) T = win[w0 + r].len + 2 > T ? win[w0 + r].len + 2 : T;
-        for (int r = 0; r < B; r++)
-            fill_ner_row(pr, &items[win[w0 + r].item].t, r, win[w0 + r].start, win[w0 + r].len, T);
-        if (forward_rows(pr, TASK_NER, B, T, err)) return -1;
-        for (int r = 0; r < B; r++) ner_take_row(pr, &win[w0 + r], &items[win[w0 + r].item], r, T);
+    int *len = xmalloc((size_t)nw * sizeof *len), *order = xmalloc((size_t)nw * sizeof *order);
+    int *start = xmalloc((size_t)(nw + 1) * sizeof *start), rc = 0;
+    for (int i = 0; i < nw; i++) len[i] = win[i].len + 2;
+    int nc = plan_chunks(len, nw, pr->p.batch, order, start);
+    for (int k = 0; k < nc && rc == 0; k++) {
+        int B = start[k + 1] - start[k], T = len[order[start[k + 1] - 1]]; /* the chunk's longest */
+        for (int r = 0; r < B; r++) {
+            const NerWin *wn = &win[order[start[k] + r]];
+            fill_ner_row(pr, &items[wn->item].t, r, wn->start, wn->len, T);
+        }
+        if ((rc = forward_rows(pr, TASK_NER, B, T, err))) break;
+        for (int r = 0; r < B; r++) {
+            int wi = order[start[k] + r];
+            ner_take_row(pr, &win[wi], wi, &items[win[wi].item], r, T);
+        }
     }
-    return 0;
+    free(len);
+    free(order);
+    free(start);
+    return rc;
 }
 
 void predict_entities_many(Predictor *pr, const PredText *x, int n, PredOut *out, int *rc, Err *errs) {
@@ -447,15 +501,16 @@ static void pick_answers(const Predictor *pr, Cands *cs, PredOut *out) {
  * logits = h W^T + b (the NER head) at each context position; for each
  * context word, keep its first piece's logits from the window where that
  * piece has the most context. best[k] tracks it. */
-static void qa_pass_word_logits(const Predictor *pr, const SquadFeature *f, int r, int T,
-                                const Words *w, float *wl, int *best) {
+static void qa_pass_word_logits(const Predictor *pr, const SquadFeature *f, int wi, int r, int T,
+                                const Words *w, float *wl, int *best, int *best_win) {
     int C = pr->C, nl = pr->nl;
     for (int k = 0; k < w->n; k++) {
         int tok = w->first[k];
         if (tok < f->ctx_tok0 || tok >= f->ctx_tok0 + f->ctx_len) continue;
         int ctx = context_of(tok, f->ctx_tok0, f->ctx_tok0 + f->ctx_len);
-        if (best[k] >= 0 && ctx <= best[k]) continue;
+        if (best[k] >= 0 && (ctx < best[k] || (ctx == best[k] && wi > best_win[k]))) continue;
         best[k] = ctx;
+        best_win[k] = wi;
         const float *h = pr->hidden + ((size_t)r * T + (size_t)(f->ctx_first + tok - f->ctx_tok0)) * C;
         for (int y = 0; y < nl; y++) {
             double s = pr->ner_b[y];
@@ -472,7 +527,7 @@ typedef struct {
     WpTokens t;
     Words w;
     float *wl;
-    int *best;
+    int *best, *best_win;
     int nwin;
 } QaItem;
 
@@ -486,6 +541,7 @@ static int qa_item_ner_init(const Predictor *pr, const char *context, const Squa
     words_of(&it->t, &it->w);
     it->wl = xcalloc((size_t)it->w.n * (size_t)pr->nl, sizeof *it->wl);
     it->best = xmalloc((size_t)it->w.n * sizeof *it->best);
+    it->best_win = xmalloc((size_t)it->w.n * sizeof *it->best_win);
     for (int k = 0; k < it->w.n; k++) it->best[k] = -1;
     return 0;
 }
@@ -496,46 +552,53 @@ static void qa_item_free(QaItem *it) {
     if (it->w.first) words_free(&it->w);
     free(it->wl);
     free(it->best);
+    free(it->best_win);
 }
 
-/* Rows [w0, w0 + B) of fs into the batch, T = the longest of them. */
-static int fill_qa_rows(Predictor *pr, const SquadFeatures *fs, int w0, int B) {
-    int T = 0;
-    for (int r = 0; r < B; r++) T = fs->f[w0 + r].n_tokens > T ? fs->f[w0 + r].n_tokens : T;
+/* Windows rows[0..B) of fs into the batch, padded to T. */
+static void fill_qa_rows(Predictor *pr, const SquadFeatures *fs, const int *rows, int B, int T) {
     for (int r = 0; r < B; r++) {
-        size_t src = (size_t)(w0 + r) * fs->max_seq, dst = (size_t)r * T;
+        size_t src = (size_t)rows[r] * fs->max_seq, dst = (size_t)r * T;
         for (int i = 0; i < T; i++) {
             pr->ids[dst + i] = fs->ids[src + i];
             pr->types[dst + i] = fs->types[src + i];
             pr->mask[dst + i] = fs->mask[src + i];
         }
     }
-    return T;
 }
 
-/* Forward every window of fs in rows of up to p.batch; each window's
- * candidates, and with ner its context's NER word logits, into the item of
- * its example. */
+/* Forward every window of fs in chunks of similar length (plan_chunks);
+ * each window's candidates, and with ner its context's NER word logits, into
+ * the item of its example. */
 static int qa_forward_all(Predictor *pr, const SquadFeatures *fs, QaItem *items, int ner, Err *err) {
     float *st = xmalloc((size_t)fs->max_seq * sizeof *st), *en = xmalloc((size_t)fs->max_seq * sizeof *en);
-    int rc = 0;
-    for (int w0 = 0; w0 < fs->n && rc == 0; w0 += pr->p.batch) {
-        int B = fs->n - w0 < pr->p.batch ? fs->n - w0 : pr->p.batch, T = fill_qa_rows(pr, fs, w0, B);
+    int n = fs->n, *len = xmalloc((size_t)n * sizeof *len), *order = xmalloc((size_t)n * sizeof *order);
+    int *start = xmalloc((size_t)(n + 1) * sizeof *start), rc = 0;
+    for (int i = 0; i < n; i++) len[i] = fs->f[i].n_tokens;
+    int nc = plan_chunks(len, n, pr->p.batch, order, start);
+    for (int k = 0; k < nc && rc == 0; k++) {
+        const int *rows = order + start[k];
+        int B = start[k + 1] - start[k], T = len[rows[B - 1]];
+        fill_qa_rows(pr, fs, rows, B, T);
         if ((rc = forward_rows(pr, TASK_QA, B, T, err))) break;
         if (ner) model_get_hidden(pr->mo->m, pr->hidden);
         for (int r = 0; r < B; r++) {
-            QaItem *it = &items[fs->f[w0 + r].example];
+            int wi = rows[r];
+            QaItem *it = &items[fs->f[wi].example];
             for (int i = 0; i < T; i++) { /* logits [B][T][2]: start, end */
                 st[i] = pr->logits[((size_t)r * T + i) * 2];
                 en[i] = pr->logits[((size_t)r * T + i) * 2 + 1];
             }
-            window_candidates(pr, fs, w0 + r, st, en, T, &it->cs);
+            window_candidates(pr, fs, wi, st, en, T, &it->cs);
             it->nwin++;
-            if (ner) qa_pass_word_logits(pr, &fs->f[w0 + r], r, T, &it->w, it->wl, it->best);
+            if (ner) qa_pass_word_logits(pr, &fs->f[wi], wi, r, T, &it->w, it->wl, it->best, it->best_win);
         }
     }
     free(st);
     free(en);
+    free(len);
+    free(order);
+    free(start);
     return rc;
 }
 

@@ -1,0 +1,244 @@
+/* cmd_bench_predict.c — `mtl bench-predict`: the inference speed of `mtl
+ * predict`'s engine on real inputs, end to end (tokenisation, windows,
+ * forward, decoding): latency at batch 1 (p50 / p90 / p99 over the inputs)
+ * and throughput at --batch inputs per call (windows padded to the longest of
+ * each forward), for NER on CoNLL-2003 test sentences (tokens joined by
+ * spaces) and QA on SQuAD v1.1 dev questions; with peak RSS and the model's
+ * forward-only memory. reference/bench_predict.py times transformers'
+ * pipelines and plain PyTorch on the same inputs; bench/bench_predict.sh runs
+ * both. Timings only: nothing here passes or fails. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "buildinfo.h"
+#include "cli.h"
+#include "conll.h"
+#include "jsonw.h"
+#include "paths.h"
+#include "predict.h"
+#include "squad.h"
+
+static void bench_predict_usage(FILE *f) {
+    fprintf(f,
+            "usage: mtl bench-predict --model RUN_DIR|HF_DIR [--task ner|qa|all] [--n N] [--batch B]\n"
+            "                         [--threads T] [--warmup W]\n"
+            "  NER on the first N CoNLL-2003 test sentences, QA on the first N SQuAD dev questions [200]:\n"
+            "  latency per input at batch 1 (p50/p90/p99 ms), throughput at B inputs per call [32],\n"
+            "  W untimed inputs first [5]; one JSON line per task at the end\n");
+}
+
+typedef struct {
+    const char *model, *task;
+    int n, batch, threads, warmup;
+} BenchPredictOpts;
+
+static int parse_bp_int(const char *name, const char *v, int lo, int hi, int *out) {
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || x < lo || x > hi) {
+        fprintf(stderr, "mtl bench-predict: --%s must be an integer in [%d, %d] (got '%s')\n", name, lo, hi, v);
+        return -1;
+    }
+    *out = (int)x;
+    return 0;
+}
+
+/* Returns -1 to go on, else the exit status. */
+static int parse_bench_predict_args(int argc, char **argv, BenchPredictOpts *o) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            bench_predict_usage(stdout);
+            return 0;
+        }
+        int rc = 0;
+        if (!v) rc = -1, fprintf(stderr, "mtl bench-predict: option '%s' needs a value\n", a);
+        else if (!strcmp(a, "--model")) o->model = v;
+        else if (!strcmp(a, "--task") && (!strcmp(v, "ner") || !strcmp(v, "qa") || !strcmp(v, "all"))) o->task = v;
+        else if (!strcmp(a, "--n")) rc = parse_bp_int("n", v, 1, 100000, &o->n);
+        else if (!strcmp(a, "--batch")) rc = parse_bp_int("batch", v, 1, 4096, &o->batch);
+        else if (!strcmp(a, "--threads")) rc = parse_bp_int("threads", v, 0, 1024, &o->threads);
+        else if (!strcmp(a, "--warmup")) rc = parse_bp_int("warmup", v, 0, 100000, &o->warmup);
+        else rc = -1, fprintf(stderr, "mtl bench-predict: unknown option or value '%s %s'\n", a, v);
+        if (rc) {
+            bench_predict_usage(stderr);
+            return 2;
+        }
+        i++;
+    }
+    if (!o->model) {
+        fprintf(stderr, "mtl bench-predict: --model is required\n");
+        bench_predict_usage(stderr);
+        return 2;
+    }
+    return -1;
+}
+
+/* ---- inputs ------------------------------------------------------------------------ */
+
+/* The first n CoNLL-2003 test sentences as texts (tokens joined by spaces). */
+static int load_sentences(int n, char ***out, int *got, Err *err) {
+    char path[1024];
+    ConllCorpus c;
+    if (dataset_path("conll2003/test.txt", path, sizeof path, err) || conll_load(path, &c, err)) return -1;
+    int m = c.n_sentences < n ? c.n_sentences : n;
+    *out = xmalloc((size_t)m * sizeof **out);
+    for (int s = 0; s < m; s++) {
+        StrBuf b = {0};
+        for (int k = 0; k < c.sents[s].n; k++) sb_printf(&b, "%s%s", k ? " " : "", c.words[c.sents[s].start + k]);
+        (*out)[s] = b.buf;
+    }
+    *got = m;
+    conll_free(&c);
+    return 0;
+}
+
+static int load_questions(int n, SquadDataset *ds, PredQuestion **out, int *got, Err *err) {
+    char path[1024];
+    if (dataset_path("squad/dev-v1.1.json", path, sizeof path, err) || squad_load(path, ds, err)) return -1;
+    int m = ds->n_examples < n ? ds->n_examples : n;
+    *out = xmalloc((size_t)m * sizeof **out);
+    for (int i = 0; i < m; i++) (*out)[i] = (PredQuestion){ds->ex[i].question, ds->ctx[ds->ex[i].context].text};
+    *got = m;
+    return 0;
+}
+
+/* ---- timing ------------------------------------------------------------------------ */
+
+typedef struct {
+    const char *task;
+    int n, batch;
+    double p50, p90, p99, mean_ms; /* batch 1, per input */
+    double per_s;                  /* inputs per second at `batch` */
+    long windows;                  /* windows the n inputs took */
+    int failed;
+} BenchResult;
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile q of sorted v[0..n). */
+static double percentile(const double *v, int n, double q) {
+    int k = (int)(q * n + 0.999999);
+    return v[(k < 1 ? 1 : k > n ? n : k) - 1];
+}
+
+/* Run inputs [i, i + m) once; returns windows used, counts failures. */
+typedef long (*RunFn)(Predictor *pr, const void *inputs, int i, int m, int *failed);
+
+static long run_texts(Predictor *pr, const void *inputs, int i, int m, int *failed) {
+    char *const *s = inputs;
+    PredText *x = xmalloc((size_t)m * sizeof *x);
+    PredOut *o = xmalloc((size_t)m * sizeof *o);
+    int *rc = xmalloc((size_t)m * sizeof *rc);
+    Err *e = xmalloc((size_t)m * sizeof *e);
+    for (int k = 0; k < m; k++) x[k] = (PredText){s[i + k], strlen(s[i + k])};
+    predict_entities_many(pr, x, m, o, rc, e);
+    long w = 0;
+    for (int k = 0; k < m; k++) w += o[k].n_windows, *failed += rc[k] != 0, pred_out_free(&o[k]);
+    free(x), free(o), free(rc), free(e);
+    return w;
+}
+
+static long run_questions(Predictor *pr, const void *inputs, int i, int m, int *failed) {
+    const PredQuestion *q = inputs;
+    PredOut *o = xmalloc((size_t)m * sizeof *o);
+    int *rc = xmalloc((size_t)m * sizeof *rc);
+    Err *e = xmalloc((size_t)m * sizeof *e);
+    predict_answer_many(pr, q + i, m, 0, o, rc, e);
+    long w = 0;
+    for (int k = 0; k < m; k++) w += o[k].n_windows, *failed += rc[k] != 0, pred_out_free(&o[k]);
+    free(o), free(rc), free(e);
+    return w;
+}
+
+static void time_inputs(Predictor *pr, RunFn run, const void *inputs, int n, const BenchPredictOpts *o,
+                        BenchResult *r) {
+    int junk = 0;
+    for (int i = 0; i < o->warmup; i++) run(pr, inputs, i % n, 1, &junk);
+    double *ms = xmalloc((size_t)n * sizeof *ms), sum = 0.0;
+    for (int i = 0; i < n; i++) { /* latency: one input per call */
+        double t0 = now_seconds();
+        r->windows += run(pr, inputs, i, 1, &r->failed);
+        ms[i] = 1e3 * (now_seconds() - t0);
+        sum += ms[i];
+    }
+    qsort(ms, (size_t)n, sizeof *ms, cmp_double);
+    r->p50 = percentile(ms, n, 0.50), r->p90 = percentile(ms, n, 0.90), r->p99 = percentile(ms, n, 0.99);
+    r->mean_ms = sum / n;
+    double t0 = now_seconds();
+    for (int i = 0; i < n; i += o->batch) /* throughput: --batch inputs per call */
+        run(pr, inputs, i, n - i < o->batch ? n - i : o->batch, &junk);
+    r->per_s = n / (now_seconds() - t0);
+    r->n = n;
+    r->batch = o->batch;
+    free(ms);
+}
+
+static void print_result(const BenchResult *r, const BenchPredictOpts *o, const ModelOpen *mo) {
+    ModelCounts k = model_counts(model_config(mo->m), o->batch, model_config(mo->m)->maxT);
+    printf("%s: %d inputs (%ld windows), batch 1 latency p50 %.2f ms, p90 %.2f, p99 %.2f (mean %.2f); "
+           "batch %d: %.1f inputs/s%s\n",
+           r->task, r->n, r->windows, r->p50, r->p90, r->p99, r->mean_ms, r->batch, r->per_s,
+           r->failed ? " (SOME INPUTS FAILED)" : "");
+    printf("{\"impl\": \"c\", \"task\": \"%s\", \"model\": \"%s\", \"n\": %d, \"batch\": %d, \"threads\": %d, "
+           "\"p50_ms\": %.4f, \"p90_ms\": %.4f, \"p99_ms\": %.4f, \"mean_ms\": %.4f, \"per_s\": %.3f, "
+           "\"windows\": %ld, \"failed\": %d, \"peak_rss_mb\": %.1f, \"param_mb\": %.1f, "
+           "\"act_mb_forward_only\": %.1f, \"act_mb_training\": %.1f, \"commit\": \"%s\"}\n",
+           r->task, o->model, r->n, r->batch, o->threads, r->p50, r->p90, r->p99, r->mean_ms, r->per_s,
+           r->windows, r->failed, peak_rss_bytes() / 1048576.0, k.param_bytes / 1048576.0,
+           k.infer_act_bytes / 1048576.0, k.act_bytes / 1048576.0, build_git_commit());
+    fflush(stdout);
+}
+
+static int bench_task(Predictor *pr, const BenchPredictOpts *o, const ModelOpen *mo, int qa, Err *err) {
+    BenchResult r = {.task = qa ? "qa" : "ner"};
+    int n = 0;
+    if (!qa) {
+        char **s;
+        if (load_sentences(o->n, &s, &n, err)) return -1;
+        time_inputs(pr, run_texts, s, n, o, &r);
+        for (int i = 0; i < n; i++) free(s[i]);
+        free(s);
+    } else {
+        SquadDataset ds;
+        PredQuestion *q;
+        if (load_questions(o->n, &ds, &q, &n, err)) return -1;
+        time_inputs(pr, run_questions, q, n, o, &r);
+        free(q);
+        squad_free(&ds);
+    }
+    print_result(&r, o, mo);
+    return r.failed ? err_set(err, "%d %s inputs failed", r.failed, r.task) : 0;
+}
+
+int cmd_bench_predict(int argc, char **argv) {
+    BenchPredictOpts o = {NULL, "all", 200, 32, 0, 5};
+    int rc = parse_bench_predict_args(argc, argv, &o);
+    if (rc >= 0) return rc;
+    Backend *be = backend_cpu(o.threads);
+    ModelOpen mo;
+    Err err;
+    PredictParams p;
+    predict_defaults(&p);
+    p.batch = o.batch;
+    if (model_open(o.model, be, p.batch, p.seq_qa, 1, &mo, &err)) {
+        fprintf(stderr, "mtl bench-predict: %s\n", err.msg);
+        be->destroy(be);
+        return 1;
+    }
+    Predictor *pr = predictor_new(&mo, &p, &err);
+    rc = pr ? 0 : -1;
+    int want_ner = strcmp(o.task, "qa") != 0, want_qa = strcmp(o.task, "ner") != 0;
+    if (rc == 0 && want_ner && predictor_has_ner(pr)) rc = bench_task(pr, &o, &mo, 0, &err);
+    if (rc == 0 && want_qa && predictor_has_qa(pr)) rc = bench_task(pr, &o, &mo, 1, &err);
+    if (rc) fprintf(stderr, "mtl bench-predict: %s\n", err.msg);
+    predictor_free(pr);
+    model_open_free(&mo);
+    be->destroy(be);
+    return rc ? 1 : 0;
+}
