@@ -221,6 +221,45 @@ def speed_rows(root):
         "%s; our binary %s" % (cpu or "?", ", ".join(sorted(set(commits))))
 
 
+def read_jsonl(path):
+    try:
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except (OSError, ValueError):
+        return []
+
+
+def inference_rows(d):
+    """bench/bench_predict.sh: ours vs the pipelines and plain PyTorch, same model, inputs and threads."""
+    c, py = read_jsonl(os.path.join(d, "c.jsonl")), read_jsonl(os.path.join(d, "py.jsonl"))
+    if not c:
+        return []
+    rows = []
+    for r in c:
+        peers = [p for p in py if p.get("task") == r["task"]]
+        for x in [r] + peers:
+            who = "ours (`mtl predict` engine)" if x is r else {"pipeline": "transformers pipeline",
+                                                                "pytorch": "plain PyTorch"}.get(x["impl"], x["impl"])
+            rows.append([r["task"].upper(), who, x["n"], "%.1f" % x["p50_ms"], "%.1f" % x["p90_ms"],
+                         "%.1f" % x["p99_ms"], "%.1f" % x["per_s"],
+                         "—" if x is r else "%.2f×" % (r["per_s"] / x["per_s"]),
+                         "—" if x is r else "%.2f" % (r["p50_ms"] / x["p50_ms"]), "%.0f MiB" % x["peak_rss_mb"]])
+    r0 = c[0]
+    lead = ("`bench/bench_predict.sh` (binary %s, %s threads, peers with transformers %s / torch %s): the same "
+            "model (`%s`, exported for the peers), the first %d CoNLL-2003 test sentences and SQuAD dev "
+            "questions, one after the other on the machine. Latency: one input per call, end to end "
+            "(tokenisation to decoded entities / answer). Throughput: %d inputs per call (pipelines: "
+            "batch_size); ours forwards the windows in length buckets. Our forward-only model holds %.0f MiB "
+            "of parameters and %.0f MiB of activations (training would need %.0f MiB of activations and "
+            "the gradients and Adam moments). Goals of issue #17: throughput ≥ 3× the pipeline and ≥ 1.5× "
+            "plain PyTorch, p50 ≤ 0.5× the pipeline's." % (
+                r0.get("commit", "?")[:7], r0.get("threads"), py[0].get("transformers") if py else "?",
+                py[0].get("torch") if py else "?", r0.get("model"), r0["n"], r0["batch"], r0["param_mb"],
+                r0["act_mb_forward_only"], r0["act_mb_training"]))
+    return [lead] + table(["task", "implementation", "inputs", "p50 ms", "p90 ms", "p99 ms", "inputs/s",
+                           "ours / it (inputs/s)", "ours / it (p50)", "peak RSS"], rows)
+
+
 def ablation_rows(root, groups):
     """Multi-task variants (make bench ABLATIONS=1) next to the main multi-task runs of the same seeds."""
     abl = os.path.join(root, "ablation")
@@ -416,6 +455,9 @@ def section(args):
                   n["viterbi"]["identical"], n["viterbi"]["sentences"], q["identical"], q["questions"],
                   q["max_score_diff_when_identical"], q["identical_vs_align_to_words"],
                   "PASS (≥ 99.5% asked)" if pc.get("pass") else "FAIL (< 99.5%)")]
+    ib = inference_rows(os.path.join(args.runs, "bench-predict"))
+    if ib:
+        L += ["", "### Inference: `mtl predict` vs transformers", "", ib[0], ""] + ib[1:]
     f = fidelity_lines(args.fidelity)
     if f:
         L += ["", "### Fidelity against Hugging Face transformers", "",
