@@ -493,6 +493,7 @@ def splice(results, text):
 
 SUMMARY_FILES = ("config.json", "metrics.json", "manifest.json", "timing.json", "params.json", "memory.json",
                  "eval.csv", "hf_train.json", "log.csv")
+TOP_FILES = ("lr-sweep.json", "predict-single-pass.json", "predict-check.json")
 
 
 def archive(runs, fidelity, dest):
@@ -504,7 +505,7 @@ def archive(runs, fidelity, dest):
     for dirpath, dirnames, filenames in os.walk(runs, followlinks=True):
         rel = os.path.relpath(dirpath, runs)
         for f in filenames:
-            if f in SUMMARY_FILES or (rel == "." and f == "lr-sweep.json"):
+            if f in SUMMARY_FILES or (rel == "." and f in TOP_FILES) or (rel == "bench-predict" and f.endswith(".jsonl")):
                 os.makedirs(os.path.join(dest, rel), exist_ok=True)
                 shutil.copyfile(os.path.join(dirpath, f), os.path.join(dest, rel, f))
                 n += 1
