@@ -16,34 +16,14 @@ against them (an entity = type + character span).
 Exits 1 if mtl predict fails or a line gets an error object.
 """
 import argparse
-import gzip
 import json
 import os
 import subprocess
 import sys
 import tempfile
 
-
-def squad_dev_path():
-    for root in (os.environ.get("DATASETS_DIR"), "datasets/data", "../shared/datasets"):
-        for name in ("dev-v1.1.json", "dev-v1.1.json.gz"):
-            if root and os.path.isfile(os.path.join(root, "squad", name)):
-                return os.path.join(root, "squad", name)
-    sys.exit("predict_single_pass: squad/dev-v1.1.json[.gz] not found (DATASETS_DIR, datasets/data, ../shared/datasets)")
-
-
-def first_questions(path, n):
-    """The first n questions of SQuAD dev, in file order, with their contexts."""
-    with (gzip.open if path.endswith(".gz") else open)(path, "rt", encoding="utf-8") as f:
-        data = json.load(f)["data"]
-    out = []
-    for art in data:
-        for par in art["paragraphs"]:
-            for qa in par["qas"]:
-                out.append((qa["id"], qa["question"], par["context"]))
-                if len(out) == n:
-                    return out
-    return out
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
+from predict_inputs import squad_questions  # noqa: E402
 
 
 def run_predict(mtl, model, lines, threads):
@@ -73,7 +53,7 @@ def main():
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out")
     a = ap.parse_args()
-    qs = first_questions(squad_dev_path(), a.questions)
+    qs = [(q["id"], q["question"], q["context"]) for q in squad_questions(a.questions)]
     single = run_predict(a.mtl, a.model, [{"id": i, "question": q, "context": c} for i, q, c in qs], a.threads)
     bare = run_predict(a.mtl, a.model, [{"id": i, "text": c} for i, _, c in qs], a.threads)
     same = tp = n_single = n_bare = 0

@@ -13,50 +13,13 @@ The question-answering pipeline needs transformers 4 (reference/README.md).
 DIR is an `mtl export` directory (ner/, qa/).
 """
 import argparse
-import gzip
 import json
 import os
 import resource
 import sys
 import time
 
-
-def data_path(rel):
-    for root in (os.environ.get("DATASETS_DIR"), "datasets/data", "../shared/datasets"):
-        for name in (rel, rel + ".gz"):
-            if root and os.path.isfile(os.path.join(root, name)):
-                return os.path.join(root, name)
-    sys.exit("bench_predict: %s not found" % rel)
-
-
-def sentences(n):
-    out, cur = [], []
-    with open(data_path("conll2003/test.txt"), encoding="utf-8") as f:
-        for line in f:
-            cols = line.split()
-            if not cols:
-                if cur:
-                    out.append(" ".join(cur))
-                    cur = []
-                    if len(out) == n:
-                        return out
-            elif cols[0] != "-DOCSTART-":
-                cur.append(cols[0])
-    return out + ([" ".join(cur)] if cur and len(out) < n else [])
-
-
-def questions(n):
-    path = data_path("squad/dev-v1.1.json")
-    with (gzip.open if path.endswith(".gz") else open)(path, "rt", encoding="utf-8") as f:
-        data = json.load(f)["data"]
-    out = []
-    for art in data:
-        for par in art["paragraphs"]:
-            for qa in par["qas"]:
-                out.append((qa["question"], par["context"]))
-                if len(out) == n:
-                    return out
-    return out
+from predict_inputs import conll_sentences, squad_questions
 
 
 def pct(v, q):
@@ -121,14 +84,14 @@ def main():
         d = os.path.join(a.export, "ner")
         tok, model = AutoTokenizer.from_pretrained(d), AutoModelForTokenClassification.from_pretrained(d).eval()
         nlp = pipeline("token-classification", model=model, tokenizer=tok, aggregation_strategy="first", device=-1)
-        xs = sentences(a.n)
+        xs = conll_sentences(a.n)
         tasks.append(("ner", "pipeline", lambda b, nlp=nlp: nlp(b), lambda b, nlp=nlp: nlp(b, batch_size=a.batch), xs))
         run = plain_ner(tok, model, torch)
         tasks.append(("ner", "pytorch", run, run, xs))
     if a.task in ("qa", "all"):
         d = os.path.join(a.export, "qa")
         tok, model = AutoTokenizer.from_pretrained(d), AutoModelForQuestionAnswering.from_pretrained(d).eval()
-        xs = questions(a.n)
+        xs = [(q["question"], q["context"]) for q in squad_questions(a.n)]
         try:
             qa = pipeline("question-answering", model=model, tokenizer=tok, device=-1)
             kw = dict(max_answer_len=30, doc_stride=128, max_seq_len=384, max_question_len=64, align_to_words=False)

@@ -22,53 +22,13 @@ run this with transformers 4.x (reference/README.md says how).
 DIR is an `mtl export` directory (DIR/ner, DIR/qa).
 """
 import argparse
-import gzip
 import json
 import os
 import subprocess
 import sys
 import tempfile
 
-
-def data_path(rel):
-    for root in (os.environ.get("DATASETS_DIR"), "datasets/data", "../shared/datasets"):
-        for name in (rel, rel + ".gz"):
-            if root and os.path.isfile(os.path.join(root, name)):
-                return os.path.join(root, name)
-    sys.exit("predict_check: %s not found (DATASETS_DIR, datasets/data, ../shared/datasets)" % rel)
-
-
-def conll_sentences(n):
-    sents, cur = [], []
-    with open(data_path("conll2003/test.txt"), encoding="utf-8") as f:
-        for line in f:
-            cols = line.split()
-            if not cols:
-                if cur:
-                    sents.append(" ".join(cur))
-                    cur = []
-                    if len(sents) == n:
-                        break
-                continue
-            if cols[0] != "-DOCSTART-":
-                cur.append(cols[0])
-    if cur and len(sents) < n:
-        sents.append(" ".join(cur))
-    return sents
-
-
-def squad_questions(n):
-    path = data_path("squad/dev-v1.1.json")
-    with (gzip.open if path.endswith(".gz") else open)(path, "rt", encoding="utf-8") as f:
-        data = json.load(f)["data"]
-    out = []
-    for art in data:
-        for par in art["paragraphs"]:
-            for qa in par["qas"]:
-                out.append({"id": qa["id"], "question": qa["question"], "context": par["context"]})
-                if len(out) == n:
-                    return out
-    return out
+from predict_inputs import conll_sentences, squad_questions
 
 
 def mtl_predict(mtl, model, lines, extra):

@@ -1,0 +1,50 @@
+"""predict_inputs.py — the inputs of the predict checks and benchmarks, read
+one way (reference/predict_check.py, reference/bench_predict.py,
+bench/predict_single_pass.py): CoNLL-2003 test sentences as texts (tokens
+joined by spaces) and SQuAD v1.1 dev questions with their contexts, in file
+order, found as the C side finds data (DATASETS_DIR, datasets/data,
+../shared/datasets; .gz accepted)."""
+import gzip
+import json
+import os
+import sys
+
+
+def data_path(rel):
+    for root in (os.environ.get("DATASETS_DIR"), "datasets/data", "../shared/datasets"):
+        for name in (rel, rel + ".gz"):
+            if root and os.path.isfile(os.path.join(root, name)):
+                return os.path.join(root, name)
+    sys.exit("%s not found (DATASETS_DIR, datasets/data, ../shared/datasets)" % rel)
+
+
+def conll_sentences(n):
+    """The first n sentences of CoNLL-2003 test, tokens joined by single spaces."""
+    out, cur = [], []
+    with open(data_path("conll2003/test.txt"), encoding="utf-8") as f:
+        for line in f:
+            cols = line.split()
+            if not cols:
+                if cur:
+                    out.append(" ".join(cur))
+                    cur = []
+                    if len(out) == n:
+                        return out
+            elif cols[0] != "-DOCSTART-":
+                cur.append(cols[0])
+    return out + ([" ".join(cur)] if cur and len(out) < n else [])
+
+
+def squad_questions(n):
+    """The first n SQuAD v1.1 dev questions: dicts with id, question, context."""
+    path = data_path("squad/dev-v1.1.json")
+    with (gzip.open if path.endswith(".gz") else open)(path, "rt", encoding="utf-8") as f:
+        data = json.load(f)["data"]
+    out = []
+    for art in data:
+        for par in art["paragraphs"]:
+            for qa in par["qas"]:
+                out.append({"id": qa["id"], "question": qa["question"], "context": par["context"]})
+                if len(out) == n:
+                    return out
+    return out
