@@ -20,25 +20,9 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
-from predict_inputs import squad_questions  # noqa: E402
-
-
-def run_predict(mtl, model, lines, threads):
-    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
-        for x in lines:
-            f.write(json.dumps(x) + "\n")
-        name = f.name
-    try:
-        p = subprocess.run([mtl, "predict", "--model", model, "--in", name, "--threads", str(threads)],
-                           capture_output=True, text=True)
-    finally:
-        os.unlink(name)
-    if p.returncode != 0:
-        sys.exit("predict_single_pass: mtl predict failed:\n" + p.stderr[-2000:])
-    return [json.loads(line) for line in p.stdout.splitlines()]
+from predict_inputs import mtl_predict, squad_questions  # noqa: E402
 
 
 def entity_set(obj):
@@ -54,8 +38,9 @@ def main():
     ap.add_argument("--out")
     a = ap.parse_args()
     qs = [(q["id"], q["question"], q["context"]) for q in squad_questions(a.questions)]
-    single = run_predict(a.mtl, a.model, [{"id": i, "question": q, "context": c} for i, q, c in qs], a.threads)
-    bare = run_predict(a.mtl, a.model, [{"id": i, "text": c} for i, _, c in qs], a.threads)
+    single = mtl_predict(a.mtl, a.model, [{"id": i, "question": q, "context": c} for i, q, c in qs],
+                         ["--threads", str(a.threads)])
+    bare = mtl_predict(a.mtl, a.model, [{"id": i, "text": c} for i, _, c in qs], ["--threads", str(a.threads)])
     same = tp = n_single = n_bare = 0
     for s, b in zip(single, bare):
         es, eb = entity_set(s), entity_set(b)

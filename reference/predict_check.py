@@ -24,25 +24,9 @@ DIR is an `mtl export` directory (DIR/ner, DIR/qa).
 import argparse
 import json
 import os
-import subprocess
 import sys
-import tempfile
 
-from predict_inputs import conll_sentences, squad_questions
-
-
-def mtl_predict(mtl, model, lines, extra):
-    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
-        for x in lines:
-            f.write(json.dumps(x) + "\n")
-        name = f.name
-    try:
-        p = subprocess.run([mtl, "predict", "--model", model, "--in", name] + extra, capture_output=True, text=True)
-    finally:
-        os.unlink(name)
-    if p.returncode != 0:
-        sys.exit("predict_check: mtl predict failed:\n" + p.stderr[-2000:])
-    return [json.loads(line) for line in p.stdout.splitlines()]
+from predict_inputs import conll_sentences, mtl_predict, squad_questions
 
 
 def ner_check(a, pipeline, sentences):

@@ -1,5 +1,5 @@
 """predict_inputs.py — the inputs of the predict checks and benchmarks, read
-one way (reference/predict_check.py, reference/bench_predict.py,
+one way, and `mtl predict` run on them (reference/predict_check.py, reference/bench_predict.py,
 bench/predict_single_pass.py): CoNLL-2003 test sentences as texts (tokens
 joined by spaces) and SQuAD v1.1 dev questions with their contexts, in file
 order, found as the C side finds data (DATASETS_DIR, datasets/data,
@@ -7,7 +7,9 @@ order, found as the C side finds data (DATASETS_DIR, datasets/data,
 import gzip
 import json
 import os
+import subprocess
 import sys
+import tempfile
 
 
 def data_path(rel):
@@ -48,3 +50,20 @@ def squad_questions(n):
                 if len(out) == n:
                     return out
     return out
+
+
+def mtl_predict(mtl, model, lines, extra=()):
+    """`mtl predict --model model` on JSON lines (dicts); its output objects, in order.
+    Exits if mtl predict fails (any line with an error object included)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+        for x in lines:
+            f.write(json.dumps(x) + "\n")
+        name = f.name
+    try:
+        p = subprocess.run([mtl, "predict", "--model", model, "--in", name] + list(extra),
+                           capture_output=True, text=True)
+    finally:
+        os.unlink(name)
+    if p.returncode != 0:
+        sys.exit("mtl predict failed:\n" + p.stderr[-2000:])
+    return [json.loads(line) for line in p.stdout.splitlines()]

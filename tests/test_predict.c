@@ -220,22 +220,32 @@ static void test_windows_brute_force(void) {
     wptokens_free(&t);
 }
 
+/* The SQuAD windows of one question about ctx, as predict makes them; ds,
+ * ex and cx must outlive fs (they point at the caller's strings). */
+static int one_question_features(const PredictParams *p, const char *q, const char *ctx, SquadDataset *ds,
+                                 SquadExample *ex, SquadContext *cx, SquadFeatures *fs, Err *err) {
+    memset(ds, 0, sizeof *ds);
+    *ex = (SquadExample){.id = "q", .question = (char *)q, .context = 0};
+    *cx = (SquadContext){.text = (char *)ctx, .nbytes = (int)strlen(ctx), .ncp = utf8_count_cp(ctx, strlen(ctx))};
+    ds->n_examples = 1, ds->ex = ex, ds->n_contexts = 1, ds->ctx = cx;
+    SquadFeatParams fp;
+    squad_feat_defaults(&fp);
+    fp.max_seq = p->seq_qa, fp.doc_stride = p->qa_stride, fp.max_query = p->max_query, fp.threads = 1;
+    return squad_featurize(ds, g_mo.vocab, &fp, fs, err);
+}
+
 /* The single pass: the host NER head on the QA windows' encoder output
  * against the model's own NER head on the same ids/types/mask. */
 static void test_single_pass_matches_ner_head(void) {
     NEED_MODEL();
     PredictParams p = small_params();
     Err err;
-    SquadDataset ds = {0};
-    SquadExample ex = {.id = "q", .question = "Where did Peter Müller move?", .context = 0};
-    SquadContext cx = {.text = (char *)CONTEXT, .nbytes = (int)strlen(CONTEXT)};
-    cx.ncp = utf8_count_cp(CONTEXT, strlen(CONTEXT));
-    ds.n_examples = 1, ds.ex = &ex, ds.n_contexts = 1, ds.ctx = &cx;
-    SquadFeatParams fp;
-    squad_feat_defaults(&fp);
-    fp.max_seq = p.seq_qa, fp.doc_stride = p.qa_stride, fp.max_query = p.max_query, fp.threads = 1;
+    SquadDataset ds;
+    SquadExample ex;
+    SquadContext cx;
     SquadFeatures fs;
-    CU_ASSERT_EQUAL_FATAL(squad_featurize(&ds, g_mo.vocab, &fp, &fs, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(
+        one_question_features(&p, "Where did Peter Müller move?", CONTEXT, &ds, &ex, &cx, &fs, &err), 0);
     int T = fs.max_seq, B = fs.n < 4 ? fs.n : 4, C = model_config(g_mo.m)->C;
     int *lab = malloc((size_t)B * T * sizeof *lab), pos[4] = {-100, -100, -100, -100};
     for (int i = 0; i < B * T; i++) lab[i] = -100;
@@ -293,16 +303,11 @@ static void test_answer_matches_qa_decode(void) {
         CU_ASSERT(o.n_ans >= 1 && o.n_ans <= p.n_best);
         for (int k = 1; k < o.n_ans; k++) CU_ASSERT(o.ans[k].score <= o.ans[k - 1].score);
         /* the reference: qa_decode on the model's logits of the same window */
-        SquadDataset ds = {0};
-        SquadExample ex = {.id = "q", .question = (char *)qs[i], .context = 0};
-        SquadContext cx = {.text = (char *)ctx, .nbytes = (int)strlen(ctx)};
-        cx.ncp = utf8_count_cp(ctx, strlen(ctx));
-        ds.n_examples = 1, ds.ex = &ex, ds.n_contexts = 1, ds.ctx = &cx;
-        SquadFeatParams fp;
-        squad_feat_defaults(&fp);
-        fp.max_seq = p.seq_qa, fp.doc_stride = p.qa_stride, fp.max_query = p.max_query, fp.threads = 1;
+        SquadDataset ds;
+        SquadExample ex;
+        SquadContext cx;
         SquadFeatures fs;
-        CU_ASSERT_EQUAL_FATAL(squad_featurize(&ds, g_mo.vocab, &fp, &fs, &err), 0);
+        CU_ASSERT_EQUAL_FATAL(one_question_features(&p, qs[i], ctx, &ds, &ex, &cx, &fs, &err), 0);
         int T = fs.max_seq, lab[64], pos[1] = {-100};
         for (int k = 0; k < T; k++) lab[k] = -100;
         Batch b = {TASK_QA, 1, T, fs.ids, fs.types, fs.mask, lab, pos, pos};
