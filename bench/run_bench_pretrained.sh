@@ -130,9 +130,14 @@ LR_QA=${LR_QA:-$(recorded_lr qa)};   LR_QA=${LR_QA:-1e-4}
 ner_steps=$(( (14042 * EPOCHS + 15) / 16 ))
 qa_steps=$(( (QA_TRAIN_LIMIT * 103 / 100 * EPOCHS + 15) / 16 ))
 nq=$QA_DEV_LIMIT; [ "$nq" = 0 ] && nq=10570
-t_ner=$(calc "$ner_steps * 0.20 + 60"); t_qa=$(calc "$qa_steps * 2.7 + $nq * 0.09")
+# Seconds per step and per dev question with 2 threads, measured on the 2-core
+# Xeon (one epoch each alone, binary 3a0d461, RESULTS.md's speed table): ours
+# NER 0.131 s/step + 31 s of loading and dev/test scoring, QA 1.105 s/step +
+# 22 s for 1000 dev questions; transformers NER 0.214 and QA 1.767 s/step.
+S_NER=0.135 S_QA=1.12 S_HFNER=0.22 S_HFQA=1.8 S_DEVQ=0.025
+t_ner=$(calc "$ner_steps * $S_NER + 35"); t_qa=$(calc "$qa_steps * $S_QA + $nq * $S_DEVQ + 10")
 t_mtl=$(calc "$t_ner + $t_qa")
-t_hfner=$(calc "$ner_steps * 0.20 * 1.7 + 70"); t_hfqa=$(calc "$qa_steps * 2.7 * 1.7 + $nq * 0.09 + 10")
+t_hfner=$(calc "$ner_steps * $S_HFNER + 60"); t_hfqa=$(calc "$qa_steps * $S_HFQA + $nq * $S_DEVQ + 30")
 # one thread takes ~1.8x as long; JOBS runs share the wall time
 f=$(calc "($THREADS >= 2 ? 1 : 1.8) / $JOBS")
 t_ner=$(calc "$t_ner * $f"); t_qa=$(calc "$t_qa * $f"); t_mtl=$(calc "$t_mtl * $f")
@@ -165,11 +170,11 @@ if [ "$ABLATIONS" = 1 ]; then
   na=$(tr ',' '\n' <<<"$ABLATION_SEEDS" | grep -c .)
   # QA's share of the steps under temperature sampling (T 2): sqrt(n_qa) / (sqrt(n_ner) + sqrt(n_qa))
   pq=$(calc "sqrt($qa_steps) / (sqrt($ner_steps) + sqrt($qa_steps))")
-  t_joint=$(calc "($ner_steps * (0.20 + 2.7) + 60 + $nq * 0.09) * $f")
+  t_joint=$(calc "($ner_steps * ($S_NER + $S_QA) + 45 + $nq * $S_DEVQ) * $f")
   while read -r name opts; do
     case $name in
       lambda-*) s=$t_mtl;;
-      sampling-temperature) s=$(calc "(($ner_steps + $qa_steps) * ((1 - $pq) * 0.20 + $pq * 2.7) + 60 + $nq * 0.09) * $f");;
+      sampling-temperature) s=$(calc "(($ner_steps + $qa_steps) * ((1 - $pq) * $S_NER + $pq * $S_QA) + 45 + $nq * $S_DEVQ) * $f");;
       *) s=$t_joint;;
     esac
     s=$(calc "$na * $s"); total=$(calc "$total + $s")
@@ -177,10 +182,11 @@ if [ "$ABLATIONS" = 1 ]; then
   done < <(ablation_variants)
 fi
 if [ "$SPEED" = 1 ]; then
-  s=$(calc "($ner_steps * 0.20 * 2.7 + $qa_steps * 2.7 * 2.7) * 2 / $THREADS_SPEED + 60"); total=$(calc "$total + $s")
+  s=$(calc "($ner_steps * ($S_NER + $S_HFNER) + $qa_steps * ($S_QA + $S_HFQA)) * 2 / $THREADS_SPEED + 120"); total=$(calc "$total + $s")
   printf '   speed: one NER and one QA epoch, ours vs transformers, alone, %s threads: ~%3.0f min\n' "$THREADS_SPEED" "$(calc "$s / 60")"
 fi
 [ "$STEP_CMP" = 1 ] && { total=$(calc "$total + 330"); echo "   training step ours vs PyTorch (mini, minilm): ~6 min"; }
+[[ " $TASKS " == *" mtl "* ]] && { total=$(calc "$total + 60"); echo "   mtl predict, entities from the QA pass vs the bare context (300 questions): ~1 min"; }
 printf '   expected total: ~%.0f min\n' "$(calc "$total / 60 + 1")"
 [ "$DRY_RUN" = 1 ] && exit 0
 [ -x "$MTL" ] || { echo "make bench: $MTL not built (run make)" >&2; exit 1; }
