@@ -23,14 +23,14 @@
 static void bench_predict_usage(FILE *f) {
     fprintf(f,
             "usage: mtl bench-predict --model RUN_DIR|HF_DIR [--task ner|qa|all] [--n N] [--batch B]\n"
-            "                         [--threads T] [--warmup W]\n"
+            "                         [--threads T] [--warmup W] [--device cpu|cuda]\n"
             "  NER on the first N CoNLL-2003 test sentences, QA on the first N SQuAD dev questions [200]:\n"
             "  latency per input at batch 1 (p50/p90/p99 ms), throughput at B inputs per call [32],\n"
             "  W untimed inputs first [5]; one JSON line per task at the end\n");
 }
 
 typedef struct {
-    const char *model, *task;
+    const char *model, *task, *device;
     int n, batch, threads, warmup;
 } BenchPredictOpts;
 
@@ -57,6 +57,7 @@ static int parse_bench_predict_args(int argc, char **argv, BenchPredictOpts *o) 
         if (!v) rc = -1, fprintf(stderr, "mtl bench-predict: option '%s' needs a value\n", a);
         else if (!strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--task") && (!strcmp(v, "ner") || !strcmp(v, "qa") || !strcmp(v, "all"))) o->task = v;
+        else if (!strcmp(a, "--device") && (!strcmp(v, "cpu") || !strcmp(v, "cuda"))) o->device = v;
         else if (!strcmp(a, "--n")) rc = parse_bp_int("n", v, 1, 100000, &o->n);
         else if (!strcmp(a, "--batch")) rc = parse_bp_int("batch", v, 1, 4096, &o->batch);
         else if (!strcmp(a, "--threads")) rc = parse_bp_int("threads", v, 0, 1024, &o->threads);
@@ -185,11 +186,11 @@ static void print_result(const BenchResult *r, const BenchPredictOpts *o, const 
            "batch %d: %.1f inputs/s%s\n",
            r->task, r->n, r->windows, r->p50, r->p90, r->p99, r->mean_ms, r->batch, r->per_s,
            r->failed ? " (SOME INPUTS FAILED)" : "");
-    printf("{\"impl\": \"c\", \"task\": \"%s\", \"model\": \"%s\", \"n\": %d, \"batch\": %d, \"threads\": %d, "
+    printf("{\"impl\": \"c\", \"device\": \"%s\", \"task\": \"%s\", \"model\": \"%s\", \"n\": %d, \"batch\": %d, \"threads\": %d, "
            "\"p50_ms\": %.4f, \"p90_ms\": %.4f, \"p99_ms\": %.4f, \"mean_ms\": %.4f, \"per_s\": %.3f, "
            "\"windows\": %ld, \"failed\": %d, \"peak_rss_mb\": %.1f, \"param_mb\": %.1f, "
            "\"act_mb_forward_only\": %.1f, \"act_mb_training\": %.1f, \"commit\": \"%s\"}\n",
-           r->task, o->model, r->n, r->batch, o->threads, r->p50, r->p90, r->p99, r->mean_ms, r->per_s,
+           o->device, r->task, o->model, r->n, r->batch, o->threads, r->p50, r->p90, r->p99, r->mean_ms, r->per_s,
            r->windows, r->failed, peak_rss_bytes() / 1048576.0, k.param_bytes / 1048576.0,
            k.infer_act_bytes / 1048576.0, k.act_bytes / 1048576.0, build_git_commit());
     fflush(stdout);
@@ -217,10 +218,15 @@ static int bench_task(Predictor *pr, const BenchPredictOpts *o, const ModelOpen 
 }
 
 int cmd_bench_predict(int argc, char **argv) {
-    BenchPredictOpts o = {NULL, "all", 200, 32, 0, 5};
+    BenchPredictOpts o = {NULL, "all", "cpu", 200, 32, 0, 5};
     int rc = parse_bench_predict_args(argc, argv, &o);
     if (rc >= 0) return rc;
-    Backend *be = backend_cpu(o.threads);
+    char why[256] = "";
+    Backend *be = !strcmp(o.device, "cuda") ? backend_cuda(0, why, sizeof why) : backend_cpu(o.threads);
+    if (!be) {
+        fprintf(stderr, "mtl bench-predict: --device cuda: %s\n", why);
+        return 1;
+    }
     ModelOpen mo;
     Err err;
     PredictParams p;

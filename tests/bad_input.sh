@@ -247,6 +247,10 @@ check 1 'line of [0-9]+ bytes exceeds --max-bytes 8' "$MTL" predict --model "$RU
 NEW=$T/nodir; check 1 "nodir" "$MTL" predict --model "$RUN" --in "$T/in.jsonl" --out "$T/nodir/out.jsonl"
 check 0 '"line":1,"entities":\[' "$MTL" predict --model "$RUN" --in "$T/in.jsonl"
 check 0 '"answer":(\{"text"|null).*"entities"' "$MTL" predict --model "$RUN" --in "$T/in2.jsonl"
+check 2 "--model is required" "$MTL" bench-predict
+check 2 "--n must be an integer in \[1, 100000\]" "$MTL" bench-predict --model "$RUN" --n 0
+check 2 "unknown option or value '--device tpu'" "$MTL" bench-predict --model "$RUN" --device tpu
+check 1 "no-such" "$MTL" bench-predict --model "$T/no-such"
 
 check 1 "cannot open" "$MTL" score-ner "$T/missing.txt"
 printf 'A x O O\nB O\n' > "$T/cols.txt"
