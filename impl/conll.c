@@ -20,7 +20,6 @@ int conll_label_id(const char *tag) {
 }
 
 int conll_label_type(int label) { return label >= 1 && label < CONLL_NUM_LABELS ? (label - 1) / 2 : -1; }
-int conll_label_is_begin(int label) { return label >= 1 && label < CONLL_NUM_LABELS && label % 2 == 1; }
 int conll_label_is_inside(int label) { return label >= 2 && label < CONLL_NUM_LABELS && label % 2 == 0; }
 
 /* ---- UTF-8 ------------------------------------------------------------- */

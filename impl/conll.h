@@ -34,9 +34,8 @@ extern const char *const CONLL_TYPES[CONLL_NUM_TYPES];   /* "PER", "LOC", "ORG",
 
 /* Label id for a tag string ("O", "B-PER", ...), or -1 if it is none of the 9. */
 int conll_label_id(const char *tag);
-/* Helpers on label ids: type (-1 for O), and whether it is a B- or I- label. */
+/* Helpers on label ids: type (-1 for O), and whether it is an I- label. */
 int conll_label_type(int label);
-int conll_label_is_begin(int label);
 int conll_label_is_inside(int label);
 
 /* 1 if s[0..n) is valid UTF-8 without NUL bytes (no overlongs, surrogates

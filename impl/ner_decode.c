@@ -15,7 +15,6 @@ int ner_decode_parse(const char *s, NerDecode *out, Err *err) {
     return 0;
 }
 
-const char *ner_decode_name(NerDecode d) { return d == NER_DECODE_VITERBI ? "viterbi" : "argmax"; }
 
 int ner_transition_allowed(int prev, int cur) {
     if (!conll_label_is_inside(cur)) return 1;

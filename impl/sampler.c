@@ -138,7 +138,3 @@ int sampling_from_name(const char *name) {
         if (!strcmp(name, SAMPLING_NAMES[i])) return i;
     return -1;
 }
-
-const char *sampling_name(int strategy) {
-    return strategy >= 0 && strategy < 4 ? SAMPLING_NAMES[strategy] : "?";
-}

@@ -77,8 +77,7 @@ int task_sampler_pick(const TaskSampler *s, uint64_t seed, long step);
  * ceil(n_ner/B) + ceil(n_qa/B). */
 long steps_per_epoch(const TaskSampler *s, int n_ner, int n_qa, int B);
 
-/* "joint" etc. <-> SAMPLING_*; returns -1 for an unknown name. */
+/* "joint" etc. -> SAMPLING_*; returns -1 for an unknown name. */
 int sampling_from_name(const char *name);
-const char *sampling_name(int strategy);
 
 #endif
