@@ -32,6 +32,7 @@ static void bench_predict_usage(FILE *f) {
 typedef struct {
     const char *model, *task, *device;
     int n, batch, threads, warmup;
+    int maxT; /* the model's activations are sized for batch x maxT */
 } BenchPredictOpts;
 
 static int parse_bp_int(const char *name, const char *v, int lo, int hi, int *out) {
@@ -181,7 +182,7 @@ static void time_inputs(Predictor *pr, RunFn run, const void *inputs, int n, con
 }
 
 static void print_result(const BenchResult *r, const BenchPredictOpts *o, const ModelOpen *mo) {
-    ModelCounts k = model_counts(model_config(mo->m), o->batch, model_config(mo->m)->maxT);
+    ModelCounts k = model_counts(model_config(mo->m), o->batch, o->maxT);
     printf("%s: %d inputs (%ld windows), batch 1 latency p50 %.2f ms, p90 %.2f, p99 %.2f (mean %.2f); "
            "batch %d: %.1f inputs/s%s\n",
            r->task, r->n, r->windows, r->p50, r->p90, r->p99, r->mean_ms, r->batch, r->per_s,
@@ -218,7 +219,7 @@ static int bench_task(Predictor *pr, const BenchPredictOpts *o, const ModelOpen 
 }
 
 int cmd_bench_predict(int argc, char **argv) {
-    BenchPredictOpts o = {NULL, "all", "cpu", 200, 32, 0, 5};
+    BenchPredictOpts o = {NULL, "all", "cpu", 200, 32, 0, 5, 0};
     int rc = parse_bench_predict_args(argc, argv, &o);
     if (rc >= 0) return rc;
     char why[256] = "";
@@ -232,7 +233,8 @@ int cmd_bench_predict(int argc, char **argv) {
     PredictParams p;
     predict_defaults(&p);
     p.batch = o.batch;
-    if (model_open(o.model, be, p.batch, p.seq_qa, 1, &mo, &err)) {
+    o.maxT = p.seq_qa;
+    if (model_open(o.model, be, p.batch, o.maxT, 1, &mo, &err)) {
         fprintf(stderr, "mtl bench-predict: %s\n", err.msg);
         be->destroy(be);
         return 1;

@@ -93,6 +93,7 @@ def qa_check(a, pipeline, questions):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--export", required=True, help="mtl export directory (ner/, qa/)")
+    ap.add_argument("--source", help="the run the export came from (recorded)")
     ap.add_argument("--mtl", default="build/mtl")
     ap.add_argument("--sentences", type=int, default=1000)
     ap.add_argument("--questions", type=int, default=500)
@@ -105,7 +106,7 @@ def main():
     from transformers import pipeline
     if a.threads:
         torch.set_num_threads(a.threads)
-    res = {"export": a.export, "transformers": transformers.__version__, "torch": torch.__version__}
+    res = {"export": a.source or a.export, "transformers": transformers.__version__, "torch": torch.__version__}
     ok = True
     if os.path.isdir(os.path.join(a.export, "ner")) and a.sentences > 0:
         res["ner"] = ner_check(a, pipeline, conll_sentences(a.sentences))

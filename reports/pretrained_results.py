@@ -305,6 +305,8 @@ def claims_classes(root, groups):
         c = runs[0].config
         if c.get("loss-weighting") == "gradnorm":
             classes["gradnorm α=%g" % fnum(c.get("gradnorm-alpha"))] = runs
+        elif c.get("sampling") == "joint":
+            classes["control: joint sampling"] = runs
         elif os.path.basename(g).startswith("lambda-"):
             classes["lambda %g/%g" % (fnum(c.get("lambda-ner")), fnum(c.get("lambda-qa")))] = runs
     return classes
@@ -329,15 +331,45 @@ def pretrained_setting(groups):
 
 
 def qa_budget_note(root, groups):
-    """How many QA batches a temperature-sampling ablation got, against one QA epoch."""
+    """How many QA batches the sampling ablations got, against one QA epoch."""
     abl = os.path.join(root, "ablation")
     epoch = int(fnum(groups["qa"][0].metrics.get("steps"))) if groups.get("qa") else 0
-    for g, runs in (find_groups(abl).items() if os.path.isdir(abl) and epoch else []):
-        if runs[0].config.get("sampling") == "temperature":
-            n = sum(1 for row in runs[0].log if row.get("task") == "qa")
-            return (": temperature sampling gave QA %d batches, %.1f times its one epoch (%d), so its QA "
-                    "scores measure the QA budget as much as the sampling" % (n, n / epoch, epoch))
-    return ""
+    parts = []
+    for g, runs in (sorted(find_groups(abl).items()) if os.path.isdir(abl) and epoch else []):
+        smp = runs[0].config.get("sampling")
+        if smp in ("temperature", "joint", "round_robin") and runs[0].config.get("loss-weighting") != "gradnorm":
+            n = sum(1 for row in runs[0].log if row.get("task") in ("qa", "joint"))
+            parts.append("%s sampling gave QA %d batches, %.1f times its one epoch (%d)" % (smp, n, n / epoch, epoch))
+    if not parts:
+        return ""
+    return ": " + "; ".join(parts) + ", so their QA scores measure the QA budget as much as the sampling"
+
+
+def gradnorm_note(root):
+    """GradNorm against its own control, joint sampling with fixed weights (same seed)."""
+    abl = os.path.join(root, "ablation")
+    groups = find_groups(abl) if os.path.isdir(abl) else {}
+    joint = [rs[0] for g, rs in groups.items() if rs[0].config.get("sampling") == "joint"
+             and rs[0].config.get("loss-weighting", "static") == "static"]
+    lines = []
+    for g, rs in sorted(groups.items()):
+        r = rs[0]
+        gn = r.metrics.get("gradnorm") or {}
+        if r.config.get("loss-weighting") != "gradnorm" or not gn:
+            continue
+        ctrl = [j for j in joint if j.metrics.get("seed") == r.metrics.get("seed")]
+        diff = ""
+        if ctrl:
+            c = ctrl[0]
+            diff = ("; against joint sampling with fixed λ 1/1 (its control, same seed): NER test F1 %+.2f, "
+                    "QA dev F1 %+.2f, EM %+.2f" % (
+                        r.get("ner", "test", "f1") - c.get("ner", "test", "f1"),
+                        r.get("qa", "dev", "f1") - c.get("qa", "dev", "f1"),
+                        r.get("qa", "dev", "exact_match") - c.get("qa", "dev", "exact_match")))
+        lines.append("GradNorm α %g (balancing the gradient norms on `%s`) ended with task weights NER %.3f, "
+                     "QA %.3f%s." % (fnum(gn.get("alpha")), gn.get("layer"), fnum(gn.get("final_w_ner")),
+                                      fnum(gn.get("final_w_qa")), diff))
+    return " ".join(lines)
 
 
 def clipped_note(groups):
@@ -400,13 +432,20 @@ def section(args):
     a = ablation_rows(args.runs, groups)
     if a:
         L += ["", "### Ablations of the multi-task model", "",
-              "Same number of optimiser steps and learning rate as the main multi-task runs, one change each; "
-              "in brackets the difference from the main runs of the same seeds. One seed is one draw: read a "
+              "Same learning rate and one epoch of the NER batches, as the main multi-task runs, one change each "
+              "(one task per step, except joint sampling and GradNorm: an NER and a QA batch every step, so "
+              "one NER epoch is %s steps there); in brackets the difference from the main runs of the same "
+              "seeds. One seed is one draw: read a "
               "difference against the seed std of the main table. Sampling changes how the steps split between "
-              "the tasks (QA batches in brackets)%s." % qa_budget_note(args.runs, groups)] + [""] + a
+              "the tasks (QA batches in brackets)%s." % (
+                  int(fnum(groups["ner"][0].metrics.get("steps"))) if groups.get("ner") else "?",
+                  qa_budget_note(args.runs, groups))] + [""] + a
         c = clipped_note(groups)
         if c:
             L += ["", c]
+        gnote = gradnorm_note(args.runs)
+        if gnote:
+            L += ["", gnote]
     if all(groups.get(t) for t in ("ner", "qa", "mtl")):
         cs = claims_section(claims_classes(args.runs, groups), args.mtl, pretrained_setting(groups))
         if cs:

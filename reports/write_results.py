@@ -638,11 +638,15 @@ def claims_section(classes, mtl_bin, setting=SCRATCH_SETTING):
         rows.append(["best λ (mean of NER F1 and QA F1)", "balanced 1/1",
                      "%s (%s)" % (best[0], ", ".join("%s: %.2f" % (k, avg(v)) for k, v in lam_runs))])
     gn = [classes[k] for k in gradnorm_keys(classes)]
+    # GradNorm samples jointly: its control is static λ 1/1 with joint sampling ("control: joint sampling",
+    # when the main multi-task runs sample otherwise)
+    ctrl = classes.get("control: joint sampling") or mtl
     rows.append(["GradNorm loss balancing (§4.2.1)",
                  "snippet: weights ∝ (L/L0)^-α, gradient norms computed and not used",
                  ("implemented from the paper (gradient norms of the last shared weight); "
-                  "see the loss-weighting ablation: static λ 1/1 → NER %.2f, QA F1 %.2f; " % (
-                      mean_of(mtl, "ner_test_f1"), mean_of(mtl, "qa_dev_f1")) + "; ".join(
+                  "see the loss-weighting ablation: static λ 1/1, %s sampling → NER %.2f, QA F1 %.2f; " % (
+                      ctrl[0].config.get("sampling"), mean_of(ctrl, "ner_test_f1"), mean_of(ctrl, "qa_dev_f1"))
+                  + "; ".join(
                       "GradNorm α %g → NER %.2f, QA F1 %.2f (%d seed(s))" % (
                           fnum(r[0].config.get("gradnorm-alpha")), mean_of(r, "ner_test_f1"),
                           mean_of(r, "qa_dev_f1"), len(r))
