@@ -24,6 +24,7 @@ DIR is an `mtl export` directory (DIR/ner, DIR/qa).
 import argparse
 import json
 import os
+import subprocess
 import sys
 
 from predict_inputs import conll_sentences, mtl_predict, squad_questions
@@ -106,7 +107,9 @@ def main():
     from transformers import pipeline
     if a.threads:
         torch.set_num_threads(a.threads)
-    res = {"export": a.source or a.export, "transformers": transformers.__version__, "torch": torch.__version__}
+    version = subprocess.run([a.mtl, "version"], capture_output=True, text=True).stdout.split()
+    res = {"export": a.source or a.export, "mtl_commit": version[2] if len(version) > 2 else None,
+           "transformers": transformers.__version__, "torch": torch.__version__}
     ok = True
     if os.path.isdir(os.path.join(a.export, "ner")) and a.sentences > 0:
         res["ner"] = ner_check(a, pipeline, conll_sentences(a.sentences))

@@ -484,13 +484,13 @@ def section(args):
     if pc and pc.get("ner") and pc.get("qa"):
         n, q = pc["ner"], pc["qa"]
         L += ["", "### `mtl predict` vs transformers' pipelines", "",
-              "`reference/predict_check.py` on the export of `%s` (transformers %s, torch %s): NER entity "
+              "`reference/predict_check.py` on the export of `%s` (binary %s, transformers %s, torch %s): NER entity "
               "sets identical to the token-classification pipeline (aggregation \"first\") on **%d of %d** "
               "CoNLL-2003 test sentences with `--decode argmax` (the pipeline's rule), %d of %d with Viterbi "
               "(the training default); QA answers identical to the question-answering pipeline "
               "(align_to_words=False: token spans, run_qa.py's rule) on **%d of %d** SQuAD dev questions, "
               "scores within %.1e; %d of them also with the pipeline's default align_to_words=True. %s." % (
-                  pc["export"], pc["transformers"], pc["torch"], n["argmax"]["identical"], n["argmax"]["sentences"],
+                  pc["export"], str(pc.get("mtl_commit"))[:7], pc["transformers"], pc["torch"], n["argmax"]["identical"], n["argmax"]["sentences"],
                   n["viterbi"]["identical"], n["viterbi"]["sentences"], q["identical"], q["questions"],
                   q["max_score_diff_when_identical"], q["identical_vs_align_to_words"],
                   "PASS (≥ 99.5% asked)" if pc.get("pass") else "FAIL (< 99.5%)")]
