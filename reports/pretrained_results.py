@@ -297,6 +297,80 @@ def ablation_rows(root, groups):
                   "NER F1 (dev)", "QA F1 (dev)", "QA EM (dev)", "train time (s)"], rows)
 
 
+def claim_tests(groups):
+    """Significance of multi-task vs single-task on the runs' predictions, keyed as claims_section's rows."""
+    try:
+        import numpy  # noqa: F401
+        import significance as sg
+    except ImportError:
+        return {}
+    pred = lambda r, f: os.path.join(r.path, "predictions", f)
+    out = {}
+    if groups.get("ner") and groups.get("mtl"):
+        f = "ner_test.conlleval.txt"
+        a, b = [pred(r, f) for r in groups["ner"]], [pred(r, f) for r in groups["mtl"]]
+        if all(os.path.isfile(x) for x in a + b):
+            out["ner_test_f1"] = sg.compare_ner(a, b)
+    if groups.get("qa") and groups.get("mtl"):
+        f = "qa_dev_predictions.json"
+        a, b = [pred(r, f) for r in groups["qa"]], [pred(r, f) for r in groups["mtl"]]
+        if all(os.path.isfile(x) for x in a + b):
+            golds = sg.squad_dev_golds()
+            out["qa_dev_em"] = sg.compare_qa(a, b, golds, 0)
+            out["qa_dev_f1"] = sg.compare_qa(a, b, golds, 1)
+    return {k: v for k, v in out.items() if v}
+
+
+def fmt_p(p):
+    return "%.3g" % p if p > 0 else "< 1e-4"
+
+
+def hf_tests(root, groups):
+    """Significance of ours vs transformers (the same seeds' batches) on each single task."""
+    try:
+        import numpy  # noqa: F401
+        import significance as sg
+    except ImportError:
+        return {}
+    out = {}
+    for task, fname in (("ner", "ner_test.conlleval.txt"), ("qa", "qa_dev_predictions.json")):
+        ours = groups.get(task) or []
+        b = [os.path.join(r.path, "predictions", fname) for r in ours]
+        a = [os.path.join(root, "hf", task, "seed-%s" % r.metrics.get("seed"), "eval", task, "predictions", fname)
+             for r in ours]
+        if not ours or not all(os.path.isfile(x) for x in a + b):
+            continue
+        if task == "ner":
+            out["ner_test_f1"] = sg.compare_ner(a, b)
+        else:
+            golds = sg.squad_dev_golds()
+            out["qa_dev_em"] = sg.compare_qa(a, b, golds, 0)
+            out["qa_dev_f1"] = sg.compare_qa(a, b, golds, 1)
+    return {k: v for k, v in out.items() if v}
+
+
+def significance_rows(claims, hf):
+    """The table of the tests: multi-task vs single-task (claims), ours vs transformers (hf)."""
+    import significance as sg
+    metric = {"ner_test_f1": "NER test F1", "qa_dev_f1": "QA dev F1", "qa_dev_em": "QA dev EM"}
+    rows = []
+    for tests, a, b in ((claims, "single-task", "multi-task"), (hf, "transformers", "ours")):
+        for key in ("ner_test_f1", "qa_dev_f1", "qa_dev_em"):
+            res = tests.get(key)
+            if not res:
+                continue
+            bt, w = res["boot"], res["welch"]
+            rows.append([metric[key], "%s → %s" % (a, b), "%d items" % res["items"], "%+.2f" % bt["diff"],
+                         "[%+.2f, %+.2f], p %s" % (bt["ci95"][0], bt["ci95"][1], fmt_p(bt["p"])),
+                         ("[%+.2f, %+.2f], p %s (df %.1f)" % (w["ci95"][0], w["ci95"][1], fmt_p(w["p"]), w["df"]))
+                         if w else "—", "**%s**" % sg.verdict(bt, w)])
+    if not rows:
+        return []
+    return [sg.RESAMPLES] + table(["metric", "A → B (3 seeds each)", "items", "B − A",
+                                   "paired bootstrap: 95% CI, p", "Welch's t over seeds: 95% CI, p",
+                                   "verdict (both p < 0.05)"], rows)
+
+
 def claims_classes(root, groups):
     """The classes claims_section reads: the main runs, and the λ / GradNorm ablations by their names."""
     classes = {t: groups[t] for t in ("ner", "qa", "mtl") if groups.get(t)}
@@ -446,10 +520,19 @@ def section(args):
         gnote = gradnorm_note(args.runs)
         if gnote:
             L += ["", gnote]
+    tests = claim_tests(groups)
     if all(groups.get(t) for t in ("ner", "qa", "mtl")):
-        cs = claims_section(claims_classes(args.runs, groups), args.mtl, pretrained_setting(groups))
+        cs = claims_section(claims_classes(args.runs, groups), args.mtl, pretrained_setting(groups), tests)
         if cs:
             L += ["", "### The seed report's claims, on the pretrained encoder", "", cs]
+    sg_rows = significance_rows(tests, hf_tests(args.runs, groups)) if tests else []
+    if sg_rows:
+        L += ["", "### Significance", "",
+              "`reports/significance.py` on the runs' own prediction files: a paired bootstrap over the test "
+              "sentences (conlleval chunk counts per sentence) or the dev questions (official EM / F1 per "
+              "question), %d resamples, each run rescored on the same resampled items and averaged over its "
+              "group's seeds; and Welch's t over the per-seed scores. Significant only when both p < 0.05 — "
+              "with 3 seeds per group, Welch's t is the stricter of the two." % sg_rows[0]] + [""] + sg_rows[1:]
     h = hf_rows(args.runs)
     if h:
         L += ["", "### Side by side with transformers", "",

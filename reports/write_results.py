@@ -561,10 +561,21 @@ SCRATCH_SETTING = {
 }
 
 
-def claims_section(classes, mtl_bin, setting=SCRATCH_SETTING):
+def claim_verdict(claimed, test):
+    """'supported' / 'contradicted' when both tests of reports/significance.py give p < 0.05 and the
+    difference has the claimed / the opposite sign; else 'not significant'. test: {"boot", "welch"}."""
+    import significance as sg
+    if sg.verdict(test["boot"], test["welch"]) != "significant":
+        return "not significant"
+    return "supported" if (claimed > 0) == (test["boot"]["diff"] > 0) else "contradicted"
+
+
+def claims_section(classes, mtl_bin, setting=SCRATCH_SETTING, tests=None):
     """The seed report's claims against the runs of `classes` ({"ner", "qa", "mtl",
     "lambda a/b", "gradnorm ..."} -> runs); `setting` words the absolute-score row
-    and the lead paragraph for from-scratch or pretrained runs."""
+    and the lead paragraph for from-scratch or pretrained runs. tests: optional
+    {"ner_test_f1" | "qa_dev_f1" | "qa_dev_em": significance of multi-task vs
+    single-task} (reports/significance.py) for a verdict on those claims."""
     ner, qa, mtl = classes.get("ner"), classes.get("qa"), classes.get("mtl")
     if not (ner and qa and mtl):
         return None
@@ -576,10 +587,14 @@ def claims_section(classes, mtl_bin, setting=SCRATCH_SETTING):
             ("QA F1, multi-task vs single-task", "qa_dev_f1", R["qa_f1_single"], R["qa_f1_mtl"], qa),
             ("QA EM, multi-task vs single-task", "qa_dev_em", R["qa_em_single"], R["qa_em_mtl"], qa)):
         ours_s, ours_m = mean_of(single, key), mean_of(mtl, key)
+        t = (tests or {}).get(key)
+        fp = lambda p: "%.3g" % p if p > 0 else "< 1e-4"
+        verdict = (" — **%s** (bootstrap p %s, Welch p %s)" % (
+            claim_verdict(rm - rs, t), fp(t["boot"]["p"]), fp(t["welch"]["p"])) if t and t.get("welch") else "")
         rows.append([label, "%.1f → %.1f (%+.1f points)" % (rs, rm, rm - rs),
-                     "%.2f → %.2f (%+.2f points, %s relative) %s" % (
+                     "%.2f → %.2f (%+.2f points, %s relative) %s%s" % (
                          ours_s, ours_m, ours_m - ours_s, f2(rel_change(ours_m, ours_s)),
-                         noise_note(single, mtl, [(key, "")]))])
+                         noise_note(single, mtl, [(key, "")]), verdict)])
     rows.append(["absolute scores (NER F1 / QA F1 / QA EM)",
                  "%.1f / %.1f / %.1f (multi-task; pretrained BERT-base fine-tuned)" % (
                      R["ner_mtl"], R["qa_f1_mtl"], R["qa_em_mtl"]),

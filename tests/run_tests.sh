@@ -5,11 +5,15 @@
 set -u
 build=${1:-build}
 passed=0; failed=0; skipped=0; crashed=0
-# Each CUnit binary, then the scripts that drive build/mtl itself (they print
-# a summary in CUnit's shape): tests/bad_input.sh.
-for t in "$build"/tests/test_* tests/bad_input.sh; do
+# Each CUnit binary, then the scripts that drive build/mtl itself and the
+# reports' statistics self-check (they print a summary in CUnit's shape):
+# tests/bad_input.sh, reports/significance.py --self-check.
+for t in "$build"/tests/test_* tests/bad_input.sh reports/significance.py; do
   case $t in
     *.sh) echo "=== $(basename "$t")"; out=$(bash "$t" "$build/mtl" 2>&1); rc=$?;;
+    *.py) echo "=== $(basename "$t") --self-check"
+          if command -v python3 > /dev/null; then out=$(python3 "$t" --self-check 2>&1); rc=$?
+          else out="SKIP $(basename "$t"): no python3"; rc=0; fi;;
     *) [ -x "$t" ] || continue
        echo "=== $(basename "$t")"; out=$("$t" 2>&1); rc=$?;;
   esac
