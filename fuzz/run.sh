@@ -9,7 +9,7 @@
 # includes, transitively (headers and the .c files found), plus impl/X_*.c
 # for the same X (e.g. squad.h -> squad.c squad_feat.c squad_eval.c) — no
 # build/libmtl.a (or the files named on a "fuzz-sources:" line of the
-# target's header comment). Corpora grow in build-fuzz/corpus/<target>/ (seeded from
+# target's header comment, a folder/ meaning all its .c files; "fuzz-max-len: N" raises its input size). Corpora grow in build-fuzz/corpus/<target>/ (seeded from
 # tests/fixtures/; a fuzz/<target>.dict is passed as -dict); inputs up to
 # FUZZ_MAX_LEN bytes (8192); crashes land in build-fuzz/artifacts/. Exits non-zero if
 # any target fails to build or finds a crash.
@@ -55,6 +55,10 @@ for t in "${targets[@]}"; do
   # a target may name its sources ("fuzz-sources: a.c b.c" in its header
   # comment) where the #include scan would pull in the whole model
   deps=$(sed -n 's/^ \* fuzz-sources: //p' "$src")
+  # a name ending in / stands for every .c file of that folder (impl/main.c has its own main)
+  [ -n "$deps" ] && deps=$(for d in $deps; do
+    case $d in */) for f in "$d"*.c; do [ "$f" = impl/main.c ] || echo "$f"; done;; *) echo "$d";; esac
+  done)
   [ -n "$deps" ] || deps=$(sources_for "$src")
   echo "=== $t: $CLANG $src $deps"
   # shellcheck disable=SC2086
@@ -65,7 +69,8 @@ for t in "${targets[@]}"; do
   mkdir -p "$out/corpus/$t"
   dict=()
   [ -f "fuzz/$t.dict" ] && dict=(-dict="fuzz/$t.dict")
-  if ! "$out/$t" -max_total_time="$secs" -print_final_stats=1 -max_len="${FUZZ_MAX_LEN:-8192}" "${dict[@]}" \
+  maxlen=$(sed -n 's/^ \* fuzz-max-len: //p' "$src")
+  if ! "$out/$t" -max_total_time="$secs" -print_final_stats=1 -max_len="${FUZZ_MAX_LEN:-${maxlen:-8192}}" "${dict[@]}" \
        -artifact_prefix="$out/artifacts/$t-" "$out/corpus/$t" tests/fixtures 2>"$out/$t.log"; then
     echo "fuzz: $t FOUND A CRASH (log $out/$t.log, input in $out/artifacts/)" >&2
     tail -40 "$out/$t.log" >&2
