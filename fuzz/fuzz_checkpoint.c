@@ -11,6 +11,7 @@
  * into a model of that config must refuse with a message or succeed, and
  * checkpoint_init_params likewise. Any broken invariant is a __builtin_trap().
  * fuzz-sources: impl/ kernels/ kernels/cpu/ reference/naive.c bench/
+ * fuzz-flags: -fopenmp
  * fuzz-max-len: 131072
  */
 #include <stdint.h>

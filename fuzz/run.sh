@@ -9,7 +9,7 @@
 # includes, transitively (headers and the .c files found), plus impl/X_*.c
 # for the same X (e.g. squad.h -> squad.c squad_feat.c squad_eval.c) — no
 # build/libmtl.a (or the files named on a "fuzz-sources:" line of the
-# target's header comment, a folder/ meaning all its .c files; "fuzz-max-len: N" raises its input size). Corpora grow in build-fuzz/corpus/<target>/ (seeded from
+# target's header comment, a folder/ meaning all its .c files; "fuzz-flags:" adds compiler flags; "fuzz-max-len: N" raises its input size). Corpora grow in build-fuzz/corpus/<target>/ (seeded from
 # tests/fixtures/; a fuzz/<target>.dict is passed as -dict); inputs up to
 # FUZZ_MAX_LEN bytes (8192); crashes land in build-fuzz/artifacts/. Exits non-zero if
 # any target fails to build or finds a crash.
@@ -62,7 +62,9 @@ for t in "${targets[@]}"; do
   [ -n "$deps" ] || deps=$(sources_for "$src")
   echo "=== $t: $CLANG $src $deps"
   # shellcheck disable=SC2086
-  if ! $CLANG $CFLAGS -o "$out/$t" "$src" $deps $LIBS; then
+  extra=$(sed -n 's/^ \* fuzz-flags: //p' "$src")
+  # shellcheck disable=SC2086
+  if ! $CLANG $CFLAGS $extra -o "$out/$t" "$src" $deps $LIBS; then
     echo "fuzz: $t failed to build" >&2; status=1; continue
   fi
   [ -n "${FUZZ_BUILD_ONLY:-}" ] && continue
