@@ -17,10 +17,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "backend.h"
+#include "fuzz_memfd.h"
 #include "checkpoint.h"
 #include "config.h"
 #include "model.h"
@@ -56,14 +56,9 @@ static void load_into_model(const char *path, const ModelConfig *cfg) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    int fd = memfd_create("fuzz_checkpoint", 0);
-    if (fd < 0) return 0;
-    if (size && write(fd, data, size) != (ssize_t)size) {
-        close(fd);
-        return 0;
-    }
     char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    int fd = fuzz_memfd(data, size, path);
+    if (fd < 0) return 0;
     ModelConfig cfg;
     Err err;
     err.msg[0] = '\0';
