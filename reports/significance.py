@@ -22,6 +22,7 @@ A verdict says "significant" only when both tests give p < 0.05.
 Used by reports/pretrained_results.py (ner/, qa/, mtl/ seed runs of make bench).
 """
 import argparse
+import functools
 import json
 import math
 import os
@@ -175,6 +176,7 @@ def verdict(boot, w):
 
 # ---- comparisons of run groups -------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=1)
 def squad_dev_golds():
     """{id: [answer texts]} of SQuAD v1.1 dev (found as the C side finds data)."""
     import gzip
