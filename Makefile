@@ -25,6 +25,19 @@ BUILD    ?= build
 OPT      ?= -O3 -march=native -g
 endif
 
+# MPI (data-parallel `mpirun -np N build/mtl train`, impl/dist.h): auto = when
+# mpicc is found (Debian: libopenmpi-dev). Without it the binary is the
+# single-process one and refuses to run as one of several MPI ranks.
+USE_MPI  ?= auto
+MPICC    ?= $(shell command -v mpicc 2>/dev/null)
+ifeq ($(USE_MPI),auto)
+  ifneq ($(MPICC),)
+    USE_MPI := 1
+  else
+    USE_MPI := 0
+  endif
+endif
+
 ifeq ($(USE_CUDA),auto)
   ifneq ($(wildcard $(NVCC)),)
     USE_CUDA := 1
@@ -48,6 +61,14 @@ CU_SRC   := $(wildcard kernels/cuda/*.cu)
 else
 CU_SRC   :=
 endif
+ifeq ($(USE_MPI),1)
+  ifeq ($(MPICC),)
+    $(error USE_MPI=1 but mpicc is not installed (apt-get install libopenmpi-dev openmpi-bin))
+  endif
+DEFS     += -DMTL_MPI
+MPI_CFLAGS := $(shell $(MPICC) --showme:compile 2>/dev/null || $(MPICC) -compile-info | cut -d' ' -f2-)
+LDLIBS   += $(shell $(MPICC) --showme:link 2>/dev/null || $(MPICC) -link-info | cut -d' ' -f2-)
+endif
 CFLAGS   := $(CFLAGS_BASE) $(DEFS)
 
 LIB_SRC  := $(filter-out impl/main.c,$(wildcard impl/*.c)) $(wildcard kernels/*.c kernels/cpu/*.c reference/*.c bench/*.c)
@@ -64,13 +85,13 @@ TEST_COMMON := $(wildcard tests/common/*.c)
 # buildinfo.o embeds the commit (+ -dirty) and the flags: a stamp file that
 # changes only when they change makes it rebuild, so a binary never reports
 # the commit of an older build.
-BUILDINFO := $(GIT_COMMIT) $(CC) $(OPT) $(USE_CUDA)
+BUILDINFO := $(GIT_COMMIT) $(CC) $(OPT) $(USE_CUDA) $(USE_MPI)
 $(shell mkdir -p $(BUILD) && { [ "$$(cat $(BUILD)/buildinfo.stamp 2>/dev/null)" = '$(BUILDINFO)' ] || echo '$(BUILDINFO)' > $(BUILD)/buildinfo.stamp; })
 $(BUILD)/impl/buildinfo.o: $(BUILD)/buildinfo.stamp
 # Every object depends on the compile flags the same way: switching
 # USE_CUDA, OPT or the compiler within one build dir rebuilds everything
 # (objects of both settings must never be mixed in one binary).
-FLAGINFO := $(CC) $(OPT) $(USE_CUDA) $(NVFLAGS)
+FLAGINFO := $(CC) $(OPT) $(USE_CUDA) $(USE_MPI) $(NVFLAGS)
 $(shell mkdir -p $(BUILD) && { [ "$$(cat $(BUILD)/flags.stamp 2>/dev/null)" = '$(FLAGINFO)' ] || echo '$(FLAGINFO)' > $(BUILD)/flags.stamp; })
 
 .PHONY: all test clean reference
@@ -80,13 +101,15 @@ $(BUILD)/%.o: %.c $(BUILD)/flags.stamp
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+$(BUILD)/impl/dist.o: CFLAGS += $(MPI_CFLAGS)
+
 # CPU kernels: sqrtf need not set errno, so loops calling it vectorise
 # (numerical results are unchanged; this is not -ffast-math).
 $(BUILD)/kernels/cpu/%.o: CFLAGS += -fno-math-errno
 
 $(BUILD)/%.cu.o: %.cu $(BUILD)/flags.stamp
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVFLAGS) -DMTL_CUDA -c $< -o $@
+	$(NVCC) $(NVFLAGS) -DMTL_CUDA -MMD -MP -c $< -o $@
 
 $(BUILD)/libmtl.a: $(LIB_OBJ)
 	@rm -f $@

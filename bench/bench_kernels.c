@@ -265,18 +265,18 @@ static void run_op(Backend *be, const OpSpec *s, const Dims *d, Bufs *b) {
     case OP_MM_F: be->matmul_forward(be, b->y, b->x, b->w, b->bias, N, C, s->OC); break;
     case OP_MM_B: be->matmul_backward(be, b->dx, b->dw, b->dbias, b->dy, b->x, b->w, N, C, s->OC); break;
     case OP_ATT_F:
-        be->attention_forward(be, b->y, b->att, b->scratch, b->qkv, b->mask, B, T, C, d->NH, 0.1f, 1, 1, 1);
+        be->attention_forward(be, b->y, b->att, b->scratch, b->qkv, b->mask, B, T, C, d->NH, 0.1f, 1, 1, 1, 0);
         break;
     case OP_ATT_B:
         be->attention_backward(be, b->dqkv, b->scratch, b->dy, b->qkv, b->att, b->mask, B, T, C,
-                               d->NH, 0.1f, 1, 1, 1);
+                               d->NH, 0.1f, 1, 1, 1, 0);
         break;
     case OP_GELU_F: be->gelu_forward(be, b->y, b->x, s->n); break;
     case OP_GELU_B: be->gelu_backward(be, b->dx, b->x, b->dy, s->n); break;
     case OP_RES_F: be->residual_forward(be, b->y, b->x, b->dx, s->n); break;
     case OP_RES_B: be->residual_backward(be, b->dx, b->dqkv, b->dy, s->n); break;
-    case OP_DROP_F: be->dropout_forward(be, b->y, b->x, s->n, 0.1f, 1, 1, 2); break;
-    case OP_DROP_B: be->dropout_backward(be, b->dx, b->dy, s->n, 0.1f, 1, 1, 2); break;
+    case OP_DROP_F: be->dropout_forward(be, b->y, b->x, s->n, 0.1f, 1, 1, 2, 0); break;
+    case OP_DROP_B: be->dropout_backward(be, b->dx, b->dy, s->n, 0.1f, 1, 1, 2, 0); break;
     case OP_CE_F: be->crossentropy_forward(be, b->losses, b->probs, b->logits, b->targets, N, s->OC); break;
     case OP_CE_B: be->crossentropy_backward(be, b->dlogits, b->probs, b->targets, 0.01f, N, s->OC); break;
     case OP_QA_F: be->qa_split_forward(be, b->y, b->logits, B, T); break;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the C program, its tests and the reports need. Idempotent.
 set -euo pipefail
-PKGS="build-essential libopenblas-dev libcunit1-dev libcjson-dev libutf8proc-dev zlib1g-dev gnuplot-nox"
+PKGS="build-essential libopenblas-dev libcunit1-dev libcjson-dev libutf8proc-dev zlib1g-dev gnuplot-nox libopenmpi-dev openmpi-bin"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dist.h"
 #include "train.h"
 
 /* "1,2,3" -> seeds; returns the count or -1 on a malformed list. */
@@ -43,11 +44,12 @@ static int run_seeds(const TrainOptions *base, int argc, char **argv, int *sig, 
             rc = err_set(err, "--out: path too long");
             break;
         }
-        fprintf(stderr, "mtl train: seed %lld (%d of %d) -> %s\n", seeds[i], i + 1, n, o.out);
+        if (dist_rank() == 0)
+            fprintf(stderr, "mtl train: seed %lld (%d of %d) -> %s\n", seeds[i], i + 1, n, o.out);
         rc = train_run(&o, argc, argv, &sums[i], err);
         *sig = sums[i].stop_signal;
     }
-    if (rc == 0) {
+    if (rc == 0 && dist_rank() == 0) {
         char path[1200];
         snprintf(path, sizeof path, "%s/aggregate.json", base->out);
         rc = train_write_aggregate(path, base, sums, n, err);
@@ -55,6 +57,12 @@ static int run_seeds(const TrainOptions *base, int argc, char **argv, int *sig, 
     }
     free(sums);
     return rc;
+}
+
+/* As several MPI ranks each rank says which it is (a fault may be one rank's). */
+static void say_error(const Err *err) {
+    if (dist_size() > 1) fprintf(stderr, "mtl train (rank %d of %d): %s\n", dist_rank(), dist_size(), err->msg);
+    else fprintf(stderr, "mtl train: %s\n", err->msg);
 }
 
 int cmd_train(int argc, char **argv) {
@@ -67,7 +75,7 @@ int cmd_train(int argc, char **argv) {
         return 0;
     }
     if (prc != 0) {
-        fprintf(stderr, "mtl train: %s\n", err.msg);
+        say_error(&err);
         return 2;
     }
     int rc, sig = 0;
@@ -79,7 +87,7 @@ int cmd_train(int argc, char **argv) {
         sig = s.stop_signal;
     }
     if (rc != 0) {
-        fprintf(stderr, "mtl train: %s\n", err.msg);
+        say_error(&err);
         return sig ? 128 + sig : 1; /* as a shell reports a process a signal ended */
     }
     return 0;

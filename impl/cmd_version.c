@@ -2,12 +2,13 @@
 
 #include "buildinfo.h"
 #include "cli.h"
+#include "dist.h"
 
 int cmd_version(int argc, char **argv) {
     (void)argc;
     (void)argv;
-    printf("mtl-bench\ncommit:   %s\ncompiler: %s\ncflags:   %s\nblas:     %s\ncuda:     %s\n",
+    printf("mtl-bench\ncommit:   %s\ncompiler: %s\ncflags:   %s\nblas:     %s\ncuda:     %s\nmpi:      %s\n",
            build_git_commit(), build_compiler(), build_cflags(), build_blas(),
-           build_has_cuda() ? "built in" : "not built");
+           build_has_cuda() ? "built in" : "not built", dist_build());
     return 0;
 }

@@ -128,10 +128,12 @@ void gradnorm_free(GradNorm *g) {
 
 void gradnorm_after_first(GradNorm *g, const Model *m) {
     model_grad_tensor_to_host(m, g->W, g->g_first);
+    if (g->reduce) g->reduce(g->g_first, g->W->numel);
 }
 
 void gradnorm_after_second(GradNorm *g, const Model *m, double G[2]) {
     model_grad_tensor_to_host(m, g->W, g->g_all);
+    if (g->reduce) g->reduce(g->g_all, g->W->numel);
     double s0 = 0, s1 = 0; /* in index order: a fixed function of the gradients */
     for (size_t i = 0; i < g->W->numel; i++) {
         double a = g->g_first[i], b = (double)g->g_all[i] - a;

@@ -59,6 +59,9 @@ typedef struct {
     GradNormState s;
     const ParamInfo *W;
     float *g_first, *g_all; /* host, W->numel each */
+    /* data parallel: sums each copy over the ranks (dist_sum_floats), so
+     * that G is the global batch's; NULL in one process */
+    void (*reduce)(float *x, size_t n);
 } GradNorm;
 
 /* "layer{L-1}.ffn.down.w" for the model's config. */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dist.h"
 
 /* Add a subcommand: declare it in cli.h, implement it in impl/cmd_<name>.c,
  * and add one line here. Keep the list sorted by workflow, not alphabet. */
@@ -32,7 +33,7 @@ static void usage(FILE *f) {
         fprintf(f, "  %-16s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
 }
 
-int main(int argc, char **argv) {
+static int dispatch(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -46,4 +47,22 @@ int main(int argc, char **argv) {
     fprintf(stderr, "mtl: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;
+}
+
+/* Under mpirun every rank runs the same command; only `train` is data
+ * parallel (impl/dist.h), so the others refuse to run as several ranks. */
+int main(int argc, char **argv) {
+    if (dist_init(&argc, &argv)) return 2;
+    int rc;
+    if (dist_size() > 1 && (argc < 2 || strcmp(argv[1], "train"))) {
+        if (dist_rank() == 0)
+            fprintf(stderr, "mtl: only `mtl train` runs as several MPI ranks (this is %d ranks of '%s'); "
+                            "run other commands without mpirun\n", dist_size(), argc > 1 ? argv[1] : "");
+        rc = 2;
+    } else {
+        rc = dispatch(argc, argv);
+    }
+    if (rc != 0 && dist_size() > 1) dist_abort(rc); /* no rank left waiting */
+    dist_finalize();
+    return rc;
 }

@@ -1,5 +1,7 @@
 #include "manifest.h"
 
+#include "dist.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include "buildinfo.h"
+#include "dist.h"
 #include "jsonw.h"
 #include "sha256.h"
 
@@ -142,6 +145,8 @@ static void write_machine(JsonW *w, const Manifest *m) {
     jw_str(w, "hostname", host);
     jw_str(w, "device", m->device);
     jw_int(w, "threads", m->threads);
+    jw_int(w, "ranks", dist_size()); /* MPI processes (impl/dist.h); threads is per rank */
+    jw_str(w, "mpi", dist_library());
     if (m->gpu[0]) jw_str(w, "gpu", m->gpu);
     else jw_null(w, "gpu");
 }

@@ -33,6 +33,8 @@
  *   0xFFFF             NER head input
  * so two passes (NER, QA) of one step, and every layer and site, draw
  * independent masks; the backward redraws the same masks. L < 21844.
+ * Element i of a [B, ...] tensor uses counter i + row0 * (its elements per
+ * row), so a slice of a batch (Batch.sliced) draws the whole batch's masks.
  *
  * Differences from the suggested API (for the harness):
  *   - model_counts() takes maxB and maxT (for the activation bytes).
@@ -68,6 +70,16 @@ typedef struct {
     const int *labels; /* [B,T] NER labels in [0, num_labels) or -100 */
     const int *start;  /* [B] QA start position in [0, T) or -100 */
     const int *end;    /* [B] QA end position in [0, T) or -100 */
+    /* A slice of a larger batch (data parallelism, impl/dist.h): these B rows
+     * are rows row0 .. row0+B-1 of a global batch whose valid targets number
+     * global_valid[0] (NER: labels != -100; QA: starts != -100) and
+     * global_valid[1] (QA: ends). The loss is then normalised by the global
+     * counts (so the slices' losses and gradients sum to the global batch's)
+     * and dropout draws the global batch's masks for these rows. A
+     * zero-initialised Batch (sliced 0) is a whole batch. */
+    int row0;
+    int global_valid[2];
+    int sliced; /* 1: row0 and global_valid apply */
 } Batch;
 
 /* One named tensor of the parameter table. */
@@ -151,6 +163,10 @@ size_t model_num_params(const Model *m);
 void model_params_to_host(const Model *m, float *dst);
 void model_params_from_host(Model *m, const float *src);
 void model_grads_to_host(const Model *m, float *dst);
+/* Run fn on the whole gradient buffer as host memory, in place (the CPU
+ * backend's own buffer; a staged copy on other backends). For the data-
+ * parallel gradient sum (impl/dist.h). */
+void model_grads_on_host(Model *m, void (*fn)(float *g, size_t n));
 /* The gradient of one tensor of the table (p->numel floats). */
 void model_grad_tensor_to_host(const Model *m, const ParamInfo *p, float *dst);
 /* Adam moments and the step counter t (number of updates done). */

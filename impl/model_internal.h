@@ -91,7 +91,8 @@ struct Model {
     float p_drop; /* 0 when not training */
     uint64_t seed;
     uint32_t step, pass;
-    int n_valid[2]; /* NER: valid positions; QA: valid starts, valid ends */
+    int n_valid[2]; /* NER: valid positions; QA: valid starts, valid ends (of the global batch when sliced) */
+    int row0;       /* the batch's first row within its global batch (0 unless sliced) */
 };
 
 /* Pointers into the parameter / gradient buffers by table index. */

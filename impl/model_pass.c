@@ -130,6 +130,15 @@ static int check_targets(Model *m, const Batch *b, Err *err) {
             }
         }
     }
+    if (b->sliced) {
+        for (int k = 0; k < 2; k++)
+            if (b->global_valid[k] < nv[k])
+                return err_set(err, "batch: slice has %d valid %s, more than its global batch's %d",
+                               nv[k], k ? "end positions" : "targets", b->global_valid[k]);
+        if (b->row0 < 0) return err_set(err, "batch: slice starts at row %d", b->row0);
+        nv[0] = b->global_valid[0];
+        nv[1] = b->global_valid[1];
+    }
     m->n_valid[0] = nv[0];
     m->n_valid[1] = nv[1];
     return 0;
@@ -166,10 +175,17 @@ static uint32_t site_attn_out(int l) { return 2u + 3u * (uint32_t)l; }
 static uint32_t site_ffn_out(int l) { return 3u + 3u * (uint32_t)l; }
 static uint32_t stream_of(const Model *m, uint32_t site) { return (m->pass << 16) | site; }
 
+/* RNG counter of element 0 of an n-element [B, ...] tensor of this batch:
+ * row0 * (elements per row), so that a batch slice draws the global masks. */
+static uint64_t first_elem(const Model *m, size_t n) {
+    return (uint64_t)m->row0 * (uint64_t)(n / (size_t)m->B);
+}
+
 /* In-place inverted dropout of x[n]; no-op when not training. */
 static void drop_fwd(Model *m, float *x, size_t n, uint32_t site) {
     if (m->p_drop > 0.0f)
-        m->be->dropout_forward(m->be, x, x, n, m->p_drop, m->seed, m->step, stream_of(m, site));
+        m->be->dropout_forward(m->be, x, x, n, m->p_drop, m->seed, m->step, stream_of(m, site),
+                               first_elem(m, n));
 }
 
 /* Gradient through a dropout: returns the buffer holding d(input). When
@@ -177,7 +193,8 @@ static void drop_fwd(Model *m, float *x, size_t n, uint32_t site) {
 static float *drop_bwd(Model *m, float *dst, float *dout, size_t n, uint32_t site) {
     if (!(m->p_drop > 0.0f)) return dout;
     m->be->zero(m->be, dst, n * sizeof(float));
-    m->be->dropout_backward(m->be, dst, dout, n, m->p_drop, m->seed, m->step, stream_of(m, site));
+    m->be->dropout_backward(m->be, dst, dout, n, m->p_drop, m->seed, m->step, stream_of(m, site),
+                            first_elem(m, n));
     return dst;
 }
 
@@ -209,7 +226,8 @@ static void forward_layer(Model *m, int l, int B, int T) {
     const float *x = layer_input(m, l);
     be->matmul_forward(be, la->qkv, x, model_p(m, w + LT_QKV_W), model_p(m, w + LT_QKV_B), N, C, 3 * C);
     be->attention_forward(be, la->atty, la->att, m->a.att_scratch, la->qkv, m->d_mask, B, T, C,
-                          c->NH, m->p_drop, m->seed, m->step, stream_of(m, site_attn_probs(l)));
+                          c->NH, m->p_drop, m->seed, m->step, stream_of(m, site_attn_probs(l)),
+                          first_elem(m, (size_t)B * c->NH * T * T));
     be->matmul_forward(be, la->attproj, la->atty, model_p(m, w + LT_OUT_W), model_p(m, w + LT_OUT_B), N, C, C);
     drop_fwd(m, la->attproj, NC, site_attn_out(l));
     be->residual_forward(be, la->res1, x, la->attproj, NC);
@@ -244,7 +262,7 @@ static float forward_ner(Model *m, int B, int T) {
     int N = B * T, nl = c->num_labels;
     if (m->p_drop > 0.0f)
         be->dropout_forward(be, m->a.ner_in, encoder_output(m), (size_t)N * c->C, m->p_drop,
-                            m->seed, m->step, stream_of(m, SITE_NER));
+                            m->seed, m->step, stream_of(m, SITE_NER), first_elem(m, (size_t)N * c->C));
     be->matmul_forward(be, m->a.ner_logits, ner_input(m), model_p(m, m->ner_first),
                        model_p(m, m->ner_first + 1), N, c->C, nl);
     be->crossentropy_forward(be, m->a.losses, m->a.ner_probs, m->a.ner_logits, m->d_labels, N, nl);
@@ -278,6 +296,7 @@ int model_forward(Model *m, const Batch *b, int train, uint64_t seed, uint32_t s
     m->task = b->task;
     m->B = b->B;
     m->T = b->T;
+    m->row0 = b->sliced ? b->row0 : 0;
     m->p_drop = train ? m->cfg.p_drop : 0.0f;
     m->seed = seed;
     m->step = step;
@@ -374,7 +393,7 @@ static void backward_attn(Model *m, int l, float *dinp) {
     be->zero(be, a->g_qkv, NC * 3 * sizeof(float));
     be->attention_backward(be, a->g_qkv, a->att_scratch, a->g_t1, la->qkv, la->att, m->d_mask, m->B,
                            m->T, C, c->NH, m->p_drop, m->seed, m->step,
-                           stream_of(m, site_attn_probs(l)));
+                           stream_of(m, site_attn_probs(l)), first_elem(m, (size_t)m->B * c->NH * m->T * m->T));
     be->matmul_backward(be, dinp, model_g(m, w + LT_QKV_W), model_g(m, w + LT_QKV_B), a->g_qkv,
                         layer_input(m, l), model_p(m, w + LT_QKV_W), N, C, 3 * C);
 }

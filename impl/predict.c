@@ -127,7 +127,8 @@ void predictor_free(Predictor *pr) {
 
 /* One forward pass over the B rows of T tokens in pr->ids/types/mask. */
 static int forward_rows(Predictor *pr, int task, int B, int T, Err *err) {
-    Batch b = {task, B, T, pr->ids, pr->types, pr->mask, pr->labels, pr->pos, pr->pos};
+    Batch b = {.task = task, .B = B, .T = T, .ids = pr->ids, .types = pr->types, .mask = pr->mask,
+               .labels = pr->labels, .start = pr->pos, .end = pr->pos};
     if (model_forward(pr->mo->m, &b, 0, 0, 0, 0, NULL, err)) return -1;
     model_get_logits(pr->mo->m, pr->logits);
     return 0;

@@ -104,15 +104,15 @@ static void p_mm_b(Backend *be, float *dinp, float *dw, float *dbias, const floa
 }
 static void p_attn_f(Backend *be, float *out, float *att, float *scratch, const float *qkv,
                      const int *mask, int B, int T, int C, int NH, float p_drop, uint64_t seed,
-                     uint32_t step, uint32_t stream) {
+                     uint32_t step, uint32_t stream, uint64_t first) {
     TIMED(OP_ATTN_F, attention_forward(in, out, att, scratch, qkv, mask, B, T, C, NH, p_drop, seed,
-                                       step, stream));
+                                       step, stream, first));
 }
 static void p_attn_b(Backend *be, float *dqkv, float *scratch, const float *dout, const float *qkv,
                      const float *att, const int *mask, int B, int T, int C, int NH, float p_drop,
-                     uint64_t seed, uint32_t step, uint32_t stream) {
+                     uint64_t seed, uint32_t step, uint32_t stream, uint64_t first) {
     TIMED(OP_ATTN_B, attention_backward(in, dqkv, scratch, dout, qkv, att, mask, B, T, C, NH,
-                                        p_drop, seed, step, stream));
+                                        p_drop, seed, step, stream, first));
 }
 static void p_gelu_f(Backend *be, float *out, const float *inp, size_t n) {
     TIMED(OP_GELU_F, gelu_forward(in, out, inp, n));
@@ -127,12 +127,12 @@ static void p_res_b(Backend *be, float *da, float *db, const float *dout, size_t
     TIMED(OP_RESID_B, residual_backward(in, da, db, dout, n));
 }
 static void p_drop_f(Backend *be, float *out, const float *inp, size_t n, float p, uint64_t seed,
-                     uint32_t step, uint32_t stream) {
-    TIMED(OP_DROP_F, dropout_forward(in, out, inp, n, p, seed, step, stream));
+                     uint32_t step, uint32_t stream, uint64_t first) {
+    TIMED(OP_DROP_F, dropout_forward(in, out, inp, n, p, seed, step, stream, first));
 }
 static void p_drop_b(Backend *be, float *dinp, const float *dout, size_t n, float p, uint64_t seed,
-                     uint32_t step, uint32_t stream) {
-    TIMED(OP_DROP_B, dropout_backward(in, dinp, dout, n, p, seed, step, stream));
+                     uint32_t step, uint32_t stream, uint64_t first) {
+    TIMED(OP_DROP_B, dropout_backward(in, dinp, dout, n, p, seed, step, stream, first));
 }
 static void p_ce_f(Backend *be, float *losses, float *probs, const float *logits,
                    const int *targets, int N, int V) {

@@ -20,11 +20,13 @@
 #include <sys/stat.h>
 
 #include "checkpoint.h"
+#include "dist.h"
 #include "gradnorm.h"
 #include "optim.h"
 #include "profile_backend.h"
 #include "rundir.h"
 #include "safetensors.h"
+#include "sha256.h"
 #include "train_internal.h"
 
 typedef struct {
@@ -58,6 +60,8 @@ typedef struct {
     RunDir rd;             /* the locked run directory */
     int header_written;    /* anything written into rd yet */
     int finished;          /* --resume of a run that had already finished */
+    int rank, nranks;      /* data parallel (impl/dist.h): rank 0 owns the run directory */
+    int stop_sig;          /* the stop signal all ranks agreed on (nranks > 1) */
 } Trainer;
 
 /* ---- signals ------------------------------------------------------------------
@@ -99,7 +103,7 @@ static const char *TASK_NAMES[2] = {"ner", "qa"};
 /* Progress and notes on stderr, unless --quiet. */
 static void note(const Trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note(const Trainer *t, const char *fmt, ...) {
-    if (t->o->quiet) return;
+    if (t->o->quiet || t->rank != 0) return;
     va_list ap;
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -188,6 +192,7 @@ static int make_schedule(Trainer *t, Err *err) {
     if (t->use_gn && gradnorm_init(&t->gn, t->m, o->gradnorm_layer, o->gradnorm_alpha,
                                    o->gradnorm_lr, o->lambda_ner, o->lambda_qa, err))
         return -1;
+    if (t->use_gn && t->nranks > 1) t->gn.reduce = dist_sum_floats; /* G of the global batch */
     return 0;
 }
 
@@ -318,25 +323,76 @@ static void dump_init(Trainer *t) {
     free(all);
 }
 
+/* This rank's rows of the global batch g (all of it with one rank), as a
+ * slice whose loss is normalised by g's valid-target counts (model.h).
+ * Returns 0 when the share is empty (B < ranks). */
+static int rank_share(const Trainer *t, const Batch *g, Batch *b) {
+    *b = *g;
+    if (t->nranks == 1) return 1;
+    int lo, hi, nv[2] = {0, 0};
+    dist_share(g->B, &lo, &hi);
+    if (g->task == TASK_NER) {
+        for (int i = 0; i < g->B * g->T; i++) nv[0] += g->labels[i] != MTL_IGNORE_INDEX;
+    } else {
+        for (int i = 0; i < g->B; i++) {
+            nv[0] += g->start[i] != MTL_IGNORE_INDEX;
+            nv[1] += g->end[i] != MTL_IGNORE_INDEX;
+        }
+    }
+    size_t off = (size_t)lo * g->T;
+    b->B = hi - lo;
+    b->ids = g->ids + off;
+    b->types = g->types ? g->types + off : NULL;
+    b->mask = g->mask ? g->mask + off : NULL;
+    b->labels = g->labels ? g->labels + off : NULL;
+    b->start = g->start ? g->start + lo : NULL;
+    b->end = g->end ? g->end + lo : NULL;
+    b->sliced = 1;
+    b->row0 = lo;
+    b->global_valid[0] = nv[0];
+    b->global_valid[1] = nv[1];
+    return b->B > 0;
+}
+
+/* Forward + backward of one task's batch on this rank's share; *loss is the
+ * share's part of the global batch's loss (the whole loss with one rank).
+ * Returns the tokens computed on by all ranks (B x trimmed T), -1 on error. */
 static long task_forward_backward(Trainer *t, int task, long step, double *loss, Err *err) {
-    Batch b;
+    Batch g, b;
     order_next_batch(&t->order[task], t->o->batch, t->rows);
-    long real = task == TASK_NER ? gather_ner(&t->d.ner_train, t->rows, t->o->batch, &t->bb, &b)
-                                 : gather_qa(&t->d.qa_train, t->rows, t->o->batch, &t->bb, &b);
+    long real = task == TASK_NER ? gather_ner(&t->d.ner_train, t->rows, t->o->batch, &t->bb, &g)
+                                 : gather_qa(&t->d.qa_train, t->rows, t->o->batch, &t->bb, &g);
     t->tok_real[task] += (double)real;
-    t->tok_all[task] += (double)b.B * b.T;
-    if (t->o->dump_batches[0]) dump_batch(t, &b, step + 1);
-    float l;
-    if (model_forward(t->m, &b, 1, (uint64_t)t->o->seed, (uint32_t)step, (uint32_t)task, &l, err))
-        return -1;
-    *loss = l;
-    if (!isfinite(l))
-        return err_set(err, "non-finite %s loss (%g) at step %ld", TASK_NAMES[task], l, step + 1);
-    float weight = task == TASK_NER ? t->o->lambda_ner : t->o->lambda_qa;
-    if (t->use_gn) weight = (float)t->gn.s.w[task];
-    model_backward(t->m, &b, weight);
+    t->tok_all[task] += (double)g.B * g.T;
+    if (t->o->dump_batches[0] && t->rank == 0) dump_batch(t, &g, step + 1);
+    *loss = 0.0;
+    if (rank_share(t, &g, &b)) {
+        float l;
+        if (model_forward(t->m, &b, 1, (uint64_t)t->o->seed, (uint32_t)step, (uint32_t)task, &l, err))
+            return -1;
+        *loss = l;
+        float weight = task == TASK_NER ? t->o->lambda_ner : t->o->lambda_qa;
+        if (t->use_gn) weight = (float)t->gn.s.w[task];
+        model_backward(t->m, &b, weight);
+    }
     if (t->use_gn && task == TASK_NER) gradnorm_after_first(&t->gn, t->m);
-    return (long)b.B * b.T; /* tokens computed on: B x (trimmed) T */
+    return (long)g.B * g.T;
+}
+
+/* Data parallel: the step's losses are the sums of the ranks' parts (rounded
+ * to float, as one process's are) and the stop decision is common: any rank
+ * that caught a stop signal stops every rank after this step. */
+static void reduce_step_scalars(Trainer *t, double loss[2]) {
+    if (t->nranks == 1) return;
+    double v[3] = {loss[0], loss[1], g_stop_signal ? 1.0 : 0.0};
+    dist_sum_doubles(v, 3);
+    for (int k = 0; k < 2; k++) loss[k] = isnan(v[k]) ? NAN : (double)(float)v[k];
+    if (v[2] > 0 && !t->stop_sig) t->stop_sig = g_stop_signal ? g_stop_signal : SIGTERM;
+}
+
+static int stop_requested(Trainer *t) {
+    if (t->nranks == 1) t->stop_sig = g_stop_signal;
+    return t->stop_sig;
 }
 
 /* After the joint backward: measure G, log the weights this step used, and
@@ -362,7 +418,12 @@ static int train_step(Trainer *t, long step, Err *err) {
         if (n < 0) return -1;
         toks += n;
     }
+    reduce_step_scalars(t, loss);
+    for (int k = 0; k < 2; k++)
+        if ((tasks & (1 << k)) && !isfinite(loss[k]))
+            return err_set(err, "non-finite %s loss (%g) at step %ld", TASK_NAMES[k], loss[k], step + 1);
     if (t->use_gn) gradnorm_step(t, step + 1, loss);
+    if (t->nranks > 1) model_grads_on_host(t->m, dist_sum_floats);
     double gnorm = model_grad_norm(t->m);
     if (!isfinite(gnorm))
         return err_set(err, "non-finite gradient norm (%g) at step %ld (task %s)", gnorm, step + 1,
@@ -701,6 +762,7 @@ static int setup(Trainer *t, int argc, char **argv, Err *err) {
         t->finished = 1; /* nothing to redo: do not touch the run */
         return 0;
     }
+    if (t->rank != 0) return 0; /* rank 0 owns the run directory */
     if (write_run_header(t, err)) return -1;
     reload_csv(t, "log.csv", LOG_HEADER, &t->log, o->resume ? t->start_step : 0, 1);
     reload_csv(t, "eval.csv", EVAL_HEADER, &t->evlog, o->resume ? t->start_step : 0, 0);
@@ -730,24 +792,60 @@ static int write_dump(Trainer *t, Err *err) {
     return rc;
 }
 
-/* After a stop signal: logs, a checkpoint at `done`, and how to go on. Returns 2. */
+/* After a stop signal: logs, a checkpoint at `done` (rank 0, while the
+ * other ranks wait), and how to go on. Returns 2. */
 static int stop_on_signal(Trainer *t, long done, Err *err) {
     Err e;
-    if (flush_logs(t, &e) || save_checkpoint(t, done, &e))
-        err_set(err, "%s at step %ld/%ld: the checkpoint could not be written: %s", signal_name(g_stop_signal),
+    int sig = t->stop_sig;
+    if (t->rank == 0 && (flush_logs(t, &e) || save_checkpoint(t, done, &e)))
+        err_set(err, "%s at step %ld/%ld: the checkpoint could not be written: %s", signal_name(sig),
                 done, t->total, e.msg);
     else
         err_set(err, "%s: stopped after step %ld/%ld; checkpoint %s written; continue with the same command "
-                     "and --resume", signal_name(g_stop_signal), done, t->total, t->ckpt);
+                     "and --resume", signal_name(sig), done, t->total, t->ckpt);
+    dist_barrier();
     return 2;
 }
 
+/* Data parallel: every rank must hold the same weights (and step); a
+ * mismatch (a rank that resumed from another checkpoint, or a bug) stops
+ * the run naming the first rank that differs. */
+static int check_replicas(Trainer *t, long done, Err *err) {
+    if (t->nranks == 1) return 0;
+    size_t n = model_num_params(t->m);
+    float *p = xmalloc(n * sizeof(float));
+    model_params_to_host(t->m, p);
+    Sha256 h;
+    uint8_t d[32];
+    sha256_init(&h);
+    sha256_update(&h, &done, sizeof done);
+    sha256_update(&h, p, n * sizeof(float));
+    sha256_final(&h, d);
+    free(p);
+    int bad;
+    if (dist_check_same(d, &bad)) return 0;
+    return err_set(err, "after step %ld the weights of rank %d differ from rank 0's (every rank must read "
+                        "the same --init / checkpoint: a shared file system)", done, bad);
+}
+
+/* The run-directory work after a step (rank 0 only): dev evaluation, logs,
+ * periodic checkpoint. */
+static int rank0_after_step(Trainer *t, long done, Err *err) {
+    if (eval_due(t, done) && eval_dev(t, done, err)) return -1;
+    if (done % t->o->log_every == 0 && flush_logs(t, err)) return -1;
+    if (t->o->save_every > 0 && done % t->o->save_every == 0 && done < t->total &&
+        save_checkpoint(t, done, err))
+        return -1;
+    return 0;
+}
+
 static int loop(Trainer *t, Err *err) {
-    if (t->o->dump_batches[0] && t->start_step == 0) dump_init(t);
+    if (t->o->dump_batches[0] && t->start_step == 0 && t->rank == 0) dump_init(t);
+    if (check_replicas(t, t->start_step, err)) return -1;
     for (long s = t->start_step; s < t->total; s++) {
         if (train_step(t, s, err)) {
             Err e2;
-            flush_logs(t, &e2);
+            if (t->rank == 0) flush_logs(t, &e2);
             char last[1300];
             if (t->last_ckpt_step >= 0)
                 snprintf(last, sizeof last, "last good checkpoint: %s (step %ld)", t->ckpt,
@@ -758,19 +856,18 @@ static int loop(Trainer *t, Err *err) {
             return -1;
         }
         long done = s + 1;
-        if (eval_due(t, done) && eval_dev(t, done, err)) return -1;
-        if (done % t->o->log_every == 0 && flush_logs(t, err)) return -1;
-        if (t->o->save_every > 0 && done % t->o->save_every == 0 && done < t->total &&
-            save_checkpoint(t, done, err))
-            return -1;
-        if (g_stop_signal) return stop_on_signal(t, done, err);
+        if (t->rank == 0 && rank0_after_step(t, done, err)) return -1;
+        if (done % t->o->log_every == 0 && check_replicas(t, done, err)) return -1;
+        if (stop_requested(t)) return stop_on_signal(t, done, err);
         if (t->o->stop_after > 0 && done == t->o->stop_after && done < t->total) {
             note(t, "mtl train: --stop-after %ld: stopping (as if interrupted); continue with --resume\n",
                     done);
-            return flush_logs(t, err) || write_dump(t, err) ? -1 : 1;
+            int rc = t->rank == 0 && (flush_logs(t, err) || write_dump(t, err)) ? -1 : 1;
+            dist_barrier();
+            return rc;
         }
     }
-    return write_dump(t, err);
+    return check_replicas(t, t->total, err) || (t->rank == 0 && write_dump(t, err)) ? -1 : 0;
 }
 
 /* A Hugging Face --init fixes the model shape: its config.json replaces the
@@ -802,9 +899,11 @@ int train_run(const TrainOptions *o_in, int argc, char **argv, RunSummary *sum, 
     TrainOptions *o = xmalloc(sizeof *o);
     *o = *o_in;
     t.o = o;
+    t.rank = dist_rank();
+    t.nranks = dist_size();
     run_summary_init(sum, o->seed);
     t.rd.fd = -1;
-    int rc = rundir_acquire(&t.rd, o->out, o->resume, o->overwrite, err);
+    int rc = t.rank == 0 ? rundir_acquire(&t.rd, o->out, o->resume, o->overwrite, err) : 0;
     if (rc == 0) rc = resolve_init(&t, o, err);
     if (rc == 0) rc = setup(&t, argc, argv, err);
     if (rc == 0 && t.finished) {
@@ -823,11 +922,17 @@ int train_run(const TrainOptions *o_in, int argc, char **argv, RunSummary *sum, 
         if (o->profile && rc >= 0) profile_report(t.be, stderr, t.train_s); /* even if --quiet */
     }
     if (rc == 2) { /* stopped by a signal: checkpoint written (or err says why not) */
-        sum->stop_signal = g_stop_signal;
+        sum->stop_signal = t.stop_sig;
         rc = -1;
     }
     if (rc == 1) { /* --stop-after, or nothing to do */
-        rundir_release(&t.rd, 0);
+        if (t.rank == 0) rundir_release(&t.rd, 0);
+        trainer_free(&t);
+        free(o);
+        return 0;
+    }
+    if (rc == 0 && t.rank != 0) { /* rank 0 evaluates and writes the run's files */
+        dist_barrier();
         trainer_free(&t);
         free(o);
         return 0;
@@ -848,7 +953,8 @@ int train_run(const TrainOptions *o_in, int argc, char **argv, RunSummary *sum, 
         path_in(&t, "manifest.json", p, sizeof p);
         rc = manifest_write(&t.mf, p, 1, err);
     }
-    rundir_release(&t.rd, !t.header_written);
+    if (rc == 0) dist_barrier(); /* the other ranks wait for the final evaluation */
+    if (t.rank == 0) rundir_release(&t.rd, !t.header_written);
     trainer_free(&t);
     free(o);
     return rc;

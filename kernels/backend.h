@@ -75,7 +75,7 @@ struct Backend {
      *   S[b,h,i,j] = q_i . k_j / sqrt(hs)            (j with mask 0 excluded)
      *   P = softmax_j(S)  -> saved in att [B,NH,T,T] (masked entries are 0)
      *   P' = dropout(P, p)  with stream `stream`, step `step`, element index
-     *        ((b*NH + h)*T + i)*T + j
+     *        first + ((b*NH + h)*T + i)*T + j
      *   out[b,i,h*hs:(h+1)*hs] = sum_j P'[b,h,i,j] v_j
      * scratch must hold 4*B*T*C + B*NH*T*T floats (permuted q,k,v, the
      * attention output before un-permuting, and P'); its content on return
@@ -84,11 +84,11 @@ struct Backend {
      * backward: dqkv += d/dqkv. */
     void (*attention_forward)(Backend *be, float *out, float *att, float *scratch, const float *qkv,
                               const int *mask, int B, int T, int C, int NH, float p_drop,
-                              uint64_t seed, uint32_t step, uint32_t stream);
+                              uint64_t seed, uint32_t step, uint32_t stream, uint64_t first);
     void (*attention_backward)(Backend *be, float *dqkv, float *scratch, const float *dout,
                                const float *qkv, const float *att, const int *mask, int B, int T,
                                int C, int NH, float p_drop, uint64_t seed, uint32_t step,
-                               uint32_t stream);
+                               uint32_t stream, uint64_t first);
 
     /* ---- GELU, erf form: y = 0.5 x (1 + erf(x / sqrt 2)) ------------------ */
     void (*gelu_forward)(Backend *be, float *out, const float *inp, size_t n);
@@ -99,13 +99,16 @@ struct Backend {
     void (*residual_backward)(Backend *be, float *da, float *db, const float *dout, size_t n);
 
     /* ---- dropout (inverted): out = keep ? inp / (1-p) : 0 ----------------
-     * keep = rng_keep(seed, step, stream, i, p) for element i (impl/rng.h).
+     * keep = rng_keep(seed, step, stream, first + i, p) for element i
+     * (impl/rng.h); `first` > 0 when the tensor is a slice of a larger one
+     * (a rank's share of a global batch, impl/dist.h), so that the slice
+     * draws the mask the whole tensor would.
      * p == 0 is the identity. The mask is not stored: backward redraws it.
      * out may alias inp (in place). */
     void (*dropout_forward)(Backend *be, float *out, const float *inp, size_t n, float p,
-                            uint64_t seed, uint32_t step, uint32_t stream);
+                            uint64_t seed, uint32_t step, uint32_t stream, uint64_t first);
     void (*dropout_backward)(Backend *be, float *dinp, const float *dout, size_t n, float p,
-                             uint64_t seed, uint32_t step, uint32_t stream);
+                             uint64_t seed, uint32_t step, uint32_t stream, uint64_t first);
 
     /* ---- softmax cross-entropy over the last dim, N rows of V classes -----
      * losses[n] = -log softmax(logits[n])[targets[n]], or 0 where

@@ -262,6 +262,7 @@ static void test_matmul_tf32(void) {
 typedef struct {
     int B, T, C, NH;
     float p;
+    uint64_t first; /* RNG counter of element 0 (a batch slice's offset) */
 } AttCase;
 
 /* Mask row b: all real; padded tail; only position 0 real; holes; no real key. */
@@ -288,9 +289,9 @@ static void run_attention(Backend *be, const void *arg, Outs *o) {
     float *d_out = be->alloc(be, BTC * sizeof(float)), *d_att = be->alloc(be, att_n * sizeof(float));
     float *d_scr = be->alloc(be, (4 * BTC + att_n) * sizeof(float));
     uint64_t seed = 0x5eedULL;
-    be->attention_forward(be, d_out, d_att, d_scr, d_qkv, d_mask, B, T, C, NH, k->p, seed, 3, 17);
+    be->attention_forward(be, d_out, d_att, d_scr, d_qkv, d_mask, B, T, C, NH, k->p, seed, 3, 17, k->first);
     be->attention_backward(be, d_g, d_scr, d_dout, d_qkv, d_att, d_mask, B, T, C, NH, k->p, seed, 3,
-                           17);
+                           17, k->first);
     take(o, be, "out", d_out, BTC, TOL_DOT);
     take(o, be, "att", d_att, att_n, TOL_ELEM);
     take(o, be, "dqkv", d_g, 3 * BTC, TOL_DOT);
@@ -303,9 +304,10 @@ static void run_attention(Backend *be, const void *arg, Outs *o) {
 }
 
 static void test_attention(void) {
-    const AttCase cases[] = {{2, 7, 20, 2, 0.0f},    {3, 13, 36, 4, 0.0f}, {5, 13, 36, 4, 0.2f},
-                             {2, 64, 128, 4, 0.1f},  {5, 33, 48, 3, 0.5f}, {4, 128, 256, 4, 0.1f},
-                             {1, 1, 8, 2, 0.0f}};
+    const AttCase cases[] = {{2, 7, 20, 2, 0.0f, 0},   {3, 13, 36, 4, 0.0f, 0}, {5, 13, 36, 4, 0.2f, 0},
+                             {2, 64, 128, 4, 0.1f, 0}, {5, 33, 48, 3, 0.5f, 0}, {4, 128, 256, 4, 0.1f, 0},
+                             {1, 1, 8, 2, 0.0f, 0},     {3, 13, 36, 4, 0.2f, 4 * 13 * 13 + 1},
+                             {2, 64, 128, 4, 0.1f, 6}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         compare_backends("attention", run_attention, &cases[i]);
 }
@@ -404,6 +406,7 @@ typedef struct {
     size_t n;
     float p;
     int in_place;
+    uint64_t first; /* RNG counter of element 0 (a batch slice's offset) */
 } DropCase;
 
 static void run_dropout(Backend *be, const void *arg, Outs *o) {
@@ -413,8 +416,8 @@ static void run_dropout(Backend *be, const void *arg, Outs *o) {
     float *d_x = dev_f(be, x, n), *d_dout = dev_f(be, dout, n), *d_g = dev_f(be, g, n);
     float *d_out = k->in_place ? d_x : be->alloc(be, n * sizeof(float));
     uint64_t seed = 0xfeedfacecafebeefULL;
-    be->dropout_forward(be, d_out, d_x, n, k->p, seed, 12345u, 0x10005u);
-    be->dropout_backward(be, d_g, d_dout, n, k->p, seed, 12345u, 0x10005u);
+    be->dropout_forward(be, d_out, d_x, n, k->p, seed, 12345u, 0x10005u, k->first);
+    be->dropout_backward(be, d_g, d_dout, n, k->p, seed, 12345u, 0x10005u, k->first);
     take(o, be, "out", d_out, n, TOL_EXACT);
     take(o, be, "dinp", d_g, n, TOL_EXACT);
     if (!k->in_place) be->free(be, d_out);
@@ -427,9 +430,10 @@ static void run_dropout(Backend *be, const void *arg, Outs *o) {
 }
 
 static void test_dropout_bitwise(void) {
-    const DropCase cases[] = {{1, 0.1f, 0},    {7, 0.5f, 0},    {4099, 0.1f, 0},
-                              {4099, 0.1f, 1}, {100003, 0.9f, 0}, {1001, 0.0f, 0},
-                              {1001, 0.0f, 1}};
+    const DropCase cases[] = {{1, 0.1f, 0, 0},    {7, 0.5f, 0, 0},      {4099, 0.1f, 0, 0},
+                              {4099, 0.1f, 1, 0}, {100003, 0.9f, 0, 0}, {1001, 0.0f, 0, 0},
+                              {1001, 0.0f, 1, 0}, {4099, 0.1f, 0, 6}, {3, 0.5f, 1, 4097},
+                              {100003, 0.3f, 0, (1ull << 33) + 3}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         Outs c = {0}, g = {0};
         run_dropout(g_cpu, &cases[i], &c);

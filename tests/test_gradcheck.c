@@ -305,7 +305,7 @@ static double fast_loss(void *p) {
                                  1e-5f);
     if (f->op == 2)
         f->be->attention_forward(f->be, f->out, f->att, f->scratch, f->x, f->mask, f->B, f->T,
-                                 f->C, f->NH, 0.1f, 1, 2, 3);
+                                 f->C, f->NH, 0.1f, 1, 2, 3, 0);
     double s = 0;
     for (size_t i = 0; i < n; i++) s += f->r[i] * f->out[i];
     return s;
@@ -361,7 +361,7 @@ static void test_fd_fast_kernels(void) {
 
     f.op = 2, memset(g, 0, N * 3 * C * 4);
     fast_loss(&f);
-    be->attention_backward(be, g, f.scratch, rf, f.x, f.att, mask, B, T, C, NH, 0.1f, 1, 2, 3);
+    be->attention_backward(be, g, f.scratch, rf, f.x, f.att, mask, B, T, C, NH, 0.1f, 1, 2, 3, 0);
     check_fast_fd("fast attention p=0.1 (float FD)", &f, N * 3 * C, g);
 
     free(f.x), free(f.w), free(f.b), free(f.out), free(f.mean), free(f.rstd), free(f.att);

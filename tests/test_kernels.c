@@ -259,14 +259,14 @@ static void check_attention(const AttnCase *k) {
     double *rqkv = dbl(qkv, nqkv), *rout = malloc(nout * sizeof *rout),
            *ratt = malloc(natt * sizeof *ratt);
     printf("    [B=%d T=%d C=%d NH=%d p=%.2f]\n", B, T, C, NH, (double)k->p);
-    be2->attention_forward(be2, out, att, scr, qkv, mask, B, T, C, NH, k->p, 77, 3, 9);
+    be2->attention_forward(be2, out, att, scr, qkv, mask, B, T, C, NH, k->p, 77, 3, 9, 0);
     naive_attention_forward(rout, ratt, rqkv, mask, B, T, C, NH, k->p, 77, 3, 9);
     CU_ASSERT(close_to("attention out", out, rout, nout, TOL_DOT));
     CU_ASSERT(close_to("attention att", att, ratt, natt, TOL_ELEM));
 
     float *dout = rnd(nout, 34, -1, 1), *dqkv = rnd(nqkv, 35, -1, 1);
     double *rdout = dbl(dout, nout), *rdqkv = dbl(dqkv, nqkv);
-    be2->attention_backward(be2, dqkv, scr, dout, qkv, att, mask, B, T, C, NH, k->p, 77, 3, 9);
+    be2->attention_backward(be2, dqkv, scr, dout, qkv, att, mask, B, T, C, NH, k->p, 77, 3, 9, 0);
     naive_attention_backward(rdqkv, rdout, rqkv, ratt, mask, B, T, C, NH, k->p, 77, 3, 9);
     CU_ASSERT(close_to("attention dqkv (accumulated)", dqkv, rdqkv, nqkv, TOL_DOT));
     free(mask), free(qkv), free(out), free(att), free(scr), free(rqkv), free(rout), free(ratt);
@@ -326,16 +326,20 @@ static void check_dropout(size_t n, float p) {
     double *rx = dbl(x, n), *rout = malloc(n * sizeof *rout), *rdout = dbl(dout, n),
            *rdx = dbl(dx, n);
     printf("    [n=%zu p=%.2f]\n", n, (double)p);
-    be2->dropout_forward(be2, out, x, n, p, 5, 6, 7);
+    be2->dropout_forward(be2, out, x, n, p, 5, 6, 7, 0);
     naive_dropout_forward(rout, rx, n, p, 5, 6, 7);
     CU_ASSERT(close_to("dropout out", out, rout, n, TOL_ELEM));
     size_t zero_mismatch = 0;
     for (size_t i = 0; i < n; i++) zero_mismatch += (out[i] == 0.0f) != (rout[i] == 0.0);
     CU_ASSERT_EQUAL(zero_mismatch, 0);
     float *inplace = copyf(x, n);
-    be2->dropout_forward(be2, inplace, inplace, n, p, 5, 6, 7);
+    be2->dropout_forward(be2, inplace, inplace, n, p, 5, 6, 7, 0);
     CU_ASSERT(memcmp(inplace, out, n * sizeof *out) == 0);
-    be2->dropout_backward(be2, dx, dout, n, p, 5, 6, 7);
+    /* a slice from element k (counter offset first = k) is that part of the whole */
+    size_t k = n / 3;
+    be2->dropout_forward(be2, inplace, x + k, n - k, p, 5, 6, 7, k);
+    CU_ASSERT(memcmp(inplace, out + k, (n - k) * sizeof *out) == 0);
+    be2->dropout_backward(be2, dx, dout, n, p, 5, 6, 7, 0);
     naive_dropout_backward(rdx, rdout, n, p, 5, 6, 7);
     CU_ASSERT(close_to("dropout dinp (accumulated)", dx, rdx, n, TOL_ELEM));
     free(x), free(out), free(dout), free(dx), free(rx), free(rout), free(rdout), free(rdx);
@@ -513,8 +517,8 @@ static Outs run_sequence(Backend *be, Blocks *blk) {
           *ao = malloc(n * 4), *dqkv = calloc(nqkv, 4), *dwq = calloc(3 * DC * DC, 4),
           *dbq = calloc(3 * DC, 4), *dy = calloc(n, 4);
     be->matmul_forward(be, qkv, y, wq, bq, N, DC, 3 * DC);
-    be->attention_forward(be, ao, att, scr, qkv, mask, DB, DT, DC, DNH, 0.1f, 11, 2, 3);
-    be->attention_backward(be, dqkv, scr, x, qkv, att, mask, DB, DT, DC, DNH, 0.1f, 11, 2, 3);
+    be->attention_forward(be, ao, att, scr, qkv, mask, DB, DT, DC, DNH, 0.1f, 11, 2, 3, 0);
+    be->attention_backward(be, dqkv, scr, x, qkv, att, mask, DB, DT, DC, DNH, 0.1f, 11, 2, 3, 0);
     be->matmul_backward(be, dy, dwq, dbq, dqkv, y, wq, N, DC, 3 * DC);
     keep_out(&o, qkv, nqkv), keep_out(&o, att, natt), keep_out(&o, ao, n);
     keep_out(&o, dqkv, nqkv), keep_out(&o, dy, n), keep_out(&o, dwq, 3 * DC * DC),
@@ -526,9 +530,9 @@ static Outs run_sequence(Backend *be, Blocks *blk) {
           *loss = malloc(N * 3 * 4);
     int *tg = rnd_ints(N * 3, 12, DC);
     be->gelu_forward(be, h, qkv, nqkv);
-    be->dropout_forward(be, h, h, nqkv, 0.1f, 1, 2, 3);
+    be->dropout_forward(be, h, h, nqkv, 0.1f, 1, 2, 3, 0);
     be->gelu_backward(be, dh, qkv, h, nqkv);
-    be->dropout_backward(be, dh, h, nqkv, 0.1f, 1, 2, 4);
+    be->dropout_backward(be, dh, h, nqkv, 0.1f, 1, 2, 4, 0);
     be->crossentropy_forward(be, loss, probs, h, tg, N * 3, DC);
     be->crossentropy_backward(be, dh, probs, tg, 0.5f, N * 3, DC);
     float ss = (float)be->sumsq(be, dh, nqkv);

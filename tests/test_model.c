@@ -390,6 +390,84 @@ static void check_fd(int task) {
 static void test_fd_ner(void) { check_fd(TASK_NER); }
 static void test_fd_qa(void) { check_fd(TASK_QA); }
 
+/* ---- batch slices (data parallelism, impl/dist.h) -------------------------- */
+
+/* Loss and gradients (weight 1) of b on a fresh model with init seed 5. */
+static double loss_and_grads(Model *m, const Batch *b, float *grads) {
+    Err err;
+    float l = 0;
+    model_zero_grad(m);
+    CU_ASSERT_FATAL(model_forward(m, b, 1, 99, 3, 1, &l, &err) == 0);
+    model_backward(m, b, 1.0f);
+    model_grads_to_host(m, grads);
+    return l;
+}
+
+/* Rows [lo, hi) of g as a slice (model.h: Batch.sliced). */
+static Batch slice_of(const Batch *g, int lo, int hi) {
+    Batch b = *g;
+    size_t off = (size_t)lo * g->T;
+    int nv[2] = {0, 0};
+    for (int i = 0; i < g->B * g->T; i++) nv[0] += g->task == TASK_NER && g->labels[i] != MTL_IGNORE_INDEX;
+    for (int i = 0; i < g->B && g->task == TASK_QA; i++)
+        nv[0] += g->start[i] != MTL_IGNORE_INDEX, nv[1] += g->end[i] != MTL_IGNORE_INDEX;
+    b.B = hi - lo;
+    b.ids += off, b.types += off, b.mask += off, b.labels += off, b.start += lo, b.end += lo;
+    b.sliced = 1, b.row0 = lo, b.global_valid[0] = nv[0], b.global_valid[1] = nv[1];
+    return b;
+}
+
+/* Two ranks' slices of a batch (rows [0,1) and [1,3), dropout 0.2): their
+ * losses and gradients sum to the whole batch's (up to fp32 rounding): the
+ * losses are normalised by the global counts and the dropout masks are the
+ * global batch's rows (without the row offset they are other masks and the
+ * gradients differ by O(1)). */
+static void check_slices(int task) {
+    ModelConfig cfg = {.preset = "fd", .L = 2, .C = 16, .NH = 2, .FFN = 32, .V = 50, .maxT = 8,
+                       .type_vocab = 2, .num_labels = 5, .heads = HEAD_NER | HEAD_QA,
+                       .ln_eps = 1e-12f, .p_drop = 0.2f, .init_std = 0.3f};
+    enum { B = 3, T = 8 };
+    int ids[B * T], types[B * T], mask[B * T], labels[B * T], start[B] = {1, 2, -100}, end[B] = {3, 5, 6};
+    random_batch_ints(ids, B * T, cfg.V, 11);
+    random_batch_ints(types, B * T, 2, 12);
+    random_batch_ints(labels, B * T, cfg.num_labels, 13);
+    for (int i = 0; i < B * T; i++) mask[i] = i % T < 8 - 2 * (i / T);
+    labels[5] = labels[T + 2] = MTL_IGNORE_INDEX;
+    Batch g = {.task = task, .B = B, .T = T, .ids = ids, .types = types, .mask = mask,
+               .labels = labels, .start = start, .end = end};
+    Backend *be = backend_cpu(1);
+    Err err;
+    Model *m = model_create(&cfg, be, B, T, &err);
+    CU_ASSERT_FATAL(m != NULL);
+    model_init(m, 5);
+    size_t n = model_num_params(m);
+    float *gw = xmalloc(n * sizeof *gw), *g0 = xmalloc(n * sizeof *g0), *g1 = xmalloc(n * sizeof *g1);
+    double lw = loss_and_grads(m, &g, gw);
+    Batch s0 = slice_of(&g, 0, 1), s1 = slice_of(&g, 1, 3);
+    double l0 = loss_and_grads(m, &s0, g0), l1 = loss_and_grads(m, &s1, g1);
+    double worst = 0, gmax = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)gw[i] - ((double)g0[i] + g1[i]));
+        worst = d > worst ? d : worst;
+        gmax = fabs(gw[i]) > gmax ? fabs(gw[i]) : gmax;
+    }
+    printf("    %s: loss %.7g vs slices %.7g + %.7g; max |grad - sum of slices| %.2e (max |grad| %.2e)\n",
+           task == TASK_NER ? "ner" : "qa", lw, l0, l1, worst, gmax);
+    CU_ASSERT(fabs(lw - (l0 + l1)) <= 1e-6 * fabs(lw));
+    CU_ASSERT(worst <= 1e-5 * gmax);
+    /* a slice may not claim more valid targets than its global batch */
+    s1.global_valid[0] = 0;
+    CU_ASSERT(model_forward(m, &s1, 1, 99, 3, 1, NULL, &err) != 0);
+    free(gw);
+    free(g0);
+    free(g1);
+    model_free(m);
+    be->destroy(be);
+}
+
+static void test_slices_ner(void) { check_slices(TASK_NER); }
+static void test_slices_qa(void) { check_slices(TASK_QA); }
+
 /* ---- forward-only models ------------------------------------------------- */
 
 /* model_create_inference (shared layer activations, no gradients) gives the
@@ -415,7 +493,7 @@ static void test_inference_model_same_bits(void) {
     float *l1 = malloc(nl * sizeof *l1), *l2 = malloc(nl * sizeof *l2);
     int diff = 0;
     for (int task = TASK_NER; task <= TASK_QA; task++) {
-        Batch b = {task, B, T, ids, types, mask, lab, pos, pos};
+        Batch b = {.task = task, .B = B, .T = T, .ids = ids, .types = types, .mask = mask, .labels = lab, .start = pos, .end = pos};
         CU_ASSERT_FATAL(model_forward(tm, &b, 0, 0, 0, 0, NULL, &err) == 0);
         model_get_hidden(tm, h1);
         model_get_logits(tm, l1);
@@ -463,6 +541,8 @@ int main(void) {
         {"parameter counts: encoder + heads", test_param_counts},
         {"NER backward with dropout = finite differences", test_fd_ner},
         {"QA backward with dropout = finite differences", test_fd_qa},
+        {"NER batch slices: losses and gradients sum to the whole batch's (global masks)", test_slices_ner},
+        {"QA batch slices: losses and gradients sum to the whole batch's (global masks)", test_slices_qa},
         {"lr schedule: linear warmup and decay", test_lr_schedule},
         {"forward-only model == training model's eval forward, bitwise", test_inference_model_same_bits},
         {NULL, NULL}};

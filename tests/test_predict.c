@@ -172,7 +172,7 @@ static void test_windows_brute_force(void) {
         ids[0] = vocab_cls_id(g_mo.vocab), ids[len + 1] = vocab_sep_id(g_mo.vocab);
         for (int i = 0; i < len; i++) ids[i + 1] = t.tok[s0 + i].id;
         for (int i = 0; i < T; i++) lab[i] = -100;
-        Batch b = {TASK_NER, 1, T, ids, NULL, NULL, lab, NULL, NULL};
+        Batch b = {.task = TASK_NER, .B = 1, .T = T, .ids = ids, .types = NULL, .mask = NULL, .labels = lab, .start = NULL, .end = NULL};
         CU_ASSERT_EQUAL_FATAL(model_forward(g_mo.m, &b, 0, 0, 0, 0, NULL, &err), 0);
         model_get_logits(g_mo.m, lg);
         for (int k = 0; k < nwords; k++) {
@@ -249,8 +249,8 @@ static void test_single_pass_matches_ner_head(void) {
     int T = fs.max_seq, B = fs.n < 4 ? fs.n : 4, C = model_config(g_mo.m)->C;
     int *lab = malloc((size_t)B * T * sizeof *lab), pos[4] = {-100, -100, -100, -100};
     for (int i = 0; i < B * T; i++) lab[i] = -100;
-    Batch qa = {TASK_QA, B, T, fs.ids, fs.types, fs.mask, lab, pos, pos};
-    Batch ner = {TASK_NER, B, T, fs.ids, fs.types, fs.mask, lab, pos, pos};
+    Batch qa = {.task = TASK_QA, .B = B, .T = T, .ids = fs.ids, .types = fs.types, .mask = fs.mask, .labels = lab, .start = pos, .end = pos};
+    Batch ner = {.task = TASK_NER, .B = B, .T = T, .ids = fs.ids, .types = fs.types, .mask = fs.mask, .labels = lab, .start = pos, .end = pos};
     float *hidden = malloc((size_t)B * T * C * sizeof *hidden);
     float *want = malloc((size_t)B * T * NER_NUM_LABELS * sizeof *want);
     float *got = malloc((size_t)B * T * NER_NUM_LABELS * sizeof *got);
@@ -310,7 +310,7 @@ static void test_answer_matches_qa_decode(void) {
         CU_ASSERT_EQUAL_FATAL(one_question_features(&p, qs[i], ctx, &ds, &ex, &cx, &fs, &err), 0);
         int T = fs.max_seq, lab[64], pos[1] = {-100};
         for (int k = 0; k < T; k++) lab[k] = -100;
-        Batch b = {TASK_QA, 1, T, fs.ids, fs.types, fs.mask, lab, pos, pos};
+        Batch b = {.task = TASK_QA, .B = 1, .T = T, .ids = fs.ids, .types = fs.types, .mask = fs.mask, .labels = lab, .start = pos, .end = pos};
         float lg[128], st[64], en[64];
         CU_ASSERT_EQUAL_FATAL(model_forward(g_mo.m, &b, 0, 0, 0, 0, NULL, &err), 0);
         model_get_logits(g_mo.m, lg);

@@ -23,6 +23,7 @@ typedef struct {
     float p;              /* dropout probability */
     uint64_t seed;
     uint32_t step, stream;
+    uint64_t first;       /* element index of P'[0,0,0,0] (backend.h) */
 } AttnShape;
 
 /* Keys j >= span(mask) are padding: 1 + the last index with mask 1 (0 if none). */
@@ -72,7 +73,7 @@ static void dropout_rows(float *dst, const float *src, uint8_t *keep, const Attn
                          int L) {
     int T = a->T;
     float q = 1.0f - a->p;
-    cpu_rng_keep(keep, a->seed, a->step, a->stream, (uint64_t)bh * T * T, (size_t)(T - 1) * T + L, a->p);
+    cpu_rng_keep(keep, a->seed, a->step, a->stream, a->first + (uint64_t)bh * T * T, (size_t)(T - 1) * T + L, a->p);
     for (int i = 0; i < T; i++) {
         const uint8_t *k = keep + (size_t)i * T;
         const float *s = src + (size_t)i * T;
@@ -108,8 +109,8 @@ static void attention_forward_head(float *out, float *att, float *pdrop, uint8_t
 
 void cpu_attention_forward(Backend *be, float *out, float *att, float *scratch, const float *qkv,
                            const int *mask, int B, int T, int C, int NH, float p_drop,
-                           uint64_t seed, uint32_t step, uint32_t stream) {
-    AttnShape a = {B, T, C, NH, C / NH, p_drop, seed, step, stream};
+                           uint64_t seed, uint32_t step, uint32_t stream, uint64_t first) {
+    AttnShape a = {B, T, C, NH, C / NH, p_drop, seed, step, stream, first};
     int nth = cpu_threads(be);
     cpu_blas_single_thread();
 #pragma omp parallel num_threads(nth)
@@ -169,8 +170,8 @@ static void attention_backward_head(float *dqkv, float *buf, uint8_t *keep, cons
 void cpu_attention_backward(Backend *be, float *dqkv, float *scratch, const float *dout,
                             const float *qkv, const float *att, const int *mask, int B, int T,
                             int C, int NH, float p_drop, uint64_t seed, uint32_t step,
-                            uint32_t stream) {
-    AttnShape a = {B, T, C, NH, C / NH, p_drop, seed, step, stream};
+                            uint32_t stream, uint64_t first) {
+    AttnShape a = {B, T, C, NH, C / NH, p_drop, seed, step, stream, first};
     int nth = cpu_threads(be);
     cpu_blas_single_thread();
 #pragma omp parallel num_threads(nth)

@@ -67,19 +67,19 @@ void cpu_matmul_backward(Backend *be, float *dinp, float *dw, float *dbias, cons
                          const float *inp, const float *w, int N, int C, int OC);
 void cpu_attention_forward(Backend *be, float *out, float *att, float *scratch, const float *qkv,
                            const int *mask, int B, int T, int C, int NH, float p_drop,
-                           uint64_t seed, uint32_t step, uint32_t stream);
+                           uint64_t seed, uint32_t step, uint32_t stream, uint64_t first);
 void cpu_attention_backward(Backend *be, float *dqkv, float *scratch, const float *dout,
                             const float *qkv, const float *att, const int *mask, int B, int T,
                             int C, int NH, float p_drop, uint64_t seed, uint32_t step,
-                            uint32_t stream);
+                            uint32_t stream, uint64_t first);
 void cpu_gelu_forward(Backend *be, float *out, const float *inp, size_t n);
 void cpu_gelu_backward(Backend *be, float *dinp, const float *inp, const float *dout, size_t n);
 void cpu_residual_forward(Backend *be, float *out, const float *a, const float *b, size_t n);
 void cpu_residual_backward(Backend *be, float *da, float *db, const float *dout, size_t n);
 void cpu_dropout_forward(Backend *be, float *out, const float *inp, size_t n, float p,
-                         uint64_t seed, uint32_t step, uint32_t stream);
+                         uint64_t seed, uint32_t step, uint32_t stream, uint64_t first);
 void cpu_dropout_backward(Backend *be, float *dinp, const float *dout, size_t n, float p,
-                          uint64_t seed, uint32_t step, uint32_t stream);
+                          uint64_t seed, uint32_t step, uint32_t stream, uint64_t first);
 void cpu_crossentropy_forward(Backend *be, float *losses, float *probs, const float *logits,
                               const int *targets, int N, int V);
 void cpu_crossentropy_backward(Backend *be, float *dlogits, const float *probs, const int *targets,

@@ -49,7 +49,7 @@ void cpu_residual_backward(Backend *be, float *da, float *db, const float *dout,
 enum { DROP_BLOCK = 4096 };
 
 static void dropout_apply(float *dst, const float *src, size_t n, float p, uint64_t seed,
-                          uint32_t step, uint32_t stream, int accumulate, int nth) {
+                          uint32_t step, uint32_t stream, uint64_t first, int accumulate, int nth) {
     size_t nblocks = (n + DROP_BLOCK - 1) / DROP_BLOCK;
     float q = 1.0f - p;
 #pragma omp parallel num_threads(nth) if (n > PAR_MIN)
@@ -58,7 +58,7 @@ static void dropout_apply(float *dst, const float *src, size_t n, float p, uint6
 #pragma omp for schedule(static)
         for (size_t blk = 0; blk < nblocks; blk++) {
             size_t i0 = blk * DROP_BLOCK, len = n - i0 < DROP_BLOCK ? n - i0 : DROP_BLOCK;
-            cpu_rng_keep(keep, seed, step, stream, i0, len, p);
+            cpu_rng_keep(keep, seed, step, stream, first + i0, len, p);
             float *d = dst + i0;
             const float *s = src + i0;
             if (accumulate)
@@ -71,7 +71,7 @@ static void dropout_apply(float *dst, const float *src, size_t n, float p, uint6
 
 /* out = keep ? inp / (1-p) : 0; p == 0 is the identity (out may alias inp). */
 void cpu_dropout_forward(Backend *be, float *out, const float *inp, size_t n, float p,
-                         uint64_t seed, uint32_t step, uint32_t stream) {
+                         uint64_t seed, uint32_t step, uint32_t stream, uint64_t first) {
     int nth = cpu_threads(be);
     if (p <= 0.0f) {
         if (out != inp) {
@@ -80,17 +80,17 @@ void cpu_dropout_forward(Backend *be, float *out, const float *inp, size_t n, fl
         }
         return;
     }
-    dropout_apply(out, inp, n, p, seed, step, stream, 0, nth);
+    dropout_apply(out, inp, n, p, seed, step, stream, first, 0, nth);
 }
 
 /* dinp += keep ? dout / (1-p) : 0, the same mask redrawn. */
 void cpu_dropout_backward(Backend *be, float *dinp, const float *dout, size_t n, float p,
-                          uint64_t seed, uint32_t step, uint32_t stream) {
+                          uint64_t seed, uint32_t step, uint32_t stream, uint64_t first) {
     int nth = cpu_threads(be);
     if (p <= 0.0f) {
 #pragma omp parallel for schedule(static) num_threads(nth) if (n > PAR_MIN)
         for (size_t i = 0; i < n; i++) dinp[i] += dout[i];
         return;
     }
-    dropout_apply(dinp, dout, n, p, seed, step, stream, 1, nth);
+    dropout_apply(dinp, dout, n, p, seed, step, stream, first, 1, nth);
 }

@@ -92,7 +92,7 @@ __global__ void masked_softmax_kernel(float *att, const int *mask, int B, int NH
  * idx_j = row*T + j is the dropout element index of backend.h. */
 __global__ void softmax_backward_kernel(float *dp, const float *att, int rows, int T, float p,
                                         float q, uint64_t seed, uint32_t step,
-                                        uint32_t stream) {
+                                        uint32_t stream, uint64_t first) {
     int lane = threadIdx.x % CU_WARP;
     size_t row = (size_t)blockIdx.x * SM_WARPS + threadIdx.x / CU_WARP;
     if (row >= (size_t)rows) return;
@@ -101,7 +101,7 @@ __global__ void softmax_backward_kernel(float *dp, const float *att, int rows, i
     float dot = 0.0f;
     for (int j = lane; j < T; j += CU_WARP) {
         float d = g[j];
-        if (p > 0.0f) d = rng_keep(seed, step, stream, row * T + j, p) ? d / q : 0.0f;
+        if (p > 0.0f) d = rng_keep(seed, step, stream, first + row * T + j, p) ? d / q : 0.0f;
         g[j] = d;
         dot += d * P[j];
     }
@@ -110,17 +110,21 @@ __global__ void softmax_backward_kernel(float *dp, const float *att, int rows, i
 }
 
 /* P'[i] = keep(i) ? att[i] / q : 0 over the whole [B,NH,T,T] tensor
- * (q = 1 - p, divided as the CPU does). Thread k handles the 4 elements
- * 4k..4k+3 of one Philox call; keep(i) is exactly rng_keep(i). */
+ * (q = 1 - p, divided as the CPU does). Thread k handles the 4 counters
+ * of one Philox call; element i has counter first + i, so keep(i) is exactly
+ * rng_keep(first + i). */
 __global__ void attn_dropout_kernel(float *out, const float *att, size_t n, float p, float q,
-                                    uint64_t seed, uint32_t step, uint32_t stream) {
-    size_t nq = (n + 3) / 4;
+                                    uint64_t seed, uint32_t step, uint32_t stream, uint64_t first) {
+    uint64_t b0 = first / 4;
+    size_t nq = (size_t)((first + n + 3) / 4 - b0);
     for (size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x; k < nq;
          k += (size_t)gridDim.x * blockDim.x) {
-        Philox4 r = rng_block(seed, step, stream, k);
+        Philox4 r = rng_block(seed, step, stream, b0 + k);
         for (int l = 0; l < 4; l++) {
-            size_t i = 4 * k + (size_t)l;
-            if (i < n) out[i] = rng_u32_to_unit(r.v[l]) >= p ? att[i] / q : 0.0f;
+            uint64_t c = 4 * (b0 + k) + (uint64_t)l;
+            if (c < first || c - first >= n) continue;
+            size_t i = (size_t)(c - first);
+            out[i] = rng_u32_to_unit(r.v[l]) >= p ? att[i] / q : 0.0f;
         }
     }
 }
@@ -175,15 +179,15 @@ static void gemm_heads(CudaCtx *ctx, const AttnShape *s, cublasOperation_t ta, c
 }
 
 static void launch_attn_dropout(CudaCtx *ctx, float *out, const float *att, size_t n, float p,
-                                uint64_t seed, uint32_t step, uint32_t stream) {
-    attn_dropout_kernel<<<grid_for((n + 3) / 4, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(
-        out, att, n, p, 1.0f - p, seed, step, stream);
+                                uint64_t seed, uint32_t step, uint32_t stream, uint64_t first) {
+    attn_dropout_kernel<<<grid_for((size_t)((first + n + 3) / 4 - first / 4), CU_THREADS), CU_THREADS, 0,
+                          ctx->stream>>>(out, att, n, p, 1.0f - p, seed, step, stream, first);
     LAUNCH_CHECK(ctx);
 }
 
 void cu_attention_forward(Backend *be, float *out, float *att, float *scratch, const float *qkv,
                           const int *mask, int B, int T, int C, int NH, float p_drop, uint64_t seed,
-                          uint32_t step, uint32_t stream) {
+                          uint32_t step, uint32_t stream, uint64_t first) {
     CudaCtx *ctx = cuda_ctx(be);
     if (B <= 0 || T <= 0) return;
     AttnShape s = attn_shape(scratch, B, T, C, NH);
@@ -202,7 +206,7 @@ void cu_attention_forward(Backend *be, float *out, float *att, float *scratch, c
     LAUNCH_CHECK(ctx);
     const float *pp = att;
     if (p_drop > 0.0f) {
-        launch_attn_dropout(ctx, s.r4, att, s.bnhtt, p_drop, seed, step, stream);
+        launch_attn_dropout(ctx, s.r4, att, s.bnhtt, p_drop, seed, step, stream, first);
         pp = s.r4;
     }
     /* y = P' v: column-major y^T[hs x T] = v^T[hs x T] . P'^T[T x T] */
@@ -213,7 +217,8 @@ void cu_attention_forward(Backend *be, float *out, float *att, float *scratch, c
 
 void cu_attention_backward(Backend *be, float *dqkv, float *scratch, const float *dout,
                            const float *qkv, const float *att, const int *mask, int B, int T, int C,
-                           int NH, float p_drop, uint64_t seed, uint32_t step, uint32_t stream) {
+                           int NH, float p_drop, uint64_t seed, uint32_t step, uint32_t stream,
+                           uint64_t first) {
     (void)mask; /* masked entries have P = 0, hence dS = 0 */
     CudaCtx *ctx = cuda_ctx(be);
     if (B <= 0 || T <= 0) return;
@@ -224,7 +229,7 @@ void cu_attention_backward(Backend *be, float *dqkv, float *scratch, const float
     permute_in(ctx, s.r3, dout, &s, C, 0); /* dy */
     const float *pp = att;
     if (p_drop > 0.0f) {
-        launch_attn_dropout(ctx, s.r4, att, s.bnhtt, p_drop, seed, step, stream);
+        launch_attn_dropout(ctx, s.r4, att, s.bnhtt, p_drop, seed, step, stream, first);
         pp = s.r4;
     }
     permute_in(ctx, s.r2, qkv, &s, 3 * C, 2); /* v */
@@ -240,7 +245,7 @@ void cu_attention_backward(Backend *be, float *dqkv, float *scratch, const float
     softmax_backward_kernel<<<(rows + SM_WARPS - 1) / SM_WARPS, SM_WARPS * CU_WARP, 0,
                               ctx->stream>>>(s.r4, att, rows, T, p_drop,
                                              1.0f - p_drop, seed,
-                                             step, stream);
+                                             step, stream, first);
     LAUNCH_CHECK(ctx);
     permute_in(ctx, s.r0, qkv, &s, 3 * C, 0); /* q */
     permute_in(ctx, s.r1, qkv, &s, 3 * C, 1); /* k */

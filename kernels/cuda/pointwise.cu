@@ -82,20 +82,25 @@ void cu_residual_backward(Backend *be, float *da, float *db, const float *dout, 
 }
 
 /* ---- dropout ------------------------------------------------------------------
- * Index blk covers the 4 elements 4*blk..4*blk+3 that one Philox call covers
- * (rng_block), so each call is used fully; keep(i) is exactly rng_keep(i). */
+ * Index blk covers the 4 counters 4*blk..4*blk+3 that one Philox call covers
+ * (rng_block), so each call is used fully; element i has counter first + i
+ * (backend.h), so keep(i) is exactly rng_keep(first + i). */
 
 /* forward: out = keep ? inp / q : 0;  backward: dinp += keep ? dout / q : 0
  * (q = 1 - p; a division, not a multiply by 1/q, so that the values are the
  * CPU's bit for bit) */
 __global__ void dropout_kernel(float *dst, const float *src, size_t n, float p, float q,
-                               uint64_t seed, uint32_t step, uint32_t stream, int accumulate) {
-    size_t nq = (n + 3) / 4;
+                               uint64_t seed, uint32_t step, uint32_t stream, uint64_t first,
+                               int accumulate) {
+    uint64_t b0 = first / 4;
+    size_t nq = (size_t)((first + n + 3) / 4 - b0);
     /* the loop index is `blk`, not `q`: a `q` here would shadow the divisor */
     GRID_STRIDE(blk, nq) {
-        Philox4 r = rng_block(seed, step, stream, blk);
+        Philox4 r = rng_block(seed, step, stream, b0 + blk);
         for (int k = 0; k < 4; k++) {
-            size_t i = 4 * blk + (size_t)k;
+            uint64_t c = 4 * (b0 + blk) + (uint64_t)k; /* counter; element c - first */
+            if (c < first) continue;
+            size_t i = (size_t)(c - first);
             if (i >= n) break;
             float v = rng_u32_to_unit(r.v[k]) >= p ? src[i] / q : 0.0f;
             dst[i] = accumulate ? dst[i] + v : v;
@@ -108,7 +113,7 @@ __global__ void add_kernel(float *dst, const float *src, size_t n) {
 }
 
 void cu_dropout_forward(Backend *be, float *out, const float *inp, size_t n, float p, uint64_t seed,
-                        uint32_t step, uint32_t stream) {
+                        uint32_t step, uint32_t stream, uint64_t first) {
     if (!n) return;
     CudaCtx *ctx = cuda_ctx(be);
     if (p <= 0.0f) {
@@ -117,14 +122,14 @@ void cu_dropout_forward(Backend *be, float *out, const float *inp, size_t n, flo
                                        ctx->stream));
         return;
     }
-    size_t nq = (n + 3) / 4;
+    size_t nq = (size_t)((first + n + 3) / 4 - first / 4);
     dropout_kernel<<<grid_for(nq, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(
-        out, inp, n, p, 1.0f - p, seed, step, stream, 0);
+        out, inp, n, p, 1.0f - p, seed, step, stream, first, 0);
     LAUNCH_CHECK(ctx);
 }
 
 void cu_dropout_backward(Backend *be, float *dinp, const float *dout, size_t n, float p,
-                         uint64_t seed, uint32_t step, uint32_t stream) {
+                         uint64_t seed, uint32_t step, uint32_t stream, uint64_t first) {
     if (!n) return;
     CudaCtx *ctx = cuda_ctx(be);
     if (p <= 0.0f) {
@@ -132,9 +137,9 @@ void cu_dropout_backward(Backend *be, float *dinp, const float *dout, size_t n, 
         LAUNCH_CHECK(ctx);
         return;
     }
-    size_t nq = (n + 3) / 4;
+    size_t nq = (size_t)((first + n + 3) / 4 - first / 4);
     dropout_kernel<<<grid_for(nq, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(
-        dinp, dout, n, p, 1.0f - p, seed, step, stream, 1);
+        dinp, dout, n, p, 1.0f - p, seed, step, stream, first, 1);
     LAUNCH_CHECK(ctx);
 }
 

@@ -1,0 +1,179 @@
+/* dist.c — data parallelism over MPI (design in dist.h). Compiled with MPI
+ * when MTL_MPI is defined (make USE_MPI=1 / auto with mpicc present). */
+#include "dist.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static int g_rank = 0, g_size = 1;
+
+int dist_rank(void) { return g_rank; }
+int dist_size(void) { return g_size; }
+
+void dist_share(int B, int *lo, int *hi) {
+    *lo = (int)((long long)B * g_rank / g_size);
+    *hi = (int)((long long)B * (g_rank + 1) / g_size);
+}
+
+/* Was this process started by an MPI launcher? (Open MPI, MPICH/Hydra,
+ * Slurm PMI, PMIx) */
+static int launched_by_mpi(void) {
+    const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "PMI_RANK"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (getenv(vars[i])) return 1;
+    return 0;
+}
+
+#ifdef MTL_MPI
+#include <mpi.h>
+
+static int g_mpi; /* MPI_Init was called */
+static char g_lib[MPI_MAX_LIBRARY_VERSION_STRING] = "none";
+
+int dist_init(int *argc, char ***argv) {
+    if (!launched_by_mpi()) return 0;
+    MPI_Init(argc, argv);
+    g_mpi = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+    /* errors in MPI calls end the job (the default, stated) */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
+    char v[MPI_MAX_LIBRARY_VERSION_STRING];
+    int len = 0;
+    MPI_Get_library_version(v, &len);
+    v[strcspn(v, ",\n")] = '\0'; /* "Open MPI v4.1.4, package: ..." -> "Open MPI v4.1.4" */
+    snprintf(g_lib, sizeof g_lib, "%s", v);
+    return 0;
+}
+
+void dist_finalize(void) {
+    if (g_mpi) MPI_Finalize();
+    g_mpi = 0;
+}
+
+const char *dist_library(void) { return g_lib; }
+
+#define STR2(x) #x
+#define STR(x) STR2(x)
+const char *dist_build(void) { return "built in (MPI " STR(MPI_VERSION) "." STR(MPI_SUBVERSION) " headers)"; }
+
+enum { SUM_SEGMENT = 1 << 22 }; /* floats per reduce-scatter round */
+
+/* One segment: reduce-scatter by all-to-all (rank r receives every rank's
+ * chunk r and adds them in rank order), then all-gather of the sums. Bytes
+ * sent per rank: 2 (N-1)/N n floats, the ring all-reduce's volume. */
+static void sum_segment(float *x, int len, float *scratch, int *cnt, int *dsp, int *rcnt, int *rdsp) {
+    int N = g_size, c = (len + N - 1) / N;
+    for (int j = 0; j < N; j++) {
+        int lo = j * c < len ? j * c : len, hi = (j + 1) * c < len ? (j + 1) * c : len;
+        cnt[j] = hi - lo;
+        dsp[j] = lo;
+    }
+    int mine = cnt[g_rank];
+    for (int i = 0; i < N; i++) {
+        rcnt[i] = mine;
+        rdsp[i] = i * c;
+    }
+    MPI_Alltoallv(x, cnt, dsp, MPI_FLOAT, scratch, rcnt, rdsp, MPI_FLOAT, MPI_COMM_WORLD);
+    float *out = x + dsp[g_rank];
+    for (int k = 0; k < mine; k++) {
+        float s = scratch[k];
+        for (int i = 1; i < N; i++) s += scratch[(size_t)i * c + k];
+        out[k] = s;
+    }
+    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, cnt, dsp, MPI_FLOAT, MPI_COMM_WORLD);
+}
+
+void dist_sum_floats(float *x, size_t n) {
+    if (g_size == 1 || n == 0) return;
+    int N = g_size;
+    size_t seg = n < SUM_SEGMENT ? n : SUM_SEGMENT;
+    float *scratch = xmalloc(((seg + N - 1) / N) * N * sizeof(float));
+    int *ib = xmalloc(4 * (size_t)N * sizeof(int));
+    for (size_t off = 0; off < n; off += seg) {
+        int len = (int)(n - off < seg ? n - off : seg);
+        sum_segment(x + off, len, scratch, ib, ib + N, ib + 2 * N, ib + 3 * N);
+    }
+    free(ib);
+    free(scratch);
+}
+
+void dist_sum_doubles(double *x, int n) {
+    if (g_size == 1 || n <= 0) return;
+    double *all = xmalloc((size_t)g_size * n * sizeof(double));
+    MPI_Allgather(x, n, MPI_DOUBLE, all, n, MPI_DOUBLE, MPI_COMM_WORLD);
+    for (int k = 0; k < n; k++) {
+        double s = all[k];
+        for (int i = 1; i < g_size; i++) s += all[(size_t)i * n + k];
+        x[k] = s;
+    }
+    free(all);
+}
+
+int dist_check_same(const uint8_t digest[32], int *first_diff) {
+    *first_diff = -1;
+    if (g_size == 1) return 1;
+    uint8_t *all = xmalloc((size_t)g_size * 32);
+    MPI_Allgather(digest, 32, MPI_BYTE, all, 32, MPI_BYTE, MPI_COMM_WORLD);
+    for (int i = 1; i < g_size && *first_diff < 0; i++)
+        if (memcmp(all, all + (size_t)i * 32, 32)) *first_diff = i;
+    free(all);
+    return *first_diff < 0;
+}
+
+_Noreturn void dist_abort(int code) {
+    fflush(stdout);
+    fflush(stderr);
+    if (g_mpi && g_size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+    dist_finalize();
+    exit(code);
+}
+
+void dist_barrier(void) {
+    if (g_mpi) MPI_Barrier(MPI_COMM_WORLD);
+}
+
+#else /* one process, no MPI in this build */
+
+/* The job size the launcher announces (1 when it says nothing). */
+static long launcher_size(void) {
+    const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v) return strtol(v, NULL, 10);
+    }
+    return 1;
+}
+
+
+int dist_init(int *argc, char ***argv) {
+    (void)argc;
+    (void)argv;
+    if (launched_by_mpi() && launcher_size() > 1) {
+        fprintf(stderr, "mtl: started as one of %ld MPI processes, but this build has no MPI "
+                        "(install libopenmpi-dev, then `make USE_MPI=1`; see README)\n", launcher_size());
+        return -1;
+    }
+    return 0;
+}
+void dist_finalize(void) {}
+const char *dist_library(void) { return "none"; }
+const char *dist_build(void) { return "not built"; }
+void dist_sum_floats(float *x, size_t n) { (void)x, (void)n; }
+void dist_sum_doubles(double *x, int n) { (void)x, (void)n; }
+int dist_check_same(const uint8_t digest[32], int *first_diff) {
+    (void)digest;
+    *first_diff = -1;
+    return 1;
+}
+_Noreturn void dist_abort(int code) {
+    fflush(stdout);
+    fflush(stderr);
+    exit(code);
+}
+void dist_barrier(void) {}
+
+#endif

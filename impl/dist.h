@@ -1,0 +1,58 @@
+/* dist.h — data parallelism over MPI: `mpirun -np N build/mtl train ...`.
+ *
+ * Design. The sampler still produces ONE global sequence of batches of
+ * --batch rows; rank r computes rows [r*B/N, (r+1)*B/N) of each (its share;
+ * dist_share). Each rank's loss is its rows' share of the global batch's loss
+ * (normalised by the global batch's valid-target counts, Batch.sliced) and
+ * its dropout masks are the global batch's (counters offset by the first
+ * row), so the ranks' gradients sum to exactly the gradient one process
+ * computes on the whole batch, up to the order of the additions. The sum is
+ * done here, in rank order, by our own reduce-scatter + all-gather (not
+ * MPI_Allreduce, whose summation order depends on the MPI library, N and the
+ * message size): element k of the result is
+ *     ((g_0[k] + g_1[k]) + g_2[k]) + ... + g_{N-1}[k]
+ * on every rank, whatever the network, so the same N gives bitwise the same
+ * run, and every rank applies the same AdamW update to the same weights
+ * (checked: dist_check_same).
+ *
+ * Without MPI (built with USE_MPI=0, or mtl not started by an MPI launcher)
+ * there is one rank and every function below is the identity / a no-op.
+ *
+ * Faults: a rank that fails prints "rank r: <message>" and calls dist_abort,
+ * which ends every rank (MPI_Abort); a rank killed by a signal makes mpirun
+ * end the job. Either way no rank waits forever in a collective. */
+#ifndef MTL_DIST_H
+#define MTL_DIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Start MPI when launched by mpirun / srun (environment variables of
+ * Open MPI, MPICH / PMI or PMIx); otherwise, or in a build without MPI, one
+ * rank. Call once, first thing in main. Returns 0, or -1 with a message on
+ * stderr when the launcher asks for MPI and this build has none. */
+int dist_init(int *argc, char ***argv);
+void dist_finalize(void);
+int dist_rank(void);
+int dist_size(void);
+/* The MPI library of this run, "Open MPI v4.1.4" (for the manifest), or
+ * "none" when there is one process; and what the build has ("built in
+ * (MPI 3.1 headers)" / "not built", for mtl version). */
+const char *dist_library(void);
+const char *dist_build(void);
+
+/* Rows [*lo, *hi) of a global batch of B rows that this rank computes. */
+void dist_share(int B, int *lo, int *hi);
+
+/* In-place sum over the ranks, element k = sum in rank order (see above).
+ * dist_sum_floats works in segments of at most 4M floats (scratch 16 MB). */
+void dist_sum_floats(float *x, size_t n);
+void dist_sum_doubles(double *x, int n);
+/* 1 when every rank passes the same 32 bytes (e.g. a sha256 of its weights);
+ * on rank 0, *first_diff is the lowest rank whose bytes differ (or -1). */
+int dist_check_same(const uint8_t digest[32], int *first_diff);
+/* End every rank now with exit code `code` (exit(code) with one rank). */
+_Noreturn void dist_abort(int code);
+void dist_barrier(void);
+
+#endif
