@@ -57,9 +57,24 @@ DEFS     += -DMTL_CUDA
 NVFLAGS  := -O3 -std=c++17 -Iimpl -Ikernels -Xcompiler -fPIC,-Wall \
             -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
-CU_SRC   := $(wildcard kernels/cuda/*.cu)
+CU_SRC   := $(filter-out kernels/cuda/dist_nccl.cu,$(wildcard kernels/cuda/*.cu))
 else
 CU_SRC   :=
+endif
+# NCCL for the data-parallel gradient sum of --device cuda ranks: auto = with
+# CUDA and MPI both built and nccl.h present (the toolkit's).
+USE_NCCL ?= auto
+ifeq ($(USE_NCCL),auto)
+  ifeq ($(USE_CUDA)$(USE_MPI)$(if $(wildcard $(CUDA_HOME)/include/nccl.h),1,0),111)
+    USE_NCCL := 1
+  else
+    USE_NCCL := 0
+  endif
+endif
+ifeq ($(USE_NCCL),1)
+DEFS     += -DMTL_NCCL
+LDLIBS   += -lnccl
+CU_SRC   += kernels/cuda/dist_nccl.cu
 endif
 ifeq ($(USE_MPI),1)
   ifeq ($(MPICC),)
@@ -85,13 +100,13 @@ TEST_COMMON := $(wildcard tests/common/*.c)
 # buildinfo.o embeds the commit (+ -dirty) and the flags: a stamp file that
 # changes only when they change makes it rebuild, so a binary never reports
 # the commit of an older build.
-BUILDINFO := $(GIT_COMMIT) $(CC) $(OPT) $(USE_CUDA) $(USE_MPI)
+BUILDINFO := $(GIT_COMMIT) $(CC) $(OPT) $(USE_CUDA) $(USE_MPI) $(USE_NCCL)
 $(shell mkdir -p $(BUILD) && { [ "$$(cat $(BUILD)/buildinfo.stamp 2>/dev/null)" = '$(BUILDINFO)' ] || echo '$(BUILDINFO)' > $(BUILD)/buildinfo.stamp; })
 $(BUILD)/impl/buildinfo.o: $(BUILD)/buildinfo.stamp
 # Every object depends on the compile flags the same way: switching
 # USE_CUDA, OPT or the compiler within one build dir rebuilds everything
 # (objects of both settings must never be mixed in one binary).
-FLAGINFO := $(CC) $(OPT) $(USE_CUDA) $(USE_MPI) $(NVFLAGS)
+FLAGINFO := $(CC) $(OPT) $(USE_CUDA) $(USE_MPI) $(USE_NCCL) $(NVFLAGS)
 $(shell mkdir -p $(BUILD) && { [ "$$(cat $(BUILD)/flags.stamp 2>/dev/null)" = '$(FLAGINFO)' ] || echo '$(FLAGINFO)' > $(BUILD)/flags.stamp; })
 
 .PHONY: all test clean reference
@@ -144,7 +159,7 @@ test: all
 # Benchmarks and reports (bench/run_bench.sh, bench/bench_ci.sh,
 # reports/make_reports.sh). make bench PRESET=.. SEEDS=.. TASKS=.. STEPS=..
 RUNS ?= runs/bench
-.PHONY: bench bench-ci bench-step reports
+.PHONY: bench bench-ci bench-step bench-dist reports
 bench: $(BUILD)/mtl
 	BUILD=$(BUILD) bash bench/run_bench.sh
 # one training step, ours vs PyTorch (bench/bench_step_cmp.sh; PRESETS= THREADS= ROUNDS= DEVICE=)
@@ -152,6 +167,9 @@ bench-step: $(BUILD)/mtl
 	BUILD=$(BUILD) bash bench/bench_step_cmp.sh
 bench-ci: $(BUILD)/mtl
 	BUILD=$(BUILD) bash bench/bench_ci.sh
+# data-parallel throughput: 1 process x nproc threads vs nproc MPI ranks (bench/bench_dist.sh)
+bench-dist: $(BUILD)/mtl
+	BUILD=$(BUILD) bash bench/bench_dist.sh
 reports:
 	PYTHON=$(PYTHON) bash reports/make_reports.sh $(RUNS)
 

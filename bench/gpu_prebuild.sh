@@ -14,7 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PRE=build-gpu-prebuilt
-make BUILD=$PRE USE_CUDA=1 OPT='-O3 -march=x86-64-v3' -j"$(nproc)" all
+# USE_MPI=0: the GPU machine need not have Open MPI (nor NCCL, 200 MB: too big to carry)
+make BUILD=$PRE USE_CUDA=1 USE_MPI=0 OPT='-O3 -march=x86-64-v3' -j"$(nproc)" all
 mkdir -p $PRE/lib
 libs=$(ldd $PRE/mtl $PRE/tests/test_* | awk '/=> \// { print $3 }' |
   grep -E 'openblas|gfortran|quadmath|cjson|utf8proc|cunit|gomp' | sort -u)

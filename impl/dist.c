@@ -27,6 +27,37 @@ static int launched_by_mpi(void) {
     return 0;
 }
 
+#ifdef MTL_NCCL
+#include "cuda/cuda_dist.h"
+static int g_nccl; /* cu_dist_init done */
+#endif
+
+static int is_host_backend(const Backend *be) { return strcmp(be->name, "cpu") == 0; }
+
+/* x in device memory: download, sum on the host, upload. */
+static void sum_staged(Backend *be, float *x, size_t n) {
+    float *h = xmalloc(n * sizeof(float));
+    be->download(be, h, x, n * sizeof(float));
+    dist_sum_floats(h, n);
+    be->upload(be, x, h, n * sizeof(float));
+    free(h);
+}
+
+void dist_sum_backend(Backend *be, float *x, size_t n) {
+    if (dist_size() == 1) return;
+    if (is_host_backend(be)) {
+        dist_sum_floats(x, n);
+        return;
+    }
+#ifdef MTL_NCCL
+    if (g_nccl) {
+        cu_dist_sum(be, x, n);
+        return;
+    }
+#endif
+    sum_staged(be, x, n);
+}
+
 #ifdef MTL_MPI
 #include <mpi.h>
 
@@ -50,15 +81,45 @@ int dist_init(int *argc, char ***argv) {
 }
 
 void dist_finalize(void) {
+#ifdef MTL_NCCL
+    if (g_nccl) cu_dist_free();
+    g_nccl = 0;
+#endif
     if (g_mpi) MPI_Finalize();
     g_mpi = 0;
+}
+
+int dist_gpu_init(Backend *be, Err *err) {
+    if (g_size == 1 || is_host_backend(be)) return 0;
+#ifdef MTL_NCCL
+    if (g_nccl) return 0;
+    char id[256], why[512] = "";
+    size_t nb = cu_dist_id_bytes();
+    if (nb > sizeof id) return err_set(err, "NCCL id of %zu bytes", nb);
+    int ok = g_rank != 0 || cu_dist_new_id(id, why, sizeof why) == 0;
+    MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (!ok) return err_set(err, "NCCL: %s", g_rank == 0 ? why : "rank 0 could not create the NCCL id");
+    MPI_Bcast(id, (int)nb, MPI_BYTE, 0, MPI_COMM_WORLD);
+    if (cu_dist_init(be, id, g_size, g_rank, why, sizeof why)) return err_set(err, "NCCL: %s", why);
+    g_nccl = 1;
+#else
+    (void)err;
+#endif
+    return 0;
 }
 
 const char *dist_library(void) { return g_lib; }
 
 #define STR2(x) #x
 #define STR(x) STR2(x)
-const char *dist_build(void) { return "built in (MPI " STR(MPI_VERSION) "." STR(MPI_SUBVERSION) " headers)"; }
+#ifdef MTL_NCCL
+#define NCCL_NOTE ", NCCL for --device cuda"
+#else
+#define NCCL_NOTE ""
+#endif
+const char *dist_build(void) {
+    return "built in (MPI " STR(MPI_VERSION) "." STR(MPI_SUBVERSION) " headers" NCCL_NOTE ")";
+}
 
 enum { SUM_SEGMENT = 1 << 22 }; /* floats per reduce-scatter round */
 
@@ -160,6 +221,11 @@ int dist_init(int *argc, char ***argv) {
     return 0;
 }
 void dist_finalize(void) {}
+int dist_gpu_init(Backend *be, Err *err) {
+    (void)be;
+    (void)err;
+    return 0;
+}
 const char *dist_library(void) { return "none"; }
 const char *dist_build(void) { return "not built"; }
 void dist_sum_floats(float *x, size_t n) { (void)x, (void)n; }

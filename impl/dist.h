@@ -27,6 +27,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend.h"
+#include "util.h"
+
 /* Start MPI when launched by mpirun / srun (environment variables of
  * Open MPI, MPICH / PMI or PMIx); otherwise, or in a build without MPI, one
  * rank. Call once, first thing in main. Returns 0, or -1 with a message on
@@ -48,6 +51,14 @@ void dist_share(int B, int *lo, int *hi);
  * dist_sum_floats works in segments of at most 4M floats (scratch 16 MB). */
 void dist_sum_floats(float *x, size_t n);
 void dist_sum_doubles(double *x, int n);
+/* The same sum of x[n] in be's memory: in place on the CPU backend; on CUDA
+ * over NCCL (kernels/cuda/dist_nccl.cu, the same order) after
+ * dist_gpu_init, else staged through the host. */
+void dist_sum_backend(Backend *be, float *x, size_t n);
+/* GPU ranks: join the job's NCCL communicator on be's device (rank 0 makes
+ * the id, MPI broadcasts it). 0, or -1 with err. No-op with one rank or on
+ * the CPU; without NCCL in the build the sums are staged through the host. */
+int dist_gpu_init(Backend *be, Err *err);
 /* 1 when every rank passes the same 32 bytes (e.g. a sha256 of its weights);
  * on rank 0, *first_diff is the lowest rank whose bytes differ (or -1). */
 int dist_check_same(const uint8_t digest[32], int *first_diff);

@@ -256,16 +256,8 @@ void model_params_from_host(Model *m, const float *src) {
 void model_grads_to_host(const Model *m, float *dst) {
     m->be->download(m->be, dst, m->grads, m->nparams * sizeof(float));
 }
-void model_grads_on_host(Model *m, void (*fn)(float *g, size_t n)) {
-    if (!strcmp(m->be->name, "cpu")) { /* backend memory is host memory */
-        fn(m->grads, m->nparams);
-        return;
-    }
-    float *h = xmalloc(m->nparams * sizeof(float));
-    m->be->download(m->be, h, m->grads, m->nparams * sizeof(float));
-    fn(h, m->nparams);
-    m->be->upload(m->be, m->grads, h, m->nparams * sizeof(float));
-    free(h);
+void model_grads_apply(Model *m, void (*fn)(Backend *be, float *g, size_t n)) {
+    fn(m->be, m->grads, m->nparams);
 }
 void model_grad_tensor_to_host(const Model *m, const ParamInfo *p, float *dst) {
     m->be->download(m->be, dst, m->grads + p->offset, p->numel * sizeof(float));

@@ -163,10 +163,9 @@ size_t model_num_params(const Model *m);
 void model_params_to_host(const Model *m, float *dst);
 void model_params_from_host(Model *m, const float *src);
 void model_grads_to_host(const Model *m, float *dst);
-/* Run fn on the whole gradient buffer as host memory, in place (the CPU
- * backend's own buffer; a staged copy on other backends). For the data-
- * parallel gradient sum (impl/dist.h). */
-void model_grads_on_host(Model *m, void (*fn)(float *g, size_t n));
+/* fn on the whole gradient buffer (backend memory, model_num_params floats),
+ * in place: the data-parallel gradient sum (impl/dist.h). */
+void model_grads_apply(Model *m, void (*fn)(Backend *be, float *g, size_t n));
 /* The gradient of one tensor of the table (p->numel floats). */
 void model_grad_tensor_to_host(const Model *m, const ParamInfo *p, float *dst);
 /* Adam moments and the step counter t (number of updates done). */

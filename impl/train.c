@@ -62,6 +62,7 @@ typedef struct {
     int finished;          /* --resume of a run that had already finished */
     int rank, nranks;      /* data parallel (impl/dist.h): rank 0 owns the run directory */
     int stop_sig;          /* the stop signal all ranks agreed on (nranks > 1) */
+    double sum_s;          /* seconds in the ranks' sums (gradients, GradNorm, step scalars) */
 } Trainer;
 
 /* ---- signals ------------------------------------------------------------------
@@ -125,7 +126,7 @@ static int make_backend(Trainer *t, Err *err) {
         t->be = backend_cpu(t->o->threads);
     }
     if (t->o->profile) t->be = backend_profiled(t->be);
-    return 0;
+    return dist_gpu_init(t->be, err);
 }
 
 /* Parameters from --init: a Hugging Face directory or a checkpoint.bin. */
@@ -384,8 +385,9 @@ static long task_forward_backward(Trainer *t, int task, long step, double *loss,
  * that caught a stop signal stops every rank after this step. */
 static void reduce_step_scalars(Trainer *t, double loss[2]) {
     if (t->nranks == 1) return;
-    double v[3] = {loss[0], loss[1], g_stop_signal ? 1.0 : 0.0};
+    double v[3] = {loss[0], loss[1], g_stop_signal ? 1.0 : 0.0}, t0 = now_seconds();
     dist_sum_doubles(v, 3);
+    t->sum_s += now_seconds() - t0;
     for (int k = 0; k < 2; k++) loss[k] = isnan(v[k]) ? NAN : (double)(float)v[k];
     if (v[2] > 0 && !t->stop_sig) t->stop_sig = g_stop_signal ? g_stop_signal : SIGTERM;
 }
@@ -422,8 +424,10 @@ static int train_step(Trainer *t, long step, Err *err) {
     for (int k = 0; k < 2; k++)
         if ((tasks & (1 << k)) && !isfinite(loss[k]))
             return err_set(err, "non-finite %s loss (%g) at step %ld", TASK_NAMES[k], loss[k], step + 1);
+    double t1 = now_seconds();
     if (t->use_gn) gradnorm_step(t, step + 1, loss);
-    if (t->nranks > 1) model_grads_on_host(t->m, dist_sum_floats);
+    if (t->nranks > 1) model_grads_apply(t->m, dist_sum_backend);
+    if (t->nranks > 1) t->sum_s += now_seconds() - t1; /* GradNorm's update itself is negligible */
     double gnorm = model_grad_norm(t->m);
     if (!isfinite(gnorm))
         return err_set(err, "non-finite gradient norm (%g) at step %ld (task %s)", gnorm, step + 1,
@@ -640,17 +644,22 @@ static int write_metrics(Trainer *t, RunSummary *sum, Err *err) {
 
 /* timing.json: the only run file with wall-clock values besides log.csv and
  * manifest.json (so that metrics.json is bitwise reproducible). */
-static int write_timing(Trainer *t, RunSummary *sum, double eval_s, Err *err) {
+/* timing.json after `done` steps (t->total, or --stop-after's step; eval_s
+ * is then NAN: no final evaluation). */
+static int write_timing(Trainer *t, RunSummary *sum, long done, double eval_s, Err *err) {
     sum->train_wall_s = t->wall_before + t->train_s;
     JsonW w;
     jw_init(&w);
     jw_obj(&w, NULL);
     jw_num(&w, "train_wall_s", sum->train_wall_s);
     jw_num(&w, "final_eval_wall_s", eval_s);
-    jw_int(&w, "steps", t->total);
-    jw_int(&w, "steps_this_process", t->total - t->start_step);
+    jw_int(&w, "steps", done);
+    jw_int(&w, "steps_this_process", done - t->start_step);
     jw_num(&w, "s_per_step_this_process",
-           t->total > t->start_step ? t->train_s / (double)(t->total - t->start_step) : 0.0);
+           done > t->start_step ? t->train_s / (double)(done - t->start_step) : 0.0);
+    jw_int(&w, "ranks", t->nranks);
+    /* data parallel: seconds rank 0 spent summing over the ranks (not overlapped with compute) */
+    jw_num(&w, "rank_sum_s_this_process", t->sum_s);
     jw_obj(&w, "padding_fraction_this_process"); /* 1 - real / computed tokens of the training batches */
     for (int k = 0; k < 2; k++)
         jw_num(&w, TASK_NAMES[k], t->tok_all[k] > 0 ? 1.0 - t->tok_real[k] / t->tok_all[k] : NAN);
@@ -925,11 +934,12 @@ int train_run(const TrainOptions *o_in, int argc, char **argv, RunSummary *sum, 
         sum->stop_signal = t.stop_sig;
         rc = -1;
     }
-    if (rc == 1) { /* --stop-after, or nothing to do */
+    if (rc == 1) { /* --stop-after (its timing is kept: bench-dist), or nothing to do */
+        if (t.rank == 0 && !t.finished && write_timing(&t, sum, o->stop_after, NAN, err)) rc = -1;
         if (t.rank == 0) rundir_release(&t.rd, 0);
         trainer_free(&t);
         free(o);
-        return 0;
+        return rc == 1 ? 0 : -1;
     }
     if (rc == 0 && t.rank != 0) { /* rank 0 evaluates and writes the run's files */
         dist_barrier();
@@ -945,7 +955,7 @@ int train_run(const TrainOptions *o_in, int argc, char **argv, RunSummary *sum, 
         sum->final_loss_qa = final_loss(&t, TASK_QA);
         rc = write_metrics(&t, sum, err);
     }
-    if (rc == 0) rc = write_timing(&t, sum, now_seconds() - eval0, err);
+    if (rc == 0) rc = write_timing(&t, sum, t.total, now_seconds() - eval0, err);
     if (rc == 0) rc = write_params_memory(&t, sum, err);
     if (rc == 0) rc = flush_logs(&t, err);
     if (rc == 0) {

@@ -19,6 +19,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from splice import splice as splice_section  # noqa: E402
 from write_results import Run, claims_section, find_groups, fnum, mean_std, pm, read_json  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reference"))
@@ -599,18 +600,7 @@ NEW_SCRATCH_LEAD = ("## From scratch (random initialisation)\n\n**The models of 
 
 
 def splice(results, text):
-    old = open(results).read() if os.path.exists(results) else "# mtl-bench results\n"
-    old = old.replace(OLD_SCRATCH_LEAD, NEW_SCRATCH_LEAD)
-    if BEGIN in old and END in old:
-        a, b = old.index(BEGIN), old.index(END) + len(END) + 1
-        new = old[:a] + text + old[b:]
-    else:
-        nl = old.index("\n") + 1 if "\n" in old else len(old)
-        new = old[:nl] + "\n" + text + "\n" + old[nl:]
-    tmp = results + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(new)
-    os.replace(tmp, results)
+    splice_section(results, BEGIN, END, text, fix={OLD_SCRATCH_LEAD: NEW_SCRATCH_LEAD})
 
 
 SUMMARY_FILES = ("config.json", "metrics.json", "manifest.json", "timing.json", "params.json", "memory.json",

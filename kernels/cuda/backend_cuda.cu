@@ -211,7 +211,19 @@ static int fail(char *why, size_t why_len, const char *what, cudaError_t e) {
     return -1;
 }
 
-/* Pick the device and check that it is usable; fills ctx's device fields. */
+/* This process's rank among the MPI ranks of its node (0 when not under
+ * mpirun / srun). */
+static int local_rank(void) {
+    const char *vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && atoi(v) >= 0) return atoi(v);
+    }
+    return 0;
+}
+
+/* Pick the device (MTL_CUDA_DEVICE, else the node-local MPI rank) and check
+ * that it is usable; fills ctx's device fields. */
 static int open_device(CudaCtx *ctx, char *why, size_t why_len) {
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
@@ -223,7 +235,7 @@ static int open_device(CudaCtx *ctx, char *why, size_t why_len) {
         return -1;
     }
     const char *dev_env = getenv("MTL_CUDA_DEVICE");
-    ctx->device = dev_env ? atoi(dev_env) : 0;
+    ctx->device = dev_env ? atoi(dev_env) : local_rank() % count; /* MPI ranks: one GPU each */
     if (ctx->device < 0 || ctx->device >= count) {
         if (why)
             snprintf(why, why_len, "MTL_CUDA_DEVICE=%s but there are %d device(s)", dev_env, count);

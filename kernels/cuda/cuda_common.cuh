@@ -128,6 +128,11 @@ static inline unsigned grid_for(size_t n, int threads) {
     return (unsigned)blocks;
 }
 
+/* Grid-stride loop: thread-global index i over [0, n). */
+#define GRID_STRIDE(i, n)                                                       \
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
+         i += (size_t)gridDim.x * blockDim.x)
+
 /* ---- device helpers ----------------------------------------------------- */
 
 /* Butterfly (xor) reductions: every lane ends with the same bits, and the

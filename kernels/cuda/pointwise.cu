@@ -7,10 +7,6 @@
 
 #include "cuda_common.cuh"
 
-#define GRID_STRIDE(i, n)                                                       \
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
-         i += (size_t)gridDim.x * blockDim.x)
-
 /* ---- GELU, erf form -------------------------------------------------------- */
 
 #define GELU_INV_SQRT2 0.70710678118654752f
