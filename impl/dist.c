@@ -58,6 +58,19 @@ void dist_sum_backend(Backend *be, float *x, size_t n) {
     sum_staged(be, x, n);
 }
 
+void dist_sum_rows(Backend *be, float *x, size_t nrows_all, size_t ncols, const int *rows, int nrows) {
+    if (dist_size() == 1) return;
+    if (!is_host_backend(be)) {
+        dist_sum_backend(be, x, nrows_all * ncols);
+        return;
+    }
+    float *packed = xmalloc((size_t)nrows * ncols * sizeof(float) + 1);
+    for (int k = 0; k < nrows; k++) memcpy(packed + (size_t)k * ncols, x + (size_t)rows[k] * ncols, ncols * sizeof(float));
+    dist_sum_floats(packed, (size_t)nrows * ncols);
+    for (int k = 0; k < nrows; k++) memcpy(x + (size_t)rows[k] * ncols, packed + (size_t)k * ncols, ncols * sizeof(float));
+    free(packed);
+}
+
 #ifdef MTL_MPI
 #include <mpi.h>
 

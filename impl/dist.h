@@ -55,6 +55,12 @@ void dist_sum_doubles(double *x, int n);
  * over NCCL (kernels/cuda/dist_nccl.cu, the same order) after
  * dist_gpu_init, else staged through the host. */
 void dist_sum_backend(Backend *be, float *x, size_t n);
+/* The same sum of a [nrows_all, ncols] matrix in be's memory of which only
+ * the listed rows can be non-zero on any rank (the others are 0 everywhere,
+ * so their sum is 0 too): on the host only those rows travel (a batch's
+ * word-embedding gradient: ~1k of 30k rows). `rows` must be the same list
+ * on every rank. Other backends sum the whole matrix. */
+void dist_sum_rows(Backend *be, float *x, size_t nrows_all, size_t ncols, const int *rows, int nrows);
 /* GPU ranks: join the job's NCCL communicator on be's device (rank 0 makes
  * the id, MPI broadcasts it). 0, or -1 with err. No-op with one rank or on
  * the CPU; without NCCL in the build the sums are staged through the host. */

@@ -256,8 +256,8 @@ void model_params_from_host(Model *m, const float *src) {
 void model_grads_to_host(const Model *m, float *dst) {
     m->be->download(m->be, dst, m->grads, m->nparams * sizeof(float));
 }
-void model_grads_apply(Model *m, void (*fn)(Backend *be, float *g, size_t n)) {
-    fn(m->be, m->grads, m->nparams);
+void model_grads_apply(Model *m, void (*fn)(Backend *be, float *g, size_t n, void *ctx), void *ctx) {
+    fn(m->be, m->grads, m->nparams, ctx);
 }
 void model_grad_tensor_to_host(const Model *m, const ParamInfo *p, float *dst) {
     m->be->download(m->be, dst, m->grads + p->offset, p->numel * sizeof(float));

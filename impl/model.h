@@ -165,7 +165,7 @@ void model_params_from_host(Model *m, const float *src);
 void model_grads_to_host(const Model *m, float *dst);
 /* fn on the whole gradient buffer (backend memory, model_num_params floats),
  * in place: the data-parallel gradient sum (impl/dist.h). */
-void model_grads_apply(Model *m, void (*fn)(Backend *be, float *g, size_t n));
+void model_grads_apply(Model *m, void (*fn)(Backend *be, float *g, size_t n, void *ctx), void *ctx);
 /* The gradient of one tensor of the table (p->numel floats). */
 void model_grad_tensor_to_host(const Model *m, const ParamInfo *p, float *dst);
 /* Adam moments and the step counter t (number of updates done). */

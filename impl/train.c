@@ -63,6 +63,8 @@ typedef struct {
     int rank, nranks;      /* data parallel (impl/dist.h): rank 0 owns the run directory */
     int stop_sig;          /* the stop signal all ranks agreed on (nranks > 1) */
     double sum_s;          /* seconds in the ranks' sums (gradients, GradNorm, step scalars) */
+    uint8_t *id_seen;      /* data parallel: [V] token ids of this step's global batches ... */
+    int *id_rows, n_ids;   /* ... listed in order of first appearance (the same on every rank) */
 } Trainer;
 
 /* ---- signals ------------------------------------------------------------------
@@ -355,6 +357,35 @@ static int rank_share(const Trainer *t, const Batch *g, Batch *b) {
     return b->B > 0;
 }
 
+/* Data parallel: remember the token ids of the global batch g, the only rows
+ * of the word-embedding gradient that any rank can make non-zero. */
+static void note_ids(Trainer *t, const Batch *g) {
+    if (!t->id_seen) {
+        int V = model_config(t->m)->V;
+        t->id_seen = xcalloc((size_t)V, 1);
+        t->id_rows = xmalloc((size_t)V * sizeof(int));
+    }
+    for (int i = 0; i < g->B * g->T; i++)
+        if (!t->id_seen[g->ids[i]]) {
+            t->id_seen[g->ids[i]] = 1;
+            t->id_rows[t->n_ids++] = g->ids[i];
+        }
+}
+
+/* The gradient sum over the ranks: the word-embedding table (first in the
+ * parameter table, [V, C]) by the rows this step's batches touched, the rest
+ * densely. Bitwise the dense sum: the other rows are +0 on every rank. */
+static void sum_gradients(Backend *be, float *g, size_t n, void *ctx) {
+    Trainer *t = ctx;
+    const ParamInfo *w = model_tensor(t->m, 0);
+    if (strcmp(w->name, "emb.word") || w->offset != 0) die("sum_gradients: the table must start with emb.word");
+    size_t V = (size_t)w->shape[0], C = (size_t)w->shape[1];
+    dist_sum_rows(be, g, V, C, t->id_rows, t->n_ids);
+    dist_sum_backend(be, g + V * C, n - V * C);
+    for (int k = 0; k < t->n_ids; k++) t->id_seen[t->id_rows[k]] = 0;
+    t->n_ids = 0;
+}
+
 /* Forward + backward of one task's batch on this rank's share; *loss is the
  * share's part of the global batch's loss (the whole loss with one rank).
  * Returns the tokens computed on by all ranks (B x trimmed T), -1 on error. */
@@ -366,6 +397,7 @@ static long task_forward_backward(Trainer *t, int task, long step, double *loss,
     t->tok_real[task] += (double)real;
     t->tok_all[task] += (double)g.B * g.T;
     if (t->o->dump_batches[0] && t->rank == 0) dump_batch(t, &g, step + 1);
+    if (t->nranks > 1) note_ids(t, &g);
     *loss = 0.0;
     if (rank_share(t, &g, &b)) {
         float l;
@@ -426,7 +458,7 @@ static int train_step(Trainer *t, long step, Err *err) {
             return err_set(err, "non-finite %s loss (%g) at step %ld", TASK_NAMES[k], loss[k], step + 1);
     double t1 = now_seconds();
     if (t->use_gn) gradnorm_step(t, step + 1, loss);
-    if (t->nranks > 1) model_grads_apply(t->m, dist_sum_backend);
+    if (t->nranks > 1) model_grads_apply(t->m, sum_gradients, t);
     if (t->nranks > 1) t->sum_s += now_seconds() - t1; /* GradNorm's update itself is negligible */
     double gnorm = model_grad_norm(t->m);
     if (!isfinite(gnorm))
@@ -728,6 +760,8 @@ static void trainer_free(Trainer *t) {
     if (t->use_gn) gradnorm_free(&t->gn);
     st_list_free(&t->dump);
     free(t->options);
+    free(t->id_seen);
+    free(t->id_rows);
     train_data_free(&t->d);
 }
 
