@@ -109,7 +109,7 @@ $(BUILD)/impl/buildinfo.o: $(BUILD)/buildinfo.stamp
 FLAGINFO := $(CC) $(OPT) $(USE_CUDA) $(USE_MPI) $(USE_NCCL) $(NVFLAGS)
 $(shell mkdir -p $(BUILD) && { [ "$$(cat $(BUILD)/flags.stamp 2>/dev/null)" = '$(FLAGINFO)' ] || echo '$(FLAGINFO)' > $(BUILD)/flags.stamp; })
 
-.PHONY: all test clean reference
+.PHONY: all test test-only clean reference
 all: $(BUILD)/mtl $(TEST_BIN)
 
 $(BUILD)/%.o: %.c $(BUILD)/flags.stamp
@@ -153,14 +153,22 @@ $(BUILD)/tests/test_kernels: tests/test_kernels.c $(TEST_COMMON) $(BUILD)/libmtl
 
 # Runs every suite, even after a failure, then prints one closing line
 # "tests: N passed, N failed" and exits non-zero if anything failed.
-test: all
+# On a fresh Debian the Debian packages come first (datasets/install-deps.sh
+# installs only what is missing and says so), then a fresh make, so that the
+# auto-detected parts (MPI, CUDA) see what was just installed.
+test:
+	@bash datasets/install-deps.sh
+	@$(MAKE) --no-print-directory test-only
+test-only: all
 	@bash tests/run_tests.sh $(BUILD)
 
 # Benchmarks and reports (bench/run_bench.sh, bench/bench_ci.sh,
 # reports/make_reports.sh). make bench PRESET=.. SEEDS=.. TASKS=.. STEPS=..
 RUNS ?= runs/bench
 .PHONY: bench bench-ci bench-step bench-dist reports
-bench: $(BUILD)/mtl
+bench:
+	@bash datasets/install-deps.sh
+	@$(MAKE) --no-print-directory $(BUILD)/mtl
 	BUILD=$(BUILD) bash bench/run_bench.sh
 # one training step, ours vs PyTorch (bench/bench_step_cmp.sh; PRESETS= THREADS= ROUNDS= DEVICE=)
 bench-step: $(BUILD)/mtl

@@ -28,10 +28,17 @@ how_to_get_data() {
   echo "  or, with a local copy:  make datasets DATASETS_SRC=/path/to/datasets"
   echo "  or point DATASETS_DIR (and MTL_VOCAB) at an existing copy."
 }
-# Exit 1 with the list and how to get them when data files are missing.
+# Missing data files are fetched first (datasets/fetch.sh: from DATASETS_SRC
+# when set, else the official URLs; every file sha256-checked); exit 1 with
+# the list and how to get them when that fails.
 require_data() { # $1 = who asks (for the message)
   local missing
   missing=$(missing_data)
+  if [ -n "$missing" ] && [ "${DRY_RUN:-0}" != 1 ]; then
+    echo "$1: data missing:" $missing "— fetching: bash datasets/fetch.sh ${DATASETS_SRC:-}" >&2
+    bash datasets/fetch.sh ${DATASETS_SRC:+"$DATASETS_SRC"} >&2 || echo "$1: datasets/fetch.sh failed" >&2
+    missing=$(missing_data)
+  fi
   if [ -n "$missing" ]; then
     echo "$1: data missing:" $missing >&2
     how_to_get_data >&2
