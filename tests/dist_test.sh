@@ -30,7 +30,7 @@ if ! command -v mpirun > /dev/null; then
 fi
 [ -x "$MTL" ] || { echo "dist_test.sh: $MTL not built" >&2; exit 2; }
 MTL=$(cd "$(dirname "$MTL")" && pwd)/$(basename "$MTL")
-if ! "$MTL" version 2>/dev/null | grep -q 'mpi: [^n]'; then
+if ! "$MTL" version 2>/dev/null | grep -q 'mpi: *built in'; then
   echo "SKIP dist_test.sh: $MTL was built without MPI (make USE_MPI=1)"
   summary; exit 0
 fi
