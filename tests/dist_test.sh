@@ -142,13 +142,21 @@ if same_file "$T/r_2to2/checkpoint.bin" "$T/n2/checkpoint.bin"; then ok "resume 
 else bad "resume N=2 -> N=2: checkpoint differs"; fi
 
 # ---- faults: no hang, no orphan, last checkpoint valid -------------------------------
-no_orphans() { ! pgrep -f "$T/$1" > /dev/null; }
+# pids whose command line contains $1 (from /proc: no procps on a minimal Debian)
+pids_of() {
+  local d
+  for d in /proc/[0-9]*; do
+    tr '\0' ' ' < "$d/cmdline" 2>/dev/null | grep -qF -- "$1" && echo "${d#/proc/}"
+  done
+  return 0
+}
+no_orphans() { [ -z "$(pids_of "$T/$1")" ]; }
 # a rank killed with SIGKILL mid-run (after the step-20 checkpoint)
 LONG=("${BASE[@]}" --max-steps 100000 --save-every 20)
 "${MPI[@]}" "$MTL" "${LONG[@]}" --out "$T/kill" > "$T/kill.log" 2>&1 &
 job=$!
 for _ in $(seq 1 600); do [ -f "$T/kill/checkpoint.bin" ] && break; sleep 0.1; done
-victim=$(pgrep -f "$T/kill" | while read -r p; do [ "$(cat /proc/$p/comm)" = mtl ] && echo "$p"; done | tail -1)
+victim=$(pids_of "$T/kill" | while read -r p; do [ "$(cat /proc/$p/comm 2>/dev/null)" = mtl ] && echo "$p"; done | sort -n | tail -1)
 t0=$(date +%s%N)
 [ -n "$victim" ] && kill -9 "$victim"
 ( sleep "$FAULT_TIMEOUT"; kill -9 $job 2>/dev/null ) & guard=$!
@@ -158,8 +166,8 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 sleep 1
 if [ -n "$victim" ] && [ $rc != 0 ] && [ $ms -lt $((FAULT_TIMEOUT * 1000)) ] && no_orphans kill; then
   ok "SIGKILL of one rank (pid $victim): the job ended $ms ms later, exit $rc, no process left"
-else bad "SIGKILL of one rank: victim '$victim', exit $rc after $ms ms; left: $(pgrep -f "$T/kill" | tr '\n' ' ')"; fi
-pkill -9 -f "$T/kill" 2>/dev/null
+else bad "SIGKILL of one rank: victim '$victim', exit $rc after $ms ms; left: $(pids_of "$T/kill" | tr '\n' ' ')"; fi
+for p in $(pids_of "$T/kill"); do kill -9 "$p" 2>/dev/null; done
 if "$MTL" eval --model "$T/kill" --out "$T/kill_eval" --no-test --qa-dev-limit 5 > "$T/kill_eval.log" 2>&1; then ok "after the kill the last checkpoint is valid (mtl eval reads it)"
 else bad "checkpoint after the kill unreadable: $(tail -2 "$T/kill_eval.log")"; fi
 
