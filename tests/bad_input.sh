@@ -23,11 +23,8 @@ trap 'rm -rf "$T"' EXIT
 F=$ROOT/tests/fixtures
 
 # ---- fixtures: data, a finished run, an HF checkpoint -----------------------------
-mkdir -p "$T/data/conll2003" "$T/data/squad"
-for s in train valid test; do cp "$F/conll_iob1.txt" "$T/data/conll2003/$s.txt"; done
-cp "$F/squad_v1_small.json" "$T/data/squad/train-v1.1-subset44.json"
-cp "$F/squad_v1_small.json" "$T/data/squad/dev-v1.1.json"
-export DATASETS_DIR=$T/data MTL_VOCAB=$F/conll_vocab.txt
+. "$ROOT/tests/fixture_data.sh"
+fixture_data "$T/data" "$ROOT"
 BASE=(--task mtl --preset tiny --batch 4 --seq-ner 32 --seq-qa 64 --stride 16 --max-query 16
       --max-steps 4 --threads 1 --eval-every -1 --quiet)
 RUN=$T/run

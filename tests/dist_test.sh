@@ -36,12 +36,8 @@ if ! "$MTL" version 2>/dev/null | grep -q 'mpi: *built in'; then
 fi
 T=$(mktemp -d /tmp/mtl_dist.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-F=$ROOT/tests/fixtures
-mkdir -p "$T/data/conll2003" "$T/data/squad"
-for s in train valid test; do cp "$F/conll_iob1.txt" "$T/data/conll2003/$s.txt"; done
-cp "$F/squad_v1_small.json" "$T/data/squad/train-v1.1-subset44.json"
-cp "$F/squad_v1_small.json" "$T/data/squad/dev-v1.1.json"
-export DATASETS_DIR=$T/data MTL_VOCAB=$F/conll_vocab.txt
+. "$ROOT/tests/fixture_data.sh"
+fixture_data "$T/data" "$ROOT"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 cd "$T"
 MPI=(mpirun -np 2 --bind-to none)

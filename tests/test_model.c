@@ -337,14 +337,26 @@ static double numeric_grad(Model *m, const Batch *b, float *params, size_t idx, 
     return ((double)lp - lm) / (2.0 * h);
 }
 
+/* A two-layer model small enough for finite differences, both heads,
+ * dropout 0.2, initialised with seed 5 on the CPU backend. */
+static const ModelConfig FD_CFG = {.preset = "fd", .L = 2, .C = 16, .NH = 2, .FFN = 32, .V = 50, .maxT = 8,
+                                   .type_vocab = 2, .num_labels = 5, .heads = HEAD_NER | HEAD_QA,
+                                   .ln_eps = 1e-12f, .p_drop = 0.2f, .init_std = 0.3f};
+
+static Model *fd_model(Backend *be, int B, int T) {
+    Err err;
+    Model *m = model_create(&FD_CFG, be, B, T, &err);
+    CU_ASSERT_FATAL(m != NULL);
+    model_init(m, 5);
+    return m;
+}
+
 /* For each tensor, the entry with the largest |analytic gradient| must match
  * the central difference (h = 1e-2: fp32 loss noise ~1e-6 / 2h = 5e-5;
  * truncation O(h^2) ~1e-4 -> atol 5e-4, rtol 5e-2). Exercises every dropout
  * site: a mask redrawn differently in the backward would fail this. */
 static void check_fd(int task) {
-    ModelConfig cfg = {.preset = "fd", .L = 2, .C = 16, .NH = 2, .FFN = 32, .V = 50, .maxT = 8,
-                       .type_vocab = 2, .num_labels = 5, .heads = HEAD_NER | HEAD_QA,
-                       .ln_eps = 1e-12f, .p_drop = 0.2f, .init_std = 0.3f};
+    const ModelConfig cfg = FD_CFG;
     enum { B = 2, T = 8 };
     int ids[B * T], types[B * T], mask[B * T], labels[B * T], start[B] = {1, 2}, end[B] = {3, 5};
     random_batch_ints(ids, B * T, cfg.V, 1);
@@ -356,9 +368,7 @@ static void check_fd(int task) {
                .labels = labels, .start = start, .end = end};
     Backend *be = backend_cpu(1);
     Err err;
-    Model *m = model_create(&cfg, be, B, T, &err);
-    CU_ASSERT_FATAL(m != NULL);
-    model_init(m, 5);
+    Model *m = fd_model(be, B, T);
     size_t n = model_num_params(m);
     float *params = xmalloc(n * sizeof *params), *grads = xmalloc(n * sizeof *grads);
     model_params_to_host(m, params);
@@ -423,9 +433,7 @@ static Batch slice_of(const Batch *g, int lo, int hi) {
  * global batch's rows (without the row offset they are other masks and the
  * gradients differ by O(1)). */
 static void check_slices(int task) {
-    ModelConfig cfg = {.preset = "fd", .L = 2, .C = 16, .NH = 2, .FFN = 32, .V = 50, .maxT = 8,
-                       .type_vocab = 2, .num_labels = 5, .heads = HEAD_NER | HEAD_QA,
-                       .ln_eps = 1e-12f, .p_drop = 0.2f, .init_std = 0.3f};
+    const ModelConfig cfg = FD_CFG;
     enum { B = 3, T = 8 };
     int ids[B * T], types[B * T], mask[B * T], labels[B * T], start[B] = {1, 2, -100}, end[B] = {3, 5, 6};
     random_batch_ints(ids, B * T, cfg.V, 11);
@@ -437,9 +445,7 @@ static void check_slices(int task) {
                .labels = labels, .start = start, .end = end};
     Backend *be = backend_cpu(1);
     Err err;
-    Model *m = model_create(&cfg, be, B, T, &err);
-    CU_ASSERT_FATAL(m != NULL);
-    model_init(m, 5);
+    Model *m = fd_model(be, B, T);
     size_t n = model_num_params(m);
     float *gw = xmalloc(n * sizeof *gw), *g0 = xmalloc(n * sizeof *g0), *g1 = xmalloc(n * sizeof *g1);
     double lw = loss_and_grads(m, &g, gw);
