@@ -67,6 +67,14 @@ for r in $(seq 1 "$ROUNDS"); do
     tail -2 "$JSONL" | $PYTHON -c 'import json,sys; [print("   %s %-22s %.3f s/step (sum over ranks %.1f ms/step)" % (x["task"], x["layout"], x["s_per_step"], 1e3 * x["sum_s_per_step"])) for x in map(json.loads, sys.stdin)]'
   done
 done
+# The per-step work that does not shrink with the ranks (every rank updates
+# every parameter): AdamW, the gradient norm, clipping and zeroing, for one
+# minilm NER step at 1 thread (one rank's) and at RANKS threads (one process).
+echo "== per-step optimiser work (minilm NER step, bench-step op table)"
+for th in 1 "$RANKS"; do
+  "$MTL" bench-step --preset minilm --task ner --batch 16 --seq 40 --threads "$th" --steps 3 --warmup 1 \
+    2> /dev/null | tail -1 > "$OUT/optimizer-$th.json" || echo "warning: bench-step minilm failed" >&2
+done
 if [ "$BASE_STEP" = 1 ]; then
   echo "== BERT-base, one rank's step (B 16, T 128, 1 thread) for the projection"
   if "$MTL" bench-step --preset base --task ner --batch 16 --seq 128 --threads "$RANKS" --steps 2 --warmup 1 \

@@ -78,6 +78,22 @@ def load(runs):
     return rows, base
 
 
+OPT_OPS = ("adamw_update", "sumsq", "scale", "zero")
+
+
+def optimizer_ms(runs):
+    """{threads: ms per step of the per-parameter ops} from bench_dist.sh's bench-step runs."""
+    out = {}
+    for p in sorted(os.listdir(runs)) if os.path.isdir(runs) else []:
+        if p.startswith("optimizer-") and p.endswith(".json"):
+            try:
+                d = json.load(open(os.path.join(runs, p)))
+            except ValueError:
+                continue
+            out[d["threads"]] = (sum(d["op_ms_per_step"].get(k, 0.0) for k in OPT_OPS), d["params"])
+    return out
+
+
 def measured_table(rows):
     L = ["| task | layout | s/step (median of rounds) | speed vs 1 process | "
          "summing over ranks, ms/step | share of the step |", "| --- | --- | --- | --- | --- | --- |"]
@@ -158,7 +174,7 @@ def figure(series, dat, out_base):
     return True
 
 
-def section(rows, base, figs_ok):
+def section(rows, base, figs_ok, runs_dir):
     L = [BEGIN, "## Data-parallel training (MPI)", ""]
     if not rows:
         L += ["Not measured yet: `make bench-dist` (needs `mpirun`, the data and the pretrained encoder).", END]
@@ -174,9 +190,18 @@ def section(rows, base, figs_ok):
     L += [tab, ""]
     for task, n, ratio, share in verdict:
         L.append("- %s: %d ranks run at %.2f× the single process's speed (goal ≥ 0.9×: %s); the sum over the "
-                 "ranks takes %.1f%% of the step and none of it is hidden (the sum runs after the backward; "
-                 "on one machine it is memory copies by the same cores, so overlap could not hide it here)." % (
+                 "ranks takes %.1f%% of the step, none of it hidden (it runs after the backward; on one machine "
+                 "it is memory copies by the same cores, which overlap could not hide)." % (
                      task.upper(), n, ratio, "met" if ratio >= 0.9 else "missed", 100 * share))
+    opt = optimizer_ms(runs_dir)
+    if len(opt) >= 2:
+        (t1, nparams), (tn, _) = opt[min(opt)], opt[max(opt)]
+        L.append("- Where a short step loses: every rank still updates every parameter. AdamW, the gradient norm, "
+                 "clipping and zeroing the gradients (%d M parameters) take %.1f ms per step on one rank's single "
+                 "thread against %.1f ms for the one process's %d threads (`mtl bench-step` op table, minilm NER "
+                 "step): %.1f ms more per step, besides the sum. Sharding the optimiser over the ranks "
+                 "(reduce-scatter the gradients, AdamW on each rank's shard, all-gather the weights: ZeRO-1) "
+                 "would halve it; not built yet." % (round(nparams / 1e6), t1, tn, max(opt), t1 - tn))
     L += ["", "Exactness is tested, not benchmarked: `tests/dist_test.sh` (in `make test`) checks N = 2 against one "
           "process (per-step losses to 1e-5 relative, scores to 1e-4), N = 2 twice bitwise, resume across N, "
           "GradNorm, and the fault cases.", ""]
@@ -199,14 +224,14 @@ def main():
     _, _, series = projection(base)
     os.makedirs(os.path.join(HERE, "data"), exist_ok=True)
     figs_ok = rows and figure(series, os.path.join(HERE, "data", "dist_scaling.dat"), os.path.join(HERE, "dist_scaling"))
-    text = section(rows, base, figs_ok)
+    text = section(rows, base, figs_ok, a.runs)
     with open(a.section + ".tmp", "w") as f:
         f.write(text)
     os.replace(a.section + ".tmp", a.section)
     splice(a.results, BEGIN, END, text, before="## From scratch")
     if a.archive and rows:
         os.makedirs(a.archive, exist_ok=True)
-        for f in ("bench-dist.jsonl", "base-step.json"):
+        for f in ["bench-dist.jsonl", "base-step.json"] + [p for p in os.listdir(a.runs) if p.startswith("optimizer-")]:
             if os.path.exists(os.path.join(a.runs, f)):
                 shutil.copyfile(os.path.join(a.runs, f), os.path.join(a.archive, f))
     print("dist section: %d measurements -> %s, %s" % (len(rows), a.section, a.results))
