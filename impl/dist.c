@@ -18,6 +18,19 @@ void dist_share(int B, int *lo, int *hi) {
     *hi = (int)((long long)B * (g_rank + 1) / g_size);
 }
 
+void dist_shards(size_t n, size_t *b) {
+    for (int r = 0; r <= g_size; r++) b[r] = n / (size_t)g_size * (size_t)r + (n % (size_t)g_size) * (size_t)r / (size_t)g_size;
+}
+
+void dist_sum_floats(float *x, size_t n) {
+    if (g_size == 1 || n == 0) return;
+    size_t *b = xmalloc(((size_t)g_size + 1) * sizeof *b);
+    dist_shards(n, b);
+    dist_reduce_scatter(x, b);
+    dist_all_gather(x, b);
+    free(b);
+}
+
 /* Was this process started by an MPI launcher? (Open MPI, MPICH/Hydra,
  * Slurm PMI, PMIx) */
 static int launched_by_mpi(void) {
@@ -134,45 +147,56 @@ const char *dist_build(void) {
     return "built in (MPI " STR(MPI_VERSION) "." STR(MPI_SUBVERSION) " headers" NCCL_NOTE ")";
 }
 
-enum { SUM_SEGMENT = 1 << 22 }; /* floats per reduce-scatter round */
+enum { ROUND = 1 << 22 }; /* floats of one rank's shard per all-to-all round */
 
-/* One segment: reduce-scatter by all-to-all (rank r receives every rank's
- * chunk r and adds them in rank order), then all-gather of the sums. Bytes
- * sent per rank: 2 (N-1)/N n floats, the ring all-reduce's volume. */
-static void sum_segment(float *x, int len, float *scratch, int *cnt, int *dsp, int *rcnt, int *rdsp) {
-    int N = g_size, c = (len + N - 1) / N;
-    for (int j = 0; j < N; j++) {
-        int lo = j * c < len ? j * c : len, hi = (j + 1) * c < len ? (j + 1) * c : len;
-        cnt[j] = hi - lo;
-        dsp[j] = lo;
-    }
-    int mine = cnt[g_rank];
-    for (int i = 0; i < N; i++) {
-        rcnt[i] = mine;
-        rdsp[i] = i * c;
-    }
-    MPI_Alltoallv(x, cnt, dsp, MPI_FLOAT, scratch, rcnt, rdsp, MPI_FLOAT, MPI_COMM_WORLD);
-    float *out = x + dsp[g_rank];
-    for (int k = 0; k < mine; k++) {
-        float s = scratch[k];
-        for (int i = 1; i < N; i++) s += scratch[(size_t)i * c + k];
-        out[k] = s;
-    }
-    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, cnt, dsp, MPI_FLOAT, MPI_COMM_WORLD);
+/* Round k of rank j's shard: counts and offsets for the MPI calls (int:
+ * vectors up to 2^31 floats, checked). */
+static void round_of(const size_t *b, int j, size_t k, int *cnt, int *dsp) {
+    size_t lo = b[j] + k * ROUND, hi = lo + ROUND;
+    lo = lo < b[j + 1] ? lo : b[j + 1];
+    hi = hi < b[j + 1] ? hi : b[j + 1];
+    cnt[j] = (int)(hi - lo);
+    dsp[j] = (int)lo;
 }
 
-void dist_sum_floats(float *x, size_t n) {
-    if (g_size == 1 || n == 0) return;
+static size_t rounds_of(const size_t *b) {
+    size_t most = 0;
+    for (int j = 0; j < g_size; j++) most = b[j + 1] - b[j] > most ? b[j + 1] - b[j] : most;
+    if (b[g_size] > (size_t)INT32_MAX) die("dist: %zu floats exceed MPI's int counts", b[g_size]);
+    return (most + ROUND - 1) / ROUND;
+}
+
+void dist_reduce_scatter(float *x, const size_t *b) {
+    if (g_size == 1) return;
     int N = g_size;
-    size_t seg = n < SUM_SEGMENT ? n : SUM_SEGMENT;
-    float *scratch = xmalloc(((seg + N - 1) / N) * N * sizeof(float));
-    int *ib = xmalloc(4 * (size_t)N * sizeof(int));
-    for (size_t off = 0; off < n; off += seg) {
-        int len = (int)(n - off < seg ? n - off : seg);
-        sum_segment(x + off, len, scratch, ib, ib + N, ib + 2 * N, ib + 3 * N);
+    float *scratch = xmalloc((size_t)N * ROUND * sizeof(float));
+    int *ib = xmalloc(4 * (size_t)N * sizeof(int)), *cnt = ib, *dsp = ib + N, *rcnt = ib + 2 * N, *rdsp = ib + 3 * N;
+    size_t rounds = rounds_of(b);
+    for (size_t k = 0; k < rounds; k++) {
+        for (int j = 0; j < N; j++) round_of(b, j, k, cnt, dsp);
+        int mine = cnt[g_rank];
+        for (int i = 0; i < N; i++) rcnt[i] = mine, rdsp[i] = i * ROUND;
+        MPI_Alltoallv(x, cnt, dsp, MPI_FLOAT, scratch, rcnt, rdsp, MPI_FLOAT, MPI_COMM_WORLD);
+        float *out = x + dsp[g_rank];
+        for (int e = 0; e < mine; e++) { /* in rank order */
+            float s = scratch[e];
+            for (int i = 1; i < N; i++) s += scratch[(size_t)i * ROUND + e];
+            out[e] = s;
+        }
     }
     free(ib);
     free(scratch);
+}
+
+void dist_all_gather(float *x, const size_t *b) {
+    if (g_size == 1) return;
+    int N = g_size, *ib = xmalloc(2 * (size_t)N * sizeof(int)), *cnt = ib, *dsp = ib + N;
+    size_t rounds = rounds_of(b);
+    for (size_t k = 0; k < rounds; k++) {
+        for (int j = 0; j < N; j++) round_of(b, j, k, cnt, dsp);
+        MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, cnt, dsp, MPI_FLOAT, MPI_COMM_WORLD);
+    }
+    free(ib);
 }
 
 void dist_sum_doubles(double *x, int n) {
@@ -241,7 +265,8 @@ int dist_gpu_init(Backend *be, Err *err) {
 }
 const char *dist_library(void) { return "none"; }
 const char *dist_build(void) { return "not built"; }
-void dist_sum_floats(float *x, size_t n) { (void)x, (void)n; }
+void dist_reduce_scatter(float *x, const size_t *b) { (void)x, (void)b; }
+void dist_all_gather(float *x, const size_t *b) { (void)x, (void)b; }
 void dist_sum_doubles(double *x, int n) { (void)x, (void)n; }
 int dist_check_same(const uint8_t digest[32], int *first_diff) {
     (void)digest;

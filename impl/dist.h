@@ -47,9 +47,21 @@ const char *dist_build(void);
 /* Rows [*lo, *hi) of a global batch of B rows that this rank computes. */
 void dist_share(int B, int *lo, int *hi);
 
-/* In-place sum over the ranks, element k = sum in rank order (see above).
- * dist_sum_floats works in segments of at most 4M floats (scratch 16 MB). */
+/* In-place sum over the ranks, element k = sum in rank order (see above):
+ * dist_reduce_scatter then dist_all_gather over even shards. */
 void dist_sum_floats(float *x, size_t n);
+/* Shards of an n-element vector: rank r owns [b[r], b[r+1]) (b has N+1
+ * entries; an even split). */
+void dist_shards(size_t n, size_t *b);
+/* Host x: this rank's shard becomes the sum over the ranks of their x on it,
+ * in rank order (an all-to-all of the shards in rounds of 4M floats, scratch
+ * 16 MB per rank); the rest of x is left as it was. Bytes sent per rank:
+ * (N-1)/N of the vector. */
+void dist_reduce_scatter(float *x, const size_t *b);
+/* Host x: every rank's shard to every rank (the other half of an all-reduce;
+ * with dist_reduce_scatter, ZeRO-1: AdamW on the own shard, then the weights
+ * gathered). */
+void dist_all_gather(float *x, const size_t *b);
 void dist_sum_doubles(double *x, int n);
 /* The same sum of x[n] in be's memory: in place on the CPU backend; on CUDA
  * over NCCL (kernels/cuda/dist_nccl.cu, the same order) after

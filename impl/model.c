@@ -209,30 +209,39 @@ void model_init(Model *m, uint64_t seed) {
 
 void model_zero_grad(Model *m) { m->be->zero(m->be, m->grads, m->nparams * sizeof(float)); }
 
-double model_grad_norm(Model *m) { return sqrt(m->be->sumsq(m->be, m->grads, m->nparams)); }
-
-void model_clip_grad(Model *m, double norm, float max_norm) {
-    if (max_norm <= 0.0f || !(norm > max_norm)) return;
-    float coef = (float)(max_norm / (norm + 1e-6));
-    m->be->scale(m->be, m->grads, m->nparams, coef);
+double model_grad_sumsq_range(Model *m, size_t lo, size_t hi) {
+    return hi > lo ? m->be->sumsq(m->be, m->grads + lo, hi - lo) : 0.0;
 }
+double model_grad_norm(Model *m) { return sqrt(model_grad_sumsq_range(m, 0, m->nparams)); }
+
+void model_clip_grad_range(Model *m, double norm, float max_norm, size_t lo, size_t hi) {
+    if (max_norm <= 0.0f || !(norm > max_norm) || hi <= lo) return;
+    float coef = (float)(max_norm / (norm + 1e-6));
+    m->be->scale(m->be, m->grads + lo, hi - lo, coef);
+}
+void model_clip_grad(Model *m, double norm, float max_norm) { model_clip_grad_range(m, norm, max_norm, 0, m->nparams); }
 
 /* One backend call per run of consecutive tensors with the same decay flag
  * (elementwise update, so the grouping does not change any value). */
-void model_adamw_step(Model *m, const AdamWParams *hp, float lr) {
+/* One kernel call per run of consecutive tensors with the same decay flag,
+ * cut to [lo, hi). */
+void model_adamw_step_range(Model *m, const AdamWParams *hp, float lr, size_t lo, size_t hi) {
     m->t++;
     int i = 0;
     while (i < m->ntab) {
         int j = i + 1;
         while (j < m->ntab && m->tab[j].decay == m->tab[i].decay) j++;
-        size_t off = m->tab[i].offset;
-        size_t n = m->tab[j - 1].offset + m->tab[j - 1].numel - off;
+        size_t a = m->tab[i].offset, b = m->tab[j - 1].offset + m->tab[j - 1].numel;
+        a = a > lo ? a : lo;
+        b = b < hi ? b : hi;
         float wd = m->tab[i].decay ? hp->weight_decay : 0.0f;
-        m->be->adamw_update(m->be, m->params + off, m->grads + off, m->adam_m + off,
-                            m->adam_v + off, n, lr, hp->beta1, hp->beta2, hp->eps, wd, m->t);
+        if (b > a)
+            m->be->adamw_update(m->be, m->params + a, m->grads + a, m->adam_m + a, m->adam_v + a, b - a, lr,
+                                hp->beta1, hp->beta2, hp->eps, wd, m->t);
         i = j;
     }
 }
+void model_adamw_step(Model *m, const AdamWParams *hp, float lr) { model_adamw_step_range(m, hp, lr, 0, m->nparams); }
 
 /* ---- table access and I/O ---------------------------------------------- */
 
@@ -256,8 +265,11 @@ void model_params_from_host(Model *m, const float *src) {
 void model_grads_to_host(const Model *m, float *dst) {
     m->be->download(m->be, dst, m->grads, m->nparams * sizeof(float));
 }
-void model_grads_apply(Model *m, void (*fn)(Backend *be, float *g, size_t n, void *ctx), void *ctx) {
-    fn(m->be, m->grads, m->nparams, ctx);
+void model_buffer_apply(Model *m, int which, void (*fn)(Backend *be, float *x, size_t n, void *ctx), void *ctx) {
+    float *bufs[] = {m->params, m->grads, m->adam_m, m->adam_v};
+    if (which < 0 || which > MODEL_ADAM_V || (m->inference && which != MODEL_PARAMS))
+        die("model_buffer_apply: no buffer %d in this model", which);
+    fn(m->be, bufs[which], m->nparams, ctx);
 }
 void model_grad_tensor_to_host(const Model *m, const ParamInfo *p, float *dst) {
     m->be->download(m->be, dst, m->grads + p->offset, p->numel * sizeof(float));

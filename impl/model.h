@@ -142,13 +142,20 @@ void model_backward(Model *m, const Batch *b, float loss_weight);
 void model_zero_grad(Model *m);
 /* Global L2 norm of all gradients (one fixed-order reduction). */
 double model_grad_norm(Model *m);
+/* Sum of squares of the gradients [lo, hi) of the flat buffer (a data-
+ * parallel rank's shard; model_grad_norm = sqrt of the whole range). */
+double model_grad_sumsq_range(Model *m, size_t lo, size_t hi);
 /* PyTorch clip_grad_norm_: if norm > max_norm, grads *= max_norm/(norm+1e-6).
  * max_norm <= 0 disables. */
 void model_clip_grad(Model *m, double norm, float max_norm);
+void model_clip_grad_range(Model *m, double norm, float max_norm, size_t lo, size_t hi);
 /* One AdamW step with learning rate lr (hp->lr is ignored, so that a
  * schedule can drive it); weight decay hp->weight_decay on tensors with
  * decay = 1 only. Increments the step counter first (1-based t). */
 void model_adamw_step(Model *m, const AdamWParams *hp, float lr);
+/* The same step on parameters [lo, hi) of the flat buffer only (also counts
+ * the step): a data-parallel rank updates its shard (impl/dist.h). */
+void model_adamw_step_range(Model *m, const AdamWParams *hp, float lr, size_t lo, size_t hi);
 
 /* Logits of the last forward: NER [B,T,num_labels], QA [B,T,2]. */
 void model_get_logits(const Model *m, float *host_out);
@@ -163,9 +170,10 @@ size_t model_num_params(const Model *m);
 void model_params_to_host(const Model *m, float *dst);
 void model_params_from_host(Model *m, const float *src);
 void model_grads_to_host(const Model *m, float *dst);
-/* fn on the whole gradient buffer (backend memory, model_num_params floats),
- * in place: the data-parallel gradient sum (impl/dist.h). */
-void model_grads_apply(Model *m, void (*fn)(Backend *be, float *g, size_t n, void *ctx), void *ctx);
+/* fn on one whole flat buffer (backend memory, model_num_params floats, the
+ * table's layout), in place: the data-parallel sums and gathers (impl/dist.h). */
+enum { MODEL_PARAMS, MODEL_GRADS, MODEL_ADAM_M, MODEL_ADAM_V };
+void model_buffer_apply(Model *m, int which, void (*fn)(Backend *be, float *x, size_t n, void *ctx), void *ctx);
 /* The gradient of one tensor of the table (p->numel floats). */
 void model_grad_tensor_to_host(const Model *m, const ParamInfo *p, float *dst);
 /* Adam moments and the step counter t (number of updates done). */

@@ -65,6 +65,9 @@ typedef struct {
     double sum_s;          /* seconds in the ranks' sums (gradients, GradNorm, step scalars) */
     uint8_t *id_seen;      /* data parallel: [V] token ids of this step's global batches ... */
     int *id_rows, n_ids;   /* ... listed in order of first appearance (the same on every rank) */
+    int sharded;           /* data parallel on the host: each rank updates its shard (ZeRO-1) */
+    size_t *shard;         /* [nranks + 1]: rank r owns parameters [shard[r], shard[r+1]) */
+    int opt_stale;         /* the Adam moments of the other ranks' shards are old here */
 } Trainer;
 
 /* ---- signals ------------------------------------------------------------------
@@ -196,6 +199,11 @@ static int make_schedule(Trainer *t, Err *err) {
                                    o->gradnorm_lr, o->lambda_ner, o->lambda_qa, err))
         return -1;
     if (t->use_gn && t->nranks > 1) t->gn.reduce = dist_sum_floats; /* G of the global batch */
+    if (t->nranks > 1 && !strcmp(t->be->name, "cpu")) { /* ZeRO-1 on the host (GPUs: NCCL, whole update) */
+        t->sharded = 1;
+        t->shard = xmalloc(((size_t)t->nranks + 1) * sizeof *t->shard);
+        dist_shards(model_num_params(t->m), t->shard);
+    }
     return 0;
 }
 
@@ -379,9 +387,16 @@ static void sum_gradients(Backend *be, float *g, size_t n, void *ctx) {
     Trainer *t = ctx;
     const ParamInfo *w = model_tensor(t->m, 0);
     if (strcmp(w->name, "emb.word") || w->offset != 0) die("sum_gradients: the table must start with emb.word");
-    size_t V = (size_t)w->shape[0], C = (size_t)w->shape[1];
+    size_t V = (size_t)w->shape[0], C = (size_t)w->shape[1], E = V * C;
     dist_sum_rows(be, g, V, C, t->id_rows, t->n_ids);
-    dist_sum_backend(be, g + V * C, n - V * C);
+    if (t->sharded) { /* only this rank's shard of the rest: the shards cut at E */
+        size_t *b = xmalloc(((size_t)t->nranks + 1) * sizeof *b);
+        for (int r = 0; r <= t->nranks; r++) b[r] = (t->shard[r] > E ? t->shard[r] : E) - E;
+        dist_reduce_scatter(g + E, b);
+        free(b);
+    } else {
+        dist_sum_backend(be, g + E, n - E);
+    }
     for (int k = 0; k < t->n_ids; k++) t->id_seen[t->id_rows[k]] = 0;
     t->n_ids = 0;
 }
@@ -441,6 +456,47 @@ static void gradnorm_step(Trainer *t, long done, const double loss[2]) {
               s->m[1], s->v[0], s->v[1]);
 }
 
+static void gather_shards(Backend *be, float *x, size_t n, void *ctx) {
+    (void)be, (void)n;
+    dist_all_gather(x, ((Trainer *)ctx)->shard);
+}
+
+/* Clip to o->clip and one AdamW step at lr on the summed gradients; returns
+ * their global norm (non-finite: nothing updated). Sharded (ZeRO-1): the
+ * norm is the rank-order sum of the shards' squares, each rank clips and
+ * updates its shard, then the weights are gathered. */
+static double optimizer_step(Trainer *t, float lr) {
+    size_t lo = 0, hi = model_num_params(t->m);
+    double ss;
+    if (t->sharded) {
+        lo = t->shard[t->rank], hi = t->shard[t->rank + 1];
+        ss = model_grad_sumsq_range(t->m, lo, hi);
+        dist_sum_doubles(&ss, 1);
+    } else {
+        ss = model_grad_sumsq_range(t->m, lo, hi);
+    }
+    double gnorm = sqrt(ss);
+    if (!isfinite(gnorm)) return gnorm;
+    model_clip_grad_range(t->m, gnorm, t->o->clip, lo, hi);
+    model_adamw_step_range(t->m, &t->hp, lr, lo, hi);
+    if (t->sharded) {
+        double t0 = now_seconds();
+        model_buffer_apply(t->m, MODEL_PARAMS, gather_shards, t);
+        t->sum_s += now_seconds() - t0;
+        t->opt_stale = 1;
+    }
+    return gnorm;
+}
+
+/* Sharded runs, before a checkpoint (on every rank: it is collective): the
+ * Adam moments of every shard to every rank. */
+static void sync_optstate(Trainer *t) {
+    if (!t->opt_stale) return;
+    model_buffer_apply(t->m, MODEL_ADAM_M, gather_shards, t);
+    model_buffer_apply(t->m, MODEL_ADAM_V, gather_shards, t);
+    t->opt_stale = 0;
+}
+
 static int train_step(Trainer *t, long step, Err *err) {
     double t0 = now_seconds(), loss[2] = {NAN, NAN};
     int tasks = task_sampler_pick(&t->ts, (uint64_t)t->o->seed, step);
@@ -458,15 +514,13 @@ static int train_step(Trainer *t, long step, Err *err) {
             return err_set(err, "non-finite %s loss (%g) at step %ld", TASK_NAMES[k], loss[k], step + 1);
     double t1 = now_seconds();
     if (t->use_gn) gradnorm_step(t, step + 1, loss);
-    if (t->nranks > 1) model_grads_apply(t->m, sum_gradients, t);
+    if (t->nranks > 1) model_buffer_apply(t->m, MODEL_GRADS, sum_gradients, t);
     if (t->nranks > 1) t->sum_s += now_seconds() - t1; /* GradNorm's update itself is negligible */
-    double gnorm = model_grad_norm(t->m);
+    float lr = lr_schedule((int)step, (int)t->total, (int)t->warmup, t->o->lr);
+    double gnorm = optimizer_step(t, lr);
     if (!isfinite(gnorm))
         return err_set(err, "non-finite gradient norm (%g) at step %ld (task %s)", gnorm, step + 1,
                        tasks == 3 ? "joint" : TASK_NAMES[tasks == 1 ? 0 : 1]);
-    model_clip_grad(t->m, gnorm, t->o->clip);
-    float lr = lr_schedule((int)step, (int)t->total, (int)t->warmup, t->o->lr);
-    model_adamw_step(t->m, &t->hp, lr);
     double tok_s = (double)toks / (now_seconds() - t0);
     for (int k = 0; k < 2; k++) t->loss_hist[k][step] = loss[k];
     log_step(t, step + 1, tasks, loss, lr, gnorm, tok_s);
@@ -762,6 +816,7 @@ static void trainer_free(Trainer *t) {
     free(t->options);
     free(t->id_seen);
     free(t->id_rows);
+    free(t->shard);
     train_data_free(&t->d);
 }
 
@@ -840,6 +895,7 @@ static int write_dump(Trainer *t, Err *err) {
 static int stop_on_signal(Trainer *t, long done, Err *err) {
     Err e;
     int sig = t->stop_sig;
+    sync_optstate(t);
     if (t->rank == 0 && (flush_logs(t, &e) || save_checkpoint(t, done, &e)))
         err_set(err, "%s at step %ld/%ld: the checkpoint could not be written: %s", signal_name(sig),
                 done, t->total, e.msg);
@@ -873,12 +929,14 @@ static int check_replicas(Trainer *t, long done, Err *err) {
 
 /* The run-directory work after a step (rank 0 only): dev evaluation, logs,
  * periodic checkpoint. */
+static int save_due(const Trainer *t, long done) {
+    return t->o->save_every > 0 && done % t->o->save_every == 0 && done < t->total;
+}
+
 static int rank0_after_step(Trainer *t, long done, Err *err) {
     if (eval_due(t, done) && eval_dev(t, done, err)) return -1;
     if (done % t->o->log_every == 0 && flush_logs(t, err)) return -1;
-    if (t->o->save_every > 0 && done % t->o->save_every == 0 && done < t->total &&
-        save_checkpoint(t, done, err))
-        return -1;
+    if (save_due(t, done) && save_checkpoint(t, done, err)) return -1;
     return 0;
 }
 
@@ -899,6 +957,7 @@ static int loop(Trainer *t, Err *err) {
             return -1;
         }
         long done = s + 1;
+        if (save_due(t, done)) sync_optstate(t);
         if (t->rank == 0 && rank0_after_step(t, done, err)) return -1;
         if (done % t->o->log_every == 0 && check_replicas(t, done, err)) return -1;
         if (stop_requested(t)) return stop_on_signal(t, done, err);
@@ -910,6 +969,7 @@ static int loop(Trainer *t, Err *err) {
             return rc;
         }
     }
+    sync_optstate(t); /* for the final checkpoint */
     return check_replicas(t, t->total, err) || (t->rank == 0 && write_dump(t, err)) ? -1 : 0;
 }
 

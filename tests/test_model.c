@@ -402,6 +402,14 @@ static void test_fd_qa(void) { check_fd(TASK_QA); }
 
 /* ---- batch slices (data parallelism, impl/dist.h) -------------------------- */
 
+/* model_buffer_apply callback: x = ctx's floats (host backend). */
+static void fill_grads(Backend *be, float *x, size_t n, void *ctx) {
+    (void)be;
+    memcpy(x, ctx, n * sizeof *x);
+}
+
+
+
 /* Loss and gradients (weight 1) of b on a fresh model with init seed 5. */
 static double loss_and_grads(Model *m, const Batch *b, float *grads) {
     Err err;
@@ -468,6 +476,40 @@ static void check_slices(int task) {
     free(g0);
     free(g1);
     model_free(m);
+    be->destroy(be);
+}
+
+/* ZeRO-1's pieces: an AdamW step done as two ranges (cut inside a tensor and
+ * across a run of tensors with another decay flag) gives the bits of the
+ * whole step, and the shards' squared norms add up to the whole norm. */
+static void test_adamw_ranges(void) {
+    Backend *be = backend_cpu(1);
+    Model *a = fd_model(be, 2, 8), *b = fd_model(be, 2, 8);
+    size_t n = model_num_params(a), cut = model_tensor(a, 1)->offset + 7; /* inside emb.pos */
+    float *g = xmalloc(n * sizeof *g), *pa = xmalloc(n * sizeof *pa), *pb = xmalloc(n * sizeof *pb);
+    for (size_t i = 0; i < n; i++) g[i] = (float)rng_uniform(3, 0, 9, i) - 0.5f;
+    AdamWParams hp = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 1.0f};
+    for (int step = 0; step < 3; step++) {
+        model_zero_grad(a), model_zero_grad(b);
+        model_buffer_apply(a, MODEL_GRADS, fill_grads, g);
+        model_buffer_apply(b, MODEL_GRADS, fill_grads, g);
+        double whole = model_grad_sumsq_range(a, 0, n);
+        double parts = model_grad_sumsq_range(b, 0, cut) + model_grad_sumsq_range(b, cut, n);
+        CU_ASSERT(fabs(whole - parts) <= 1e-12 * whole);
+        model_adamw_step(a, &hp, 1e-3f);
+        model_adamw_step_range(b, &hp, 1e-3f, 0, cut);
+        float *m = xmalloc(n * sizeof *m), *v = xmalloc(n * sizeof *v);
+        int t;
+        model_optstate_to_host(b, m, v, &t);
+        model_optstate_from_host(b, m, v, t - 1); /* one step, counted once */
+        model_adamw_step_range(b, &hp, 1e-3f, cut, n);
+        free(m), free(v);
+    }
+    model_params_to_host(a, pa);
+    model_params_to_host(b, pb);
+    CU_ASSERT(memcmp(pa, pb, n * sizeof *pa) == 0);
+    free(g), free(pa), free(pb);
+    model_free(a), model_free(b);
     be->destroy(be);
 }
 
@@ -549,6 +591,7 @@ int main(void) {
         {"QA backward with dropout = finite differences", test_fd_qa},
         {"NER batch slices: losses and gradients sum to the whole batch's (global masks)", test_slices_ner},
         {"QA batch slices: losses and gradients sum to the whole batch's (global masks)", test_slices_qa},
+        {"AdamW in two ranges (ZeRO-1 shards) == the whole step, bitwise", test_adamw_ranges},
         {"lr schedule: linear warmup and decay", test_lr_schedule},
         {"forward-only model == training model's eval forward, bitwise", test_inference_model_same_bits},
         {NULL, NULL}};
