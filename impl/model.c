@@ -225,8 +225,7 @@ void model_clip_grad(Model *m, double norm, float max_norm) { model_clip_grad_ra
  * (elementwise update, so the grouping does not change any value). */
 /* One kernel call per run of consecutive tensors with the same decay flag,
  * cut to [lo, hi). */
-void model_adamw_step_range(Model *m, const AdamWParams *hp, float lr, size_t lo, size_t hi) {
-    m->t++;
+static void adamw_range(Model *m, const AdamWParams *hp, float lr, size_t lo, size_t hi) {
     int i = 0;
     while (i < m->ntab) {
         int j = i + 1;
@@ -241,7 +240,14 @@ void model_adamw_step_range(Model *m, const AdamWParams *hp, float lr, size_t lo
         i = j;
     }
 }
-void model_adamw_step(Model *m, const AdamWParams *hp, float lr) { model_adamw_step_range(m, hp, lr, 0, m->nparams); }
+void model_adamw_step_ranges(Model *m, const AdamWParams *hp, float lr, const size_t *lohi, int nranges) {
+    m->t++;
+    for (int k = 0; k < nranges; k++) adamw_range(m, hp, lr, lohi[2 * k], lohi[2 * k + 1]);
+}
+void model_adamw_step(Model *m, const AdamWParams *hp, float lr) {
+    size_t all[2] = {0, m->nparams};
+    model_adamw_step_ranges(m, hp, lr, all, 1);
+}
 
 /* ---- table access and I/O ---------------------------------------------- */
 

@@ -153,9 +153,10 @@ void model_clip_grad_range(Model *m, double norm, float max_norm, size_t lo, siz
  * schedule can drive it); weight decay hp->weight_decay on tensors with
  * decay = 1 only. Increments the step counter first (1-based t). */
 void model_adamw_step(Model *m, const AdamWParams *hp, float lr);
-/* The same step on parameters [lo, hi) of the flat buffer only (also counts
- * the step): a data-parallel rank updates its shard (impl/dist.h). */
-void model_adamw_step_range(Model *m, const AdamWParams *hp, float lr, size_t lo, size_t hi);
+/* The same step (counted once) on the parameters of nranges ranges
+ * [lohi[2k], lohi[2k+1]) of the flat buffer only: a data-parallel rank
+ * updates its shard (impl/dist.h). */
+void model_adamw_step_ranges(Model *m, const AdamWParams *hp, float lr, const size_t *lohi, int nranges);
 
 /* Logits of the last forward: NER [B,T,num_labels], QA [B,T,2]. */
 void model_get_logits(const Model *m, float *host_out);

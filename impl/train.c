@@ -66,7 +66,9 @@ typedef struct {
     uint8_t *id_seen;      /* data parallel: [V] token ids of this step's global batches ... */
     int *id_rows, n_ids;   /* ... listed in order of first appearance (the same on every rank) */
     int sharded;           /* data parallel on the host: each rank updates its shard (ZeRO-1) */
-    size_t *shard;         /* [nranks + 1]: rank r owns parameters [shard[r], shard[r+1]) */
+    size_t E;              /* the word-embedding table's floats (first in the flat buffer) */
+    size_t *shard_emb;     /* [nranks + 1]: rank r owns [shard_emb[r], shard_emb[r+1]) of [0, E) ... */
+    size_t *shard_rest;    /* ... and E + [shard_rest[r], shard_rest[r+1]) of the rest: balanced */
     int opt_stale;         /* the Adam moments of the other ranks' shards are old here */
 } Trainer;
 
@@ -200,9 +202,13 @@ static int make_schedule(Trainer *t, Err *err) {
         return -1;
     if (t->use_gn && t->nranks > 1) t->gn.reduce = dist_sum_floats; /* G of the global batch */
     if (t->nranks > 1 && !strcmp(t->be->name, "cpu")) { /* ZeRO-1 on the host (GPUs: NCCL, whole update) */
+        const ParamInfo *w = model_tensor(t->m, 0); /* emb.word (sum_gradients checks) */
         t->sharded = 1;
-        t->shard = xmalloc(((size_t)t->nranks + 1) * sizeof *t->shard);
-        dist_shards(model_num_params(t->m), t->shard);
+        t->E = w->numel;
+        t->shard_emb = xmalloc(((size_t)t->nranks + 1) * sizeof(size_t));
+        t->shard_rest = xmalloc(((size_t)t->nranks + 1) * sizeof(size_t));
+        dist_shards(t->E, t->shard_emb);
+        dist_shards(model_num_params(t->m) - t->E, t->shard_rest);
     }
     return 0;
 }
@@ -389,11 +395,8 @@ static void sum_gradients(Backend *be, float *g, size_t n, void *ctx) {
     if (strcmp(w->name, "emb.word") || w->offset != 0) die("sum_gradients: the table must start with emb.word");
     size_t V = (size_t)w->shape[0], C = (size_t)w->shape[1], E = V * C;
     dist_sum_rows(be, g, V, C, t->id_rows, t->n_ids);
-    if (t->sharded) { /* only this rank's shard of the rest: the shards cut at E */
-        size_t *b = xmalloc(((size_t)t->nranks + 1) * sizeof *b);
-        for (int r = 0; r <= t->nranks; r++) b[r] = (t->shard[r] > E ? t->shard[r] : E) - E;
-        dist_reduce_scatter(g + E, b);
-        free(b);
+    if (t->sharded) { /* only this rank's shard of the rest */
+        dist_reduce_scatter(g + E, t->shard_rest);
     } else {
         dist_sum_backend(be, g + E, n - E);
     }
@@ -458,7 +461,9 @@ static void gradnorm_step(Trainer *t, long done, const double loss[2]) {
 
 static void gather_shards(Backend *be, float *x, size_t n, void *ctx) {
     (void)be, (void)n;
-    dist_all_gather(x, ((Trainer *)ctx)->shard);
+    Trainer *t = ctx;
+    dist_all_gather(x, t->shard_emb);
+    dist_all_gather(x + t->E, t->shard_rest);
 }
 
 /* Clip to o->clip and one AdamW step at lr on the summed gradients; returns
@@ -466,19 +471,20 @@ static void gather_shards(Backend *be, float *x, size_t n, void *ctx) {
  * norm is the rank-order sum of the shards' squares, each rank clips and
  * updates its shard, then the weights are gathered. */
 static double optimizer_step(Trainer *t, float lr) {
-    size_t lo = 0, hi = model_num_params(t->m);
-    double ss;
-    if (t->sharded) {
-        lo = t->shard[t->rank], hi = t->shard[t->rank + 1];
-        ss = model_grad_sumsq_range(t->m, lo, hi);
-        dist_sum_doubles(&ss, 1);
-    } else {
-        ss = model_grad_sumsq_range(t->m, lo, hi);
+    size_t r = (size_t)t->rank, lohi[4] = {0, model_num_params(t->m)};
+    int nr = 1;
+    if (t->sharded) { /* my rows of the embedding table, my part of the rest */
+        size_t mine[4] = {t->shard_emb[r], t->shard_emb[r + 1], t->E + t->shard_rest[r], t->E + t->shard_rest[r + 1]};
+        memcpy(lohi, mine, sizeof mine);
+        nr = 2;
     }
+    double ss = 0;
+    for (int k = 0; k < nr; k++) ss += model_grad_sumsq_range(t->m, lohi[2 * k], lohi[2 * k + 1]);
+    if (t->sharded) dist_sum_doubles(&ss, 1);
     double gnorm = sqrt(ss);
     if (!isfinite(gnorm)) return gnorm;
-    model_clip_grad_range(t->m, gnorm, t->o->clip, lo, hi);
-    model_adamw_step_range(t->m, &t->hp, lr, lo, hi);
+    for (int k = 0; k < nr; k++) model_clip_grad_range(t->m, gnorm, t->o->clip, lohi[2 * k], lohi[2 * k + 1]);
+    model_adamw_step_ranges(t->m, &t->hp, lr, lohi, nr);
     if (t->sharded) {
         double t0 = now_seconds();
         model_buffer_apply(t->m, MODEL_PARAMS, gather_shards, t);
@@ -816,7 +822,8 @@ static void trainer_free(Trainer *t) {
     free(t->options);
     free(t->id_seen);
     free(t->id_rows);
-    free(t->shard);
+    free(t->shard_emb);
+    free(t->shard_rest);
     train_data_free(&t->d);
 }
 
