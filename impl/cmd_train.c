@@ -87,6 +87,7 @@ int cmd_train(int argc, char **argv) {
         sig = s.stop_signal;
     }
     if (rc != 0) {
+        if (sig) dist_failure_is_collective(); /* all ranks stopped at the same step */
         say_error(&err);
         return sig ? 128 + sig : 1; /* as a shell reports a process a signal ended */
     }

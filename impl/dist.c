@@ -8,7 +8,10 @@
 
 #include "util.h"
 
-static int g_rank = 0, g_size = 1;
+static int g_rank = 0, g_size = 1, g_collective;
+
+void dist_failure_is_collective(void) { g_collective = 1; }
+int dist_collective_failure(void) { return g_collective; }
 
 int dist_rank(void) { return g_rank; }
 int dist_size(void) { return g_size; }

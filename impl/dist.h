@@ -82,6 +82,11 @@ int dist_gpu_init(Backend *be, Err *err);
 int dist_check_same(const uint8_t digest[32], int *first_diff);
 /* End every rank now with exit code `code` (exit(code) with one rank). */
 _Noreturn void dist_abort(int code);
+/* The failure about to be returned is every rank's, decided together (a
+ * stop signal all ranks agreed on): main then finalizes MPI and exits with
+ * it instead of aborting the job. */
+void dist_failure_is_collective(void);
+int dist_collective_failure(void);
 void dist_barrier(void);
 
 #endif

@@ -62,7 +62,7 @@ int main(int argc, char **argv) {
     } else {
         rc = dispatch(argc, argv);
     }
-    if (rc != 0 && dist_size() > 1) dist_abort(rc); /* no rank left waiting */
+    if (rc != 0 && dist_size() > 1 && !dist_collective_failure()) dist_abort(rc); /* no rank left waiting */
     dist_finalize();
     return rc;
 }

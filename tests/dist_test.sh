@@ -9,6 +9,8 @@
 #     rank (another --seed) is caught);
 #   - resume across N: stop at step 50 with N = 2, continue with N = 1 and
 #     the reverse; N = 2 -> N = 2 is bitwise the uninterrupted N = 2 run;
+#   - SIGTERM to one rank: all stop after the same step, rank 0 checkpoints,
+#     exit 143, and --resume ends bitwise where the uninterrupted run ends;
 #   - faults: a rank killed with SIGKILL, a bad option on one rank only and
 #     missing data on one rank each end the whole job non-zero within
 #     FAULT_TIMEOUT seconds with no process left, and the last checkpoint
@@ -166,6 +168,25 @@ else bad "SIGKILL of one rank: victim '$victim', exit $rc after $ms ms; left: $(
 for p in $(pids_of "$T/kill"); do kill -9 "$p" 2>/dev/null; done
 if "$MTL" eval --model "$T/kill" --out "$T/kill_eval" --no-test --qa-dev-limit 5 > "$T/kill_eval.log" 2>&1; then ok "after the kill the last checkpoint is valid (mtl eval reads it)"
 else bad "checkpoint after the kill unreadable: $(tail -2 "$T/kill_eval.log")"; fi
+
+# SIGTERM to one rank: every rank stops after the same step, rank 0 writes the
+# checkpoint, the job exits 143; --resume then ends bitwise where the
+# uninterrupted run ends
+SIG=("${BASE[@]}" --max-steps 400)
+"${MPI[@]}" "$MTL" "${SIG[@]}" --out "$T/sig" > "$T/sig.log" 2>&1 &
+job=$!
+for _ in $(seq 1 600); do [ -s "$T/sig/log.csv" ] && break; sleep 0.1; done
+victim=$(pids_of "$T/sig" | while read -r p; do [ "$(cat /proc/$p/comm 2>/dev/null)" = mtl ] && echo "$p"; done | sort -n | tail -1)
+[ -n "$victim" ] && kill -TERM "$victim"
+wait $job; rc=$?
+stop_at=$(grep -o 'stopped after step [0-9]*' "$T/sig.log" | sort -u)
+stopped=$(printf '%s' "$stop_at" | grep -c .)
+if [ $rc = 143 ] && [ "$stopped" = 1 ] && [ -f "$T/sig/checkpoint.bin" ] && no_orphans sig &&
+   run "$T/sig" "resume after SIGTERM" "${MPI[@]}" "$MTL" "${SIG[@]}" --resume &&
+   run "$T/sig_ref" "uninterrupted 400 steps" "${MPI[@]}" "$MTL" "${SIG[@]}" &&
+   same_file "$T/sig/checkpoint.bin" "$T/sig_ref/checkpoint.bin"; then
+  ok "SIGTERM to rank 1: both ranks $stop_at, exit 143, checkpoint; --resume bitwise = uninterrupted"
+else bad "SIGTERM to one rank: exit $rc, $stopped distinct stop step(s) ($stop_at); $(tail -3 "$T/sig.log")"; fi
 
 fault_case() { # NAME WORDS CMD... : must end non-zero within FAULT_TIMEOUT naming WORDS
   local name=$1 words=$2; shift 2
