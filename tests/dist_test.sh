@@ -2,7 +2,8 @@
 # dist_test.sh — data-parallel training (issue #15, impl/dist.h): N = 2 MPI
 # ranks against one process on the same global batch, dropout on, tiny
 # preset, fixture data (tests/fixtures), 100 steps:
-#   - per-step losses agree to <= 1e-5 relative, final dev scores to 1e-4;
+#   - per-step losses agree to <= 1e-5 relative, final dev scores to 1e-4
+#     (also N = 3, and N = 7 with a global batch of 6: one rank without rows);
 #   - N = 2 twice: bitwise identical checkpoints and metrics;
 #   - every rank holds the same weights after every step (--log-every 1:
 #     the replica check hashes them each step; a deliberately different
@@ -92,6 +93,12 @@ if out=$(compare_metrics "$T/n1" "$T/n2" 1e-4); then ok "N=2 vs N=1 final scores
 grep -q '"ranks": 2' "$T/n2/manifest.json" && ok "manifest records 2 ranks" || bad "manifest lacks ranks 2"
 [ "$(ls "$T/n2")" = "$(ls "$T/n1")" ] && ok "rank 0 alone wrote the run directory (same files as N=1)" \
   || bad "run directory files differ: $(ls "$T/n2" | tr '\n' ' ')"
+
+# ---- uneven shards: N = 3, and N = 7 > the 6 rows (one rank computes nothing) -----
+for N in 3 7; do
+  run "$T/n$N" "N=$N" mpirun -np "$N" --bind-to none "$MTL" "${BASE[@]}" --log-every 50 || bad "N=$N run"
+  if out=$(compare_logs "$T/n1" "$T/n$N" 1e-5); then ok "N=$N vs N=1 per-step loss: $out"; else bad "N=$N vs N=1: $out"; fi
+done
 
 # ---- N = 2 twice: bitwise ------------------------------------------------------------
 run "$T/n2b" "N=2 again" "${MPI[@]}" "$MTL" "${BASE[@]}" || bad "second N=2 run"
