@@ -82,6 +82,10 @@ typedef struct {
     int sliced; /* 1: row0 and global_valid apply */
 } Batch;
 
+/* Rows [lo, hi) of the whole batch g as a slice (sliced = 1, row0 = lo,
+ * global_valid = g's counts of valid targets), pointing into g's arrays. */
+Batch batch_slice(const Batch *g, int lo, int hi);
+
 /* One named tensor of the parameter table. */
 typedef struct {
     char name[40];

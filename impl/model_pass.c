@@ -69,6 +69,34 @@ size_t model_layout_acts(Acts *a, float *base, const ModelConfig *c, int maxB, i
     return cur;
 }
 
+/* ---- batch slices (data parallelism) -------------------------------------- */
+
+Batch batch_slice(const Batch *g, int lo, int hi) {
+    Batch b = *g;
+    int nv[2] = {0, 0};
+    if (g->task == TASK_NER) {
+        for (int i = 0; i < g->B * g->T; i++) nv[0] += g->labels[i] != MTL_IGNORE_INDEX;
+    } else {
+        for (int i = 0; i < g->B; i++) {
+            nv[0] += g->start[i] != MTL_IGNORE_INDEX;
+            nv[1] += g->end[i] != MTL_IGNORE_INDEX;
+        }
+    }
+    size_t off = (size_t)lo * g->T;
+    b.B = hi - lo;
+    b.ids = g->ids + off;
+    b.types = g->types ? g->types + off : NULL;
+    b.mask = g->mask ? g->mask + off : NULL;
+    b.labels = g->labels ? g->labels + off : NULL;
+    b.start = g->start ? g->start + lo : NULL;
+    b.end = g->end ? g->end + lo : NULL;
+    b.sliced = 1;
+    b.row0 = lo;
+    b.global_valid[0] = nv[0];
+    b.global_valid[1] = nv[1];
+    return b;
+}
+
 /* ---- batch validation --------------------------------------------------- */
 
 static int check_batch_shape(const Model *m, const Batch *b, Err *err) {

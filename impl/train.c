@@ -346,28 +346,9 @@ static void dump_init(Trainer *t) {
 static int rank_share(const Trainer *t, const Batch *g, Batch *b) {
     *b = *g;
     if (t->nranks == 1) return 1;
-    int lo, hi, nv[2] = {0, 0};
+    int lo, hi;
     dist_share(g->B, &lo, &hi);
-    if (g->task == TASK_NER) {
-        for (int i = 0; i < g->B * g->T; i++) nv[0] += g->labels[i] != MTL_IGNORE_INDEX;
-    } else {
-        for (int i = 0; i < g->B; i++) {
-            nv[0] += g->start[i] != MTL_IGNORE_INDEX;
-            nv[1] += g->end[i] != MTL_IGNORE_INDEX;
-        }
-    }
-    size_t off = (size_t)lo * g->T;
-    b->B = hi - lo;
-    b->ids = g->ids + off;
-    b->types = g->types ? g->types + off : NULL;
-    b->mask = g->mask ? g->mask + off : NULL;
-    b->labels = g->labels ? g->labels + off : NULL;
-    b->start = g->start ? g->start + lo : NULL;
-    b->end = g->end ? g->end + lo : NULL;
-    b->sliced = 1;
-    b->row0 = lo;
-    b->global_valid[0] = nv[0];
-    b->global_valid[1] = nv[1];
+    *b = batch_slice(g, lo, hi);
     return b->B > 0;
 }
 

@@ -421,20 +421,6 @@ static double loss_and_grads(Model *m, const Batch *b, float *grads) {
     return l;
 }
 
-/* Rows [lo, hi) of g as a slice (model.h: Batch.sliced). */
-static Batch slice_of(const Batch *g, int lo, int hi) {
-    Batch b = *g;
-    size_t off = (size_t)lo * g->T;
-    int nv[2] = {0, 0};
-    for (int i = 0; i < g->B * g->T; i++) nv[0] += g->task == TASK_NER && g->labels[i] != MTL_IGNORE_INDEX;
-    for (int i = 0; i < g->B && g->task == TASK_QA; i++)
-        nv[0] += g->start[i] != MTL_IGNORE_INDEX, nv[1] += g->end[i] != MTL_IGNORE_INDEX;
-    b.B = hi - lo;
-    b.ids += off, b.types += off, b.mask += off, b.labels += off, b.start += lo, b.end += lo;
-    b.sliced = 1, b.row0 = lo, b.global_valid[0] = nv[0], b.global_valid[1] = nv[1];
-    return b;
-}
-
 /* Two ranks' slices of a batch (rows [0,1) and [1,3), dropout 0.2): their
  * losses and gradients sum to the whole batch's (up to fp32 rounding): the
  * losses are normalised by the global counts and the dropout masks are the
@@ -457,7 +443,7 @@ static void check_slices(int task) {
     size_t n = model_num_params(m);
     float *gw = xmalloc(n * sizeof *gw), *g0 = xmalloc(n * sizeof *g0), *g1 = xmalloc(n * sizeof *g1);
     double lw = loss_and_grads(m, &g, gw);
-    Batch s0 = slice_of(&g, 0, 1), s1 = slice_of(&g, 1, 3);
+    Batch s0 = batch_slice(&g, 0, 1), s1 = batch_slice(&g, 1, 3);
     double l0 = loss_and_grads(m, &s0, g0), l1 = loss_and_grads(m, &s1, g1);
     double worst = 0, gmax = 0;
     for (size_t i = 0; i < n; i++) {
