@@ -183,7 +183,7 @@ reports:
 
 # Data: download + verify (datasets/fetch.sh), or verify + symlink a local
 # copy: make datasets DATASETS_SRC=../shared/datasets
-.PHONY: datasets weights fuzz fuzz-build
+.PHONY: datasets weights fuzz fuzz-build fuzz-merge
 datasets:
 	bash datasets/fetch.sh $(DATASETS_SRC)
 
@@ -193,12 +193,15 @@ weights:
 	bash datasets/fetch_weights.sh $(WEIGHTS_SRC)
 
 # libFuzzer targets fuzz/*.c (clang, ASan+UBSan), each run FUZZ_SECONDS;
-# corpora and crashes under build-fuzz/ (fuzz/run.sh).
+# corpora and crashes under build-fuzz/, the minimised corpora committed in
+# fuzz/corpus/ (make fuzz-merge), a record in build-fuzz/record.tsv (fuzz/run.sh).
 FUZZ_SECONDS ?= 60
 fuzz:
 	bash fuzz/run.sh $(FUZZ_SECONDS)
 fuzz-build:
 	FUZZ_BUILD_ONLY=1 bash fuzz/run.sh
+fuzz-merge:
+	FUZZ_MERGE=1 bash fuzz/run.sh
 
 # Regenerate the PyTorch golden state (needs python3 + torch).
 reference:

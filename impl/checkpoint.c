@@ -191,7 +191,8 @@ static int rd_state(Cursor *c, TrainState *st, uint32_t version) {
     if (rd(c, &st->seed, 8, "the training state") || rd(c, &step, 8, "the training state") ||
         rd(c, &t, 4, "the training state") || rd(c, &n_orders, 4, "the training state"))
         return -1;
-    if (step < 0 || t < 0 || n_orders < 0 || n_orders > CKPT_MAX_ORDERS)
+    if (step < 0 || step > TRAIN_MAX_STEPS || t < 0 || t > TRAIN_MAX_STEPS || n_orders < 0 ||
+        n_orders > CKPT_MAX_ORDERS)
         return err_set(c->err, "%s: implausible training state before byte %zu (step %lld, adam t %d, %d orders)",
                        c->path, c->off, (long long)step, t, n_orders);
     st->step = (long)step;

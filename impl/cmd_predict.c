@@ -2,7 +2,7 @@
  * text lines in, one JSON object per line out (entities; answers and the
  * context's entities from one encoder pass). The work is predict.c's; this
  * file reads the lines, parses options and writes the objects. */
-#include <cJSON.h>
+#include "jsonr.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,9 +255,8 @@ static int job_kind(Ctx *c, Job *j, int kind) {
 
 /* A JSON line: {"text": ...} or {"question": ..., "context": ...}; an "id" is copied. */
 static int parse_json_job(Ctx *c, Job *j, const char *line) {
-    const char *end = NULL;
-    j->in = cJSON_ParseWithOpts(line, &end, 1);
-    if (!j->in) return err_set(&j->err, "invalid JSON near byte %ld", end ? (long)(end - line) : 0L);
+    j->in = jsonr_parse(line, strlen(line), NULL, 0, &j->err);
+    if (!j->in) return -1;
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(j->in, "id");
     if (id) cJSON_AddItemToObject(j->out, "id", cJSON_Duplicate(id, 1));
     if (!cJSON_IsObject(j->in)) return err_set(&j->err, "a JSON line must be an object");

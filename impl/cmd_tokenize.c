@@ -1,8 +1,10 @@
-/* cmd_tokenize.c — `mtl tokenize [--vocab FILE] [--ids] [--offsets]`:
- * WordPiece-tokenize stdin line by line. One output line per input line:
- * the tokens (or ids) separated by single spaces; an empty line stays empty.
- * --offsets appends "\t" and the code-point spans "s-e" of every token,
- * then "\t" and the word index of every token (HF's word_ids). */
+/* cmd_tokenize.c — `mtl tokenize [--vocab FILE] [--ids] [--offsets] [--words]
+ * [--cased]`: WordPiece-tokenize stdin line by line. One output line per
+ * input line: the tokens (or ids) separated by single spaces; an empty line
+ * stays empty. --offsets appends "\t" and the code-point spans "s-e" of every
+ * token, then "\t" and the word index of every token (HF's word_ids).
+ * --words prints the normalised, pre-tokenised words instead of tokens (HF:
+ * normalizer + pre_tokenizer), with --offsets their spans. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,15 +17,24 @@ typedef struct {
     const char *vocab;
     int ids;
     int offsets;
+    int words;
+    int cased;
+    int utf8proc_only;
 } TokenizeOpts;
 
 static void tokenize_usage(FILE *f) {
-    fprintf(f, "usage: mtl tokenize [--vocab FILE] [--ids] [--offsets] < lines\n"
+    fprintf(f, "usage: mtl tokenize [--vocab FILE] [--ids] [--offsets] [--words] [--cased]\n"
+               "                    [--utf8proc-only] < lines\n"
                "  --vocab FILE  vocab.txt (default: $MTL_VOCAB, datasets/data/vocab/, "
                "../shared/vocab/)\n"
                "  --ids         print token ids instead of token strings\n"
                "  --offsets     append a tab and the code-point span start-end of each token,\n"
-               "                then a tab and each token's word index\n");
+               "                then a tab and each token's word index\n"
+               "  --words       print the normalised words WordPiece sees (Hugging Face's\n"
+               "                normalizer + pre-tokenizer), not the tokens\n"
+               "  --cased       do not lower-case or strip accents (do_lower_case=False)\n"
+               "  --utf8proc-only  utf8proc's Unicode tables alone, without Hugging Face's\n"
+               "                own rules where they differ (reference/unicode_check.py)\n");
 }
 
 /* Returns -1 to continue, else the exit status. */
@@ -35,6 +46,12 @@ static int parse_tokenize_args(int argc, char **argv, TokenizeOpts *o) {
             o->ids = 1;
         } else if (!strcmp(argv[i], "--offsets")) {
             o->offsets = 1;
+        } else if (!strcmp(argv[i], "--words")) {
+            o->words = 1;
+        } else if (!strcmp(argv[i], "--cased")) {
+            o->cased = 1;
+        } else if (!strcmp(argv[i], "--utf8proc-only")) {
+            o->utf8proc_only = 1;
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             tokenize_usage(stdout);
             return 0;
@@ -65,6 +82,31 @@ static void print_tokens(const Vocab *v, const WpTokens *t, const TokenizeOpts *
     putchar('\n');
 }
 
+static void print_words(const WpWords *w, const TokenizeOpts *o) {
+    for (int k = 0; k < w->n; k++) printf("%s%s", k ? " " : "", w->w[k].text);
+    if (o->offsets) {
+        putchar('\t');
+        for (int k = 0; k < w->n; k++) printf("%s%d-%d", k ? " " : "", w->w[k].cstart, w->w[k].cend);
+    }
+    putchar('\n');
+}
+
+/* Tokenize (or split into words) one line and print it; returns 0 or -1. */
+static int tokenize_line(const Vocab *v, const char *line, size_t n, const TokenizeOpts *o,
+                         WpTokens *t, Err *err) {
+    if (o->words) {
+        WpWords w = {0};
+        int rc = wordpiece_words(v, line, n, &w, err);
+        if (rc == 0) print_words(&w, o);
+        wpwords_free(&w);
+        return rc;
+    }
+    t->n = 0;
+    if (wordpiece_tokenize(v, line, n, t, err)) return -1;
+    print_tokens(v, t, o);
+    return 0;
+}
+
 /* Tokenize every line of stdin; returns the exit status. */
 static int tokenize_stream(const Vocab *v, const TokenizeOpts *o) {
     char *line = NULL;
@@ -77,13 +119,11 @@ static int tokenize_stream(const Vocab *v, const TokenizeOpts *o) {
         lineno++;
         if (n > 0 && line[n - 1] == '\n') n--;
         Err err = {{0}};
-        t.n = 0;
-        if (wordpiece_tokenize(v, line, (size_t)n, &t, &err)) {
+        if (tokenize_line(v, line, (size_t)n, o, &t, &err)) {
             fprintf(stderr, "mtl tokenize: <stdin>:%ld: %s\n", lineno, err.msg);
             rc = 1;
             break;
         }
-        print_tokens(v, &t, o);
     }
     free(line);
     wptokens_free(&t);
@@ -108,6 +148,8 @@ int cmd_tokenize(int argc, char **argv) {
         fprintf(stderr, "mtl tokenize: %s\n", err.msg);
         return 1;
     }
+    if (o.cased) vocab_set_case(v, 0, -1);
+    if (o.utf8proc_only) vocab_set_hf_rules(v, 0);
     int rc = tokenize_stream(v, &o);
     vocab_free(v);
     return rc;

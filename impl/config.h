@@ -8,6 +8,10 @@
 enum { HEAD_NER = 1, HEAD_QA = 2 };
 
 #define NER_NUM_LABELS 9 /* O, B-/I- x {PER, LOC, ORG, MISC} (IOB2) */
+/* The most optimiser steps a run may take: --max-steps' upper bound, and what
+ * a checkpoint's step and AdamW counters are checked against on load (so that
+ * a forged counter cannot overflow the int step arithmetic). */
+#define TRAIN_MAX_STEPS 100000000L
 
 typedef struct ModelConfig {
     char preset[32];

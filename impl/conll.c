@@ -24,35 +24,14 @@ int conll_label_is_inside(int label) { return label >= 2 && label < CONLL_NUM_LA
 
 /* ---- UTF-8 ------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 if it is invalid.
- * Rules (RFC 3629): lead byte ranges, continuation bytes 10xxxxxx, no
- * overlong forms (E0 needs A0.., F0 needs 90..), no surrogates (ED ..9F),
- * nothing above U+10FFFF (F4 ..8F). */
-static int utf8_seq_len(const unsigned char *s, size_t n) {
-    unsigned c = s[0];
-    if (c >= 0x01 && c < 0x80) return 1;
-    int len = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-    if (len == 0 || (size_t)len > n) return 0;
-    for (int i = 1; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80) return 0;
-    if (c == 0xE0 && s[1] < 0xA0) return 0;
-    if (c == 0xED && s[1] > 0x9F) return 0;
-    if (c == 0xF0 && s[1] < 0x90) return 0;
-    if (c == 0xF4 && s[1] > 0x8F) return 0;
-    return len;
-}
-
 int conll_utf8_valid(const char *s, size_t n, size_t *bad) {
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        int k = utf8_seq_len(u + i, n - i);
-        if (k == 0) {
-            if (bad) *bad = i;
-            return 0;
-        }
-        i += (size_t)k;
-    }
-    return 1;
+    long at = utf8_first_invalid(s, n);
+    const char *nul = memchr(s, '\0', n);
+    size_t first = at < 0 ? n : (size_t)at;
+    if (nul && (size_t)(nul - s) < first) first = (size_t)(nul - s);
+    if (first == n) return 1;
+    if (bad) *bad = first;
+    return 0;
 }
 
 /* ---- IOB1 -> IOB2 ------------------------------------------------------ */

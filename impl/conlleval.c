@@ -209,10 +209,6 @@ static int handle_line(Conlleval *ce, const LineCols *lc, int *ncols, const char
         conlleval_boundary(ce);
         return 0;
     }
-    if (name_equals("-DOCSTART-", lc->first, lc->first_n)) {
-        conlleval_boundary(ce);
-        return 0;
-    }
     if (*ncols == 0) *ncols = lc->n;
     if (lc->n != *ncols)
         return err_set(err, "%s:%ld: unexpected number of columns: %d (the first line had %d)", name,
@@ -223,6 +219,14 @@ static int handle_line(Conlleval *ce, const LineCols *lc, int *ncols, const char
     if (lc->first_n == 3 && memcmp(lc->first, "-X-", 3) == 0) {
         conlleval_boundary(ce);
         return 0;
+    }
+    /* only the tags are read (and become type names in the report and the
+     * JSON): the other columns may hold any bytes, as for conlleval.pl */
+    for (int k = 0; k < 2; k++) {
+        size_t bad;
+        if (!conll_utf8_valid(lc->col[k], lc->col_n[k], &bad))
+            return err_set(err, "%s:%ld: the %s tag (column %d) has invalid UTF-8 or a NUL byte at its byte %zu",
+                           name, line, k ? "predicted" : "gold", lc->n - 1 + k, bad + 1);
     }
     process(ce, lc->col[0], lc->col_n[0], lc->col[1], lc->col_n[1], 0);
     return 0;
@@ -236,9 +240,6 @@ int conlleval_parse(Conlleval *ce, const char *buf, size_t len, const char *name
         const char *nl = memchr(buf + pos, '\n', len - pos);
         size_t end = nl ? (size_t)(nl - buf) : len;
         line++;
-        size_t bad;
-        if (!conll_utf8_valid(buf + pos, end - pos, &bad))
-            return err_set(err, "%s:%ld: invalid UTF-8 or NUL byte at column %zu", name, line, bad + 1);
         LineCols lc;
         split_columns(buf + pos, end - pos, &lc);
         if (handle_line(ce, &lc, &ncols, name, line, err) != 0) return -1;

@@ -7,12 +7,18 @@
  * conlleval.pl's startOfChunk/endOfChunk say so; a predicted chunk is correct
  * only if it starts and ends where a gold chunk does with the same type.
  *
- * Deliberate differences from the Perl script (documented, input-level only):
- *  - columns are split on runs of spaces/tabs (conlleval splits on single
- *    spaces, so a double space there is an empty column);
- *  - lines whose first column is -DOCSTART- act as sentence boundaries and
- *    are not counted as tokens (conlleval counts them as correctly tagged "O"
- *    tokens, which changes only the token count and the accuracy).
+ * Deliberate differences from the Perl script (documented, input-level only;
+ * on input the Perl script accepts they change no figure):
+ *  - columns are split on runs of spaces, tabs and CRs (conlleval splits on
+ *    single spaces, so a double space or a tab there makes another column,
+ *    and a CRLF file's last tag there ends in "\r");
+ *  - the two tag columns must be valid UTF-8 without NUL bytes (they become
+ *    the type names of the report and of the JSON); the Perl script reads
+ *    bytes. Other columns may hold any bytes, as there.
+ * A "-DOCSTART-" line is an ordinary token line, as in conlleval.pl: it is
+ * counted as a token, and a chunk may run across it or start on it when its
+ * tags are not O (the CoNLL files mtl writes have no such lines; its own
+ * evaluation treats documents as sentence breaks).
  * Everything else, including the quirks (a type "0" counts as no type; the
  * empty type is listed twice when it occurs in both gold and prediction), is
  * reproduced.
@@ -67,7 +73,7 @@ void conlleval_finish(Conlleval *ce);
 /* Parse conlleval input from memory: whitespace-separated columns, the last
  * two are gold and predicted; every non-blank line must have the same number
  * of columns (>= 2); blank lines and lines whose first column is "-X-" are
- * boundaries; "-DOCSTART-" lines are boundaries not counted as tokens.
+ * boundaries; the last two columns must be valid UTF-8 without NUL.
  * Calls conlleval_finish. Returns -1 with "<name>:<line>: <what>" on bad input. */
 int conlleval_parse(Conlleval *ce, const char *buf, size_t len, const char *name, Err *err);
 int conlleval_file(Conlleval *ce, const char *path, Err *err);

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <cJSON.h>
+#include "jsonr.h"
 
 #include "conll.h"
 #include "paths.h"
@@ -97,23 +97,12 @@ int hf_resolve(const char *init, char *dir, size_t n, Err *err) {
 /* ----------------------------------------------------------- config.json */
 
 static cJSON *read_json(const char *path, Err *err) {
-    size_t len;
-    char *buf = read_file_all(path, &len, err);
-    if (!buf) return NULL;
-    /* require_null_terminated (buf is): text after the object is an error, not ignored */
-    cJSON *j = strlen(buf) == len ? cJSON_ParseWithOpts(buf, NULL, 1) : NULL;
-    if (!j && strlen(buf) != len) {
-        err_set(err, "%s: NUL byte at byte %zu", path, strlen(buf));
-    } else if (!j) {
-        const char *at = cJSON_GetErrorPtr();
-        size_t off = at && at >= buf && at <= buf + len ? (size_t)(at - buf) : 0;
-        err_set(err, "%s: invalid JSON near byte %zu", path, off);
-    } else if (!cJSON_IsObject(j)) {
+    cJSON *j = jsonr_read_file(path, err);
+    if (j && !cJSON_IsObject(j)) {
         err_set(err, "%s: not a JSON object", path);
         cJSON_Delete(j);
         j = NULL;
     }
-    free(buf);
     return j;
 }
 

@@ -1,6 +1,7 @@
 #include "manifest.h"
 
 #include "dist.h"
+#include "tokenizer.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -128,6 +129,7 @@ static void write_build(JsonW *w) {
     jw_str(w, "compiler", build_compiler());
     jw_str(w, "cflags", build_cflags());
     jw_str(w, "blas", build_blas());
+    jw_str(w, "unicode", tokenizer_unicode_info());
     jw_bool(w, "cuda_built", build_has_cuda());
 }
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cJSON.h>
+#include "jsonr.h"
 
 static const struct {
     const char *name;
@@ -137,21 +137,11 @@ static int check_layout(const SafeTensors *st, Err *err) {
 }
 
 static int parse_header(SafeTensors *st, const char *hdr, size_t hlen, Err *err) {
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(hdr, hlen, &end, 0);
-    if (root && end) { /* only the format's space padding may follow the object */
-        while (end < hdr + hlen && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')) end++;
-        if (end < hdr + hlen) {
-            cJSON_Delete(root);
-            return err_set(err, "%s: bytes after the header's JSON object (at byte %zu)", st->path,
-                           (size_t)(end - hdr) + 8);
-        }
-    }
-    if (!root) {
-        const char *at = cJSON_GetErrorPtr();
-        size_t off = at && at >= hdr && at <= hdr + hlen ? (size_t)(at - hdr) + 8 : 8;
-        return err_set(err, "%s: the header is not valid JSON (near byte %zu)", st->path, off);
-    }
+    char name[1100];
+    snprintf(name, sizeof name, "%s: the header", st->path);
+    /* only the format's space padding may follow the object */
+    cJSON *root = jsonr_parse(hdr, hlen, name, 8, err);
+    if (!root) return -1;
     int rc = 0;
     if (!cJSON_IsObject(root)) rc = err_set(err, "%s: the header is not a JSON object", st->path);
     int cap = rc ? 0 : cJSON_GetArraySize(root);

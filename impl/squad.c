@@ -2,54 +2,12 @@
  * predictions file. Featurisation (run_qa windows) is in squad_feat.c. */
 #include "squad.h"
 
+#include "jsonr.h"
+
 #include <cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- UTF-8 ------------------------------------------------------------- */
-
-/* Length of the valid UTF-8 sequence at s[i] (strict: shortest form, no
- * surrogates, at most U+10FFFF), or 0 if invalid. */
-static int utf8_seq_len(const unsigned char *s, size_t i, size_t len) {
-    unsigned c = s[i];
-    if (c < 0x80) return 1;
-    int n;
-    unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-    if (c >= 0xC2 && c <= 0xDF) n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0) lo = 0xA0;      /* no overlongs */
-        if (c == 0xED) hi = 0x9F;      /* no surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0) lo = 0x90;      /* no overlongs */
-        if (c == 0xF4) hi = 0x8F;      /* <= U+10FFFF */
-    } else
-        return 0;
-    if (i + (size_t)n > len) return 0;
-    if (s[i + 1] < lo || s[i + 1] > hi) return 0;
-    for (int k = 2; k < n; k++)
-        if ((s[i + k] & 0xC0) != 0x80) return 0;
-    return n;
-}
-
-long utf8_first_invalid(const char *s, size_t len) {
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        int n = utf8_seq_len(u, i, len);
-        if (!n) return (long)i;
-        i += (size_t)n;
-    }
-    return -1;
-}
-
-int utf8_count_cp(const char *s, size_t len) {
-    int n = 0;
-    for (size_t i = 0; i < len; i++) n += ((unsigned char)s[i] & 0xC0) != 0x80;
-    return n;
-}
 
 /* ---- parse context: file name, error, JSON path ------------------------ */
 
@@ -59,12 +17,6 @@ typedef struct {
     SquadDataset *ds;
     int cap_ex, cap_ctx, cap_art;
 } Parser;
-
-static int line_of(const char *buf, size_t off) {
-    int line = 1;
-    for (size_t i = 0; i < off; i++) line += buf[i] == '\n';
-    return line;
-}
 
 static const char *json_type_name(const cJSON *j) {
     if (!j) return "nothing";
@@ -310,63 +262,6 @@ static int parse_root(Parser *ps, const cJSON *root) {
     return 0;
 }
 
-/* ---- JSON text -> cJSON tree with byte-precise errors ------------------ */
-
-static int is_json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
-/* Does the text end inside a string or with objects/arrays left open (the
- * signature of a truncated file)? Only used to word an error message. */
-static int json_ends_open(const char *buf, size_t len) {
-    long depth = 0;
-    int in_string = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = buf[i];
-        if (in_string) {
-            if (c == '\\') i++;
-            else if (c == '"') in_string = 0;
-        } else if (c == '"') in_string = 1;
-        else if (c == '{' || c == '[') depth++;
-        else if (c == '}' || c == ']') depth--;
-    }
-    return in_string || depth > 0;
-}
-
-/* Parse a NUL-terminated buffer of len bytes (buf[len] == 0). Checks UTF-8
- * first so that every string in the tree is valid. */
-static cJSON *parse_json_text(const char *buf, size_t len, const char *name, Err *err) {
-    long bad = utf8_first_invalid(buf, len);
-    if (bad >= 0) {
-        err_set(err, "%s: invalid UTF-8 at byte %ld (line %d)", name, bad, line_of(buf, (size_t)bad));
-        return NULL;
-    }
-    if (memchr(buf, 0, len)) {
-        size_t off = (size_t)((const char *)memchr(buf, 0, len) - buf);
-        err_set(err, "%s: NUL byte at byte %zu (line %d)", name, off, line_of(buf, off));
-        return NULL;
-    }
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
-    if (!root) {
-        size_t off = end && end >= buf && end <= buf + len ? (size_t)(end - buf) : len;
-        if (json_ends_open(buf, len) || len == 0)
-            err_set(err, "%s: invalid JSON at byte %zu (line %d): the document ends at byte %zu "
-                         "inside an open string, object or array (truncated file?)",
-                    name, off, line_of(buf, off), len);
-        else
-            err_set(err, "%s: invalid JSON at byte %zu (line %d)", name, off, line_of(buf, off));
-        return NULL;
-    }
-    size_t off = (size_t)(end - buf);
-    while (off < len && is_json_space(buf[off])) off++;
-    if (off < len) {
-        err_set(err, "%s: invalid JSON at byte %zu (line %d): data after the top-level value", name,
-                off, line_of(buf, off));
-        cJSON_Delete(root);
-        return NULL;
-    }
-    return root;
-}
-
 static int cmp_example_id(const void *a, const void *b) {
     const SquadExample *x = *(const SquadExample *const *)a, *y = *(const SquadExample *const *)b;
     return strcmp(x->id, y->id);
@@ -390,7 +285,7 @@ static int check_unique_ids(const SquadDataset *ds, const char *name, Err *err) 
 
 static int squad_parse_nul(const char *buf, size_t len, const char *name, SquadDataset *ds, Err *err) {
     memset(ds, 0, sizeof *ds);
-    cJSON *root = parse_json_text(buf, len, name, err);
+    cJSON *root = jsonr_parse(buf, len, name, 0, err);
     if (!root) return -1;
     Parser ps = {.name = name, .err = err, .ds = ds};
     int rc = parse_root(&ps, root);
@@ -514,7 +409,7 @@ static void dedup_last_wins(SquadPredictions *p) {
 static int predictions_from_json(const char *buf, size_t len, const char *name, SquadPredictions *p,
                                  Err *err) {
     squad_predictions_init(p);
-    cJSON *root = parse_json_text(buf, len, name, err);
+    cJSON *root = jsonr_parse(buf, len, name, 0, err);
     if (!root) return -1;
     if (!cJSON_IsObject(root)) {
         err_set(err, "%s: top level: expected an object {\"id\": \"answer\", ...}, got %s", name,

@@ -150,12 +150,5 @@ int squad_predictions_load(const char *path, SquadPredictions *p, Err *err);
 /* Write {"id": "text", ...} in insertion order, atomically. */
 int squad_predictions_write(const char *path, const SquadPredictions *p, Err *err);
 
-/* ---- small UTF-8 helpers (shared with the metrics) ---------------------- */
-
-/* Byte offset of the first invalid UTF-8 sequence (overlong, surrogate,
- * > U+10FFFF, truncated), or -1 if s[0..len) is valid. */
-long utf8_first_invalid(const char *s, size_t len);
-/* Number of code points of valid UTF-8 s[0..len). */
-int utf8_count_cp(const char *s, size_t len);
 
 #endif

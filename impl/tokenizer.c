@@ -2,7 +2,8 @@
  * BertTokenizerFast(do_lower_case=True): AddedVocabulary (special tokens) +
  * BertNormalizer + BertPreTokenizer + WordPiece.
  *
- * Pipeline for one text (all Unicode data from libutf8proc):
+ * Pipeline for one text (Unicode data from libutf8proc, except the code
+ * points where HF's older tables say otherwise: tokenizer_hf_rules.h):
  *   0. decode UTF-8 into code points (reject invalid input with its offset);
  *   1. split out literal special tokens "[PAD]" "[UNK]" "[CLS]" "[SEP]"
  *      "[MASK]" (case-sensitive, matched in the raw text, as HF does);
@@ -11,7 +12,8 @@
  *        - drop U+0000, U+FFFD and "other" chars (Cc Cf Co Cs) except \t\n\r,
  *        - whitespace (\t \n \r, Zs Zl Zp) becomes a word break,
  *        - CJK ideographs become words of their own,
- *        - NFD, drop nonspacing marks (Mn), then lower-case (HF's order);
+ *        - NFD (with canonical reordering of the marks over the segment),
+ *          drop nonspacing marks (Mn), then lower-case (HF's order);
  *   3. words = maximal runs between whitespace; every punctuation char
  *      (ASCII 33-47 58-64 91-96 123-126 or Unicode P*) is its own word;
  *   4. WordPiece: greedy longest-match-first, "##" continuations, a word of
@@ -21,9 +23,12 @@
 #include "tokenizer.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
+
+#include "tokenizer_hf_rules.h" /* HF_CHAR_RULES (generated) */
 
 #define WP_MAX_WORD_CHARS 100
 #define WP_MAX_DECOMP 32 /* longest canonical decomposition is 4 code points */
@@ -40,6 +45,7 @@ struct Vocab {
     int pad, unk, cls, sep, mask_id;
     int lower;         /* lower-case the text (do_lower_case) */
     int strip_accents; /* drop Mn marks after NFD */
+    int hf_rules;      /* apply HF_CHAR_RULES (0: utf8proc's tables alone) */
 };
 
 /* FNV-1a over the bytes of prefix then s (prefix may be NULL). Hashing the
@@ -80,24 +86,11 @@ static void vocab_build_table(Vocab *v) {
     }
 }
 
-/* Byte offset of the first invalid UTF-8 sequence in s[0..len), or -1. */
-static long utf8_invalid_at(const char *s, size_t len) {
-    size_t i = 0;
-    while (i < len) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t k =
-            utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &cp);
-        if (k <= 0) return (long)i;
-        i += (size_t)k;
-    }
-    return -1;
-}
-
 /* Append one vocab line (without its newline; a trailing \r is dropped). */
 static int vocab_add_line(Vocab *v, int *cap, const char *path, int lineno, const char *s,
                           size_t len, Err *err) {
     if (len > 0 && s[len - 1] == '\r') len--;
-    long bad = utf8_invalid_at(s, len);
+    long bad = utf8_first_invalid(s, len);
     if (bad >= 0)
         return err_set(err, "%s:%d: invalid UTF-8 at byte %ld of the line", path, lineno, bad);
     if (len > 1000) return err_set(err, "%s:%d: token longer than 1000 bytes", path, lineno);
@@ -147,7 +140,7 @@ Vocab *vocab_load(const char *path, Err *err) {
     char *buf = read_file_all(path, &n, err);
     if (!buf) return NULL;
     Vocab *v = xcalloc(1, sizeof *v);
-    v->lower = v->strip_accents = 1;
+    v->lower = v->strip_accents = v->hf_rules = 1;
     int rc = vocab_parse(v, path, buf, n, err);
     free(buf);
     if (rc == 0 && v->n == 0) rc = err_set(err, "%s: empty vocab", path);
@@ -183,6 +176,19 @@ const char *vocab_token(const Vocab *v, int id) {
 void vocab_set_case(Vocab *v, int lower, int strip_accents) {
     v->lower = lower != 0;
     v->strip_accents = strip_accents < 0 ? v->lower : strip_accents != 0;
+}
+void vocab_set_hf_rules(Vocab *v, int on) { v->hf_rules = on != 0; }
+
+const char *tokenizer_unicode_info(void) {
+    static char buf[256];
+    int n = (int)(sizeof HF_CHAR_RULES / sizeof HF_CHAR_RULES[0]);
+    const char *ver = utf8proc_version();
+    int same = strcmp(ver, HF_RULES_UTF8PROC_VERSION) == 0;
+    snprintf(buf, sizeof buf, "utf8proc %s (Unicode %s), %d HF rules from tokenizers %s%s%s%s", ver,
+             utf8proc_unicode_version(), n, HF_RULES_TOKENIZERS_VERSION,
+             same ? "" : " made against utf8proc ", same ? "" : HF_RULES_UTF8PROC_VERSION,
+             same ? "" : " (check with reference/unicode_check.py)");
+    return buf;
 }
 int vocab_lower_case(const Vocab *v) { return v->lower; }
 int vocab_strip_accents(const Vocab *v) { return v->strip_accents; }
@@ -254,6 +260,20 @@ static int is_punct(int32_t c) {
     return k >= UTF8PROC_CATEGORY_PC && k <= UTF8PROC_CATEGORY_PO;
 }
 
+/* Hugging Face's own rule for c where its Unicode tables differ from
+ * utf8proc's (tokenizer_hf_rules.h), or NULL: binary search by code point. */
+static const HfCharRule *hf_rule(int32_t c) {
+    size_t lo = 0, hi = sizeof HF_CHAR_RULES / sizeof HF_CHAR_RULES[0];
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (HF_CHAR_RULES[mid].cp < c) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < sizeof HF_CHAR_RULES / sizeof HF_CHAR_RULES[0] && HF_CHAR_RULES[lo].cp == c
+               ? &HF_CHAR_RULES[lo]
+               : NULL;
+}
+
 /* ------------------------------------------------------ scratch buffers */
 
 /* Per-call working state: the decoded text and the normalised code points. */
@@ -264,14 +284,20 @@ typedef struct {
     int32_t *nc;   /* normalised code points of the current segment */
     int *orig;     /* original code-point index of each normalised one */
     uint8_t *kind; /* NK_* class of each normalised code point */
+    uint8_t *ccc;  /* its canonical combining class (0: a starter) */
+    uint8_t *first; /* canonical_reorder: the first component of its char */
+    int *pos;       /* canonical_reorder: original positions of a run */
     int nn, ncap;
     char *wbuf;    /* UTF-8 bytes of the current word */
     int *wbyte;    /* byte offset of each char of the word in wbuf */
     int wcap;
     int lower, strip; /* the vocab's do_lower_case / strip_accents */
+    int hf_rules;     /* the vocab's hf_rules */
 } Scratch;
 
-enum { NK_PLAIN = 0, NK_SPACE = 1, NK_ALONE = 2 }; /* ALONE: punctuation or CJK */
+/* ALONE: punctuation or CJK (a word of its own); MARK: a nonspacing mark
+ * that strip_accents removes once the marks are in canonical order. */
+enum { NK_PLAIN = 0, NK_SPACE = 1, NK_ALONE = 2, NK_MARK = 3 };
 
 static void scratch_free(Scratch *s) {
     free(s->cp);
@@ -279,6 +305,9 @@ static void scratch_free(Scratch *s) {
     free(s->nc);
     free(s->orig);
     free(s->kind);
+    free(s->ccc);
+    free(s->first);
+    free(s->pos);
     free(s->wbuf);
     free(s->wbyte);
 }
@@ -309,47 +338,82 @@ static int decode_text(Scratch *s, const char *text, size_t len, Err *err) {
     return 0;
 }
 
-static void push_norm(Scratch *s, int32_t c, int orig, int kind) {
+static void push_norm(Scratch *s, int32_t c, int orig, int kind, int ccc) {
     if (s->nn == s->ncap) {
         s->ncap = s->ncap ? s->ncap * 2 : 256;
         s->nc = xrealloc(s->nc, (size_t)s->ncap * sizeof(int32_t));
         s->orig = xrealloc(s->orig, (size_t)s->ncap * sizeof(int));
         s->kind = xrealloc(s->kind, (size_t)s->ncap);
+        s->ccc = xrealloc(s->ccc, (size_t)s->ncap);
+        s->first = xrealloc(s->first, (size_t)s->ncap);
+        s->pos = xrealloc(s->pos, (size_t)s->ncap * sizeof(int));
     }
     s->nc[s->nn] = c;
     s->orig[s->nn] = orig;
     s->kind[s->nn] = (uint8_t)kind;
+    s->ccc[s->nn] = (uint8_t)ccc;
     s->nn++;
 }
 
 /* ASCII fast path of normalize_char (same result, no table lookups). */
 static void normalize_ascii(Scratch *s, int i, int32_t c) {
     if (c == '\t' || c == '\n' || c == '\r' || c == ' ') {
-        push_norm(s, ' ', i, NK_SPACE);
+        push_norm(s, ' ', i, NK_SPACE, 0);
     } else if (c >= 0x20 && c != 0x7F) { /* other C0 controls and DEL: dropped */
         if (s->lower && c >= 'A' && c <= 'Z') c += 'a' - 'A';
-        push_norm(s, c, i, is_punct(c) ? NK_ALONE : NK_PLAIN);
+        push_norm(s, c, i, is_punct(c) ? NK_ALONE : NK_PLAIN, 0);
     }
 }
 
-/* Normalise original code point i: NFD, drop Mn, lower-case, classify (the
- * cased variant: neither NFD nor Mn dropping nor lower-casing, as HF's
- * BertNormalizer with lowercase=False and strip_accents unset). */
+/* One code point after NFD by utf8proc's tables: a mark to strip, or kept
+ * (lower-cased when the vocab is uncased). cjk: it came from a CJK char. */
+static void push_component(Scratch *s, int32_t c, int i, int cjk) {
+    int ccc = utf8proc_get_property(c)->combining_class;
+    if (s->strip && utf8proc_category(c) == UTF8PROC_CATEGORY_MN) {
+        push_norm(s, c, i, NK_MARK, ccc);
+        return;
+    }
+    int32_t low = s->lower ? utf8proc_tolower(c) : c;
+    push_norm(s, low, i, cjk || is_punct(low) ? NK_ALONE : NK_PLAIN, ccc);
+}
+
+/* A code point with its own HF rule: HF's class, lower case and ccc. */
+static void push_by_rule(Scratch *s, const HfCharRule *r, int i, int cjk) {
+    int32_t c = s->lower ? r->lower : r->cp;
+    switch (r->cls) {
+    case HF_DROP: return;
+    case HF_SPACE: push_norm(s, ' ', i, NK_SPACE, 0); return;
+    case HF_MARK: push_norm(s, c, i, s->strip ? NK_MARK : cjk ? NK_ALONE : NK_PLAIN, r->ccc); return;
+    case HF_PUNCT: push_norm(s, c, i, NK_ALONE, r->ccc); return;
+    default: push_norm(s, c, i, cjk ? NK_ALONE : NK_PLAIN, r->ccc); return;
+    }
+}
+
+/* Normalise original code point i: HF's own rule where its Unicode tables
+ * differ from utf8proc's, else clean (drop controls), whitespace, then with
+ * strip_accents NFD into components (marks dropped later, in
+ * finish_segment), lower-case and classify. Cased vocabs (lowercase=False,
+ * strip_accents unset) skip NFD and lower-casing, as HF's BertNormalizer. */
 static void normalize_char(Scratch *s, int i) {
     int32_t c = s->cp[i];
     if (c < 0x80) {
         normalize_ascii(s, i, c);
         return;
     }
-    if (is_dropped(c)) return;
-    if (is_space(c)) {
-        push_norm(s, ' ', i, NK_SPACE);
+    int cjk = is_cjk(c);
+    const HfCharRule *r = s->hf_rules ? hf_rule(c) : NULL;
+    if (r) {
+        push_by_rule(s, r, i, cjk);
         return;
     }
-    int cjk = is_cjk(c);
+    if (is_dropped(c)) return;
+    if (is_space(c)) {
+        push_norm(s, ' ', i, NK_SPACE, 0);
+        return;
+    }
     if (!s->strip) {
         int32_t low = s->lower ? utf8proc_tolower(c) : c;
-        push_norm(s, low, i, cjk || is_punct(low) ? NK_ALONE : NK_PLAIN);
+        push_norm(s, low, i, cjk || is_punct(low) ? NK_ALONE : NK_PLAIN, 0);
         return;
     }
     utf8proc_int32_t d[WP_MAX_DECOMP];
@@ -360,10 +424,65 @@ static void normalize_char(Scratch *s, int i) {
         nd = 1;
     }
     for (int k = 0; k < nd; k++) {
-        if (utf8proc_category(d[k]) == UTF8PROC_CATEGORY_MN) continue;
-        int32_t low = s->lower ? utf8proc_tolower(d[k]) : d[k];
-        push_norm(s, low, i, cjk || is_punct(low) ? NK_ALONE : NK_PLAIN);
+        const HfCharRule *rk = s->hf_rules ? hf_rule(d[k]) : NULL;
+        if (rk) push_by_rule(s, rk, i, cjk);
+        else push_component(s, d[k], i, cjk);
     }
+}
+
+/* Stable insertion sort of items [a, b) by ccc, moving each item's char,
+ * kind, ccc and first flag (not its orig). */
+static void sort_run_by_ccc(Scratch *s, int a, int b) {
+    for (int j = a + 1; j < b; j++)
+        for (int k = j; k > a && s->ccc[k - 1] > s->ccc[k]; k--) {
+            int32_t c = s->nc[k];
+            uint8_t kd = s->kind[k], cc = s->ccc[k], f = s->first[k];
+            s->nc[k] = s->nc[k - 1], s->kind[k] = s->kind[k - 1];
+            s->ccc[k] = s->ccc[k - 1], s->first[k] = s->first[k - 1];
+            s->nc[k - 1] = c, s->kind[k - 1] = kd, s->ccc[k - 1] = cc, s->first[k - 1] = f;
+        }
+}
+
+/* NFD's canonical ordering: in every run of non-starters (ccc > 0), a stable
+ * sort by ccc. Offsets follow HF's alignment rule (measured on
+ * tokenizers 0.23: "a" U+0301 U+302E puts U+302E at offset 1, U+00E9 U+302E
+ * at offset 1 too): the first component of each original char "consumes"
+ * the next original position in output order, the other components of a
+ * decomposition are insertions aligned with the item before them. */
+static void canonical_reorder(Scratch *s) {
+    for (int k = 0; k < s->nn; k++) s->first[k] = k == 0 || s->orig[k - 1] != s->orig[k];
+    for (int a = 0; a < s->nn;) {
+        if (s->ccc[a] == 0) {
+            a++;
+            continue;
+        }
+        int b = a;
+        while (b < s->nn && s->ccc[b] > 0) b++;
+        /* the original positions consumed in [a, b), ascending before the sort */
+        int m = 0;
+        for (int k = a; k < b; k++)
+            if (s->first[k]) s->pos[m++] = s->orig[k];
+        sort_run_by_ccc(s, a, b);
+        m = 0;
+        for (int k = a; k < b; k++)
+            if (s->first[k]) s->orig[k] = s->pos[m++];
+            else if (k > 0) s->orig[k] = s->orig[k - 1];
+        a = b;
+    }
+}
+
+/* End of a normalised segment: with strip_accents, order the marks as NFD
+ * does, then drop the nonspacing ones (HF: NFD, filter Mn, lower-case). */
+static void finish_segment(Scratch *s) {
+    if (!s->strip) return;
+    canonical_reorder(s);
+    int n = 0;
+    for (int k = 0; k < s->nn; k++) {
+        if (s->kind[k] == NK_MARK) continue;
+        s->nc[n] = s->nc[k], s->orig[n] = s->orig[k], s->kind[n] = s->kind[k], s->ccc[n] = s->ccc[k];
+        n++;
+    }
+    s->nn = n;
 }
 
 /* --------------------------------------------------------------- WordPiece */
@@ -424,8 +543,42 @@ static void wordpiece_word(const Vocab *v, Scratch *s, int a, int b, int word, W
     }
 }
 
-/* Split the normalised segment into words and WordPiece each. */
-static void tokenize_segment(const Vocab *v, Scratch *s, int *word, WpTokens *out) {
+void wpwords_free(WpWords *w) {
+    for (int k = 0; k < w->n; k++) free(w->w[k].text);
+    free(w->w);
+    w->w = NULL;
+    w->n = w->cap = 0;
+}
+
+static void wpwords_push(WpWords *w, const char *text, size_t len, int cstart, int cend) {
+    if (w->n == w->cap) {
+        w->cap = w->cap ? w->cap * 2 : 64;
+        w->w = xrealloc(w->w, (size_t)w->cap * sizeof(WpWord));
+    }
+    char *t = xmalloc(len + 1);
+    memcpy(t, text, len);
+    t[len] = '\0';
+    w->w[w->n++] = (WpWord){t, cstart, cend};
+}
+
+/* Where the words of a text go: WordPiece tokens, or the words themselves. */
+typedef struct {
+    WpTokens *tokens;
+    WpWords *words;
+} Sink;
+
+/* Normalised chars [a, b) are one word: WordPiece it, or keep it whole. */
+static void emit_word(const Vocab *v, Scratch *s, int a, int b, int word, Sink *out) {
+    if (out->tokens) {
+        wordpiece_word(v, s, a, b, word, out->tokens);
+        return;
+    }
+    word_bytes(s, a, b);
+    wpwords_push(out->words, s->wbuf, (size_t)s->wbyte[b - a], s->orig[a], s->orig[b - 1] + 1);
+}
+
+/* Split the normalised segment into words and emit each. */
+static void tokenize_segment(const Vocab *v, Scratch *s, int *word, Sink *out) {
     int i = 0;
     while (i < s->nn) {
         if (s->kind[i] == NK_SPACE) {
@@ -435,7 +588,7 @@ static void tokenize_segment(const Vocab *v, Scratch *s, int *word, WpTokens *ou
         int j = i + 1;
         if (s->kind[i] != NK_ALONE)
             while (j < s->nn && s->kind[j] == NK_PLAIN) j++;
-        wordpiece_word(v, s, i, j, (*word)++, out);
+        emit_word(v, s, i, j, (*word)++, out);
         i = j;
     }
 }
@@ -456,11 +609,13 @@ static int special_at(const Vocab *v, const Scratch *s, int i, int *id) {
     return 0;
 }
 
-int wordpiece_tokenize(const Vocab *v, const char *text, size_t len, WpTokens *out, Err *err) {
+/* Special tokens, normalisation, pre-tokenisation; each word to out. */
+static int split_text(const Vocab *v, const char *text, size_t len, Sink *out, Err *err) {
     Scratch s;
     memset(&s, 0, sizeof s);
     s.lower = v->lower;
     s.strip = v->strip_accents;
+    s.hf_rules = v->hf_rules;
     if (decode_text(&s, text, len, err)) {
         scratch_free(&s);
         return -1;
@@ -472,13 +627,29 @@ int wordpiece_tokenize(const Vocab *v, const char *text, size_t len, WpTokens *o
             normalize_char(&s, i++);
             continue;
         }
+        finish_segment(&s);
         tokenize_segment(v, &s, &word, out); /* flush text before the special */
         s.nn = 0;
         if (sl == 0) break;                  /* end of text */
-        WpToken t = {id, s.boff[i], s.boff[i + sl], i, i + sl, word++};
-        wptokens_push(out, t);
+        if (out->tokens) {
+            WpToken t = {id, s.boff[i], s.boff[i + sl], i, i + sl, word};
+            wptokens_push(out->tokens, t);
+        } else {
+            wpwords_push(out->words, text + s.boff[i], (size_t)(s.boff[i + sl] - s.boff[i]), i, i + sl);
+        }
+        word++;
         i += sl;
     }
     scratch_free(&s);
     return 0;
+}
+
+int wordpiece_tokenize(const Vocab *v, const char *text, size_t len, WpTokens *out, Err *err) {
+    Sink sink = {out, NULL};
+    return split_text(v, text, len, &sink, err);
+}
+
+int wordpiece_words(const Vocab *v, const char *text, size_t len, WpWords *out, Err *err) {
+    Sink sink = {NULL, out};
+    return split_text(v, text, len, &sink, err);
 }

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cJSON.h>
+#include "jsonr.h"
 
 #include "jsonw.h"
 #include "train.h"
@@ -100,13 +100,7 @@ static double json_at(const cJSON *j, const char *path) {
 static cJSON *read_run_json(const char *dir, const char *name, Err *err) {
     char p[1200];
     snprintf(p, sizeof p, "%s/%s", dir, name);
-    size_t len;
-    char *buf = read_file_all(p, &len, err);
-    if (!buf) return NULL;
-    cJSON *j = cJSON_ParseWithOpts(buf, NULL, 1);
-    free(buf);
-    if (!j) err_set(err, "%s: not valid JSON", p);
-    return j;
+    return jsonr_read_file(p, err);
 }
 
 int train_summary_from_dir(const char *dir, RunSummary *sum, Err *err) {

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cJSON.h>
+#include "jsonr.h"
 
 #include "config.h"
 #include "jsonw.h"
@@ -55,7 +55,7 @@ static const OptSpec OPTS[] = {
     {"warmup-ratio", OT_FLOAT, N(warmup_ratio), 1, "warmup = ratio x total steps (>= 0 wins)", -1, 1},
     {"batch", OT_INT, N(batch), 1, "sequences per batch (per task)", 1, 4096},
     {"epochs", OT_INT, N(epochs), 1, "epochs (see --help text on epochs)", 0, 1000000},
-    {"max-steps", OT_LONG, N(max_steps), 1, "optimiser steps (> 0 overrides --epochs)", 0, 100000000},
+    {"max-steps", OT_LONG, N(max_steps), 1, "optimiser steps (> 0 overrides --epochs)", 0, TRAIN_MAX_STEPS},
     {"lambda-ner", OT_FLOAT, N(lambda_ner), 1, "weight of the NER loss", 0, 1e6},
     {"lambda-qa", OT_FLOAT, N(lambda_qa), 1, "weight of the QA loss", 0, 1e6},
     {"sampling", OT_STR, S(sampling), 1, "joint | round_robin | proportional | temperature", 0, 0},
@@ -205,13 +205,9 @@ int train_option_set(TrainOptions *o, const char *key, const char *value, Err *e
 }
 
 /* One JSON object {"key": value, ...}; numbers and booleans become text. */
-static int load_json_options(TrainOptions *o, const char *path, const char *buf, Err *err) {
-    /* require_null_terminated: text after the object is an error, not ignored */
-    cJSON *root = cJSON_ParseWithOpts(buf, NULL, 1);
-    if (!root) {
-        const char *at = cJSON_GetErrorPtr();
-        return err_set(err, "%s: invalid JSON near byte %ld", path, at ? (long)(at - buf) : -1L);
-    }
+static int load_json_options(TrainOptions *o, const char *path, const char *buf, size_t len, Err *err) {
+    cJSON *root = jsonr_parse(buf, len, path, 0, err); /* text after the object is an error */
+    if (!root) return -1;
     int rc = 0;
     if (!cJSON_IsObject(root)) rc = err_set(err, "%s: the JSON config must be one object", path);
     for (cJSON *it = root->child; it && rc == 0; it = it->next) {
@@ -271,7 +267,7 @@ int train_options_load_file(TrainOptions *o, const char *path, Err *err) {
     }
     const char *p = buf;
     while (isspace((unsigned char)*p)) p++;
-    int rc = *p == '{' ? load_json_options(o, path, buf, err) : load_kv_options(o, path, buf, err);
+    int rc = *p == '{' ? load_json_options(o, path, buf, len, err) : load_kv_options(o, path, buf, err);
     free(buf);
     return rc;
 }

@@ -231,3 +231,47 @@ int mkdir_p(const char *path, Err *err) {
     }
     return 0;
 }
+
+/* ---- UTF-8 ------------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at s[i] (strict: shortest form, no
+ * surrogates, at most U+10FFFF), or 0 if invalid. */
+static int utf8_seq_len(const unsigned char *s, size_t i, size_t len) {
+    unsigned c = s[i];
+    if (c < 0x80) return 1;
+    int n;
+    unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF) n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0) lo = 0xA0;      /* no overlongs */
+        if (c == 0xED) hi = 0x9F;      /* no surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0) lo = 0x90;      /* no overlongs */
+        if (c == 0xF4) hi = 0x8F;      /* <= U+10FFFF */
+    } else
+        return 0;
+    if (i + (size_t)n > len) return 0;
+    if (s[i + 1] < lo || s[i + 1] > hi) return 0;
+    for (int k = 2; k < n; k++)
+        if ((s[i + k] & 0xC0) != 0x80) return 0;
+    return n;
+}
+
+long utf8_first_invalid(const char *s, size_t len) {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        int n = utf8_seq_len(u, i, len);
+        if (!n) return (long)i;
+        i += (size_t)n;
+    }
+    return -1;
+}
+
+int utf8_count_cp(const char *s, size_t len) {
+    int n = 0;
+    for (size_t i = 0; i < len; i++) n += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return n;
+}

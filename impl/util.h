@@ -55,4 +55,12 @@ size_t peak_rss_bytes(void);
 /* mkdir -p. Returns 0 on success. */
 int mkdir_p(const char *path, Err *err);
 
+/* ---- UTF-8 (RFC 3629: shortest forms, no surrogates, at most U+10FFFF) -- */
+
+/* Byte offset of the first invalid UTF-8 sequence (overlong, surrogate,
+ * > U+10FFFF, truncated), or -1 if s[0..len) is valid. NUL is valid here. */
+long utf8_first_invalid(const char *s, size_t len);
+/* Number of code points of valid UTF-8 s[0..len). */
+int utf8_count_cp(const char *s, size_t len);
+
 #endif

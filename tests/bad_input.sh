@@ -99,9 +99,9 @@ check 2 "usage" "$MTL"
 
 # ---- 3. config files ----------------------------------------------------------------
 cfg() { printf '%b' "$2" > "$T/$1"; echo "$T/$1"; }
-check 2 "bad.json: invalid JSON near byte" "$MTL" train --config "$(cfg bad.json '{"batch": 4,')" --out "$RUN"
+check 2 "bad.json: invalid JSON at byte" "$MTL" train --config "$(cfg bad.json '{"batch": 4,')" --out "$RUN"
 check 2 "arr.json:1: expected key=value" "$MTL" train --config "$(cfg arr.json '[1, 2]')" --out "$RUN"
-check 2 "trail.json: invalid JSON near byte 13" "$MTL" train --config "$(cfg trail.json '{"batch": 4} [1]')" --out "$RUN"
+check 2 "trail.json: invalid JSON at byte 13" "$MTL" train --config "$(cfg trail.json '{"batch": 4} [1]')" --out "$RUN"
 check 2 "true/false only" "$MTL" train --config "$(cfg bool.json '{"batch": true}')" --out "$RUN"
 check 2 "unknown option 'bogus'" "$MTL" train --config "$(cfg unk.json '{"bogus": 1}')" --out "$RUN"
 check 2 "value must be a string, number or boolean" "$MTL" train --config "$(cfg nested.json '{"lr": [1]}')" --out "$RUN"
@@ -151,7 +151,7 @@ NEW=$T/new; check 1 "hidden_act" "$MTL" train "${I[@]}" --out "$T/new" --init "$
 d=$(hfcopy vocab); echo "extratoken" >> "$d/vocab.txt"
 NEW=$T/new; check 1 "vocab" "$MTL" train "${I[@]}" --out "$T/new" --init "$d"
 d=$(hfcopy trailing); printf ' {}' >> "$d/config.json"
-NEW=$T/new; check 1 "config.json: invalid JSON near byte" "$MTL" train "${I[@]}" --out "$T/new" --init "$d"
+NEW=$T/new; check 1 "config.json: invalid JSON at byte" "$MTL" train "${I[@]}" --out "$T/new" --init "$d"
 d=$(hfcopy noconfig); rm "$d/config.json"
 NEW=$T/new; check 1 "config.json" "$MTL" train "${I[@]}" --out "$T/new" --init "$d"
 d=$(hfcopy badjson); printf '{"model_type": ' > "$d/config.json"
@@ -190,6 +190,10 @@ data_case srange squad/train-v1.1-subset44.json '{"data":[{"paragraphs":[{"conte
 data_case snoq squad/dev-v1.1.json '{"data":[]}' "dev-v1.1.json: no questions"
 data_case sctx squad/dev-v1.1.json '{"data":[{"paragraphs":[{"context":"","qas":[]}]}]}' "context: empty"
 data_case stype squad/dev-v1.1.json '{"data":[{"paragraphs":[{"context":"a","qas":[{"id":1}]}]}]}' "id: expected string"
+# escapes a C string cannot hold (Python's json reads them): refused with their offset
+data_case snul squad/dev-v1.1.json '{"data":[{"paragraphs":[{"context":"a\\u0000b","qas":[]}]}]}' 'dev-v1.1.json: a .u0000 escape .* at byte 37 \(line 1\)'
+data_case ssur squad/dev-v1.1.json '{"data":[{"title":"\\ud800abc","paragraphs":[]}]}' 'dev-v1.1.json: a lone surrogate escape \(a high surrogate'
+data_case slow squad/train-v1.1-subset44.json '{"data":[{"title":"\\udfffabc","paragraphs":[]}]}' 'subset44.json: a lone surrogate escape \(a low surrogate'
 rm -rf "$T/d-missing"; cp -r "$T/data" "$T/d-missing"; rm "$T/d-missing/conll2003/valid.txt"
 NEW=$T/new; check 1 "valid.txt" env DATASETS_DIR="$T/d-missing" "$MTL" train "${BASE[@]}" --out "$T/new"
 NEW=$T/new; check 1 "vocab" env MTL_VOCAB="$T/missing-vocab.txt" "$MTL" train "${BASE[@]}" --out "$T/new"
@@ -226,7 +230,7 @@ check 1 "missing.jsonl" "$MTL" predict --model "$RUN" --in "$T/missing.jsonl"
 check 1 "not a regular file" "$MTL" predict --model "$RUN" --in "$T/fifo.conf"
 check 1 "has no trained QA head" "$MTL" predict --model "$T/hf" --tasks qa --in /dev/null
 pline() { printf '%b\n' "$1" > "$T/in.jsonl"; check 1 "$2" "$MTL" predict --model "$RUN" --in "$T/in.jsonl" "${@:3}"; }
-pline '{"text": "Peter lives in Paris."' '"line":1,"error":"invalid JSON near byte'
+pline '{"text": "Peter lives in Paris."' '"line":1,"error":"invalid JSON at byte'
 pline '' '"error":"empty line"'
 pline '{"question": "who?"}' 'needs both \\"question\\" and \\"context\\"'
 pline '{"text": 5}' 'must be strings'
@@ -237,6 +241,8 @@ pline '{"question": " ", "context": "Paris."}' 'the question is empty'
 pline '{"question": "Where?", "context": "\\t"}' 'the context is empty'
 pline 'ok line\n{bad' '"line":2,"error":"invalid JSON'
 pline 'ok line\n{bad' '1 of 2 line\(s\) got an error object'
+pline '{"text": "Paris\\u0000London"}' '"line":1,"error":"a \\\\u0000 escape .* at byte 15"'
+pline '{"question": "Who?", "context": "x\\udc00"}' 'lone surrogate escape .*at byte 34'
 printf 'Peter lives in Paris.\n' > "$T/in.jsonl"
 printf '{"question": "Where?", "context": "Peter lives in Paris."}\n' > "$T/in2.jsonl"
 check 1 'QA is not among the tasks used' "$MTL" predict --model "$T/hf" --in "$T/in2.jsonl"
@@ -253,6 +259,12 @@ check 1 "cannot open" "$MTL" score-ner "$T/missing.txt"
 printf 'A x O O\nB O\n' > "$T/cols.txt"
 check 1 "cols.txt.*2" "$MTL" score-ner "$T/cols.txt"
 check 1 "not a regular file" "$MTL" score-ner "$T/fifo.conf"
+printf 'A O O\nB B-PER B-P\xe9R\n' > "$T/tag8.txt"
+check 1 "tag8.txt:2: the predicted tag \\(column 3\\) has invalid UTF-8" "$MTL" score-ner "$T/tag8.txt"
+printf 'A O O\nB B-PER I-PER\0\n' > "$T/tag0.txt"
+check 1 "tag0.txt:2: the predicted tag .* NUL byte" "$MTL" score-ner "$T/tag0.txt"
+printf '{"q1": "a\\u0000b"}' > "$T/pred0.json"
+check 1 "pred0.json: a .u0000 escape" "$MTL" score-squad "$F/squad_v1_small.json" "$T/pred0.json"
 printf '{"q1": ' > "$T/pred.json"
 check 1 "pred.json" "$MTL" score-squad "$F/squad_v1_small.json" "$T/pred.json"
 printf '[1]' > "$T/pred2.json"

@@ -251,6 +251,16 @@ static void test_corruption_errors(void) {
     Model *wide = model_create(&c, be, 2, 8, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(wide);
     expect_load_error(good, wide, "C=16 in the checkpoint, 32 in this run", NULL);
+    /* an AdamW counter past TRAIN_MAX_STEPS (t + 1 would overflow): refused */
+    size_t np = model_num_params(a.m);
+    float *mom = malloc(np * sizeof(float)), *vel = malloc(np * sizeof(float));
+    int t0;
+    model_optstate_to_host(a.m, mom, vel, &t0);
+    model_optstate_from_host(a.m, mom, vel, INT32_MAX);
+    free(mom);
+    free(vel);
+    CU_ASSERT_EQUAL_FATAL(checkpoint_save(bad, a.m, &st, &err), 0);
+    expect_load_error(bad, a.m, "implausible training state", "adam t 2147483647");
     /* missing file */
     TrainState st2 = {0};
     CU_ASSERT_EQUAL(checkpoint_load(tmp_path("nope.ckpt"), a.m, &st2, &err), -1);

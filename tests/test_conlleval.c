@@ -26,7 +26,9 @@ static int score_str(Conlleval *ce, const char *s, Err *err) {
 static void expect_counts(const char *input, Counts want) {
     Conlleval ce;
     Err err;
-    CU_ASSERT_EQUAL_FATAL(score_str(&ce, input, &err), 0);
+    int rc = score_str(&ce, input, &err);
+    if (rc) printf("\n  %s\n", err.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
     CU_ASSERT_EQUAL(ce.tokens, want.tokens);
     CU_ASSERT_EQUAL(ce.correct_tags, want.correct_tags);
     CU_ASSERT_EQUAL(ce.found_correct, want.found_correct);
@@ -128,9 +130,12 @@ static void test_boundaries_and_docstart(void) {
     expect_counts("a I-PER I-PER\n-X- x x\nb I-PER I-PER\n", (Counts){2, 2, 2, 2, 2});
     /* the -X- boundary forces the guess to O: a guessed chunk ends there */
     expect_counts("a I-PER I-PER\n-X- O I-PER\nb I-PER I-PER\n", (Counts){2, 2, 2, 2, 2});
-    /* -DOCSTART- lines (any column count) are boundaries, not tokens */
-    expect_counts("-DOCSTART- -X- O O\n\na I-PER I-PER\n-DOCSTART- -X- -X- O\nb I-PER I-PER\n\n\n",
-                  (Counts){2, 2, 2, 2, 2});
+    /* -DOCSTART- lines are tokens, as for conlleval.pl: tagged O they only
+     * add a correct token; tagged otherwise a chunk starts or runs on them */
+    expect_counts("-DOCSTART- O O\n\na I-PER I-PER\n-DOCSTART- O O\nb I-PER I-PER\n\n\n",
+                  (Counts){4, 4, 2, 2, 2});
+    expect_counts("a I-PER I-PER\n-DOCSTART- I-PER I-PER\nb I-PER I-PER\n", (Counts){3, 3, 1, 1, 1});
+    expect_counts("-DOCSTART- O B-MISC\na I-PER I-PER\n", (Counts){2, 1, 1, 2, 1});
     /* CRLF and tabs */
     expect_counts("a\tI-PER I-PER\r\nb I-PER\tO\r\n\r\n", (Counts){2, 1, 1, 1, 0});
     /* two columns are enough; more columns are ignored */
@@ -186,7 +191,10 @@ static void test_errors(void) {
     expect_parse_error("a O O\nb O\n", "crafted.txt:2: unexpected number of columns: 2 (the first line had 3)");
     expect_parse_error("a O O\n\n\nb O O O\n", "crafted.txt:4: unexpected number of columns: 4");
     expect_parse_error("O\n", "crafted.txt:1: need at least 2 columns");
-    expect_parse_error("a O O\nb\xe9 O O\n", "crafted.txt:2: invalid UTF-8");
+    expect_parse_error("a O O\nb O\xe9 O\n", "crafted.txt:2: the gold tag (column 2) has invalid UTF-8");
+    expect_parse_error("a O O\nb O I-P\xc3\n", "crafted.txt:2: the predicted tag (column 3) has invalid UTF-8");
+    /* a token column may hold any bytes (conlleval.pl reads bytes) */
+    expect_counts("a\xe9\xff B-PER B-PER\nb O O\n", (Counts){2, 2, 1, 1, 1});
     Conlleval ce;
     Err err;
     conlleval_init(&ce);
@@ -247,7 +255,8 @@ static const char *TAG_POOL[] = {"O", "O", "O", "B-PER", "I-PER", "B-LOC", "I-LO
                                  "I-0", "B-X-Y", "O-PER"};
 #define POOL_N (int)(sizeof TAG_POOL / sizeof TAG_POOL[0])
 
-/* A random file of single-space separated "tok gold pred" lines. */
+/* A random file of single-space separated "tok gold pred" lines, blank
+ * lines and -DOCSTART- lines. */
 static char *random_file(int seed) {
     size_t cap = 1 << 16, len = 0;
     char *s = xmalloc(cap);
@@ -257,6 +266,8 @@ static char *random_file(int seed) {
         int g = (int)(rng_uniform(11, (uint32_t)seed, 1, (uint64_t)i * 3) * (seed % 2 ? 11 : POOL_N));
         int p = (int)(rng_uniform(11, (uint32_t)seed, 2, (uint64_t)i * 3) * (seed % 2 ? 11 : POOL_N));
         if (u < 0.08f) len += (size_t)snprintf(s + len, cap - len, "\n");
+        else if (u < 0.12f) /* document lines are tokens for conlleval.pl, tags and all */
+            len += (size_t)snprintf(s + len, cap - len, "-DOCSTART- %s %s\n", TAG_POOL[g], TAG_POOL[p]);
         else len += (size_t)snprintf(s + len, cap - len, "w%d %s %s\n", i, TAG_POOL[g], TAG_POOL[p]);
     }
     s[len] = '\0';

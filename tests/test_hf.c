@@ -374,8 +374,10 @@ static void test_st_bad_files(void) {
         expect_parse_fail(big, sizeof big, "header length", NULL);
     }
     /* the header itself */
-    expect_hdr_fail("{\"a\": {\"dtype\": ", 0, "not valid JSON", NULL);
-    expect_hdr_fail("", 0, "not valid JSON", NULL);
+    expect_hdr_fail("{\"a\": {\"dtype\": ", 0, "the header: invalid JSON at byte", "truncated");
+    expect_hdr_fail("", 0, "the header: invalid JSON at byte 8", NULL);
+    /* a tensor name "a\u0000b" would read as "a": refused, offset counted from the file's start */
+    expect_hdr_fail("{\"a\\u0000b\": {}}", 0, "\\u0000 escape", "at byte 11 ");
     expect_hdr_fail("[1, 2]", 0, "not a JSON object", NULL);
     expect_hdr_fail("\"str\"", 0, "not a JSON object", NULL);
     expect_hdr_fail("{\"__metadata__\": [1]}", 0, "__metadata__", NULL);

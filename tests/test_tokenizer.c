@@ -16,17 +16,17 @@ static Vocab *g_vocab; /* loaded once in main; NULL -> the vocab tests skip */
 
 /* ------------------------------------------------------------ helpers */
 
-/* Tokenize s and render "tok tok\tcs-ce cs-ce\tw w" like `mtl tokenize
- * --offsets` and the golden file. Returns a malloc'd string. */
-static char *render(const char *s, size_t len) {
+/* Tokenize s with v and render "tok tok\tcs-ce cs-ce\tw w" like `mtl
+ * tokenize --offsets` and the golden file. Returns a malloc'd string. */
+static char *render_with(const Vocab *v, const char *s, size_t len) {
     WpTokens t = {0};
     Err err = {{0}};
-    if (wordpiece_tokenize(g_vocab, s, len, &t, &err)) return xstrdup(err.msg);
+    if (wordpiece_tokenize(v, s, len, &t, &err)) return xstrdup(err.msg);
     size_t cap = 64 + (size_t)t.n * 48, n = 0;
-    for (int k = 0; k < t.n; k++) cap += strlen(vocab_token(g_vocab, t.tok[k].id));
+    for (int k = 0; k < t.n; k++) cap += strlen(vocab_token(v, t.tok[k].id));
     char *out = xmalloc(cap);
     for (int k = 0; k < t.n; k++)
-        n += (size_t)snprintf(out + n, cap - n, "%s%s", k ? " " : "", vocab_token(g_vocab, t.tok[k].id));
+        n += (size_t)snprintf(out + n, cap - n, "%s%s", k ? " " : "", vocab_token(v, t.tok[k].id));
     n += (size_t)snprintf(out + n, cap - n, "\t");
     for (int k = 0; k < t.n; k++)
         n += (size_t)snprintf(out + n, cap - n, "%s%d-%d", k ? " " : "", t.tok[k].cstart, t.tok[k].cend);
@@ -34,6 +34,25 @@ static char *render(const char *s, size_t len) {
     for (int k = 0; k < t.n; k++)
         n += (size_t)snprintf(out + n, cap - n, "%s%d", k ? " " : "", t.tok[k].word);
     wptokens_free(&t);
+    return out;
+}
+
+static char *render(const char *s, size_t len) { return render_with(g_vocab, s, len); }
+
+/* The words of s (wordpiece_words) as "w w\tcs-ce cs-ce", like `mtl tokenize
+ * --words --offsets`. Returns a malloc'd string. */
+static char *render_words(const Vocab *v, const char *s, size_t len) {
+    WpWords w = {0};
+    Err err = {{0}};
+    if (wordpiece_words(v, s, len, &w, &err)) return xstrdup(err.msg);
+    size_t cap = 64 + (size_t)w.n * 32, n = 0;
+    for (int k = 0; k < w.n; k++) cap += strlen(w.w[k].text);
+    char *out = xmalloc(cap);
+    for (int k = 0; k < w.n; k++) n += (size_t)snprintf(out + n, cap - n, "%s%s", k ? " " : "", w.w[k].text);
+    n += (size_t)snprintf(out + n, cap - n, "\t");
+    for (int k = 0; k < w.n; k++)
+        n += (size_t)snprintf(out + n, cap - n, "%s%d-%d", k ? " " : "", w.w[k].cstart, w.w[k].cend);
+    wpwords_free(&w);
     return out;
 }
 
@@ -113,6 +132,82 @@ static void test_golden_sample(void) {
     printf(" [%d golden cases, %d mismatches] ", cases, bad);
     CU_ASSERT(cases >= 200);
     CU_ASSERT_EQUAL(bad, 0);
+}
+
+/* -------------------------------------------- Unicode tables against HF */
+
+/* One line of tokenizer_unicode.tsv: mode, input, then HF's expected fields
+ * (words + spans, or tokens + spans + word ids). Returns 1 if v agrees. */
+static int unicode_line_agrees(Vocab *v, char *line, size_t ll) {
+    char *f[5];
+    size_t fl[5];
+    int nf = 0;
+    for (char *p = line; nf < 5;) {
+        char *tab = memchr(p, '\t', (size_t)(line + ll - p));
+        f[nf] = p;
+        fl[nf++] = tab ? (size_t)(tab - p) : (size_t)(line + ll - p);
+        if (!tab) break;
+        p = tab + 1;
+    }
+    if (nf < 4) return 0;
+    int reorder = fl[0] == 7 && !memcmp(f[0], "reorder", 7);
+    vocab_set_case(v, !(fl[0] == 5 && !memcmp(f[0], "cased", 5)), -1);
+    char *text = xmalloc(fl[1] * 4 + 1), *want = xmalloc(ll * 4 + 8);
+    size_t tl = unescape(f[1], fl[1], text);
+    size_t wl = unescape(f[2], fl[2], want);
+    for (int k = 3; k < nf; k++) {
+        want[wl++] = '\t';
+        memcpy(want + wl, f[k], fl[k]);
+        wl += fl[k];
+    }
+    want[wl] = '\0';
+    char *got = reorder ? render_with(v, text, tl) : render_words(v, text, tl);
+    int ok = strcmp(got, want) == 0;
+    free(got);
+    free(text);
+    free(want);
+    return ok;
+}
+
+/* Count the lines of tokenizer_unicode.tsv where v disagrees with HF. */
+static int unicode_mismatches(Vocab *v, int *cases, int show) {
+    const char *path = testutil_repo_path("tests/fixtures/tokenizer_unicode.tsv");
+    size_t n = 0;
+    Err err = {{0}};
+    char *buf = path ? read_file_all(path, &n, &err) : NULL;
+    if (!buf) return -1;
+    int bad = 0;
+    *cases = 0;
+    for (char *line = buf; line < buf + n;) {
+        char *nl = memchr(line, '\n', (size_t)(buf + n - line));
+        size_t ll = nl ? (size_t)(nl - line) : (size_t)(buf + n - line);
+        if (ll && line[0] != '#') {
+            (*cases)++;
+            if (!unicode_line_agrees(v, line, ll) && bad++ < 5 && show) printf("\n  differs from HF: %.*s", (int)ll, line);
+        }
+        line += ll + 1;
+    }
+    free(buf);
+    return bad;
+}
+
+/* Every code point whose HF rule (tokenizer_hf_rules.h) differs from
+ * utf8proc's tables, both cased and uncased, plus the canonical-reordering
+ * cases: equal to HF's words / tokens. With the rules off they must differ
+ * (the check can fail). */
+static void test_unicode_rules_match_hf(void) {
+    Err err = {{0}};
+    Vocab *v = vocab_load(testutil_repo_path("tests/fixtures/vocab_marks.txt"), &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    int cases = 0, bad = unicode_mismatches(v, &cases, 1);
+    printf(" [%d HF cases, %d mismatches] ", cases, bad);
+    CU_ASSERT(cases >= 1200);
+    CU_ASSERT_EQUAL(bad, 0);
+    vocab_set_hf_rules(v, 0);
+    int off = unicode_mismatches(v, &cases, 0);
+    printf("[utf8proc alone: %d mismatches] ", off);
+    CU_ASSERT(off >= 700);
+    vocab_free(v);
 }
 
 /* --------------------------------------------------------- tricky cases */
@@ -276,6 +371,8 @@ int main(void) {
     if (vocab_path(vpath, sizeof vpath, &err) == 0) g_vocab = vocab_load(vpath, &err);
     static const TestCase always[] = {{"vocab load errors name file/line/token", test_vocab_errors},
                                       {"tiny vocab: CRLF, greedy longest match, [UNK]", test_small_vocab},
+                                      {"Unicode rules and canonical reordering equal HF",
+                                       test_unicode_rules_match_hf},
                                       {NULL, NULL}};
     static const TestCase bert[] = {{"golden sample equals HF (tokens, offsets, words)", test_golden_sample},
                                     {"known ids of bert-base-uncased", test_known_ids},
