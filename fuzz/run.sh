@@ -30,7 +30,7 @@ secs=${1:-${FUZZ_SECONDS:-60}}
 CLANG=${CLANG:-clang}
 out=${FUZZ_DIR:-build-fuzz}
 CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
--fno-sanitize-recover=undefined -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas \
+-fno-sanitize-recover=undefined -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas -Wno-psabi \
 -Iimpl -Ikernels -I/usr/include/cjson"
 LIBS="-lcjson -lutf8proc -lz -lm -lopenblas"
 

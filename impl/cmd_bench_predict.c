@@ -48,7 +48,7 @@ static int parse_bp_int(const char *name, const char *v, int lo, int hi, int *ou
 
 /* Returns -1 to go on, else the exit status. */
 static int parse_bench_predict_args(int argc, char **argv, BenchPredictOpts *o) {
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             bench_predict_usage(stdout);
@@ -68,7 +68,6 @@ static int parse_bench_predict_args(int argc, char **argv, BenchPredictOpts *o) 
             bench_predict_usage(stderr);
             return 2;
         }
-        i++;
     }
     if (!o->model) {
         fprintf(stderr, "mtl bench-predict: --model is required\n");

@@ -121,14 +121,13 @@ static int parse_predict_args(int argc, char **argv, PredictOpts *o) {
             return 0;
         }
     }
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (parse_predict_opt(o, argv[i], v, &err)) {
             fprintf(stderr, "mtl predict: %s\n", err.msg);
             predict_usage(stderr);
             return 2;
         }
-        i++;
     }
     if (!o->model) {
         fprintf(stderr, "mtl predict: --model is required\n");

@@ -151,7 +151,8 @@ else bad "resume N=2 -> N=2: checkpoint differs"; fi
 pids_of() {
   local d
   for d in /proc/[0-9]*; do
-    tr '\0' ' ' < "$d/cmdline" 2>/dev/null | grep -qF -- "$1" && echo "${d#/proc/}"
+    # (a process may end while we read: the shell's own redirect error is silenced too)
+    { tr '\0' ' ' < "$d/cmdline"; } 2>/dev/null | grep -qF -- "$1" && echo "${d#/proc/}"
   done
   return 0
 }
