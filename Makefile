@@ -165,7 +165,7 @@ test-only: all
 # Benchmarks and reports (bench/run_bench.sh, bench/bench_ci.sh,
 # reports/make_reports.sh). make bench PRESET=.. SEEDS=.. TASKS=.. STEPS=..
 RUNS ?= runs/bench
-.PHONY: bench bench-ci bench-step bench-dist reports
+.PHONY: bench bench-ci bench-step bench-dist robustness reports
 bench:
 	@bash datasets/install-deps.sh
 	@$(MAKE) --no-print-directory $(BUILD)/mtl
@@ -178,6 +178,9 @@ bench-ci: $(BUILD)/mtl
 # data-parallel throughput: 1 process x nproc threads vs nproc MPI ranks (bench/bench_dist.sh)
 bench-dist: $(BUILD)/mtl
 	BUILD=$(BUILD) bash bench/bench_dist.sh
+# the bad-input suites, normal + ASan/UBSan builds, and the fuzz record -> RESULTS.md
+robustness:
+	bash bench/robustness.sh
 reports:
 	PYTHON=$(PYTHON) bash reports/make_reports.sh $(RUNS)
 

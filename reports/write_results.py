@@ -934,11 +934,12 @@ def write_results(path, groups, classes, flags, args, figs_dir):
     if ss:
         lines += ["", "## Training step: ours vs PyTorch", "", ss]
     lines += ["", "## Runs (manifest summaries)", "", manifest_lines(groups), ""]
-    # the generated sections of the pretrained fine-tuning (reports/pretrained_results.py)
-    # and of data-parallel training (reports/dist_results.py), first
+    # the generated sections of the pretrained fine-tuning (reports/pretrained_results.py),
+    # data-parallel training (reports/dist_results.py) and bad input / fuzzing
+    # (reports/robustness_results.py), first
     here = os.path.dirname(os.path.abspath(__file__))
     if os.path.abspath(path) == os.path.abspath("RESULTS.md"):
-        for name in ("dist.md", "pretrained.md"):
+        for name in ("robustness.md", "dist.md", "pretrained.md"):
             if os.path.exists(os.path.join(here, name)):
                 lines[1:1] = ["", open(os.path.join(here, name)).read().rstrip("\n")]
     with open(path + ".tmp", "w") as f:
