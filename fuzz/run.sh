@@ -19,7 +19,8 @@
 # minimises everything found back into fuzz/corpus/<target>/ (libFuzzer -merge=1:
 # the smallest set of inputs with the same coverage).
 #
-# Record: one line per target is appended to build-fuzz/record.tsv (date, commit,
+# Record: one line per target is appended to build-fuzz/record.tsv (date, the commit
+# it was built from (-dirty: with uncommitted changes),
 # target, seconds, executions, exec/s, edge coverage, features, corpus inputs,
 # crashes); reports/fuzz_results.py turns it into the RESULTS.md table.
 # Exits non-zero if any target fails to build or finds a crash.
@@ -56,7 +57,7 @@ sources_for() {
 # The last status line of a libFuzzer log ("#N ... cov: C ft: F corp: K/...")
 # and its final stats -> one line of $out/record.tsv, also printed.
 record() {
-  local t=$1 secs=$2 crashed=$3 log=$out/$1.log line execs rate cov ft corp
+  local t=$1 secs=$2 crashed=$3 built=$4 log=$out/$1.log line execs rate cov ft corp
   line=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1)
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
@@ -66,7 +67,7 @@ record() {
   [ -f "$out/record.tsv" ] ||
     printf 'date\tcommit\ttarget\tseconds\texecutions\texec_per_s\tcov\tft\tcorpus\tcrashes\n' > "$out/record.tsv"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%MZ)" \
-    "$(git describe --always --abbrev=7 --dirty 2>/dev/null || echo unknown)" "$t" "$secs" "${execs:-0}" \
+    "$built" "$t" "$secs" "${execs:-0}" \
     "${rate:-0}" "${cov:-0}" "${ft:-0}" "${corp:-0}" "$crashed" | tee -a "$out/record.tsv"
 }
 
@@ -99,7 +100,9 @@ for t in "${targets[@]}"; do
     case $d in */) for f in "$d"*.c; do [ "$f" = impl/main.c ] || echo "$f"; done;; *) echo "$d";; esac
   done)
   [ -n "$deps" ] || deps=$(sources_for "$src")
-  echo "=== $t: $CLANG $src $deps"
+  # the tree this target is built from (the record's commit)
+  built=$(git describe --always --abbrev=7 --dirty 2>/dev/null || echo unknown)
+  echo "=== $t ($built): $CLANG $src $deps"
   # shellcheck disable=SC2086
   extra=$(sed -n 's/^ \* fuzz-flags: //p' "$src")
   # shellcheck disable=SC2086
@@ -123,6 +126,6 @@ for t in "${targets[@]}"; do
     tail -40 "$out/$t.log" >&2
     status=1 crashed=1
   fi
-  record "$t" "$secs" "$crashed"
+  record "$t" "$secs" "$crashed" "$built"
 done
 exit $status
