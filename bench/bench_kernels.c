@@ -10,11 +10,7 @@
 #include "cuda/cuda_bench.h"
 #include "peak.h"
 
-typedef enum {
-    OP_EMBED_F, OP_EMBED_B, OP_LN_F, OP_LN_B, OP_MM_F, OP_MM_B, OP_ATT_F, OP_ATT_B,
-    OP_GELU_F, OP_GELU_B, OP_RES_F, OP_RES_B, OP_DROP_F, OP_DROP_B, OP_CE_F, OP_CE_B,
-    OP_QA_F, OP_QA_B, OP_SUMSQ, OP_SCALE, OP_ADAMW
-} OpKind;
+typedef OpId OpKind; /* kernels/ops.h */
 
 /* One benchmarked op: which kernel, its name, calls per step and sizes.
  * Matmul: N, C, OC. Cross-entropy: N rows of OC classes. Elementwise and
@@ -77,10 +73,10 @@ static int add_spec(OpSpec *s, int k, OpKind kind, const char *name, int calls, 
 static int build_specs(OpSpec *s, const Dims *d) {
     int k = 0, L2 = 2 * d->L, N = d->N, C = d->C, F = d->F;
     size_t NC = (size_t)N * C, NF = (size_t)N * F;
-    k = add_spec(s, k, OP_EMBED_F, "embed_forward", 2, N, C, 0, 0);
-    k = add_spec(s, k, OP_EMBED_B, "embed_backward", 2, N, C, 0, 0);
-    k = add_spec(s, k, OP_LN_F, "layernorm_forward", 2 + 2 * L2, N, C, 0, 0);
-    k = add_spec(s, k, OP_LN_B, "layernorm_backward", 2 + 2 * L2, N, C, 0, 0);
+    k = add_spec(s, k, OP_embed_forward, "embed_forward", 2, N, C, 0, 0);
+    k = add_spec(s, k, OP_embed_backward, "embed_backward", 2, N, C, 0, 0);
+    k = add_spec(s, k, OP_layernorm_forward, "layernorm_forward", 2 + 2 * L2, N, C, 0, 0);
+    k = add_spec(s, k, OP_layernorm_backward, "layernorm_backward", 2 + 2 * L2, N, C, 0, 0);
     const struct { const char *f, *b; int c, oc, calls; } mm[] = {
         {"matmul_forward.qkv", "matmul_backward.qkv", C, 3 * C, L2},
         {"matmul_forward.attproj", "matmul_backward.attproj", C, C, L2},
@@ -90,27 +86,27 @@ static int build_specs(OpSpec *s, const Dims *d) {
         {"matmul_forward.qa_head", "matmul_backward.qa_head", C, 2, 1},
     };
     for (size_t i = 0; i < sizeof mm / sizeof mm[0]; i++) {
-        k = add_spec(s, k, OP_MM_F, mm[i].f, mm[i].calls, N, mm[i].c, mm[i].oc, 0);
-        k = add_spec(s, k, OP_MM_B, mm[i].b, mm[i].calls, N, mm[i].c, mm[i].oc, 0);
+        k = add_spec(s, k, OP_matmul_forward, mm[i].f, mm[i].calls, N, mm[i].c, mm[i].oc, 0);
+        k = add_spec(s, k, OP_matmul_backward, mm[i].b, mm[i].calls, N, mm[i].c, mm[i].oc, 0);
     }
-    k = add_spec(s, k, OP_ATT_F, "attention_forward", L2, N, C, 0, 0);
-    k = add_spec(s, k, OP_ATT_B, "attention_backward", L2, N, C, 0, 0);
-    k = add_spec(s, k, OP_GELU_F, "gelu_forward", L2, 0, 0, 0, NF);
-    k = add_spec(s, k, OP_GELU_B, "gelu_backward", L2, 0, 0, 0, NF);
-    k = add_spec(s, k, OP_RES_F, "residual_forward", 2 * L2, 0, 0, 0, NC);
-    k = add_spec(s, k, OP_RES_B, "residual_backward", 2 * L2, 0, 0, 0, NC);
+    k = add_spec(s, k, OP_attention_forward, "attention_forward", L2, N, C, 0, 0);
+    k = add_spec(s, k, OP_attention_backward, "attention_backward", L2, N, C, 0, 0);
+    k = add_spec(s, k, OP_gelu_forward, "gelu_forward", L2, 0, 0, 0, NF);
+    k = add_spec(s, k, OP_gelu_backward, "gelu_backward", L2, 0, 0, 0, NF);
+    k = add_spec(s, k, OP_residual_forward, "residual_forward", 2 * L2, 0, 0, 0, NC);
+    k = add_spec(s, k, OP_residual_backward, "residual_backward", 2 * L2, 0, 0, 0, NC);
     /* sites: embeddings and 2 per layer in both passes, plus the NER head input */
-    k = add_spec(s, k, OP_DROP_F, "dropout_forward", 3 + 2 * L2, 0, 0, 0, NC);
-    k = add_spec(s, k, OP_DROP_B, "dropout_backward", 3 + 2 * L2, 0, 0, 0, NC);
-    k = add_spec(s, k, OP_CE_F, "crossentropy_forward.ner", 1, N, 0, d->nl, 0);
-    k = add_spec(s, k, OP_CE_B, "crossentropy_backward.ner", 1, N, 0, d->nl, 0);
-    k = add_spec(s, k, OP_CE_F, "crossentropy_forward.qa", 1, 2 * d->B, 0, d->T, 0);
-    k = add_spec(s, k, OP_CE_B, "crossentropy_backward.qa", 2, d->B, 0, d->T, 0);
-    k = add_spec(s, k, OP_QA_F, "qa_split_forward", 1, N, 0, 0, 0);
-    k = add_spec(s, k, OP_QA_B, "qa_split_backward", 1, N, 0, 0, 0);
-    k = add_spec(s, k, OP_SUMSQ, "sumsq", 1, 0, 0, 0, d->nparams);
-    k = add_spec(s, k, OP_SCALE, "scale", 1, 0, 0, 0, d->nparams);
-    k = add_spec(s, k, OP_ADAMW, "adamw_update", 1, 0, 0, 0, d->nparams);
+    k = add_spec(s, k, OP_dropout_forward, "dropout_forward", 3 + 2 * L2, 0, 0, 0, NC);
+    k = add_spec(s, k, OP_dropout_backward, "dropout_backward", 3 + 2 * L2, 0, 0, 0, NC);
+    k = add_spec(s, k, OP_crossentropy_forward, "crossentropy_forward.ner", 1, N, 0, d->nl, 0);
+    k = add_spec(s, k, OP_crossentropy_backward, "crossentropy_backward.ner", 1, N, 0, d->nl, 0);
+    k = add_spec(s, k, OP_crossentropy_forward, "crossentropy_forward.qa", 1, 2 * d->B, 0, d->T, 0);
+    k = add_spec(s, k, OP_crossentropy_backward, "crossentropy_backward.qa", 2, d->B, 0, d->T, 0);
+    k = add_spec(s, k, OP_qa_split_forward, "qa_split_forward", 1, N, 0, 0, 0);
+    k = add_spec(s, k, OP_qa_split_backward, "qa_split_backward", 1, N, 0, 0, 0);
+    k = add_spec(s, k, OP_sumsq, "sumsq", 1, 0, 0, 0, d->nparams);
+    k = add_spec(s, k, OP_scale, "scale", 1, 0, 0, 0, d->nparams);
+    k = add_spec(s, k, OP_adamw_update, "adamw_update", 1, 0, 0, 0, d->nparams);
     return k;
 }
 
@@ -121,10 +117,10 @@ static double spec_flops(const OpSpec *s, const Dims *d) {
     double gemm = 2.0 * s->N * (double)s->C * s->OC;
     double attn = 4.0 * d->B * (double)d->T * d->T * d->C; /* q k^T and P v */
     switch (s->kind) {
-    case OP_MM_F: return gemm;
-    case OP_MM_B: return 2 * gemm;
-    case OP_ATT_F: return attn;
-    case OP_ATT_B: return 2 * attn;
+    case OP_matmul_forward: return gemm;
+    case OP_matmul_backward: return 2 * gemm;
+    case OP_attention_forward: return attn;
+    case OP_attention_backward: return 2 * attn;
     default: return 0;
     }
 }
@@ -134,41 +130,41 @@ static double spec_bytes(const OpSpec *s, const Dims *d) {
     double NC = (double)s->N * s->C, n = (double)s->n, N = s->N, C = s->C;
     double NV = (double)s->N * s->OC;
     switch (s->kind) {
-    case OP_EMBED_F: return 4 * (4 * NC + 2 * N);
-    case OP_EMBED_B: return 4 * (3 * NC + 2.0 * d->T * C + 4 * C + 2 * N);
-    case OP_LN_F: return 4 * (2 * NC + 2 * C + 2 * N);
-    case OP_LN_B: return 4 * (4 * NC + 5 * C + 2 * N);
-    case OP_GELU_F: return 4 * 2 * n;
-    case OP_GELU_B: return 4 * 4 * n;
-    case OP_RES_F: return 4 * 3 * n;
-    case OP_RES_B: return 4 * 5 * n;
-    case OP_DROP_F: return 4 * 2 * n;
-    case OP_DROP_B: return 4 * 3 * n;
-    case OP_CE_F: return 4 * (2 * NV + 2 * N);
-    case OP_CE_B: return 4 * (3 * NV + N);
-    case OP_QA_F: return 4 * 4 * N;
-    case OP_QA_B: return 4 * 6 * N;
-    case OP_SUMSQ: return 4 * n;
-    case OP_SCALE: return 4 * 2 * n;
-    case OP_ADAMW: return 4 * 7 * n;
+    case OP_embed_forward: return 4 * (4 * NC + 2 * N);
+    case OP_embed_backward: return 4 * (3 * NC + 2.0 * d->T * C + 4 * C + 2 * N);
+    case OP_layernorm_forward: return 4 * (2 * NC + 2 * C + 2 * N);
+    case OP_layernorm_backward: return 4 * (4 * NC + 5 * C + 2 * N);
+    case OP_gelu_forward: return 4 * 2 * n;
+    case OP_gelu_backward: return 4 * 4 * n;
+    case OP_residual_forward: return 4 * 3 * n;
+    case OP_residual_backward: return 4 * 5 * n;
+    case OP_dropout_forward: return 4 * 2 * n;
+    case OP_dropout_backward: return 4 * 3 * n;
+    case OP_crossentropy_forward: return 4 * (2 * NV + 2 * N);
+    case OP_crossentropy_backward: return 4 * (3 * NV + N);
+    case OP_qa_split_forward: return 4 * 4 * N;
+    case OP_qa_split_backward: return 4 * 6 * N;
+    case OP_sumsq: return 4 * n;
+    case OP_scale: return 4 * 2 * n;
+    case OP_adamw_update: return 4 * 7 * n;
     default: return 0;
     }
 }
 
 static void spec_shape(char *buf, size_t len, const OpSpec *s, const Dims *d) {
     switch (s->kind) {
-    case OP_MM_F:
-    case OP_MM_B: snprintf(buf, len, "N=%d C=%d OC=%d", s->N, s->C, s->OC); break;
-    case OP_ATT_F:
-    case OP_ATT_B: snprintf(buf, len, "B=%d T=%d C=%d NH=%d", d->B, d->T, d->C, d->NH); break;
-    case OP_CE_F:
-    case OP_CE_B: snprintf(buf, len, "N=%d V=%d", s->N, s->OC); break;
-    case OP_EMBED_F:
-    case OP_EMBED_B: snprintf(buf, len, "B=%d T=%d C=%d", d->B, d->T, d->C); break;
-    case OP_LN_F:
-    case OP_LN_B: snprintf(buf, len, "N=%d C=%d", s->N, s->C); break;
-    case OP_QA_F:
-    case OP_QA_B: snprintf(buf, len, "B=%d T=%d", d->B, d->T); break;
+    case OP_matmul_forward:
+    case OP_matmul_backward: snprintf(buf, len, "N=%d C=%d OC=%d", s->N, s->C, s->OC); break;
+    case OP_attention_forward:
+    case OP_attention_backward: snprintf(buf, len, "B=%d T=%d C=%d NH=%d", d->B, d->T, d->C, d->NH); break;
+    case OP_crossentropy_forward:
+    case OP_crossentropy_backward: snprintf(buf, len, "N=%d V=%d", s->N, s->OC); break;
+    case OP_embed_forward:
+    case OP_embed_backward: snprintf(buf, len, "B=%d T=%d C=%d", d->B, d->T, d->C); break;
+    case OP_layernorm_forward:
+    case OP_layernorm_backward: snprintf(buf, len, "N=%d C=%d", s->N, s->C); break;
+    case OP_qa_split_forward:
+    case OP_qa_split_backward: snprintf(buf, len, "B=%d T=%d", d->B, d->T); break;
     default: snprintf(buf, len, "n=%zu", s->n); break;
     }
 }
@@ -256,34 +252,36 @@ static void free_bufs(Backend *be, Bufs *b) {
 static void run_op(Backend *be, const OpSpec *s, const Dims *d, Bufs *b) {
     int N = s->N, C = s->C, B = d->B, T = d->T;
     switch (s->kind) {
-    case OP_EMBED_F: be->embed_forward(be, b->y, b->ids, b->tt, b->wte, b->wpe, b->wtt, B, T, C); break;
-    case OP_EMBED_B: be->embed_backward(be, b->dwte, b->dwpe, b->dwtt, b->dy, b->ids, b->tt, B, T, C); break;
-    case OP_LN_F: be->layernorm_forward(be, b->y, b->mean, b->rstd, b->x, b->lnw, b->lnb, N, C, 1e-12f); break;
-    case OP_LN_B:
+    case OP_embed_forward: be->embed_forward(be, b->y, b->ids, b->tt, b->wte, b->wpe, b->wtt, B, T, C); break;
+    case OP_embed_backward: be->embed_backward(be, b->dwte, b->dwpe, b->dwtt, b->dy, b->ids, b->tt, B, T, C); break;
+    case OP_layernorm_forward: be->layernorm_forward(be, b->y, b->mean, b->rstd, b->x, b->lnw, b->lnb, N, C, 1e-12f); break;
+    case OP_layernorm_backward:
         be->layernorm_backward(be, b->dx, b->dlnw, b->dlnb, b->dy, b->x, b->lnw, b->mean, b->rstd, N, C);
         break;
-    case OP_MM_F: be->matmul_forward(be, b->y, b->x, b->w, b->bias, N, C, s->OC); break;
-    case OP_MM_B: be->matmul_backward(be, b->dx, b->dw, b->dbias, b->dy, b->x, b->w, N, C, s->OC); break;
-    case OP_ATT_F:
+    case OP_matmul_forward: be->matmul_forward(be, b->y, b->x, b->w, b->bias, N, C, s->OC); break;
+    case OP_matmul_backward: be->matmul_backward(be, b->dx, b->dw, b->dbias, b->dy, b->x, b->w, N, C, s->OC); break;
+    case OP_attention_forward:
         be->attention_forward(be, b->y, b->att, b->scratch, b->qkv, b->mask, B, T, C, d->NH, 0.1f, 1, 1, 1, 0);
         break;
-    case OP_ATT_B:
+    case OP_attention_backward:
         be->attention_backward(be, b->dqkv, b->scratch, b->dy, b->qkv, b->att, b->mask, B, T, C,
                                d->NH, 0.1f, 1, 1, 1, 0);
         break;
-    case OP_GELU_F: be->gelu_forward(be, b->y, b->x, s->n); break;
-    case OP_GELU_B: be->gelu_backward(be, b->dx, b->x, b->dy, s->n); break;
-    case OP_RES_F: be->residual_forward(be, b->y, b->x, b->dx, s->n); break;
-    case OP_RES_B: be->residual_backward(be, b->dx, b->dqkv, b->dy, s->n); break;
-    case OP_DROP_F: be->dropout_forward(be, b->y, b->x, s->n, 0.1f, 1, 1, 2, 0); break;
-    case OP_DROP_B: be->dropout_backward(be, b->dx, b->dy, s->n, 0.1f, 1, 1, 2, 0); break;
-    case OP_CE_F: be->crossentropy_forward(be, b->losses, b->probs, b->logits, b->targets, N, s->OC); break;
-    case OP_CE_B: be->crossentropy_backward(be, b->dlogits, b->probs, b->targets, 0.01f, N, s->OC); break;
-    case OP_QA_F: be->qa_split_forward(be, b->y, b->logits, B, T); break;
-    case OP_QA_B: be->qa_split_backward(be, b->dlogits, b->dy, B, T); break;
-    case OP_SUMSQ: (void)be->sumsq(be, b->g, s->n); break;
-    case OP_SCALE: be->scale(be, b->g, s->n, 0.999f); break;
-    case OP_ADAMW: be->adamw_update(be, b->p, b->g, b->m, b->v, s->n, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, 1); break;
+    case OP_gelu_forward: be->gelu_forward(be, b->y, b->x, s->n); break;
+    case OP_gelu_backward: be->gelu_backward(be, b->dx, b->x, b->dy, s->n); break;
+    case OP_residual_forward: be->residual_forward(be, b->y, b->x, b->dx, s->n); break;
+    case OP_residual_backward: be->residual_backward(be, b->dx, b->dqkv, b->dy, s->n); break;
+    case OP_dropout_forward: be->dropout_forward(be, b->y, b->x, s->n, 0.1f, 1, 1, 2, 0); break;
+    case OP_dropout_backward: be->dropout_backward(be, b->dx, b->dy, s->n, 0.1f, 1, 1, 2, 0); break;
+    case OP_crossentropy_forward: be->crossentropy_forward(be, b->losses, b->probs, b->logits, b->targets, N, s->OC); break;
+    case OP_crossentropy_backward: be->crossentropy_backward(be, b->dlogits, b->probs, b->targets, 0.01f, N, s->OC); break;
+    case OP_qa_split_forward: be->qa_split_forward(be, b->y, b->logits, B, T); break;
+    case OP_qa_split_backward: be->qa_split_backward(be, b->dlogits, b->dy, B, T); break;
+    case OP_sumsq: (void)be->sumsq(be, b->g, s->n); break;
+    case OP_scale: be->scale(be, b->g, s->n, 0.999f); break;
+    case OP_adamw_update: be->adamw_update(be, b->p, b->g, b->m, b->v, s->n, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, 1); break;
+    case OP_zero: case OP_copy: case OP_upload: case OP_download: case NUM_OPS:
+        break; /* memory traffic, not kernels: not in build_specs */
     }
 }
 

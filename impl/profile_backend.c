@@ -6,21 +6,6 @@
 
 #include "util.h"
 
-enum {
-    OP_EMBED_F, OP_EMBED_B, OP_LN_F, OP_LN_B, OP_MATMUL_F, OP_MATMUL_B, OP_ATTN_F, OP_ATTN_B,
-    OP_GELU_F, OP_GELU_B, OP_RESID_F, OP_RESID_B, OP_DROP_F, OP_DROP_B, OP_CE_F, OP_CE_B,
-    OP_QASPLIT_F, OP_QASPLIT_B, OP_SUMSQ, OP_SCALE, OP_ADAMW, OP_ZERO, OP_COPY, OP_UPLOAD,
-    OP_DOWNLOAD, NUM_OPS
-};
-
-static const char *const OP_NAMES[NUM_OPS] = {
-    "embed_forward", "embed_backward", "layernorm_forward", "layernorm_backward",
-    "matmul_forward", "matmul_backward", "attention_forward", "attention_backward",
-    "gelu_forward", "gelu_backward", "residual_forward", "residual_backward",
-    "dropout_forward", "dropout_backward", "crossentropy_forward", "crossentropy_backward",
-    "qa_split_forward", "qa_split_backward", "sumsq", "scale", "adamw_update", "zero", "copy",
-    "upload", "download"};
-
 typedef struct {
     Backend *inner;
     int sync;    /* synchronise around each op (asynchronous inner backend) */
@@ -43,17 +28,6 @@ static void prof_end(ProfCtx *pc, int op, double t0) {
     pc->ops[op].calls++;
 }
 
-/* Run `call` (an inner-backend member call with `in` as its backend) timed
- * under op. */
-#define TIMED(op, call)                       \
-    do {                                      \
-        ProfCtx *pc = ctx_of(be);             \
-        Backend *in = pc->inner;              \
-        double t0 = prof_begin(pc);           \
-        in->call;                             \
-        prof_end(pc, op, t0);                 \
-    } while (0)
-
 static void *p_alloc(Backend *be, size_t bytes) {
     Backend *in = ctx_of(be)->inner;
     return in->alloc(in, bytes);
@@ -66,100 +40,24 @@ static void p_sync(Backend *be) {
     Backend *in = ctx_of(be)->inner;
     in->sync(in);
 }
-static void p_upload(Backend *be, void *dst, const void *src, size_t bytes) {
-    TIMED(OP_UPLOAD, upload(in, dst, src, bytes));
-}
-static void p_download(Backend *be, void *dst, const void *src, size_t bytes) {
-    TIMED(OP_DOWNLOAD, download(in, dst, src, bytes));
-}
-static void p_zero(Backend *be, void *p, size_t bytes) { TIMED(OP_ZERO, zero(in, p, bytes)); }
-static void p_copy(Backend *be, void *dst, const void *src, size_t bytes) {
-    TIMED(OP_COPY, copy(in, dst, src, bytes));
-}
-
-static void p_embed_f(Backend *be, float *out, const int *ids, const int *tt, const float *wte,
-                      const float *wpe, const float *wtt, int B, int T, int C) {
-    TIMED(OP_EMBED_F, embed_forward(in, out, ids, tt, wte, wpe, wtt, B, T, C));
-}
-static void p_embed_b(Backend *be, float *dwte, float *dwpe, float *dwtt, const float *dout,
-                      const int *ids, const int *tt, int B, int T, int C) {
-    TIMED(OP_EMBED_B, embed_backward(in, dwte, dwpe, dwtt, dout, ids, tt, B, T, C));
-}
-static void p_ln_f(Backend *be, float *out, float *mean, float *rstd, const float *inp,
-                   const float *w, const float *b, int N, int C, float eps) {
-    TIMED(OP_LN_F, layernorm_forward(in, out, mean, rstd, inp, w, b, N, C, eps));
-}
-static void p_ln_b(Backend *be, float *dinp, float *dw, float *db, const float *dout,
-                   const float *inp, const float *w, const float *mean, const float *rstd, int N,
-                   int C) {
-    TIMED(OP_LN_B, layernorm_backward(in, dinp, dw, db, dout, inp, w, mean, rstd, N, C));
-}
-static void p_mm_f(Backend *be, float *out, const float *inp, const float *w, const float *bias,
-                   int N, int C, int OC) {
-    TIMED(OP_MATMUL_F, matmul_forward(in, out, inp, w, bias, N, C, OC));
-}
-static void p_mm_b(Backend *be, float *dinp, float *dw, float *dbias, const float *dout,
-                   const float *inp, const float *w, int N, int C, int OC) {
-    TIMED(OP_MATMUL_B, matmul_backward(in, dinp, dw, dbias, dout, inp, w, N, C, OC));
-}
-static void p_attn_f(Backend *be, float *out, float *att, float *scratch, const float *qkv,
-                     const int *mask, int B, int T, int C, int NH, float p_drop, uint64_t seed,
-                     uint32_t step, uint32_t stream, uint64_t first) {
-    TIMED(OP_ATTN_F, attention_forward(in, out, att, scratch, qkv, mask, B, T, C, NH, p_drop, seed,
-                                       step, stream, first));
-}
-static void p_attn_b(Backend *be, float *dqkv, float *scratch, const float *dout, const float *qkv,
-                     const float *att, const int *mask, int B, int T, int C, int NH, float p_drop,
-                     uint64_t seed, uint32_t step, uint32_t stream, uint64_t first) {
-    TIMED(OP_ATTN_B, attention_backward(in, dqkv, scratch, dout, qkv, att, mask, B, T, C, NH,
-                                        p_drop, seed, step, stream, first));
-}
-static void p_gelu_f(Backend *be, float *out, const float *inp, size_t n) {
-    TIMED(OP_GELU_F, gelu_forward(in, out, inp, n));
-}
-static void p_gelu_b(Backend *be, float *dinp, const float *inp, const float *dout, size_t n) {
-    TIMED(OP_GELU_B, gelu_backward(in, dinp, inp, dout, n));
-}
-static void p_res_f(Backend *be, float *out, const float *a, const float *b, size_t n) {
-    TIMED(OP_RESID_F, residual_forward(in, out, a, b, n));
-}
-static void p_res_b(Backend *be, float *da, float *db, const float *dout, size_t n) {
-    TIMED(OP_RESID_B, residual_backward(in, da, db, dout, n));
-}
-static void p_drop_f(Backend *be, float *out, const float *inp, size_t n, float p, uint64_t seed,
-                     uint32_t step, uint32_t stream, uint64_t first) {
-    TIMED(OP_DROP_F, dropout_forward(in, out, inp, n, p, seed, step, stream, first));
-}
-static void p_drop_b(Backend *be, float *dinp, const float *dout, size_t n, float p, uint64_t seed,
-                     uint32_t step, uint32_t stream, uint64_t first) {
-    TIMED(OP_DROP_B, dropout_backward(in, dinp, dout, n, p, seed, step, stream, first));
-}
-static void p_ce_f(Backend *be, float *losses, float *probs, const float *logits,
-                   const int *targets, int N, int V) {
-    TIMED(OP_CE_F, crossentropy_forward(in, losses, probs, logits, targets, N, V));
-}
-static void p_ce_b(Backend *be, float *dlogits, const float *probs, const int *targets,
-                   float dscale, int N, int V) {
-    TIMED(OP_CE_B, crossentropy_backward(in, dlogits, probs, targets, dscale, N, V));
-}
-static void p_qas_f(Backend *be, float *split, const float *qa, int B, int T) {
-    TIMED(OP_QASPLIT_F, qa_split_forward(in, split, qa, B, T));
-}
-static void p_qas_b(Backend *be, float *dqa, const float *dsplit, int B, int T) {
-    TIMED(OP_QASPLIT_B, qa_split_backward(in, dqa, dsplit, B, T));
-}
-static double p_sumsq(Backend *be, const float *x, size_t n) {
-    ProfCtx *pc = ctx_of(be);
-    double t0 = prof_begin(pc);
-    double s = pc->inner->sumsq(pc->inner, x, n);
-    prof_end(pc, OP_SUMSQ, t0);
-    return s;
-}
-static void p_scale(Backend *be, float *x, size_t n, float s) { TIMED(OP_SCALE, scale(in, x, n, s)); }
-static void p_adamw(Backend *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
-                    float b1, float b2, float eps, float wd, int t) {
-    TIMED(OP_ADAMW, adamw_update(in, p, g, m, v, n, lr, b1, b2, eps, wd, t));
-}
+/* p_<name>: the inner backend's op, timed under OP_<name>. PROF_CALL_<ret>
+ * forwards the call and returns its value where there is one. */
+#define PROF_CALL_void(call) \
+    call;                    \
+    prof_end(pc, op, t0);
+#define PROF_CALL_double(call) \
+    double r = call;           \
+    prof_end(pc, op, t0);      \
+    return r;
+#define PROF_WRAPPER(name, ret, params, args)                             \
+    static ret p_##name(Backend *be, OPS_UNPAREN params) {                \
+        ProfCtx *pc = ctx_of(be);                                         \
+        const int op = OP_##name;                                         \
+        double t0 = prof_begin(pc);                                       \
+        PROF_CALL_##ret(pc->inner->name(pc->inner, OPS_UNPAREN args))     \
+    }
+MTL_OPS(PROF_WRAPPER)
+#undef PROF_WRAPPER
 
 static void p_destroy(Backend *be) {
     ProfCtx *pc = ctx_of(be);
@@ -174,41 +72,20 @@ Backend *backend_profiled(Backend *inner) {
     pc->sync = strcmp(inner->name, "cuda") == 0;
     pc->enabled = 1;
     for (int i = 0; i < NUM_OPS; i++) {
-        pc->ops[i].name = OP_NAMES[i];
-        pc->ops[i].sgemm = i == OP_MATMUL_F || i == OP_MATMUL_B || i == OP_ATTN_F || i == OP_ATTN_B;
+        pc->ops[i].name = op_name(i);
+        pc->ops[i].sgemm = i == OP_matmul_forward || i == OP_matmul_backward ||
+                           i == OP_attention_forward || i == OP_attention_backward;
     }
     Backend *be = xcalloc(1, sizeof *be);
-    *be = (Backend){.name = inner->name,
-                    .ctx = pc,
-                    .alloc = p_alloc,
-                    .free = p_free,
-                    .upload = p_upload,
-                    .download = p_download,
-                    .zero = p_zero,
-                    .copy = p_copy,
-                    .sync = p_sync,
-                    .embed_forward = p_embed_f,
-                    .embed_backward = p_embed_b,
-                    .layernorm_forward = p_ln_f,
-                    .layernorm_backward = p_ln_b,
-                    .matmul_forward = p_mm_f,
-                    .matmul_backward = p_mm_b,
-                    .attention_forward = p_attn_f,
-                    .attention_backward = p_attn_b,
-                    .gelu_forward = p_gelu_f,
-                    .gelu_backward = p_gelu_b,
-                    .residual_forward = p_res_f,
-                    .residual_backward = p_res_b,
-                    .dropout_forward = p_drop_f,
-                    .dropout_backward = p_drop_b,
-                    .crossentropy_forward = p_ce_f,
-                    .crossentropy_backward = p_ce_b,
-                    .qa_split_forward = p_qas_f,
-                    .qa_split_backward = p_qas_b,
-                    .sumsq = p_sumsq,
-                    .scale = p_scale,
-                    .adamw_update = p_adamw,
-                    .destroy = p_destroy};
+    be->name = inner->name;
+    be->ctx = pc;
+    be->alloc = p_alloc;
+    be->free = p_free;
+    be->sync = p_sync;
+    be->destroy = p_destroy;
+#define PROF_FILL(name, ret, params, args) be->name = p_##name;
+    MTL_OPS(PROF_FILL)
+#undef PROF_FILL
     return be;
 }
 

@@ -840,6 +840,12 @@ static void test_gradnorm_norms(void) {
     CU_ASSERT_EQUAL(memcmp(gg, gg2, sizeof gg), 0);
 }
 
+static void test_every_op_filled(void) {
+    const char *missing = backend_missing_op(g_gpu);
+    if (missing) printf("\n  the CUDA backend leaves %s NULL\n", missing);
+    CU_ASSERT_PTR_NULL(missing);
+}
+
 int main(void) {
     char why[512];
     g_gpu = backend_cuda(0, why, sizeof why);
@@ -849,6 +855,7 @@ int main(void) {
     }
     g_cpu = backend_cpu(0);
     static const TestCase ops[] = {
+        {"every op of kernels/ops.h filled", test_every_op_filled},
         {"memory: zero-filled alloc, upload/download/copy/zero, free out of order", test_memory},
         {"embeddings fwd+bwd vs CPU, GPU repeat bitwise", test_embed},
         {"layernorm fwd+bwd vs CPU, GPU repeat bitwise", test_layernorm},

@@ -15,6 +15,7 @@
 #include "backend.h"
 #include "cpu/cpu_internal.h"
 #include "naive.h"
+#include "profile_backend.h"
 #include "rng.h"
 #include "testutil.h"
 
@@ -584,10 +585,33 @@ static void test_determinism_threads(void) {
     free(a.buf), free(b.buf);
 }
 
+/* Every op of kernels/ops.h is filled by the CPU backend and by the profiler
+ * wrapped around it; a missing one is named (the check can fail). */
+static void test_every_op_filled(void) {
+    CU_ASSERT_PTR_NULL(backend_missing_op(be1));
+    Backend *prof = backend_profiled(backend_cpu(1));
+    CU_ASSERT_PTR_NULL(backend_missing_op(prof));
+    const ProfileOp *ops;
+    CU_ASSERT_EQUAL(profile_ops(prof, &ops), NUM_OPS);
+    for (int i = 0; i < NUM_OPS; i++) CU_ASSERT_STRING_EQUAL(ops[i].name, op_name(i));
+    prof->destroy(prof);
+    Backend copy = *be1;
+    copy.attention_backward = NULL;
+    const char *missing = backend_missing_op(&copy);
+    CU_ASSERT(missing && !strcmp(missing, "attention_backward"));
+    copy = *be1;
+    copy.download = NULL;
+    missing = backend_missing_op(&copy);
+    CU_ASSERT(missing && !strcmp(missing, "download"));
+    CU_ASSERT_STRING_EQUAL(op_name(OP_matmul_forward), "matmul_forward");
+    CU_ASSERT_PTR_NULL(op_name(NUM_OPS));
+}
+
 int main(void) {
     be1 = backend_cpu(1);
     be2 = backend_cpu(2);
     static const TestCase tests[] = {
+        {"every op of kernels/ops.h filled (CPU, profiler)", test_every_op_filled},
         {"vectorised dropout RNG == rng_keep", test_rng_keep_matches_scalar},
         {"embeddings fwd/bwd vs naive", test_embed},
         {"layernorm fwd/bwd vs naive", test_layernorm},

@@ -72,27 +72,9 @@ static void fill_memory_ops(Backend *be) {
 }
 
 static void fill_compute_ops(Backend *be) {
-    be->embed_forward = cpu_embed_forward;
-    be->embed_backward = cpu_embed_backward;
-    be->layernorm_forward = cpu_layernorm_forward;
-    be->layernorm_backward = cpu_layernorm_backward;
-    be->matmul_forward = cpu_matmul_forward;
-    be->matmul_backward = cpu_matmul_backward;
-    be->attention_forward = cpu_attention_forward;
-    be->attention_backward = cpu_attention_backward;
-    be->gelu_forward = cpu_gelu_forward;
-    be->gelu_backward = cpu_gelu_backward;
-    be->residual_forward = cpu_residual_forward;
-    be->residual_backward = cpu_residual_backward;
-    be->dropout_forward = cpu_dropout_forward;
-    be->dropout_backward = cpu_dropout_backward;
-    be->crossentropy_forward = cpu_crossentropy_forward;
-    be->crossentropy_backward = cpu_crossentropy_backward;
-    be->qa_split_forward = cpu_qa_split_forward;
-    be->qa_split_backward = cpu_qa_split_backward;
-    be->sumsq = cpu_sumsq;
-    be->scale = cpu_scale;
-    be->adamw_update = cpu_adamw_update;
+#define CPU_OP_FILL(name, ret, params, args) be->name = cpu_##name;
+    MTL_COMPUTE_OPS(CPU_OP_FILL)
+#undef CPU_OP_FILL
 }
 
 Backend *backend_cpu(int threads) {

@@ -51,44 +51,9 @@ void cpu_sgemm_serial(int transA, int transB, int M, int N, int K, float alpha, 
 void cpu_rng_keep(uint8_t *keep, uint64_t seed, uint32_t step, uint32_t stream, uint64_t first,
                   size_t n, float p);
 
-/* ---- the ops (signatures as in backend.h) ------------------------------- */
-void cpu_embed_forward(Backend *be, float *out, const int *ids, const int *tt, const float *wte,
-                       const float *wpe, const float *wtt, int B, int T, int C);
-void cpu_embed_backward(Backend *be, float *dwte, float *dwpe, float *dwtt, const float *dout,
-                        const int *ids, const int *tt, int B, int T, int C);
-void cpu_layernorm_forward(Backend *be, float *out, float *mean, float *rstd, const float *inp,
-                           const float *w, const float *b, int N, int C, float eps);
-void cpu_layernorm_backward(Backend *be, float *dinp, float *dw, float *db, const float *dout,
-                            const float *inp, const float *w, const float *mean, const float *rstd,
-                            int N, int C);
-void cpu_matmul_forward(Backend *be, float *out, const float *inp, const float *w,
-                        const float *bias, int N, int C, int OC);
-void cpu_matmul_backward(Backend *be, float *dinp, float *dw, float *dbias, const float *dout,
-                         const float *inp, const float *w, int N, int C, int OC);
-void cpu_attention_forward(Backend *be, float *out, float *att, float *scratch, const float *qkv,
-                           const int *mask, int B, int T, int C, int NH, float p_drop,
-                           uint64_t seed, uint32_t step, uint32_t stream, uint64_t first);
-void cpu_attention_backward(Backend *be, float *dqkv, float *scratch, const float *dout,
-                            const float *qkv, const float *att, const int *mask, int B, int T,
-                            int C, int NH, float p_drop, uint64_t seed, uint32_t step,
-                            uint32_t stream, uint64_t first);
-void cpu_gelu_forward(Backend *be, float *out, const float *inp, size_t n);
-void cpu_gelu_backward(Backend *be, float *dinp, const float *inp, const float *dout, size_t n);
-void cpu_residual_forward(Backend *be, float *out, const float *a, const float *b, size_t n);
-void cpu_residual_backward(Backend *be, float *da, float *db, const float *dout, size_t n);
-void cpu_dropout_forward(Backend *be, float *out, const float *inp, size_t n, float p,
-                         uint64_t seed, uint32_t step, uint32_t stream, uint64_t first);
-void cpu_dropout_backward(Backend *be, float *dinp, const float *dout, size_t n, float p,
-                          uint64_t seed, uint32_t step, uint32_t stream, uint64_t first);
-void cpu_crossentropy_forward(Backend *be, float *losses, float *probs, const float *logits,
-                              const int *targets, int N, int V);
-void cpu_crossentropy_backward(Backend *be, float *dlogits, const float *probs, const int *targets,
-                               float dscale, int N, int V);
-void cpu_qa_split_forward(Backend *be, float *split, const float *qa, int B, int T);
-void cpu_qa_split_backward(Backend *be, float *dqa, const float *dsplit, int B, int T);
-double cpu_sumsq(Backend *be, const float *x, size_t n);
-void cpu_scale(Backend *be, float *x, size_t n, float s);
-void cpu_adamw_update(Backend *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
-                      float b1, float b2, float eps, float wd, int t);
+/* ---- the ops: cpu_<name> for every compute op of kernels/ops.h ----------- */
+#define CPU_OP_DECL(name, ret, params, args) ret cpu_##name(Backend *be, OPS_UNPAREN params);
+MTL_COMPUTE_OPS(CPU_OP_DECL)
+#undef CPU_OP_DECL
 
 #endif

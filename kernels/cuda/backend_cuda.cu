@@ -304,27 +304,9 @@ static void fill_memory_ops(Backend *be) {
 }
 
 static void fill_compute_ops(Backend *be) {
-    be->embed_forward = cu_embed_forward;
-    be->embed_backward = cu_embed_backward;
-    be->layernorm_forward = cu_layernorm_forward;
-    be->layernorm_backward = cu_layernorm_backward;
-    be->matmul_forward = cu_matmul_forward;
-    be->matmul_backward = cu_matmul_backward;
-    be->attention_forward = cu_attention_forward;
-    be->attention_backward = cu_attention_backward;
-    be->gelu_forward = cu_gelu_forward;
-    be->gelu_backward = cu_gelu_backward;
-    be->residual_forward = cu_residual_forward;
-    be->residual_backward = cu_residual_backward;
-    be->dropout_forward = cu_dropout_forward;
-    be->dropout_backward = cu_dropout_backward;
-    be->crossentropy_forward = cu_crossentropy_forward;
-    be->crossentropy_backward = cu_crossentropy_backward;
-    be->qa_split_forward = cu_qa_split_forward;
-    be->qa_split_backward = cu_qa_split_backward;
-    be->sumsq = cu_sumsq;
-    be->scale = cu_scale;
-    be->adamw_update = cu_adamw_update;
+#define CU_OP_FILL(name, ret, params, args) be->name = cu_##name;
+    MTL_COMPUTE_OPS(CU_OP_FILL)
+#undef CU_OP_FILL
 }
 
 extern "C" Backend *backend_cuda(int tf32, char *why, size_t why_len) {

@@ -1,6 +1,7 @@
 /* crossentropy.cu — softmax cross-entropy over the last dim with
  * ignore_index, forward (one warp per row) and backward (one thread per
- * element). */
+ * element), and the QA logits' layout change (the CUDA twin of
+ * kernels/cpu/crossentropy.c). */
 #include <math.h>
 
 #include "cuda_common.cuh"
@@ -74,5 +75,38 @@ void cu_crossentropy_backward(Backend *be, float *dlogits, const float *probs, c
     size_t total = (size_t)N * V;
     crossentropy_backward_kernel<<<grid_for(total, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(
         dlogits, probs, targets, dscale, (size_t)N, V);
+    LAUNCH_CHECK(ctx);
+}
+
+/* ---- QA logits: qa [B,T,2] <-> split [2,B,T] -------------------------------- */
+
+__global__ void qa_split_forward_kernel(float *split, const float *qa, size_t bt) {
+    GRID_STRIDE(i, bt) {
+        split[i] = qa[2 * i];
+        split[bt + i] = qa[2 * i + 1];
+    }
+}
+
+__global__ void qa_split_backward_kernel(float *dqa, const float *dsplit, size_t bt) {
+    GRID_STRIDE(i, bt) {
+        dqa[2 * i] += dsplit[i];
+        dqa[2 * i + 1] += dsplit[bt + i];
+    }
+}
+
+void cu_qa_split_forward(Backend *be, float *split, const float *qa, int B, int T) {
+    size_t bt = (size_t)B * T;
+    if (!bt) return;
+    CudaCtx *ctx = cuda_ctx(be);
+    qa_split_forward_kernel<<<grid_for(bt, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(split, qa, bt);
+    LAUNCH_CHECK(ctx);
+}
+
+void cu_qa_split_backward(Backend *be, float *dqa, const float *dsplit, int B, int T) {
+    size_t bt = (size_t)B * T;
+    if (!bt) return;
+    CudaCtx *ctx = cuda_ctx(be);
+    qa_split_backward_kernel<<<grid_for(bt, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(dqa, dsplit,
+                                                                                      bt);
     LAUNCH_CHECK(ctx);
 }

@@ -147,46 +147,11 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
-/* ---- ops implemented across the .cu files (signatures as in backend.h) -- */
-
-void cu_embed_forward(Backend *be, float *out, const int *ids, const int *tt, const float *wte,
-                      const float *wpe, const float *wtt, int B, int T, int C);
-void cu_embed_backward(Backend *be, float *dwte, float *dwpe, float *dwtt, const float *dout,
-                       const int *ids, const int *tt, int B, int T, int C);
-void cu_layernorm_forward(Backend *be, float *out, float *mean, float *rstd, const float *inp,
-                          const float *w, const float *b, int N, int C, float eps);
-void cu_layernorm_backward(Backend *be, float *dinp, float *dw, float *db, const float *dout,
-                           const float *inp, const float *w, const float *mean, const float *rstd,
-                           int N, int C);
-void cu_matmul_forward(Backend *be, float *out, const float *inp, const float *w, const float *bias,
-                       int N, int C, int OC);
-void cu_matmul_backward(Backend *be, float *dinp, float *dw, float *dbias, const float *dout,
-                        const float *inp, const float *w, int N, int C, int OC);
-void cu_attention_forward(Backend *be, float *out, float *att, float *scratch, const float *qkv,
-                          const int *mask, int B, int T, int C, int NH, float p_drop, uint64_t seed,
-                          uint32_t step, uint32_t stream, uint64_t first);
-void cu_attention_backward(Backend *be, float *dqkv, float *scratch, const float *dout,
-                           const float *qkv, const float *att, const int *mask, int B, int T, int C,
-                           int NH, float p_drop, uint64_t seed, uint32_t step, uint32_t stream,
-                           uint64_t first);
-void cu_gelu_forward(Backend *be, float *out, const float *inp, size_t n);
-void cu_gelu_backward(Backend *be, float *dinp, const float *inp, const float *dout, size_t n);
-void cu_residual_forward(Backend *be, float *out, const float *a, const float *b, size_t n);
-void cu_residual_backward(Backend *be, float *da, float *db, const float *dout, size_t n);
-void cu_dropout_forward(Backend *be, float *out, const float *inp, size_t n, float p, uint64_t seed,
-                        uint32_t step, uint32_t stream, uint64_t first);
-void cu_dropout_backward(Backend *be, float *dinp, const float *dout, size_t n, float p,
-                         uint64_t seed, uint32_t step, uint32_t stream, uint64_t first);
-void cu_crossentropy_forward(Backend *be, float *losses, float *probs, const float *logits,
-                             const int *targets, int N, int V);
-void cu_crossentropy_backward(Backend *be, float *dlogits, const float *probs, const int *targets,
-                              float dscale, int N, int V);
-void cu_qa_split_forward(Backend *be, float *split, const float *qa, int B, int T);
-void cu_qa_split_backward(Backend *be, float *dqa, const float *dsplit, int B, int T);
-double cu_sumsq(Backend *be, const float *x, size_t n);
-void cu_scale(Backend *be, float *x, size_t n, float s);
-void cu_adamw_update(Backend *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
-                     float b1, float b2, float eps, float wd, int t);
+/* ---- ops implemented across the .cu files: cu_<name> for every compute op
+ * of kernels/ops.h ---------------------------------------------------------- */
+#define CU_OP_DECL(name, ret, params, args) ret cu_##name(Backend *be, OPS_UNPAREN params);
+MTL_COMPUTE_OPS(CU_OP_DECL)
+#undef CU_OP_DECL
 
 /* Column sums with a fixed reduction shape (reduce.cu):
  *   out[c] += sum_n x[n*C + c]          for n < N, c < C.

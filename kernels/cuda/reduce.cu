@@ -1,6 +1,6 @@
-/* reduce.cu — deterministic reductions: column sums (bias gradients) and the
- * sum of squares (gradient norm). No atomics: every partial sum has a fixed
- * place and the partials are combined in a fixed order. */
+/* reduce.cu — deterministic column sums (bias and LayerNorm gradients). No
+ * atomics: every partial sum has a fixed place and the partials are combined
+ * in a fixed order. */
 #include "cuda_common.cuh"
 
 /* ---- column sums ---------------------------------------------------------- */
@@ -66,43 +66,4 @@ void cu_colsum_finish(CudaCtx *ctx, float *out, const float *part, int S, int C)
     colsum_finish_kernel<<<(C + CU_THREADS - 1) / CU_THREADS, CU_THREADS, 0, ctx->stream>>>(
         out, part, S, C);
     LAUNCH_CHECK(ctx);
-}
-
-/* ---- sum of squares --------------------------------------------------------
- * SUMSQ_BLOCKS x 256 threads; thread g (global id) sums x[i]^2 in double for
- * i = g, g + G, g + 2G, ... (G = total threads), the block adds its 256
- * values by a fixed shared-memory tree, and the host adds the SUMSQ_BLOCKS
- * block sums in order. The shape does not depend on the GPU. */
-enum { SUMSQ_BLOCKS = 1024, SUMSQ_THREADS = 256 };
-
-__global__ void sumsq_partial_kernel(double *part, const float *x, size_t n) {
-    __shared__ double sh[SUMSQ_THREADS];
-    size_t stride = (size_t)SUMSQ_BLOCKS * SUMSQ_THREADS;
-    double acc = 0.0;
-    for (size_t i = (size_t)blockIdx.x * SUMSQ_THREADS + threadIdx.x; i < n; i += stride) {
-        double v = (double)x[i];
-        acc += v * v;
-    }
-    sh[threadIdx.x] = acc;
-    __syncthreads();
-    for (int half = SUMSQ_THREADS / 2; half > 0; half >>= 1) {
-        if ((int)threadIdx.x < half) sh[threadIdx.x] += sh[threadIdx.x + half];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) part[blockIdx.x] = sh[0];
-}
-
-double cu_sumsq(Backend *be, const float *x, size_t n) {
-    if (n == 0) return 0.0;
-    CudaCtx *ctx = cuda_ctx(be);
-    double *part = (double *)cuda_work(ctx, SUMSQ_BLOCKS * sizeof(double), "sumsq");
-    sumsq_partial_kernel<<<SUMSQ_BLOCKS, SUMSQ_THREADS, 0, ctx->stream>>>(part, x, n);
-    LAUNCH_CHECK(ctx);
-    if (!ctx->h_partials) ctx->h_partials = (double *)xmalloc(SUMSQ_BLOCKS * sizeof(double));
-    CUDA_CHECK(cudaMemcpyAsync(ctx->h_partials, part, SUMSQ_BLOCKS * sizeof(double),
-                               cudaMemcpyDeviceToHost, ctx->stream));
-    CUDA_CHECK(cudaStreamSynchronize(ctx->stream));
-    double s = 0.0;
-    for (int i = 0; i < SUMSQ_BLOCKS; i++) s += ctx->h_partials[i];
-    return s;
 }

@@ -1,5 +1,5 @@
-/* pointwise.cu — elementwise ops: GELU, residual, dropout, QA logits split,
- * scale and the AdamW update. One thread per element (grid-stride loops);
+/* elementwise.cu — elementwise ops: GELU, residual, dropout (the CUDA twin
+ * of kernels/cpu/elementwise.c). One thread per element (grid-stride loops);
  * every output element is written by exactly one thread, so all of these are
  * deterministic. Pointers are not __restrict__: outputs may alias inputs
  * (in-place dropout, gradients that share buffers). */
@@ -136,80 +136,5 @@ void cu_dropout_backward(Backend *be, float *dinp, const float *dout, size_t n, 
     size_t nq = (size_t)((first + n + 3) / 4 - first / 4);
     dropout_kernel<<<grid_for(nq, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(
         dinp, dout, n, p, 1.0f - p, seed, step, stream, first, 1);
-    LAUNCH_CHECK(ctx);
-}
-
-/* ---- QA logits: qa [B,T,2] <-> split [2,B,T] -------------------------------- */
-
-__global__ void qa_split_forward_kernel(float *split, const float *qa, size_t bt) {
-    GRID_STRIDE(i, bt) {
-        split[i] = qa[2 * i];
-        split[bt + i] = qa[2 * i + 1];
-    }
-}
-
-__global__ void qa_split_backward_kernel(float *dqa, const float *dsplit, size_t bt) {
-    GRID_STRIDE(i, bt) {
-        dqa[2 * i] += dsplit[i];
-        dqa[2 * i + 1] += dsplit[bt + i];
-    }
-}
-
-void cu_qa_split_forward(Backend *be, float *split, const float *qa, int B, int T) {
-    size_t bt = (size_t)B * T;
-    if (!bt) return;
-    CudaCtx *ctx = cuda_ctx(be);
-    qa_split_forward_kernel<<<grid_for(bt, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(split, qa, bt);
-    LAUNCH_CHECK(ctx);
-}
-
-void cu_qa_split_backward(Backend *be, float *dqa, const float *dsplit, int B, int T) {
-    size_t bt = (size_t)B * T;
-    if (!bt) return;
-    CudaCtx *ctx = cuda_ctx(be);
-    qa_split_backward_kernel<<<grid_for(bt, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(dqa, dsplit,
-                                                                                      bt);
-    LAUNCH_CHECK(ctx);
-}
-
-/* ---- optimiser ----------------------------------------------------------------- */
-
-__global__ void scale_kernel(float *x, size_t n, float s) {
-    GRID_STRIDE(i, n) x[i] *= s;
-}
-
-void cu_scale(Backend *be, float *x, size_t n, float s) {
-    if (!n) return;
-    CudaCtx *ctx = cuda_ctx(be);
-    scale_kernel<<<grid_for(n, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(x, n, s);
-    LAUNCH_CHECK(ctx);
-}
-
-/* AdamW, bias-corrected, decoupled weight decay (bc1 = 1 - b1^t, bc2 = 1 - b2^t,
- * computed on the host in double as the CPU backend does):
- *   m = b1 m + (1-b1) g ;  v = b2 v + (1-b2) g^2
- *   p -= lr * ((m / bc1) / (sqrt(v / bc2) + eps) + wd * p)          */
-__global__ void adamw_kernel(float *p, const float *g, float *m, float *v, size_t n, float lr,
-                             float b1, float b2, float eps, float wd, float bc1, float bc2) {
-    GRID_STRIDE(i, n) {
-        float gi = g[i];
-        float mi = b1 * m[i] + (1.0f - b1) * gi;
-        float vi = b2 * v[i] + (1.0f - b2) * (gi * gi);
-        m[i] = mi;
-        v[i] = vi;
-        float mhat = mi / bc1, vhat = vi / bc2;
-        float pi = p[i];
-        p[i] = pi - lr * (mhat / (sqrtf(vhat) + eps) + wd * pi);
-    }
-}
-
-void cu_adamw_update(Backend *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
-                     float b1, float b2, float eps, float wd, int t) {
-    if (!n) return;
-    CudaCtx *ctx = cuda_ctx(be);
-    float bc1 = (float)(1.0 - pow((double)b1, (double)t));
-    float bc2 = (float)(1.0 - pow((double)b2, (double)t));
-    adamw_kernel<<<grid_for(n, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(p, g, m, v, n, lr, b1, b2,
-                                                                         eps, wd, bc1, bc2);
     LAUNCH_CHECK(ctx);
 }
