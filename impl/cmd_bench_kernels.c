@@ -93,10 +93,9 @@ static int parse_bk_args(int argc, char **argv, BkOpts *o) {
 }
 
 static Backend *make_backend(const BkOpts *o) {
-    if (!strcmp(o->device, "cpu")) return backend_cpu(o->threads);
     char why[512] = "";
-    Backend *be = backend_cuda(o->tf32, why, sizeof why);
-    if (!be) fprintf(stderr, "mtl bench-kernels: no CUDA backend: %s\n", why);
+    Backend *be = backend_open(o->device, o->threads, o->tf32, why, sizeof why);
+    if (!be) fprintf(stderr, "mtl bench-kernels: --device %s: %s\n", o->device, why);
     return be;
 }
 

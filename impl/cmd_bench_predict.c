@@ -222,9 +222,9 @@ int cmd_bench_predict(int argc, char **argv) {
     int rc = parse_bench_predict_args(argc, argv, &o);
     if (rc >= 0) return rc;
     char why[256] = "";
-    Backend *be = !strcmp(o.device, "cuda") ? backend_cuda(0, why, sizeof why) : backend_cpu(o.threads);
+    Backend *be = backend_open(o.device, o.threads, 0, why, sizeof why);
     if (!be) {
-        fprintf(stderr, "mtl bench-predict: --device cuda: %s\n", why);
+        fprintf(stderr, "mtl bench-predict: --device %s: %s\n", o.device, why);
         return 1;
     }
     ModelOpen mo;

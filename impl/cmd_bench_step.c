@@ -232,13 +232,9 @@ static int bench_setup(Bench *s, Err *err) {
     c->heads = (mtl || !strcmp(s->o.task, "ner") ? HEAD_NER : 0) |
                (mtl || !strcmp(s->o.task, "qa") ? HEAD_QA : 0);
     if (s->o.T > c->maxT) return err_set(err, "--seq %d exceeds the %d positions of preset %s", s->o.T, c->maxT, c->preset);
-    if (!strcmp(s->o.device, "cpu")) {
-        s->inner = backend_cpu(s->o.threads);
-    } else {
-        char why[512] = "";
-        s->inner = backend_cuda(s->o.tf32, why, sizeof why);
-        if (!s->inner) return err_set(err, "no CUDA backend: %s", why);
-    }
+    char why[512] = "";
+    s->inner = backend_open(s->o.device, s->o.threads, s->o.tf32, why, sizeof why);
+    if (!s->inner) return err_set(err, "--device %s: %s", s->o.device, why);
     s->be = backend_profiled(s->inner);
     s->m = model_create(c, s->be, s->o.B, s->o.T, err);
     if (!s->m) return -1;

@@ -125,13 +125,9 @@ static void path_in(const Trainer *t, const char *name, char *out, size_t n) {
 /* ---- setup -------------------------------------------------------------- */
 
 static int make_backend(Trainer *t, Err *err) {
-    if (!strcmp(t->o->device, "cuda")) {
-        char why[512] = "";
-        t->be = backend_cuda(t->o->tf32, why, sizeof why);
-        if (!t->be) return err_set(err, "--device cuda: %s", why);
-    } else {
-        t->be = backend_cpu(t->o->threads);
-    }
+    char why[512] = "";
+    t->be = backend_open(t->o->device, t->o->threads, t->o->tf32, why, sizeof why);
+    if (!t->be) return err_set(err, "--device %s: %s", t->o->device, why);
     if (t->o->profile) t->be = backend_profiled(t->be);
     return dist_gpu_init(t->be, err);
 }

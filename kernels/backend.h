@@ -60,6 +60,11 @@ struct Backend {
 Backend *backend_cpu(int threads);
 Backend *backend_cuda(int tf32, char *why, size_t why_len);
 
+/* The backend a --device option names: "cpu" (threads as backend_cpu) or
+ * "cuda" (tf32 as backend_cuda). NULL with why filled for "cuda" without a
+ * usable GPU or CUDA build, or for another name. */
+Backend *backend_open(const char *device, int threads, int tf32, char *why, size_t why_len);
+
 /* The name of the first op (kernels/ops.h) or memory member that `be` leaves
  * NULL, or NULL when every one is filled. */
 const char *backend_missing_op(const Backend *be);
