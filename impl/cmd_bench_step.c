@@ -173,7 +173,7 @@ typedef struct {
     ModelConfig cfg;
     Backend *inner, *be; /* be = profiled wrapper (owns inner) */
     Model *m;
-    int tasks[2], ntasks;
+    int tasks[NUM_TASKS], ntasks;
     HostBatch data[NUM_BATCHES];
     AdamWParams hp;
 } Bench;

@@ -62,7 +62,7 @@ static int parse_mi_args(int argc, char **argv, MiOpts *o) {
 static int heads_of(const char *task) {
     if (!strcmp(task, "ner")) return HEAD_NER;
     if (!strcmp(task, "qa")) return HEAD_QA;
-    if (!strcmp(task, "mtl")) return HEAD_NER | HEAD_QA;
+    if (!strcmp(task, "mtl")) return HEAD_ALL;
     return 0;
 }
 

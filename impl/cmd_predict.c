@@ -452,7 +452,7 @@ int cmd_predict(int argc, char **argv) {
         fprintf(stderr, "mtl predict: %s\n", err.msg);
         return 1;
     }
-    if (predict_params_check(&o.p, HEAD_NER | HEAD_QA, &err)) {
+    if (predict_params_check(&o.p, HEAD_ALL, &err)) {
         fprintf(stderr, "mtl predict: %s\n", err.msg);
         return 2;
     }

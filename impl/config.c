@@ -32,7 +32,7 @@ int config_from_preset(ModelConfig *cfg, const char *name, Err *err) {
         cfg->maxT = 512;
         cfg->type_vocab = 2;
         cfg->num_labels = NER_NUM_LABELS;
-        cfg->heads = HEAD_NER | HEAD_QA;
+        cfg->heads = HEAD_ALL;
         cfg->ln_eps = 1e-12f;
         cfg->p_drop = 0.1f;
         cfg->init_std = 0.02f;
@@ -49,7 +49,7 @@ int config_validate(const ModelConfig *c, Err *err) {
     if (c->C % c->NH != 0)
         return err_set(err, "config: hidden size C=%d is not divisible by the number of heads NH=%d",
                        c->C, c->NH);
-    if (c->heads == 0 || (c->heads & ~(HEAD_NER | HEAD_QA)))
+    if (c->heads == 0 || (c->heads & ~(HEAD_ALL)))
         return err_set(err, "config: heads must be a non-empty subset of {ner, qa}");
     if ((c->heads & HEAD_NER) && c->num_labels < 1)
         return err_set(err, "config: num_labels=%d must be >= 1 for the NER head", c->num_labels);

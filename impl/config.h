@@ -5,7 +5,8 @@
 #include "util.h"
 
 /* Which task heads a model carries (hard parameter sharing: one encoder). */
-enum { HEAD_NER = 1, HEAD_QA = 2 };
+enum { HEAD_NER = 1, HEAD_QA = 2 }; /* 1 << TASK_NER, 1 << TASK_QA (model.h) */
+#define HEAD_ALL (HEAD_NER | HEAD_QA)
 
 #define NER_NUM_LABELS 9 /* O, B-/I- x {PER, LOC, ORG, MISC} (IOB2) */
 /* The most optimiser steps a run may take: --max-steps' upper bound, and what

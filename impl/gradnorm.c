@@ -25,20 +25,21 @@ static double sign_of(double x) { return x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0; }
 
 /* r_i = Lt_i / mean(Lt), Lt_i = L_i / L_i(0); a task with no usable L_i(0)
  * (zero or not finite) counts as training at the average rate. */
-static void relative_rates(const GradNormState *s, const double loss[2], double r[2]) {
-    double lt[2];
-    for (int i = 0; i < 2; i++) {
+static void relative_rates(const GradNormState *s, const double loss[NUM_TASKS], double r[NUM_TASKS]) {
+    double lt[NUM_TASKS], sum = 0.0;
+    for (int i = 0; i < NUM_TASKS; i++) {
         double q = loss[i] / s->loss0[i];
         lt[i] = s->loss0[i] > 0 && isfinite(q) ? q : NAN;
+        sum += lt[i];
     }
-    double mean = 0.5 * (lt[0] + lt[1]);
-    for (int i = 0; i < 2; i++) r[i] = isfinite(lt[i]) && mean > 0 ? lt[i] / mean : 1.0;
+    double mean = sum / NUM_TASKS;
+    for (int i = 0; i < NUM_TASKS; i++) r[i] = isfinite(lt[i]) && mean > 0 ? lt[i] / mean : 1.0;
 }
 
-static void adam_on_weights(GradNormState *s, const double grad[2]) {
+static void adam_on_weights(GradNormState *s, const double grad[NUM_TASKS]) {
     s->t++;
     double bc1 = 1.0 - pow(GN_BETA1, (double)s->t), bc2 = 1.0 - pow(GN_BETA2, (double)s->t);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < NUM_TASKS; i++) {
         s->m[i] = GN_BETA1 * s->m[i] + (1.0 - GN_BETA1) * grad[i];
         s->v[i] = GN_BETA2 * s->v[i] + (1.0 - GN_BETA2) * grad[i] * grad[i];
         s->w[i] -= s->lr / bc1 * s->m[i] / (sqrt(s->v[i]) / sqrt(bc2) + GN_EPS);
@@ -46,20 +47,24 @@ static void adam_on_weights(GradNormState *s, const double grad[2]) {
 }
 
 static void renormalise(GradNormState *s) {
-    double floor_w = GN_MIN_SHARE * s->w_total;
-    for (int i = 0; i < 2; i++)
+    double floor_w = GN_MIN_SHARE * s->w_total, sum = 0.0;
+    for (int i = 0; i < NUM_TASKS; i++) {
         if (!(s->w[i] >= floor_w)) s->w[i] = floor_w; /* also catches NaN */
-    double k = s->w_total / (s->w[0] + s->w[1]);
-    for (int i = 0; i < 2; i++) s->w[i] *= k;
+        sum += s->w[i];
+    }
+    double k = s->w_total / sum;
+    for (int i = 0; i < NUM_TASKS; i++) s->w[i] *= k;
 }
 
-void gradnorm_update(GradNormState *s, const double loss[2], const double G[2]) {
+void gradnorm_update(GradNormState *s, const double loss[NUM_TASKS], const double G[NUM_TASKS]) {
     if (s->t == 0)
-        for (int i = 0; i < 2; i++) s->loss0[i] = loss[i];
+        for (int i = 0; i < NUM_TASKS; i++) s->loss0[i] = loss[i];
     relative_rates(s, loss, s->r);
-    double gbar = 0.5 * (G[0] + G[1]), grad[2];
+    double gsum = 0.0, grad[NUM_TASKS];
+    for (int i = 0; i < NUM_TASKS; i++) gsum += G[i];
+    double gbar = gsum / NUM_TASKS;
     s->lgrad = 0;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < NUM_TASKS; i++) {
         s->G[i] = G[i];
         s->target[i] = gbar * pow(s->r[i], s->alpha);
         s->lgrad += fabs(G[i] - s->target[i]);
@@ -70,10 +75,17 @@ void gradnorm_update(GradNormState *s, const double loss[2], const double G[2]) 
     renormalise(s);
 }
 
+/* The packed layout: w[NUM_TASKS], loss0[..], m[..], v[..], t. */
+enum { GN_W = 0, GN_LOSS0 = NUM_TASKS, GN_M = 2 * NUM_TASKS, GN_V = 3 * NUM_TASKS, GN_T = 4 * NUM_TASKS };
+
 void gradnorm_pack(const GradNormState *s, double out[GRADNORM_STATE_LEN]) {
-    double v[GRADNORM_STATE_LEN] = {s->w[0],    s->w[1], s->loss0[0], s->loss0[1], s->m[0],
-                                    s->m[1],    s->v[0], s->v[1],     (double)s->t};
-    memcpy(out, v, sizeof v);
+    for (int i = 0; i < NUM_TASKS; i++) {
+        out[GN_W + i] = s->w[i];
+        out[GN_LOSS0 + i] = s->loss0[i];
+        out[GN_M + i] = s->m[i];
+        out[GN_V + i] = s->v[i];
+    }
+    out[GN_T] = (double)s->t;
 }
 
 int gradnorm_unpack(GradNormState *s, const double *in, int n, Err *err) {
@@ -81,17 +93,22 @@ int gradnorm_unpack(GradNormState *s, const double *in, int n, Err *err) {
         return err_set(err, "GradNorm state has %d values, expected %d", n, GRADNORM_STATE_LEN);
     for (int i = 0; i < n; i++)
         if (!isfinite(in[i])) return err_set(err, "GradNorm state value %d is not finite", i);
-    if (!(in[0] > 0) || !(in[1] > 0) || in[8] < 0 || in[8] != floor(in[8]) ||
-        !(in[6] >= 0) || !(in[7] >= 0))
-        return err_set(err, "implausible GradNorm state (w %g/%g, t %g)", in[0], in[1], in[8]);
-    if (fabs(in[0] + in[1] - s->w_total) > 1e-9 * s->w_total)
-        return err_set(err, "GradNorm weights sum to %.9g, this run's lambdas to %.9g",
-                       in[0] + in[1], s->w_total);
-    s->w[0] = in[0], s->w[1] = in[1];
-    s->loss0[0] = in[2], s->loss0[1] = in[3];
-    s->m[0] = in[4], s->m[1] = in[5];
-    s->v[0] = in[6], s->v[1] = in[7];
-    s->t = (long)in[8];
+    double wsum = 0.0;
+    int bad = in[GN_T] < 0 || in[GN_T] != floor(in[GN_T]);
+    for (int i = 0; i < NUM_TASKS; i++) {
+        bad |= !(in[GN_W + i] > 0) || !(in[GN_V + i] >= 0);
+        wsum += in[GN_W + i];
+    }
+    if (bad) return err_set(err, "implausible GradNorm state (w %g/%g, t %g)", in[GN_W], in[GN_W + 1], in[GN_T]);
+    if (fabs(wsum - s->w_total) > 1e-9 * s->w_total)
+        return err_set(err, "GradNorm weights sum to %.9g, this run's lambdas to %.9g", wsum, s->w_total);
+    for (int i = 0; i < NUM_TASKS; i++) {
+        s->w[i] = in[GN_W + i];
+        s->loss0[i] = in[GN_LOSS0 + i];
+        s->m[i] = in[GN_M + i];
+        s->v[i] = in[GN_V + i];
+    }
+    s->t = (long)in[GN_T];
     return 0;
 }
 
@@ -131,7 +148,7 @@ void gradnorm_after_first(GradNorm *g, const Model *m) {
     if (g->reduce) g->reduce(g->g_first, g->W->numel);
 }
 
-void gradnorm_after_second(GradNorm *g, const Model *m, double G[2]) {
+void gradnorm_after_second(GradNorm *g, const Model *m, double G[NUM_TASKS]) {
     model_grad_tensor_to_host(m, g->W, g->g_all);
     if (g->reduce) g->reduce(g->g_all, g->W->numel);
     double s0 = 0, s1 = 0; /* in index order: a fixed function of the gradients */

@@ -32,25 +32,25 @@
 #include "model.h"
 #include "util.h"
 
-enum { GRADNORM_STATE_LEN = 9 }; /* doubles in gradnorm_pack's output */
+enum { GRADNORM_STATE_LEN = 4 * NUM_TASKS + 1 }; /* doubles in gradnorm_pack's output */
 
 typedef struct {
     double alpha, lr;   /* asymmetry and learning rate of the weights */
-    double w[2];        /* task weights (TASK_NER, TASK_QA) */
-    double w_total;     /* sum of the weights, kept by renormalisation */
-    double loss0[2];    /* L_i(0) */
-    double m[2], v[2];  /* Adam moments of w */
+    double w[NUM_TASKS];        /* task weights (TASK_NER, TASK_QA) */
+    double w_total;             /* sum of the weights, kept by renormalisation */
+    double loss0[NUM_TASKS];    /* L_i(0) */
+    double m[NUM_TASKS], v[NUM_TASKS]; /* Adam moments of w */
     long t;             /* updates done (0: loss0 not set yet) */
     /* the last update, for gradnorm.csv */
-    double G[2], target[2], r[2], lgrad;
+    double G[NUM_TASKS], target[NUM_TASKS], r[NUM_TASKS], lgrad;
 } GradNormState;
 
 /* Pure math: one update from this step's unweighted losses and measured
  * weighted gradient norms G_i = ||d(w_i L_i)/dW||. */
 void gradnorm_state_init(GradNormState *s, double alpha, double lr, double w_ner, double w_qa);
-void gradnorm_update(GradNormState *s, const double loss[2], const double G[2]);
+void gradnorm_update(GradNormState *s, const double loss[NUM_TASKS], const double G[NUM_TASKS]);
 /* The part of the state that a checkpoint must carry (for bitwise resume):
- * w[2], loss0[2], m[2], v[2], t. */
+ * w[NUM_TASKS], loss0[..], m[..], v[..], t. */
 void gradnorm_pack(const GradNormState *s, double out[GRADNORM_STATE_LEN]);
 int gradnorm_unpack(GradNormState *s, const double *in, int n, Err *err);
 
@@ -73,6 +73,6 @@ void gradnorm_free(GradNorm *g);
 /* Call after the NER backward (with grads zeroed before it) ... */
 void gradnorm_after_first(GradNorm *g, const Model *m);
 /* ... and after the QA backward: fills G (weighted norms of each task). */
-void gradnorm_after_second(GradNorm *g, const Model *m, double G[2]);
+void gradnorm_after_second(GradNorm *g, const Model *m, double G[NUM_TASKS]);
 
 #endif

@@ -216,7 +216,7 @@ int hf_read_config(const char *dir, ModelConfig *cfg, HfInfo *info, Err *err) {
     if (rc) return -1;
     snprintf(cfg->preset, sizeof cfg->preset, "hf");
     cfg->num_labels = NER_NUM_LABELS;
-    cfg->heads = HEAD_NER | HEAD_QA;
+    cfg->heads = HEAD_ALL;
     cfg->p_drop = 0.1f;
     Err e;
     if (config_validate(cfg, &e)) return err_set(err, "%s: %s", path, e.msg);

@@ -331,3 +331,14 @@ double model_forward_flops(const ModelConfig *c, int task, int B, int T) {
     double head = task == TASK_NER ? 2.0 * N * C * c->num_labels : 2.0 * N * C * 2;
     return c->L * layer + head;
 }
+
+const char *task_name(int task) {
+    static const char *const names[NUM_TASKS] = {"ner", "qa"};
+    return task >= 0 && task < NUM_TASKS ? names[task] : NULL;
+}
+
+const char *task_set_name(int tasks) {
+    for (int k = 0; k < NUM_TASKS; k++)
+        if (tasks == 1 << k) return task_name(k);
+    return "joint";
+}

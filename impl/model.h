@@ -53,7 +53,19 @@
 #include "optim.h"
 #include "util.h"
 
-enum { TASK_NER = 0, TASK_QA = 1 };
+/* The tasks. Arrays indexed by task have NUM_TASKS entries; a set of tasks
+ * is a bitmask of 1 << task (ALL_TASKS: every one). Adding a task: its id
+ * here and its name in task_name (model.c), its head (HEAD_* in config.h,
+ * = 1 << its id; parameters in model.c, forward/backward in model_pass.c),
+ * its loss and decoder, its data in train_data.c and its sampler weight
+ * (sampler.c), its metrics in train_eval.c. */
+enum { TASK_NER = 0, TASK_QA = 1, NUM_TASKS };
+#define ALL_TASKS ((1 << NUM_TASKS) - 1)
+
+/* "ner", "qa" (NULL out of range); "joint" names a set of several tasks. */
+const char *task_name(int task);
+/* The name of a nonempty task set: its task's name, or "joint". */
+const char *task_set_name(int tasks);
 
 /* The [PAD] token id: its word-embedding row gets no gradient, as with
  * Hugging Face's BertEmbeddings (nn.Embedding(padding_idx=pad_token_id = 0));

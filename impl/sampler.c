@@ -108,10 +108,10 @@ int task_sampler_init(TaskSampler *s, int strategy, int n_ner, int n_qa, double 
 }
 
 int task_sampler_pick(const TaskSampler *s, uint64_t seed, long step) {
-    if (s->tasks != 3) return s->tasks;
+    if (s->tasks != ALL_TASKS) return s->tasks;
     switch (s->strategy) {
-    case SAMPLING_JOINT: return 3;
-    case SAMPLING_ROUND_ROBIN: return step % 2 == 0 ? 1 << TASK_NER : 1 << TASK_QA;
+    case SAMPLING_JOINT: return ALL_TASKS;
+    case SAMPLING_ROUND_ROBIN: return 1 << (int)(step % NUM_TASKS);
     default: {
         float u = rng_uniform(seed, (uint32_t)step, SAMPLER_STREAM_TASK, 0);
         return (double)u < s->p_ner ? 1 << TASK_NER : 1 << TASK_QA;
@@ -122,11 +122,11 @@ int task_sampler_pick(const TaskSampler *s, uint64_t seed, long step) {
 static long ceil_div(long a, long b) { return (a + b - 1) / b; }
 
 long steps_per_epoch(const TaskSampler *s, int n_ner, int n_qa, int B) {
-    if (s->tasks != 3) return ceil_div(s->tasks == (1 << TASK_NER) ? n_ner : n_qa, B);
+    if (s->tasks != ALL_TASKS) return ceil_div(s->tasks == (1 << TASK_NER) ? n_ner : n_qa, B);
     long longest = ceil_div(n_ner > n_qa ? n_ner : n_qa, B);
     switch (s->strategy) {
     case SAMPLING_JOINT: return longest;
-    case SAMPLING_ROUND_ROBIN: return 2 * longest;
+    case SAMPLING_ROUND_ROBIN: return NUM_TASKS * longest;
     default: return ceil_div(n_ner, B) + ceil_div(n_qa, B);
     }
 }

@@ -37,14 +37,14 @@ typedef struct {
     Model *m;
     AdamWParams hp;
     TaskSampler ts;
-    DataOrder order[2];
+    DataOrder order[NUM_TASKS];
     BatchBuf bb;
     int *rows;
     long total, warmup, per_epoch, start_step;
     double wall0;          /* now_seconds() when this process started training */
     double wall_before;    /* training seconds of earlier processes (resume) */
     double train_s;        /* training seconds of this process (loop only) */
-    double *loss_hist[2];  /* per-step losses (NaN where the task did not run) */
+    double *loss_hist[NUM_TASKS];  /* per-step losses (NaN where the task did not run) */
     StrBuf log, evlog;
     int use_gn;            /* --loss-weighting gradnorm */
     GradNorm gn;
@@ -56,7 +56,7 @@ typedef struct {
     HfInfo hfi;
     ModelConfig hf_cfg;    /* the model config from its config.json */
     StList dump;           /* --dump-batches */
-    double tok_real[2], tok_all[2]; /* real / computed (B x padded T) tokens this process */
+    double tok_real[NUM_TASKS], tok_all[NUM_TASKS]; /* real / computed (B x padded T) tokens this process */
     RunDir rd;             /* the locked run directory */
     int header_written;    /* anything written into rd yet */
     int finished;          /* --resume of a run that had already finished */
@@ -106,7 +106,6 @@ static const char *signal_name(int sig) {
     return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
 }
 
-static const char *TASK_NAMES[2] = {"ner", "qa"};
 
 /* Progress and notes on stderr, unless --quiet. */
 static void note(const Trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -184,7 +183,7 @@ static int make_schedule(Trainer *t, Err *err) {
     t->per_epoch = steps_per_epoch(&t->ts, n_train(t, TASK_NER), n_train(t, TASK_QA), o->batch);
     t->total = o->max_steps > 0 ? o->max_steps : (long)o->epochs * t->per_epoch;
     t->warmup = o->warmup_ratio >= 0 ? lround(o->warmup_ratio * (double)t->total) : o->warmup;
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < NUM_TASKS; k++) {
         order_init(&t->order[k], n_train(t, k), (uint64_t)o->seed, SAMPLER_STREAM_ORDER + (uint32_t)k);
         if (o->group_by_length && n_train(t, k) > 0)
             order_group_by_length(&t->order[k], t->d.len[k], 50 * o->batch); /* HF's megabatch of 50 */
@@ -269,12 +268,12 @@ static void fmt_loss(char *buf, size_t n, double v) {
     else snprintf(buf, n, "%.9g", v);
 }
 
-static void log_step(Trainer *t, long step, int tasks, const double loss[2], float lr, double gnorm,
+static void log_step(Trainer *t, long step, int tasks, const double loss[NUM_TASKS], float lr, double gnorm,
                      double tok_s) {
     char a[32], b[32];
     fmt_loss(a, sizeof a, loss[0]);
     fmt_loss(b, sizeof b, loss[1]);
-    const char *task = tasks == 3 ? "joint" : tasks == 1 << TASK_NER ? "ner" : "qa";
+    const char *task = task_set_name(tasks);
     sb_printf(&t->log, "%ld,%s,%s,%s,%.9g,%.9g,%.1f,%.3f\n", step, task, a, b, lr, gnorm, tok_s,
               t->wall_before + now_seconds() - t->wall0);
 }
@@ -284,7 +283,7 @@ static void fmt_hms(char *buf, size_t n, double s) {
     snprintf(buf, n, "%02ld:%02ld:%02ld", x / 3600, x / 60 % 60, x % 60);
 }
 
-static void progress(const Trainer *t, long done, const double loss[2], float lr, double tok_s) {
+static void progress(const Trainer *t, long done, const double loss[NUM_TASKS], float lr, double tok_s) {
     double el = now_seconds() - t->wall0;
     double eta = done > t->start_step ? el / (double)(done - t->start_step) * (double)(t->total - done) : 0;
     char e1[32], e2[32];
@@ -303,7 +302,7 @@ static void progress(const Trainer *t, long done, const double loss[2], float lr
  * [B,T] and labels [B,T] (NER) or start end [B] (QA); step is 1-based. */
 static void dump_batch(Trainer *t, const Batch *b, long step) {
     char name[64];
-    const char *tk = TASK_NAMES[b->task];
+    const char *tk = task_name(b->task);
     int BT = b->B * b->T;
     const int *f[4] = {b->ids, b->types, b->mask, b->labels};
     const char *fn[4] = {"ids", "types", "mask", "labels"};
@@ -410,13 +409,15 @@ static long task_forward_backward(Trainer *t, int task, long step, double *loss,
 /* Data parallel: the step's losses are the sums of the ranks' parts (rounded
  * to float, as one process's are) and the stop decision is common: any rank
  * that caught a stop signal stops every rank after this step. */
-static void reduce_step_scalars(Trainer *t, double loss[2]) {
+static void reduce_step_scalars(Trainer *t, double loss[NUM_TASKS]) {
     if (t->nranks == 1) return;
-    double v[3] = {loss[0], loss[1], g_stop_signal ? 1.0 : 0.0}, t0 = now_seconds();
-    dist_sum_doubles(v, 3);
+    double v[NUM_TASKS + 1], t0 = now_seconds(); /* the losses, then the stop flag */
+    for (int k = 0; k < NUM_TASKS; k++) v[k] = loss[k];
+    v[NUM_TASKS] = g_stop_signal ? 1.0 : 0.0;
+    dist_sum_doubles(v, NUM_TASKS + 1);
     t->sum_s += now_seconds() - t0;
-    for (int k = 0; k < 2; k++) loss[k] = isnan(v[k]) ? NAN : (double)(float)v[k];
-    if (v[2] > 0 && !t->stop_sig) t->stop_sig = g_stop_signal ? g_stop_signal : SIGTERM;
+    for (int k = 0; k < NUM_TASKS; k++) loss[k] = isnan(v[k]) ? NAN : (double)(float)v[k];
+    if (v[NUM_TASKS] > 0 && !t->stop_sig) t->stop_sig = g_stop_signal ? g_stop_signal : SIGTERM;
 }
 
 static int stop_requested(Trainer *t) {
@@ -426,14 +427,21 @@ static int stop_requested(Trainer *t) {
 
 /* After the joint backward: measure G, log the weights this step used, and
  * update them for the next step. */
-static void gradnorm_step(Trainer *t, long done, const double loss[2]) {
-    double G[2], w_used[2] = {t->gn.s.w[0], t->gn.s.w[1]};
+static void gradnorm_step(Trainer *t, long done, const double loss[NUM_TASKS]) {
+    double G[NUM_TASKS], w_used[NUM_TASKS];
+    memcpy(w_used, t->gn.s.w, sizeof w_used);
     gradnorm_after_second(&t->gn, t->m, G);
     gradnorm_update(&t->gn.s, loss, G);
     const GradNormState *s = &t->gn.s;
-    sb_printf(&t->gnlog, "%ld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g\n",
-              done, w_used[0], w_used[1], s->G[0], s->G[1], s->r[0], s->r[1], s->lgrad, s->m[0],
-              s->m[1], s->v[0], s->v[1]);
+    /* step, w_used[..], G[..], r[..], lgrad, m[..], v[..] (gradnorm.csv) */
+    sb_printf(&t->gnlog, "%ld", done);
+    const double *per_task[3] = {w_used, s->G, s->r};
+    for (int a = 0; a < 3; a++)
+        for (int k = 0; k < NUM_TASKS; k++) sb_printf(&t->gnlog, ",%.17g", per_task[a][k]);
+    sb_printf(&t->gnlog, ",%.17g", s->lgrad);
+    for (int k = 0; k < NUM_TASKS; k++) sb_printf(&t->gnlog, ",%.17g", s->m[k]);
+    for (int k = 0; k < NUM_TASKS; k++) sb_printf(&t->gnlog, ",%.17g", s->v[k]);
+    sb_printf(&t->gnlog, "\n");
 }
 
 static void gather_shards(Backend *be, float *x, size_t n, void *ctx) {
@@ -481,20 +489,20 @@ static void sync_optstate(Trainer *t) {
 }
 
 static int train_step(Trainer *t, long step, Err *err) {
-    double t0 = now_seconds(), loss[2] = {NAN, NAN};
+    double t0 = now_seconds(), loss[NUM_TASKS] = {NAN, NAN};
     int tasks = task_sampler_pick(&t->ts, (uint64_t)t->o->seed, step);
     long toks = 0;
     model_zero_grad(t->m);
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < NUM_TASKS; k++) {
         if (!(tasks & (1 << k))) continue;
         long n = task_forward_backward(t, k, step, &loss[k], err);
         if (n < 0) return -1;
         toks += n;
     }
     reduce_step_scalars(t, loss);
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < NUM_TASKS; k++)
         if ((tasks & (1 << k)) && !isfinite(loss[k]))
-            return err_set(err, "non-finite %s loss (%g) at step %ld", TASK_NAMES[k], loss[k], step + 1);
+            return err_set(err, "non-finite %s loss (%g) at step %ld", task_name(k), loss[k], step + 1);
     double t1 = now_seconds();
     if (t->use_gn) gradnorm_step(t, step + 1, loss);
     if (t->nranks > 1) model_buffer_apply(t->m, MODEL_GRADS, sum_gradients, t);
@@ -503,9 +511,9 @@ static int train_step(Trainer *t, long step, Err *err) {
     double gnorm = optimizer_step(t, lr);
     if (!isfinite(gnorm))
         return err_set(err, "non-finite gradient norm (%g) at step %ld (task %s)", gnorm, step + 1,
-                       tasks == 3 ? "joint" : TASK_NAMES[tasks == 1 ? 0 : 1]);
+                       task_set_name(tasks));
     double tok_s = (double)toks / (now_seconds() - t0);
-    for (int k = 0; k < 2; k++) t->loss_hist[k][step] = loss[k];
+    for (int k = 0; k < NUM_TASKS; k++) t->loss_hist[k][step] = loss[k];
     log_step(t, step + 1, tasks, loss, lr, gnorm, tok_s);
     if ((step + 1) % t->o->log_every == 0 || step + 1 == t->total || step == t->start_step)
         progress(t, step + 1, loss, lr, tok_s);
@@ -518,8 +526,8 @@ static int save_checkpoint(Trainer *t, long done, Err *err) {
     TrainState st = {0};
     st.seed = (uint64_t)t->o->seed;
     st.step = done;
-    st.n_orders = 2;
-    for (int k = 0; k < 2; k++)
+    st.n_orders = NUM_TASKS;
+    for (int k = 0; k < NUM_TASKS; k++)
         st.order[k] = (OrderState){t->order[k].n, t->order[k].epoch, t->order[k].pos};
     st.options = t->options;
     if (t->use_gn) {
@@ -544,13 +552,13 @@ static int resume_from_checkpoint(Trainer *t, Err *err) {
     int rc = 0;
     if (ckpt_options_diff(st.options, t->options, NULL, diff, sizeof diff))
         rc = err_set(err, "%s: --resume with different training options: %s", t->ckpt, diff);
-    else if (st.n_orders != 2 || st.step > t->total)
+    else if (st.n_orders != NUM_TASKS || st.step > t->total)
         rc = err_set(err, "%s: checkpoint at step %ld does not fit this run (%ld steps)", t->ckpt,
                      st.step, t->total);
-    for (int k = 0; k < 2 && rc == 0; k++) {
+    for (int k = 0; k < NUM_TASKS && rc == 0; k++) {
         if (st.order[k].n != t->order[k].n)
             rc = err_set(err, "%s: %s data order over %d items, this run has %d", t->ckpt,
-                         TASK_NAMES[k], st.order[k].n, t->order[k].n);
+                         task_name(k), st.order[k].n, t->order[k].n);
         else rc = order_seek(&t->order[k], st.order[k].epoch, st.order[k].pos, err);
     }
     if (rc == 0 && t->use_gn) {
@@ -730,8 +738,8 @@ static int write_timing(Trainer *t, RunSummary *sum, long done, double eval_s, E
     /* data parallel: seconds rank 0 spent summing over the ranks (not overlapped with compute) */
     jw_num(&w, "rank_sum_s_this_process", t->sum_s);
     jw_obj(&w, "padding_fraction_this_process"); /* 1 - real / computed tokens of the training batches */
-    for (int k = 0; k < 2; k++)
-        jw_num(&w, TASK_NAMES[k], t->tok_all[k] > 0 ? 1.0 - t->tok_real[k] / t->tok_all[k] : NAN);
+    for (int k = 0; k < NUM_TASKS; k++)
+        jw_num(&w, task_name(k), t->tok_all[k] > 0 ? 1.0 - t->tok_real[k] / t->tok_all[k] : NAN);
     jw_end(&w);
     jw_str(&w, "note", "train_wall_s includes dev evaluations during training and the wall time before a --resume (from log.csv); padding: batches are padded to their longest window (--group-by-length groups similar lengths)");
     char p[1200];
@@ -785,7 +793,7 @@ static int write_params_memory(Trainer *t, RunSummary *sum, Err *err) {
 static void trainer_free(Trainer *t) {
     if (t->m) model_free(t->m);
     if (t->be) t->be->destroy(t->be);
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < NUM_TASKS; k++) {
         order_free(&t->order[k]);
         free(t->loss_hist[k]);
     }

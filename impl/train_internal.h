@@ -25,7 +25,7 @@ typedef struct {
     SquadDataset qa_train_ds, qa_dev_ds;
     SquadFeatures qa_train, qa_dev;
     char qa_train_desc[160]; /* for metrics.json: what QA trained on */
-    int *len[2];             /* real tokens of each training window, per task */
+    int *len[NUM_TASKS];     /* real tokens of each training window, per task */
 } TrainData;
 
 /* Load and featurise what o->task needs; every file is also hashed into the
