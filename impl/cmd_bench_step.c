@@ -20,6 +20,7 @@
  * timed steps run unprofiled and the same number of extra steps are then
  * profiled with a device sync around each op. */
 #include <omp.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,11 +55,12 @@ static void bs_usage(FILE *f) {
             "  --seed     init / data / dropout seed (default 1)\n");
 }
 
-static int parse_int(const char *opt, const char *s, int lo, int *v) {
+static int parse_int(const char *opt, const char *s, int lo, int hi, int *v) {
     char *end = NULL;
+    errno = 0;
     long x = strtol(s, &end, 10);
-    if (!*s || *end || x < lo || x > 1000000) {
-        fprintf(stderr, "mtl bench-step: %s wants an integer >= %d, got '%s'\n", opt, lo, s);
+    if (!*s || *end || errno || x < lo || x > hi) {
+        fprintf(stderr, "mtl bench-step: %s must be an integer in [%d, %d], got '%s'\n", opt, lo, hi, s);
         return -1;
     }
     *v = (int)x;
@@ -70,14 +72,14 @@ static int parse_opt(BsOpts *o, const char *a, const char *v) {
     if (!strcmp(a, "--preset")) o->preset = v;
     else if (!strcmp(a, "--task")) o->task = v;
     else if (!strcmp(a, "--device")) o->device = v;
-    else if (!strcmp(a, "--batch")) return parse_int(a, v, 1, &o->B) ? 2 : 0;
-    else if (!strcmp(a, "--seq")) return parse_int(a, v, 1, &o->T) ? 2 : 0;
-    else if (!strcmp(a, "--threads")) return parse_int(a, v, 0, &o->threads) ? 2 : 0;
-    else if (!strcmp(a, "--steps")) return parse_int(a, v, 1, &o->steps) ? 2 : 0;
-    else if (!strcmp(a, "--warmup")) return parse_int(a, v, 0, &o->warmup) ? 2 : 0;
+    else if (!strcmp(a, "--batch")) return parse_int(a, v, 1, 4096, &o->B) ? 2 : 0;
+    else if (!strcmp(a, "--seq")) return parse_int(a, v, 1, 4096, &o->T) ? 2 : 0;
+    else if (!strcmp(a, "--threads")) return parse_int(a, v, 0, 1024, &o->threads) ? 2 : 0;
+    else if (!strcmp(a, "--steps")) return parse_int(a, v, 1, 1000000, &o->steps) ? 2 : 0;
+    else if (!strcmp(a, "--warmup")) return parse_int(a, v, 0, 1000000, &o->warmup) ? 2 : 0;
     else if (!strcmp(a, "--seed")) {
         int s;
-        if (parse_int(a, v, 0, &s)) return 2;
+        if (parse_int(a, v, 0, 1000000000, &s)) return 2;
         o->seed = s;
     } else {
         fprintf(stderr, "mtl bench-step: unknown option '%s'\n", a);

@@ -13,11 +13,13 @@
  * at the labelled start/end of every window: scoring them with
  * `mtl score-squad` gives the EM/F1 ceiling of the windows + labels + offset
  * map (answers that do not fall on token boundaries lose). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "jsonw.h"
 #include "paths.h"
 #include "qa_decode.h"
 #include "squad.h"
@@ -35,11 +37,12 @@ static void prep_usage(FILE *f) {
                "print examples, windows and examples/s, windows/s.\n");
 }
 
-static int parse_int_arg(const char *name, const char *s, int lo, int *out) {
+static int parse_int_arg(const char *name, const char *s, int lo, int hi, int *out) {
     char *end;
+    errno = 0;
     long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < lo || v > 1000000000) {
-        fprintf(stderr, "mtl prep-squad: %s needs an integer >= %d, got '%s'\n", name, lo, s);
+    if (*s == '\0' || *end != '\0' || errno || v < lo || v > hi) {
+        fprintf(stderr, "mtl prep-squad: %s must be an integer in [%d, %d], got '%s'\n", name, lo, hi, s);
         return -1;
     }
     *out = (int)v;
@@ -49,10 +52,10 @@ static int parse_int_arg(const char *name, const char *s, int lo, int *out) {
 /* Returns 0 ok, 1 --help shown, 2 usage error. */
 static int parse_prep_args(int argc, char **argv, PrepOpts *o) {
     squad_feat_defaults(&o->fp);
-    struct { const char *name; int *dst; int lo; } ints[] = {
-        {"--max-seq", &o->fp.max_seq, 8},      {"--stride", &o->fp.doc_stride, 0},
-        {"--max-query", &o->fp.max_query, 1},  {"--threads", &o->fp.threads, 1},
-        {"--max-examples", &o->fp.max_examples, 0}};
+    struct { const char *name; int *dst; int lo, hi; } ints[] = {
+        {"--max-seq", &o->fp.max_seq, 8, 4096},       {"--stride", &o->fp.doc_stride, 0, 4096},
+        {"--max-query", &o->fp.max_query, 1, 4096},   {"--threads", &o->fp.threads, 1, 1024},
+        {"--max-examples", &o->fp.max_examples, 0, 1000000000}};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return prep_usage(stdout), 1;
         if (i + 1 >= argc) return fprintf(stderr, "mtl prep-squad: bad or incomplete option '%s'\n", argv[i]), 2;
@@ -64,11 +67,14 @@ static int parse_prep_args(int argc, char **argv, PrepOpts *o) {
         int found = 0;
         for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++)
             if (!strcmp(argv[i - 1], ints[k].name)) {
-                if (parse_int_arg(ints[k].name, val, ints[k].lo, ints[k].dst)) return 2;
+                if (parse_int_arg(ints[k].name, val, ints[k].lo, ints[k].hi, ints[k].dst)) return 2;
                 found = 1;
             }
         if (!found) return fprintf(stderr, "mtl prep-squad: unknown option '%s'\n", argv[i - 1]), 2;
     }
+    Err err;
+    if (squad_window_check("--max-seq", o->fp.max_seq, o->fp.doc_stride, o->fp.max_query, &err))
+        return fprintf(stderr, "mtl prep-squad: %s\n", err.msg), 2;
     return 0;
 }
 
@@ -78,16 +84,17 @@ static uint32_t ids_hash(const int32_t *ids, int n) {
     return h;
 }
 
+/* One line per window: example, window, start, end, tokens, id hash (atomic). */
 static int write_dump(const char *path, const SquadFeatures *fs, Err *err) {
-    FILE *f = fopen(path, "w");
-    if (!f) return err_set(err, "%s: cannot create", path);
+    StrBuf b = {0};
     for (int i = 0; i < fs->n; i++) {
         const SquadFeature *ft = &fs->f[i];
-        fprintf(f, "%d\t%d\t%d\t%d\t%d\t%u\n", ft->example, ft->window, ft->start, ft->end,
-                ft->n_tokens, ids_hash(squad_feature_ids(fs, i), fs->max_seq));
+        sb_printf(&b, "%d\t%d\t%d\t%d\t%d\t%u\n", ft->example, ft->window, ft->start, ft->end,
+                  ft->n_tokens, ids_hash(squad_feature_ids(fs, i), fs->max_seq));
     }
-    if (fclose(f)) return err_set(err, "%s: write failed", path);
-    return 0;
+    int rc = atomic_write_file(path, b.buf ? b.buf : "", b.len, err);
+    sb_free(&b);
+    return rc;
 }
 
 /* Decode one-hot label logits (10 at start and end) and write predictions. */

@@ -9,30 +9,9 @@
 #include "dist.h"
 #include "train.h"
 
-/* "1,2,3" -> seeds; returns the count or -1 on a malformed list. */
-static int parse_seed_list(const char *s, long long *out, int max, Err *err) {
-    int n = 0;
-    const char *p = s;
-    while (*p) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(p, &end, 10);
-        if (end == p || errno || (*end && *end != ','))
-            return err_set(err, "--seeds: malformed list '%s' (want e.g. 1,2,3)", s);
-        if (n == max) return err_set(err, "--seeds: more than %d seeds", max);
-        if (v < 0) return err_set(err, "--seeds: %lld is negative (seeds are 0..2^62)", v);
-        for (int i = 0; i < n; i++)
-            if (out[i] == v) return err_set(err, "--seeds: %lld given twice in '%s' (one run per seed)", v, s);
-        out[n++] = v;
-        p = *end ? end + 1 : end;
-    }
-    if (n == 0) return err_set(err, "--seeds: empty list");
-    return n;
-}
-
 static int run_seeds(const TrainOptions *base, int argc, char **argv, int *sig, Err *err) {
-    long long seeds[64];
-    int n = parse_seed_list(base->seeds, seeds, 64, err);
+    long long seeds[TRAIN_MAX_SEEDS];
+    int n = train_seed_list(base->seeds, seeds, err);
     if (n < 0) return -1;
     RunSummary *sums = xcalloc((size_t)n, sizeof *sums);
     int rc = 0;

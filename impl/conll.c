@@ -150,17 +150,20 @@ static size_t lone_cr(const char *buf, size_t len) {
     return len;
 }
 
+int conll_check_line_ends(const char *buf, size_t len, const char *name, Err *err) {
+    size_t cr = lone_cr(buf, len);
+    if (cr == len) return 0;
+    int ln = 1;
+    for (size_t i = 0; i < cr; i++) ln += buf[i] == '\n';
+    return err_set(err, "%s:%d: a carriage return (byte %zu) not followed by a line feed: lines must end "
+                        "in \\n or \\r\\n (convert old Mac CR-only line ends)", name, ln, cr);
+}
+
 int conll_parse(const char *buf, size_t len, const char *name, ConllCorpus *out, Err *err) {
     memset(out, 0, sizeof *out);
     size_t pos = 0;
     if (len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) pos = 3; /* a UTF-8 byte-order mark is not text */
-    size_t cr = lone_cr(buf, len);
-    if (cr < len) {
-        int ln = 1;
-        for (size_t i = 0; i < cr; i++) ln += buf[i] == '\n';
-        return err_set(err, "%s:%d: a carriage return (byte %zu) not followed by a line feed: lines must end "
-                            "in \\n or \\r\\n (convert old Mac CR-only line ends)", name, ln, cr);
-    }
+    if (conll_check_line_ends(buf, len, name, err)) return -1;
     out->arena = xmalloc(len + 1);
     Builder b = {.c = out, .open_start = -1};
     int line = 0;

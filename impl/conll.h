@@ -41,6 +41,9 @@ int conll_label_is_inside(int label);
 /* 1 if s[0..n) is valid UTF-8 without NUL bytes (no overlongs, surrogates
  * or code points above U+10FFFF); else 0 and *bad = offset of the first bad byte. */
 int conll_utf8_valid(const char *s, size_t n, size_t *bad);
+/* 0, or -1 with "<name>:<line>: a carriage return (byte N) not followed by a
+ * line feed ..." when buf has CR-only line ends (\n and \r\n are fine). */
+int conll_check_line_ends(const char *buf, size_t len, const char *name, Err *err);
 
 /* Ignore label for loss/metrics on positions without a label (as PyTorch). */
 #define NER_IGNORE_LABEL (-100)

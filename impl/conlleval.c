@@ -233,6 +233,7 @@ static int handle_line(Conlleval *ce, const LineCols *lc, int *ncols, const char
 }
 
 int conlleval_parse(Conlleval *ce, const char *buf, size_t len, const char *name, Err *err) {
+    if (conll_check_line_ends(buf, len, name, err)) return -1; /* one "line" would hide many */
     int ncols = 0;
     long line = 0;
     size_t pos = 0;

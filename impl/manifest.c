@@ -16,6 +16,7 @@
 
 #include "buildinfo.h"
 #include "dist.h"
+#include "jsonr.h"
 #include "jsonw.h"
 #include "sha256.h"
 
@@ -184,5 +185,36 @@ int manifest_write(const Manifest *m, const char *path, int finished, Err *err) 
     }
     int rc = jw_write_file(&w, path, err);
     jw_free(&w);
+    return rc;
+}
+
+/* The sha256 of role in m, or NULL. */
+static const char *sha_of_role(const Manifest *m, const char *role) {
+    for (int i = 0; i < m->n_files; i++)
+        if (!strcmp(m->files[i].role, role)) return m->files[i].sha256;
+    return NULL;
+}
+
+int manifest_check_same_data(const Manifest *now, const char *old_path, Err *err) {
+    if (!file_exists(old_path)) return 0;
+    cJSON *old = jsonr_read_file(old_path, err);
+    if (!old) return -1;
+    const cJSON *files = cJSON_GetObjectItemCaseSensitive(old, "data_files"), *f;
+    int rc = 0;
+    cJSON_ArrayForEach(f, files) {
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(f, "role");
+        const cJSON *sha = cJSON_GetObjectItemCaseSensitive(f, "sha256");
+        const cJSON *path = cJSON_GetObjectItemCaseSensitive(f, "path");
+        if (!cJSON_IsString(role) || !cJSON_IsString(sha)) continue;
+        const char *cur = sha_of_role(now, role->valuestring);
+        if (cur && strcmp(cur, sha->valuestring)) {
+            rc = err_set(err, "--resume: %s (%s) has changed since the run started (sha256 %.12s... in %s, "
+                              "%.12s... now): the continued run would not be the one that started",
+                         role->valuestring, cJSON_IsString(path) ? path->valuestring : "?", sha->valuestring,
+                         old_path, cur);
+            break;
+        }
+    }
+    cJSON_Delete(old);
     return rc;
 }

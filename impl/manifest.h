@@ -39,6 +39,11 @@ int manifest_add_file(Manifest *m, const char *role, const char *path, Err *err)
 /* Hash every regular file under dir (sub-directories to depth 2, sorted by
  * name) as "<role>/<relative path>" (e.g. the files of a --init checkpoint). */
 int manifest_add_dir(Manifest *m, const char *role, const char *dir, Err *err);
+/* --resume: every data file of the earlier manifest.json at old_path (same
+ * role) must have the sha256 it has now, or the continued run would not be
+ * the one that started. A missing old manifest is not an error. Returns 0,
+ * or -1 with err naming the role, the file and both hashes. */
+int manifest_check_same_data(const Manifest *now, const char *old_path, Err *err);
 /* Write manifest.json atomically; `finished` adds end_time and wall_s. */
 int manifest_write(const Manifest *m, const char *path, int finished, Err *err);
 

@@ -1,13 +1,19 @@
 #include "paths.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static int try_path(char *out, size_t outlen, const char *dir, const char *rel, const char *suffix) {
+/* 1: dir/rel+suffix is readable; 0: it is not there; -1: it is there but
+ * cannot be read (err says so: a permission problem is not "not found"). */
+static int try_path(char *out, size_t outlen, const char *dir, const char *rel, const char *suffix,
+                    Err *err) {
     snprintf(out, outlen, "%s/%s%s", dir, rel, suffix);
-    return access(out, R_OK) == 0;
+    if (access(out, R_OK) == 0) return 1;
+    if (errno == ENOENT || errno == ENOTDIR || access(out, F_OK) != 0) return 0;
+    return err_set(err, "dataset file %s: cannot read it: %s", out, strerror(errno));
 }
 
 int dataset_path(const char *rel, char *out, size_t outlen, Err *err) {
@@ -16,8 +22,10 @@ int dataset_path(const char *rel, char *out, size_t outlen, Err *err) {
     const char *suffixes[2] = {"", ".gz"};
     for (int d = 0; d < 3; d++) {
         if (!dirs[d]) continue;
-        for (int s = 0; s < 2; s++)
-            if (try_path(out, outlen, dirs[d], rel, suffixes[s])) return 0;
+        for (int s = 0; s < 2; s++) {
+            int found = try_path(out, outlen, dirs[d], rel, suffixes[s], err);
+            if (found) return found > 0 ? 0 : -1;
+        }
     }
     return err_set(err,
                    "dataset file '%s' not found (tried $DATASETS_DIR=%s, datasets/data/, "

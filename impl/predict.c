@@ -29,11 +29,10 @@ int predict_params_check(const PredictParams *p, int heads, Err *err) {
                        p->ner_stride);
     if ((heads & HEAD_QA) && (p->seq_qa < 32 || p->seq_qa > 4096))
         return err_set(err, "--seq-qa must be in [32, 4096] (got %d)", p->seq_qa);
-    if ((heads & HEAD_QA) && (p->qa_stride < 1 || p->qa_stride >= p->seq_qa))
-        return err_set(err, "--stride must be in [1, seq_qa - 1 = %d] (got %d)", p->seq_qa - 1, p->qa_stride);
-    if ((heads & HEAD_QA) && (p->max_query < 1 || p->max_query >= p->seq_qa - 3))
-        return err_set(err, "--max-query must be in [1, seq_qa - 4 = %d] (got %d)", p->seq_qa - 4,
-                       p->max_query);
+    if ((heads & HEAD_QA) && p->qa_stride < 1)
+        return err_set(err, "--stride must be >= 1 for predict (got %d)", p->qa_stride);
+    if ((heads & HEAD_QA) && squad_window_check("--seq-qa", p->seq_qa, p->qa_stride, p->max_query, err))
+        return -1;
     if (p->n_best < 1 || p->n_best > 1000) return err_set(err, "--n-best must be in [1, 1000] (got %d)", p->n_best);
     if (p->max_answer_len < 1 || p->max_answer_len > 4096)
         return err_set(err, "--max-answer-len must be in [1, 4096] (got %d)", p->max_answer_len);

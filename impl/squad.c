@@ -268,6 +268,20 @@ static int cmp_example_id(const void *a, const void *b) {
 }
 
 /* Predictions and the scorer key questions by id: ids must be unique. */
+/* SQuAD v1.1 has no unanswerable questions (the official script would divide
+ * by the empty gold list): in a file that is not v2.0 (no "is_impossible",
+ * version not 2.x) every question needs a gold answer. */
+static int check_answerable(const SquadDataset *ds, const char *name, Err *err) {
+    if (ds->is_v2) return 0;
+    for (int i = 0; i < ds->n_examples; i++)
+        if (ds->ex[i].n_answers == 0)
+            return err_set(err, "%s: question id '%s' (#%d) has no answers, but this is a SQuAD v1.1 file "
+                                "(no \"is_impossible\", version '%s'); v1.1 has no unanswerable questions "
+                                "(mark it \"is_impossible\": true for v2.0)",
+                           name, ds->ex[i].id, i, ds->version[0] ? ds->version : "none");
+    return 0;
+}
+
 static int check_unique_ids(const SquadDataset *ds, const char *name, Err *err) {
     if (ds->n_examples < 2) return 0;
     const SquadExample **by_id = xmalloc((size_t)ds->n_examples * sizeof *by_id);
@@ -290,6 +304,7 @@ static int squad_parse_nul(const char *buf, size_t len, const char *name, SquadD
     Parser ps = {.name = name, .err = err, .ds = ds};
     int rc = parse_root(&ps, root);
     if (rc == 0) rc = check_unique_ids(ds, name, err);
+    if (rc == 0) rc = check_answerable(ds, name, err);
     cJSON_Delete(root);
     if (rc) squad_free(ds);
     return rc;

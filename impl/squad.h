@@ -82,6 +82,13 @@ typedef struct {
 } SquadFeatParams;
 
 void squad_feat_defaults(SquadFeatParams *p);
+/* The QA window rule, for every command that takes it (train, predict,
+ * prep-squad): a window of seq tokens is [CLS] question [SEP] context [SEP],
+ * so 1 <= max_query <= seq - 4, and the context part of the worst case,
+ * seq - max_query - 3 tokens, must exceed the stride (the overlap of two
+ * windows): 0 <= stride <= seq - max_query - 4. seq_opt names the option
+ * that gives seq ("--seq-qa", "--max-seq") in the message. */
+int squad_window_check(const char *seq_opt, int seq, int stride, int max_query, Err *err);
 
 typedef struct {
     int example;   /* index into SquadDataset.ex */

@@ -30,6 +30,18 @@ void squad_feat_defaults(SquadFeatParams *p) {
     p->threads = 1;
 }
 
+int squad_window_check(const char *seq_opt, int seq, int stride, int max_query, Err *err) {
+    if (max_query < 1 || max_query > seq - 4)
+        return err_set(err, "--max-query must be in [1, %s - 4 = %d] (got %d): a window holds [CLS] "
+                            "question [SEP] context [SEP]", seq_opt, seq - 4, max_query);
+    int hi = seq - max_query - 4;
+    if (stride < 0 || stride > hi)
+        return err_set(err, "--stride must be in [0, %s - max-query - 4 = %d] (got %d): the context "
+                            "part of a window (at least %d tokens) must exceed the overlap",
+                       seq_opt, hi, stride, seq - max_query - 3);
+    return 0;
+}
+
 static int check_params(const SquadFeatParams *p, Err *err) {
     if (p->max_query < 1 || p->doc_stride < 0 || p->threads < 1 || p->max_examples < 0)
         return err_set(err, "squad features: need max_query >= 1, doc_stride >= 0, threads >= 1, "

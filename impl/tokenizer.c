@@ -76,11 +76,13 @@ static void vocab_build_table(Vocab *v) {
     v->slot = xmalloc(size * sizeof(int));
     for (uint32_t i = 0; i < size; i++) v->slot[i] = -1;
     for (int id = 0; id < v->n; id++) {
-        /* first occurrence wins for duplicate lines (HF keeps the last;
-         * bert-base-uncased has no duplicates) */
-        if (vocab_find(v, NULL, 0, v->tok[id], (size_t)v->len[id]) >= 0) continue;
+        /* a token listed twice maps to its LAST line, as Hugging Face's
+         * WordPiece vocab (a map filled line by line) does; id -> token
+         * still gives the token for both lines */
         uint32_t i = fnv1a(NULL, 0, v->tok[id], (size_t)v->len[id]) & v->mask;
-        while (v->slot[i] >= 0) i = (i + 1) & v->mask;
+        while (v->slot[i] >= 0 && !(v->len[v->slot[i]] == v->len[id] &&
+                                    memcmp(v->tok[v->slot[i]], v->tok[id], (size_t)v->len[id]) == 0))
+            i = (i + 1) & v->mask;
         v->slot[i] = id;
         if (v->len[id] > v->max_len) v->max_len = v->len[id];
     }

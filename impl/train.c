@@ -848,6 +848,11 @@ static int setup(Trainer *t, int argc, char **argv, Err *err) {
     if (train_data_load(&t->d, o, t->hf ? &t->hfi : NULL, &t->mf, err)) return -1;
     if (make_backend(t, err) || make_model(t, err) || make_schedule(t, err)) return -1;
     if (o->resume && resume_from_checkpoint(t, err)) return -1;
+    if (o->resume && t->start_step > 0) {
+        char old[1200];
+        path_in(t, "manifest.json", old, sizeof old);
+        if (manifest_check_same_data(&t->mf, old, err)) return -1;
+    }
     if (o->resume && t->start_step == t->total && run_has_metrics(t)) {
         t->finished = 1; /* nothing to redo: do not touch the run */
         return 0;

@@ -86,6 +86,11 @@ int train_option_kind(const char *key);
 int train_options_load_file(TrainOptions *o, const char *path, Err *err);
 /* Consistency checks (ranges, names). */
 int train_options_validate(const TrainOptions *o, Err *err);
+#define TRAIN_MAX_SEED 1000000000000000000LL /* --seed's and --seeds' upper bound (1e18) */
+#define TRAIN_MAX_SEEDS 64
+/* --seeds "1,2,3" -> distinct seeds in [0, TRAIN_MAX_SEED]; returns the count
+ * or -1 with err (train_options_validate checks it too). */
+int train_seed_list(const char *s, long long out[TRAIN_MAX_SEEDS], Err *err);
 void train_options_usage(FILE *f);
 /* "key=value\n" for every option that changes the training trajectory
  * (compared on --resume); caller frees. */

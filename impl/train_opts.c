@@ -13,6 +13,7 @@
 #include "config.h"
 #include "jsonw.h"
 #include "sampler.h"
+#include "squad.h"
 #include "train.h"
 
 typedef enum { OT_STR, OT_INT, OT_LONG, OT_LL, OT_FLOAT, OT_FLAG } OptType;
@@ -42,7 +43,7 @@ static const OptSpec OPTS[] = {
     {"preset", OT_STR, S(preset), 1, "model size: tiny | mini | minilm | base (hf: the shape of --init's Hugging Face config)", 0, 0},
     {"init", OT_STR, S(init), 1, "initialise parameters from a checkpoint (matching names)", 0, 0},
     {"out", OT_STR, S(out), 0, "run directory (runs/NAME)", 0, 0},
-    {"seed", OT_LL, N(seed), 1, "seed of init, data order, dropout and task sampling", 0, 1e18},
+    {"seed", OT_LL, N(seed), 1, "seed of init, data order, dropout and task sampling", 0, TRAIN_MAX_SEED},
     {"seeds", OT_STR, S(seeds), 0, "comma list: one run per seed into OUT/seed-S + aggregate.json", 0, 0},
     {"lr", OT_FLOAT, N(lr), 1, "peak learning rate", 0, 1e30},
     {"weight-decay", OT_FLOAT, N(weight_decay), 1, "AdamW decoupled weight decay", 0, 10},
@@ -181,7 +182,7 @@ int train_option_set(TrainOptions *o, const char *key, const char *value, Err *e
     case OT_LL:
         if (parse_integer(value, -(1LL << 62), 1LL << 62, &x))
             return err_set(err, "option %s: '%s' is not an integer", s->name, value);
-        if ((double)x < s->lo || (double)x > s->hi) return out_of_range(s, value, err);
+        if (x < (long long)s->lo || x > (long long)s->hi) return out_of_range(s, value, err); /* exact: no double rounding */
         if (s->type == OT_INT) *(int *)field = (int)x;
         else if (s->type == OT_LONG) *(long *)field = (long)x;
         else *(long long *)field = x;
@@ -267,8 +268,12 @@ int train_options_load_file(TrainOptions *o, const char *path, Err *err) {
     }
     const char *p = buf;
     while (isspace((unsigned char)*p)) p++;
+    char before[sizeof o->config_file];
+    memcpy(before, o->config_file, sizeof before);
     int rc = *p == '{' ? load_json_options(o, path, buf, len, err) : load_kv_options(o, path, buf, err);
     free(buf);
+    if (rc == 0 && memcmp(before, o->config_file, sizeof before))
+        rc = err_set(err, "%s: key 'config' is not allowed in a config file (no nesting: give one --config)", path);
     return rc;
 }
 
@@ -368,8 +373,9 @@ int train_options_validate(const TrainOptions *o, Err *err) {
         return err_set(err, "give --epochs >= 1 or --max-steps >= 1");
     if (o->seq_ner < 8 || o->seq_ner > cfg.maxT || o->seq_qa < 16 || o->seq_qa > cfg.maxT)
         return err_set(err, "--seq-ner must be in 8..%d and --seq-qa in 16..%d", cfg.maxT, cfg.maxT);
-    if (o->stride < 0 || o->max_query < 1)
-        return err_set(err, "--stride must be >= 0 and --max-query >= 1");
+    if (squad_window_check("--seq-qa", o->seq_qa, o->stride, o->max_query, err)) return -1;
+    long long seeds[TRAIN_MAX_SEEDS];
+    if (o->seeds[0] && train_seed_list(o->seeds, seeds, err) < 0) return -1;
     if (!(o->lr > 0) || !(o->dropout >= 0 && o->dropout < 1) || !(o->beta1 >= 0 && o->beta1 < 1) ||
         !(o->beta2 >= 0 && o->beta2 < 1) || !(o->adam_eps > 0) || !(o->weight_decay >= 0))
         return err_set(err, "need lr > 0, 0 <= dropout < 1, 0 <= beta1, beta2 < 1, adam-eps > 0, weight-decay >= 0");
@@ -392,6 +398,7 @@ int train_options_validate(const TrainOptions *o, Err *err) {
         return err_set(err, "limits must be >= 0");
     if (o->log_every < 1) return err_set(err, "--log-every must be >= 1");
     if (!o->out[0]) return err_set(err, "--out must name a run directory");
+    if (o->dump_batches[0] && output_path_check(o->dump_batches, "--dump-batches", err)) return -1;
     return 0;
 }
 
@@ -441,4 +448,26 @@ int train_options_write_json(const TrainOptions *o, const char *path, Err *err) 
     int rc = jw_write_file(&w, path, err);
     jw_free(&w);
     return rc;
+}
+
+/* "1,2,3" -> seeds (distinct, each in [0, 1e18] like --seed); returns the
+ * count, or -1 with err naming --seeds. */
+int train_seed_list(const char *s, long long out[TRAIN_MAX_SEEDS], Err *err) {
+    int n = 0;
+    for (const char *p = s; *p;) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || errno || (*end && *end != ',') || (*end == ',' && !end[1]))
+            return err_set(err, "--seeds: malformed list '%s' (want e.g. 1,2,3)", s);
+        if (n == TRAIN_MAX_SEEDS) return err_set(err, "--seeds: more than %d seeds", TRAIN_MAX_SEEDS);
+        if (v < 0 || v > TRAIN_MAX_SEED)
+            return err_set(err, "--seeds: %lld is outside the accepted range [0, %lld]", v, (long long)TRAIN_MAX_SEED);
+        for (int i = 0; i < n; i++)
+            if (out[i] == v) return err_set(err, "--seeds: %lld given twice in '%s' (one run per seed)", v, s);
+        out[n++] = v;
+        p = *end ? end + 1 : end;
+    }
+    if (n == 0) return err_set(err, "--seeds: empty list");
+    return n;
 }

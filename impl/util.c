@@ -159,8 +159,30 @@ static int fsync_dir_of(const char *path) {
     return rc;
 }
 
+int output_path_check(const char *path, const char *opt, Err *err) {
+    if (!path[0]) return err_set(err, "%s: empty path", opt);
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !(S_ISLNK(st.st_mode) && file_exists(path)))
+        return err_set(err, "%s %s: exists and is not a regular file", opt, path);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == dir) dir[1] = '\0';
+    else *slash = '\0';
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return err_set(err, "%s %s: the directory %s does not exist", opt, path, dir);
+    if (access(dir, W_OK) != 0)
+        return err_set(err, "%s %s: the directory %s is not writable: %s", opt, path, dir, strerror(errno));
+    return 0;
+}
+
 int atomic_write_segments(const char *path, const void *const *seg, const size_t *seglen,
                           int nseg, Err *err) {
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !(S_ISLNK(st.st_mode) && file_exists(path)))
+        return err_set(err, "%s exists and is not a regular file (a FIFO, device, directory or "
+                            "dangling link): not replacing it", path);
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);

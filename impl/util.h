@@ -40,8 +40,13 @@ int file_exists(const char *path);
 
 /* Atomic write: write to "<path>.tmp.<pid>", fsync, rename over path, fsync
  * the directory. On any failure the temp file is removed, path is untouched,
- * and err names the path and the errno text. */
+ * and err names the path and the errno text. A path that exists and is not a
+ * regular file (or a link to one) is refused, never replaced. */
 int atomic_write_file(const char *path, const void *data, size_t len, Err *err);
+/* Can an atomic write create path later? (checked before any work starts):
+ * not empty, not an existing non-regular file, and its directory exists and
+ * is writable. opt names the option in the message. 0 or -1 with err. */
+int output_path_check(const char *path, const char *opt, Err *err);
 /* The same for nseg buffers written back to back (no concatenated copy). */
 int atomic_write_segments(const char *path, const void *const *seg, const size_t *seglen,
                           int nseg, Err *err);

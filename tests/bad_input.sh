@@ -91,9 +91,18 @@ check 2 "initial weights and must be > 0" "$MTL" train "${BASE[@]}" --out "$RUN"
 check 2 "epochs >= 1 or --max-steps" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --max-steps 0 --epochs 0
 check 2 "seq-ner must be in" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --seq-ner 4000
 check 2 "preset hf" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --preset hf
-NEW=$T/seeds; check 1 "given twice" "$MTL" train "${BASE[@]}" --out "$T/seeds" --seeds 1,1
-NEW=$T/seeds; check 1 "malformed" "$MTL" train "${BASE[@]}" --out "$T/seeds" --seeds 1,,2
-NEW=$T/seeds; check 1 "negative" "$MTL" train "${BASE[@]}" --out "$T/seeds" --seeds -3
+# --seeds is an option: its errors are usage errors (2), found before any run starts
+NEW=$T/seeds; check 2 "given twice" "$MTL" train "${BASE[@]}" --out "$T/seeds" --seeds 1,1
+NEW=$T/seeds; check 2 "malformed" "$MTL" train "${BASE[@]}" --out "$T/seeds" --seeds 1,,2
+NEW=$T/seeds; check 2 "seeds: -3 is outside the accepted range" "$MTL" train "${BASE[@]}" --out "$T/seeds" --seeds -3
+NEW=$T/seeds; check 2 "malformed" "$MTL" train "${BASE[@]}" --out "$T/seeds" --seeds 1,
+NEW=$T/seeds; check 2 "option seed: '1000000000000000001' is outside" "$MTL" train "${BASE[@]}" --out "$T/seeds" --seed 1000000000000000001
+# the QA window rule (one place: squad_window_check), for train, predict and prep-squad
+NEW=$T/win; check 2 "stride must be in \[0, --seq-qa - max-query - 4 = 44\]" "$MTL" train "${BASE[@]}" --out "$T/win" --stride 45
+NEW=$T/win; check 2 "max-query must be in \[1, --seq-qa - 4 = 60\]" "$MTL" train "${BASE[@]}" --out "$T/win" --max-query 61 --stride 0
+check 2 "threads must be an integer in \[1, 1024\]" "$MTL" prep-squad --threads 100000
+check 2 "stride must be in \[0, --max-seq - max-query - 4 = 316\]" "$MTL" prep-squad --stride 400
+check 2 "unknown argument '--bogus'" "$MTL" version --bogus
 check 2 "usage" "$MTL" no-such-command
 check 2 "usage" "$MTL"
 
@@ -115,6 +124,9 @@ mkfifo "$T/fifo.conf"
 check 2 "not a regular file" "$MTL" train --config "$T/fifo.conf" --out "$RUN"
 check 2 "given twice" "$MTL" train --config "$T/kv.conf" --config "$T/bad.json" --out "$RUN"
 check 2 "needs a FILE" "$MTL" train --out "$RUN" --config
+check 2 "nest.json: key 'config' is not allowed in a config file" "$MTL" train --config "$(cfg nest.json '{"config": "other.json"}')" --out "$RUN"
+NEW=$T/dump; check 2 "dump-batches .*/nodir/x.st: the directory .*/nodir does not exist" "$MTL" train "${BASE[@]}" --out "$T/dump" --dump-batches "$T/nodir/x.st"
+check 2 "dump-batches .*: the directory .*nodir does not exist" "$MTL" train "${BASE[@]}" --out "$RUN" --overwrite --dump-batches "$T/nodir/x.st"
 
 # ---- 4. the run directory ---------------------------------------------------------------
 check 1 "already holds a run.*--resume.*--overwrite" "$MTL" train "${BASE[@]}" --out "$RUN"
@@ -122,6 +134,15 @@ check 1 "already holds a run" "$MTL" train "${BASE[@]}" --out "$RUN" --seed 2
 check 1 "different training options.*lr" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --lr 1e-3
 check 1 "model config mismatch: heads" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --task ner
 check 0 "" "$MTL" train "${BASE[@]}" --out "$RUN" --resume  # finished: nothing to do, untouched
+# --resume with data that changed since the run started (manifest.json's sha256): refused
+rm -rf "$T/d-changed"; cp -r "$T/data" "$T/d-changed"; python3 - "$T/d-changed/conll2003/train.txt" <<'PY'
+import sys  # one token's first letter changed: same sentences and windows, other bytes
+p = sys.argv[1]; lines = open(p).read().split("\n")
+i = next(k for k, l in enumerate(lines) if l[:1].isalpha())
+lines[i] = "Q" + lines[i][1:]
+open(p, "w").write("\n".join(lines))
+PY
+check 1 "resume: conll2003/train.txt .* has changed since the run started" env DATASETS_DIR="$T/d-changed" "$MTL" train "${BASE[@]}" --out "$RUN" --resume
 touch "$T/notadir"
 check 1 "not a directory" "$MTL" train "${BASE[@]}" --out "$T/notadir"
 check 1 "already holds a run" "$MTL" train "${BASE[@]}" --out "$T"
@@ -189,6 +210,7 @@ data_case sempty squad/train-v1.1-subset44.json '{"data":[{"paragraphs":[{"conte
 data_case srange squad/train-v1.1-subset44.json '{"data":[{"paragraphs":[{"context":"a b","qas":[{"id":"x","question":"q","answers":[{"text":"b","answer_start":9}]}]}]}]}' "past the end"
 data_case snoq squad/dev-v1.1.json '{"data":[]}' "dev-v1.1.json: no questions"
 data_case sctx squad/dev-v1.1.json '{"data":[{"paragraphs":[{"context":"","qas":[]}]}]}' "context: empty"
+data_case sv11 squad/dev-v1.1.json '{"version":"1.1","data":[{"paragraphs":[{"context":"a b","qas":[{"id":"x","question":"q","answers":[]}]}]}]}' "dev-v1.1.json: question id 'x' .* has no answers, but this is a SQuAD v1.1 file"
 data_case stype squad/dev-v1.1.json '{"data":[{"paragraphs":[{"context":"a","qas":[{"id":1}]}]}]}' "id: expected string"
 # escapes a C string cannot hold (Python's json reads them): refused with their offset
 data_case snul squad/dev-v1.1.json '{"data":[{"paragraphs":[{"context":"a\\u0000b","qas":[]}]}]}' 'dev-v1.1.json: a .u0000 escape .* at byte 37 \(line 1\)'
@@ -259,6 +281,9 @@ check 1 "cannot open" "$MTL" score-ner "$T/missing.txt"
 printf 'A x O O\nB O\n' > "$T/cols.txt"
 check 1 "cols.txt.*2" "$MTL" score-ner "$T/cols.txt"
 check 1 "not a regular file" "$MTL" score-ner "$T/fifo.conf"
+printf 'a O O\rb B-PER B-PER\r' > "$T/cr.txt"
+check 1 "cr.txt:1: a carriage return \\(byte 5\\) not followed by a line feed" "$MTL" score-ner "$T/cr.txt"
+check 2 "batch must be an integer in \\[1, 4096\\]" "$MTL" bench-step --preset tiny --batch 100000
 printf 'A O O\nB B-PER B-P\xe9R\n' > "$T/tag8.txt"
 check 1 "tag8.txt:2: the predicted tag \\(column 3\\) has invalid UTF-8" "$MTL" score-ner "$T/tag8.txt"
 printf 'A O O\nB B-PER I-PER\0\n' > "$T/tag0.txt"
