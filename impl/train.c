@@ -106,6 +106,16 @@ static const char *signal_name(int sig) {
     return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
 }
 
+/* A stop signal caught before the first training step (while the data, the
+ * init or the model were being prepared): stop there. Returns 2 (stopped by
+ * a signal) with err saying so; the run directory is removed again if this
+ * run created it and wrote nothing. */
+static int stopped_in_setup(int *stop_sig, Err *err) {
+    *stop_sig = g_stop_signal;
+    err_set(err, "%s before the first training step: stopped, nothing was trained", signal_name(g_stop_signal));
+    return 2;
+}
+
 
 /* Progress and notes on stderr, unless --quiet. */
 static void note(const Trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -846,7 +856,9 @@ static int setup(Trainer *t, int argc, char **argv, Err *err) {
     manifest_add_seed(&t->mf, o->seed);
     if (t->hf && manifest_add_dir(&t->mf, "init", t->hfi.dir, err)) return -1;
     if (train_data_load(&t->d, o, t->hf ? &t->hfi : NULL, &t->mf, err)) return -1;
+    if (g_stop_signal) return stopped_in_setup(&t->stop_sig, err);
     if (make_backend(t, err) || make_model(t, err) || make_schedule(t, err)) return -1;
+    if (g_stop_signal) return stopped_in_setup(&t->stop_sig, err);
     if (o->resume && resume_from_checkpoint(t, err)) return -1;
     if (o->resume && t->start_step > 0) {
         char old[1200];
@@ -993,7 +1005,7 @@ static int resolve_init(Trainer *t, TrainOptions *ro, Err *err) {
     return 0;
 }
 
-int train_run(const TrainOptions *o_in, int argc, char **argv, RunSummary *sum, Err *err) {
+static int train_run_caught(const TrainOptions *o_in, int argc, char **argv, RunSummary *sum, Err *err) {
     Trainer t;
     memset(&t, 0, sizeof t);
     TrainOptions *o = xmalloc(sizeof *o);
@@ -1005,6 +1017,7 @@ int train_run(const TrainOptions *o_in, int argc, char **argv, RunSummary *sum, 
     t.rd.fd = -1;
     int rc = t.rank == 0 ? rundir_acquire(&t.rd, o->out, o->resume, o->overwrite, err) : 0;
     if (rc == 0) rc = resolve_init(&t, o, err);
+    if (rc == 0 && g_stop_signal) rc = stopped_in_setup(&t.stop_sig, err);
     if (rc == 0) rc = setup(&t, argc, argv, err);
     if (rc == 0 && t.finished) {
         note(&t, "mtl train: %s finished already (step %ld/%ld, metrics.json): nothing to do\n", t.dir,
@@ -1013,12 +1026,9 @@ int train_run(const TrainOptions *o_in, int argc, char **argv, RunSummary *sum, 
     }
     if (rc == 0) {
         print_plan(&t);
-        struct sigaction old[N_STOP_SIGNALS];
-        catch_stop_signals(old);
         t.wall0 = now_seconds();
         rc = loop(&t, err);
         t.train_s = now_seconds() - t.wall0;
-        restore_signals(old);
         if (o->profile && rc >= 0) profile_report(t.be, stderr, t.train_s); /* even if --quiet */
     }
     if (rc == 2) { /* stopped by a signal: checkpoint written (or err says why not) */
@@ -1058,5 +1068,16 @@ int train_run(const TrainOptions *o_in, int argc, char **argv, RunSummary *sum, 
     if (t.rank == 0) rundir_release(&t.rd, !t.header_written);
     trainer_free(&t);
     free(o);
+    return rc;
+}
+
+/* The stop signals are caught from the start, so that one that arrives while
+ * the data load or the run directory is being prepared ends the run cleanly
+ * (exit 128 + signal, nothing half-written) instead of killing it. */
+int train_run(const TrainOptions *o, int argc, char **argv, RunSummary *sum, Err *err) {
+    struct sigaction old[N_STOP_SIGNALS];
+    catch_stop_signals(old);
+    int rc = train_run_caught(o, argc, argv, sum, err);
+    restore_signals(old);
     return rc;
 }
