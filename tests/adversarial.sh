@@ -1153,4 +1153,8 @@ fi
 POST="fr_same"; case_ finished_run_intact_at_end 0 '' true
 
 echo "$PASS passed, $FAIL failed$([ $SKIP -gt 0 ] && echo ", $SKIP skipped") ($N cases)"
+# the same in bad_input.sh's shape (reports/robustness_results.py) and in CUnit's (tests/run_tests.sh)
+echo "adversarial.sh: $((PASS + FAIL)) cases, $PASS passed, $FAIL failed ($MTL)"
+printf 'Run Summary:    Type  Total    Ran Passed Failed Inactive\n              tests %6d %6d %6d %6d        0\n' \
+    "$((PASS + FAIL))" "$((PASS + FAIL))" "$PASS" "$FAIL"
 [ $FAIL -eq 0 ]
