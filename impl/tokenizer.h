@@ -22,7 +22,8 @@
 
 typedef struct Vocab Vocab; /* opaque: token strings <-> ids (hash table) */
 
-/* Load a standard vocab.txt (one token per line, id = line number - 1).
+/* Load a standard vocab.txt (one token per line, id = line number - 1; a
+ * token listed twice maps to its last line, as in Hugging Face's WordPiece).
  * Fails (NULL, err names file and line) on a missing file, invalid UTF-8, or
  * a vocab without [PAD] [UNK] [CLS] [SEP]. */
 Vocab *vocab_load(const char *path, Err *err);
