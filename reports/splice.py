@@ -23,3 +23,12 @@ def splice(results, begin, end, text, before=None, fix=None):
     with open(tmp, "w") as f:
         f.write(new)
     os.replace(tmp, results)
+
+
+def publish(text, section_path, results, begin, end, before=None):
+    """Write a generated section to its own file (atomically) and splice it
+    into RESULTS.md between its markers."""
+    with open(section_path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(section_path + ".tmp", section_path)
+    splice(results, begin, end, text, before=before)
