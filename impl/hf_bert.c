@@ -106,14 +106,15 @@ static cJSON *read_json(const char *path, Err *err) {
     return j;
 }
 
-/* An integer key in [lo, hi]. */
-static int json_int_key(const cJSON *o, const char *path, const char *key, int lo, int hi, int *out,
-                        Err *err) {
+/* A size key, an integer in its config_bound range (config.c: the bounds
+ * checkpoint.bin's config is held to too). */
+static int json_size_key(const cJSON *o, const char *path, const char *key, int *out, Err *err) {
+    const ConfigBound *b = config_bound(key);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!v) return err_set(err, "%s: missing key \"%s\"", path, key);
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < lo ||
-        v->valuedouble > hi)
-        return err_set(err, "%s: \"%s\" must be an integer in [%d, %d]", path, key, lo, hi);
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < b->lo ||
+        v->valuedouble > b->hi)
+        return err_set(err, "%s: \"%s\" must be an integer in [%d, %d]", path, key, b->lo, b->hi);
     *out = (int)v->valuedouble;
     return 0;
 }
@@ -130,13 +131,13 @@ static int json_str_is(const cJSON *o, const char *path, const char *key, const 
 }
 
 static int read_shape_keys(const cJSON *j, const char *path, ModelConfig *cfg, Err *err) {
-    if (json_int_key(j, path, "num_hidden_layers", 1, 256, &cfg->L, err) ||
-        json_int_key(j, path, "hidden_size", 1, 16384, &cfg->C, err) ||
-        json_int_key(j, path, "num_attention_heads", 1, 1024, &cfg->NH, err) ||
-        json_int_key(j, path, "intermediate_size", 1, 65536, &cfg->FFN, err) ||
-        json_int_key(j, path, "vocab_size", 5, 1 << 20, &cfg->V, err) ||
-        json_int_key(j, path, "max_position_embeddings", 2, 1 << 16, &cfg->maxT, err) ||
-        json_int_key(j, path, "type_vocab_size", 1, 1024, &cfg->type_vocab, err))
+    if (json_size_key(j, path, "num_hidden_layers", &cfg->L, err) ||
+        json_size_key(j, path, "hidden_size", &cfg->C, err) ||
+        json_size_key(j, path, "num_attention_heads", &cfg->NH, err) ||
+        json_size_key(j, path, "intermediate_size", &cfg->FFN, err) ||
+        json_size_key(j, path, "vocab_size", &cfg->V, err) ||
+        json_size_key(j, path, "max_position_embeddings", &cfg->maxT, err) ||
+        json_size_key(j, path, "type_vocab_size", &cfg->type_vocab, err))
         return -1;
     const cJSON *eps = cJSON_GetObjectItemCaseSensitive(j, "layer_norm_eps");
     if (eps && (!cJSON_IsNumber(eps) || !(eps->valuedouble > 0 && eps->valuedouble < 1)))
