@@ -262,6 +262,16 @@ const ParamInfo *model_find_tensor(const Model *m, const char *name) {
 }
 size_t model_num_params(const Model *m) { return m->nparams; }
 
+int weights_check_finite(const float *x, size_t n, const char *file, const char *tensor,
+                         const char *what, Err *err) {
+    for (size_t i = 0; i < n; i++) {
+        if (isfinite(x[i])) continue;
+        return err_set(err, "%s: tensor '%s'%s element %zu is %s (the weights must be finite)", file,
+                       tensor, what, i, isnan(x[i]) ? "nan" : x[i] > 0 ? "inf" : "-inf");
+    }
+    return 0;
+}
+
 void model_params_to_host(const Model *m, float *dst) {
     m->be->download(m->be, dst, m->params, m->nparams * sizeof(float));
 }
