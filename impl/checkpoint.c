@@ -303,11 +303,12 @@ static int check_payload(Cursor *c, Ckpt *k) {
  * on or predicted from); the message names the tensor and the element. */
 static int check_finite(const char *path, const Ckpt *k, Err *err) {
     static const char *const WHAT[3] = {"", " (Adam first moment)", " (Adam second moment)"};
-    const float *arr[3] = {k->params, k->m, k->v};
+    const char *arr[3] = {(const char *)k->params, (const char *)k->m, (const char *)k->v};
     for (int a = 0; a < 3; a++)
         for (int i = 0; i < k->n_tensors; i++) {
             const CkTensor *t = &k->t[i];
-            if (weights_check_finite(arr[a] + t->offset, t->numel, path, t->name, WHAT[a], err)) return -1;
+            const char *x = arr[a] + t->offset * sizeof(float); /* unaligned in the file image */
+            if (weights_check_finite(x, t->numel, path, t->name, WHAT[a], err)) return -1;
         }
     return 0;
 }

@@ -262,12 +262,15 @@ const ParamInfo *model_find_tensor(const Model *m, const char *name) {
 }
 size_t model_num_params(const Model *m) { return m->nparams; }
 
-int weights_check_finite(const float *x, size_t n, const char *file, const char *tensor,
+int weights_check_finite(const void *x, size_t n, const char *file, const char *tensor,
                          const char *what, Err *err) {
+    const unsigned char *b = x;
     for (size_t i = 0; i < n; i++) {
-        if (isfinite(x[i])) continue;
+        float f;
+        memcpy(&f, b + i * sizeof f, sizeof f); /* x may be unaligned (a file image) */
+        if (isfinite(f)) continue;
         return err_set(err, "%s: tensor '%s'%s element %zu is %s (the weights must be finite)", file,
-                       tensor, what, i, isnan(x[i]) ? "nan" : x[i] > 0 ? "inf" : "-inf");
+                       tensor, what, i, isnan(f) ? "nan" : f > 0 ? "inf" : "-inf");
     }
     return 0;
 }
