@@ -299,6 +299,20 @@ static int check_payload(Cursor *c, Ckpt *k) {
     return 0;
 }
 
+/* Every parameter and Adam moment finite (a NaN would otherwise be trained
+ * on or predicted from); the message names the tensor and the element. */
+static int check_finite(const char *path, const Ckpt *k, Err *err) {
+    static const char *const WHAT[3] = {"", " (Adam first moment)", " (Adam second moment)"};
+    const char *arr[3] = {(const char *)k->params, (const char *)k->m, (const char *)k->v};
+    for (int a = 0; a < 3; a++)
+        for (int i = 0; i < k->n_tensors; i++) {
+            const CkTensor *t = &k->t[i];
+            const char *x = arr[a] + t->offset * sizeof(float); /* unaligned in the file image */
+            if (weights_check_finite(x, t->numel, path, t->name, WHAT[a], err)) return -1;
+        }
+    return 0;
+}
+
 static void ckpt_close(Ckpt *k) {
     free(k->buf);
     free(k->t);
@@ -325,7 +339,8 @@ static int ckpt_open(const char *path, Ckpt *k, Err *err) {
                 path, version, CKPT_VERSION, CKPT_VERSION_AUX);
         goto out;
     }
-    if (rd_config(&c, &k->cfg) || rd_state(&c, &k->st, version) || rd_table(&c, k) || check_payload(&c, k))
+    if (rd_config(&c, &k->cfg) || rd_state(&c, &k->st, version) || rd_table(&c, k) || check_payload(&c, k) ||
+        check_finite(path, k, err))
         goto out;
     rc = 0;
 out:

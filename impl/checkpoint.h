@@ -56,8 +56,9 @@ int checkpoint_save(const char *path, const Model *m, const TrainState *st, Err 
 /* Load a checkpoint into m: the stored ModelConfig and tensor table must
  * equal m's exactly (else an error naming the field / tensor that differs).
  * Fills *st (st->options allocated). Truncation, bad magic/version,
- * implausible sizes and checksum mismatches are errors naming the file and
- * the byte offset. */
+ * implausible sizes (config.h's bounds) and checksum mismatches are errors
+ * naming the file and the byte offset; a parameter or Adam moment that is not
+ * finite is an error naming the tensor and the element. */
 int checkpoint_load(const char *path, Model *m, TrainState *st, Err *err);
 
 /* Only the stored ModelConfig (validated file, no model needed). */

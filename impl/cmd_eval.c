@@ -11,6 +11,7 @@
  * sha256) and DIR/predictions/ (conlleval input, SQuAD predictions JSON). */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "backend.h"
 #include "cli.h"
@@ -32,19 +33,29 @@ static void eval_usage(FILE *f) {
             "  --decode viterbi|argmax [viterbi]   --no-test  (NER dev only)\n"
             "  --qa-dev-limit N       first N SQuAD dev questions, 0 = all 10,570 [0]\n"
             "  --batch 16  --threads 0  --seq-ner 128  --seq-qa 384  --stride 128  --max-query 64\n"
-            "  (the run's --batch gives its own scores bitwise; another batch changes only the rounding)\n");
+            "  (a run's own --seq-ner --seq-qa --stride --max-query where not given;\n"
+            "  the run's --batch gives its own scores bitwise; another batch changes only the rounding)\n"
+            "  DIR may be neither the model's directory nor one holding a run (checkpoint.bin)\n");
 }
 
 typedef struct {
     const char *model, *out;
     int task_given;
+    unsigned given;   /* bit i: EVAL_KEYS[i] was on the command line */
+    int run_windows;  /* window options not given were taken from the run's config.json */
     TrainOptions o;
 } EvalOpts;
 
-static int eval_key_known(const char *key) {
+/* The index of key in EVAL_KEYS, or -1. */
+static int eval_key_index(const char *key) {
     for (int i = 0; i < N_EVAL_KEYS; i++)
-        if (!strcmp(key, EVAL_KEYS[i])) return 1;
-    return 0;
+        if (!strcmp(key, EVAL_KEYS[i])) return i;
+    return -1;
+}
+
+static int eval_key_given(const EvalOpts *e, const char *key) {
+    int i = eval_key_index(key);
+    return i >= 0 && (e->given >> i & 1u);
 }
 
 /* One option at argv[*i]; returns 0 or -1 with err. */
@@ -53,7 +64,7 @@ static int parse_eval_opt(EvalOpts *e, int argc, char **argv, int *i, Err *err) 
     if (strncmp(a, "--", 2)) return err_set(err, "unexpected argument '%s'", a);
     const char *key = a + 2;
     int is_model = !strcmp(key, "model"), is_out = !strcmp(key, "out");
-    if (!is_model && !is_out && !eval_key_known(key))
+    if (!is_model && !is_out && eval_key_index(key) < 0)
         return err_set(err, "unknown option '%s' (mtl eval --help lists them)", a);
     const char *v = "1";
     if (is_model || is_out || train_option_kind(key) == 0) {
@@ -63,6 +74,7 @@ static int parse_eval_opt(EvalOpts *e, int argc, char **argv, int *i, Err *err) 
     if (is_model) e->model = v;
     else if (is_out) e->out = v;
     else if (train_option_set(&e->o, key, v, err)) return -1;
+    else e->given |= 1u << eval_key_index(key);
     if (!strcmp(key, "task")) e->task_given = 1;
     return 0;
 }
@@ -77,10 +89,64 @@ static int check_eval_opts(const EvalOpts *e, Err *err) {
     if (o->batch < 1 || o->batch > 4096) return err_set(err, "--batch must be in [1, 4096] (got %d)", o->batch);
     if (o->threads < 0) return err_set(err, "--threads must be >= 0 (got %d)", o->threads);
     if (o->qa_dev_limit < 0) return err_set(err, "--qa-dev-limit must be >= 0 (got %d)", o->qa_dev_limit);
-    if (o->seq_ner < 8 || o->seq_qa < 32 || o->stride < 1 || o->max_query < 1 ||
-        o->stride >= o->seq_qa || o->max_query >= o->seq_qa - 3)
-        return err_set(err, "window options out of range: --seq-ner >= 8, --seq-qa >= 32, "
-                            "1 <= --stride < --seq-qa, 1 <= --max-query < --seq-qa - 3");
+    return 0;
+}
+
+/* The windows, once a run's own values are in (mtl train's bounds for the
+ * window lengths: a run's final scores were computed with them). */
+static int check_eval_windows(const EvalOpts *e, Err *err) {
+    const TrainOptions *o = &e->o;
+    const char *from = e->run_windows ? " (an option not given takes the run's config.json value)" : "";
+    if (o->seq_ner < 8 || o->seq_ner > 4096)
+        return err_set(err, "window options out of range: --seq-ner must be in [8, 4096] (got %d)%s", o->seq_ner, from);
+    if (o->seq_qa < 16 || o->seq_qa > 4096)
+        return err_set(err, "window options out of range: --seq-qa must be in [16, 4096] (got %d)%s", o->seq_qa, from);
+    if (o->stride < 1 || o->stride >= o->seq_qa)
+        return err_set(err, "window options out of range: --stride must be in [1, seq_qa - 1 = %d] (got %d)%s",
+                       o->seq_qa - 1, o->stride, from);
+    if (o->max_query < 1 || o->max_query >= o->seq_qa - 3)
+        return err_set(err, "window options out of range: --max-query must be in [1, seq_qa - 4 = %d] (got %d)%s",
+                       o->seq_qa - 4, o->max_query, from);
+    return 0;
+}
+
+static int entry_exists(const char *path) {
+    struct stat sb;
+    return lstat(path, &sb) == 0;
+}
+
+/* --out must not be the model's directory, nor hold a training run: eval
+ * would replace its metrics.json, manifest.json and predictions/. */
+static int check_eval_out(const EvalOpts *e, Err *err) {
+    if (!e->out[0]) return err_set(err, "--out must name a directory (got an empty string)");
+    struct stat so, sm;
+    if (stat(e->out, &so) == 0 && stat(e->model, &sm) == 0 && so.st_dev == sm.st_dev && so.st_ino == sm.st_ino)
+        return err_set(err, "--out %s is the model's directory (--model %s): eval would replace its files; name another directory",
+                       e->out, e->model);
+    char ck[1200];
+    snprintf(ck, sizeof ck, "%s/checkpoint.bin", e->out);
+    if (entry_exists(ck))
+        return err_set(err, "--out %s holds a training run (checkpoint.bin): eval would replace its metrics.json, "
+                            "manifest.json and predictions/; name another directory", e->out);
+    return 0;
+}
+
+/* A run directory's own window options (its config.json), where the command
+ * line did not give them: the windows its final scores were computed with. */
+static int adopt_run_windows(EvalOpts *e, Err *err) {
+    char p[1200];
+    snprintf(p, sizeof p, "%s/checkpoint.bin", e->model);
+    if (!entry_exists(p)) return 0;
+    snprintf(p, sizeof p, "%s/config.json", e->model);
+    if (!entry_exists(p)) return 0; /* a run older than its config.json copy */
+    TrainOptions t;
+    train_options_default(&t);
+    if (train_options_load_file(&t, p, err)) return -1;
+    if (!eval_key_given(e, "seq-ner")) e->o.seq_ner = t.seq_ner;
+    if (!eval_key_given(e, "seq-qa")) e->o.seq_qa = t.seq_qa;
+    if (!eval_key_given(e, "stride")) e->o.stride = t.stride;
+    if (!eval_key_given(e, "max-query")) e->o.max_query = t.max_query;
+    e->run_windows = 1;
     return 0;
 }
 
@@ -100,7 +166,16 @@ static int parse_eval_args(int argc, char **argv, EvalOpts *e) {
             return 2;
         }
     }
-    if (check_eval_opts(e, &err)) {
+    if (check_eval_opts(e, &err) || check_eval_out(e, &err)) {
+        fprintf(stderr, "mtl eval: %s\n", err.msg);
+        eval_usage(stderr);
+        return 2;
+    }
+    if (adopt_run_windows(e, &err)) {
+        fprintf(stderr, "mtl eval: %s\n", err.msg);
+        return 1;
+    }
+    if (check_eval_windows(e, &err)) {
         fprintf(stderr, "mtl eval: %s\n", err.msg);
         eval_usage(stderr);
         return 2;
@@ -121,6 +196,19 @@ static int pick_task(EvalOpts *e, const ModelOpen *mo, Err *err) {
     int want_ner = strcmp(e->o.task, "qa") != 0, want_qa = strcmp(e->o.task, "ner") != 0;
     if (want_ner && !ner) return err_set(err, "%s has no trained NER head (classifier.*): --task %s", e->model, e->o.task);
     if (want_qa && !qa) return err_set(err, "%s has no trained QA head (qa_outputs.*): --task %s", e->model, e->o.task);
+    return 0;
+}
+
+/* The windows of the heads scored must fit the model's positions. */
+static int check_positions(const EvalOpts *e, const ModelOpen *mo, Err *err) {
+    int pos = model_config(mo->m)->maxT, ner = strcmp(e->o.task, "qa") != 0, qa = strcmp(e->o.task, "ner") != 0;
+    const char *from = e->run_windows ? " (from the run's config.json)" : "";
+    if (ner && e->o.seq_ner > pos)
+        return err_set(err, "--seq-ner %d%s exceeds the model's %d positions (%s): give --seq-ner <= %d",
+                       e->o.seq_ner, eval_key_given(e, "seq-ner") ? "" : from, pos, mo->dir, pos);
+    if (qa && e->o.seq_qa > pos)
+        return err_set(err, "--seq-qa %d%s exceeds the model's %d positions (%s): give --seq-qa <= %d",
+                       e->o.seq_qa, eval_key_given(e, "seq-qa") ? "" : from, pos, mo->dir, pos);
     return 0;
 }
 
@@ -202,11 +290,13 @@ int cmd_eval(int argc, char **argv) {
     Err err;
     rc = model_open(e.model, be, e.o.batch, maxT, 1, &mo, &err);
     if (rc == 0) rc = pick_task(&e, &mo, &err);
+    int bad_window = rc == 0 && check_positions(&e, &mo, &err) != 0; /* an option error: 2 */
+    if (bad_window) rc = -1;
     if (rc == 0) rc = manifest_add_dir(&mf, "model", mo.dir, &err);
     if (rc == 0) rc = eval_all(&e, &mo, &mf, &err);
     if (rc == 0) printf("mtl eval: %s -> %s/metrics.json\n", mo.dir, e.out);
     else fprintf(stderr, "mtl eval: %s\n", err.msg);
     if (mo.m) model_open_free(&mo);
     be->destroy(be);
-    return rc ? 1 : 0;
+    return bad_window ? 2 : rc ? 1 : 0;
 }

@@ -12,7 +12,7 @@
 static void export_usage(FILE *f) {
     fprintf(f,
             "usage: mtl export RUN_DIR --out DIR [--task ner|qa|all]\n"
-            "  writes DIR/ner and DIR/qa (the heads the run has; --task picks one):\n"
+            "  writes DIR/ner and DIR/qa (the heads the model has trained; --task picks one):\n"
             "  config.json, model.safetensors, vocab.txt, tokenizer_config.json\n"
             "  RUN_DIR may also be a Hugging Face BERT directory (re-export).\n");
 }
@@ -49,6 +49,11 @@ static int parse_export_args(int argc, char **argv, ExportOpts *o) {
         export_usage(stderr);
         return 2;
     }
+    if (!o->out[0]) {
+        fprintf(stderr, "mtl export: --out must name a directory (got an empty string)\n");
+        export_usage(stderr);
+        return 2;
+    }
     return -1;
 }
 
@@ -63,6 +68,15 @@ static int export_one(const ModelOpen *mo, int task, const char *out, Err *err) 
     return 0;
 }
 
+/* The heads worth exporting: those trained (a run's), or read from the file
+ * (an HF directory's; one without them would be written with random heads). */
+static int trained_heads(const ModelOpen *mo) {
+    int heads = model_config(mo->m)->heads;
+    if (!mo->ner_head_trained) heads &= ~HEAD_NER;
+    if (!mo->qa_head_trained) heads &= ~HEAD_QA;
+    return heads;
+}
+
 int cmd_export(int argc, char **argv) {
     ExportOpts o = {NULL, NULL, "all"};
     int rc = parse_export_args(argc, argv, &o);
@@ -75,15 +89,15 @@ int cmd_export(int argc, char **argv) {
         be->destroy(be);
         return 1;
     }
-    int heads = model_config(mo.m)->heads, n = 0;
-    rc = 0;
+    int heads = trained_heads(&mo), n = 0;
+    rc = heads ? 0 : err_set(&err, "%s has no trained head (neither classifier.* nor qa_outputs.*): nothing to export", o.run);
     for (int task = TASK_NER; task <= TASK_QA && rc == 0; task++) {
         int want = !strcmp(o.task, "all") || !strcmp(o.task, task == TASK_NER ? "ner" : "qa");
         if (!want || !(heads & (task == TASK_NER ? HEAD_NER : HEAD_QA))) continue;
         rc = export_one(&mo, task, o.out, &err);
         n++;
     }
-    if (rc == 0 && n == 0) rc = err_set(&err, "%s has no %s head to export", o.run, o.task);
+    if (rc == 0 && n == 0) rc = err_set(&err, "%s has no trained %s head to export", o.run, o.task);
     if (rc) fprintf(stderr, "mtl export: %s\n", err.msg);
     model_open_free(&mo);
     be->destroy(be);

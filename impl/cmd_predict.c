@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "backend.h"
 #include "cli.h"
@@ -401,24 +402,32 @@ static int predict_stream(Ctx *c, FILE *in, FILE *stream, StrBuf *buf, long *n_l
     return ferror(in) ? -1 : 0;
 }
 
-/* Which heads to use: --tasks, else every trained one; a head asked for
- * must be trained. */
-static int resolve_tasks(Ctx *c, Err *err) {
-    int ner = predictor_has_ner(c->pr), qa = predictor_has_qa(c->pr);
-    if (!ner && !qa) return err_set(err, "%s has no trained head: nothing to predict", c->o->model);
-    c->use_ner = c->o->use_ner < 0 ? ner : c->o->use_ner;
-    c->use_qa = c->o->use_qa < 0 ? qa : c->o->use_qa;
-    if (c->use_ner && !ner) return err_set(err, "--tasks asks for NER, but %s has no trained NER head", c->o->model);
-    if (c->use_qa && !qa) return err_set(err, "--tasks asks for QA, but %s has no trained QA head", c->o->model);
+/* Which heads to use (into o->p.heads): --tasks, else every trained one; a
+ * head asked for must be trained. */
+static int resolve_heads(PredictOpts *o, const ModelOpen *mo, Err *err) {
+    int ner = mo->ner_head_trained, qa = mo->qa_head_trained;
+    if (!ner && !qa) return err_set(err, "%s has no trained head: nothing to predict", o->model);
+    int use_ner = o->use_ner < 0 ? ner : o->use_ner, use_qa = o->use_qa < 0 ? qa : o->use_qa;
+    if (use_ner && !ner) return err_set(err, "--tasks asks for NER, but %s has no trained NER head", o->model);
+    if (use_qa && !qa) return err_set(err, "--tasks asks for QA, but %s has no trained QA head", o->model);
+    o->p.heads = (use_ner ? HEAD_NER : 0) | (use_qa ? HEAD_QA : 0);
     return 0;
+}
+
+/* An --out that exists must be a regular file: the atomic write would put a
+ * regular file in the place of a FIFO or a device node. */
+static int check_out_path(const char *out, Err *err) {
+    struct stat sb;
+    if (!out || stat(out, &sb) != 0 || S_ISREG(sb.st_mode)) return 0;
+    return err_set(err, "%s: not a regular file (--out names a file to write, or a new one; a directory, FIFO or device is not replaced)",
+                   out);
 }
 
 static int run_predict(PredictOpts *o, ModelOpen *mo, Err *err) {
     Ctx c = {o, predictor_new(mo, &o->p, err), 0, 0};
-    if (!c.pr || resolve_tasks(&c, err)) {
-        predictor_free(c.pr);
-        return -1;
-    }
+    if (!c.pr) return -1;
+    c.use_ner = predictor_has_ner(c.pr);
+    c.use_qa = predictor_has_qa(c.pr);
     FILE *in = stdin;
     if (o->in && strcmp(o->in, "-")) {
         int fd = open_regular_file(o->in, err);
@@ -448,13 +457,9 @@ int cmd_predict(int argc, char **argv) {
     int rc = parse_predict_args(argc, argv, &o);
     if (rc >= 0) return rc;
     Err err;
-    if (adopt_run_settings(&o, &err)) {
+    if (adopt_run_settings(&o, &err) || check_out_path(o.out, &err)) {
         fprintf(stderr, "mtl predict: %s\n", err.msg);
         return 1;
-    }
-    if (predict_params_check(&o.p, HEAD_ALL, &err)) {
-        fprintf(stderr, "mtl predict: %s\n", err.msg);
-        return 2;
     }
     Backend *be = backend_cpu(o.threads);
     ModelOpen mo;
@@ -464,10 +469,15 @@ int cmd_predict(int argc, char **argv) {
         be->destroy(be);
         return 1;
     }
-    fit_windows(&o, model_config(mo.m)->maxT);
-    rc = run_predict(&o, &mo, &err);
-    if (rc) fprintf(stderr, "mtl predict: %s\n", err.msg);
+    rc = resolve_heads(&o, &mo, &err);
+    /* the options of the heads used only (predict.h): an option error is 2 */
+    int bad_option = rc == 0 && predict_params_check(&o.p, o.p.heads, &err) != 0;
+    if (rc == 0 && !bad_option) {
+        fit_windows(&o, model_config(mo.m)->maxT);
+        rc = run_predict(&o, &mo, &err);
+    }
+    if (rc || bad_option) fprintf(stderr, "mtl predict: %s\n", err.msg);
     model_open_free(&mo);
     be->destroy(be);
-    return rc ? 1 : 0;
+    return bad_option ? 2 : rc ? 1 : 0;
 }

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <stddef.h>
 #include <string.h>
 
 typedef struct {
@@ -41,18 +42,61 @@ int config_from_preset(ModelConfig *cfg, const char *name, Err *err) {
     return err_set(err, "unknown preset '%s' (valid: tiny, mini, minilm, base)", name);
 }
 
+/* ---- bounds ------------------------------------------------------------- */
+
+/* Generous for any BERT (base: 12 / 768 / 12 / 3072 / 30522 / 512 / 2), small
+ * enough that a forged size is refused before anything is allocated. */
+static const struct {
+    ConfigBound b;
+    size_t offset;
+} BOUNDS[] = {
+    {{"L", "num_hidden_layers", 1, 256}, offsetof(ModelConfig, L)},
+    {{"C", "hidden_size", 1, 16384}, offsetof(ModelConfig, C)},
+    {{"NH", "num_attention_heads", 1, 1024}, offsetof(ModelConfig, NH)},
+    {{"FFN", "intermediate_size", 1, 65536}, offsetof(ModelConfig, FFN)},
+    {{"V", "vocab_size", 5, 1 << 20}, offsetof(ModelConfig, V)},
+    {{"maxT", "max_position_embeddings", 2, 1 << 16}, offsetof(ModelConfig, maxT)},
+    {{"type_vocab", "type_vocab_size", 1, 1024}, offsetof(ModelConfig, type_vocab)},
+};
+#define N_BOUNDS (sizeof BOUNDS / sizeof BOUNDS[0])
+
+const ConfigBound *config_bound(const char *hf_key) {
+    for (size_t i = 0; i < N_BOUNDS; i++)
+        if (!strcmp(BOUNDS[i].b.hf_key, hf_key)) return &BOUNDS[i].b;
+    return NULL;
+}
+
+unsigned long long config_param_count(const ModelConfig *c) {
+    unsigned long long C = (unsigned)c->C, F = (unsigned)c->FFN;
+    unsigned long long emb = ((unsigned long long)(unsigned)c->V + (unsigned)c->maxT + (unsigned)c->type_vocab + 2) * C;
+    unsigned long long layer = 4 * C * C + 2 * C * F + 9 * C + F; /* qkv, out, up, down, 2 LayerNorms */
+    unsigned long long heads = ((c->heads & HEAD_NER) ? ((unsigned long long)(unsigned)c->num_labels) * (C + 1) : 0) +
+                               ((c->heads & HEAD_QA) ? 2 * (C + 1) : 0);
+    return emb + (unsigned long long)(unsigned)c->L * layer + heads;
+}
+
+static int check_bounds(const ModelConfig *c, Err *err) {
+    for (size_t i = 0; i < N_BOUNDS; i++) {
+        const ConfigBound *b = &BOUNDS[i].b;
+        int v = *(const int *)((const char *)c + BOUNDS[i].offset);
+        if (v < b->lo || v > b->hi)
+            return err_set(err, "config: %s=%d (%s) must be in [%d, %d]", b->field, v, b->hf_key, b->lo, b->hi);
+    }
+    return 0;
+}
+
 int config_validate(const ModelConfig *c, Err *err) {
-    if (c->L < 1 || c->C < 1 || c->NH < 1 || c->FFN < 1 || c->V < 1 || c->maxT < 1 ||
-        c->type_vocab < 1)
-        return err_set(err, "config: all sizes must be positive (L=%d C=%d NH=%d FFN=%d V=%d maxT=%d types=%d)",
-                       c->L, c->C, c->NH, c->FFN, c->V, c->maxT, c->type_vocab);
+    if (check_bounds(c, err)) return -1;
     if (c->C % c->NH != 0)
         return err_set(err, "config: hidden size C=%d is not divisible by the number of heads NH=%d",
                        c->C, c->NH);
     if (c->heads == 0 || (c->heads & ~(HEAD_ALL)))
         return err_set(err, "config: heads must be a non-empty subset of {ner, qa}");
-    if ((c->heads & HEAD_NER) && c->num_labels < 1)
-        return err_set(err, "config: num_labels=%d must be >= 1 for the NER head", c->num_labels);
+    if ((c->heads & HEAD_NER) && (c->num_labels < 1 || c->num_labels > 1024))
+        return err_set(err, "config: num_labels=%d must be in [1, 1024] for the NER head", c->num_labels);
+    if (config_param_count(c) > CONFIG_MAX_PARAMS)
+        return err_set(err, "config: L=%d C=%d FFN=%d V=%d maxT=%d make %llu parameters (at most %llu)",
+                       c->L, c->C, c->FFN, c->V, c->maxT, config_param_count(c), CONFIG_MAX_PARAMS);
     if (!(c->p_drop >= 0.0f && c->p_drop < 1.0f))
         return err_set(err, "config: dropout p=%g must be in [0, 1)", c->p_drop);
     if (!(c->ln_eps > 0.0f))

@@ -34,8 +34,28 @@ typedef struct ModelConfig {
  * (unknown preset; err lists the valid names). heads defaults to both. */
 int config_from_preset(ModelConfig *cfg, const char *name, Err *err);
 
-/* Check shapes: positive sizes, C % NH == 0, num_labels >= 1, heads != 0.
- * Returns 0 or -1 with a message saying which constraint fails. */
+/* The accepted range of one size field of ModelConfig: the one place every
+ * reader of a model config (checkpoint.bin, config.json) and model_create
+ * takes its bounds from. */
+typedef struct {
+    const char *field;  /* the ModelConfig member ("V") */
+    const char *hf_key; /* its config.json key ("vocab_size") */
+    int lo, hi;
+} ConfigBound;
+
+/* The bound of a config.json key, or NULL when the key is not a size. */
+const ConfigBound *config_bound(const char *hf_key);
+
+/* The most parameters a model may have (16 GiB of float32 weights). */
+#define CONFIG_MAX_PARAMS (1ull << 32)
+/* The number of parameters cfg describes (both heads when heads has them). */
+unsigned long long config_param_count(const ModelConfig *cfg);
+
+/* Check shapes: every size in its ConfigBound range (the message names the
+ * field, its config.json key, the value and the range), at most
+ * CONFIG_MAX_PARAMS parameters, C % NH == 0, num_labels >= 1, heads != 0,
+ * dropout in [0, 1), eps > 0. Returns 0 or -1 with a message saying which
+ * constraint fails. */
 int config_validate(const ModelConfig *cfg, Err *err);
 
 /* Names of the presets, NULL-terminated (for --help). */

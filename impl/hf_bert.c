@@ -106,14 +106,15 @@ static cJSON *read_json(const char *path, Err *err) {
     return j;
 }
 
-/* An integer key in [lo, hi]. */
-static int json_int_key(const cJSON *o, const char *path, const char *key, int lo, int hi, int *out,
-                        Err *err) {
+/* A size key, an integer in its config_bound range (config.c: the bounds
+ * checkpoint.bin's config is held to too). */
+static int json_size_key(const cJSON *o, const char *path, const char *key, int *out, Err *err) {
+    const ConfigBound *b = config_bound(key);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!v) return err_set(err, "%s: missing key \"%s\"", path, key);
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < lo ||
-        v->valuedouble > hi)
-        return err_set(err, "%s: \"%s\" must be an integer in [%d, %d]", path, key, lo, hi);
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < b->lo ||
+        v->valuedouble > b->hi)
+        return err_set(err, "%s: \"%s\" must be an integer in [%d, %d]", path, key, b->lo, b->hi);
     *out = (int)v->valuedouble;
     return 0;
 }
@@ -130,13 +131,13 @@ static int json_str_is(const cJSON *o, const char *path, const char *key, const 
 }
 
 static int read_shape_keys(const cJSON *j, const char *path, ModelConfig *cfg, Err *err) {
-    if (json_int_key(j, path, "num_hidden_layers", 1, 256, &cfg->L, err) ||
-        json_int_key(j, path, "hidden_size", 1, 16384, &cfg->C, err) ||
-        json_int_key(j, path, "num_attention_heads", 1, 1024, &cfg->NH, err) ||
-        json_int_key(j, path, "intermediate_size", 1, 65536, &cfg->FFN, err) ||
-        json_int_key(j, path, "vocab_size", 5, 1 << 20, &cfg->V, err) ||
-        json_int_key(j, path, "max_position_embeddings", 2, 1 << 16, &cfg->maxT, err) ||
-        json_int_key(j, path, "type_vocab_size", 1, 1024, &cfg->type_vocab, err))
+    if (json_size_key(j, path, "num_hidden_layers", &cfg->L, err) ||
+        json_size_key(j, path, "hidden_size", &cfg->C, err) ||
+        json_size_key(j, path, "num_attention_heads", &cfg->NH, err) ||
+        json_size_key(j, path, "intermediate_size", &cfg->FFN, err) ||
+        json_size_key(j, path, "vocab_size", &cfg->V, err) ||
+        json_size_key(j, path, "max_position_embeddings", &cfg->maxT, err) ||
+        json_size_key(j, path, "type_vocab_size", &cfg->type_vocab, err))
         return -1;
     const cJSON *eps = cJSON_GetObjectItemCaseSensitive(j, "layer_norm_eps");
     if (eps && (!cJSON_IsNumber(eps) || !(eps->valuedouble > 0 && eps->valuedouble < 1)))
@@ -251,6 +252,12 @@ static void shape_str(const int64_t *s, int nd, char *out, size_t n) {
     if (k < n) snprintf(out + k, n - k, "]");
 }
 
+/* A tensor of the file as float32 into dst: F32/F16/BF16, every value finite. */
+static int read_weights(const SafeTensors *st, const StTensor *t, float *dst, Err *err) {
+    if (st_read_f32(st, t, dst, err)) return -1;
+    return weights_check_finite(dst, (size_t)t->numel, st->path, t->name, "", err);
+}
+
 /* Copy the parts of our tensor p from the file into dst (= host + p->offset),
  * marking the file tensors used. Returns 1 if copied, 0 if a part is absent
  * (names[missing] set), -1 on a shape / dtype error. */
@@ -272,7 +279,7 @@ static int copy_parts(const SafeTensors *st, const ParamInfo *p, char names[3][1
             return err_set(err, "%s: tensor '%s' has shape %s, config.json implies %s", st->path,
                            t->name, a, b);
         }
-        if (st_read_f32(st, t, dst + (size_t)k * (size_t)(rows * cols), err)) return -1;
+        if (read_weights(st, t, dst + (size_t)k * (size_t)(rows * cols), err)) return -1;
         used[t - st->t] = 1;
     }
     return 1;
@@ -298,51 +305,63 @@ static int label_perm(const HfInfo *info, int perm[NER_NUM_LABELS], char *note, 
     return 0;
 }
 
-/* Load a head (ner / qa) into host when the file has it and it fits. A head
- * is optional: whatever does not fit (a missing bias, a shape, a dtype, the
- * labels) leaves it at its init, says why in rep->head_note, and its tensors
- * stay unused (listed as ignored). */
-static void load_head(const SafeTensors *st, const HfInfo *info, const Model *m, const char *w_name,
-                      float *host, unsigned char *used, HfLoadReport *rep) {
-    const ParamInfo *w = model_find_tensor(m, w_name);
-    char bname[16], wn[3][160], bn[3][160];
-    snprintf(bname, sizeof bname, "%.*s.b", (int)(strchr(w_name, '.') - w_name), w_name);
-    const ParamInfo *b = model_find_tensor(m, bname);
-    if (!w || !b) return; /* the model has no such head */
-    hf_names(w_name, wn);
-    hf_names(bname, bn);
-    const StTensor *tw = find_hf(st, wn[0]), *tb = find_hf(st, bn[0]);
-    if (!tw) return;
-    char *note = rep->head_note;
-    size_t nn = sizeof rep->head_note;
-    int nlab = w->shape[0], C = w->shape[1], is_ner = w_name[0] == 'n', perm[NER_NUM_LABELS];
+/* The file's head weight / bias when it fits the model's head: shapes, and
+ * for NER the labels (perm); else NULL with a note saying why. */
+static int head_fits(const StTensor *tw, const StTensor *tb, const char *bn, const ParamInfo *w,
+                     const HfInfo *info, int perm[NER_NUM_LABELS], char *note, size_t nn) {
+    int nlab = w->shape[0], C = w->shape[1];
     if (!tb) {
-        snprintf(note, nn, "%s not loaded: the file has no %s", tw->name, bn[0]);
-        return;
+        snprintf(note, nn, "%s not loaded: the file has no %s", tw->name, bn);
+        return 0;
     }
     if (tw->ndim != 2 || tw->shape[0] != nlab || tw->shape[1] != C || tb->ndim != 1 || tb->shape[0] != nlab) {
         snprintf(note, nn, "%s / %s not loaded: shapes [%lld, %lld] / [%lld], the head is [%d, %d] / [%d]",
                  tw->name, tb->name, (long long)tw->shape[0], (long long)(tw->ndim > 1 ? tw->shape[1] : 0),
                  (long long)(tb->ndim > 0 ? tb->shape[0] : 0), nlab, C, nlab);
-        return;
+        return 0;
     }
-    if (is_ner && label_perm(info, perm, note, nn)) return;
+    if (w->name[0] == 'n') return label_perm(info, perm, note, nn) == 0;
+    for (int i = 0; i < nlab; i++) perm[i] = i;
+    return 1;
+}
+
+/* Load a head (ner / qa) into host when the file has it and it fits. A head
+ * is optional: whatever does not fit (a missing bias, a shape, a dtype, the
+ * labels) leaves it at its init, says why in rep->head_note, and its tensors
+ * stay unused (listed as ignored). A head that fits but holds a value that is
+ * not finite is an error (-1 with err). */
+static int load_head(const SafeTensors *st, const HfInfo *info, const Model *m, const char *w_name,
+                     float *host, unsigned char *used, HfLoadReport *rep, Err *err) {
+    const ParamInfo *w = model_find_tensor(m, w_name);
+    char bname[16], wn[3][160], bn[3][160];
+    snprintf(bname, sizeof bname, "%.*s.b", (int)(strchr(w_name, '.') - w_name), w_name);
+    const ParamInfo *b = model_find_tensor(m, bname);
+    if (!w || !b) return 0; /* the model has no such head */
+    hf_names(w_name, wn);
+    hf_names(bname, bn);
+    const StTensor *tw = find_hf(st, wn[0]), *tb = find_hf(st, bn[0]);
+    int nlab = w->shape[0], C = w->shape[1], perm[NER_NUM_LABELS];
+    if (!tw || !head_fits(tw, tb, bn[0], w, info, perm, rep->head_note, sizeof rep->head_note)) return 0;
     float *tmp_w = xmalloc(w->numel * sizeof(float)), *tmp_b = xmalloc(b->numel * sizeof(float));
     Err e;
+    int rc = 0;
     if (st_read_f32(st, tw, tmp_w, &e) || st_read_f32(st, tb, tmp_b, &e)) {
-        snprintf(note, nn, "head not loaded: %.480s", e.msg);
+        snprintf(rep->head_note, sizeof rep->head_note, "head not loaded: %.480s", e.msg);
+    } else if (weights_check_finite(tmp_w, w->numel, st->path, tw->name, "", err) ||
+               weights_check_finite(tmp_b, b->numel, st->path, tb->name, "", err)) {
+        rc = -1;
     } else {
         for (int i = 0; i < nlab; i++) {
-            int src = is_ner ? perm[i] : i;
-            memcpy(host + w->offset + (size_t)i * (size_t)C, tmp_w + (size_t)src * (size_t)C, (size_t)C * sizeof(float));
-            host[b->offset + (size_t)i] = tmp_b[src];
+            memcpy(host + w->offset + (size_t)i * (size_t)C, tmp_w + (size_t)perm[i] * (size_t)C, (size_t)C * sizeof(float));
+            host[b->offset + (size_t)i] = tmp_b[perm[i]];
         }
         used[tw - st->t] = used[tb - st->t] = 1;
-        if (is_ner) rep->ner_head = 1;
+        if (w_name[0] == 'n') rep->ner_head = 1;
         else rep->qa_head = 1;
     }
     free(tmp_w);
     free(tmp_b);
+    return rc;
 }
 
 static void list_ignored(const SafeTensors *st, const unsigned char *used, HfLoadReport *rep) {
@@ -386,9 +405,9 @@ int hf_load_weights(const HfInfo *info, Model *m, HfLoadReport *rep, Err *err) {
     unsigned char *used = xcalloc((size_t)st.n + 1, 1);
     model_params_to_host(m, host);
     int rc = load_encoder(&st, m, host, used, rep, err);
+    if (rc == 0) rc = load_head(&st, info, m, "ner.w", host, used, rep, err);
+    if (rc == 0) rc = load_head(&st, info, m, "qa.w", host, used, rep, err);
     if (rc == 0) {
-        load_head(&st, info, m, "ner.w", host, used, rep);
-        load_head(&st, info, m, "qa.w", host, used, rep);
         list_ignored(&st, used, rep);
         model_params_from_host(m, host);
     }

@@ -20,7 +20,9 @@
  *
  * Every encoder tensor must be present with its exact shape; pooler.*,
  * cls.* (MLM / NSP heads), embeddings.position_ids and any other tensor are
- * ignored and listed; a head that does not fit keeps its random init.
+ * ignored and listed; a head that does not fit keeps its random init. Every
+ * value taken (encoder and heads) must be finite: a NaN / Inf is an error
+ * naming the file, the tensor and the element.
  *
  * Out: hf_export writes BertForTokenClassification / BertForQuestionAnswering
  * directories that transformers' from_pretrained loads with no missing or

@@ -100,6 +100,81 @@ static int check_text(const char *buf, size_t len, const char *name, size_t base
     return 0;
 }
 
+/* ---- duplicate keys: refused, since readers disagree on them (Python's json
+ * keeps the last value, cJSON's lookup the first) ---- */
+
+static int cmp_key(const void *a, const void *b) {
+    return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+
+/* A key that appears twice among o's members, or NULL: pairwise for small
+ * objects, through a sorted copy of the member pointers for large ones. */
+static const char *duplicate_key(const cJSON *o) {
+    size_t n = 0;
+    for (const cJSON *c = o->child; c; c = c->next) n++;
+    if (n <= 16) {
+        for (const cJSON *a = o->child; a; a = a->next)
+            for (const cJSON *b = a->next; b; b = b->next)
+                if (!strcmp(a->string, b->string)) return a->string;
+        return NULL;
+    }
+    const cJSON **v = xmalloc(n * sizeof *v);
+    size_t i = 0;
+    for (const cJSON *c = o->child; c; c = c->next) v[i++] = c;
+    qsort(v, n, sizeof *v, cmp_key);
+    const char *dup = NULL;
+    for (i = 1; i < n && !dup; i++)
+        if (!strcmp(v[i - 1]->string, v[i]->string)) dup = v[i]->string;
+    free(v);
+    return dup;
+}
+
+/* Put seg in front of the JSON path being built (when it fits). */
+static void path_prepend(char *path, size_t cap, const char *seg) {
+    size_t ls = strlen(seg), lp = strlen(path);
+    if (ls + lp + 1 > cap) return;
+    memmove(path + ls, path, lp + 1);
+    memcpy(path, seg, ls);
+}
+
+/* The JSON path step to child c of j: .key, ["odd key"] or [index]. */
+static void path_step(const cJSON *j, const cJSON *c, int index, char *seg, size_t n) {
+    if (!cJSON_IsObject(j)) {
+        snprintf(seg, n, "[%d]", index);
+        return;
+    }
+    int plain = c->string[0] != '\0' && strspn(c->string, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == strlen(c->string);
+    if (plain) snprintf(seg, n, ".%.60s", c->string);
+    else snprintf(seg, n, "[\"%.60s\"]", c->string);
+}
+
+/* The first object at or below j with a duplicate key: returns the key and
+ * writes the object's path below j into path (built from the inside out). */
+static const char *find_duplicate(const cJSON *j, char *path, size_t cap) {
+    if (!cJSON_IsObject(j) && !cJSON_IsArray(j)) return NULL;
+    const char *dup = cJSON_IsObject(j) ? duplicate_key(j) : NULL;
+    if (dup) return dup;
+    int index = 0;
+    for (const cJSON *c = j->child; c; c = c->next, index++) {
+        dup = find_duplicate(c, path, cap);
+        if (!dup) continue;
+        char seg[80];
+        path_step(j, c, index, seg, sizeof seg);
+        path_prepend(path, cap, seg);
+        return dup;
+    }
+    return NULL;
+}
+
+static int check_duplicate_keys(const cJSON *root, const char *name, Err *err) {
+    char path[512] = "";
+    const char *dup = find_duplicate(root, path, sizeof path);
+    if (!dup) return 0;
+    const char *why = "(one key twice in an object: readers disagree on which value counts)";
+    if (!name) return err_set(err, "duplicate key \"%.100s\" in the object at $%s %s", dup, path, why);
+    return err_set(err, "%s: duplicate key \"%.100s\" in the object at $%s %s", name, dup, path, why);
+}
+
 cJSON *jsonr_parse(const char *buf, size_t len, const char *name, size_t base, Err *err) {
     if (check_text(buf, len, name, base, err)) return NULL;
     const char *end = NULL;
@@ -117,6 +192,10 @@ cJSON *jsonr_parse(const char *buf, size_t len, const char *name, size_t base, E
     while (off < len && is_json_space(buf[off])) off++;
     if (off < len) {
         fail_at(err, name, buf, off, base, "invalid JSON", ": data after the top-level value");
+        cJSON_Delete(root);
+        return NULL;
+    }
+    if (check_duplicate_keys(root, name, err)) {
         cJSON_Delete(root);
         return NULL;
     }

@@ -20,7 +20,11 @@
  * where N counts from base (e.g. 8 for a safetensors header) and <what> is
  * one of: invalid UTF-8, NUL byte, \u0000 escape, lone surrogate escape,
  * invalid JSON (saying so when the text ends inside an open string, object
- * or array: a truncated file), data after the top-level value.
+ * or array: a truncated file), data after the top-level value; or
+ * "<name>: duplicate key "K" in the object at $PATH (...)" when one object
+ * has a key twice (Python's json keeps the last value, cJSON the first: mtl
+ * refuses the file rather than read another model or dataset than they do);
+ * PATH is a JSON path such as $.data[3].paragraphs[0].
  * name NULL (one-line text): "<what> at byte N" without name and line. */
 cJSON *jsonr_parse(const char *buf, size_t len, const char *name, size_t base, Err *err);
 

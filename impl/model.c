@@ -262,6 +262,19 @@ const ParamInfo *model_find_tensor(const Model *m, const char *name) {
 }
 size_t model_num_params(const Model *m) { return m->nparams; }
 
+int weights_check_finite(const void *x, size_t n, const char *file, const char *tensor,
+                         const char *what, Err *err) {
+    const unsigned char *b = x;
+    for (size_t i = 0; i < n; i++) {
+        float f;
+        memcpy(&f, b + i * sizeof f, sizeof f); /* x may be unaligned (a file image) */
+        if (isfinite(f)) continue;
+        return err_set(err, "%s: tensor '%s'%s element %zu is %s (the weights must be finite)", file,
+                       tensor, what, i, isnan(f) ? "nan" : f > 0 ? "inf" : "-inf");
+    }
+    return 0;
+}
+
 void model_params_to_host(const Model *m, float *dst) {
     m->be->download(m->be, dst, m->params, m->nparams * sizeof(float));
 }

@@ -197,6 +197,13 @@ void model_grad_tensor_to_host(const Model *m, const ParamInfo *p, float *dst);
 void model_optstate_to_host(const Model *m, float *m_dst, float *v_dst, int *t);
 void model_optstate_from_host(Model *m, const float *m_src, const float *v_src, int t);
 
+/* Weights read from a file must be finite: -1 with err = "<file>: tensor
+ * '<tensor>'<what> element I is nan|inf|-inf (...)" at the first of the n
+ * float32 values at x (no alignment needed) that is not finite, else 0.
+ * what: "" or e.g. " (Adam first moment)". */
+int weights_check_finite(const void *x, size_t n, const char *file, const char *tensor,
+                         const char *what, Err *err);
+
 /* Counts from a config alone (no allocation). */
 ModelCounts model_counts(const ModelConfig *cfg, int maxB, int maxT);
 

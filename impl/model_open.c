@@ -63,13 +63,21 @@ static int open_hf(const char *dir, Backend *be, int maxB, int maxT, uint64_t se
     return check_vocab(mo, err);
 }
 
+/* Is there an entry named path (a file, a directory, a FIFO, a dangling link)?
+ * A run directory's checkpoint.bin that is not a regular file is refused by
+ * the checkpoint reader naming it, not taken for a Hugging Face directory. */
+static int entry_exists(const char *path) {
+    struct stat sb;
+    return lstat(path, &sb) == 0;
+}
+
 int model_open(const char *src, Backend *be, int maxB, int maxT, uint64_t seed, ModelOpen *mo,
                Err *err) {
     memset(mo, 0, sizeof *mo);
     char ckpt[1200], hf[1024];
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.bin", src);
     int rc;
-    if (file_exists(ckpt)) {
+    if (entry_exists(ckpt)) {
         snprintf(mo->dir, sizeof mo->dir, "%s", src);
         rc = open_run(src, be, maxB, maxT, mo, err);
     } else {

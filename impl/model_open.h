@@ -4,6 +4,10 @@
  * Used by `mtl export`, `mtl dump-forward`, `mtl eval`, `mtl predict`: the
  * model is forward-only (model_create_inference: no gradients or Adam state).
  *
+ * A directory with an entry named checkpoint.bin is a run directory, whatever
+ * the entry is (a directory, FIFO or link to a device is refused naming it).
+ * Weights that are not finite are refused (checkpoint.h, hf_bert.h).
+ *
  * Contract: returns 0 and fills *mo, or -1 with err (nothing allocated). */
 #ifndef MTL_MODEL_OPEN_H
 #define MTL_MODEL_OPEN_H

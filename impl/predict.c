@@ -19,6 +19,7 @@ void predict_defaults(PredictParams *p) {
     p->max_answer_len = 30;
     p->batch = 32;
     p->decode = NER_DECODE_VITERBI;
+    p->heads = 0;
 }
 
 int predict_params_check(const PredictParams *p, int heads, Err *err) {
@@ -49,14 +50,21 @@ void pred_out_free(PredOut *o) {
 struct Predictor {
     ModelOpen *mo;
     PredictParams p;
+    int heads; /* the heads used: trained, and among p.heads */
     int C, nl, maxT;
     int *ids, *types, *mask, *labels, *pos; /* one forward's batch [batch * maxT] (pos: [batch]) */
     float *logits, *hidden;                 /* its NER/QA logits, encoder output */
     float *ner_w, *ner_b;                   /* host copy of the NER head: [nl][C], [nl] */
 };
 
-int predictor_has_ner(const Predictor *pr) { return pr->mo->ner_head_trained; }
-int predictor_has_qa(const Predictor *pr) { return pr->mo->qa_head_trained; }
+int predictor_has_ner(const Predictor *pr) { return (pr->heads & HEAD_NER) != 0; }
+int predictor_has_qa(const Predictor *pr) { return (pr->heads & HEAD_QA) != 0; }
+
+/* The heads a predictor uses: the trained ones p->heads asks for (0: all). */
+static int heads_used(const ModelOpen *mo, const PredictParams *p) {
+    int trained = (mo->ner_head_trained ? HEAD_NER : 0) | (mo->qa_head_trained ? HEAD_QA : 0);
+    return trained & (p->heads ? p->heads : HEAD_ALL);
+}
 
 /* The NER head's weight and bias, copied to the host for the single pass. */
 static void copy_ner_head(Predictor *pr) {
@@ -71,12 +79,12 @@ static void copy_ner_head(Predictor *pr) {
     free(all);
 }
 
-/* The window lengths of the trained heads: within the model's positions. */
-static int check_windows(const ModelOpen *mo, const PredictParams *p, int *maxT, Err *err) {
+/* The window lengths of the heads used: within the model's positions. */
+static int check_windows(const ModelOpen *mo, const PredictParams *p, int heads, int *maxT, Err *err) {
     int pos = model_config(mo->m)->maxT;
     *maxT = 0;
-    if (mo->ner_head_trained) *maxT = p->seq_ner;
-    if (mo->qa_head_trained && p->seq_qa > *maxT) *maxT = p->seq_qa;
+    if (heads & HEAD_NER) *maxT = p->seq_ner;
+    if ((heads & HEAD_QA) && p->seq_qa > *maxT) *maxT = p->seq_qa;
     if (*maxT > pos)
         return err_set(err, "windows of %d tokens (--seq-ner %d, --seq-qa %d) exceed the model's %d positions",
                        *maxT, p->seq_ner, p->seq_qa, pos);
@@ -84,13 +92,14 @@ static int check_windows(const ModelOpen *mo, const PredictParams *p, int *maxT,
 }
 
 Predictor *predictor_new(ModelOpen *mo, const PredictParams *p, Err *err) {
-    int heads = (mo->ner_head_trained ? HEAD_NER : 0) | (mo->qa_head_trained ? HEAD_QA : 0), maxT;
-    if (predict_params_check(p, heads, err) || check_windows(mo, p, &maxT, err)) return NULL;
+    int heads = heads_used(mo, p), maxT;
+    if (predict_params_check(p, heads, err) || check_windows(mo, p, heads, &maxT, err)) return NULL;
     const ModelConfig *c = model_config(mo->m);
     if (maxT < 1) maxT = 1;
     Predictor *pr = xcalloc(1, sizeof *pr);
     pr->mo = mo;
     pr->p = *p;
+    pr->heads = heads;
     pr->C = c->C;
     pr->nl = c->num_labels;
     pr->maxT = maxT;
@@ -103,7 +112,7 @@ Predictor *predictor_new(ModelOpen *mo, const PredictParams *p, Err *err) {
     for (size_t i = 0; i < n; i++) pr->labels[i] = -100; /* no loss: nothing to learn */
     for (int i = 0; i < p->batch; i++) pr->pos[i] = -100;
     pr->logits = xmalloc(n * (size_t)(pr->nl > 2 ? pr->nl : 2) * sizeof *pr->logits);
-    if (mo->ner_head_trained && mo->qa_head_trained) {
+    if (heads == HEAD_ALL) {
         pr->hidden = xmalloc(n * (size_t)pr->C * sizeof *pr->hidden);
         copy_ner_head(pr);
     }
@@ -376,8 +385,8 @@ void predict_entities_many(Predictor *pr, const PredText *x, int n, PredOut *out
     int *ok = xcalloc((size_t)(n ? n : 1), sizeof *ok);
     for (int i = 0; i < n; i++) {
         memset(&out[i], 0, sizeof out[i]);
-        rc[i] = !pr->mo->ner_head_trained ? err_set(&errs[i], "the model has no trained NER head")
-                                          : ner_item_init(pr, &x[i], &items[i], &errs[i]);
+        rc[i] = !predictor_has_ner(pr) ? err_set(&errs[i], "no NER head in use (the model has no trained one, or the heads asked for leave it out)")
+                                       : ner_item_init(pr, &x[i], &items[i], &errs[i]);
         ok[i] = rc[i] == 0;
     }
     int nw;
@@ -609,7 +618,7 @@ static int has_token_char(const char *s) {
 }
 
 static int check_question(const Predictor *pr, const PredQuestion *q, Err *err) {
-    if (!pr->mo->qa_head_trained) return err_set(err, "the model has no trained QA head");
+    if (!predictor_has_qa(pr)) return err_set(err, "no QA head in use (the model has no trained one, or the heads asked for leave it out)");
     if (!has_token_char(q->question)) return err_set(err, "the question is empty");
     if (!has_token_char(q->context)) return err_set(err, "the context is empty");
     return 0;

@@ -43,6 +43,8 @@ typedef struct {
     int n_best, max_answer_len;     /* answers returned [1], span limit [30] */
     int batch;                      /* windows per forward pass [32] */
     NerDecode decode;               /* [viterbi] */
+    int heads;                      /* the heads to use, HEAD_NER | HEAD_QA (only
+                                       trained ones are); 0 = every trained head [0] */
 } PredictParams;
 
 void predict_defaults(PredictParams *p);
@@ -77,10 +79,12 @@ void pred_out_free(PredOut *o);
 typedef struct Predictor Predictor;
 
 /* mo stays owned by the caller and must outlive the predictor; its model
- * must have been opened with maxB >= p->batch and maxT >= the windows of its
- * trained heads, which must fit its positions. */
+ * must have been opened with maxB >= p->batch and maxT >= the windows of the
+ * heads used (its trained heads among p->heads), which must fit its positions;
+ * only the window options of those heads are checked. */
 Predictor *predictor_new(ModelOpen *mo, const PredictParams *p, Err *err);
 void predictor_free(Predictor *pr);
+/* Does the predictor use a (trained) NER / QA head? */
 int predictor_has_ner(const Predictor *pr);
 int predictor_has_qa(const Predictor *pr);
 

@@ -136,6 +136,16 @@ static int check_layout(const SafeTensors *st, Err *err) {
     return rc;
 }
 
+/* "__metadata__": an object of string values (the format's {string: string}). */
+static int check_metadata(const SafeTensors *st, const cJSON *meta, Err *err) {
+    if (!cJSON_IsObject(meta)) return err_set(err, "%s: \"__metadata__\" is not an object", st->path);
+    for (const cJSON *m = meta->child; m; m = m->next)
+        if (!cJSON_IsString(m))
+            return err_set(err, "%s: \"__metadata__\": the value of \"%.100s\" is not a string (the format allows only {string: string})",
+                           st->path, m->string);
+    return 0;
+}
+
 static int parse_header(SafeTensors *st, const char *hdr, size_t hlen, Err *err) {
     char name[1100];
     snprintf(name, sizeof name, "%s: the header", st->path);
@@ -149,8 +159,7 @@ static int parse_header(SafeTensors *st, const char *hdr, size_t hlen, Err *err)
     for (const cJSON *it = rc ? NULL : root->child; it && !rc; it = it->next) {
         if (!it->string) continue;
         if (!strcmp(it->string, "__metadata__")) {
-            if (!cJSON_IsObject(it))
-                rc = err_set(err, "%s: \"__metadata__\" is not an object", st->path);
+            rc = check_metadata(st, it, err);
             continue;
         }
         rc = parse_entry(st, it, &st->t[st->n], err);

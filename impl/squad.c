@@ -376,51 +376,6 @@ void squad_predictions_free(SquadPredictions *p) {
     memset(p, 0, sizeof *p);
 }
 
-/* Order entry indices by id, then by position (qsort_r comparator). */
-static int cmp_index_by_id(const void *a, const void *b, void *ctx) {
-    char *const *ids = ctx;
-    int ia = *(const int *)a, ib = *(const int *)b;
-    int c = strcmp(ids[ia], ids[ib]);
-    return c ? c : (ia > ib) - (ia < ib);
-}
-
-/* Python's dict keeps the last value of a repeated key at the position of the
- * first: replicate by copying the last text to the first slot, then dropping
- * the later duplicates. */
-static void dedup_last_wins(SquadPredictions *p) {
-    if (p->n < 2) return;
-    int *order = xmalloc((size_t)p->n * sizeof *order);
-    for (int i = 0; i < p->n; i++) order[i] = i;
-    qsort_r(order, (size_t)p->n, sizeof *order, cmp_index_by_id, p->id);
-    char *drop = xcalloc((size_t)p->n, 1);
-    for (int i = 0; i < p->n;) {
-        int j = i;
-        while (j + 1 < p->n && !strcmp(p->id[order[j + 1]], p->id[order[i]])) j++;
-        if (j > i) {
-            int first = order[i], last = order[j];
-            char *t = p->text[first];
-            p->text[first] = p->text[last];
-            p->text[last] = t;
-            for (int k = i + 1; k <= j; k++) drop[order[k]] = 1;
-        }
-        i = j + 1;
-    }
-    int w = 0;
-    for (int i = 0; i < p->n; i++) {
-        if (drop[i]) {
-            free(p->id[i]);
-            free(p->text[i]);
-            continue;
-        }
-        p->id[w] = p->id[i];
-        p->text[w] = p->text[i];
-        w++;
-    }
-    p->n = w;
-    free(drop);
-    free(order);
-}
-
 static int predictions_from_json(const char *buf, size_t len, const char *name, SquadPredictions *p,
                                  Err *err) {
     squad_predictions_init(p);
@@ -444,7 +399,6 @@ static int predictions_from_json(const char *buf, size_t len, const char *name, 
         squad_predictions_add(p, kv->string ? kv->string : "", kv->valuestring);
     }
     cJSON_Delete(root);
-    dedup_last_wins(p);
     return 0;
 }
 

@@ -150,7 +150,8 @@ void squad_predictions_init(SquadPredictions *p);
 void squad_predictions_add(SquadPredictions *p, const char *id, const char *text);
 void squad_predictions_free(SquadPredictions *p);
 /* Parse / load a predictions object; every value must be a string. A repeated
- * id keeps its last value (as Python's json.load). */
+ * id is refused (jsonr.h: a duplicate key; Python's json.load would keep its
+ * last value, cJSON its first). */
 int squad_predictions_parse(const char *buf, size_t len, const char *name, SquadPredictions *p,
                             Err *err);
 int squad_predictions_load(const char *path, SquadPredictions *p, Err *err);

@@ -27,25 +27,25 @@ static int ner_window_prefix(const NerFeatures *f, int limit) {
 }
 
 /* Run windows [0, nw) and copy the logits of each word's first piece into
- * wl[corpus token index][num_labels]. Returns the mean loss over labelled
- * positions (each batch's mean weighted by its labelled count), NAN on error. */
-static double ner_word_logits(Model *m, BatchBuf *bb, int batch, const ConllCorpus *c,
-                              const NerFeatures *f, int nw, float *wl, Err *err) {
+ * wl[corpus token index][num_labels]. *loss = the mean loss over labelled
+ * positions (each batch's mean weighted by its labelled count; a model whose
+ * outputs are not finite gives NaN, which is a score, not an error).
+ * Returns 0, or -1 with err. */
+static int ner_word_logits(Model *m, BatchBuf *bb, int batch, const ConllCorpus *c,
+                           const NerFeatures *f, int nw, float *wl, double *loss_out, Err *err) {
     int K = NER_NUM_LABELS;
     int *rows = xmalloc((size_t)batch * sizeof(int));
     float *logits = xmalloc((size_t)batch * f->max_seq * K * sizeof(float));
     double loss_sum = 0;
     long labelled = 0;
-    for (int i0 = 0; i0 < nw; i0 += batch) {
+    int rc = 0;
+    for (int i0 = 0; i0 < nw && rc == 0; i0 += batch) {
         int B = nw - i0 < batch ? nw - i0 : batch;
         for (int b = 0; b < B; b++) rows[b] = i0 + b;
         Batch bt;
         gather_ner(f, rows, B, bb, &bt);
         float loss;
-        if (model_forward(m, &bt, 0, 0, 0, 0, &loss, err)) {
-            loss_sum = NAN;
-            break;
-        }
+        if ((rc = model_forward(m, &bt, 0, 0, 0, 0, &loss, err)) != 0) break;
         long nl = 0;
         for (long i = 0; i < (long)B * bt.T; i++) nl += bt.labels[i] != NER_IGNORE_LABEL;
         loss_sum += (double)loss * nl;
@@ -62,7 +62,8 @@ static double ner_word_logits(Model *m, BatchBuf *bb, int batch, const ConllCorp
     }
     free(rows);
     free(logits);
-    return labelled > 0 ? loss_sum / (double)labelled : loss_sum;
+    *loss_out = labelled > 0 ? loss_sum / (double)labelled : loss_sum;
+    return rc;
 }
 
 static void fill_ner_scores(const Conlleval *ce, NerScores *s) {
@@ -91,8 +92,7 @@ int eval_ner(Model *m, BatchBuf *bb, int batch, const ConllCorpus *c, const NerF
     size_t ntok = nsent > 0 ? (size_t)(c->sents[nsent - 1].start + c->sents[nsent - 1].n) : 0;
     float *wl = xcalloc(ntok ? ntok * NER_NUM_LABELS : 1, sizeof(float));
     uint8_t *pred = xcalloc(ntok ? ntok : 1, 1);
-    s->loss = ner_word_logits(m, bb, batch, c, f, nw, wl, err);
-    if (isnan(s->loss)) {
+    if (ner_word_logits(m, bb, batch, c, f, nw, wl, &s->loss, err)) {
         free(wl);
         free(pred);
         return -1;
@@ -159,9 +159,10 @@ static int qa_window_prefix(const SquadFeatures *f, int limit) {
 
 /* Run the model over windows [0, nw) and scatter start/end logits into
  * [nw][max_seq] rows (positions past the trimmed length stay -1e30, they are
- * padding). Returns the mean loss over windows, or NAN with err set. */
-static double qa_logits(Model *m, BatchBuf *bb, int batch, const SquadFeatures *f, int nw,
-                        float *start, float *end, Err *err) {
+ * padding). *loss_out = the mean loss over windows (NaN is a score, as in
+ * ner_word_logits). Returns 0, or -1 with err. */
+static int qa_logits(Model *m, BatchBuf *bb, int batch, const SquadFeatures *f, int nw,
+                     float *start, float *end, double *loss_out, Err *err) {
     int S = f->max_seq;
     int *rows = xmalloc((size_t)batch * sizeof(int));
     float *logits = xmalloc((size_t)batch * S * 2 * sizeof(float));
@@ -176,7 +177,7 @@ static double qa_logits(Model *m, BatchBuf *bb, int batch, const SquadFeatures *
         if (model_forward(m, &bt, 0, 0, 0, 0, &loss, err)) {
             free(logits);
             free(rows);
-            return NAN;
+            return -1;
         }
         loss_sum += (double)loss * B;
         model_get_logits(m, logits);
@@ -188,7 +189,8 @@ static double qa_logits(Model *m, BatchBuf *bb, int batch, const SquadFeatures *
     }
     free(logits);
     free(rows);
-    return nw > 0 ? loss_sum / nw : 0.0;
+    *loss_out = nw > 0 ? loss_sum / nw : 0.0;
+    return 0;
 }
 
 int eval_qa(Model *m, BatchBuf *bb, int batch, const SquadDataset *ds, const SquadFeatures *f,
@@ -205,8 +207,7 @@ int eval_qa(Model *m, BatchBuf *bb, int batch, const SquadDataset *ds, const Squ
     qa_decode_defaults(&dp);
     SquadMetrics sm;
     int rc = -1;
-    s->loss = qa_logits(m, bb, batch, &sub, sub.n, start, end, err);
-    if (isnan(s->loss)) goto out;
+    if (qa_logits(m, bb, batch, &sub, sub.n, start, end, &s->loss, err)) goto out;
     if (qa_decode(ds, &sub, start, end, &dp, &preds, err)) goto out;
     if (squad_evaluate(ds, sub.n_examples, &preds, stderr, &sm, err)) goto out;
     if (pred_path && squad_predictions_write(pred_path, &preds, err)) goto out;

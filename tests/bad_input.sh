@@ -159,6 +159,33 @@ for how in truncate flip magic; do
   [ "$(sha256sum "$C/checkpoint.bin")" = "$h" ] || { fail=$((fail + 1)); echo "FAIL: $how: checkpoint changed"; }
 done
 
+# checksummed but implausible checkpoints: refused at load naming checkpoint.bin and the culprit,
+# before anything is written (predict, eval, export)
+reseal() { # FILE PYTHON: edit the bytearray b (payload: the parameters' byte offset), re-checksum
+  python3 - "$1" "$2" <<'PY'
+import hashlib, struct, sys
+p, code = sys.argv[1], sys.argv[2]
+b = bytearray(open(p, "rb").read()); L = len(b)
+n = next(n for n in range(1, L // 12) if struct.unpack_from("<Q", b, L - 32 - 12 * n - 8)[0] == n)
+payload = L - 32 - 12 * n
+exec(code)
+b[-32:] = hashlib.sha256(bytes(b[:-32])).digest()
+open(p, "wb").write(b)
+PY
+}
+runcopy() { rm -rf "$T/$1"; cp -r "$RUN" "$T/$1"; echo "$T/$1"; }
+C=$(runcopy ck-vocab); reseal "$C/checkpoint.bin" 'struct.pack_into("<i", b, 60, 2**31 - 1)'
+check 1 "checkpoint.bin: invalid model config.*V=2147483647 \(vocab_size\) must be in \[5, 1048576\]" "$MTL" predict --model "$C" --in /dev/null
+NEW=$T/ex; check 1 "checkpoint.bin.*vocab_size" "$MTL" export "$C" --out "$T/ex"
+C=$(runcopy ck-nan); reseal "$C/checkpoint.bin" 'struct.pack_into("<f", b, payload + 20, float("nan"))'
+check 1 "checkpoint.bin: tensor 'emb.word' element 5 is nan" "$MTL" predict --model "$C" --in /dev/null
+NEW=$T/ev; check 1 "checkpoint.bin: tensor 'emb.word' element 5 is nan" "$MTL" eval --model "$C" --out "$T/ev"
+NEW=$T/new; check 1 "checkpoint.bin: tensor 'emb.word' element 5 is nan" "$MTL" train "${BASE[@]}" --out "$T/new" --init "$C/checkpoint.bin"
+C=$(runcopy ck-dir); rm "$C/checkpoint.bin"; mkdir "$C/checkpoint.bin"
+check 1 "checkpoint.bin: not a regular file" "$MTL" predict --model "$C" --in /dev/null
+C=$(runcopy ck-zero); rm "$C/checkpoint.bin"; ln -s /dev/zero "$C/checkpoint.bin"
+NEW=$T/ev; check 1 "checkpoint.bin: not a regular file" "$MTL" eval --model "$C" --out "$T/ev"
+
 # ---- 5. --init -----------------------------------------------------------------------------
 I=(--task ner --batch 4 --seq-ner 16 --max-steps 2 --threads 1 --eval-every -1 --quiet)
 hfcopy() { rm -rf "$T/$1"; cp -r "$T/hf" "$T/$1"; echo "$T/$1"; }
@@ -186,6 +213,29 @@ hb = json.dumps(h).encode(); hb += b" " * (-len(hb) % 8)
 open(p, "wb").write(struct.pack("<Q", len(hb)) + hb + b[8 + n:])
 PY
 NEW=$T/new; check 1 "model.safetensors" "$MTL" train "${I[@]}" --out "$T/new" --init "$d"
+st_edit() { # FILE PYTHON: edit the header h (a dict) or the data bytearray d, rewrite the file
+  python3 - "$1" "$2" <<'PY'
+import json, struct, sys
+p, code = sys.argv[1], sys.argv[2]
+b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n]); d = bytearray(b[8 + n:])
+W = "bert.encoder.layer.0.attention.self.query.weight"
+exec(code)
+hb = json.dumps(h).encode(); hb += b" " * (-len(hb) % 8)
+open(p, "wb").write(struct.pack("<Q", len(hb)) + hb + bytes(d))
+PY
+}
+d=$(hfcopy nan); st_edit "$d/model.safetensors" 'o = h[W]["data_offsets"][0] + 12; d[o:o + 4] = struct.pack("<f", float("inf"))'
+NEW=$T/new; check 1 "model.safetensors: tensor 'bert.encoder.layer.0.attention.self.query.weight' element 3 is inf" "$MTL" train "${I[@]}" --out "$T/new" --init "$d"
+NEW=$T/ev; check 1 "model.safetensors: tensor .* is inf" "$MTL" eval --model "$d" --out "$T/ev" --seq-ner 16
+d=$(hfcopy meta); st_edit "$d/model.safetensors" 'h["__metadata__"] = {"format": [1, 2]}'
+NEW=$T/new; check 1 "model.safetensors: \"__metadata__\": the value of \"format\" is not a string" "$MTL" train "${I[@]}" --out "$T/new" --init "$d"
+d=$(hfcopy dupkey); sed -i 's/"hidden_size": 16,/"hidden_size": 16, "hidden_size": 32,/' "$d/config.json"
+NEW=$T/new; check 1 "config.json: duplicate key \"hidden_size\" in the object at \\$" "$MTL" train "${I[@]}" --out "$T/new" --init "$d"
+d=$(hfcopy dupdeep); sed -i 's/"0": "B-MISC",/"0": "B-MISC", "0": "O",/' "$d/config.json"
+NEW=$T/new; check 1 "config.json: duplicate key \"0\" in the object at \\$\.id2label" "$MTL" train "${I[@]}" --out "$T/new" --init "$d"
+d=$(hfcopy vocabhuge); sed -i 's/"vocab_size": 48/"vocab_size": 2147483647/' "$d/config.json"
+NEW=$T/new; check 1 "config.json: \"vocab_size\" must be an integer in \[5, 1048576\]" "$MTL" train "${I[@]}" --out "$T/new" --init "$d"
 NEW=$T/new; check 1 "checkpoint|cannot open|not" "$MTL" train "${I[@]}" --preset tiny --out "$T/new" --init "$T/no-such.bin"
 NEW=$T/new; check 1 "encoder tensor|same encoder|config" "$MTL" train "${BASE[@]}" --preset mini --out "$T/new" --init "$RUN/checkpoint.bin"
 
@@ -230,8 +280,29 @@ check 2 "decode must be" "$MTL" eval --model "$RUN" --out "$T/ev" --decode beam
 check 2 "window options" "$MTL" eval --model "$RUN" --out "$T/ev" --stride 400
 NEW=$T/ev; check 1 "no trained QA head" "$MTL" eval --model "$T/hf" --task qa --out "$T/ev"
 NEW=$T/ev; check 1 "no-such" "$MTL" eval --model "$T/no-such" --out "$T/ev"
+check 2 "--out must name a directory" "$MTL" eval --model "$RUN" --out ''
+check 2 "--out .* is the model's directory" "$MTL" eval --model "$RUN" --out "$RUN"
+ln -s "$RUN" "$T/runlink"
+check 2 "--out .* is the model's directory" "$MTL" eval --model "$T/runlink" --out "$RUN/"
+C=$(runcopy other-run)
+check 2 "--out .*other-run holds a training run \(checkpoint.bin\)" "$MTL" eval --model "$RUN" --out "$C"
+# a run trained with --seq-qa 16 (train's minimum; predict needs 32 for QA): eval takes its
+# windows; predict --tasks ner does not check the QA options
+if "$MTL" train --task mtl --init "$T/hf" --max-steps 1 --threads 1 --seq-ner 16 --seq-qa 16 --stride 2 \
+     --max-query 4 --batch 2 --eval-every -1 --quiet --out "$T/run16" > "$T/run16.log" 2>&1; then
+  check 0 'QA dev EM' "$MTL" eval --model "$T/run16" --task qa --out "$T/ev16"
+  NEW=$T/ev; check 2 "--seq-ner 32 exceeds the model's 16 positions" "$MTL" eval --model "$T/run16" --task ner --seq-ner 32 --out "$T/ev"
+  printf 'Peter lives in Paris.\n' > "$T/one.txt"
+  check 0 '"entities"' "$MTL" predict --model "$T/run16" --tasks ner --in "$T/one.txt"
+  check 2 "--seq-qa must be in \[32, 4096\] \(got 16\)" "$MTL" predict --model "$T/run16" --in "$T/one.txt"
+else
+  fail=$((fail + 1)); echo "FAIL: the --seq-qa 16 run: $(tail -n 3 "$T/run16.log")"
+fi
 check 2 "required" "$MTL" export
 check 2 "required" "$MTL" export "$RUN"
+check 2 "--out must name a directory" "$MTL" export "$RUN" --out ''
+NEW=$T/ex; check 1 "bare has no trained head" "$MTL" export "$F/hf_golden/bare" --out "$T/ex"
+NEW=$T/ex; check 1 "has no trained qa head" "$MTL" export "$T/hf" --task qa --out "$T/ex"
 check 2 "--task must be" "$MTL" export "$RUN" --out "$T/ex" --task pos
 NEW=$T/ex; check 1 "no-such" "$MTL" export "$T/no-such" --out "$T/ex"
 check 2 "required" "$MTL" dump-forward --model "$RUN" --out "$T/df.st"
@@ -270,6 +341,8 @@ printf '{"question": "Where?", "context": "Peter lives in Paris."}\n' > "$T/in2.
 check 1 'QA is not among the tasks used' "$MTL" predict --model "$T/hf" --in "$T/in2.jsonl"
 check 1 'line of [0-9]+ bytes exceeds --max-bytes 8' "$MTL" predict --model "$RUN" --in "$T/in.jsonl" --max-bytes 8
 NEW=$T/nodir; check 1 "nodir" "$MTL" predict --model "$RUN" --in "$T/in.jsonl" --out "$T/nodir/out.jsonl"
+check 1 "fifo.conf: not a regular file" "$MTL" predict --model "$RUN" --in "$T/in.jsonl" --out "$T/fifo.conf"
+[ -p "$T/fifo.conf" ] || { fail=$((fail + 1)); echo "FAIL: predict --out FIFO: the FIFO was replaced"; }
 check 0 '"line":1,"entities":\[' "$MTL" predict --model "$RUN" --in "$T/in.jsonl"
 check 0 '"answer":(\{"text"|null).*"entities"' "$MTL" predict --model "$RUN" --in "$T/in2.jsonl"
 check 2 "--model is required" "$MTL" bench-predict

@@ -2,6 +2,7 @@
  * --init partial loading, and clear errors on truncated / corrupted /
  * mismatched files. */
 #include <dirent.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,6 +275,70 @@ static void test_corruption_errors(void) {
     free(buf);
 }
 
+/* The first non-finite value of a buffer, by index and kind. */
+static void test_weights_check_finite(void) {
+    float x[5] = {0.0f, -1.0f, 3e38f, 1e-40f, 2.0f};
+    Err err = {{0}};
+    CU_ASSERT_EQUAL(weights_check_finite(x, 5, "f.bin", "t", "", &err), 0);
+    x[3] = INFINITY;
+    x[4] = NAN;
+    CU_ASSERT_EQUAL(weights_check_finite(x, 5, "f.bin", "emb.word", "", &err), -1);
+    CU_ASSERT(strstr(err.msg, "f.bin: tensor 'emb.word' element 3 is inf") != NULL);
+    x[3] = -INFINITY;
+    CU_ASSERT_EQUAL(weights_check_finite(x, 4, "f.bin", "w", " (Adam first moment)", &err), -1);
+    CU_ASSERT(strstr(err.msg, "'w' (Adam first moment) element 3 is -inf") != NULL);
+    CU_ASSERT_EQUAL(weights_check_finite(x, 3, "f.bin", "w", "", &err), 0);
+}
+
+/* Re-seal a checkpoint image after editing it: the SHA-256 trailer. */
+static void reseal(char *buf, size_t len) { sha256(buf, len - 32, (uint8_t *)buf + len - 32); }
+
+/* A checkpoint whose checksum is valid but whose weights are NaN / Inf, or
+ * whose config is implausible, is refused naming the file and the culprit. */
+static void test_checksummed_but_bad(void) {
+    Fixture a = make_model(HEAD_NER | HEAD_QA, 5);
+    TrainState st = sample_state();
+    Err err;
+    size_t np = model_num_params(a.m);
+    float *p = malloc(np * sizeof(float)), *keep = malloc(np * sizeof(float));
+    model_params_to_host(a.m, keep);
+    memcpy(p, keep, np * sizeof(float));
+    const ParamInfo *pos = model_find_tensor(a.m, "emb.pos");
+    p[pos->offset + 3] = NAN;
+    model_params_from_host(a.m, p);
+    char bad[512];
+    snprintf(bad, sizeof bad, "%s", tmp_path("nan.ckpt"));
+    CU_ASSERT_EQUAL_FATAL(checkpoint_save(bad, a.m, &st, &err), 0);
+    model_params_from_host(a.m, keep);
+    expect_load_error(bad, a.m, "tensor 'emb.pos' element 3 is nan", NULL);
+    ModelConfig cfg;
+    CU_ASSERT_EQUAL(checkpoint_read_config(bad, &cfg, &err), -1);
+    CU_ASSERT(strstr(err.msg, "emb.pos") != NULL);
+    /* the Adam state too */
+    float *mom = malloc(np * sizeof(float)), *vel = malloc(np * sizeof(float));
+    int t;
+    model_optstate_to_host(a.m, mom, vel, &t);
+    vel[np - 1] = INFINITY;
+    model_optstate_from_host(a.m, mom, vel, t);
+    CU_ASSERT_EQUAL_FATAL(checkpoint_save(bad, a.m, &st, &err), 0);
+    expect_load_error(bad, a.m, "'qa.b' (Adam second moment) element 1 is inf", NULL);
+    /* V = 2^31 - 1 in the config (checksum valid): refused before any allocation */
+    size_t len;
+    char *buf = read_file_all(bad, &len, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+    int32_t v = INT32_MAX;
+    memcpy(buf + 8 + 4 + 32 + 4 * 4, &v, 4); /* magic, version, preset, L C NH FFN */
+    reseal(buf, len);
+    write_bytes(bad, buf, len);
+    expect_load_error(bad, a.m, "invalid model config", "V=2147483647 (vocab_size) must be in [5, 1048576]");
+    free(buf);
+    free(mom);
+    free(vel);
+    free(p);
+    free(keep);
+    free_model(&a);
+}
+
 static void test_init_params(void) {
     /* an NER-only checkpoint initialises the encoder + NER head of an MTL model */
     Fixture ner = make_model(HEAD_NER, 5);
@@ -381,6 +446,8 @@ int main(void) {
                                      {"json writer output", test_json_writer},
                                      {"checkpoint round trip (bitwise)", test_round_trip},
                                      {"truncated / corrupted / mismatched", test_corruption_errors},
+                                     {"non-finite values are found by index", test_weights_check_finite},
+                                     {"checksummed NaN weights / huge config refused", test_checksummed_but_bad},
                                      {"--init from a single-task checkpoint", test_init_params},
                                      {"resume option comparison", test_options_diff},
                                      {"disk full: error, old file intact, no temp", test_disk_full},

@@ -43,13 +43,55 @@ static void test_bad_shapes(void) {
     expect_create_fails(&c, 0, T, "maxB=0", NULL);
     c = small_config();
     c.L = 0;
-    expect_create_fails(&c, B, T, "positive", "L=0");
+    expect_create_fails(&c, B, T, "L=0 (num_hidden_layers)", "[1, 256]");
     c = small_config();
     c.heads = 0;
     expect_create_fails(&c, B, T, "heads", NULL);
     c = small_config();
     c.p_drop = 1.0f;
     expect_create_fails(&c, B, T, "dropout", NULL);
+}
+
+/* Implausible sizes are refused by config_validate, naming the field, its
+ * config.json key and the range, before model_create allocates anything. */
+static void test_size_bounds(void) {
+    ModelConfig c = small_config();
+    Err err = {{0}};
+    c.V = 2147483647;
+    CU_ASSERT(config_validate(&c, &err) != 0);
+    CU_ASSERT(msg_has(&err, "V=2147483647 (vocab_size)", "[5, 1048576]"));
+    c = small_config();
+    c.maxT = -16;
+    CU_ASSERT(config_validate(&c, &err) != 0);
+    CU_ASSERT(msg_has(&err, "maxT=-16 (max_position_embeddings)", "[2, 65536]"));
+    c = small_config();
+    c.type_vocab = 1025;
+    CU_ASSERT(config_validate(&c, &err) != 0);
+    CU_ASSERT(msg_has(&err, "type_vocab_size", "[1, 1024]"));
+    c = small_config();
+    c.num_labels = 100000;
+    CU_ASSERT(config_validate(&c, &err) != 0);
+    CU_ASSERT(msg_has(&err, "num_labels=100000", NULL));
+    /* each size in range, the product not: 16384 x 2^20 word embeddings */
+    c = small_config();
+    c.C = 16384, c.NH = 16, c.V = 1 << 20;
+    CU_ASSERT(config_validate(&c, &err) != 0);
+    CU_ASSERT(msg_has(&err, "parameters", "at most"));
+    /* the bounds config.json is read with are the same */
+    const ConfigBound *b = config_bound("vocab_size");
+    CU_ASSERT_FATAL(b != NULL);
+    CU_ASSERT(b->lo == 5 && b->hi == 1 << 20 && !strcmp(b->field, "V"));
+    CU_ASSERT(config_bound("hidden_size") && config_bound("hidden_size")->hi == 16384);
+    CU_ASSERT(config_bound("layer_norm_eps") == NULL);
+    /* every preset is inside them, and its parameter count is BERT's */
+    for (int i = 0; CONFIG_PRESET_NAMES[i]; i++) {
+        CU_ASSERT_FATAL(config_from_preset(&c, CONFIG_PRESET_NAMES[i], &err) == 0);
+        CU_ASSERT(config_validate(&c, &err) == 0);
+    }
+    config_from_preset(&c, "base", &err);
+    c.heads = HEAD_QA;
+    /* bert-base-uncased without the pooler (768 x 768 + 768) and MLM head, + qa_outputs */
+    CU_ASSERT(config_param_count(&c) == 109482240ull - 590592ull + 1538ull);
 }
 
 static void test_bad_preset(void) {
@@ -144,6 +186,7 @@ static void test_bad_batches(void) {
 
 int main(void) {
     static const TestCase tests[] = {{"impossible shapes are rejected by name", test_bad_shapes},
+                                     {"implausible sizes are rejected naming the range", test_size_bounds},
                                      {"unknown preset is rejected", test_bad_preset},
                                      {"bad batches are rejected by position", test_bad_batches},
                                      {NULL, NULL}};

@@ -420,10 +420,16 @@ static void test_st_bad_files(void) {
     expect_hdr_fail("{" T1("a", "F32", "[1]", 4, 8) "}", 8, "bytes 0..4 belong to no tensor", NULL);
     expect_hdr_fail("{" T1("a", "F32", "[1]", 0, 4) "}", 7, "bytes 4..7 belong to no tensor", NULL);
     expect_hdr_fail("{}", 1, "bytes 0..1 belong to no tensor", NULL);
+    /* a name twice: the JSON reader refuses the duplicate key (jsonr.h) */
     expect_hdr_fail("{" T1("t", "F32", "[1]", 0, 4) "," T1("t", "F32", "[1]", 4, 8) "}", 8,
-                    "'t' appears twice", NULL);
-    expect_hdr_fail("{" T1("t", "F32", "[0]", 0, 0) "," T1("t", "F32", "[0]", 0, 0) "}", 0, "twice",
+                    "duplicate key \"t\"", NULL);
+    expect_hdr_fail("{" T1("t", "F32", "[0]", 0, 0) "," T1("t", "F32", "[0]", 0, 0) "}", 0, "duplicate key",
                     NULL);
+    /* "__metadata__" must be {string: string} */
+    expect_hdr_fail("{\"__metadata__\": {\"format\": [1, 2]}}", 0, "\"__metadata__\"", "\"format\" is not a string");
+    expect_hdr_fail("{\"__metadata__\": {\"n\": 1}}", 0, "\"__metadata__\"", "\"n\" is not a string");
+    expect_hdr_fail("{\"__metadata__\": {\"a\": \"b\", \"c\": null}}", 0, "\"c\" is not a string", NULL);
+    expect_hdr_fail("{\"__metadata__\": \"pt\"}", 0, "\"__metadata__\" is not an object", NULL);
 
     /* sanity: the well-formed neighbours of those files are accepted */
     static const struct {
@@ -1114,6 +1120,9 @@ typedef struct {
     const int *perm;         /* classifier rows: new row j = old row perm[j] */
     int keep_rows;           /* classifier: keep only the first keep_rows rows (0: all) */
     const char *extra[4];    /* extra F32 [2] tensors to add (ignored by the loader) */
+    const char *poison;      /* this tensor gets poison_value at element poison_at */
+    int poison_at;
+    float poison_value;
 } Edit;
 
 /* dst = src with model.safetensors rewritten per e; config.json,
@@ -1174,6 +1183,7 @@ static void rewrite_dir(const char *src, const char *dst, const Edit *e) {
             out[n].shape[1] = t->shape[0];
         }
         if (e->shorten && !strcmp(t->name, e->shorten)) out[n].shape[0]--;
+        if (e->poison && !strcmp(t->name, e->poison)) data[n][e->poison_at] = e->poison_value;
         n++;
     }
     for (int k = 0; k < 4 && e->extra[k]; k++, n++) {
@@ -1256,6 +1266,20 @@ static void test_load_failures(void) {
     CU_ASSERT_EQUAL(st_find(&st, "bert.encoder.layer.1.output.LayerNorm.bias")->dtype, ST_I32);
     st_close(&st);
     expect_load_fail(d, "'bert.encoder.layer.1.output.LayerNorm.bias'", "I32", NULL);
+
+    /* a NaN / Inf in an encoder tensor or in a head that fits: refused (a head
+     * that does not fit is skipped with a note; one with a NaN is an error) */
+    snprintf(d, sizeof d, "%s", tmp_path("fail_nan"));
+    rewrite_dir(dir_ner, d, &(Edit){.poison = "bert.encoder.layer.1.attention.self.key.weight", .poison_at = 5,
+                                    .poison_value = NAN});
+    expect_load_fail(d, "model.safetensors: tensor 'bert.encoder.layer.1.attention.self.key.weight' element 5 is nan",
+                     NULL, NULL);
+    snprintf(d, sizeof d, "%s", tmp_path("fail_inf_head"));
+    rewrite_dir(dir_ner, d, &(Edit){.poison = "classifier.bias", .poison_at = 2, .poison_value = -INFINITY});
+    expect_load_fail(d, "'classifier.bias' element 2 is -inf", NULL, NULL);
+    snprintf(d, sizeof d, "%s", tmp_path("fail_inf_qa"));
+    rewrite_dir(dir_qa, d, &(Edit){.poison = "qa_outputs.weight", .poison_at = 0, .poison_value = INFINITY});
+    expect_load_fail(d, "'qa_outputs.weight' element 0 is inf", NULL, NULL);
 
     /* no model.safetensors, or a truncated one */
     snprintf(d, sizeof d, "%s", tmp_path("fail_nofile"));

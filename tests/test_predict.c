@@ -408,6 +408,34 @@ static void test_bad_input(void) {
     g_mo = keep;
 }
 
+/* Only the window options of the heads used are checked (predict.h): a QA
+ * window too short for predict is no error when only NER is used. */
+static void test_heads_used(void) {
+    PredictParams p = small_params();
+    p.seq_qa = 16, p.qa_stride = 2, p.max_query = 4; /* below predict's QA minimum (32) */
+    Err err = {{0}};
+    CU_ASSERT_PTR_NULL(predictor_new(&g_mo, &p, &err)); /* both heads: refused */
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "--seq-qa"));
+    p.heads = HEAD_NER;
+    Predictor *pr = predictor_new(&g_mo, &p, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pr);
+    CU_ASSERT(predictor_has_ner(pr) && !predictor_has_qa(pr));
+    PredOut o;
+    CU_ASSERT_EQUAL(predict_entities(pr, "Ana went to Rome .", 18, &o, &err), 0);
+    pred_out_free(&o);
+    CU_ASSERT_EQUAL(predict_answer(pr, "who?", "Ana went home.", 0, &o, &err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "no QA head in use"));
+    predictor_free(pr);
+    /* the NER options of a QA-only predictor are not checked either */
+    p = small_params();
+    p.heads = HEAD_QA;
+    p.ner_stride = p.seq_ner; /* out of range for NER */
+    pr = predictor_new(&g_mo, &p, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pr);
+    CU_ASSERT(!predictor_has_ner(pr) && predictor_has_qa(pr));
+    predictor_free(pr);
+}
+
 int main(void) {
     static const TestCase tests[] = {
         {"entity offsets are code points of the original text", test_entity_offsets},
@@ -417,6 +445,7 @@ int main(void) {
         {"one-window answer == qa_decode (run_qa.py rule)", test_answer_matches_qa_decode},
         {"many inputs at once == one by one; a bad one fails alone", test_many_equals_one_by_one},
         {"bad input: per-call errors", test_bad_input},
+        {"only the heads used are checked", test_heads_used},
         {NULL, NULL},
     };
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;

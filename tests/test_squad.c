@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "jsonr.h"
+#include "jsonw.h"
 #include "paths.h"
 #include "qa_decode.h"
 #include "squad.h"
@@ -563,11 +565,15 @@ static void test_evaluate_v2(void) {
 }
 
 static void test_predictions_file(void) {
-    const char *js = "{\"a\": \"x\", \"b\": \"y\", \"a\": \"z\"}";
+    /* a repeated id is refused (jsonr: duplicate key), not read as its last value */
+    const char *dup = "{\"a\": \"x\", \"b\": \"y\", \"a\": \"z\"}";
     SquadPredictions p;
     Err err;
+    CU_ASSERT_EQUAL(squad_predictions_parse(dup, strlen(dup), "p.json", &p, &err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "p.json: duplicate key \"a\""));
+    const char *js = "{\"a\": \"z\", \"b\": \"y\"}";
     CU_ASSERT_EQUAL_FATAL(squad_predictions_parse(js, strlen(js), "p.json", &p, &err), 0);
-    CU_ASSERT_EQUAL(p.n, 2); /* a repeated id keeps its last value, at its first place */
+    CU_ASSERT_EQUAL(p.n, 2);
     CU_ASSERT_STRING_EQUAL(p.id[0], "a");
     CU_ASSERT_STRING_EQUAL(p.text[0], "z");
     CU_ASSERT_STRING_EQUAL(p.id[1], "b");
@@ -594,6 +600,39 @@ static void test_predictions_file(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "truncated"));
 }
 
+/* jsonr_parse refuses a key twice in one object, at any depth, naming the
+ * key and the object's JSON path (small objects pairwise, large ones sorted). */
+static void test_duplicate_keys(void) {
+    const char *dup = DOC("{\"id\":\"a\",\"question\":\"q\",\"id\":\"b\",\"answers\":[]}");
+    expect_error(dup, strlen(dup), (const char *[]){"mem.json: duplicate key \"id\"",
+                                                    "$.data[0].paragraphs[0].qas[0]", NULL});
+    Err err = {{0}};
+    const char *top = "{\"a\": 1, \"b\": {\"a\": 1}, \"a\": 2}";
+    CU_ASSERT_PTR_NULL(jsonr_parse(top, strlen(top), "c.json", 0, &err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "c.json: duplicate key \"a\" in the object at $ "));
+    const char *odd = "[{\"x y\": {\"k\": 1, \"k\": 1}}]";
+    CU_ASSERT_PTR_NULL(jsonr_parse(odd, strlen(odd), NULL, 0, &err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "duplicate key \"k\" in the object at $[0][\"x y\"]"));
+    /* the same keys in different objects, and "a" vs "A": fine */
+    const char *ok = "{\"a\": {\"a\": 1, \"A\": 2}, \"b\": [{\"a\": 1}, {\"a\": 2}]}";
+    cJSON *j = jsonr_parse(ok, strlen(ok), "ok.json", 0, &err);
+    CU_ASSERT_PTR_NOT_NULL(j);
+    cJSON_Delete(j);
+    /* a large object: 200 distinct keys, then one repeated */
+    StrBuf b = {0};
+    sb_printf(&b, "{");
+    for (int i = 0; i < 200; i++) sb_printf(&b, "%s\"k%d\": %d", i ? "," : "", i, i);
+    sb_printf(&b, "}");
+    j = jsonr_parse(b.buf, b.len, "big.json", 0, &err);
+    CU_ASSERT_PTR_NOT_NULL(j);
+    cJSON_Delete(j);
+    b.len--;
+    sb_printf(&b, ", \"k117\": 0}");
+    CU_ASSERT_PTR_NULL(jsonr_parse(b.buf, b.len, "big.json", 0, &err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "big.json: duplicate key \"k117\""));
+    sb_free(&b);
+}
+
 int main(void) {
     static const TestCase tests[] = {
         {"load v1.1 (code-point offsets, duplicate answers)", test_load_v1},
@@ -608,6 +647,7 @@ int main(void) {
         {"evaluate v1.1 vs hand-computed", test_evaluate_v1},
         {"evaluate v2.0 HasAns/NoAns", test_evaluate_v2},
         {"predictions file", test_predictions_file},
+        {"duplicate keys: refused with a JSON path", test_duplicate_keys},
         {NULL, NULL}};
     testutil_add_suite("squad", tests);
     return testutil_run_all();
