@@ -66,6 +66,18 @@ def suite_rows(d):
     return rows
 
 
+def tokenizer_lines(d):
+    """The summary lines of unicode.txt and corpus-tokens.txt, as a list."""
+    out = []
+    pats = {"unicode.txt": re.compile(r"^(uncased|cased|canonical reordering): .*identical"),
+            "corpus-tokens.txt": re.compile(r"^TOTAL ")}
+    for name, pat in pats.items():
+        p = os.path.join(d, name)
+        if os.path.exists(p):
+            out += ["- `%s`: %s" % (name, l.strip()) for l in open(p, errors="replace") if pat.search(l)]
+    return out
+
+
 def section(d):
     lines = [BEGIN, "## Bad input and fuzzing (issue #12)", ""]
     suites = suite_rows(d)
@@ -79,6 +91,12 @@ def section(d):
         for name, m in suites:
             lines.append("| %s | %s | %s | %s |" % (name, m.group(2), m.group(3), m.group(4)))
         lines.append("")
+    tok = tokenizer_lines(d)
+    if tok:
+        lines += ["The tokenizer against Hugging Face's `BertTokenizerFast` (tokenizers version in "
+                  "`mtl version`'s unicode line): every code point between two letters, cased and "
+                  "uncased, canonical reordering of marks (`reference/unicode_check.py check`), and every "
+                  "CoNLL-2003 and SQuAD text (`reference/golden_tokens.py`).", ""] + tok + [""]
     rows = fuzz_rows(os.path.join(d, "fuzz-record.tsv"))
     if rows:
         lines += ["libFuzzer with ASan + UBSan (`make fuzz FUZZ_SECONDS=N`, one target after the other on one "
