@@ -9,7 +9,7 @@
  * options that train_options_validate() then accepts or refuses with a
  * message; and every string option it stored must be NUL-terminated within
  * its buffer. Any broken invariant is a __builtin_trap().
- * fuzz-sources: impl/train_opts.c impl/config.c impl/jsonw.c impl/sampler.c impl/util.c
+ * fuzz-sources: impl/train_opts.c impl/config.c impl/jsonw.c impl/jsonr.c impl/sampler.c impl/squad.c impl/squad_feat.c impl/tokenizer.c impl/util.c
  */
 #include <stdint.h>
 #include <stdio.h>
