@@ -14,6 +14,10 @@ mkdir -p "$out"
 make -s build/mtl >/dev/null || exit 1
 make -s SANITIZE=1 build-san/mtl >/dev/null || exit 1
 [ -f build-fuzz/record.tsv ] && cp build-fuzz/record.tsv "$out/fuzz-record.tsv"
+{ echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo "commit: $(git describe --always --abbrev=7 --dirty 2>/dev/null || echo unknown)"
+  echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) cores"
+  build/mtl version | sed -n 's/^unicode: *\(.*\)/unicode: \1/p'; } > "$out/run.txt"
 status=0
 for suite in bad_input adversarial; do
   [ -f "tests/$suite.sh" ] || continue

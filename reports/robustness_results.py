@@ -78,8 +78,20 @@ def tokenizer_lines(d):
     return out
 
 
+def run_info(d):
+    """"key: value" lines of run.txt (date, commit, cpu, unicode) as a dict."""
+    p = os.path.join(d, "run.txt")
+    if not os.path.exists(p):
+        return {}
+    return dict(l.rstrip("\n").split(": ", 1) for l in open(p) if ": " in l)
+
+
 def section(d):
     lines = [BEGIN, "## Bad input and fuzzing (issue #12)", ""]
+    info = run_info(d)
+    if info:
+        lines += ["Suites and tokenizer checks: `make robustness` at commit %s, %s, on %s." % (
+            info.get("commit", "?"), info.get("date", "?"), info.get("cpu", "?")), ""]
     suites = suite_rows(d)
     if suites:
         lines += ["Every case asserts the exit status, key words of the message, no hang (a timeout), no "
