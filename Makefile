@@ -50,7 +50,7 @@ GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 WARN     := -Wall -Wextra -Wno-unused-parameter
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(OPT) -fopenmp $(WARN) -Iimpl -Ikernels -Ireference -I/usr/include/cjson
 DEFS     := -DMTL_GIT_COMMIT='"$(GIT_COMMIT)"' -DMTL_CFLAGS='"$(CC) $(OPT) -fopenmp"'
-LDLIBS   := -lopenblas -lcjson -lutf8proc -lz -lm -fopenmp
+LDLIBS   := -lopenblas -ldnnl -lcjson -lutf8proc -lz -lm -fopenmp
 
 ifeq ($(USE_CUDA),1)
 DEFS     += -DMTL_CUDA

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu/cpu_bf16.h"
 #include "cpu/cpu_blas.h"
 #include "util.h"
 
@@ -43,6 +44,33 @@ double bench_sgemm_peak_gflops(int threads) {
     free(c);
     double flops = 2.0 * n * (double)n * n; /* one multiply + one add per term */
     return flops / best * 1e-9;
+}
+
+static double time_one_bf16(Bf16Gemm *g, const bf16 *a, const bf16 *b, float *c, int n) {
+    double t0 = now_seconds();
+    bf16_gemm(g, 0, 1, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+    return now_seconds() - t0;
+}
+
+double bench_bf16_peak_gflops(int threads) {
+    if (!cpu_bf16_native(NULL, 0)) return 0.0;
+    const int n = BENCH_CPU_PEAK_GEMM_N;
+    size_t nn = (size_t)n * n;
+    float *x = xmalloc(nn * sizeof *x), *c = xmalloc(nn * sizeof *c);
+    bf16 *a = xmalloc(nn * sizeof *a), *b = xmalloc(nn * sizeof *b);
+    fill_pattern(x, nn);
+    cpu_bf16_round_matrix(a, x, n, n, n, 1);
+    cpu_bf16_round_matrix(b, x, n, n, n, 1);
+    Bf16Gemm *g = bf16_gemm_create(threads > 0 ? threads : omp_get_max_threads());
+    time_one_bf16(g, a, b, c, n); /* warm-up: primitive creation, page faults */
+    double best = 1e30;
+    for (int r = 0; r < PEAK_REPEATS; r++) {
+        double t = time_one_bf16(g, a, b, c, n);
+        if (t < best) best = t;
+    }
+    bf16_gemm_destroy(g);
+    free(x), free(c), free(a), free(b);
+    return 2.0 * n * (double)n * n / best * 1e-9;
 }
 
 static double time_one_copy(float *dst, const float *src, size_t n, int threads) {

@@ -10,6 +10,10 @@
  * the measurement and restores the previous setting; 0 leaves the default. */
 double bench_sgemm_peak_gflops(int threads);
 
+/* The same for a square bf16 GEMM with fp32 accumulation (oneDNN matmul,
+ * cpu_bf16.h), the bf16 backend's GEMM; 0 when this CPU has no native bf16. */
+double bench_bf16_peak_gflops(int threads);
+
 /* Sizes of the two CPU probes (the CSV's peak rows name them). */
 enum { BENCH_CPU_PEAK_GEMM_N = 2048, BENCH_CPU_PEAK_COPY_MIB = 64 };
 

@@ -13,6 +13,7 @@
 #include "buildinfo.h"
 #include "cli.h"
 #include "config.h"
+#include "cpu/cpu_bf16.h"
 #include "cpu/cpu_blas.h"
 #include "manifest.h"
 #include "../bench/peak.h"
@@ -20,12 +21,14 @@
 typedef struct {
     const char *device, *preset, *out;
     int B, T, threads, repeats, tf32;
+    Precision precision;
 } BkOpts;
 
 static void bk_usage(FILE *f) {
     fprintf(f,
             "usage: mtl bench-kernels [--device cpu|cuda] [--preset P] [--batch B] [--seq T]\n"
             "                         [--threads N] [--repeats R] [--out FILE] [--tf32]\n"
+            "                         [--precision fp32|bf16]\n"
             "  --device   backend to time (default cpu)\n"
             "  --preset   model size: tiny, mini, minilm, base (default mini)\n"
             "  --batch    sequences per step (default 16)\n"
@@ -33,7 +36,9 @@ static void bk_usage(FILE *f) {
             "  --threads  CPU threads (default: all OpenMP threads)\n"
             "  --repeats  timed calls per op, median reported (default 15, >= 10 advised)\n"
             "  --out      CSV path (default runs/bench-kernels-<device>[-tf32].csv)\n"
-            "  --tf32     cuda: TF32 tensor-core matmuls (peak measured in TF32 too)\n");
+            "  --tf32     cuda: TF32 tensor-core matmuls (peak measured in TF32 too)\n"
+            "  --precision fp32 (default) or bf16 (GEMM inputs in bf16, fp32 accumulation;\n"
+            "             the peak is then the bf16 GEMM's)\n");
 }
 
 /* Parses a positive int option value; returns 0 or prints why and returns -1. */
@@ -68,6 +73,14 @@ static int parse_bk_args(int argc, char **argv, BkOpts *o) {
             o->preset = v;
         } else if (!strcmp(a, "--out")) {
             o->out = v;
+        } else if (!strcmp(a, "--precision")) {
+            int p = precision_from_name(v);
+            if (p < 0) {
+                fprintf(stderr, "mtl bench-kernels: --precision must be fp32 or bf16, got '%s'\n", v);
+                bad = 2;
+            } else {
+                o->precision = (Precision)p;
+            }
         } else if (!strcmp(a, "--batch")) {
             bad = parse_pos_int(a, v, &o->B) ? 2 : 0;
         } else if (!strcmp(a, "--seq")) {
@@ -94,8 +107,9 @@ static int parse_bk_args(int argc, char **argv, BkOpts *o) {
 
 static Backend *make_backend(const BkOpts *o) {
     char why[512] = "";
-    Backend *be = backend_open(o->device, o->threads, o->tf32, why, sizeof why);
+    Backend *be = backend_open(o->device, o->threads, o->tf32, o->precision, why, sizeof why);
     if (!be) fprintf(stderr, "mtl bench-kernels: --device %s: %s\n", o->device, why);
+    else if (why[0]) fprintf(stderr, "mtl bench-kernels: note: %s\n", why);
     return be;
 }
 
@@ -123,20 +137,21 @@ static int make_out_dir(const char *path) {
     return rc;
 }
 
-static void print_summary(const KernelTiming *rows, int n, double peak_gf) {
+static void print_summary(const KernelTiming *rows, int n, double peak_gf, Precision prec) {
     double flops = 0, step_s = bench_kernels_step_seconds(rows, n, &flops);
     printf("\nsum over ops of calls x median: %.2f ms per step; GEMM FLOPs per step %.2f G",
            step_s * 1e3, flops * 1e-9);
     if (peak_gf > 0 && step_s > 0)
-        printf("; %.1f GFLOP/s = %.1f%% of the sgemm peak (kernels only, no framework overhead)",
-               flops / step_s * 1e-9, 100.0 * flops / step_s * 1e-9 / peak_gf);
+        printf("; %.1f GFLOP/s = %.1f%% of the %s GEMM peak (kernels only, no framework overhead)",
+               flops / step_s * 1e-9, 100.0 * flops / step_s * 1e-9 / peak_gf,
+               prec == PREC_BF16 ? "bf16" : "sgemm");
     printf("\n");
 }
 
 /* The peaks are measured after the ops: OpenBLAS's multi-threaded peak run
  * leaves its worker threads spinning for a while, which would slow the first
  * ops timed after it. */
-static void measure_peaks(const BkOpts *o, BenchCuda *bc, double *gf, double *gbs) {
+static void measure_peaks(const BkOpts *o, const Backend *be, BenchCuda *bc, double *gf, double *gbs) {
     *gf = *gbs = 0;
     if (bc) {
         bench_cuda_peaks(bc, gf, gbs);
@@ -151,20 +166,29 @@ static void measure_peaks(const BkOpts *o, BenchCuda *bc, double *gf, double *gb
     printf("device cpu, %d threads, OpenBLAS core %s (detected %s); peaks: sgemm %.1f GFLOP/s, "
            "copy %.2f GB/s\n",
            th, cpu_blas_setup(), cpu_blas_detected_core(), *gf, *gbs);
+    if (be->precision == PREC_BF16) {
+        *gf = bench_bf16_peak_gflops(th);
+        printf("precision bf16: oneDNN %s, ISA %s; bf16 GEMM peak %.1f GFLOP/s (the %%peak "
+               "column's reference)\n",
+               cpu_bf16_impl(), cpu_bf16_isa(), *gf);
+    }
 }
 
 /* What ran where, for the CSV's first line: command, build, device, date. */
-static void provenance(const BkOpts *o, const char *gpu_info, char *out, size_t len) {
-    char cpu[256], now[32];
+static void provenance(const BkOpts *o, const Backend *be, const char *gpu_info, char *out,
+                       size_t len) {
+    char cpu[256], now[32], bf[160] = "";
     cpu_model_name(cpu, sizeof cpu);
     utc_now_iso(now);
     int th = o->threads > 0 ? o->threads : omp_get_max_threads();
+    if (be->precision == PREC_BF16)
+        snprintf(bf, sizeof bf, "\nbf16 GEMM oneDNN %s (ISA %s)", cpu_bf16_impl(), cpu_bf16_isa());
     snprintf(out, len,
-             "mtl bench-kernels --device %s%s --preset %s --batch %d --seq %d --repeats %d\n"
-             "commit %s, %s, %s\nBLAS %s\nCPU %s, %d threads%s%s\nat %s",
-             o->device, o->tf32 ? " --tf32" : "", o->preset, o->B, o->T, o->repeats,
-             build_git_commit(), build_compiler(), build_cflags(), build_blas(), cpu, th,
-             gpu_info ? "\nGPU " : "", gpu_info ? gpu_info : "", now);
+             "mtl bench-kernels --device %s%s --precision %s --preset %s --batch %d --seq %d "
+             "--repeats %d\ncommit %s, %s, %s\nBLAS %s%s\nCPU %s, %d threads%s%s\nat %s",
+             o->device, o->tf32 ? " --tf32" : "", precision_name(be->precision), o->preset, o->B,
+             o->T, o->repeats, build_git_commit(), build_compiler(), build_cflags(), build_blas(),
+             bf, cpu, th, gpu_info ? "\nGPU " : "", gpu_info ? gpu_info : "", now);
 }
 
 static int run_bench(const BkOpts *o, Backend *be, const ModelConfig *cfg) {
@@ -186,16 +210,18 @@ static int run_bench(const BkOpts *o, Backend *be, const ModelConfig *cfg) {
         return 1;
     }
     double peak_gf, peak_gbs;
-    measure_peaks(o, bc, &peak_gf, &peak_gbs);
+    measure_peaks(o, be, bc, &peak_gf, &peak_gbs);
     char prov[2048];
-    provenance(o, bc ? bench_cuda_info(bc) : NULL, prov, sizeof prov);
+    provenance(o, be, bc ? bench_cuda_info(bc) : NULL, prov, sizeof prov);
     bench_cuda_close(bc);
     printf("preset %s, B=%d T=%d, median of %d calls per op\n\n", cfg->preset, o->B, o->T, o->repeats);
     bench_kernels_apply_peaks(rows, n, peak_gf, peak_gbs);
     print_table(rows, n, bench_kernels_step_seconds(rows, n, NULL));
-    print_summary(rows, n, peak_gf);
+    print_summary(rows, n, peak_gf, be->precision);
     int rc = 0;
-    const char *device = o->tf32 && !strcmp(o->device, "cuda") ? "cuda-tf32" : o->device;
+    char device[32];
+    snprintf(device, sizeof device, "%s%s", o->tf32 && !strcmp(o->device, "cuda") ? "cuda-tf32" : o->device,
+             be->precision == PREC_BF16 ? "-bf16" : "");
     if (bench_kernels_write_csv(o->out, device, prov, rows, n, peak_gf, peak_gbs, &err)) {
         fprintf(stderr, "mtl bench-kernels: %s\n", err.msg);
         rc = 1;
@@ -207,12 +233,13 @@ static int run_bench(const BkOpts *o, Backend *be, const ModelConfig *cfg) {
 }
 
 int cmd_bench_kernels(int argc, char **argv) {
-    BkOpts o = {"cpu", "mini", NULL, 16, 128, 0, 15, 0};
+    BkOpts o = {"cpu", "mini", NULL, 16, 128, 0, 15, 0, PREC_FP32};
     int rc = parse_bk_args(argc, argv, &o);
     if (rc >= 0) return rc;
     char out_default[64];
-    snprintf(out_default, sizeof out_default, "runs/bench-kernels-%s%s.csv", o.device,
-             o.tf32 && !strcmp(o.device, "cuda") ? "-tf32" : "");
+    snprintf(out_default, sizeof out_default, "runs/bench-kernels-%s%s%s.csv", o.device,
+             o.tf32 && !strcmp(o.device, "cuda") ? "-tf32" : "",
+             o.precision == PREC_BF16 ? "-bf16" : "");
     if (!o.out) o.out = out_default;
     ModelConfig cfg;
     Err err = {{0}};

@@ -222,7 +222,7 @@ int cmd_bench_predict(int argc, char **argv) {
     int rc = parse_bench_predict_args(argc, argv, &o);
     if (rc >= 0) return rc;
     char why[256] = "";
-    Backend *be = backend_open(o.device, o.threads, 0, why, sizeof why);
+    Backend *be = backend_open(o.device, o.threads, 0, PREC_FP32, why, sizeof why);
     if (!be) {
         fprintf(stderr, "mtl bench-predict: --device %s: %s\n", o.device, why);
         return 1;

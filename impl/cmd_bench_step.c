@@ -35,6 +35,7 @@
 typedef struct {
     const char *preset, *task, *device;
     int B, T, threads, steps, warmup, tf32;
+    Precision precision;
     long seed;
 } BsOpts;
 
@@ -42,7 +43,7 @@ static void bs_usage(FILE *f) {
     fprintf(f,
             "usage: mtl bench-step [--preset mini|minilm|base|tiny] [--batch B] [--seq T]\n"
             "                      [--threads N] [--task ner|qa|mtl] [--steps K] [--warmup W]\n"
-            "                      [--device cpu|cuda] [--tf32] [--seed S]\n"
+            "                      [--device cpu|cuda] [--tf32] [--precision fp32|bf16] [--seed S]\n"
             "  --preset   model size (default mini)\n"
             "  --batch    sequences per task pass (default 16)\n"
             "  --seq      tokens per sequence (default 128)\n"
@@ -52,6 +53,7 @@ static void bs_usage(FILE *f) {
             "  --warmup   untimed steps first (default 2)\n"
             "  --device   cpu or cuda (default cpu)\n"
             "  --tf32     cuda: TF32 tensor-core matmuls\n"
+            "  --precision fp32 (default) or bf16: GEMM inputs in bf16, fp32 accumulation\n"
             "  --seed     init / data / dropout seed (default 1)\n");
 }
 
@@ -72,7 +74,14 @@ static int parse_opt(BsOpts *o, const char *a, const char *v) {
     if (!strcmp(a, "--preset")) o->preset = v;
     else if (!strcmp(a, "--task")) o->task = v;
     else if (!strcmp(a, "--device")) o->device = v;
-    else if (!strcmp(a, "--batch")) return parse_int(a, v, 1, 4096, &o->B) ? 2 : 0;
+    else if (!strcmp(a, "--precision")) {
+        int p = precision_from_name(v);
+        if (p < 0) {
+            fprintf(stderr, "mtl bench-step: --precision must be fp32 or bf16, got '%s'\n", v);
+            return 2;
+        }
+        o->precision = (Precision)p;
+    } else if (!strcmp(a, "--batch")) return parse_int(a, v, 1, 4096, &o->B) ? 2 : 0;
     else if (!strcmp(a, "--seq")) return parse_int(a, v, 1, 4096, &o->T) ? 2 : 0;
     else if (!strcmp(a, "--threads")) return parse_int(a, v, 0, 1024, &o->threads) ? 2 : 0;
     else if (!strcmp(a, "--steps")) return parse_int(a, v, 1, 1000000, &o->steps) ? 2 : 0;
@@ -235,8 +244,9 @@ static int bench_setup(Bench *s, Err *err) {
                (mtl || !strcmp(s->o.task, "qa") ? HEAD_QA : 0);
     if (s->o.T > c->maxT) return err_set(err, "--seq %d exceeds the %d positions of preset %s", s->o.T, c->maxT, c->preset);
     char why[512] = "";
-    s->inner = backend_open(s->o.device, s->o.threads, s->o.tf32, why, sizeof why);
+    s->inner = backend_open(s->o.device, s->o.threads, s->o.tf32, s->o.precision, why, sizeof why);
     if (!s->inner) return err_set(err, "--device %s: %s", s->o.device, why);
+    if (why[0]) fprintf(stderr, "mtl bench-step: note: %s\n", why);
     s->be = backend_profiled(s->inner);
     s->m = model_create(c, s->be, s->o.B, s->o.T, err);
     if (!s->m) return -1;

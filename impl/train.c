@@ -135,7 +135,7 @@ static void path_in(const Trainer *t, const char *name, char *out, size_t n) {
 
 static int make_backend(Trainer *t, Err *err) {
     char why[512] = "";
-    t->be = backend_open(t->o->device, t->o->threads, t->o->tf32, why, sizeof why);
+    t->be = backend_open(t->o->device, t->o->threads, t->o->tf32, PREC_FP32, why, sizeof why);
     if (!t->be) return err_set(err, "--device %s: %s", t->o->device, why);
     if (t->o->profile) t->be = backend_profiled(t->be);
     return dist_gpu_init(t->be, err);

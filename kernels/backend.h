@@ -32,10 +32,22 @@
 /* Label value that the cross-entropy ignores (PyTorch's ignore_index). */
 #define MTL_IGNORE_INDEX (-100)
 
+/* The arithmetic of the matmuls and attention (--precision). fp32: all
+ * fp32. bf16: the inputs of every GEMM rounded to bf16 (nearest even), the
+ * products accumulated in fp32; everything else (LayerNorm, softmax, GELU,
+ * losses, reductions, AdamW, the master weights and the gradients) stays
+ * fp32, and so does every tensor in memory. */
+typedef enum { PREC_FP32, PREC_BF16, NUM_PRECISIONS } Precision;
+
+/* "fp32" / "bf16" (NULL out of range), and back (-1 for an unknown name). */
+const char *precision_name(Precision p);
+int precision_from_name(const char *name);
+
 typedef struct Backend Backend;
 
 struct Backend {
-    const char *name; /* "cpu" or "cuda" */
+    const char *name;    /* "cpu" or "cuda" */
+    Precision precision; /* what the ops really compute in (see backend_open) */
     void *ctx;        /* backend-private state (cuBLAS handle, stream, arena) */
 
     /* ---- memory -------------------------------------------------------- */
@@ -60,10 +72,18 @@ struct Backend {
 Backend *backend_cpu(int threads);
 Backend *backend_cuda(int tf32, char *why, size_t why_len);
 
-/* The backend a --device option names: "cpu" (threads as backend_cpu) or
- * "cuda" (tf32 as backend_cuda). NULL with why filled for "cuda" without a
- * usable GPU or CUDA build, or for another name. */
-Backend *backend_open(const char *device, int threads, int tf32, char *why, size_t why_len);
+/* The bf16 CPU backend: NULL with why filled when this CPU has no native
+ * bf16 (AVX512-BF16 or AMX, as oneDNN reports it). */
+Backend *backend_cpu_bf16(int threads, char *why, size_t why_len);
+
+/* The backend a --device and --precision name: "cpu" (threads as
+ * backend_cpu) or "cuda" (tf32 as backend_cuda). NULL with why filled for
+ * "cuda" without a usable GPU or CUDA build, or for another name. bf16 where
+ * the device cannot do it natively falls back to fp32: the backend is
+ * returned (its precision says PREC_FP32) and why holds the note for the
+ * user; otherwise why is "" on success. */
+Backend *backend_open(const char *device, int threads, int tf32, Precision prec, char *why,
+                      size_t why_len);
 
 /* The name of the first op (kernels/ops.h) or memory member that `be` leaves
  * NULL, or NULL when every one is filled. */

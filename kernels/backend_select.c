@@ -1,5 +1,5 @@
-/* backend_open (the one place a device name becomes a backend); when the
- * CUDA backend is not compiled in, backend_cuda() says so. */
+/* backend_open (the one place a device and precision name become a backend);
+ * when the CUDA backend is not compiled in, backend_cuda() says so. */
 #include <stdio.h>
 #include <string.h>
 
@@ -13,9 +13,39 @@ Backend *backend_cuda(int tf32, char *why, size_t why_len) {
 }
 #endif
 
-Backend *backend_open(const char *device, int threads, int tf32, char *why, size_t why_len) {
-    if (!strcmp(device, "cpu")) return backend_cpu(threads);
-    if (!strcmp(device, "cuda")) return backend_cuda(tf32, why, why_len);
+static const char *const precision_names[NUM_PRECISIONS] = {"fp32", "bf16"};
+
+const char *precision_name(Precision p) {
+    return (unsigned)p < NUM_PRECISIONS ? precision_names[p] : NULL;
+}
+
+int precision_from_name(const char *name) {
+    for (int p = 0; p < NUM_PRECISIONS; p++)
+        if (!strcmp(name, precision_names[p])) return p;
+    return -1;
+}
+
+/* bf16 on the CPU, or fp32 with the reason in why when the CPU lacks it. */
+static Backend *open_cpu(int threads, Precision prec, char *why, size_t why_len) {
+    if (prec == PREC_FP32) return backend_cpu(threads);
+    char reason[256];
+    Backend *be = backend_cpu_bf16(threads, reason, sizeof reason);
+    if (be) return be;
+    if (why) snprintf(why, why_len, "--precision bf16: %s; running fp32 instead", reason);
+    return backend_cpu(threads);
+}
+
+Backend *backend_open(const char *device, int threads, int tf32, Precision prec, char *why,
+                      size_t why_len) {
+    if (why && why_len) why[0] = '\0';
+    if (!strcmp(device, "cpu")) return open_cpu(threads, prec, why, why_len);
+    if (!strcmp(device, "cuda")) {
+        if (prec != PREC_FP32) {
+            if (why) snprintf(why, why_len, "--precision bf16 is not available on cuda yet");
+            return NULL;
+        }
+        return backend_cuda(tf32, why, why_len);
+    }
     if (why) snprintf(why, why_len, "unknown device '%s' (cpu or cuda)", device);
     return NULL;
 }

@@ -56,8 +56,29 @@ static void cpu_sync(Backend *be) { (void)be; }
 
 static void cpu_destroy(Backend *be) {
     if (!be) return;
-    free(be->ctx);
+    CpuCtx *ctx = be->ctx;
+    bf16_gemm_destroy(ctx->bgemm);
+    for (int i = 0; i < CPU_BF16_SCRATCH; i++) free(ctx->scratch[i]);
+    free(ctx);
     free(be);
+}
+
+bf16 *cpu_bf16_scratch(Backend *be, int slot, size_t n) {
+    CpuCtx *ctx = be->ctx;
+    if (n > ctx->scratch_cap[slot]) {
+        free(ctx->scratch[slot]);
+        ctx->scratch[slot] = NULL;
+        if (posix_memalign((void **)&ctx->scratch[slot], 64, n * sizeof(bf16)) != 0)
+            die("cpu backend: out of memory allocating %zu bf16 values", n);
+        ctx->scratch_cap[slot] = n;
+    }
+    return ctx->scratch[slot];
+}
+
+const bf16 *cpu_bf16_copy(Backend *be, int slot, const float *src, int rows, int cols, int ld) {
+    bf16 *dst = cpu_bf16_scratch(be, slot, (size_t)rows * (size_t)cols);
+    cpu_bf16_round_matrix(dst, src, rows, cols, ld, cpu_threads(be));
+    return dst;
 }
 
 static void fill_memory_ops(Backend *be) {
@@ -85,8 +106,18 @@ Backend *backend_cpu(int threads) {
     CpuCtx *ctx = xcalloc(1, sizeof *ctx);
     ctx->threads = threads > 0 ? threads : 0;
     be->name = "cpu";
+    be->precision = PREC_FP32;
     be->ctx = ctx;
     fill_memory_ops(be);
     fill_compute_ops(be);
+    return be;
+}
+
+Backend *backend_cpu_bf16(int threads, char *why, size_t why_len) {
+    if (!cpu_bf16_native(why, why_len)) return NULL;
+    Backend *be = backend_cpu(threads);
+    CpuCtx *ctx = be->ctx;
+    ctx->bgemm = bf16_gemm_create(cpu_threads(be));
+    be->precision = PREC_BF16;
     return be;
 }

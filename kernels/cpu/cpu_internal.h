@@ -15,10 +15,23 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "cpu_bf16.h"
+
+enum { CPU_BF16_SCRATCH = 3 }; /* bf16 copies one op needs at once (matmul backward) */
 
 typedef struct CpuCtx {
-    int threads; /* OpenMP threads per op; 0 = the OpenMP default */
+    int threads;      /* OpenMP threads per op; 0 = the OpenMP default */
+    Bf16Gemm *bgemm;  /* the bf16 GEMM (NULL for the fp32 backend) */
+    bf16 *scratch[CPU_BF16_SCRATCH]; /* bf16-rounded GEMM inputs, grown on demand */
+    size_t scratch_cap[CPU_BF16_SCRATCH];
 } CpuCtx;
+
+/* Scratch slot `slot` of the bf16 backend holding at least n values. */
+bf16 *cpu_bf16_scratch(Backend *be, int slot, size_t n);
+
+/* The matrix [rows, cols] at src (leading dimension ld) rounded to bf16 into
+ * scratch slot `slot`, compact (leading dimension cols). */
+const bf16 *cpu_bf16_copy(Backend *be, int slot, const float *src, int rows, int cols, int ld);
 
 /* Number of threads an op of this backend uses (>= 1). */
 int cpu_threads(const Backend *be);
