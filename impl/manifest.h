@@ -23,6 +23,7 @@ typedef struct {
     char device[16];
     int threads;
     char gpu[256];      /* "" when not on a GPU */
+    char precision[96]; /* what the backend computes in (backend_precision_describe) */
     char start_time[32];
     double start_wall;  /* now_seconds() at manifest_begin */
     int n_seeds;

@@ -135,8 +135,11 @@ static void path_in(const Trainer *t, const char *name, char *out, size_t n) {
 
 static int make_backend(Trainer *t, Err *err) {
     char why[512] = "";
-    t->be = backend_open(t->o->device, t->o->threads, t->o->tf32, PREC_FP32, why, sizeof why);
+    Precision prec = (Precision)precision_from_name(t->o->precision);
+    t->be = backend_open(t->o->device, t->o->threads, t->o->tf32, prec, why, sizeof why);
     if (!t->be) return err_set(err, "--device %s: %s", t->o->device, why);
+    if (why[0]) note(t, "mtl train: note: %s\n", why);
+    backend_precision_describe(t->be, t->mf.precision, sizeof t->mf.precision);
     if (t->o->profile) t->be = backend_profiled(t->be);
     return dist_gpu_init(t->be, err);
 }

@@ -66,6 +66,7 @@ typedef struct {
     int threads;
     char device[8];      /* cpu | cuda */
     int tf32;
+    char precision[8];   /* fp32 | bf16 (kernels/backend.h Precision) */
     int no_test;         /* skip the final test-set evaluation */
     int profile;         /* per-op time breakdown of the training loop on stderr */
     int quiet;           /* no progress lines on stderr (errors still reported) */

@@ -10,6 +10,7 @@
 
 #include "jsonr.h"
 
+#include "backend.h"
 #include "config.h"
 #include "jsonw.h"
 #include "sampler.h"
@@ -26,7 +27,8 @@ typedef struct {
     int trajectory;  /* 1 if it changes the training trajectory (checked on --resume);
                         2: a GradNorm option, in the canonical text only with
                         --loss-weighting gradnorm (so older checkpoints resume);
-                        3: a flag in the canonical text only when set (same reason);
+                        3: in the canonical text only when set (a flag) or not
+                           its default (a string), for the same reason;
                         4: what this process does with OUT, not an option of the run:
                         neither checked on --resume nor written to config.json (so
                         that --config RUN/config.json reruns the run) */
@@ -83,6 +85,7 @@ static const OptSpec OPTS[] = {
     {"threads", OT_INT, N(threads), 0, "CPU threads (0 = library default)", 0, 1024},
     {"device", OT_STR, S(device), 0, "cpu | cuda", 0, 0},
     {"tf32", OT_FLAG, N(tf32), 1, "TF32 tensor-core matmuls on cuda", 0, 0},
+    {"precision", OT_STR, S(precision), 3, "fp32 | bf16 (linear layers' GEMM inputs in bf16, fp32 accumulation, fp32 master weights; fp32 with a note where the CPU lacks bf16)", 0, 0},
     {"no-test", OT_FLAG, N(no_test), 0, "skip the final CoNLL test-set evaluation", 0, 0},
     {"profile", OT_FLAG, N(profile), 0, "print the per-op time breakdown of the training loop", 0, 0},
     {"quiet", OT_FLAG, N(quiet), 0, "no progress lines on stderr", 0, 0},
@@ -124,6 +127,7 @@ void train_options_default(TrainOptions *o) {
     o->eval_every = 0;
     o->log_every = 10;
     snprintf(o->device, sizeof o->device, "cpu");
+    snprintf(o->precision, sizeof o->precision, "fp32");
 }
 
 /* Flag names compare with '-' and '_' as the same character. */
@@ -364,6 +368,8 @@ int train_options_validate(const TrainOptions *o, Err *err) {
         return err_set(err, "--decode must be argmax or viterbi (got '%s')", o->decode);
     if (strcmp(o->device, "cpu") && strcmp(o->device, "cuda"))
         return err_set(err, "--device must be cpu or cuda (got '%s')", o->device);
+    if (precision_from_name(o->precision) < 0)
+        return err_set(err, "--precision must be fp32 or bf16 (got '%s')", o->precision);
     if (o->tf32 && strcmp(o->device, "cuda"))
         return err_set(err, "--tf32 selects TF32 tensor-core matmuls on --device cuda; this run is on %s", o->device);
     if (o->resume && o->overwrite)
@@ -414,12 +420,21 @@ static void format_value(const OptSpec *s, const TrainOptions *o, char *buf, siz
     }
 }
 
+/* A flag that is on, or a string that is not its default. */
+static int option_set(const OptSpec *s, const TrainOptions *o) {
+    const char *field = (const char *)o + s->offset;
+    if (s->type == OT_FLAG) return *(const int *)field != 0;
+    TrainOptions def;
+    train_options_default(&def);
+    return strcmp(field, (const char *)&def + s->offset) != 0;
+}
+
 char *train_options_canonical(const TrainOptions *o) {
     StrBuf b = {0};
     for (int i = 0; i < NOPTS; i++) {
         if (!OPTS[i].trajectory || OPTS[i].trajectory == 4) continue;
         if (OPTS[i].trajectory == 2 && strcmp(o->loss_weighting, "gradnorm")) continue;
-        if (OPTS[i].trajectory == 3 && !*(const int *)((const char *)o + OPTS[i].offset)) continue;
+        if (OPTS[i].trajectory == 3 && !option_set(&OPTS[i], o)) continue;
         char v[1100];
         format_value(&OPTS[i], o, v, sizeof v);
         sb_printf(&b, "%s=%s\n", OPTS[i].name, v);

@@ -32,11 +32,14 @@
 /* Label value that the cross-entropy ignores (PyTorch's ignore_index). */
 #define MTL_IGNORE_INDEX (-100)
 
-/* The arithmetic of the matmuls and attention (--precision). fp32: all
- * fp32. bf16: the inputs of every GEMM rounded to bf16 (nearest even), the
- * products accumulated in fp32; everything else (LayerNorm, softmax, GELU,
- * losses, reductions, AdamW, the master weights and the gradients) stays
- * fp32, and so does every tensor in memory. */
+/* The arithmetic of the linear layers (--precision). fp32: all fp32. bf16:
+ * the two inputs of every matmul_forward/backward GEMM rounded to bf16
+ * (nearest even), the products accumulated in fp32; everything else
+ * (attention, LayerNorm, softmax, GELU, losses, reductions, AdamW, the master
+ * weights and the gradients) stays fp32, and so does every tensor in memory.
+ * (Attention stays fp32 on the CPU: oneDNN 2.6's batched bf16 matmul ran the
+ * per-head 128x128x32 GEMMs at 25 GFLOP/s, slower than the fp32 per-head
+ * sgemm; measured on the AMX dev box.) */
 typedef enum { PREC_FP32, PREC_BF16, NUM_PRECISIONS } Precision;
 
 /* "fp32" / "bf16" (NULL out of range), and back (-1 for an unknown name). */
@@ -84,6 +87,10 @@ Backend *backend_cpu_bf16(int threads, char *why, size_t why_len);
  * user; otherwise why is "" on success. */
 Backend *backend_open(const char *device, int threads, int tf32, Precision prec, char *why,
                       size_t why_len);
+
+/* What `be` computes in, for manifests and reports: "fp32", or e.g.
+ * "bf16 (oneDNN 2.6.3, ISA avx512_core_amx)". */
+void backend_precision_describe(const Backend *be, char *out, size_t len);
 
 /* The name of the first op (kernels/ops.h) or memory member that `be` leaves
  * NULL, or NULL when every one is filled. */

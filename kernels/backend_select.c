@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "cpu/cpu_bf16.h"
 
 #ifndef MTL_CUDA
 Backend *backend_cuda(int tf32, char *why, size_t why_len) {
@@ -48,4 +49,11 @@ Backend *backend_open(const char *device, int threads, int tf32, Precision prec,
     }
     if (why) snprintf(why, why_len, "unknown device '%s' (cpu or cuda)", device);
     return NULL;
+}
+
+void backend_precision_describe(const Backend *be, char *out, size_t len) {
+    if (be->precision == PREC_BF16 && !strcmp(be->name, "cpu"))
+        snprintf(out, len, "bf16 (%s)", cpu_bf16_library());
+    else
+        snprintf(out, len, "%s", precision_name(be->precision));
 }

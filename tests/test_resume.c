@@ -222,26 +222,31 @@ static char *losses_of(const char *dir) {
     return out;
 }
 
-static void test_resume_equals_uninterrupted(void) {
+/* full run == interrupted at step 6 + --resume, bitwise, in `precision`
+ * (run directories full-<precision> and interrupted-<precision>). */
+static void check_resume_equals_uninterrupted(const char *precision) {
     Err err = {{0}};
-    char args[1024];
-    snprintf(args, sizeof args, "%s --seed 7 --save-every 4", BASE);
-    int rc = train(args, "full", &err);
+    char args[1024], full[32], intr[32];
+    snprintf(full, sizeof full, "full-%s", precision);
+    snprintf(intr, sizeof intr, "interrupted-%s", precision);
+    snprintf(args, sizeof args, "%s --precision %s --seed 7 --save-every 4", BASE, precision);
+    int rc = train(args, full, &err);
     if (rc) printf("\n  %s\n", err.msg);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     /* interrupted after step 6 (last checkpoint at step 4), then resumed */
-    snprintf(args, sizeof args, "%s --seed 7 --save-every 4 --stop-after 6", BASE);
-    CU_ASSERT_EQUAL_FATAL(train(args, "interrupted", &err), 0);
-    snprintf(args, sizeof args, "%s --seed 7 --save-every 4 --resume", BASE);
-    rc = train(args, "interrupted", &err);
+    snprintf(args, sizeof args, "%s --precision %s --seed 7 --save-every 4 --stop-after 6", BASE,
+             precision);
+    CU_ASSERT_EQUAL_FATAL(train(args, intr, &err), 0);
+    snprintf(args, sizeof args, "%s --precision %s --seed 7 --save-every 4 --resume", BASE, precision);
+    rc = train(args, intr, &err);
     if (rc) printf("\n  %s\n", err.msg);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
-    CU_ASSERT(same_file("full", "interrupted", "checkpoint.bin"));
-    CU_ASSERT(same_file("full", "interrupted", "metrics.json"));
-    CU_ASSERT(same_file("full", "interrupted", "eval.csv"));
-    CU_ASSERT(same_file("full", "interrupted", "predictions/qa_dev_predictions.json"));
-    CU_ASSERT(same_file("full", "interrupted", "predictions/ner_test.conlleval.txt"));
-    char *a = losses_of("full"), *b = losses_of("interrupted");
+    CU_ASSERT(same_file(full, intr, "checkpoint.bin"));
+    CU_ASSERT(same_file(full, intr, "metrics.json"));
+    CU_ASSERT(same_file(full, intr, "eval.csv"));
+    CU_ASSERT(same_file(full, intr, "predictions/qa_dev_predictions.json"));
+    CU_ASSERT(same_file(full, intr, "predictions/ner_test.conlleval.txt"));
+    char *a = losses_of(full), *b = losses_of(intr);
     CU_ASSERT(a && b && strcmp(a, b) == 0);
     /* 12 steps + header */
     int rows = 0;
@@ -249,13 +254,36 @@ static void test_resume_equals_uninterrupted(void) {
     CU_ASSERT_EQUAL(rows, 13);
     free(a);
     free(b);
+}
+
+static void test_resume_equals_uninterrupted(void) {
+    check_resume_equals_uninterrupted("fp32");
     /* another seed: other losses */
+    Err err = {{0}};
+    char args[1024];
     snprintf(args, sizeof args, "%s --seed 8 --max-steps 3", BASE);
     CU_ASSERT_EQUAL_FATAL(train(args, "seed8", &err), 0);
-    char *c = losses_of("seed8"), *d = losses_of("full");
+    char *c = losses_of("seed8"), *d = losses_of("full-fp32");
     CU_ASSERT(c && d && strncmp(c + 60, d + 60, 40) != 0);
     free(c);
     free(d);
+}
+
+/* bf16 resumes bitwise too, and its losses differ from fp32's (the GEMM
+ * inputs really are rounded); SKIP where the CPU has no native bf16. */
+static void test_resume_bf16(void) {
+    char why[256];
+    Backend *be = backend_cpu_bf16(1, why, sizeof why);
+    if (!be) {
+        testutil_skip("bf16 resume", why);
+        return;
+    }
+    be->destroy(be);
+    check_resume_equals_uninterrupted("bf16");
+    char *a = losses_of("full-bf16"), *b = losses_of("full-fp32");
+    CU_ASSERT(a && b && strcmp(a, b) != 0);
+    free(a);
+    free(b);
 }
 
 static void test_resume_option_mismatch(void) {
@@ -895,6 +923,7 @@ int main(void) {
     make_fixture_data();
     static const TestCase tests[] = {
         {"resume == uninterrupted (bitwise), other seed differs", test_resume_equals_uninterrupted},
+        {"bf16: resume == uninterrupted, bitwise; losses differ from fp32", test_resume_bf16},
         {"resume with other options is refused", test_resume_option_mismatch},
         {"non-finite loss stops, keeps last good checkpoint", test_divergence_stops},
         {"bad options, config files, missing data", test_bad_input},

@@ -55,6 +55,9 @@ int cpu_bf16_native(char *why, size_t why_len);
 const char *cpu_bf16_isa(void);
 const char *cpu_bf16_impl(void);
 
+/* "oneDNN 2.6.3, ISA avx512_core_amx": the library version and its ISA. */
+const char *cpu_bf16_library(void);
+
 /* One thread-count-bound oneDNN engine, stream and primitive cache. */
 typedef struct Bf16Gemm Bf16Gemm;
 Bf16Gemm *bf16_gemm_create(int threads);

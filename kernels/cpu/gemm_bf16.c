@@ -71,6 +71,13 @@ const char *cpu_bf16_isa(void) {
 
 const char *cpu_bf16_impl(void) { return last_impl; }
 
+const char *cpu_bf16_library(void) {
+    static char buf[96];
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(buf, sizeof buf, "oneDNN %d.%d.%d, ISA %s", v->major, v->minor, v->patch, cpu_bf16_isa());
+    return buf;
+}
+
 int cpu_bf16_native(char *why, size_t why_len) {
     dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
     /* the ISA values are bit sets: each includes the ones below it */
