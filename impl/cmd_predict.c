@@ -32,12 +32,14 @@ static void predict_usage(FILE *f) {
             "  --seq-ner N --ner-stride N --seq-qa N --stride N --max-query N --decode viterbi|argmax\n"
             "                             [a run's own settings; 128, 64, 384, 128, 64, viterbi]\n"
             "  --max-bytes N              longer lines get an error object [1048576]\n"
+            "  --precision fp32|bf16      linear layers' GEMM inputs in bf16 [fp32]\n"
             "exit status: 0 every line answered, 1 some line got an error (or the model failed), 2 usage\n");
 }
 
 typedef struct {
     const char *model, *in, *out, *format, *tasks;
     int threads, max_bytes;
+    Precision precision;
     int use_ner, use_qa; /* from --tasks (-1: every trained head) */
     PredictParams p;
     /* which window options the command line set (the run's config fills the rest) */
@@ -81,6 +83,10 @@ static int parse_str_opt(PredictOpts *o, const char *key, const char *v, Err *er
     } else if (!strcmp(key, "decode")) {
         if (ner_decode_parse(v, &o->p.decode, err)) return -1;
         o->set_decode = 1;
+    } else if (!strcmp(key, "precision")) {
+        int p = precision_from_name(v);
+        if (p < 0) return err_set(err, "--precision must be fp32 or bf16 (got '%s')", v);
+        o->precision = (Precision)p;
     } else
         return 1; /* not a string option */
     return 0;
@@ -461,7 +467,9 @@ int cmd_predict(int argc, char **argv) {
         fprintf(stderr, "mtl predict: %s\n", err.msg);
         return 1;
     }
-    Backend *be = backend_cpu(o.threads);
+    char why[320];
+    Backend *be = backend_open("cpu", o.threads, 0, o.precision, why, sizeof why);
+    if (why[0]) fprintf(stderr, "mtl predict: note: %s\n", why);
     ModelOpen mo;
     int maxT = o.p.seq_ner > o.p.seq_qa ? o.p.seq_ner : o.p.seq_qa;
     if (model_open(o.model, be, o.p.batch, maxT, 1, &mo, &err)) {
