@@ -7,6 +7,10 @@
 #   torch-ref    reference/bench_step.py            (reference/model.py, explicit attention)
 #   torch-hf     reference/bench_step.py --hf       (transformers' BertModel; skipped if
 #                                                    transformers is not installed)
+#   torch-compile reference/bench_step.py --compile (the torch-ref model under
+#                                                    torch.compile; not in the default SIDES)
+# In MATHS=bf16 every side runs in bf16: ours --precision bf16, PyTorch under
+# torch.autocast(dtype=torch.bfloat16).
 # Interleaving the three within each round spreads the machine's background
 # load over all of them instead of one; the report takes the median over
 # rounds of each run's median step time, and the ratio torch / ours of those.
@@ -20,8 +24,8 @@
 #   SEQS     sequence lengths to time         [128]
 #   THREADS  CPU threads for both sides       [2]
 #   DEVICE   cpu or cuda                      [cpu]
-#   MATHS    fp32 and/or tf32 (tf32: --tf32 on both sides; cuda only)  [fp32]
-#   SIDES    any of: ours torch-ref torch-hf  ["ours torch-ref torch-hf"]
+#   MATHS    fp32, tf32 (--tf32 on both sides; cuda only) and/or bf16  [fp32]
+#   SIDES    any of: ours torch-ref torch-hf torch-compile  ["ours torch-ref torch-hf"]
 #   ROUNDS   interleaved rounds               [3]
 #   TIMED_STEPS, WARMUP_STEPS  per run        [10, 2]
 #   STEP_OUT JSON-lines file (replaced)       [runs/bench-step-$DEVICE.jsonl]
@@ -51,8 +55,8 @@ die() { echo "bench_step_cmp: $*" >&2; exit 1; }
 case "$DEVICE" in cpu | cuda) ;; *) die "DEVICE must be cpu or cuda, not '$DEVICE'" ;; esac
 case "$ROUNDS" in '' | *[!0-9]* | 0) die "ROUNDS must be a positive integer" ;; esac
 for m in $MATHS; do
-  case "$m" in fp32) ;; tf32) [ "$DEVICE" = cuda ] || die "tf32 needs DEVICE=cuda" ;;
-    *) die "MATHS: '$m' is neither fp32 nor tf32" ;; esac
+  case "$m" in fp32 | bf16) ;; tf32) [ "$DEVICE" = cuda ] || die "tf32 needs DEVICE=cuda" ;;
+    *) die "MATHS: '$m' is not fp32, tf32 or bf16" ;; esac
 done
 wants() { case " $SIDES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
@@ -119,12 +123,16 @@ for round in $(seq 1 "$ROUNDS"); do
         args=(--preset "$preset" --batch "$BATCH" --seq "$seq" --threads "$THREADS" --task mtl
               --steps "$TIMED_STEPS" --warmup "$WARMUP_STEPS" --device "$DEVICE")
         [ "$math" = tf32 ] && args+=(--tf32)
+        [ "$math" = bf16 ] && args+=(--precision bf16)
         if wants ours; then run_side ours "$round" "$MTL" bench-step "${args[@]}"; fi
         if wants torch-ref && [ $have_torch = 1 ]; then
           run_side torch-ref "$round" "$PYTHON" reference/bench_step.py "${args[@]}"
         fi
         if wants torch-hf && [ $have_hf = 1 ]; then
           run_side torch-hf "$round" "$PYTHON" reference/bench_step.py --hf "${args[@]}"
+        fi
+        if wants torch-compile && [ $have_torch = 1 ]; then
+          run_side torch-compile "$round" "$PYTHON" reference/bench_step.py --compile "${args[@]}"
         fi
       done
     done

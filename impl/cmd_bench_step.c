@@ -284,7 +284,8 @@ static double measure_peak(Bench *s, int threads) {
 
 typedef struct {
     Stats st;
-    double flops, tokens, gflops, peak, sgemm_share, prof_wall;
+    double flops, tokens, gflops, peak, sgemm_peak, sgemm_share, prof_wall;
+    char precision[96]; /* backend_precision_describe */
     int threads;
     ModelCounts counts;
     size_t rss;
@@ -310,9 +311,11 @@ static void print_json(const Bench *s, const Result *r) {
     printf("\"ms_per_step\": %.4f, \"ms_median\": %.4f, \"ms_min\": %.4f, \"ms_max\": %.4f, "
            "\"tokens_per_step\": %.0f, \"tokens_per_s\": %.2f, \"flops_per_step\": %.6g, "
            "\"gflops\": %.3f, \"gflops_best\": %.3f, \"sgemm_peak_gflops\": %.3f, "
+           "\"precision\": \"%s\", \"precision_info\": \"%s\", \"gemm_peak_gflops\": %.3f, "
            "\"frac_of_peak\": %.4f, \"sgemm_share\": %.4f, ",
            1e3 * r->st.mean, 1e3 * r->st.median, 1e3 * r->st.min, 1e3 * r->st.max, r->tokens,
-           r->tokens / r->st.mean, r->flops, r->gflops, r->flops / r->st.min * 1e-9, r->peak,
+           r->tokens / r->st.mean, r->flops, r->gflops, r->flops / r->st.min * 1e-9, r->sgemm_peak,
+           precision_name(s->inner->precision), r->precision, r->peak,
            r->peak > 0 ? r->gflops / r->peak : 0.0, r->sgemm_share);
     printf("\"param_bytes\": %zu, \"grad_bytes\": %zu, \"optim_bytes\": %zu, \"act_bytes\": %zu, "
            "\"peak_rss_mb\": %.1f, \"op_ms_per_step\": {",
@@ -336,10 +339,12 @@ static void print_report(const Bench *s, const Result *r) {
     printf("step: mean %.2f ms, median %.2f, min %.2f, max %.2f over %d steps (after %d warm-up)\n",
            1e3 * r->st.mean, 1e3 * r->st.median, 1e3 * r->st.min, 1e3 * r->st.max, s->o.steps,
            s->o.warmup);
+    printf("precision: %s\n", r->precision);
     printf("throughput: %.0f tokens/s; model %.2f GFLOP/step, %.1f GFLOP/s = %.1f%% of the "
-           "measured sgemm peak %.1f GFLOP/s\n",
+           "measured %s peak %.1f GFLOP/s\n",
            r->tokens / r->st.mean, r->flops * 1e-9, r->gflops,
-           r->peak > 0 ? 100.0 * r->gflops / r->peak : 0.0, r->peak);
+           r->peak > 0 ? 100.0 * r->gflops / r->peak : 0.0,
+           s->inner->precision == PREC_BF16 ? "bf16 GEMM" : "sgemm", r->peak);
     printf("best step: %.1f GFLOP/s = %.1f%% of peak (on a shared machine the minimum is the "
            "least disturbed step)\n",
            r->flops / r->st.min * 1e-9, r->peak > 0 ? 100.0 * r->flops / r->st.min * 1e-9 / r->peak : 0.0);
@@ -381,7 +386,9 @@ static int bench_run(Bench *s, Result *r, Err *err) {
     r->gflops = r->flops / r->st.mean * 1e-9;
     r->counts = model_counts(&s->cfg, s->o.B, s->o.T);
     r->rss = peak_rss_bytes();
-    r->peak = measure_peak(s, r->threads);
+    r->sgemm_peak = r->peak = measure_peak(s, r->threads);
+    if (s->inner->precision == PREC_BF16) r->peak = bench_bf16_peak_gflops(r->threads);
+    backend_precision_describe(s->inner, r->precision, sizeof r->precision);
     return 0;
 }
 

@@ -3,6 +3,7 @@ in PyTorch (the peer that the C implementation is compared against).
 
     python3 reference/bench_step.py --preset mini --batch 16 --seq 128 \\
         --threads 2 --task mtl --steps 10 --device cpu [--tf32] [--hf]
+        [--precision fp32|bf16] [--compile]
 
 One step (as the C trainer's step, impl/train.c):
     zero_grad; for each task of the step (ner, qa, or both for mtl):
@@ -16,6 +17,12 @@ Model: reference/model.py (from-scratch BERT, explicit attention), or with
 --hf transformers' BertModel built from a config (no download; its default
 attention implementation, reported in the JSON) with the same two heads.
 Inputs are random token ids without padding (padding does not change the work).
+
+--precision bf16 runs the forward passes (and so their backward) under
+torch.autocast(device, dtype=torch.bfloat16), the one-line mixed precision a
+PyTorch user turns on: fp32 master weights and optimiser, matmuls in bf16.
+--compile wraps the model's loss in torch.compile (default mode; its compile
+time falls in the warm-up steps, which are excluded).
 
 FLOPs (the same count as impl/model.c: model_forward_flops; a multiply-add is
 2 FLOPs, N = B*T rows, hs = C/NH):
@@ -106,10 +113,20 @@ def task_loss(model, task, b):
     return M.qa_loss(model.qa_logits(h), b["start"], b["end"])
 
 
-def train_step(model, opt, params, batches, clip):
+def make_loss_fn(model, args):
+    """task_loss under autocast for --precision bf16, compiled for --compile."""
+    def loss(task, b):
+        if args.precision == "bf16":
+            with torch.autocast(args.device, dtype=torch.bfloat16):
+                return task_loss(model, task, b)
+        return task_loss(model, task, b)
+    return torch.compile(loss) if args.compile else loss
+
+
+def train_step(loss_fn, opt, params, batches, clip):
     opt.zero_grad(set_to_none=True)
     for task, b in batches:
-        task_loss(model, task, b).backward()  # lambda = 1 for both tasks
+        loss_fn(task, b).float().backward()  # lambda = 1 for both tasks
     if clip > 0:
         torch.nn.utils.clip_grad_norm_(params, clip)
     opt.step()
@@ -120,14 +137,14 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def time_steps(model, opt, params, batches, args):
+def time_steps(loss_fn, opt, params, batches, args):
     for _ in range(args.warmup):
-        train_step(model, opt, params, batches, args.clip)
+        train_step(loss_fn, opt, params, batches, args.clip)
     sync(args.device)
     times = []
     for _ in range(args.steps):
         t0 = time.perf_counter()
-        train_step(model, opt, params, batches, args.clip)
+        train_step(loss_fn, opt, params, batches, args.clip)
         sync(args.device)
         times.append(time.perf_counter() - t0)
     return times
@@ -165,6 +182,9 @@ def parse_args():
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--tf32", action="store_true", help="allow TF32 matmuls (CUDA)")
     ap.add_argument("--hf", action="store_true", help="transformers' BertModel as the encoder")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: torch.autocast(dtype=torch.bfloat16) around the forward passes")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the loss function")
     ap.add_argument("--dropout", type=float, default=0.1)
     ap.add_argument("--lr", type=float, default=2e-5)
     ap.add_argument("--clip", type=float, default=1.0, help="grad-norm clip (0: off)")
@@ -194,13 +214,14 @@ def main():
     if args.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
 
-    times = time_steps(model, opt, params, batches, args)
+    times = time_steps(make_loss_fn(model, args), opt, params, batches, args)
 
     mean = statistics.fmean(times)
     tokens = args.batch * args.seq * len(TASKS[args.task])
     flops = step_flops(cfg, args.task, args.batch, args.seq)
     res = {
-        "impl": "pytorch-hf" if args.hf else "pytorch-ref",
+        "impl": ("pytorch-hf" if args.hf else "pytorch-ref") + ("-compile" if args.compile else ""),
+        "precision": args.precision, "compile": args.compile,
         "attn": model.bert.config._attn_implementation if args.hf else "explicit",
         "preset": args.preset, "task": args.task, "batch": args.batch, "seq": args.seq,
         "device": args.device, "tf32": args.tf32, "threads": torch.get_num_threads(),
@@ -217,7 +238,7 @@ def main():
     if args.device == "cuda":
         res["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
     print(f"{res['impl']} {args.preset} task={args.task} B={args.batch} T={args.seq} "
-          f"{args.device} threads={res['threads']}{' tf32' if args.tf32 else ''}: "
+          f"{args.device} threads={res['threads']}{' tf32' if args.tf32 else ''} {args.precision}: "
           f"{res['ms_per_step']:.1f} ms/step (median {res['ms_median']:.1f}, "
           f"min {res['ms_min']:.1f}) over {args.steps} steps after {args.warmup} warm-up, "
           f"{res['tokens_per_s']:.0f} tokens/s, {res['gflops']:.1f} GFLOP/s "
