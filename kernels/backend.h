@@ -76,8 +76,11 @@ Backend *backend_cpu(int threads);
 Backend *backend_cuda(int tf32, char *why, size_t why_len);
 
 /* The bf16 CPU backend: NULL with why filled when this CPU has no native
- * bf16 (AVX512-BF16 or AMX, as oneDNN reports it). */
+ * bf16 (AVX512-BF16 or AMX, as oneDNN reports it). The bf16 CUDA backend
+ * (matmuls through cublasGemmEx on bf16 copies): NULL with why as
+ * backend_cuda. */
 Backend *backend_cpu_bf16(int threads, char *why, size_t why_len);
+Backend *backend_cuda_bf16(char *why, size_t why_len);
 
 /* The backend a --device and --precision name: "cpu" (threads as
  * backend_cpu) or "cuda" (tf32 as backend_cuda). NULL with why filled for

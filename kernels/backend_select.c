@@ -12,6 +12,7 @@ Backend *backend_cuda(int tf32, char *why, size_t why_len) {
     if (why) snprintf(why, why_len, "this build has no CUDA backend (rebuild with USE_CUDA=1 where nvcc is installed)");
     return NULL;
 }
+Backend *backend_cuda_bf16(char *why, size_t why_len) { return backend_cuda(0, why, why_len); }
 #endif
 
 static const char *const precision_names[NUM_PRECISIONS] = {"fp32", "bf16"};
@@ -41,11 +42,11 @@ Backend *backend_open(const char *device, int threads, int tf32, Precision prec,
     if (why && why_len) why[0] = '\0';
     if (!strcmp(device, "cpu")) return open_cpu(threads, prec, why, why_len);
     if (!strcmp(device, "cuda")) {
-        if (prec != PREC_FP32) {
-            if (why) snprintf(why, why_len, "--precision bf16 is not available on cuda yet");
+        if (prec == PREC_BF16 && tf32) {
+            if (why) snprintf(why, why_len, "--tf32 and --precision bf16 exclude each other (bf16 already runs the matmuls on tensor cores)");
             return NULL;
         }
-        return backend_cuda(tf32, why, why_len);
+        return prec == PREC_BF16 ? backend_cuda_bf16(why, why_len) : backend_cuda(tf32, why, why_len);
     }
     if (why) snprintf(why, why_len, "unknown device '%s' (cpu or cuda)", device);
     return NULL;
@@ -54,6 +55,8 @@ Backend *backend_open(const char *device, int threads, int tf32, Precision prec,
 void backend_precision_describe(const Backend *be, char *out, size_t len) {
     if (be->precision == PREC_BF16 && !strcmp(be->name, "cpu"))
         snprintf(out, len, "bf16 (%s)", cpu_bf16_library());
+    else if (be->precision == PREC_BF16)
+        snprintf(out, len, "bf16 (cublasGemmEx, CUBLAS_COMPUTE_32F)");
     else
         snprintf(out, len, "%s", precision_name(be->precision));
 }

@@ -188,6 +188,8 @@ static void cu_destroy(Backend *be) {
     if (!be) return;
     CudaCtx *ctx = cuda_ctx(be);
     CUDA_CHECK(cudaStreamSynchronize(ctx->stream));
+    for (int i = 0; i < 3; i++)
+        if (ctx->bf16_buf[i]) CUDA_CHECK(cudaFree(ctx->bf16_buf[i]));
     CUBLAS_CHECK(cublasDestroy(ctx->cublas));
     CUDA_CHECK(cudaStreamDestroy(ctx->stream));
     arena_release(&ctx->arena);
@@ -317,8 +319,18 @@ extern "C" Backend *backend_cuda(int tf32, char *why, size_t why_len) {
     }
     Backend *be = (Backend *)xcalloc(1, sizeof *be);
     be->name = "cuda";
+    be->precision = PREC_FP32;
     be->ctx = ctx;
     fill_memory_ops(be);
     fill_compute_ops(be);
+    return be;
+}
+
+/* Every GPU this build runs on (sm_80 and newer) has bf16 tensor cores. */
+extern "C" Backend *backend_cuda_bf16(char *why, size_t why_len) {
+    Backend *be = backend_cuda(0, why, why_len);
+    if (!be) return NULL;
+    cuda_ctx(be)->bf16 = 1;
+    be->precision = PREC_BF16;
     return be;
 }

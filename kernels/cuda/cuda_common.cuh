@@ -83,7 +83,10 @@ typedef struct CudaCtx {
     size_t l2_bytes;
     int cc_major, cc_minor;
     int tf32;
+    int bf16;       /* --precision bf16: matmul GEMM inputs rounded to bf16 */
     int sync_check; /* MTL_CUDA_SYNC=1: synchronise after every launch */
+    void *bf16_buf[3]; /* bf16 copies of GEMM inputs (cudaMalloc, grown on demand) */
+    size_t bf16_cap[3];
 
     cudaStream_t stream;
     cublasHandle_t cublas;
