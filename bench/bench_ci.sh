@@ -5,7 +5,8 @@
 #   2. trains the multi-task run a second time with the same seed and requires
 #      bitwise identical checkpoint.bin, metrics.json, predictions and losses;
 #   3. compares metrics and final losses with bench/baselines/ci-tiny.json
-#      within the tolerances stored there (see "why" in that file);
+#      within the tolerances stored there (see "why" in that file;
+#      bench/ci_check.py does this and the learning checks of 4 and 5);
 #   4. trains the multi-task run with GradNorm loss weighting (alpha 1.5) and
 #      checks that its weights moved and kept their sum; replays them with
 #      torch autograd (reference/gradnorm_check.py) when torch is installed;
@@ -79,100 +80,9 @@ else
   echo "   DIFFERENT: log.csv losses"; fail=1
 fi
 
-mode=check
-[ $UPDATE = 1 ] && mode=update
-"$PYTHON" - "$OUT" "$BASELINE" "$mode" <<'EOF' || fail=1
-import json, math, sys
-out, baseline, mode = sys.argv[1:4]
-
-def final_loss(run, key):
-    m = json.load(open(f"{out}/{run}/metrics.json"))
-    return m["final_train_loss"][key]
-
-def first_loss(run, col):
-    rows = open(f"{out}/{run}/log.csv").read().splitlines()[1:]
-    vals = [float(r.split(",")[col]) for r in rows if r.split(",")[col]]
-    return vals[0]
-
-def figures():
-    f = {}
-    for run in ("ner", "qa", "mtl"):
-        m = json.load(open(f"{out}/{run}/metrics.json"))
-        d = {}
-        if "ner" in m:
-            d["ner_dev_f1"] = m["ner"]["dev"]["f1"]
-            d["ner_test_f1"] = m["ner"]["test"]["f1"]
-            d["final_loss_ner"] = m["final_train_loss"]["ner"]
-        if "qa" in m:
-            d["qa_dev_em"] = m["qa"]["dev"]["exact_match"]
-            d["qa_dev_f1"] = m["qa"]["dev"]["f1"]
-            d["final_loss_qa"] = m["final_train_loss"]["qa"]
-        f[run] = d
-    return f
-
-cur = figures()
-ok = True
-# learning happened: the mean loss of the last 10% of steps is below the first step's
-for run, key, col in (("ner", "ner", 2), ("qa", "qa", 3), ("mtl", "ner", 2), ("mtl", "qa", 3),
-                      ("mtl-gradnorm", "ner", 2), ("mtl-gradnorm", "qa", 3)):
-    a, b = first_loss(run, col), final_loss(run, key)
-    good = b < a
-    ok &= good
-    print("   %s %-3s loss %.4f -> %.4f %s" % (run, key, a, b, "ok" if good else "DID NOT DECREASE"))
-
-# GradNorm: the learned weights moved away from 1/1 and still sum to 2
-rows = open(f"{out}/mtl-gradnorm/gradnorm.csv").read().splitlines()[1:]
-w = [tuple(map(float, r.split(",")[1:3])) for r in rows]
-moved = max(abs(a - 1.0) for a, _ in w)
-good = len(w) == 200 and moved > 0.05 and all(abs(a + b - 2.0) < 1e-9 for a, b in w)
-ok &= good
-print("   mtl-gradnorm weights: %d rows, w_ner %.3f at the end, max |w_ner - 1| %.3f, sum 2: %s"
-      % (len(w), w[-1][0], moved, "ok" if good else "FAILED"))
-
-TOL = {
-    "loss_rel": 0.02,
-    "f1_abs": 3.0,
-    "why": ("Same machine, build and thread count give bitwise identical results (checked above "
-            "with a repeated run). Measured when recording: 1 vs 2 threads, OpenBLAS core Haswell vs "
-            "SkylakeX, and a -march=haswell vs -march=native build all reproduced every figure "
-            "bitwise, so on x86-64 with this compiler the expected difference is 0. The tolerance "
-            "is for what was not measured: another compiler or libm (expf/erff, FMA contraction) "
-            "changes fp32 rounding (relative differences ~1e-7 per op) that 200 AdamW steps amplify: "
-            "final losses are means over the "
-            "last 20 steps and stay within 2% relative; F1 and EM of a model this early in training "
-            "flip with near-tied argmax decisions, so they get 3 points absolute (NER dev/test have "
-            "~5.9k/5.6k entities; 300 QA questions: one question = 0.33 point). A real regression "
-            "(broken gradient, decoding, data order) moves them far more, e.g. F1 to 0 or losses by >10%."),
-}
-if mode == "update":
-    mf = json.load(open(f"{out}/mtl/manifest.json"))
-    rec = {k: mf.get(k) for k in ("git_commit", "compiler", "cflags", "blas", "cpu_model", "threads")}
-    json.dump({"preset": "tiny", "recorded_with": rec, "tolerances": TOL, "figures": cur},
-              open(baseline, "w"), indent=2)
-    print("   wrote baseline %s" % baseline)
-else:
-    try:
-        base = json.load(open(baseline))
-    except OSError:
-        sys.exit("bench-ci: no baseline %s (record one with bash bench/bench_ci.sh --update-baseline)" % baseline)
-    tol = base["tolerances"]
-    for run, figs in base["figures"].items():
-        for k, want in figs.items():
-            got = cur.get(run, {}).get(k)
-            if got is None or want is None:
-                good, lim = got == want, 0
-            elif k.startswith("final_loss"):
-                lim = tol["loss_rel"] * abs(want)
-                good = abs(got - want) <= lim
-            else:
-                lim = tol["f1_abs"]
-                good = abs(got - want) <= lim
-            ok &= good
-            print("   %-4s %-15s %9.4f  baseline %9.4f  (tolerance %.3f) %s"
-                  % (run, k, got if got is not None else math.nan, want if want is not None else math.nan,
-                     lim, "ok" if good else "OUT OF TOLERANCE"))
-sys.exit(0 if ok else 1)
-EOF
+update=()
+[ $UPDATE = 1 ] && update=(--update)
+"$PYTHON" bench/ci_check.py "$OUT" "$BASELINE" ${update[@]+"${update[@]}"} || fail=1
 
 if "$PYTHON" -c "import torch, numpy" 2>/dev/null; then
   "$PYTHON" reference/gradnorm_check.py "$OUT/mtl-gradnorm" | sed 's/^/   /' || fail=1

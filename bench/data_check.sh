@@ -1,6 +1,9 @@
-# data_check.sh — sourced by run_bench.sh and bench_ci.sh: are the data files
-# and the vocab where build/mtl looks for them ($DATASETS_DIR, datasets/data/,
-# ../shared/datasets/; vocab: $MTL_VOCAB, datasets/data/vocab/, ../shared/vocab/)?
+# data_check.sh — sourced by the benchmark scripts (run_bench.sh, bench_ci.sh,
+# bench_dist.sh, run_bench_pretrained.sh): are the data files and the vocab
+# where build/mtl looks for them? The shell's one copy of that search path
+# (impl/paths.c for C, reference/data_paths.py for Python): a data file in
+# $DATASETS_DIR, datasets/data/, ../shared/datasets/ (also with .gz); the vocab
+# at $MTL_VOCAB, else in datasets/data/vocab/ or ../shared/vocab/.
 # missing_data prints the missing files (nothing when all are present).
 find_data() { # $1 = path relative to a datasets dir (also tried with .gz)
   local d
@@ -10,17 +13,21 @@ find_data() { # $1 = path relative to a datasets dir (also tried with .gz)
   done
   return 1
 }
+find_vocab() { # is the vocab there ($MTL_VOCAB when set)?
+  if [ -n "${MTL_VOCAB:-}" ]; then
+    [ -r "$MTL_VOCAB" ]
+  else
+    [ -r datasets/data/vocab/bert-base-uncased-vocab.txt ] || [ -r ../shared/vocab/bert-base-uncased-vocab.txt ]
+  fi
+}
 missing_data() {
   local f
   for f in conll2003/train.txt conll2003/valid.txt conll2003/test.txt \
            squad/train-v1.1-subset44.json squad/dev-v1.1.json; do
     find_data "$f" || echo "$f"
   done
-  if [ -n "${MTL_VOCAB:-}" ]; then
-    [ -r "$MTL_VOCAB" ] || echo "\$MTL_VOCAB=$MTL_VOCAB"
-  elif [ ! -r datasets/data/vocab/bert-base-uncased-vocab.txt ] &&
-       [ ! -r ../shared/vocab/bert-base-uncased-vocab.txt ]; then
-    echo "vocab/bert-base-uncased-vocab.txt"
+  if ! find_vocab; then
+    if [ -n "${MTL_VOCAB:-}" ]; then echo "\$MTL_VOCAB=$MTL_VOCAB"; else echo "vocab/bert-base-uncased-vocab.txt"; fi
   fi
 }
 how_to_get_data() {

@@ -26,6 +26,7 @@
 #   OUT      runs root                          [runs/bench]
 #   BUILD    build dir holding mtl              [build]
 #   DRY_RUN  1: print the plan and exit         [0]
+#   PYTHON   for bench/step_times.py (the plan's step times)  [python3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The default is the pretrained benchmark (bench/run_bench_pretrained.sh);
@@ -70,40 +71,22 @@ COMMON=(--preset "$PRESET" --max-steps "$STEPS" --lr "$LR" --warmup-ratio 0.1 --
 require_data "make bench"
 
 # ---- plan -------------------------------------------------------------------
-# Seconds per optimiser step with 2 threads, measured on the 2-core dev VM
-# (Xeon, AVX-512, OpenBLAS SkylakeX; tiny and mini measured, minilm and base
-# scaled by FLOPs) with dynamic padding: NER batches are ~50 tokens long, QA
-# batches ~300-384. Only for the time estimate; one thread takes ~1.8x as long
-# (measured: tiny 2000-step runs, 1 thread: NER 33 s, QA 254 s, MTL 269 s).
-# On a machine shared with other jobs, THREADS=2 can be several times slower
-# than THREADS=1 (OpenMP threads wait for busy cores): use THREADS=1 there.
-step_s() { # $1 preset, $2 task
-  case "$1:$2" in
-    tiny:ner) echo 0.008;; tiny:qa) echo 0.065;; tiny:mtl) echo 0.077;;
-    mini:ner) echo 0.25;; mini:qa) echo 1.3;; mini:mtl) echo 1.6;;
-    minilm:ner) echo 0.75;; minilm:qa) echo 3.9;; minilm:mtl) echo 4.8;;
-    base:ner) echo 3.0;; base:qa) echo 16.0;; base:mtl) echo 19.0;;
-    *) echo 1.0;;
-  esac
-}
-# final evaluation: NER dev+test (6.7k sentences), QA dev windows (~1.03 per question)
-eval_s() { # $1 preset, $2 task
-  local ner qa
-  case "$1" in tiny) ner=2; qa=0.001;; mini) ner=20; qa=0.035;; minilm) ner=60; qa=0.1;; *) ner=250; qa=0.4;; esac
-  local nq=$QA_DEV_LIMIT; [ "$nq" = 0 ] && nq=10570
-  case "$2" in
-    ner) echo "$ner";;
-    qa) calc "$nq * $qa";;
-    *) calc "$ner + $nq * $qa";;
-  esac
-}
+# Seconds per optimiser step and of the final evaluation (NER dev + test; QA
+# per dev question), as measured by the last benchmark of each preset and task
+# (bench/baselines/step-times.json, rewritten at the end of every run below by
+# bench/step_times.py). Only for the time estimate. On a machine shared with
+# other jobs, THREADS=2 can be several times slower than THREADS=1 (OpenMP
+# threads wait for busy cores): use THREADS=1 there.
+PYTHON=${PYTHON:-python3}
+step_s() { "$PYTHON" bench/step_times.py step "$1" "$2" "$THREADS"; } # $1 preset, $2 task
+eval_s() { "$PYTHON" bench/step_times.py eval "$1" "$2" "$QA_DEV_LIMIT_N"; } # $1 preset, $2 task
+QA_DEV_LIMIT_N=$QA_DEV_LIMIT; [ "$QA_DEV_LIMIT_N" = 0 ] && QA_DEV_LIMIT_N=10570
 nseeds=$(tr ',' '\n' <<<"$SEEDS" | grep -c .)
-tf=$(calc "$THREADS >= 2 ? 1 : 1.8") # the table is for 2 threads
 total=0
 echo "== make bench plan: preset $PRESET, seeds $SEEDS, $STEPS steps per run (lr $LR), $THREADS threads, QA dev limit $QA_DEV_LIMIT (0 = full)"
 echo "   (INIT=scratch: the models train from random init)"
 for t in $TASKS; do
-  s=$(calc "$nseeds * ($STEPS * $(step_s "$PRESET" "$t") * $tf + $(eval_s "$PRESET" "$t") + 20)")
+  s=$(calc "$nseeds * ($STEPS * $(step_s "$PRESET" "$t") + $(eval_s "$PRESET" "$t") + 20)")
   total=$(calc "$total + $s")
   printf '   %-4s x %d seeds: ~%4.0f min\n' "$t" "$nseeds" "$(calc "$s / 60")"
 done
@@ -115,7 +98,7 @@ if [ "$ABLATIONS" = 1 ]; then
   has_kind lambda && units=$(calc "$units + 2")
   has_kind sampling && units=$(calc "$units + 1.5")
   has_kind gradnorm && units=$(calc "$units + 2")
-  s=$(calc "$units * $na * ($STEPS * $(step_s "$PRESET" mtl) * $tf + $(eval_s "$PRESET" mtl) + 20)")
+  s=$(calc "$units * $na * ($STEPS * $(step_s "$PRESET" mtl) + $(eval_s "$PRESET" mtl) + 20)")
   total=$(calc "$total + $s")
   printf '   ablations (%s) x %d seed(s): ~%4.0f min\n' "$ABLATION_KINDS" "$na" "$(calc "$s / 60")"
 fi
@@ -172,6 +155,8 @@ if [ "$STEP_CMP" = 1 ]; then
   THREADS="$THREADS" BUILD="$BUILD" bash bench/bench_step_cmp.sh ||
     echo "warning: bench_step_cmp failed" >&2
 fi
+
+"$PYTHON" bench/step_times.py record "$OUT" || echo "warning: step times not recorded" >&2
 
 echo "== reports"
 make --no-print-directory reports RUNS="$OUT" BUILD="$BUILD"

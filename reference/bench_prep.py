@@ -29,8 +29,8 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
 from transformers import BertTokenizerFast  # noqa: E402
 
-DEF_FILE = "../shared/datasets/squad/dev-v1.1.json.gz"
-DEF_VOCAB = "../shared/vocab/bert-base-uncased-vocab.txt"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from data_paths import find_data, find_vocab  # noqa: E402
 
 
 def load_examples(path):
@@ -146,14 +146,16 @@ def compare(hf_rows, c_path, max_len):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--file", default=DEF_FILE)
-    ap.add_argument("--vocab", default=DEF_VOCAB)
+    ap.add_argument("--file", default=None, help="default: squad/dev-v1.1.json.gz in the datasets dirs")
+    ap.add_argument("--vocab", default=None, help="default: $MTL_VOCAB or the vocab in the datasets dirs")
     ap.add_argument("--max-seq", type=int, default=384)
     ap.add_argument("--stride", type=int, default=128)
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--dump")
     ap.add_argument("--compare")
     a = ap.parse_args()
+    a.file = a.file or find_data("squad/dev-v1.1.json.gz")
+    a.vocab = a.vocab or find_vocab()
     t0 = time.perf_counter()
     ex = load_examples(a.file)
     # transformers 5: the vocab file goes in `vocab` (vocab_file= is ignored)

@@ -24,6 +24,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from data_paths import find_data  # noqa: E402
+
 BOUNDARY = "-X-"
 
 
@@ -217,7 +220,7 @@ def write_file(path, sents, guesses):
 
 
 def random_check(args):
-    sents = read_conll(args.conll)
+    sents = read_conll(args.conll or find_data("conll2003/valid.txt"))
     rng = random.Random(args.seed)
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
@@ -244,7 +247,7 @@ def main():
     ap.add_argument("--compare", metavar="MTL", help="compare with MTL score-ner on each FILE")
     ap.add_argument("--random", type=int, default=0)
     ap.add_argument("--mtl", default="build/mtl")
-    ap.add_argument("--conll", default="../shared/datasets/conll2003/valid.txt")
+    ap.add_argument("--conll", default=None, help="default: conll2003/valid.txt in the datasets dirs")
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     if a.random:

@@ -34,8 +34,10 @@ import sys
 import time
 import unicodedata
 
-DATA = os.environ.get("DATASETS_DIR", "../shared/datasets")
-VOCAB = os.environ.get("MTL_VOCAB", "../shared/vocab/bert-base-uncased-vocab.txt")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from data_paths import find_data, find_vocab  # noqa: E402
+
+VOCAB = find_vocab()
 
 
 def load_tokenizer():
@@ -59,7 +61,7 @@ def conll_inputs():
     words, sents = {}, []
     for split in ("train", "valid", "test"):
         cur = []
-        with open(os.path.join(DATA, "conll2003", split + ".txt"), encoding="utf-8") as f:
+        with open(find_data("conll2003/%s.txt" % split), encoding="utf-8") as f:
             for line in f:
                 fields = line.split()
                 if not fields or fields[0] == "-DOCSTART-":
@@ -75,7 +77,7 @@ def conll_inputs():
 
 
 def squad_inputs(name, tag):
-    with gzip.open(os.path.join(DATA, "squad", name), "rt", encoding="utf-8") as f:
+    with gzip.open(find_data("squad/" + name), "rt", encoding="utf-8") as f:
         data = json.load(f)["data"]
     out = []
     for art in data:

@@ -30,7 +30,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reports"))
-from write_results import read_json  # noqa: E402
+from loading import read_json  # noqa: E402
 
 TASKS = ("ner", "qa", "mtl")
 SCORES = {"ner": [("ner", "test", "f1", "NER test F1"), ("ner", "dev", "f1", "NER dev F1")],

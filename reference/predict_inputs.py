@@ -2,8 +2,7 @@
 one way, and `mtl predict` run on them (reference/predict_check.py, reference/bench_predict.py,
 bench/predict_single_pass.py): CoNLL-2003 test sentences as texts (tokens
 joined by spaces) and SQuAD v1.1 dev questions with their contexts, in file
-order, found as the C side finds data (DATASETS_DIR, datasets/data,
-../shared/datasets; .gz accepted)."""
+order, found as the C side finds data (data_paths.find_data)."""
 import gzip
 import json
 import os
@@ -11,19 +10,14 @@ import subprocess
 import sys
 import tempfile
 
-
-def data_path(rel):
-    for root in (os.environ.get("DATASETS_DIR"), "datasets/data", "../shared/datasets"):
-        for name in (rel, rel + ".gz"):
-            if root and os.path.isfile(os.path.join(root, name)):
-                return os.path.join(root, name)
-    sys.exit("%s not found (DATASETS_DIR, datasets/data, ../shared/datasets)" % rel)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from data_paths import find_data  # noqa: E402
 
 
 def conll_sentences(n):
     """The first n sentences of CoNLL-2003 test, tokens joined by single spaces."""
     out, cur = [], []
-    with open(data_path("conll2003/test.txt"), encoding="utf-8") as f:
+    with open(find_data("conll2003/test.txt"), encoding="utf-8") as f:
         for line in f:
             cols = line.split()
             if not cols:
@@ -39,7 +33,7 @@ def conll_sentences(n):
 
 def squad_questions(n):
     """The first n SQuAD v1.1 dev questions: dicts with id, question, context."""
-    path = data_path("squad/dev-v1.1.json")
+    path = find_data("squad/dev-v1.1.json")
     with (gzip.open if path.endswith(".gz") else open)(path, "rt", encoding="utf-8") as f:
         data = json.load(f)["data"]
     out = []

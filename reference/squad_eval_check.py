@@ -36,6 +36,8 @@ import subprocess
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "reference"))
+from data_paths import find_data  # noqa: E402
 
 
 # ---- the official logic ------------------------------------------------------
@@ -283,10 +285,11 @@ def check_normalize(dataset, workdir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mtl", default=os.path.join(REPO, "build", "mtl"))
-    ap.add_argument("--data", default=os.path.join(REPO, "..", "shared", "datasets", "squad", "dev-v1.1.json.gz"))
+    ap.add_argument("--data", default=None, help="default: squad/dev-v1.1.json.gz in the datasets dirs")
     ap.add_argument("--workdir", default="/tmp/squad_eval_check")
     ap.add_argument("--no-normalize", action="store_true")
     a = ap.parse_args()
+    a.data = a.data or find_data("squad/dev-v1.1.json.gz")
     os.makedirs(a.workdir, exist_ok=True)
     opener = gzip.open if a.data.endswith(".gz") else open
     with opener(a.data, "rt", encoding="utf-8") as f:

@@ -34,7 +34,10 @@ import sys
 import tempfile
 import unicodedata
 
-VOCAB = os.environ.get("MTL_VOCAB", "../shared/vocab/bert-base-uncased-vocab.txt")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from data_paths import find_vocab  # noqa: E402
+
+VOCAB = find_vocab()
 RULES_H = "impl/tokenizer_hf_rules.h"
 FIXTURE = "tests/fixtures/tokenizer_unicode.tsv"
 MARKS_VOCAB = "tests/fixtures/vocab_marks.txt"

@@ -13,14 +13,16 @@ splices the same section file in when it regenerates RESULTS.md.
 import argparse
 import datetime as dt
 import glob
-import json
 import math
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from splice import splice as splice_section  # noqa: E402
-from write_results import Run, claims_section, find_groups, fnum, mean_std, pm, read_json  # noqa: E402
+from claims import claims_section  # noqa: E402
+from loading import Run, find_groups, fnum, read_json, read_jsonl  # noqa: E402
+from stats import fmt_p, mean_std, pm  # noqa: E402
+from tables import table_lines as table  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reference"))
 from hf_scores_check import dig, heads_of, paired_runs  # noqa: E402
@@ -33,12 +35,6 @@ TYPES = ["PER", "LOC", "ORG", "MISC"]
 
 def mib(x):
     return x / 2 ** 20
-
-
-def table(head, rows):
-    out = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return out
 
 
 def main_groups(root):
@@ -222,14 +218,6 @@ def speed_rows(root):
         "%s; our binary %s" % (cpu or "?", ", ".join(sorted(set(commits))))
 
 
-def read_jsonl(path):
-    try:
-        with open(path) as f:
-            return [json.loads(line) for line in f if line.strip()]
-    except (OSError, ValueError):
-        return []
-
-
 def inference_rows(d):
     """bench/bench_predict.sh: ours vs the pipelines and plain PyTorch, same model, inputs and threads."""
     c, py = read_jsonl(os.path.join(d, "c.jsonl")), read_jsonl(os.path.join(d, "py.jsonl"))
@@ -320,10 +308,6 @@ def claim_tests(groups):
             out["qa_dev_em"] = sg.compare_qa(a, b, golds, 0)
             out["qa_dev_f1"] = sg.compare_qa(a, b, golds, 1)
     return {k: v for k, v in out.items() if v}
-
-
-def fmt_p(p):
-    return "%.3g" % p if p > 0 else "< 1e-4"
 
 
 def hf_tests(root, groups):

@@ -180,8 +180,8 @@ def verdict(boot, w):
 def squad_dev_golds():
     """{id: [answer texts]} of SQuAD v1.1 dev (found as the C side finds data)."""
     import gzip
-    from predict_inputs import data_path
-    path = data_path("squad/dev-v1.1.json")
+    from data_paths import find_data
+    path = find_data("squad/dev-v1.1.json")
     with (gzip.open if path.endswith(".gz") else open)(path, "rt", encoding="utf-8") as f:
         data = json.load(f)["data"]
     return {qa["id"]: [a["text"] for a in qa["answers"]]
