@@ -247,7 +247,7 @@ def check_v2(mtl, dataset, workdir):
 
 def check_normalize(dataset, workdir):
     so = os.path.join(workdir, "libsquadeval.so")
-    srcs = [os.path.join(REPO, "impl", f) for f in ("squad_eval.c", "squad.c", "util.c")]
+    srcs = [os.path.join(REPO, "impl", f) for f in ("squad_eval.c", "squad.c", "jsonr.c", "util.c")]
     cmd = ["cc", "-std=c11", "-D_GNU_SOURCE", "-w", "-O1", "-shared", "-fPIC", "-I" + os.path.join(REPO, "impl"),
            "-I/usr/include/cjson", "-o", so] + srcs + ["-lcjson", "-lutf8proc", "-lz", "-lm"]
     subprocess.run(cmd, check=True)
