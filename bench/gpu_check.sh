@@ -22,13 +22,14 @@
 #      CPU vs GPU; rerun with MTL_CUDA_SYNC=1 only if it died of a CUDA/cuBLAS
 #      error or a signal), then every suite via tests/run_tests.sh (test_cuda
 #      runs again there; no second `make`)
-#   4. mtl bench-kernels --device cuda, fp32 and --tf32 (preset base, B 32,
-#      T 128) -> runs/bench-kernels-cuda.csv, runs/bench-kernels-cuda-tf32.csv;
+#   4. mtl bench-kernels --device cuda, fp32, --tf32 and --precision bf16
+#      (preset base, B 32, T 128) -> runs/bench-kernels-cuda{,-tf32,-bf16}.csv;
 #   5. mtl bench-step --device cuda, preset base, batch 32, seq 128 and 384,
-#      fp32 and --tf32, and 6. reference/bench_step.py --device cuda --hf at
-#      the same four shapes (PyTorch + transformers' BertModel: the peer
-#      comparison), both through bench/bench_step_cmp.sh ->
-#      runs/bench-step-cuda.jsonl
+#      fp32, --tf32 and bf16 (#14's GPU goal: base B 32 T 384 bf16 >= 1.3x
+#      PyTorch bf16 autocast), and 6. reference/bench_step.py --device cuda
+#      --hf at the same shapes (PyTorch + transformers' BertModel, bf16 under
+#      torch.autocast: the peer comparison), both through
+#      bench/bench_step_cmp.sh -> runs/bench-step-cuda.jsonl
 #   7. mtl bench-kernels --device cpu -> runs/bench-kernels-cpu-gpuhost.csv
 # Output: $OUT/summary.txt (one line per step: status, seconds, log) and
 # $OUT/logs.tar.gz (every <step>.log and, at the end, runs/*.csv), refreshed
@@ -127,11 +128,13 @@ step bench_kernels_cuda 60 "$MTL" bench-kernels --device cuda --preset base --ba
   --out runs/bench-kernels-cuda.csv
 step bench_kernels_cuda_tf32 60 "$MTL" bench-kernels --device cuda --tf32 --preset base --batch 32 \
   --seq 128 --out runs/bench-kernels-cuda-tf32.csv
+step bench_kernels_cuda_bf16 60 "$MTL" bench-kernels --device cuda --precision bf16 --preset base \
+  --batch 32 --seq 128 --out runs/bench-kernels-cuda-bf16.csv
 
 # 5+6. whole training steps, ours vs the PyTorch peer (transformers' BertModel),
 # preset base, batch 32, seq 128 and 384, fp32 and TF32, one round (the GPU
 # is not shared) -> runs/bench-step-cuda.jsonl, tabulated by `make reports`
-step bench_step_cuda 330 env DEVICE=cuda PRESETS=base BATCH=32 SEQS="128 384" MATHS="fp32 tf32" \
+step bench_step_cuda 330 env DEVICE=cuda PRESETS=base BATCH=32 SEQS="128 384" MATHS="fp32 tf32 bf16" \
   ROUNDS=1 SIDES="ours torch-hf" TIMED_STEPS=10 WARMUP_STEPS=3 BUILD="$BUILD" \
   STEP_OUT=runs/bench-step-cuda.jsonl \
   bash bench/bench_step_cmp.sh

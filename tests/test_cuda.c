@@ -257,6 +257,30 @@ static void test_matmul_tf32(void) {
     tf->destroy(tf);
 }
 
+/* bf16 matmul: the GPU's bf16 backend vs the CPU's. Both round the inputs
+ * with the same rule (round to nearest even) and the bf16 products are exact
+ * in fp32, so only the K-order of the fp32 sums differs: TOL_DOT. SKIP when
+ * this machine's CPU has no native bf16 (no CPU side to compare with). */
+static void test_matmul_bf16(void) {
+    char why[256];
+    Backend *cpu = backend_cpu_bf16(0, why, sizeof why);
+    if (!cpu) {
+        testutil_skip("cuda bf16 matmul vs cpu bf16", why);
+        return;
+    }
+    Backend *gpu = backend_cuda_bf16(why, sizeof why);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(gpu);
+    Backend *c0 = g_cpu, *g0 = g_gpu;
+    g_cpu = cpu, g_gpu = gpu;
+    const MmCase cases[] = {{7, 20, 13, 1, 1, TOL_DOT}, {256, 128, 384, 1, 1, TOL_DOT},
+                            {300, 257, 2, 1, 1, TOL_DOT}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        compare_backends("matmul bf16", run_matmul, &cases[i]);
+    g_cpu = c0, g_gpu = g0;
+    gpu->destroy(gpu);
+    cpu->destroy(cpu);
+}
+
 /* ---- attention ---------------------------------------------------------------- */
 
 typedef struct {
@@ -861,6 +885,7 @@ int main(void) {
         {"layernorm fwd+bwd vs CPU, GPU repeat bitwise", test_layernorm},
         {"matmul fwd+bwd vs CPU, GPU repeat bitwise", test_matmul},
         {"matmul with TF32 vs CPU (loose)", test_matmul_tf32},
+        {"matmul bf16 vs CPU bf16, GPU repeat bitwise", test_matmul_bf16},
         {"attention fwd+bwd (mask, dropout) vs CPU, GPU repeat bitwise", test_attention},
         {"gelu/residual/qa_split/scale/adamw vs CPU, GPU repeat bitwise", test_elementwise},
         {"dropout values and masks bitwise equal to CPU", test_dropout_bitwise},
