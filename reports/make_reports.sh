@@ -3,6 +3,7 @@
 # (no training). Usage: bash reports/make_reports.sh [RUNS_DIR] [RESULTS_FILE]
 #   1. reports/write_results.py reads the runs and writes reports/data/*.dat
 #      (gnuplot inputs) and RESULTS.md (tables, figure links, manifests)
+#      and reports/bf16_results.py splices in the bf16 section
 #   2. gnuplot draws reports/dashboard.{png,svg} and, when those runs exist,
 #      reports/ablation_{lambda,sampling}.{png,svg}, reports/gradnorm_weights.*
 #      and reports/kernels.*
@@ -24,6 +25,7 @@ mkdir -p "$FIGS/data"
 "$PYTHON" reports/write_results.py --runs "$RUNS" --data "$FIGS/data" --figs "$FIGS" \
   --results "$RESULTS" --kernels "${kernels[@]}" --steps "${steps[@]}" --mtl "${BUILD:-build}/mtl" \
   --command make reports RUNS="$RUNS"
+"$PYTHON" reports/bf16_results.py --results "$RESULTS" # from bench/results/bf16 (bench/bf16_quality.sh)
 gnuplot -e "data='$FIGS/data'; out='$FIGS/dashboard'" reports/dashboard.gp
 gnuplot -e "data='$FIGS/data'; outdir='$FIGS'" reports/ablation.gp
 gnuplot -e "data='$FIGS/data'; outdir='$FIGS'" reports/gradnorm.gp
