@@ -38,6 +38,18 @@ ifeq ($(USE_MPI),auto)
   endif
 endif
 
+# oneDNN (the CPU's bf16 GEMM, --precision bf16; Debian: libdnnl-dev):
+# auto = when its header is found. Without it --precision bf16 on the CPU
+# says so and runs fp32.
+USE_DNNL ?= auto
+ifeq ($(USE_DNNL),auto)
+  ifneq ($(wildcard /usr/include/oneapi/dnnl/dnnl.h),)
+    USE_DNNL := 1
+  else
+    USE_DNNL := 0
+  endif
+endif
+
 ifeq ($(USE_CUDA),auto)
   ifneq ($(wildcard $(NVCC)),)
     USE_CUDA := 1
@@ -50,7 +62,7 @@ GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 WARN     := -Wall -Wextra -Wno-unused-parameter
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(OPT) -fopenmp $(WARN) -Iimpl -Ikernels -Ireference -I/usr/include/cjson
 DEFS     := -DMTL_GIT_COMMIT='"$(GIT_COMMIT)"' -DMTL_CFLAGS='"$(CC) $(OPT) -fopenmp"'
-LDLIBS   := -lopenblas -ldnnl -lcjson -lutf8proc -lz -lm -fopenmp
+LDLIBS   := -lopenblas -lcjson -lutf8proc -lz -lm -fopenmp
 
 ifeq ($(USE_CUDA),1)
 DEFS     += -DMTL_CUDA
@@ -76,6 +88,10 @@ DEFS     += -DMTL_NCCL
 LDLIBS   += -lnccl
 CU_SRC   += kernels/cuda/dist_nccl.cu
 endif
+ifeq ($(USE_DNNL),1)
+DEFS     += -DMTL_DNNL
+LDLIBS   += -ldnnl
+endif
 ifeq ($(USE_MPI),1)
   ifeq ($(MPICC),)
     $(error USE_MPI=1 but mpicc is not installed (apt-get install libopenmpi-dev openmpi-bin))
@@ -100,13 +116,13 @@ TEST_COMMON := $(wildcard tests/common/*.c)
 # buildinfo.o embeds the commit (+ -dirty) and the flags: a stamp file that
 # changes only when they change makes it rebuild, so a binary never reports
 # the commit of an older build.
-BUILDINFO := $(GIT_COMMIT) $(CC) $(OPT) $(USE_CUDA) $(USE_MPI) $(USE_NCCL)
+BUILDINFO := $(GIT_COMMIT) $(CC) $(OPT) $(USE_CUDA) $(USE_MPI) $(USE_NCCL) $(USE_DNNL)
 $(shell mkdir -p $(BUILD) && { [ "$$(cat $(BUILD)/buildinfo.stamp 2>/dev/null)" = '$(BUILDINFO)' ] || echo '$(BUILDINFO)' > $(BUILD)/buildinfo.stamp; })
 $(BUILD)/impl/buildinfo.o: $(BUILD)/buildinfo.stamp
 # Every object depends on the compile flags the same way: switching
 # USE_CUDA, OPT or the compiler within one build dir rebuilds everything
 # (objects of both settings must never be mixed in one binary).
-FLAGINFO := $(CC) $(OPT) $(USE_CUDA) $(USE_MPI) $(USE_NCCL) $(NVFLAGS)
+FLAGINFO := $(CC) $(OPT) $(USE_CUDA) $(USE_MPI) $(USE_NCCL) $(USE_DNNL) $(NVFLAGS)
 $(shell mkdir -p $(BUILD) && { [ "$$(cat $(BUILD)/flags.stamp 2>/dev/null)" = '$(FLAGINFO)' ] || echo '$(FLAGINFO)' > $(BUILD)/flags.stamp; })
 
 .PHONY: all test test-only clean reference

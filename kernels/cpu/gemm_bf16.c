@@ -4,8 +4,8 @@
  * created (e.g. brgemm on AMX tiles); creating one costs far more than a
  * small GEMM, so primitives are kept in a small cache keyed by everything
  * that shapes them. Memory objects are created without data and pointed at
- * the caller's buffers on each call. */
-#include <dnnl.h>
+ * the caller's buffers on each call. Without oneDNN (USE_DNNL=0) only the
+ * rounding is here and cpu_bf16_native() says why bf16 is unavailable. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +13,20 @@
 #include "cpu_bf16.h"
 #include "cpu_internal.h"
 #include "util.h"
+
+void cpu_bf16_round_matrix(bf16 *dst, const float *src, int rows, int cols, int ld, int threads) {
+    size_t total = (size_t)rows * (size_t)cols;
+    int nth = total < 65536 ? 1 : threads;
+#pragma omp parallel for schedule(static) num_threads(nth)
+    for (int r = 0; r < rows; r++) {
+        const float *s = src + (size_t)r * (size_t)ld;
+        bf16 *d = dst + (size_t)r * (size_t)cols;
+        for (int c = 0; c < cols; c++) d[c] = bf16_round(s[c]);
+    }
+}
+
+#ifdef MTL_DNNL
+#include <dnnl.h>
 
 enum { CACHE_SLOTS = 64 };
 
@@ -42,17 +56,6 @@ static char last_impl[64] = "none yet";
 
 static void check(dnnl_status_t s, const char *what) {
     if (s != dnnl_success) die("oneDNN: %s failed (status %d)", what, (int)s);
-}
-
-void cpu_bf16_round_matrix(bf16 *dst, const float *src, int rows, int cols, int ld, int threads) {
-    size_t total = (size_t)rows * (size_t)cols;
-    int nth = total < 65536 ? 1 : threads;
-#pragma omp parallel for schedule(static) num_threads(nth)
-    for (int r = 0; r < rows; r++) {
-        const float *s = src + (size_t)r * (size_t)ld;
-        bf16 *d = dst + (size_t)r * (size_t)cols;
-        for (int c = 0; c < cols; c++) d[c] = bf16_round(s[c]);
-    }
 }
 
 const char *cpu_bf16_isa(void) {
@@ -192,3 +195,29 @@ void bf16_gemm(Bf16Gemm *g, int transA, int transB, int M, int N, int K, float a
     check(dnnl_primitive_execute(s->prim, g->stream, 3, args), "primitive_execute");
     check(dnnl_stream_wait(g->stream), "stream_wait");
 }
+
+#else /* no oneDNN in this build */
+
+int cpu_bf16_native(char *why, size_t why_len) {
+    if (why)
+        snprintf(why, why_len,
+                 "this build has no oneDNN (install libdnnl-dev and rebuild; make USE_DNNL=auto)");
+    return 0;
+}
+
+const char *cpu_bf16_isa(void) { return "none (no oneDNN)"; }
+const char *cpu_bf16_impl(void) { return "none (no oneDNN)"; }
+const char *cpu_bf16_library(void) { return "no oneDNN in this build"; }
+
+Bf16Gemm *bf16_gemm_create(int threads) {
+    (void)threads;
+    die("bf16_gemm_create: this build has no oneDNN");
+}
+
+void bf16_gemm_destroy(Bf16Gemm *g) { (void)g; }
+
+void bf16_gemm(Bf16Gemm *g, int transA, int transB, int M, int N, int K, float alpha,
+               const bf16 *A, int lda, const bf16 *B, int ldb, float beta, float *C, int ldc) {
+    die("bf16_gemm: this build has no oneDNN");
+}
+#endif

@@ -66,7 +66,9 @@ const char *testutil_repo_path(const char *rel) {
 }
 
 void testutil_skip(const char *what, const char *why) {
-    printf("SKIP %s: %s\n", what, why);
+    /* on a line of its own (tests/run_tests.sh counts lines starting with
+     * SKIP), also when CUnit has just printed "Test: ... ..." */
+    printf("\nSKIP %s: %s\n", what, why);
     fflush(stdout);
 }
 
