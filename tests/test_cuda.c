@@ -244,9 +244,9 @@ static void run_matmul(Backend *be, const void *arg, Outs *o) {
 }
 
 static void test_matmul(void) {
-    const MmCase cases[] = {{7, 20, 13, 1, 1, TOL_DOT},   {39, 36, 9, 0, 1, TOL_DOT},
-                            {13, 36, 108, 1, 0, TOL_DOT}, {256, 128, 384, 1, 1, TOL_DOT},
-                            {1, 5, 3, 1, 1, TOL_DOT},     {300, 257, 2, 1, 1, TOL_DOT}};
+    const MmCase cases[] = {{7, 20, 13, 1, 1, TOL_DOT, 0},   {39, 36, 9, 0, 1, TOL_DOT, 0},
+                            {13, 36, 108, 1, 0, TOL_DOT, 0}, {256, 128, 384, 1, 1, TOL_DOT, 0},
+                            {1, 5, 3, 1, 1, TOL_DOT, 0},     {300, 257, 2, 1, 1, TOL_DOT, 0}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         compare_backends("matmul", run_matmul, &cases[i]);
 }
@@ -257,7 +257,7 @@ static void test_matmul_tf32(void) {
     Backend *tf = backend_cuda(1, why, sizeof why);
     CU_ASSERT_PTR_NOT_NULL_FATAL(tf);
     Backend *fp32 = g_gpu;
-    const MmCase k = {256, 128, 384, 1, 1, TOL_TF32};
+    const MmCase k = {256, 128, 384, 1, 1, TOL_TF32, 0};
     g_gpu = tf;
     compare_backends("matmul tf32", run_matmul, &k);
     g_gpu = fp32;
