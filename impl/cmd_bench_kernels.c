@@ -15,87 +15,46 @@
 #include "config.h"
 #include "cpu/cpu_blas.h"
 #include "manifest.h"
+#include "opts.h"
 #include "../bench/peak.h"
 
 typedef struct {
-    const char *device, *preset, *out;
+    Device device;
+    const char *preset, *out;
     int B, T, threads, repeats, tf32;
 } BkOpts;
 
-static void bk_usage(FILE *f) {
-    fprintf(f,
-            "usage: mtl bench-kernels [--device cpu|cuda] [--preset P] [--batch B] [--seq T]\n"
-            "                         [--threads N] [--repeats R] [--out FILE] [--tf32]\n"
-            "  --device   backend to time (default cpu)\n"
-            "  --preset   model size: tiny, mini, minilm, base (default mini)\n"
-            "  --batch    sequences per step (default 16)\n"
-            "  --seq      tokens per sequence (default 128)\n"
-            "  --threads  CPU threads (default: all OpenMP threads)\n"
-            "  --repeats  timed calls per op, median reported (default 15, >= 10 advised)\n"
-            "  --out      CSV path (default runs/bench-kernels-<device>[-tf32].csv)\n"
-            "  --tf32     cuda: TF32 tensor-core matmuls (peak measured in TF32 too)\n");
-}
+#define OS BkOpts
+static const OptSpec BK_OPTS[] = {
+    {OPT_ENUM(OS, "device", device, DEVICE_NAMES, "backend to time")},
+    {OPT_ARG(OS, "preset", preset, "model size: tiny | mini | minilm | base")},
+    {OPT_INT(OS, "batch", B, 1, 1000000, "sequences per step")},
+    {OPT_INT(OS, "seq", T, 1, 1000000, "tokens per sequence")},
+    {OPT_INT(OS, "threads", threads, 0, 1024, "CPU threads (0 = all OpenMP threads)")},
+    {OPT_INT(OS, "repeats", repeats, 1, 1000000, "timed calls per op, median reported (>= 10 advised)")},
+    {OPT_ARG(OS, "out", out, "CSV path [runs/bench-kernels-<device>[-tf32].csv]")},
+    {OPT_FLAG(OS, "tf32", tf32, "cuda: TF32 tensor-core matmuls (peak measured in TF32 too)")},
+};
+#undef OS
 
-/* Parses a positive int option value; returns 0 or prints why and returns -1. */
-static int parse_pos_int(const char *opt, const char *s, int *v) {
-    char *end = NULL;
-    long x = strtol(s, &end, 10);
-    if (!*s || *end || x < 1 || x > 1000000) {
-        fprintf(stderr, "mtl bench-kernels: %s wants a positive integer, got '%s'\n", opt, s);
-        return -1;
-    }
-    *v = (int)x;
-    return 0;
-}
+static const OptTable BK_TABLE = {
+    .cmd = "bench-kernels",
+    .synopsis = "usage: mtl bench-kernels [--device cpu|cuda] [--preset P] [--batch B] [--seq T] [options]",
+    .about = "Times every backend op at the shapes of one training step against this machine's\n"
+             "sgemm and copy peaks; prints a table and writes a CSV.\n",
+    .specs = BK_OPTS,
+    .n = (int)(sizeof BK_OPTS / sizeof BK_OPTS[0]),
+};
 
-/* Returns -1 to continue, else the exit status. */
-static int parse_bk_args(int argc, char **argv, BkOpts *o) {
-    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int bad = 0;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            bk_usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--tf32")) {
-            o->tf32 = 1;
-            i--; /* a flag: no value to skip */
-        } else if (!v) {
-            fprintf(stderr, "mtl bench-kernels: option '%s' needs a value\n", a);
-            bad = 2;
-        } else if (!strcmp(a, "--device")) {
-            o->device = v;
-        } else if (!strcmp(a, "--preset")) {
-            o->preset = v;
-        } else if (!strcmp(a, "--out")) {
-            o->out = v;
-        } else if (!strcmp(a, "--batch")) {
-            bad = parse_pos_int(a, v, &o->B) ? 2 : 0;
-        } else if (!strcmp(a, "--seq")) {
-            bad = parse_pos_int(a, v, &o->T) ? 2 : 0;
-        } else if (!strcmp(a, "--threads")) {
-            bad = parse_pos_int(a, v, &o->threads) ? 2 : 0;
-        } else if (!strcmp(a, "--repeats")) {
-            bad = parse_pos_int(a, v, &o->repeats) ? 2 : 0;
-        } else {
-            bad = 1;
-        }
-        if (bad) {
-            if (bad == 1) fprintf(stderr, "mtl bench-kernels: bad argument '%s'\n", a);
-            bk_usage(stderr);
-            return 2;
-        }
-    }
-    if (strcmp(o->device, "cpu") && strcmp(o->device, "cuda")) {
-        fprintf(stderr, "mtl bench-kernels: --device must be cpu or cuda, got '%s'\n", o->device);
-        return 2;
-    }
-    return -1;
+/* The device's label in file names and the CSV: cpu, cuda or cuda-tf32. */
+static const char *device_label(const BkOpts *o) {
+    return o->tf32 && o->device == DEVICE_CUDA ? "cuda-tf32" : enum_name(DEVICE_NAMES, o->device);
 }
 
 static Backend *make_backend(const BkOpts *o) {
     char why[512] = "";
     Backend *be = backend_open(o->device, o->threads, o->tf32, why, sizeof why);
-    if (!be) fprintf(stderr, "mtl bench-kernels: --device %s: %s\n", o->device, why);
+    if (!be) fprintf(stderr, "mtl bench-kernels: --device %s: %s\n", enum_name(DEVICE_NAMES, o->device), why);
     return be;
 }
 
@@ -162,7 +121,7 @@ static void provenance(const BkOpts *o, const char *gpu_info, char *out, size_t 
     snprintf(out, len,
              "mtl bench-kernels --device %s%s --preset %s --batch %d --seq %d --repeats %d\n"
              "commit %s, %s, %s\nBLAS %s\nCPU %s, %d threads%s%s\nat %s",
-             o->device, o->tf32 ? " --tf32" : "", o->preset, o->B, o->T, o->repeats,
+             enum_name(DEVICE_NAMES, o->device), o->tf32 ? " --tf32" : "", o->preset, o->B, o->T, o->repeats,
              build_git_commit(), build_compiler(), build_cflags(), build_blas(), cpu, th,
              gpu_info ? "\nGPU " : "", gpu_info ? gpu_info : "", now);
 }
@@ -173,7 +132,7 @@ static int run_bench(const BkOpts *o, Backend *be, const ModelConfig *cfg) {
     int n = 0;
     Err err = {{0}};
     BenchCuda *bc = NULL;
-    if (!strcmp(o->device, "cuda")) {
+    if (o->device == DEVICE_CUDA) {
         if (!(bc = bench_cuda_open(be, &err))) {
             fprintf(stderr, "mtl bench-kernels: %s\n", err.msg);
             return 1;
@@ -195,8 +154,7 @@ static int run_bench(const BkOpts *o, Backend *be, const ModelConfig *cfg) {
     print_table(rows, n, bench_kernels_step_seconds(rows, n, NULL));
     print_summary(rows, n, peak_gf);
     int rc = 0;
-    const char *device = o->tf32 && !strcmp(o->device, "cuda") ? "cuda-tf32" : o->device;
-    if (bench_kernels_write_csv(o->out, device, prov, rows, n, peak_gf, peak_gbs, &err)) {
+    if (bench_kernels_write_csv(o->out, device_label(o), prov, rows, n, peak_gf, peak_gbs, &err)) {
         fprintf(stderr, "mtl bench-kernels: %s\n", err.msg);
         rc = 1;
     } else {
@@ -207,12 +165,11 @@ static int run_bench(const BkOpts *o, Backend *be, const ModelConfig *cfg) {
 }
 
 int cmd_bench_kernels(int argc, char **argv) {
-    BkOpts o = {"cpu", "mini", NULL, 16, 128, 0, 15, 0};
-    int rc = parse_bk_args(argc, argv, &o);
+    BkOpts o = {DEVICE_CPU, "mini", NULL, 16, 128, 0, 15, 0};
+    int rc = opts_command(&BK_TABLE, &o, argc, argv, NULL);
     if (rc >= 0) return rc;
     char out_default[64];
-    snprintf(out_default, sizeof out_default, "runs/bench-kernels-%s%s.csv", o.device,
-             o.tf32 && !strcmp(o.device, "cuda") ? "-tf32" : "");
+    snprintf(out_default, sizeof out_default, "runs/bench-kernels-%s.csv", device_label(&o));
     if (!o.out) o.out = out_default;
     ModelConfig cfg;
     Err err = {{0}};

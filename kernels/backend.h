@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "names.h"
 #include "ops.h"
 
 /* Label value that the cross-entropy ignores (PyTorch's ignore_index). */
@@ -60,10 +61,19 @@ struct Backend {
 Backend *backend_cpu(int threads);
 Backend *backend_cuda(int tf32, char *why, size_t why_len);
 
-/* The backend a --device option names: "cpu" (threads as backend_cpu) or
- * "cuda" (tf32 as backend_cuda). NULL with why filled for "cuda" without a
- * usable GPU or CUDA build, or for another name. */
-Backend *backend_open(const char *device, int threads, int tf32, char *why, size_t why_len);
+/* The devices a --device option names, and their words ("cpu", "cuda"). */
+typedef enum { DEVICE_CPU = 0, DEVICE_CUDA = 1 } Device;
+extern const EnumName DEVICE_NAMES[];
+
+/* Matmul precisions a --precision option names ("fp32", "bf16"); only fp32
+ * is implemented. */
+typedef enum { PREC_FP32 = 0, PREC_BF16 = 1 } Precision;
+extern const EnumName PRECISION_NAMES[];
+
+/* The backend of a device: DEVICE_CPU (threads as backend_cpu) or
+ * DEVICE_CUDA (tf32 as backend_cuda). NULL with why filled for cuda without
+ * a usable GPU or CUDA build. */
+Backend *backend_open(Device device, int threads, int tf32, char *why, size_t why_len);
 
 /* The name of the first op (kernels/ops.h) or memory member that `be` leaves
  * NULL, or NULL when every one is filled. */

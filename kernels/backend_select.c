@@ -1,7 +1,7 @@
-/* backend_open (the one place a device name becomes a backend); when the
- * CUDA backend is not compiled in, backend_cuda() says so. */
+/* backend_open (the one place a device becomes a backend) and the words of
+ * the devices and precisions; when the CUDA backend is not compiled in,
+ * backend_cuda() says so. */
 #include <stdio.h>
-#include <string.h>
 
 #include "backend.h"
 
@@ -13,9 +13,12 @@ Backend *backend_cuda(int tf32, char *why, size_t why_len) {
 }
 #endif
 
-Backend *backend_open(const char *device, int threads, int tf32, char *why, size_t why_len) {
-    if (!strcmp(device, "cpu")) return backend_cpu(threads);
-    if (!strcmp(device, "cuda")) return backend_cuda(tf32, why, why_len);
-    if (why) snprintf(why, why_len, "unknown device '%s' (cpu or cuda)", device);
+const EnumName DEVICE_NAMES[] = {{"cpu", DEVICE_CPU}, {"cuda", DEVICE_CUDA}, {NULL, 0}};
+const EnumName PRECISION_NAMES[] = {{"fp32", PREC_FP32}, {"bf16", PREC_BF16}, {NULL, 0}};
+
+Backend *backend_open(Device device, int threads, int tf32, char *why, size_t why_len) {
+    if (device == DEVICE_CPU) return backend_cpu(threads);
+    if (device == DEVICE_CUDA) return backend_cuda(tf32, why, why_len);
+    if (why) snprintf(why, why_len, "unknown device %d (cpu or cuda)", (int)device);
     return NULL;
 }
