@@ -42,6 +42,7 @@ static const OptTable *eval_table(void) {
     for (int k = 0; k < N_EVAL_KEYS; k++) {
         specs[2 + k] = *opts_find(train_option_table(), EVAL_KEYS[k]);
         specs[2 + k].offset += offsetof(EvalOpts, o);
+        if (!strcmp(EVAL_KEYS[k], "task")) specs[2 + k].help = "the heads to score (default: every trained head)";
     }
     t = (OptTable){
         .cmd = "eval",

@@ -21,7 +21,8 @@ enum {
     CFG_TRAJECTORY = 1, /* changes the training trajectory: compared on --resume */
     CFG_GRADNORM = 2,   /* a GradNorm option: in the canonical text only with
                            --loss-weighting gradnorm (so older checkpoints resume) */
-    CFG_FLAG_IF_SET = 3, /* a flag in the canonical text only when set (same reason) */
+    CFG_IF_SET = 3,     /* in the canonical text only when not 0: a flag set, an enum
+                           other than its first word (same reason) */
     CFG_PROCESS = 4,    /* what this process does with OUT, not an option of the run:
                            neither checked on --resume nor written to config.json (so
                            that --config RUN/config.json reruns the run) */
@@ -78,7 +79,7 @@ static const OptSpec OPTS[] = {
     {OPT_FLAG(OS, "no-test", no_test, "skip the final CoNLL test-set evaluation"), .tag = CFG_RUN},
     {OPT_FLAG(OS, "profile", profile, "print the per-op time breakdown of the training loop"), .tag = CFG_RUN},
     {OPT_FLAG(OS, "quiet", quiet, "no progress lines on stderr"), .tag = CFG_RUN},
-    {OPT_FLAG(OS, "group-by-length", group_by_length, "batches of similar-length windows (groups of 50 batches sorted by length after the shuffle; each epoch still sees every window once)"), .tag = CFG_FLAG_IF_SET},
+    {OPT_FLAG(OS, "group-by-length", group_by_length, "batches of similar-length windows (groups of 50 batches sorted by length after the shuffle; each epoch still sees every window once)"), .tag = CFG_IF_SET},
     {OPT_TEXT(OS, "dump-batches", dump_batches, "write every training batch and the initial head weights to FILE (safetensors; reference/finetune_hf.py replays them)"), .tag = CFG_RUN},
     {OPT_TEXT(OS, "config", config_file, "read options from FILE first (key=value or JSON)"), .tag = CFG_PROCESS},
 };
@@ -294,7 +295,7 @@ static int in_canonical(const OptSpec *s, const TrainOptions *o) {
     switch (s->tag) {
     case CFG_TRAJECTORY: return 1;
     case CFG_GRADNORM: return o->loss_weighting == LOSS_WEIGHTING_GRADNORM;
-    case CFG_FLAG_IF_SET: return *(const int *)((const char *)o + s->offset) != 0;
+    case CFG_IF_SET: return *(const int *)((const char *)o + s->offset) != 0;
     default: return 0;
     }
 }
