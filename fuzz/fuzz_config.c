@@ -7,9 +7,11 @@
  * The bytes go to an in-memory file (memfd) read through its /proc path, as
  * a config file is. Loading must either refuse with a message or give
  * options that train_options_validate() then accepts or refuses with a
- * message; and every string option it stored must be NUL-terminated within
- * its buffer. Any broken invariant is a __builtin_trap().
- * fuzz-sources: impl/train_opts.c impl/config.c impl/jsonw.c impl/jsonr.c impl/sampler.c impl/squad.c impl/squad_feat.c impl/tokenizer.c impl/util.c
+ * message; every string option it stored must be NUL-terminated within its
+ * buffer, and every enumerated one (impl/opts.h) one of its words. Any
+ * broken invariant is a __builtin_trap().
+ * fuzz-sources: impl/ kernels/ kernels/cpu/ reference/naive.c bench/
+ * fuzz-flags: -fopenmp
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -34,8 +36,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (train_options_load_file(&o, path, &err) != 0) {
         check(err.msg[0] != '\0');
     } else {
-        check(memchr(o.task, '\0', sizeof o.task) && memchr(o.sampling, '\0', sizeof o.sampling) &&
-              memchr(o.out, '\0', sizeof o.out) && memchr(o.decode, '\0', sizeof o.decode));
+        check(memchr(o.preset, '\0', sizeof o.preset) && memchr(o.out, '\0', sizeof o.out) &&
+              memchr(o.init, '\0', sizeof o.init) && memchr(o.seeds, '\0', sizeof o.seeds));
+        check(strcmp(enum_name(TASK_SET_NAMES, o.tasks), "?") && strcmp(enum_name(SAMPLING_NAMES, o.sampling), "?") &&
+              strcmp(enum_name(NER_DECODE_NAMES, o.decode), "?") && strcmp(enum_name(DEVICE_NAMES, o.device), "?") &&
+              strcmp(enum_name(LOSS_WEIGHTING_NAMES, o.loss_weighting), "?"));
         err.msg[0] = '\0';
         if (train_options_validate(&o, &err) != 0) check(err.msg[0] != '\0');
     }

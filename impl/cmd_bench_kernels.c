@@ -16,99 +16,53 @@
 #include "cpu/cpu_bf16.h"
 #include "cpu/cpu_blas.h"
 #include "manifest.h"
+#include "opts.h"
 #include "../bench/peak.h"
 
 typedef struct {
-    const char *device, *preset, *out;
+    Device device;
+    const char *preset, *out;
     int B, T, threads, repeats, tf32;
     Precision precision;
 } BkOpts;
 
-static void bk_usage(FILE *f) {
-    fprintf(f,
-            "usage: mtl bench-kernels [--device cpu|cuda] [--preset P] [--batch B] [--seq T]\n"
-            "                         [--threads N] [--repeats R] [--out FILE] [--tf32]\n"
-            "                         [--precision fp32|bf16]\n"
-            "  --device   backend to time (default cpu)\n"
-            "  --preset   model size: tiny, mini, minilm, base (default mini)\n"
-            "  --batch    sequences per step (default 16)\n"
-            "  --seq      tokens per sequence (default 128)\n"
-            "  --threads  CPU threads (default: all OpenMP threads)\n"
-            "  --repeats  timed calls per op, median reported (default 15, >= 10 advised)\n"
-            "  --out      CSV path (default runs/bench-kernels-<device>[-tf32].csv)\n"
-            "  --tf32     cuda: TF32 tensor-core matmuls (peak measured in TF32 too)\n"
-            "  --precision fp32 (default) or bf16 (GEMM inputs in bf16, fp32 accumulation;\n"
-            "             the peak is then the bf16 GEMM's)\n");
-}
+#define OS BkOpts
+static const OptSpec BK_OPTS[] = {
+    {OPT_ENUM(OS, "device", device, DEVICE_NAMES, "backend to time")},
+    {OPT_ARG(OS, "preset", preset, "model size: tiny | mini | minilm | base")},
+    {OPT_INT(OS, "batch", B, 1, 1000000, "sequences per step")},
+    {OPT_INT(OS, "seq", T, 1, 1000000, "tokens per sequence")},
+    {OPT_INT(OS, "threads", threads, 0, 1024, "CPU threads (0 = all OpenMP threads)")},
+    {OPT_INT(OS, "repeats", repeats, 1, 1000000, "timed calls per op, median reported (>= 10 advised)")},
+    {OPT_ARG(OS, "out", out, "CSV path [runs/bench-kernels-<device>[-tf32].csv]")},
+    {OPT_FLAG(OS, "tf32", tf32, "cuda: TF32 tensor-core matmuls (peak measured in TF32 too)")},
+    {OPT_ENUM(OS, "precision", precision, PRECISION_NAMES, "linear layers: bf16 = GEMM inputs rounded to bf16, fp32 accumulation (fp32 with a note where the device lacks bf16)")},
+};
+#undef OS
 
-/* Parses a positive int option value; returns 0 or prints why and returns -1. */
-static int parse_pos_int(const char *opt, const char *s, int *v) {
-    char *end = NULL;
-    long x = strtol(s, &end, 10);
-    if (!*s || *end || x < 1 || x > 1000000) {
-        fprintf(stderr, "mtl bench-kernels: %s wants a positive integer, got '%s'\n", opt, s);
-        return -1;
-    }
-    *v = (int)x;
-    return 0;
-}
+static const OptTable BK_TABLE = {
+    .cmd = "bench-kernels",
+    .synopsis = "usage: mtl bench-kernels [--device cpu|cuda] [--preset P] [--batch B] [--seq T] [options]",
+    .about = "Times every backend op at the shapes of one training step against this machine's\n"
+             "sgemm and copy peaks; prints a table and writes a CSV.\n",
+    .specs = BK_OPTS,
+    .n = (int)(sizeof BK_OPTS / sizeof BK_OPTS[0]),
+};
 
-/* Returns -1 to continue, else the exit status. */
-static int parse_bk_args(int argc, char **argv, BkOpts *o) {
-    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int bad = 0;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            bk_usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--tf32")) {
-            o->tf32 = 1;
-            i--; /* a flag: no value to skip */
-        } else if (!v) {
-            fprintf(stderr, "mtl bench-kernels: option '%s' needs a value\n", a);
-            bad = 2;
-        } else if (!strcmp(a, "--device")) {
-            o->device = v;
-        } else if (!strcmp(a, "--preset")) {
-            o->preset = v;
-        } else if (!strcmp(a, "--out")) {
-            o->out = v;
-        } else if (!strcmp(a, "--precision")) {
-            int p = precision_from_name(v);
-            if (p < 0) {
-                fprintf(stderr, "mtl bench-kernels: --precision must be fp32 or bf16, got '%s'\n", v);
-                bad = 2;
-            } else {
-                o->precision = (Precision)p;
-            }
-        } else if (!strcmp(a, "--batch")) {
-            bad = parse_pos_int(a, v, &o->B) ? 2 : 0;
-        } else if (!strcmp(a, "--seq")) {
-            bad = parse_pos_int(a, v, &o->T) ? 2 : 0;
-        } else if (!strcmp(a, "--threads")) {
-            bad = parse_pos_int(a, v, &o->threads) ? 2 : 0;
-        } else if (!strcmp(a, "--repeats")) {
-            bad = parse_pos_int(a, v, &o->repeats) ? 2 : 0;
-        } else {
-            bad = 1;
-        }
-        if (bad) {
-            if (bad == 1) fprintf(stderr, "mtl bench-kernels: bad argument '%s'\n", a);
-            bk_usage(stderr);
-            return 2;
-        }
-    }
-    if (strcmp(o->device, "cpu") && strcmp(o->device, "cuda")) {
-        fprintf(stderr, "mtl bench-kernels: --device must be cpu or cuda, got '%s'\n", o->device);
-        return 2;
-    }
-    return -1;
+/* The device's label in file names and the CSV: cpu, cuda or cuda-tf32,
+ * then -bf16 for --precision bf16 (cpu-bf16, cuda-bf16). */
+static const char *device_label(const BkOpts *o) {
+    static char label[32];
+    snprintf(label, sizeof label, "%s%s",
+             o->tf32 && o->device == DEVICE_CUDA ? "cuda-tf32" : enum_name(DEVICE_NAMES, o->device),
+             o->precision == PREC_BF16 ? "-bf16" : "");
+    return label;
 }
 
 static Backend *make_backend(const BkOpts *o) {
     char why[512] = "";
     Backend *be = backend_open(o->device, o->threads, o->tf32, o->precision, why, sizeof why);
-    if (!be) fprintf(stderr, "mtl bench-kernels: --device %s: %s\n", o->device, why);
+    if (!be) fprintf(stderr, "mtl bench-kernels: --device %s: %s\n", enum_name(DEVICE_NAMES, o->device), why);
     else if (why[0]) fprintf(stderr, "mtl bench-kernels: note: %s\n", why);
     return be;
 }
@@ -184,11 +138,11 @@ static void provenance(const BkOpts *o, const Backend *be, const char *gpu_info,
     if (be->precision == PREC_BF16)
         snprintf(bf, sizeof bf, "\nbf16 GEMM oneDNN %s (ISA %s)", cpu_bf16_impl(), cpu_bf16_isa());
     snprintf(out, len,
-             "mtl bench-kernels --device %s%s --precision %s --preset %s --batch %d --seq %d "
-             "--repeats %d\ncommit %s, %s, %s\nBLAS %s%s\nCPU %s, %d threads%s%s\nat %s",
-             o->device, o->tf32 ? " --tf32" : "", precision_name(be->precision), o->preset, o->B,
-             o->T, o->repeats, build_git_commit(), build_compiler(), build_cflags(), build_blas(),
-             bf, cpu, th, gpu_info ? "\nGPU " : "", gpu_info ? gpu_info : "", now);
+             "mtl bench-kernels --device %s%s --preset %s --batch %d --seq %d --repeats %d\n"
+             "commit %s, %s, %s\nBLAS %s\nCPU %s, %d threads%s%s\nat %s",
+             enum_name(DEVICE_NAMES, o->device), o->tf32 ? " --tf32" : "", o->preset, o->B, o->T, o->repeats,
+             build_git_commit(), build_compiler(), build_cflags(), build_blas(), cpu, th,
+             gpu_info ? "\nGPU " : "", gpu_info ? gpu_info : "", now);
 }
 
 static int run_bench(const BkOpts *o, Backend *be, const ModelConfig *cfg) {
@@ -197,7 +151,7 @@ static int run_bench(const BkOpts *o, Backend *be, const ModelConfig *cfg) {
     int n = 0;
     Err err = {{0}};
     BenchCuda *bc = NULL;
-    if (!strcmp(o->device, "cuda")) {
+    if (o->device == DEVICE_CUDA) {
         if (!(bc = bench_cuda_open(be, &err))) {
             fprintf(stderr, "mtl bench-kernels: %s\n", err.msg);
             return 1;
@@ -219,10 +173,7 @@ static int run_bench(const BkOpts *o, Backend *be, const ModelConfig *cfg) {
     print_table(rows, n, bench_kernels_step_seconds(rows, n, NULL));
     print_summary(rows, n, peak_gf, be->precision);
     int rc = 0;
-    char device[32];
-    snprintf(device, sizeof device, "%s%s", o->tf32 && !strcmp(o->device, "cuda") ? "cuda-tf32" : o->device,
-             be->precision == PREC_BF16 ? "-bf16" : "");
-    if (bench_kernels_write_csv(o->out, device, prov, rows, n, peak_gf, peak_gbs, &err)) {
+    if (bench_kernels_write_csv(o->out, device_label(o), prov, rows, n, peak_gf, peak_gbs, &err)) {
         fprintf(stderr, "mtl bench-kernels: %s\n", err.msg);
         rc = 1;
     } else {
@@ -233,13 +184,11 @@ static int run_bench(const BkOpts *o, Backend *be, const ModelConfig *cfg) {
 }
 
 int cmd_bench_kernels(int argc, char **argv) {
-    BkOpts o = {"cpu", "mini", NULL, 16, 128, 0, 15, 0, PREC_FP32};
-    int rc = parse_bk_args(argc, argv, &o);
+    BkOpts o = {DEVICE_CPU, "mini", NULL, 16, 128, 0, 15, 0, PREC_FP32};
+    int rc = opts_command(&BK_TABLE, &o, argc, argv, NULL);
     if (rc >= 0) return rc;
     char out_default[64];
-    snprintf(out_default, sizeof out_default, "runs/bench-kernels-%s%s%s.csv", o.device,
-             o.tf32 && !strcmp(o.device, "cuda") ? "-tf32" : "",
-             o.precision == PREC_BF16 ? "-bf16" : "");
+    snprintf(out_default, sizeof out_default, "runs/bench-kernels-%s.csv", device_label(&o));
     if (!o.out) o.out = out_default;
     ModelConfig cfg;
     Err err = {{0}};

@@ -16,66 +16,42 @@
 #include "cli.h"
 #include "conll.h"
 #include "jsonw.h"
+#include "opts.h"
 #include "paths.h"
 #include "predict.h"
 #include "squad.h"
 
-static void bench_predict_usage(FILE *f) {
-    fprintf(f,
-            "usage: mtl bench-predict --model RUN_DIR|HF_DIR [--task ner|qa|all] [--n N] [--batch B]\n"
-            "                         [--threads T] [--warmup W] [--device cpu|cuda]\n"
-            "  NER on the first N CoNLL-2003 test sentences, QA on the first N SQuAD dev questions [200]:\n"
-            "  latency per input at batch 1 (p50/p90/p99 ms), throughput at B inputs per call [32],\n"
-            "  W untimed inputs first [5]; one JSON line per task at the end\n");
-}
-
 typedef struct {
-    const char *model, *task, *device;
+    const char *model;
+    int tasks; /* 1 << TASK_NER | 1 << TASK_QA */
+    Device device;
     int n, batch, threads, warmup;
+    Precision precision;
     int maxT; /* the model's activations are sized for batch x maxT */
 } BenchPredictOpts;
 
-static int parse_bp_int(const char *name, const char *v, int lo, int hi, int *out) {
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (!*v || *end || x < lo || x > hi) {
-        fprintf(stderr, "mtl bench-predict: --%s must be an integer in [%d, %d] (got '%s')\n", name, lo, hi, v);
-        return -1;
-    }
-    *out = (int)x;
-    return 0;
-}
+#define OS BenchPredictOpts
+static const OptSpec BP_OPTS[] = {
+    {OPT_ARG(OS, "model", model, "RUN_DIR or HF_DIR (required)")},
+    {OPT_ENUM(OS, "task", tasks, HEAD_SET_NAMES, "the heads to time")},
+    {OPT_INT(OS, "n", n, 1, 100000, "the first N CoNLL-2003 test sentences / SQuAD dev questions")},
+    {OPT_INT(OS, "batch", batch, 1, 4096, "inputs per call of the throughput run")},
+    {OPT_INT(OS, "threads", threads, 0, 1024, "CPU threads (0 = library default)")},
+    {OPT_ENUM(OS, "precision", precision, PRECISION_NAMES, "linear layers: bf16 = GEMM inputs rounded to bf16, fp32 accumulation (fp32 with a note where the device lacks bf16)")},
+    {OPT_INT(OS, "warmup", warmup, 0, 100000, "untimed inputs first")},
+    {OPT_ENUM(OS, "device", device, DEVICE_NAMES, "where to run")},
+};
+#undef OS
 
-/* Returns -1 to go on, else the exit status. */
-static int parse_bench_predict_args(int argc, char **argv, BenchPredictOpts *o) {
-    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            bench_predict_usage(stdout);
-            return 0;
-        }
-        int rc = 0;
-        if (!v) rc = -1, fprintf(stderr, "mtl bench-predict: option '%s' needs a value\n", a);
-        else if (!strcmp(a, "--model")) o->model = v;
-        else if (!strcmp(a, "--task") && (!strcmp(v, "ner") || !strcmp(v, "qa") || !strcmp(v, "all"))) o->task = v;
-        else if (!strcmp(a, "--device") && (!strcmp(v, "cpu") || !strcmp(v, "cuda"))) o->device = v;
-        else if (!strcmp(a, "--n")) rc = parse_bp_int("n", v, 1, 100000, &o->n);
-        else if (!strcmp(a, "--batch")) rc = parse_bp_int("batch", v, 1, 4096, &o->batch);
-        else if (!strcmp(a, "--threads")) rc = parse_bp_int("threads", v, 0, 1024, &o->threads);
-        else if (!strcmp(a, "--warmup")) rc = parse_bp_int("warmup", v, 0, 100000, &o->warmup);
-        else rc = -1, fprintf(stderr, "mtl bench-predict: unknown option or value '%s %s'\n", a, v);
-        if (rc) {
-            bench_predict_usage(stderr);
-            return 2;
-        }
-    }
-    if (!o->model) {
-        fprintf(stderr, "mtl bench-predict: --model is required\n");
-        bench_predict_usage(stderr);
-        return 2;
-    }
-    return -1;
-}
+static const OptTable BP_TABLE = {
+    .cmd = "bench-predict",
+    .synopsis = "usage: mtl bench-predict --model RUN_DIR|HF_DIR [--task ner|qa|all] [--n N] [--batch B] [options]",
+    .about = "  NER on the first N CoNLL-2003 test sentences, QA on the first N SQuAD dev questions:\n"
+             "  latency per input at batch 1 (p50/p90/p99 ms), throughput at B inputs per call;\n"
+             "  one JSON line per task at the end\n",
+    .specs = BP_OPTS,
+    .n = (int)(sizeof BP_OPTS / sizeof BP_OPTS[0]),
+};
 
 /* ---- inputs ------------------------------------------------------------------------ */
 
@@ -190,14 +166,14 @@ static void print_result(const BenchResult *r, const BenchPredictOpts *o, const 
            "\"p50_ms\": %.4f, \"p90_ms\": %.4f, \"p99_ms\": %.4f, \"mean_ms\": %.4f, \"per_s\": %.3f, "
            "\"windows\": %ld, \"failed\": %d, \"peak_rss_mb\": %.1f, \"param_mb\": %.1f, "
            "\"act_mb_forward_only\": %.1f, \"act_mb_training\": %.1f, \"commit\": \"%s\"}\n",
-           o->device, r->task, o->model, r->n, r->batch, o->threads, r->p50, r->p90, r->p99, r->mean_ms, r->per_s,
+           enum_name(DEVICE_NAMES, o->device), r->task, o->model, r->n, r->batch, o->threads, r->p50, r->p90, r->p99, r->mean_ms, r->per_s,
            r->windows, r->failed, peak_rss_bytes() / 1048576.0, k.param_bytes / 1048576.0,
            k.infer_act_bytes / 1048576.0, k.act_bytes / 1048576.0, build_git_commit());
     fflush(stdout);
 }
 
 static int bench_task(Predictor *pr, const BenchPredictOpts *o, const ModelOpen *mo, int qa, Err *err) {
-    BenchResult r = {.task = qa ? "qa" : "ner"};
+    BenchResult r = {.task = task_name(qa ? TASK_QA : TASK_NER)};
     int n = 0;
     if (!qa) {
         char **s;
@@ -218,15 +194,17 @@ static int bench_task(Predictor *pr, const BenchPredictOpts *o, const ModelOpen 
 }
 
 int cmd_bench_predict(int argc, char **argv) {
-    BenchPredictOpts o = {NULL, "all", "cpu", 200, 32, 0, 5, 0};
-    int rc = parse_bench_predict_args(argc, argv, &o);
+    BenchPredictOpts o = {NULL, ALL_TASKS, DEVICE_CPU, 200, 32, 0, 5, PREC_FP32, 0};
+    int rc = opts_command(&BP_TABLE, &o, argc, argv, NULL);
     if (rc >= 0) return rc;
+    if (!o.model) return opts_usage_error(&BP_TABLE, "--model is required");
     char why[256] = "";
-    Backend *be = backend_open(o.device, o.threads, 0, PREC_FP32, why, sizeof why);
+    Backend *be = backend_open(o.device, o.threads, 0, o.precision, why, sizeof why);
     if (!be) {
-        fprintf(stderr, "mtl bench-predict: --device %s: %s\n", o.device, why);
+        fprintf(stderr, "mtl bench-predict: --device %s: %s\n", enum_name(DEVICE_NAMES, o.device), why);
         return 1;
     }
+    if (why[0]) fprintf(stderr, "mtl bench-predict: note: %s\n", why);
     ModelOpen mo;
     Err err;
     PredictParams p;
@@ -240,7 +218,7 @@ int cmd_bench_predict(int argc, char **argv) {
     }
     Predictor *pr = predictor_new(&mo, &p, &err);
     rc = pr ? 0 : -1;
-    int want_ner = strcmp(o.task, "qa") != 0, want_qa = strcmp(o.task, "ner") != 0;
+    int want_ner = (o.tasks & 1 << TASK_NER) != 0, want_qa = (o.tasks & 1 << TASK_QA) != 0;
     if (rc == 0 && want_ner && predictor_has_ner(pr)) rc = bench_task(pr, &o, &mo, 0, &err);
     if (rc == 0 && want_qa && predictor_has_qa(pr)) rc = bench_task(pr, &o, &mo, 1, &err);
     if (rc) fprintf(stderr, "mtl bench-predict: %s\n", err.msg);

@@ -20,7 +20,6 @@
  * timed steps run unprofiled and the same number of extra steps are then
  * profiled with a device sync around each op. */
 #include <omp.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,105 +28,42 @@
 #include "../bench/peak.h"
 #include "cli.h"
 #include "model.h"
+#include "opts.h"
 #include "profile_backend.h"
 #include "rng.h"
 
 typedef struct {
-    const char *preset, *task, *device;
+    const char *preset;
+    int tasks;     /* 1 << TASK_NER | 1 << TASK_QA */
+    Device device;
     int B, T, threads, steps, warmup, tf32;
     Precision precision;
-    long seed;
+    long long seed;
 } BsOpts;
 
-static void bs_usage(FILE *f) {
-    fprintf(f,
-            "usage: mtl bench-step [--preset mini|minilm|base|tiny] [--batch B] [--seq T]\n"
-            "                      [--threads N] [--task ner|qa|mtl] [--steps K] [--warmup W]\n"
-            "                      [--device cpu|cuda] [--tf32] [--precision fp32|bf16] [--seed S]\n"
-            "  --preset   model size (default mini)\n"
-            "  --batch    sequences per task pass (default 16)\n"
-            "  --seq      tokens per sequence (default 128)\n"
-            "  --threads  CPU threads (default: all OpenMP threads)\n"
-            "  --task     ner, qa, or mtl = one NER and one QA pass per step (default mtl)\n"
-            "  --steps    timed steps (default 10)\n"
-            "  --warmup   untimed steps first (default 2)\n"
-            "  --device   cpu or cuda (default cpu)\n"
-            "  --tf32     cuda: TF32 tensor-core matmuls\n"
-            "  --precision fp32 (default) or bf16: GEMM inputs in bf16, fp32 accumulation\n"
-            "  --seed     init / data / dropout seed (default 1)\n");
-}
+#define OS BsOpts
+static const OptSpec BS_OPTS[] = {
+    {OPT_ARG(OS, "preset", preset, "model size: tiny | mini | minilm | base")},
+    {OPT_INT(OS, "batch", B, 1, 4096, "sequences per task pass")},
+    {OPT_INT(OS, "seq", T, 1, 4096, "tokens per sequence")},
+    {OPT_INT(OS, "threads", threads, 0, 1024, "CPU threads (0 = all OpenMP threads)")},
+    {OPT_ENUM(OS, "task", tasks, TASK_SET_NAMES, "the passes of a step (mtl = NER + QA)")},
+    {OPT_INT(OS, "steps", steps, 1, 1000000, "timed steps")},
+    {OPT_INT(OS, "warmup", warmup, 0, 1000000, "untimed steps first")},
+    {OPT_ENUM(OS, "device", device, DEVICE_NAMES, "where to run")},
+    {OPT_FLAG(OS, "tf32", tf32, "cuda: TF32 tensor-core matmuls")},
+    {OPT_ENUM(OS, "precision", precision, PRECISION_NAMES, "linear layers: bf16 = GEMM inputs rounded to bf16, fp32 accumulation (fp32 with a note where the device lacks bf16)")},
+    {OPT_INT64(OS, "seed", seed, 0, 1000000000, "init / data / dropout seed")},
+};
+#undef OS
 
-static int parse_int(const char *opt, const char *s, int lo, int hi, int *v) {
-    char *end = NULL;
-    errno = 0;
-    long x = strtol(s, &end, 10);
-    if (!*s || *end || errno || x < lo || x > hi) {
-        fprintf(stderr, "mtl bench-step: %s must be an integer in [%d, %d], got '%s'\n", opt, lo, hi, s);
-        return -1;
-    }
-    *v = (int)x;
-    return 0;
-}
-
-/* One option with a value; returns 0, or 2 on a bad value / unknown option. */
-static int parse_opt(BsOpts *o, const char *a, const char *v) {
-    if (!strcmp(a, "--preset")) o->preset = v;
-    else if (!strcmp(a, "--task")) o->task = v;
-    else if (!strcmp(a, "--device")) o->device = v;
-    else if (!strcmp(a, "--precision")) {
-        int p = precision_from_name(v);
-        if (p < 0) {
-            fprintf(stderr, "mtl bench-step: --precision must be fp32 or bf16, got '%s'\n", v);
-            return 2;
-        }
-        o->precision = (Precision)p;
-    } else if (!strcmp(a, "--batch")) return parse_int(a, v, 1, 4096, &o->B) ? 2 : 0;
-    else if (!strcmp(a, "--seq")) return parse_int(a, v, 1, 4096, &o->T) ? 2 : 0;
-    else if (!strcmp(a, "--threads")) return parse_int(a, v, 0, 1024, &o->threads) ? 2 : 0;
-    else if (!strcmp(a, "--steps")) return parse_int(a, v, 1, 1000000, &o->steps) ? 2 : 0;
-    else if (!strcmp(a, "--warmup")) return parse_int(a, v, 0, 1000000, &o->warmup) ? 2 : 0;
-    else if (!strcmp(a, "--seed")) {
-        int s;
-        if (parse_int(a, v, 0, 1000000000, &s)) return 2;
-        o->seed = s;
-    } else {
-        fprintf(stderr, "mtl bench-step: unknown option '%s'\n", a);
-        return 2;
-    }
-    return 0;
-}
-
-/* Returns -1 to go on, else the exit status. */
-static int parse_bs_args(int argc, char **argv, BsOpts *o) {
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            bs_usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--tf32")) {
-            o->tf32 = 1;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "mtl bench-step: option '%s' needs a value\n", a);
-            return 2;
-        }
-        if (parse_opt(o, a, argv[++i])) {
-            bs_usage(stderr);
-            return 2;
-        }
-    }
-    if (strcmp(o->task, "ner") && strcmp(o->task, "qa") && strcmp(o->task, "mtl")) {
-        fprintf(stderr, "mtl bench-step: --task must be ner, qa or mtl, got '%s'\n", o->task);
-        return 2;
-    }
-    if (strcmp(o->device, "cpu") && strcmp(o->device, "cuda")) {
-        fprintf(stderr, "mtl bench-step: --device must be cpu or cuda, got '%s'\n", o->device);
-        return 2;
-    }
-    return -1;
-}
+static const OptTable BS_TABLE = {
+    .cmd = "bench-step",
+    .synopsis = "usage: mtl bench-step [--preset P] [--batch B] [--seq T] [--task ner|qa|mtl] [--device cpu|cuda] [options]",
+    .about = "Times whole training steps on random data: ms/step, GFLOP/s against this machine's sgemm peak, per-op.\n",
+    .specs = BS_OPTS,
+    .n = (int)(sizeof BS_OPTS / sizeof BS_OPTS[0]),
+};
 
 /* ---- random batches ----------------------------------------------------- */
 
@@ -236,16 +172,14 @@ static Stats stats_of(double *t, int n) {
 static int bench_setup(Bench *s, Err *err) {
     ModelConfig *c = &s->cfg;
     if (config_from_preset(c, s->o.preset, err)) return -1;
-    int mtl = !strcmp(s->o.task, "mtl");
     s->ntasks = 0;
-    if (mtl || !strcmp(s->o.task, "ner")) s->tasks[s->ntasks++] = TASK_NER;
-    if (mtl || !strcmp(s->o.task, "qa")) s->tasks[s->ntasks++] = TASK_QA;
-    c->heads = (mtl || !strcmp(s->o.task, "ner") ? HEAD_NER : 0) |
-               (mtl || !strcmp(s->o.task, "qa") ? HEAD_QA : 0);
+    for (int k = 0; k < NUM_TASKS; k++)
+        if (s->o.tasks & 1 << k) s->tasks[s->ntasks++] = k;
+    c->heads = s->o.tasks; /* HEAD_* = 1 << TASK_* */
     if (s->o.T > c->maxT) return err_set(err, "--seq %d exceeds the %d positions of preset %s", s->o.T, c->maxT, c->preset);
     char why[512] = "";
     s->inner = backend_open(s->o.device, s->o.threads, s->o.tf32, s->o.precision, why, sizeof why);
-    if (!s->inner) return err_set(err, "--device %s: %s", s->o.device, why);
+    if (!s->inner) return err_set(err, "--device %s: %s", enum_name(DEVICE_NAMES, s->o.device), why);
     if (why[0]) fprintf(stderr, "mtl bench-step: note: %s\n", why);
     s->be = backend_profiled(s->inner);
     s->m = model_create(c, s->be, s->o.B, s->o.T, err);
@@ -269,7 +203,7 @@ static void bench_teardown(Bench *s) {
 /* sgemm peak of the device, measured now (after the steps, see
  * cmd_bench_kernels.c: OpenBLAS's threads keep spinning after a peak run). */
 static double measure_peak(Bench *s, int threads) {
-    if (!strcmp(s->o.device, "cpu")) return bench_sgemm_peak_gflops(threads);
+    if (s->o.device == DEVICE_CPU) return bench_sgemm_peak_gflops(threads);
     Err err = {{0}};
     BenchCuda *bc = bench_cuda_open(s->inner, &err);
     if (!bc) {
@@ -306,7 +240,7 @@ static void print_json(const Bench *s, const Result *r) {
     printf("{\"impl\": \"c\", \"preset\": \"%s\", \"task\": \"%s\", \"batch\": %d, \"seq\": %d, "
            "\"device\": \"%s\", \"tf32\": %s, \"threads\": %d, \"dropout\": %g, \"clip\": %g, "
            "\"warmup\": %d, \"steps\": %d, \"params\": %zu, ",
-           o->preset, o->task, o->B, o->T, o->device, o->tf32 ? "true" : "false", r->threads,
+           o->preset, enum_name(TASK_SET_NAMES, o->tasks), o->B, o->T, enum_name(DEVICE_NAMES, o->device), o->tf32 ? "true" : "false", r->threads,
            (double)s->cfg.p_drop, (double)s->hp.clip, o->warmup, o->steps, r->counts.total);
     printf("\"ms_per_step\": %.4f, \"ms_median\": %.4f, \"ms_min\": %.4f, \"ms_max\": %.4f, "
            "\"tokens_per_step\": %.0f, \"tokens_per_s\": %.2f, \"flops_per_step\": %.6g, "
@@ -334,8 +268,8 @@ static void print_report(const Bench *s, const Result *r) {
     const ModelConfig *c = &s->cfg;
     printf("bench-step: preset %s (L=%d C=%d NH=%d FFN=%d), %zu params, task %s, B=%d T=%d, "
            "device %s%s, %d threads\n",
-           c->preset, c->L, c->C, c->NH, c->FFN, r->counts.total, s->o.task, s->o.B, s->o.T,
-           s->o.device, s->o.tf32 ? " (tf32)" : "", r->threads);
+           c->preset, c->L, c->C, c->NH, c->FFN, r->counts.total, enum_name(TASK_SET_NAMES, s->o.tasks), s->o.B,
+           s->o.T, enum_name(DEVICE_NAMES, s->o.device), s->o.tf32 ? " (tf32)" : "", r->threads);
     printf("step: mean %.2f ms, median %.2f, min %.2f, max %.2f over %d steps (after %d warm-up)\n",
            1e3 * r->st.mean, 1e3 * r->st.median, 1e3 * r->st.min, 1e3 * r->st.max, s->o.steps,
            s->o.warmup);
@@ -349,13 +283,13 @@ static void print_report(const Bench *s, const Result *r) {
            "least disturbed step)\n",
            r->flops / r->st.min * 1e-9, r->peak > 0 ? 100.0 * r->flops / r->st.min * 1e-9 / r->peak : 0.0);
     printf("per-op breakdown (%s):\n",
-           strcmp(s->o.device, "cpu") ? "separate profiled steps, synced per op" : "timed steps");
+           s->o.device != DEVICE_CPU ? "separate profiled steps, synced per op" : "timed steps");
     profile_report(s->be, stdout, r->prof_wall);
     print_memory(r);
 }
 
 static int bench_run(Bench *s, Result *r, Err *err) {
-    int cpu = !strcmp(s->o.device, "cpu");
+    int cpu = s->o.device == DEVICE_CPU;
     r->threads = cpu ? (s->o.threads > 0 ? s->o.threads : omp_get_max_threads()) : 0;
     profile_set_enabled(s->be, cpu);
     if (run_steps(s, 0, s->o.warmup, NULL, err)) return -1;
@@ -395,9 +329,9 @@ static int bench_run(Bench *s, Result *r, Err *err) {
 int cmd_bench_step(int argc, char **argv) {
     Bench s;
     memset(&s, 0, sizeof s);
-    s.o = (BsOpts){.preset = "mini", .task = "mtl", .device = "cpu", .B = 16, .T = 128,
+    s.o = (BsOpts){.preset = "mini", .tasks = ALL_TASKS, .device = DEVICE_CPU, .B = 16, .T = 128,
                    .threads = 0, .steps = 10, .warmup = 2, .tf32 = 0, .seed = 1};
-    int rc = parse_bs_args(argc, argv, &s.o);
+    int rc = opts_command(&BS_TABLE, &s.o, argc, argv, NULL);
     if (rc >= 0) return rc;
     Err err = {{0}};
     Result r;

@@ -12,15 +12,30 @@
 
 #include "cli.h"
 #include "conll.h"
+#include "opts.h"
 #include "paths.h"
 #include "tokenizer.h"
 
-static void data_stats_usage(FILE *f) {
-    fprintf(f, "usage: mtl data-stats [--max-seq N] [--no-features] [FILE...]\n"
-               "CoNLL-2003 counts (default files: conll2003/{train,valid,test}.txt via $DATASETS_DIR,\n"
-               "datasets/data/, ../shared/datasets/) and WordPiece window counts (default N = %d).\n",
-               NER_DEFAULT_MAX_SEQ);
-}
+typedef struct {
+    int max_seq, no_features;
+} DataStatsOpts;
+
+#define OS DataStatsOpts
+static const OptSpec DS_OPTS[] = {
+    {OPT_INT(OS, "max-seq", max_seq, 3, 4096, "WordPiece window length in tokens")},
+    {OPT_FLAG(OS, "no-features", no_features, "counts only, no WordPiece windows")},
+};
+#undef OS
+
+static const OptTable DS_TABLE = {
+    .cmd = "data-stats",
+    .synopsis = "usage: mtl data-stats [--max-seq N] [--no-features] [FILE...]",
+    .about = "CoNLL-2003 counts (default files: conll2003/{train,valid,test}.txt via $DATASETS_DIR,\n"
+             "datasets/data/, ../shared/datasets/) and WordPiece window counts; at most 16 FILEs.\n",
+    .specs = DS_OPTS,
+    .n = (int)(sizeof DS_OPTS / sizeof DS_OPTS[0]),
+    .max_positional = 16,
+};
 
 static const char *base_name(const char *p) {
     const char *s = strrchr(p, '/');
@@ -79,30 +94,20 @@ static int report_features(Split *sp, int n, int max_seq, Err *err) {
 }
 
 int cmd_data_stats(int argc, char **argv) {
-    int max_seq = NER_DEFAULT_MAX_SEQ, features = 1, n = 0;
+    DataStatsOpts o = {NER_DEFAULT_MAX_SEQ, 0};
+    OptArgs args;
+    int rc = opts_command(&DS_TABLE, &o, argc, argv, &args);
+    if (rc >= 0) return rc;
     Split sp[16];
     memset(sp, 0, sizeof sp);
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return data_stats_usage(stdout), 0;
-        if (!strcmp(argv[i], "--no-features")) features = 0;
-        else if (!strcmp(argv[i], "--max-seq") && i + 1 < argc) {
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-            if (!*argv[i] || *end || v < 3 || v > 4096)
-                return fprintf(stderr, "mtl data-stats: --max-seq must be an integer in [3, 4096], got '%s'\n",
-                               argv[i]), 2;
-            max_seq = (int)v;
-        }
-        else if (argv[i][0] == '-') return data_stats_usage(stderr), 2;
-        else if (n < 16) sp[n++].label = argv[i];
-        else return data_stats_usage(stderr), 2;
-    }
+    int n = args.npos;
+    for (int i = 0; i < n; i++) sp[i].label = args.pos[i];
     if (n == 0) {
         sp[0].label = "conll2003/train.txt", sp[1].label = "conll2003/valid.txt";
         sp[2].label = "conll2003/test.txt", n = 3;
     }
     Err err;
-    int rc = load_splits(sp, n, &err);
+    rc = load_splits(sp, n, &err);
     if (rc == 0) {
         printf("%-10s %9s %9s %9s %9s %7s %7s %7s %7s\n", "file", "documents", "sentences", "tokens",
                "entities", "PER", "LOC", "ORG", "MISC");
@@ -111,7 +116,7 @@ int cmd_data_stats(int argc, char **argv) {
             conll_stats(&sp[i].c, &s);
             print_counts(base_name(sp[i].label), &s);
         }
-        if (features) rc = report_features(sp, n, max_seq, &err);
+        if (!o.no_features) rc = report_features(sp, n, o.max_seq, &err);
     }
     for (int i = 0; i < n; i++) conll_free(&sp[i].c);
     if (rc != 0) fprintf(stderr, "mtl data-stats: %s\n", err.msg);

@@ -17,71 +17,42 @@
 #include "backend.h"
 #include "cli.h"
 #include "model_open.h"
+#include "opts.h"
 #include "paths.h"
 #include "safetensors.h"
 #include "train_internal.h"
 
-static void df_usage(FILE *f) {
-    fprintf(f,
-            "usage: mtl dump-forward --model RUN_DIR|HF_DIR --data ner-dev|ner-test|qa-dev\n"
-            "                        --out FILE.safetensors [--n 200] [--threads 0]\n"
-            "                        [--seq-ner 128] [--seq-qa 384] [--stride 128] [--max-query 64]\n");
-}
+/* --data: the split whose first windows are dumped. */
+typedef enum { DF_DATA_NONE = 0, DF_NER_DEV, DF_NER_TEST, DF_QA_DEV } DfData;
+static const EnumName DF_DATA_NAMES[] = {{"ner-dev", DF_NER_DEV}, {"ner-test", DF_NER_TEST}, {"qa-dev", DF_QA_DEV}, {NULL, 0}};
 
 typedef struct {
-    const char *model, *data, *out;
+    const char *model, *out;
+    DfData data;
     int n, threads, seq_ner, seq_qa, stride, max_query;
 } DfOpts;
 
-static int df_int(const char *opt, const char *v, int lo, int hi, int *out) {
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (!*v || *end || x < lo || x > hi) {
-        fprintf(stderr, "mtl dump-forward: %s must be an integer in [%d, %d], got '%s'\n", opt, lo, hi, v);
-        return -1;
-    }
-    *out = (int)x;
-    return 0;
-}
+#define OS DfOpts
+static const OptSpec DF_OPTS[] = {
+    {OPT_ARG(OS, "model", model, "RUN_DIR or HF_DIR (required)")},
+    {OPT_ENUM(OS, "data", data, DF_DATA_NAMES, "the split (required)")},
+    {OPT_ARG(OS, "out", out, "FILE.safetensors (required)")},
+    {OPT_INT(OS, "n", n, 1, 100000, "the first N windows")},
+    {OPT_INT(OS, "threads", threads, 0, 1024, "CPU threads (0 = library default)")},
+    {OPT_INT(OS, "seq-ner", seq_ner, 8, 4096, "NER window length in tokens")},
+    {OPT_INT(OS, "seq-qa", seq_qa, 32, 4096, "QA window length in tokens")},
+    {OPT_INT(OS, "stride", stride, 1, 4096, "QA window overlap in tokens")},
+    {OPT_INT(OS, "max-query", max_query, 1, 4096, "QA question tokens kept")},
+};
+#undef OS
 
-/* Returns -1 to go on, else the exit status. */
-static int parse_df_args(int argc, char **argv, DfOpts *o) {
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            df_usage(stdout);
-            return 0;
-        }
-        const char *v = i + 1 < argc ? argv[++i] : NULL;
-        int bad = !v;
-        if (bad) fprintf(stderr, "mtl dump-forward: option '%s' needs a value\n", a);
-        else if (!strcmp(a, "--model")) o->model = v;
-        else if (!strcmp(a, "--out")) o->out = v;
-        else if (!strcmp(a, "--data")) o->data = v;
-        else if (!strcmp(a, "--n")) bad = df_int(a, v, 1, 100000, &o->n);
-        else if (!strcmp(a, "--threads")) bad = df_int(a, v, 0, 1024, &o->threads);
-        else if (!strcmp(a, "--seq-ner")) bad = df_int(a, v, 8, 4096, &o->seq_ner);
-        else if (!strcmp(a, "--seq-qa")) bad = df_int(a, v, 32, 4096, &o->seq_qa);
-        else if (!strcmp(a, "--stride")) bad = df_int(a, v, 1, 4096, &o->stride);
-        else if (!strcmp(a, "--max-query")) bad = df_int(a, v, 1, 4096, &o->max_query);
-        else {
-            fprintf(stderr, "mtl dump-forward: unknown option '%s'\n", a);
-            bad = 1;
-        }
-        if (bad) {
-            df_usage(stderr);
-            return 2;
-        }
-    }
-    int ok_data = o->data && (!strcmp(o->data, "ner-dev") || !strcmp(o->data, "ner-test") ||
-                              !strcmp(o->data, "qa-dev"));
-    if (!o->model || !o->out || !ok_data) {
-        fprintf(stderr, "mtl dump-forward: --model, --out and --data ner-dev|ner-test|qa-dev are required\n");
-        df_usage(stderr);
-        return 2;
-    }
-    return -1;
-}
+static const OptTable DF_TABLE = {
+    .cmd = "dump-forward",
+    .synopsis = "usage: mtl dump-forward --model RUN_DIR|HF_DIR --data ner-dev|ner-test|qa-dev --out FILE.safetensors [options]",
+    .about = "Encoder output and logits of the model on the first N windows of a split, one window per forward.\n",
+    .specs = DF_OPTS,
+    .n = (int)(sizeof DF_OPTS / sizeof DF_OPTS[0]),
+};
 
 static void dump_ints(StList *d, const char *kind, int win, const int *v, int T) {
     char name[64];
@@ -109,7 +80,7 @@ static int dump_window(Model *m, const Batch *b, int win, StList *d, Err *err) {
 
 static int dump_ner(const DfOpts *o, ModelOpen *mo, StList *d, Err *err) {
     char path[4096];
-    const char *rel = !strcmp(o->data, "ner-dev") ? "conll2003/valid.txt" : "conll2003/test.txt";
+    const char *rel = o->data == DF_NER_DEV ? "conll2003/valid.txt" : "conll2003/test.txt";
     ConllCorpus c;
     NerFeatures f;
     if (dataset_path(rel, path, sizeof path, err) || conll_load(path, &c, err)) return -1;
@@ -155,22 +126,24 @@ static int dump_qa(const DfOpts *o, ModelOpen *mo, StList *d, Err *err) {
 }
 
 int cmd_dump_forward(int argc, char **argv) {
-    DfOpts o = {NULL, NULL, NULL, 200, 0, 128, 384, 128, 64};
-    int rc = parse_df_args(argc, argv, &o);
+    DfOpts o = {NULL, NULL, DF_DATA_NONE, 200, 0, 128, 384, 128, 64};
+    int rc = opts_command(&DF_TABLE, &o, argc, argv, NULL);
     if (rc >= 0) return rc;
+    if (!o.model || !o.out || o.data == DF_DATA_NONE)
+        return opts_usage_error(&DF_TABLE, "--model, --out and --data ner-dev|ner-test|qa-dev are required");
     Backend *be = backend_cpu(o.threads);
     int maxT = o.seq_ner > o.seq_qa ? o.seq_ner : o.seq_qa;
     ModelOpen mo;
     Err err;
     StList d = {0};
     rc = model_open(o.model, be, 1, maxT, 1, &mo, &err);
-    int ner = o.data[0] == 'n';
+    int ner = o.data != DF_QA_DEV;
     int head = ner ? HEAD_NER : HEAD_QA;
     if (rc == 0 && !(model_config(mo.m)->heads & head))
         rc = err_set(&err, "%s has no %s head", o.model, ner ? "NER" : "QA");
     if (rc == 0) rc = ner ? dump_ner(&o, &mo, &d, &err) : dump_qa(&o, &mo, &d, &err);
     if (rc == 0) rc = st_list_write(&d, o.out, &err);
-    if (rc == 0) printf("mtl dump-forward: %d windows of %s through %s -> %s\n", d.n / (ner ? 5 : 4), o.data, mo.dir, o.out);
+    if (rc == 0) printf("mtl dump-forward: %d windows of %s through %s -> %s\n", d.n / (ner ? 5 : 4), enum_name(DF_DATA_NAMES, o.data), mo.dir, o.out);
     else fprintf(stderr, "mtl dump-forward: %s\n", err.msg);
     st_list_free(&d);
     if (mo.m) model_open_free(&mo);

@@ -9,6 +9,7 @@
  *
  * Writes DIR/metrics.json, DIR/manifest.json (the model's and the data's
  * sha256) and DIR/predictions/ (conlleval input, SQuAD predictions JSON). */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,79 +17,54 @@
 #include "backend.h"
 #include "cli.h"
 #include "model_open.h"
+#include "opts.h"
 #include "train_internal.h"
-
-/* The `mtl train` options that also mean something here (parsed by its table). */
-static const char *const EVAL_KEYS[] = {"task",   "batch",   "threads", "decode",    "qa-dev-limit",
-                                        "no-test", "seq-ner", "seq-qa",  "stride", "max-query"};
-#define N_EVAL_KEYS ((int)(sizeof EVAL_KEYS / sizeof EVAL_KEYS[0]))
-
-static void eval_usage(FILE *f) {
-    fprintf(f,
-            "usage: mtl eval --model RUN_DIR|HF_DIR|minilm-l6 --out DIR [options]\n"
-            "  scores the model's trained heads as mtl train scores its final model;\n"
-            "  writes DIR/metrics.json, DIR/manifest.json, DIR/predictions/\n"
-            "options (as mtl train's):\n"
-            "  --task ner|qa|mtl      [the heads the model has trained]\n"
-            "  --decode viterbi|argmax [viterbi]   --no-test  (NER dev only)\n"
-            "  --qa-dev-limit N       first N SQuAD dev questions, 0 = all 10,570 [0]\n"
-            "  --batch 16  --threads 0  --seq-ner 128  --seq-qa 384  --stride 128  --max-query 64\n"
-            "  (a run's own --seq-ner --seq-qa --stride --max-query where not given;\n"
-            "  the run's --batch gives its own scores bitwise; another batch changes only the rounding)\n"
-            "  DIR may be neither the model's directory nor one holding a run (checkpoint.bin)\n");
-}
 
 typedef struct {
     const char *model, *out;
-    int task_given;
-    unsigned given;   /* bit i: EVAL_KEYS[i] was on the command line */
+    OptArgs args;     /* what the command line gave */
     int run_windows;  /* window options not given were taken from the run's config.json */
     TrainOptions o;
 } EvalOpts;
 
-/* The index of key in EVAL_KEYS, or -1. */
-static int eval_key_index(const char *key) {
-    for (int i = 0; i < N_EVAL_KEYS; i++)
-        if (!strcmp(key, EVAL_KEYS[i])) return i;
-    return -1;
-}
+/* The `mtl train` options that also mean something here (their specs, ranges and help are train's). */
+static const char *const EVAL_KEYS[] = {"task",   "batch",   "threads", "decode",    "qa-dev-limit",
+                                        "no-test", "seq-ner", "seq-qa",  "stride", "max-query"};
+#define N_EVAL_KEYS ((int)(sizeof EVAL_KEYS / sizeof EVAL_KEYS[0]))
 
-static int eval_key_given(const EvalOpts *e, const char *key) {
-    int i = eval_key_index(key);
-    return i >= 0 && (e->given >> i & 1u);
-}
-
-/* One option at argv[*i]; returns 0 or -1 with err. */
-static int parse_eval_opt(EvalOpts *e, int argc, char **argv, int *i, Err *err) {
-    const char *a = argv[*i];
-    if (strncmp(a, "--", 2)) return err_set(err, "unexpected argument '%s'", a);
-    const char *key = a + 2;
-    int is_model = !strcmp(key, "model"), is_out = !strcmp(key, "out");
-    if (!is_model && !is_out && eval_key_index(key) < 0)
-        return err_set(err, "unknown option '%s' (mtl eval --help lists them)", a);
-    const char *v = "1";
-    if (is_model || is_out || train_option_kind(key) == 0) {
-        if (*i + 1 >= argc) return err_set(err, "option '%s' needs a value", a);
-        v = argv[++*i];
+/* --model, --out and train's EVAL_KEYS, over EvalOpts. */
+static const OptTable *eval_table(void) {
+    static OptSpec specs[2 + N_EVAL_KEYS];
+    static OptTable t;
+    if (t.n) return &t;
+    specs[0] = (OptSpec){OPT_ARG(EvalOpts, "model", model, "RUN_DIR, HF_DIR or minilm-l6 (required)")};
+    specs[1] = (OptSpec){OPT_ARG(EvalOpts, "out", out, "DIR for metrics.json, manifest.json, predictions/ (required)")};
+    for (int k = 0; k < N_EVAL_KEYS; k++) {
+        specs[2 + k] = *opts_find(train_option_table(), EVAL_KEYS[k]);
+        specs[2 + k].offset += offsetof(EvalOpts, o);
+        if (!strcmp(EVAL_KEYS[k], "task")) specs[2 + k].help = "the heads to score (default: every trained head)";
     }
-    if (is_model) e->model = v;
-    else if (is_out) e->out = v;
-    else if (train_option_set(&e->o, key, v, err)) return -1;
-    else e->given |= 1u << eval_key_index(key);
-    if (!strcmp(key, "task")) e->task_given = 1;
-    return 0;
+    t = (OptTable){
+        .cmd = "eval",
+        .synopsis = "usage: mtl eval --model RUN_DIR|HF_DIR|minilm-l6 --out DIR [options]",
+        .about = "  scores the model's trained heads as mtl train scores its final model;\n"
+                 "  writes DIR/metrics.json, DIR/manifest.json, DIR/predictions/\n"
+                 "  --task: the heads the model has trained where not given; a run's own --seq-ner\n"
+                 "  --seq-qa --stride --max-query where not given; the run's --batch gives its own\n"
+                 "  scores bitwise (another batch changes only the rounding); --no-test: NER dev only.\n"
+                 "  DIR may be neither the model's directory nor one holding a run (checkpoint.bin)\n"
+                 "  (options as mtl train's)\n",
+        .specs = specs,
+        .n = 2 + N_EVAL_KEYS,
+    };
+    return &t;
 }
 
+static int eval_key_given(const EvalOpts *e, const char *key) { return opts_given(eval_table(), &e->args, key); }
+
+/* The options each value's range does not cover (those were checked where parsed). */
 static int check_eval_opts(const EvalOpts *e, Err *err) {
-    const TrainOptions *o = &e->o;
     if (!e->model || !e->out) return err_set(err, "--model and --out are required");
-    if (strcmp(o->task, "ner") && strcmp(o->task, "qa") && strcmp(o->task, "mtl"))
-        return err_set(err, "--task must be ner, qa or mtl (got '%s')", o->task);
-    if (strcmp(o->decode, "argmax") && strcmp(o->decode, "viterbi"))
-        return err_set(err, "--decode must be argmax or viterbi (got '%s')", o->decode);
-    if (o->batch < 1 || o->batch > 4096) return err_set(err, "--batch must be in [1, 4096] (got %d)", o->batch);
-    if (o->threads < 0) return err_set(err, "--threads must be >= 0 (got %d)", o->threads);
-    if (o->qa_dev_limit < 0) return err_set(err, "--qa-dev-limit must be >= 0 (got %d)", o->qa_dev_limit);
     return 0;
 }
 
@@ -153,55 +129,36 @@ static int adopt_run_windows(EvalOpts *e, Err *err) {
 /* Returns -1 to go on, else the exit status. */
 static int parse_eval_args(int argc, char **argv, EvalOpts *e) {
     Err err;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            eval_usage(stdout);
-            return 0;
-        }
-    }
-    for (int i = 1; i < argc; i++) {
-        if (parse_eval_opt(e, argc, argv, &i, &err)) {
-            fprintf(stderr, "mtl eval: %s\n", err.msg);
-            eval_usage(stderr);
-            return 2;
-        }
-    }
-    if (check_eval_opts(e, &err) || check_eval_out(e, &err)) {
-        fprintf(stderr, "mtl eval: %s\n", err.msg);
-        eval_usage(stderr);
-        return 2;
-    }
+    int rc = opts_command(eval_table(), e, argc, argv, &e->args);
+    if (rc >= 0) return rc;
+    if (check_eval_opts(e, &err) || check_eval_out(e, &err)) return opts_usage_error(eval_table(), err.msg);
     if (adopt_run_windows(e, &err)) {
         fprintf(stderr, "mtl eval: %s\n", err.msg);
         return 1;
     }
-    if (check_eval_windows(e, &err)) {
-        fprintf(stderr, "mtl eval: %s\n", err.msg);
-        eval_usage(stderr);
-        return 2;
-    }
+    if (check_eval_windows(e, &err)) return opts_usage_error(eval_table(), err.msg);
     return -1;
 }
 
 /* --task defaults to the heads the model has trained; a head asked for must be trained. */
 static int pick_task(EvalOpts *e, const ModelOpen *mo, Err *err) {
     int ner = mo->ner_head_trained, qa = mo->qa_head_trained;
-    if (!e->task_given) {
+    if (!eval_key_given(e, "task")) {
         if (!ner && !qa)
             return err_set(err, "%s has no trained head (neither classifier.* nor qa_outputs.*): nothing to score",
                            e->model);
-        snprintf(e->o.task, sizeof e->o.task, "%s", ner && qa ? "mtl" : ner ? "ner" : "qa");
+        e->o.tasks = (ner ? 1 << TASK_NER : 0) | (qa ? 1 << TASK_QA : 0);
         return 0;
     }
-    int want_ner = strcmp(e->o.task, "qa") != 0, want_qa = strcmp(e->o.task, "ner") != 0;
-    if (want_ner && !ner) return err_set(err, "%s has no trained NER head (classifier.*): --task %s", e->model, e->o.task);
-    if (want_qa && !qa) return err_set(err, "%s has no trained QA head (qa_outputs.*): --task %s", e->model, e->o.task);
+    const char *task = enum_name(TASK_SET_NAMES, e->o.tasks);
+    if ((e->o.tasks & 1 << TASK_NER) && !ner) return err_set(err, "%s has no trained NER head (classifier.*): --task %s", e->model, task);
+    if ((e->o.tasks & 1 << TASK_QA) && !qa) return err_set(err, "%s has no trained QA head (qa_outputs.*): --task %s", e->model, task);
     return 0;
 }
 
 /* The windows of the heads scored must fit the model's positions. */
 static int check_positions(const EvalOpts *e, const ModelOpen *mo, Err *err) {
-    int pos = model_config(mo->m)->maxT, ner = strcmp(e->o.task, "qa") != 0, qa = strcmp(e->o.task, "ner") != 0;
+    int pos = model_config(mo->m)->maxT, ner = (e->o.tasks & 1 << TASK_NER) != 0, qa = (e->o.tasks & 1 << TASK_QA) != 0;
     const char *from = e->run_windows ? " (from the run's config.json)" : "";
     if (ner && e->o.seq_ner > pos)
         return err_set(err, "--seq-ner %d%s exceeds the model's %d positions (%s): give --seq-ner <= %d",
@@ -214,20 +171,19 @@ static int check_positions(const EvalOpts *e, const ModelOpen *mo, Err *err) {
 
 static int eval_ner_splits(const EvalOpts *e, Model *m, BatchBuf *bb, TrainData *d, JsonW *w, Err *err) {
     const TrainOptions *o = &e->o;
-    int vit = !strcmp(o->decode, "viterbi");
     char p[1300];
     NerScores dev, test;
     snprintf(p, sizeof p, "%s/predictions/ner_dev.conlleval.txt", e->out);
-    if (eval_ner(m, bb, o->batch, &d->ner_dev_c, &d->ner_dev, 0, vit, p, &dev, err)) return -1;
+    if (eval_ner(m, bb, o->batch, &d->ner_dev_c, &d->ner_dev, 0, o->decode, p, &dev, err)) return -1;
     jw_obj(w, "ner");
-    jw_str(w, "decode", o->decode);
+    jw_str(w, "decode", enum_name(NER_DECODE_NAMES, o->decode));
     ner_scores_json(w, "dev", &dev);
     printf("mtl eval: NER dev F1 %.2f (%d sentences)\n", dev.f1, dev.sentences);
     if (o->no_test) {
         jw_null(w, "test");
     } else {
         snprintf(p, sizeof p, "%s/predictions/ner_test.conlleval.txt", e->out);
-        if (eval_ner(m, bb, o->batch, &d->ner_test_c, &d->ner_test, 0, vit, p, &test, err)) return -1;
+        if (eval_ner(m, bb, o->batch, &d->ner_test_c, &d->ner_test, 0, o->decode, p, &test, err)) return -1;
         ner_scores_json(w, "test", &test);
         printf("mtl eval: NER test F1 %.2f (%d sentences)\n", test.f1, test.sentences);
     }
@@ -264,7 +220,7 @@ static int eval_all(const EvalOpts *e, ModelOpen *mo, Manifest *mf, Err *err) {
     jw_obj(&w, NULL);
     jw_str(&w, "model", mo->dir);
     jw_str(&w, "model_kind", mo->kind);
-    jw_str(&w, "task", o->task);
+    jw_str(&w, "task", enum_name(TASK_SET_NAMES, o->tasks));
     if (rc == 0 && d.has_ner) rc = eval_ner_splits(e, mo->m, &bb, &d, &w, err);
     if (rc == 0 && d.has_qa) rc = eval_qa_dev(e, mo->m, &bb, &d, &w, err);
     snprintf(p, sizeof p, "%s/metrics.json", e->out);
@@ -285,7 +241,7 @@ int cmd_eval(int argc, char **argv) {
     Backend *be = backend_cpu(e.o.threads);
     int maxT = e.o.seq_ner > e.o.seq_qa ? e.o.seq_ner : e.o.seq_qa;
     Manifest mf;
-    manifest_begin(&mf, argc, argv, "cpu", e.o.threads);
+    manifest_begin(&mf, argc, argv, DEVICE_CPU, e.o.threads);
     ModelOpen mo = {0};
     Err err;
     rc = model_open(e.model, be, e.o.batch, maxT, 1, &mo, &err);

@@ -8,58 +8,45 @@
 #include "cli.h"
 #include "hf_bert.h"
 #include "model_open.h"
-
-static void export_usage(FILE *f) {
-    fprintf(f,
-            "usage: mtl export RUN_DIR --out DIR [--task ner|qa|all]\n"
-            "  writes DIR/ner and DIR/qa (the heads the model has trained; --task picks one):\n"
-            "  config.json, model.safetensors, vocab.txt, tokenizer_config.json\n"
-            "  RUN_DIR may also be a Hugging Face BERT directory (re-export).\n");
-}
+#include "opts.h"
 
 typedef struct {
-    const char *run, *out, *task;
+    const char *out;
+    int tasks; /* 1 << TASK_NER | 1 << TASK_QA */
 } ExportOpts;
 
-/* Returns -1 to go on, else the exit status. */
-static int parse_export_args(int argc, char **argv, ExportOpts *o) {
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            export_usage(stdout);
-            return 0;
-        }
-        if (a[0] != '-' && !o->run) {
-            o->run = a;
-            continue;
-        }
-        const char *v = i + 1 < argc ? argv[++i] : NULL;
-        if (!v) fprintf(stderr, "mtl export: option '%s' needs a value\n", a);
-        else if (!strcmp(a, "--out")) o->out = v;
-        else if (!strcmp(a, "--task") && (!strcmp(v, "ner") || !strcmp(v, "qa") || !strcmp(v, "all"))) o->task = v;
-        else if (!strcmp(a, "--task")) fprintf(stderr, "mtl export: --task must be ner, qa or all, got '%s'\n", v);
-        else fprintf(stderr, "mtl export: unknown option '%s'\n", a);
-        if (!v || (strcmp(a, "--out") && o->task != v)) {
-            export_usage(stderr);
-            return 2;
-        }
-    }
-    if (!o->run || !o->out) {
-        fprintf(stderr, "mtl export: RUN_DIR and --out DIR are required\n");
-        export_usage(stderr);
-        return 2;
-    }
-    if (!o->out[0]) {
-        fprintf(stderr, "mtl export: --out must name a directory (got an empty string)\n");
-        export_usage(stderr);
-        return 2;
-    }
+#define OS ExportOpts
+static const OptSpec EXPORT_OPTS[] = {
+    {OPT_ARG(OS, "out", out, "DIR (required): DIR/ner and DIR/qa are written")},
+    {OPT_ENUM(OS, "task", tasks, HEAD_SET_NAMES, "the heads to export")},
+};
+#undef OS
+
+static const OptTable EXPORT_TABLE = {
+    .cmd = "export",
+    .synopsis = "usage: mtl export RUN_DIR --out DIR [--task ner|qa|all]",
+    .about = "  writes DIR/ner and DIR/qa (the heads the model has trained; --task picks one):\n"
+             "  config.json, model.safetensors, vocab.txt, tokenizer_config.json\n"
+             "  RUN_DIR may also be a Hugging Face BERT directory (re-export).\n",
+    .specs = EXPORT_OPTS,
+    .n = (int)(sizeof EXPORT_OPTS / sizeof EXPORT_OPTS[0]),
+    .max_positional = 1,
+};
+
+/* Returns -1 to go on, else the exit status; *run: RUN_DIR. */
+static int parse_export_args(int argc, char **argv, ExportOpts *o, const char **run) {
+    OptArgs args;
+    int rc = opts_command(&EXPORT_TABLE, o, argc, argv, &args);
+    if (rc >= 0) return rc;
+    *run = args.npos ? args.pos[0] : NULL;
+    if (!*run || !o->out) return opts_usage_error(&EXPORT_TABLE, "RUN_DIR and --out DIR are required");
+    if (!o->out[0]) return opts_usage_error(&EXPORT_TABLE, "--out must name a directory (got an empty string)");
     return -1;
 }
 
 static int export_one(const ModelOpen *mo, int task, const char *out, Err *err) {
     char dir[1200];
-    snprintf(dir, sizeof dir, "%s/%s", out, task == TASK_NER ? "ner" : "qa");
+    snprintf(dir, sizeof dir, "%s/%s", out, task_name(task));
     if (hf_export_task(mo->m, task, mo->vocab_path, vocab_lower_case(mo->vocab),
                        vocab_strip_accents(mo->vocab), dir, err))
         return -1;
@@ -78,26 +65,27 @@ static int trained_heads(const ModelOpen *mo) {
 }
 
 int cmd_export(int argc, char **argv) {
-    ExportOpts o = {NULL, NULL, "all"};
-    int rc = parse_export_args(argc, argv, &o);
+    ExportOpts o = {NULL, ALL_TASKS};
+    const char *run;
+    int rc = parse_export_args(argc, argv, &o, &run);
     if (rc >= 0) return rc;
     Backend *be = backend_cpu(1);
     ModelOpen mo;
     Err err;
-    if (model_open(o.run, be, 1, 1, 1, &mo, &err)) {
+    if (model_open(run, be, 1, 1, 1, &mo, &err)) {
         fprintf(stderr, "mtl export: %s\n", err.msg);
         be->destroy(be);
         return 1;
     }
     int heads = trained_heads(&mo), n = 0;
-    rc = heads ? 0 : err_set(&err, "%s has no trained head (neither classifier.* nor qa_outputs.*): nothing to export", o.run);
+    rc = heads ? 0 : err_set(&err, "%s has no trained head (neither classifier.* nor qa_outputs.*): nothing to export", run);
     for (int task = TASK_NER; task <= TASK_QA && rc == 0; task++) {
-        int want = !strcmp(o.task, "all") || !strcmp(o.task, task == TASK_NER ? "ner" : "qa");
-        if (!want || !(heads & (task == TASK_NER ? HEAD_NER : HEAD_QA))) continue;
+        if (!(o.tasks & heads & 1 << task)) continue; /* HEAD_* = 1 << TASK_* */
         rc = export_one(&mo, task, o.out, &err);
         n++;
     }
-    if (rc == 0 && n == 0) rc = err_set(&err, "%s has no trained %s head to export", o.run, o.task);
+    if (rc == 0 && n == 0) rc = err_set(&err, "%s has no trained %s head to export", run,
+                                          enum_name(HEAD_SET_NAMES, o.tasks));
     if (rc) fprintf(stderr, "mtl export: %s\n", err.msg);
     model_open_free(&mo);
     be->destroy(be);

@@ -12,137 +12,65 @@
 #include "cli.h"
 #include "conll.h"
 #include "jsonw.h"
+#include "opts.h"
 #include "predict.h"
 #include "train.h"
 
-static void predict_usage(FILE *f) {
-    fprintf(f,
-            "usage: mtl predict --model RUN_DIR|HF_DIR|minilm-l6 [--in FILE] [--out FILE] [options]\n"
-            "  one JSON object out per line in (FILE or stdin; stdout or FILE, written atomically):\n"
-            "    a text line, or {\"text\": ...}        -> \"entities\": [{type, start, end, text, score}]\n"
-            "    {\"question\": ..., \"context\": ...}    -> \"answer\": {text, start, end, score}\n"
-            "        (+ \"answers\" with --n-best K > 1) and, when the model has both heads, the\n"
-            "        context's \"entities\" from the same encoder pass\n"
-            "  offsets are Unicode code points of the original string; an \"id\" is copied;\n"
-            "  a line that cannot be answered gets {\"line\": N, \"error\": ...} and the rest goes on\n"
-            "options:\n"
-            "  --format auto|text|jsonl   [auto: a line starting with '{' is JSON]\n"
-            "  --tasks ner|qa|ner,qa      heads to use [every trained head]\n"
-            "  --n-best K [1]   --max-answer-len N [30]   --batch WINDOWS [32]   --threads N [0]\n"
-            "  --seq-ner N --ner-stride N --seq-qa N --stride N --max-query N --decode viterbi|argmax\n"
-            "                             [a run's own settings; 128, 64, 384, 128, 64, viterbi]\n"
-            "  --max-bytes N              longer lines get an error object [1048576]\n"
-            "  --precision fp32|bf16      linear layers' GEMM inputs in bf16 [fp32]\n"
-            "exit status: 0 every line answered, 1 some line got an error (or the model failed), 2 usage\n");
-}
+/* --format: how a line is read. */
+typedef enum { FORMAT_AUTO = 0, FORMAT_TEXT, FORMAT_JSONL } LineFormat;
+static const EnumName FORMAT_NAMES[] = {{"auto", FORMAT_AUTO}, {"text", FORMAT_TEXT}, {"jsonl", FORMAT_JSONL}, {NULL, 0}};
+/* --tasks: the heads to use (0, not a word: every trained head). */
+static const EnumName PREDICT_TASK_NAMES[] = {
+    {"ner", 1 << TASK_NER}, {"qa", 1 << TASK_QA}, {"ner,qa", ALL_TASKS}, {"qa,ner", ALL_TASKS}, {NULL, 0}};
 
 typedef struct {
-    const char *model, *in, *out, *format, *tasks;
+    const char *model, *in, *out;
+    LineFormat format;
+    int tasks;           /* --tasks: 1 << TASK_NER | 1 << TASK_QA; 0 = every trained head */
     int threads, max_bytes;
     Precision precision;
-    int use_ner, use_qa; /* from --tasks (-1: every trained head) */
     PredictParams p;
-    /* which window options the command line set (the run's config fills the rest) */
-    int set_seq_ner, set_ner_stride, set_seq_qa, set_stride, set_max_query, set_decode;
+    OptArgs args;        /* which options the command line gave (the run's config fills the rest) */
 } PredictOpts;
 
-typedef struct {
-    const char *name;
-    int *val;
-    int lo, hi;
-    int *set;
-} IntOpt;
+#define OS PredictOpts
+static const OptSpec PREDICT_OPTS[] = {
+    {OPT_ARG(OS, "model", model, "RUN_DIR, HF_DIR or minilm-l6 (required)")},
+    {OPT_ARG(OS, "in", in, "input lines [stdin]")},
+    {OPT_ARG(OS, "out", out, "output lines, written atomically [stdout]")},
+    {OPT_ENUM(OS, "format", format, FORMAT_NAMES, "how a line is read (auto: JSON when it starts with '{')")},
+    {OPT_ENUM(OS, "tasks", tasks, PREDICT_TASK_NAMES, "heads to use (default: every trained head)")},
+    {OPT_INT(OS, "n-best", p.n_best, 1, 1000, "answers per question")},
+    {OPT_INT(OS, "max-answer-len", p.max_answer_len, 1, 4096, "longest answer in tokens")},
+    {OPT_INT(OS, "batch", p.batch, 1, 4096, "windows per forward pass")},
+    {OPT_INT(OS, "threads", threads, 0, 1024, "CPU threads (0 = library default)")},
+    {OPT_ENUM(OS, "precision", precision, PRECISION_NAMES, "linear layers: bf16 = GEMM inputs rounded to bf16, fp32 accumulation (fp32 with a note where the device lacks bf16)")},
+    {OPT_INT(OS, "max-bytes", max_bytes, 1, 1 << 30, "longer lines get an error object")},
+    {OPT_INT(OS, "seq-ner", p.seq_ner, 8, 4096, "NER window length (a run's own where not given)")},
+    {OPT_INT(OS, "ner-stride", p.ner_stride, 0, 4093, "NER window overlap (a run's: seq-ner / 2)")},
+    {OPT_INT(OS, "seq-qa", p.seq_qa, 32, 4096, "QA window length (a run's own where not given)")},
+    {OPT_INT(OS, "stride", p.qa_stride, 1, 4095, "QA window overlap (a run's own where not given)")},
+    {OPT_INT(OS, "max-query", p.max_query, 1, 4092, "QA question tokens kept (a run's own where not given)")},
+    {OPT_ENUM(OS, "decode", p.decode, NER_DECODE_NAMES, "NER decoding (a run's own where not given)")},
+};
+#undef OS
 
-/* Parse an integer option value in [lo, hi]; -1 with err naming the option. */
-static int parse_int_opt(const char *name, const char *v, int lo, int hi, int *out, Err *err) {
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (!*v || *end || x < lo || x > hi)
-        return err_set(err, "--%s must be an integer in [%d, %d] (got '%s')", name, lo, hi, v);
-    *out = (int)x;
-    return 0;
-}
+static const OptTable PREDICT_TABLE = {
+    .cmd = "predict",
+    .synopsis = "usage: mtl predict --model RUN_DIR|HF_DIR|minilm-l6 [--in FILE] [--out FILE] [options]",
+    .about = "  one JSON object out per line in (FILE or stdin; stdout or FILE, written atomically):\n"
+             "    a text line, or {\"text\": ...}        -> \"entities\": [{type, start, end, text, score}]\n"
+             "    {\"question\": ..., \"context\": ...}    -> \"answer\": {text, start, end, score}\n"
+             "        (+ \"answers\" with --n-best K > 1) and, when the model has both heads, the\n"
+             "        context's \"entities\" from the same encoder pass\n"
+             "  offsets are Unicode code points of the original string; an \"id\" is copied;\n"
+             "  a line that cannot be answered gets {\"line\": N, \"error\": ...} and the rest goes on\n"
+             "  exit status: 0 every line answered, 1 some line got an error (or the model failed), 2 usage\n",
+    .specs = PREDICT_OPTS,
+    .n = (int)(sizeof PREDICT_OPTS / sizeof PREDICT_OPTS[0]),
+};
 
-static int parse_tasks(PredictOpts *o, const char *v, Err *err) {
-    if (!strcmp(v, "ner")) o->use_ner = 1, o->use_qa = 0;
-    else if (!strcmp(v, "qa")) o->use_ner = 0, o->use_qa = 1;
-    else if (!strcmp(v, "ner,qa") || !strcmp(v, "qa,ner")) o->use_ner = 1, o->use_qa = 1;
-    else return err_set(err, "--tasks must be ner, qa or ner,qa (got '%s')", v);
-    return 0;
-}
-
-static int parse_str_opt(PredictOpts *o, const char *key, const char *v, Err *err) {
-    if (!strcmp(key, "model")) o->model = v;
-    else if (!strcmp(key, "in")) o->in = v;
-    else if (!strcmp(key, "out")) o->out = v;
-    else if (!strcmp(key, "tasks")) return parse_tasks(o, v, err);
-    else if (!strcmp(key, "format")) {
-        if (strcmp(v, "auto") && strcmp(v, "text") && strcmp(v, "jsonl"))
-            return err_set(err, "--format must be auto, text or jsonl (got '%s')", v);
-        o->format = v;
-    } else if (!strcmp(key, "decode")) {
-        if (ner_decode_parse(v, &o->p.decode, err)) return -1;
-        o->set_decode = 1;
-    } else if (!strcmp(key, "precision")) {
-        int p = precision_from_name(v);
-        if (p < 0) return err_set(err, "--precision must be fp32 or bf16 (got '%s')", v);
-        o->precision = (Precision)p;
-    } else
-        return 1; /* not a string option */
-    return 0;
-}
-
-static int parse_predict_opt(PredictOpts *o, const char *a, const char *v, Err *err) {
-    if (strncmp(a, "--", 2)) return err_set(err, "unexpected argument '%s'", a);
-    const char *key = a + 2;
-    if (!v) return err_set(err, "option '%s' needs a value", a);
-    int rc = parse_str_opt(o, key, v, err);
-    if (rc <= 0) return rc;
-    const IntOpt ints[] = {
-        {"n-best", &o->p.n_best, 1, 1000, NULL},
-        {"max-answer-len", &o->p.max_answer_len, 1, 4096, NULL},
-        {"batch", &o->p.batch, 1, 4096, NULL},
-        {"threads", &o->threads, 0, 1024, NULL},
-        {"max-bytes", &o->max_bytes, 1, 1 << 30, NULL},
-        {"seq-ner", &o->p.seq_ner, 8, 4096, &o->set_seq_ner},
-        {"ner-stride", &o->p.ner_stride, 0, 4093, &o->set_ner_stride},
-        {"seq-qa", &o->p.seq_qa, 32, 4096, &o->set_seq_qa},
-        {"stride", &o->p.qa_stride, 1, 4095, &o->set_stride},
-        {"max-query", &o->p.max_query, 1, 4092, &o->set_max_query},
-    };
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
-        if (strcmp(key, ints[i].name)) continue;
-        if (parse_int_opt(key, v, ints[i].lo, ints[i].hi, ints[i].val, err)) return -1;
-        if (ints[i].set) *ints[i].set = 1;
-        return 0;
-    }
-    return err_set(err, "unknown option '%s' (mtl predict --help lists them)", a);
-}
-
-/* Returns -1 to go on, else the exit status. */
-static int parse_predict_args(int argc, char **argv, PredictOpts *o) {
-    Err err;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            predict_usage(stdout);
-            return 0;
-        }
-    }
-    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (parse_predict_opt(o, argv[i], v, &err)) {
-            fprintf(stderr, "mtl predict: %s\n", err.msg);
-            predict_usage(stderr);
-            return 2;
-        }
-    }
-    if (!o->model) {
-        fprintf(stderr, "mtl predict: --model is required\n");
-        predict_usage(stderr);
-        return 2;
-    }
-    return -1;
-}
+static int given(const PredictOpts *o, const char *name) { return opts_given(&PREDICT_TABLE, &o->args, name); }
 
 /* A run directory's own window and decoding settings (its config.json),
  * where the command line did not set them; an HF directory keeps the
@@ -155,12 +83,12 @@ static int adopt_run_settings(PredictOpts *o, Err *err) {
     TrainOptions t;
     train_options_default(&t);
     if (file_exists(path) && train_options_load_file(&t, path, err)) return -1;
-    if (!o->set_seq_ner) o->p.seq_ner = t.seq_ner;
-    if (!o->set_ner_stride) o->p.ner_stride = o->p.seq_ner / 2;
-    if (!o->set_seq_qa) o->p.seq_qa = t.seq_qa;
-    if (!o->set_stride) o->p.qa_stride = t.stride;
-    if (!o->set_max_query) o->p.max_query = t.max_query;
-    if (!o->set_decode && ner_decode_parse(t.decode, &o->p.decode, err)) return -1;
+    if (!given(o, "seq-ner")) o->p.seq_ner = t.seq_ner;
+    if (!given(o, "ner-stride")) o->p.ner_stride = o->p.seq_ner / 2;
+    if (!given(o, "seq-qa")) o->p.seq_qa = t.seq_qa;
+    if (!given(o, "stride")) o->p.qa_stride = t.stride;
+    if (!given(o, "max-query")) o->p.max_query = t.max_query;
+    if (!given(o, "decode")) o->p.decode = t.decode;
     return 0;
 }
 
@@ -168,14 +96,14 @@ static int adopt_run_settings(PredictOpts *o, Err *err) {
  * option the command line set is kept, and refused if it does not fit). */
 static void fit_windows(PredictOpts *o, int positions) {
     PredictParams *p = &o->p;
-    if (!o->set_seq_ner && p->seq_ner > positions) {
+    if (!given(o, "seq-ner") && p->seq_ner > positions) {
         p->seq_ner = positions;
-        if (!o->set_ner_stride) p->ner_stride = positions / 2;
+        if (!given(o, "ner-stride")) p->ner_stride = positions / 2;
     }
-    if (!o->set_seq_qa && p->seq_qa > positions) {
+    if (!given(o, "seq-qa") && p->seq_qa > positions) {
         p->seq_qa = positions;
-        if (!o->set_stride && p->qa_stride > positions / 3) p->qa_stride = positions / 3;
-        if (!o->set_max_query && p->max_query > positions / 4) p->max_query = positions / 4;
+        if (!given(o, "stride") && p->qa_stride > positions / 3) p->qa_stride = positions / 3;
+        if (!given(o, "max-query") && p->max_query > positions / 4) p->max_query = positions / 4;
     }
 }
 
@@ -281,9 +209,9 @@ static int parse_json_job(Ctx *c, Job *j, const char *line) {
     return job_kind(c, j, JOB_TEXT);
 }
 
-static int is_json_line(const char *format, const char *line) {
-    if (!strcmp(format, "jsonl")) return 1;
-    if (!strcmp(format, "text")) return 0;
+static int is_json_line(LineFormat format, const char *line) {
+    if (format == FORMAT_JSONL) return 1;
+    if (format == FORMAT_TEXT) return 0;
     while (*line == ' ' || *line == '\t') line++;
     return *line == '{';
 }
@@ -413,7 +341,8 @@ static int predict_stream(Ctx *c, FILE *in, FILE *stream, StrBuf *buf, long *n_l
 static int resolve_heads(PredictOpts *o, const ModelOpen *mo, Err *err) {
     int ner = mo->ner_head_trained, qa = mo->qa_head_trained;
     if (!ner && !qa) return err_set(err, "%s has no trained head: nothing to predict", o->model);
-    int use_ner = o->use_ner < 0 ? ner : o->use_ner, use_qa = o->use_qa < 0 ? qa : o->use_qa;
+    int use_ner = o->tasks ? (o->tasks & 1 << TASK_NER) != 0 : ner;
+    int use_qa = o->tasks ? (o->tasks & 1 << TASK_QA) != 0 : qa;
     if (use_ner && !ner) return err_set(err, "--tasks asks for NER, but %s has no trained NER head", o->model);
     if (use_qa && !qa) return err_set(err, "--tasks asks for QA, but %s has no trained QA head", o->model);
     o->p.heads = (use_ner ? HEAD_NER : 0) | (use_qa ? HEAD_QA : 0);
@@ -458,17 +387,18 @@ static int run_predict(PredictOpts *o, ModelOpen *mo, Err *err) {
 }
 
 int cmd_predict(int argc, char **argv) {
-    PredictOpts o = {.format = "auto", .use_ner = -1, .use_qa = -1, .max_bytes = 1 << 20};
+    PredictOpts o = {.format = FORMAT_AUTO, .tasks = 0, .max_bytes = 1 << 20};
     predict_defaults(&o.p);
-    int rc = parse_predict_args(argc, argv, &o);
+    int rc = opts_command(&PREDICT_TABLE, &o, argc, argv, &o.args);
     if (rc >= 0) return rc;
+    if (!o.model) return opts_usage_error(&PREDICT_TABLE, "--model is required");
     Err err;
     if (adopt_run_settings(&o, &err) || check_out_path(o.out, &err)) {
         fprintf(stderr, "mtl predict: %s\n", err.msg);
         return 1;
     }
     char why[320];
-    Backend *be = backend_open("cpu", o.threads, 0, o.precision, why, sizeof why);
+    Backend *be = backend_open(DEVICE_CPU, o.threads, 0, o.precision, why, sizeof why);
     if (why[0]) fprintf(stderr, "mtl predict: note: %s\n", why);
     ModelOpen mo;
     int maxT = o.p.seq_ner > o.p.seq_qa ? o.p.seq_ner : o.p.seq_qa;

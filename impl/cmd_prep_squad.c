@@ -13,13 +13,13 @@
  * at the labelled start/end of every window: scoring them with
  * `mtl score-squad` gives the EM/F1 ceiling of the windows + labels + offset
  * map (answers that do not fall on token boundaries lose). */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "jsonw.h"
+#include "opts.h"
 #include "paths.h"
 #include "qa_decode.h"
 #include "squad.h"
@@ -29,53 +29,38 @@ typedef struct {
     SquadFeatParams fp;
 } PrepOpts;
 
-static void prep_usage(FILE *f) {
-    fprintf(f, "usage: mtl prep-squad [--file PATH] [--max-seq 384] [--stride 128] [--max-query 64]\n"
-               "                      [--threads 1] [--max-examples N] [--vocab PATH] [--dump OUT.tsv]\n"
-               "                      [--oracle PRED.json]\n"
-               "Featurise a SQuAD file (default squad/dev-v1.1.json) into run_qa-style windows and\n"
-               "print examples, windows and examples/s, windows/s.\n");
-}
+#define OS PrepOpts
+static const OptSpec PREP_OPTS[] = {
+    {OPT_ARG(OS, "file", file, "SQuAD file [squad/dev-v1.1.json]")},
+    {OPT_INT(OS, "max-seq", fp.max_seq, 8, 4096, "window length in tokens")},
+    {OPT_INT(OS, "stride", fp.doc_stride, 0, 4096, "window overlap in tokens (HF doc_stride)")},
+    {OPT_INT(OS, "max-query", fp.max_query, 1, 4096, "question tokens kept")},
+    {OPT_INT(OS, "threads", fp.threads, 1, 1024, "featurisation threads")},
+    {OPT_INT(OS, "max-examples", fp.max_examples, 0, 1000000000, "the first N questions (0 = all)")},
+    {OPT_ARG(OS, "vocab", vocab, "vocab.txt [the default bert-base-uncased one]")},
+    {OPT_ARG(OS, "dump", dump, "write one line per window to OUT.tsv")},
+    {OPT_ARG(OS, "oracle", oracle, "write the oracle predictions to PRED.json")},
+};
+#undef OS
 
-static int parse_int_arg(const char *name, const char *s, int lo, int hi, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || errno || v < lo || v > hi) {
-        fprintf(stderr, "mtl prep-squad: %s must be an integer in [%d, %d], got '%s'\n", name, lo, hi, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
+static const OptTable PREP_TABLE = {
+    .cmd = "prep-squad",
+    .synopsis = "usage: mtl prep-squad [--file PATH] [--max-seq 384] [--stride 128] [--max-query 64] [options]",
+    .about = "Featurise a SQuAD file (default squad/dev-v1.1.json) into run_qa-style windows and\n"
+             "print examples, windows and examples/s, windows/s.\n",
+    .specs = PREP_OPTS,
+    .n = (int)(sizeof PREP_OPTS / sizeof PREP_OPTS[0]),
+};
 
-/* Returns 0 ok, 1 --help shown, 2 usage error. */
+/* Returns -1 to go on, else the exit status. */
 static int parse_prep_args(int argc, char **argv, PrepOpts *o) {
     squad_feat_defaults(&o->fp);
-    struct { const char *name; int *dst; int lo, hi; } ints[] = {
-        {"--max-seq", &o->fp.max_seq, 8, 4096},       {"--stride", &o->fp.doc_stride, 0, 4096},
-        {"--max-query", &o->fp.max_query, 1, 4096},   {"--threads", &o->fp.threads, 1, 1024},
-        {"--max-examples", &o->fp.max_examples, 0, 1000000000}};
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return prep_usage(stdout), 1;
-        if (i + 1 >= argc) return fprintf(stderr, "mtl prep-squad: bad or incomplete option '%s'\n", argv[i]), 2;
-        const char *val = argv[++i];
-        if (!strcmp(argv[i - 1], "--file")) { o->file = val; continue; }
-        if (!strcmp(argv[i - 1], "--vocab")) { o->vocab = val; continue; }
-        if (!strcmp(argv[i - 1], "--dump")) { o->dump = val; continue; }
-        if (!strcmp(argv[i - 1], "--oracle")) { o->oracle = val; continue; }
-        int found = 0;
-        for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++)
-            if (!strcmp(argv[i - 1], ints[k].name)) {
-                if (parse_int_arg(ints[k].name, val, ints[k].lo, ints[k].hi, ints[k].dst)) return 2;
-                found = 1;
-            }
-        if (!found) return fprintf(stderr, "mtl prep-squad: unknown option '%s'\n", argv[i - 1]), 2;
-    }
+    int rc = opts_command(&PREP_TABLE, o, argc, argv, NULL);
+    if (rc >= 0) return rc;
     Err err;
     if (squad_window_check("--max-seq", o->fp.max_seq, o->fp.doc_stride, o->fp.max_query, &err))
-        return fprintf(stderr, "mtl prep-squad: %s\n", err.msg), 2;
-    return 0;
+        return opts_usage_error(&PREP_TABLE, err.msg);
+    return -1;
 }
 
 static uint32_t ids_hash(const int32_t *ids, int n) {
@@ -154,9 +139,8 @@ static int run_prep(const PrepOpts *o, Err *err) {
 
 int cmd_prep_squad(int argc, char **argv) {
     PrepOpts o = {0};
-    int a = parse_prep_args(argc, argv, &o);
-    if (a == 1) return 0;
-    if (a == 2) return prep_usage(stderr), 2;
+    int rc = parse_prep_args(argc, argv, &o);
+    if (rc >= 0) return rc;
     Err err;
     if (run_prep(&o, &err)) {
         fprintf(stderr, "mtl prep-squad: %s\n", err.msg);

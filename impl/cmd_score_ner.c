@@ -13,12 +13,25 @@
 
 #include "cli.h"
 #include "conlleval.h"
+#include "opts.h"
 
-static void score_ner_usage(FILE *f) {
-    fprintf(f, "usage: mtl score-ner FILE [--json]\n"
-               "conlleval.pl chunk precision/recall/FB1 of 'token ... gold pred' lines\n"
-               "(FILE '-' reads stdin; differences from the Perl script: impl/conlleval.h).\n");
-}
+typedef struct {
+    int as_json;
+} ScoreNerOpts;
+
+static const OptSpec SCORE_NER_OPTS[] = {
+    {OPT_FLAG(ScoreNerOpts, "json", as_json, "one JSON object instead of conlleval's report")},
+};
+
+static const OptTable SCORE_NER_TABLE = {
+    .cmd = "score-ner",
+    .synopsis = "usage: mtl score-ner FILE [--json]",
+    .about = "conlleval.pl chunk precision/recall/FB1 of 'token ... gold pred' lines\n"
+             "(FILE '-' reads stdin; differences from the Perl script: impl/conlleval.h).\n",
+    .specs = SCORE_NER_OPTS,
+    .n = 1,
+    .max_positional = 1,
+};
 
 static char *read_stdin_all(size_t *len) {
     size_t cap = 1 << 16, n = 0;
@@ -42,18 +55,13 @@ static int score_input(Conlleval *ce, const char *file, Err *err) {
 }
 
 int cmd_score_ner(int argc, char **argv) {
-    const char *file = NULL;
-    int as_json = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return score_ner_usage(stdout), 0;
-        if (!strcmp(argv[i], "--json")) as_json = 1;
-        else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "mtl score-ner: unknown option '%s'\n", argv[i]);
-            return score_ner_usage(stderr), 2;
-        } else if (!file) file = argv[i];
-        else return score_ner_usage(stderr), 2;
-    }
-    if (!file) return score_ner_usage(stderr), 2;
+    ScoreNerOpts o = {0};
+    OptArgs args;
+    int rc = opts_command(&SCORE_NER_TABLE, &o, argc, argv, &args);
+    if (rc >= 0) return rc;
+    if (args.npos != 1) return opts_usage_error(&SCORE_NER_TABLE, "FILE is required");
+    const char *file = args.pos[0];
+    int as_json = o.as_json;
     Conlleval ce;
     conlleval_init(&ce);
     Err err;

@@ -10,13 +10,26 @@
 #include <string.h>
 
 #include "cli.h"
+#include "opts.h"
 #include "squad_eval.h"
 
-static void score_usage(FILE *f) {
-    fprintf(f, "usage: mtl score-squad DATASET.json[.gz] PREDICTIONS.json [--json]\n"
-               "Official SQuAD v1.1 / v2.0 exact match and F1 (+ BLEU-4, ROUGE-L, coverage, mean\n"
-               "answer length; definitions in impl/squad_eval.h).\n");
-}
+typedef struct {
+    int as_json;
+} ScoreSquadOpts;
+
+static const OptSpec SCORE_SQUAD_OPTS[] = {
+    {OPT_FLAG(ScoreSquadOpts, "json", as_json, "one JSON object with every field")},
+};
+
+static const OptTable SCORE_SQUAD_TABLE = {
+    .cmd = "score-squad",
+    .synopsis = "usage: mtl score-squad DATASET.json[.gz] PREDICTIONS.json [--json]",
+    .about = "Official SQuAD v1.1 / v2.0 exact match and F1 (+ BLEU-4, ROUGE-L, coverage, mean\n"
+             "answer length; definitions in impl/squad_eval.h).\n",
+    .specs = SCORE_SQUAD_OPTS,
+    .n = 1,
+    .max_positional = 2,
+};
 
 static void put_num(const char *key, double v, int first) {
     char buf[64];
@@ -64,18 +77,13 @@ static void print_extras_text(const SquadMetrics *m) {
 }
 
 int cmd_score_squad(int argc, char **argv) {
-    const char *files[2] = {NULL, NULL};
-    int nfiles = 0, as_json = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return score_usage(stdout), 0;
-        if (!strcmp(argv[i], "--json")) as_json = 1;
-        else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "mtl score-squad: unknown option '%s'\n", argv[i]);
-            return score_usage(stderr), 2;
-        } else if (nfiles < 2) files[nfiles++] = argv[i];
-        else return score_usage(stderr), 2;
-    }
-    if (nfiles != 2) return score_usage(stderr), 2;
+    ScoreSquadOpts o = {0};
+    OptArgs args;
+    int rc = opts_command(&SCORE_SQUAD_TABLE, &o, argc, argv, &args);
+    if (rc >= 0) return rc;
+    if (args.npos != 2) return opts_usage_error(&SCORE_SQUAD_TABLE, "DATASET.json and PREDICTIONS.json are required");
+    const char *const *files = args.pos;
+    int as_json = o.as_json;
     Err err;
     SquadDataset ds;
     if (squad_load(files[0], &ds, &err)) {

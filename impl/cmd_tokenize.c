@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "opts.h"
 #include "paths.h"
 #include "tokenizer.h"
 
@@ -22,47 +23,23 @@ typedef struct {
     int utf8proc_only;
 } TokenizeOpts;
 
-static void tokenize_usage(FILE *f) {
-    fprintf(f, "usage: mtl tokenize [--vocab FILE] [--ids] [--offsets] [--words] [--cased]\n"
-               "                    [--utf8proc-only] < lines\n"
-               "  --vocab FILE  vocab.txt (default: $MTL_VOCAB, datasets/data/vocab/, "
-               "../shared/vocab/)\n"
-               "  --ids         print token ids instead of token strings\n"
-               "  --offsets     append a tab and the code-point span start-end of each token,\n"
-               "                then a tab and each token's word index\n"
-               "  --words       print the normalised words WordPiece sees (Hugging Face's\n"
-               "                normalizer + pre-tokenizer), not the tokens\n"
-               "  --cased       do not lower-case or strip accents (do_lower_case=False)\n"
-               "  --utf8proc-only  utf8proc's Unicode tables alone, without Hugging Face's\n"
-               "                own rules where they differ (reference/unicode_check.py)\n");
-}
+#define OS TokenizeOpts
+static const OptSpec TOKENIZE_OPTS[] = {
+    {OPT_ARG(OS, "vocab", vocab, "vocab.txt [$MTL_VOCAB, datasets/data/vocab/, ../shared/vocab/]")},
+    {OPT_FLAG(OS, "ids", ids, "print token ids instead of token strings")},
+    {OPT_FLAG(OS, "offsets", offsets, "append a tab and the code-point span start-end of each token, then a tab and each token's word index")},
+    {OPT_FLAG(OS, "words", words, "print the normalised words WordPiece sees (Hugging Face's normalizer + pre-tokenizer), not the tokens")},
+    {OPT_FLAG(OS, "cased", cased, "do not lower-case or strip accents (do_lower_case=False)")},
+    {OPT_FLAG(OS, "utf8proc-only", utf8proc_only, "utf8proc's Unicode tables alone, without Hugging Face's own rules where they differ (reference/unicode_check.py)")},
+};
+#undef OS
 
-/* Returns -1 to continue, else the exit status. */
-static int parse_tokenize_args(int argc, char **argv, TokenizeOpts *o) {
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--vocab") && i + 1 < argc) {
-            o->vocab = argv[++i];
-        } else if (!strcmp(argv[i], "--ids")) {
-            o->ids = 1;
-        } else if (!strcmp(argv[i], "--offsets")) {
-            o->offsets = 1;
-        } else if (!strcmp(argv[i], "--words")) {
-            o->words = 1;
-        } else if (!strcmp(argv[i], "--cased")) {
-            o->cased = 1;
-        } else if (!strcmp(argv[i], "--utf8proc-only")) {
-            o->utf8proc_only = 1;
-        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            tokenize_usage(stdout);
-            return 0;
-        } else {
-            fprintf(stderr, "mtl tokenize: bad argument '%s'\n", argv[i]);
-            tokenize_usage(stderr);
-            return 2;
-        }
-    }
-    return -1;
-}
+static const OptTable TOKENIZE_TABLE = {
+    .cmd = "tokenize",
+    .synopsis = "usage: mtl tokenize [--vocab FILE] [--ids] [--offsets] [--words] [--cased] [--utf8proc-only] < lines",
+    .specs = TOKENIZE_OPTS,
+    .n = (int)(sizeof TOKENIZE_OPTS / sizeof TOKENIZE_OPTS[0]),
+};
 
 static void print_tokens(const Vocab *v, const WpTokens *t, const TokenizeOpts *o) {
     for (int k = 0; k < t->n; k++) {
@@ -132,7 +109,7 @@ static int tokenize_stream(const Vocab *v, const TokenizeOpts *o) {
 
 int cmd_tokenize(int argc, char **argv) {
     TokenizeOpts o = {0};
-    int st = parse_tokenize_args(argc, argv, &o);
+    int st = opts_command(&TOKENIZE_TABLE, &o, argc, argv, NULL);
     if (st >= 0) return st;
     char vpath[4096];
     Err err = {{0}};

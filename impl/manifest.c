@@ -60,7 +60,7 @@ static void gpu_description(char *out, size_t outlen) {
     pclose(p);
 }
 
-void manifest_begin(Manifest *m, int argc, char **argv, const char *device, int threads) {
+void manifest_begin(Manifest *m, int argc, char **argv, Device device, int threads) {
     memset(m, 0, sizeof *m);
     size_t used = 0;
     for (int i = 0; i < argc && used + 2 < sizeof m->command; i++) {
@@ -68,9 +68,9 @@ void manifest_begin(Manifest *m, int argc, char **argv, const char *device, int 
         if (n < 0) break;
         used += (size_t)n;
     }
-    snprintf(m->device, sizeof m->device, "%s", device);
+    snprintf(m->device, sizeof m->device, "%s", enum_name(DEVICE_NAMES, device));
     m->threads = threads;
-    if (!strcmp(device, "cuda")) gpu_description(m->gpu, sizeof m->gpu);
+    if (device == DEVICE_CUDA) gpu_description(m->gpu, sizeof m->gpu);
     utc_now_iso(m->start_time);
     m->start_wall = now_seconds();
 }

@@ -6,6 +6,7 @@
 #ifndef MTL_MANIFEST_H
 #define MTL_MANIFEST_H
 
+#include "backend.h"
 #include "util.h"
 
 #define MANIFEST_MAX_FILES 64
@@ -33,7 +34,7 @@ typedef struct {
 } Manifest;
 
 /* Record the command line, device, threads and the start time. */
-void manifest_begin(Manifest *m, int argc, char **argv, const char *device, int threads);
+void manifest_begin(Manifest *m, int argc, char **argv, Device device, int threads);
 void manifest_add_seed(Manifest *m, long long seed);
 /* Hash a file (raw bytes) and add it. Returns -1 with err if unreadable. */
 int manifest_add_file(Manifest *m, const char *role, const char *path, Err *err);

@@ -345,9 +345,11 @@ double model_forward_flops(const ModelConfig *c, int task, int B, int T) {
     return c->L * layer + head;
 }
 
+const EnumName TASK_SET_NAMES[] = {{"ner", 1 << TASK_NER}, {"qa", 1 << TASK_QA}, {"mtl", ALL_TASKS}, {NULL, 0}};
+const EnumName HEAD_SET_NAMES[] = {{"ner", 1 << TASK_NER}, {"qa", 1 << TASK_QA}, {"all", ALL_TASKS}, {NULL, 0}};
+
 const char *task_name(int task) {
-    static const char *const names[NUM_TASKS] = {"ner", "qa"};
-    return task >= 0 && task < NUM_TASKS ? names[task] : NULL;
+    return task >= 0 && task < NUM_TASKS ? enum_name(TASK_SET_NAMES, 1 << task) : NULL;
 }
 
 const char *task_set_name(int tasks) {

@@ -62,6 +62,10 @@
 enum { TASK_NER = 0, TASK_QA = 1, NUM_TASKS };
 #define ALL_TASKS ((1 << NUM_TASKS) - 1)
 
+/* The words of the task sets a --task option names: ner, qa, mtl (both). */
+extern const EnumName TASK_SET_NAMES[];
+/* The same sets as the heads a command on a trained model uses: ner, qa, all. */
+extern const EnumName HEAD_SET_NAMES[];
 /* "ner", "qa" (NULL out of range); "joint" names a set of several tasks. */
 const char *task_name(int task);
 /* The name of a nonempty task set: its task's name, or "joint". */
@@ -165,8 +169,8 @@ double model_grad_sumsq_range(Model *m, size_t lo, size_t hi);
  * max_norm <= 0 disables. */
 void model_clip_grad(Model *m, double norm, float max_norm);
 void model_clip_grad_range(Model *m, double norm, float max_norm, size_t lo, size_t hi);
-/* One AdamW step with learning rate lr (hp->lr is ignored, so that a
- * schedule can drive it); weight decay hp->weight_decay on tensors with
+/* One AdamW step with this step's learning rate lr (what the schedule makes
+ * of the peak hp->lr); weight decay hp->weight_decay on tensors with
  * decay = 1 only. Increments the step counter first (1-based t). */
 void model_adamw_step(Model *m, const AdamWParams *hp, float lr);
 /* The same step (counted once) on the parameters of nranges ranges

@@ -8,13 +8,7 @@
 
 #define K CONLL_NUM_LABELS
 
-int ner_decode_parse(const char *s, NerDecode *out, Err *err) {
-    if (strcmp(s, "argmax") == 0) *out = NER_DECODE_ARGMAX;
-    else if (strcmp(s, "viterbi") == 0) *out = NER_DECODE_VITERBI;
-    else return err_set(err, "--decode: '%s' is not argmax or viterbi", s);
-    return 0;
-}
-
+const EnumName NER_DECODE_NAMES[] = {{"argmax", NER_DECODE_ARGMAX}, {"viterbi", NER_DECODE_VITERBI}, {NULL, 0}};
 
 int ner_transition_allowed(int prev, int cur) {
     if (!conll_label_is_inside(cur)) return 1;

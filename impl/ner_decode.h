@@ -15,12 +15,13 @@
 #include <stdint.h>
 
 #include "conll.h"
+#include "names.h"
 #include "util.h"
 
 typedef enum { NER_DECODE_ARGMAX = 0, NER_DECODE_VITERBI = 1 } NerDecode;
 
-/* "argmax" or "viterbi" -> *out; -1 with a message otherwise. */
-int ner_decode_parse(const char *s, NerDecode *out, Err *err);
+/* Their words: argmax, viterbi. */
+extern const EnumName NER_DECODE_NAMES[];
 
 /* 1 if label cur may follow label prev in IOB2 (prev = -1: sentence start). */
 int ner_transition_allowed(int prev, int cur);

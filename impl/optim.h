@@ -4,8 +4,10 @@
 #ifndef MTL_OPTIM_H
 #define MTL_OPTIM_H
 
+/* The one record of these settings: `mtl train` parses its options into
+ * TrainOptions.adamw (defaults from adamw_defaults()). */
 typedef struct {
-    float lr;           /* peak learning rate */
+    float lr;           /* peak learning rate (lr_schedule scales it per step) */
     float beta1, beta2; /* moment decay rates */
     float eps;          /* added to sqrt(vhat) */
     float weight_decay; /* decoupled; 0 for biases and LayerNorm (BERT's no_decay) */

@@ -131,10 +131,8 @@ long steps_per_epoch(const TaskSampler *s, int n_ner, int n_qa, int B) {
     }
 }
 
-static const char *const SAMPLING_NAMES[] = {"joint", "round_robin", "proportional", "temperature"};
-
-int sampling_from_name(const char *name) {
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(name, SAMPLING_NAMES[i])) return i;
-    return -1;
-}
+const EnumName SAMPLING_NAMES[] = {{"joint", SAMPLING_JOINT},
+                                   {"round_robin", SAMPLING_ROUND_ROBIN},
+                                   {"proportional", SAMPLING_PROPORTIONAL},
+                                   {"temperature", SAMPLING_TEMPERATURE},
+                                   {NULL, 0}};

@@ -12,12 +12,15 @@
 
 #include <stdint.h>
 
+#include "names.h"
 #include "util.h"
 
 #define SAMPLER_STREAM_ORDER 0xA0000000u
 #define SAMPLER_STREAM_TASK 0xA0001000u
 
-enum { SAMPLING_JOINT = 0, SAMPLING_ROUND_ROBIN, SAMPLING_PROPORTIONAL, SAMPLING_TEMPERATURE };
+typedef enum { SAMPLING_JOINT = 0, SAMPLING_ROUND_ROBIN, SAMPLING_PROPORTIONAL, SAMPLING_TEMPERATURE } Sampling;
+/* Their words: joint, round_robin, proportional, temperature. */
+extern const EnumName SAMPLING_NAMES[];
 
 /* Fisher-Yates shuffle of perm[0..n) (initialised to the identity) for one
  * epoch: for i = n-1 .. 1, j = floor(u32 * (i+1) / 2^32) with u32 the i-th
@@ -76,8 +79,5 @@ int task_sampler_pick(const TaskSampler *s, uint64_t seed, long step);
  * cycles); round_robin: 2 * that; proportional/temperature:
  * ceil(n_ner/B) + ceil(n_qa/B). */
 long steps_per_epoch(const TaskSampler *s, int n_ner, int n_qa, int B);
-
-/* "joint" etc. -> SAMPLING_*; returns -1 for an unknown name. */
-int sampling_from_name(const char *name);
 
 #endif

@@ -4,7 +4,7 @@
  * One optimiser step s (0-based) with the tasks k picked for it:
  *   zero_grad; for each picked task (NER before QA):
  *       forward(batch_k, dropout (seed, step s, pass k)); backward(lambda_k)
- *   g = ||grad||; clip to o->clip; lr = lr_schedule(s, total, warmup, o->lr)
+ *   g = ||grad||; clip to o->adamw.clip; lr = lr_schedule(s, total, warmup, o->adamw.lr)
  *   AdamW(lr)
  * so joint sampling minimises lambda_ner L_ner + lambda_qa L_qa (the grads
  * of both passes accumulate), and a single-task step minimises lambda_k L_k.
@@ -35,7 +35,6 @@ typedef struct {
     Manifest mf;
     Backend *be;
     Model *m;
-    AdamWParams hp;
     TaskSampler ts;
     DataOrder order[NUM_TASKS];
     BatchBuf bb;
@@ -135,9 +134,8 @@ static void path_in(const Trainer *t, const char *name, char *out, size_t n) {
 
 static int make_backend(Trainer *t, Err *err) {
     char why[512] = "";
-    Precision prec = (Precision)precision_from_name(t->o->precision);
-    t->be = backend_open(t->o->device, t->o->threads, t->o->tf32, prec, why, sizeof why);
-    if (!t->be) return err_set(err, "--device %s: %s", t->o->device, why);
+    t->be = backend_open(t->o->device, t->o->threads, t->o->tf32, t->o->precision, why, sizeof why);
+    if (!t->be) return err_set(err, "--device %s: %s", enum_name(DEVICE_NAMES, t->o->device), why);
     if (why[0]) note(t, "mtl train: note: %s\n", why);
     backend_precision_describe(t->be, t->mf.precision, sizeof t->mf.precision);
     if (t->o->profile) t->be = backend_profiled(t->be);
@@ -190,7 +188,7 @@ static int n_train(const Trainer *t, int task) {
 
 static int make_schedule(Trainer *t, Err *err) {
     const TrainOptions *o = t->o;
-    if (task_sampler_init(&t->ts, sampling_from_name(o->sampling), n_train(t, TASK_NER),
+    if (task_sampler_init(&t->ts, o->sampling, n_train(t, TASK_NER),
                           n_train(t, TASK_QA), o->temperature, err))
         return -1;
     t->per_epoch = steps_per_epoch(&t->ts, n_train(t, TASK_NER), n_train(t, TASK_QA), o->batch);
@@ -203,13 +201,12 @@ static int make_schedule(Trainer *t, Err *err) {
         t->loss_hist[k] = xmalloc((size_t)t->total * sizeof(double));
         for (long s = 0; s < t->total; s++) t->loss_hist[k][s] = NAN;
     }
-    t->hp = (AdamWParams){o->lr, o->beta1, o->beta2, o->adam_eps, o->weight_decay, o->clip};
-    t->use_gn = !strcmp(o->loss_weighting, "gradnorm");
+    t->use_gn = o->loss_weighting == LOSS_WEIGHTING_GRADNORM;
     if (t->use_gn && gradnorm_init(&t->gn, t->m, o->gradnorm_layer, o->gradnorm_alpha,
                                    o->gradnorm_lr, o->lambda_ner, o->lambda_qa, err))
         return -1;
     if (t->use_gn && t->nranks > 1) t->gn.reduce = dist_sum_floats; /* G of the global batch */
-    if (t->nranks > 1 && !strcmp(t->be->name, "cpu")) { /* ZeRO-1 on the host (GPUs: NCCL, whole update) */
+    if (t->nranks > 1 && o->device == DEVICE_CPU) { /* ZeRO-1 on the host (GPUs: NCCL, whole update) */
         const ParamInfo *w = model_tensor(t->m, 0); /* emb.word (sum_gradients checks) */
         t->sharded = 1;
         t->E = w->numel;
@@ -464,7 +461,7 @@ static void gather_shards(Backend *be, float *x, size_t n, void *ctx) {
     dist_all_gather(x + t->E, t->shard_rest);
 }
 
-/* Clip to o->clip and one AdamW step at lr on the summed gradients; returns
+/* Clip to o->adamw.clip and one AdamW step at lr on the summed gradients; returns
  * their global norm (non-finite: nothing updated). Sharded (ZeRO-1): the
  * norm is the rank-order sum of the shards' squares, each rank clips and
  * updates its shard, then the weights are gathered. */
@@ -481,8 +478,8 @@ static double optimizer_step(Trainer *t, float lr) {
     if (t->sharded) dist_sum_doubles(&ss, 1);
     double gnorm = sqrt(ss);
     if (!isfinite(gnorm)) return gnorm;
-    for (int k = 0; k < nr; k++) model_clip_grad_range(t->m, gnorm, t->o->clip, lohi[2 * k], lohi[2 * k + 1]);
-    model_adamw_step_ranges(t->m, &t->hp, lr, lohi, nr);
+    for (int k = 0; k < nr; k++) model_clip_grad_range(t->m, gnorm, t->o->adamw.clip, lohi[2 * k], lohi[2 * k + 1]);
+    model_adamw_step_ranges(t->m, &t->o->adamw, lr, lohi, nr);
     if (t->sharded) {
         double t0 = now_seconds();
         model_buffer_apply(t->m, MODEL_PARAMS, gather_shards, t);
@@ -520,7 +517,7 @@ static int train_step(Trainer *t, long step, Err *err) {
     if (t->use_gn) gradnorm_step(t, step + 1, loss);
     if (t->nranks > 1) model_buffer_apply(t->m, MODEL_GRADS, sum_gradients, t);
     if (t->nranks > 1) t->sum_s += now_seconds() - t1; /* GradNorm's update itself is negligible */
-    float lr = lr_schedule((int)step, (int)t->total, (int)t->warmup, t->o->lr);
+    float lr = lr_schedule((int)step, (int)t->total, (int)t->warmup, t->o->adamw.lr);
     double gnorm = optimizer_step(t, lr);
     if (!isfinite(gnorm))
         return err_set(err, "non-finite gradient norm (%g) at step %ld (task %s)", gnorm, step + 1,
@@ -598,7 +595,7 @@ static int eval_dev(Trainer *t, long done, Err *err) {
     if (t->d.has_ner) {
         NerScores s;
         if (eval_ner(t->m, &t->bb, t->o->batch, &t->d.ner_dev_c, &t->d.ner_dev, lim,
-                     !strcmp(t->o->decode, "viterbi"), NULL, &s, err))
+                     t->o->decode, NULL, &s, err))
             return -1;
         sb_printf(&t->evlog, "%ld,dev,ner,%d,%.9g,%.9g,\n", done, s.sentences, s.loss, s.f1);
         note(t, "  eval step %ld: NER dev loss %.4f F1 %.2f (%d sentences)\n", done, s.loss,
@@ -639,22 +636,21 @@ static int final_eval(Trainer *t, RunSummary *sum, JsonW *w, Err *err) {
     char pdir[1200], p[1300];
     path_in(t, "predictions", pdir, sizeof pdir);
     if (mkdir_p(pdir, err)) return -1;
-    int vit = !strcmp(o->decode, "viterbi");
     long done = t->total;
     if (t->d.has_ner) {
         NerScores dev, test;
         snprintf(p, sizeof p, "%s/ner_dev.conlleval.txt", pdir);
-        if (eval_ner(t->m, &t->bb, o->batch, &t->d.ner_dev_c, &t->d.ner_dev, 0, vit, p, &dev, err))
+        if (eval_ner(t->m, &t->bb, o->batch, &t->d.ner_dev_c, &t->d.ner_dev, 0, o->decode, p, &dev, err))
             return -1;
         sb_printf(&t->evlog, "%ld,dev,ner,%d,%.9g,%.9g,\n", done, dev.sentences, dev.loss, dev.f1);
         sum->ner_dev_f1 = dev.f1;
         sum->ner_dev_macro_f1 = dev.macro_f1;
         jw_obj(w, "ner");
-        jw_str(w, "decode", o->decode);
+        jw_str(w, "decode", enum_name(NER_DECODE_NAMES, o->decode));
         ner_scores_json(w, "dev", &dev);
         if (!o->no_test) {
             snprintf(p, sizeof p, "%s/ner_test.conlleval.txt", pdir);
-            if (eval_ner(t->m, &t->bb, o->batch, &t->d.ner_test_c, &t->d.ner_test, 0, vit, p,
+            if (eval_ner(t->m, &t->bb, o->batch, &t->d.ner_test_c, &t->d.ner_test, 0, o->decode, p,
                          &test, err))
                 return -1;
             sb_printf(&t->evlog, "%ld,test,ner,%d,%.9g,%.9g,\n", done, test.sentences, test.loss,
@@ -698,12 +694,12 @@ static int write_metrics(Trainer *t, RunSummary *sum, Err *err) {
     JsonW w;
     jw_init(&w);
     jw_obj(&w, NULL);
-    jw_str(&w, "task", o->task);
+    jw_str(&w, "task", enum_name(TASK_SET_NAMES, o->tasks));
     jw_str(&w, "preset", o->preset);
-    jw_str(&w, "sampling", o->sampling);
+    jw_str(&w, "sampling", enum_name(SAMPLING_NAMES, o->sampling));
     jw_num(&w, "lambda_ner", o->lambda_ner);
     jw_num(&w, "lambda_qa", o->lambda_qa);
-    jw_str(&w, "loss_weighting", o->loss_weighting);
+    jw_str(&w, "loss_weighting", enum_name(LOSS_WEIGHTING_NAMES, o->loss_weighting));
     if (t->use_gn) {
         jw_obj(&w, "gradnorm");
         jw_num(&w, "alpha", o->gradnorm_alpha);
@@ -890,9 +886,10 @@ static void print_plan(const Trainer *t) {
             "mtl train: task %s, preset %s, seed %lld, %ld steps (%ld per epoch), warmup %ld, "
             "batch %d, sampling %s, lambda %g/%g%s, train windows NER %d QA %d, %ld parameters, "
             "device %s, out %s\n",
-            o->task, o->preset, o->seed, t->total, t->per_epoch, t->warmup, o->batch, o->sampling,
+            enum_name(TASK_SET_NAMES, o->tasks), o->preset, o->seed, t->total, t->per_epoch, t->warmup, o->batch,
+            enum_name(SAMPLING_NAMES, o->sampling),
             o->lambda_ner, o->lambda_qa, t->use_gn ? " (GradNorm initial weights)" : "", n_train(t, TASK_NER), n_train(t, TASK_QA),
-            (long)model_num_params(t->m), o->device, t->dir);
+            (long)model_num_params(t->m), enum_name(DEVICE_NAMES, o->device), t->dir);
 }
 
 static int write_dump(Trainer *t, Err *err) {

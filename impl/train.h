@@ -23,18 +23,29 @@
 
 #include <stdint.h>
 
+#include "model.h"
+#include "ner_decode.h"
+#include "opts.h"
+#include "optim.h"
+#include "sampler.h"
 #include "util.h"
+
+/* --loss-weighting: the task weights of a multi-task step. */
+typedef enum { LOSS_WEIGHTING_STATIC = 0, LOSS_WEIGHTING_GRADNORM = 1 } LossWeighting;
+/* Their words: static (the lambdas), gradnorm (learned, gradnorm.h). */
+extern const EnumName LOSS_WEIGHTING_NAMES[];
 
 typedef struct {
     /* what to train */
-    char task[8];        /* ner | qa | mtl */
+    int tasks;           /* --task: 1 << TASK_NER | 1 << TASK_QA (TASK_SET_NAMES: ner, qa, mtl) */
     char preset[32];     /* config.h presets */
     char init[1024];     /* --init CHECKPOINT ("" = random init) */
     char out[1024];      /* run directory */
     long long seed;
     char seeds[256];     /* "1,2,3": several runs into out/seed-S + aggregate */
     /* optimiser and schedule */
-    float lr, weight_decay, beta1, beta2, adam_eps, clip, dropout;
+    AdamWParams adamw;   /* --lr (the peak), --weight-decay, --beta1, --beta2, --adam-eps, --clip */
+    float dropout;
     int warmup;          /* warmup steps (used when warmup_ratio < 0) */
     float warmup_ratio;  /* >= 0: warmup = round(ratio * total steps) */
     int batch;
@@ -42,9 +53,9 @@ typedef struct {
     long max_steps;      /* > 0 overrides epochs */
     /* multi-task */
     float lambda_ner, lambda_qa;
-    char sampling[16];   /* joint | round_robin | proportional | temperature */
+    Sampling sampling;
     float temperature;
-    char loss_weighting[16]; /* static (the lambdas) | gradnorm (gradnorm.h) */
+    LossWeighting loss_weighting;
     float gradnorm_alpha, gradnorm_lr;
     char gradnorm_layer[40]; /* shared tensor W ("" = last layer's ffn.down.w) */
     /* data */
@@ -54,7 +65,7 @@ typedef struct {
     int qa_dev_limit;    /* final QA evaluation on the first N dev questions (0 = all
                             10,570); NER is always scored on the full dev and test sets */
     int seq_ner, seq_qa, stride, max_query;
-    char decode[16];     /* NER decoding: argmax | viterbi */
+    NerDecode decode;
     /* schedule of side work */
     long eval_every;     /* dev evaluation every N steps (0 = each epoch, -1 = never) */
     long save_every;     /* checkpoint every N steps (0 = only at the end) */
@@ -64,9 +75,9 @@ typedef struct {
     long stop_after;     /* stop after N steps without finishing (simulated interruption) */
     /* machine */
     int threads;
-    char device[8];      /* cpu | cuda */
+    Device device;
     int tf32;
-    char precision[8];   /* fp32 | bf16 (kernels/backend.h Precision) */
+    Precision precision; /* fp32 | bf16 (kernels/backend.h) */
     int no_test;         /* skip the final test-set evaluation */
     int profile;         /* per-op time breakdown of the training loop on stderr */
     int quiet;           /* no progress lines on stderr (errors still reported) */
@@ -75,15 +86,16 @@ typedef struct {
     int group_by_length; /* length-grouped batches (sampler.h order_group_by_length) */
 } TrainOptions;
 
+/* The defaults of every option (the optimiser's: adamw_defaults()). */
 void train_options_default(TrainOptions *o);
+/* The options of `mtl train` (impl/opts.h), over TrainOptions; `mtl eval`
+ * borrows some of them. */
+const OptTable *train_option_table(void);
 /* Parse `mtl train` arguments (argv[0] is "train"): --config FILE is read
  * first (key=value lines or one JSON object), then the flags override it.
- * Returns 0, 1 for --help (usage printed), or -1 with err. */
+ * Returns 0, 1 for --help (nothing parsed), or -1 with err. */
 int train_options_parse(TrainOptions *o, int argc, char **argv, Err *err);
-/* Apply one key (flag name without "--", '_' or '-') = value. */
-int train_option_set(TrainOptions *o, const char *key, const char *value, Err *err);
-/* -1: no such option; 1: a flag (takes no value on the command line); 0: takes a value. */
-int train_option_kind(const char *key);
+/* Read a config file (key=value lines or one JSON object) into o: 0 or -1 with err. */
 int train_options_load_file(TrainOptions *o, const char *path, Err *err);
 /* Consistency checks (ranges, names). */
 int train_options_validate(const TrainOptions *o, Err *err);
@@ -92,6 +104,7 @@ int train_options_validate(const TrainOptions *o, Err *err);
 /* --seeds "1,2,3" -> distinct seeds in [0, TRAIN_MAX_SEED]; returns the count
  * or -1 with err (train_options_validate checks it too). */
 int train_seed_list(const char *s, long long out[TRAIN_MAX_SEEDS], Err *err);
+/* mtl train --help. */
 void train_options_usage(FILE *f);
 /* "key=value\n" for every option that changes the training trajectory
  * (compared on --resume); caller frees. */

@@ -67,9 +67,9 @@ int train_write_aggregate(const char *path, const TrainOptions *o, const RunSumm
     JsonW w;
     jw_init(&w);
     jw_obj(&w, NULL);
-    jw_str(&w, "task", o->task);
+    jw_str(&w, "task", enum_name(TASK_SET_NAMES, o->tasks));
     jw_str(&w, "preset", o->preset);
-    jw_str(&w, "sampling", o->sampling);
+    jw_str(&w, "sampling", enum_name(SAMPLING_NAMES, o->sampling));
     jw_arr(&w, "seeds");
     for (int i = 0; i < n; i++) jw_int(&w, NULL, runs[i].seed);
     jw_end(&w);

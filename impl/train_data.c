@@ -104,8 +104,8 @@ static void window_lengths(TrainData *d) {
 
 int eval_data_load(TrainData *d, const TrainOptions *o, Vocab *v, Manifest *mf, Err *err) {
     memset(d, 0, sizeof *d);
-    d->has_ner = strcmp(o->task, "qa") != 0;
-    d->has_qa = strcmp(o->task, "ner") != 0;
+    d->has_ner = (o->tasks & 1 << TASK_NER) != 0;
+    d->has_qa = (o->tasks & 1 << TASK_QA) != 0;
     d->vocab = v;
     if (d->has_ner &&
         (load_conll_split("conll2003/valid.txt", v, o->seq_ner, &d->ner_dev_c, &d->ner_dev, mf, err) ||
@@ -125,8 +125,8 @@ void eval_data_free(TrainData *d) {
 
 int train_data_load(TrainData *d, const TrainOptions *o, const HfInfo *hf, Manifest *mf, Err *err) {
     memset(d, 0, sizeof *d);
-    d->has_ner = strcmp(o->task, "qa") != 0;
-    d->has_qa = strcmp(o->task, "ner") != 0;
+    d->has_ner = (o->tasks & 1 << TASK_NER) != 0;
+    d->has_qa = (o->tasks & 1 << TASK_QA) != 0;
     if (hf) snprintf(d->vocab_path, sizeof d->vocab_path, "%s/vocab.txt", hf->dir);
     else if (vocab_path(d->vocab_path, sizeof d->vocab_path, err)) return -1;
     if (manifest_add_file(mf, "vocab", d->vocab_path, err)) return -1;

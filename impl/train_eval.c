@@ -85,7 +85,7 @@ static void fill_ner_scores(const Conlleval *ce, NerScores *s) {
 }
 
 int eval_ner(Model *m, BatchBuf *bb, int batch, const ConllCorpus *c, const NerFeatures *f,
-             int limit, int viterbi, const char *pred_path, NerScores *s, Err *err) {
+             int limit, NerDecode decode, const char *pred_path, NerScores *s, Err *err) {
     memset(s, 0, sizeof *s);
     int nw = ner_window_prefix(f, limit);
     int nsent = limit > 0 && limit < c->n_sentences ? limit : c->n_sentences;
@@ -102,8 +102,7 @@ int eval_ner(Model *m, BatchBuf *bb, int batch, const ConllCorpus *c, const NerF
     StrBuf out = {0};
     for (int k = 0; k < nsent; k++) {
         const ConllSentence *st = &c->sents[k];
-        ner_decode_words(viterbi ? NER_DECODE_VITERBI : NER_DECODE_ARGMAX,
-                         wl + (size_t)st->start * NER_NUM_LABELS, st->n, pred + st->start);
+        ner_decode_words(decode, wl + (size_t)st->start * NER_NUM_LABELS, st->n, pred + st->start);
         for (int w = st->start; w < st->start + st->n; w++) {
             conlleval_add_ids(&ce, c->tag_iob2[w], pred[w]);
             if (pred_path)

@@ -69,10 +69,10 @@ typedef struct {
     int questions, full; /* full: the complete official dev set */
 } QaScores;
 
-/* Evaluate on the first `limit` sentences (0 = all); write conlleval input
- * to pred_path when non-NULL. */
+/* Evaluate on the first `limit` sentences (0 = all), words decoded by
+ * decode; write conlleval input to pred_path when non-NULL. */
 int eval_ner(Model *m, BatchBuf *bb, int batch, const ConllCorpus *c, const NerFeatures *f,
-             int limit, int viterbi, const char *pred_path, NerScores *s, Err *err);
+             int limit, NerDecode decode, const char *pred_path, NerScores *s, Err *err);
 /* Evaluate on the first `limit` questions (0 = all); write the official
  * predictions JSON to pred_path when non-NULL. */
 int eval_qa(Model *m, BatchBuf *bb, int batch, const SquadDataset *ds, const SquadFeatures *f,

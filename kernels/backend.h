@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "names.h"
 #include "ops.h"
 
 /* Label value that the cross-entropy ignores (PyTorch's ignore_index). */
@@ -40,11 +41,15 @@
  * (Attention stays fp32 on the CPU: oneDNN 2.6's batched bf16 matmul ran the
  * per-head 128x128x32 GEMMs at 25 GFLOP/s, slower than the fp32 per-head
  * sgemm; measured on the AMX dev box.) */
-typedef enum { PREC_FP32, PREC_BF16, NUM_PRECISIONS } Precision;
+typedef enum { PREC_FP32 = 0, PREC_BF16 = 1 } Precision;
+extern const EnumName PRECISION_NAMES[]; /* "fp32", "bf16" */
 
-/* "fp32" / "bf16" (NULL out of range), and back (-1 for an unknown name). */
+/* "fp32" / "bf16" (enum_name of PRECISION_NAMES). */
 const char *precision_name(Precision p);
-int precision_from_name(const char *name);
+
+/* The devices a --device option names, and their words ("cpu", "cuda"). */
+typedef enum { DEVICE_CPU = 0, DEVICE_CUDA = 1 } Device;
+extern const EnumName DEVICE_NAMES[];
 
 typedef struct Backend Backend;
 
@@ -82,13 +87,13 @@ Backend *backend_cuda(int tf32, char *why, size_t why_len);
 Backend *backend_cpu_bf16(int threads, char *why, size_t why_len);
 Backend *backend_cuda_bf16(char *why, size_t why_len);
 
-/* The backend a --device and --precision name: "cpu" (threads as
- * backend_cpu) or "cuda" (tf32 as backend_cuda). NULL with why filled for
- * "cuda" without a usable GPU or CUDA build, or for another name. bf16 where
- * the device cannot do it natively falls back to fp32: the backend is
+/* The backend of a --device and --precision: DEVICE_CPU (threads as
+ * backend_cpu) or DEVICE_CUDA (tf32 as backend_cuda). NULL with why filled
+ * for cuda without a usable GPU or CUDA build, or for --tf32 with bf16. bf16
+ * where the device cannot do it natively falls back to fp32: the backend is
  * returned (its precision says PREC_FP32) and why holds the note for the
  * user; otherwise why is "" on success. */
-Backend *backend_open(const char *device, int threads, int tf32, Precision prec, char *why,
+Backend *backend_open(Device device, int threads, int tf32, Precision prec, char *why,
                       size_t why_len);
 
 /* What `be` computes in, for manifests and reports: "fp32", or e.g.

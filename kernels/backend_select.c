@@ -1,5 +1,6 @@
-/* backend_open (the one place a device and precision name become a backend);
- * when the CUDA backend is not compiled in, backend_cuda() says so. */
+/* backend_open (the one place a device and precision become a backend) and
+ * the words of the devices and precisions; when the CUDA backend is not
+ * compiled in, backend_cuda() says so. */
 #include <stdio.h>
 #include <string.h>
 
@@ -15,17 +16,10 @@ Backend *backend_cuda(int tf32, char *why, size_t why_len) {
 Backend *backend_cuda_bf16(char *why, size_t why_len) { return backend_cuda(0, why, why_len); }
 #endif
 
-static const char *const precision_names[NUM_PRECISIONS] = {"fp32", "bf16"};
+const EnumName DEVICE_NAMES[] = {{"cpu", DEVICE_CPU}, {"cuda", DEVICE_CUDA}, {NULL, 0}};
+const EnumName PRECISION_NAMES[] = {{"fp32", PREC_FP32}, {"bf16", PREC_BF16}, {NULL, 0}};
 
-const char *precision_name(Precision p) {
-    return (unsigned)p < NUM_PRECISIONS ? precision_names[p] : NULL;
-}
-
-int precision_from_name(const char *name) {
-    for (int p = 0; p < NUM_PRECISIONS; p++)
-        if (!strcmp(name, precision_names[p])) return p;
-    return -1;
-}
+const char *precision_name(Precision p) { return enum_name(PRECISION_NAMES, (int)p); }
 
 /* bf16 on the CPU, or fp32 with the reason in why when the CPU lacks it. */
 static Backend *open_cpu(int threads, Precision prec, char *why, size_t why_len) {
@@ -37,18 +31,18 @@ static Backend *open_cpu(int threads, Precision prec, char *why, size_t why_len)
     return backend_cpu(threads);
 }
 
-Backend *backend_open(const char *device, int threads, int tf32, Precision prec, char *why,
+Backend *backend_open(Device device, int threads, int tf32, Precision prec, char *why,
                       size_t why_len) {
     if (why && why_len) why[0] = '\0';
-    if (!strcmp(device, "cpu")) return open_cpu(threads, prec, why, why_len);
-    if (!strcmp(device, "cuda")) {
+    if (device == DEVICE_CPU) return open_cpu(threads, prec, why, why_len);
+    if (device == DEVICE_CUDA) {
         if (prec == PREC_BF16 && tf32) {
             if (why) snprintf(why, why_len, "--tf32 and --precision bf16 exclude each other (bf16 already runs the matmuls on tensor cores)");
             return NULL;
         }
         return prec == PREC_BF16 ? backend_cuda_bf16(why, why_len) : backend_cuda(tf32, why, why_len);
     }
-    if (why) snprintf(why, why_len, "unknown device '%s' (cpu or cuda)", device);
+    if (why) snprintf(why, why_len, "unknown device %d (cpu or cuda)", (int)device);
     return NULL;
 }
 

@@ -96,13 +96,13 @@ NEW=$T/seeds; check 2 "given twice" "$MTL" train "${BASE[@]}" --out "$T/seeds" -
 NEW=$T/seeds; check 2 "malformed" "$MTL" train "${BASE[@]}" --out "$T/seeds" --seeds 1,,2
 NEW=$T/seeds; check 2 "seeds: -3 is outside the accepted range" "$MTL" train "${BASE[@]}" --out "$T/seeds" --seeds -3
 NEW=$T/seeds; check 2 "malformed" "$MTL" train "${BASE[@]}" --out "$T/seeds" --seeds 1,
-NEW=$T/seeds; check 2 "option seed: '1000000000000000001' is outside" "$MTL" train "${BASE[@]}" --out "$T/seeds" --seed 1000000000000000001
+NEW=$T/seeds; check 2 "option --seed: '1000000000000000001' is outside" "$MTL" train "${BASE[@]}" --out "$T/seeds" --seed 1000000000000000001
 # the QA window rule (one place: squad_window_check), for train, predict and prep-squad
 NEW=$T/win; check 2 "stride must be in \[0, --seq-qa - max-query - 4 = 44\]" "$MTL" train "${BASE[@]}" --out "$T/win" --stride 45
 NEW=$T/win; check 2 "max-query must be in \[1, --seq-qa - 4 = 60\]" "$MTL" train "${BASE[@]}" --out "$T/win" --max-query 61 --stride 0
-check 2 "threads must be an integer in \[1, 1024\]" "$MTL" prep-squad --threads 100000
+check 2 "option --threads: '100000' is outside the accepted range \[1, 1024\]" "$MTL" prep-squad --threads 100000
 check 2 "stride must be in \[0, --max-seq - max-query - 4 = 316\]" "$MTL" prep-squad --stride 400
-check 2 "unknown argument '--bogus'" "$MTL" version --bogus
+check 2 "unknown option '--bogus'" "$MTL" version --bogus
 check 2 "usage" "$MTL" no-such-command
 check 2 "usage" "$MTL"
 
@@ -306,13 +306,13 @@ NEW=$T/ex; check 1 "has no trained qa head" "$MTL" export "$T/hf" --task qa --ou
 check 2 "--task must be" "$MTL" export "$RUN" --out "$T/ex" --task pos
 NEW=$T/ex; check 1 "no-such" "$MTL" export "$T/no-such" --out "$T/ex"
 check 2 "required" "$MTL" dump-forward --model "$RUN" --out "$T/df.st"
-check 2 "--n must be an integer" "$MTL" dump-forward --model "$RUN" --data ner-dev --out "$T/df.st" --n 0
-check 2 "required" "$MTL" dump-forward --model "$RUN" --data pos-dev --out "$T/df.st"
-for v in abc 2 99999 "" 12x; do check 2 "max-seq must be an integer in \[3, 4096\]" "$MTL" data-stats --max-seq "$v"; done
+check 2 "option --n: '0' is outside the accepted range \[1, 100000\]" "$MTL" dump-forward --model "$RUN" --data ner-dev --out "$T/df.st" --n 0
+check 2 "--data must be ner-dev, ner-test or qa-dev \(got 'pos-dev'\)" "$MTL" dump-forward --model "$RUN" --data pos-dev --out "$T/df.st"
+for v in abc 2 99999 "" 12x; do check 2 "option --max-seq: .* \[3, 4096\]" "$MTL" data-stats --max-seq "$v"; done
 # predict: options (2), then inputs, line by line (1 with an error object per bad line)
 check 2 "--model is required" "$MTL" predict
 for kv in "n-best 0" "batch 0" "max-answer-len -1" "seq-ner 4" "threads x" "max-bytes 0"; do
-  set -- $kv; check 2 "$1 must be an integer in" "$MTL" predict --model "$RUN" "--$1" "$2"
+  set -- $kv; check 2 "option --$1: .*(outside the accepted range|is not an integer)" "$MTL" predict --model "$RUN" "--$1" "$2"
 done
 check 2 "format must be" "$MTL" predict --model "$RUN" --format xml
 check 2 "tasks must be" "$MTL" predict --model "$RUN" --tasks pos
@@ -346,8 +346,8 @@ check 1 "fifo.conf: not a regular file" "$MTL" predict --model "$RUN" --in "$T/i
 check 0 '"line":1,"entities":\[' "$MTL" predict --model "$RUN" --in "$T/in.jsonl"
 check 0 '"answer":(\{"text"|null).*"entities"' "$MTL" predict --model "$RUN" --in "$T/in2.jsonl"
 check 2 "--model is required" "$MTL" bench-predict
-check 2 "--n must be an integer in \[1, 100000\]" "$MTL" bench-predict --model "$RUN" --n 0
-check 2 "unknown option or value '--device tpu'" "$MTL" bench-predict --model "$RUN" --device tpu
+check 2 "option --n: '0' is outside the accepted range \[1, 100000\]" "$MTL" bench-predict --model "$RUN" --n 0
+check 2 "--device must be cpu or cuda \(got 'tpu'\)" "$MTL" bench-predict --model "$RUN" --device tpu
 check 1 "no-such" "$MTL" bench-predict --model "$T/no-such"
 
 check 1 "cannot open" "$MTL" score-ner "$T/missing.txt"
@@ -356,7 +356,7 @@ check 1 "cols.txt.*2" "$MTL" score-ner "$T/cols.txt"
 check 1 "not a regular file" "$MTL" score-ner "$T/fifo.conf"
 printf 'a O O\rb B-PER B-PER\r' > "$T/cr.txt"
 check 1 "cr.txt:1: a carriage return \\(byte 5\\) not followed by a line feed" "$MTL" score-ner "$T/cr.txt"
-check 2 "batch must be an integer in \\[1, 4096\\]" "$MTL" bench-step --preset tiny --batch 100000
+check 2 "option --batch: '100000' is outside the accepted range \\[1, 4096\\]" "$MTL" bench-step --preset tiny --batch 100000
 printf 'A O O\nB B-PER B-P\xe9R\n' > "$T/tag8.txt"
 check 1 "tag8.txt:2: the predicted tag \\(column 3\\) has invalid UTF-8" "$MTL" score-ner "$T/tag8.txt"
 printf 'A O O\nB B-PER I-PER\0\n' > "$T/tag0.txt"

@@ -205,7 +205,7 @@ fault_case() { # NAME WORDS CMD... : must end non-zero within FAULT_TIMEOUT nami
     ok "$name: exit $rc, '$words'"
   else bad "$name: exit $rc (124 = hung), no /$words/ or processes left: $(tail -3 <<<"$out")"; fi
 }
-fault_case badopt "rank 1 of 2.*option lr.*outside the accepted range" mpirun -np 1 --bind-to none "$MTL" "${BASE[@]}" --out "$T/badopt" : \
+fault_case badopt "rank 1 of 2.*option --lr.*outside the accepted range" mpirun -np 1 --bind-to none "$MTL" "${BASE[@]}" --out "$T/badopt" : \
   -np 1 --bind-to none "$MTL" "${BASE[@]}" --lr nan --out "$T/badopt"
 fault_case nodata "rank 1.*(no-such|not found|cannot)" mpirun -np 1 --bind-to none "$MTL" "${BASE[@]}" --out "$T/nodata" : \
   -np 1 --bind-to none -x DATASETS_DIR="$T/no-such" "$MTL" "${BASE[@]}" --out "$T/nodata"

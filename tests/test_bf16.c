@@ -233,7 +233,7 @@ static void test_repeat_bitwise(void) {
 /* backend_open: bf16 where the CPU has it, else fp32 and a note. */
 static void test_open(void) {
     char why[512];
-    Backend *be = backend_open("cpu", 1, 0, PREC_BF16, why, sizeof why);
+    Backend *be = backend_open(DEVICE_CPU, 1, 0, PREC_BF16, why, sizeof why);
     CU_ASSERT_PTR_NOT_NULL_FATAL(be);
     if (bf) {
         CU_ASSERT_EQUAL(be->precision, PREC_BF16);
@@ -243,17 +243,19 @@ static void test_open(void) {
         CU_ASSERT(strstr(why, "running fp32") != NULL);
     }
     be->destroy(be);
-    be = backend_open("cpu", 1, 0, PREC_FP32, why, sizeof why);
+    be = backend_open(DEVICE_CPU, 1, 0, PREC_FP32, why, sizeof why);
     CU_ASSERT_EQUAL(be->precision, PREC_FP32);
     be->destroy(be);
-    Backend *gpu = backend_open("cuda", 1, 0, PREC_BF16, why, sizeof why); /* a GPU: bf16 */
+    Backend *gpu = backend_open(DEVICE_CUDA, 1, 0, PREC_BF16, why, sizeof why); /* a GPU: bf16 */
     if (gpu) {
         CU_ASSERT_EQUAL(gpu->precision, PREC_BF16);
         gpu->destroy(gpu);
     }
     CU_ASSERT_STRING_EQUAL(precision_name(PREC_BF16), "bf16");
-    CU_ASSERT_EQUAL(precision_from_name("fp32"), PREC_FP32);
-    CU_ASSERT_EQUAL(precision_from_name("fp16"), -1);
+    int p = -1;
+    CU_ASSERT_EQUAL(enum_value(PRECISION_NAMES, "fp32", &p), 0);
+    CU_ASSERT_EQUAL(p, PREC_FP32);
+    CU_ASSERT_EQUAL(enum_value(PRECISION_NAMES, "fp16", &p), -1);
 }
 
 int main(void) {

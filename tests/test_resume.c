@@ -346,9 +346,9 @@ static void test_bad_input(void) {
         "--lambda-qa -0.5", "--temperature 0", "--seq-ner 100000", "--beta2 nan", "--warmup-ratio 2",
         "--log-every 0", "--seed -1", "--qa-dev-limit -5", "--weight-decay inf", NULL};
     for (int i = 0; OUT_OF_RANGE[i]; i++) {
-        char opt[64]; /* "option clip:" */
-        snprintf(opt, sizeof opt, "option %s", OUT_OF_RANGE[i] + 2);
-        char *sp = strchr(opt + 7, ' ');
+        char opt[64]; /* "option --clip:": the option as the command line wrote it */
+        snprintf(opt, sizeof opt, "option %s", OUT_OF_RANGE[i]);
+        char *sp = strchr(opt + 9, ' ');
         if (sp) sp[0] = ':', sp[1] = '\0';
         expect_parse_error(OUT_OF_RANGE[i], "outside the accepted range");
         expect_parse_error(OUT_OF_RANGE[i], opt);
@@ -390,7 +390,7 @@ static void test_bad_input(void) {
     CU_ASSERT_EQUAL(train_options_parse(&o, argc, argv, &err), 0);
     CU_ASSERT_EQUAL(o.batch, 2); /* the flag overrides the file */
     CU_ASSERT_DOUBLE_EQUAL(o.lambda_qa, 0.5, 1e-9);
-    CU_ASSERT_STRING_EQUAL(o.sampling, "temperature");
+    CU_ASSERT_EQUAL(o.sampling, SAMPLING_TEMPERATURE);
     /* missing data: a clear message that says how to get it */
     char *old = strdup(getenv("DATASETS_DIR"));
     snprintf(p, sizeof p, "%s/empty", tmp);

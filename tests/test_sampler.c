@@ -145,8 +145,11 @@ static void test_task_sampler(void) {
     CU_ASSERT_EQUAL(task_sampler_init(&s, SAMPLING_TEMPERATURE, 10, 20, 0.0, &err), -1);
     CU_ASSERT(strstr(err.msg, "temperature") != NULL);
     CU_ASSERT_EQUAL(task_sampler_init(&s, SAMPLING_JOINT, 0, 0, 0, &err), -1);
-    CU_ASSERT_EQUAL(sampling_from_name("round_robin"), SAMPLING_ROUND_ROBIN);
-    CU_ASSERT_EQUAL(sampling_from_name("bogus"), -1);
+    int v = -1;
+    CU_ASSERT_EQUAL(enum_value(SAMPLING_NAMES, "round_robin", &v), 0);
+    CU_ASSERT_EQUAL(v, SAMPLING_ROUND_ROBIN);
+    CU_ASSERT_EQUAL(enum_value(SAMPLING_NAMES, "bogus", &v), -1);
+    CU_ASSERT_STRING_EQUAL(enum_name(SAMPLING_NAMES, SAMPLING_TEMPERATURE), "temperature");
 }
 
 /* Group by length: each epoch still holds every item once, each group is
