@@ -74,7 +74,7 @@ done < <("$MTL" train --help | sed -n 's/^  --\([a-z0-9-]*\) .*(\([-0-9.e+]*\)\.
 
 # ---- 2. words, flags and the command line --------------------------------------
 for kv in "task pos" "task ''" "sampling random" "decode beam" "device tpu" "loss-weighting uncertainty" \
-          "preset huge" "sampling JOINT"; do
+          "preset huge" "sampling JOINT" "precision fp16" "precision BF16"; do
   set -- $kv
   check 2 "(must be|unknown preset|--$1)" "$MTL" train "${BASE[@]}" --out "$RUN" --resume "--$1" "$2"
 done
@@ -103,6 +103,13 @@ NEW=$T/win; check 2 "max-query must be in \[1, --seq-qa - 4 = 60\]" "$MTL" train
 check 2 "option --threads: '100000' is outside the accepted range \[1, 1024\]" "$MTL" prep-squad --threads 100000
 check 2 "stride must be in \[0, --max-seq - max-query - 4 = 316\]" "$MTL" prep-squad --stride 400
 check 2 "unknown option '--bogus'" "$MTL" version --bogus
+for cmd in bench-step bench-kernels predict bench-predict; do
+  check 2 "--precision must be fp32 or bf16" "$MTL" $cmd --precision fp8
+done
+# --tf32 with bf16: refused where the backend is opened (before any GPU is looked for)
+check 1 "exclude each other" "$MTL" bench-step --device cuda --tf32 --precision bf16 --preset tiny --steps 1 --warmup 0
+# bf16 where the CPU (here: oneDNN told to stop at plain AVX-512) has none: fp32, said, exit 0
+check 0 "running fp32 instead" env DNNL_MAX_CPU_ISA=AVX512_CORE "$MTL" bench-step --preset tiny --batch 2 --seq 16 --steps 1 --warmup 0 --precision bf16
 check 2 "usage" "$MTL" no-such-command
 check 2 "usage" "$MTL"
 
