@@ -18,7 +18,7 @@ The small files it needs (metrics.json, manifest.json of every run; the
 bench-step JSON lines) are archived in bench/results/bf16/ by --archive, so
 that the section can be regenerated without the run directories.
 
-  python3 reports/bf16_results.py --archive FP32_RUNS BF16_RUNS [--step runs/bench-step-cpu.jsonl]
+  python3 reports/bf16_results.py --archive FP32_RUNS BF16_RUNS [--step FILE.jsonl ...]
   python3 reports/bf16_results.py [--dir bench/results/bf16] [--results RESULTS.md]
 """
 import argparse
@@ -59,8 +59,11 @@ def archive(fp32_runs, bf16_runs, step, d):
                         dst = os.path.join(d, kind, task, seed, name)
                         os.makedirs(os.path.dirname(dst), exist_ok=True)
                         shutil.copyfile(f, dst)
-    if step and os.path.exists(step):
-        shutil.copyfile(step, os.path.join(d, "bench-step-cpu.jsonl"))
+    if step:
+        with open(os.path.join(d, "bench-step-cpu.jsonl"), "w") as out:
+            for f in step:
+                with open(f) as fh:
+                    out.write(fh.read())
 
 
 def runs_of(d, kind, task):
@@ -132,7 +135,7 @@ def step_rows(path):
     if not os.path.exists(path):
         return [], None
     lines = [r for r in read_jsonl(path) if "side" in r]
-    meta = next((r["meta"] for r in read_jsonl(path) if "meta" in r), None)
+    meta = [r["meta"] for r in read_jsonl(path) if "meta" in r]
     groups = {}
     for r in lines:
         prec = r.get("precision", "fp32")
@@ -145,16 +148,21 @@ def step_rows(path):
             rs = g.get((side, prec))
             return statistics.median(x["ms_median"] for x in rs) if rs else None
         ours32, ours16 = med("ours", "fp32"), med("ours", "bf16")
-        eager32, eager16, comp32 = med("torch-eager", "fp32"), med("torch-eager", "bf16"), med("torch-compile", "fp32")
+        eager32, eager16 = med("torch-eager", "fp32"), med("torch-eager", "bf16")
+        comp32, comp16 = med("torch-compile", "fp32"), med("torch-compile", "bf16")
 
         def ms(x):
             return "%.0f" % x if x else "-"
 
         def ratio(a, b):
             return "%.2f×" % (a / b) if a and b else "-"
-        peak = g.get(("ours", "bf16"), [{}])[0]
-        util = "%.0f%% of %.0f" % (100 * peak["frac_of_peak"], peak["gemm_peak_gflops"]) if peak.get("frac_of_peak") else "-"
-        rows.append(["%s, T %d" % (preset, seq), ms(ours32), ms(ours16), ms(eager32), ms(eager16), ms(comp32),
+        bf = g.get(("ours", "bf16"), [])
+        util = "-"
+        if bf:  # model FLOPs / median step, against the median of the rounds' bf16 GEMM peaks
+            peak = statistics.median(x["gemm_peak_gflops"] for x in bf)
+            util = "%.0f GFLOP/s = %.0f%% of %.0f" % (bf[0]["flops_per_step"] / ours16 * 1e-6,
+                                                     100 * bf[0]["flops_per_step"] / ours16 * 1e-6 / peak, peak)
+        rows.append(["%s, T %d" % (preset, seq), ms(ours32), ms(ours16), ms(eager32), ms(eager16), ms(comp32), ms(comp16),
                      ratio(ours32, ours16), ratio(eager16, ours16), ratio(eager32, ours16), ratio(eager32, ours32),
                      util])
     return rows, meta
@@ -184,15 +192,18 @@ def section(d):
     if srows:
         out.append("### Speed: one multi-task training step, ours vs PyTorch (`make bench-step MATHS=\"fp32 bf16\"`)")
         out.append("")
-        if meta:
-            out.append("Run %s on %s, %s threads, %s interleaved rounds of %s timed steps; torch %s; "
-                       "median over rounds of each side's median step (ms), B 16." % (
-                           meta.get("run"), meta.get("cpu"), meta.get("threads"), meta.get("rounds"),
-                           meta.get("steps"), meta.get("torch")))
-            out.append("")
+        for m in meta:
+            out.append("- run %s on %s (%s cores), %s threads, %s interleaved rounds of %s timed steps "
+                       "after %s warm-up; `%s`; torch %s" % (
+                           m.get("run"), m.get("cpu"), m.get("nproc"), m.get("threads"), m.get("rounds"),
+                           m.get("steps"), m.get("warmup"), m.get("mtl_version", "").split(";")[1].strip()
+                           if ";" in m.get("mtl_version", "") else m.get("mtl_version"), m.get("torch")))
+        out.append("")
+        out.append("Median over rounds of each side's median step (ms), B 16; a ratio > 1 means ours is faster.")
+        out.append("")
         out += table_lines(["preset, T", "ours fp32", "ours bf16", "PyTorch eager fp32", "PyTorch bf16 autocast",
-                            "torch.compile fp32", "ours bf16 vs ours fp32", "vs autocast", "vs eager fp32",
-                            "ours fp32 vs eager fp32", "ours bf16 model FLOP/s, share of the bf16 GEMM peak (GFLOP/s)"],
+                            "torch.compile fp32", "torch.compile bf16", "ours bf16 vs ours fp32", "vs autocast", "vs eager fp32",
+                            "ours fp32 vs eager fp32", "ours bf16: model FLOP/s, share of the bf16 GEMM peak (measured in the run)"],
                            srows)
         out.append("")
     out.append(END)
@@ -203,7 +214,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dir", default=os.path.join(ROOT, "bench", "results", "bf16"))
     ap.add_argument("--archive", nargs=2, metavar=("FP32_RUNS", "BF16_RUNS"))
-    ap.add_argument("--step", help="bench-step JSON lines to archive with --archive")
+    ap.add_argument("--step", nargs="+", help="bench-step JSON-lines files to archive (concatenated) with --archive")
     ap.add_argument("--results", default=os.path.join(ROOT, "RESULTS.md"))
     args = ap.parse_args()
     if args.archive:
