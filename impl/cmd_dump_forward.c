@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "squad.h"
 #include "backend.h"
 #include "cli.h"
 #include "model_open.h"
@@ -40,7 +41,7 @@ static const OptSpec DF_OPTS[] = {
     {OPT_INT(OS, "n", n, 1, 100000, "the first N windows")},
     {OPT_INT(OS, "threads", threads, 0, 1024, "CPU threads (0 = library default)")},
     {OPT_INT(OS, "seq-ner", seq_ner, 8, 4096, "NER window length in tokens")},
-    {OPT_INT(OS, "seq-qa", seq_qa, 32, 4096, "QA window length in tokens")},
+    {OPT_INT(OS, "seq-qa", seq_qa, SQUAD_MIN_SEQ, 4096, "QA window length in tokens")},
     {OPT_INT(OS, "stride", stride, 1, 4096, "QA window overlap in tokens")},
     {OPT_INT(OS, "max-query", max_query, 1, 4096, "QA question tokens kept")},
 };

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "squad.h"
 #include "backend.h"
 #include "cli.h"
 #include "model_open.h"
@@ -75,8 +76,9 @@ static int check_eval_windows(const EvalOpts *e, Err *err) {
     const char *from = e->run_windows ? " (an option not given takes the run's config.json value)" : "";
     if (o->seq_ner < 8 || o->seq_ner > 4096)
         return err_set(err, "window options out of range: --seq-ner must be in [8, 4096] (got %d)%s", o->seq_ner, from);
-    if (o->seq_qa < 16 || o->seq_qa > 4096)
-        return err_set(err, "window options out of range: --seq-qa must be in [16, 4096] (got %d)%s", o->seq_qa, from);
+    if (o->seq_qa < SQUAD_MIN_SEQ || o->seq_qa > 4096)
+        return err_set(err, "window options out of range: --seq-qa must be in [%d, 4096] (got %d)%s",
+                       SQUAD_MIN_SEQ, o->seq_qa, from);
     if (o->stride < 1 || o->stride >= o->seq_qa)
         return err_set(err, "window options out of range: --stride must be in [1, seq_qa - 1 = %d] (got %d)%s",
                        o->seq_qa - 1, o->stride, from);

@@ -2,6 +2,7 @@
  * text lines in, one JSON object per line out (entities; answers and the
  * context's entities from one encoder pass). The work is predict.c's; this
  * file reads the lines, parses options and writes the objects. */
+#include "squad.h"
 #include "jsonr.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +49,7 @@ static const OptSpec PREDICT_OPTS[] = {
     {OPT_INT(OS, "max-bytes", max_bytes, 1, 1 << 30, "longer lines get an error object")},
     {OPT_INT(OS, "seq-ner", p.seq_ner, 8, 4096, "NER window length (a run's own where not given)")},
     {OPT_INT(OS, "ner-stride", p.ner_stride, 0, 4093, "NER window overlap (a run's: seq-ner / 2)")},
-    {OPT_INT(OS, "seq-qa", p.seq_qa, 32, 4096, "QA window length (a run's own where not given)")},
+    {OPT_INT(OS, "seq-qa", p.seq_qa, SQUAD_MIN_SEQ, 4096, "QA window length (a run's own where not given)")},
     {OPT_INT(OS, "stride", p.qa_stride, 1, 4095, "QA window overlap (a run's own where not given)")},
     {OPT_INT(OS, "max-query", p.max_query, 1, 4092, "QA question tokens kept (a run's own where not given)")},
     {OPT_ENUM(OS, "decode", p.decode, NER_DECODE_NAMES, "NER decoding (a run's own where not given)")},

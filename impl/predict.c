@@ -28,8 +28,8 @@ int predict_params_check(const PredictParams *p, int heads, Err *err) {
     if ((heads & HEAD_NER) && (p->ner_stride < 0 || p->ner_stride >= p->seq_ner - 2))
         return err_set(err, "--ner-stride must be in [0, seq_ner - 3 = %d] (got %d)", p->seq_ner - 3,
                        p->ner_stride);
-    if ((heads & HEAD_QA) && (p->seq_qa < 32 || p->seq_qa > 4096))
-        return err_set(err, "--seq-qa must be in [32, 4096] (got %d)", p->seq_qa);
+    if ((heads & HEAD_QA) && (p->seq_qa < SQUAD_MIN_SEQ || p->seq_qa > 4096))
+        return err_set(err, "--seq-qa must be in [%d, 4096] (got %d)", SQUAD_MIN_SEQ, p->seq_qa);
     if ((heads & HEAD_QA) && p->qa_stride < 1)
         return err_set(err, "--stride must be >= 1 for predict (got %d)", p->qa_stride);
     if ((heads & HEAD_QA) && squad_window_check("--seq-qa", p->seq_qa, p->qa_stride, p->max_query, err))

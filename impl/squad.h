@@ -82,6 +82,11 @@ typedef struct {
 } SquadFeatParams;
 
 void squad_feat_defaults(SquadFeatParams *p);
+
+/* The shortest QA window any command accepts (--seq-qa, --max-seq): room for
+ * [CLS], a few question tokens, [SEP], some context and [SEP]. */
+enum { SQUAD_MIN_SEQ = 16 };
+
 /* The QA window rule, for every command that takes it (train, predict,
  * prep-squad): a window of seq tokens is [CLS] question [SEP] context [SEP],
  * so 1 <= max_query <= seq - 4, and the context part of the worst case,

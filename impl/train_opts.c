@@ -63,7 +63,7 @@ static const OptSpec OPTS[] = {
     {OPT_INT(OS, "eval-limit", eval_limit, 0, 2147483647, "first N dev sentences/questions during training (0 = all)"), .tag = CFG_RUN},
     {OPT_INT(OS, "qa-dev-limit", qa_dev_limit, 0, 2147483647, "final QA evaluation on the first N dev questions (0 = full official dev set)"), .tag = CFG_RUN},
     {OPT_INT(OS, "seq-ner", seq_ner, 8, 4096, "NER window length in tokens"), .tag = CFG_TRAJECTORY},
-    {OPT_INT(OS, "seq-qa", seq_qa, 16, 4096, "QA window length in tokens"), .tag = CFG_TRAJECTORY},
+    {OPT_INT(OS, "seq-qa", seq_qa, SQUAD_MIN_SEQ, 4096, "QA window length in tokens"), .tag = CFG_TRAJECTORY},
     {OPT_INT(OS, "stride", stride, 0, 4096, "QA window overlap in tokens (HF doc_stride)"), .tag = CFG_TRAJECTORY},
     {OPT_INT(OS, "max-query", max_query, 1, 4096, "QA question tokens kept"), .tag = CFG_TRAJECTORY},
     {OPT_ENUM(OS, "decode", decode, NER_DECODE_NAMES, "NER decoding"), .tag = CFG_RUN},
@@ -240,8 +240,9 @@ static int validate_shape(const TrainOptions *o, Err *err) {
     if (hf_shape && !o->init[0])
         return err_set(err, "--preset hf means the shape of the Hugging Face checkpoint given by --init; give --init DIR");
     if (config_from_preset(&cfg, hf_shape ? "base" : o->preset, err)) return -1;
-    if (o->seq_ner < 8 || o->seq_ner > cfg.maxT || o->seq_qa < 16 || o->seq_qa > cfg.maxT)
-        return err_set(err, "--seq-ner must be in 8..%d and --seq-qa in 16..%d", cfg.maxT, cfg.maxT);
+    if (o->seq_ner < 8 || o->seq_ner > cfg.maxT || o->seq_qa < SQUAD_MIN_SEQ || o->seq_qa > cfg.maxT)
+        return err_set(err, "--seq-ner must be in 8..%d and --seq-qa in %d..%d", cfg.maxT, SQUAD_MIN_SEQ,
+                       cfg.maxT);
     return squad_window_check("--seq-qa", o->seq_qa, o->stride, o->max_query, err);
 }
 

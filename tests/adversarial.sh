@@ -1041,7 +1041,7 @@ if [ $IS_ROOT = 1 ] && mknod "$PD/full" c 1 7 2>/dev/null; then
 else
     skip predict_out_char_device_kept 'needs root (mknod)'
 fi
-# runs whose QA window (16) is below predict / eval's minimum (32)
+# runs with the smallest QA window (16)
 HRUN=$W/hrun16
 "$MTL" train --task mtl --init "$FX/hf_golden/ner" --max-steps 1 --threads 1 --seq-ner 16 --seq-qa 16 --stride 2 --max-query 4 --batch 2 --quiet --out "$HRUN" >"$W/log/setup-hrun.out" 2>&1
 # DEFECT: predict --tasks ner on a run trained with --seq-qa 16 (train accepts
