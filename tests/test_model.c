@@ -120,9 +120,10 @@ static float golden_scalar(const Golden *g, const char *name) {
     return t ? ((const float *)t->data)[0] : NAN;
 }
 
+/* The golden model on *be (a new 1-thread CPU backend when *be is NULL). */
 static Model *golden_model(Golden *g, Backend **be) {
     if (golden_load(g) != 0) return NULL;
-    *be = backend_cpu(1);
+    if (!*be) *be = backend_cpu(1);
     Err err;
     Model *m = model_create(&g->cfg, *be, g->B, g->T, &err);
     if (!m) {
@@ -208,6 +209,89 @@ static void test_golden_forward_backward(void) {
                                     1e-4 * max_abs(t->data, p->numel) + 3e-7, 1e-3);
     }
     CU_ASSERT(all_ok);
+    free(grads);
+    golden_free(&g, m, be);
+}
+
+/* ---- bf16 vs the fp32 PyTorch state ----------------------------------------
+ * Tolerances from bf16's 8-bit significand: rounding a GEMM input costs a
+ * relative error of at most u = 2^-9, a product of two rounded inputs 2u. A
+ * forward value of this 2-layer model passes through at most 9 GEMMs (4 per
+ * layer and the head; LayerNorm rescales but does not amplify relative
+ * error), so logits, hidden state and losses must agree within 9 * 2u ~ 2^-5
+ * in relative L2 norm; a gradient passes through the forward and about as
+ * many GEMMs again: 2^-4. The differences must also be there (above 2^-16):
+ * the bf16 path really rounds. The norm is taken relative to max(||ref||,
+ * 1e-4 sqrt(n)): a gradient that is 0 in exact arithmetic (the QA bias's:
+ * per example, sum over positions of p - onehot = 0) is only rounding noise
+ * in both, and is compared absolutely, 1e-4 per element. */
+static double rel_l2(const float *got, const float *ref, size_t n) {
+    double d = 0, r = 0;
+    for (size_t i = 0; i < n; i++) {
+        d += ((double)got[i] - ref[i]) * ((double)got[i] - ref[i]);
+        r += (double)ref[i] * ref[i];
+    }
+    double floor_ = 1e-4 * sqrt((double)n);
+    return sqrt(d) / (sqrt(r) > floor_ ? sqrt(r) : floor_);
+}
+
+static int within(const char *what, double rel, double bound) {
+    int ok = rel <= bound;
+    printf("    %-28s relative L2 %.2e (bound %.2e)%s\n", what, rel, bound, ok ? "" : "  TOO FAR");
+    return ok;
+}
+
+static void test_golden_bf16(void) {
+    char why[256];
+    Backend *be = backend_cpu_bf16(1, why, sizeof why);
+    if (!be) {
+        testutil_skip("bf16 vs PyTorch state", why);
+        return;
+    }
+    Golden g;
+    Model *m = golden_model(&g, &be);
+    CU_ASSERT_FATAL(m != NULL);
+    const double FWD = ldexp(1.0, -5), BWD = ldexp(1.0, -4), SEEN = ldexp(1.0, -16);
+    Err err;
+    float l_ner = NAN, l_qa = NAN;
+    model_zero_grad(m);
+    CU_ASSERT_FATAL(model_forward(m, &g.ner, 0, 0, 0, 0, &l_ner, &err) == 0);
+    const DsTensor *nl = need(g.ds, "out.ner_logits", DS_F32);
+    CU_ASSERT_FATAL(nl != NULL);
+    float *got = xmalloc((size_t)nl->numel * sizeof *got);
+    model_get_logits(m, got);
+    double r = rel_l2(got, nl->data, (size_t)nl->numel);
+    CU_ASSERT(within("bf16 out.ner_logits", r, FWD) && r > SEEN);
+    free(got);
+    model_backward(m, &g.ner, g.lambda_ner);
+    CU_ASSERT_FATAL(model_forward(m, &g.qa, 0, 0, 0, 1, &l_qa, &err) == 0);
+    model_backward(m, &g.qa, 1.0f);
+    float ln = golden_scalar(&g, "out.loss_ner"), lq = golden_scalar(&g, "out.loss_qa");
+    CU_ASSERT(within("bf16 out.loss_ner", fabs(l_ner - ln) / ln, FWD));
+    CU_ASSERT(within("bf16 out.loss_qa", fabs(l_qa - lq) / lq, FWD));
+    float *grads = xmalloc(model_num_params(m) * sizeof *grads);
+    model_grads_to_host(m, grads);
+    int ok = 1, bad = 0;
+    double worst = 0;
+    for (int i = 0; i < model_num_tensors(m); i++) {
+        const ParamInfo *p = model_tensor(m, i);
+        char name[64];
+        snprintf(name, sizeof name, "grad.%s", p->name);
+        const DsTensor *t = need(g.ds, name, DS_F32);
+        if (!t || (size_t)t->numel != p->numel) {
+            ok = 0;
+            continue;
+        }
+        double e = rel_l2(grads + p->offset, t->data, p->numel);
+        if (e > worst) worst = e;
+        if (e > BWD) {
+            printf("    %s: relative L2 %.2e > %.2e\n", name, e, BWD);
+            bad++;
+        }
+    }
+    printf("    bf16 gradients: %d tensors, worst relative L2 %.2e (bound %.2e)\n",
+           model_num_tensors(m), worst, BWD);
+    CU_ASSERT(ok && bad == 0);
     free(grads);
     golden_free(&g, m, be);
 }
@@ -565,6 +649,7 @@ int main(void) {
         {"parameter table order = DEBUG_STATE.md", test_golden_table_order},
         {"forward logits, losses and every gradient vs PyTorch", test_golden_forward_backward},
         {"10 AdamW steps: losses vs PyTorch", test_golden_adamw_steps},
+        {"bf16: logits, losses, every gradient vs PyTorch fp32 (bf16 tolerances)", test_golden_bf16},
         {NULL, NULL}};
     static const TestCase other[] = {
         {"parameter counts: encoder + heads", test_param_counts},
