@@ -125,11 +125,18 @@ static double spec_flops(const OpSpec *s, const Dims *d) {
     }
 }
 
-/* Bytes read + written per call for the memory-bound ops (0 for GEMM ops). */
+/* Bytes read + written per call, each tensor of the op's interface once (a
+ * += output read and written; for the GEMM ops this is the compulsory
+ * traffic, the x of their roofline point: FLOPs / these bytes). */
 static double spec_bytes(const OpSpec *s, const Dims *d) {
     double NC = (double)s->N * s->C, n = (double)s->n, N = s->N, C = s->C;
-    double NV = (double)s->N * s->OC;
+    double NV = (double)s->N * s->OC, W = (double)s->OC * s->C, OC = s->OC;
+    double BTC = (double)d->B * d->T * d->C, P = (double)d->B * d->NH * d->T * d->T;
     switch (s->kind) {
+    case OP_matmul_forward: return 4 * (NC + W + OC + NV);
+    case OP_matmul_backward: return 4 * (NV + NC + W + 2 * NC + 2 * W + 2 * OC);
+    case OP_attention_forward: return 4 * (4 * BTC + P);      /* qkv in; out, att (P) out */
+    case OP_attention_backward: return 4 * (10 * BTC + P);   /* dout, qkv, att in; dqkv += */
     case OP_embed_forward: return 4 * (4 * NC + 2 * N);
     case OP_embed_backward: return 4 * (3 * NC + 2.0 * d->T * C + 4 * C + 2 * N);
     case OP_layernorm_forward: return 4 * (2 * NC + 2 * C + 2 * N);
@@ -322,7 +329,7 @@ static void fill_row(KernelTiming *r, const OpSpec *s, const Dims *d, double sec
     r->calls = s->calls;
     r->median_us = sec * 1e6;
     r->flops = spec_flops(s, d);
-    r->bytes = r->flops > 0 ? 0 : spec_bytes(s, d);
+    r->bytes = spec_bytes(s, d);
     r->gflops = r->flops / sec * 1e-9;
     r->gbs = r->bytes / sec * 1e-9;
     r->pct_peak = -1;
@@ -421,7 +428,8 @@ int bench_kernels_write_csv(const char *path, const char *device, const char *pr
     char shape[32];
     if (sgemm_gflops > 0) {
         snprintf(shape, sizeof shape, "n=%.0f", gemm_n);
-        csv_row(&p, &left, device, "peak_sgemm", shape, 0,
+        int bf16 = strstr(device, "-bf16") != NULL; /* the peak is the bf16 GEMM's */
+        csv_row(&p, &left, device, bf16 ? "peak_bf16_gemm" : "peak_sgemm", shape, 0,
                 2.0 * gemm_n * gemm_n * gemm_n / sgemm_gflops * 1e-3, sgemm_gflops, 0, 100);
     }
     if (copy_gbs > 0) {

@@ -10,8 +10,10 @@
  * Work counts per call:
  *   matmul forward   2 N C OC FLOPs; backward 4 N C OC (dinp and dw GEMMs)
  *   attention fwd    4 B T^2 C (S = q k^T and P v); backward 8 B T^2 C
- *   other ops        bytes of every tensor read plus every tensor written
- *                    (a += output is read and written), each counted once.
+ *   bytes, every op  every tensor read plus every tensor written (a +=
+ *                    output is read and written), each counted once: for the
+ *                    GEMM ops the compulsory traffic (their arithmetic
+ *                    intensity is FLOPs / bytes, reports/roofline.gp).
  * pct_peak is GFLOP/s / sgemm peak for the GEMM ops and GB/s / copy
  * bandwidth for the others, both measured in the same run (bench/peak.h). */
 #ifndef MTL_BENCH_KERNELS_H
@@ -27,7 +29,7 @@ typedef struct {
     int calls;        /* calls in one training step */
     double median_us; /* per call */
     double flops;     /* per call; 0 for memory-bound ops */
-    double bytes;     /* per call; 0 for GEMM ops */
+    double bytes;     /* per call (for GEMM ops the compulsory traffic) */
     double gflops;    /* flops / time / 1e9, or 0 */
     double gbs;       /* bytes / time / 1e9, or 0 */
     double pct_peak;  /* % of the matching peak, or -1 when no peak was given */

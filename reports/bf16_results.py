@@ -25,11 +25,12 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from loading import read_jsonl  # noqa: E402
+from loading import csv_provenance, fnum, read_csv, read_jsonl  # noqa: E402
 from splice import publish  # noqa: E402
 from tables import table_lines  # noqa: E402
 
@@ -39,6 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 TASKS = ("ner", "qa")
 KEEP = ("metrics.json", "manifest.json")
+KERNEL_CSVS = ("kernels-cpu.csv", "kernels-cpu-bf16.csv")
 # (label, path into metrics.json)
 SCORES = {"ner": [("NER test F1", ("ner", "test", "f1")), ("NER dev F1", ("ner", "dev", "f1"))],
           "qa": [("QA dev F1", ("qa", "dev", "f1")), ("QA dev EM", ("qa", "dev", "exact_match"))]}
@@ -168,6 +170,32 @@ def step_rows(path):
     return rows, meta
 
 
+def kernel_rows(d):
+    """GEMM-type ops of the two bench-kernels CSVs side by side, with each
+    one's arithmetic intensity and share of its roof min(peak, bw * AI)."""
+    paths = [os.path.join(d, n) for n in KERNEL_CSVS]
+    if not all(os.path.exists(p) for p in paths):
+        return [], None
+    tabs = [read_csv(p) for p in paths]
+    peaks = [{r["op"]: r for r in t if r["op"].startswith("peak_")} for t in tabs]
+    bw = fnum(peaks[0]["peak_copy"]["gbs"])
+    roof = [fnum(peaks[0]["peak_sgemm"]["gflops"]), fnum(peaks[1]["peak_bf16_gemm"]["gflops"])]
+    bf = {r["op"]: r for r in tabs[1]}
+    rows = []
+    for r in tabs[0]:
+        g, b = fnum(r.get("gflops")), fnum(r.get("gbs"))
+        if not (fnum(r.get("calls")) > 0 and g > 0 and b > 0) or r["op"] not in bf:
+            continue
+        ai = g / b
+        g16 = fnum(bf[r["op"]].get("gflops"))
+        pct = ["%.0f%%" % (100 * x / min(p, bw * ai)) for x, p in ((g, roof[0]), (g16, roof[1]))]
+        rows.append([r["op"], r["shape"], "%.1f" % ai, "%.0f" % g, pct[0], "%.0f" % g16, pct[1],
+                     "%.2f×" % (g16 / g)])
+    note = "copy %.1f GB/s, sgemm %.0f GFLOP/s, bf16 GEMM %.0f GFLOP/s; fp32 run: %s; bf16 run: %s" % (
+        bw, roof[0], roof[1], csv_provenance(paths[0]), csv_provenance(paths[1]))
+    return rows, note
+
+
 def section(d):
     out = [BEGIN, "## bf16 vs fp32 (issue #14)", ""]
     out.append("bf16 here: the two inputs of every linear layer's GEMM rounded to bf16 (nearest even), "
@@ -206,6 +234,19 @@ def section(d):
                             "ours fp32 vs eager fp32", "ours bf16: model FLOP/s, share of the bf16 GEMM peak (measured in the run)"],
                            srows)
         out.append("")
+    krows, knote = kernel_rows(d)
+    if krows:
+        out.append("### Per-op: the GEMM-type ops on the roofline (`mtl bench-kernels --precision fp32|bf16`)")
+        out.append("")
+        out.append("![roofline](reports/roofline.png)")
+        out.append("")
+        out.append("Peaks measured in the same runs: " + knote + ". AI = FLOPs / compulsory bytes; "
+                   "% of roof = GFLOP/s / min(GEMM peak, copy bandwidth × AI). In bf16 the attention "
+                   "is still the fp32 kernel.")
+        out.append("")
+        out += table_lines(["op", "shape", "AI (FLOP/B)", "fp32 GFLOP/s", "fp32 % of roof", "bf16 GFLOP/s",
+                            "bf16 % of roof", "bf16 / fp32"], krows)
+        out.append("")
     out.append(END)
     return "\n".join(out) + "\n"
 
@@ -215,13 +256,21 @@ def main():
     ap.add_argument("--dir", default=os.path.join(ROOT, "bench", "results", "bf16"))
     ap.add_argument("--archive", nargs=2, metavar=("FP32_RUNS", "BF16_RUNS"))
     ap.add_argument("--step", nargs="+", help="bench-step JSON-lines files to archive (concatenated) with --archive")
+    ap.add_argument("--kernels", nargs=2, metavar=("FP32_CSV", "BF16_CSV"),
+                    help="mtl bench-kernels CSVs (--precision fp32, bf16) to archive with --archive")
     ap.add_argument("--results", default=os.path.join(ROOT, "RESULTS.md"))
     args = ap.parse_args()
     if args.archive:
         archive(args.archive[0], args.archive[1], args.step, args.dir)
+        for src, name in zip(args.kernels or [], KERNEL_CSVS):
+            shutil.copyfile(src, os.path.join(args.dir, name))
     if not os.path.isdir(args.dir):
         print("bf16_results.py: no %s (run bench/bf16_quality.sh, then --archive): section left out" % args.dir)
         return 0
+    if all(os.path.exists(os.path.join(args.dir, n)) for n in KERNEL_CSVS):
+        subprocess.run(["gnuplot", "-e", "fp32='%s'; bf16='%s'; out='%s'" % (
+            os.path.join(args.dir, KERNEL_CSVS[0]), os.path.join(args.dir, KERNEL_CSVS[1]),
+            os.path.join(HERE, "roofline")), os.path.join(HERE, "roofline.gp")], check=False)
     publish(section(args.dir), os.path.join(HERE, "bf16.md"), args.results, BEGIN, END,
             before="<!-- robustness:begin")
     return 0

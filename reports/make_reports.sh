@@ -18,7 +18,7 @@ FIGS=${FIGS:-reports}
 command -v gnuplot >/dev/null || { echo "make reports: gnuplot not found (apt-get install gnuplot-nox)" >&2; exit 1; }
 [ -d "$RUNS" ] || { echo "make reports: no runs under $RUNS (run make bench first)" >&2; exit 1; }
 kernels=()
-for f in runs/bench-kernels-cpu.csv runs/bench-kernels-cuda.csv runs/bench-kernels-cuda-tf32.csv; do [ -r "$f" ] && kernels+=("$f"); done
+for f in runs/bench-kernels-cpu.csv runs/bench-kernels-cpu-bf16.csv runs/bench-kernels-cuda.csv runs/bench-kernels-cuda-tf32.csv runs/bench-kernels-cuda-bf16.csv; do [ -r "$f" ] && kernels+=("$f"); done
 steps=()
 for f in runs/bench-step-cpu.jsonl runs/bench-step-cuda.jsonl; do [ -r "$f" ] && steps+=("$f"); done
 mkdir -p "$FIGS/data"
@@ -32,5 +32,9 @@ gnuplot -e "data='$FIGS/data'; outdir='$FIGS'" reports/gradnorm.gp
 if [ ${#kernels[@]} -gt 0 ] && [ -r reports/kernels.gp ]; then
   gnuplot -e "out='$FIGS/kernels'" reports/kernels.gp ||
     echo "make reports: reports/kernels.gp failed (kernel figure skipped)" >&2
+fi
+if [ -r runs/bench-kernels-cpu.csv ]; then
+  gnuplot -e "out='$FIGS/roofline'" reports/roofline.gp ||
+    echo "make reports: reports/roofline.gp failed (roofline skipped)" >&2
 fi
 echo "make reports: $FIGS/dashboard.png, $FIGS/dashboard.svg, $RESULTS"

@@ -123,9 +123,12 @@ def manifest_lines(groups):
 
 KERNELS_INTRO = (
     "`pct_peak` is the percentage of this machine's peak measured in the same run: "
-    "the large-sgemm GFLOP/s (row peak_sgemm) for GEMM and attention rows, the copy "
+    "the large-sgemm GFLOP/s (row peak_sgemm; in a `--precision bf16` CSV the bf16 GEMM's, "
+    "row peak_bf16_gemm) for GEMM and attention rows, the copy "
     "GB/s of buffers far larger than the caches (row peak_copy) for the others, so an "
-    "op whose working set stays in cache can exceed 100%. `share` is calls × median time over the sum for all ops of one step.")
+    "op whose working set stays in cache can exceed 100%. `gbs` of a GEMM or attention row "
+    "counts its compulsory traffic (every input and output once; reports/roofline.gp plots "
+    "FLOPs / those bytes against GFLOP/s). `share` is calls × median time over the sum for all ops of one step.")
 
 
 def kernel_table(path, rows):
