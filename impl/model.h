@@ -51,25 +51,8 @@
 #include "backend.h"
 #include "config.h"
 #include "optim.h"
+#include "tasks.h"
 #include "util.h"
-
-/* The tasks. Arrays indexed by task have NUM_TASKS entries; a set of tasks
- * is a bitmask of 1 << task (ALL_TASKS: every one). Adding a task: its id
- * here and its name in task_name (model.c), its head (HEAD_* in config.h,
- * = 1 << its id; parameters in model.c, forward/backward in model_pass.c),
- * its loss and decoder, its data in train_data.c and its sampler weight
- * (sampler.c), its metrics in train_eval.c. */
-enum { TASK_NER = 0, TASK_QA = 1, NUM_TASKS };
-#define ALL_TASKS ((1 << NUM_TASKS) - 1)
-
-/* The words of the task sets a --task option names: ner, qa, mtl (both). */
-extern const EnumName TASK_SET_NAMES[];
-/* The same sets as the heads a command on a trained model uses: ner, qa, all. */
-extern const EnumName HEAD_SET_NAMES[];
-/* "ner", "qa" (NULL out of range); "joint" names a set of several tasks. */
-const char *task_name(int task);
-/* The name of a nonempty task set: its task's name, or "joint". */
-const char *task_set_name(int tasks);
 
 /* The [PAD] token id: its word-embedding row gets no gradient, as with
  * Hugging Face's BertEmbeddings (nn.Embedding(padding_idx=pad_token_id = 0));

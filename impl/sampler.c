@@ -90,21 +90,46 @@ void order_next_batch(DataOrder *o, int B, int *out) {
     }
 }
 
-int task_sampler_init(TaskSampler *s, int strategy, int n_ner, int n_qa, double temperature,
+/* "NER 0, QA 0" for the message of an empty training set. */
+static void sizes_text(const int n[NUM_TASKS], char *buf, size_t len) {
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < NUM_TASKS && used < len; k++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s %d", k ? ", " : "", task_name(k), n[k]);
+}
+
+int task_sampler_init(TaskSampler *s, int strategy, const int n[NUM_TASKS], double temperature,
                       Err *err) {
     memset(s, 0, sizeof *s);
     if (strategy < SAMPLING_JOINT || strategy > SAMPLING_TEMPERATURE)
         return err_set(err, "sampler: unknown strategy %d", strategy);
-    if (n_ner < 0 || n_qa < 0 || n_ner + n_qa == 0)
-        return err_set(err, "sampler: no training data (NER %d, QA %d windows)", n_ner, n_qa);
+    long total = 0;
+    for (int k = 0; k < NUM_TASKS; k++) {
+        if (n[k] < 0) total = -1;
+        if (total >= 0) total += n[k];
+        s->n[k] = n[k];
+        if (n[k] > 0) s->tasks |= 1 << k;
+    }
+    if (total <= 0) {
+        char sizes[128];
+        sizes_text(n, sizes, sizeof sizes);
+        return err_set(err, "sampler: no training data (%s windows)", sizes);
+    }
     s->strategy = strategy;
-    s->tasks = (n_ner > 0 ? 1 << TASK_NER : 0) | (n_qa > 0 ? 1 << TASK_QA : 0);
     if (strategy == SAMPLING_TEMPERATURE && !(temperature > 0))
         return err_set(err, "sampler: temperature must be > 0 (got %g)", temperature);
-    double e = strategy == SAMPLING_TEMPERATURE ? 1.0 / temperature : 1.0;
-    double wn = pow((double)n_ner, e), wq = pow((double)n_qa, e);
-    s->p_ner = wn / (wn + wq);
+    double e = strategy == SAMPLING_TEMPERATURE ? 1.0 / temperature : 1.0, w[NUM_TASKS], sum = 0;
+    for (int k = 0; k < NUM_TASKS; k++) sum += w[k] = pow((double)n[k], e);
+    for (int k = 0; k < NUM_TASKS; k++) s->p[k] = w[k] / sum;
     return 0;
+}
+
+/* The task drawn by u: the first k with u < p_0 + ... + p_k. */
+static int draw_task(const TaskSampler *s, double u) {
+    double c = 0;
+    for (int k = 0; k < NUM_TASKS - 1; k++)
+        if (u < (c += s->p[k])) return k;
+    return NUM_TASKS - 1;
 }
 
 int task_sampler_pick(const TaskSampler *s, uint64_t seed, long step) {
@@ -112,22 +137,24 @@ int task_sampler_pick(const TaskSampler *s, uint64_t seed, long step) {
     switch (s->strategy) {
     case SAMPLING_JOINT: return ALL_TASKS;
     case SAMPLING_ROUND_ROBIN: return 1 << (int)(step % NUM_TASKS);
-    default: {
-        float u = rng_uniform(seed, (uint32_t)step, SAMPLER_STREAM_TASK, 0);
-        return (double)u < s->p_ner ? 1 << TASK_NER : 1 << TASK_QA;
-    }
+    default: return 1 << draw_task(s, (double)rng_uniform(seed, (uint32_t)step, SAMPLER_STREAM_TASK, 0));
     }
 }
 
 static long ceil_div(long a, long b) { return (a + b - 1) / b; }
 
-long steps_per_epoch(const TaskSampler *s, int n_ner, int n_qa, int B) {
-    if (s->tasks != ALL_TASKS) return ceil_div(s->tasks == (1 << TASK_NER) ? n_ner : n_qa, B);
-    long longest = ceil_div(n_ner > n_qa ? n_ner : n_qa, B);
+long steps_per_epoch(const TaskSampler *s, int B) {
+    long longest = 0, sum = 0;
+    for (int k = 0; k < NUM_TASKS; k++) {
+        long steps = ceil_div(s->n[k], B);
+        if (steps > longest) longest = steps;
+        sum += steps;
+    }
+    if (s->tasks != ALL_TASKS) return sum; /* one task: its own epoch */
     switch (s->strategy) {
     case SAMPLING_JOINT: return longest;
     case SAMPLING_ROUND_ROBIN: return NUM_TASKS * longest;
-    default: return ceil_div(n_ner, B) + ceil_div(n_qa, B);
+    default: return sum;
     }
 }
 

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "names.h"
+#include "tasks.h"
 #include "util.h"
 
 #define SAMPLER_STREAM_ORDER 0xA0000000u
@@ -56,28 +57,30 @@ void order_next_batch(DataOrder *o, int B, int *out);
  * Re-derives the current epoch (call before training or after order_seek). */
 void order_group_by_length(DataOrder *o, const int *len, int group);
 
-/* Which task(s) an optimiser step trains. */
+/* Which task(s) an optimiser step trains; every array is indexed by task
+ * (TASK_* of model.h). */
 typedef struct {
-    int strategy;  /* SAMPLING_* */
-    int tasks;     /* bitmask 1<<TASK_NER | 1<<TASK_QA of tasks with data */
-    double p_ner;  /* P(NER) for proportional / temperature */
+    int strategy;         /* SAMPLING_* */
+    int tasks;            /* bitmask 1 << TASK_* of the tasks with data */
+    int n[NUM_TASKS];     /* training windows per task (0 = absent) */
+    double p[NUM_TASKS];  /* P(task) for proportional / temperature */
 } TaskSampler;
 
-/* Sizes are the numbers of training windows of each task (0 = task absent).
- * proportional: p_ner = n_ner / (n_ner + n_qa); temperature T:
- * p_ner = n_ner^(1/T) / (n_ner^(1/T) + n_qa^(1/T)). */
-int task_sampler_init(TaskSampler *s, int strategy, int n_ner, int n_qa, double temperature,
+/* n[k] is the number of training windows of task k (0 = task absent).
+ * proportional: p_k = n_k / sum_j n_j; temperature T:
+ * p_k = n_k^(1/T) / sum_j n_j^(1/T). */
+int task_sampler_init(TaskSampler *s, int strategy, const int n[NUM_TASKS], double temperature,
                       Err *err);
-/* Bitmask of the tasks of step `step` (0-based): joint -> both, round_robin
- * -> NER on even steps and QA on odd ones, proportional/temperature -> NER
- * iff u < p_ner with u = rng_uniform(seed, step, SAMPLER_STREAM_TASK, 0).
- * With a single task present, always that task. */
+/* Bitmask of the tasks of step `step` (0-based): joint -> every task,
+ * round_robin -> task step mod NUM_TASKS, proportional/temperature -> the
+ * first task k with u < p_0 + ... + p_k (the last task otherwise), u =
+ * rng_uniform(seed, step, SAMPLER_STREAM_TASK, 0). With a single task
+ * present, always that task. */
 int task_sampler_pick(const TaskSampler *s, uint64_t seed, long step);
 
 /* Optimiser steps in one epoch for batch size B, where an "epoch" means:
- * one task: ceil(n/B); joint: ceil(max(n_ner, n_qa)/B) (the smaller set
- * cycles); round_robin: 2 * that; proportional/temperature:
- * ceil(n_ner/B) + ceil(n_qa/B). */
-long steps_per_epoch(const TaskSampler *s, int n_ner, int n_qa, int B);
+ * one task: ceil(n/B); joint: ceil(max_k n_k / B) (the smaller sets cycle);
+ * round_robin: NUM_TASKS * that; proportional/temperature: sum_k ceil(n_k/B). */
+long steps_per_epoch(const TaskSampler *s, int B);
 
 #endif

@@ -188,10 +188,10 @@ static int n_train(const Trainer *t, int task) {
 
 static int make_schedule(Trainer *t, Err *err) {
     const TrainOptions *o = t->o;
-    if (task_sampler_init(&t->ts, o->sampling, n_train(t, TASK_NER),
-                          n_train(t, TASK_QA), o->temperature, err))
-        return -1;
-    t->per_epoch = steps_per_epoch(&t->ts, n_train(t, TASK_NER), n_train(t, TASK_QA), o->batch);
+    int n[NUM_TASKS];
+    for (int k = 0; k < NUM_TASKS; k++) n[k] = n_train(t, k);
+    if (task_sampler_init(&t->ts, o->sampling, n, o->temperature, err)) return -1;
+    t->per_epoch = steps_per_epoch(&t->ts, o->batch);
     t->total = o->max_steps > 0 ? o->max_steps : (long)o->epochs * t->per_epoch;
     t->warmup = o->warmup_ratio >= 0 ? lround(o->warmup_ratio * (double)t->total) : o->warmup;
     for (int k = 0; k < NUM_TASKS; k++) {

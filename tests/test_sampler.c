@@ -111,14 +111,14 @@ static void test_task_sampler(void) {
     Err err;
     /* proportional 1000 : 3000 -> p_ner = 0.25; 100k draws, sigma = 0.00137,
      * accept within 5 sigma */
-    CU_ASSERT_EQUAL(task_sampler_init(&s, SAMPLING_PROPORTIONAL, 1000, 3000, 0, &err), 0);
-    CU_ASSERT_DOUBLE_EQUAL(s.p_ner, 0.25, 1e-12);
+    CU_ASSERT_EQUAL(task_sampler_init(&s, SAMPLING_PROPORTIONAL, (int[NUM_TASKS]){1000, 3000}, 0, &err), 0);
+    CU_ASSERT_DOUBLE_EQUAL(s.p[TASK_NER], 0.25, 1e-12);
     double f = frac_ner(&s, 11, 100000);
     printf("\n  proportional: NER fraction %.4f (expected 0.25)\n", f);
     CU_ASSERT(fabs(f - 0.25) < 5 * sqrt(0.25 * 0.75 / 100000));
     /* temperature 2 on 1000 : 9000 -> sqrt sizes 31.6 : 94.9 -> p = 0.25 */
-    CU_ASSERT_EQUAL(task_sampler_init(&s, SAMPLING_TEMPERATURE, 1000, 9000, 2.0, &err), 0);
-    CU_ASSERT_DOUBLE_EQUAL(s.p_ner, 0.25, 1e-12);
+    CU_ASSERT_EQUAL(task_sampler_init(&s, SAMPLING_TEMPERATURE, (int[NUM_TASKS]){1000, 9000}, 2.0, &err), 0);
+    CU_ASSERT_DOUBLE_EQUAL(s.p[TASK_NER], 0.25, 1e-12);
     f = frac_ner(&s, 11, 100000);
     printf("  temperature 2: NER fraction %.4f (expected 0.25)\n", f);
     CU_ASSERT(fabs(f - 0.25) < 5 * sqrt(0.25 * 0.75 / 100000));
@@ -131,20 +131,20 @@ static void test_task_sampler(void) {
     CU_ASSERT(same);
     CU_ASSERT(diff > 100);
     /* joint and round robin */
-    CU_ASSERT_EQUAL(task_sampler_init(&s, SAMPLING_JOINT, 10, 20, 0, &err), 0);
+    CU_ASSERT_EQUAL(task_sampler_init(&s, SAMPLING_JOINT, (int[NUM_TASKS]){10, 20}, 0, &err), 0);
     CU_ASSERT_EQUAL(task_sampler_pick(&s, 1, 0), 3);
     CU_ASSERT_EQUAL(task_sampler_pick(&s, 1, 5), 3);
-    CU_ASSERT_EQUAL(task_sampler_init(&s, SAMPLING_ROUND_ROBIN, 10, 20, 0, &err), 0);
+    CU_ASSERT_EQUAL(task_sampler_init(&s, SAMPLING_ROUND_ROBIN, (int[NUM_TASKS]){10, 20}, 0, &err), 0);
     CU_ASSERT_EQUAL(task_sampler_pick(&s, 1, 0), 1 << TASK_NER);
     CU_ASSERT_EQUAL(task_sampler_pick(&s, 1, 1), 1 << TASK_QA);
     CU_ASSERT_EQUAL(task_sampler_pick(&s, 1, 2), 1 << TASK_NER);
     /* a single task: always that one, whatever the strategy */
-    CU_ASSERT_EQUAL(task_sampler_init(&s, SAMPLING_PROPORTIONAL, 0, 20, 0, &err), 0);
+    CU_ASSERT_EQUAL(task_sampler_init(&s, SAMPLING_PROPORTIONAL, (int[NUM_TASKS]){0, 20}, 0, &err), 0);
     CU_ASSERT_EQUAL(task_sampler_pick(&s, 1, 7), 1 << TASK_QA);
     /* errors */
-    CU_ASSERT_EQUAL(task_sampler_init(&s, SAMPLING_TEMPERATURE, 10, 20, 0.0, &err), -1);
+    CU_ASSERT_EQUAL(task_sampler_init(&s, SAMPLING_TEMPERATURE, (int[NUM_TASKS]){10, 20}, 0.0, &err), -1);
     CU_ASSERT(strstr(err.msg, "temperature") != NULL);
-    CU_ASSERT_EQUAL(task_sampler_init(&s, SAMPLING_JOINT, 0, 0, 0, &err), -1);
+    CU_ASSERT_EQUAL(task_sampler_init(&s, SAMPLING_JOINT, (int[NUM_TASKS]){0, 0}, 0, &err), -1);
     int v = -1;
     CU_ASSERT_EQUAL(enum_value(SAMPLING_NAMES, "round_robin", &v), 0);
     CU_ASSERT_EQUAL(v, SAMPLING_ROUND_ROBIN);
@@ -211,14 +211,14 @@ static void test_group_by_length(void) {
 static void test_steps_per_epoch(void) {
     TaskSampler s;
     Err err;
-    task_sampler_init(&s, SAMPLING_JOINT, 100, 33, 0, &err);
-    CU_ASSERT_EQUAL(steps_per_epoch(&s, 100, 33, 16), 7);
-    task_sampler_init(&s, SAMPLING_ROUND_ROBIN, 100, 33, 0, &err);
-    CU_ASSERT_EQUAL(steps_per_epoch(&s, 100, 33, 16), 14);
-    task_sampler_init(&s, SAMPLING_PROPORTIONAL, 100, 33, 0, &err);
-    CU_ASSERT_EQUAL(steps_per_epoch(&s, 100, 33, 16), 7 + 3);
-    task_sampler_init(&s, SAMPLING_JOINT, 0, 33, 0, &err);
-    CU_ASSERT_EQUAL(steps_per_epoch(&s, 0, 33, 16), 3);
+    task_sampler_init(&s, SAMPLING_JOINT, (int[NUM_TASKS]){100, 33}, 0, &err);
+    CU_ASSERT_EQUAL(steps_per_epoch(&s, 16), 7);
+    task_sampler_init(&s, SAMPLING_ROUND_ROBIN, (int[NUM_TASKS]){100, 33}, 0, &err);
+    CU_ASSERT_EQUAL(steps_per_epoch(&s, 16), 14);
+    task_sampler_init(&s, SAMPLING_PROPORTIONAL, (int[NUM_TASKS]){100, 33}, 0, &err);
+    CU_ASSERT_EQUAL(steps_per_epoch(&s, 16), 7 + 3);
+    task_sampler_init(&s, SAMPLING_JOINT, (int[NUM_TASKS]){0, 33}, 0, &err);
+    CU_ASSERT_EQUAL(steps_per_epoch(&s, 16), 3);
 }
 
 int main(void) {
