@@ -12,13 +12,14 @@ static const double GN_BETA1 = 0.9, GN_BETA2 = 0.999, GN_EPS = 1e-8;
  * stop its task's gradient and with it the measurement). */
 static const double GN_MIN_SHARE = 1e-3;
 
-void gradnorm_state_init(GradNormState *s, double alpha, double lr, double w_ner, double w_qa) {
+void gradnorm_state_init(GradNormState *s, double alpha, double lr, const double w0[NUM_TASKS]) {
     memset(s, 0, sizeof *s);
     s->alpha = alpha;
     s->lr = lr;
-    s->w[0] = w_ner;
-    s->w[1] = w_qa;
-    s->w_total = w_ner + w_qa;
+    for (int k = 0; k < NUM_TASKS; k++) {
+        s->w[k] = w0[k];
+        s->w_total += w0[k];
+    }
 }
 
 static double sign_of(double x) { return x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0; }
@@ -119,7 +120,7 @@ void gradnorm_default_layer(const Model *m, char *out, size_t n) {
 }
 
 int gradnorm_init(GradNorm *g, const Model *m, const char *layer, double alpha, double lr,
-                  double w_ner, double w_qa, Err *err) {
+                  const double w0[NUM_TASKS], Err *err) {
     memset(g, 0, sizeof *g);
     char name[64];
     if (layer && layer[0]) snprintf(name, sizeof name, "%s", layer);
@@ -128,35 +129,31 @@ int gradnorm_init(GradNorm *g, const Model *m, const char *layer, double alpha, 
     if (!g->W) return err_set(err, "--gradnorm-layer: no tensor '%s' in this model", name);
     if (!strncmp(name, "ner.", 4) || !strncmp(name, "qa.", 3))
         return err_set(err, "--gradnorm-layer: '%s' is a task head, not a shared tensor", name);
-    if (!(w_ner > 0) || !(w_qa > 0))
-        return err_set(err, "GradNorm needs positive initial weights (lambda-ner %g, lambda-qa %g)",
-                       w_ner, w_qa);
-    gradnorm_state_init(&g->s, alpha, lr, w_ner, w_qa);
-    g->g_first = xmalloc(g->W->numel * sizeof(float));
-    g->g_all = xmalloc(g->W->numel * sizeof(float));
+    for (int k = 0; k < NUM_TASKS; k++)
+        if (!(w0[k] > 0))
+            return err_set(err, "GradNorm needs positive initial weights (lambda-%s %g)", task_name(k), w0[k]);
+    gradnorm_state_init(&g->s, alpha, lr, w0);
+    g->g_prev = xmalloc(g->W->numel * sizeof(float));
+    g->g_now = xmalloc(g->W->numel * sizeof(float));
     return 0;
 }
 
 void gradnorm_free(GradNorm *g) {
-    free(g->g_first);
-    free(g->g_all);
+    free(g->g_prev);
+    free(g->g_now);
     memset(g, 0, sizeof *g);
 }
 
-void gradnorm_after_first(GradNorm *g, const Model *m) {
-    model_grad_tensor_to_host(m, g->W, g->g_first);
-    if (g->reduce) g->reduce(g->g_first, g->W->numel);
-}
-
-void gradnorm_after_second(GradNorm *g, const Model *m, double G[NUM_TASKS]) {
-    model_grad_tensor_to_host(m, g->W, g->g_all);
-    if (g->reduce) g->reduce(g->g_all, g->W->numel);
-    double s0 = 0, s1 = 0; /* in index order: a fixed function of the gradients */
+void gradnorm_after_task(GradNorm *g, const Model *m, int task) {
+    model_grad_tensor_to_host(m, g->W, g->g_now);
+    if (g->reduce) g->reduce(g->g_now, g->W->numel);
+    double s = 0; /* in index order: a fixed function of the gradients */
     for (size_t i = 0; i < g->W->numel; i++) {
-        double a = g->g_first[i], b = (double)g->g_all[i] - a;
-        s0 += a * a;
-        s1 += b * b;
+        double d = (double)g->g_now[i] - (task > 0 ? (double)g->g_prev[i] : 0.0);
+        s += d * d;
     }
-    G[0] = sqrt(s0);
-    G[1] = sqrt(s1);
+    g->G[task] = sqrt(s);
+    float *t = g->g_prev; /* this task's gradient is the next one's "before" */
+    g->g_prev = g->g_now;
+    g->g_now = t;
 }

@@ -203,7 +203,7 @@ static int make_schedule(Trainer *t, Err *err) {
     }
     t->use_gn = o->loss_weighting == LOSS_WEIGHTING_GRADNORM;
     if (t->use_gn && gradnorm_init(&t->gn, t->m, o->gradnorm_layer, o->gradnorm_alpha,
-                                   o->gradnorm_lr, o->lambda_ner, o->lambda_qa, err))
+                                   o->gradnorm_lr, (const double[NUM_TASKS]){o->lambda_ner, o->lambda_qa}, err))
         return -1;
     if (t->use_gn && t->nranks > 1) t->gn.reduce = dist_sum_floats; /* G of the global batch */
     if (t->nranks > 1 && o->device == DEVICE_CPU) { /* ZeRO-1 on the host (GPUs: NCCL, whole update) */
@@ -412,7 +412,7 @@ static long task_forward_backward(Trainer *t, int task, long step, double *loss,
         if (t->use_gn) weight = (float)t->gn.s.w[task];
         model_backward(t->m, &b, weight);
     }
-    if (t->use_gn && task == TASK_NER) gradnorm_after_first(&t->gn, t->m);
+    if (t->use_gn) gradnorm_after_task(&t->gn, t->m, task);
     return (long)g.B * g.T;
 }
 
@@ -438,10 +438,9 @@ static int stop_requested(Trainer *t) {
 /* After the joint backward: measure G, log the weights this step used, and
  * update them for the next step. */
 static void gradnorm_step(Trainer *t, long done, const double loss[NUM_TASKS]) {
-    double G[NUM_TASKS], w_used[NUM_TASKS];
+    double w_used[NUM_TASKS];
     memcpy(w_used, t->gn.s.w, sizeof w_used);
-    gradnorm_after_second(&t->gn, t->m, G);
-    gradnorm_update(&t->gn.s, loss, G);
+    gradnorm_update(&t->gn.s, loss, t->gn.G);
     const GradNormState *s = &t->gn.s;
     /* step, w_used[..], G[..], r[..], lgrad, m[..], v[..] (gradnorm.csv) */
     sb_printf(&t->gnlog, "%ld", done);

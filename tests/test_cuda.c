@@ -837,18 +837,19 @@ static int gradnorm_measure(Backend *be, double G[2]) {
     Batch qa = ner;
     qa.task = TASK_QA, qa.labels = NULL, qa.start = d.start, qa.end = d.end;
     GradNorm g;
-    int rc = gradnorm_init(&g, m, "", 0.16, 0.025, 0.7, 1.3, &err);
+    int rc = gradnorm_init(&g, m, "", 0.16, 0.025, (const double[NUM_TASKS]){0.7, 1.3}, &err);
     float l;
     model_zero_grad(m);
     if (rc == 0) rc = model_forward(m, &ner, 1, 555, 0, 0, &l, &err);
     if (rc == 0) {
         model_backward(m, &ner, 0.7f);
-        gradnorm_after_first(&g, m);
+        gradnorm_after_task(&g, m, TASK_NER);
         rc = model_forward(m, &qa, 1, 555, 0, 1, &l, &err);
     }
     if (rc == 0) {
         model_backward(m, &qa, 1.3f);
-        gradnorm_after_second(&g, m, G);
+        gradnorm_after_task(&g, m, TASK_QA);
+        memcpy(G, g.G, sizeof g.G);
     }
     if (rc) printf("    %s\n", err.msg);
     if (g.W) gradnorm_free(&g);

@@ -22,7 +22,7 @@
  * task (QA, r > 1) gains weight. */
 static void test_update_worked_example(void) {
     GradNormState s;
-    gradnorm_state_init(&s, 1.0, 0.025, 1.0, 1.0);
+    gradnorm_state_init(&s, 1.0, 0.025, (const double[NUM_TASKS]){1.0, 1.0});
     double l1[2] = {2, 4}, l2[2] = {1, 3}, G[2] = {1, 1};
     gradnorm_update(&s, l1, G);
     CU_ASSERT_EQUAL(s.t, 1);
@@ -46,7 +46,7 @@ static void test_update_balances_norms(void) {
     double w_ner[2];
     for (int scale = 0; scale < 2; scale++) {
         GradNormState s;
-        gradnorm_state_init(&s, 0.16, 0.025, 1.0, 1.0);
+        gradnorm_state_init(&s, 0.16, 0.025, (const double[NUM_TASKS]){1.0, 1.0});
         double L[2] = {3, 3}, G[2] = {scale ? 300.0 : 3.0, scale ? 100.0 : 1.0};
         for (int k = 0; k < 5; k++) gradnorm_update(&s, L, G);
         printf("\n  G scale %s: w after 5 updates %.9f / %.9f", scale ? "x100" : "x1", s.w[0], s.w[1]);
@@ -63,7 +63,7 @@ static void test_update_balances_norms(void) {
  * renormalisation. */
 static void test_floor_and_renormalisation(void) {
     GradNormState s;
-    gradnorm_state_init(&s, 0.16, 50.0, 2.0, 1.0);
+    gradnorm_state_init(&s, 0.16, 50.0, (const double[NUM_TASKS]){2.0, 1.0});
     double L[2] = {1, 1}, G[2] = {5, 1};
     gradnorm_update(&s, L, G);
     CU_ASSERT_DOUBLE_EQUAL(s.w[0] + s.w[1], 3.0, 1e-12);
@@ -72,7 +72,7 @@ static void test_floor_and_renormalisation(void) {
     CU_ASSERT_DOUBLE_EQUAL(s.w[0], floor_w * 3.0 / (floor_w + raw_qa), 1e-9);
     /* a zero or missing initial loss counts as the average rate */
     GradNormState z;
-    gradnorm_state_init(&z, 1.0, 0.025, 1.0, 1.0);
+    gradnorm_state_init(&z, 1.0, 0.025, (const double[NUM_TASKS]){1.0, 1.0});
     double L0[2] = {0, 2}, L1[2] = {0, 1}, G1[2] = {1, 1};
     gradnorm_update(&z, L0, G1);
     gradnorm_update(&z, L1, G1);
@@ -82,12 +82,12 @@ static void test_floor_and_renormalisation(void) {
 
 static void test_pack_unpack(void) {
     GradNormState a, b;
-    gradnorm_state_init(&a, 1.5, 0.025, 1.0, 2.0);
+    gradnorm_state_init(&a, 1.5, 0.025, (const double[NUM_TASKS]){1.0, 2.0});
     double L[2] = {2.5, 6.0}, G[2] = {0.3, 0.2};
     for (int k = 0; k < 3; k++, L[0] *= 0.9, L[1] *= 0.97) gradnorm_update(&a, L, G);
     double buf[GRADNORM_STATE_LEN];
     gradnorm_pack(&a, buf);
-    gradnorm_state_init(&b, 1.5, 0.025, 1.0, 2.0);
+    gradnorm_state_init(&b, 1.5, 0.025, (const double[NUM_TASKS]){1.0, 2.0});
     Err e;
     CU_ASSERT_EQUAL(gradnorm_unpack(&b, buf, GRADNORM_STATE_LEN, &e), 0);
     gradnorm_update(&a, L, G);
@@ -102,7 +102,7 @@ static void test_pack_unpack(void) {
     bad[4] = NAN;
     CU_ASSERT_EQUAL(gradnorm_unpack(&b, bad, GRADNORM_STATE_LEN, &e), -1);
     GradNormState c; /* lambdas 1/1: weights that sum to 3 do not belong to this run */
-    gradnorm_state_init(&c, 1.5, 0.025, 1.0, 1.0);
+    gradnorm_state_init(&c, 1.5, 0.025, (const double[NUM_TASKS]){1.0, 1.0});
     CU_ASSERT_EQUAL(gradnorm_unpack(&c, buf, GRADNORM_STATE_LEN, &e), -1);
     printf("\n  %s", e.msg);
 }
@@ -158,17 +158,18 @@ static void test_measured_norms_match_separate_passes(void) {
     Batch qa = {.task = TASK_QA, .B = DB, .T = DT, .ids = d.ids, .mask = d.mask,
                 .start = d.start, .end = d.end};
     GradNorm g;
-    CU_ASSERT_EQUAL_FATAL(gradnorm_init(&g, m, "", 0.16, 0.025, 0.7, 1.3, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(gradnorm_init(&g, m, "", 0.16, 0.025, (const double[NUM_TASKS]){0.7, 1.3}, &err), 0);
     CU_ASSERT_STRING_EQUAL(g.W->name, "layer1.ffn.down.w");
     float l;
     double G[2], sep[2];
     model_zero_grad(m);
     CU_ASSERT_EQUAL(model_forward(m, &ner, 1, 9, 3, 0, &l, &err), 0);
     model_backward(m, &ner, 0.7f);
-    gradnorm_after_first(&g, m);
+    gradnorm_after_task(&g, m, TASK_NER);
     CU_ASSERT_EQUAL(model_forward(m, &qa, 1, 9, 3, 1, &l, &err), 0);
     model_backward(m, &qa, 1.3f);
-    gradnorm_after_second(&g, m, G);
+    gradnorm_after_task(&g, m, TASK_QA);
+    memcpy(G, g.G, sizeof g.G);
     float *w = malloc(g.W->numel * sizeof(float));
     for (int k = 0; k < 2; k++) {
         model_zero_grad(m);
@@ -184,8 +185,8 @@ static void test_measured_norms_match_separate_passes(void) {
     CU_ASSERT_DOUBLE_EQUAL(G[1], sep[1], 1e-5 * sep[1]);  /* a difference of float sums */
     Err e2;
     GradNorm bad;
-    CU_ASSERT_EQUAL(gradnorm_init(&bad, m, "ner.w", 0.16, 0.025, 1, 1, &e2), -1);
-    CU_ASSERT_EQUAL(gradnorm_init(&bad, m, "layer9.ffn.down.w", 0.16, 0.025, 1, 1, &e2), -1);
+    CU_ASSERT_EQUAL(gradnorm_init(&bad, m, "ner.w", 0.16, 0.025, (const double[NUM_TASKS]){1, 1}, &e2), -1);
+    CU_ASSERT_EQUAL(gradnorm_init(&bad, m, "layer9.ffn.down.w", 0.16, 0.025, (const double[NUM_TASKS]){1, 1}, &e2), -1);
     printf("\n  %s", e2.msg);
     free(w);
     gradnorm_free(&g);
