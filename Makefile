@@ -60,7 +60,7 @@ endif
 
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
 WARN     := -Wall -Wextra -Wno-unused-parameter
-CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(OPT) -fopenmp $(WARN) -Iimpl -Ikernels -Ireference -I/usr/include/cjson
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(OPT) -fopenmp $(WARN) -Iimpl -Ikernels -I/usr/include/cjson
 DEFS     := -DMTL_GIT_COMMIT='"$(GIT_COMMIT)"' -DMTL_CFLAGS='"$(CC) $(OPT) -fopenmp"'
 LDLIBS   := -lopenblas -lcjson -lutf8proc -lz -lm -fopenmp
 
@@ -69,9 +69,13 @@ DEFS     += -DMTL_CUDA
 NVFLAGS  := -O3 -std=c++17 -Iimpl -Ikernels -Xcompiler -fPIC,-Wall \
             -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
-CU_SRC   := $(filter-out kernels/cuda/dist_nccl.cu,$(wildcard kernels/cuda/*.cu))
+# kernels/cuda/bench.cu (GPU timers and roofline probes, cuda_bench.h) sits
+# with the backend it needs but belongs to libbench.a.
+CU_SRC   := $(filter-out kernels/cuda/dist_nccl.cu kernels/cuda/bench.cu,$(wildcard kernels/cuda/*.cu))
+BENCH_CU_SRC := kernels/cuda/bench.cu
 else
 CU_SRC   :=
+BENCH_CU_SRC :=
 endif
 # NCCL for the data-parallel gradient sum of --device cuda ranks: auto = with
 # CUDA and MPI both built and nccl.h present (the toolkit's).
@@ -102,8 +106,16 @@ LDLIBS   += $(shell $(MPICC) --showme:link 2>/dev/null || $(MPICC) -link-info | 
 endif
 CFLAGS   := $(CFLAGS_BASE) $(DEFS)
 
-LIB_SRC  := $(filter-out impl/main.c,$(wildcard impl/*.c)) $(wildcard kernels/*.c kernels/cpu/*.c reference/*.c bench/*.c)
+# Layers (README "Layout"): libmtl.a = kernels/ + impl/ (no bench, no
+# reference code); libbench.a = bench/*.c and kernels/cuda/bench.cu (the
+# bench-* commands and their harness, on top of libmtl.a); build/mtl = impl/main.c + both. reference/*.c
+# (naive double-precision kernels) is linked into the test binaries only.
+LIB_SRC  := $(filter-out impl/main.c,$(wildcard impl/*.c)) $(wildcard kernels/*.c kernels/cpu/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/%.o) $(BENCH_CU_SRC:%.cu=$(BUILD)/%.cu.o)
+REF_SRC  := $(wildcard reference/*.c)
+REF_OBJ  := $(REF_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_COMMON := $(wildcard tests/common/*.c)
@@ -142,16 +154,27 @@ $(BUILD)/%.cu.o: %.cu $(BUILD)/flags.stamp
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -DMTL_CUDA -MMD -MP -c $< -o $@
 
-$(BUILD)/libmtl.a: $(LIB_OBJ)
-	@rm -f $@
-	ar rcs $@ $^
+# The archives' member lists as stamps: a file moved to another layer (or
+# removed) rebuilds them, so that no stale member stays behind.
+$(shell mkdir -p $(BUILD) && { [ "$$(cat $(BUILD)/libmtl.stamp 2>/dev/null)" = '$(LIB_OBJ)' ] || echo '$(LIB_OBJ)' > $(BUILD)/libmtl.stamp; })
+$(shell mkdir -p $(BUILD) && { [ "$$(cat $(BUILD)/libbench.stamp 2>/dev/null)" = '$(BENCH_OBJ)' ] || echo '$(BENCH_OBJ)' > $(BUILD)/libbench.stamp; })
 
-$(BUILD)/mtl: $(BUILD)/impl/main.o $(BUILD)/libmtl.a
+$(BUILD)/libmtl.a: $(LIB_OBJ) $(BUILD)/libmtl.stamp
+	@rm -f $@
+	ar rcs $@ $(LIB_OBJ)
+
+$(BUILD)/libbench.a: $(BENCH_OBJ) $(BUILD)/libbench.stamp
+	@rm -f $@
+	ar rcs $@ $(BENCH_OBJ)
+
+$(BUILD)/mtl: $(BUILD)/impl/main.o $(BUILD)/libbench.a $(BUILD)/libmtl.a
 	$(CC) $(OPT) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c $(TEST_COMMON) $(BUILD)/libmtl.a
+# Tests (and only they) see reference/ and link its objects.
+TEST_CFLAGS = $(CFLAGS) -Itests/common -Ireference
+$(BUILD)/tests/%: tests/%.c $(TEST_COMMON) $(REF_OBJ) $(BUILD)/libmtl.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/common -o $@ $< $(TEST_COMMON) $(BUILD)/libmtl.a -lcunit $(LDLIBS)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_COMMON) $(REF_OBJ) $(BUILD)/libmtl.a -lcunit $(LDLIBS)
 
 # The dropout RNG's other SIMD paths (kernels/cpu/rng_keep.c), built beside
 # the native one under their own names so that test_kernels checks all of
@@ -163,9 +186,9 @@ $(BUILD)/tests/rng_keep_avx2.o: kernels/cpu/rng_keep.c $(BUILD)/flags.stamp
 $(BUILD)/tests/rng_keep_portable.o: kernels/cpu/rng_keep.c $(BUILD)/flags.stamp
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fno-math-errno -mno-avx512f -mno-avx2 -Dcpu_rng_keep=cpu_rng_keep_portable -c $< -o $@
-$(BUILD)/tests/test_kernels: tests/test_kernels.c $(TEST_COMMON) $(BUILD)/libmtl.a $(RNG_VARIANTS)
+$(BUILD)/tests/test_kernels: tests/test_kernels.c $(TEST_COMMON) $(REF_OBJ) $(BUILD)/libmtl.a $(RNG_VARIANTS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/common -o $@ $< $(RNG_VARIANTS) $(TEST_COMMON) $(BUILD)/libmtl.a -lcunit $(LDLIBS)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(RNG_VARIANTS) $(TEST_COMMON) $(REF_OBJ) $(BUILD)/libmtl.a -lcunit $(LDLIBS)
 
 # Runs every suite, even after a failure, then prints one closing line
 # "tests: N passed, N failed" and exits non-zero if anything failed.
@@ -229,4 +252,4 @@ reference:
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/impl/main.d
+-include $(LIB_OBJ:.o=.d) $(BENCH_OBJ:.o=.d) $(REF_OBJ:.o=.d) $(BUILD)/impl/main.d

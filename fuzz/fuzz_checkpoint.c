@@ -10,7 +10,7 @@
  * config_validate accepts; then, for a small enough model, checkpoint_load
  * into a model of that config must refuse with a message or succeed, and
  * checkpoint_init_params likewise. Any broken invariant is a __builtin_trap().
- * fuzz-sources: impl/ kernels/ kernels/cpu/ reference/naive.c bench/
+ * fuzz-sources: impl/ kernels/ kernels/cpu/
  * fuzz-flags: -fopenmp
  * fuzz-max-len: 131072
  */

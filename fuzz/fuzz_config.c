@@ -10,7 +10,7 @@
  * message; every string option it stored must be NUL-terminated within its
  * buffer, and every enumerated one (impl/opts.h) one of its words. Any
  * broken invariant is a __builtin_trap().
- * fuzz-sources: impl/ kernels/ kernels/cpu/ reference/naive.c bench/
+ * fuzz-sources: impl/ kernels/ kernels/cpu/
  * fuzz-flags: -fopenmp
  */
 #include <stdint.h>

@@ -1,5 +1,6 @@
 /* train.c — one training run: the optimiser loop with its sampling
- * strategies, checkpoints, resume, progress, and the run-directory files.
+ * strategies, checkpoints, resume and progress (the run directory's files:
+ * train_rundir.c).
  *
  * One optimiser step s (0-based) with the tasks k picked for it:
  *   zero_grad; for each picked task (NER before QA):
@@ -28,48 +29,6 @@
 #include "safetensors.h"
 #include "sha256.h"
 #include "train_internal.h"
-
-typedef struct {
-    const TrainOptions *o;
-    TrainData d;
-    Manifest mf;
-    Backend *be;
-    Model *m;
-    TaskSampler ts;
-    DataOrder order[NUM_TASKS];
-    BatchBuf bb;
-    int *rows;
-    long total, warmup, per_epoch, start_step;
-    double wall0;          /* now_seconds() when this process started training */
-    double wall_before;    /* training seconds of earlier processes (resume) */
-    double train_s;        /* training seconds of this process (loop only) */
-    double *loss_hist[NUM_TASKS];  /* per-step losses (NaN where the task did not run) */
-    StrBuf log, evlog;
-    int use_gn;            /* --loss-weighting gradnorm */
-    GradNorm gn;
-    StrBuf gnlog;          /* gradnorm.csv */
-    char dir[1024], ckpt[1100];
-    long last_ckpt_step;   /* -1: none saved yet */
-    char *options;         /* canonical options text */
-    int hf;                /* --init is a Hugging Face BERT directory */
-    HfInfo hfi;
-    ModelConfig hf_cfg;    /* the model config from its config.json */
-    StList dump;           /* --dump-batches */
-    double tok_real[NUM_TASKS], tok_all[NUM_TASKS]; /* real / computed (B x padded T) tokens this process */
-    RunDir rd;             /* the locked run directory */
-    int header_written;    /* anything written into rd yet */
-    int finished;          /* --resume of a run that had already finished */
-    int rank, nranks;      /* data parallel (impl/dist.h): rank 0 owns the run directory */
-    int stop_sig;          /* the stop signal all ranks agreed on (nranks > 1) */
-    double sum_s;          /* seconds in the ranks' sums (gradients, GradNorm, step scalars) */
-    uint8_t *id_seen;      /* data parallel: [V] token ids of this step's global batches ... */
-    int *id_rows, n_ids;   /* ... listed in order of first appearance (the same on every rank) */
-    int sharded;           /* data parallel on the host: each rank updates its shard (ZeRO-1) */
-    size_t E;              /* the word-embedding table's floats (first in the flat buffer) */
-    size_t *shard_emb;     /* [nranks + 1]: rank r owns [shard_emb[r], shard_emb[r+1]) of [0, E) ... */
-    size_t *shard_rest;    /* ... and E + [shard_rest[r], shard_rest[r+1]) of the rest: balanced */
-    int opt_stale;         /* the Adam moments of the other ranks' shards are old here */
-} Trainer;
 
 /* ---- signals ------------------------------------------------------------------
  * SIGINT / SIGTERM / SIGHUP during the training loop: the step in progress
@@ -117,17 +76,12 @@ static int stopped_in_setup(int *stop_sig, Err *err) {
 
 
 /* Progress and notes on stderr, unless --quiet. */
-static void note(const Trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void note(const Trainer *t, const char *fmt, ...) {
+void train_note(const Trainer *t, const char *fmt, ...) {
     if (t->o->quiet || t->rank != 0) return;
     va_list ap;
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-}
-
-static void path_in(const Trainer *t, const char *name, char *out, size_t n) {
-    snprintf(out, n, "%s/%s", t->dir, name);
 }
 
 /* ---- setup -------------------------------------------------------------- */
@@ -136,7 +90,7 @@ static int make_backend(Trainer *t, Err *err) {
     char why[512] = "";
     t->be = backend_open(t->o->device, t->o->threads, t->o->tf32, t->o->precision, why, sizeof why);
     if (!t->be) return err_set(err, "--device %s: %s", enum_name(DEVICE_NAMES, t->o->device), why);
-    if (why[0]) note(t, "mtl train: note: %s\n", why);
+    if (why[0]) train_note(t, "mtl train: note: %s\n", why);
     backend_precision_describe(t->be, t->mf.precision, sizeof t->mf.precision);
     if (t->o->profile) t->be = backend_profiled(t->be);
     return dist_gpu_init(t->be, err);
@@ -148,17 +102,17 @@ static int init_params(Trainer *t, Err *err) {
     if (!t->hf) {
         int copied, skipped;
         if (checkpoint_init_params(init, t->m, &copied, &skipped, err)) return -1;
-        note(t, "mtl train: --init %s: %d tensors loaded, %d kept from random init\n", init, copied,
+        train_note(t, "mtl train: --init %s: %d tensors loaded, %d kept from random init\n", init, copied,
              skipped);
         return 0;
     }
     HfLoadReport r;
     if (hf_load_weights(&t->hfi, t->m, &r, err)) return -1;
-    note(t, "mtl train: --init %s (%s): %d encoder tensors loaded; NER head %s, QA head %s\n", init,
+    train_note(t, "mtl train: --init %s (%s): %d encoder tensors loaded; NER head %s, QA head %s\n", init,
          t->hfi.dir, r.encoder_tensors, r.ner_head ? "loaded" : "random init",
          r.qa_head ? "loaded" : "random init");
-    if (r.head_note[0]) note(t, "mtl train: %s\n", r.head_note);
-    if (r.n_ignored) note(t, "mtl train: %d tensors of the file not used: %s\n", r.n_ignored, r.ignored);
+    if (r.head_note[0]) train_note(t, "mtl train: %s\n", r.head_note);
+    if (r.n_ignored) train_note(t, "mtl train: %d tensors of the file not used: %s\n", r.n_ignored, r.ignored);
     return 0;
 }
 
@@ -218,75 +172,7 @@ static int make_schedule(Trainer *t, Err *err) {
     return 0;
 }
 
-/* ---- logs ----------------------------------------------------------------- */
-
-static const char LOG_HEADER[] = "step,task,loss_ner,loss_qa,lr,grad_norm,tokens_per_s,wall_s\n";
-static const char EVAL_HEADER[] = "step,split,task,n,loss,f1,em\n"; /* n: sentences / questions */
-/* w_*: the weights the step used; G, r, L_grad: gradnorm.h; m_*, v_*: the
- * weights' Adam moments after this step's update (so that each update can be
- * checked on its own: reference/gradnorm_check.py) */
-static const char GN_HEADER[] = "step,w_ner,w_qa,G_ner,G_qa,r_ner,r_qa,L_grad,m_ner,m_qa,v_ner,v_qa\n";
-
-/* Keep the rows of an existing CSV whose first field (step) is <= upto, and
- * refill the per-step loss history from log rows. */
-static void reload_csv(Trainer *t, const char *name, const char *header, StrBuf *dst, long upto,
-                       int is_log) {
-    char path[1200];
-    path_in(t, name, path, sizeof path);
-    sb_printf(dst, "%s", header);
-    size_t len;
-    Err e;
-    char *buf = read_file_all(path, &len, &e);
-    if (!buf) return;
-    char *save = NULL;
-    for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-        char *end;
-        long step = strtol(l, &end, 10);
-        if (end == l || *end != ',' || step > upto || step < 1) continue;
-        sb_printf(dst, "%s\n", l);
-        if (!is_log || step > t->total) continue;
-        const char *last_comma = strrchr(l, ',');
-        t->wall_before = strtod(last_comma + 1, NULL); /* wall_s of the last kept row */
-        /* step,task,loss_ner,loss_qa,... */
-        char *f = strchr(end + 1, ',');
-        if (!f) continue;
-        char *g = strchr(f + 1, ',');
-        if (g) { /* losses are floats printed with %.9g: (float)strtod restores them exactly */
-            t->loss_hist[0][step - 1] = f + 1 == g ? NAN : (double)(float)strtod(f + 1, NULL);
-            char *h = strchr(g + 1, ',');
-            t->loss_hist[1][step - 1] = h == g + 1 ? NAN : (double)(float)strtod(g + 1, NULL);
-        }
-    }
-    free(buf);
-}
-
-static int flush_logs(Trainer *t, Err *err) {
-    char p1[1200], p2[1200];
-    path_in(t, "log.csv", p1, sizeof p1);
-    path_in(t, "eval.csv", p2, sizeof p2);
-    if (atomic_write_file(p1, t->log.buf, t->log.len, err)) return -1;
-    if (t->use_gn) {
-        char p3[1200];
-        path_in(t, "gradnorm.csv", p3, sizeof p3);
-        if (atomic_write_file(p3, t->gnlog.buf, t->gnlog.len, err)) return -1;
-    }
-    return atomic_write_file(p2, t->evlog.buf, t->evlog.len, err);
-}
-
-static void fmt_loss(char *buf, size_t n, double v) {
-    if (isnan(v)) buf[0] = '\0';
-    else snprintf(buf, n, "%.9g", v);
-}
-
-static void log_step(Trainer *t, long step, int tasks, const double loss[NUM_TASKS], float lr, double gnorm,
-                     double tok_s) {
-    char a[32], b[32];
-    fmt_loss(a, sizeof a, loss[0]);
-    fmt_loss(b, sizeof b, loss[1]);
-    const char *task = task_set_name(tasks);
-    sb_printf(&t->log, "%ld,%s,%s,%s,%.9g,%.9g,%.1f,%.3f\n", step, task, a, b, lr, gnorm, tok_s,
-              t->wall_before + now_seconds() - t->wall0);
-}
+/* ---- progress ------------------------------------------------------------ */
 
 static void fmt_hms(char *buf, size_t n, double s) {
     long x = s < 0 ? 0 : (long)(s + 0.5);
@@ -299,11 +185,11 @@ static void progress(const Trainer *t, long done, const double loss[NUM_TASKS], 
     char e1[32], e2[32];
     fmt_hms(e1, sizeof e1, el);
     fmt_hms(e2, sizeof e2, eta);
-    note(t, "step %ld/%ld", done, t->total);
-    if (!isnan(loss[0])) note(t, " | ner %.4f", loss[0]);
-    if (!isnan(loss[1])) note(t, " | qa %.4f", loss[1]);
-    if (t->use_gn) note(t, " | w %.3f/%.3f", t->gn.s.w[0], t->gn.s.w[1]);
-    note(t, " | lr %.3e | %.0f tok/s | %s elapsed, ETA %s\n", lr, tok_s, e1, e2);
+    train_note(t, "step %ld/%ld", done, t->total);
+    if (!isnan(loss[0])) train_note(t, " | ner %.4f", loss[0]);
+    if (!isnan(loss[1])) train_note(t, " | qa %.4f", loss[1]);
+    if (t->use_gn) train_note(t, " | w %.3f/%.3f", t->gn.s.w[0], t->gn.s.w[1]);
+    train_note(t, " | lr %.3e | %.0f tok/s | %s elapsed, ETA %s\n", lr, tok_s, e1, e2);
 }
 
 /* ---- one optimiser step --------------------------------------------------- */
@@ -523,7 +409,7 @@ static int train_step(Trainer *t, long step, Err *err) {
                        task_set_name(tasks));
     double tok_s = (double)toks / (now_seconds() - t0);
     for (int k = 0; k < NUM_TASKS; k++) t->loss_hist[k][step] = loss[k];
-    log_step(t, step + 1, tasks, loss, lr, gnorm, tok_s);
+    train_log_step(t, step + 1, tasks, loss, lr, gnorm, tok_s);
     if ((step + 1) % t->o->log_every == 0 || step + 1 == t->total || step == t->start_step)
         progress(t, step + 1, loss, lr, tok_s);
     return 0;
@@ -552,7 +438,7 @@ static int save_checkpoint(Trainer *t, long done, Err *err) {
 static int resume_from_checkpoint(Trainer *t, Err *err) {
     struct stat sb;
     if (stat(t->ckpt, &sb) != 0) {
-        note(t, "mtl train: --resume: no %s yet, starting from step 0\n", t->ckpt);
+        train_note(t, "mtl train: --resume: no %s yet, starting from step 0\n", t->ckpt);
         return 0;
     }
     TrainState st = {0};
@@ -581,7 +467,7 @@ static int resume_from_checkpoint(Trainer *t, Err *err) {
     if (rc == 0) {
         t->start_step = st.step;
         t->last_ckpt_step = st.step;
-        note(t, "mtl train: resumed from %s at step %ld/%ld\n", t->ckpt, st.step, t->total);
+        train_note(t, "mtl train: resumed from %s at step %ld/%ld\n", t->ckpt, st.step, t->total);
     }
     ckpt_state_free(&st);
     return rc;
@@ -597,7 +483,7 @@ static int eval_dev(Trainer *t, long done, Err *err) {
                      t->o->decode, NULL, &s, err))
             return -1;
         sb_printf(&t->evlog, "%ld,dev,ner,%d,%.9g,%.9g,\n", done, s.sentences, s.loss, s.f1);
-        note(t, "  eval step %ld: NER dev loss %.4f F1 %.2f (%d sentences)\n", done, s.loss,
+        train_note(t, "  eval step %ld: NER dev loss %.4f F1 %.2f (%d sentences)\n", done, s.loss,
                 s.f1, s.sentences);
     }
     if (t->d.has_qa) {
@@ -606,7 +492,7 @@ static int eval_dev(Trainer *t, long done, Err *err) {
             return -1;
         sb_printf(&t->evlog, "%ld,dev,qa,%d,%.9g,%.9g,%.9g\n", done, s.questions, s.loss, s.f1,
                   s.exact_match);
-        note(t, "  eval step %ld: QA dev loss %.4f EM %.2f F1 %.2f (%d questions)\n", done,
+        train_note(t, "  eval step %ld: QA dev loss %.4f EM %.2f F1 %.2f (%d questions)\n", done,
                 s.loss, s.exact_match, s.f1, s.questions);
     }
     return 0;
@@ -628,172 +514,6 @@ static double final_loss(const Trainer *t, int k) {
     for (long s = from; s < t->total; s++)
         if (!isnan(t->loss_hist[k][s])) sum += t->loss_hist[k][s], n++;
     return n ? sum / (double)n : NAN;
-}
-
-static int final_eval(Trainer *t, RunSummary *sum, JsonW *w, Err *err) {
-    const TrainOptions *o = t->o;
-    char pdir[1200], p[1300];
-    path_in(t, "predictions", pdir, sizeof pdir);
-    if (mkdir_p(pdir, err)) return -1;
-    long done = t->total;
-    if (t->d.has_ner) {
-        NerScores dev, test;
-        snprintf(p, sizeof p, "%s/ner_dev.conlleval.txt", pdir);
-        if (eval_ner(t->m, &t->bb, o->batch, &t->d.ner_dev_c, &t->d.ner_dev, 0, o->decode, p, &dev, err))
-            return -1;
-        sb_printf(&t->evlog, "%ld,dev,ner,%d,%.9g,%.9g,\n", done, dev.sentences, dev.loss, dev.f1);
-        sum->ner_dev_f1 = dev.f1;
-        sum->ner_dev_macro_f1 = dev.macro_f1;
-        jw_obj(w, "ner");
-        jw_str(w, "decode", enum_name(NER_DECODE_NAMES, o->decode));
-        ner_scores_json(w, "dev", &dev);
-        if (!o->no_test) {
-            snprintf(p, sizeof p, "%s/ner_test.conlleval.txt", pdir);
-            if (eval_ner(t->m, &t->bb, o->batch, &t->d.ner_test_c, &t->d.ner_test, 0, o->decode, p,
-                         &test, err))
-                return -1;
-            sb_printf(&t->evlog, "%ld,test,ner,%d,%.9g,%.9g,\n", done, test.sentences, test.loss,
-                      test.f1);
-            sum->ner_test_f1 = test.f1;
-            sum->ner_test_macro_f1 = test.macro_f1;
-            ner_scores_json(w, "test", &test);
-        } else {
-            jw_null(w, "test");
-        }
-        jw_end(w);
-        note(t, "final: NER dev F1 %.2f%s\n", dev.f1, "");
-        if (!o->no_test) note(t, "final: NER test F1 %.2f\n", test.f1);
-    }
-    if (t->d.has_qa) {
-        QaScores dev;
-        snprintf(p, sizeof p, "%s/qa_dev_predictions.json", pdir);
-        if (eval_qa(t->m, &t->bb, o->batch, &t->d.qa_dev_ds, &t->d.qa_dev, o->qa_dev_limit, p,
-                    &dev, err))
-            return -1;
-        sb_printf(&t->evlog, "%ld,dev,qa,%d,%.9g,%.9g,%.9g\n", done, dev.questions, dev.loss, dev.f1,
-                  dev.exact_match);
-        sum->qa_dev_em = dev.exact_match;
-        sum->qa_dev_f1 = dev.f1;
-        jw_obj(w, "qa");
-        qa_scores_json(w, "dev", &dev);
-        jw_null(w, "test");
-        jw_str(w, "test_note",
-               dev.full ? "SQuAD v1.1 has no public test set: QA is evaluated on the full official dev set (10,570 questions)"
-                        : "SQuAD v1.1 has no public test set: QA is evaluated on a fixed prefix of the official dev set (see dev.questions; --qa-dev-limit 0 for the full set)");
-        jw_str(w, "train_data", t->d.qa_train_desc);
-        jw_end(w);
-        note(t, "final: QA dev EM %.2f F1 %.2f (%d questions)\n", dev.exact_match, dev.f1,
-                dev.questions);
-    }
-    return 0;
-}
-
-static int write_metrics(Trainer *t, RunSummary *sum, Err *err) {
-    const TrainOptions *o = t->o;
-    JsonW w;
-    jw_init(&w);
-    jw_obj(&w, NULL);
-    jw_str(&w, "task", enum_name(TASK_SET_NAMES, o->tasks));
-    jw_str(&w, "preset", o->preset);
-    jw_str(&w, "sampling", enum_name(SAMPLING_NAMES, o->sampling));
-    jw_num(&w, "lambda_ner", o->lambda_ner);
-    jw_num(&w, "lambda_qa", o->lambda_qa);
-    jw_str(&w, "loss_weighting", enum_name(LOSS_WEIGHTING_NAMES, o->loss_weighting));
-    if (t->use_gn) {
-        jw_obj(&w, "gradnorm");
-        jw_num(&w, "alpha", o->gradnorm_alpha);
-        jw_num(&w, "lr", o->gradnorm_lr);
-        jw_str(&w, "layer", t->gn.W->name);
-        jw_num(&w, "final_w_ner", t->gn.s.w[0]);
-        jw_num(&w, "final_w_qa", t->gn.s.w[1]);
-        jw_end(&w);
-    }
-    jw_int(&w, "seed", o->seed);
-    jw_int(&w, "steps", t->total);
-    jw_str(&w, "init", o->init[0] ? o->init : "random");
-    if (t->hf) jw_str(&w, "init_dir", t->hfi.dir);
-    jw_obj(&w, "final_train_loss");
-    jw_num(&w, "ner", sum->final_loss_ner);
-    jw_num(&w, "qa", sum->final_loss_qa);
-    jw_end(&w);
-    int rc = final_eval(t, sum, &w, err);
-    if (rc == 0) {
-        jw_str(&w, "qa_train_data", t->d.has_qa ? t->d.qa_train_desc : "SQuAD v1.1 train, 44-article subset (11,877 q) (not used: task ner)");
-        char p[1200];
-        path_in(t, "metrics.json", p, sizeof p);
-        rc = jw_write_file(&w, p, err);
-    }
-    jw_free(&w);
-    return rc;
-}
-
-/* timing.json: the only run file with wall-clock values besides log.csv and
- * manifest.json (so that metrics.json is bitwise reproducible). */
-/* timing.json after `done` steps (t->total, or --stop-after's step; eval_s
- * is then NAN: no final evaluation). */
-static int write_timing(Trainer *t, RunSummary *sum, long done, double eval_s, Err *err) {
-    sum->train_wall_s = t->wall_before + t->train_s;
-    JsonW w;
-    jw_init(&w);
-    jw_obj(&w, NULL);
-    jw_num(&w, "train_wall_s", sum->train_wall_s);
-    jw_num(&w, "final_eval_wall_s", eval_s);
-    jw_int(&w, "steps", done);
-    jw_int(&w, "steps_this_process", done - t->start_step);
-    jw_num(&w, "s_per_step_this_process",
-           done > t->start_step ? t->train_s / (double)(done - t->start_step) : 0.0);
-    jw_int(&w, "ranks", t->nranks);
-    /* data parallel: seconds rank 0 spent summing over the ranks (not overlapped with compute) */
-    jw_num(&w, "rank_sum_s_this_process", t->sum_s);
-    jw_obj(&w, "padding_fraction_this_process"); /* 1 - real / computed tokens of the training batches */
-    for (int k = 0; k < NUM_TASKS; k++)
-        jw_num(&w, task_name(k), t->tok_all[k] > 0 ? 1.0 - t->tok_real[k] / t->tok_all[k] : NAN);
-    jw_end(&w);
-    jw_str(&w, "note", "train_wall_s includes dev evaluations during training and the wall time before a --resume (from log.csv); padding: batches are padded to their longest window (--group-by-length groups similar lengths)");
-    char p[1200];
-    path_in(t, "timing.json", p, sizeof p);
-    int rc = jw_write_file(&w, p, err);
-    jw_free(&w);
-    return rc;
-}
-
-static int write_params_memory(Trainer *t, RunSummary *sum, Err *err) {
-    const ModelConfig *cfg = model_config(t->m);
-    int maxT = t->bb.maxT;
-    ModelCounts c = model_counts(cfg, t->o->batch, maxT);
-    JsonW w;
-    jw_init(&w);
-    jw_obj(&w, NULL);
-    jw_int(&w, "total", (long long)c.total);
-    jw_int(&w, "shared", (long long)c.encoder);
-    jw_int(&w, "embeddings", (long long)c.embeddings);
-    jw_int(&w, "per_layer", (long long)c.per_layer);
-    jw_int(&w, "layers", cfg->L);
-    jw_int(&w, "ner_head", (cfg->heads & HEAD_NER) ? (long long)c.ner_head : 0);
-    jw_int(&w, "qa_head", (cfg->heads & HEAD_QA) ? (long long)c.qa_head : 0);
-    jw_int(&w, "bytes", (long long)c.param_bytes);
-    jw_int(&w, "two_single_task_models_total", (long long)(2 * c.encoder + c.ner_head + c.qa_head));
-    char p[1200];
-    path_in(t, "params.json", p, sizeof p);
-    int rc = jw_write_file(&w, p, err);
-    jw_free(&w);
-    if (rc) return -1;
-    sum->params_total = (double)c.total;
-    sum->peak_rss_bytes = (double)peak_rss_bytes();
-    jw_init(&w);
-    jw_obj(&w, NULL);
-    jw_int(&w, "peak_rss_bytes", (long long)peak_rss_bytes());
-    jw_int(&w, "param_bytes", (long long)c.param_bytes);
-    jw_int(&w, "grad_bytes", (long long)c.grad_bytes);
-    jw_int(&w, "optimizer_bytes", (long long)c.optim_bytes);
-    jw_int(&w, "activation_bytes", (long long)c.act_bytes);
-    jw_int(&w, "batch", t->o->batch);
-    jw_int(&w, "max_seq", maxT);
-    jw_str(&w, "note", "peak RSS of the whole process (data, features and model); with --seeds it is the maximum so far over the runs of the process");
-    path_in(t, "memory.json", p, sizeof p);
-    rc = jw_write_file(&w, p, err);
-    jw_free(&w);
-    return rc;
 }
 
 /* ---- the run ---------------------------------------------------------------- */
@@ -820,28 +540,6 @@ static void trainer_free(Trainer *t) {
     train_data_free(&t->d);
 }
 
-/* Run-directory files that describe the run (written once every check passed). */
-static int write_run_header(Trainer *t, Err *err) {
-    const TrainOptions *o = t->o;
-    char p[1200];
-    if (o->overwrite && rundir_clear(&t->rd, err)) return -1;
-    t->header_written = 1;
-    if (t->rd.stale) note(t, "mtl train: removed %d stale temp file(s) of an interrupted write in %s\n", t->rd.stale, t->dir);
-    path_in(t, "config.json", p, sizeof p);
-    if (train_options_write_json(o, p, err)) return -1;
-    path_in(t, "manifest.json", p, sizeof p);
-    if (manifest_write(&t->mf, p, 0, err)) return -1;
-    return hf_write_tokenizer_files(t->dir, t->d.vocab_path, vocab_lower_case(t->d.vocab),
-                                    vocab_strip_accents(t->d.vocab), model_config(t->m)->maxT, err);
-}
-
-static int run_has_metrics(const Trainer *t) {
-    char p[1200];
-    struct stat sb;
-    path_in(t, "metrics.json", p, sizeof p);
-    return stat(p, &sb) == 0;
-}
-
 /* Every check (options, init, data, vocab, the resume match) before the
  * first byte is written into the run directory. */
 static int setup(Trainer *t, int argc, char **argv, Err *err) {
@@ -860,28 +558,23 @@ static int setup(Trainer *t, int argc, char **argv, Err *err) {
     if (o->resume && resume_from_checkpoint(t, err)) return -1;
     if (o->resume && t->start_step > 0) {
         char old[1200];
-        path_in(t, "manifest.json", old, sizeof old);
+        train_path(t, "manifest.json", old, sizeof old);
         if (manifest_check_same_data(&t->mf, old, err)) return -1;
     }
-    if (o->resume && t->start_step == t->total && run_has_metrics(t)) {
+    if (o->resume && t->start_step == t->total && train_run_has_metrics(t)) {
         t->finished = 1; /* nothing to redo: do not touch the run */
         return 0;
     }
     if (t->rank != 0) return 0; /* rank 0 owns the run directory */
-    if (write_run_header(t, err)) return -1;
-    reload_csv(t, "log.csv", LOG_HEADER, &t->log, o->resume ? t->start_step : 0, 1);
-    reload_csv(t, "eval.csv", EVAL_HEADER, &t->evlog, o->resume ? t->start_step : 0, 0);
-    if (t->use_gn)
-        reload_csv(t, "gradnorm.csv", GN_HEADER, &t->gnlog, o->resume ? t->start_step : 0, 0);
-    return 0;
+    return train_write_run_header(t, err);
 }
 
 static void print_plan(const Trainer *t) {
     const TrainOptions *o = t->o;
     if (t->d.has_qa && t->d.qa_train_ds.n_misaligned)
-        note(t, "mtl train: %d gold answers of the QA training file are not the context's text at their "
+        train_note(t, "mtl train: %d gold answers of the QA training file are not the context's text at their "
                 "answer_start; their spans follow answer_start (as run_qa.py)\n", t->d.qa_train_ds.n_misaligned);
-    note(t,
+    train_note(t,
             "mtl train: task %s, preset %s, seed %lld, %ld steps (%ld per epoch), warmup %ld, "
             "batch %d, sampling %s, lambda %g/%g%s, train windows NER %d QA %d, %ld parameters, "
             "device %s, out %s\n",
@@ -894,7 +587,7 @@ static void print_plan(const Trainer *t) {
 static int write_dump(Trainer *t, Err *err) {
     if (!t->o->dump_batches[0]) return 0;
     int rc = st_list_write(&t->dump, t->o->dump_batches, err);
-    if (rc == 0) note(t, "mtl train: --dump-batches: %d tensors -> %s\n", t->dump.n, t->o->dump_batches);
+    if (rc == 0) train_note(t, "mtl train: --dump-batches: %d tensors -> %s\n", t->dump.n, t->o->dump_batches);
     return rc;
 }
 
@@ -904,7 +597,7 @@ static int stop_on_signal(Trainer *t, long done, Err *err) {
     Err e;
     int sig = t->stop_sig;
     sync_optstate(t);
-    if (t->rank == 0 && (flush_logs(t, &e) || save_checkpoint(t, done, &e)))
+    if (t->rank == 0 && (train_flush_logs(t, &e) || save_checkpoint(t, done, &e)))
         err_set(err, "%s at step %ld/%ld: the checkpoint could not be written: %s", signal_name(sig),
                 done, t->total, e.msg);
     else
@@ -943,7 +636,7 @@ static int save_due(const Trainer *t, long done) {
 
 static int rank0_after_step(Trainer *t, long done, Err *err) {
     if (eval_due(t, done) && eval_dev(t, done, err)) return -1;
-    if (done % t->o->log_every == 0 && flush_logs(t, err)) return -1;
+    if (done % t->o->log_every == 0 && train_flush_logs(t, err)) return -1;
     if (save_due(t, done) && save_checkpoint(t, done, err)) return -1;
     return 0;
 }
@@ -954,7 +647,7 @@ static int loop(Trainer *t, Err *err) {
     for (long s = t->start_step; s < t->total; s++) {
         if (train_step(t, s, err)) {
             Err e2;
-            if (t->rank == 0) flush_logs(t, &e2);
+            if (t->rank == 0) train_flush_logs(t, &e2);
             char last[1300];
             if (t->last_ckpt_step >= 0)
                 snprintf(last, sizeof last, "last good checkpoint: %s (step %ld)", t->ckpt,
@@ -970,9 +663,9 @@ static int loop(Trainer *t, Err *err) {
         if (done % t->o->log_every == 0 && check_replicas(t, done, err)) return -1;
         if (stop_requested(t)) return stop_on_signal(t, done, err);
         if (t->o->stop_after > 0 && done == t->o->stop_after && done < t->total) {
-            note(t, "mtl train: --stop-after %ld: stopping (as if interrupted); continue with --resume\n",
+            train_note(t, "mtl train: --stop-after %ld: stopping (as if interrupted); continue with --resume\n",
                     done);
-            int rc = t->rank == 0 && (flush_logs(t, err) || write_dump(t, err)) ? -1 : 1;
+            int rc = t->rank == 0 && (train_flush_logs(t, err) || write_dump(t, err)) ? -1 : 1;
             dist_barrier();
             return rc;
         }
@@ -1019,7 +712,7 @@ static int train_run_caught(const TrainOptions *o_in, int argc, char **argv, Run
     if (rc == 0 && g_stop_signal) rc = stopped_in_setup(&t.stop_sig, err);
     if (rc == 0) rc = setup(&t, argc, argv, err);
     if (rc == 0 && t.finished) {
-        note(&t, "mtl train: %s finished already (step %ld/%ld, metrics.json): nothing to do\n", t.dir,
+        train_note(&t, "mtl train: %s finished already (step %ld/%ld, metrics.json): nothing to do\n", t.dir,
              t.total, t.total);
         rc = train_summary_from_dir(t.dir, sum, err) ? -1 : 1;
     }
@@ -1035,7 +728,7 @@ static int train_run_caught(const TrainOptions *o_in, int argc, char **argv, Run
         rc = -1;
     }
     if (rc == 1) { /* --stop-after (its timing is kept: bench-dist), or nothing to do */
-        if (t.rank == 0 && !t.finished && write_timing(&t, sum, o->stop_after, NAN, err)) rc = -1;
+        if (t.rank == 0 && !t.finished && train_write_timing(&t, sum, o->stop_after, NAN, err)) rc = -1;
         if (t.rank == 0) rundir_release(&t.rd, 0);
         trainer_free(&t);
         free(o);
@@ -1053,16 +746,12 @@ static int train_run_caught(const TrainOptions *o_in, int argc, char **argv, Run
         sum->steps = t.total;
         sum->final_loss_ner = final_loss(&t, TASK_NER);
         sum->final_loss_qa = final_loss(&t, TASK_QA);
-        rc = write_metrics(&t, sum, err);
+        rc = train_write_metrics(&t, sum, err);
     }
-    if (rc == 0) rc = write_timing(&t, sum, t.total, now_seconds() - eval0, err);
-    if (rc == 0) rc = write_params_memory(&t, sum, err);
-    if (rc == 0) rc = flush_logs(&t, err);
-    if (rc == 0) {
-        char p[1200];
-        path_in(&t, "manifest.json", p, sizeof p);
-        rc = manifest_write(&t.mf, p, 1, err);
-    }
+    if (rc == 0) rc = train_write_timing(&t, sum, t.total, now_seconds() - eval0, err);
+    if (rc == 0) rc = train_write_params_memory(&t, sum, err);
+    if (rc == 0) rc = train_flush_logs(&t, err);
+    if (rc == 0) rc = train_write_final_manifest(&t, err);
     if (rc == 0) dist_barrier(); /* the other ranks wait for the final evaluation */
     if (t.rank == 0) rundir_release(&t.rd, !t.header_written);
     trainer_free(&t);

@@ -2,11 +2,16 @@
 #ifndef MTL_TRAIN_INTERNAL_H
 #define MTL_TRAIN_INTERNAL_H
 
+#include <stdint.h>
+
 #include "conll.h"
+#include "gradnorm.h"
 #include "hf_bert.h"
 #include "jsonw.h"
 #include "manifest.h"
 #include "model.h"
+#include "rundir.h"
+#include "safetensors.h"
 #include "sampler.h"
 #include "squad.h"
 #include "tokenizer.h"
@@ -80,5 +85,79 @@ int eval_qa(Model *m, BatchBuf *bb, int batch, const SquadDataset *ds, const Squ
 
 void ner_scores_json(JsonW *w, const char *key, const NerScores *s);
 void qa_scores_json(JsonW *w, const char *key, const QaScores *s);
+
+/* ---- the trainer (train.c) ------------------------------------------- */
+
+/* One training run: its data, model, schedule, logs and run directory. */
+typedef struct {
+    const TrainOptions *o;
+    TrainData d;
+    Manifest mf;
+    Backend *be;
+    Model *m;
+    TaskSampler ts;
+    DataOrder order[NUM_TASKS];
+    BatchBuf bb;
+    int *rows;
+    long total, warmup, per_epoch, start_step;
+    double wall0;          /* now_seconds() when this process started training */
+    double wall_before;    /* training seconds of earlier processes (resume) */
+    double train_s;        /* training seconds of this process (loop only) */
+    double *loss_hist[NUM_TASKS];  /* per-step losses (NaN where the task did not run) */
+    StrBuf log, evlog;
+    int use_gn;            /* --loss-weighting gradnorm */
+    GradNorm gn;
+    StrBuf gnlog;          /* gradnorm.csv */
+    char dir[1024], ckpt[1100];
+    long last_ckpt_step;   /* -1: none saved yet */
+    char *options;         /* canonical options text */
+    int hf;                /* --init is a Hugging Face BERT directory */
+    HfInfo hfi;
+    ModelConfig hf_cfg;    /* the model config from its config.json */
+    StList dump;           /* --dump-batches */
+    double tok_real[NUM_TASKS], tok_all[NUM_TASKS]; /* real / computed (B x padded T) tokens this process */
+    RunDir rd;             /* the locked run directory */
+    int header_written;    /* anything written into rd yet */
+    int finished;          /* --resume of a run that had already finished */
+    int rank, nranks;      /* data parallel (impl/dist.h): rank 0 owns the run directory */
+    int stop_sig;          /* the stop signal all ranks agreed on (nranks > 1) */
+    double sum_s;          /* seconds in the ranks' sums (gradients, GradNorm, step scalars) */
+    uint8_t *id_seen;      /* data parallel: [V] token ids of this step's global batches ... */
+    int *id_rows, n_ids;   /* ... listed in order of first appearance (the same on every rank) */
+    int sharded;           /* data parallel on the host: each rank updates its shard (ZeRO-1) */
+    size_t E;              /* the word-embedding table's floats (first in the flat buffer) */
+    size_t *shard_emb;     /* [nranks + 1]: rank r owns [shard_emb[r], shard_emb[r+1]) of [0, E) ... */
+    size_t *shard_rest;    /* ... and E + [shard_rest[r], shard_rest[r+1]) of the rest: balanced */
+    int opt_stale;         /* the Adam moments of the other ranks' shards are old here */
+} Trainer;
+
+/* Progress and notes on stderr, unless --quiet (rank 0 only). */
+void train_note(const Trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- the run directory (train_rundir.c) ------------------------------- */
+
+/* out = the run directory's file `name`. */
+void train_path(const Trainer *t, const char *name, char *out, size_t n);
+/* config.json, manifest.json and the tokenizer files (--overwrite: the old
+ * run's files removed first), then log.csv, eval.csv and gradnorm.csv
+ * reloaded up to the resumed step (or just their headers). */
+int train_write_run_header(Trainer *t, Err *err);
+/* Whether the run directory has a metrics.json (a finished run). */
+int train_run_has_metrics(const Trainer *t);
+/* One log.csv row for optimiser step `step` (1-based), in memory. */
+void train_log_step(Trainer *t, long step, int tasks, const double loss[NUM_TASKS], float lr, double gnorm,
+                    double tok_s);
+/* log.csv, eval.csv (and gradnorm.csv) rewritten from memory. */
+int train_flush_logs(Trainer *t, Err *err);
+/* The final evaluation (predictions/, eval.csv rows, sum's scores) and
+ * metrics.json. */
+int train_write_metrics(Trainer *t, RunSummary *sum, Err *err);
+/* timing.json after `done` steps (eval_s: NAN when there was no final
+ * evaluation). */
+int train_write_timing(Trainer *t, RunSummary *sum, long done, double eval_s, Err *err);
+/* params.json and memory.json (sum's parameter count and peak RSS). */
+int train_write_params_memory(Trainer *t, RunSummary *sum, Err *err);
+/* manifest.json marked finished. */
+int train_write_final_manifest(Trainer *t, Err *err);
 
 #endif

@@ -2,7 +2,7 @@
  * ops is generated from it: the Backend members (backend.h), the CPU and CUDA
  * prototypes and fill tables (cpu_internal.h, backend_cpu.c, cuda_common.cuh,
  * backend_cuda.cu), the profiler's wrappers, enum and names
- * (impl/profile_backend.c), the op enum and names of bench-kernels, and the
+ * (kernels/profile_backend.c), the op enum and names of bench-kernels, and the
  * "every op is filled" check (backend_missing_op, kernels/backend_select.c).
  *
  * An entry is X(name, ret, params, args):

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../bench/bench_kernels.h"
-#include "../bench/bench_kernels_cuda.h"
+#include "bench_kernels.h"
+#include "bench_kernels_cuda.h"
 #include "buildinfo.h"
 #include "cli.h"
 #include "config.h"
@@ -17,7 +17,7 @@
 #include "cpu/cpu_blas.h"
 #include "manifest.h"
 #include "opts.h"
-#include "../bench/peak.h"
+#include "peak.h"
 
 typedef struct {
     Device device;

@@ -24,11 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../bench/bench_kernels_cuda.h"
-#include "../bench/peak.h"
+#include "bench_kernels_cuda.h"
 #include "cli.h"
 #include "model.h"
 #include "opts.h"
+#include "peak.h"
 #include "profile_backend.h"
 #include "rng.h"
 
