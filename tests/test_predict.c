@@ -412,7 +412,7 @@ static void test_bad_input(void) {
  * window too short for predict is no error when only NER is used. */
 static void test_heads_used(void) {
     PredictParams p = small_params();
-    p.seq_qa = 16, p.qa_stride = 2, p.max_query = 4; /* below predict's QA minimum (32) */
+    p.seq_qa = SQUAD_MIN_SEQ - 1, p.qa_stride = 2, p.max_query = 4; /* below the QA minimum */
     Err err = {{0}};
     CU_ASSERT_PTR_NULL(predictor_new(&g_mo, &p, &err)); /* both heads: refused */
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "--seq-qa"));
