@@ -96,9 +96,9 @@ static void print_summary(const KernelTiming *rows, int n, double peak_gf, Preci
     printf("\nsum over ops of calls x median: %.2f ms per step; GEMM FLOPs per step %.2f G",
            step_s * 1e3, flops * 1e-9);
     if (peak_gf > 0 && step_s > 0)
-        printf("; %.1f GFLOP/s = %.1f%% of the %s GEMM peak (kernels only, no framework overhead)",
+        printf("; %.1f GFLOP/s = %.1f%% of the %s peak (kernels only, no framework overhead)",
                flops / step_s * 1e-9, 100.0 * flops / step_s * 1e-9 / peak_gf,
-               prec == PREC_BF16 ? "bf16" : "sgemm");
+               prec == PREC_BF16 ? "bf16 GEMM" : "sgemm");
     printf("\n");
 }
 
