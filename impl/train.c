@@ -7,7 +7,7 @@
  *       forward(batch_k, dropout (seed, step s, pass k)); backward(lambda_k)
  *   g = ||grad||; clip to o->adamw.clip; lr = lr_schedule(s, total, warmup, o->adamw.lr)
  *   AdamW(lr)
- * so joint sampling minimises lambda_ner L_ner + lambda_qa L_qa (the grads
+ * so joint sampling minimises sum_k lambda_k L_k (the grads
  * of both passes accumulate), and a single-task step minimises lambda_k L_k.
  * With --loss-weighting gradnorm (joint only) the weights w_k replace the
  * lambdas and are updated after the two backward passes (gradnorm.h).
@@ -156,8 +156,9 @@ static int make_schedule(Trainer *t, Err *err) {
         for (long s = 0; s < t->total; s++) t->loss_hist[k][s] = NAN;
     }
     t->use_gn = o->loss_weighting == LOSS_WEIGHTING_GRADNORM;
-    if (t->use_gn && gradnorm_init(&t->gn, t->m, o->gradnorm_layer, o->gradnorm_alpha,
-                                   o->gradnorm_lr, (const double[NUM_TASKS]){o->lambda_ner, o->lambda_qa}, err))
+    double w0[NUM_TASKS]; /* GradNorm's initial weights: the lambdas */
+    for (int k = 0; k < NUM_TASKS; k++) w0[k] = o->lambda[k];
+    if (t->use_gn && gradnorm_init(&t->gn, t->m, o->gradnorm_layer, o->gradnorm_alpha, o->gradnorm_lr, w0, err))
         return -1;
     if (t->use_gn && t->nranks > 1) t->gn.reduce = dist_sum_floats; /* G of the global batch */
     if (t->nranks > 1 && o->device == DEVICE_CPU) { /* ZeRO-1 on the host (GPUs: NCCL, whole update) */
@@ -294,7 +295,7 @@ static long task_forward_backward(Trainer *t, int task, long step, double *loss,
         if (model_forward(t->m, &b, 1, (uint64_t)t->o->seed, (uint32_t)step, (uint32_t)task, &l, err))
             return -1;
         *loss = l;
-        float weight = task == TASK_NER ? t->o->lambda_ner : t->o->lambda_qa;
+        float weight = t->o->lambda[task];
         if (t->use_gn) weight = (float)t->gn.s.w[task];
         model_backward(t->m, &b, weight);
     }
@@ -580,7 +581,7 @@ static void print_plan(const Trainer *t) {
             "device %s, out %s\n",
             enum_name(TASK_SET_NAMES, o->tasks), o->preset, o->seed, t->total, t->per_epoch, t->warmup, o->batch,
             enum_name(SAMPLING_NAMES, o->sampling),
-            o->lambda_ner, o->lambda_qa, t->use_gn ? " (GradNorm initial weights)" : "", n_train(t, TASK_NER), n_train(t, TASK_QA),
+            o->lambda[TASK_NER], o->lambda[TASK_QA], t->use_gn ? " (GradNorm initial weights)" : "", n_train(t, TASK_NER), n_train(t, TASK_QA),
             (long)model_num_params(t->m), enum_name(DEVICE_NAMES, o->device), t->dir);
 }
 

@@ -52,7 +52,7 @@ typedef struct {
     int epochs;
     long max_steps;      /* > 0 overrides epochs */
     /* multi-task */
-    float lambda_ner, lambda_qa;
+    float lambda[NUM_TASKS]; /* loss weights (--lambda-ner, --lambda-qa) */
     Sampling sampling;
     float temperature;
     LossWeighting loss_weighting;

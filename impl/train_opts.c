@@ -50,8 +50,8 @@ static const OptSpec OPTS[] = {
     {OPT_INT(OS, "batch", batch, 1, 4096, "sequences per batch (per task)"), .tag = CFG_TRAJECTORY},
     {OPT_INT(OS, "epochs", epochs, 0, 1000000, "epochs (see --help text on epochs)"), .tag = CFG_TRAJECTORY},
     {OPT_LONG(OS, "max-steps", max_steps, 0, TRAIN_MAX_STEPS, "optimiser steps (> 0 overrides --epochs)"), .tag = CFG_TRAJECTORY},
-    {OPT_FLOAT(OS, "lambda-ner", lambda_ner, 0, 1e6, "weight of the NER loss"), .tag = CFG_TRAJECTORY},
-    {OPT_FLOAT(OS, "lambda-qa", lambda_qa, 0, 1e6, "weight of the QA loss"), .tag = CFG_TRAJECTORY},
+    {OPT_FLOAT(OS, "lambda-ner", lambda[TASK_NER], 0, 1e6, "weight of the NER loss"), .tag = CFG_TRAJECTORY},
+    {OPT_FLOAT(OS, "lambda-qa", lambda[TASK_QA], 0, 1e6, "weight of the QA loss"), .tag = CFG_TRAJECTORY},
     {OPT_ENUM(OS, "sampling", sampling, SAMPLING_NAMES, "which task(s) each step trains"), .tag = CFG_TRAJECTORY},
     {OPT_FLOAT(OS, "temperature", temperature, 1e-6, 1e6, "T of temperature sampling (p ~ size^(1/T))"), .tag = CFG_TRAJECTORY},
     {OPT_ENUM(OS, "loss-weighting", loss_weighting, LOSS_WEIGHTING_NAMES, "task weights: static = the lambdas, gradnorm = learned (joint sampling; lambdas = initial weights)"), .tag = CFG_GRADNORM},
@@ -112,8 +112,7 @@ void train_options_default(TrainOptions *o) {
     o->warmup_ratio = -1.0f;
     o->batch = 16;
     o->epochs = 3;
-    o->lambda_ner = 1.0f;
-    o->lambda_qa = 1.0f;
+    for (int k = 0; k < NUM_TASKS; k++) o->lambda[k] = 1.0f;
     o->sampling = SAMPLING_JOINT;
     o->temperature = 2.0f;
     o->loss_weighting = LOSS_WEIGHTING_STATIC;
@@ -263,8 +262,10 @@ static int validate_multitask(const TrainOptions *o, Err *err) {
     if (o->loss_weighting != LOSS_WEIGHTING_GRADNORM) return 0;
     if (o->tasks != ALL_TASKS || o->sampling != SAMPLING_JOINT)
         return err_set(err, "--loss-weighting gradnorm needs --task mtl --sampling joint (both tasks' gradients in every step)");
-    if (!(o->lambda_ner > 0) || !(o->lambda_qa > 0))
-        return err_set(err, "--loss-weighting gradnorm: the lambdas are the initial weights and must be > 0");
+    for (int k = 0; k < NUM_TASKS; k++)
+        if (!(o->lambda[k] > 0))
+            return err_set(err, "--loss-weighting gradnorm: the lambdas are the initial weights and must be > 0 (--lambda-%s %g)",
+                           task_name(k), (double)o->lambda[k]);
     if (!(o->gradnorm_alpha >= 0) || !(o->gradnorm_lr > 0))
         return err_set(err, "need --gradnorm-alpha >= 0 and --gradnorm-lr > 0");
     return 0;

@@ -154,8 +154,11 @@ int train_write_metrics(Trainer *t, RunSummary *sum, Err *err) {
     jw_str(&w, "task", enum_name(TASK_SET_NAMES, o->tasks));
     jw_str(&w, "preset", o->preset);
     jw_str(&w, "sampling", enum_name(SAMPLING_NAMES, o->sampling));
-    jw_num(&w, "lambda_ner", o->lambda_ner);
-    jw_num(&w, "lambda_qa", o->lambda_qa);
+    for (int k = 0; k < NUM_TASKS; k++) { /* "lambda_ner", "lambda_qa" */
+        char key[32];
+        snprintf(key, sizeof key, "lambda_%s", task_name(k));
+        jw_num(&w, key, o->lambda[k]);
+    }
     jw_str(&w, "loss_weighting", enum_name(LOSS_WEIGHTING_NAMES, o->loss_weighting));
     if (t->use_gn) {
         jw_obj(&w, "gradnorm");

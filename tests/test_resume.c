@@ -389,7 +389,7 @@ static void test_bad_input(void) {
     Err err;
     CU_ASSERT_EQUAL(train_options_parse(&o, argc, argv, &err), 0);
     CU_ASSERT_EQUAL(o.batch, 2); /* the flag overrides the file */
-    CU_ASSERT_DOUBLE_EQUAL(o.lambda_qa, 0.5, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(o.lambda[TASK_QA], 0.5, 1e-9);
     CU_ASSERT_EQUAL(o.sampling, SAMPLING_TEMPERATURE);
     /* missing data: a clear message that says how to get it */
     char *old = strdup(getenv("DATASETS_DIR"));
