@@ -46,6 +46,10 @@
 #               round_robin  tasks alternate (as costly as joint)
 #               gradnorm     GradNorm at each of GRADNORM_ALPHAS [0.16 1.5]
 #                            (joint sampling)
+#               dropout      dropout at each of DROPOUTS [0.0 0.2 0.3] (the main
+#                            runs are 0.1; MTL_SAMPLING)
+#             The runs go seed by seed (every variant of the first seed, then
+#             the next), so a stopped bench leaves whole seeds behind.
 #   STEP_CMP [1]   BUILD [build]   DRY_RUN [0]
 #
 # Every run batches by length (--group-by-length: HF's group_by_length; an
@@ -79,9 +83,11 @@ ABLATIONS=${ABLATIONS:-0}
 ABLATION_SEEDS=${ABLATION_SEEDS:-${SEEDS%%,*}}
 ABLATION_KINDS=${ABLATION_KINDS:-lambda temperature}
 GRADNORM_ALPHAS=${GRADNORM_ALPHAS:-0.16 1.5}
+DROPOUTS=${DROPOUTS:-0.0 0.2 0.3}
+ABLATION_KIND_NAMES="lambda temperature joint round_robin gradnorm dropout"
 for k in $ABLATION_KINDS; do
-  case " lambda temperature joint round_robin gradnorm " in *" $k "*) ;;
-    *) echo "make bench: unknown ABLATION_KINDS entry '$k' (lambda temperature joint round_robin gradnorm)" >&2; exit 2;; esac
+  case " $ABLATION_KIND_NAMES " in *" $k "*) ;;
+    *) echo "make bench: unknown ABLATION_KINDS entry '$k' ($ABLATION_KIND_NAMES)" >&2; exit 2;; esac
 done
 # name -> the mtl train options of that ablation (one list for the plan and the runs)
 ablation_variants() {
@@ -93,6 +99,7 @@ ablation_variants() {
       temperature) echo "sampling-temperature --sampling temperature --temperature 2";;
       joint|round_robin) echo "sampling-$k --sampling $k";;
       gradnorm) for a in $GRADNORM_ALPHAS; do echo "gradnorm-$a --sampling joint --loss-weighting gradnorm --gradnorm-alpha $a"; done;;
+      dropout) for a in $DROPOUTS; do echo "dropout-$a --sampling $MTL_SAMPLING --dropout $a"; done;;
     esac
   done
 }
@@ -173,7 +180,7 @@ if [ "$ABLATIONS" = 1 ]; then
   t_joint=$(calc "($ner_steps * ($S_NER + $S_QA) + 45 + $nq * $S_DEVQ) * $f")
   while read -r name opts; do
     case $name in
-      lambda-*) s=$t_mtl;;
+      lambda-*|dropout-*) s=$t_mtl;;
       sampling-temperature) s=$(calc "(($ner_steps + $qa_steps) * ((1 - $pq) * $S_NER + $pq * $S_QA) + 45 + $nq * $S_DEVQ) * $f");;
       *) s=$t_joint;;
     esac
@@ -306,8 +313,8 @@ fi
 
 # ---- ablations (after the speed runs, which want the machine to themselves) -------------
 if [ "$ABLATIONS" = 1 ]; then
-  ablation_variants | while read -r name opts; do
-    for s in ${ABLATION_SEEDS//,/ }; do
+  for s in ${ABLATION_SEEDS//,/ }; do
+    ablation_variants | while read -r name opts; do
       d="$OUT/ablation/$name/seed-$s"
       [ -f "$d/metrics.json" ] || echo "--task mtl --seed $s --lr $LR_MTL --out $d $opts"
     done
