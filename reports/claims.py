@@ -246,12 +246,67 @@ def gradnorm_row(classes, mtl):
             "snippet: weights ∝ (L/L0)^-α, gradient norms computed and not used", found]
 
 
-def claims_section(classes, mtl_bin, setting=SCRATCH_SETTING, tests=None):
+SWEEP_CLAIMS = {
+    "shared": ("sharing optimal at 10 of 12 layers", "§5.1.3: 10 of 12 shared layers best",
+               "shared layers", "`--shared-layers K`: ablation `make bench ABLATIONS=1 ABLATION_KINDS=shared`"),
+    "dropout": ("dropout 0.1 best", "§5.1.3: dropout 0.1 best", "dropout",
+                "ablation `make bench ABLATIONS=1 ABLATION_KINDS=dropout`"),
+}
+
+
+def sweep_verdict(claimed, tests):
+    """'supported' when every other value is significantly worse than the claimed one on NER test F1
+    or QA dev F1 and better on neither; 'contradicted' when some value is significantly better on one
+    and not significantly worse on the other; else 'not significant'. tests: {value: {metric: test of
+    value's runs against the claimed value's runs}}."""
+    import significance as sg
+    better_any, all_worse = False, bool(tests)
+    for t in tests.values():
+        sig = {k: sg.verdict(v["boot"], v["welch"]) == "significant" for k, v in t.items() if v.get("welch")}
+        up = [k for k in ("ner_test_f1", "qa_dev_f1") if sig.get(k) and t[k]["boot"]["diff"] > 0]
+        down = [k for k in ("ner_test_f1", "qa_dev_f1") if sig.get(k) and t[k]["boot"]["diff"] < 0]
+        better_any |= bool(up) and not down
+        all_worse &= bool(down) and not up
+    return "contradicted" if better_any else "supported" if all_worse else "not significant"
+
+
+def sweep_row(kind, sweep):
+    """One sweep (dropout, or how many layers are shared) against the report's best value: every
+    value's mean NER test F1 and QA dev F1, and each value against the claimed one (significance)."""
+    claim, report, what, how = SWEEP_CLAIMS[kind]
+    if not sweep:
+        return [claim, report, "not run yet (%s)" % how]
+    claimed, parts = sweep["claimed"], []
+    for v, runs in sweep["points"]:
+        parts.append("%g%s: NER %.2f, QA F1 %.2f (%d seed(s))" % (
+            v, " (claimed)" if v == claimed else "", mean_of(runs, "ner_test_f1"), mean_of(runs, "qa_dev_f1"), len(runs)))
+    best = max(sweep["points"], key=lambda p: (mean_of(p[1], "ner_test_f1") + mean_of(p[1], "qa_dev_f1")) / 2)[0]
+    untested = [v for v, _ in sweep["points"] if v != claimed and v not in sweep["tests"]]
+    verdict = ("**%s** against %g: %s" % (
+        sweep_verdict(claimed, sweep["tests"]), claimed,
+        "; ".join("%g: NER %s, QA F1 %s" % (v, test_words(t.get("ner_test_f1")), test_words(t.get("qa_dev_f1")))
+                  for v, t in sorted(sweep["tests"].items())))
+               if sweep["tests"] else "no value has ≥ 2 seeds next to the claimed one yet: no test")
+    if untested and sweep["tests"]:
+        verdict += "; untested (< 2 seeds): %s" % ", ".join("%g" % v for v in untested)
+    return [claim, report, "%s: %s. Best mean of NER and QA F1: %s %g. %s" % (
+        what, "; ".join(parts), what, best, verdict)]
+
+
+def test_words(t):
+    """'+0.31 (p 0.12 / 0.40)': B − A with the bootstrap and Welch p-values."""
+    if not t or not t.get("welch"):
+        return "–"
+    return "%+.2f (p %s / %s)" % (t["boot"]["diff"], fmt_p(t["boot"]["p"]), fmt_p(t["welch"]["p"]))
+
+
+def claims_section(classes, mtl_bin, setting=SCRATCH_SETTING, tests=None, sweeps=None):
     """The seed report's claims against the runs of `classes` ({"ner", "qa", "mtl",
     "lambda a/b", "gradnorm ..."} -> runs); `setting` words the absolute-score row
     and the lead paragraph for from-scratch or pretrained runs. tests: optional
     {"ner_test_f1" | "qa_dev_f1" | "qa_dev_em": significance of multi-task vs
     single-task} (reports/significance.py) for a verdict on those claims.
+    sweeps: optional {"dropout" | "shared": pretrained_results.sweep_claims()'s entry}.
     None without the three main models or without the seed report."""
     ner, qa, mtl = classes.get("ner"), classes.get("qa"), classes.get("mtl")
     if not (ner and qa and mtl) or not seed_report_present():
@@ -263,6 +318,5 @@ def claims_section(classes, mtl_bin, setting=SCRATCH_SETTING, tests=None):
                  "steps until the 100-step moving average of the training loss first reaches "
                  "%.1f× the single-task run's final value: %s; %s" % (
                      CONV_FACTOR, convergence_text(qa, mtl, "qa"), convergence_text(ner, mtl, "ner"))])
-    rows.append(["sharing optimal at 10/12 layers; dropout 0.1 best", "§5.1.3",
-                 "not tested: no per-layer sharing or dropout sweep here"])
+    rows += [sweep_row(kind, (sweeps or {}).get(kind)) for kind in ("shared", "dropout")]
     return "\n".join([setting["lead"], "", table(["claim", "the report", "these runs"], rows)])

@@ -15,6 +15,8 @@ import datetime as dt
 import glob
 import math
 import os
+import shutil
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -249,81 +251,85 @@ def inference_rows(d):
                            "ours / it (inputs/s)", "ours / it (p50)", "peak RSS"], rows)
 
 
+def ablation_variants(root):
+    """{variant name: its runs by seed} of make bench ABLATIONS=1 (runs/pretrained/ablation/NAME/seed-S)."""
+    abl = os.path.join(root, "ablation")
+    if not os.path.isdir(abl):
+        return {}
+    return {os.path.basename(g): sorted(r, key=lambda x: x.metrics.get("seed", 0))
+            for g, r in find_groups(abl).items()}
+
+
+def same_seed_runs(base, runs):
+    """The runs of base with the seeds of runs (a variant is compared with the main runs of its seeds)."""
+    seeds = {r.metrics.get("seed") for r in runs}
+    return [r for r in base if r.metrics.get("seed") in seeds]
+
+
+def weighting_label(c):
+    """The loss weighting of a run's config, in words."""
+    w = c.get("loss-weighting", "static")
+    if w == "gradnorm":
+        return "GradNorm α %g" % fnum(c.get("gradnorm-alpha"))
+    if w == "uncertainty":
+        return "uncertainty (learned s_i)"
+    if w == "dwa":
+        return "DWA T %g, period %s steps" % (fnum(c.get("dwa-temperature")), c.get("dwa-period", "?"))
+    return "λ %g/%g" % (fnum(c.get("lambda-ner")), fnum(c.get("lambda-qa")))
+
+
+def encoder_label(r):
+    """Dropout and how many encoder layers the tasks share (all, unless --shared-layers)."""
+    c = r.config
+    k = c.get("shared-layers")
+    shared = "all layers shared" if k in (None, "", -1) or fnum(k) < 0 else "%d layers shared" % int(fnum(k))
+    return "dropout %g, %s" % (fnum(c.get("dropout")), shared)
+
+
 def ablation_rows(root, groups):
     """Multi-task variants (make bench ABLATIONS=1) next to the main multi-task runs of the same seeds."""
-    abl = os.path.join(root, "ablation")
-    if not os.path.isdir(abl) or not groups.get("mtl"):
+    variants = ablation_variants(root)
+    if not variants or not groups.get("mtl"):
         return []
-    variants = {os.path.basename(g): sorted(r, key=lambda x: x.metrics.get("seed", 0))
-                for g, r in find_groups(abl).items()}
-    if not variants:
-        return []
-    seeds = sorted({r.metrics.get("seed") for rs in variants.values() for r in rs})
-    main = [r for r in groups["mtl"] if r.metrics.get("seed") in seeds]
+    main = same_seed_runs(groups["mtl"], [r for rs in variants.values() for r in rs])
     keys = [("ner", "test", "f1"), ("ner", "dev", "f1"), ("qa", "dev", "f1"), ("qa", "dev", "exact_match")]
-
-    def describe(r):
-        c = r.config
-        w = c.get("loss-weighting", "static")
-        lam = ("GradNorm α %g" % fnum(c.get("gradnorm-alpha")) if w == "gradnorm"
-               else "λ %g/%g" % (fnum(c.get("lambda-ner")), fnum(c.get("lambda-qa"))))
-        smp = c.get("sampling") + (" T %g" % fnum(c.get("temperature")) if c.get("sampling") == "temperature" else "")
-        return lam, smp
-
-    base = [mean_std([r.get(*k) for r in main])[0] for k in keys]
     rows = []
     for name, rs in [("main multi-task", main)] + sorted(variants.items()):
-        lam, smp = describe(rs[0])
-        vals = [mean_std([r.get(*k) for r in rs])[0] for k in keys]
-        cells = [pm([r.get(*k) for r in rs]) + ("" if name == "main multi-task" or math.isnan(v - b) else " (%+.2f)" % (v - b))
-                 for k, v, b in zip(keys, vals, base)]
+        ref = same_seed_runs(main, rs)
+        c = rs[0].config
+        smp = c.get("sampling") + (" T %g" % fnum(c.get("temperature")) if c.get("sampling") == "temperature" else "")
+        cells = []
+        for k in keys:
+            v, b = mean_std([r.get(*k) for r in rs])[0], mean_std([r.get(*k) for r in ref])[0]
+            cells.append(pm([r.get(*k) for r in rs]) +
+                         ("" if name == "main multi-task" or math.isnan(v - b) else " (%+.2f)" % (v - b)))
         qa_steps = [sum(1 for row in r.log if row.get("task") in ("qa", "joint")) for r in rs]
-        rows.append([name, lam, smp, ",".join(str(r.metrics.get("seed")) for r in rs),
+        rows.append([name, weighting_label(c), smp, encoder_label(rs[0]),
+                     ",".join(str(r.metrics.get("seed")) for r in rs),
                      "%d (%s)" % (int(fnum(rs[0].metrics.get("steps"))),
                                   pm(qa_steps, 0) if all(qa_steps) else "?")] + cells +
                     [pm([fnum(r.timing.get("train_wall_s")) for r in rs], 0)])
-    return table(["variant", "loss weighting", "sampling", "seeds", "steps (QA batches)", "NER F1 (test)",
-                  "NER F1 (dev)", "QA F1 (dev)", "QA EM (dev)", "train time (s)"], rows)
+    return table(["variant", "loss weighting", "sampling", "encoder", "seeds", "steps (QA batches)",
+                  "NER F1 (test)", "NER F1 (dev)", "QA F1 (dev)", "QA EM (dev)", "train time (s)"], rows)
 
 
-def claim_tests(groups):
-    """Significance of multi-task vs single-task on the runs' predictions, keyed as claims_section's rows."""
-    try:
-        import numpy  # noqa: F401
-        import significance as sg
-    except ImportError:
-        return {}
-    pred = lambda r, f: os.path.join(r.path, "predictions", f)
-    out = {}
-    if groups.get("ner") and groups.get("mtl"):
-        f = "ner_test.conlleval.txt"
-        a, b = [pred(r, f) for r in groups["ner"]], [pred(r, f) for r in groups["mtl"]]
-        if all(os.path.isfile(x) for x in a + b):
-            out["ner_test_f1"] = sg.compare_ner(a, b)
-    if groups.get("qa") and groups.get("mtl"):
-        f = "qa_dev_predictions.json"
-        a, b = [pred(r, f) for r in groups["qa"]], [pred(r, f) for r in groups["mtl"]]
-        if all(os.path.isfile(x) for x in a + b):
-            golds = sg.squad_dev_golds()
-            out["qa_dev_em"] = sg.compare_qa(a, b, golds, 0)
-            out["qa_dev_f1"] = sg.compare_qa(a, b, golds, 1)
-    return {k: v for k, v in out.items() if v}
+PRED_FILES = {"ner": "ner_test.conlleval.txt", "qa": "qa_dev_predictions.json"}
 
 
-def hf_tests(root, groups):
-    """Significance of ours vs transformers (the same seeds' batches) on each single task."""
+def group_tests(a_runs, b_runs):
+    """Significance (reports/significance.py) of group b against group a, on the metrics whose
+    prediction files every run of both groups has: {"ner_test_f1" | "qa_dev_f1" | "qa_dev_em": result}.
+    {} without numpy."""
     try:
         import numpy  # noqa: F401
         import significance as sg
     except ImportError:
         return {}
     out = {}
-    for task, fname in (("ner", "ner_test.conlleval.txt"), ("qa", "qa_dev_predictions.json")):
-        ours = groups.get(task) or []
-        b = [os.path.join(r.path, "predictions", fname) for r in ours]
-        a = [os.path.join(root, "hf", task, "seed-%s" % r.metrics.get("seed"), "eval", task, "predictions", fname)
-             for r in ours]
-        if not ours or not all(os.path.isfile(x) for x in a + b):
+    for task, fname in PRED_FILES.items():
+        a = [os.path.join(r.path, "predictions", fname) for r in a_runs]
+        b = [os.path.join(r.path, "predictions", fname) for r in b_runs]
+        if not a or not b or not all(os.path.isfile(x) for x in a + b):
             continue
         if task == "ner":
             out["ner_test_f1"] = sg.compare_ner(a, b)
@@ -334,12 +340,46 @@ def hf_tests(root, groups):
     return {k: v for k, v in out.items() if v}
 
 
-def significance_rows(claims, hf):
-    """The table of the tests: multi-task vs single-task (claims), ours vs transformers (hf)."""
+def claim_tests(groups):
+    """Significance of multi-task vs single-task on the runs' predictions, keyed as claims_section's rows."""
+    out = {}
+    if groups.get("ner") and groups.get("mtl"):
+        out.update({k: v for k, v in group_tests(groups["ner"], groups["mtl"]).items() if k.startswith("ner")})
+    if groups.get("qa") and groups.get("mtl"):
+        out.update({k: v for k, v in group_tests(groups["qa"], groups["mtl"]).items() if k.startswith("qa")})
+    return out
+
+
+def hf_tests(root, groups):
+    """Significance of ours vs transformers (the same seeds' batches) on each single task."""
+    out = {}
+    for task in ("ner", "qa"):
+        ours = groups.get(task) or []
+        hf = [Run(os.path.join(root, "hf", task, "seed-%s" % r.metrics.get("seed"), "eval", task)) for r in ours]
+        out.update({k: v for k, v in group_tests(hf, ours).items() if k.startswith(task)})
+    return out
+
+
+def ablation_tests(root, groups):
+    """{variant: significance against the main multi-task runs of its seeds}, for the variants
+    with at least two seeds (Welch's t needs two)."""
+    out = {}
+    for name, rs in sorted(ablation_variants(root).items()):
+        ref = same_seed_runs(groups.get("mtl") or [], rs)
+        if len(rs) >= 2 and len(ref) == len(rs):
+            t = group_tests(ref, rs)
+            if t:
+                out[name] = t
+    return out
+
+
+def significance_rows(comparisons):
+    """The table of the tests; comparisons: [(label of A, label of B, tests)], e.g. single-task →
+    multi-task (the claims), transformers → ours, main multi-task → each ablation."""
     import significance as sg
     metric = {"ner_test_f1": "NER test F1", "qa_dev_f1": "QA dev F1", "qa_dev_em": "QA dev EM"}
     rows = []
-    for tests, a, b in ((claims, "single-task", "multi-task"), (hf, "transformers", "ours")):
+    for a, b, tests in comparisons:
         for key in ("ner_test_f1", "qa_dev_f1", "qa_dev_em"):
             res = tests.get(key)
             if not res:
@@ -351,9 +391,89 @@ def significance_rows(claims, hf):
                          if w else "—", "**%s**" % sg.verdict(bt, w)])
     if not rows:
         return []
-    return [sg.RESAMPLES] + table(["metric", "A → B (3 seeds each)", "items", "B − A",
+    return [sg.RESAMPLES] + table(["metric", "A → B (same seeds)", "items", "B − A",
                                    "paired bootstrap: 95% CI, p", "Welch's t over seeds: 95% CI, p",
                                    "verdict (both p < 0.05)"], rows)
+
+
+def sweep_points(root, groups, kind):
+    """[(value, runs)] of one sweep, by value: the "dropout" or "shared" (--shared-layers) ablation
+    variants, and the main multi-task runs at their own value (dropout 0.1, all layers shared)."""
+    main = groups.get("mtl") or []
+    if not main:
+        return []
+    c0 = main[0].config
+    layers = fnum(main[0].params.get("layers"))
+
+    def value(c):
+        if kind == "dropout":
+            return round(fnum(c.get("dropout")), 6)  # config.json has the float's digits: 0.100000001
+        k = c.get("shared-layers")
+        return layers if k in (None, "") or fnum(k) < 0 else fnum(k)
+
+    points = {value(c0): main}
+    for name, rs in ablation_variants(root).items():
+        if name.startswith(kind + "-"):
+            points[value(rs[0].config)] = rs
+    return sorted(points.items()) if len(points) > 1 else []
+
+
+def sweep_claims(root, groups):
+    """The dropout and partial-sharing sweeps for the claims table: {kind: {"points": [(value, runs)],
+    "claimed": value, "tests": {value: significance of value's runs against the claimed value's runs
+    (same seeds)}}}. The report's claims: dropout 0.1 best; sharing 10 of 12 layers best (5 of 6 here)."""
+    out = {}
+    for kind in ("dropout", "shared"):
+        pts = sweep_points(root, groups, kind)
+        if not pts:
+            continue
+        if kind == "dropout":
+            claimed = 0.1
+        else:
+            claimed = round(max(v for v, _ in pts) * 10 / 12)  # the report's 10 of 12, scaled to L
+        ref = dict(pts).get(claimed)
+        tests = {}
+        for v, rs in pts:
+            if ref and v != claimed:
+                a = same_seed_runs(ref, rs)
+                b = same_seed_runs(rs, a)
+                if len(a) >= 2 and len(a) == len(b):
+                    tests[v] = group_tests(a, b)
+        out[kind] = {"points": pts, "claimed": claimed, "tests": tests}
+    return out
+
+
+SWEEP_XLABEL = {"dropout": "dropout", "shared": "encoder layers shared by the two tasks (--shared-layers)"}
+
+
+def sweep_figures(root, groups, figs, data):
+    """For each sweep with two or more values: data/sweep_KIND.dat and, with gnuplot,
+    figs/sweep_KIND.{png,svg} (reports/sweeps.gp). Returns the section's lines linking them."""
+    lines = []
+    for kind in ("dropout", "shared"):
+        pts = sweep_points(root, groups, kind)
+        if not pts:
+            continue
+        os.makedirs(data, exist_ok=True)
+        dat = os.path.join(data, "sweep_%s.dat" % kind)
+        with open(dat + ".tmp", "w") as f:
+            f.write("# value\tner_test_f1\tstd\tqa_dev_f1\tstd\tseeds\n")
+            for v, rs in pts:
+                n, q = mean_std([r.get("ner", "test", "f1") for r in rs]), mean_std([r.get("qa", "dev", "f1") for r in rs])
+                f.write("%g\t%.6g\t%.6g\t%.6g\t%.6g\t%d\n" % (v, n[0], 0 if math.isnan(n[1]) else n[1],
+                                                                  q[0], 0 if math.isnan(q[1]) else q[1], len(rs)))
+        os.replace(dat + ".tmp", dat)
+        if not shutil.which("gnuplot"):
+            lines.append("(gnuplot not found: the %s sweep's figure is not drawn; its data is `%s`)" % (kind, dat))
+            continue
+        gp = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sweeps.gp")
+        rc = subprocess.call(["gnuplot", "-e", "data='%s'; outdir='%s'; kind='%s'; xlabel='%s'" % (
+            data, figs, kind, SWEEP_XLABEL[kind]), gp])
+        if rc == 0:
+            lines.append("![%s sweep](%s/sweep_%s.png)" % (kind, figs, kind))
+        else:
+            print("pretrained_results.py: gnuplot failed on %s (the %s sweep's figure)" % (gp, kind), file=sys.stderr)
+    return lines
 
 
 def claims_classes(root, groups):
@@ -505,19 +625,27 @@ def section(args):
         gnote = gradnorm_note(args.runs)
         if gnote:
             L += ["", gnote]
+        figs = sweep_figures(args.runs, groups, args.figs, args.data)
+        if figs:
+            L += ["", "The sweeps (the main runs are dropout 0.1, all layers shared; each point's seeds as in "
+                  "the table; significance in the claims table below):", ""] + figs
     tests = claim_tests(groups)
+    abl_tests = ablation_tests(args.runs, groups)
     if all(groups.get(t) for t in ("ner", "qa", "mtl")):
-        cs = claims_section(claims_classes(args.runs, groups), args.mtl, pretrained_setting(groups), tests)
+        cs = claims_section(claims_classes(args.runs, groups), args.mtl, pretrained_setting(groups), tests,
+                            sweeps=sweep_claims(args.runs, groups))
         if cs:
             L += ["", "### The seed report's claims, on the pretrained encoder", "", cs]
-    sg_rows = significance_rows(tests, hf_tests(args.runs, groups)) if tests else []
+    sg_rows = significance_rows([("single-task", "multi-task", tests), ("transformers", "ours", hf_tests(args.runs, groups))]
+                                + [("main multi-task", name, t) for name, t in abl_tests.items()])
     if sg_rows:
         L += ["", "### Significance", "",
               "`reports/significance.py` on the runs' own prediction files: a paired bootstrap over the test "
               "sentences (conlleval chunk counts per sentence) or the dev questions (official EM / F1 per "
               "question), %d resamples, each run rescored on the same resampled items and averaged over its "
               "group's seeds; and Welch's t over the per-seed scores. Significant only when both p < 0.05 — "
-              "with 3 seeds per group, Welch's t is the stricter of the two." % sg_rows[0]] + [""] + sg_rows[1:]
+              "with 3 seeds per group, Welch's t is the stricter of the two. An ablation is tested against the "
+              "main multi-task runs of its own seeds once it has two or more." % sg_rows[0]] + [""] + sg_rows[1:]
     h = hf_rows(args.runs)
     if h:
         L += ["", "### Side by side with transformers", "",
@@ -618,6 +746,8 @@ def main():
     ap.add_argument("--fidelity", default="runs/fidelity")
     ap.add_argument("--results", default="RESULTS.md")
     ap.add_argument("--section", default="reports/pretrained.md")
+    ap.add_argument("--figs", default="reports", help="where the sweep figures go (relative to RESULTS.md)")
+    ap.add_argument("--data", default="reports/data", help="where their gnuplot data goes")
     ap.add_argument("--mtl", default="build/mtl", help="its model-info gives BERT-base's head sizes for the claims")
     ap.add_argument("--archive", default=None,
                     help="also copy the runs' summary files here (e.g. bench/results/pretrained, committed)")
