@@ -25,7 +25,7 @@ BUILD    ?= build
 OPT      ?= -O3 -march=native -g
 endif
 
-# MPI (data-parallel `mpirun -np N build/mtl train`, impl/dist.h): auto = when
+# MPI (data-parallel `mpirun -np N build/mtl train`, impl/train/dist.h): auto = when
 # mpicc is found (Debian: libopenmpi-dev). Without it the binary is the
 # single-process one and refuses to run as one of several MPI ranks.
 USE_MPI  ?= auto
@@ -60,13 +60,17 @@ endif
 
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
 WARN     := -Wall -Wextra -Wno-unused-parameter
-CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(OPT) -fopenmp $(WARN) -Iimpl -Ikernels -I/usr/include/cjson
+# impl/'s layers (README "Layout"; tests/layers.sh checks that each includes
+# only its own and lower ones): one -I each, so an #include names the file only.
+IMPL_LAYERS := base data metrics model train infer cli
+IMPL_INC := $(addprefix -Iimpl/,$(IMPL_LAYERS))
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(OPT) -fopenmp $(WARN) $(IMPL_INC) -Ikernels -I/usr/include/cjson
 DEFS     := -DMTL_GIT_COMMIT='"$(GIT_COMMIT)"' -DMTL_CFLAGS='"$(CC) $(OPT) -fopenmp"'
 LDLIBS   := -lopenblas -lcjson -lutf8proc -lz -lm -fopenmp
 
 ifeq ($(USE_CUDA),1)
 DEFS     += -DMTL_CUDA
-NVFLAGS  := -O3 -std=c++17 -Iimpl -Ikernels -Xcompiler -fPIC,-Wall \
+NVFLAGS  := -O3 -std=c++17 $(IMPL_INC) -Ikernels -Xcompiler -fPIC,-Wall \
             -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
 # kernels/cuda/bench.cu (GPU timers and roofline probes, cuda_bench.h) sits
@@ -108,9 +112,9 @@ CFLAGS   := $(CFLAGS_BASE) $(DEFS)
 
 # Layers (README "Layout"): libmtl.a = kernels/ + impl/ (no bench, no
 # reference code); libbench.a = bench/*.c and kernels/cuda/bench.cu (the
-# bench-* commands and their harness, on top of libmtl.a); build/mtl = impl/main.c + both. reference/*.c
+# bench-* commands and their harness, on top of libmtl.a); build/mtl = impl/cli/main.c + both. reference/*.c
 # (naive double-precision kernels) is linked into the test binaries only.
-LIB_SRC  := $(filter-out impl/main.c,$(wildcard impl/*.c)) $(wildcard kernels/*.c kernels/cpu/*.c)
+LIB_SRC  := $(filter-out impl/cli/main.c,$(wildcard impl/*/*.c)) $(wildcard kernels/*.c kernels/cpu/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/%.o) $(BENCH_CU_SRC:%.cu=$(BUILD)/%.cu.o)
@@ -130,7 +134,7 @@ TEST_COMMON := $(wildcard tests/common/*.c)
 # the commit of an older build.
 BUILDINFO := $(GIT_COMMIT) $(CC) $(OPT) $(USE_CUDA) $(USE_MPI) $(USE_NCCL) $(USE_DNNL)
 $(shell mkdir -p $(BUILD) && { [ "$$(cat $(BUILD)/buildinfo.stamp 2>/dev/null)" = '$(BUILDINFO)' ] || echo '$(BUILDINFO)' > $(BUILD)/buildinfo.stamp; })
-$(BUILD)/impl/buildinfo.o: $(BUILD)/buildinfo.stamp
+$(BUILD)/impl/train/buildinfo.o: $(BUILD)/buildinfo.stamp
 # Every object depends on the compile flags the same way: switching
 # USE_CUDA, OPT or the compiler within one build dir rebuilds everything
 # (objects of both settings must never be mixed in one binary).
@@ -144,7 +148,7 @@ $(BUILD)/%.o: %.c $(BUILD)/flags.stamp
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/impl/dist.o: CFLAGS += $(MPI_CFLAGS)
+$(BUILD)/impl/train/dist.o: CFLAGS += $(MPI_CFLAGS)
 
 # CPU kernels: sqrtf need not set errno, so loops calling it vectorise
 # (numerical results are unchanged; this is not -ffast-math).
@@ -167,7 +171,7 @@ $(BUILD)/libbench.a: $(BENCH_OBJ) $(BUILD)/libbench.stamp
 	@rm -f $@
 	ar rcs $@ $(BENCH_OBJ)
 
-$(BUILD)/mtl: $(BUILD)/impl/main.o $(BUILD)/libbench.a $(BUILD)/libmtl.a
+$(BUILD)/mtl: $(BUILD)/impl/cli/main.o $(BUILD)/libbench.a $(BUILD)/libmtl.a
 	$(CC) $(OPT) -o $@ $^ $(LDLIBS)
 
 # Tests (and only they) see reference/ and link its objects.
@@ -252,4 +256,4 @@ reference:
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(BENCH_OBJ:.o=.d) $(REF_OBJ:.o=.d) $(BUILD)/impl/main.d
+-include $(LIB_OBJ:.o=.d) $(BENCH_OBJ:.o=.d) $(REF_OBJ:.o=.d) $(BUILD)/impl/cli/main.d

@@ -42,7 +42,7 @@ typedef struct {
 
 /* ---- sizes ------------------------------------------------------------------ */
 
-/* Parameter count in the layout of impl/model.h: embeddings (+ LN), L layers,
+/* Parameter count in the layout of impl/model/model.h: embeddings (+ LN), L layers,
  * the heads the config carries. */
 static size_t count_params(const ModelConfig *c) {
     size_t C = (size_t)c->C, F = (size_t)c->FFN;

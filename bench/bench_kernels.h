@@ -1,6 +1,6 @@
 /* bench_kernels.h — time every Backend op at the shapes of one training step.
  *
- * The step is the joint multi-task step of impl/model.h: a NER pass and a QA
+ * The step is the joint multi-task step of impl/model/model.h: a NER pass and a QA
  * pass (forward + backward, the encoder ops twice), then the optimiser
  * (gradient norm, clipping scale, AdamW over all parameters). Each op is
  * timed per call: the median of `repeats` timed calls after two warm-up

@@ -6,7 +6,7 @@
  * (gradients accumulate); global grad norm; clip; AdamW. An mtl step counts
  * 2*B*T tokens.
  *
- * FLOPs (model_forward_flops in impl/model.c; a multiply-add is 2 FLOPs,
+ * FLOPs (model_forward_flops in impl/model/model.c; a multiply-add is 2 FLOPs,
  * N = B*T, hs = C/NH):
  *   forward per layer  2N(3C*C + C*C + 2*C*FFN) + 4*B*NH*T*T*hs
  *   heads              NER 2N*C*num_labels, QA 2N*C*2

@@ -1,7 +1,7 @@
 # data_check.sh — sourced by the benchmark scripts (run_bench.sh, bench_ci.sh,
 # bench_dist.sh, run_bench_pretrained.sh): are the data files and the vocab
 # where build/mtl looks for them? The shell's one copy of that search path
-# (impl/paths.c for C, reference/data_paths.py for Python): a data file in
+# (impl/base/paths.c for C, reference/data_paths.py for Python): a data file in
 # $DATASETS_DIR, datasets/data/, ../shared/datasets/ (also with .gz); the vocab
 # at $MTL_VOCAB, else in datasets/data/vocab/ or ../shared/vocab/.
 # missing_data prints the missing files (nothing when all are present).

@@ -1,4 +1,4 @@
-/* fuzz_checkpoint.c — libFuzzer target: the checkpoint reader (impl/checkpoint.h)
+/* fuzz_checkpoint.c — libFuzzer target: the checkpoint reader (impl/model/checkpoint.h)
  * on arbitrary bytes, as `mtl train --resume`, `--init RUN/checkpoint.bin`,
  * `mtl eval` and `mtl export` read a file.
  *

@@ -1,5 +1,5 @@
 /* fuzz_config.c — libFuzzer target: `mtl train --config FILE` on arbitrary
- * bytes (impl/train_opts.c: key=value lines or one JSON object), then the
+ * bytes (impl/train/train_opts.c: key=value lines or one JSON object), then the
  * validation of what was read.
  *
  *   bash fuzz/run.sh 60 fuzz_config        (seeds: tests/fixtures/)
@@ -8,7 +8,7 @@
  * a config file is. Loading must either refuse with a message or give
  * options that train_options_validate() then accepts or refuses with a
  * message; every string option it stored must be NUL-terminated within its
- * buffer, and every enumerated one (impl/opts.h) one of its words. Any
+ * buffer, and every enumerated one (impl/base/opts.h) one of its words. Any
  * broken invariant is a __builtin_trap().
  * fuzz-sources: impl/ kernels/ kernels/cpu/
  * fuzz-flags: -fopenmp

@@ -1,5 +1,5 @@
 /* fuzz_safetensors.c — libFuzzer target: the safetensors reader on arbitrary
- * bytes (impl/safetensors.h).
+ * bytes (impl/base/safetensors.h).
  *
  *   bash fuzz/run.sh 60 fuzz_safetensors     (seeds: tests/fixtures/hf/)
  *

@@ -2,8 +2,8 @@
  * everything downstream of a successful load.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
- *     -Iimpl -I/usr/include/cjson fuzz/fuzz_squad.c impl/squad.c impl/squad_feat.c \
- *     impl/squad_eval.c impl/qa_decode.c impl/tokenizer.c impl/paths.c impl/util.c \
+ *     -Iimpl -I/usr/include/cjson fuzz/fuzz_squad.c impl/data/squad.c impl/data/squad_feat.c \
+ *     impl/metrics/squad_eval.c impl/metrics/qa_decode.c impl/data/tokenizer.c impl/base/paths.c impl/base/util.c \
  *     -lcjson -lutf8proc -lz -lm -o build/fuzz_squad
  *   build/fuzz_squad -max_total_time=60 tests/fixtures/
  *

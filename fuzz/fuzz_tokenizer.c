@@ -1,7 +1,7 @@
 /* fuzz_tokenizer.c — libFuzzer target for wordpiece_tokenize and vocab_load.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
- *     -Iimpl fuzz/fuzz_tokenizer.c impl/tokenizer.c impl/util.c impl/paths.c \
+ *     -Iimpl fuzz/fuzz_tokenizer.c impl/data/tokenizer.c impl/base/util.c impl/base/paths.c \
  *     -lutf8proc -lz -lm -o build/fuzz_tokenizer
  *   build/fuzz_tokenizer -max_total_time=60
  *

@@ -5,11 +5,11 @@
 #   bash fuzz/run.sh [SECONDS] [TARGET...]     (make fuzz FUZZ_SECONDS=60)
 #   FUZZ_BUILD_ONLY=1 bash fuzz/run.sh          (make fuzz-build)
 #
-# Sources: a target is compiled together with impl/X.c for every "X.h" it
-# includes, transitively (headers and the .c files found), plus impl/X_*.c
+# Sources: a target is compiled together with impl/*/X.c for every "X.h" it
+# includes, transitively (headers and the .c files found), plus impl/*/X_*.c
 # for the same X (e.g. squad.h -> squad.c squad_feat.c squad_eval.c) — no
 # build/libmtl.a (or the files named on a "fuzz-sources:" line of the
-# target's header comment, a folder/ meaning all its .c files; "fuzz-flags:"
+# target's header comment, a folder/ meaning all the .c files under it; "fuzz-flags:"
 # adds compiler flags; "fuzz-max-len: N" raises its input size).
 #
 # Corpora: new inputs go to build-fuzz/corpus/<target>/; the committed, minimised
@@ -32,10 +32,10 @@ CLANG=${CLANG:-clang}
 out=${FUZZ_DIR:-build-fuzz}
 CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 -fno-sanitize-recover=undefined -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas -Wno-psabi \
--Iimpl -Ikernels -I/usr/include/cjson"
+$(for d in impl/*/; do printf -- '-I%s ' "${d%/}"; done)-Ikernels -I/usr/include/cjson"
 LIBS="-lcjson -lutf8proc -lz -lm -lopenblas"
 
-# impl/*.c that a set of files needs, by their #include "..." lines.
+# impl/*/*.c that a set of files needs, by their #include "..." lines.
 sources_for() {
   local todo=("$@") seen=" " f h stem c
   local -a srcs=()
@@ -44,8 +44,8 @@ sources_for() {
     for h in $(sed -n 's/^#include "\([A-Za-z0-9_]*\)\.h".*/\1/p' "$f"); do
       case "$seen" in *" $h "*) continue;; esac
       seen="$seen$h "
-      [ -f "impl/$h.h" ] && todo+=("impl/$h.h")
-      for c in impl/"$h".c impl/"$h"_*.c; do
+      for c in impl/*/"$h".h; do [ -f "$c" ] && todo+=("$c"); done
+      for c in impl/*/"$h".c impl/*/"$h"_*.c; do
         [ -f "$c" ] || continue
         case " ${srcs[*]} " in *" $c "*) ;; *) srcs+=("$c"); todo+=("$c");; esac
       done
@@ -95,10 +95,10 @@ for t in "${targets[@]}"; do
   # a target may name its sources ("fuzz-sources: a.c b.c" in its header
   # comment) where the #include scan would pull in the whole model
   deps=$(sed -n 's/^ \* fuzz-sources: //p' "$src")
-  # a name ending in / stands for every .c file of that folder (impl/main.c has its own main)
+  # a name ending in / stands for every .c file under that folder (impl/cli/main.c has its own main)
   [ -n "$deps" ] && deps=$(for d in $deps; do
-    case $d in */) for f in "$d"*.c; do [ "$f" = impl/main.c ] || echo "$f"; done;; *) echo "$d";; esac
-  done)
+    case $d in */) find "$d" -name '*.c' ! -path impl/cli/main.c;; *) echo "$d";; esac
+  done | sort -u)
   [ -n "$deps" ] || deps=$(sources_for "$src")
   # the tree this target is built from (the record's commit)
   built=$(git describe --always --abbrev=7 --dirty 2>/dev/null || echo unknown)

@@ -5,7 +5,7 @@ in PyTorch (the peer that the C implementation is compared against).
         --threads 2 --task mtl --steps 10 --device cpu [--tf32] [--hf]
         [--precision fp32|bf16] [--compile]
 
-One step (as the C trainer's step, impl/train.c):
+One step (as the C trainer's step, impl/train/train.c):
     zero_grad; for each task of the step (ner, qa, or both for mtl):
         forward on a fresh [B,T] batch of that task (dropout 0.1), backward of
         lambda * loss (gradients accumulate);
@@ -24,7 +24,7 @@ PyTorch user turns on: fp32 master weights and optimiser, matmuls in bf16.
 --compile wraps the model's loss in torch.compile (default mode; its compile
 time falls in the warm-up steps, which are excluded).
 
-FLOPs (the same count as impl/model.c: model_forward_flops; a multiply-add is
+FLOPs (the same count as impl/model/model.c: model_forward_flops; a multiply-add is
 2 FLOPs, N = B*T rows, hs = C/NH):
     forward per layer  2*N*(3*C*C + C*C + 2*C*FFN)     qkv, out, up, down
                      + 2*2*B*NH*T*T*hs                 q.k^T and P.v

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """conlleval_check.py — an independent Python re-implementation of the
 CoNLL shared-task scorer conlleval.pl (2004 version, default options), used to
-check impl/conlleval.c.
+check impl/metrics/conlleval.c.
 
 Written for mtl-bench from the script's documented behaviour: columns split on
 single spaces (trailing empty fields dropped, as Perl's split), the last two

@@ -1,5 +1,5 @@
 """data_paths.py — where the data and the vocab are, found as build/mtl finds
-them (impl/paths.c) and as bench/data_check.sh's find_data does for the shell
+them (impl/base/paths.c) and as bench/data_check.sh's find_data does for the shell
 scripts: a path relative to a datasets directory is looked up in $DATASETS_DIR,
 then datasets/data/, then ../shared/datasets/ (relative to the working
 directory, the repository's root for every script here), each also with .gz;

@@ -20,7 +20,7 @@ DIR/ner, DIR/qa, with DIR/hf_train.json (wall time, s/step, peak RSS), for
     hidden_dropout_prob = attention_probs_dropout_prob = the run's dropout;
     heads: nn.Linear(C, 9) (NER) and nn.Linear(C, 2) (QA) set to the dump's
     init.ner.* / init.qa.* (only the heads the dump carries exist, as in C);
-  * losses exactly as impl/model.h: NER = mean CE over positions whose label
+  * losses exactly as impl/model/model.h: NER = mean CE over positions whose label
     != -100 (0 if none); QA = (mean CE of start + mean CE of end) / 2 over the
     batch, CE over all T positions (padding included), -100 ignored;
   * one step = zero_grad; for each task batch of the step (NER before QA):
@@ -29,7 +29,7 @@ DIR/ner, DIR/qa, with DIR/hf_train.json (wall time, s/step, peak RSS), for
     lr of every group = the lr log.csv reports for the step; AdamW.step();
   * AdamW: the run's betas, eps and weight decay; weight decay on every 2-D
     tensor (the three embedding tables, every Linear weight, both head
-    weights), none on biases and LayerNorm weights/biases — impl/model.c's
+    weights), none on biases and LayerNorm weights/biases — impl/model/model.c's
     `decay` flag (INIT_NORMAL tensors). Every parameter gets a (zero) gradient
     every step, so that, as in C, a head whose task did not run in a step is
     still updated (moments decay, weight decay applies) and all share one
@@ -54,7 +54,7 @@ the check fails when the optimisation differs.
 
 [PAD] row: HF's BertEmbeddings is nn.Embedding(padding_idx=pad_token_id), so
 the [PAD] row of the word embeddings never gets a gradient. C builds before
-the fix in impl/model_pass.c (backward_embeddings, MODEL_PAD_ID) gave it one.
+the fix in impl/model/model_pass.c (backward_embeddings, MODEL_PAD_ID) gave it one.
 Padded positions only reach a loss through QA (its CE runs over all T
 positions, padding included), so NER replays agree either way, while a QA
 replay of such a run differs by 0.8% in the step-1 gradient norm (the [PAD]
@@ -237,7 +237,7 @@ def check_dump_covers(dump, dump_path, rows):
 
 
 def ce_mean_ignore(logits, target):
-    """Mean CE over targets != -100; 0 (with a graph) when none is valid (impl/model.h)."""
+    """Mean CE over targets != -100; 0 (with a graph) when none is valid (impl/model/model.h)."""
     import torch.nn.functional as F
 
     if bool((target != -100).any()):
@@ -294,7 +294,7 @@ def task_loss(enc, heads, ner_drop, task, b):
 
 
 def param_groups(enc, heads, wd):
-    """(decay, no_decay) lists; decay = 2-D tensors = impl/model.c INIT_NORMAL."""
+    """(decay, no_decay) lists; decay = 2-D tensors = impl/model/model.c INIT_NORMAL."""
     decay, no_decay, names = [], [], []
     for prefix, mod in (("encoder.", enc), ("head.", heads)):
         for n, p in mod.named_parameters():

@@ -49,7 +49,7 @@ class Config:
     init_std: float = 0.02
 
 
-# Sizes of the C presets (impl/config.c); all use BERT's vocab and 512 positions.
+# Sizes of the C presets (impl/model/config.c); all use BERT's vocab and 512 positions.
 PRESETS = {
     "tiny": dict(L=2, C=64, NH=4, FFN=256),
     "mini": dict(L=4, C=256, NH=4, FFN=1024),

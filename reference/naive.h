@@ -1,7 +1,7 @@
 /* naive.h — the yardstick: plain-loop, obviously-correct double-precision
  * versions of every Backend op (kernels/backend.h), same argument order, no
  * BLAS, no threads, no Backend pointer. Backward functions ACCUMULATE (+=)
- * like the fast kernels. Dropout decisions use rng_keep() from impl/rng.h with
+ * like the fast kernels. Dropout decisions use rng_keep() from impl/base/rng.h with
  * the same element indices, so with dropout on the naive and fast results can
  * be compared element by element. */
 #ifndef MTL_NAIVE_H

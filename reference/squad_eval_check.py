@@ -17,7 +17,7 @@ evaluate scripts, bit for bit.
 3. `mtl score-squad` on each; its exact_match and f1 must EQUAL (==, not
    approximately) the Python values. The same for a v2.0 file made from the
    dataset by turning every 4th question into an impossible one.
-4. Unless --no-normalize: compiles impl/squad_eval.c into a shared object and
+4. Unless --no-normalize: compiles impl/metrics/squad_eval.c into a shared object and
    compares its normalize_answer with Python's on every context, question and
    answer of the file plus Unicode edge cases (U+0130, final sigma, \\b next
    to accented letters and combining marks, Unicode spaces).
@@ -247,9 +247,10 @@ def check_v2(mtl, dataset, workdir):
 
 def check_normalize(dataset, workdir):
     so = os.path.join(workdir, "libsquadeval.so")
-    srcs = [os.path.join(REPO, "impl", f) for f in ("squad_eval.c", "squad.c", "jsonr.c", "util.c")]
-    cmd = ["cc", "-std=c11", "-D_GNU_SOURCE", "-w", "-O1", "-shared", "-fPIC", "-I" + os.path.join(REPO, "impl"),
-           "-I/usr/include/cjson", "-o", so] + srcs + ["-lcjson", "-lutf8proc", "-lz", "-lm"]
+    srcs = [os.path.join(REPO, "impl", f) for f in ("metrics/squad_eval.c", "data/squad.c", "base/jsonr.c", "base/util.c")]
+    layers = [os.path.join(REPO, "impl", d) for d in sorted(os.listdir(os.path.join(REPO, "impl")))]
+    cmd = ["cc", "-std=c11", "-D_GNU_SOURCE", "-w", "-O1", "-shared", "-fPIC"] + ["-I" + d for d in layers] + \
+          ["-I/usr/include/cjson", "-o", so] + srcs + ["-lcjson", "-lutf8proc", "-lz", "-lm"]
     subprocess.run(cmd, check=True)
     lib = ctypes.CDLL(so)
     lib.squad_normalize_answer.restype = ctypes.c_void_p

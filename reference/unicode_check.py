@@ -6,7 +6,7 @@ HF's BertNormalizer and BertPreTokenizer take their character classes from
 old Unicode tables (the `unicode_categories` and
 `unicode-normalization-alignments` crates) and lower-case with the Rust
 standard library's newer ones; mtl takes everything from utf8proc. Where the
-two disagree, impl/tokenizer_hf_rules.h gives HF's rule for the code point.
+two disagree, impl/data/tokenizer_hf_rules.h gives HF's rule for the code point.
 
   gen    probe HF and `mtl tokenize --words --utf8proc-only` on "a" + c + "b"
          for every code point c (U+0000..U+10FFFF without the surrogates and
@@ -15,7 +15,7 @@ two disagree, impl/tokenizer_hf_rules.h gives HF's rule for the code point.
          dropped), its lower case, and its canonical combining class (HF's
          NFD tables give 0 to code points they do not know: probed by
          whether HF reorders c before U+0334). Writes
-         impl/tokenizer_hf_rules.h and tests/fixtures/tokenizer_unicode.tsv
+         impl/data/tokenizer_hf_rules.h and tests/fixtures/tokenizer_unicode.tsv
          (HF's words for every rule's code point, and HF's tokens for the
          reordering cases with tests/fixtures/vocab_marks.txt; both are read
          by tests/test_tokenizer.c).
@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from data_paths import find_vocab  # noqa: E402
 
 VOCAB = find_vocab()
-RULES_H = "impl/tokenizer_hf_rules.h"
+RULES_H = "impl/data/tokenizer_hf_rules.h"
 FIXTURE = "tests/fixtures/tokenizer_unicode.tsv"
 MARKS_VOCAB = "tests/fixtures/vocab_marks.txt"
 CLASSES = ["HF_PLAIN", "HF_PUNCT", "HF_MARK", "HF_SPACE", "HF_DROP"]

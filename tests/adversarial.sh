@@ -613,7 +613,7 @@ hfi header_deep_nesting "$S 'save(h, data, raw=b\"[\" * 100000 + b\"]\" * 100000
 hfi header_not_json "$S 'save(h, data, raw=b\"{not json\" + b\" \" * 4000)'" 1 'model.safetensors.*JSON'
 hfi header_nul_padding "$S 'raw = json.dumps(h).encode(); save(h, data, raw=raw + bytes(8))'" 1 'model.safetensors'
 # DEFECT: "__metadata__" values that are not strings are accepted
-# (impl/safetensors.h: {string: string}; the reference library refuses them).
+# (impl/base/safetensors.h: {string: string}; the reference library refuses them).
 hfi metadata_not_strings "$S 'h[\"__metadata__\"] = {\"format\": [1, 2]}; save(h, data)'" 1 'model.safetensors.*metadata'
 hfi safetensors_is_directory "rm model.safetensors && mkdir model.safetensors" 1 'model.safetensors.*regular'
 hfi safetensors_is_fifo "rm model.safetensors && mkfifo model.safetensors" 1 'model.safetensors.*regular'
@@ -758,7 +758,7 @@ python3 -c "print('\n'.join('t B-T%d I-T%d' % (i, i) for i in range(50000)))" >"
 mkfifo "$SN/fifo"
 case_ score_ner_column_count_changes 1 'cols.txt:2' "$MTL" score-ner "$SN/cols.txt"
 case_ score_ner_one_column 1 'one.txt:1' "$MTL" score-ner "$SN/one.txt"
-# (changed by the project, impl/conlleval.h: conlleval.pl reads bytes, so only the two
+# (changed by the project, impl/metrics/conlleval.h: conlleval.pl reads bytes, so only the two
 # tag columns must be UTF-8 without NUL; a token column may hold any bytes)
 case_ score_ner_latin1 0 'processed 1 tokens' "$MTL" score-ner "$SN/latin1.txt"
 case_ score_ner_nul_byte 0 'processed 1 tokens' "$MTL" score-ner "$SN/nul.txt"
@@ -1046,7 +1046,7 @@ HRUN=$W/hrun16
 "$MTL" train --task mtl --init "$FX/hf_golden/ner" --max-steps 1 --threads 1 --seq-ner 16 --seq-qa 16 --stride 2 --max-query 4 --batch 2 --quiet --out "$HRUN" >"$W/log/setup-hrun.out" 2>&1
 # DEFECT: predict --tasks ner on a run trained with --seq-qa 16 (train accepts
 # 16..4096) is refused for "--seq-qa must be in [32, 4096] (got 16)": an option
-# that was not given, of a head not used (impl/predict.h: only the heads used
+# that was not given, of a head not used (impl/infer/predict.h: only the heads used
 # are checked).
 STDIN=$GOODTXT; case_ predict_ner_only_small_qa_window 0 'entities' "$MTL" predict --model "$HRUN" --tasks ner
 # DEFECT: eval --task qa of that run fails with "batch: sequence length T=22

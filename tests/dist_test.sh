@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# dist_test.sh — data-parallel training (issue #15, impl/dist.h): N = 2 MPI
+# dist_test.sh — data-parallel training (issue #15, impl/train/dist.h): N = 2 MPI
 # ranks against one process on the same global batch, dropout on, tiny
 # preset, fixture data (tests/fixtures), 100 steps:
 #   - per-step losses agree to <= 1e-5 relative, final dev scores to 1e-4

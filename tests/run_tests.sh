@@ -7,9 +7,9 @@ build=${1:-build}
 passed=0; failed=0; skipped=0; crashed=0
 # Each CUnit binary, then the scripts that drive build/mtl itself and the
 # reports' statistics self-check (they print a summary in CUnit's shape):
-# tests/bad_input.sh, tests/adversarial.sh (the independent suite),
+# tests/layers.sh (the include layers), tests/bad_input.sh, tests/adversarial.sh (the independent suite),
 # tests/dist_test.sh (MPI ranks; SKIPs without mpirun), reports/significance.py --self-check.
-for t in "$build"/tests/test_* tests/bad_input.sh tests/adversarial.sh tests/dist_test.sh reports/significance.py; do
+for t in "$build"/tests/test_* tests/layers.sh tests/bad_input.sh tests/adversarial.sh tests/dist_test.sh reports/significance.py; do
   case $t in
     *.sh) echo "=== $(basename "$t")"; out=$(bash "$t" "$build/mtl" 2>&1); rc=$?;;
     *.py) echo "=== $(basename "$t") --self-check"

@@ -822,7 +822,7 @@ static void test_training_cpu_vs_gpu(void) {
     free(pg2);
 }
 
-/* GradNorm's per-task gradient norms (impl/gradnorm.h) from one joint
+/* GradNorm's per-task gradient norms (impl/train/gradnorm.h) from one joint
  * backward, measured on the GPU model vs the CPU model. */
 static int gradnorm_measure(Backend *be, double G[2]) {
     ModelConfig cfg = train_config();

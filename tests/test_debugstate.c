@@ -1,4 +1,4 @@
-/* The debug-state reader (impl/debugstate.c) on the committed golden file
+/* The debug-state reader (impl/model/debugstate.c) on the committed golden file
  * reference/debug_state_tiny.bin, and on corrupted copies of it: every one
  * must fail cleanly with a message that names the file. */
 #include <math.h>

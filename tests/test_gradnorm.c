@@ -1,4 +1,4 @@
-/* GradNorm loss balancing (impl/gradnorm.h): the update rule on worked
+/* GradNorm loss balancing (impl/train/gradnorm.h): the update rule on worked
  * examples, the weight floor and renormalisation, the checkpoint state, and
  * the per-task gradient norms measured inside one joint backward against
  * norms from two separate backward passes. (reference/gradnorm_check.py

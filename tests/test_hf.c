@@ -1,6 +1,6 @@
 /* Hugging Face BERT in and out: the safetensors reader / writer
- * (impl/safetensors.h) and config.json / tokenizer_config.json / weights
- * loading and export (impl/hf_bert.h).
+ * (impl/base/safetensors.h) and config.json / tokenizer_config.json / weights
+ * loading and export (impl/model/hf_bert.h).
  *
  *   - safetensors: writer round trip (layout, offsets, bitwise data), F16 /
  *     BF16 conversion to the exact floats, refused dtypes, every malformed

@@ -484,7 +484,7 @@ static void check_fd(int task) {
 static void test_fd_ner(void) { check_fd(TASK_NER); }
 static void test_fd_qa(void) { check_fd(TASK_QA); }
 
-/* ---- batch slices (data parallelism, impl/dist.h) -------------------------- */
+/* ---- batch slices (data parallelism, impl/train/dist.h) -------------------------- */
 
 /* model_buffer_apply callback: x = ctx's floats (host backend). */
 static void fill_grads(Backend *be, float *x, size_t n, void *ctx) {

@@ -1,5 +1,5 @@
-/* test_opts.c — the options engine (impl/opts.h) and the enum word tables
- * (impl/names.h): values in and out of range, words, flags, plain
+/* test_opts.c — the options engine (impl/base/opts.h) and the enum word tables
+ * (impl/base/names.h): values in and out of range, words, flags, plain
  * arguments, what was given, text written back, --help. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* test_predict.c — `mtl predict`'s engine (impl/predict.c) on a small random
+/* test_predict.c — `mtl predict`'s engine (impl/infer/predict.c) on a small random
  * model with the real bert-base-uncased vocab:
  *  - the single pass: NER logits from the QA windows' encoder output equal
  *    the NER head run by the model on those very windows;

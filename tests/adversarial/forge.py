@@ -16,7 +16,7 @@
                                         table to 64 (so windows of 32 tokens fit)
   forge.py ckinfo FILE                  print the parsed checkpoint layout
 
-The checkpoint layout is the one documented in impl/checkpoint.h.
+The checkpoint layout is the one documented in impl/model/checkpoint.h.
 """
 import hashlib
 import json

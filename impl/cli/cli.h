@@ -1,6 +1,6 @@
 /* cli.h — the subcommands of build/mtl. Each lives in impl/cmd_<name>.c,
  * describes its options in one table read by the options engine
- * (impl/opts.h: parser, --help, messages) and returns the process exit
+ * (impl/base/opts.h: parser, --help, messages) and returns the process exit
  * status (0 ok, 1 bad input/runtime error, 2 usage). */
 #ifndef MTL_CLI_H
 #define MTL_CLI_H

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conll.h"
 
 /* ---- type interning (FNV-1a hash, open addressing) --------------------- */
 
@@ -362,4 +361,28 @@ char *conlleval_json(const Conlleval *ce) {
     cJSON_Delete(root);
     if (!s) die("out of memory printing JSON");
     return s;
+}
+
+/* ---- corpus statistics (the data layer has no chunk rules) --------------- */
+
+void conll_stats(const ConllCorpus *c, ConllStats *s) {
+    memset(s, 0, sizeof *s);
+    s->documents = c->n_docs;
+    s->sentences = c->n_sentences;
+    s->tokens = c->n_tokens;
+    /* Entities = gold chunks by conlleval's rules (gold = pred = IOB1 tags). */
+    Conlleval ce;
+    conlleval_init(&ce);
+    for (int k = 0; k < c->n_sentences; k++) {
+        const ConllSentence *st = &c->sents[k];
+        for (int i = st->start; i < st->start + st->n; i++)
+            conlleval_add_ids(&ce, c->tag_iob1[i], c->tag_iob1[i]);
+        conlleval_boundary(&ce);
+    }
+    conlleval_finish(&ce);
+    s->entities = ce.found_correct;
+    for (int i = 0; i < ce.n_types; i++)
+        for (int t = 0; t < CONLL_NUM_TYPES; t++)
+            if (strcmp(ce.types[i].name, CONLL_TYPES[t]) == 0) s->per_type[t] = ce.types[i].found_correct;
+    conlleval_free(&ce);
 }

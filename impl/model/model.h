@@ -24,7 +24,7 @@
  *   model_forward(QA, pass 1); model_backward(l_qa);
  *   model_clip_grad(m, model_grad_norm(m), clip); model_adamw_step(...)
  *
- * Dropout streams (Philox, impl/rng.h), for (seed, step) given to
+ * Dropout streams (Philox, impl/base/rng.h), for (seed, step) given to
  * model_forward:  stream = (pass << 16) | site, where site is
  *   0                  embedding output
  *   1 + 3*l + 0        layer l attention probabilities
@@ -69,7 +69,7 @@ typedef struct {
     const int *labels; /* [B,T] NER labels in [0, num_labels) or -100 */
     const int *start;  /* [B] QA start position in [0, T) or -100 */
     const int *end;    /* [B] QA end position in [0, T) or -100 */
-    /* A slice of a larger batch (data parallelism, impl/dist.h): these B rows
+    /* A slice of a larger batch (data parallelism, impl/train/dist.h): these B rows
      * are rows row0 .. row0+B-1 of a global batch whose valid targets number
      * global_valid[0] (NER: labels != -100; QA: starts != -100) and
      * global_valid[1] (QA: ends). The loss is then normalised by the global
@@ -158,7 +158,7 @@ void model_clip_grad_range(Model *m, double norm, float max_norm, size_t lo, siz
 void model_adamw_step(Model *m, const AdamWParams *hp, float lr);
 /* The same step (counted once) on the parameters of nranges ranges
  * [lohi[2k], lohi[2k+1]) of the flat buffer only: a data-parallel rank
- * updates its shard (impl/dist.h). */
+ * updates its shard (impl/train/dist.h). */
 void model_adamw_step_ranges(Model *m, const AdamWParams *hp, float lr, const size_t *lohi, int nranges);
 
 /* Logits of the last forward: NER [B,T,num_labels], QA [B,T,2]. */
@@ -175,7 +175,7 @@ void model_params_to_host(const Model *m, float *dst);
 void model_params_from_host(Model *m, const float *src);
 void model_grads_to_host(const Model *m, float *dst);
 /* fn on one whole flat buffer (backend memory, model_num_params floats, the
- * table's layout), in place: the data-parallel sums and gathers (impl/dist.h). */
+ * table's layout), in place: the data-parallel sums and gathers (impl/train/dist.h). */
 enum { MODEL_PARAMS, MODEL_GRADS, MODEL_ADAM_M, MODEL_ADAM_V };
 void model_buffer_apply(Model *m, int which, void (*fn)(Backend *be, float *x, size_t n, void *ctx), void *ctx);
 /* The gradient of one tensor of the table (p->numel floats). */

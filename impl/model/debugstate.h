@@ -1,5 +1,5 @@
 /* debugstate.h — reader for the PyTorch golden-state file
- * (format: reference/DEBUG_STATE.md). Implemented in impl/debugstate.c. */
+ * (format: reference/DEBUG_STATE.md). Implemented in impl/model/debugstate.c. */
 #ifndef MTL_DEBUGSTATE_H
 #define MTL_DEBUGSTATE_H
 

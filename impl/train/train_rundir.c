@@ -1,4 +1,4 @@
-/* train_rundir.c — the files of a training run's directory (impl/train.c
+/* train_rundir.c — the files of a training run's directory (impl/train/train.c
  * runs the loop): config.json, manifest.json and the tokenizer files at the
  * start; log.csv, eval.csv and gradnorm.csv (kept in memory, rewritten
  * whole, reloaded up to the checkpoint's step on --resume); at the end

@@ -28,6 +28,7 @@
 
 #include <stdio.h>
 
+#include "conll.h"
 #include "util.h"
 
 typedef struct {
@@ -96,5 +97,9 @@ void conlleval_print_report(const Conlleval *ce, FILE *f);
  * recall, f1, support}}, macro_f1 (all percent), plus the raw counts.
  * Returns a malloc'd string. */
 char *conlleval_json(const Conlleval *ce);
+
+/* The statistics of a CoNLL corpus (conll.h), counted as in SOURCES.md: sentences exclude -DOCSTART- lines, entities are
+ * counted with conlleval's chunk rules on the original tags. */
+void conll_stats(const ConllCorpus *c, ConllStats *s);
 
 #endif

@@ -1,7 +1,7 @@
 /* names.h — the words of an enumerated choice and their values: one table
  * per enum (the device, the task set, the sampling strategy, the NER
  * decoding, ...) converts a word to its value where an option is parsed
- * (impl/opts.h) and the value back to its word where text is written
+ * (impl/base/opts.h) and the value back to its word where text is written
  * (config.json, manifest.json, the canonical options of a checkpoint,
  * messages). A table is an array ending with {NULL, 0}; several words may
  * share a value (aliases: the first one is the value's name). */

@@ -25,7 +25,7 @@ static const OptTable SCORE_SQUAD_TABLE = {
     .cmd = "score-squad",
     .synopsis = "usage: mtl score-squad DATASET.json[.gz] PREDICTIONS.json [--json]",
     .about = "Official SQuAD v1.1 / v2.0 exact match and F1 (+ BLEU-4, ROUGE-L, coverage, mean\n"
-             "answer length; definitions in impl/squad_eval.h).\n",
+             "answer length; definitions in impl/metrics/squad_eval.h).\n",
     .specs = SCORE_SQUAD_OPTS,
     .n = 1,
     .max_positional = 2,

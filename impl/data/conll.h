@@ -12,7 +12,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
 #include "util.h"
 
 /* The 9 NER labels, in this fixed order (label id = index). */
@@ -24,7 +23,6 @@ enum {
     NER_B_MISC, NER_I_MISC,
     CONLL_NUM_LABELS
 };
-_Static_assert(CONLL_NUM_LABELS == NER_NUM_LABELS, "config.h and conll.h disagree on the label count");
 
 /* Entity types, in label order: type t has B = 1 + 2t, I = 2 + 2t. */
 enum { ENT_PER = 0, ENT_LOC, ENT_ORG, ENT_MISC, CONLL_NUM_TYPES };
@@ -83,10 +81,6 @@ typedef struct {
     long entities;                 /* all types */
     long per_type[CONLL_NUM_TYPES]; /* PER LOC ORG MISC */
 } ConllStats;
-
-/* Counts as in SOURCES.md: sentences exclude -DOCSTART- lines, entities are
- * counted with conlleval's chunk rules on the original tags. */
-void conll_stats(const ConllCorpus *c, ConllStats *s);
 
 /* ---- BERT featurisation ------------------------------------------------ */
 

@@ -149,7 +149,7 @@ static void write_machine(JsonW *w, const Manifest *m) {
     jw_str(w, "device", m->device);
     jw_int(w, "threads", m->threads);
     jw_str(w, "precision", m->precision[0] ? m->precision : "fp32");
-    jw_int(w, "ranks", dist_size()); /* MPI processes (impl/dist.h); threads is per rank */
+    jw_int(w, "ranks", dist_size()); /* MPI processes (impl/train/dist.h); threads is per rank */
     jw_str(w, "mpi", dist_library());
     if (m->gpu[0]) jw_str(w, "gpu", m->gpu);
     else jw_null(w, "gpu");

@@ -1,5 +1,5 @@
-/* model_internal.h — the Model struct, shared by impl/model.c (parameters,
- * init, optimiser, I/O, counts) and impl/model_pass.c (forward, backward).
+/* model_internal.h — the Model struct, shared by impl/model/model.c (parameters,
+ * init, optimiser, I/O, counts) and impl/model/model_pass.c (forward, backward).
  * Not part of the public API: include model.h instead. */
 #ifndef MTL_MODEL_INTERNAL_H
 #define MTL_MODEL_INTERNAL_H

@@ -4,7 +4,7 @@
  *
  *   mtl data-stats [--max-seq N] [--no-features] [FILE...]
  *
- * Without FILE: train/valid/test found via dataset_path (impl/paths.h). */
+ * Without FILE: train/valid/test found via dataset_path (impl/base/paths.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "conll.h"
+#include "conlleval.h"
 #include "opts.h"
 #include "paths.h"
 #include "tokenizer.h"

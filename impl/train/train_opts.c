@@ -91,7 +91,7 @@ static const OptTable TABLE = {
     .synopsis = "usage: mtl train --task ner|qa|mtl --preset P --seed S --out runs/NAME [options]",
     .about = "\n"
              "Trains from random init (no pretrained weights offline) with AdamW, linear warmup\n"
-             "then linear decay to 0, and writes a run directory (see impl/train.h).\n"
+             "then linear decay to 0, and writes a run directory (see impl/train/train.h).\n"
              "An epoch is ceil(n/batch) steps for one task; joint: ceil(max(n_ner,n_qa)/batch);\n"
              "round_robin: twice that; proportional/temperature: ceil(n_ner/b)+ceil(n_qa/b).\n",
     .specs = OPTS,

@@ -3,6 +3,10 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "conll.h"
+
+_Static_assert(CONLL_NUM_LABELS == NER_NUM_LABELS, "config.h and conll.h disagree on the NER label count");
+
 typedef struct {
     const char *name;
     int L, C, NH, FFN;

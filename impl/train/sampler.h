@@ -1,5 +1,5 @@
 /* sampler.h — data order and task sampling for training, all drawn from
- * Philox (impl/rng.h) so that one seed fixes everything.
+ * Philox (impl/base/rng.h) so that one seed fixes everything.
  *
  * Philox streams used here (the model uses (pass << 16) | site for dropout
  * and 0x1000 + tensor for init, both below 0x00030000):

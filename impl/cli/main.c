@@ -50,7 +50,7 @@ static int dispatch(int argc, char **argv) {
 }
 
 /* Under mpirun every rank runs the same command; only `train` is data
- * parallel (impl/dist.h), so the others refuse to run as several ranks. */
+ * parallel (impl/train/dist.h), so the others refuse to run as several ranks. */
 int main(int argc, char **argv) {
     if (dist_init(&argc, &argv)) return 2;
     int rc;

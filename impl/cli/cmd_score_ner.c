@@ -27,7 +27,7 @@ static const OptTable SCORE_NER_TABLE = {
     .cmd = "score-ner",
     .synopsis = "usage: mtl score-ner FILE [--json]",
     .about = "conlleval.pl chunk precision/recall/FB1 of 'token ... gold pred' lines\n"
-             "(FILE '-' reads stdin; differences from the Perl script: impl/conlleval.h).\n",
+             "(FILE '-' reads stdin; differences from the Perl script: impl/metrics/conlleval.h).\n",
     .specs = SCORE_NER_OPTS,
     .n = 1,
     .max_positional = 1,

@@ -88,7 +88,7 @@ typedef struct {
 
 /* The defaults of every option (the optimiser's: adamw_defaults()). */
 void train_options_default(TrainOptions *o);
-/* The options of `mtl train` (impl/opts.h), over TrainOptions; `mtl eval`
+/* The options of `mtl train` (impl/base/opts.h), over TrainOptions; `mtl eval`
  * borrows some of them. */
 const OptTable *train_option_table(void);
 /* Parse `mtl train` arguments (argv[0] is "train"): --config FILE is read

@@ -12,7 +12,7 @@
  * Where it can still differ: with another utf8proc (`mtl version` warns;
  * rerun unicode_check.py) or another tokenizers build (its lower-casing
  * follows the Rust version it was built with).
- * Implemented in impl/tokenizer.c (uses libutf8proc for NFD and categories). */
+ * Implemented in impl/data/tokenizer.c (uses libutf8proc for NFD and categories). */
 #ifndef MTL_TOKENIZER_H
 #define MTL_TOKENIZER_H
 

@@ -119,7 +119,7 @@ typedef struct {
     RunDir rd;             /* the locked run directory */
     int header_written;    /* anything written into rd yet */
     int finished;          /* --resume of a run that had already finished */
-    int rank, nranks;      /* data parallel (impl/dist.h): rank 0 owns the run directory */
+    int rank, nranks;      /* data parallel (impl/train/dist.h): rank 0 owns the run directory */
     int stop_sig;          /* the stop signal all ranks agreed on (nranks > 1) */
     double sum_s;          /* seconds in the ranks' sums (gradients, GradNorm, step scalars) */
     uint8_t *id_seen;      /* data parallel: [V] token ids of this step's global batches ... */

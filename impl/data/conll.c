@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conlleval.h"
 #include "tokenizer.h"
 
 const char *const CONLL_LABELS[CONLL_NUM_LABELS] = {"O",     "B-PER", "I-PER",  "B-LOC", "I-LOC",
@@ -199,30 +198,6 @@ void conll_free(ConllCorpus *c) {
     free(c->sents);
     free(c->arena);
     memset(c, 0, sizeof *c);
-}
-
-/* ---- statistics -------------------------------------------------------- */
-
-void conll_stats(const ConllCorpus *c, ConllStats *s) {
-    memset(s, 0, sizeof *s);
-    s->documents = c->n_docs;
-    s->sentences = c->n_sentences;
-    s->tokens = c->n_tokens;
-    /* Entities = gold chunks by conlleval's rules (gold = pred = IOB1 tags). */
-    Conlleval ce;
-    conlleval_init(&ce);
-    for (int k = 0; k < c->n_sentences; k++) {
-        const ConllSentence *st = &c->sents[k];
-        for (int i = st->start; i < st->start + st->n; i++)
-            conlleval_add_ids(&ce, c->tag_iob1[i], c->tag_iob1[i]);
-        conlleval_boundary(&ce);
-    }
-    conlleval_finish(&ce);
-    s->entities = ce.found_correct;
-    for (int i = 0; i < ce.n_types; i++)
-        for (int t = 0; t < CONLL_NUM_TYPES; t++)
-            if (strcmp(ce.types[i].name, CONLL_TYPES[t]) == 0) s->per_type[t] = ce.types[i].found_correct;
-    conlleval_free(&ce);
 }
 
 /* ---- BERT featurisation ------------------------------------------------ */
