@@ -18,7 +18,7 @@
  *
  *   Determinism: for a fixed backend, build and thread count, every op is a
  *   pure function of its inputs: no atomics feeding gradients, reductions in a
- *   fixed order. Dropout masks come from impl/rng.h (Philox), so the CPU and
+ *   fixed order. Dropout masks come from impl/base/rng.h (Philox), so the CPU and
  *   the GPU draw the same masks.
  */
 #ifndef MTL_BACKEND_H

@@ -67,9 +67,9 @@
  * gelu, erf form: y = 0.5 x (1 + erf(x / sqrt 2)).
  * residual: out = a + b; backward da += dout, db += dout.
  * dropout (inverted): out = keep ? inp / (1-p) : 0, keep = rng_keep(seed,
- *   step, stream, first + i, p) for element i (impl/rng.h); `first` > 0 when
+ *   step, stream, first + i, p) for element i (impl/base/rng.h); `first` > 0 when
  *   the tensor is a slice of a larger one (a rank's share of a global batch,
- *   impl/dist.h), so that the slice draws the mask the whole tensor would.
+ *   impl/train/dist.h), so that the slice draws the mask the whole tensor would.
  *   p == 0 is the identity. The mask is not stored: backward redraws it.
  *   out may alias inp (in place).
  * crossentropy, softmax over the last dim, N rows of V classes:

@@ -88,7 +88,7 @@ def ablation_lines(classes, flags, fig):
     lines = []
     if flags.get("has_ablation_lambda"):
         lines += ["", "## Ablation: loss weighting (fixed λ_ner / λ_qa, and GradNorm)", "",
-                  "GradNorm (Chen et al., ICML 2018; `--loss-weighting gradnorm`, impl/gradnorm.h) "
+                  "GradNorm (Chen et al., ICML 2018; `--loss-weighting gradnorm`, impl/train/gradnorm.h) "
                   "learns the two weights during joint training so that the tasks' gradient norms "
                   "on the last shared weight matrix follow their relative training rates; α sets "
                   "how strongly. α 0.16 is the seed report's value, 1.5 the paper's for NYUv2. "

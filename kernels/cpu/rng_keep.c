@@ -1,6 +1,6 @@
 /* rng_keep.c — dropout keep decisions, many Philox blocks at a time.
  *
- * Bit-for-bit the same decisions as rng_keep() in impl/rng.h (the tests check
+ * Bit-for-bit the same decisions as rng_keep() in impl/base/rng.h (the tests check
  * it on every build). The rounds run on SIMD lanes, one 64-bit lane per
  * Philox counter of which only the low 32 bits matter: the 32x32->64 products
  * are then single vpmuludq instructions (they read just the low halves), and

@@ -1,5 +1,5 @@
 /* cuda_dist.h — the data-parallel gradient sum on GPUs over NCCL
- * (kernels/cuda/dist_nccl.cu; called by impl/dist.c, which bootstraps the
+ * (kernels/cuda/dist_nccl.cu; called by impl/train/dist.c, which bootstraps the
  * communicator over MPI). Each returns 0, or -1 with `why` filled. */
 #ifndef MTL_CUDA_DIST_H
 #define MTL_CUDA_DIST_H

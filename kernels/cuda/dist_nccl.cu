@@ -1,4 +1,4 @@
-/* dist_nccl.cu — the data-parallel gradient sum on GPUs (impl/dist.h) over
+/* dist_nccl.cu — the data-parallel gradient sum on GPUs (impl/train/dist.h) over
  * NCCL, in the same fixed order as the MPI sum on the host:
  *   1. all-to-all (grouped ncclSend/ncclRecv): rank r receives every rank's
  *      chunk r of the buffer, in rank order, into a scratch buffer;
@@ -7,7 +7,7 @@
  * NCCL's own ncclAllReduce is not used: its summation order depends on the
  * algorithm and protocol NCCL picks for the topology and message size, so it
  * would not be bitwise the same as the host path, or across machines. The
- * communicator is bootstrapped by impl/dist.c (ncclUniqueId sent over MPI).
+ * communicator is bootstrapped by impl/train/dist.c (ncclUniqueId sent over MPI).
  * Everything runs on the backend's stream. */
 #include <nccl.h>
 
