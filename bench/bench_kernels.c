@@ -289,6 +289,8 @@ static void run_op(Backend *be, const OpSpec *s, const Dims *d, Bufs *b) {
     case OP_adamw_update: be->adamw_update(be, b->p, b->g, b->m, b->v, s->n, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, 1); break;
     case OP_zero: case OP_copy: case OP_upload: case OP_download: case NUM_OPS:
         break; /* memory traffic, not kernels: not in build_specs */
+    case OP_lora_forward: case OP_lora_backward:
+        break; /* not in build_specs: the full fine-tuning step it models has no adapters */
     }
 }
 

@@ -51,6 +51,16 @@
  * matmul (nn.Linear layout): out[N,OC] = inp[N,C] . w[OC,C]^T + bias[OC]
  *   (bias may be NULL); backward: dinp += dout . w ; dw += dout^T . inp ;
  *   dbias += sum_n dout (dinp may be NULL when the input needs no gradient).
+ * lora (Hu et al., ICLR 2022), the low-rank update of a frozen linear layer,
+ *   added onto that layer's output: with a [R,C] (Gaussian init) and b [OC,R]
+ *   (zero init), s = alpha / R,
+ *     u[N,R] = inp[N,C] . a^T                     (saved for the backward)
+ *     out[N,OC] += s * u . b^T
+ *   backward (du [N,R] is scratch, overwritten):
+ *     du = s * dout . b ;  db += s * dout^T . u ;  da += du^T . inp ;
+ *     dinp += du . a      (dinp may be NULL)
+ *   fp32 on every backend and precision: R is small (4-16), so these GEMMs
+ *   are a few percent of the layer's FLOPs.
  * attention, multi-head self-attention with a key padding mask: qkv [B,T,3C]
  *   holds q | k | v along the last dim (head h uses columns h*hs ..
  *   h*hs+hs-1 of each); mask [B,T] is 1 for real tokens, 0 for pad.
@@ -112,6 +122,14 @@
       (float *dinp, float *dw, float *dbias, const float *dout, const float *inp,               \
        const float *w, int N, int C, int OC),                                                   \
       (dinp, dw, dbias, dout, inp, w, N, C, OC))                                                \
+    X(lora_forward, void,                                                                       \
+      (float *out, float *u, const float *inp, const float *a, const float *b, int N, int C,    \
+       int R, int OC, float s),                                                                 \
+      (out, u, inp, a, b, N, C, R, OC, s))                                                      \
+    X(lora_backward, void,                                                                      \
+      (float *dinp, float *da, float *db, float *du, const float *dout, const float *inp,       \
+       const float *u, const float *a, const float *b, int N, int C, int R, int OC, float s),   \
+      (dinp, da, db, du, dout, inp, u, a, b, N, C, R, OC, s))                                   \
     X(attention_forward, void,                                                                  \
       (float *out, float *att, float *scratch, const float *qkv, const int *mask, int B, int T, \
        int C, int NH, float p_drop, uint64_t seed, uint32_t step, uint32_t stream,              \

@@ -103,6 +103,49 @@ void naive_matmul_backward(double *dinp, double *dw, double *dbias, const double
         }
 }
 
+/* ---- lora ------------------------------------------------------------------ */
+
+/* u[n,r] = sum_c inp[n,c] a[r,c] ; out[n,o] += s sum_r u[n,r] b[o,r] */
+void naive_lora_forward(double *out, double *u, const double *inp, const double *a, const double *b,
+                        int N, int C, int R, int OC, double s) {
+    for (int n = 0; n < N; n++) {
+        for (int r = 0; r < R; r++) {
+            double acc = 0;
+            for (int c = 0; c < C; c++) acc += inp[(size_t)n * C + c] * a[(size_t)r * C + c];
+            u[(size_t)n * R + r] = acc;
+        }
+        for (int o = 0; o < OC; o++) {
+            double acc = 0;
+            for (int r = 0; r < R; r++) acc += u[(size_t)n * R + r] * b[(size_t)o * R + r];
+            out[(size_t)n * OC + o] += s * acc;
+        }
+    }
+}
+
+/* The chain rule through the two products: du = s dout b ; db += s dout^T u ;
+ * da += du^T inp ; dinp += du a (dinp may be NULL). */
+void naive_lora_backward(double *dinp, double *da, double *db, double *du, const double *dout,
+                         const double *inp, const double *u, const double *a, const double *b,
+                         int N, int C, int R, int OC, double s) {
+    for (int n = 0; n < N; n++)
+        for (int r = 0; r < R; r++) {
+            double acc = 0;
+            for (int o = 0; o < OC; o++) acc += dout[(size_t)n * OC + o] * b[(size_t)o * R + r];
+            du[(size_t)n * R + r] = s * acc;
+        }
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++)
+            for (int r = 0; r < R; r++)
+                db[(size_t)o * R + r] += s * dout[(size_t)n * OC + o] * u[(size_t)n * R + r];
+    for (int n = 0; n < N; n++)
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < C; c++) {
+                double d = du[(size_t)n * R + r];
+                da[(size_t)r * C + c] += d * inp[(size_t)n * C + c];
+                if (dinp) dinp[(size_t)n * C + c] += d * a[(size_t)r * C + c];
+            }
+}
+
 /* ---- attention ------------------------------------------------------------ */
 
 /* Index helpers: q/k/v element d of head h at token t of batch b, and the

@@ -26,6 +26,13 @@ void naive_matmul_forward(double *out, const double *inp, const double *w, const
 void naive_matmul_backward(double *dinp, double *dw, double *dbias, const double *dout,
                            const double *inp, const double *w, int N, int C, int OC);
 
+/* kernels/ops.h: lora; u [N,R] is written by the forward, du [N,R] by the backward. */
+void naive_lora_forward(double *out, double *u, const double *inp, const double *a, const double *b,
+                        int N, int C, int R, int OC, double s);
+void naive_lora_backward(double *dinp, double *da, double *db, double *du, const double *dout,
+                         const double *inp, const double *u, const double *a, const double *b,
+                         int N, int C, int R, int OC, double s);
+
 /* No scratch: the naive attention needs none. att [B,NH,T,T] holds P. */
 void naive_attention_forward(double *out, double *att, const double *qkv, const int *mask, int B,
                              int T, int C, int NH, float p_drop, uint64_t seed, uint32_t step,

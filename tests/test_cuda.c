@@ -251,6 +251,45 @@ static void test_matmul(void) {
         compare_backends("matmul", run_matmul, &cases[i]);
 }
 
+/* ---- lora ------------------------------------------------------------------------ */
+
+typedef struct {
+    int N, C, R, OC, dinp;
+    float s;
+} LoraCase;
+
+static void run_lora(Backend *be, const void *arg, Outs *o) {
+    const LoraCase *k = arg;
+    size_t ni = (size_t)k->N * k->C, na = (size_t)k->R * k->C, nb = (size_t)k->OC * k->R;
+    size_t no = (size_t)k->N * k->OC, nu = (size_t)k->N * k->R;
+    float *x = rnd(ni, 90, -1, 1), *a = rnd(na, 91, -1, 1), *b = rnd(nb, 92, -1, 1);
+    float *out = rnd(no, 93, -1, 1), *dout = rnd(no, 94, -1, 1), *gx = rnd(ni, 95, -1, 1);
+    float *ga = rnd(na, 96, -1, 1), *gb = rnd(nb, 97, -1, 1);
+    float *d_x = dev_f(be, x, ni), *d_a = dev_f(be, a, na), *d_b = dev_f(be, b, nb);
+    float *d_out = dev_f(be, out, no), *d_dout = dev_f(be, dout, no), *d_gx = dev_f(be, gx, ni);
+    float *d_ga = dev_f(be, ga, na), *d_gb = dev_f(be, gb, nb);
+    float *d_u = be->alloc(be, nu * sizeof(float)), *d_du = be->alloc(be, nu * sizeof(float));
+    be->lora_forward(be, d_out, d_u, d_x, d_a, d_b, k->N, k->C, k->R, k->OC, k->s);
+    be->lora_backward(be, k->dinp ? d_gx : NULL, d_ga, d_gb, d_du, d_dout, d_x, d_u, d_a, d_b, k->N,
+                      k->C, k->R, k->OC, k->s);
+    take(o, be, "out (accumulated)", d_out, no, TOL_DOT);
+    take(o, be, "u", d_u, nu, TOL_DOT);
+    take(o, be, "du", d_du, nu, TOL_DOT);
+    take(o, be, "dinp", d_gx, ni, TOL_DOT);
+    take(o, be, "da", d_ga, na, TOL_DOT);
+    take(o, be, "db", d_gb, nb, TOL_DOT);
+    void *dev[] = {d_x, d_a, d_b, d_out, d_dout, d_gx, d_ga, d_gb, d_u, d_du};
+    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) be->free(be, dev[i]);
+    void *host[] = {x, a, b, out, dout, gx, ga, gb};
+    for (size_t i = 0; i < sizeof host / sizeof host[0]; i++) free(host[i]);
+}
+
+static void test_lora(void) {
+    const LoraCase cases[] = {{13, 20, 4, 36, 1, 2.0f}, {7, 36, 8, 20, 0, 0.5f}, {1, 3, 1, 5, 1, 1.0f},
+                              {256, 384, 16, 1152, 1, 2.0f}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) compare_backends("lora", run_lora, &cases[i]);
+}
+
 /* TF32 tensor-core matmul: a second backend with tf32 = 1, loose tolerance. */
 static void test_matmul_tf32(void) {
     char why[256];
@@ -889,6 +928,7 @@ int main(void) {
         {"matmul fwd+bwd vs CPU, GPU repeat bitwise", test_matmul},
         {"matmul with TF32 vs CPU (loose)", test_matmul_tf32},
         {"matmul bf16 vs CPU bf16, GPU repeat bitwise", test_matmul_bf16},
+        {"lora fwd+bwd vs CPU, GPU repeat bitwise", test_lora},
         {"attention fwd+bwd (mask, dropout) vs CPU, GPU repeat bitwise", test_attention},
         {"gelu/residual/qa_split/scale/adamw vs CPU, GPU repeat bitwise", test_elementwise},
         {"dropout values and masks bitwise equal to CPU", test_dropout_bitwise},

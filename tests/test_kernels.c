@@ -223,6 +223,89 @@ static void test_matmul(void) {
     check_matmul(20, 300, 513, 1, 1);  /* ... and the column split */
 }
 
+/* ---- lora ------------------------------------------------------------------ */
+
+static void check_lora(int N, int C, int R, int OC, float s, int with_dinp) {
+    size_t ni = (size_t)N * C, na = (size_t)R * C, nb = (size_t)OC * R, no = (size_t)N * OC,
+           nu = (size_t)N * R;
+    float *x = rnd(ni, 90, -1, 1), *a = rnd(na, 91, -1, 1), *b = rnd(nb, 92, -1, 1);
+    float *out = rnd(no, 93, -1, 1), *u = rnd(nu, 94, -9, 9); /* out accumulates, u is overwritten */
+    double *rx = dbl(x, ni), *ra = dbl(a, na), *rb = dbl(b, nb), *rout = dbl(out, no);
+    double *ru = malloc(nu * sizeof *ru);
+    printf("    [N=%d C=%d R=%d OC=%d s=%g]\n", N, C, R, OC, (double)s);
+    be2->lora_forward(be2, out, u, x, a, b, N, C, R, OC, s);
+    naive_lora_forward(rout, ru, rx, ra, rb, N, C, R, OC, s);
+    CU_ASSERT(close_to("lora out (accumulated)", out, rout, no, TOL_DOT));
+    CU_ASSERT(close_to("lora u", u, ru, nu, TOL_DOT));
+
+    float *dout = rnd(no, 95, -1, 1), *dx = rnd(ni, 96, -1, 1), *da = rnd(na, 97, -1, 1),
+          *db = rnd(nb, 98, -1, 1), *du = rnd(nu, 99, -9, 9);
+    double *rdout = dbl(dout, no), *rdx = dbl(dx, ni), *rda = dbl(da, na), *rdb = dbl(db, nb);
+    double *rdu = malloc(nu * sizeof *rdu), *ru_f = dbl(u, nu);
+    be2->lora_backward(be2, with_dinp ? dx : NULL, da, db, du, dout, x, u, a, b, N, C, R, OC, s);
+    naive_lora_backward(with_dinp ? rdx : NULL, rda, rdb, rdu, rdout, rx, ru_f, ra, rb, N, C, R, OC, s);
+    CU_ASSERT(close_to("lora du", du, rdu, nu, TOL_DOT));
+    CU_ASSERT(close_to("lora dinp (accumulated)", dx, rdx, ni, TOL_DOT));
+    CU_ASSERT(close_to("lora da (accumulated)", da, rda, na, TOL_DOT));
+    CU_ASSERT(close_to("lora db (accumulated)", db, rdb, nb, TOL_DOT));
+    free(x), free(a), free(b), free(out), free(u), free(rx), free(ra), free(rb), free(rout), free(ru);
+    free(dout), free(dx), free(da), free(db), free(du), free(rdout), free(rdx), free(rda), free(rdb);
+    free(rdu), free(ru_f);
+}
+
+/* <g, out> for the naive forward: the scalar the finite differences below differentiate. */
+static double lora_dot(const double *g, const double *x, const double *a, const double *b, int N,
+                       int C, int R, int OC, double s) {
+    size_t no = (size_t)N * OC;
+    double *out = calloc(no, sizeof *out), *u = malloc((size_t)N * R * sizeof *u), acc = 0;
+    naive_lora_forward(out, u, x, a, b, N, C, R, OC, s);
+    for (size_t i = 0; i < no; i++) acc += g[i] * out[i];
+    free(out), free(u);
+    return acc;
+}
+
+/* The naive backward against central differences of the naive forward (double,
+ * step 1e-6: error ~1e-9), so the reference itself is checked against the
+ * definition, not against the same algebra. */
+static void test_lora_naive_fd(void) {
+    const int N = 3, C = 5, R = 2, OC = 4;
+    const double s = 1.5, h = 1e-6;
+    size_t ni = (size_t)N * C, na = (size_t)R * C, nb = (size_t)OC * R, no = (size_t)N * OC;
+    float *fx = rnd(ni, 100, -1, 1), *fa = rnd(na, 101, -1, 1), *fb = rnd(nb, 102, -1, 1),
+          *fg = rnd(no, 103, -1, 1);
+    double *x = dbl(fx, ni), *a = dbl(fa, na), *b = dbl(fb, nb), *g = dbl(fg, no);
+    double *u = malloc((size_t)N * R * sizeof *u), *out = calloc(no, sizeof *out);
+    double *dx = calloc(ni, sizeof *dx), *da = calloc(na, sizeof *da), *db = calloc(nb, sizeof *db);
+    double *du = malloc((size_t)N * R * sizeof *du);
+    naive_lora_forward(out, u, x, a, b, N, C, R, OC, s);
+    naive_lora_backward(dx, da, db, du, g, x, u, a, b, N, C, R, OC, s);
+    double worst = 0;
+    double *params[3] = {x, a, b}, *grads[3] = {dx, da, db};
+    size_t sizes[3] = {ni, na, nb};
+    for (int t = 0; t < 3; t++)
+        for (size_t i = 0; i < sizes[t]; i++) {
+            double keep = params[t][i];
+            params[t][i] = keep + h;
+            double up = lora_dot(g, x, a, b, N, C, R, OC, s);
+            params[t][i] = keep - h;
+            double dn = lora_dot(g, x, a, b, N, C, R, OC, s);
+            params[t][i] = keep;
+            double e = fabs((up - dn) / (2 * h) - grads[t][i]);
+            if (e > worst) worst = e;
+        }
+    printf("    naive lora backward vs central differences: max |error| %.2e\n", worst);
+    CU_ASSERT(worst < 1e-7);
+    free(fx), free(fa), free(fb), free(fg), free(x), free(a), free(b), free(g), free(u), free(out);
+    free(dx), free(da), free(db), free(du);
+}
+
+static void test_lora(void) {
+    check_lora(13, 20, 4, 36, 2.0f, 1);
+    check_lora(7, 36, 8, 20, 0.5f, 0);
+    check_lora(1, 3, 1, 5, 1.0f, 1);
+    check_lora(130, 100, 16, 300, 2.0f, 1); /* big enough for the threaded sgemm */
+}
+
 /* ---- attention ------------------------------------------------------------- */
 
 /* Mask patterns for batch row b: 0 all real, 1 padded tail, 2 only position
@@ -616,6 +699,8 @@ int main(void) {
         {"embeddings fwd/bwd vs naive", test_embed},
         {"layernorm fwd/bwd vs naive", test_layernorm},
         {"matmul fwd/bwd vs naive", test_matmul},
+        {"lora: naive backward vs finite differences", test_lora_naive_fd},
+        {"lora fwd/bwd vs naive", test_lora},
         {"attention fwd/bwd (masks, dropout) vs naive", test_attention},
         {"gelu fwd/bwd vs naive", test_gelu},
         {"residual fwd/bwd vs naive", test_residual},
