@@ -17,11 +17,12 @@
 #      image lacks openblas/cJSON/utf8proc/CUnit headers or libraries) and a
 #      prebuilt build-gpu-prebuilt/ was carried, its binaries are used instead
 #      (see "Prebuilt fallback" below)
-#   3. the CUDA test suite (tests/test_cuda.c: every op vs the CPU backend,
-#      dropout bitwise, run-to-run bits, model vs PyTorch, 100 training steps
-#      CPU vs GPU; rerun with MTL_CUDA_SYNC=1 only if it died of a CUDA/cuBLAS
-#      error or a signal), then every suite via tests/run_tests.sh (test_cuda
-#      runs again there; no second `make`)
+#   3. the op table (tests/test_backend_ops.c: every op on CUDA fp32, TF32
+#      and bf16 vs the naive reference, run-to-run bits), the CUDA test suite
+#      (tests/test_cuda.c: dropout bitwise equal to the CPU, model vs PyTorch,
+#      100 training steps CPU vs GPU; rerun with MTL_CUDA_SYNC=1 only if it
+#      died of a CUDA/cuBLAS error or a signal), then every suite via
+#      tests/run_tests.sh (both run again there; no second `make`)
 #   4. mtl bench-kernels --device cuda, fp32, --tf32 and --precision bf16
 #      (preset base, B 32, T 128) -> runs/bench-kernels-cuda{,-tf32,-bf16}.csv;
 #   5. mtl bench-step --device cuda, preset base, batch 32, seq 128 and 384,
@@ -107,6 +108,7 @@ if [ ! -x "$MTL" ]; then
 fi
 
 # 3. tests
+step test_backend_ops 120 "$BUILD/tests/test_backend_ops"
 step test_cuda 150 "$BUILD/tests/test_cuda"
 rc=$?
 # A CUDA/cuBLAS error (die() -> rc 1 with "CUDA error at" / "cuBLAS error at")

@@ -12,13 +12,14 @@
  *   args    the same parameter names, in parentheses (to forward a call).
  * OPS_UNPAREN(params) drops the parentheses.
  *
- * Adding an op (checklist, 5 files):
+ * Adding an op (checklist):
  *   1. an entry below, with its contract in a comment (the math, what
  *      accumulates, what may be NULL);
  *   2. cpu_<name> in a kernels/cpu/ file (named after the op family);
  *   3. cu_<name> in the kernels/cuda/ .cu file of the same name;
- *   4. its naive reference in reference/naive.{h,c} and a case in
- *      tests/test_kernels.c (CPU vs naive) and tests/test_cuda.c (CUDA vs CPU);
+ *   4. its naive reference in reference/naive.{h,c}, its wrapper in
+ *      reference/naive_backend.c, and its cases in tests/test_backend_ops.c
+ *      (run on every backend present, each against the naive reference);
  *   5. its shapes in bench/bench_kernels.c's build_specs (calls per step).
  * The prototypes, fill tables, profiler and names follow from step 1.
  *

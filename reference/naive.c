@@ -165,7 +165,7 @@ static double att_drop_factor(size_t idx, float p, uint64_t seed, uint32_t step,
 
 void naive_attention_forward(double *out, double *att, const double *qkv, const int *mask, int B,
                              int T, int C, int NH, float p_drop, uint64_t seed, uint32_t step,
-                             uint32_t stream) {
+                             uint32_t stream, uint64_t first) {
     int hs = C / NH;
     double scale = 1.0 / sqrt((double)hs);
     for (int b = 0; b < B; b++)
@@ -189,7 +189,7 @@ void naive_attention_forward(double *out, double *att, const double *qkv, const 
                 for (int d = 0; d < hs; d++) {
                     double o = 0;
                     for (int j = 0; j < T; j++)
-                        o += P[j] * att_drop_factor(att_at(b, h, i, j, NH, T), p_drop, seed, step, stream) *
+                        o += P[j] * att_drop_factor(first + att_at(b, h, i, j, NH, T), p_drop, seed, step, stream) *
                              qkv[qkv_at(b, j, 2, h, d, T, C, hs)];
                     out[((size_t)b * T + i) * C + (size_t)h * hs + d] = o;
                 }
@@ -202,7 +202,8 @@ void naive_attention_forward(double *out, double *att, const double *qkv, const 
  *   dq_i += sum_j dS_ij k_j / sqrt(hs) ;  dk_j += sum_i dS_ij q_i / sqrt(hs) */
 void naive_attention_backward(double *dqkv, const double *dout, const double *qkv,
                               const double *att, const int *mask, int B, int T, int C, int NH,
-                              float p_drop, uint64_t seed, uint32_t step, uint32_t stream) {
+                              float p_drop, uint64_t seed, uint32_t step, uint32_t stream,
+                              uint64_t first) {
     (void)mask; /* masked keys already have P = 0, hence dS = 0 */
     int hs = C / NH;
     double scale = 1.0 / sqrt((double)hs);
@@ -214,7 +215,7 @@ void naive_attention_backward(double *dqkv, const double *dout, const double *qk
                 const double *dO = dout + ((size_t)b * T + i) * C + (size_t)h * hs;
                 double rowdot = 0;
                 for (int j = 0; j < T; j++) {
-                    double f = att_drop_factor(att_at(b, h, i, j, NH, T), p_drop, seed, step, stream);
+                    double f = att_drop_factor(first + att_at(b, h, i, j, NH, T), p_drop, seed, step, stream);
                     double dpd = 0;
                     for (int d = 0; d < hs; d++) {
                         dpd += dO[d] * qkv[qkv_at(b, j, 2, h, d, T, C, hs)];
@@ -264,14 +265,14 @@ void naive_residual_backward(double *da, double *db, const double *dout, size_t 
 }
 
 void naive_dropout_forward(double *out, const double *inp, size_t n, float p, uint64_t seed,
-                           uint32_t step, uint32_t stream) {
+                           uint32_t step, uint32_t stream, uint64_t first) {
     for (size_t i = 0; i < n; i++)
-        out[i] = inp[i] * att_drop_factor(i, p, seed, step, stream);
+        out[i] = inp[i] * att_drop_factor(first + i, p, seed, step, stream);
 }
 
 void naive_dropout_backward(double *dinp, const double *dout, size_t n, float p, uint64_t seed,
-                            uint32_t step, uint32_t stream) {
-    for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * att_drop_factor(i, p, seed, step, stream);
+                            uint32_t step, uint32_t stream, uint64_t first) {
+    for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * att_drop_factor(first + i, p, seed, step, stream);
 }
 
 /* ---- cross-entropy, qa split --------------------------------------------- */

@@ -2,7 +2,7 @@
  * versions of every Backend op (kernels/backend.h), same argument order, no
  * BLAS, no threads, no Backend pointer. Backward functions ACCUMULATE (+=)
  * like the fast kernels. Dropout decisions use rng_keep() from impl/base/rng.h with
- * the same element indices, so with dropout on the naive and fast results can
+ * the same element indices (from `first`, as kernels/ops.h), so with dropout on the naive and fast results can
  * be compared element by element. */
 #ifndef MTL_NAIVE_H
 #define MTL_NAIVE_H
@@ -36,10 +36,11 @@ void naive_lora_backward(double *dinp, double *da, double *db, double *du, const
 /* No scratch: the naive attention needs none. att [B,NH,T,T] holds P. */
 void naive_attention_forward(double *out, double *att, const double *qkv, const int *mask, int B,
                              int T, int C, int NH, float p_drop, uint64_t seed, uint32_t step,
-                             uint32_t stream);
+                             uint32_t stream, uint64_t first);
 void naive_attention_backward(double *dqkv, const double *dout, const double *qkv,
                               const double *att, const int *mask, int B, int T, int C, int NH,
-                              float p_drop, uint64_t seed, uint32_t step, uint32_t stream);
+                              float p_drop, uint64_t seed, uint32_t step, uint32_t stream,
+                              uint64_t first);
 
 void naive_gelu_forward(double *out, const double *inp, size_t n);
 void naive_gelu_backward(double *dinp, const double *inp, const double *dout, size_t n);
@@ -48,9 +49,9 @@ void naive_residual_forward(double *out, const double *a, const double *b, size_
 void naive_residual_backward(double *da, double *db, const double *dout, size_t n);
 
 void naive_dropout_forward(double *out, const double *inp, size_t n, float p, uint64_t seed,
-                           uint32_t step, uint32_t stream);
+                           uint32_t step, uint32_t stream, uint64_t first);
 void naive_dropout_backward(double *dinp, const double *dout, size_t n, float p, uint64_t seed,
-                            uint32_t step, uint32_t stream);
+                            uint32_t step, uint32_t stream, uint64_t first);
 
 void naive_crossentropy_forward(double *losses, double *probs, const double *logits,
                                 const int *targets, int N, int V);

@@ -7,7 +7,7 @@
  * Tolerances: with both inputs rounded to bf16 the products are exact in
  * fp32 (8-bit x 8-bit significands), so against the naive reference on the
  * same rounded inputs only the fp32 accumulation differs: K-term sums, K <=
- * ~1000, as TOL_DOT of test_kernels.c (atol 1e-4, rtol 1e-4). Against the
+ * ~1000, as DOT of test_backend_ops.c (atol 1e-4, rtol 1e-4). Against the
  * unrounded fp32 inputs the error is ~2^-9 relative per input, i.e. about
  * sqrt(K) * 2^-8 * |x||w| on a K-term sum: those differences are asserted to
  * be present (so the test would notice a bf16 path that silently ran fp32). */

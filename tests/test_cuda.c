@@ -1,49 +1,31 @@
-/* The CUDA backend against the CPU backend, op by op and for the whole model.
+/* The CUDA backend: what the op table of tests/test_backend_ops.c (every op
+ * on every backend, CUDA in fp32, TF32 and bf16 included, vs the naive
+ * reference) does not cover.
  *
  * Without a usable GPU (or in a build without CUDA) this prints
  *   SKIP cuda: <reason>
  * registers no test and exits 0: tests/run_tests.sh counts the skip, never a
  * pass.
  *
- * With a GPU (TF32 off unless stated):
- *   - every op of kernels/backend.h on random inputs, including odd sizes,
- *     forward and backward, backward on non-zero gradients (accumulation),
- *     vs backend_cpu(); and each GPU op run twice gives the same bits;
+ * With a GPU:
+ *   - every op pointer filled; the memory ops;
  *   - dropout: values and masks bitwise equal to the CPU's;
+ *   - sumsq: GPU vs CPU to 1e-12 (double sums of float squares), repeat bitwise;
  *   - the model on the GPU vs reference/debug_state_tiny.bin (PyTorch);
  *   - 100 training steps CPU vs GPU from one seed (losses within 1e-3
- *     relative) and two GPU runs bitwise identical.
- *
- * Tolerances (GPU fp32 vs CPU fp32 on inputs of size ~1):
- *   TOL_EXACT  same IEEE operations on both sides (moves, one add/divide)
- *   TOL_ELEM   a few roundings, FMA contraction on the GPU:    atol 1e-6, rtol 1e-5
- *   TOL_FUNC   CUDA expf/erff vs the CPU's own exp/Phi (~2 ulp; Phi 1.5e-7
- *              absolute), times |x| <= 6 in GELU:               atol 4e-6, rtol 1e-5
- *   TOL_DOT    K-term sums in another order (cuBLAS/BLAS blocking, K <= ~400,
- *              error ~ sqrt(K) eps |terms|):                     atol 1e-4, rtol 1e-4
- *   TOL_TF32   TF32 tensor cores (10-bit mantissa products):    atol 3e-2, rtol 1e-2 */
+ *     relative) and two GPU runs bitwise identical;
+ *   - GradNorm's per-task gradient norms GPU vs CPU. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
-#include "cpu/cpu_bf16.h"
 #include "debugstate.h"
 #include "gradnorm.h"
 #include "model.h"
 #include "rng.h"
 #include "testutil.h"
-
-typedef struct {
-    double atol, rtol;
-} Tol;
-
-static const Tol TOL_EXACT = {0.0, 0.0};
-static const Tol TOL_ELEM = {1e-6, 1e-5};
-static const Tol TOL_FUNC = {4e-6, 1e-5};
-static const Tol TOL_DOT = {1e-4, 1e-4};
-static const Tol TOL_TF32 = {3e-2, 1e-2};
 
 static Backend *g_cpu, *g_gpu;
 
@@ -56,13 +38,6 @@ static float *rnd(size_t n, uint32_t stream, float lo, float hi) {
     return x;
 }
 
-/* Integers in [0, hi). */
-static int *rnd_ints(size_t n, uint32_t stream, int hi) {
-    int *x = xmalloc((n ? n : 1) * sizeof *x);
-    for (size_t i = 0; i < n; i++) x[i] = (int)(rng_uniform(77, 0, stream, i) * (float)hi) % hi;
-    return x;
-}
-
 /* ---- backend buffers -------------------------------------------------------- */
 
 static float *dev_f(Backend *be, const float *h, size_t n) {
@@ -71,31 +46,22 @@ static float *dev_f(Backend *be, const float *h, size_t n) {
     return d;
 }
 
-static int *dev_i(Backend *be, const int *h, size_t n) {
-    int *d = be->alloc(be, n * sizeof *d);
-    be->upload(be, d, h, n * sizeof *d);
-    return d;
-}
-
-/* Outputs of one run of an op, downloaded to the host, each with the
- * tolerance it is compared with. */
+/* Outputs of one run of an op, downloaded to the host. */
 enum { MAX_OUTS = 8 };
 typedef struct {
     const char *name[MAX_OUTS];
     float *h[MAX_OUTS];
     size_t n[MAX_OUTS];
-    Tol tol[MAX_OUTS];
     int k;
 } Outs;
 
-static void take(Outs *o, Backend *be, const char *name, const float *dev, size_t n, Tol tol) {
+static void take(Outs *o, Backend *be, const char *name, const float *dev, size_t n) {
     if (o->k == MAX_OUTS) {
         fprintf(stderr, "test_cuda: too many outputs\n");
         exit(2);
     }
     o->name[o->k] = name;
     o->n[o->k] = n;
-    o->tol[o->k] = tol;
     o->h[o->k] = xmalloc((n ? n : 1) * sizeof(float));
     be->download(be, o->h[o->k], dev, n * sizeof(float));
     o->k++;
@@ -108,361 +74,6 @@ static void outs_free(Outs *o) {
 
 static int same_bits(const float *a, const float *b, size_t n) {
     return memcmp(a, b, n * sizeof *a) == 0;
-}
-
-/* Run `run` on the CPU and twice on the GPU: GPU vs CPU within each output's
- * tolerance, GPU run 1 vs run 2 bit for bit. */
-typedef void (*RunFn)(Backend *be, const void *arg, Outs *out);
-
-static void compare_backends(const char *what, RunFn run, const void *arg) {
-    Outs c = {0}, g1 = {0}, g2 = {0};
-    run(g_cpu, arg, &c);
-    run(g_gpu, arg, &g1);
-    run(g_gpu, arg, &g2);
-    CU_ASSERT_FATAL(c.k == g1.k && g1.k == g2.k);
-    for (int i = 0; i < c.k; i++) {
-        char label[96];
-        snprintf(label, sizeof label, "%s %s", what, c.name[i]);
-        CU_ASSERT(testutil_allclose(label, g1.h[i], c.h[i], c.n[i], c.tol[i].atol, c.tol[i].rtol));
-        if (!same_bits(g1.h[i], g2.h[i], c.n[i])) {
-            printf("    %s: two GPU runs differ in their bits\n", label);
-            CU_FAIL("GPU result not bitwise reproducible");
-        }
-    }
-    outs_free(&c);
-    outs_free(&g1);
-    outs_free(&g2);
-}
-
-/* ---- embeddings --------------------------------------------------------------- */
-
-typedef struct {
-    int B, T, C, V;
-} EmbCase;
-
-static void run_embed(Backend *be, const void *arg, Outs *o) {
-    const EmbCase *k = arg;
-    size_t N = (size_t)k->B * k->T, C = (size_t)k->C;
-    int *ids = rnd_ints(N, 1, k->V), *tt = rnd_ints(N, 2, 2);
-    float *wte = rnd(k->V * C, 3, -1, 1), *wpe = rnd(k->T * C, 4, -1, 1), *wtt = rnd(2 * C, 5, -1, 1);
-    float *dout = rnd(N * C, 6, -1, 1), *g_te = rnd(k->V * C, 7, -1, 1);
-    float *g_pe = rnd(k->T * C, 8, -1, 1), *g_tt = rnd(2 * C, 9, -1, 1);
-    int *d_ids = dev_i(be, ids, N), *d_tt = dev_i(be, tt, N);
-    float *d_wte = dev_f(be, wte, k->V * C), *d_wpe = dev_f(be, wpe, k->T * C);
-    float *d_wtt = dev_f(be, wtt, 2 * C), *d_dout = dev_f(be, dout, N * C);
-    float *d_gte = dev_f(be, g_te, k->V * C), *d_gpe = dev_f(be, g_pe, k->T * C);
-    float *d_gtt = dev_f(be, g_tt, 2 * C), *d_out = be->alloc(be, N * C * sizeof(float));
-    be->embed_forward(be, d_out, d_ids, d_tt, d_wte, d_wpe, d_wtt, k->B, k->T, k->C);
-    be->embed_backward(be, d_gte, d_gpe, d_gtt, d_dout, d_ids, d_tt, k->B, k->T, k->C);
-    take(o, be, "out", d_out, N * C, TOL_EXACT);
-    take(o, be, "dwte", d_gte, k->V * C, TOL_DOT);
-    take(o, be, "dwpe", d_gpe, k->T * C, TOL_EXACT); /* same order as the CPU */
-    take(o, be, "dwtt", d_gtt, 2 * C, TOL_DOT);
-    void *dev[] = {d_ids, d_tt, d_wte, d_wpe, d_wtt, d_dout, d_gte, d_gpe, d_gtt, d_out};
-    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) be->free(be, dev[i]);
-    void *host[] = {ids, tt, wte, wpe, wtt, dout, g_te, g_pe, g_tt};
-    for (size_t i = 0; i < sizeof host / sizeof host[0]; i++) free(host[i]);
-}
-
-static void test_embed(void) {
-    /* odd sizes; then V = 3 so every id has > 64 positions (the segmented
-     * path of the GPU backward), as token type 0/1 always do at B*T = 512 */
-    const EmbCase cases[] = {{2, 7, 20, 11}, {3, 13, 36, 50}, {4, 128, 36, 3}, {8, 64, 128, 1000}};
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) compare_backends("embed", run_embed, &cases[i]);
-}
-
-/* ---- LayerNorm -------------------------------------------------------------- */
-
-typedef struct {
-    int N, C;
-    float eps;
-} LnCase;
-
-static void run_layernorm(Backend *be, const void *arg, Outs *o) {
-    const LnCase *k = arg;
-    size_t NC = (size_t)k->N * k->C;
-    float *x = rnd(NC, 10, -1.5f, 2.5f), *w = rnd(k->C, 11, 0.5f, 1.5f), *b = rnd(k->C, 12, -1, 1);
-    float *dout = rnd(NC, 13, -1, 1), *gx = rnd(NC, 14, -1, 1), *gw = rnd(k->C, 15, -1, 1);
-    float *gb = rnd(k->C, 16, -1, 1);
-    float *d_x = dev_f(be, x, NC), *d_w = dev_f(be, w, k->C), *d_b = dev_f(be, b, k->C);
-    float *d_dout = dev_f(be, dout, NC), *d_gx = dev_f(be, gx, NC), *d_gw = dev_f(be, gw, k->C);
-    float *d_gb = dev_f(be, gb, k->C), *d_out = be->alloc(be, NC * sizeof(float));
-    float *d_mean = be->alloc(be, k->N * sizeof(float)), *d_rstd = be->alloc(be, k->N * sizeof(float));
-    be->layernorm_forward(be, d_out, d_mean, d_rstd, d_x, d_w, d_b, k->N, k->C, k->eps);
-    be->layernorm_backward(be, d_gx, d_gw, d_gb, d_dout, d_x, d_w, d_mean, d_rstd, k->N, k->C);
-    take(o, be, "out", d_out, NC, TOL_ELEM);
-    take(o, be, "mean", d_mean, k->N, TOL_ELEM);
-    take(o, be, "rstd", d_rstd, k->N, TOL_ELEM);
-    take(o, be, "dinp", d_gx, NC, TOL_ELEM);
-    take(o, be, "dw", d_gw, k->C, TOL_DOT);
-    take(o, be, "db", d_gb, k->C, TOL_DOT);
-    void *dev[] = {d_x, d_w, d_b, d_dout, d_gx, d_gw, d_gb, d_out, d_mean, d_rstd};
-    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) be->free(be, dev[i]);
-    void *host[] = {x, w, b, dout, gx, gw, gb};
-    for (size_t i = 0; i < sizeof host / sizeof host[0]; i++) free(host[i]);
-}
-
-static void test_layernorm(void) {
-    const LnCase cases[] = {{7, 20, 1e-5f}, {13, 36, 1e-12f}, {300, 768, 1e-12f}, {1030, 33, 1e-12f}};
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        compare_backends("layernorm", run_layernorm, &cases[i]);
-}
-
-/* ---- matmul ------------------------------------------------------------------- */
-
-typedef struct {
-    int N, C, OC, bias, dinp;
-    Tol tol;
-    int bf16_inputs; /* x, w and dout rounded to bf16 on the host first */
-} MmCase;
-
-static void round_to_bf16(float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = bf16_to_float(bf16_round(x[i]));
-}
-
-static void run_matmul(Backend *be, const void *arg, Outs *o) {
-    const MmCase *k = arg;
-    size_t NC = (size_t)k->N * k->C, OCC = (size_t)k->OC * k->C, NO = (size_t)k->N * k->OC;
-    float *x = rnd(NC, 20, -1, 1), *w = rnd(OCC, 21, -1, 1), *b = rnd(k->OC, 22, -1, 1);
-    float *dout = rnd(NO, 23, -1, 1), *gx = rnd(NC, 24, -1, 1), *gw = rnd(OCC, 25, -1, 1);
-    float *gb = rnd(k->OC, 26, -1, 1);
-    if (k->bf16_inputs) round_to_bf16(x, NC), round_to_bf16(w, OCC), round_to_bf16(dout, NO);
-    float *d_x = dev_f(be, x, NC), *d_w = dev_f(be, w, OCC), *d_b = dev_f(be, b, k->OC);
-    float *d_dout = dev_f(be, dout, NO), *d_gx = dev_f(be, gx, NC), *d_gw = dev_f(be, gw, OCC);
-    float *d_gb = dev_f(be, gb, k->OC), *d_out = be->alloc(be, NO * sizeof(float));
-    be->matmul_forward(be, d_out, d_x, d_w, k->bias ? d_b : NULL, k->N, k->C, k->OC);
-    be->matmul_backward(be, k->dinp ? d_gx : NULL, d_gw, k->bias ? d_gb : NULL, d_dout, d_x, d_w,
-                        k->N, k->C, k->OC);
-    take(o, be, "out", d_out, NO, k->tol);
-    take(o, be, "dinp", d_gx, NC, k->tol);
-    take(o, be, "dw", d_gw, OCC, k->tol);
-    take(o, be, "dbias", d_gb, k->OC, TOL_DOT);
-    void *dev[] = {d_x, d_w, d_b, d_dout, d_gx, d_gw, d_gb, d_out};
-    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) be->free(be, dev[i]);
-    void *host[] = {x, w, b, dout, gx, gw, gb};
-    for (size_t i = 0; i < sizeof host / sizeof host[0]; i++) free(host[i]);
-}
-
-static void test_matmul(void) {
-    const MmCase cases[] = {{7, 20, 13, 1, 1, TOL_DOT, 0},   {39, 36, 9, 0, 1, TOL_DOT, 0},
-                            {13, 36, 108, 1, 0, TOL_DOT, 0}, {256, 128, 384, 1, 1, TOL_DOT, 0},
-                            {1, 5, 3, 1, 1, TOL_DOT, 0},     {300, 257, 2, 1, 1, TOL_DOT, 0}};
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        compare_backends("matmul", run_matmul, &cases[i]);
-}
-
-/* ---- lora ------------------------------------------------------------------------ */
-
-typedef struct {
-    int N, C, R, OC, dinp;
-    float s;
-} LoraCase;
-
-static void run_lora(Backend *be, const void *arg, Outs *o) {
-    const LoraCase *k = arg;
-    size_t ni = (size_t)k->N * k->C, na = (size_t)k->R * k->C, nb = (size_t)k->OC * k->R;
-    size_t no = (size_t)k->N * k->OC, nu = (size_t)k->N * k->R;
-    float *x = rnd(ni, 90, -1, 1), *a = rnd(na, 91, -1, 1), *b = rnd(nb, 92, -1, 1);
-    float *out = rnd(no, 93, -1, 1), *dout = rnd(no, 94, -1, 1), *gx = rnd(ni, 95, -1, 1);
-    float *ga = rnd(na, 96, -1, 1), *gb = rnd(nb, 97, -1, 1);
-    float *d_x = dev_f(be, x, ni), *d_a = dev_f(be, a, na), *d_b = dev_f(be, b, nb);
-    float *d_out = dev_f(be, out, no), *d_dout = dev_f(be, dout, no), *d_gx = dev_f(be, gx, ni);
-    float *d_ga = dev_f(be, ga, na), *d_gb = dev_f(be, gb, nb);
-    float *d_u = be->alloc(be, nu * sizeof(float)), *d_du = be->alloc(be, nu * sizeof(float));
-    be->lora_forward(be, d_out, d_u, d_x, d_a, d_b, k->N, k->C, k->R, k->OC, k->s);
-    be->lora_backward(be, k->dinp ? d_gx : NULL, d_ga, d_gb, d_du, d_dout, d_x, d_u, d_a, d_b, k->N,
-                      k->C, k->R, k->OC, k->s);
-    take(o, be, "out (accumulated)", d_out, no, TOL_DOT);
-    take(o, be, "u", d_u, nu, TOL_DOT);
-    take(o, be, "du", d_du, nu, TOL_DOT);
-    take(o, be, "dinp", d_gx, ni, TOL_DOT);
-    take(o, be, "da", d_ga, na, TOL_DOT);
-    take(o, be, "db", d_gb, nb, TOL_DOT);
-    void *dev[] = {d_x, d_a, d_b, d_out, d_dout, d_gx, d_ga, d_gb, d_u, d_du};
-    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) be->free(be, dev[i]);
-    void *host[] = {x, a, b, out, dout, gx, ga, gb};
-    for (size_t i = 0; i < sizeof host / sizeof host[0]; i++) free(host[i]);
-}
-
-static void test_lora(void) {
-    const LoraCase cases[] = {{13, 20, 4, 36, 1, 2.0f}, {7, 36, 8, 20, 0, 0.5f}, {1, 3, 1, 5, 1, 1.0f},
-                              {256, 384, 16, 1152, 1, 2.0f}};
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) compare_backends("lora", run_lora, &cases[i]);
-}
-
-/* TF32 tensor-core matmul: a second backend with tf32 = 1, loose tolerance. */
-static void test_matmul_tf32(void) {
-    char why[256];
-    Backend *tf = backend_cuda(1, why, sizeof why);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(tf);
-    Backend *fp32 = g_gpu;
-    const MmCase k = {256, 128, 384, 1, 1, TOL_TF32, 0};
-    g_gpu = tf;
-    compare_backends("matmul tf32", run_matmul, &k);
-    g_gpu = fp32;
-    tf->destroy(tf);
-}
-
-/* bf16 matmul: the GPU's bf16 backend vs the CPU's fp32 one, both fed inputs
- * already rounded to bf16 (the GPU's rounding of them is then the identity,
- * which the case also checks). The bf16 products are exact in fp32, so only
- * the K-order of the fp32 sums differs: TOL_DOT. Needs no bf16 on the CPU. */
-static void test_matmul_bf16(void) {
-    char why[256];
-    Backend *gpu = backend_cuda_bf16(why, sizeof why);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(gpu);
-    CU_ASSERT_EQUAL(gpu->precision, PREC_BF16);
-    Backend *g0 = g_gpu;
-    g_gpu = gpu;
-    const MmCase cases[] = {{7, 20, 13, 1, 1, TOL_DOT, 1}, {256, 128, 384, 1, 1, TOL_DOT, 1},
-                            {300, 257, 2, 1, 1, TOL_DOT, 1}};
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        compare_backends("matmul bf16", run_matmul, &cases[i]);
-    g_gpu = g0;
-    gpu->destroy(gpu);
-}
-
-/* ---- attention ---------------------------------------------------------------- */
-
-typedef struct {
-    int B, T, C, NH;
-    float p;
-    uint64_t first; /* RNG counter of element 0 (a batch slice's offset) */
-} AttCase;
-
-/* Mask row b: all real; padded tail; only position 0 real; holes; no real key. */
-static int mask_value(int b, int t, int T) {
-    switch (b % 5) {
-    case 0: return 1;
-    case 1: return t < T - 3;
-    case 2: return t == 0;
-    case 3: return t % 3 != 1;
-    default: return 0;
-    }
-}
-
-static void run_attention(Backend *be, const void *arg, Outs *o) {
-    const AttCase *k = arg;
-    int B = k->B, T = k->T, C = k->C, NH = k->NH;
-    size_t BT = (size_t)B * T, BTC = BT * C, att_n = (size_t)B * NH * T * T;
-    float *qkv = rnd(3 * BTC, 30, -1, 1), *dout = rnd(BTC, 31, -1, 1), *g = rnd(3 * BTC, 32, -1, 1);
-    int *mask = xmalloc(BT * sizeof *mask);
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++) mask[(size_t)b * T + t] = mask_value(b, t, T);
-    float *d_qkv = dev_f(be, qkv, 3 * BTC), *d_dout = dev_f(be, dout, BTC), *d_g = dev_f(be, g, 3 * BTC);
-    int *d_mask = dev_i(be, mask, BT);
-    float *d_out = be->alloc(be, BTC * sizeof(float)), *d_att = be->alloc(be, att_n * sizeof(float));
-    float *d_scr = be->alloc(be, (4 * BTC + att_n) * sizeof(float));
-    uint64_t seed = 0x5eedULL;
-    be->attention_forward(be, d_out, d_att, d_scr, d_qkv, d_mask, B, T, C, NH, k->p, seed, 3, 17, k->first);
-    be->attention_backward(be, d_g, d_scr, d_dout, d_qkv, d_att, d_mask, B, T, C, NH, k->p, seed, 3,
-                           17, k->first);
-    take(o, be, "out", d_out, BTC, TOL_DOT);
-    take(o, be, "att", d_att, att_n, TOL_ELEM);
-    take(o, be, "dqkv", d_g, 3 * BTC, TOL_DOT);
-    void *dev[] = {d_qkv, d_dout, d_g, d_mask, d_out, d_att, d_scr};
-    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) be->free(be, dev[i]);
-    free(qkv);
-    free(dout);
-    free(g);
-    free(mask);
-}
-
-static void test_attention(void) {
-    const AttCase cases[] = {{2, 7, 20, 2, 0.0f, 0},   {3, 13, 36, 4, 0.0f, 0}, {5, 13, 36, 4, 0.2f, 0},
-                             {2, 64, 128, 4, 0.1f, 0}, {5, 33, 48, 3, 0.5f, 0}, {4, 128, 256, 4, 0.1f, 0},
-                             {1, 1, 8, 2, 0.0f, 0},     {3, 13, 36, 4, 0.2f, 4 * 13 * 13 + 1},
-                             {2, 64, 128, 4, 0.1f, 6}};
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        compare_backends("attention", run_attention, &cases[i]);
-}
-
-/* ---- elementwise ops ------------------------------------------------------------ */
-
-typedef struct {
-    size_t n;
-} SizeCase;
-
-static void run_gelu(Backend *be, const void *arg, Outs *o) {
-    size_t n = ((const SizeCase *)arg)->n;
-    float *x = rnd(n, 40, -6, 6), *dout = rnd(n, 41, -1, 1), *g = rnd(n, 42, -1, 1);
-    float *d_x = dev_f(be, x, n), *d_dout = dev_f(be, dout, n), *d_g = dev_f(be, g, n);
-    float *d_out = be->alloc(be, n * sizeof(float));
-    be->gelu_forward(be, d_out, d_x, n);
-    be->gelu_backward(be, d_g, d_x, d_dout, n);
-    take(o, be, "out", d_out, n, TOL_FUNC);
-    take(o, be, "dinp", d_g, n, TOL_FUNC);
-    void *dev[] = {d_x, d_dout, d_g, d_out};
-    for (size_t i = 0; i < 4; i++) be->free(be, dev[i]);
-    free(x);
-    free(dout);
-    free(g);
-}
-
-static void run_residual(Backend *be, const void *arg, Outs *o) {
-    size_t n = ((const SizeCase *)arg)->n;
-    float *a = rnd(n, 43, -1, 1), *b = rnd(n, 44, -1, 1), *dout = rnd(n, 45, -1, 1);
-    float *d_a = dev_f(be, a, n), *d_b = dev_f(be, b, n), *d_dout = dev_f(be, dout, n);
-    float *d_out = be->alloc(be, n * sizeof(float));
-    be->residual_forward(be, d_out, d_a, d_b, n);
-    be->residual_backward(be, d_a, d_b, d_dout, n); /* a and b double as gradients */
-    take(o, be, "out", d_out, n, TOL_EXACT);
-    take(o, be, "da", d_a, n, TOL_EXACT);
-    take(o, be, "db", d_b, n, TOL_EXACT);
-    void *dev[] = {d_a, d_b, d_dout, d_out};
-    for (size_t i = 0; i < 4; i++) be->free(be, dev[i]);
-    free(a);
-    free(b);
-    free(dout);
-}
-
-static void run_qa_split(Backend *be, const void *arg, Outs *o) {
-    size_t n = ((const SizeCase *)arg)->n; /* B*T with B = 1 */
-    float *qa = rnd(2 * n, 46, -1, 1), *ds = rnd(2 * n, 47, -1, 1), *g = rnd(2 * n, 48, -1, 1);
-    float *d_qa = dev_f(be, qa, 2 * n), *d_ds = dev_f(be, ds, 2 * n), *d_g = dev_f(be, g, 2 * n);
-    float *d_split = be->alloc(be, 2 * n * sizeof(float));
-    be->qa_split_forward(be, d_split, d_qa, 1, (int)n);
-    be->qa_split_backward(be, d_g, d_ds, 1, (int)n);
-    take(o, be, "split", d_split, 2 * n, TOL_EXACT);
-    take(o, be, "dqa", d_g, 2 * n, TOL_EXACT);
-    void *dev[] = {d_qa, d_ds, d_g, d_split};
-    for (size_t i = 0; i < 4; i++) be->free(be, dev[i]);
-    free(qa);
-    free(ds);
-    free(g);
-}
-
-static void run_scale_adamw(Backend *be, const void *arg, Outs *o) {
-    size_t n = ((const SizeCase *)arg)->n;
-    float *p = rnd(n, 50, -1, 1), *x = rnd(n, 51, -3, 3);
-    float *d_p = dev_f(be, p, n), *d_x = dev_f(be, x, n);
-    float *d_m = be->alloc(be, n * sizeof(float)), *d_v = be->alloc(be, n * sizeof(float));
-    be->scale(be, d_x, n, 0.37f);
-    take(o, be, "scale", d_x, n, TOL_EXACT);
-    for (int t = 1; t <= 3; t++) {
-        float *g = rnd(n, 52 + (uint32_t)t, -1, 1);
-        float *d_g = dev_f(be, g, n);
-        be->adamw_update(be, d_p, d_g, d_m, d_v, n, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f, t);
-        be->free(be, d_g);
-        free(g);
-    }
-    take(o, be, "adamw p", d_p, n, TOL_ELEM);
-    take(o, be, "adamw m", d_m, n, TOL_ELEM);
-    take(o, be, "adamw v", d_v, n, TOL_ELEM);
-    void *dev[] = {d_p, d_x, d_m, d_v};
-    for (size_t i = 0; i < 4; i++) be->free(be, dev[i]);
-    free(p);
-    free(x);
-}
-
-static void test_elementwise(void) {
-    const SizeCase sizes[] = {{1}, {7}, {1001}, {4099}, {(1u << 20) + 3}};
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        compare_backends("gelu", run_gelu, &sizes[i]);
-        compare_backends("residual", run_residual, &sizes[i]);
-        compare_backends("qa_split", run_qa_split, &sizes[i]);
-        compare_backends("optim", run_scale_adamw, &sizes[i]);
-    }
 }
 
 /* ---- dropout: bitwise equal to the CPU ----------------------------------------------- */
@@ -483,8 +94,8 @@ static void run_dropout(Backend *be, const void *arg, Outs *o) {
     uint64_t seed = 0xfeedfacecafebeefULL;
     be->dropout_forward(be, d_out, d_x, n, k->p, seed, 12345u, 0x10005u, k->first);
     be->dropout_backward(be, d_g, d_dout, n, k->p, seed, 12345u, 0x10005u, k->first);
-    take(o, be, "out", d_out, n, TOL_EXACT);
-    take(o, be, "dinp", d_g, n, TOL_EXACT);
+    take(o, be, "out", d_out, n);
+    take(o, be, "dinp", d_g, n);
     if (!k->in_place) be->free(be, d_out);
     be->free(be, d_g);
     be->free(be, d_dout);
@@ -518,39 +129,6 @@ static void test_dropout_bitwise(void) {
         outs_free(&c);
         outs_free(&g);
     }
-}
-
-/* ---- cross-entropy --------------------------------------------------------------- */
-
-typedef struct {
-    int N, V;
-} CeCase;
-
-static void run_crossentropy(Backend *be, const void *arg, Outs *o) {
-    const CeCase *k = arg;
-    size_t NV = (size_t)k->N * k->V;
-    float *logits = rnd(NV, 70, -4, 4), *g = rnd(NV, 71, -1, 1);
-    int *tg = rnd_ints((size_t)k->N, 72, k->V);
-    for (int n = 0; n < k->N; n += 3) tg[n] = MTL_IGNORE_INDEX;
-    float *d_l = dev_f(be, logits, NV), *d_g = dev_f(be, g, NV);
-    int *d_t = dev_i(be, tg, (size_t)k->N);
-    float *d_loss = be->alloc(be, (size_t)k->N * sizeof(float)), *d_p = be->alloc(be, NV * sizeof(float));
-    be->crossentropy_forward(be, d_loss, d_p, d_l, d_t, k->N, k->V);
-    be->crossentropy_backward(be, d_g, d_p, d_t, 0.37f, k->N, k->V);
-    take(o, be, "losses", d_loss, (size_t)k->N, TOL_ELEM);
-    take(o, be, "probs", d_p, NV, TOL_ELEM);
-    take(o, be, "dlogits", d_g, NV, TOL_ELEM);
-    void *dev[] = {d_l, d_g, d_t, d_loss, d_p};
-    for (size_t i = 0; i < 5; i++) be->free(be, dev[i]);
-    free(logits);
-    free(g);
-    free(tg);
-}
-
-static void test_crossentropy(void) {
-    const CeCase cases[] = {{1, 1}, {7, 9}, {13, 384}, {4096, 9}, {64, 513}};
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        compare_backends("crossentropy", run_crossentropy, &cases[i]);
 }
 
 /* ---- sum of squares ------------------------------------------------------------------ */
@@ -923,16 +501,7 @@ int main(void) {
     static const TestCase ops[] = {
         {"every op of kernels/ops.h filled", test_every_op_filled},
         {"memory: zero-filled alloc, upload/download/copy/zero, free out of order", test_memory},
-        {"embeddings fwd+bwd vs CPU, GPU repeat bitwise", test_embed},
-        {"layernorm fwd+bwd vs CPU, GPU repeat bitwise", test_layernorm},
-        {"matmul fwd+bwd vs CPU, GPU repeat bitwise", test_matmul},
-        {"matmul with TF32 vs CPU (loose)", test_matmul_tf32},
-        {"matmul bf16 vs CPU bf16, GPU repeat bitwise", test_matmul_bf16},
-        {"lora fwd+bwd vs CPU, GPU repeat bitwise", test_lora},
-        {"attention fwd+bwd (mask, dropout) vs CPU, GPU repeat bitwise", test_attention},
-        {"gelu/residual/qa_split/scale/adamw vs CPU, GPU repeat bitwise", test_elementwise},
         {"dropout values and masks bitwise equal to CPU", test_dropout_bitwise},
-        {"cross-entropy fwd+bwd vs CPU, GPU repeat bitwise", test_crossentropy},
         {"sumsq vs CPU, GPU repeat bitwise", test_sumsq},
         {NULL, NULL}};
     static const TestCase model[] = {

@@ -137,7 +137,7 @@ static double elem_loss(void *p) {
     if (e->op == 0)
         naive_gelu_forward(e->out, e->x, e->n);
     else
-        naive_dropout_forward(e->out, e->x, e->n, e->p, 3, 4, 5);
+        naive_dropout_forward(e->out, e->x, e->n, e->p, 3, 4, 5, 0);
     return dotd(e->r, e->out, e->n);
 }
 
@@ -149,7 +149,7 @@ static void test_fd_elementwise(void) {
     CU_ASSERT(fd_check("gelu d/dinp", elem_loss, &e, e.x, dx, e.n, FD_EPS, FD_TOL, FD_FLOOR));
     e.op = 1, e.p = 0.3f;
     memset(dx, 0, e.n * sizeof *dx);
-    naive_dropout_backward(dx, e.r, e.n, e.p, 3, 4, 5);
+    naive_dropout_backward(dx, e.r, e.n, e.p, 3, 4, 5, 0);
     CU_ASSERT(fd_check("dropout d/dinp (p=0.3)", elem_loss, &e, e.x, dx, e.n, FD_EPS, FD_TOL,
                        FD_FLOOR));
     /* residual: L = r.(a + b), dL/da = dL/db = r */
@@ -200,7 +200,7 @@ typedef struct {
 
 static double attention_loss(void *p) {
     AttP *a = p; /* same seed/step/stream each call: the same dropout mask */
-    naive_attention_forward(a->out, a->att, a->qkv, a->mask, a->B, a->T, a->C, a->NH, a->p, 9, 8, 7);
+    naive_attention_forward(a->out, a->att, a->qkv, a->mask, a->B, a->T, a->C, a->NH, a->p, 9, 8, 7, 0);
     return dotd(a->r, a->out, (size_t)a->B * a->T * a->C);
 }
 
@@ -213,7 +213,7 @@ static void check_fd_attention(float p) {
     a.att = zerosd((size_t)a.B * a.NH * a.T * a.T);
     double *dq = zerosd(nq);
     attention_loss(&a);
-    naive_attention_backward(dq, a.r, a.qkv, a.att, mask, a.B, a.T, a.C, a.NH, p, 9, 8, 7);
+    naive_attention_backward(dq, a.r, a.qkv, a.att, mask, a.B, a.T, a.C, a.NH, p, 9, 8, 7, 0);
     char label[64];
     snprintf(label, sizeof label, "attention d/dqkv (mask, p=%.1f)", (double)p);
     CU_ASSERT(fd_check(label, attention_loss, &a, a.qkv, dq, nq, FD_EPS, FD_TOL, FD_FLOOR));

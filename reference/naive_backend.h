@@ -1,0 +1,20 @@
+/* naive_backend.h — reference/naive.c as a Backend (test-only): every op
+ * converts its float inputs to double, runs the naive double-precision
+ * version, and rounds the results back to float. Memory is host memory.
+ * tests/test_backend_ops.c runs one table of op cases on it and on every real
+ * backend and compares them (ggml's test-backend-ops idea).
+ *
+ * bf16 = 1 is the reference of a --precision bf16 backend: the matmul inputs
+ * (inp, w, and dout in the backward) are rounded to bf16 (round to nearest
+ * even, cpu/cpu_bf16.h) before the double-precision product, as the bf16
+ * backends round them before their fp32-accumulating GEMM; every other op is
+ * the same as with bf16 = 0.
+ */
+#ifndef MTL_NAIVE_BACKEND_H
+#define MTL_NAIVE_BACKEND_H
+
+#include "backend.h"
+
+Backend *backend_naive(int bf16);
+
+#endif
