@@ -73,10 +73,8 @@ DEFS     += -DMTL_CUDA
 NVFLAGS  := -O3 -std=c++17 $(IMPL_INC) -Ikernels -Xcompiler -fPIC,-Wall \
             -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
-# kernels/cuda/bench.cu (GPU timers and roofline probes, cuda_bench.h) sits
-# with the backend it needs but belongs to libbench.a.
-CU_SRC   := $(filter-out kernels/cuda/dist_nccl.cu kernels/cuda/bench.cu,$(wildcard kernels/cuda/*.cu))
-BENCH_CU_SRC := kernels/cuda/bench.cu
+CU_SRC   := $(filter-out kernels/cuda/dist_nccl.cu,$(wildcard kernels/cuda/*.cu))
+BENCH_CU_SRC := $(wildcard bench/*.cu)
 else
 CU_SRC   :=
 BENCH_CU_SRC :=
@@ -111,7 +109,7 @@ endif
 CFLAGS   := $(CFLAGS_BASE) $(DEFS)
 
 # Layers (README "Layout"): libmtl.a = kernels/ + impl/ (no bench, no
-# reference code); libbench.a = bench/*.c and kernels/cuda/bench.cu (the
+# reference code); libbench.a = bench/*.c and bench/*.cu (the
 # bench-* commands and their harness, on top of libmtl.a); build/mtl = impl/cli/main.c + both. reference/*.c
 # (naive double-precision kernels) is linked into the test binaries only.
 LIB_SRC  := $(filter-out impl/cli/main.c,$(wildcard impl/*/*.c)) $(wildcard kernels/*.c kernels/cpu/*.c)

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cuda/cuda_bench.h"
+#include "bench_kernels_cuda.h"
 #include "peak.h"
 
 typedef OpId OpKind; /* kernels/ops.h */
@@ -425,8 +425,8 @@ int bench_kernels_write_csv(const char *path, const char *device, const char *pr
     /* the peaks themselves, calls 0 so they never count in a step total:
      * time of one probe = 2 n^3 FLOPs / rate, 2 x MiB bytes (read + write) / rate */
     int gpu = !strncmp(device, "cuda", 4);
-    double gemm_n = gpu ? CUDA_BENCH_PEAK_GEMM_N : BENCH_CPU_PEAK_GEMM_N;
-    double copy_mib = gpu ? CUDA_BENCH_PEAK_COPY_MIB : BENCH_CPU_PEAK_COPY_MIB;
+    double gemm_n = gpu ? BENCH_CUDA_PEAK_GEMM_N : BENCH_CPU_PEAK_GEMM_N;
+    double copy_mib = gpu ? BENCH_CUDA_PEAK_COPY_MIB : BENCH_CPU_PEAK_COPY_MIB;
     char shape[32];
     if (sgemm_gflops > 0) {
         snprintf(shape, sizeof shape, "n=%.0f", gemm_n);

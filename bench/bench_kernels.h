@@ -67,7 +67,7 @@ double bench_kernels_step_seconds(const KernelTiming *rows, int n, double *flops
  * non-empty `provenance` (what ran where: commit, compiler, BLAS, device,
  * threads, date) comes first as one "# ..." comment line (newlines become
  * "; "). The two peak rows (calls 0) give the probes' sizes: on "cuda*"
- * devices those of kernels/cuda/cuda_bench.h, otherwise those of peak.h. */
+ * devices those of bench_kernels_cuda.h, otherwise those of peak.h. */
 int bench_kernels_write_csv(const char *path, const char *device, const char *provenance,
                             const KernelTiming *rows, int n, double sgemm_gflops, double copy_gbs,
                             Err *err);

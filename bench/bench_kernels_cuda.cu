@@ -1,17 +1,27 @@
-/* bench.cu — GPU timing (cudaEvents, L2 flush) and roofline probes (sgemm
- * FLOP/s, copy bandwidth) for the benchmarks; API in cuda_bench.h. */
+/* bench_kernels_cuda.cu — the CUDA side of bench-kernels (bench_kernels_cuda.h)
+ * in a CUDA build: the per-call timer on cudaEvents with an L2 flush, and the
+ * roofline probes (sgemm FLOP/s, copy bandwidth). Without CUDA,
+ * bench_kernels_cuda.c says so instead. */
 #include <stdio.h>
 #include <string.h>
 
-#include "cuda_common.cuh" /* first: backend.h with C linkage */
-#include "cuda_bench.h"
+#include "cuda/cuda_common.cuh" /* first: backend.h with C linkage */
+#include "bench_kernels_cuda.h"
 
-struct CudaBenchTimer {
+/* Two cudaEvents and an L2-flush buffer of max(2 x L2 size, 64 MiB). */
+typedef struct {
     Backend *be;
     cudaEvent_t start, stop;
     float *flush;
     size_t flush_n; /* floats */
     unsigned pass;
+} CudaBenchTimer;
+
+struct BenchCuda {
+    Backend *be;
+    CudaBenchTimer *t;
+    BenchTimer timer;
+    char info[512];
 };
 
 static const size_t BENCH_MIB = (size_t)1 << 20;
@@ -23,7 +33,7 @@ __global__ void fill_kernel(float *buf, size_t n, float value) {
         buf[i] = value;
 }
 
-extern "C" CudaBenchTimer *cuda_bench_timer_create(Backend *be) {
+static CudaBenchTimer *timer_create(Backend *be) {
     CudaCtx *ctx = cuda_ctx(be);
     CudaBenchTimer *t = (CudaBenchTimer *)xcalloc(1, sizeof *t);
     t->be = be;
@@ -36,7 +46,7 @@ extern "C" CudaBenchTimer *cuda_bench_timer_create(Backend *be) {
     return t;
 }
 
-extern "C" void cuda_bench_timer_free(CudaBenchTimer *t) {
+static void timer_free(CudaBenchTimer *t) {
     if (!t) return;
     t->be->free(t->be, t->flush);
     CUDA_CHECK(cudaEventDestroy(t->start));
@@ -44,18 +54,20 @@ extern "C" void cuda_bench_timer_free(CudaBenchTimer *t) {
     free(t);
 }
 
-extern "C" void cuda_bench_flush_l2(CudaBenchTimer *t) {
+/* Overwrite the flush buffer so that the next op starts with a cold L2 (not timed). */
+static void timer_flush_l2(CudaBenchTimer *t) {
     CudaCtx *ctx = cuda_ctx(t->be);
     fill_kernel<<<grid_for(t->flush_n, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(
         t->flush, t->flush_n, (float)(++t->pass & 0xff));
     LAUNCH_CHECK(ctx);
 }
 
-extern "C" void cuda_bench_start(CudaBenchTimer *t) {
+static void timer_start(CudaBenchTimer *t) {
     CUDA_CHECK(cudaEventRecord(t->start, cuda_ctx(t->be)->stream));
 }
 
-extern "C" double cuda_bench_stop(CudaBenchTimer *t) {
+/* Record the stop event, wait for it, return the seconds since timer_start. */
+static double timer_stop(CudaBenchTimer *t) {
     CUDA_CHECK(cudaEventRecord(t->stop, cuda_ctx(t->be)->stream));
     CUDA_CHECK(cudaEventSynchronize(t->stop));
     float ms = 0.0f;
@@ -65,9 +77,11 @@ extern "C" double cuda_bench_stop(CudaBenchTimer *t) {
 
 enum { PEAK_REPEATS = 5 };
 
-extern "C" double cuda_bench_sgemm_peak_gflops(Backend *be) {
+/* Best-of-5 GFLOP/s of an n x n x n cuBLAS sgemm (2 n^3 FLOPs) after one warm-up
+ * call, in the backend's math mode (TF32 tensor cores when it was made with tf32 = 1). */
+static double sgemm_peak_gflops(Backend *be) {
     CudaCtx *ctx = cuda_ctx(be);
-    const int n = CUDA_BENCH_PEAK_GEMM_N;
+    const int n = BENCH_CUDA_PEAK_GEMM_N;
     size_t nn = (size_t)n * n;
     float *a = (float *)be->alloc(be, nn * sizeof(float));
     float *b = (float *)be->alloc(be, nn * sizeof(float));
@@ -77,17 +91,17 @@ extern "C" double cuda_bench_sgemm_peak_gflops(Backend *be) {
     LAUNCH_CHECK(ctx);
     fill_kernel<<<grid_for(nn, CU_THREADS), CU_THREADS, 0, ctx->stream>>>(b, nn, -0.25f);
     LAUNCH_CHECK(ctx);
-    CudaBenchTimer *t = cuda_bench_timer_create(be);
+    CudaBenchTimer *t = timer_create(be);
     const float one = 1.0f, zero = 0.0f;
     double best = 1e30;
     for (int r = 0; r <= PEAK_REPEATS; r++) { /* r == 0: warm-up */
-        cuda_bench_start(t);
+        timer_start(t);
         CUBLAS_CHECK(cublasSgemm(ctx->cublas, CUBLAS_OP_T, CUBLAS_OP_N, n, n, n, &one, a, n, b, n,
                                  &zero, c, n));
-        double s = cuda_bench_stop(t);
+        double s = timer_stop(t);
         if (r > 0 && s < best) best = s;
     }
-    cuda_bench_timer_free(t);
+    timer_free(t);
     be->free(be, c);
     be->free(be, b);
     be->free(be, a);
@@ -101,28 +115,29 @@ __global__ void copy_kernel(float4 *dst, const float4 *src, size_t n4) {
         dst[i] = src[i];
 }
 
-extern "C" double cuda_bench_copy_gbs(Backend *be) {
+/* Best-of-5 device memory bandwidth in GB/s (bytes read plus written) of a copy kernel. */
+static double copy_gbs(Backend *be) {
     CudaCtx *ctx = cuda_ctx(be);
-    size_t bytes = CUDA_BENCH_PEAK_COPY_MIB * BENCH_MIB, n4 = bytes / sizeof(float4);
+    size_t bytes = BENCH_CUDA_PEAK_COPY_MIB * BENCH_MIB, n4 = bytes / sizeof(float4);
     float4 *src = (float4 *)be->alloc(be, bytes), *dst = (float4 *)be->alloc(be, bytes);
     /* enough blocks to fill every SM several times over; the loop covers the rest */
     unsigned blocks = (unsigned)(ctx->sm_count > 0 ? ctx->sm_count * 8 : 1024);
-    CudaBenchTimer *t = cuda_bench_timer_create(be);
+    CudaBenchTimer *t = timer_create(be);
     double best = 1e30;
     for (int r = 0; r <= PEAK_REPEATS; r++) {
-        cuda_bench_start(t);
+        timer_start(t);
         copy_kernel<<<blocks, CU_THREADS, 0, ctx->stream>>>(dst, src, n4);
         LAUNCH_CHECK(ctx);
-        double s = cuda_bench_stop(t);
+        double s = timer_stop(t);
         if (r > 0 && s < best) best = s;
     }
-    cuda_bench_timer_free(t);
+    timer_free(t);
     be->free(be, dst);
     be->free(be, src);
     return 2.0 * (double)bytes / best * 1e-9;
 }
 
-extern "C" void cuda_bench_device_info(Backend *be, char *buf, size_t len) {
+static void device_info(Backend *be, char *buf, size_t len) {
     CudaCtx *ctx = cuda_ctx(be);
     cudaDeviceProp p;
     CUDA_CHECK(cudaGetDeviceProperties(&p, ctx->device));
@@ -140,3 +155,38 @@ extern "C" void cuda_bench_device_info(Backend *be, char *buf, size_t len) {
              (double)p.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), clock_khz / 1000,
              mem_clock_khz / 1000, driver, runtime, cublas_ver, ctx->tf32 ? "on" : "off");
 }
+
+/* ---- bench_kernels_cuda.h ------------------------------------------------------- */
+
+static void bench_prepare(void *ctx) { timer_flush_l2((CudaBenchTimer *)ctx); }
+static void bench_start(void *ctx) { timer_start((CudaBenchTimer *)ctx); }
+static double bench_stop(void *ctx) { return timer_stop((CudaBenchTimer *)ctx); }
+
+extern "C" BenchCuda *bench_cuda_open(Backend *be, Err *err) {
+    if (!be || !be->name || strcmp(be->name, "cuda") != 0) {
+        err_set(err, "bench-kernels: the CUDA timer needs the cuda backend (got %s)",
+                be && be->name ? be->name : "none");
+        return NULL;
+    }
+    BenchCuda *bc = (BenchCuda *)xcalloc(1, sizeof *bc);
+    bc->be = be;
+    bc->t = timer_create(be);
+    bc->timer = (BenchTimer){bc->t, bench_prepare, bench_start, bench_stop};
+    device_info(be, bc->info, sizeof bc->info);
+    return bc;
+}
+
+extern "C" void bench_cuda_close(BenchCuda *bc) {
+    if (!bc) return;
+    timer_free(bc->t);
+    free(bc);
+}
+
+extern "C" const BenchTimer *bench_cuda_timer(BenchCuda *bc) { return &bc->timer; }
+
+extern "C" void bench_cuda_peaks(BenchCuda *bc, double *sgemm_gflops, double *copy_gbs_out) {
+    *sgemm_gflops = sgemm_peak_gflops(bc->be);
+    *copy_gbs_out = copy_gbs(bc->be);
+}
+
+extern "C" const char *bench_cuda_info(const BenchCuda *bc) { return bc->info; }
