@@ -10,6 +10,9 @@
 #   4. trains the multi-task run with GradNorm loss weighting (alpha 1.5) and
 #      checks that its weights moved and kept their sum; replays them with
 #      torch autograd (reference/gradnorm_check.py) when torch is installed;
+#      likewise uncertainty weighting and DWA (proportional sampling, so that
+#      tasks are absent from steps and periods), replayed with torch by
+#      reference/loss_weighting_check.py;
 #   5. checks that every run learned (final loss below its first-step loss);
 #   6. renders the report (make reports) from each run alone and from all of them;
 #   7. when the pretrained weights are installed (make weights): a short
@@ -65,6 +68,13 @@ echo "== bench-ci: mtl with GradNorm loss weighting"
 "$MTL" train --task mtl --loss-weighting gradnorm --gradnorm-alpha 1.5 --out "$OUT/mtl-gradnorm" \
   "${COMMON[@]}" 2> >(tee "$OUT/mtl-gradnorm.stderr" | grep -E '^final' >&2)
 
+echo "== bench-ci: mtl with uncertainty and DWA loss weighting (proportional sampling)"
+for lw in "uncertainty --uncertainty-lr 0.02" "dwa --dwa-period 20"; do
+  name=mtl-${lw%% *}
+  "$MTL" train --task mtl --sampling proportional --loss-weighting $lw --out "$OUT/$name" \
+    "${COMMON[@]}" 2> >(tee "$OUT/$name.stderr" | grep -E '^final' >&2)
+done
+
 fail=0
 for f in checkpoint.bin metrics.json eval.csv predictions/ner_test.conlleval.txt \
          predictions/ner_dev.conlleval.txt predictions/qa_dev_predictions.json; do
@@ -86,8 +96,11 @@ update=()
 
 if "$PYTHON" -c "import torch, numpy" 2>/dev/null; then
   "$PYTHON" reference/gradnorm_check.py "$OUT/mtl-gradnorm" | sed 's/^/   /' || fail=1
+  for name in mtl-uncertainty mtl-dwa; do
+    "$PYTHON" reference/loss_weighting_check.py "$OUT/$name" | sed 's/^/   /' || fail=1
+  done
 else
-  echo "   SKIP GradNorm torch replay (no torch here; reference/gradnorm_check.py)"
+  echo "   SKIP GradNorm, uncertainty and DWA torch replays (no torch here; reference/gradnorm_check.py, loss_weighting_check.py)"
 fi
 
 # 6. the report (RESULTS.md tables + gnuplot dashboard) renders from these runs:

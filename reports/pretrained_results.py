@@ -272,9 +272,11 @@ def weighting_label(c):
     if w == "gradnorm":
         return "GradNorm α %g" % fnum(c.get("gradnorm-alpha"))
     if w == "uncertainty":
-        return "uncertainty (learned s_i)"
+        return "uncertainty (learned s_i, lr %g)" % fnum(c.get("uncertainty-lr"))
     if w == "dwa":
-        return "DWA T %g, period %s steps" % (fnum(c.get("dwa-temperature")), c.get("dwa-period", "?"))
+        period = fnum(c.get("dwa-period"))  # -1: one epoch, the paper's period
+        return "DWA T %g, period %s" % (fnum(c.get("dwa-temperature")),
+                                        "%d steps" % period if period > 0 else "1 epoch")
     return "λ %g/%g" % (fnum(c.get("lambda-ner")), fnum(c.get("lambda-qa")))
 
 

@@ -73,7 +73,7 @@ while read -r name lo hi; do
 done < <("$MTL" train --help | sed -n 's/^  --\([a-z0-9-]*\) .*(\([-0-9.e+]*\)\.\.\([-0-9.e+]*\))$/\1 \2 \3/p')
 
 # ---- 2. words, flags and the command line --------------------------------------
-for kv in "task pos" "task ''" "sampling random" "decode beam" "device tpu" "loss-weighting uncertainty" \
+for kv in "task pos" "task ''" "sampling random" "decode beam" "device tpu" "loss-weighting magic" \
           "preset huge" "sampling JOINT" "precision fp16" "precision BF16"; do
   set -- $kv
   check 2 "(must be|unknown preset|--$1)" "$MTL" train "${BASE[@]}" --out "$RUN" --resume "--$1" "$2"
@@ -88,6 +88,13 @@ check 2 "tf32" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --tf32
 check 2 "--out must name" "$MTL" train "${BASE[@]}" --out ""
 check 2 "gradnorm needs --task mtl --sampling joint" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --loss-weighting gradnorm --sampling proportional
 check 2 "initial weights and must be > 0" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --loss-weighting gradnorm --lambda-qa 0
+# uncertainty weighting and DWA (impl/train/loss_weighting.h): values their ranges allow but the method does not
+check 2 "uncertainty-lr: '-0.01' is outside the accepted range \[0, 10\]" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --loss-weighting uncertainty --uncertainty-lr -0.01
+check 2 "uncertainty-lr must be > 0 \(accepted range \(0, 10\]; got 0\)" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --loss-weighting uncertainty --uncertainty-lr 0
+check 2 "dwa-temperature: '0' is outside the accepted range" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --loss-weighting dwa --dwa-temperature 0
+check 2 "dwa-period must be >= 1 step, or -1 for one epoch" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --loss-weighting dwa --dwa-period 0
+check 2 "dwa weighs the tasks of a multi-task run: it needs --task mtl" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --loss-weighting dwa --task ner
+check 2 "uncertainty: the lambdas are the initial weights and must be > 0" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --loss-weighting uncertainty --lambda-qa 0
 check 2 "epochs >= 1 or --max-steps" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --max-steps 0 --epochs 0
 check 2 "seq-ner must be in" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --seq-ner 4000
 check 2 "preset hf" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --preset hf

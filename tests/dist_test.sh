@@ -5,6 +5,7 @@
 #   - per-step losses agree to <= 1e-5 relative, final dev scores to 1e-4
 #     (also N = 3, and N = 7 with a global batch of 6: one rank without rows);
 #   - N = 2 twice: bitwise identical checkpoints and metrics;
+#   - GradNorm, uncertainty and DWA loss weighting: N = 2 weights = N = 1's;
 #   - every rank holds the same weights after every step (--log-every 1:
 #     the replica check hashes them each step; a deliberately different
 #     rank (another --seed) is caught);
@@ -121,6 +122,27 @@ EOF
 }
 if out=$(compare_logs "$T/gn1" "$T/gn2" 1e-5) && w=$(gn_weights); then ok "GradNorm N=2 vs N=1: $out; $w"
 else bad "GradNorm N=2 vs N=1: $out ${w:-}"; fi
+
+# ---- uncertainty and DWA: updated from the losses reduced over the ranks ------------
+# (the same update on every rank: the replica check of every step would stop a
+# run whose ranks weighted their passes differently)
+lw_weights() { # A B: weights.csv of two runs, w_ner / w_qa
+  python3 - "$1/weights.csv" "$2/weights.csv" <<'EOF'
+import csv, sys
+a, b = (list(csv.DictReader(open(p))) for p in sys.argv[1:3])
+d = max(abs(float(x[k]) - float(y[k])) / abs(float(x[k])) for x, y in zip(a, b) for k in ("w_ner", "w_qa"))
+print(f"w max relative difference {d:.2e}, final w_ner {float(a[-1]['w_ner']):.6f} vs {float(b[-1]['w_ner']):.6f}")
+sys.exit(0 if d <= 1e-4 and len(a) == len(b) == 40 else 1)
+EOF
+}
+for lw in "uncertainty --uncertainty-lr 0.05" "dwa --dwa-period 5"; do
+  m=${lw%% *}
+  LW=("${BASE[@]}" --sampling proportional --loss-weighting $lw --max-steps 40)
+  if run "$T/${m}1" "$m N=1" "$MTL" "${LW[@]}" && run "$T/${m}2" "$m N=2" "${MPI[@]}" "$MTL" "${LW[@]}"; then
+    if out=$(compare_logs "$T/${m}1" "$T/${m}2" 1e-5) && w=$(lw_weights "$T/${m}1" "$T/${m}2"); then ok "$m N=2 vs N=1: $out; $w"
+    else bad "$m N=2 vs N=1: $out ${w:-}"; fi
+  else bad "$m runs"; fi
+done
 
 # ---- the replica check can fail: rank 1 with another seed ---------------------------
 out=$(timeout "$FAULT_TIMEOUT" mpirun -np 1 --bind-to none "$MTL" "${BASE[@]}" --out "$T/mix" : \

@@ -11,6 +11,8 @@
  *   - the MTL parameter count is encoder + both heads
  *   - GradNorm loss weighting: the weights move, and resume is bitwise (their
  *     state travels in a version-2 checkpoint); a static run will not resume it
+ *   - uncertainty and DWA loss weighting likewise (weights.csv), resumed in
+ *     the middle of a DWA period, with tasks absent from steps
  * Uses the `tiny` preset (2 layers, C 64) with batch 4 and short sequences. */
 #include <math.h>
 #include <stdlib.h>
@@ -516,7 +518,83 @@ static void test_resume_gradnorm(void) {
     expect_parse_error("--loss-weighting gradnorm --sampling round_robin", "needs --task mtl --sampling joint");
     expect_parse_error("--loss-weighting gradnorm --task ner", "needs --task mtl --sampling joint");
     expect_parse_error("--loss-weighting gradnorm --lambda-qa 0", "must be > 0");
-    expect_parse_error("--loss-weighting magic", "--loss-weighting must be static or gradnorm");
+    expect_parse_error("--loss-weighting magic", "--loss-weighting must be static, gradnorm, uncertainty or dwa");
+}
+
+/* The rows of weights.csv in dir: *rows, the first and last w_ner; each row's
+ * step must be its 1-based index. */
+static void weights_csv_rows(const char *dir, int *rows, double *first_w0, double *last_w0) {
+    size_t len = 0;
+    char *csv = slurp(dir, "weights.csv", &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(csv);
+    *rows = 0;
+    for (char *save = NULL, *l = strtok_r(csv, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        long step;
+        double w0, w1;
+        if (sscanf(l, "%ld,%lf,%lf", &step, &w0, &w1) != 3) continue;
+        CU_ASSERT_EQUAL(step, ++*rows);
+        if (*rows == 1) *first_w0 = w0;
+        *last_w0 = w0;
+    }
+    free(csv);
+}
+
+/* Uncertainty weighting and DWA (proportional sampling: one task per step,
+ * so tasks are absent from steps and DWA periods; DWA's period of 3 steps
+ * puts the checkpoint of step 4 inside a period): interrupted at step 6
+ * (checkpoint at 4) and resumed == uninterrupted, bit for bit (checkpoint,
+ * weights.csv, metrics.json); the weights move from the lambdas; the state
+ * is the method's own (a DWA checkpoint does not resume as uncertainty); and
+ * the options' bad values and combinations are refused. */
+static void test_resume_learned_weights(void) {
+    const char *methods[2][2] = {{"unc", "--loss-weighting uncertainty --uncertainty-lr 0.05 --lambda-ner 2"},
+                                 {"dwa", "--loss-weighting dwa --dwa-period 3 --dwa-temperature 1 --lambda-ner 2"}};
+    for (int i = 0; i < 2; i++) {
+        Err err = {{0}};
+        char args[1024], full[32], intr[32];
+        snprintf(full, sizeof full, "%s-full", methods[i][0]);
+        snprintf(intr, sizeof intr, "%s-int", methods[i][0]);
+        const char *common = "--sampling proportional --seed 7 --save-every 4";
+        snprintf(args, sizeof args, "%s %s %s", BASE, methods[i][1], common);
+        int rc = train(args, full, &err);
+        if (rc) printf("\n  %s\n", err.msg);
+        CU_ASSERT_EQUAL_FATAL(rc, 0);
+        snprintf(args, sizeof args, "%s %s %s --stop-after 6", BASE, methods[i][1], common);
+        CU_ASSERT_EQUAL_FATAL(train(args, intr, &err), 0);
+        snprintf(args, sizeof args, "%s %s %s --resume", BASE, methods[i][1], common);
+        rc = train(args, intr, &err);
+        if (rc) printf("\n  %s\n", err.msg);
+        CU_ASSERT_EQUAL_FATAL(rc, 0);
+        CU_ASSERT(same_file(full, intr, "checkpoint.bin"));
+        CU_ASSERT(same_file(full, intr, "weights.csv"));
+        CU_ASSERT(same_file(full, intr, "metrics.json"));
+        int rows = 0;
+        double first_w0 = 0, last_w0 = 0;
+        weights_csv_rows(full, &rows, &first_w0, &last_w0);
+        printf("\n  %s: w_ner %.6f at step 1, %.6f at step 12", methods[i][0], first_w0, last_w0);
+        CU_ASSERT_EQUAL(rows, 12);
+        CU_ASSERT_DOUBLE_EQUAL(first_w0, 2.0, 1e-15);
+        CU_ASSERT(last_w0 != 2.0);
+        size_t len = 0;
+        char *ck = slurp(full, "checkpoint.bin", &len);
+        CU_ASSERT(ck && len > 12 && ck[8] == 2); /* version 2: carries the state */
+        free(ck);
+    }
+    Err err = {{0}};
+    char args[1024];
+    snprintf(args, sizeof args, "%s %s --sampling proportional --seed 7 --save-every 4 --resume", BASE,
+             methods[0][1]);
+    CU_ASSERT_EQUAL(train(args, "dwa-int", &err), -1);
+    printf("\n  uncertainty resume of a DWA run: %s", err.msg);
+    CU_ASSERT(strstr(err.msg, "loss-weighting") != NULL);
+    expect_parse_error("--loss-weighting dwa --task ner", "--loss-weighting dwa weighs the tasks of a multi-task run: it needs --task mtl");
+    expect_parse_error("--loss-weighting uncertainty --task qa", "needs --task mtl");
+    expect_parse_error("--loss-weighting uncertainty --lambda-ner 0", "lambdas are the initial weights and must be > 0");
+    expect_parse_error("--loss-weighting uncertainty --uncertainty-lr 0", "--uncertainty-lr must be > 0 (accepted range (0, 10]");
+    expect_parse_error("--uncertainty-lr -0.1", "option --uncertainty-lr: '-0.1' is outside the accepted range [0, 10]");
+    expect_parse_error("--loss-weighting dwa --dwa-period 0", "--dwa-period must be >= 1 step, or -1 for one epoch");
+    expect_parse_error("--dwa-period -2", "option --dwa-period: '-2' is outside the accepted range");
+    expect_parse_error("--loss-weighting dwa --dwa-temperature 0", "option --dwa-temperature: '0' is outside the accepted range");
 }
 
 static void test_param_counts(void) {
@@ -930,6 +1008,7 @@ int main(void) {
         {"sampling strategies in the training loop", test_sampling_in_loop},
         {"MTL params = encoder + both heads", test_param_counts},
         {"GradNorm: weights learn, resume bitwise, bad combinations", test_resume_gradnorm},
+        {"uncertainty and DWA weights: learn, resume bitwise, bad options", test_resume_learned_weights},
         {"--init HF dir: train, export, export == checkpoint", test_hf_init_train_export},
         {"--init HF dir: bad files refused, nothing written", test_hf_init_bad_refused},
         {"mtl eval: run and export score as train did; bad input refused; config.json reruns", test_eval_matches_train},

@@ -25,4 +25,12 @@ AdamWParams adamw_defaults(void);
  * after it. */
 float lr_schedule(int step, int total, int warmup, float peak);
 
+/* One step of PyTorch's torch.optim.Adam (betas 0.9/0.999, eps 1e-8, no
+ * weight decay) on a scalar double parameter p with gradient g: the learned
+ * loss weights (gradnorm.h, loss_weighting.h). *m, *v are its moments, t its
+ * step number counting this one (1, 2, ...). Returns the new p:
+ *   m = 0.9 m + 0.1 g;  v = 0.999 v + 0.001 g^2
+ *   p - lr / (1 - 0.9^t) * m / (sqrt(v) / sqrt(1 - 0.999^t) + 1e-8) */
+double adam_scalar_step(double p, double g, double *m, double *v, long t, double lr);
+
 #endif

@@ -1,13 +1,12 @@
 /* gradnorm.c — GradNorm loss balancing; the math is in gradnorm.h. */
 #include "gradnorm.h"
+#include "optim.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Adam on the two weights (PyTorch's torch.optim.Adam, no weight decay). */
-static const double GN_BETA1 = 0.9, GN_BETA2 = 0.999, GN_EPS = 1e-8;
 /* No weight may fall below this fraction of the total (a weight at 0 would
  * stop its task's gradient and with it the measurement). */
 static const double GN_MIN_SHARE = 1e-3;
@@ -37,14 +36,10 @@ static void relative_rates(const GradNormState *s, const double loss[NUM_TASKS],
     for (int i = 0; i < NUM_TASKS; i++) r[i] = isfinite(lt[i]) && mean > 0 ? lt[i] / mean : 1.0;
 }
 
+/* Adam on the weights (PyTorch's torch.optim.Adam, no weight decay), one step count for all. */
 static void adam_on_weights(GradNormState *s, const double grad[NUM_TASKS]) {
     s->t++;
-    double bc1 = 1.0 - pow(GN_BETA1, (double)s->t), bc2 = 1.0 - pow(GN_BETA2, (double)s->t);
-    for (int i = 0; i < NUM_TASKS; i++) {
-        s->m[i] = GN_BETA1 * s->m[i] + (1.0 - GN_BETA1) * grad[i];
-        s->v[i] = GN_BETA2 * s->v[i] + (1.0 - GN_BETA2) * grad[i] * grad[i];
-        s->w[i] -= s->lr / bc1 * s->m[i] / (sqrt(s->v[i]) / sqrt(bc2) + GN_EPS);
-    }
+    for (int i = 0; i < NUM_TASKS; i++) s->w[i] = adam_scalar_step(s->w[i], grad[i], &s->m[i], &s->v[i], s->t, s->lr);
 }
 
 static void renormalise(GradNormState *s) {

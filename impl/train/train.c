@@ -10,7 +10,9 @@
  * so joint sampling minimises sum_k lambda_k L_k (the grads
  * of both passes accumulate), and a single-task step minimises lambda_k L_k.
  * With --loss-weighting gradnorm (joint only) the weights w_k replace the
- * lambdas and are updated after the two backward passes (gradnorm.h).
+ * lambdas and are updated after the two backward passes (gradnorm.h); with
+ * uncertainty or dwa they are updated from the step's losses
+ * (loss_weighting.h, train_weighting.c).
  */
 #include <math.h>
 #include <signal.h>
@@ -161,6 +163,7 @@ static int make_schedule(Trainer *t, Err *err) {
     if (t->use_gn && gradnorm_init(&t->gn, t->m, o->gradnorm_layer, o->gradnorm_alpha, o->gradnorm_lr, w0, err))
         return -1;
     if (t->use_gn && t->nranks > 1) t->gn.reduce = dist_sum_floats; /* G of the global batch */
+    train_weighting_init(t);
     if (t->nranks > 1 && o->device == DEVICE_CPU) { /* ZeRO-1 on the host (GPUs: NCCL, whole update) */
         const ParamInfo *w = model_tensor(t->m, 0); /* emb.word (sum_gradients checks) */
         t->sharded = 1;
@@ -189,7 +192,8 @@ static void progress(const Trainer *t, long done, const double loss[NUM_TASKS], 
     train_note(t, "step %ld/%ld", done, t->total);
     if (!isnan(loss[0])) train_note(t, " | ner %.4f", loss[0]);
     if (!isnan(loss[1])) train_note(t, " | qa %.4f", loss[1]);
-    if (t->use_gn) train_note(t, " | w %.3f/%.3f", t->gn.s.w[0], t->gn.s.w[1]);
+    if (t->o->loss_weighting != LOSS_WEIGHTING_STATIC)
+        train_note(t, " | w %.3f/%.3f", train_task_weight(t, 0), train_task_weight(t, 1));
     train_note(t, " | lr %.3e | %.0f tok/s | %s elapsed, ETA %s\n", lr, tok_s, e1, e2);
 }
 
@@ -295,9 +299,7 @@ static long task_forward_backward(Trainer *t, int task, long step, double *loss,
         if (model_forward(t->m, &b, 1, (uint64_t)t->o->seed, (uint32_t)step, (uint32_t)task, &l, err))
             return -1;
         *loss = l;
-        float weight = t->o->lambda[task];
-        if (t->use_gn) weight = (float)t->gn.s.w[task];
-        model_backward(t->m, &b, weight);
+        model_backward(t->m, &b, (float)train_task_weight(t, task));
     }
     if (t->use_gn) gradnorm_after_task(&t->gn, t->m, task);
     return (long)g.B * g.T;
@@ -401,6 +403,7 @@ static int train_step(Trainer *t, long step, Err *err) {
             return err_set(err, "non-finite %s loss (%g) at step %ld", task_name(k), loss[k], step + 1);
     double t1 = now_seconds();
     if (t->use_gn) gradnorm_step(t, step + 1, loss);
+    else train_weighting_step(t, step + 1, tasks, loss);
     if (t->nranks > 1) model_buffer_apply(t->m, MODEL_GRADS, sum_gradients, t);
     if (t->nranks > 1) t->sum_s += now_seconds() - t1; /* GradNorm's update itself is negligible */
     float lr = lr_schedule((int)step, (int)t->total, (int)t->warmup, t->o->adamw.lr);
@@ -429,6 +432,8 @@ static int save_checkpoint(Trainer *t, long done, Err *err) {
     if (t->use_gn) {
         st.n_aux = GRADNORM_STATE_LEN;
         gradnorm_pack(&t->gn.s, st.aux);
+    } else {
+        train_weighting_pack(t, &st);
     }
     if (checkpoint_save(t->ckpt, t->m, &st, err)) return -1;
     t->last_ckpt_step = done;
@@ -461,9 +466,8 @@ static int resume_from_checkpoint(Trainer *t, Err *err) {
         Err e;
         if (gradnorm_unpack(&t->gn.s, st.aux, st.n_aux, &e))
             rc = err_set(err, "%s: %s", t->ckpt, e.msg);
-    } else if (rc == 0 && st.n_aux != 0) {
-        rc = err_set(err, "%s: the checkpoint carries %d values of loss-weighting state, this run has none",
-                     t->ckpt, st.n_aux);
+    } else if (rc == 0) {
+        rc = train_weighting_unpack(t, &st, err);
     }
     if (rc == 0) {
         t->start_step = st.step;
@@ -531,6 +535,7 @@ static void trainer_free(Trainer *t) {
     sb_free(&t->log);
     sb_free(&t->evlog);
     sb_free(&t->gnlog);
+    sb_free(&t->wlog);
     if (t->use_gn) gradnorm_free(&t->gn);
     st_list_free(&t->dump);
     free(t->options);
@@ -581,7 +586,7 @@ static void print_plan(const Trainer *t) {
             "device %s, out %s\n",
             enum_name(TASK_SET_NAMES, o->tasks), o->preset, o->seed, t->total, t->per_epoch, t->warmup, o->batch,
             enum_name(SAMPLING_NAMES, o->sampling),
-            o->lambda[TASK_NER], o->lambda[TASK_QA], t->use_gn ? " (GradNorm initial weights)" : "", n_train(t, TASK_NER), n_train(t, TASK_QA),
+            o->lambda[TASK_NER], o->lambda[TASK_QA], o->loss_weighting != LOSS_WEIGHTING_STATIC ? " (initial weights)" : "", n_train(t, TASK_NER), n_train(t, TASK_QA),
             (long)model_num_params(t->m), enum_name(DEVICE_NAMES, o->device), t->dir);
 }
 

@@ -8,6 +8,13 @@
  *   gradnorm.csv   with --loss-weighting gradnorm: step,w_ner,w_qa (the
  *                  weights used in that step),G_ner,G_qa,r_ner,r_qa,L_grad,
  *                  m_ner,m_qa,v_ner,v_qa (Adam moments of the weights after it)
+ *   weights.csv    with --loss-weighting uncertainty: step,w_ner,w_qa (the
+ *                  weights used in that step),s_ner,s_qa,m_ner,m_qa,v_ner,v_qa
+ *                  (the log-variances and their Adam moments after it); with
+ *                  dwa: step,w_ner,w_qa,r_ner,r_qa (the ratios behind w from
+ *                  the third period on; 1 until a task has one),
+ *                  Lbar_ner,Lbar_qa (the mean losses of the period that ends
+ *                  at that step; empty elsewhere or for a task absent from it)
  *   eval.csv       step,split,task,n,loss,f1,em (dev evaluations during training
  *                  on n sentences / questions, then the final dev / test ones)
  *   metrics.json   final NER (dev, test) and QA (dev) metrics (no wall-clock
@@ -31,8 +38,14 @@
 #include "util.h"
 
 /* --loss-weighting: the task weights of a multi-task step. */
-typedef enum { LOSS_WEIGHTING_STATIC = 0, LOSS_WEIGHTING_GRADNORM = 1 } LossWeighting;
-/* Their words: static (the lambdas), gradnorm (learned, gradnorm.h). */
+typedef enum {
+    LOSS_WEIGHTING_STATIC = 0,
+    LOSS_WEIGHTING_GRADNORM = 1,
+    LOSS_WEIGHTING_UNCERTAINTY = 2,
+    LOSS_WEIGHTING_DWA = 3,
+} LossWeighting;
+/* Their words: static (the lambdas), gradnorm (learned, gradnorm.h),
+ * uncertainty and dwa (learned, loss_weighting.h). */
 extern const EnumName LOSS_WEIGHTING_NAMES[];
 
 typedef struct {
@@ -58,6 +71,9 @@ typedef struct {
     LossWeighting loss_weighting;
     float gradnorm_alpha, gradnorm_lr;
     char gradnorm_layer[40]; /* shared tensor W ("" = last layer's ffn.down.w) */
+    float uncertainty_lr;    /* Adam's lr of the log-variances s_i */
+    float dwa_temperature;   /* T of DWA's softmax */
+    long dwa_period;         /* DWA's averaging period in steps (-1 = one epoch) */
     /* data */
     int ner_train_limit; /* first N sentences (0 = all) */
     int qa_train_limit;  /* first N questions (0 = all) */

@@ -4,10 +4,12 @@
 
 #include <stdint.h>
 
+#include "checkpoint.h"
 #include "conll.h"
 #include "gradnorm.h"
 #include "hf_bert.h"
 #include "jsonw.h"
+#include "loss_weighting.h"
 #include "manifest.h"
 #include "model.h"
 #include "rundir.h"
@@ -108,6 +110,9 @@ typedef struct {
     int use_gn;            /* --loss-weighting gradnorm */
     GradNorm gn;
     StrBuf gnlog;          /* gradnorm.csv */
+    UncertaintyState unc;  /* --loss-weighting uncertainty */
+    DwaState dwa;          /* --loss-weighting dwa */
+    StrBuf wlog;           /* weights.csv (uncertainty, dwa) */
     char dir[1024], ckpt[1100];
     long last_ckpt_step;   /* -1: none saved yet */
     char *options;         /* canonical options text */
@@ -133,6 +138,24 @@ typedef struct {
 
 /* Progress and notes on stderr, unless --quiet (rank 0 only). */
 void train_note(const Trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- the learned task weights (train_weighting.c; GradNorm: train.c) --- */
+
+/* The weight of task k's backward pass in the next step: the lambda, or the
+ * learned weight of --loss-weighting gradnorm | uncertainty | dwa. */
+double train_task_weight(const Trainer *t, int task);
+/* Uncertainty / DWA (after make_schedule set t->per_epoch): the initial state. */
+void train_weighting_init(Trainer *t);
+/* Uncertainty / DWA, after a step's losses are known (reduced over the
+ * ranks): one weights.csv row (the weights the step used, the state after)
+ * and the update. A no-op for the other methods. */
+void train_weighting_step(Trainer *t, long done, int tasks, const double loss[NUM_TASKS]);
+/* Uncertainty / DWA state into / out of a checkpoint's aux values (other
+ * methods: n_aux untouched / 0 expected). unpack: -1 with err naming what is wrong. */
+void train_weighting_pack(const Trainer *t, TrainState *st);
+int train_weighting_unpack(Trainer *t, const TrainState *st, Err *err);
+/* weights.csv's header for this run's method ("" when it has none). */
+void train_weighting_header(const Trainer *t, char *out, size_t n);
 
 /* ---- the run directory (train_rundir.c) ------------------------------- */
 

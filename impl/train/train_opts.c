@@ -19,16 +19,22 @@
 enum {
     CFG_RUN = 0,        /* in config.json only (does not change the trajectory) */
     CFG_TRAJECTORY = 1, /* changes the training trajectory: compared on --resume */
-    CFG_GRADNORM = 2,   /* a GradNorm option: in the canonical text only with
-                           --loss-weighting gradnorm (so older checkpoints resume) */
     CFG_IF_SET = 3,     /* in the canonical text only when not 0: a flag set, an enum
                            other than its first word (same reason) */
     CFG_PROCESS = 4,    /* what this process does with OUT, not an option of the run:
                            neither checked on --resume nor written to config.json (so
                            that --config RUN/config.json reruns the run) */
+    CFG_WEIGHTING = 16, /* + a LossWeighting (CFG_OF): an option of that method, in the
+                           canonical text only when it is the --loss-weighting (so that
+                           older checkpoints resume) */
 };
+#define CFG_OF(method) (CFG_WEIGHTING + (method))
 
-const EnumName LOSS_WEIGHTING_NAMES[] = {{"static", LOSS_WEIGHTING_STATIC}, {"gradnorm", LOSS_WEIGHTING_GRADNORM}, {NULL, 0}};
+const EnumName LOSS_WEIGHTING_NAMES[] = {{"static", LOSS_WEIGHTING_STATIC},
+                                         {"gradnorm", LOSS_WEIGHTING_GRADNORM},
+                                         {"uncertainty", LOSS_WEIGHTING_UNCERTAINTY},
+                                         {"dwa", LOSS_WEIGHTING_DWA},
+                                         {NULL, 0}};
 
 #define OS TrainOptions
 static const OptSpec OPTS[] = {
@@ -54,10 +60,13 @@ static const OptSpec OPTS[] = {
     {OPT_FLOAT(OS, "lambda-qa", lambda[TASK_QA], 0, 1e6, "weight of the QA loss"), .tag = CFG_TRAJECTORY},
     {OPT_ENUM(OS, "sampling", sampling, SAMPLING_NAMES, "which task(s) each step trains"), .tag = CFG_TRAJECTORY},
     {OPT_FLOAT(OS, "temperature", temperature, 1e-6, 1e6, "T of temperature sampling (p ~ size^(1/T))"), .tag = CFG_TRAJECTORY},
-    {OPT_ENUM(OS, "loss-weighting", loss_weighting, LOSS_WEIGHTING_NAMES, "task weights: static = the lambdas, gradnorm = learned (joint sampling; lambdas = initial weights)"), .tag = CFG_GRADNORM},
-    {OPT_FLOAT(OS, "gradnorm-alpha", gradnorm_alpha, 0, 100, "GradNorm asymmetry alpha"), .tag = CFG_GRADNORM},
-    {OPT_FLOAT(OS, "gradnorm-lr", gradnorm_lr, 0, 10, "GradNorm learning rate of the task weights (Adam)"), .tag = CFG_GRADNORM},
-    {OPT_TEXT(OS, "gradnorm-layer", gradnorm_layer, "shared tensor whose gradient norms GradNorm balances (empty = last layer's ffn.down.w)"), .tag = CFG_GRADNORM},
+    {OPT_ENUM(OS, "loss-weighting", loss_weighting, LOSS_WEIGHTING_NAMES, "task weights: static = the lambdas; learned, starting from the lambdas: gradnorm (joint sampling), uncertainty (Kendall et al.), dwa (dynamic weight averaging)"), .tag = CFG_IF_SET},
+    {OPT_FLOAT(OS, "gradnorm-alpha", gradnorm_alpha, 0, 100, "GradNorm asymmetry alpha"), .tag = CFG_OF(LOSS_WEIGHTING_GRADNORM)},
+    {OPT_FLOAT(OS, "gradnorm-lr", gradnorm_lr, 0, 10, "GradNorm learning rate of the task weights (Adam)"), .tag = CFG_OF(LOSS_WEIGHTING_GRADNORM)},
+    {OPT_TEXT(OS, "gradnorm-layer", gradnorm_layer, "shared tensor whose gradient norms GradNorm balances (empty = last layer's ffn.down.w)"), .tag = CFG_OF(LOSS_WEIGHTING_GRADNORM)},
+    {OPT_FLOAT(OS, "uncertainty-lr", uncertainty_lr, 0, 10, "uncertainty weighting: Adam learning rate of the log-variances s_i (> 0)"), .tag = CFG_OF(LOSS_WEIGHTING_UNCERTAINTY)},
+    {OPT_FLOAT(OS, "dwa-temperature", dwa_temperature, 1e-6, 1e6, "DWA softmax temperature T"), .tag = CFG_OF(LOSS_WEIGHTING_DWA)},
+    {OPT_LONG(OS, "dwa-period", dwa_period, -1, TRAIN_MAX_STEPS, "DWA averaging period in steps (-1 = one epoch, the paper's; 0 is refused)"), .tag = CFG_OF(LOSS_WEIGHTING_DWA)},
     {OPT_INT(OS, "ner-train-limit", ner_train_limit, 0, 2147483647, "first N training sentences (0 = all)"), .tag = CFG_TRAJECTORY},
     {OPT_INT(OS, "qa-train-limit", qa_train_limit, 0, 2147483647, "first N training questions (0 = all)"), .tag = CFG_TRAJECTORY},
     {OPT_INT(OS, "eval-limit", eval_limit, 0, 2147483647, "first N dev sentences/questions during training (0 = all)"), .tag = CFG_RUN},
@@ -118,6 +127,14 @@ void train_options_default(TrainOptions *o) {
     o->loss_weighting = LOSS_WEIGHTING_STATIC;
     o->gradnorm_alpha = 0.16f;
     o->gradnorm_lr = 0.025f;
+    /* Adam moves s_i by about its lr per step. At the model's fine-tuning lr
+     * (1e-4) a 1000-step run would move s_i by ~0.1, nowhere near its fixed
+     * point s_i = log L_i (e.g. -2.3 for a loss of 0.1, from s_i(0) = 0);
+     * 0.01 covers a few units in such a run while one step changes a
+     * weight by at most ~1% (exp(0.01)). */
+    o->uncertainty_lr = 0.01f;
+    o->dwa_temperature = 2.0f; /* the paper's T */
+    o->dwa_period = -1;        /* one epoch, the paper's period */
     o->seq_ner = 128;
     o->seq_qa = 384;
     o->stride = 128;
@@ -257,16 +274,32 @@ static int validate_optimiser(const TrainOptions *o, Err *err) {
     return 0;
 }
 
-/* The task weights: GradNorm needs both tasks in every step. */
+/* The options of the learned weightings that their ranges alone do not
+ * settle (checked whatever the method, as every option's range is). */
+static int validate_weighting_options(const TrainOptions *o, Err *err) {
+    if (!(o->uncertainty_lr > 0))
+        return err_set(err, "--uncertainty-lr must be > 0 (accepted range (0, 10]; got %g)", (double)o->uncertainty_lr);
+    if (o->dwa_period == 0)
+        return err_set(err, "--dwa-period must be >= 1 step, or -1 for one epoch (accepted range -1 or [1, %ld]; got 0)",
+                       TRAIN_MAX_STEPS);
+    return 0;
+}
+
+/* The task weights: a learned weighting weighs the tasks of a multi-task
+ * run, starting from the lambdas; GradNorm needs both tasks in every step. */
 static int validate_multitask(const TrainOptions *o, Err *err) {
-    if (o->loss_weighting != LOSS_WEIGHTING_GRADNORM) return 0;
-    if (o->tasks != ALL_TASKS || o->sampling != SAMPLING_JOINT)
+    if (validate_weighting_options(o, err)) return -1;
+    if (o->loss_weighting == LOSS_WEIGHTING_STATIC) return 0;
+    const char *method = enum_name(LOSS_WEIGHTING_NAMES, o->loss_weighting);
+    if (o->loss_weighting == LOSS_WEIGHTING_GRADNORM && (o->tasks != ALL_TASKS || o->sampling != SAMPLING_JOINT))
         return err_set(err, "--loss-weighting gradnorm needs --task mtl --sampling joint (both tasks' gradients in every step)");
+    if (o->tasks != ALL_TASKS)
+        return err_set(err, "--loss-weighting %s weighs the tasks of a multi-task run: it needs --task mtl", method);
     for (int k = 0; k < NUM_TASKS; k++)
         if (!(o->lambda[k] > 0))
-            return err_set(err, "--loss-weighting gradnorm: the lambdas are the initial weights and must be > 0 (--lambda-%s %g)",
-                           task_name(k), (double)o->lambda[k]);
-    if (!(o->gradnorm_alpha >= 0) || !(o->gradnorm_lr > 0))
+            return err_set(err, "--loss-weighting %s: the lambdas are the initial weights and must be > 0 (--lambda-%s %g)",
+                           method, task_name(k), (double)o->lambda[k]);
+    if (o->loss_weighting == LOSS_WEIGHTING_GRADNORM && (!(o->gradnorm_alpha >= 0) || !(o->gradnorm_lr > 0)))
         return err_set(err, "need --gradnorm-alpha >= 0 and --gradnorm-lr > 0");
     return 0;
 }
@@ -297,9 +330,8 @@ int train_options_validate(const TrainOptions *o, Err *err) {
 static int in_canonical(const OptSpec *s, const TrainOptions *o) {
     switch (s->tag) {
     case CFG_TRAJECTORY: return 1;
-    case CFG_GRADNORM: return o->loss_weighting == LOSS_WEIGHTING_GRADNORM;
     case CFG_IF_SET: return *(const int *)((const char *)o + s->offset) != 0;
-    default: return 0;
+    default: return s->tag >= CFG_WEIGHTING && (int)o->loss_weighting == s->tag - CFG_WEIGHTING;
     }
 }
 

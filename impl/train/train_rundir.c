@@ -1,6 +1,6 @@
 /* train_rundir.c — the files of a training run's directory (impl/train/train.c
  * runs the loop): config.json, manifest.json and the tokenizer files at the
- * start; log.csv, eval.csv and gradnorm.csv (kept in memory, rewritten
+ * start; log.csv, eval.csv and gradnorm.csv or weights.csv (kept in memory, rewritten
  * whole, reloaded up to the checkpoint's step on --resume); at the end
  * metrics.json with predictions/, timing.json, params.json, memory.json and
  * the final manifest.json. Rank 0 only (data parallel).
@@ -69,6 +69,11 @@ int train_flush_logs(Trainer *t, Err *err) {
         char p3[1200];
         train_path(t, "gradnorm.csv", p3, sizeof p3);
         if (atomic_write_file(p3, t->gnlog.buf, t->gnlog.len, err)) return -1;
+    }
+    if (t->wlog.len) {
+        char p4[1200];
+        train_path(t, "weights.csv", p4, sizeof p4);
+        if (atomic_write_file(p4, t->wlog.buf, t->wlog.len, err)) return -1;
     }
     return atomic_write_file(p2, t->evlog.buf, t->evlog.len, err);
 }
@@ -146,6 +151,30 @@ static int final_eval(Trainer *t, RunSummary *sum, JsonW *w, Err *err) {
     return 0;
 }
 
+/* "uncertainty": {lr, final s_i and w_i} or "dwa": {temperature, period (in
+ * steps, resolved), final r_i and w_i}; the weights are the next step's. */
+static void weighting_json(const Trainer *t, JsonW *w) {
+    const TrainOptions *o = t->o;
+    char key[32];
+    int unc = o->loss_weighting == LOSS_WEIGHTING_UNCERTAINTY;
+    jw_obj(w, enum_name(LOSS_WEIGHTING_NAMES, o->loss_weighting));
+    if (unc) {
+        jw_num(w, "lr", o->uncertainty_lr);
+    } else {
+        jw_num(w, "temperature", o->dwa_temperature);
+        jw_int(w, "period", t->dwa.period);
+    }
+    for (int k = 0; k < NUM_TASKS; k++) { /* final_s_ner, ... or final_r_ner, ... */
+        snprintf(key, sizeof key, "final_%s_%s", unc ? "s" : "r", task_name(k));
+        jw_num(w, key, unc ? t->unc.s[k] : t->dwa.r[k]);
+    }
+    for (int k = 0; k < NUM_TASKS; k++) {
+        snprintf(key, sizeof key, "final_w_%s", task_name(k));
+        jw_num(w, key, train_task_weight(t, k));
+    }
+    jw_end(w);
+}
+
 int train_write_metrics(Trainer *t, RunSummary *sum, Err *err) {
     const TrainOptions *o = t->o;
     JsonW w;
@@ -169,6 +198,8 @@ int train_write_metrics(Trainer *t, RunSummary *sum, Err *err) {
         jw_num(&w, "final_w_qa", t->gn.s.w[1]);
         jw_end(&w);
     }
+    if (o->loss_weighting == LOSS_WEIGHTING_UNCERTAINTY || o->loss_weighting == LOSS_WEIGHTING_DWA)
+        weighting_json(t, &w);
     jw_int(&w, "seed", o->seed);
     jw_int(&w, "steps", t->total);
     jw_str(&w, "init", o->init[0] ? o->init : "random");
@@ -289,6 +320,9 @@ int train_write_run_header(Trainer *t, Err *err) {
     reload_csv(t, "eval.csv", EVAL_HEADER, &t->evlog, o->resume ? t->start_step : 0, 0);
     if (t->use_gn)
         reload_csv(t, "gradnorm.csv", GN_HEADER, &t->gnlog, o->resume ? t->start_step : 0, 0);
+    char wh[256];
+    train_weighting_header(t, wh, sizeof wh);
+    if (wh[0]) reload_csv(t, "weights.csv", wh, &t->wlog, o->resume ? t->start_step : 0, 0);
     return 0;
 }
 
