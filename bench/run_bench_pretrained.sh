@@ -49,11 +49,15 @@
 #               dropout      dropout at each of DROPOUTS [0.0 0.2 0.3] (the main
 #                            runs are 0.1; MTL_SAMPLING)
 #               uncertainty  learned weights exp(-s_i), homoscedastic uncertainty
-#                            (Kendall et al. 2018; --uncertainty-lr 0.01; MTL_SAMPLING)
+#                            (Kendall et al. 2018; --uncertainty-lr 0.01)
 #               dwa          Dynamic Weight Averaging (Liu et al. 2019) over periods
 #                            of DWA_PERIOD [100] steps, T 2 (the paper's period, one
-#                            epoch, would never leave the lambdas in a one-epoch run;
-#                            MTL_SAMPLING)
+#                            epoch, would never leave the lambdas in a one-epoch run)
+#                            Both with joint sampling, as GradNorm: with one task
+#                            per step and clip 1, clipping rescales most steps'
+#                            weighted gradient back to norm 1 (RESULTS.md counts
+#                            them), so a task weight there changes little; in a
+#                            joint step it sets the mix of the two gradients.
 #             The runs go seed by seed (every variant of the first seed, then
 #             the next), so a stopped bench leaves whole seeds behind.
 #   STEP_CMP [1]   BUILD [build]   DRY_RUN [0]
@@ -107,8 +111,8 @@ ablation_variants() {
       joint|round_robin) echo "sampling-$k --sampling $k";;
       gradnorm) for a in $GRADNORM_ALPHAS; do echo "gradnorm-$a --sampling joint --loss-weighting gradnorm --gradnorm-alpha $a"; done;;
       dropout) for a in $DROPOUTS; do echo "dropout-$a --sampling $MTL_SAMPLING --dropout $a"; done;;
-      uncertainty) echo "uncertainty --sampling $MTL_SAMPLING --loss-weighting uncertainty";;
-      dwa) echo "dwa-$DWA_PERIOD --sampling $MTL_SAMPLING --loss-weighting dwa --dwa-period $DWA_PERIOD";;
+      uncertainty) echo "uncertainty --sampling joint --loss-weighting uncertainty";;
+      dwa) echo "dwa-$DWA_PERIOD --sampling joint --loss-weighting dwa --dwa-period $DWA_PERIOD";;
     esac
   done
 }
@@ -189,7 +193,7 @@ if [ "$ABLATIONS" = 1 ]; then
   t_joint=$(calc "($ner_steps * ($S_NER + $S_QA) + 45 + $nq * $S_DEVQ) * $f")
   while read -r name opts; do
     case $name in
-      lambda-*|dropout-*|uncertainty|dwa-*) s=$t_mtl;;
+      lambda-*|dropout-*) s=$t_mtl;;
       sampling-temperature) s=$(calc "(($ner_steps + $qa_steps) * ((1 - $pq) * $S_NER + $pq * $S_QA) + 45 + $nq * $S_DEVQ) * $f");;
       *) s=$t_joint;;
     esac
