@@ -478,6 +478,36 @@ def sweep_figures(root, groups, figs, data):
     return lines
 
 
+def weight_figure(root, figs, data):
+    """The task weights per step of each learned-weighting ablation (its lowest seed's
+    gradnorm.csv or weights.csv: step, w_ner, w_qa) as data/weights_NAME.dat and, with
+    gnuplot, figs/loss_weights.{png,svg} (reports/weights.gp). Returns the section's lines."""
+    from loading import read_csv
+    names = []
+    for name, rs in sorted(ablation_variants(root).items()):
+        rows = []
+        for f in ("gradnorm.csv", "weights.csv"):
+            rows = rows or read_csv(os.path.join(rs[0].path, f))
+        if not rows or "w_ner" not in rows[0]:
+            continue
+        os.makedirs(data, exist_ok=True)
+        dat = os.path.join(data, "weights_%s.dat" % name)
+        with open(dat + ".tmp", "w") as f:
+            f.write("# step\tw_ner\tw_qa (%s, seed %s)\n" % (name, rs[0].metrics.get("seed")))
+            for r in rows:
+                f.write("%s\t%s\t%s\n" % (r["step"], r["w_ner"], r["w_qa"]))
+        os.replace(dat + ".tmp", dat)
+        names.append(name)
+    if not names or not shutil.which("gnuplot"):
+        return ["(gnuplot not found: the task-weight figure is not drawn)"] if names else []
+    gp = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights.gp")
+    if subprocess.call(["gnuplot", "-e", "data='%s'; outdir='%s'; names='%s'" % (data, figs, " ".join(names)), gp]):
+        print("pretrained_results.py: gnuplot failed on %s" % gp, file=sys.stderr)
+        return []
+    return ["The learned task weights, step by step (%s):" % ", ".join(names), "",
+            "![learned task weights](%s/loss_weights.png)" % figs]
+
+
 def claims_classes(root, groups):
     """The classes claims_section reads: the main runs, and the λ / GradNorm ablations by their names."""
     classes = {t: groups[t] for t in ("ner", "qa", "mtl") if groups.get(t)}
@@ -627,6 +657,9 @@ def section(args):
         gnote = gradnorm_note(args.runs)
         if gnote:
             L += ["", gnote]
+        wfig = weight_figure(args.runs, args.figs, args.data)
+        if wfig:
+            L += [""] + wfig
         figs = sweep_figures(args.runs, groups, args.figs, args.data)
         if figs:
             L += ["", "The sweeps (the main runs are dropout 0.1, all layers shared; each point's seeds as in "
