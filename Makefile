@@ -250,6 +250,7 @@ fuzz-merge:
 # Regenerate the PyTorch golden state (needs python3 + torch).
 reference:
 	$(PYTHON) reference/write_debug_state.py --out reference/debug_state_tiny.bin
+	$(PYTHON) reference/write_debug_state.py --shared-layers 1 --out reference/debug_state_split.bin
 
 clean:
 	rm -rf build build-san build-fuzz

@@ -58,6 +58,11 @@
 #                            weighted gradient back to norm 1 (RESULTS.md counts
 #                            them), so a task weight there changes little; in a
 #                            joint step it sets the mix of the two gradients.
+#               shared       partial sharing: --shared-layers K at each of
+#                            SHARED_LAYERS [0 2 4 5] (the main runs share all 6
+#                            layers of minilm-l6; each task gets its own copy of
+#                            layers K..5, both from the pretrained weights;
+#                            MTL_SAMPLING)
 #             The runs go seed by seed (every variant of the first seed, then
 #             the next), so a stopped bench leaves whole seeds behind.
 #   STEP_CMP [1]   BUILD [build]   DRY_RUN [0]
@@ -95,7 +100,8 @@ ABLATION_KINDS=${ABLATION_KINDS:-lambda temperature}
 GRADNORM_ALPHAS=${GRADNORM_ALPHAS:-0.16 1.5}
 DROPOUTS=${DROPOUTS:-0.0 0.2 0.3}
 DWA_PERIOD=${DWA_PERIOD:-100}
-ABLATION_KIND_NAMES="lambda temperature joint round_robin gradnorm dropout uncertainty dwa"
+SHARED_LAYERS=${SHARED_LAYERS:-0 2 4 5}
+ABLATION_KIND_NAMES="lambda temperature joint round_robin gradnorm dropout uncertainty dwa shared"
 for k in $ABLATION_KINDS; do
   case " $ABLATION_KIND_NAMES " in *" $k "*) ;;
     *) echo "make bench: unknown ABLATION_KINDS entry '$k' ($ABLATION_KIND_NAMES)" >&2; exit 2;; esac
@@ -113,6 +119,7 @@ ablation_variants() {
       dropout) for a in $DROPOUTS; do echo "dropout-$a --sampling $MTL_SAMPLING --dropout $a"; done;;
       uncertainty) echo "uncertainty --sampling joint --loss-weighting uncertainty";;
       dwa) echo "dwa-$DWA_PERIOD --sampling joint --loss-weighting dwa --dwa-period $DWA_PERIOD";;
+      shared) for a in $SHARED_LAYERS; do echo "shared-$a --sampling $MTL_SAMPLING --shared-layers $a"; done;;
     esac
   done
 }
@@ -193,7 +200,9 @@ if [ "$ABLATIONS" = 1 ]; then
   t_joint=$(calc "($ner_steps * ($S_NER + $S_QA) + 45 + $nq * $S_DEVQ) * $f")
   while read -r name opts; do
     case $name in
-      lambda-*|dropout-*) s=$t_mtl;;
+      # shared-K: every step still runs all L layers of its task; only the
+      # AdamW update grows (the copies' parameters), a small part of a step
+      lambda-*|dropout-*|shared-*) s=$t_mtl;;
       sampling-temperature) s=$(calc "(($ner_steps + $qa_steps) * ((1 - $pq) * $S_NER + $pq * $S_QA) + 45 + $nq * $S_DEVQ) * $f");;
       *) s=$t_joint;;
     esac

@@ -16,6 +16,8 @@ Math (B batch, T tokens, C channels, NH heads, hs = C / NH):
     QA:  [start | end] = x Wqa^T + bqa, loss = (CE(start) + CE(end)) / 2 over
          the batch (as BertForQuestionAnswering).
     Joint loss = lambda_ner * L_ner + lambda_qa * L_qa.
+    Partial sharing (shared_layers K < L): layers 0..K-1 are shared, and the
+    QA forward runs its own copies ("qa.layer{l}", l >= K) of the top layers.
 
 Parameter names and order are those of reference/DEBUG_STATE.md (the C model
 uses the same names in the same order for its contiguous buffer).
@@ -47,6 +49,10 @@ class Config:
     ln_eps: float = 1e-12
     p_drop: float = 0.0
     init_std: float = 0.02
+    shared_layers: int = -1  # K: layers 0..K-1 shared, K..L-1 one copy per task; -1 = all (K = L)
+
+    def K(self):
+        return self.L if self.shared_layers < 0 else self.shared_layers
 
 
 # Sizes of the C presets (impl/model/config.c); all use BERT's vocab and 512 positions.
@@ -102,6 +108,15 @@ class Layer(nn.Module):
         return self.ln2(h + F.dropout(f, self.p, self.training))
 
 
+def layer_params(prefix, ly):
+    """(DEBUG_STATE name, parameter) of one layer, in the table's order."""
+    out = []
+    for ds, mod in (("attn.qkv", ly.qkv), ("attn.out", ly.out), ("ln1", ly.ln1),
+                    ("ffn.up", ly.up), ("ffn.down", ly.down), ("ln2", ly.ln2)):
+        out += [(f"{prefix}{ds}.w", mod.weight), (f"{prefix}{ds}.b", mod.bias)]
+    return out
+
+
 class MtlBert(nn.Module):
     def __init__(self, cfg, heads=("ner", "qa")):
         super().__init__()
@@ -114,7 +129,12 @@ class MtlBert(nn.Module):
         self.layers = nn.ModuleList(Layer(cfg) for _ in range(cfg.L))
         self.ner = nn.Linear(C, cfg.num_labels) if "ner" in heads else None
         self.qa = nn.Linear(C, 2) if "qa" in heads else None
+        # Partial sharing: QA's own copies of layers K..L-1 (self.layers holds
+        # NER's); both copies start equal.
+        self.qa_layers = nn.ModuleList(Layer(cfg) for _ in range(cfg.K(), cfg.L))
         self.init_bert()
+        for l, ly in enumerate(self.qa_layers):
+            ly.load_state_dict(self.layers[cfg.K() + l].state_dict())
 
     def init_bert(self):
         """BERT init: weights and embeddings N(0, init_std), biases 0, LN 1/0."""
@@ -132,12 +152,12 @@ class MtlBert(nn.Module):
                ("emb.type", self.wtt.weight), ("emb.ln.w", self.emb_ln.weight),
                ("emb.ln.b", self.emb_ln.bias)]
         for l, ly in enumerate(self.layers):
-            for ds, mod in (("attn.qkv", ly.qkv), ("attn.out", ly.out), ("ln1", ly.ln1),
-                            ("ffn.up", ly.up), ("ffn.down", ly.down), ("ln2", ly.ln2)):
-                out += [(f"layer{l}.{ds}.w", mod.weight), (f"layer{l}.{ds}.b", mod.bias)]
+            out += layer_params(f"layer{l}.", ly)
         for ds, mod in (("ner", self.ner), ("qa", self.qa)):
             if mod is not None:
                 out += [(f"{ds}.w", mod.weight), (f"{ds}.b", mod.bias)]
+        for l, ly in enumerate(self.qa_layers):  # after the heads: qa.layer{K}..qa.layer{L-1}
+            out += layer_params(f"qa.layer{self.cfg.K() + l}.", ly)
         return out
 
     def param_groups(self, weight_decay):
@@ -149,12 +169,19 @@ class MtlBert(nn.Module):
         return [{"params": decay, "weight_decay": weight_decay},
                 {"params": no_decay, "weight_decay": 0.0}]
 
-    def encode(self, ids, types, mask):
+    def task_layers(self, task):
+        """The L layers a task's forward runs: the shared ones, then its own."""
+        K = self.cfg.K()
+        if task == "qa" and K < self.cfg.L:
+            return list(self.layers[:K]) + list(self.qa_layers)
+        return list(self.layers)
+
+    def encode(self, ids, types, mask, task="ner"):
         T = ids.shape[1]
         pos = torch.arange(T, device=ids.device)
         x = self.wte(ids) + self.wpe(pos)[None] + self.wtt(types)
         x = F.dropout(self.emb_ln(x), self.cfg.p_drop, self.training)
-        for ly in self.layers:
+        for ly in self.task_layers(task):
             x = ly(x, mask)
         return x
 
@@ -165,10 +192,12 @@ class MtlBert(nn.Module):
         return self.qa(hidden)  # [B,T,2]: start, end
 
     def forward(self, ids, types, mask):
-        """Returns hidden [B,T,C], ner logits [B,T,labels] (or None), qa logits [B,T,2] (or None)."""
+        """Returns hidden [B,T,C] (NER's, with per-task layers), ner logits
+        [B,T,labels] (or None), qa logits [B,T,2] (or None)."""
         h = self.encode(ids, types, mask)
+        h_qa = self.encode(ids, types, mask, "qa") if self.cfg.K() < self.cfg.L else h
         ner = self.ner_logits(h) if self.ner is not None else None
-        qa = self.qa_logits(h) if self.qa is not None else None
+        qa = self.qa_logits(h_qa) if self.qa is not None else None
         return h, ner, qa
 
 

@@ -2,6 +2,7 @@
 model is checked against (format and tensor names: reference/DEBUG_STATE.md).
 
     python3 reference/write_debug_state.py --out reference/debug_state_tiny.bin
+    python3 reference/write_debug_state.py --shared-layers 1 --out reference/debug_state_split.bin
 
 Deterministic: fixed seeds, float32, CPU, one thread, dropout off. Contents:
 config, hparams, the inputs (a padded batch shaped like [CLS] q [SEP] ctx [SEP]),
@@ -85,13 +86,23 @@ def perturb_params(model, gen):
                 p.add_(0.05 * torch.randn(p.shape, generator=gen))
 
 
-def forward_with_activations(model, batch):
+def perturb_copies(model, gen):
+    """Partial sharing: the QA copies start equal to NER's (as in training);
+    make every tensor of them differ, so that a copy mixed up with its twin
+    shows in the outputs, not only in the gradients."""
+    with torch.no_grad():
+        for l in range(len(model.qa_layers)):
+            for _, p in M.layer_params("", model.qa_layers[l]):
+                p.add_(0.02 * torch.randn(p.shape, generator=gen))
+
+
+def forward_with_activations(model, batch, task="ner"):
     """Outputs plus the per-layer activations (same math as MtlBert.forward)."""
     ids, types, mask = batch["ids"], batch["types"], batch["mask"]
     pos = torch.arange(ids.shape[1])
     x = model.emb_ln(model.wte(ids) + model.wpe(pos)[None] + model.wtt(types))
     acts = {"act.emb": x}
-    for l, ly in enumerate(model.layers):
+    for l, ly in enumerate(model.task_layers(task)):
         x = ly(x, mask)
         acts[f"act.layer{l}"] = x
     return x, acts
@@ -101,7 +112,9 @@ def golden_outputs(model, batch):
     """Forward + backward of the total loss. Returns the tensors to write."""
     model.zero_grad(set_to_none=True)
     hidden, acts = forward_with_activations(model, batch)
-    ner, qa = model.ner_logits(hidden), model.qa_logits(hidden)
+    split = CFG.K() < CFG.L
+    hidden_qa = forward_with_activations(model, batch, "qa")[0] if split else hidden
+    ner, qa = model.ner_logits(hidden), model.qa_logits(hidden_qa)
     l_ner = M.ner_loss(ner, batch["ner_labels"])
     l_qa = M.qa_loss(qa, batch["qa_start"], batch["qa_end"])
     total = HP["lambda_ner"] * l_ner + LAMBDA_QA * l_qa
@@ -109,6 +122,8 @@ def golden_outputs(model, batch):
     out = {"out.ner_logits": ner, "out.qa_logits": qa, "out.loss_ner": l_ner.reshape(1),
            "out.loss_qa": l_qa.reshape(1), "out.loss_total": total.reshape(1),
            "out.hidden": hidden}
+    if split:
+        out["out.hidden_qa"] = hidden_qa
     out.update(acts)
     grads = {f"grad.{n}": p.grad for n, p in model.named_params_ds()}
     return out, grads
@@ -163,7 +178,11 @@ def to_np(t, dtype=np.float32):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="reference/debug_state_tiny.bin")
+    ap.add_argument("--shared-layers", type=int, default=-1,
+                    help="K < L: per-task copies of layers K..L-1 (reference/debug_state_split.bin: 1)")
     args = ap.parse_args()
+    global CFG
+    CFG = M.Config(**{**CFG.__dict__, "shared_layers": args.shared_layers})
 
     torch.set_num_threads(1)
     torch.manual_seed(SEED)
@@ -171,6 +190,7 @@ def main():
     model = M.MtlBert(CFG).train()  # p_drop = 0: dropout is the identity
     perturb_params(model, gen)
     batch = make_batch(gen)
+    perturb_copies(model, gen)  # after the batch: K = L draws exactly as before
     params0 = [(n, to_np(p)) for n, p in model.named_params_ds()]
 
     out, grads = golden_outputs(model, batch)
@@ -180,6 +200,8 @@ def main():
     tensors = [("config", np.array([c.L, c.C, c.NH, c.FFN, c.V, c.maxT, c.type_vocab,
                                     c.num_labels, B, T], dtype=np.int32)),
                ("hparams", np.array(list(HP.values()), dtype=np.float32))]
+    if c.K() < c.L:
+        tensors.append(("config.shared_layers", np.array([c.K()], dtype=np.int32)))
     tensors += params0
     for k, dsname in (("ids", "in.ids"), ("types", "in.types"), ("mask", "in.mask"),
                       ("ner_labels", "in.ner_labels"), ("qa_start", "in.qa_start"),

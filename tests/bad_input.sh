@@ -98,6 +98,15 @@ check 2 "uncertainty: the lambdas are the initial weights and must be > 0" "$MTL
 check 2 "epochs >= 1 or --max-steps" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --max-steps 0 --epochs 0
 check 2 "seq-ner must be in" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --seq-ner 4000
 check 2 "preset hf" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --preset hf
+# --shared-layers K: 0 <= K <= L (tiny: L = 2; an HF --init: its config's L), K < L only with --task mtl
+NEW=$T/sl; check 2 "option --shared-layers: 3 is outside the accepted range \[0, L=2\]" "$MTL" train "${BASE[@]}" --out "$T/sl" --shared-layers 3
+NEW=$T/sl; check 2 "option --shared-layers: '-2' is outside the accepted range \[0, 256\]" "$MTL" train "${BASE[@]}" --out "$T/sl" --shared-layers -2
+NEW=$T/sl; check 2 "shared-layers 1 < L=2 .*needs --task mtl" "$MTL" train "${BASE[@]}" --out "$T/sl" --task ner --shared-layers 1
+NEW=$T/sl; check 1 "option --shared-layers: 5 is outside the accepted range \[0, L=2\]" "$MTL" train "${BASE[@]}" --out "$T/sl" --init "$T/hf" --shared-layers 5
+check 1 "model config mismatch: shared_layers=2 in the checkpoint, 0 in this run" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --shared-layers 0
+check 2 "shared-layers: 7 must be in \[0, L=6\]" "$MTL" model-info --preset minilm --shared-layers 7
+check 2 "shared-layers: '-1' is outside the accepted range" "$MTL" model-info --shared-layers -1
+check 2 "below L only with --task mtl" "$MTL" model-info --preset tiny --task ner --shared-layers 1
 # --seeds is an option: its errors are usage errors (2), found before any run starts
 NEW=$T/seeds; check 2 "given twice" "$MTL" train "${BASE[@]}" --out "$T/seeds" --seeds 1,1
 NEW=$T/seeds; check 2 "malformed" "$MTL" train "${BASE[@]}" --out "$T/seeds" --seeds 1,,2

@@ -6,6 +6,7 @@
 #     (also N = 3, and N = 7 with a global batch of 6: one rank without rows);
 #   - N = 2 twice: bitwise identical checkpoints and metrics;
 #   - GradNorm, uncertainty and DWA loss weighting: N = 2 weights = N = 1's;
+#   - --shared-layers 1 (per-task top layers): N = 2 vs N = 1 losses as above;
 #   - every rank holds the same weights after every step (--log-every 1:
 #     the replica check hashes them each step; a deliberately different
 #     rank (another --seed) is caught);
@@ -106,6 +107,13 @@ run "$T/n2b" "N=2 again" "${MPI[@]}" "$MTL" "${BASE[@]}" || bad "second N=2 run"
 if same_file "$T/n2/checkpoint.bin" "$T/n2b/checkpoint.bin" && same_file "$T/n2/metrics.json" "$T/n2b/metrics.json"; then
   ok "N=2 twice: checkpoint.bin and metrics.json bitwise identical ($(sha256sum < "$T/n2/checkpoint.bin" | cut -c1-16))"
 else bad "N=2 twice: runs differ"; fi
+
+# ---- partial sharing: the per-task layer copies sum and shard as any tensor -------
+SL=("${BASE[@]}" --shared-layers 1 --max-steps 40 --log-every 10)
+run "$T/sl1" "K=1 N=1" "$MTL" "${SL[@]}" || bad "--shared-layers 1, N=1 run"
+run "$T/sl2" "K=1 N=2" "${MPI[@]}" "$MTL" "${SL[@]}" || bad "--shared-layers 1, N=2 run"
+if out=$(compare_logs "$T/sl1" "$T/sl2" 1e-5); then ok "--shared-layers 1: N=2 vs N=1 per-step loss: $out"
+else bad "--shared-layers 1: N=2 vs N=1 per-step loss: $out"; fi
 
 # ---- GradNorm: G measured on the global batch's gradients -------------------------
 GN=("${BASE[@]}" --sampling joint --loss-weighting gradnorm --gradnorm-alpha 1.5 --max-steps 40)

@@ -339,6 +339,65 @@ static void test_checksummed_but_bad(void) {
     free_model(&a);
 }
 
+/* Shared layers K = 1 of 2: a version-3 file (K after the config's floats),
+ * with and without auxiliary state; round trip bitwise; refused by a K = L
+ * model naming shared_layers; a forged K (checksum resealed) refused. */
+static void test_split_version3(void) {
+    ModelConfig c = small_config(HEAD_NER | HEAD_QA);
+    c.task_layers = 1;
+    Err err;
+    Backend *be = backend_cpu(1);
+    Model *a = model_create(&c, be, 2, 8, &err), *b = model_create(&c, be, 2, 8, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    model_init(a, 5);
+    model_init(b, 6);
+    one_step(a);
+    char path[512];
+    snprintf(path, sizeof path, "%s", tmp_path("split.ckpt"));
+    for (int aux = 0; aux <= 1; aux++) {
+        TrainState st = sample_state(), got = {0};
+        st.n_aux = aux ? 3 : 0;
+        for (int i = 0; i < st.n_aux; i++) st.aux[i] = 0.5 * i;
+        CU_ASSERT_EQUAL_FATAL(checkpoint_save(path, a, &st, &err), 0);
+        int rc = checkpoint_load(path, b, &got, &err);
+        if (rc) printf("\n  %s\n", err.msg);
+        CU_ASSERT_EQUAL_FATAL(rc, 0);
+        CU_ASSERT_EQUAL(got.n_aux, st.n_aux);
+        size_t n = model_num_params(a);
+        float *pa = malloc(n * 4), *pb = malloc(n * 4);
+        model_params_to_host(a, pa);
+        model_params_to_host(b, pb);
+        CU_ASSERT(memcmp(pa, pb, n * 4) == 0);
+        free(pa), free(pb);
+        ckpt_state_free(&got);
+    }
+    ModelConfig rc;
+    CU_ASSERT_EQUAL(checkpoint_read_config(path, &rc, &err), 0);
+    CU_ASSERT_EQUAL(rc.task_layers, 1);
+    size_t len;
+    char *buf = read_file_all(path, &len, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+    CU_ASSERT_EQUAL(buf[8], 3);
+    Fixture full = make_model(HEAD_NER | HEAD_QA, 5);
+    expect_load_error(path, full.m, "shared_layers=1 in the checkpoint, 2 in this run", NULL);
+    size_t k_off = 8 + 4 + 32 + 9 * 4 + 3 * 4; /* magic, version, preset, 9 ints, 3 floats */
+    char bad[512];
+    snprintf(bad, sizeof bad, "%s", tmp_path("split-bad.ckpt"));
+    int32_t forged[2] = {2, -1}; /* K = L is never written as version 3; K < 0 */
+    for (int i = 0; i < 2; i++) {
+        memcpy(buf + k_off, &forged[i], 4);
+        reseal(buf, len);
+        write_bytes(bad, buf, len);
+        expect_load_error(bad, a, "shared layer count", "must be in [0, L=2)");
+    }
+    free(buf);
+    free_model(&full);
+    model_free(a);
+    model_free(b);
+    be->destroy(be);
+}
+
 static void test_init_params(void) {
     /* an NER-only checkpoint initialises the encoder + NER head of an MTL model */
     Fixture ner = make_model(HEAD_NER, 5);
@@ -449,6 +508,7 @@ int main(void) {
                                      {"non-finite values are found by index", test_weights_check_finite},
                                      {"checksummed NaN weights / huge config refused", test_checksummed_but_bad},
                                      {"--init from a single-task checkpoint", test_init_params},
+                                     {"shared layers K < L: version 3, round trip, K checked", test_split_version3},
                                      {"resume option comparison", test_options_diff},
                                      {"disk full: error, old file intact, no temp", test_disk_full},
                                      {NULL, NULL}};

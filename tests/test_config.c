@@ -50,6 +50,17 @@ static void test_bad_shapes(void) {
     c = small_config();
     c.p_drop = 1.0f;
     expect_create_fails(&c, B, T, "dropout", NULL);
+    /* shared layers K = L - task_layers in [0, L]; per-task layers need both heads */
+    c = small_config();
+    c.task_layers = c.L + 1;
+    expect_create_fails(&c, B, T, "shared layers K=-1", "must be in [0, L=1]");
+    c = small_config();
+    c.task_layers = -1;
+    expect_create_fails(&c, B, T, "shared layers K=2", "must be in [0, L=1]");
+    c = small_config();
+    c.task_layers = 1;
+    c.heads = HEAD_NER;
+    expect_create_fails(&c, B, T, "K=0 < L=1", "needs both heads");
 }
 
 /* Implausible sizes are refused by config_validate, naming the field, its

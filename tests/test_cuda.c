@@ -11,7 +11,8 @@
  *   - every op pointer filled; the memory ops;
  *   - dropout: values and masks bitwise equal to the CPU's;
  *   - sumsq: GPU vs CPU to 1e-12 (double sums of float squares), repeat bitwise;
- *   - the model on the GPU vs reference/debug_state_tiny.bin (PyTorch);
+ *   - the model on the GPU vs reference/debug_state_tiny.bin (PyTorch), and
+ *     debug_state_split.bin (shared layers K = 1 of 2);
  *   - 100 training steps CPU vs GPU from one seed (losses within 1e-3
  *     relative) and two GPU runs bitwise identical;
  *   - GradNorm's per-task gradient norms GPU vs CPU. */
@@ -205,6 +206,10 @@ static int close_scaled(const char *label, const float *a, const float *ref, siz
     return testutil_allclose(label, a, ref, n, rel * mx + floor, rel);
 }
 
+/* The golden state the two model tests read (the split suite: shared layers
+ * K = 1 of 2, reference/debug_state_split.bin). */
+static const char *g_state = "reference/debug_state_tiny.bin";
+
 static Model *model_from_state(const DebugState *ds, Backend *be, int *B, int *T, ModelConfig *cfg) {
     const DsTensor *c = need(ds, "config"), *hp = need(ds, "hparams");
     if (!c || !hp) return NULL;
@@ -214,6 +219,8 @@ static Model *model_from_state(const DebugState *ds, Backend *be, int *B, int *T
     cfg->L = ci[0], cfg->C = ci[1], cfg->NH = ci[2], cfg->FFN = ci[3], cfg->V = ci[4];
     cfg->maxT = ci[5], cfg->type_vocab = ci[6], cfg->num_labels = ci[7];
     cfg->heads = HEAD_NER | HEAD_QA;
+    const DsTensor *k = debugstate_get(ds, "config.shared_layers"); /* absent: K = L */
+    cfg->task_layers = k ? cfg->L - ((const int32_t *)k->data)[0] : 0;
     cfg->ln_eps = ((const float *)hp->data)[0];
     cfg->p_drop = 0.0f;
     cfg->init_std = 0.02f;
@@ -247,7 +254,7 @@ static void batch_from_state(const DebugState *ds, int task, int B, int T, Batch
 }
 
 static void test_model_debug_state(void) {
-    const char *path = testutil_repo_path("reference/debug_state_tiny.bin");
+    const char *path = testutil_repo_path(g_state);
     CU_ASSERT_PTR_NOT_NULL_FATAL(path);
     Err err;
     DebugState *ds = debugstate_load(path, &err);
@@ -275,6 +282,10 @@ static void test_model_debug_state(void) {
     CU_ASSERT_FATAL(model_forward(m, &qa, 0, 0, 0, 1, &l_qa, &err) == 0);
     model_get_logits(m, buf);
     CU_ASSERT(close_scaled("qa logits", buf, need(ds, "out.qa_logits")->data, BT * 2, 1e-4, 0));
+    if (cfg.task_layers > 0) { /* QA's own top layers: another encoder output */
+        model_get_hidden(m, buf);
+        CU_ASSERT(close_scaled("hidden (qa)", buf, need(ds, "out.hidden_qa")->data, BT * cfg.C, 1e-4, 0));
+    }
     model_backward(m, &qa, 1.0f);
     float ref_ner = *(const float *)need(ds, "out.loss_ner")->data;
     float ref_qa = *(const float *)need(ds, "out.loss_qa")->data;
@@ -301,9 +312,17 @@ static void test_model_debug_state(void) {
     debugstate_free(ds);
 }
 
+static void test_model_debug_state_training(void);
+static void test_model_split_state(void) {
+    g_state = "reference/debug_state_split.bin";
+    test_model_debug_state();
+    test_model_debug_state_training();
+    g_state = "reference/debug_state_tiny.bin";
+}
+
 /* The 10 AdamW steps of train.losses (same batch, dropout off, constant lr). */
 static void test_model_debug_state_training(void) {
-    const char *path = testutil_repo_path("reference/debug_state_tiny.bin");
+    const char *path = testutil_repo_path(g_state);
     CU_ASSERT_PTR_NOT_NULL_FATAL(path);
     Err err;
     DebugState *ds = debugstate_load(path, &err);
@@ -507,6 +526,7 @@ int main(void) {
     static const TestCase model[] = {
         {"GPU model vs PyTorch debug state: logits, losses, gradients", test_model_debug_state},
         {"GPU model: 10 AdamW steps vs PyTorch train.losses", test_model_debug_state_training},
+        {"GPU model, shared layers K = 1 of 2: logits, hidden states, losses, gradients, 10 AdamW steps", test_model_split_state},
         {"100 training steps CPU vs GPU (1e-3), two GPU runs bitwise", test_training_cpu_vs_gpu},
         {"GradNorm per-task gradient norms GPU vs CPU (1e-4), GPU repeat bitwise", test_gradnorm_norms},
         {NULL, NULL}};

@@ -31,6 +31,8 @@
 #include "rng.h"
 #include "testutil.h"
 
+enum { LAYER_TENSORS_PER_LAYER = 12 }; /* qkv, out, ln1, up, down, ln2: w and b */
+
 typedef struct {
     DebugState *ds;
     ModelConfig cfg;
@@ -50,11 +52,22 @@ static const DsTensor *need(const DebugState *ds, const char *name, int dtype) {
     return t;
 }
 
+/* The golden state the golden tests read: the hard-sharing one, or (the
+ * "split" suite) reference/debug_state_split.bin, whose model has per-task
+ * copies of its top layer (shared layers K = 1 of L = 2). */
+static const char *golden_file = "reference/debug_state_tiny.bin";
+
+/* K from the optional "config.shared_layers" (absent: K = L). */
+static int golden_shared_layers(const DebugState *ds, int L) {
+    const DsTensor *k = debugstate_get(ds, "config.shared_layers");
+    return k && k->dtype == DS_I32 && k->numel == 1 ? ((const int *)k->data)[0] : L;
+}
+
 static int golden_load(Golden *g) {
     memset(g, 0, sizeof *g);
-    const char *path = testutil_repo_path("reference/debug_state_tiny.bin");
+    const char *path = testutil_repo_path(golden_file);
     if (!path) {
-        printf("    reference/debug_state_tiny.bin not found (make reference)\n");
+        printf("    %s not found (make reference)\n", golden_file);
         return -1;
     }
     Err err;
@@ -72,6 +85,7 @@ static int golden_load(Golden *g) {
     m->L = ci[0], m->C = ci[1], m->NH = ci[2], m->FFN = ci[3], m->V = ci[4], m->maxT = ci[5];
     m->type_vocab = ci[6], m->num_labels = ci[7];
     m->heads = HEAD_NER | HEAD_QA;
+    m->task_layers = m->L - golden_shared_layers(g->ds, m->L);
     m->ln_eps = hf[0];
     m->p_drop = 0.0f;
     m->init_std = 0.02f;
@@ -215,6 +229,14 @@ static void test_golden_forward_backward(void) {
     model_backward(m, &g.ner, g.lambda_ner);
     CU_ASSERT_FATAL(model_forward(m, &g.qa, 0, 0, 0, 1, &l_qa, &err) == 0);
     CU_ASSERT(logits_match(&g, m, "out.qa_logits", 2));
+    const DsTensor *hq = g.cfg.task_layers > 0 ? need(g.ds, "out.hidden_qa", DS_F32) : NULL;
+    CU_ASSERT_FATAL(g.cfg.task_layers == 0 || hq != NULL);
+    if (hq) { /* QA's own top layers: another encoder output */
+        h = xmalloc((size_t)hq->numel * sizeof *h);
+        model_get_hidden(m, h);
+        CU_ASSERT(testutil_allclose("out.hidden_qa", h, hq->data, (size_t)hq->numel, 1e-5, 1e-4));
+        free(h);
+    }
     model_backward(m, &g.qa, 1.0f);
     CU_ASSERT(close_rel("out.loss_ner", l_ner, golden_scalar(&g, "out.loss_ner"), 1e-5));
     CU_ASSERT(close_rel("out.loss_qa", l_qa, golden_scalar(&g, "out.loss_qa"), 1e-5));
@@ -399,6 +421,56 @@ static void test_param_counts(void) {
     CU_ASSERT_EQUAL(k.total, (size_t)108891648 + 6921 + 1538);
 }
 
+/* Partial sharing on `tiny` (L = 2), for K = 0, 1, 2: the table is the K = L
+ * table plus the QA copies qa.layer{K..L-1}.*, the counts add up (shared +
+ * 2 x task layers + heads), and from scratch both copies start equal, and
+ * every tensor the K = L model has starts with the same bits. */
+static void test_split_counts_and_init(void) {
+    ModelConfig cfg;
+    Err err;
+    CU_ASSERT_FATAL(config_from_preset(&cfg, "tiny", &err) == 0);
+    Backend *be = backend_cpu(1);
+    Model *full = model_create(&cfg, be, 2, 16, &err);
+    CU_ASSERT_FATAL(full != NULL);
+    model_init(full, 3);
+    float *pf = xmalloc(model_num_params(full) * sizeof *pf);
+    model_params_to_host(full, pf);
+    for (int K = 0; K <= cfg.L; K++) {
+        ModelConfig c = cfg;
+        c.task_layers = cfg.L - K;
+        Model *m = model_create(&c, be, 2, 16, &err);
+        CU_ASSERT_FATAL(m != NULL);
+        model_init(m, 3);
+        ModelCounts k = model_counts(&c, 2, 16);
+        CU_ASSERT_EQUAL(model_num_params(m), k.total);
+        CU_ASSERT_EQUAL(k.total, k.shared + 2 * k.task_layers + k.ner_head + k.qa_head);
+        CU_ASSERT_EQUAL(k.shared, k.embeddings + (size_t)K * k.per_layer);
+        CU_ASSERT_EQUAL(table_sum(m, "qa.layer"), k.task_layers);
+        CU_ASSERT_EQUAL(config_param_count(&c), (unsigned long long)k.total);
+        float *p = xmalloc(model_num_params(m) * sizeof *p);
+        model_params_to_host(m, p);
+        int same = 1, twins = 0;
+        for (int i = 0; i < model_num_tensors(m); i++) {
+            const ParamInfo *t = model_tensor(m, i), *f = model_find_tensor(full, model_layer_name(t->name));
+            CU_ASSERT_FATAL(f != NULL);
+            same &= !memcmp(p + t->offset, pf + f->offset, t->numel * sizeof *p);
+            twins += t->task == TASK_QA && !model_name_is_head(t->name);
+            int want = model_name_is_head(t->name) ? (t->name[0] == 'n' ? TASK_NER : TASK_QA)
+                       : strncmp(t->name, "layer", 5) ? (strncmp(t->name, "qa.", 3) ? -1 : TASK_QA)
+                       : atoi(t->name + 5) >= K ? TASK_NER : -1;
+            CU_ASSERT_EQUAL(t->task, want);
+        }
+        CU_ASSERT(same);
+        CU_ASSERT_EQUAL(twins, LAYER_TENSORS_PER_LAYER * (cfg.L - K));
+        printf("    K=%d: shared %zu, per task %zu + head, total %zu\n", K, k.shared, k.task_layers, k.total);
+        free(p);
+        model_free(m);
+    }
+    free(pf);
+    model_free(full);
+    be->destroy(be);
+}
+
 /* ---- finite differences with dropout on --------------------------------- */
 
 static void random_batch_ints(int *x, int n, int hi, uint32_t stream) {
@@ -427,9 +499,11 @@ static const ModelConfig FD_CFG = {.preset = "fd", .L = 2, .C = 16, .NH = 2, .FF
                                    .type_vocab = 2, .num_labels = 5, .heads = HEAD_NER | HEAD_QA,
                                    .ln_eps = 1e-12f, .p_drop = 0.2f, .init_std = 0.3f};
 
-static Model *fd_model(Backend *be, int B, int T) {
+static Model *fd_model(Backend *be, int B, int T, int task_layers) {
     Err err;
-    Model *m = model_create(&FD_CFG, be, B, T, &err);
+    ModelConfig cfg = FD_CFG;
+    cfg.task_layers = task_layers;
+    Model *m = model_create(&cfg, be, B, T, &err);
     CU_ASSERT_FATAL(m != NULL);
     model_init(m, 5);
     return m;
@@ -438,8 +512,11 @@ static Model *fd_model(Backend *be, int B, int T) {
 /* For each tensor, the entry with the largest |analytic gradient| must match
  * the central difference (h = 1e-2: fp32 loss noise ~1e-6 / 2h = 5e-5;
  * truncation O(h^2) ~1e-4 -> atol 5e-4, rtol 5e-2). Exercises every dropout
- * site: a mask redrawn differently in the backward would fail this. */
-static void check_fd(int task) {
+ * site: a mask redrawn differently in the backward would fail this. With
+ * task_layers > 0 (shared layers K = L - task_layers) the other task's head
+ * and layer copies must have gradient exactly 0 and leave the loss unchanged
+ * bit for bit when perturbed (numeric gradient exactly 0). */
+static void check_fd(int task, int task_layers) {
     const ModelConfig cfg = FD_CFG;
     enum { B = 2, T = 8 };
     int ids[B * T], types[B * T], mask[B * T], labels[B * T], start[B] = {1, 2}, end[B] = {3, 5};
@@ -452,7 +529,7 @@ static void check_fd(int task) {
                .labels = labels, .start = start, .end = end};
     Backend *be = backend_cpu(1);
     Err err;
-    Model *m = fd_model(be, B, T);
+    Model *m = fd_model(be, B, T, task_layers);
     size_t n = model_num_params(m);
     float *params = xmalloc(n * sizeof *params), *grads = xmalloc(n * sizeof *grads);
     model_params_to_host(m, params);
@@ -460,20 +537,35 @@ static void check_fd(int task) {
     CU_ASSERT_FATAL(model_forward(m, &b, 1, 99, 3, 0, NULL, &err) == 0);
     model_backward(m, &b, 1.0f);
     model_grads_to_host(m, grads);
-    int ok = 1;
+    int ok = 1, checked = 0;
+    double worst = 0.0;
     for (int i = 0; i < model_num_tensors(m); i++) {
         const ParamInfo *p = model_tensor(m, i);
         size_t best = p->offset;
         for (size_t j = p->offset; j < p->offset + p->numel; j++)
             if (fabsf(grads[j]) > fabsf(grads[best])) best = j;
-        if (grads[best] == 0.0f) continue; /* head of the other task */
+        if (p->task >= 0 && p->task != task) { /* the other task's head or layer copy */
+            double num = numeric_grad(m, &b, params, p->offset, 1e-2f);
+            if (grads[best] != 0.0f || num != 0.0) {
+                printf("    %s: another task's tensor, gradient %.6g numeric %.6g  NOT ZERO\n", p->name,
+                       (double)grads[best], num);
+                ok = 0;
+            }
+            continue;
+        }
+        if (grads[best] == 0.0f) continue;
         double num = numeric_grad(m, &b, params, best, 1e-2f);
+        checked++;
+        if (fabs(num - grads[best]) / (fabs(num) + 1e-2) > worst) worst = fabs(num - grads[best]) / (fabs(num) + 1e-2);
         if (fabs(num - grads[best]) > 5e-4 + 5e-2 * fabs(num)) {
             printf("    %s[%zu]: analytic %.6g numeric %.6g  MISMATCH\n", p->name, best - p->offset,
                    (double)grads[best], num);
             ok = 0;
         }
     }
+    if (task_layers > 0)
+        printf("    %s, shared layers %d of %d: %d tensors, worst |analytic - numeric| / (|numeric| + 1e-2) %.2e\n",
+               task_name(task), FD_CFG.L - task_layers, FD_CFG.L, checked, worst);
     CU_ASSERT(ok);
     free(params);
     free(grads);
@@ -481,8 +573,15 @@ static void check_fd(int task) {
     be->destroy(be);
 }
 
-static void test_fd_ner(void) { check_fd(TASK_NER); }
-static void test_fd_qa(void) { check_fd(TASK_QA); }
+static void test_fd_ner(void) { check_fd(TASK_NER, 0); }
+static void test_fd_qa(void) { check_fd(TASK_QA, 0); }
+/* K = 1 of 2 and K = 0 (two single-task encoders) */
+static void test_fd_split(void) {
+    for (int tl = 1; tl <= 2; tl++) {
+        check_fd(TASK_NER, tl);
+        check_fd(TASK_QA, tl);
+    }
+}
 
 /* ---- batch slices (data parallelism, impl/train/dist.h) -------------------------- */
 
@@ -523,7 +622,7 @@ static void check_slices(int task) {
                .labels = labels, .start = start, .end = end};
     Backend *be = backend_cpu(1);
     Err err;
-    Model *m = fd_model(be, B, T);
+    Model *m = fd_model(be, B, T, 0);
     size_t n = model_num_params(m);
     float *gw = xmalloc(n * sizeof *gw), *g0 = xmalloc(n * sizeof *g0), *g1 = xmalloc(n * sizeof *g1);
     double lw = loss_and_grads(m, &g, gw);
@@ -554,7 +653,7 @@ static void check_slices(int task) {
  * whole step, and the shards' squared norms add up to the whole norm. */
 static void test_adamw_ranges(void) {
     Backend *be = backend_cpu(1);
-    Model *a = fd_model(be, 2, 8), *b = fd_model(be, 2, 8);
+    Model *a = fd_model(be, 2, 8, 0), *b = fd_model(be, 2, 8, 0);
     size_t n = model_num_params(a), cut = model_tensor(a, 1)->offset + 7; /* inside emb.pos */
     float *g = xmalloc(n * sizeof *g), *pa = xmalloc(n * sizeof *pa), *pb = xmalloc(n * sizeof *pb);
     for (size_t i = 0; i < n; i++) g[i] = (float)rng_uniform(3, 0, 9, i) - 0.5f;
@@ -644,6 +743,60 @@ static void test_lr_schedule(void) {
     CU_ASSERT_DOUBLE_EQUAL(d.weight_decay, 0.01, 1e-9);
 }
 
+/* ---- partial sharing: the same golden checks on debug_state_split.bin ---- */
+
+static void with_split_state(void (*test)(void)) {
+    golden_file = "reference/debug_state_split.bin";
+    test();
+    golden_file = "reference/debug_state_tiny.bin";
+}
+static void test_split_table_order(void) { with_split_state(test_golden_table_order); }
+static void test_split_forward_backward(void) { with_split_state(test_golden_forward_backward); }
+static void test_split_adamw_steps(void) { with_split_state(test_golden_adamw_steps); }
+
+/* A one-task step: the other task's copy gets gradient 0, and AdamW (as
+ * PyTorch's, which steps every parameter that has a gradient, zero or not)
+ * still moves it: weight decay on its weights, nothing else on a first step
+ * (m = v = 0, so the Adam update is 0 / (0 + eps) = 0). */
+static void test_split_one_task_step(void) {
+    golden_file = "reference/debug_state_split.bin";
+    Golden g;
+    Backend *be = NULL;
+    Model *m = golden_model(&g, &be);
+    golden_file = "reference/debug_state_tiny.bin";
+    CU_ASSERT_FATAL(m != NULL);
+    Err err;
+    model_zero_grad(m);
+    CU_ASSERT_FATAL(model_forward(m, &g.ner, 1, 0, 0, 0, NULL, &err) == 0);
+    model_backward(m, &g.ner, 1.0f);
+    size_t n = model_num_params(m);
+    float *grads = xmalloc(n * sizeof *grads), *before = xmalloc(n * sizeof *before),
+          *after = xmalloc(n * sizeof *after);
+    model_grads_to_host(m, grads);
+    model_params_to_host(m, before);
+    model_adamw_step(m, &g.hp, g.hp.lr);
+    model_params_to_host(m, after);
+    int zero_ok = 1, decay_ok = 1, ner_moved = 0;
+    for (int i = 0; i < model_num_tensors(m); i++) {
+        const ParamInfo *p = model_tensor(m, i);
+        for (size_t j = p->offset; j < p->offset + p->numel; j++) {
+            if (p->task == TASK_QA) {
+                zero_ok &= grads[j] == 0.0f;
+                /* decoupled decay: p - lr * wd * p (AdamW's first factor), then + 0 */
+                float want = p->decay ? before[j] * (1.0f - g.hp.lr * g.hp.weight_decay) : before[j];
+                decay_ok &= fabsf(after[j] - want) <= 2.5e-7f * fabsf(want); /* 2 ulps */
+            } else if (p->task == TASK_NER && p->ndim == 2 && grads[j] != 0.0f) {
+                ner_moved = 1;
+            }
+        }
+    }
+    CU_ASSERT(zero_ok);
+    CU_ASSERT(decay_ok);
+    CU_ASSERT(ner_moved);
+    free(grads), free(before), free(after);
+    golden_free(&g, m, be);
+}
+
 int main(void) {
     static const TestCase golden[] = {
         {"parameter table order = DEBUG_STATE.md", test_golden_table_order},
@@ -653,15 +806,24 @@ int main(void) {
         {NULL, NULL}};
     static const TestCase other[] = {
         {"parameter counts: encoder + heads", test_param_counts},
+        {"shared layers K = 0..L: table, counts, both copies start equal", test_split_counts_and_init},
         {"NER backward with dropout = finite differences", test_fd_ner},
         {"QA backward with dropout = finite differences", test_fd_qa},
+        {"shared layers K = 1 and 0 of 2: backward = finite differences, other task's copy untouched", test_fd_split},
         {"NER batch slices: losses and gradients sum to the whole batch's (global masks)", test_slices_ner},
         {"QA batch slices: losses and gradients sum to the whole batch's (global masks)", test_slices_qa},
         {"AdamW in two ranges (ZeRO-1 shards) == the whole step, bitwise", test_adamw_ranges},
         {"lr schedule: linear warmup and decay", test_lr_schedule},
         {"forward-only model == training model's eval forward, bitwise", test_inference_model_same_bits},
         {NULL, NULL}};
+    static const TestCase split[] = {
+        {"parameter table order = debug_state_split.bin (qa.layer1.* after the heads)", test_split_table_order},
+        {"forward logits, hidden states, losses and every gradient vs PyTorch", test_split_forward_backward},
+        {"10 AdamW steps: losses vs PyTorch", test_split_adamw_steps},
+        {"a NER-only step: QA copy's gradient 0, AdamW only decays it", test_split_one_task_step},
+        {NULL, NULL}};
     testutil_add_suite("model vs golden state", golden);
+    testutil_add_suite("model vs golden state, shared layers K = 1 of 2", split);
     testutil_add_suite("model", other);
     return testutil_run_all();
 }

@@ -30,6 +30,7 @@
 #include "hf_bert.h"
 #include "model.h"
 #include "model_open.h"
+#include "predict.h"
 #include "rundir.h"
 #include "safetensors.h"
 #include "sha256.h"
@@ -991,6 +992,262 @@ static void test_sigint_checkpoints(void) {
     free(a), free(b);
 }
 
+/* ---- partial sharing: --shared-layers K < L -------------------------------- */
+
+
+/* Does file `name` of run dir `dir` contain `text`? */
+static int file_has(const char *dir, const char *name, const char *text) {
+    size_t len;
+    char *b = slurp(dir, name, &len);
+    int has = b && strstr(b, text) != NULL;
+    if (!has) printf("\n  %s/%s lacks '%s'\n", dir, name, text);
+    free(b);
+    return has;
+}
+
+/* tiny (L = 2) with K = 1: resume is bitwise, the checkpoint is version 3,
+ * config.json and params.json say K, and config.json reruns it. */
+static void test_shared_layers_resume(void) {
+    Err err = {{0}};
+    char args[1200];
+    snprintf(args, sizeof args, "%s --shared-layers 1 --seed 7 --save-every 4", BASE);
+    int rc = train(args, "sl-full", &err);
+    if (rc) printf("\n  %s\n", err.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    snprintf(args, sizeof args, "%s --shared-layers 1 --seed 7 --save-every 4 --stop-after 6", BASE);
+    CU_ASSERT_EQUAL_FATAL(train(args, "sl-int", &err), 0);
+    snprintf(args, sizeof args, "%s --shared-layers 1 --seed 7 --save-every 4 --resume", BASE);
+    rc = train(args, "sl-int", &err);
+    if (rc) printf("\n  %s\n", err.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    const char *same[] = {"checkpoint.bin", "metrics.json", "eval.csv", "params.json",
+                          "predictions/qa_dev_predictions.json", "predictions/ner_test.conlleval.txt"};
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) CU_ASSERT(same_file("sl-full", "sl-int", same[i]));
+    char *a = losses_of("sl-full"), *b = losses_of("sl-int"), *c = losses_of("full-fp32");
+    CU_ASSERT(a && b && !strcmp(a, b));
+    CU_ASSERT(a && c && strcmp(a, c) != 0); /* not the hard-sharing run */
+    free(a), free(b), free(c);
+    size_t len = 0;
+    char *ck = slurp("sl-full", "checkpoint.bin", &len);
+    CU_ASSERT(ck && len > 12 && ck[8] == 3); /* version 3: K < L */
+    free(ck);
+    CU_ASSERT(file_has("sl-full", "config.json", "\"shared-layers\": 1"));
+    CU_ASSERT(file_has("sl-full", "params.json", "\"shared_layers\": 1"));
+    snprintf(args, sizeof args, "--config %s/sl-full/config.json", tmp); /* the same run again */
+    CU_ASSERT_EQUAL_FATAL(train(args, "sl-conf", &err), 0);
+    CU_ASSERT(same_file("sl-full", "sl-conf", "checkpoint.bin"));
+    /* with a learned weighting's state in the version-3 checkpoint */
+    const char *uw = "--shared-layers 1 --loss-weighting uncertainty --seed 7 --save-every 4";
+    snprintf(args, sizeof args, "%s %s", BASE, uw);
+    CU_ASSERT_EQUAL_FATAL(train(args, "sl-uw-full", &err), 0);
+    snprintf(args, sizeof args, "%s %s --stop-after 6", BASE, uw);
+    CU_ASSERT_EQUAL_FATAL(train(args, "sl-uw-int", &err), 0);
+    snprintf(args, sizeof args, "%s %s --resume", BASE, uw);
+    rc = train(args, "sl-uw-int", &err);
+    if (rc) printf("\n  %s\n", err.msg);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT(same_file("sl-uw-full", "sl-uw-int", "checkpoint.bin"));
+}
+
+/* Another K, or none (K = L), does not resume a K = 1 run; a given K = L is
+ * the run without the option; bad K; GradNorm's shared tensor. */
+static void test_shared_layers_options(void) {
+    Err err = {{0}};
+    char args[1200];
+    /* another K, or none (K = L), does not resume it */
+    snprintf(args, sizeof args, "%s --shared-layers 0 --seed 7 --save-every 4 --resume", BASE);
+    CU_ASSERT_EQUAL(train(args, "sl-int", &err), -1);
+    printf("\n  K 0 onto K 1: %s", err.msg);
+    CU_ASSERT(strstr(err.msg, "shared") != NULL);
+    snprintf(args, sizeof args, "%s --seed 7 --save-every 4 --resume", BASE);
+    CU_ASSERT_EQUAL(train(args, "sl-int", &err), -1);
+    printf("\n  K = L onto K 1: %s", err.msg);
+    CU_ASSERT(strstr(err.msg, "shared") != NULL);
+    /* --shared-layers 2 = L: the run without the option, every file */
+    snprintf(args, sizeof args, "%s --seed 7 --max-steps 3 --shared-layers 2", BASE);
+    CU_ASSERT_EQUAL_FATAL(train(args, "sl-kl", &err), 0);
+    snprintf(args, sizeof args, "%s --seed 7 --max-steps 3", BASE);
+    CU_ASSERT_EQUAL_FATAL(train(args, "sl-none", &err), 0);
+    const char *kl[] = {"checkpoint.bin", "params.json", "metrics.json"};
+    for (size_t i = 0; i < sizeof kl / sizeof kl[0]; i++) CU_ASSERT(same_file("sl-kl", "sl-none", kl[i]));
+    size_t n = 0;
+    char *cj = slurp("sl-kl", "config.json", &n);
+    CU_ASSERT(cj && !strstr(cj, "shared")); /* as a run without the option (config.json differs in "out" only) */
+    free(cj);
+    expect_parse_error("--task mtl --preset tiny --shared-layers 3", "--shared-layers: 3 is outside the accepted range [0, L=2]");
+    expect_parse_error("--task mtl --preset tiny --shared-layers -1", "--shared-layers: '-1' is outside the accepted range [0, 256]");
+    expect_parse_error("--task ner --preset tiny --shared-layers 1", "needs --task mtl");
+    /* GradNorm: its default tensor is the last shared one; a task's own is refused */
+    snprintf(args, sizeof args, "%s --shared-layers 1 --max-steps 2 --loss-weighting gradnorm", BASE);
+    CU_ASSERT_EQUAL(train(args, "sl-gn", &err), 0);
+    snprintf(args, sizeof args, "%s --shared-layers 1 --max-steps 2 --loss-weighting gradnorm --gradnorm-layer layer1.ffn.down.w", BASE);
+    CU_ASSERT_EQUAL(train(args, "sl-gn-bad", &err), -1);
+    printf("\n  GradNorm on NER's own layer: %s", err.msg);
+    CU_ASSERT(strstr(err.msg, "not a shared tensor") != NULL);
+}
+
+/* Both copies of every tensor of model m equal (qa.layer{l}.x == layer{l}.x). */
+static int copies_equal(Model *m) {
+    float *p = malloc(model_num_params(m) * sizeof(float));
+    model_params_to_host(m, p);
+    int n = 0, same = 0;
+    for (int i = 0; i < model_num_tensors(m); i++) {
+        const ParamInfo *q = model_tensor(m, i);
+        if (q->task != TASK_QA || model_name_is_head(q->name)) continue;
+        const ParamInfo *t = model_find_tensor(m, model_layer_name(q->name));
+        n++;
+        same += t && !memcmp(p + q->offset, p + t->offset, q->numel * sizeof(float));
+    }
+    free(p);
+    return n > 0 && same == n;
+}
+
+/* The export of run `run` for `task` (an HF dir) holds the task's view of
+ * the run bitwise: the shared tensors, its own copy of the top layers under
+ * their plain names, its head. */
+static int export_is_task_view(const char *run, const char *exdir, int task) {
+    Backend *be = backend_cpu(1);
+    ModelOpen r, x;
+    Err err;
+    char p[700], q[700];
+    snprintf(p, sizeof p, "%s/%s", tmp, run);
+    snprintf(q, sizeof q, "%s/%s/%s", tmp, exdir, task_name(task));
+    int ok = model_open(p, be, 1, 8, 1, &r, &err) == 0 && model_open(q, be, 1, 8, 1, &x, &err) == 0;
+    if (!ok) printf("\n  %s\n", err.msg);
+    int n = 0, same = 0;
+    float *a = ok ? malloc(model_num_params(r.m) * sizeof(float)) : NULL;
+    float *b = ok ? malloc(model_num_params(x.m) * sizeof(float)) : NULL;
+    if (ok) model_params_to_host(r.m, a), model_params_to_host(x.m, b);
+    for (int i = 0; ok && i < model_num_tensors(r.m); i++) {
+        const ParamInfo *t = model_tensor(r.m, i), *y = model_find_tensor(x.m, model_layer_name(t->name));
+        if (t->task >= 0 && t->task != task) continue;
+        n++;
+        same += y && y->numel == t->numel && !memcmp(a + t->offset, b + y->offset, t->numel * sizeof(float));
+    }
+    free(a), free(b);
+    if (ok) model_open_free(&r), model_open_free(&x);
+    be->destroy(be);
+    return ok && n > 0 && same == n;
+}
+
+/* Entities of one question's context from the single pass of a model. */
+static int answer_entities(ModelOpen *mo, PredOut *out) {
+    PredictParams pp;
+    predict_defaults(&pp);
+    pp.seq_ner = 32, pp.ner_stride = 8, pp.seq_qa = 64, pp.qa_stride = 16, pp.max_query = 16, pp.batch = 4;
+    Err err;
+    Predictor *pr = predictor_new(mo, &pp, &err);
+    int rc = pr ? predict_answer(pr, "Where did Alice go?", "Alice Smith visited Paris in May with Bob.", 1, out, &err) : -1;
+    if (rc) printf("\n  predict: %s\n", err.msg);
+    predictor_free(pr);
+    return rc;
+}
+
+/* K = 1 from an HF dir: the export writes each task's view, which --init
+ * reads back into a K = 1 run. */
+static void check_split_export_reinit(void) {
+    Err err = {{0}};
+    char args[1400], p[700], out[700];
+    make_hf_dir("hf-good"); /* the fixture vocab's 86 rows: its export is a loadable HF dir */
+    snprintf(args, sizeof args, "%s --shared-layers 1 --eval-every 0 --init %s/hf-good", HF_ARGS, tmp);
+    int rc = train(args, "sl-hf", &err);
+    if (rc) printf("\n  %s\n", err.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    snprintf(p, sizeof p, "%s/sl-hf", tmp);
+    snprintf(out, sizeof out, "%s/sl-export", tmp);
+    char *xargv[] = {"export", p, "--out", out, NULL};
+    CU_ASSERT_EQUAL_FATAL(cmd_export(4, xargv), 0);
+    CU_ASSERT(export_is_task_view("sl-hf", "sl-export", TASK_NER));
+    CU_ASSERT(export_is_task_view("sl-hf", "sl-export", TASK_QA));
+    for (int task = TASK_NER; task <= TASK_QA; task++) {
+        char run[32];
+        snprintf(run, sizeof run, "sl-reinit-%s", task_name(task));
+        snprintf(args, sizeof args, "%s --shared-layers 1 --max-steps 2 --init %s/%s", HF_ARGS, out, task_name(task));
+        rc = train(args, run, &err);
+        if (rc) printf("\n  %s\n", err.msg);
+        CU_ASSERT_EQUAL(rc, 0);
+    }
+}
+
+/* Both copies from one layer: an HF dir (the QA export), and a K = L run's
+ * checkpoint (sl-none). */
+static void check_split_copies_from_one_layer(Backend *be) {
+    Err err = {{0}};
+    char p[700];
+    ModelConfig cfg;
+    HfInfo info;
+    snprintf(p, sizeof p, "%s/sl-export/qa", tmp);
+    CU_ASSERT_EQUAL_FATAL(hf_read_config(p, &cfg, &info, &err), 0);
+    cfg.heads = HEAD_ALL;
+    cfg.task_layers = 1;
+    Model *m = model_create(&cfg, be, 1, 8, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    model_init(m, 5);
+    HfLoadReport rep;
+    CU_ASSERT_EQUAL(hf_load_weights(&info, m, &rep, &err), 0);
+    CU_ASSERT(copies_equal(m));
+    model_free(m);
+    snprintf(p, sizeof p, "%s/sl-none/checkpoint.bin", tmp);
+    CU_ASSERT_EQUAL_FATAL(checkpoint_read_config(p, &cfg, &err), 0);
+    cfg.task_layers = 1;
+    m = model_create(&cfg, be, 1, 8, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    model_init(m, 5);
+    int copied = 0, skipped = 0;
+    CU_ASSERT_EQUAL(checkpoint_init_params(p, m, &copied, &skipped, &err), 0);
+    CU_ASSERT(copies_equal(m));
+    CU_ASSERT_EQUAL(skipped, 0);
+    model_free(m);
+}
+
+/* predict's single pass on the K = 1 run: its entities are those of the NER
+ * export's encoder (NER's copy of the top layer), bitwise. */
+static void check_split_predict(Backend *be) {
+    Err err = {{0}};
+    char p[700];
+    ModelOpen run, ner;
+    snprintf(p, sizeof p, "%s/sl-hf", tmp);
+    CU_ASSERT_EQUAL_FATAL(model_open(p, be, 4, 64, 1, &run, &err), 0);
+    snprintf(p, sizeof p, "%s/sl-export/ner", tmp);
+    CU_ASSERT_EQUAL_FATAL(model_open(p, be, 4, 64, 1, &ner, &err), 0);
+    ner.qa_head_trained = 1; /* its random QA head: only its entities are compared */
+    PredOut a = {0}, b = {0};
+    CU_ASSERT_EQUAL(answer_entities(&run, &a), 0);
+    CU_ASSERT_EQUAL(answer_entities(&ner, &b), 0);
+    int same = a.n_ent == b.n_ent && a.n_ans > 0;
+    for (int i = 0; same && i < a.n_ent; i++)
+        same = a.ent[i].start == b.ent[i].start && a.ent[i].end == b.ent[i].end && a.ent[i].type == b.ent[i].type &&
+               a.ent[i].score == b.ent[i].score;
+    printf("\n  single pass, K = 1: %d entities, %d answers; NER export's encoder: %d entities (%s)", a.n_ent,
+           a.n_ans, b.n_ent, same ? "the same" : "DIFFERENT");
+    CU_ASSERT(same);
+    pred_out_free(&a), pred_out_free(&b);
+    model_open_free(&run), model_open_free(&ner);
+}
+
+/* mtl eval of the K = 1 run: the run's own scores, bitwise. */
+static void check_split_eval(void) {
+    static const char W[] = "--seq-ner 32 --seq-qa 64 --stride 16 --max-query 16 --threads 1 --batch 4";
+    char args[1400];
+    snprintf(args, sizeof args, "--model %s/sl-hf --out %s/sl-eval %s", tmp, tmp, W);
+    CU_ASSERT_EQUAL_FATAL(eval_cmd(args), 0);
+    const char *keys[] = {"ner.dev.f1", "ner.test.f1", "ner.dev.loss", "qa.dev.f1", "qa.dev.loss"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        double x = metric_at("sl-hf", keys[i]), y = metric_at("sl-eval", keys[i]);
+        if (!(x == y)) printf("\n  %s: train %.9g, eval %.9g\n", keys[i], x, y);
+        CU_ASSERT(x == y);
+    }
+}
+
+static void test_shared_layers_export_predict(void) {
+    check_split_export_reinit();
+    Backend *be = backend_cpu(1);
+    check_split_copies_from_one_layer(be);
+    check_split_predict(be);
+    be->destroy(be);
+    check_split_eval();
+}
+
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/mtl_test_resume.%ld", (long)getpid());
     Err err;
@@ -1015,6 +1272,9 @@ int main(void) {
         {"a run dir is one run's: refused, --overwrite, locked, finished resume untouched", test_run_dir_owned},
         {"SIGINT: step finished, checkpoint, exit 130; --resume == uninterrupted", test_sigint_checkpoints},
         {"--seeds: aggregate.json, null for figures never computed", test_seeds_aggregate},
+        {"--shared-layers 1 of 2: resume bitwise, version 3, config.json reruns it", test_shared_layers_resume},
+        {"--shared-layers: other K refused on resume, K = L = no option, bad K, GradNorm", test_shared_layers_options},
+        {"--shared-layers 1: export per task -> --init, both copies from one layer, predict, eval", test_shared_layers_export_predict},
         {NULL, NULL}};
     testutil_add_suite("resume", tests);
     int rc = testutil_run_all();

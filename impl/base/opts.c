@@ -197,7 +197,8 @@ static int enum_has(const EnumName *t, int value) {
     return 0;
 }
 
-/* The default as --help shows it: "" for none (an unset ARG or enum). */
+/* The default as --help shows it: "" for none (an unset ARG or enum, an int
+ * below its range: "not given", which its help explains). */
 static void format_default(const OptSpec *s, const void *defaults, char *buf, size_t n) {
     const char *field = (const char *)defaults + s->offset;
     if (s->kind == OPT_KIND_FLAG) snprintf(buf, n, "[%s]", *(const int *)field ? "on" : "off");
@@ -205,6 +206,7 @@ static void format_default(const OptSpec *s, const void *defaults, char *buf, si
     else if (s->kind == OPT_KIND_DOUBLE) snprintf(buf, n, "[%g]", *(const double *)field);
     else if (s->kind == OPT_KIND_ARG && !*(const char *const *)field) buf[0] = '\0';
     else if (s->kind == OPT_KIND_ENUM && !enum_has(s->names, *(const int *)field)) buf[0] = '\0';
+    else if (s->kind == OPT_KIND_INT && *(const int *)field < s->lo) buf[0] = '\0'; /* "not given" (its help says what then) */
     else {
         char v[1100];
         opts_format(s, defaults, v, sizeof v);

@@ -12,6 +12,7 @@ typedef struct {
     const char *preset;
     int tasks; /* the heads: 1 << TASK_NER | 1 << TASK_QA */
     int B, T;
+    int K; /* shared layers; -1 = all */
 } MiOpts;
 
 #define OS MiOpts
@@ -20,12 +21,13 @@ static const OptSpec MI_OPTS[] = {
     {OPT_ENUM(OS, "task", tasks, TASK_SET_NAMES, "which heads the model carries (mtl = both)")},
     {OPT_INT(OS, "batch", B, 1, 1000000, "sequences the activation memory is sized for")},
     {OPT_INT(OS, "seq", T, 1, 1000000, "tokens per sequence the activation memory is sized for")},
+    {OPT_INT(OS, "shared-layers", K, 0, CONFIG_MAX_LAYERS, "layers both tasks share, at most L (the rest: one copy per task; default: all L)")},
 };
 #undef OS
 
 static const OptTable MI_TABLE = {
     .cmd = "model-info",
-    .synopsis = "usage: mtl model-info [--preset tiny|mini|minilm|base] [--task ner|qa|mtl] [--batch B] [--seq T]",
+    .synopsis = "usage: mtl model-info [--preset tiny|mini|minilm|base] [--task ner|qa|mtl] [--batch B] [--seq T] [--shared-layers K]",
     .about = "Parameter counts per group and the memory of a training run, from the config alone.\n",
     .specs = MI_OPTS,
     .n = (int)(sizeof MI_OPTS / sizeof MI_OPTS[0]),
@@ -40,6 +42,12 @@ static void print_counts(const ModelConfig *c, const ModelCounts *k, const MiOpt
     printf("  %-28s %14zu  (embeddings + %d layers)\n", "encoder", k->encoder, c->L);
     if (c->heads & HEAD_NER) printf("  %-28s %14zu\n", "NER head", k->ner_head);
     if (c->heads & HEAD_QA) printf("  %-28s %14zu\n", "QA head", k->qa_head);
+    int K = config_shared_layers(c);
+    printf("  %-28s %14zu  (embeddings + %d layers)\n", "shared", k->shared, K);
+    if (c->heads & HEAD_NER)
+        printf("  %-28s %14zu  (%d own layers + head)\n", "NER only", k->task_layers + k->ner_head, c->L - K);
+    if (c->heads & HEAD_QA)
+        printf("  %-28s %14zu  (%d own layers + head)\n", "QA only", k->task_layers + k->qa_head, c->L - K);
     printf("  %-28s %14zu\n", "total", k->total);
     printf("memory (fp32):\n");
     printf("  %-28s %12.1f MB\n", "parameters", k->param_bytes / MB);
@@ -52,7 +60,7 @@ static void print_counts(const ModelConfig *c, const ModelCounts *k, const MiOpt
 }
 
 int cmd_model_info(int argc, char **argv) {
-    MiOpts o = {"mini", ALL_TASKS, 16, 128};
+    MiOpts o = {"mini", ALL_TASKS, 16, 128, -1};
     int rc = opts_command(&MI_TABLE, &o, argc, argv, NULL);
     if (rc >= 0) return rc;
     ModelConfig cfg;
@@ -62,6 +70,12 @@ int cmd_model_info(int argc, char **argv) {
         return 2;
     }
     cfg.heads = o.tasks; /* HEAD_* = 1 << TASK_* */
+    if (o.K > cfg.L || (o.K >= 0 && o.K < cfg.L && cfg.heads != HEAD_ALL)) {
+        fprintf(stderr, "mtl model-info: option --shared-layers: %d must be in [0, L=%d] (below L only with --task mtl)\n",
+                o.K, cfg.L);
+        return 2;
+    }
+    cfg.task_layers = o.K >= 0 ? cfg.L - o.K : 0;
     if (o.T > cfg.maxT) {
         fprintf(stderr, "mtl model-info: --seq %d exceeds the %d positions of preset %s\n", o.T,
                 cfg.maxT, cfg.preset);

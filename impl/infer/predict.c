@@ -576,6 +576,16 @@ static void fill_qa_rows(Predictor *pr, const SquadFeatures *fs, const int *rows
     }
 }
 
+/* The encoder output the NER head reads on the QA windows just forwarded:
+ * that pass's own when every layer is shared; with per-task top layers
+ * (shared layers K < L) NER's copy of them must run, so a second pass, as
+ * task NER, over the same rows. */
+static int ner_hidden_of_qa_rows(Predictor *pr, int B, int T, Err *err) {
+    if (model_config(pr->mo->m)->task_layers > 0 && forward_rows(pr, TASK_NER, B, T, err)) return -1;
+    model_get_hidden(pr->mo->m, pr->hidden);
+    return 0;
+}
+
 /* Forward every window of fs in chunks of similar length (plan_chunks);
  * each window's candidates, and with ner its context's NER word logits, into
  * the item of its example. */
@@ -590,7 +600,6 @@ static int qa_forward_all(Predictor *pr, const SquadFeatures *fs, QaItem *items,
         int B = start[k + 1] - start[k], T = len[rows[B - 1]];
         fill_qa_rows(pr, fs, rows, B, T);
         if ((rc = forward_rows(pr, TASK_QA, B, T, err))) break;
-        if (ner) model_get_hidden(pr->mo->m, pr->hidden);
         for (int r = 0; r < B; r++) {
             int wi = rows[r];
             QaItem *it = &items[fs->f[wi].example];
@@ -600,7 +609,12 @@ static int qa_forward_all(Predictor *pr, const SquadFeatures *fs, QaItem *items,
             }
             window_candidates(pr, fs, wi, st, en, T, &it->cs);
             it->nwin++;
-            if (ner) qa_pass_word_logits(pr, &fs->f[wi], wi, r, T, &it->w, it->wl, it->best, it->best_win);
+        }
+        if (ner && (rc = ner_hidden_of_qa_rows(pr, B, T, err))) break;
+        for (int r = 0; r < B && ner; r++) {
+            int wi = rows[r];
+            QaItem *it = &items[fs->f[wi].example];
+            qa_pass_word_logits(pr, &fs->f[wi], wi, r, T, &it->w, it->wl, it->best, it->best_win);
         }
     }
     free(st);

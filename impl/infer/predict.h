@@ -30,7 +30,10 @@
  * context's entities cost one 9 x C matrix product per token and no second
  * encoder pass. NER was trained on bare sentences with token type 0, so
  * these entities can differ from predict_entities() on the bare context;
- * README measures how often. */
+ * README measures how often. A model with per-task top layers (shared
+ * layers K < L) needs NER's copy of them: the QA windows then run a second
+ * pass as task NER (the same windows and token types), whose encoder output
+ * the NER head reads. */
 #ifndef MTL_PREDICT_H
 #define MTL_PREDICT_H
 

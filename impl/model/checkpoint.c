@@ -8,7 +8,7 @@
 #include "sha256.h"
 
 static const char CKPT_MAGIC[8] = {'M', 'T', 'L', 'C', 'K', 'P', 'T', '\0'};
-enum { CKPT_VERSION = 1, CKPT_VERSION_AUX = 2, CKPT_MAX_TENSORS = 100000, CKPT_MAX_NAME = 255 };
+enum { CKPT_VERSION = 1, CKPT_VERSION_AUX = 2, CKPT_VERSION_SPLIT = 3, CKPT_MAX_TENSORS = 100000, CKPT_MAX_NAME = 255 };
 
 void ckpt_state_free(TrainState *st) {
     free(st->options);
@@ -45,9 +45,10 @@ static void put_config(Bytes *o, const ModelConfig *c) {
     put_f32(o, c->ln_eps);
     put_f32(o, c->p_drop);
     put_f32(o, c->init_std);
+    if (c->task_layers > 0) put_i32(o, config_shared_layers(c)); /* version 3 only */
 }
 
-static void put_state(Bytes *o, const TrainState *st, int adam_t) {
+static void put_state(Bytes *o, const TrainState *st, int adam_t, uint32_t version) {
     put_u64(o, st->seed);
     put_u64(o, (uint64_t)(int64_t)st->step);
     put_i32(o, adam_t);
@@ -57,7 +58,7 @@ static void put_state(Bytes *o, const TrainState *st, int adam_t) {
         put_i32(o, st->order[i].epoch);
         put_i32(o, st->order[i].pos);
     }
-    if (st->n_aux > 0) {
+    if (st->n_aux > 0 || version == CKPT_VERSION_SPLIT) {
         put_u32(o, (uint32_t)st->n_aux);
         put_bytes(o, st->aux, (size_t)st->n_aux * sizeof(double));
     }
@@ -95,11 +96,14 @@ int checkpoint_save(const char *path, const Model *m, const TrainState *st, Err 
 
     Bytes hdr = {0};
     put_bytes(&hdr, CKPT_MAGIC, 8);
-    /* version 1 when there is no auxiliary state: such files stay readable by
-     * builds that predate version 2 */
-    put_u32(&hdr, st->n_aux > 0 ? CKPT_VERSION_AUX : CKPT_VERSION);
+    /* version 1 when there is no auxiliary state and every layer is shared,
+     * 2 with auxiliary state: such files stay readable by older builds */
+    uint32_t version = model_config(m)->task_layers > 0 ? CKPT_VERSION_SPLIT
+                       : st->n_aux > 0                   ? CKPT_VERSION_AUX
+                                                         : CKPT_VERSION;
+    put_u32(&hdr, version);
     put_config(&hdr, model_config(m));
-    put_state(&hdr, st, adam_t);
+    put_state(&hdr, st, adam_t, version);
     put_table(&hdr, m);
 
     Sha256 sh;
@@ -158,7 +162,7 @@ static int rd(Cursor *c, void *dst, size_t n, const char *what) {
     return 0;
 }
 
-static int rd_config(Cursor *c, ModelConfig *cfg) {
+static int rd_config(Cursor *c, ModelConfig *cfg, uint32_t version) {
     memset(cfg, 0, sizeof *cfg);
     int32_t v[9];
     if (rd(c, cfg->preset, 32, "the model config")) return -1;
@@ -169,18 +173,25 @@ static int rd_config(Cursor *c, ModelConfig *cfg) {
     if (rd(c, &cfg->ln_eps, 4, "the model config") || rd(c, &cfg->p_drop, 4, "the model config") ||
         rd(c, &cfg->init_std, 4, "the model config"))
         return -1;
+    int32_t shared = cfg->L; /* older versions: every layer shared */
+    if (version == CKPT_VERSION_SPLIT && rd(c, &shared, 4, "the shared layer count")) return -1;
+    if (version == CKPT_VERSION_SPLIT && (shared < 0 || shared >= cfg->L))
+        return err_set(c->err, "%s: shared layer count %d at byte %zu must be in [0, L=%d) in a version-3 checkpoint",
+                       c->path, shared, c->off - 4, cfg->L);
+    cfg->task_layers = cfg->L - shared;
     Err e;
     if (config_validate(cfg, &e) != 0)
         return err_set(c->err, "%s: invalid model config at byte %zu: %s", c->path, c->off, e.msg);
     return 0;
 }
 
-static int rd_aux(Cursor *c, TrainState *st) {
-    uint32_t n = 0;
+/* Version 2: 1..CKPT_MAX_AUX values; version 3: 0..CKPT_MAX_AUX. */
+static int rd_aux(Cursor *c, TrainState *st, uint32_t version) {
+    uint32_t n = 0, lo = version == CKPT_VERSION_SPLIT ? 0 : 1;
     if (rd(c, &n, 4, "the auxiliary state count")) return -1;
-    if (n == 0 || n > CKPT_MAX_AUX)
-        return err_set(c->err, "%s: implausible auxiliary state count %u at byte %zu (1..%d)",
-                       c->path, n, c->off - 4, CKPT_MAX_AUX);
+    if (n < lo || n > CKPT_MAX_AUX)
+        return err_set(c->err, "%s: implausible auxiliary state count %u at byte %zu (%u..%d)",
+                       c->path, n, c->off - 4, lo, CKPT_MAX_AUX);
     st->n_aux = (int)n;
     return rd(c, st->aux, (size_t)n * sizeof(double), "the auxiliary state");
 }
@@ -207,7 +218,7 @@ static int rd_state(Cursor *c, TrainState *st, uint32_t version) {
         st->order[i] = (OrderState){o[0], o[1], o[2]};
     }
     st->n_aux = 0;
-    if (version == CKPT_VERSION_AUX && rd_aux(c, st)) return -1;
+    if (version != CKPT_VERSION && rd_aux(c, st, version)) return -1;
     uint32_t k = 0;
     if (rd(c, &k, 4, "the options length")) return -1;
     if (k > c->len - c->off)
@@ -334,12 +345,12 @@ static int ckpt_open(const char *path, Ckpt *k, Err *err) {
         goto out;
     }
     if (rd(&c, &version, 4, "the version")) goto out;
-    if (version != CKPT_VERSION && version != CKPT_VERSION_AUX) {
-        err_set(err, "%s: unsupported checkpoint version %u at byte 8 (this build reads %d and %d)",
-                path, version, CKPT_VERSION, CKPT_VERSION_AUX);
+    if (version < CKPT_VERSION || version > CKPT_VERSION_SPLIT) {
+        err_set(err, "%s: unsupported checkpoint version %u at byte 8 (this build reads %d to %d)",
+                path, version, CKPT_VERSION, CKPT_VERSION_SPLIT);
         goto out;
     }
-    if (rd_config(&c, &k->cfg) || rd_state(&c, &k->st, version) || rd_table(&c, k) || check_payload(&c, k) ||
+    if (rd_config(&c, &k->cfg, version) || rd_state(&c, &k->st, version) || rd_table(&c, k) || check_payload(&c, k) ||
         check_finite(path, k, err))
         goto out;
     rc = 0;
@@ -351,10 +362,10 @@ out:
 /* ------------------------------------------------------- matching a model */
 
 static int config_mismatch(const char *path, const ModelConfig *f, const ModelConfig *h, Err *err) {
-    const char *names[9] = {"L", "C", "NH", "FFN", "V", "maxT", "type_vocab", "num_labels", "heads"};
-    int a[9] = {f->L, f->C, f->NH, f->FFN, f->V, f->maxT, f->type_vocab, f->num_labels, f->heads};
-    int b[9] = {h->L, h->C, h->NH, h->FFN, h->V, h->maxT, h->type_vocab, h->num_labels, h->heads};
-    for (int i = 0; i < 9; i++)
+    const char *names[10] = {"L", "C", "NH", "FFN", "V", "maxT", "type_vocab", "num_labels", "heads", "shared_layers"};
+    int a[10] = {f->L, f->C, f->NH, f->FFN, f->V, f->maxT, f->type_vocab, f->num_labels, f->heads, config_shared_layers(f)};
+    int b[10] = {h->L, h->C, h->NH, h->FFN, h->V, h->maxT, h->type_vocab, h->num_labels, h->heads, config_shared_layers(h)};
+    for (int i = 0; i < 10; i++)
         if (a[i] != b[i])
             return err_set(err, "%s: model config mismatch: %s=%d in the checkpoint, %d in this run",
                            path, names[i], a[i], b[i]);
@@ -411,6 +422,13 @@ int checkpoint_read_config(const char *path, ModelConfig *cfg, Err *err) {
     return 0;
 }
 
+/* The file's tensor of this name with p's shape, or NULL. */
+static const CkTensor *find_tensor(const Ckpt *k, const char *name, const ParamInfo *p) {
+    for (int j = 0; j < k->n_tensors; j++)
+        if (!strcmp(k->t[j].name, name) && same_shape(&k->t[j], p)) return &k->t[j];
+    return NULL;
+}
+
 int checkpoint_init_params(const char *path, Model *m, int *copied, int *skipped, Err *err) {
     Ckpt k;
     if (ckpt_open(path, &k, err)) return -1;
@@ -420,10 +438,10 @@ int checkpoint_init_params(const char *path, Model *m, int *copied, int *skipped
     *copied = *skipped = 0;
     for (int i = 0; i < model_num_tensors(m); i++) {
         const ParamInfo *p = model_tensor(m, i);
-        const CkTensor *hit = NULL;
-        for (int j = 0; j < k.n_tensors && !hit; j++)
-            if (!strcmp(k.t[j].name, p->name) && same_shape(&k.t[j], p)) hit = &k.t[j];
-        if (!hit && strncmp(p->name, "ner.", 4) && strncmp(p->name, "qa.", 3)) {
+        /* a QA layer copy absent from the file (one of K = L) starts from the layer it copies */
+        const CkTensor *hit = find_tensor(&k, p->name, p);
+        if (!hit) hit = find_tensor(&k, model_layer_name(p->name), p);
+        if (!hit && !model_name_is_head(p->name)) {
             /* a head may start fresh (e.g. a single-task run into a multi-task one); the encoder may not */
             err_set(err, "%s: encoder tensor '%s' (%d x %d) is not in the checkpoint with that name and shape: "
                          "--init needs a checkpoint of the same encoder (preset / shape)",

@@ -5,13 +5,16 @@
  *
  * File format (little-endian; all writes atomic: temp file, fsync, rename):
  *   magic      8 bytes "MTLCKPT\0"
- *   version    u32: 1, or 2 when the trainer has auxiliary state
+ *   version    u32: 1, or 2 when the trainer has auxiliary state, or 3 when
+ *              the model has per-task top layers (shared layers K < L)
  *   config     char preset[32]; i32 L C NH FFN V maxT type_vocab num_labels
- *              heads; f32 ln_eps p_drop init_std
+ *              heads; f32 ln_eps p_drop init_std; version 3 only: i32 K
+ *              (0 <= K < L; older versions: K = L)
  *   state      u64 seed; i64 step; i32 adam_t;
  *              i32 n_orders (0..4), then n_orders x (i32 n, epoch, pos)
- *   aux        version 2 only: u32 n_aux (1..32), f64 aux[n_aux] (the
- *              trainer's extra state, e.g. GradNorm's weights: gradnorm.h)
+ *   aux        version 2: u32 n_aux (1..32), version 3: u32 n_aux (0..32);
+ *              then f64 aux[n_aux] (the trainer's extra state, e.g.
+ *              GradNorm's weights: gradnorm.h)
  *   options    u32 length K, K bytes: the training options as "key=value\n"
  *   table      u32 n_tensors; per tensor: u32 name length, name bytes,
  *              u32 ndim (1..4), ndim x u32 shape, u64 offset, u64 numel
@@ -66,7 +69,8 @@ int checkpoint_read_config(const char *path, ModelConfig *cfg, Err *err);
 
 /* --init: copy every stored parameter tensor whose name and shape match a
  * tensor of m (e.g. the encoder and NER head of a single-task run into an
- * MTL model); Adam state and step are not taken. *copied / *skipped count
+ * MTL model); a QA layer copy "qa.layer{l}.*" the file lacks (a K = L
+ * checkpoint) takes "layer{l}.*"; Adam state and step are not taken. *copied / *skipped count
  * tensors of m that were / were not found in the file. Fails if nothing
  * matched. */
 int checkpoint_init_params(const char *path, Model *m, int *copied, int *skipped, Err *err);

@@ -54,7 +54,7 @@ static const struct {
     ConfigBound b;
     size_t offset;
 } BOUNDS[] = {
-    {{"L", "num_hidden_layers", 1, 256}, offsetof(ModelConfig, L)},
+    {{"L", "num_hidden_layers", 1, CONFIG_MAX_LAYERS}, offsetof(ModelConfig, L)},
     {{"C", "hidden_size", 1, 16384}, offsetof(ModelConfig, C)},
     {{"NH", "num_attention_heads", 1, 1024}, offsetof(ModelConfig, NH)},
     {{"FFN", "intermediate_size", 1, 65536}, offsetof(ModelConfig, FFN)},
@@ -70,13 +70,18 @@ const ConfigBound *config_bound(const char *hf_key) {
     return NULL;
 }
 
+int config_shared_layers(const ModelConfig *c) { return c->L - c->task_layers; }
+
+/* embeddings + L layers + heads, + one more copy of the task_layers top
+ * layers (the QA copy; the NER copy is among the L) */
 unsigned long long config_param_count(const ModelConfig *c) {
     unsigned long long C = (unsigned)c->C, F = (unsigned)c->FFN;
     unsigned long long emb = ((unsigned long long)(unsigned)c->V + (unsigned)c->maxT + (unsigned)c->type_vocab + 2) * C;
     unsigned long long layer = 4 * C * C + 2 * C * F + 9 * C + F; /* qkv, out, up, down, 2 LayerNorms */
     unsigned long long heads = ((c->heads & HEAD_NER) ? ((unsigned long long)(unsigned)c->num_labels) * (C + 1) : 0) +
                                ((c->heads & HEAD_QA) ? 2 * (C + 1) : 0);
-    return emb + (unsigned long long)(unsigned)c->L * layer + heads;
+    unsigned long long copies = c->task_layers > 0 ? (unsigned long long)(unsigned)c->task_layers : 0;
+    return emb + ((unsigned long long)(unsigned)c->L + copies) * layer + heads;
 }
 
 static int check_bounds(const ModelConfig *c, Err *err) {
@@ -98,6 +103,12 @@ int config_validate(const ModelConfig *c, Err *err) {
         return err_set(err, "config: heads must be a non-empty subset of {ner, qa}");
     if ((c->heads & HEAD_NER) && (c->num_labels < 1 || c->num_labels > 1024))
         return err_set(err, "config: num_labels=%d must be in [1, 1024] for the NER head", c->num_labels);
+    if (c->task_layers < 0 || c->task_layers > c->L)
+        return err_set(err, "config: shared layers K=%d (L - task_layers %d) must be in [0, L=%d]",
+                       c->L - c->task_layers, c->task_layers, c->L);
+    if (c->task_layers > 0 && c->heads != HEAD_ALL)
+        return err_set(err, "config: shared layers K=%d < L=%d (per-task top layers) needs both heads (ner and qa)",
+                       c->L - c->task_layers, c->L);
     if (config_param_count(c) > CONFIG_MAX_PARAMS)
         return err_set(err, "config: L=%d C=%d FFN=%d V=%d maxT=%d make %llu parameters (at most %llu)",
                        c->L, c->C, c->FFN, c->V, c->maxT, config_param_count(c), CONFIG_MAX_PARAMS);

@@ -64,7 +64,7 @@ static int hf_names(const char *ours, char names[3][160]) {
     return 0;
 }
 
-static int is_head(const char *ours) { return !strncmp(ours, "ner.", 4) || !strncmp(ours, "qa.", 3); }
+static int is_head(const char *ours) { return model_name_is_head(ours); }
 
 /* ------------------------------------------------------------ resolving */
 
@@ -381,8 +381,8 @@ static int load_encoder(const SafeTensors *st, const Model *m, float *host, unsi
     for (int i = 0; i < model_num_tensors(m); i++) {
         const ParamInfo *p = model_tensor(m, i);
         if (is_head(p->name)) continue;
-        char names[3][160];
-        int nparts = hf_names(p->name, names), missing = 0;
+        char names[3][160]; /* a QA layer copy reads the file's layer: both copies start equal */
+        int nparts = hf_names(model_layer_name(p->name), names), missing = 0;
         if (nparts == 0) return err_set(err, "internal: tensor %s has no Hugging Face name", p->name);
         int rc = copy_parts(st, p, names, nparts, host + p->offset, used, &missing, err);
         if (rc < 0) return -1;
@@ -489,16 +489,17 @@ static cJSON *export_tokenizer_config(int lower, int strip_accents, int maxT) {
 }
 
 /* The safetensors tensor list of one task: the encoder under "bert." (QKV
- * split into query / key / value) and the task's head. */
+ * split into query / key / value) as this task sees it (the shared layers,
+ * then its own copy of the top layers: a QA copy "qa.layer{l}" becomes
+ * encoder.layer.{l}) and the task's head. */
 static int export_tensors(const Model *m, int task, const float *host, StOut *out,
                           char (*names)[168]) {
     int n = 0;
-    const char *skip = task == TASK_NER ? "qa." : "ner.";
     for (int i = 0; i < model_num_tensors(m); i++) {
         const ParamInfo *p = model_tensor(m, i);
-        if (!strncmp(p->name, skip, strlen(skip))) continue;
+        if (p->task >= 0 && p->task != task) continue; /* the other task's head or layer copy */
         char hf[3][160];
-        int nparts = hf_names(p->name, hf);
+        int nparts = hf_names(model_layer_name(p->name), hf);
         int rows = p->shape[0] / nparts, cols = p->ndim == 2 ? p->shape[1] : 1;
         for (int k = 0; k < nparts; k++, n++) {
             snprintf(names[n], 168, "%s%.160s", is_head(p->name) ? "" : "bert.", hf[k]);

@@ -12,9 +12,10 @@
 
 typedef struct {
     ParamInfo *tab;
-    int *kind;
+    int *kind, *src;
     int n, cap;
     size_t total;
+    int task; /* ParamInfo.task of the tensors added now */
 } TableBuilder;
 
 /* Append a tensor [d0] (d1 == 0) or [d0, d1]. Weights (INIT_NORMAL) decay;
@@ -24,6 +25,7 @@ static void table_add(TableBuilder *tb, const char *name, int d0, int d1, int ki
         tb->cap = tb->cap ? 2 * tb->cap : 64;
         tb->tab = xrealloc(tb->tab, (size_t)tb->cap * sizeof *tb->tab);
         tb->kind = xrealloc(tb->kind, (size_t)tb->cap * sizeof *tb->kind);
+        tb->src = xrealloc(tb->src, (size_t)tb->cap * sizeof *tb->src);
     }
     ParamInfo *p = &tb->tab[tb->n];
     memset(p, 0, sizeof *p);
@@ -34,17 +36,20 @@ static void table_add(TableBuilder *tb, const char *name, int d0, int d1, int ki
     p->numel = (size_t)d0 * (size_t)(d1 > 0 ? d1 : 1);
     p->offset = tb->total;
     p->decay = kind == INIT_NORMAL;
+    p->task = tb->task;
     tb->kind[tb->n] = kind;
+    tb->src[tb->n] = tb->n;
     tb->total += p->numel;
     tb->n++;
 }
 
-static void table_add_layer(TableBuilder *tb, int l, int C, int FFN) {
+/* The 12 tensors of layer l, named prefix + "layer{l}." + suffix. */
+static void table_add_layer(TableBuilder *tb, const char *prefix, int l, int C, int FFN) {
     char name[40];
-#define ADD(suffix, d0, d1, kind)                              \
-    do {                                                       \
-        snprintf(name, sizeof name, "layer%d.%s", l, suffix);  \
-        table_add(tb, name, d0, d1, kind);                     \
+#define ADD(suffix, d0, d1, kind)                                          \
+    do {                                                                   \
+        snprintf(name, sizeof name, "%slayer%d.%s", prefix, l, suffix);    \
+        table_add(tb, name, d0, d1, kind);                                 \
     } while (0)
     ADD("attn.qkv.w", 3 * C, C, INIT_NORMAL);
     ADD("attn.qkv.b", 3 * C, 0, INIT_ZERO);
@@ -61,29 +66,53 @@ static void table_add_layer(TableBuilder *tb, int l, int C, int FFN) {
 #undef ADD
 }
 
-/* The order of reference/DEBUG_STATE.md: embeddings, layers, ner, qa. */
+/* The QA copies of layers K..L-1 ("qa.layer{l}.*"), each drawing the init
+ * stream of its NER twin, so that both copies start equal. */
+static void table_add_qa_copies(TableBuilder *tb, Model *m) {
+    const ModelConfig *c = &m->cfg;
+    m->qa_copy_first = tb->n;
+    tb->task = TASK_QA;
+    for (int l = m->K; l < c->L; l++) {
+        table_add_layer(tb, MODEL_QA_COPY_PREFIX, l, c->C, c->FFN);
+        for (int j = 0; j < LAYER_NTENSORS; j++)
+            tb->src[tb->n - LAYER_NTENSORS + j] = EMB_NTENSORS + LAYER_NTENSORS * l + j;
+    }
+}
+
+/* The order of reference/DEBUG_STATE.md: embeddings, layers, ner, qa, then
+ * the QA copies of the top layers when K < L. */
 static void build_table(Model *m) {
     const ModelConfig *c = &m->cfg;
     TableBuilder tb = {0};
+    tb.task = -1;
+    m->K = config_shared_layers(c);
+    m->qa_copy_first = -1;
     table_add(&tb, "emb.word", c->V, c->C, INIT_NORMAL);
     table_add(&tb, "emb.pos", c->maxT, c->C, INIT_NORMAL);
     table_add(&tb, "emb.type", c->type_vocab, c->C, INIT_NORMAL);
     table_add(&tb, "emb.ln.w", c->C, 0, INIT_ONE);
     table_add(&tb, "emb.ln.b", c->C, 0, INIT_ZERO);
-    for (int l = 0; l < c->L; l++) table_add_layer(&tb, l, c->C, c->FFN);
+    for (int l = 0; l < c->L; l++) {
+        tb.task = l >= m->K ? TASK_NER : -1; /* the NER copy of a top layer */
+        table_add_layer(&tb, "", l, c->C, c->FFN);
+    }
     m->ner_first = m->qa_first = -1;
     if (c->heads & HEAD_NER) {
         m->ner_first = tb.n;
+        tb.task = TASK_NER;
         table_add(&tb, "ner.w", c->num_labels, c->C, INIT_NORMAL);
         table_add(&tb, "ner.b", c->num_labels, 0, INIT_ZERO);
     }
     if (c->heads & HEAD_QA) {
         m->qa_first = tb.n;
+        tb.task = TASK_QA;
         table_add(&tb, "qa.w", 2, c->C, INIT_NORMAL);
         table_add(&tb, "qa.b", 2, 0, INIT_ZERO);
     }
+    if (m->K < c->L) table_add_qa_copies(&tb, m);
     m->tab = tb.tab;
     m->init_kind = tb.kind;
+    m->init_src = tb.src;
     m->ntab = tb.n;
     m->nparams = tb.total;
 }
@@ -164,6 +193,7 @@ void model_free(Model *m) {
     free(m->h_losses);
     free(m->tab);
     free(m->init_kind);
+    free(m->init_src);
     free(m);
 }
 
@@ -191,7 +221,7 @@ void model_init(Model *m, uint64_t seed) {
         float *x = host + m->tab[i].offset;
         size_t n = m->tab[i].numel;
         if (m->init_kind[i] == INIT_NORMAL)
-            fill_normal(x, n, m->cfg.init_std, seed, 0x1000u + (uint32_t)i);
+            fill_normal(x, n, m->cfg.init_std, seed, 0x1000u + (uint32_t)m->init_src[i]);
         else
             for (size_t j = 0; j < n; j++) x[j] = m->init_kind[i] == INIT_ONE ? 1.0f : 0.0f;
     }
@@ -262,6 +292,14 @@ const ParamInfo *model_find_tensor(const Model *m, const char *name) {
 }
 size_t model_num_params(const Model *m) { return m->nparams; }
 
+const char *model_layer_name(const char *name) {
+    size_t k = strlen(MODEL_QA_COPY_PREFIX);
+    return !strncmp(name, MODEL_QA_COPY_PREFIX, k) && !strncmp(name + k, "layer", 5) ? name + k : name;
+}
+int model_name_is_head(const char *name) {
+    return !strncmp(name, "ner.", 4) || (!strncmp(name, "qa.", 3) && model_layer_name(name) == name);
+}
+
 int weights_check_finite(const void *x, size_t n, const char *file, const char *tensor,
                          const char *what, Err *err) {
     const unsigned char *b = x;
@@ -315,9 +353,12 @@ ModelCounts model_counts(const ModelConfig *c, int maxB, int maxT) {
     /* qkv (3C*C + 3C) + out (C*C + C) + up (F*C + F) + down (C*F + C) + 2 LNs (4C) */
     k.per_layer = 3 * C * C + 3 * C + C * C + C + F * C + F + C * F + C + 4 * C;
     k.encoder = k.embeddings + (size_t)c->L * k.per_layer;
+    k.shared = k.embeddings + (size_t)config_shared_layers(c) * k.per_layer;
+    k.task_layers = (size_t)c->task_layers * k.per_layer;
     k.ner_head = (size_t)c->num_labels * C + (size_t)c->num_labels;
     k.qa_head = 2 * C + 2;
-    k.total = k.encoder + ((c->heads & HEAD_NER) ? k.ner_head : 0) +
+    /* task_layers > 0 only with both heads (config_validate) */
+    k.total = k.shared + 2 * k.task_layers + ((c->heads & HEAD_NER) ? k.ner_head : 0) +
               ((c->heads & HEAD_QA) ? k.qa_head : 0);
     k.param_bytes = k.total * sizeof(float);
     k.grad_bytes = k.param_bytes;

@@ -12,6 +12,17 @@
  *        start (end) target; a target of -100 is ignored, as in PyTorch
  *        (where every target of a batch is ignored the loss is 0, not NaN).
  *
+ * Partial sharing (cfg.task_layers = L - K > 0, `mtl train --shared-layers
+ * K`): the embeddings and layers 0..K-1 are shared; each task has its own
+ * copy of layers K..L-1. The NER copy keeps the names "layer{l}.*", the QA
+ * copy is "qa.layer{l}.*" (l = K..L-1), appended after the heads, so that the
+ * K = L table is a prefix of every K < L table. A task's forward and backward
+ * use its own copy for l >= K (the activation buffer is the same: only
+ * parameters, gradients and Adam moments grow). A step that trains one task
+ * leaves the other copy's gradient 0; AdamW still updates it (as PyTorch's
+ * AdamW does for every parameter of the optimiser that has a gradient): its
+ * moments decay and weight decay shrinks it.
+ *
  * Memory: every parameter lives in ONE contiguous backend buffer, in the
  * order and with the names of reference/DEBUG_STATE.md (a head the config
  * does not carry has no entry). Gradients and the Adam moments m and v use
@@ -93,16 +104,29 @@ typedef struct {
     int ndim;     /* 1 or 2 */
     int shape[2]; /* PyTorch layout: Linear weight [out, in] */
     int decay;    /* 1 if AdamW weight decay applies (not biases, not LayerNorm) */
+    int task;     /* -1: shared by both tasks; else the task (TASK_NER / TASK_QA)
+                     whose head or own copy of a top layer it is */
 } ParamInfo;
+
+/* The prefix of the QA copy of a top layer: "qa.layer5.ffn.up.w". */
+#define MODEL_QA_COPY_PREFIX "qa."
+/* The name of the layer tensor a QA copy copies ("layer5.ffn.up.w" for
+ * "qa.layer5.ffn.up.w"), else name itself: what --init and the Hugging Face
+ * names map both copies from. */
+const char *model_layer_name(const char *name);
+/* 1 for a task head's tensor (ner.*, qa.w, qa.b), 0 otherwise (a QA layer copy too). */
+int model_name_is_head(const char *name);
 
 /* Parameter counts (numbers of floats) and memory (bytes). */
 typedef struct {
     size_t embeddings; /* word + position + type + embedding LayerNorm */
     size_t per_layer;  /* one encoder layer */
-    size_t encoder;    /* embeddings + L * per_layer */
+    size_t encoder;    /* embeddings + L * per_layer: one task's path */
+    size_t shared;     /* embeddings + K * per_layer (= encoder when K = L) */
+    size_t task_layers; /* (L - K) * per_layer: each task's own top layers */
     size_t ner_head;   /* num_labels*C + num_labels */
     size_t qa_head;    /* 2*C + 2 */
-    size_t total;      /* encoder + the heads the config carries */
+    size_t total;      /* shared + 2 * task_layers + the heads the config carries */
     size_t param_bytes, grad_bytes, optim_bytes; /* optim = Adam m + v */
     size_t act_bytes; /* activations + their gradients + attention scratch (maxB, maxT) */
     size_t infer_act_bytes; /* the same for model_create_inference */
@@ -126,7 +150,8 @@ void model_free(Model *m);
 const ModelConfig *model_config(const Model *m);
 
 /* BERT init: weights and embeddings N(0, init_std) (Box-Muller on Philox
- * uniforms, stream 0x1000 + tensor index), biases 0, LayerNorm w 1 / b 0.
+ * uniforms, stream 0x1000 + tensor index; a QA layer copy draws its NER
+ * twin's stream, so both copies start equal), biases 0, LayerNorm w 1 / b 0.
  * Also resets the Adam moments and step counter. */
 void model_init(Model *m, uint64_t seed);
 

@@ -70,9 +70,12 @@ struct Model {
 
     ParamInfo *tab;
     int *init_kind;
+    int *init_src; /* table index whose init stream a tensor draws (a QA copy: its NER twin's) */
     int ntab;
     size_t nparams;
     int ner_first, qa_first; /* table index of ner.w / qa.w, or -1 */
+    int K;                   /* shared layers: L - cfg.task_layers */
+    int qa_copy_first;       /* table index of qa.layer{K}.attn.qkv.w, or -1 (K = L) */
 
     float *params, *grads, *adam_m, *adam_v; /* backend memory, nparams each */
     int t;                                   /* AdamW updates done */
@@ -98,7 +101,13 @@ struct Model {
 /* Pointers into the parameter / gradient buffers by table index. */
 static inline float *model_p(const Model *m, int i) { return m->params + m->tab[i].offset; }
 static inline float *model_g(const Model *m, int i) { return m->grads + m->tab[i].offset; }
-static inline int model_layer_first(int l) { return EMB_NTENSORS + LAYER_NTENSORS * l; }
+/* Table index of the first tensor of layer l as the task of the last forward
+ * (m->task) sees it: its own QA copy for l >= K, else layer{l}. */
+static inline int model_layer_first(const Model *m, int l) {
+    if (l >= m->K && m->task == TASK_QA && m->qa_copy_first >= 0)
+        return m->qa_copy_first + LAYER_NTENSORS * (l - m->K);
+    return EMB_NTENSORS + LAYER_NTENSORS * l;
+}
 
 /* Lay out the activation buffer for (maxB, maxT): when base is NULL only
  * counts. Returns the number of floats. */

@@ -249,7 +249,7 @@ static void forward_layer(Model *m, int l, int B, int T) {
     Backend *be = m->be;
     const ModelConfig *c = &m->cfg;
     LayerActs *la = &m->a.layer[l];
-    const int w = model_layer_first(l), N = B * T, C = c->C;
+    const int w = model_layer_first(m, l), N = B * T, C = c->C;
     const size_t NC = (size_t)N * C;
     const float *x = layer_input(m, l);
     be->matmul_forward(be, la->qkv, x, model_p(m, w + LT_QKV_W), model_p(m, w + LT_QKV_B), N, C, 3 * C);
@@ -385,7 +385,7 @@ static void backward_ffn(Model *m, int l, const float *dout) {
     const ModelConfig *c = &m->cfg;
     LayerActs *la = &m->a.layer[l];
     Acts *a = &m->a;
-    const int w = model_layer_first(l), N = m->B * m->T, C = c->C, F = c->FFN;
+    const int w = model_layer_first(m, l), N = m->B * m->T, C = c->C, F = c->FFN;
     const size_t NC = (size_t)N * C, NF = (size_t)N * F;
     be->zero(be, a->g_res, NC * sizeof(float));
     be->layernorm_backward(be, a->g_res, model_g(m, w + LT_LN2_W), model_g(m, w + LT_LN2_B), dout,
@@ -409,7 +409,7 @@ static void backward_attn(Model *m, int l, float *dinp) {
     const ModelConfig *c = &m->cfg;
     LayerActs *la = &m->a.layer[l];
     Acts *a = &m->a;
-    const int w = model_layer_first(l), N = m->B * m->T, C = c->C;
+    const int w = model_layer_first(m, l), N = m->B * m->T, C = c->C;
     const size_t NC = (size_t)N * C;
     be->zero(be, dinp, NC * sizeof(float));
     be->layernorm_backward(be, dinp, model_g(m, w + LT_LN1_W), model_g(m, w + LT_LN1_B), a->g_res,

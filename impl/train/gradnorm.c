@@ -110,8 +110,12 @@ int gradnorm_unpack(GradNormState *s, const double *in, int n, Err *err) {
 
 /* ---- measurement on a model ------------------------------------------------ */
 
+/* The last shared layer's ffn.down.w (layer K-1; K = 0: the embedding
+ * LayerNorm's weight, the last shared tensor then). */
 void gradnorm_default_layer(const Model *m, char *out, size_t n) {
-    snprintf(out, n, "layer%d.ffn.down.w", model_config(m)->L - 1);
+    int K = config_shared_layers(model_config(m));
+    if (K > 0) snprintf(out, n, "layer%d.ffn.down.w", K - 1);
+    else snprintf(out, n, "emb.ln.w");
 }
 
 int gradnorm_init(GradNorm *g, const Model *m, const char *layer, double alpha, double lr,
@@ -122,8 +126,9 @@ int gradnorm_init(GradNorm *g, const Model *m, const char *layer, double alpha, 
     else gradnorm_default_layer(m, name, sizeof name);
     g->W = model_find_tensor(m, name);
     if (!g->W) return err_set(err, "--gradnorm-layer: no tensor '%s' in this model", name);
-    if (!strncmp(name, "ner.", 4) || !strncmp(name, "qa.", 3))
-        return err_set(err, "--gradnorm-layer: '%s' is a task head, not a shared tensor", name);
+    if (g->W->task >= 0)
+        return err_set(err, "--gradnorm-layer: '%s' is %s's own (a task head or a top layer of --shared-layers), not a shared tensor",
+                       name, task_name(g->W->task));
     for (int k = 0; k < NUM_TASKS; k++)
         if (!(w0[k] > 0))
             return err_set(err, "GradNorm needs positive initial weights (lambda-%s %g)", task_name(k), w0[k]);

@@ -66,7 +66,7 @@ typedef struct {
     void (*reduce)(float *x, size_t n);
 } GradNorm;
 
-/* "layer{L-1}.ffn.down.w" for the model's config. */
+/* The last shared layer's "layer{K-1}.ffn.down.w" (K = L: layer{L-1}; K = 0: "emb.ln.w"). */
 void gradnorm_default_layer(const Model *m, char *out, size_t n);
 /* layer "" = the default. Fails (naming the tensor) if it is not in the model. */
 int gradnorm_init(GradNorm *g, const Model *m, const char *layer, double alpha, double lr,

@@ -125,6 +125,7 @@ static int make_model(Trainer *t, Err *err) {
     else if (config_from_preset(&cfg, o->preset, err)) return -1;
     if (vocab_check_rows(t->d.vocab, t->d.vocab_path, cfg.V, t->hf, err)) return -1;
     cfg.heads = (t->d.has_ner ? HEAD_NER : 0) | (t->d.has_qa ? HEAD_QA : 0);
+    cfg.task_layers = o->shared_layers >= 0 ? cfg.L - o->shared_layers : 0;
     cfg.p_drop = o->dropout;
     int maxT = (t->d.has_ner ? o->seq_ner : 0) > (t->d.has_qa ? o->seq_qa : 0)
                    ? o->seq_ner
@@ -703,6 +704,19 @@ static int resolve_init(Trainer *t, TrainOptions *ro, Err *err) {
     return 0;
 }
 
+/* --shared-layers against the L of the model (the preset's, or --init's
+ * Hugging Face config.json); a given K = L becomes "not given" (-1), so that
+ * its checkpoint, config.json and canonical options are those of a run
+ * without the option. */
+static int resolve_shared_layers(const Trainer *t, TrainOptions *ro, Err *err) {
+    ModelConfig cfg;
+    if (t->hf) cfg = t->hf_cfg;
+    else if (config_from_preset(&cfg, ro->preset, err)) return -1;
+    if (train_check_shared_layers(ro, cfg.L, err)) return -1;
+    if (ro->shared_layers == cfg.L) ro->shared_layers = -1;
+    return 0;
+}
+
 static int train_run_caught(const TrainOptions *o_in, int argc, char **argv, RunSummary *sum, Err *err) {
     Trainer t;
     memset(&t, 0, sizeof t);
@@ -715,6 +729,7 @@ static int train_run_caught(const TrainOptions *o_in, int argc, char **argv, Run
     t.rd.fd = -1;
     int rc = t.rank == 0 ? rundir_acquire(&t.rd, o->out, o->resume, o->overwrite, err) : 0;
     if (rc == 0) rc = resolve_init(&t, o, err);
+    if (rc == 0) rc = resolve_shared_layers(&t, o, err);
     if (rc == 0 && g_stop_signal) rc = stopped_in_setup(&t.stop_sig, err);
     if (rc == 0) rc = setup(&t, argc, argv, err);
     if (rc == 0 && t.finished) {

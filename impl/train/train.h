@@ -56,6 +56,9 @@ typedef struct {
     char out[1024];      /* run directory */
     long long seed;
     char seeds[256];     /* "1,2,3": several runs into out/seed-S + aggregate */
+    int shared_layers;   /* --shared-layers K: layers both tasks share (the rest: one copy
+                            per task); -1 = all (K = L, hard sharing; the trainer turns a
+                            given K = L into -1, so that such a run is today's run) */
     /* optimiser and schedule */
     AdamWParams adamw;   /* --lr (the peak), --weight-decay, --beta1, --beta2, --adam-eps, --clip */
     float dropout;
@@ -70,7 +73,7 @@ typedef struct {
     float temperature;
     LossWeighting loss_weighting;
     float gradnorm_alpha, gradnorm_lr;
-    char gradnorm_layer[40]; /* shared tensor W ("" = last layer's ffn.down.w) */
+    char gradnorm_layer[40]; /* shared tensor W ("" = the last shared layer's ffn.down.w) */
     float uncertainty_lr;    /* Adam's lr of the log-variances s_i */
     float dwa_temperature;   /* T of DWA's softmax */
     long dwa_period;         /* DWA's averaging period in steps (-1 = one epoch) */
@@ -115,6 +118,9 @@ int train_options_parse(TrainOptions *o, int argc, char **argv, Err *err);
 int train_options_load_file(TrainOptions *o, const char *path, Err *err);
 /* Consistency checks (ranges, names). */
 int train_options_validate(const TrainOptions *o, Err *err);
+/* --shared-layers against the model's L and tasks: 0 <= K <= L, and K < L
+ * only with --task mtl; 0 or -1 with err naming the option and its range. */
+int train_check_shared_layers(const TrainOptions *o, int L, Err *err);
 #define TRAIN_MAX_SEED 1000000000000000000LL /* --seed's and --seeds' upper bound (1e18) */
 #define TRAIN_MAX_SEEDS 64
 /* --seeds "1,2,3" -> distinct seeds in [0, TRAIN_MAX_SEED]; returns the count

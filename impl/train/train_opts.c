@@ -27,6 +27,9 @@ enum {
     CFG_WEIGHTING = 16, /* + a LossWeighting (CFG_OF): an option of that method, in the
                            canonical text only when it is the --loss-weighting (so that
                            older checkpoints resume) */
+    CFG_IF_GIVEN = 5,   /* changes the trajectory; an int whose default lies below its
+                           range ("not given"): in the canonical text and config.json only
+                           when given (so that runs without it stay as they were) */
 };
 #define CFG_OF(method) (CFG_WEIGHTING + (method))
 
@@ -53,6 +56,7 @@ static const OptSpec OPTS[] = {
     {OPT_FLOAT(OS, "dropout", dropout, 0, 1, "hidden and attention dropout"), .tag = CFG_TRAJECTORY},
     {OPT_INT(OS, "warmup", warmup, -1, 2000000000, "linear warmup steps (when --warmup-ratio < 0)"), .tag = CFG_TRAJECTORY},
     {OPT_FLOAT(OS, "warmup-ratio", warmup_ratio, -1, 1, "warmup = ratio x total steps (>= 0 wins)"), .tag = CFG_TRAJECTORY},
+    {OPT_INT(OS, "shared-layers", shared_layers, 0, CONFIG_MAX_LAYERS, "encoder layers both tasks share, at most L; each task gets its own copy of the rest (default: all L)"), .tag = CFG_IF_GIVEN},
     {OPT_INT(OS, "batch", batch, 1, 4096, "sequences per batch (per task)"), .tag = CFG_TRAJECTORY},
     {OPT_INT(OS, "epochs", epochs, 0, 1000000, "epochs (see --help text on epochs)"), .tag = CFG_TRAJECTORY},
     {OPT_LONG(OS, "max-steps", max_steps, 0, TRAIN_MAX_STEPS, "optimiser steps (> 0 overrides --epochs)"), .tag = CFG_TRAJECTORY},
@@ -63,7 +67,7 @@ static const OptSpec OPTS[] = {
     {OPT_ENUM(OS, "loss-weighting", loss_weighting, LOSS_WEIGHTING_NAMES, "task weights: static = the lambdas; learned, starting from the lambdas: gradnorm (joint sampling), uncertainty (Kendall et al.), dwa (dynamic weight averaging)"), .tag = CFG_IF_SET},
     {OPT_FLOAT(OS, "gradnorm-alpha", gradnorm_alpha, 0, 100, "GradNorm asymmetry alpha"), .tag = CFG_OF(LOSS_WEIGHTING_GRADNORM)},
     {OPT_FLOAT(OS, "gradnorm-lr", gradnorm_lr, 0, 10, "GradNorm learning rate of the task weights (Adam)"), .tag = CFG_OF(LOSS_WEIGHTING_GRADNORM)},
-    {OPT_TEXT(OS, "gradnorm-layer", gradnorm_layer, "shared tensor whose gradient norms GradNorm balances (empty = last layer's ffn.down.w)"), .tag = CFG_OF(LOSS_WEIGHTING_GRADNORM)},
+    {OPT_TEXT(OS, "gradnorm-layer", gradnorm_layer, "shared tensor whose gradient norms GradNorm balances (empty = the last shared layer's ffn.down.w)"), .tag = CFG_OF(LOSS_WEIGHTING_GRADNORM)},
     {OPT_FLOAT(OS, "uncertainty-lr", uncertainty_lr, 0, 10, "uncertainty weighting: Adam learning rate of the log-variances s_i (> 0)"), .tag = CFG_OF(LOSS_WEIGHTING_UNCERTAINTY)},
     {OPT_FLOAT(OS, "dwa-temperature", dwa_temperature, 1e-6, 1e6, "DWA softmax temperature T"), .tag = CFG_OF(LOSS_WEIGHTING_DWA)},
     {OPT_LONG(OS, "dwa-period", dwa_period, -1, TRAIN_MAX_STEPS, "DWA averaging period in steps (-1 = one epoch, the paper's; 0 is refused)"), .tag = CFG_OF(LOSS_WEIGHTING_DWA)},
@@ -115,6 +119,7 @@ void train_options_default(TrainOptions *o) {
     snprintf(o->preset, sizeof o->preset, "mini");
     snprintf(o->out, sizeof o->out, "runs/train");
     o->seed = 1;
+    o->shared_layers = -1; /* all */
     o->adamw = adamw_defaults();
     o->dropout = 0.1f;
     o->warmup = 500;
@@ -256,10 +261,24 @@ static int validate_shape(const TrainOptions *o, Err *err) {
     if (hf_shape && !o->init[0])
         return err_set(err, "--preset hf means the shape of the Hugging Face checkpoint given by --init; give --init DIR");
     if (config_from_preset(&cfg, hf_shape ? "base" : o->preset, err)) return -1;
+    /* with --init the shape may come from the checkpoint: train.c checks K then */
+    if (!o->init[0] && train_check_shared_layers(o, cfg.L, err)) return -1;
     if (o->seq_ner < 8 || o->seq_ner > cfg.maxT || o->seq_qa < SQUAD_MIN_SEQ || o->seq_qa > cfg.maxT)
         return err_set(err, "--seq-ner must be in 8..%d and --seq-qa in %d..%d", cfg.maxT, SQUAD_MIN_SEQ,
                        cfg.maxT);
     return squad_window_check("--seq-qa", o->seq_qa, o->stride, o->max_query, err);
+}
+
+int train_check_shared_layers(const TrainOptions *o, int L, Err *err) {
+    int K = o->shared_layers;
+    if (K < 0) return 0; /* not given: all L */
+    if (K > L)
+        return err_set(err, "option --shared-layers: %d is outside the accepted range [0, L=%d] (the model's encoder layers)",
+                       K, L);
+    if (K < L && o->tasks != ALL_TASKS)
+        return err_set(err, "--shared-layers %d < L=%d gives each task its own top layers: it needs --task mtl (a single-task model has one copy of every layer)",
+                       K, L);
+    return 0;
 }
 
 /* AdamW, the schedule and the length of the run. */
@@ -331,6 +350,7 @@ static int in_canonical(const OptSpec *s, const TrainOptions *o) {
     switch (s->tag) {
     case CFG_TRAJECTORY: return 1;
     case CFG_IF_SET: return *(const int *)((const char *)o + s->offset) != 0;
+    case CFG_IF_GIVEN: return *(const int *)((const char *)o + s->offset) >= s->lo;
     default: return s->tag >= CFG_WEIGHTING && (int)o->loss_weighting == s->tag - CFG_WEIGHTING;
     }
 }
@@ -367,7 +387,8 @@ int train_options_write_json(const TrainOptions *o, const char *path, Err *err) 
     jw_init(&w);
     jw_obj(&w, NULL);
     for (int i = 0; i < TABLE.n; i++)
-        if (OPTS[i].tag != CFG_PROCESS) json_option(&w, &OPTS[i], o);
+        if (OPTS[i].tag != CFG_PROCESS && (OPTS[i].tag != CFG_IF_GIVEN || in_canonical(&OPTS[i], o)))
+            json_option(&w, &OPTS[i], o);
     int rc = jw_write_file(&w, path, err);
     jw_free(&w);
     return rc;

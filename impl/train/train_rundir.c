@@ -257,7 +257,7 @@ int train_write_params_memory(Trainer *t, RunSummary *sum, Err *err) {
     jw_init(&w);
     jw_obj(&w, NULL);
     jw_int(&w, "total", (long long)c.total);
-    jw_int(&w, "shared", (long long)c.encoder);
+    jw_int(&w, "shared", (long long)c.shared);
     jw_int(&w, "embeddings", (long long)c.embeddings);
     jw_int(&w, "per_layer", (long long)c.per_layer);
     jw_int(&w, "layers", cfg->L);
@@ -265,6 +265,10 @@ int train_write_params_memory(Trainer *t, RunSummary *sum, Err *err) {
     jw_int(&w, "qa_head", (cfg->heads & HEAD_QA) ? (long long)c.qa_head : 0);
     jw_int(&w, "bytes", (long long)c.param_bytes);
     jw_int(&w, "two_single_task_models_total", (long long)(2 * c.encoder + c.ner_head + c.qa_head));
+    if (cfg->task_layers > 0) { /* --shared-layers K < L: each task's own top layers */
+        jw_int(&w, "shared_layers", config_shared_layers(cfg));
+        jw_int(&w, "task_layers_per_task", (long long)c.task_layers);
+    }
     char p[1200];
     train_path(t, "params.json", p, sizeof p);
     int rc = jw_write_file(&w, p, err);
