@@ -446,6 +446,7 @@ def sweep_claims(root, groups):
 
 
 SWEEP_XLABEL = {"dropout": "dropout", "shared": "encoder layers shared by the two tasks (--shared-layers)"}
+SWEEP_WHAT = {"dropout": "dropout", "shared": "shared layers"}  # the figure's title
 
 
 def sweep_figures(root, groups, figs, data):
@@ -469,8 +470,8 @@ def sweep_figures(root, groups, figs, data):
             lines.append("(gnuplot not found: the %s sweep's figure is not drawn; its data is `%s`)" % (kind, dat))
             continue
         gp = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sweeps.gp")
-        rc = subprocess.call(["gnuplot", "-e", "data='%s'; outdir='%s'; kind='%s'; xlabel='%s'" % (
-            data, figs, kind, SWEEP_XLABEL[kind]), gp])
+        rc = subprocess.call(["gnuplot", "-e", "data='%s'; outdir='%s'; kind='%s'; xlabel='%s'; what='%s'" % (
+            data, figs, kind, SWEEP_XLABEL[kind], SWEEP_WHAT[kind]), gp])
         if rc == 0:
             lines.append("![%s sweep](%s/sweep_%s.png)" % (kind, figs, kind))
         else:
