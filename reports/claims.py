@@ -286,7 +286,7 @@ def sweep_row(kind, sweep):
         sweep_verdict(claimed, sweep["tests"]), claimed,
         "; ".join("%g: NER %s, QA F1 %s" % (v, test_words(t.get("ner_test_f1")), test_words(t.get("qa_dev_f1")))
                   for v, t in sorted(sweep["tests"].items())))
-               if sweep["tests"] else "no value has ≥ 2 seeds next to the claimed one yet: no test")
+               if sweep["tests"] else "no test yet (it needs ≥ 2 seeds of a value next to the claimed one, and the runs' prediction files)")
     if untested and sweep["tests"]:
         verdict += "; untested (< 2 seeds): %s" % ", ".join("%g" % v for v in untested)
     return [claim, report, "%s: %s. Best mean of NER and QA F1: %s %g. %s" % (
