@@ -251,6 +251,7 @@ fuzz-merge:
 reference:
 	$(PYTHON) reference/write_debug_state.py --out reference/debug_state_tiny.bin
 	$(PYTHON) reference/write_debug_state.py --shared-layers 1 --out reference/debug_state_split.bin
+	$(PYTHON) reference/write_debug_state.py --lora-rank 4 --lora-alpha 8 --lora-targets 7 --out reference/debug_state_lora.bin
 
 clean:
 	rm -rf build build-san build-fuzz

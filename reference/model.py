@@ -18,6 +18,9 @@ Math (B batch, T tokens, C channels, NH heads, hs = C / NH):
     Joint loss = lambda_ner * L_ner + lambda_qa * L_qa.
     Partial sharing (shared_layers K < L): layers 0..K-1 are shared, and the
     QA forward runs its own copies ("qa.layer{l}", l >= K) of the top layers.
+    LoRA (lora_rank R > 0): the encoder is frozen and each task's forward adds
+    its own low-rank adapters ("lora.{task}.layer{l}.{target}") to the targeted
+    linears: y = x W^T + b + s (x A^T) B^T, A [R,in], B [out,R], s = alpha / R.
 
 Parameter names and order are those of reference/DEBUG_STATE.md (the C model
 uses the same names in the same order for its contiguous buffer).
@@ -50,6 +53,9 @@ class Config:
     p_drop: float = 0.0
     init_std: float = 0.02
     shared_layers: int = -1  # K: layers 0..K-1 shared, K..L-1 one copy per task; -1 = all (K = L)
+    lora_rank: int = 0       # R: per-task LoRA adapters on a frozen encoder; 0 = off
+    lora_alpha: float = 8.0  # scale s = lora_alpha / lora_rank
+    lora_targets: int = 7    # bitmask: 1 attn.qkv, 2 attn.out, 4 ffn (up and down)
 
     def K(self):
         return self.L if self.shared_layers < 0 else self.shared_layers
@@ -73,6 +79,26 @@ def is_layernorm(ds_name):
     return ".ln" in ds_name
 
 
+# LoRA targets: (DEBUG_STATE name, Layer attribute, bit of lora_targets), in
+# the table's order.
+LORA_TARGETS = (("attn.qkv", "qkv", 1), ("attn.out", "out", 2),
+                ("ffn.up", "up", 4), ("ffn.down", "down", 4))
+
+
+class LoraAdapter(nn.Module):
+    """The low-rank update of one linear [out, in]: s (x A^T) B^T, A [R,in],
+    B [out,R]. Training init: A ~ N(0, std 1/R), B = 0 (the update starts at 0)."""
+
+    def __init__(self, base, rank, scale):
+        super().__init__()
+        self.scale = scale
+        self.a = nn.Parameter(torch.empty(rank, base.in_features))
+        self.b = nn.Parameter(torch.empty(base.out_features, rank))
+
+    def forward(self, x):
+        return self.scale * ((x @ self.a.t()) @ self.b.t())
+
+
 class Layer(nn.Module):
     """One post-LN encoder layer. Attribute names give the DEBUG_STATE names."""
 
@@ -88,10 +114,17 @@ class Layer(nn.Module):
         self.down = nn.Linear(cfg.FFN, C)
         self.ln2 = nn.LayerNorm(C, eps=cfg.ln_eps)
 
-    def attention(self, x, mask):
+    def linear(self, attr, x, lora):
+        """self.<attr>(x), plus the task's LoRA update when it has one there."""
+        y = getattr(self, attr)(x)
+        if lora is not None and attr in lora:
+            y = y + lora[attr](x)
+        return y
+
+    def attention(self, x, mask, lora=None):
         B, T, C = x.shape
         hs = C // self.nh
-        q, k, v = self.qkv(x).split(C, dim=-1)
+        q, k, v = self.linear("qkv", x, lora).split(C, dim=-1)
         # [B,T,C] -> [B,NH,T,hs]
         q, k, v = (t.view(B, T, self.nh, hs).transpose(1, 2) for t in (q, k, v))
         s = (q @ k.transpose(-2, -1)) / math.sqrt(hs)
@@ -101,10 +134,11 @@ class Layer(nn.Module):
         a = (p @ v).transpose(1, 2).reshape(B, T, C)
         return a
 
-    def forward(self, x, mask):
-        a = self.out(self.attention(x, mask))
+    def forward(self, x, mask, lora=None):
+        """lora: None, or {Layer attribute: LoraAdapter} of one task."""
+        a = self.linear("out", self.attention(x, mask, lora), lora)
         h = self.ln1(x + F.dropout(a, self.p, self.training))
-        f = self.down(F.gelu(self.up(h), approximate="none"))
+        f = self.linear("down", F.gelu(self.linear("up", h, lora), approximate="none"), lora)
         return self.ln2(h + F.dropout(f, self.p, self.training))
 
 
@@ -132,19 +166,59 @@ class MtlBert(nn.Module):
         # Partial sharing: QA's own copies of layers K..L-1 (self.layers holds
         # NER's); both copies start equal.
         self.qa_layers = nn.ModuleList(Layer(cfg) for _ in range(cfg.K(), cfg.L))
+        # LoRA: per task, per layer, {Layer attribute: LoraAdapter} of the
+        # enabled targets (not combined with partial sharing).
+        self.lora = None
+        if cfg.lora_rank > 0:
+            assert cfg.K() == cfg.L, "LoRA is not combined with --shared-layers"
+            s = cfg.lora_alpha / cfg.lora_rank
+            self.lora = nn.ModuleDict(
+                (task, nn.ModuleList(
+                    nn.ModuleDict((attr, LoraAdapter(getattr(ly, attr), cfg.lora_rank, s))
+                                  for _, attr, bit in LORA_TARGETS if cfg.lora_targets & bit)
+                    for ly in self.layers))
+                for task in ("ner", "qa"))
         self.init_bert()
         for l, ly in enumerate(self.qa_layers):
             ly.load_state_dict(self.layers[cfg.K() + l].state_dict())
+        if self.lora is not None:
+            self.init_lora()
+            for name, p in self.named_params_ds():  # frozen encoder
+                if name.startswith(("emb.", "layer")):
+                    p.requires_grad_(False)
 
     def init_bert(self):
         """BERT init: weights and embeddings N(0, init_std), biases 0, LN 1/0."""
         for name, p in self.named_params_ds():
+            if name.startswith("lora."):
+                continue  # init_lora
             if p.dim() == 2:
                 nn.init.normal_(p, 0.0, self.cfg.init_std)
             elif is_layernorm(name) and name.endswith(".w"):
                 nn.init.ones_(p)
             else:
                 nn.init.zeros_(p)
+
+    def init_lora(self):
+        """LoRA init: A ~ N(0, std 1/R), B = 0."""
+        with torch.no_grad():
+            for name, p in self.lora_params_ds():
+                if name.endswith(".a"):
+                    nn.init.normal_(p, 0.0, 1.0 / self.cfg.lora_rank)
+                else:
+                    nn.init.zeros_(p)
+
+    def lora_params_ds(self):
+        """(DEBUG_STATE name, parameter) of the LoRA adapters: per task (ner,
+        qa), per layer, per enabled target, A then B."""
+        out = []
+        for task, layers in (self.lora.items() if self.lora is not None else ()):
+            for l, adapters in enumerate(layers):
+                for ds, attr, _ in LORA_TARGETS:
+                    if attr in adapters:
+                        pre = f"lora.{task}.layer{l}.{ds}."
+                        out += [(pre + "a", adapters[attr].a), (pre + "b", adapters[attr].b)]
+        return out
 
     def named_params_ds(self):
         """(DEBUG_STATE name, parameter) in the order of DEBUG_STATE.md."""
@@ -158,14 +232,20 @@ class MtlBert(nn.Module):
                 out += [(f"{ds}.w", mod.weight), (f"{ds}.b", mod.bias)]
         for l, ly in enumerate(self.qa_layers):  # after the heads: qa.layer{K}..qa.layer{L-1}
             out += layer_params(f"qa.layer{self.cfg.K() + l}.", ly)
-        return out
+        return out + self.lora_params_ds()  # LoRA: after the heads
+
+    def trainable_params_ds(self):
+        """named_params_ds less the frozen ones (LoRA: the encoder)."""
+        return [(name, p) for name, p in self.named_params_ds() if p.requires_grad]
 
     def param_groups(self, weight_decay):
-        """AdamW groups: decay for weights and embeddings, none for biases and
-        LayerNorm parameters (BERT's no_decay list)."""
+        """AdamW groups over the trainable parameters: decay for weights,
+        embeddings and every LoRA A and B, none for biases and LayerNorm
+        parameters (BERT's no_decay list)."""
         decay, no_decay = [], []
-        for name, p in self.named_params_ds():
-            (no_decay if name.endswith(".b") or is_layernorm(name) else decay).append(p)
+        for name, p in self.trainable_params_ds():
+            no = not name.startswith("lora.") and (name.endswith(".b") or is_layernorm(name))
+            (no_decay if no else decay).append(p)
         return [{"params": decay, "weight_decay": weight_decay},
                 {"params": no_decay, "weight_decay": 0.0}]
 
@@ -176,13 +256,23 @@ class MtlBert(nn.Module):
             return list(self.layers[:K]) + list(self.qa_layers)
         return list(self.layers)
 
+    def task_lora(self, task):
+        """Per layer, the task's {Layer attribute: LoraAdapter} (None: no LoRA)."""
+        if self.lora is None:
+            return [None] * self.cfg.L
+        return list(self.lora[task])
+
+    def per_task_encoder(self):
+        """Whether the QA forward's encoder differs from NER's."""
+        return self.cfg.K() < self.cfg.L or self.lora is not None
+
     def encode(self, ids, types, mask, task="ner"):
         T = ids.shape[1]
         pos = torch.arange(T, device=ids.device)
         x = self.wte(ids) + self.wpe(pos)[None] + self.wtt(types)
         x = F.dropout(self.emb_ln(x), self.cfg.p_drop, self.training)
-        for ly in self.task_layers(task):
-            x = ly(x, mask)
+        for ly, lora in zip(self.task_layers(task), self.task_lora(task)):
+            x = ly(x, mask, lora)
         return x
 
     def ner_logits(self, hidden):
@@ -192,10 +282,10 @@ class MtlBert(nn.Module):
         return self.qa(hidden)  # [B,T,2]: start, end
 
     def forward(self, ids, types, mask):
-        """Returns hidden [B,T,C] (NER's, with per-task layers), ner logits
+        """Returns hidden [B,T,C] (NER's, with per-task layers or adapters), ner logits
         [B,T,labels] (or None), qa logits [B,T,2] (or None)."""
         h = self.encode(ids, types, mask)
-        h_qa = self.encode(ids, types, mask, "qa") if self.cfg.K() < self.cfg.L else h
+        h_qa = self.encode(ids, types, mask, "qa") if self.per_task_encoder() else h
         ner = self.ner_logits(h) if self.ner is not None else None
         qa = self.qa_logits(h_qa) if self.qa is not None else None
         return h, ner, qa

@@ -3,6 +3,9 @@ model is checked against (format and tensor names: reference/DEBUG_STATE.md).
 
     python3 reference/write_debug_state.py --out reference/debug_state_tiny.bin
     python3 reference/write_debug_state.py --shared-layers 1 --out reference/debug_state_split.bin
+    python3 reference/write_debug_state.py --lora-rank 4 --lora-alpha 8 --lora-targets 7 \
+        --out reference/debug_state_lora.bin
+    python3 reference/write_debug_state.py --lora-rank 4 --check   # self-checks, writes nothing
 
 Deterministic: fixed seeds, float32, CPU, one thread, dropout off. Contents:
 config, hparams, the inputs (a padded batch shaped like [CLS] q [SEP] ctx [SEP]),
@@ -96,14 +99,24 @@ def perturb_copies(model, gen):
                 p.add_(0.02 * torch.randn(p.shape, generator=gen))
 
 
+def perturb_lora(model, gen):
+    """LoRA: A ~ N(0, std 1/R) as in training, but B small and nonzero instead
+    of 0, so that the adapters change the outputs and A gets a gradient; NER's
+    and QA's adapters are drawn separately, so they differ."""
+    with torch.no_grad():
+        for name, p in model.lora_params_ds():
+            std = 1.0 / CFG.lora_rank if name.endswith(".a") else 0.02
+            p.copy_(std * torch.randn(p.shape, generator=gen))
+
+
 def forward_with_activations(model, batch, task="ner"):
     """Outputs plus the per-layer activations (same math as MtlBert.forward)."""
     ids, types, mask = batch["ids"], batch["types"], batch["mask"]
     pos = torch.arange(ids.shape[1])
     x = model.emb_ln(model.wte(ids) + model.wpe(pos)[None] + model.wtt(types))
     acts = {"act.emb": x}
-    for l, ly in enumerate(model.task_layers(task)):
-        x = ly(x, mask)
+    for l, (ly, lora) in enumerate(zip(model.task_layers(task), model.task_lora(task))):
+        x = ly(x, mask, lora)
         acts[f"act.layer{l}"] = x
     return x, acts
 
@@ -112,7 +125,7 @@ def golden_outputs(model, batch):
     """Forward + backward of the total loss. Returns the tensors to write."""
     model.zero_grad(set_to_none=True)
     hidden, acts = forward_with_activations(model, batch)
-    split = CFG.K() < CFG.L
+    split = model.per_task_encoder()
     hidden_qa = forward_with_activations(model, batch, "qa")[0] if split else hidden
     ner, qa = model.ner_logits(hidden), model.qa_logits(hidden_qa)
     l_ner = M.ner_loss(ner, batch["ner_labels"])
@@ -125,7 +138,7 @@ def golden_outputs(model, batch):
     if split:
         out["out.hidden_qa"] = hidden_qa
     out.update(acts)
-    grads = {f"grad.{n}": p.grad for n, p in model.named_params_ds()}
+    grads = {f"grad.{n}": p.grad for n, p in model.trainable_params_ds()}
     return out, grads
 
 
@@ -134,7 +147,7 @@ def train_losses(model, batch):
     zero_grad, forward, backward, clip_grad_norm_(clip), step; constant lr."""
     opt = torch.optim.AdamW(model.param_groups(HP["weight_decay"]), lr=HP["lr"],
                             betas=(HP["beta1"], HP["beta2"]), eps=HP["adam_eps"])
-    params = [p for _, p in model.named_params_ds()]
+    params = [p for _, p in model.trainable_params_ds()]
     losses = []
     for _ in range(TRAIN_STEPS):
         opt.zero_grad(set_to_none=True)
@@ -144,6 +157,47 @@ def train_losses(model, batch):
         torch.nn.utils.clip_grad_norm_(params, HP["clip_norm"])
         opt.step()
     return torch.tensor(losses, dtype=torch.float32)
+
+
+def merged_model(model, task):
+    """A plain (no-LoRA) model whose targeted weights are W + s B A of the
+    task's adapters: the same function as the LoRA model's forward for task."""
+    plain = M.MtlBert(M.Config(**{**CFG.__dict__, "lora_rank": 0}))
+    plain.load_state_dict({k: v for k, v in model.state_dict().items()
+                           if not k.startswith("lora.")})
+    with torch.no_grad():
+        for ly, lora in zip(plain.layers, model.task_lora(task)):
+            for attr, ad in lora.items():
+                getattr(ly, attr).weight.add_(ad.scale * (ad.b @ ad.a))
+    return plain.eval()
+
+
+def check_lora(model, batch):
+    """--check: (1) per task, the LoRA model's logits against a plain model
+    with merged weights W' = W + s B A; (2) gradcheck (float64) of a small
+    linear with a LoRA adapter, w.r.t. x, A and B. Returns whether both pass."""
+    ok = True
+    args = (batch["ids"], batch["types"], batch["mask"])
+    with torch.no_grad():
+        _, ner, qa = model.eval()(*args)
+        for task, ours in (("ner", ner), ("qa", qa)):
+            _, m_ner, m_qa = merged_model(model, task)(*args)
+            d = (ours - (m_ner if task == "ner" else m_qa)).abs().max().item()
+            ok &= d < 1e-5
+            print(f"check: {task} logits, max |LoRA - merged W + s B A| = {d:.3e} (tol 1e-5)")
+    gen = torch.Generator().manual_seed(SEED)
+    base = torch.nn.Linear(5, 3).double()
+    ad = M.LoraAdapter(base, 2, 8.0 / 2).double()
+    x = torch.randn(4, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    a = torch.randn(2, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3, 2, generator=gen, dtype=torch.float64, requires_grad=True)
+    lora_linear = lambda x, a, b: torch.func.functional_call(  # noqa: E731
+        ad, {"a": a, "b": b}, (x,)) + base(x)
+    passed = torch.autograd.gradcheck(lora_linear, (x, a, b), raise_exception=False)
+    ok &= passed
+    print(f"check: gradcheck of a LoRA linear [3,5] R=2 (float64, x, A, B): "
+          f"{'pass' if passed else 'FAIL'}")
+    return ok
 
 
 def pack_tensor(name, arr):
@@ -180,9 +234,20 @@ def main():
     ap.add_argument("--out", default="reference/debug_state_tiny.bin")
     ap.add_argument("--shared-layers", type=int, default=-1,
                     help="K < L: per-task copies of layers K..L-1 (reference/debug_state_split.bin: 1)")
+    ap.add_argument("--lora-rank", type=int, default=0,
+                    help="R > 0: frozen encoder, per-task LoRA adapters (reference/debug_state_lora.bin: 4)")
+    ap.add_argument("--lora-alpha", type=float, default=8.0, help="LoRA scale = alpha / rank")
+    ap.add_argument("--lora-targets", type=int, default=7,
+                    help="bitmask: 1 attn.qkv, 2 attn.out, 4 ffn.up and ffn.down")
+    ap.add_argument("--check", action="store_true",
+                    help="LoRA self-checks (merged weights, gradcheck) instead of writing")
     args = ap.parse_args()
+    if args.check and args.lora_rank < 1:
+        ap.error("--check needs --lora-rank R >= 1")
     global CFG
-    CFG = M.Config(**{**CFG.__dict__, "shared_layers": args.shared_layers})
+    CFG = M.Config(**{**CFG.__dict__, "shared_layers": args.shared_layers,
+                      "lora_rank": args.lora_rank, "lora_alpha": args.lora_alpha,
+                      "lora_targets": args.lora_targets})
 
     torch.set_num_threads(1)
     torch.manual_seed(SEED)
@@ -191,6 +256,12 @@ def main():
     perturb_params(model, gen)
     batch = make_batch(gen)
     perturb_copies(model, gen)  # after the batch: K = L draws exactly as before
+    perturb_lora(model, gen)    # last: without LoRA, draws exactly as before
+    if args.check:
+        if not check_lora(model, batch):
+            raise SystemExit("check FAILED")
+        print("check OK")
+        return
     params0 = [(n, to_np(p)) for n, p in model.named_params_ds()]
 
     out, grads = golden_outputs(model, batch)
@@ -202,6 +273,9 @@ def main():
                ("hparams", np.array(list(HP.values()), dtype=np.float32))]
     if c.K() < c.L:
         tensors.append(("config.shared_layers", np.array([c.K()], dtype=np.int32)))
+    if c.lora_rank > 0:
+        tensors += [("config.lora", np.array([c.lora_rank, c.lora_targets], dtype=np.int32)),
+                    ("config.lora_alpha", np.array([c.lora_alpha], dtype=np.float32))]
     tensors += params0
     for k, dsname in (("ids", "in.ids"), ("types", "in.types"), ("mask", "in.mask"),
                       ("ner_labels", "in.ner_labels"), ("qa_start", "in.qa_start"),
