@@ -48,10 +48,11 @@
  *   a fixed order (no races).
  * layernorm over the last dim, N rows of C: y = (x - mean) * rstd * w + b,
  *   rstd = 1/sqrt(var + eps), var biased; mean[N], rstd[N] saved for the
- *   backward.
+ *   backward; dinp += d/dinp, dw and db accumulate (both NULL: frozen).
  * matmul (nn.Linear layout): out[N,OC] = inp[N,C] . w[OC,C]^T + bias[OC]
  *   (bias may be NULL); backward: dinp += dout . w ; dw += dout^T . inp ;
- *   dbias += sum_n dout (dinp may be NULL when the input needs no gradient).
+ *   dbias += sum_n dout (dinp may be NULL when the input needs no gradient;
+ *   dw and dbias may be NULL for a frozen layer: LoRA, heads-only training).
  * lora (Hu et al., ICLR 2022), the low-rank update of a frozen linear layer,
  *   added onto that layer's output: with a [R,C] (Gaussian init) and b [OC,R]
  *   (zero init), s = alpha / R,

@@ -72,8 +72,8 @@ void naive_layernorm_backward(double *dinp, double *dw, double *db, const double
         for (int c = 0; c < C; c++) {
             double xhat = (x[c] - mean[n]) * rstd[n];
             dinp[(size_t)n * C + c] += rstd[n] * (dy[c] * w[c] - mg - xhat * mgx);
-            dw[c] += dy[c] * xhat;
-            db[c] += dy[c];
+            if (dw) dw[c] += dy[c] * xhat;
+            if (db) db[c] += dy[c];
         }
     }
 }
@@ -97,7 +97,7 @@ void naive_matmul_backward(double *dinp, double *dw, double *dbias, const double
             double d = dout[(size_t)n * OC + o];
             for (int c = 0; c < C; c++) {
                 if (dinp) dinp[(size_t)n * C + c] += d * w[(size_t)o * C + c];
-                dw[(size_t)o * C + c] += d * inp[(size_t)n * C + c];
+                if (dw) dw[(size_t)o * C + c] += d * inp[(size_t)n * C + c];
             }
             if (dbias) dbias[o] += d;
         }

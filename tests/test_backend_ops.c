@@ -169,9 +169,9 @@ static void run_embed(const OpCase *c, Backend *be, Outs *o) {
     bufs_free(&b);
 }
 
-/* layernorm: p = N, C; f = eps */
+/* layernorm: p = N, C; f = eps; flag 1 = frozen (dw, db NULL: they stay as they were) */
 static void run_layernorm(const OpCase *c, Backend *be, Outs *o) {
-    int N = c->p[0], C = c->p[1];
+    int N = c->p[0], C = c->p[1], frozen = c->flag & 1;
     size_t n = (size_t)N * C;
     Bufs b = {be, {0}, 0};
     float *x = up_f(&b, rnd(n, 10, -1.5f, 2.5f), n), *w = up_f(&b, rnd(C, 11, 0.5f, 1.5f), C);
@@ -180,7 +180,7 @@ static void run_layernorm(const OpCase *c, Backend *be, Outs *o) {
     float *gb = up_f(&b, rnd(C, 16, -1, 1), C), *out = empty_f(&b, n);
     float *mean = empty_f(&b, N), *rstd = empty_f(&b, N);
     be->layernorm_forward(be, out, mean, rstd, x, w, bb, N, C, c->f);
-    be->layernorm_backward(be, gx, gw, gb, dout, x, w, mean, rstd, N, C);
+    be->layernorm_backward(be, gx, frozen ? NULL : gw, frozen ? NULL : gb, dout, x, w, mean, rstd, N, C);
     take(o, be, "out", out, n, (Tol){1e-5, 1e-5, 0});
     take(o, be, "mean", mean, N, ELEM);
     take(o, be, "rstd", rstd, N, (Tol){1e-5, 1e-5, 0});
@@ -190,9 +190,10 @@ static void run_layernorm(const OpCase *c, Backend *be, Outs *o) {
     bufs_free(&b);
 }
 
-/* matmul: p = N, C, OC; flag bit 0 = bias, bit 1 = dinp */
+/* matmul: p = N, C, OC; flag bit 0 = bias, bit 1 = dinp, bit 2 = frozen (dw,
+ * dbias NULL in the backward: they stay as they were) */
 static void run_matmul(const OpCase *c, Backend *be, Outs *o) {
-    int N = c->p[0], C = c->p[1], OC = c->p[2], bias = c->flag & 1, dinp = c->flag & 2;
+    int N = c->p[0], C = c->p[1], OC = c->p[2], bias = c->flag & 1, dinp = c->flag & 2, frozen = c->flag & 4;
     size_t ni = (size_t)N * C, nw = (size_t)OC * C, no = (size_t)N * OC;
     Bufs b = {be, {0}, 0};
     float *x = up_f(&b, rnd(ni, 20, -1, 1), ni), *w = up_f(&b, rnd(nw, 21, -1, 1), nw);
@@ -200,7 +201,7 @@ static void run_matmul(const OpCase *c, Backend *be, Outs *o) {
     float *dout = up_f(&b, rnd(no, 24, -1, 1), no), *gx = up_f(&b, rnd(ni, 25, -1, 1), ni);
     float *gw = up_f(&b, rnd(nw, 26, -1, 1), nw), *gb = up_f(&b, rnd(OC, 27, -1, 1), OC);
     be->matmul_forward(be, out, x, w, bias ? bv : NULL, N, C, OC);
-    be->matmul_backward(be, dinp ? gx : NULL, gw, bias ? gb : NULL, dout, x, w, N, C, OC);
+    be->matmul_backward(be, dinp ? gx : NULL, frozen ? NULL : gw, bias && !frozen ? gb : NULL, dout, x, w, N, C, OC);
     take(o, be, "out", out, no, DOT);
     take(o, be, "dinp (accumulated)", gx, ni, DOT);
     take(o, be, "dw (accumulated)", gw, nw, DOT);
@@ -364,12 +365,14 @@ static const OpCase CASES[] = {
     {"layernorm", run_layernorm, {7, 36}, 1e-12f, 0, 0},
     {"layernorm", run_layernorm, {300, 768}, 1e-12f, 0, 0},
     {"layernorm", run_layernorm, {3, 5}, 1e-5f, 0, 0},
+    {"layernorm", run_layernorm, {300, 768}, 1e-12f, 0, 1}, /* frozen: no dw, db */
     {"matmul", run_matmul, {13, 20, 36}, 0, 0, 3},
     {"matmul", run_matmul, {7, 36, 20}, 0, 0, 2},
     {"matmul", run_matmul, {5, 3, 9}, 0, 0, 1},
     {"matmul", run_matmul, {130, 100, 200}, 0, 0, 3}, /* the threaded row split */
     {"matmul", run_matmul, {20, 300, 513}, 0, 0, 3},  /* ... and the column split */
     {"matmul", run_matmul, {300, 257, 2}, 0, 0, 3},
+    {"matmul", run_matmul, {130, 100, 200}, 0, 0, 7}, /* frozen: dinp only */
     {"lora", run_lora, {13, 20, 4, 36}, 2.0f, 0, 1},
     {"lora", run_lora, {7, 36, 8, 20}, 0.5f, 0, 0},
     {"lora", run_lora, {1, 3, 1, 5}, 1.0f, 0, 1},

@@ -63,6 +63,17 @@ static int golden_shared_layers(const DebugState *ds, int L) {
     return k && k->dtype == DS_I32 && k->numel == 1 ? ((const int *)k->data)[0] : L;
 }
 
+/* LoRA from the optional "config.lora" (r, targets) and "config.lora_alpha":
+ * a frozen encoder with per-task adapters. */
+static void golden_lora(const DebugState *ds, ModelConfig *m) {
+    const DsTensor *k = debugstate_get(ds, "config.lora"), *a = debugstate_get(ds, "config.lora_alpha");
+    if (!k || k->dtype != DS_I32 || k->numel != 2 || !a || a->dtype != DS_F32 || a->numel != 1) return;
+    m->lora_rank = ((const int *)k->data)[0];
+    m->lora_targets = ((const int *)k->data)[1];
+    m->lora_alpha = ((const float *)a->data)[0];
+    m->frozen_encoder = 1;
+}
+
 static int golden_load(Golden *g) {
     memset(g, 0, sizeof *g);
     const char *path = testutil_repo_path(golden_file);
@@ -86,6 +97,7 @@ static int golden_load(Golden *g) {
     m->type_vocab = ci[6], m->num_labels = ci[7];
     m->heads = HEAD_NER | HEAD_QA;
     m->task_layers = m->L - golden_shared_layers(g->ds, m->L);
+    golden_lora(g->ds, m);
     m->ln_eps = hf[0];
     m->p_drop = 0.0f;
     m->init_std = 0.02f;
@@ -183,9 +195,10 @@ static double max_abs(const float *x, size_t n) {
     return mx;
 }
 
-/* Every parameter's gradient in m against the golden "grad.<name>", each
- * judged by check(name, got, golden, n, ctx); 1 when all pass (a missing or
- * misshapen golden tensor fails). */
+/* Every trainable parameter's gradient in m against the golden
+ * "grad.<name>", each judged by check(name, got, golden, n, ctx); 1 when all
+ * pass (a missing or misshapen golden tensor fails). A frozen tensor must
+ * have no golden gradient (PyTorch's requires_grad=False) and 0 here. */
 typedef int (*GradCheck)(const char *name, const float *got, const float *ref, size_t n, void *ctx);
 
 static int each_golden_grad(const Golden *g, Model *m, GradCheck check, void *ctx) {
@@ -196,6 +209,13 @@ static int each_golden_grad(const Golden *g, Model *m, GradCheck check, void *ct
         const ParamInfo *p = model_tensor(m, i);
         char name[64];
         snprintf(name, sizeof name, "grad.%s", p->name);
+        if (!p->trainable) {
+            int clean = !debugstate_get(g->ds, name);
+            for (size_t j = 0; j < p->numel; j++) clean &= grads[p->offset + j] == 0.0f;
+            if (!clean) printf("    frozen %s has a gradient\n", p->name);
+            all_ok &= clean;
+            continue;
+        }
         const DsTensor *t = need(g->ds, name, DS_F32);
         if (!t || (size_t)t->numel != p->numel) all_ok = 0;
         else all_ok &= check(name, grads + p->offset, t->data, p->numel, ctx);
@@ -229,9 +249,10 @@ static void test_golden_forward_backward(void) {
     model_backward(m, &g.ner, g.lambda_ner);
     CU_ASSERT_FATAL(model_forward(m, &g.qa, 0, 0, 0, 1, &l_qa, &err) == 0);
     CU_ASSERT(logits_match(&g, m, "out.qa_logits", 2));
-    const DsTensor *hq = g.cfg.task_layers > 0 ? need(g.ds, "out.hidden_qa", DS_F32) : NULL;
-    CU_ASSERT_FATAL(g.cfg.task_layers == 0 || hq != NULL);
-    if (hq) { /* QA's own top layers: another encoder output */
+    int own = g.cfg.task_layers > 0 || g.cfg.lora_rank > 0;
+    const DsTensor *hq = own ? need(g.ds, "out.hidden_qa", DS_F32) : NULL;
+    CU_ASSERT_FATAL(!own || hq != NULL);
+    if (hq) { /* QA's own top layers or adapters: another encoder output */
         h = xmalloc((size_t)hq->numel * sizeof *h);
         model_get_hidden(m, h);
         CU_ASSERT(testutil_allclose("out.hidden_qa", h, hq->data, (size_t)hq->numel, 1e-5, 1e-4));
@@ -359,12 +380,14 @@ static void test_golden_table_order(void) {
     Model *m = golden_model(&g, &be);
     CU_ASSERT_FATAL(m != NULL);
     int k = 0, ok = 1;
+    static const char *const not_params[] = {"config", "hparams", "in.", "out.", "act.", "grad.", "train."};
     for (int i = 0; i < g.ds->n; i++) {
-        /* a parameter is a tensor that has a gradient "grad.<name>" */
+        /* a parameter is every tensor but the config, inputs, outputs, activations and gradients */
         const char *n = g.ds->t[i].name;
-        char gname[96];
-        snprintf(gname, sizeof gname, "grad.%s", n);
-        if (strncmp(n, "grad.", 5) == 0 || !debugstate_get(g.ds, gname)) continue;
+        int param = 1;
+        for (size_t j = 0; j < sizeof not_params / sizeof *not_params; j++)
+            param &= strncmp(n, not_params[j], strlen(not_params[j])) != 0;
+        if (!param) continue;
         const ParamInfo *p = model_tensor(m, k++);
         if (!p || strcmp(p->name, n) != 0) {
             printf("    golden parameter #%d is %s, model has %s\n", k - 1, n, p ? p->name : "(none)");
@@ -751,6 +774,17 @@ static void with_split_state(void (*test)(void)) {
     golden_file = "reference/debug_state_tiny.bin";
 }
 static void test_split_table_order(void) { with_split_state(test_golden_table_order); }
+
+/* ---- LoRA: the same golden checks on debug_state_lora.bin ------------------ */
+
+static void with_lora_state(void (*test)(void)) {
+    golden_file = "reference/debug_state_lora.bin";
+    test();
+    golden_file = "reference/debug_state_tiny.bin";
+}
+static void test_lora_table_order(void) { with_lora_state(test_golden_table_order); }
+static void test_lora_forward_backward(void) { with_lora_state(test_golden_forward_backward); }
+static void test_lora_adamw_steps(void) { with_lora_state(test_golden_adamw_steps); }
 static void test_split_forward_backward(void) { with_split_state(test_golden_forward_backward); }
 static void test_split_adamw_steps(void) { with_split_state(test_golden_adamw_steps); }
 
@@ -822,8 +856,15 @@ int main(void) {
         {"10 AdamW steps: losses vs PyTorch", test_split_adamw_steps},
         {"a NER-only step: QA copy's gradient 0, AdamW only decays it", test_split_one_task_step},
         {NULL, NULL}};
+    static const TestCase lora[] = {
+        {"parameter table order = debug_state_lora.bin (lora.* after the heads)", test_lora_table_order},
+        {"forward logits, hidden states, losses; adapter and head gradients vs PyTorch, frozen ones none",
+         test_lora_forward_backward},
+        {"10 AdamW steps on the trainable tensors: losses vs PyTorch", test_lora_adamw_steps},
+        {NULL, NULL}};
     testutil_add_suite("model vs golden state", golden);
     testutil_add_suite("model vs golden state, shared layers K = 1 of 2", split);
+    testutil_add_suite("model vs golden state, LoRA r = 4 on a frozen encoder", lora);
     testutil_add_suite("model", other);
     return testutil_run_all();
 }

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <math.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -72,6 +73,19 @@ const ConfigBound *config_bound(const char *hf_key) {
 
 int config_shared_layers(const ModelConfig *c) { return c->L - c->task_layers; }
 
+/* One task's adapters of one layer: r (in + out) per targeted projection,
+ * qkv [3C, C], out [C, C], up [FFN, C], down [C, FFN]. */
+unsigned long long config_lora_per_layer(const ModelConfig *c) {
+    if (c->lora_rank <= 0) return 0;
+    unsigned long long C = (unsigned)c->C, F = (unsigned)c->FFN, r = (unsigned)c->lora_rank, n = 0;
+    if (c->lora_targets & LORA_QKV) n += r * (C + 3 * C);
+    if (c->lora_targets & LORA_OUT) n += r * (C + C);
+    if (c->lora_targets & LORA_FFN) n += 2 * r * (C + F);
+    return n;
+}
+
+int config_num_heads(const ModelConfig *c) { return !!(c->heads & HEAD_NER) + !!(c->heads & HEAD_QA); }
+
 /* embeddings + L layers + heads, + one more copy of the task_layers top
  * layers (the QA copy; the NER copy is among the L) */
 unsigned long long config_param_count(const ModelConfig *c) {
@@ -81,7 +95,8 @@ unsigned long long config_param_count(const ModelConfig *c) {
     unsigned long long heads = ((c->heads & HEAD_NER) ? ((unsigned long long)(unsigned)c->num_labels) * (C + 1) : 0) +
                                ((c->heads & HEAD_QA) ? 2 * (C + 1) : 0);
     unsigned long long copies = c->task_layers > 0 ? (unsigned long long)(unsigned)c->task_layers : 0;
-    return emb + ((unsigned long long)(unsigned)c->L + copies) * layer + heads;
+    unsigned long long lora = (unsigned long long)config_num_heads(c) * (unsigned)c->L * config_lora_per_layer(c);
+    return emb + ((unsigned long long)(unsigned)c->L + copies) * layer + heads + lora;
 }
 
 static int check_bounds(const ModelConfig *c, Err *err) {
@@ -91,6 +106,24 @@ static int check_bounds(const ModelConfig *c, Err *err) {
         if (v < b->lo || v > b->hi)
             return err_set(err, "config: %s=%d (%s) must be in [%d, %d]", b->field, v, b->hf_key, b->lo, b->hi);
     }
+    return 0;
+}
+
+static int check_lora(const ModelConfig *c, Err *err) {
+    if (c->frozen_encoder != 0 && c->frozen_encoder != 1)
+        return err_set(err, "config: frozen_encoder=%d must be 0 or 1", c->frozen_encoder);
+    if (c->lora_rank == 0) return 0;
+    int hi = c->C < CONFIG_MAX_LORA_RANK ? c->C : CONFIG_MAX_LORA_RANK;
+    if (c->lora_rank < 1 || c->lora_rank > hi)
+        return err_set(err, "config: LoRA rank r=%d must be in [1, %d] (at most the hidden size C=%d)",
+                       c->lora_rank, hi, c->C);
+    if (!(c->lora_alpha > 0.0f) || !isfinite(c->lora_alpha))
+        return err_set(err, "config: LoRA alpha=%g must be a finite number > 0", c->lora_alpha);
+    if (c->lora_targets == 0 || (c->lora_targets & ~LORA_ALL))
+        return err_set(err, "config: LoRA targets %d must be a non-empty subset of {qkv, out, ffn}", c->lora_targets);
+    if (!c->frozen_encoder) return err_set(err, "config: LoRA (rank %d) needs the frozen encoder", c->lora_rank);
+    if (c->task_layers > 0)
+        return err_set(err, "config: LoRA and per-task top layers (--shared-layers K < L) do not combine");
     return 0;
 }
 
@@ -109,6 +142,7 @@ int config_validate(const ModelConfig *c, Err *err) {
     if (c->task_layers > 0 && c->heads != HEAD_ALL)
         return err_set(err, "config: shared layers K=%d < L=%d (per-task top layers) needs both heads (ner and qa)",
                        c->L - c->task_layers, c->L);
+    if (check_lora(c, err)) return -1;
     if (config_param_count(c) > CONFIG_MAX_PARAMS)
         return err_set(err, "config: L=%d C=%d FFN=%d V=%d maxT=%d make %llu parameters (at most %llu)",
                        c->L, c->C, c->FFN, c->V, c->maxT, config_param_count(c), CONFIG_MAX_PARAMS);

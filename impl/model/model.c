@@ -79,8 +79,47 @@ static void table_add_qa_copies(TableBuilder *tb, Model *m) {
     }
 }
 
+/* LoRA adapters, after the heads: for each task with a head, for each layer,
+ * for each enabled slot, "lora.<task>.layer{l}.<proj>.a" [r, in] (N(0, 1/r))
+ * then ".b" [out, r] (zero); both decay (as peft's adapters under HF's
+ * Trainer, whose no-decay list is biases and LayerNorm weights only). */
+static void table_add_lora(TableBuilder *tb, Model *m) {
+    const ModelConfig *c = &m->cfg;
+    static const char *const proj[LORA_NSLOTS] = {"attn.qkv", "attn.out", "ffn.up", "ffn.down"};
+    const int in[LORA_NSLOTS] = {c->C, c->C, c->C, c->FFN}, out[LORA_NSLOTS] = {3 * c->C, c->C, c->FFN, c->C};
+    const int on[LORA_NSLOTS] = {c->lora_targets & LORA_QKV, c->lora_targets & LORA_OUT,
+                                 c->lora_targets & LORA_FFN, c->lora_targets & LORA_FFN};
+    m->lora_nslots = 0;
+    for (int s = 0; s < LORA_NSLOTS; s++) m->lora_slot_rank[s] = on[s] ? m->lora_nslots++ : -1;
+    for (int task = 0; task < 2; task++) {
+        m->lora_first[task] = -1;
+        if (!(c->heads & (1 << task))) continue;
+        m->lora_first[task] = tb->n;
+        tb->task = task;
+        for (int l = 0; l < c->L; l++)
+            for (int s = 0; s < LORA_NSLOTS; s++) {
+                if (!on[s]) continue;
+                char name[40];
+                snprintf(name, sizeof name, "lora.%s.layer%d.%s.a", task_name(task), l, proj[s]);
+                table_add(tb, name, c->lora_rank, in[s], INIT_LORA_A);
+                tb->tab[tb->n - 1].decay = 1;
+                snprintf(name, sizeof name, "lora.%s.layer%d.%s.b", task_name(task), l, proj[s]);
+                table_add(tb, name, out[s], c->lora_rank, INIT_ZERO);
+                tb->tab[tb->n - 1].decay = 1;
+            }
+    }
+}
+
+/* The first trainable float: everything from the first head on when the
+ * encoder is frozen (heads, then LoRA adapters), else 0. Marks the table. */
+static void mark_trainable(Model *m) {
+    int first = m->ner_first >= 0 ? m->ner_first : m->qa_first;
+    m->g0 = m->cfg.frozen_encoder ? m->tab[first].offset : 0;
+    for (int i = 0; i < m->ntab; i++) m->tab[i].trainable = m->tab[i].offset >= m->g0;
+}
+
 /* The order of reference/DEBUG_STATE.md: embeddings, layers, ner, qa, then
- * the QA copies of the top layers when K < L. */
+ * the QA copies of the top layers when K < L, or the LoRA adapters. */
 static void build_table(Model *m) {
     const ModelConfig *c = &m->cfg;
     TableBuilder tb = {0};
@@ -110,11 +149,15 @@ static void build_table(Model *m) {
         table_add(&tb, "qa.b", 2, 0, INIT_ZERO);
     }
     if (m->K < c->L) table_add_qa_copies(&tb, m);
+    m->lora_first[0] = m->lora_first[1] = -1;
+    for (int s = 0; s < LORA_NSLOTS; s++) m->lora_slot_rank[s] = -1;
+    if (c->lora_rank > 0) table_add_lora(&tb, m);
     m->tab = tb.tab;
     m->init_kind = tb.kind;
     m->init_src = tb.src;
     m->ntab = tb.n;
     m->nparams = tb.total;
+    mark_trainable(m);
 }
 
 /* ---- create / free ----------------------------------------------------- */
@@ -152,9 +195,9 @@ static Model *create_model(const ModelConfig *cfg, Backend *be, int maxB, int ma
     m->maxT = maxT;
     m->inference = inference;
     build_table(m);
-    size_t bytes = m->nparams * sizeof(float);
-    m->params = be->alloc(be, bytes);
+    m->params = be->alloc(be, m->nparams * sizeof(float));
     if (!inference) {
+        size_t bytes = model_num_trainable(m) * sizeof(float);
         m->grads = be->alloc(be, bytes);
         m->adam_m = be->alloc(be, bytes);
         m->adam_v = be->alloc(be, bytes);
@@ -222,6 +265,8 @@ void model_init(Model *m, uint64_t seed) {
         size_t n = m->tab[i].numel;
         if (m->init_kind[i] == INIT_NORMAL)
             fill_normal(x, n, m->cfg.init_std, seed, 0x1000u + (uint32_t)m->init_src[i]);
+        else if (m->init_kind[i] == INIT_LORA_A)
+            fill_normal(x, n, 1.0f / (float)m->cfg.lora_rank, seed, 0x1000u + (uint32_t)m->init_src[i]);
         else
             for (size_t j = 0; j < n; j++) x[j] = m->init_kind[i] == INIT_ONE ? 1.0f : 0.0f;
     }
@@ -229,7 +274,7 @@ void model_init(Model *m, uint64_t seed) {
     free(host);
     m->t = 0;
     if (m->inference) return;
-    size_t bytes = m->nparams * sizeof(float);
+    size_t bytes = model_num_trainable(m) * sizeof(float);
     m->be->zero(m->be, m->grads, bytes);
     m->be->zero(m->be, m->adam_m, bytes);
     m->be->zero(m->be, m->adam_v, bytes);
@@ -237,36 +282,41 @@ void model_init(Model *m, uint64_t seed) {
 
 /* ---- gradients and optimiser ------------------------------------------- */
 
-void model_zero_grad(Model *m) { m->be->zero(m->be, m->grads, m->nparams * sizeof(float)); }
+size_t model_num_trainable(const Model *m) { return m->nparams - m->g0; }
+size_t model_trainable_offset(const Model *m) { return m->g0; }
+
+void model_zero_grad(Model *m) { m->be->zero(m->be, m->grads, model_num_trainable(m) * sizeof(float)); }
 
 double model_grad_sumsq_range(Model *m, size_t lo, size_t hi) {
     return hi > lo ? m->be->sumsq(m->be, m->grads + lo, hi - lo) : 0.0;
 }
-double model_grad_norm(Model *m) { return sqrt(model_grad_sumsq_range(m, 0, m->nparams)); }
+double model_grad_norm(Model *m) { return sqrt(model_grad_sumsq_range(m, 0, model_num_trainable(m))); }
 
 void model_clip_grad_range(Model *m, double norm, float max_norm, size_t lo, size_t hi) {
     if (max_norm <= 0.0f || !(norm > max_norm) || hi <= lo) return;
     float coef = (float)(max_norm / (norm + 1e-6));
     m->be->scale(m->be, m->grads + lo, hi - lo, coef);
 }
-void model_clip_grad(Model *m, double norm, float max_norm) { model_clip_grad_range(m, norm, max_norm, 0, m->nparams); }
+void model_clip_grad(Model *m, double norm, float max_norm) {
+    model_clip_grad_range(m, norm, max_norm, 0, model_num_trainable(m));
+}
 
-/* One backend call per run of consecutive tensors with the same decay flag
- * (elementwise update, so the grouping does not change any value). */
-/* One kernel call per run of consecutive tensors with the same decay flag,
- * cut to [lo, hi). */
+/* One kernel call per run of consecutive trainable tensors with the same
+ * decay flag (elementwise update, so the grouping does not change any
+ * value), cut to [lo, hi) of the gradient buffer (offsets minus g0). */
 static void adamw_range(Model *m, const AdamWParams *hp, float lr, size_t lo, size_t hi) {
     int i = 0;
+    while (i < m->ntab && !m->tab[i].trainable) i++;
     while (i < m->ntab) {
         int j = i + 1;
         while (j < m->ntab && m->tab[j].decay == m->tab[i].decay) j++;
-        size_t a = m->tab[i].offset, b = m->tab[j - 1].offset + m->tab[j - 1].numel;
+        size_t a = m->tab[i].offset - m->g0, b = m->tab[j - 1].offset + m->tab[j - 1].numel - m->g0;
         a = a > lo ? a : lo;
         b = b < hi ? b : hi;
         float wd = m->tab[i].decay ? hp->weight_decay : 0.0f;
         if (b > a)
-            m->be->adamw_update(m->be, m->params + a, m->grads + a, m->adam_m + a, m->adam_v + a, b - a, lr,
-                                hp->beta1, hp->beta2, hp->eps, wd, m->t);
+            m->be->adamw_update(m->be, m->params + m->g0 + a, m->grads + a, m->adam_m + a, m->adam_v + a, b - a,
+                                lr, hp->beta1, hp->beta2, hp->eps, wd, m->t);
         i = j;
     }
 }
@@ -275,7 +325,7 @@ void model_adamw_step_ranges(Model *m, const AdamWParams *hp, float lr, const si
     for (int k = 0; k < nranges; k++) adamw_range(m, hp, lr, lohi[2 * k], lohi[2 * k + 1]);
 }
 void model_adamw_step(Model *m, const AdamWParams *hp, float lr) {
-    size_t all[2] = {0, m->nparams};
+    size_t all[2] = {0, model_num_trainable(m)};
     model_adamw_step_ranges(m, hp, lr, all, 1);
 }
 
@@ -320,27 +370,29 @@ void model_params_from_host(Model *m, const float *src) {
     m->be->upload(m->be, m->params, src, m->nparams * sizeof(float));
 }
 void model_grads_to_host(const Model *m, float *dst) {
-    m->be->download(m->be, dst, m->grads, m->nparams * sizeof(float));
+    memset(dst, 0, m->g0 * sizeof(float)); /* frozen: no gradient */
+    m->be->download(m->be, dst + m->g0, m->grads, model_num_trainable(m) * sizeof(float));
 }
 void model_buffer_apply(Model *m, int which, void (*fn)(Backend *be, float *x, size_t n, void *ctx), void *ctx) {
     float *bufs[] = {m->params, m->grads, m->adam_m, m->adam_v};
     if (which < 0 || which > MODEL_ADAM_V || (m->inference && which != MODEL_PARAMS))
         die("model_buffer_apply: no buffer %d in this model", which);
-    fn(m->be, bufs[which], m->nparams, ctx);
+    fn(m->be, bufs[which], which == MODEL_PARAMS ? m->nparams : model_num_trainable(m), ctx);
 }
 void model_grad_tensor_to_host(const Model *m, const ParamInfo *p, float *dst) {
-    m->be->download(m->be, dst, m->grads + p->offset, p->numel * sizeof(float));
+    if (!p->trainable) memset(dst, 0, p->numel * sizeof(float));
+    else m->be->download(m->be, dst, m->grads + (p->offset - m->g0), p->numel * sizeof(float));
 }
 void model_optstate_to_host(const Model *m, float *m_dst, float *v_dst, int *t) {
-    m->be->download(m->be, m_dst, m->adam_m, m->nparams * sizeof(float));
-    m->be->download(m->be, v_dst, m->adam_v, m->nparams * sizeof(float));
+    m->be->download(m->be, m_dst, m->adam_m, model_num_trainable(m) * sizeof(float));
+    m->be->download(m->be, v_dst, m->adam_v, model_num_trainable(m) * sizeof(float));
     *t = m->t;
 }
 void model_optstate_from_host(Model *m, const float *m_src, const float *v_src, int t) {
     m->t = t;
     if (m->inference) return; /* a forward-only model keeps no optimiser state */
-    m->be->upload(m->be, m->adam_m, m_src, m->nparams * sizeof(float));
-    m->be->upload(m->be, m->adam_v, v_src, m->nparams * sizeof(float));
+    m->be->upload(m->be, m->adam_m, m_src, model_num_trainable(m) * sizeof(float));
+    m->be->upload(m->be, m->adam_v, v_src, model_num_trainable(m) * sizeof(float));
 }
 
 /* ---- counts ------------------------------------------------------------ */
@@ -357,12 +409,15 @@ ModelCounts model_counts(const ModelConfig *c, int maxB, int maxT) {
     k.task_layers = (size_t)c->task_layers * k.per_layer;
     k.ner_head = (size_t)c->num_labels * C + (size_t)c->num_labels;
     k.qa_head = 2 * C + 2;
+    k.lora = (size_t)c->L * (size_t)config_lora_per_layer(c);
     /* task_layers > 0 only with both heads (config_validate) */
-    k.total = k.shared + 2 * k.task_layers + ((c->heads & HEAD_NER) ? k.ner_head : 0) +
-              ((c->heads & HEAD_QA) ? k.qa_head : 0);
+    size_t heads = ((c->heads & HEAD_NER) ? k.ner_head : 0) + ((c->heads & HEAD_QA) ? k.qa_head : 0);
+    size_t adapters = (size_t)config_num_heads(c) * k.lora;
+    k.total = k.shared + 2 * k.task_layers + heads + adapters;
+    k.trainable = c->frozen_encoder ? heads + adapters : k.total;
     k.param_bytes = k.total * sizeof(float);
-    k.grad_bytes = k.param_bytes;
-    k.optim_bytes = 2 * k.param_bytes;
+    k.grad_bytes = k.trainable * sizeof(float);
+    k.optim_bytes = 2 * k.grad_bytes;
     if (maxB > 0 && maxT > 0) {
         Acts a;
         memset(&a, 0, sizeof a);
@@ -377,11 +432,13 @@ ModelCounts model_counts(const ModelConfig *c, int maxB, int maxT) {
 /* Forward FLOPs, counting a multiply-add as 2 and N = B*T rows:
  *   per layer  2N(3C*C + C*C + 2*C*FFN)      qkv, out, up, down matmuls
  *            + 4*B*NH*T*T*hs                 q.k^T and P.v (2 each)
+ *            + 2N * (one task's LoRA weights of the layer)
  *   NER head   2N*C*num_labels ; QA head 2N*C*2
  * Softmax, LayerNorm, GELU etc. are not counted (as in MFU conventions). */
 double model_forward_flops(const ModelConfig *c, int task, int B, int T) {
     double N = (double)B * T, C = c->C, F = c->FFN, hs = (double)c->C / c->NH;
     double layer = 2.0 * N * (3 * C * C + C * C + 2 * C * F) + 4.0 * B * c->NH * (double)T * T * hs;
+    layer += 2.0 * N * (double)config_lora_per_layer(c); /* x A^T then u B^T: 2 flops per adapter weight */
     double head = task == TASK_NER ? 2.0 * N * C * c->num_labels : 2.0 * N * C * 2;
     return c->L * layer + head;
 }

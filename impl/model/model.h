@@ -23,10 +23,21 @@
  * AdamW does for every parameter of the optimiser that has a gradient): its
  * moments decay and weight decay shrinks it.
  *
+ * LoRA (cfg.lora_rank = r > 0, `mtl train --lora-rank r`; needs
+ * cfg.frozen_encoder): each task has its own adapters (A [r, in], B [out, r])
+ * on the targeted projections of every layer ("lora.<task>.layer{l}.<proj>.a|b",
+ * after the heads); task t's forward computes each targeted projection as
+ *   y = x W^T + bias + (alpha / r) (x A_t^T) B_t^T
+ * (kernels/ops.h lora_forward), before that projection's dropout. A frozen
+ * encoder (`--freeze-encoder`, or LoRA) gets no gradient: its matmuls and
+ * LayerNorms skip their weight gradients, the embeddings their backward, and
+ * without adapters the backward stops at the encoder output.
+ *
  * Memory: every parameter lives in ONE contiguous backend buffer, in the
  * order and with the names of reference/DEBUG_STATE.md (a head the config
  * does not carry has no entry). Gradients and the Adam moments m and v use
- * the same layout. Activations (and their gradients) live in one buffer sized
+ * the same layout, for the trainable suffix of the table only
+ * (model_trainable_offset .. model_num_params; all of it unless frozen). Activations (and their gradients) live in one buffer sized
  * for (maxB, maxT), reused by every forward; a batch with B <= maxB and
  * T <= maxT uses a prefix of each activation slot.
  *
@@ -105,7 +116,8 @@ typedef struct {
     int shape[2]; /* PyTorch layout: Linear weight [out, in] */
     int decay;    /* 1 if AdamW weight decay applies (not biases, not LayerNorm) */
     int task;     /* -1: shared by both tasks; else the task (TASK_NER / TASK_QA)
-                     whose head or own copy of a top layer it is */
+                     whose head, own copy of a top layer or LoRA adapter it is */
+    int trainable; /* 0: frozen (ModelConfig.frozen_encoder): no gradient, no Adam state */
 } ParamInfo;
 
 /* The prefix of the QA copy of a top layer: "qa.layer5.ffn.up.w". */
@@ -126,8 +138,10 @@ typedef struct {
     size_t task_layers; /* (L - K) * per_layer: each task's own top layers */
     size_t ner_head;   /* num_labels*C + num_labels */
     size_t qa_head;    /* 2*C + 2 */
-    size_t total;      /* shared + 2 * task_layers + the heads the config carries */
-    size_t param_bytes, grad_bytes, optim_bytes; /* optim = Adam m + v */
+    size_t lora;       /* one task's LoRA adapters (all layers; 0 without LoRA) */
+    size_t total;      /* shared + 2 * task_layers + the heads the config carries + every task's adapters */
+    size_t trainable;  /* total, or with a frozen encoder the heads + adapters */
+    size_t param_bytes, grad_bytes, optim_bytes; /* optim = Adam m + v; grads and optim: trainable only */
     size_t act_bytes; /* activations + their gradients + attention scratch (maxB, maxT) */
     size_t infer_act_bytes; /* the same for model_create_inference */
 } ModelCounts;
@@ -168,9 +182,15 @@ int model_forward(Model *m, const Batch *b, int train, uint64_t seed, uint32_t s
 void model_backward(Model *m, const Batch *b, float loss_weight);
 
 void model_zero_grad(Model *m);
+/* The trainable parameters: the table's suffix from offset
+ * model_trainable_offset (0 unless the encoder is frozen) on. The gradient,
+ * Adam m and v buffers hold model_num_trainable floats: element i of them
+ * belongs to parameter model_trainable_offset + i. */
+size_t model_num_trainable(const Model *m);
+size_t model_trainable_offset(const Model *m);
 /* Global L2 norm of all gradients (one fixed-order reduction). */
 double model_grad_norm(Model *m);
-/* Sum of squares of the gradients [lo, hi) of the flat buffer (a data-
+/* Sum of squares of the gradients [lo, hi) of the gradient buffer (a data-
  * parallel rank's shard; model_grad_norm = sqrt of the whole range). */
 double model_grad_sumsq_range(Model *m, size_t lo, size_t hi);
 /* PyTorch clip_grad_norm_: if norm > max_norm, grads *= max_norm/(norm+1e-6).
@@ -182,7 +202,7 @@ void model_clip_grad_range(Model *m, double norm, float max_norm, size_t lo, siz
  * decay = 1 only. Increments the step counter first (1-based t). */
 void model_adamw_step(Model *m, const AdamWParams *hp, float lr);
 /* The same step (counted once) on the parameters of nranges ranges
- * [lohi[2k], lohi[2k+1]) of the flat buffer only: a data-parallel rank
+ * [lohi[2k], lohi[2k+1]) of the gradient buffer only: a data-parallel rank
  * updates its shard (impl/train/dist.h). */
 void model_adamw_step_ranges(Model *m, const AdamWParams *hp, float lr, const size_t *lohi, int nranges);
 
@@ -198,14 +218,17 @@ const ParamInfo *model_find_tensor(const Model *m, const char *name); /* NULL if
 size_t model_num_params(const Model *m);
 void model_params_to_host(const Model *m, float *dst);
 void model_params_from_host(Model *m, const float *src);
+/* model_num_params floats, the table's layout (a frozen tensor's are 0). */
 void model_grads_to_host(const Model *m, float *dst);
-/* fn on one whole flat buffer (backend memory, model_num_params floats, the
- * table's layout), in place: the data-parallel sums and gathers (impl/train/dist.h). */
+/* fn on one whole flat buffer (backend memory, in the table's layout), in
+ * place: the data-parallel sums and gathers (impl/train/dist.h). The
+ * parameters are model_num_params floats, the others model_num_trainable. */
 enum { MODEL_PARAMS, MODEL_GRADS, MODEL_ADAM_M, MODEL_ADAM_V };
 void model_buffer_apply(Model *m, int which, void (*fn)(Backend *be, float *x, size_t n, void *ctx), void *ctx);
-/* The gradient of one tensor of the table (p->numel floats). */
+/* The gradient of one tensor of the table (p->numel floats; 0 if frozen). */
 void model_grad_tensor_to_host(const Model *m, const ParamInfo *p, float *dst);
-/* Adam moments and the step counter t (number of updates done). */
+/* Adam moments (model_num_trainable floats each) and the step counter t
+ * (number of updates done). */
 void model_optstate_to_host(const Model *m, float *m_dst, float *v_dst, int *t);
 void model_optstate_from_host(Model *m, const float *m_src, const float *v_src, int t);
 

@@ -25,8 +25,13 @@ enum {
 /* Embedding tensors come first: word, pos, type, ln.w, ln.b. */
 enum { ET_WORD, ET_POS, ET_TYPE, ET_LN_W, ET_LN_B, EMB_NTENSORS };
 
-/* How model_init fills a tensor. */
-enum { INIT_NORMAL, INIT_ZERO, INIT_ONE };
+/* How model_init fills a tensor: N(0, init_std), 0, 1, or N(0, 1/r) (a
+ * LoRA A, as peft's init_lora_weights="gaussian"). */
+enum { INIT_NORMAL, INIT_ZERO, INIT_ONE, INIT_LORA_A };
+
+/* The linear layers of an encoder layer a LoRA adapter can sit on, in table
+ * order (one task's adapters of layer l: a then b of each enabled slot). */
+enum { LORA_SLOT_QKV, LORA_SLOT_OUT, LORA_SLOT_UP, LORA_SLOT_DOWN, LORA_NSLOTS };
 
 /* Activations of one encoder layer (prefix of each slot used for B*T rows). */
 typedef struct {
@@ -45,6 +50,7 @@ typedef struct {
     float *ln2;        /* [N,C] layer output */
     float *ln2_mean;   /* [N] */
     float *ln2_rstd;   /* [N] */
+    float *lora_u[LORA_NSLOTS]; /* [N,r] x A^T of each LoRA slot (NULL: no adapter there) */
 } LayerActs;
 
 typedef struct {
@@ -60,6 +66,7 @@ typedef struct {
     float *g_qkv;                           /* [N,3C] */
     float *g_logits;                        /* [N, max(nl,2)] */
     float *g_split;                         /* [2N] */
+    float *g_lora_u;                        /* [N,r] LoRA backward scratch (NULL without LoRA) */
 } Acts;
 
 struct Model {
@@ -76,6 +83,14 @@ struct Model {
     int ner_first, qa_first; /* table index of ner.w / qa.w, or -1 */
     int K;                   /* shared layers: L - cfg.task_layers */
     int qa_copy_first;       /* table index of qa.layer{K}.attn.qkv.w, or -1 (K = L) */
+    int lora_first[2];       /* per task: table index of its first LoRA tensor, or -1 */
+    int lora_nslots;         /* enabled LoRA slots per layer (0 without LoRA) */
+    int lora_slot_rank[LORA_NSLOTS]; /* a slot's position among the enabled ones, or -1 */
+    /* The trainable parameters are the suffix [g0, nparams) of the table's
+     * buffer (g0 = 0 unless the encoder is frozen: then the heads and the
+     * LoRA adapters, which come after every frozen tensor). Gradients and
+     * the Adam moments exist for it only: grads[i - g0] is parameter i's. */
+    size_t g0;
 
     float *params, *grads, *adam_m, *adam_v; /* backend memory, nparams each */
     int t;                                   /* AdamW updates done */
@@ -100,7 +115,17 @@ struct Model {
 
 /* Pointers into the parameter / gradient buffers by table index. */
 static inline float *model_p(const Model *m, int i) { return m->params + m->tab[i].offset; }
-static inline float *model_g(const Model *m, int i) { return m->grads + m->tab[i].offset; }
+/* A frozen tensor's gradient pointer is NULL: the kernels then skip it. */
+static inline float *model_g(const Model *m, int i) {
+    return m->tab[i].offset < m->g0 ? NULL : m->grads + (m->tab[i].offset - m->g0);
+}
+/* Table index of LoRA tensor a (b = a + 1) of `slot` in layer l for the task
+ * of the last forward, or -1 when that slot has no adapter. */
+static inline int model_lora_a(const Model *m, int l, int slot) {
+    int first = m->lora_first[m->task];
+    if (first < 0 || m->lora_slot_rank[slot] < 0) return -1;
+    return first + 2 * (l * m->lora_nslots + m->lora_slot_rank[slot]);
+}
 /* Table index of the first tensor of layer l as the task of the last forward
  * (m->task) sees it: its own QA copy for l >= K, else layer{l}. */
 static inline int model_layer_first(const Model *m, int l) {

@@ -32,6 +32,10 @@ static void layout_layer(LayerActs *la, float *base, size_t *cur, const ModelCon
     la->ln2 = take(base, cur, N * C);
     la->ln2_mean = take(base, cur, N);
     la->ln2_rstd = take(base, cur, N);
+    const int on[LORA_NSLOTS] = {c->lora_targets & LORA_QKV, c->lora_targets & LORA_OUT,
+                                 c->lora_targets & LORA_FFN, c->lora_targets & LORA_FFN};
+    for (int s = 0; s < LORA_NSLOTS; s++)
+        la->lora_u[s] = c->lora_rank > 0 && on[s] ? take(base, cur, N * (size_t)c->lora_rank) : NULL;
 }
 
 size_t model_layout_acts(Acts *a, float *base, const ModelConfig *c, int maxB, int maxT, int inference) {
@@ -66,6 +70,7 @@ size_t model_layout_acts(Acts *a, float *base, const ModelConfig *c, int maxB, i
     a->g_qkv = take(base, &cur, N * 3 * C);
     a->g_logits = take(base, &cur, N * ncls);
     a->g_split = take(base, &cur, N * 2);
+    a->g_lora_u = c->lora_rank > 0 ? take(base, &cur, N * (size_t)c->lora_rank) : NULL;
     return cur;
 }
 
@@ -245,6 +250,16 @@ static void forward_embeddings(Model *m, int B, int T) {
     drop_fwd(m, m->a.emb_ln, (size_t)N * c->C, SITE_EMB);
 }
 
+/* out[N,OC] += (alpha/r) (inp A^T) B^T with the adapter of `slot` of layer
+ * l for the task of this forward (no-op where there is none). */
+static void lora_fwd(Model *m, int l, int slot, float *out, const float *inp, int N, int C, int OC) {
+    int a = model_lora_a(m, l, slot);
+    if (a < 0) return;
+    const ModelConfig *c = &m->cfg;
+    m->be->lora_forward(m->be, out, m->a.layer[l].lora_u[slot], inp, model_p(m, a), model_p(m, a + 1), N, C,
+                        c->lora_rank, OC, c->lora_alpha / (float)c->lora_rank);
+}
+
 static void forward_layer(Model *m, int l, int B, int T) {
     Backend *be = m->be;
     const ModelConfig *c = &m->cfg;
@@ -253,18 +268,22 @@ static void forward_layer(Model *m, int l, int B, int T) {
     const size_t NC = (size_t)N * C;
     const float *x = layer_input(m, l);
     be->matmul_forward(be, la->qkv, x, model_p(m, w + LT_QKV_W), model_p(m, w + LT_QKV_B), N, C, 3 * C);
+    lora_fwd(m, l, LORA_SLOT_QKV, la->qkv, x, N, C, 3 * C);
     be->attention_forward(be, la->atty, la->att, m->a.att_scratch, la->qkv, m->d_mask, B, T, C,
                           c->NH, m->p_drop, m->seed, m->step, stream_of(m, site_attn_probs(l)),
                           first_elem(m, (size_t)B * c->NH * T * T));
     be->matmul_forward(be, la->attproj, la->atty, model_p(m, w + LT_OUT_W), model_p(m, w + LT_OUT_B), N, C, C);
+    lora_fwd(m, l, LORA_SLOT_OUT, la->attproj, la->atty, N, C, C);
     drop_fwd(m, la->attproj, NC, site_attn_out(l));
     be->residual_forward(be, la->res1, x, la->attproj, NC);
     be->layernorm_forward(be, la->ln1, la->ln1_mean, la->ln1_rstd, la->res1,
                           model_p(m, w + LT_LN1_W), model_p(m, w + LT_LN1_B), N, C, c->ln_eps);
     be->matmul_forward(be, la->fch, la->ln1, model_p(m, w + LT_UP_W), model_p(m, w + LT_UP_B), N, C, c->FFN);
+    lora_fwd(m, l, LORA_SLOT_UP, la->fch, la->ln1, N, C, c->FFN);
     be->gelu_forward(be, la->fch_gelu, la->fch, (size_t)N * c->FFN);
     be->matmul_forward(be, la->fcproj, la->fch_gelu, model_p(m, w + LT_DOWN_W),
                        model_p(m, w + LT_DOWN_B), N, c->FFN, C);
+    lora_fwd(m, l, LORA_SLOT_DOWN, la->fcproj, la->fch_gelu, N, c->FFN, C);
     drop_fwd(m, la->fcproj, NC, site_ffn_out(l));
     be->residual_forward(be, la->res2, la->ln1, la->fcproj, NC);
     be->layernorm_forward(be, la->ln2, la->ln2_mean, la->ln2_rstd, la->res2,
@@ -375,6 +394,18 @@ static void backward_qa(Model *m, float weight) {
                         m->a.g_logits, encoder_output(m), model_p(m, m->qa_first), N, c->C, 2);
 }
 
+/* The adapter of `slot` of layer l (the last forward's task): dA, dB from
+ * dout and the saved u, and dinp += its share (dinp may be NULL). */
+static void lora_bwd(Model *m, int l, int slot, float *dinp, const float *dout, const float *inp, int N, int C,
+                     int OC) {
+    int a = model_lora_a(m, l, slot);
+    if (a < 0) return;
+    const ModelConfig *c = &m->cfg;
+    m->be->lora_backward(m->be, dinp, model_g(m, a), model_g(m, a + 1), m->a.g_lora_u, dout,
+                         inp, m->a.layer[l].lora_u[slot], model_p(m, a), model_p(m, a + 1), N, C,
+                         c->lora_rank, OC, c->lora_alpha / (float)c->lora_rank);
+}
+
 /* FFN half of a layer: dout = d(ln2 out); leaves d(ln1 out) in g_res.
  * The residual res2 = ln1 + dropout(fcproj) passes d(res2) unchanged to both
  * operands, so g_res = d(res2) is read by the branch and then serves as the
@@ -394,10 +425,12 @@ static void backward_ffn(Model *m, int l, const float *dout) {
     be->zero(be, a->g_ffn2, NF * sizeof(float));
     be->matmul_backward(be, a->g_ffn2, model_g(m, w + LT_DOWN_W), model_g(m, w + LT_DOWN_B), dproj,
                         la->fch_gelu, model_p(m, w + LT_DOWN_W), N, F, C);
+    lora_bwd(m, l, LORA_SLOT_DOWN, a->g_ffn2, dproj, la->fch_gelu, N, F, C);
     be->zero(be, a->g_ffn1, NF * sizeof(float));
     be->gelu_backward(be, a->g_ffn1, la->fch, a->g_ffn2, NF);
     be->matmul_backward(be, a->g_res, model_g(m, w + LT_UP_W), model_g(m, w + LT_UP_B), a->g_ffn1,
                         la->ln1, model_p(m, w + LT_UP_W), N, C, F);
+    lora_bwd(m, l, LORA_SLOT_UP, a->g_res, a->g_ffn1, la->ln1, N, C, F);
 }
 
 /* Attention half: d(ln1 out) in g_res; writes d(layer input) into dinp.
@@ -418,12 +451,16 @@ static void backward_attn(Model *m, int l, float *dinp) {
     be->zero(be, a->g_t1, NC * sizeof(float));
     be->matmul_backward(be, a->g_t1, model_g(m, w + LT_OUT_W), model_g(m, w + LT_OUT_B), dproj,
                         la->atty, model_p(m, w + LT_OUT_W), N, C, C);
+    lora_bwd(m, l, LORA_SLOT_OUT, a->g_t1, dproj, la->atty, N, C, C);
     be->zero(be, a->g_qkv, NC * 3 * sizeof(float));
     be->attention_backward(be, a->g_qkv, a->att_scratch, a->g_t1, la->qkv, la->att, m->d_mask, m->B,
                            m->T, C, c->NH, m->p_drop, m->seed, m->step,
                            stream_of(m, site_attn_probs(l)), first_elem(m, (size_t)m->B * c->NH * m->T * m->T));
-    be->matmul_backward(be, dinp, model_g(m, w + LT_QKV_W), model_g(m, w + LT_QKV_B), a->g_qkv,
+    /* a frozen encoder's layer 0 passes no gradient on: the embeddings have none */
+    float *dx = l == 0 && m->g0 > 0 ? NULL : dinp;
+    be->matmul_backward(be, dx, model_g(m, w + LT_QKV_W), model_g(m, w + LT_QKV_B), a->g_qkv,
                         layer_input(m, l), model_p(m, w + LT_QKV_W), N, C, 3 * C);
+    lora_bwd(m, l, LORA_SLOT_QKV, dx, a->g_qkv, layer_input(m, l), N, C, 3 * C);
 }
 
 /* Embeddings: dout = d(embedding output after dropout). */
@@ -453,6 +490,8 @@ void model_backward(Model *m, const Batch *b, float loss_weight) {
         backward_ner(m, loss_weight);
     else
         backward_qa(m, loss_weight);
+    /* frozen encoder: only the adapters (if any) need the gradient inside it */
+    if (m->g0 > 0 && m->cfg.lora_rank == 0) return;
     float *dout = m->a.g_a, *dinp = m->a.g_b;
     for (int l = m->cfg.L - 1; l >= 0; l--) {
         backward_ffn(m, l, dout);
@@ -461,7 +500,7 @@ void model_backward(Model *m, const Batch *b, float loss_weight) {
         dout = dinp;
         dinp = t;
     }
-    backward_embeddings(m, dout, dinp);
+    if (m->g0 == 0) backward_embeddings(m, dout, dinp);
 }
 
 /* ---- outputs ------------------------------------------------------------ */

@@ -48,7 +48,8 @@ static void layernorm_backward_row(float *dx, const float *dy, const float *x, c
 }
 
 /* dinp by rows; dw += sum_n dout*xhat, db += sum_n dout by column ranges, each
- * column summed over n in order (independent of the thread count). */
+ * column summed over n in order (independent of the thread count). dw and db
+ * are both NULL for a frozen LayerNorm (or both set). */
 void cpu_layernorm_backward(Backend *be, float *dinp, float *dw, float *db, const float *dout,
                             const float *inp, const float *w, const float *mean, const float *rstd,
                             int N, int C) {
@@ -59,8 +60,8 @@ void cpu_layernorm_backward(Backend *be, float *dinp, float *dw, float *db, cons
         for (int n = 0; n < N; n++)
             layernorm_backward_row(dinp + (size_t)n * C, dout + (size_t)n * C,
                                    inp + (size_t)n * C, w, mean[n], rstd[n], C);
-        size_t lo, hi;
-        cpu_split((size_t)C, omp_get_thread_num(), omp_get_num_threads(), 16, &lo, &hi);
+        size_t lo = 0, hi = 0; /* a frozen LayerNorm (dw, db NULL): no column work */
+        if (dw && db) cpu_split((size_t)C, omp_get_thread_num(), omp_get_num_threads(), 16, &lo, &hi);
         for (int n = 0; n < N; n++) {
             const float *dy = dout + (size_t)n * C, *x = inp + (size_t)n * C;
             float m = mean[n], s = rstd[n];

@@ -46,6 +46,7 @@ static void matmul_backward_bf16(Backend *be, float *dinp, float *dw, const floa
         const bf16 *wb = cpu_bf16_copy(be, 1, w, OC, C, C);
         bf16_gemm(g, 0, 0, N, C, OC, 1.0f, d, OC, wb, C, 1.0f, dinp, C);
     }
+    if (!dw) return;
     const bf16 *x = cpu_bf16_copy(be, 2, inp, N, C, C);
     bf16_gemm(g, 1, 0, OC, C, N, 1.0f, d, OC, x, C, 1.0f, dw, C);
 }
@@ -59,6 +60,6 @@ void cpu_matmul_backward(Backend *be, float *dinp, float *dw, float *dbias, cons
         return;
     }
     if (dinp) cpu_sgemm(nth, 0, 0, N, C, OC, 1.0f, dout, OC, w, C, 1.0f, dinp, C);
-    cpu_sgemm(nth, 1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
+    if (dw) cpu_sgemm(nth, 1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
     if (dbias) bias_backward(nth, dbias, dout, N, OC);
 }

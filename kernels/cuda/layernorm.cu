@@ -109,6 +109,7 @@ void cu_layernorm_backward(Backend *be, float *dinp, float *dw, float *db, const
     layernorm_backward_dx_kernel<<<blocks, LN_WARPS * CU_WARP, 0, ctx->stream>>>(
         dinp, dout, inp, w, mean, rstd, N, C);
     LAUNCH_CHECK(ctx);
+    if (!dw && !db) return; /* frozen LayerNorm: only the input gradient */
 
     int rps = cu_colsum_rows_per_split(ctx, N, C, 2);
     int S = (N + rps - 1) / rps;
@@ -118,6 +119,6 @@ void cu_layernorm_backward(Backend *be, float *dinp, float *dw, float *db, const
     layernorm_dwdb_partial_kernel<<<grid, block, 0, ctx->stream>>>(part_dw, part_db, dout, inp, mean,
                                                                    rstd, N, C, rps);
     LAUNCH_CHECK(ctx);
-    cu_colsum_finish(ctx, dw, part_dw, S, C);
-    cu_colsum_finish(ctx, db, part_db, S, C);
+    if (dw) cu_colsum_finish(ctx, dw, part_dw, S, C);
+    if (db) cu_colsum_finish(ctx, db, part_db, S, C);
 }

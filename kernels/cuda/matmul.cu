@@ -87,7 +87,7 @@ void cu_matmul_backward(Backend *be, float *dinp, float *dw, float *dbias, const
     if (ctx->bf16) { /* the same products with bf16 inputs */
         const __nv_bfloat16 *db = bf16_copy(ctx, 0, dout, (size_t)N * OC);
         if (dinp) gemm_bf16(ctx, CUBLAS_OP_N, CUBLAS_OP_N, C, N, OC, bf16_copy(ctx, 1, w, (size_t)OC * C), C, db, OC, 1.0f, dinp, C);
-        gemm_bf16(ctx, CUBLAS_OP_N, CUBLAS_OP_T, C, OC, N, bf16_copy(ctx, 2, inp, (size_t)N * C), C, db, OC, 1.0f, dw, C);
+        if (dw) gemm_bf16(ctx, CUBLAS_OP_N, CUBLAS_OP_T, C, OC, N, bf16_copy(ctx, 2, inp, (size_t)N * C), C, db, OC, 1.0f, dw, C);
         if (dbias) cu_colsum_add(ctx, dbias, dout, N, OC);
         return;
     }
@@ -95,7 +95,8 @@ void cu_matmul_backward(Backend *be, float *dinp, float *dw, float *dbias, const
         CUBLAS_CHECK(cublasSgemm(ctx->cublas, CUBLAS_OP_N, CUBLAS_OP_N, C, N, OC, &one, w, C, dout,
                                  OC, &one, dinp, C));
     /* dw^T [C x OC] += (inp as [C x N]) . (dout as [OC x N])^T */
-    CUBLAS_CHECK(cublasSgemm(ctx->cublas, CUBLAS_OP_N, CUBLAS_OP_T, C, OC, N, &one, inp, C, dout, OC,
-                             &one, dw, C));
+    if (dw)
+        CUBLAS_CHECK(cublasSgemm(ctx->cublas, CUBLAS_OP_N, CUBLAS_OP_T, C, OC, N, &one, inp, C, dout, OC,
+                                 &one, dw, C));
     if (dbias) cu_colsum_add(ctx, dbias, dout, N, OC);
 }
