@@ -522,13 +522,29 @@ static const ModelConfig FD_CFG = {.preset = "fd", .L = 2, .C = 16, .NH = 2, .FF
                                    .type_vocab = 2, .num_labels = 5, .heads = HEAD_NER | HEAD_QA,
                                    .ln_eps = 1e-12f, .p_drop = 0.2f, .init_std = 0.3f};
 
-static Model *fd_model(Backend *be, int B, int T, int task_layers) {
+/* fd_model with LoRA: the adapters' B start at 0 (so A would get no
+ * gradient): give every B a seeded value instead. */
+static void perturb_lora_b(Model *m) {
+    size_t n = model_num_params(m);
+    float *p = xmalloc(n * sizeof *p);
+    model_params_to_host(m, p);
+    for (int i = 0; i < model_num_tensors(m); i++) {
+        const ParamInfo *t = model_tensor(m, i);
+        size_t k = strlen(t->name);
+        if (!model_name_is_adapter(t->name) || t->name[k - 1] != 'b') continue;
+        for (size_t j = 0; j < t->numel; j++)
+            p[t->offset + j] = 0.5f * (float)(rng_uniform(9, 0, (uint32_t)i, j) - 0.5);
+    }
+    model_params_from_host(m, p);
+    free(p);
+}
+
+static Model *fd_model(Backend *be, int B, int T, const ModelConfig *cfg) {
     Err err;
-    ModelConfig cfg = FD_CFG;
-    cfg.task_layers = task_layers;
-    Model *m = model_create(&cfg, be, B, T, &err);
+    Model *m = model_create(cfg, be, B, T, &err);
     CU_ASSERT_FATAL(m != NULL);
     model_init(m, 5);
+    if (cfg->lora_rank > 0) perturb_lora_b(m);
     return m;
 }
 
@@ -538,9 +554,10 @@ static Model *fd_model(Backend *be, int B, int T, int task_layers) {
  * site: a mask redrawn differently in the backward would fail this. With
  * task_layers > 0 (shared layers K = L - task_layers) the other task's head
  * and layer copies must have gradient exactly 0 and leave the loss unchanged
- * bit for bit when perturbed (numeric gradient exactly 0). */
-static void check_fd(int task, int task_layers) {
-    const ModelConfig cfg = FD_CFG;
+ * bit for bit when perturbed (numeric gradient exactly 0); so must the other
+ * task's LoRA adapters. A frozen tensor has no gradient (not checked). */
+static void check_fd_cfg(int task, const ModelConfig *variant) {
+    const ModelConfig cfg = *variant;
     enum { B = 2, T = 8 };
     int ids[B * T], types[B * T], mask[B * T], labels[B * T], start[B] = {1, 2}, end[B] = {3, 5};
     random_batch_ints(ids, B * T, cfg.V, 1);
@@ -552,7 +569,7 @@ static void check_fd(int task, int task_layers) {
                .labels = labels, .start = start, .end = end};
     Backend *be = backend_cpu(1);
     Err err;
-    Model *m = fd_model(be, B, T, task_layers);
+    Model *m = fd_model(be, B, T, &cfg);
     size_t n = model_num_params(m);
     float *params = xmalloc(n * sizeof *params), *grads = xmalloc(n * sizeof *grads);
     model_params_to_host(m, params);
@@ -567,7 +584,7 @@ static void check_fd(int task, int task_layers) {
         size_t best = p->offset;
         for (size_t j = p->offset; j < p->offset + p->numel; j++)
             if (fabsf(grads[j]) > fabsf(grads[best])) best = j;
-        if (p->task >= 0 && p->task != task) { /* the other task's head or layer copy */
+        if (p->task >= 0 && p->task != task) { /* the other task's head, layer copy or adapter */
             double num = numeric_grad(m, &b, params, p->offset, 1e-2f);
             if (grads[best] != 0.0f || num != 0.0) {
                 printf("    %s: another task's tensor, gradient %.6g numeric %.6g  NOT ZERO\n", p->name,
@@ -586,14 +603,37 @@ static void check_fd(int task, int task_layers) {
             ok = 0;
         }
     }
-    if (task_layers > 0)
+    if (cfg.task_layers > 0)
         printf("    %s, shared layers %d of %d: %d tensors, worst |analytic - numeric| / (|numeric| + 1e-2) %.2e\n",
-               task_name(task), FD_CFG.L - task_layers, FD_CFG.L, checked, worst);
+               task_name(task), cfg.L - cfg.task_layers, cfg.L, checked, worst);
+    if (cfg.frozen_encoder)
+        printf("    %s, frozen encoder, LoRA rank %d: %d tensors, worst |analytic - numeric| / (|numeric| + 1e-2) %.2e\n",
+               task_name(task), cfg.lora_rank, checked, worst);
+    CU_ASSERT(cfg.lora_rank == 0 || checked >= 8 * cfg.L); /* at least every own adapter tensor */
     CU_ASSERT(ok);
     free(params);
     free(grads);
     model_free(m);
     be->destroy(be);
+}
+
+static void check_fd(int task, int task_layers) {
+    ModelConfig cfg = FD_CFG;
+    cfg.task_layers = task_layers;
+    check_fd_cfg(task, &cfg);
+}
+
+/* LoRA r = 2 on every projection of a frozen encoder, dropout 0.2: each of
+ * the task's adapter tensors (8 per layer) and head tensors matches the
+ * central difference; the other task's adapters and head get exactly 0. */
+static void test_fd_lora(void) {
+    ModelConfig cfg = FD_CFG;
+    cfg.frozen_encoder = 1;
+    cfg.lora_rank = 2;
+    cfg.lora_alpha = 3.0f;
+    cfg.lora_targets = LORA_ALL;
+    check_fd_cfg(TASK_NER, &cfg);
+    check_fd_cfg(TASK_QA, &cfg);
 }
 
 static void test_fd_ner(void) { check_fd(TASK_NER, 0); }
@@ -844,6 +884,7 @@ int main(void) {
         {"NER backward with dropout = finite differences", test_fd_ner},
         {"QA backward with dropout = finite differences", test_fd_qa},
         {"shared layers K = 1 and 0 of 2: backward = finite differences, other task's copy untouched", test_fd_split},
+        {"LoRA r = 2 on a frozen encoder: adapter and head gradients = finite differences, other task's 0", test_fd_lora},
         {"NER batch slices: losses and gradients sum to the whole batch's (global masks)", test_slices_ner},
         {"QA batch slices: losses and gradients sum to the whole batch's (global masks)", test_slices_qa},
         {"AdamW in two ranges (ZeRO-1 shards) == the whole step, bitwise", test_adamw_ranges},

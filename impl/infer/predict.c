@@ -578,10 +578,10 @@ static void fill_qa_rows(Predictor *pr, const SquadFeatures *fs, const int *rows
 
 /* The encoder output the NER head reads on the QA windows just forwarded:
  * that pass's own when every layer is shared; with per-task top layers
- * (shared layers K < L) NER's copy of them must run, so a second pass, as
- * task NER, over the same rows. */
+ * (shared layers K < L) or per-task LoRA adapters NER's own encoder must
+ * run, so a second pass, as task NER, over the same rows. */
 static int ner_hidden_of_qa_rows(Predictor *pr, int B, int T, Err *err) {
-    if (model_config(pr->mo->m)->task_layers > 0 && forward_rows(pr, TASK_NER, B, T, err)) return -1;
+    if (model_task_encoders_differ(model_config(pr->mo->m)) && forward_rows(pr, TASK_NER, B, T, err)) return -1;
     model_get_hidden(pr->mo->m, pr->hidden);
     return 0;
 }

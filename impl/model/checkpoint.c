@@ -8,7 +8,14 @@
 #include "sha256.h"
 
 static const char CKPT_MAGIC[8] = {'M', 'T', 'L', 'C', 'K', 'P', 'T', '\0'};
-enum { CKPT_VERSION = 1, CKPT_VERSION_AUX = 2, CKPT_VERSION_SPLIT = 3, CKPT_MAX_TENSORS = 100000, CKPT_MAX_NAME = 255 };
+enum {
+    CKPT_VERSION = 1,
+    CKPT_VERSION_AUX = 2,
+    CKPT_VERSION_SPLIT = 3,
+    CKPT_VERSION_FROZEN = 4,
+    CKPT_MAX_TENSORS = 100000,
+    CKPT_MAX_NAME = 255
+};
 
 void ckpt_state_free(TrainState *st) {
     free(st->options);
@@ -35,7 +42,7 @@ static void put_i32(Bytes *o, int32_t v) { put_bytes(o, &v, 4); }
 static void put_u64(Bytes *o, uint64_t v) { put_bytes(o, &v, 8); }
 static void put_f32(Bytes *o, float v) { put_bytes(o, &v, 4); }
 
-static void put_config(Bytes *o, const ModelConfig *c) {
+static void put_config(Bytes *o, const ModelConfig *c, uint32_t version) {
     char preset[32] = {0};
     snprintf(preset, sizeof preset, "%s", c->preset);
     put_bytes(o, preset, sizeof preset);
@@ -45,7 +52,13 @@ static void put_config(Bytes *o, const ModelConfig *c) {
     put_f32(o, c->ln_eps);
     put_f32(o, c->p_drop);
     put_f32(o, c->init_std);
-    if (c->task_layers > 0) put_i32(o, config_shared_layers(c)); /* version 3 only */
+    if (version >= CKPT_VERSION_SPLIT) put_i32(o, config_shared_layers(c));
+    if (version == CKPT_VERSION_FROZEN) {
+        put_i32(o, c->frozen_encoder);
+        put_i32(o, c->lora_rank);
+        put_i32(o, c->lora_targets);
+        put_f32(o, c->lora_alpha);
+    }
 }
 
 static void put_state(Bytes *o, const TrainState *st, int adam_t, uint32_t version) {
@@ -58,7 +71,7 @@ static void put_state(Bytes *o, const TrainState *st, int adam_t, uint32_t versi
         put_i32(o, st->order[i].epoch);
         put_i32(o, st->order[i].pos);
     }
-    if (st->n_aux > 0 || version == CKPT_VERSION_SPLIT) {
+    if (st->n_aux > 0 || version >= CKPT_VERSION_SPLIT) {
         put_u32(o, (uint32_t)st->n_aux);
         put_bytes(o, st->aux, (size_t)st->n_aux * sizeof(double));
     }
@@ -67,7 +80,7 @@ static void put_state(Bytes *o, const TrainState *st, int adam_t, uint32_t versi
     put_bytes(o, opt, strlen(opt));
 }
 
-static void put_table(Bytes *o, const Model *m) {
+static void put_table(Bytes *o, const Model *m, uint32_t version) {
     put_u32(o, (uint32_t)model_num_tensors(m));
     for (int i = 0; i < model_num_tensors(m); i++) {
         const ParamInfo *p = model_tensor(m, i);
@@ -79,6 +92,7 @@ static void put_table(Bytes *o, const Model *m) {
         put_u64(o, p->numel);
     }
     put_u64(o, model_num_params(m));
+    if (version == CKPT_VERSION_FROZEN) put_u64(o, model_num_trainable(m));
 }
 
 int checkpoint_save(const char *path, const Model *m, const TrainState *st, Err *err) {
@@ -86,10 +100,10 @@ int checkpoint_save(const char *path, const Model *m, const TrainState *st, Err 
         return err_set(err, "%s: %d data orders (max %d)", path, st->n_orders, CKPT_MAX_ORDERS);
     if (st->n_aux < 0 || st->n_aux > CKPT_MAX_AUX)
         return err_set(err, "%s: %d auxiliary state values (max %d)", path, st->n_aux, CKPT_MAX_AUX);
-    size_t n = model_num_params(m);
+    size_t n = model_num_params(m), nt = model_num_trainable(m);
     float *params = xmalloc(n * sizeof(float));
-    float *mom = xmalloc(n * sizeof(float));
-    float *vel = xmalloc(n * sizeof(float));
+    float *mom = xmalloc(nt * sizeof(float));
+    float *vel = xmalloc(nt * sizeof(float));
     int adam_t = 0;
     model_params_to_host(m, params);
     model_optstate_to_host(m, mom, vel, &adam_t);
@@ -98,25 +112,26 @@ int checkpoint_save(const char *path, const Model *m, const TrainState *st, Err 
     put_bytes(&hdr, CKPT_MAGIC, 8);
     /* version 1 when there is no auxiliary state and every layer is shared,
      * 2 with auxiliary state: such files stay readable by older builds */
-    uint32_t version = model_config(m)->task_layers > 0 ? CKPT_VERSION_SPLIT
+    uint32_t version = model_config(m)->frozen_encoder ? CKPT_VERSION_FROZEN
+                       : model_config(m)->task_layers > 0 ? CKPT_VERSION_SPLIT
                        : st->n_aux > 0                   ? CKPT_VERSION_AUX
                                                          : CKPT_VERSION;
     put_u32(&hdr, version);
-    put_config(&hdr, model_config(m));
+    put_config(&hdr, model_config(m), version);
     put_state(&hdr, st, adam_t, version);
-    put_table(&hdr, m);
+    put_table(&hdr, m, version);
 
     Sha256 sh;
     sha256_init(&sh);
     sha256_update(&sh, hdr.b, hdr.len);
     sha256_update(&sh, params, n * sizeof(float));
-    sha256_update(&sh, mom, n * sizeof(float));
-    sha256_update(&sh, vel, n * sizeof(float));
+    sha256_update(&sh, mom, nt * sizeof(float));
+    sha256_update(&sh, vel, nt * sizeof(float));
     uint8_t digest[32];
     sha256_final(&sh, digest);
 
     const void *seg[5] = {hdr.b, params, mom, vel, digest};
-    size_t len[5] = {hdr.len, n * sizeof(float), n * sizeof(float), n * sizeof(float), 32};
+    size_t len[5] = {hdr.len, n * sizeof(float), nt * sizeof(float), nt * sizeof(float), 32};
     int rc = atomic_write_segments(path, seg, len, 5, err);
     free(hdr.b);
     free(params);
@@ -143,6 +158,7 @@ typedef struct {
     int n_tensors;
     CkTensor *t;
     uint64_t n_params;
+    uint64_t n_train; /* Adam moments: of the last n_train parameters (version 4), else n_params */
     const float *params, *m, *v;
 } Ckpt;
 
@@ -174,11 +190,15 @@ static int rd_config(Cursor *c, ModelConfig *cfg, uint32_t version) {
         rd(c, &cfg->init_std, 4, "the model config"))
         return -1;
     int32_t shared = cfg->L; /* older versions: every layer shared */
-    if (version == CKPT_VERSION_SPLIT && rd(c, &shared, 4, "the shared layer count")) return -1;
+    if (version >= CKPT_VERSION_SPLIT && rd(c, &shared, 4, "the shared layer count")) return -1;
     if (version == CKPT_VERSION_SPLIT && (shared < 0 || shared >= cfg->L))
         return err_set(c->err, "%s: shared layer count %d at byte %zu must be in [0, L=%d) in a version-3 checkpoint",
                        c->path, shared, c->off - 4, cfg->L);
     cfg->task_layers = cfg->L - shared;
+    if (version == CKPT_VERSION_FROZEN &&
+        (rd(c, &cfg->frozen_encoder, 4, "the frozen-encoder flag") || rd(c, &cfg->lora_rank, 4, "the LoRA rank") ||
+         rd(c, &cfg->lora_targets, 4, "the LoRA targets") || rd(c, &cfg->lora_alpha, 4, "the LoRA alpha")))
+        return -1;
     Err e;
     if (config_validate(cfg, &e) != 0)
         return err_set(c->err, "%s: invalid model config at byte %zu: %s", c->path, c->off, e.msg);
@@ -187,7 +207,7 @@ static int rd_config(Cursor *c, ModelConfig *cfg, uint32_t version) {
 
 /* Version 2: 1..CKPT_MAX_AUX values; version 3: 0..CKPT_MAX_AUX. */
 static int rd_aux(Cursor *c, TrainState *st, uint32_t version) {
-    uint32_t n = 0, lo = version == CKPT_VERSION_SPLIT ? 0 : 1;
+    uint32_t n = 0, lo = version >= CKPT_VERSION_SPLIT ? 0 : 1;
     if (rd(c, &n, 4, "the auxiliary state count")) return -1;
     if (n < lo || n > CKPT_MAX_AUX)
         return err_set(c->err, "%s: implausible auxiliary state count %u at byte %zu (%u..%d)",
@@ -264,7 +284,7 @@ static int rd_tensor(Cursor *c, CkTensor *t, int i, uint64_t expect_offset) {
     return 0;
 }
 
-static int rd_table(Cursor *c, Ckpt *k) {
+static int rd_table(Cursor *c, Ckpt *k, uint32_t version) {
     uint32_t n = 0;
     if (rd(c, &n, 4, "the tensor count")) return -1;
     if (n == 0 || n > CKPT_MAX_TENSORS)
@@ -281,12 +301,19 @@ static int rd_table(Cursor *c, Ckpt *k) {
         return err_set(c->err, "%s: parameter count %llu at byte %zu does not equal the table's sum %llu",
                        c->path, (unsigned long long)k->n_params, c->off - 8,
                        (unsigned long long)off);
+    k->n_train = k->n_params;
+    if (version == CKPT_VERSION_FROZEN) {
+        if (rd(c, &k->n_train, 8, "the trainable parameter count")) return -1;
+        if (k->n_train == 0 || k->n_train > k->n_params)
+            return err_set(c->err, "%s: trainable parameter count %llu at byte %zu must be in [1, %llu]", c->path,
+                           (unsigned long long)k->n_train, c->off - 8, (unsigned long long)k->n_params);
+    }
     return 0;
 }
 
 /* Payload size check (truncation or trailing bytes), then the checksum. */
 static int check_payload(Cursor *c, Ckpt *k) {
-    uint64_t need = k->n_params * 3 * sizeof(float) + 32;
+    uint64_t need = (k->n_params + 2 * k->n_train) * sizeof(float) + 32;
     if (need > c->len - c->off)
         return err_set(c->err, "%s: truncated: payload starts at byte %zu and needs %llu bytes, file has %zu bytes",
                        c->path, c->off, (unsigned long long)need, c->len);
@@ -306,7 +333,7 @@ static int check_payload(Cursor *c, Ckpt *k) {
     const float *f = (const float *)(c->buf + c->off);
     k->params = f;
     k->m = f + k->n_params;
-    k->v = f + 2 * k->n_params;
+    k->v = f + k->n_params + k->n_train;
     return 0;
 }
 
@@ -315,10 +342,12 @@ static int check_payload(Cursor *c, Ckpt *k) {
 static int check_finite(const char *path, const Ckpt *k, Err *err) {
     static const char *const WHAT[3] = {"", " (Adam first moment)", " (Adam second moment)"};
     const char *arr[3] = {(const char *)k->params, (const char *)k->m, (const char *)k->v};
+    uint64_t g0 = k->n_params - k->n_train; /* the moments cover [g0, n_params) */
     for (int a = 0; a < 3; a++)
         for (int i = 0; i < k->n_tensors; i++) {
             const CkTensor *t = &k->t[i];
-            const char *x = arr[a] + t->offset * sizeof(float); /* unaligned in the file image */
+            if (a > 0 && t->offset < g0) continue; /* frozen: no moments */
+            const char *x = arr[a] + (t->offset - (a > 0 ? g0 : 0)) * sizeof(float); /* unaligned in the file image */
             if (weights_check_finite(x, t->numel, path, t->name, WHAT[a], err)) return -1;
         }
     return 0;
@@ -345,12 +374,13 @@ static int ckpt_open(const char *path, Ckpt *k, Err *err) {
         goto out;
     }
     if (rd(&c, &version, 4, "the version")) goto out;
-    if (version < CKPT_VERSION || version > CKPT_VERSION_SPLIT) {
+    if (version < CKPT_VERSION || version > CKPT_VERSION_FROZEN) {
         err_set(err, "%s: unsupported checkpoint version %u at byte 8 (this build reads %d to %d)",
-                path, version, CKPT_VERSION, CKPT_VERSION_SPLIT);
+                path, version, CKPT_VERSION, CKPT_VERSION_FROZEN);
         goto out;
     }
-    if (rd_config(&c, &k->cfg, version) || rd_state(&c, &k->st, version) || rd_table(&c, k) || check_payload(&c, k) ||
+    if (rd_config(&c, &k->cfg, version) || rd_state(&c, &k->st, version) || rd_table(&c, k, version) ||
+        check_payload(&c, k) ||
         check_finite(path, k, err))
         goto out;
     rc = 0;
@@ -362,13 +392,19 @@ out:
 /* ------------------------------------------------------- matching a model */
 
 static int config_mismatch(const char *path, const ModelConfig *f, const ModelConfig *h, Err *err) {
-    const char *names[10] = {"L", "C", "NH", "FFN", "V", "maxT", "type_vocab", "num_labels", "heads", "shared_layers"};
-    int a[10] = {f->L, f->C, f->NH, f->FFN, f->V, f->maxT, f->type_vocab, f->num_labels, f->heads, config_shared_layers(f)};
-    int b[10] = {h->L, h->C, h->NH, h->FFN, h->V, h->maxT, h->type_vocab, h->num_labels, h->heads, config_shared_layers(h)};
-    for (int i = 0; i < 10; i++)
+    const char *names[13] = {"L", "C", "NH", "FFN", "V", "maxT", "type_vocab", "num_labels", "heads",
+                             "shared_layers", "frozen_encoder", "lora_rank", "lora_targets"};
+    int a[13] = {f->L, f->C, f->NH, f->FFN, f->V, f->maxT, f->type_vocab, f->num_labels, f->heads,
+                 config_shared_layers(f), f->frozen_encoder, f->lora_rank, f->lora_targets};
+    int b[13] = {h->L, h->C, h->NH, h->FFN, h->V, h->maxT, h->type_vocab, h->num_labels, h->heads,
+                 config_shared_layers(h), h->frozen_encoder, h->lora_rank, h->lora_targets};
+    for (int i = 0; i < 13; i++)
         if (a[i] != b[i])
             return err_set(err, "%s: model config mismatch: %s=%d in the checkpoint, %d in this run",
                            path, names[i], a[i], b[i]);
+    if (memcmp(&f->lora_alpha, &h->lora_alpha, 4))
+        return err_set(err, "%s: model config mismatch: lora_alpha=%g in the checkpoint, %g in this run", path,
+                       f->lora_alpha, h->lora_alpha);
     if (memcmp(&f->ln_eps, &h->ln_eps, 4) || memcmp(&f->p_drop, &h->p_drop, 4) ||
         memcmp(&f->init_std, &h->init_std, 4))
         return err_set(err, "%s: model config mismatch: ln_eps/p_drop/init_std %g/%g/%g in the checkpoint, %g/%g/%g in this run",
@@ -403,6 +439,12 @@ int checkpoint_load(const char *path, Model *m, TrainState *st, Err *err) {
     Ckpt k;
     if (ckpt_open(path, &k, err)) return -1;
     if (config_mismatch(path, &k.cfg, model_config(m), err) || table_mismatch(path, &k, m, err)) {
+        ckpt_close(&k);
+        return -1;
+    }
+    if (k.n_train != model_num_trainable(m)) {
+        err_set(err, "%s: %llu trainable parameters in the checkpoint, %zu in this model", path,
+                (unsigned long long)k.n_train, model_num_trainable(m));
         ckpt_close(&k);
         return -1;
     }
@@ -441,8 +483,9 @@ int checkpoint_init_params(const char *path, Model *m, int *copied, int *skipped
         /* a QA layer copy absent from the file (one of K = L) starts from the layer it copies */
         const CkTensor *hit = find_tensor(&k, p->name, p);
         if (!hit) hit = find_tensor(&k, model_layer_name(p->name), p);
-        if (!hit && !model_name_is_head(p->name)) {
-            /* a head may start fresh (e.g. a single-task run into a multi-task one); the encoder may not */
+        if (!hit && !model_name_is_head(p->name) && !model_name_is_adapter(p->name)) {
+            /* a head or an adapter may start fresh (e.g. a single-task run into a multi-task one,
+             * a fine-tuned encoder under new adapters); the encoder may not */
             err_set(err, "%s: encoder tensor '%s' (%d x %d) is not in the checkpoint with that name and shape: "
                          "--init needs a checkpoint of the same encoder (preset / shape)",
                     path, p->name, p->shape[0], p->ndim > 1 ? p->shape[1] : 1);

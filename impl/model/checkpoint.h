@@ -6,13 +6,15 @@
  * File format (little-endian; all writes atomic: temp file, fsync, rename):
  *   magic      8 bytes "MTLCKPT\0"
  *   version    u32: 1, or 2 when the trainer has auxiliary state, or 3 when
- *              the model has per-task top layers (shared layers K < L)
+ *              the model has per-task top layers (shared layers K < L), or
+ *              4 when its encoder is frozen (heads-only training, LoRA)
  *   config     char preset[32]; i32 L C NH FFN V maxT type_vocab num_labels
- *              heads; f32 ln_eps p_drop init_std; version 3 only: i32 K
- *              (0 <= K < L; older versions: K = L)
+ *              heads; f32 ln_eps p_drop init_std; versions 3 and 4: i32 K
+ *              (0 <= K < L; older versions: K = L); version 4: i32
+ *              frozen_encoder lora_rank lora_targets, f32 lora_alpha
  *   state      u64 seed; i64 step; i32 adam_t;
  *              i32 n_orders (0..4), then n_orders x (i32 n, epoch, pos)
- *   aux        version 2: u32 n_aux (1..32), version 3: u32 n_aux (0..32);
+ *   aux        version 2: u32 n_aux (1..32), versions 3, 4: u32 n_aux (0..32);
  *              then f64 aux[n_aux] (the trainer's extra state, e.g.
  *              GradNorm's weights: gradnorm.h)
  *   options    u32 length K, K bytes: the training options as "key=value\n"
@@ -20,8 +22,10 @@
  *              u32 ndim (1..4), ndim x u32 shape, u64 offset, u64 numel
  *              (offset and numel in floats; offsets are contiguous in table
  *              order and sum to n_params)
- *   n_params   u64
- *   payload    f32 params[n_params], f32 adam_m[n_params], f32 adam_v[n_params]
+ *   n_params   u64; version 4: u64 n_train (the trainable suffix of the
+ *              table: the Adam moments cover parameters n_params - n_train
+ *              on; older versions: n_train = n_params)
+ *   payload    f32 params[n_params], f32 adam_m[n_train], f32 adam_v[n_train]
  *   checksum   32 bytes: SHA-256 of every byte before it
  */
 #ifndef MTL_CHECKPOINT_H

@@ -73,6 +73,37 @@ const ConfigBound *config_bound(const char *hf_key) {
 
 int config_shared_layers(const ModelConfig *c) { return c->L - c->task_layers; }
 
+static const struct {
+    const char *name;
+    int bit;
+} LORA_TARGETS[] = {{"qkv", LORA_QKV}, {"out", LORA_OUT}, {"ffn", LORA_FFN}};
+
+int config_lora_targets_parse(const char *s, int *mask, Err *err) {
+    *mask = 0;
+    const char *p = s;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        int bit = 0;
+        for (size_t i = 0; i < sizeof LORA_TARGETS / sizeof *LORA_TARGETS; i++)
+            if (strlen(LORA_TARGETS[i].name) == n && !strncmp(p, LORA_TARGETS[i].name, n)) bit = LORA_TARGETS[i].bit;
+        if (!bit)
+            return err_set(err, "'%.*s' in '%.100s' is not a LoRA target (accepted: a comma list of qkv, out, ffn)",
+                           (int)(n < 60 ? n : 60), p, s);
+        if (*mask & bit) return err_set(err, "'%.*s' is listed twice in '%.100s'", (int)n, p, s);
+        *mask |= bit;
+        if (!p[n]) return 0;
+        p += n + 1;
+    }
+}
+
+void config_lora_targets_name(int mask, char *buf, size_t n) {
+    size_t k = 0;
+    if (n) buf[0] = '\0';
+    for (size_t i = 0; i < sizeof LORA_TARGETS / sizeof *LORA_TARGETS; i++)
+        if ((mask & LORA_TARGETS[i].bit) && k < n)
+            k += (size_t)snprintf(buf + k, n - k, "%s%s", k ? "," : "", LORA_TARGETS[i].name);
+}
+
 /* One task's adapters of one layer: r (in + out) per targeted projection,
  * qkv [3C, C], out [C, C], up [FFN, C], down [C, FFN]. */
 unsigned long long config_lora_per_layer(const ModelConfig *c) {
@@ -112,6 +143,8 @@ static int check_bounds(const ModelConfig *c, Err *err) {
 static int check_lora(const ModelConfig *c, Err *err) {
     if (c->frozen_encoder != 0 && c->frozen_encoder != 1)
         return err_set(err, "config: frozen_encoder=%d must be 0 or 1", c->frozen_encoder);
+    if (c->frozen_encoder && c->task_layers > 0)
+        return err_set(err, "config: a frozen encoder and per-task top layers (--shared-layers K < L) do not combine");
     if (c->lora_rank == 0) return 0;
     int hi = c->C < CONFIG_MAX_LORA_RANK ? c->C : CONFIG_MAX_LORA_RANK;
     if (c->lora_rank < 1 || c->lora_rank > hi)
@@ -122,8 +155,6 @@ static int check_lora(const ModelConfig *c, Err *err) {
     if (c->lora_targets == 0 || (c->lora_targets & ~LORA_ALL))
         return err_set(err, "config: LoRA targets %d must be a non-empty subset of {qkv, out, ffn}", c->lora_targets);
     if (!c->frozen_encoder) return err_set(err, "config: LoRA (rank %d) needs the frozen encoder", c->lora_rank);
-    if (c->task_layers > 0)
-        return err_set(err, "config: LoRA and per-task top layers (--shared-layers K < L) do not combine");
     return 0;
 }
 

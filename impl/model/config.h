@@ -79,6 +79,12 @@ int config_shared_layers(const ModelConfig *cfg);
 /* The number of parameters cfg describes (both heads when heads has them). */
 unsigned long long config_param_count(const ModelConfig *cfg);
 
+/* "qkv,out,ffn" (any non-empty comma list of those, each once) -> *mask of
+ * LORA_*; -1 with err naming the bad word and the accepted ones. */
+int config_lora_targets_parse(const char *s, int *mask, Err *err);
+/* The comma list of a mask, in the order qkv, out, ffn. */
+void config_lora_targets_name(int mask, char *buf, size_t n);
+
 /* One task's LoRA adapter parameters in one encoder layer (0 without LoRA). */
 unsigned long long config_lora_per_layer(const ModelConfig *cfg);
 /* The number of task heads (and LoRA adapter sets) cfg carries: 1 or 2. */

@@ -380,7 +380,7 @@ static int load_encoder(const SafeTensors *st, const Model *m, float *host, unsi
                         HfLoadReport *rep, Err *err) {
     for (int i = 0; i < model_num_tensors(m); i++) {
         const ParamInfo *p = model_tensor(m, i);
-        if (is_head(p->name)) continue;
+        if (is_head(p->name) || model_name_is_adapter(p->name)) continue; /* adapters keep their init */
         char names[3][160]; /* a QA layer copy reads the file's layer: both copies start equal */
         int nparts = hf_names(model_layer_name(p->name), names), missing = 0;
         if (nparts == 0) return err_set(err, "internal: tensor %s has no Hugging Face name", p->name);
@@ -491,13 +491,15 @@ static cJSON *export_tokenizer_config(int lower, int strip_accents, int maxT) {
 /* The safetensors tensor list of one task: the encoder under "bert." (QKV
  * split into query / key / value) as this task sees it (the shared layers,
  * then its own copy of the top layers: a QA copy "qa.layer{l}" becomes
- * encoder.layer.{l}) and the task's head. */
+ * encoder.layer.{l}; its LoRA adapters already merged into host) and the
+ * task's head. */
 static int export_tensors(const Model *m, int task, const float *host, StOut *out,
                           char (*names)[168]) {
     int n = 0;
     for (int i = 0; i < model_num_tensors(m); i++) {
         const ParamInfo *p = model_tensor(m, i);
         if (p->task >= 0 && p->task != task) continue; /* the other task's head or layer copy */
+        if (model_name_is_adapter(p->name)) continue;   /* merged into the weights (hf_export_task) */
         char hf[3][160];
         int nparts = hf_names(model_layer_name(p->name), hf);
         int rows = p->shape[0] / nparts, cols = p->ndim == 2 ? p->shape[1] : 1;
@@ -538,6 +540,7 @@ int hf_export_task(const Model *m, int task, const char *vocab_path, int lower, 
     if (mkdir_p(out_dir, err)) return -1;
     float *host = xmalloc(model_num_params(m) * sizeof(float));
     model_params_to_host(m, host);
+    model_merge_adapters(m, task, host);
     int cap = 3 * model_num_tensors(m);
     StOut *out = xmalloc((size_t)cap * sizeof *out);
     char (*names)[168] = xmalloc((size_t)cap * sizeof *names);

@@ -350,6 +350,35 @@ int model_name_is_head(const char *name) {
     return !strncmp(name, "ner.", 4) || (!strncmp(name, "qa.", 3) && model_layer_name(name) == name);
 }
 
+int model_name_is_adapter(const char *name) { return !strncmp(name, "lora.", 5); }
+
+int model_task_encoders_differ(const ModelConfig *c) { return c->task_layers > 0 || c->lora_rank > 0; }
+
+/* W[out, in] += s * B[out, r] A[r, in] for one adapter. */
+static void merge_one(float *w, const float *a, const float *b, int out, int in, int r, double s) {
+    for (int o = 0; o < out; o++)
+        for (int c = 0; c < in; c++) {
+            double acc = 0.0;
+            for (int k = 0; k < r; k++) acc += (double)b[(size_t)o * r + k] * a[(size_t)k * in + c];
+            w[(size_t)o * in + c] = (float)(w[(size_t)o * in + c] + s * acc);
+        }
+}
+
+void model_merge_adapters(const Model *m, int task, float *host) {
+    const ModelConfig *c = &m->cfg;
+    if (c->lora_rank <= 0 || m->lora_first[task] < 0) return;
+    static const int weight_of[LORA_NSLOTS] = {LT_QKV_W, LT_OUT_W, LT_UP_W, LT_DOWN_W};
+    const double s = (double)c->lora_alpha / c->lora_rank;
+    for (int l = 0; l < c->L; l++)
+        for (int slot = 0; slot < LORA_NSLOTS; slot++) {
+            if (m->lora_slot_rank[slot] < 0) continue;
+            int a = m->lora_first[task] + 2 * (l * m->lora_nslots + m->lora_slot_rank[slot]);
+            const ParamInfo *w = &m->tab[EMB_NTENSORS + LAYER_NTENSORS * l + weight_of[slot]];
+            merge_one(host + w->offset, host + m->tab[a].offset, host + m->tab[a + 1].offset, w->shape[0],
+                      w->shape[1], c->lora_rank, s);
+        }
+}
+
 int weights_check_finite(const void *x, size_t n, const char *file, const char *tensor,
                          const char *what, Err *err) {
     const unsigned char *b = x;

@@ -128,6 +128,12 @@ typedef struct {
 const char *model_layer_name(const char *name);
 /* 1 for a task head's tensor (ner.*, qa.w, qa.b), 0 otherwise (a QA layer copy too). */
 int model_name_is_head(const char *name);
+/* 1 for a LoRA adapter tensor ("lora.*"): never in a Hugging Face file or a
+ * checkpoint of another run; --init keeps its seeded init. */
+int model_name_is_adapter(const char *name);
+/* 1 when the two tasks' encoders differ (per-task top layers or LoRA
+ * adapters): one forward's encoder output then serves only its task. */
+int model_task_encoders_differ(const ModelConfig *cfg);
 
 /* Parameter counts (numbers of floats) and memory (bytes). */
 typedef struct {
@@ -231,6 +237,12 @@ void model_grad_tensor_to_host(const Model *m, const ParamInfo *p, float *dst);
  * (number of updates done). */
 void model_optstate_to_host(const Model *m, float *m_dst, float *v_dst, int *t);
 void model_optstate_from_host(Model *m, const float *m_src, const float *v_src, int t);
+
+/* host (model_num_params floats, the table's layout) with task's LoRA
+ * adapters merged into the weights they adapt: W += (alpha/r) B A (double
+ * accumulation), so that a plain BERT with these weights computes what the
+ * task's forward does (`mtl export`). No-op without LoRA. */
+void model_merge_adapters(const Model *m, int task, float *host);
 
 /* Weights read from a file must be finite: -1 with err = "<file>: tensor
  * '<tensor>'<what> element I is nan|inf|-inf (...)" at the first of the n

@@ -126,6 +126,12 @@ static int make_model(Trainer *t, Err *err) {
     if (vocab_check_rows(t->d.vocab, t->d.vocab_path, cfg.V, t->hf, err)) return -1;
     cfg.heads = (t->d.has_ner ? HEAD_NER : 0) | (t->d.has_qa ? HEAD_QA : 0);
     cfg.task_layers = o->shared_layers >= 0 ? cfg.L - o->shared_layers : 0;
+    cfg.frozen_encoder = o->freeze_encoder || o->lora_rank > 0;
+    if (o->lora_rank > 0) {
+        cfg.lora_rank = o->lora_rank;
+        cfg.lora_alpha = o->lora_alpha;
+        if (config_lora_targets_parse(o->lora_targets, &cfg.lora_targets, err)) return -1;
+    }
     cfg.p_drop = o->dropout;
     int maxT = (t->d.has_ner ? o->seq_ner : 0) > (t->d.has_qa ? o->seq_qa : 0)
                    ? o->seq_ner
@@ -165,7 +171,9 @@ static int make_schedule(Trainer *t, Err *err) {
         return -1;
     if (t->use_gn && t->nranks > 1) t->gn.reduce = dist_sum_floats; /* G of the global batch */
     train_weighting_init(t);
-    if (t->nranks > 1 && o->device == DEVICE_CPU) { /* ZeRO-1 on the host (GPUs: NCCL, whole update) */
+    /* ZeRO-1 on the host (GPUs: NCCL, whole update; a frozen encoder's few
+     * trainable parameters: every rank updates them all) */
+    if (t->nranks > 1 && o->device == DEVICE_CPU && model_trainable_offset(t->m) == 0) {
         const ParamInfo *w = model_tensor(t->m, 0); /* emb.word (sum_gradients checks) */
         t->sharded = 1;
         t->E = w->numel;
@@ -269,6 +277,12 @@ static void note_ids(Trainer *t, const Batch *g) {
  * densely. Bitwise the dense sum: the other rows are +0 on every rank. */
 static void sum_gradients(Backend *be, float *g, size_t n, void *ctx) {
     Trainer *t = ctx;
+    if (model_trainable_offset(t->m) > 0) { /* frozen encoder: the gradients are the heads' and adapters' */
+        for (int k = 0; k < t->n_ids; k++) t->id_seen[t->id_rows[k]] = 0;
+        t->n_ids = 0;
+        dist_sum_backend(be, g, n);
+        return;
+    }
     const ParamInfo *w = model_tensor(t->m, 0);
     if (strcmp(w->name, "emb.word") || w->offset != 0) die("sum_gradients: the table must start with emb.word");
     size_t V = (size_t)w->shape[0], C = (size_t)w->shape[1], E = V * C;
@@ -355,7 +369,7 @@ static void gather_shards(Backend *be, float *x, size_t n, void *ctx) {
  * norm is the rank-order sum of the shards' squares, each rank clips and
  * updates its shard, then the weights are gathered. */
 static double optimizer_step(Trainer *t, float lr) {
-    size_t r = (size_t)t->rank, lohi[4] = {0, model_num_params(t->m)};
+    size_t r = (size_t)t->rank, lohi[4] = {0, model_num_trainable(t->m)};
     int nr = 1;
     if (t->sharded) { /* my rows of the embedding table, my part of the rest */
         size_t mine[4] = {t->shard_emb[r], t->shard_emb[r + 1], t->E + t->shard_rest[r], t->E + t->shard_rest[r + 1]};

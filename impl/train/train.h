@@ -59,6 +59,10 @@ typedef struct {
     int shared_layers;   /* --shared-layers K: layers both tasks share (the rest: one copy
                             per task); -1 = all (K = L, hard sharing; the trainer turns a
                             given K = L into -1, so that such a run is today's run) */
+    int freeze_encoder;  /* --freeze-encoder: train the heads only (and LoRA adapters) */
+    int lora_rank;       /* --lora-rank r: per-task LoRA adapters on a frozen encoder; 0 = none */
+    float lora_alpha;    /* --lora-alpha: the adapters' scale is alpha / r */
+    char lora_targets[64]; /* --lora-targets: comma list of qkv, out, ffn */
     /* optimiser and schedule */
     AdamWParams adamw;   /* --lr (the peak), --weight-decay, --beta1, --beta2, --adam-eps, --clip */
     float dropout;

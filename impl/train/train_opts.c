@@ -30,6 +30,8 @@ enum {
     CFG_IF_GIVEN = 5,   /* changes the trajectory; an int whose default lies below its
                            range ("not given"): in the canonical text and config.json only
                            when given (so that runs without it stay as they were) */
+    CFG_LORA = 6,       /* an option of LoRA: in the canonical text and config.json only
+                           with --lora-rank (same reason) */
 };
 #define CFG_OF(method) (CFG_WEIGHTING + (method))
 
@@ -57,6 +59,10 @@ static const OptSpec OPTS[] = {
     {OPT_INT(OS, "warmup", warmup, -1, 2000000000, "linear warmup steps (when --warmup-ratio < 0)"), .tag = CFG_TRAJECTORY},
     {OPT_FLOAT(OS, "warmup-ratio", warmup_ratio, -1, 1, "warmup = ratio x total steps (>= 0 wins)"), .tag = CFG_TRAJECTORY},
     {OPT_INT(OS, "shared-layers", shared_layers, 0, CONFIG_MAX_LAYERS, "encoder layers both tasks share, at most L; each task gets its own copy of the rest (default: all L)"), .tag = CFG_IF_GIVEN},
+    {OPT_FLAG(OS, "freeze-encoder", freeze_encoder, "train the task heads only: the embeddings and encoder layers get no gradient and no optimiser state (the heads-only baseline; LoRA implies it)"), .tag = CFG_IF_SET},
+    {OPT_INT(OS, "lora-rank", lora_rank, 1, CONFIG_MAX_LORA_RANK, "LoRA (Hu et al. 2022): per-task low-rank adapters of rank r on a frozen encoder (default: none)"), .tag = CFG_IF_GIVEN},
+    {OPT_FLOAT(OS, "lora-alpha", lora_alpha, 1e-6, 1e6, "LoRA scale numerator: the update is (alpha / r) B A"), .tag = CFG_LORA},
+    {OPT_TEXT(OS, "lora-targets", lora_targets, "comma list of the projections LoRA adapts in every layer: qkv (one adapter on the fused q|k|v projection), out (attention output), ffn (both FFN projections)"), .tag = CFG_LORA},
     {OPT_INT(OS, "batch", batch, 1, 4096, "sequences per batch (per task)"), .tag = CFG_TRAJECTORY},
     {OPT_INT(OS, "epochs", epochs, 0, 1000000, "epochs (see --help text on epochs)"), .tag = CFG_TRAJECTORY},
     {OPT_LONG(OS, "max-steps", max_steps, 0, TRAIN_MAX_STEPS, "optimiser steps (> 0 overrides --epochs)"), .tag = CFG_TRAJECTORY},
@@ -120,6 +126,8 @@ void train_options_default(TrainOptions *o) {
     snprintf(o->out, sizeof o->out, "runs/train");
     o->seed = 1;
     o->shared_layers = -1; /* all */
+    o->lora_alpha = 16.0f;  /* peft users' usual alpha; with r = 8 a scale of 2 */
+    snprintf(o->lora_targets, sizeof o->lora_targets, "qkv,out,ffn");
     o->adamw = adamw_defaults();
     o->dropout = 0.1f;
     o->warmup = 500;
@@ -269,6 +277,20 @@ static int validate_shape(const TrainOptions *o, Err *err) {
     return squad_window_check("--seq-qa", o->seq_qa, o->stride, o->max_query, err);
 }
 
+/* --freeze-encoder / --lora-*: what a frozen encoder does not combine with. */
+static int validate_frozen(const TrainOptions *o, Err *err) {
+    int mask;
+    if (o->lora_rank > 0 && config_lora_targets_parse(o->lora_targets, &mask, err))
+        return err_set(err, "option --lora-targets: %.900s", err->msg);
+    if (!o->freeze_encoder && o->lora_rank <= 0) return 0;
+    const char *what = o->lora_rank > 0 ? "--lora-rank" : "--freeze-encoder";
+    if (o->shared_layers >= 0)
+        return err_set(err, "%s freezes the encoder: it does not combine with --shared-layers (per-task top layers train)", what);
+    if (o->loss_weighting == LOSS_WEIGHTING_GRADNORM)
+        return err_set(err, "%s freezes the encoder: --loss-weighting gradnorm needs a trained shared tensor", what);
+    return 0;
+}
+
 int train_check_shared_layers(const TrainOptions *o, int L, Err *err) {
     int K = o->shared_layers;
     if (K < 0) return 0; /* not given: all L */
@@ -339,8 +361,8 @@ static int validate_process(const TrainOptions *o, Err *err) {
 
 /* The checks across options (each value's own range was checked where it was parsed). */
 int train_options_validate(const TrainOptions *o, Err *err) {
-    if (validate_shape(o, err) || validate_optimiser(o, err) || validate_multitask(o, err) ||
-        validate_process(o, err))
+    if (validate_shape(o, err) || validate_frozen(o, err) || validate_optimiser(o, err) ||
+        validate_multitask(o, err) || validate_process(o, err))
         return -1;
     return 0;
 }
@@ -351,6 +373,7 @@ static int in_canonical(const OptSpec *s, const TrainOptions *o) {
     case CFG_TRAJECTORY: return 1;
     case CFG_IF_SET: return *(const int *)((const char *)o + s->offset) != 0;
     case CFG_IF_GIVEN: return *(const int *)((const char *)o + s->offset) >= s->lo;
+    case CFG_LORA: return o->lora_rank > 0;
     default: return s->tag >= CFG_WEIGHTING && (int)o->loss_weighting == s->tag - CFG_WEIGHTING;
     }
 }
@@ -387,7 +410,8 @@ int train_options_write_json(const TrainOptions *o, const char *path, Err *err) 
     jw_init(&w);
     jw_obj(&w, NULL);
     for (int i = 0; i < TABLE.n; i++)
-        if (OPTS[i].tag != CFG_PROCESS && (OPTS[i].tag != CFG_IF_GIVEN || in_canonical(&OPTS[i], o)))
+        if (OPTS[i].tag != CFG_PROCESS &&
+            ((OPTS[i].tag != CFG_IF_GIVEN && OPTS[i].tag != CFG_LORA) || in_canonical(&OPTS[i], o)))
             json_option(&w, &OPTS[i], o);
     int rc = jw_write_file(&w, path, err);
     jw_free(&w);

@@ -269,6 +269,19 @@ int train_write_params_memory(Trainer *t, RunSummary *sum, Err *err) {
         jw_int(&w, "shared_layers", config_shared_layers(cfg));
         jw_int(&w, "task_layers_per_task", (long long)c.task_layers);
     }
+    if (cfg->frozen_encoder) { /* --freeze-encoder / LoRA: what trains */
+        jw_int(&w, "trainable", (long long)c.trainable);
+        jw_num(&w, "trainable_fraction_of_encoder", (double)c.trainable / (double)c.encoder);
+    }
+    if (cfg->lora_rank > 0) {
+        char tg[32];
+        config_lora_targets_name(cfg->lora_targets, tg, sizeof tg);
+        jw_int(&w, "lora_rank", cfg->lora_rank);
+        jw_num(&w, "lora_alpha", cfg->lora_alpha);
+        jw_str(&w, "lora_targets", tg);
+        jw_int(&w, "lora_per_task", (long long)c.lora);
+        jw_num(&w, "lora_per_task_fraction_of_encoder", (double)c.lora / (double)c.encoder);
+    }
     char p[1200];
     train_path(t, "params.json", p, sizeof p);
     int rc = jw_write_file(&w, p, err);
