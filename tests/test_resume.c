@@ -1130,6 +1130,210 @@ static int export_is_task_view(const char *run, const char *exdir, int task) {
     return ok && n > 0 && same == n;
 }
 
+/* ---- LoRA and the heads-only baseline (a frozen encoder) ------------------ */
+
+static int answer_entities(ModelOpen *mo, PredOut *out);
+
+/* A run's encoder tensors equal the seeded init (model_init(seed) of its
+ * config) bit for bit, and its trainable ones moved: the frozen encoder. */
+static int encoder_frozen(const char *run, uint64_t seed) {
+    Err err;
+    char p[700];
+    snprintf(p, sizeof p, "%s/%s/checkpoint.bin", tmp, run);
+    ModelConfig cfg;
+    if (checkpoint_read_config(p, &cfg, &err)) return 0;
+    Backend *be = backend_cpu(1);
+    Model *a = model_create(&cfg, be, 1, 8, &err), *b = model_create(&cfg, be, 1, 8, &err);
+    TrainState st = {0};
+    int ok = a && b && checkpoint_load(p, a, &st, &err) == 0;
+    ckpt_state_free(&st);
+    size_t n = ok ? model_num_params(a) : 0, frozen = 0, same = 0, moved = 0, trainable = 0;
+    float *x = malloc((n ? n : 1) * sizeof(float)), *y = malloc((n ? n : 1) * sizeof(float));
+    if (ok) {
+        model_init(b, seed);
+        model_params_to_host(a, x), model_params_to_host(b, y);
+    }
+    for (int i = 0; ok && i < model_num_tensors(a); i++) {
+        const ParamInfo *t = model_tensor(a, i);
+        int eq = !memcmp(x + t->offset, y + t->offset, t->numel * sizeof(float));
+        if (t->trainable) trainable++, moved += !eq;
+        else frozen++, same += eq;
+    }
+    printf("\n  %s: %zu frozen tensors, %zu unchanged; %zu trainable, %zu moved", run, frozen, same, trainable, moved);
+    free(x), free(y);
+    model_free(a), model_free(b);
+    be->destroy(be);
+    return ok && frozen > 0 && same == frozen && moved == trainable;
+}
+
+/* tiny with LoRA r 4 (and heads only): resume is bitwise, the checkpoint is
+ * version 4, the encoder never moves, config.json / params.json say so. */
+static void test_lora_resume(void) {
+    Err err = {{0}};
+    char args[1200];
+    static const char *const VARIANT[2][2] = {{"lo", "--lora-rank 4 --lora-alpha 8"}, {"fz", "--freeze-encoder"}};
+    for (int v = 0; v < 2; v++) {
+        char full[32], part[32];
+        snprintf(full, sizeof full, "%s-full", VARIANT[v][0]);
+        snprintf(part, sizeof part, "%s-int", VARIANT[v][0]);
+        snprintf(args, sizeof args, "%s %s --seed 7 --save-every 4", BASE, VARIANT[v][1]);
+        int rc = train(args, full, &err);
+        if (rc) printf("\n  %s\n", err.msg);
+        CU_ASSERT_EQUAL_FATAL(rc, 0);
+        snprintf(args, sizeof args, "%s %s --seed 7 --save-every 4 --stop-after 6", BASE, VARIANT[v][1]);
+        CU_ASSERT_EQUAL_FATAL(train(args, part, &err), 0);
+        snprintf(args, sizeof args, "%s %s --seed 7 --save-every 4 --resume", BASE, VARIANT[v][1]);
+        rc = train(args, part, &err);
+        if (rc) printf("\n  %s\n", err.msg);
+        CU_ASSERT_EQUAL_FATAL(rc, 0);
+        const char *same[] = {"checkpoint.bin", "metrics.json", "eval.csv", "params.json",
+                              "predictions/qa_dev_predictions.json", "predictions/ner_test.conlleval.txt"};
+        for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) CU_ASSERT(same_file(full, part, same[i]));
+        size_t len = 0;
+        char *ck = slurp(full, "checkpoint.bin", &len);
+        CU_ASSERT(ck && len > 12 && ck[8] == 4); /* version 4: frozen encoder */
+        free(ck);
+        CU_ASSERT(encoder_frozen(full, 7));
+        CU_ASSERT(file_has(full, "params.json", "\"trainable\""));
+    }
+    CU_ASSERT(file_has("lo-full", "config.json", "\"lora-rank\": 4"));
+    CU_ASSERT(file_has("lo-full", "params.json", "\"lora_rank\": 4"));
+    CU_ASSERT(file_has("fz-full", "config.json", "\"freeze-encoder\": true"));
+    size_t clen = 0;
+    char *conf = slurp("full-fp32", "config.json", &clen);
+    CU_ASSERT(conf && !strstr(conf, "lora")); /* a run without LoRA is as before (its options are not written) */
+    free(conf);
+    /* another rank, or no LoRA, does not resume it */
+    snprintf(args, sizeof args, "%s --lora-rank 8 --lora-alpha 8 --seed 7 --save-every 4 --resume", BASE);
+    CU_ASSERT_EQUAL(train(args, "lo-int", &err), -1);
+    printf("\n  rank 8 onto rank 4: %s", err.msg);
+    CU_ASSERT(strstr(err.msg, "lora") != NULL);
+    snprintf(args, sizeof args, "%s --seed 7 --save-every 4 --resume", BASE);
+    CU_ASSERT_EQUAL(train(args, "lo-int", &err), -1);
+    printf("\n  no LoRA onto rank 4: %s", err.msg);
+    CU_ASSERT(strstr(err.msg, "frozen_encoder") != NULL || strstr(err.msg, "lora") != NULL);
+}
+
+/* What a frozen encoder does not combine with, and bad LoRA options: refused
+ * with the option named, nothing written. */
+static void test_lora_bad_options(void) {
+    static const char *const BAD[][2] = {
+        {"--lora-rank 4 --shared-layers 1", "--shared-layers"},
+        {"--freeze-encoder --shared-layers 0", "--shared-layers"},
+        {"--lora-rank 4 --loss-weighting gradnorm", "gradnorm"},
+        {"--lora-rank 4 --lora-targets qkv,mlp", "--lora-targets"},
+        {"--lora-rank 4 --lora-targets qkv,qkv", "twice"},
+        {"--lora-rank 4 --lora-targets ''", "--lora-targets"},
+        {"--lora-rank 0", "--lora-rank"},
+        {"--lora-rank 65", "rank"}, /* > C = 64 of tiny */
+        {"--lora-rank 4 --lora-alpha 0", "--lora-alpha"},
+    };
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+        Err err = {{0}};
+        char args[1200], out[32];
+        snprintf(args, sizeof args, "%s %s --seed 7", BASE, BAD[i][0]);
+        snprintf(out, sizeof out, "lo-bad-%zu", i);
+        CU_ASSERT_EQUAL(train(args, out, &err), -1);
+        int named = strstr(err.msg, BAD[i][1]) != NULL;
+        printf("\n  %s: %s%s", BAD[i][0], err.msg, named ? "" : "  (does not name it)");
+        CU_ASSERT(named);
+        char ck[700];
+        snprintf(ck, sizeof ck, "%s/%s/checkpoint.bin", tmp, out);
+        CU_ASSERT(access(ck, F_OK) != 0);
+    }
+}
+
+/* Max |logit difference| of task's forward on one fixed batch between the
+ * run `run` (LoRA) and its export `exdir`/<task> (plain BERT with the
+ * adapters merged); the largest |logit| in *scale. */
+static double export_logit_gap(const char *run, const char *exdir, int task, double *scale) {
+    Backend *be = backend_cpu(1);
+    ModelOpen r, x;
+    Err err;
+    char p[700], q[700];
+    snprintf(p, sizeof p, "%s/%s", tmp, run);
+    snprintf(q, sizeof q, "%s/%s/%s", tmp, exdir, task_name(task));
+    double gap = 1e30;
+    *scale = 0;
+    if (model_open(p, be, 2, 16, 1, &r, &err) == 0) {
+        if (model_open(q, be, 2, 16, 1, &x, &err) == 0) {
+            enum { B = 2, T = 16 };
+            int ids[B * T], labels[B * T], st[B] = {1, 3}, en[B] = {2, 5};
+            for (int i = 0; i < B * T; i++) ids[i] = 5 + (i * 7) % 60, labels[i] = i % 3;
+            Batch b = {.task = task, .B = B, .T = T, .ids = ids, .labels = labels, .start = st, .end = en};
+            int nl = task == TASK_NER ? model_config(r.m)->num_labels : 2;
+            float *la = malloc(sizeof(float) * B * T * (size_t)nl), *lb = malloc(sizeof(float) * B * T * (size_t)nl);
+            if (model_forward(r.m, &b, 0, 0, 0, 0, NULL, &err) == 0) model_get_logits(r.m, la);
+            if (model_forward(x.m, &b, 0, 0, 0, 0, NULL, &err) == 0) model_get_logits(x.m, lb);
+            gap = 0;
+            for (int i = 0; i < B * T * nl; i++) {
+                gap = fmax(gap, fabs((double)la[i] - lb[i]));
+                *scale = fmax(*scale, fabs((double)la[i]));
+            }
+            free(la), free(lb);
+            model_open_free(&x);
+        }
+        model_open_free(&r);
+    }
+    if (gap == 1e30) printf("\n  %s\n", err.msg);
+    be->destroy(be);
+    return gap;
+}
+
+/* ner.b[1] (B-PER) += 6 in a loaded model: most words become entities, so
+ * that their scores show which encoder (adapters) the NER head read. */
+static void force_entities(Model *m) {
+    size_t n = model_num_params(m);
+    float *p = malloc(n * sizeof *p);
+    model_params_to_host(m, p);
+    p[model_find_tensor(m, "ner.b")->offset + 1] += 6.0f;
+    model_params_from_host(m, p);
+    free(p);
+}
+
+/* From an HF dir: train LoRA, export (adapters merged per task): the plain
+ * BERT export computes the run's logits; predict's single pass runs NER's
+ * adapters (its entities and their scores are the NER export's). */
+static void test_lora_export(void) {
+    Err err = {{0}};
+    char args[1400], p[700], out[700];
+    make_hf_dir("hf-good");
+    snprintf(args, sizeof args, "%s --lora-rank 4 --lora-alpha 32 --lr 1e-2 --init %s/hf-good", HF_ARGS, tmp);
+    int rc = train(args, "lo-hf", &err);
+    if (rc) printf("\n  %s\n", err.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    snprintf(p, sizeof p, "%s/lo-hf", tmp);
+    snprintf(out, sizeof out, "%s/lo-export", tmp);
+    char *xargv[] = {"export", p, "--out", out, NULL};
+    CU_ASSERT_EQUAL_FATAL(cmd_export(4, xargv), 0);
+    for (int task = TASK_NER; task <= TASK_QA; task++) {
+        double scale, gap = export_logit_gap("lo-hf", "lo-export", task, &scale);
+        printf("\n  %s export (adapters merged) vs the LoRA run: max |logit diff| %.2e (max |logit| %.2f)",
+               task_name(task), gap, scale);
+        CU_ASSERT(gap <= 1e-5 * (1 + scale));
+    }
+    Backend *be = backend_cpu(1);
+    ModelOpen run, ner;
+    snprintf(p, sizeof p, "%s/lo-hf", tmp);
+    CU_ASSERT_EQUAL_FATAL(model_open(p, be, 4, 64, 1, &run, &err), 0);
+    snprintf(p, sizeof p, "%s/lo-export/ner", tmp);
+    CU_ASSERT_EQUAL_FATAL(model_open(p, be, 4, 64, 1, &ner, &err), 0);
+    ner.qa_head_trained = 1;
+    force_entities(run.m), force_entities(ner.m);
+    PredOut a = {0}, b = {0};
+    CU_ASSERT_EQUAL(answer_entities(&run, &a), 0);
+    CU_ASSERT_EQUAL(answer_entities(&ner, &b), 0);
+    int same = a.n_ent == b.n_ent && a.n_ent > 0;
+    for (int i = 0; same && i < a.n_ent; i++)
+        same = a.ent[i].start == b.ent[i].start && a.ent[i].end == b.ent[i].end && a.ent[i].type == b.ent[i].type &&
+               fabs(a.ent[i].score - b.ent[i].score) <= 1e-5;
+    printf("\n  LoRA single pass: %d entities; NER export: %d (%s)", a.n_ent, b.n_ent, same ? "the same" : "DIFFERENT");
+    CU_ASSERT(same);
+    pred_out_free(&a), pred_out_free(&b);
+    model_open_free(&run), model_open_free(&ner);
+    be->destroy(be);
+}
+
 /* Entities of one question's context from the single pass of a model. */
 static int answer_entities(ModelOpen *mo, PredOut *out) {
     PredictParams pp;
@@ -1275,6 +1479,9 @@ int main(void) {
         {"--shared-layers 1 of 2: resume bitwise, version 3, config.json reruns it", test_shared_layers_resume},
         {"--shared-layers: other K refused on resume, K = L = no option, bad K, GradNorm", test_shared_layers_options},
         {"--shared-layers 1: export per task -> --init, both copies from one layer, predict, eval", test_shared_layers_export_predict},
+        {"LoRA r 4 and heads only: resume bitwise, version 4, encoder never moves, other rank refused", test_lora_resume},
+        {"LoRA / --freeze-encoder: bad options and combinations refused, nothing written", test_lora_bad_options},
+        {"LoRA from an HF dir: export merges the adapters (= the run's logits), predict runs NER's own", test_lora_export},
         {NULL, NULL}};
     testutil_add_suite("resume", tests);
     int rc = testutil_run_all();

@@ -280,8 +280,9 @@ static int validate_shape(const TrainOptions *o, Err *err) {
 /* --freeze-encoder / --lora-*: what a frozen encoder does not combine with. */
 static int validate_frozen(const TrainOptions *o, Err *err) {
     int mask;
-    if (o->lora_rank > 0 && config_lora_targets_parse(o->lora_targets, &mask, err))
-        return err_set(err, "option --lora-targets: %.900s", err->msg);
+    Err e;
+    if (o->lora_rank > 0 && config_lora_targets_parse(o->lora_targets, &mask, &e))
+        return err_set(err, "option --lora-targets: %.900s", e.msg);
     if (!o->freeze_encoder && o->lora_rank <= 0) return 0;
     const char *what = o->lora_rank > 0 ? "--lora-rank" : "--freeze-encoder";
     if (o->shared_layers >= 0)
