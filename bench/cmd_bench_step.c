@@ -10,7 +10,8 @@
  * N = B*T, hs = C/NH):
  *   forward per layer  2N(3C*C + C*C + 2*C*FFN) + 4*B*NH*T*T*hs
  *   heads              NER 2N*C*num_labels, QA 2N*C*2
- *   training = 3 x forward (backward = 2 x forward), summed over the tasks.
+ *   training = 3 x forward (backward = 2 x forward), summed over the tasks;
+ *   --lora-rank ~2 x, --freeze-encoder ~1 x (train_flops_factor).
  * Embeddings, LayerNorm, softmax, GELU and the optimiser are not counted.
  * "Fraction of peak" = achieved model GFLOP/s / the sgemm peak measured in the
  * same process (bench/peak.c on the CPU, cuBLAS on the GPU).
@@ -39,6 +40,7 @@ typedef struct {
     int B, T, threads, steps, warmup, tf32;
     Precision precision;
     long long seed;
+    int freeze, lora_rank; /* a frozen encoder: heads only, or LoRA adapters (alpha 16, every projection) */
 } BsOpts;
 
 #define OS BsOpts
@@ -54,6 +56,8 @@ static const OptSpec BS_OPTS[] = {
     {OPT_FLAG(OS, "tf32", tf32, "cuda: TF32 tensor-core matmuls")},
     {OPT_ENUM(OS, "precision", precision, PRECISION_NAMES, "linear layers: bf16 = GEMM inputs rounded to bf16, fp32 accumulation (fp32 with a note where the device lacks bf16)")},
     {OPT_INT64(OS, "seed", seed, 0, 1000000000, "init / data / dropout seed")},
+    {OPT_FLAG(OS, "freeze-encoder", freeze, "train the heads only (as mtl train --freeze-encoder)")},
+    {OPT_INT(OS, "lora-rank", lora_rank, 1, CONFIG_MAX_LORA_RANK, "LoRA adapters of rank r on every projection, alpha 16, frozen encoder (as mtl train --lora-rank)")},
 };
 #undef OS
 
@@ -176,6 +180,8 @@ static int bench_setup(Bench *s, Err *err) {
     for (int k = 0; k < NUM_TASKS; k++)
         if (s->o.tasks & 1 << k) s->tasks[s->ntasks++] = k;
     c->heads = s->o.tasks; /* HEAD_* = 1 << TASK_* */
+    c->frozen_encoder = s->o.freeze || s->o.lora_rank > 0;
+    if (s->o.lora_rank > 0) c->lora_rank = s->o.lora_rank, c->lora_alpha = 16.0f, c->lora_targets = LORA_ALL;
     if (s->o.T > c->maxT) return err_set(err, "--seq %d exceeds the %d positions of preset %s", s->o.T, c->maxT, c->preset);
     char why[512] = "";
     s->inner = backend_open(s->o.device, s->o.threads, s->o.tf32, s->o.precision, why, sizeof why);
@@ -239,9 +245,11 @@ static void print_json(const Bench *s, const Result *r) {
     int nops = profile_ops(s->be, &ops);
     printf("{\"impl\": \"c\", \"preset\": \"%s\", \"task\": \"%s\", \"batch\": %d, \"seq\": %d, "
            "\"device\": \"%s\", \"tf32\": %s, \"threads\": %d, \"dropout\": %g, \"clip\": %g, "
-           "\"warmup\": %d, \"steps\": %d, \"params\": %zu, ",
+           "\"warmup\": %d, \"steps\": %d, \"params\": %zu, \"trainable\": %zu, \"frozen_encoder\": %s, "
+           "\"lora_rank\": %d, ",
            o->preset, enum_name(TASK_SET_NAMES, o->tasks), o->B, o->T, enum_name(DEVICE_NAMES, o->device), o->tf32 ? "true" : "false", r->threads,
-           (double)s->cfg.p_drop, (double)s->hp.clip, o->warmup, o->steps, r->counts.total);
+           (double)s->cfg.p_drop, (double)s->hp.clip, o->warmup, o->steps, r->counts.total, r->counts.trainable,
+           s->cfg.frozen_encoder ? "true" : "false", s->cfg.lora_rank);
     printf("\"ms_per_step\": %.4f, \"ms_median\": %.4f, \"ms_min\": %.4f, \"ms_max\": %.4f, "
            "\"tokens_per_step\": %.0f, \"tokens_per_s\": %.2f, \"flops_per_step\": %.6g, "
            "\"gflops\": %.3f, \"gflops_best\": %.3f, \"sgemm_peak_gflops\": %.3f, "
@@ -266,10 +274,12 @@ static void print_json(const Bench *s, const Result *r) {
 
 static void print_report(const Bench *s, const Result *r) {
     const ModelConfig *c = &s->cfg;
-    printf("bench-step: preset %s (L=%d C=%d NH=%d FFN=%d), %zu params, task %s, B=%d T=%d, "
+    printf("bench-step: preset %s (L=%d C=%d NH=%d FFN=%d), %zu params (%zu trained%s), task %s, B=%d T=%d, "
            "device %s%s, %d threads\n",
-           c->preset, c->L, c->C, c->NH, c->FFN, r->counts.total, enum_name(TASK_SET_NAMES, s->o.tasks), s->o.B,
-           s->o.T, enum_name(DEVICE_NAMES, s->o.device), s->o.tf32 ? " (tf32)" : "", r->threads);
+           c->preset, c->L, c->C, c->NH, c->FFN, r->counts.total, r->counts.trainable,
+           c->lora_rank > 0 ? ": LoRA adapters and heads" : c->frozen_encoder ? ": heads only" : "",
+           enum_name(TASK_SET_NAMES, s->o.tasks), s->o.B, s->o.T, enum_name(DEVICE_NAMES, s->o.device),
+           s->o.tf32 ? " (tf32)" : "", r->threads);
     printf("step: mean %.2f ms, median %.2f, min %.2f, max %.2f over %d steps (after %d warm-up)\n",
            1e3 * r->st.mean, 1e3 * r->st.median, 1e3 * r->st.min, 1e3 * r->st.max, s->o.steps,
            s->o.warmup);
@@ -286,6 +296,14 @@ static void print_report(const Bench *s, const Result *r) {
            s->o.device != DEVICE_CPU ? "separate profiled steps, synced per op" : "timed steps");
     profile_report(s->be, stdout, r->prof_wall);
     print_memory(r);
+}
+
+/* Training FLOPs / forward FLOPs: 3 (the backward computes the input and
+ * the weight gradients, 2 x forward); a LoRA step skips the frozen weights'
+ * gradients (~2); a heads-only step has no encoder backward (~1). */
+static double train_flops_factor(const ModelConfig *c) {
+    if (!c->frozen_encoder) return 3.0;
+    return c->lora_rank > 0 ? 2.0 : 1.0;
 }
 
 static int bench_run(Bench *s, Result *r, Err *err) {
@@ -315,7 +333,7 @@ static int bench_run(Bench *s, Result *r, Err *err) {
     r->sgemm_share = r->prof_wall > 0 ? profile_sgemm_seconds(s->be) / r->prof_wall : 0.0;
     r->flops = 0.0;
     for (int k = 0; k < s->ntasks; k++)
-        r->flops += 3.0 * model_forward_flops(&s->cfg, s->tasks[k], s->o.B, s->o.T);
+        r->flops += train_flops_factor(&s->cfg) * model_forward_flops(&s->cfg, s->tasks[k], s->o.B, s->o.T);
     r->tokens = (double)s->ntasks * s->o.B * s->o.T;
     r->gflops = r->flops / r->st.mean * 1e-9;
     r->counts = model_counts(&s->cfg, s->o.B, s->o.T);

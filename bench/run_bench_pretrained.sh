@@ -63,6 +63,13 @@
 #                            layers of minilm-l6; each task gets its own copy of
 #                            layers K..5, both from the pretrained weights;
 #                            MTL_SAMPLING)
+#               lora         LoRA (Hu et al. 2022) on the frozen encoder: per-task
+#                            adapters of each rank in LORA_RANKS [4 8 16] on every
+#                            projection (qkv, out, ffn), alpha LORA_ALPHA [16], lr
+#                            LR_LORA [5e-4] (LoRA's usual ~5x the full fine-tune's;
+#                            not swept); MTL_SAMPLING
+#               heads        the heads-only baseline: --freeze-encoder, lr LR_HEADS
+#                            [2e-3] (a linear probe of the pretrained encoder)
 #             The runs go seed by seed (every variant of the first seed, then
 #             the next), so a stopped bench leaves whole seeds behind.
 #   STEP_CMP [1]   BUILD [build]   DRY_RUN [0]
@@ -101,7 +108,11 @@ GRADNORM_ALPHAS=${GRADNORM_ALPHAS:-0.16 1.5}
 DROPOUTS=${DROPOUTS:-0.0 0.2 0.3}
 DWA_PERIOD=${DWA_PERIOD:-100}
 SHARED_LAYERS=${SHARED_LAYERS:-0 2 4 5}
-ABLATION_KIND_NAMES="lambda temperature joint round_robin gradnorm dropout uncertainty dwa shared"
+LORA_RANKS=${LORA_RANKS:-4 8 16}
+LORA_ALPHA=${LORA_ALPHA:-16}
+LR_LORA=${LR_LORA:-5e-4}
+LR_HEADS=${LR_HEADS:-2e-3}
+ABLATION_KIND_NAMES="lambda temperature joint round_robin gradnorm dropout uncertainty dwa shared lora heads"
 for k in $ABLATION_KINDS; do
   case " $ABLATION_KIND_NAMES " in *" $k "*) ;;
     *) echo "make bench: unknown ABLATION_KINDS entry '$k' ($ABLATION_KIND_NAMES)" >&2; exit 2;; esac
@@ -120,6 +131,9 @@ ablation_variants() {
       uncertainty) echo "uncertainty --sampling joint --loss-weighting uncertainty";;
       dwa) echo "dwa-$DWA_PERIOD --sampling joint --loss-weighting dwa --dwa-period $DWA_PERIOD";;
       shared) for a in $SHARED_LAYERS; do echo "shared-$a --sampling $MTL_SAMPLING --shared-layers $a"; done;;
+      # (a later --lr overrides the multi-task lr the queue puts first)
+      lora) for a in $LORA_RANKS; do echo "lora-$a --sampling $MTL_SAMPLING --lora-rank $a --lora-alpha $LORA_ALPHA --lr $LR_LORA"; done;;
+      heads) echo "heads-only --sampling $MTL_SAMPLING --freeze-encoder --lr $LR_HEADS";;
     esac
   done
 }
@@ -203,6 +217,9 @@ if [ "$ABLATIONS" = 1 ]; then
       # shared-K: every step still runs all L layers of its task; only the
       # AdamW update grows (the copies' parameters), a small part of a step
       lambda-*|dropout-*|shared-*) s=$t_mtl;;
+      # a frozen encoder: no weight gradients (LoRA) or no encoder backward at all (heads)
+      lora-*) s=$(calc "0.8 * $t_mtl");;
+      heads-only) s=$(calc "0.4 * $t_mtl");;
       sampling-temperature) s=$(calc "(($ner_steps + $qa_steps) * ((1 - $pq) * $S_NER + $pq * $S_QA) + 45 + $nq * $S_DEVQ) * $f");;
       *) s=$t_joint;;
     esac
