@@ -300,13 +300,14 @@ def test_words(t):
     return "%+.2f (p %s / %s)" % (t["boot"]["diff"], fmt_p(t["boot"]["p"]), fmt_p(t["welch"]["p"]))
 
 
-def claims_section(classes, mtl_bin, setting=SCRATCH_SETTING, tests=None, sweeps=None):
+def claims_section(classes, mtl_bin, setting=SCRATCH_SETTING, tests=None, sweeps=None, extra_rows=()):
     """The seed report's claims against the runs of `classes` ({"ner", "qa", "mtl",
     "lambda a/b", "gradnorm ..."} -> runs); `setting` words the absolute-score row
     and the lead paragraph for from-scratch or pretrained runs. tests: optional
     {"ner_test_f1" | "qa_dev_f1" | "qa_dev_em": significance of multi-task vs
     single-task} (reports/significance.py) for a verdict on those claims.
     sweeps: optional {"dropout" | "shared": pretrained_results.sweep_claims()'s entry}.
+    extra_rows: more [claim, the report, these runs] rows (e.g. lora_results.lora_claim_row).
     None without the three main models or without the seed report."""
     ner, qa, mtl = classes.get("ner"), classes.get("qa"), classes.get("mtl")
     if not (ner and qa and mtl) or not seed_report_present():
@@ -319,4 +320,5 @@ def claims_section(classes, mtl_bin, setting=SCRATCH_SETTING, tests=None, sweeps
                  "%.1f× the single-task run's final value: %s; %s" % (
                      CONV_FACTOR, convergence_text(qa, mtl, "qa"), convergence_text(ner, mtl, "ner"))])
     rows += [sweep_row(kind, (sweeps or {}).get(kind)) for kind in ("shared", "dropout")]
+    rows += list(extra_rows)
     return "\n".join([setting["lead"], "", table(["claim", "the report", "these runs"], rows)])
