@@ -107,6 +107,15 @@ check 1 "model config mismatch: shared_layers=2 in the checkpoint, 0 in this run
 check 2 "shared-layers: 7 must be in \[0, L=6\]" "$MTL" model-info --preset minilm --shared-layers 7
 check 2 "shared-layers: '-1' is outside the accepted range" "$MTL" model-info --shared-layers -1
 check 2 "below L only with --task mtl" "$MTL" model-info --preset tiny --task ner --shared-layers 1
+# LoRA / --freeze-encoder: ranges, targets, what a frozen encoder does not combine with, resume
+NEW=$T/lo; check 2 "option --lora-rank: '0' is outside the accepted range \[1, 1024\]" "$MTL" train "${BASE[@]}" --out "$T/lo" --lora-rank 0
+NEW=$T/lo; check 1 "LoRA rank r=65 must be in \[1, 64\]" "$MTL" train "${BASE[@]}" --out "$T/lo" --lora-rank 65
+NEW=$T/lo; check 2 "option --lora-alpha: 'nan'" "$MTL" train "${BASE[@]}" --out "$T/lo" --lora-rank 4 --lora-alpha nan
+NEW=$T/lo; check 2 "option --lora-targets: 'attn' in 'qkv,attn' is not a LoRA target" "$MTL" train "${BASE[@]}" --out "$T/lo" --lora-rank 4 --lora-targets qkv,attn
+NEW=$T/lo; check 2 "option --lora-targets: 'ffn' is listed twice" "$MTL" train "${BASE[@]}" --out "$T/lo" --lora-rank 4 --lora-targets ffn,ffn
+NEW=$T/lo; check 2 "lora-rank freezes the encoder: it does not combine with --shared-layers" "$MTL" train "${BASE[@]}" --out "$T/lo" --lora-rank 4 --shared-layers 1
+NEW=$T/lo; check 2 "freeze-encoder freezes the encoder: --loss-weighting gradnorm" "$MTL" train "${BASE[@]}" --out "$T/lo" --freeze-encoder --loss-weighting gradnorm --sampling joint
+check 1 "model config mismatch: frozen_encoder=0 in the checkpoint, 1 in this run" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --lora-rank 4
 # --seeds is an option: its errors are usage errors (2), found before any run starts
 NEW=$T/seeds; check 2 "given twice" "$MTL" train "${BASE[@]}" --out "$T/seeds" --seeds 1,1
 NEW=$T/seeds; check 2 "malformed" "$MTL" train "${BASE[@]}" --out "$T/seeds" --seeds 1,,2

@@ -7,6 +7,7 @@
 #   - N = 2 twice: bitwise identical checkpoints and metrics;
 #   - GradNorm, uncertainty and DWA loss weighting: N = 2 weights = N = 1's;
 #   - --shared-layers 1 (per-task top layers): N = 2 vs N = 1 losses as above;
+#   - --lora-rank 4 (frozen encoder, adapters): the same;
 #   - every rank holds the same weights after every step (--log-every 1:
 #     the replica check hashes them each step; a deliberately different
 #     rank (another --seed) is caught);
@@ -114,6 +115,12 @@ run "$T/sl1" "K=1 N=1" "$MTL" "${SL[@]}" || bad "--shared-layers 1, N=1 run"
 run "$T/sl2" "K=1 N=2" "${MPI[@]}" "$MTL" "${SL[@]}" || bad "--shared-layers 1, N=2 run"
 if out=$(compare_logs "$T/sl1" "$T/sl2" 1e-5); then ok "--shared-layers 1: N=2 vs N=1 per-step loss: $out"
 else bad "--shared-layers 1: N=2 vs N=1 per-step loss: $out"; fi
+# LoRA on the frozen encoder: the ranks sum the adapters' and heads' gradients (no ZeRO shards)
+LO=("${BASE[@]}" --lora-rank 4 --max-steps 40 --log-every 10)
+run "$T/lo1" "LoRA N=1" "$MTL" "${LO[@]}" || bad "--lora-rank 4, N=1 run"
+run "$T/lo2" "LoRA N=2" "${MPI[@]}" "$MTL" "${LO[@]}" || bad "--lora-rank 4, N=2 run"
+if out=$(compare_logs "$T/lo1" "$T/lo2" 1e-5); then ok "--lora-rank 4: N=2 vs N=1 per-step loss: $out"
+else bad "--lora-rank 4: N=2 vs N=1 per-step loss: $out"; fi
 
 # ---- GradNorm: G measured on the global batch's gradients -------------------------
 GN=("${BASE[@]}" --sampling joint --loss-weighting gradnorm --gradnorm-alpha 1.5 --max-steps 40)
