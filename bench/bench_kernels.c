@@ -23,9 +23,9 @@ typedef struct {
     size_t n;
 } OpSpec;
 
-/* Model sizes of the step. */
+/* Model sizes of the step; R: LoRA rank (0: a full fine-tuning step). */
 typedef struct {
-    int B, T, N, C, NH, F, L, V, maxT, nl;
+    int B, T, N, C, NH, F, L, V, maxT, nl, R;
     size_t nparams;
 } Dims;
 
@@ -37,6 +37,7 @@ typedef struct {
     float *mean, *rstd, *lnw, *lnb, *dlnw, *dlnb;
     float *logits, *probs, *dlogits, *losses;
     float *p, *g, *m, *v;
+    float *la, *lb, *lu, *ldu, *lda, *ldb; /* LoRA A, B, u, du, dA, dB (R > 0 only) */
     int *ids, *tt, *mask, *targets;
 } Bufs;
 
@@ -54,7 +55,7 @@ static size_t count_params(const ModelConfig *c) {
 }
 
 static Dims make_dims(const ModelConfig *c, int B, int T) {
-    Dims d = {B, T, B * T, c->C, c->NH, c->FFN, c->L, c->V, c->maxT, c->num_labels, 0};
+    Dims d = {B, T, B * T, c->C, c->NH, c->FFN, c->L, c->V, c->maxT, c->num_labels, c->lora_rank, 0};
     d.nparams = count_params(c);
     return d;
 }
@@ -89,6 +90,15 @@ static int build_specs(OpSpec *s, const Dims *d) {
         k = add_spec(s, k, OP_matmul_forward, mm[i].f, mm[i].calls, N, mm[i].c, mm[i].oc, 0);
         k = add_spec(s, k, OP_matmul_backward, mm[i].b, mm[i].calls, N, mm[i].c, mm[i].oc, 0);
     }
+    if (d->R > 0) { /* LoRA: each targeted projection's adapter, in both passes (n = R) */
+        const struct { const char *f, *b; int c, oc; } lo[] = {
+            {"lora_forward.qkv", "lora_backward.qkv", C, 3 * C}, {"lora_forward.attproj", "lora_backward.attproj", C, C},
+            {"lora_forward.fc_up", "lora_backward.fc_up", C, F}, {"lora_forward.fc_down", "lora_backward.fc_down", F, C}};
+        for (size_t i = 0; i < sizeof lo / sizeof lo[0]; i++) {
+            k = add_spec(s, k, OP_lora_forward, lo[i].f, L2, N, lo[i].c, lo[i].oc, (size_t)d->R);
+            k = add_spec(s, k, OP_lora_backward, lo[i].b, L2, N, lo[i].c, lo[i].oc, (size_t)d->R);
+        }
+    }
     k = add_spec(s, k, OP_attention_forward, "attention_forward", L2, N, C, 0, 0);
     k = add_spec(s, k, OP_attention_backward, "attention_backward", L2, N, C, 0, 0);
     k = add_spec(s, k, OP_gelu_forward, "gelu_forward", L2, 0, 0, 0, NF);
@@ -119,6 +129,9 @@ static double spec_flops(const OpSpec *s, const Dims *d) {
     switch (s->kind) {
     case OP_matmul_forward: return gemm;
     case OP_matmul_backward: return 2 * gemm;
+    /* u = x A^T, out += s u B^T: 2NR(C + OC); backward du, dB, dA, dx: twice that */
+    case OP_lora_forward: return 2.0 * s->N * (double)s->n * (s->C + s->OC);
+    case OP_lora_backward: return 4.0 * s->N * (double)s->n * (s->C + s->OC);
     case OP_attention_forward: return attn;
     case OP_attention_backward: return 2 * attn;
     default: return 0;
@@ -135,6 +148,9 @@ static double spec_bytes(const OpSpec *s, const Dims *d) {
     switch (s->kind) {
     case OP_matmul_forward: return 4 * (NC + W + OC + NV);
     case OP_matmul_backward: return 4 * (NV + NC + W + 2 * NC + 2 * W + 2 * OC);
+    /* R = n: x, A, B in, u out, out += ; dout, x, u, A, B in, du out, dA, dB, dx += */
+    case OP_lora_forward: return 4 * (NC + n * C + OC * n + N * n + 2 * NV);
+    case OP_lora_backward: return 4 * (NV + NC + 2 * N * n + 3 * n * C + 3 * OC * n + 2 * NC);
     case OP_attention_forward: return 4 * (4 * BTC + P);      /* qkv in; out, att (P) out */
     case OP_attention_backward: return 4 * (10 * BTC + P);   /* dout, qkv, att in; dqkv += */
     case OP_embed_forward: return 4 * (4 * NC + 2 * N);
@@ -162,6 +178,8 @@ static void spec_shape(char *buf, size_t len, const OpSpec *s, const Dims *d) {
     switch (s->kind) {
     case OP_matmul_forward:
     case OP_matmul_backward: snprintf(buf, len, "N=%d C=%d OC=%d", s->N, s->C, s->OC); break;
+    case OP_lora_forward:
+    case OP_lora_backward: snprintf(buf, len, "N=%d C=%d OC=%d R=%zu", s->N, s->C, s->OC, s->n); break;
     case OP_attention_forward:
     case OP_attention_backward: snprintf(buf, len, "B=%d T=%d C=%d NH=%d", d->B, d->T, d->C, d->NH); break;
     case OP_crossentropy_forward:
@@ -236,6 +254,12 @@ static void alloc_bufs(Backend *be, Bufs *b, const Dims *d) {
     b->dlogits = dev_floats(be, h, nlog, 0.01f, 27), b->losses = dev_floats(be, h, N, 0.0f, 28);
     b->p = dev_floats(be, h, np, 0.05f, 29), b->g = dev_floats(be, h, np, 0.01f, 30);
     b->m = dev_floats(be, h, np, 0.001f, 31), b->v = dev_floats(be, h, np, 0.0f, 32);
+    if (d->R > 0) { /* A [R, in], B [out, R], u / du [N, R] for the largest projection */
+        size_t ar = (size_t)d->R * imax(3 * d->C, d->F), nr = N * (size_t)d->R;
+        b->la = dev_floats(be, h, ar, 0.1f, 37), b->lb = dev_floats(be, h, ar, 0.05f, 38);
+        b->lda = dev_floats(be, h, ar, 0.01f, 39), b->ldb = dev_floats(be, h, ar, 0.01f, 40);
+        b->lu = dev_floats(be, h, nr, 0.1f, 41), b->ldu = dev_floats(be, h, nr, 0.0f, 42);
+    }
     free(h);
     size_t nt = N > 2 * (size_t)d->B ? N : 2 * (size_t)d->B; /* NER rows, or 2B QA rows */
     int *hi = xmalloc(nt * sizeof *hi);
@@ -250,8 +274,9 @@ static void free_bufs(Backend *be, Bufs *b) {
                    b->att, b->scratch, b->wte, b->wpe, b->wtt, b->dwte, b->dwpe, b->dwtt,
                    b->mean, b->rstd, b->lnw, b->lnb, b->dlnw, b->dlnb, b->logits, b->probs,
                    b->dlogits, b->losses, b->p, b->g, b->m, b->v, b->ids, b->tt, b->mask,
-                   b->targets};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) be->free(be, all[i]);
+                   b->targets, b->la, b->lb, b->lu, b->ldu, b->lda, b->ldb};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (all[i]) be->free(be, all[i]);
 }
 
 /* ---- running ----------------------------------------------------------------- */
@@ -289,8 +314,12 @@ static void run_op(Backend *be, const OpSpec *s, const Dims *d, Bufs *b) {
     case OP_adamw_update: be->adamw_update(be, b->p, b->g, b->m, b->v, s->n, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, 1); break;
     case OP_zero: case OP_copy: case OP_upload: case OP_download: case NUM_OPS:
         break; /* memory traffic, not kernels: not in build_specs */
-    case OP_lora_forward: case OP_lora_backward:
-        break; /* not in build_specs: the full fine-tuning step it models has no adapters */
+    case OP_lora_forward:
+        be->lora_forward(be, b->y, b->lu, b->x, b->la, b->lb, N, C, (int)s->n, s->OC, 2.0f);
+        break;
+    case OP_lora_backward:
+        be->lora_backward(be, b->dx, b->lda, b->ldb, b->ldu, b->dy, b->x, b->lu, b->la, b->lb, N, C, (int)s->n, s->OC, 2.0f);
+        break;
     }
 }
 

@@ -22,7 +22,7 @@
 typedef struct {
     Device device;
     const char *preset, *out;
-    int B, T, threads, repeats, tf32;
+    int B, T, threads, repeats, tf32, lora_rank;
     Precision precision;
 } BkOpts;
 
@@ -36,6 +36,7 @@ static const OptSpec BK_OPTS[] = {
     {OPT_INT(OS, "repeats", repeats, 1, 1000000, "timed calls per op, median reported (>= 10 advised)")},
     {OPT_ARG(OS, "out", out, "CSV path [runs/bench-kernels-<device>[-tf32].csv]")},
     {OPT_FLAG(OS, "tf32", tf32, "cuda: TF32 tensor-core matmuls (peak measured in TF32 too)")},
+    {OPT_INT(OS, "lora-rank", lora_rank, 1, CONFIG_MAX_LORA_RANK, "also time the LoRA adapters of rank r on every projection (mtl train --lora-rank)")},
     {OPT_ENUM(OS, "precision", precision, PRECISION_NAMES, "linear layers: bf16 = GEMM inputs rounded to bf16, fp32 accumulation (fp32 with a note where the device lacks bf16)")},
 };
 #undef OS
@@ -184,7 +185,7 @@ static int run_bench(const BkOpts *o, Backend *be, const ModelConfig *cfg) {
 }
 
 int cmd_bench_kernels(int argc, char **argv) {
-    BkOpts o = {DEVICE_CPU, "mini", NULL, 16, 128, 0, 15, 0, PREC_FP32};
+    BkOpts o = {DEVICE_CPU, "mini", NULL, 16, 128, 0, 15, 0, 0, PREC_FP32};
     int rc = opts_command(&BK_TABLE, &o, argc, argv, NULL);
     if (rc >= 0) return rc;
     char out_default[64];
@@ -196,6 +197,8 @@ int cmd_bench_kernels(int argc, char **argv) {
         fprintf(stderr, "mtl bench-kernels: %s\n", err.msg);
         return 2;
     }
+    if (o.lora_rank > 0) /* as mtl train --lora-rank r: alpha 16, every projection */
+        cfg.lora_rank = o.lora_rank, cfg.lora_alpha = 16.0f, cfg.lora_targets = LORA_ALL, cfg.frozen_encoder = 1;
     if (o.T > cfg.maxT) {
         fprintf(stderr, "mtl bench-kernels: --seq %d exceeds the %d positions of preset %s\n", o.T,
                 cfg.maxT, cfg.preset);
