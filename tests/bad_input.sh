@@ -116,6 +116,8 @@ NEW=$T/lo; check 2 "option --lora-targets: 'ffn' is listed twice" "$MTL" train "
 NEW=$T/lo; check 2 "lora-rank freezes the encoder: it does not combine with --shared-layers" "$MTL" train "${BASE[@]}" --out "$T/lo" --lora-rank 4 --shared-layers 1
 NEW=$T/lo; check 2 "freeze-encoder freezes the encoder: --loss-weighting gradnorm" "$MTL" train "${BASE[@]}" --out "$T/lo" --freeze-encoder --loss-weighting gradnorm --sampling joint
 check 1 "model config mismatch: frozen_encoder=0 in the checkpoint, 1 in this run" "$MTL" train "${BASE[@]}" --out "$RUN" --resume --lora-rank 4
+check 2 "frozen encoder and per-task top layers" "$MTL" model-info --preset minilm --lora-rank 8 --shared-layers 2
+check 2 "LoRA rank r=100 must be in \[1, 64\]" "$MTL" model-info --preset tiny --lora-rank 100
 # --seeds is an option: its errors are usage errors (2), found before any run starts
 NEW=$T/seeds; check 2 "given twice" "$MTL" train "${BASE[@]}" --out "$T/seeds" --seeds 1,1
 NEW=$T/seeds; check 2 "malformed" "$MTL" train "${BASE[@]}" --out "$T/seeds" --seeds 1,,2

@@ -13,6 +13,7 @@ typedef struct {
     int tasks; /* the heads: 1 << TASK_NER | 1 << TASK_QA */
     int B, T;
     int K; /* shared layers; -1 = all */
+    int freeze, lora_rank; /* a frozen encoder: heads only, or LoRA adapters of rank r */
 } MiOpts;
 
 #define OS MiOpts
@@ -22,12 +23,14 @@ static const OptSpec MI_OPTS[] = {
     {OPT_INT(OS, "batch", B, 1, 1000000, "sequences the activation memory is sized for")},
     {OPT_INT(OS, "seq", T, 1, 1000000, "tokens per sequence the activation memory is sized for")},
     {OPT_INT(OS, "shared-layers", K, 0, CONFIG_MAX_LAYERS, "layers both tasks share, at most L (the rest: one copy per task; default: all L)")},
+    {OPT_FLAG(OS, "freeze-encoder", freeze, "the heads-only baseline: gradients and AdamW state for the heads only")},
+    {OPT_INT(OS, "lora-rank", lora_rank, 1, CONFIG_MAX_LORA_RANK, "LoRA adapters of rank r per task on every projection of a frozen encoder")},
 };
 #undef OS
 
 static const OptTable MI_TABLE = {
     .cmd = "model-info",
-    .synopsis = "usage: mtl model-info [--preset tiny|mini|minilm|base] [--task ner|qa|mtl] [--batch B] [--seq T] [--shared-layers K]",
+    .synopsis = "usage: mtl model-info [--preset tiny|mini|minilm|base] [--task ner|qa|mtl] [--batch B] [--seq T] [--shared-layers K] [--freeze-encoder] [--lora-rank r]",
     .about = "Parameter counts per group and the memory of a training run, from the config alone.\n",
     .specs = MI_OPTS,
     .n = (int)(sizeof MI_OPTS / sizeof MI_OPTS[0]),
@@ -44,11 +47,18 @@ static void print_counts(const ModelConfig *c, const ModelCounts *k, const MiOpt
     if (c->heads & HEAD_QA) printf("  %-28s %14zu\n", "QA head", k->qa_head);
     int K = config_shared_layers(c);
     printf("  %-28s %14zu  (embeddings + %d layers)\n", "shared", k->shared, K);
+    char own[64] = "LoRA adapters + head";
+    if (c->lora_rank == 0) snprintf(own, sizeof own, "%d own layers + head", c->L - K);
     if (c->heads & HEAD_NER)
-        printf("  %-28s %14zu  (%d own layers + head)\n", "NER only", k->task_layers + k->ner_head, c->L - K);
+        printf("  %-28s %14zu  (%s)\n", "NER only", k->task_layers + k->lora + k->ner_head, own);
     if (c->heads & HEAD_QA)
-        printf("  %-28s %14zu  (%d own layers + head)\n", "QA only", k->task_layers + k->qa_head, c->L - K);
+        printf("  %-28s %14zu  (%s)\n", "QA only", k->task_layers + k->lora + k->qa_head, own);
+    if (c->lora_rank > 0)
+        printf("  %-28s %14zu  (rank %d on qkv, out, ffn of %d layers: %.2f%% of the encoder)\n",
+               "LoRA adapters per task", k->lora, c->lora_rank, c->L, 100.0 * (double)k->lora / (double)k->encoder);
     printf("  %-28s %14zu\n", "total", k->total);
+    if (c->frozen_encoder) printf("  %-28s %14zu  (frozen encoder: heads%s)\n", "trained", k->trainable,
+                                  c->lora_rank > 0 ? " + adapters" : " only");
     printf("memory (fp32):\n");
     printf("  %-28s %12.1f MB\n", "parameters", k->param_bytes / MB);
     printf("  %-28s %12.1f MB\n", "gradients", k->grad_bytes / MB);
@@ -60,7 +70,7 @@ static void print_counts(const ModelConfig *c, const ModelCounts *k, const MiOpt
 }
 
 int cmd_model_info(int argc, char **argv) {
-    MiOpts o = {"mini", ALL_TASKS, 16, 128, -1};
+    MiOpts o = {"mini", ALL_TASKS, 16, 128, -1, 0, 0};
     int rc = opts_command(&MI_TABLE, &o, argc, argv, NULL);
     if (rc >= 0) return rc;
     ModelConfig cfg;
@@ -76,6 +86,12 @@ int cmd_model_info(int argc, char **argv) {
         return 2;
     }
     cfg.task_layers = o.K >= 0 ? cfg.L - o.K : 0;
+    cfg.frozen_encoder = o.freeze || o.lora_rank > 0;
+    if (o.lora_rank > 0) cfg.lora_rank = o.lora_rank, cfg.lora_alpha = 16.0f, cfg.lora_targets = LORA_ALL;
+    if (config_validate(&cfg, &err)) {
+        fprintf(stderr, "mtl model-info: %s\n", err.msg);
+        return 2;
+    }
     if (o.T > cfg.maxT) {
         fprintf(stderr, "mtl model-info: --seq %d exceeds the %d positions of preset %s\n", o.T,
                 cfg.maxT, cfg.preset);
