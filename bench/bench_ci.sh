@@ -8,11 +8,11 @@
 #      within the tolerances stored there (see "why" in that file;
 #      bench/ci_check.py does this and the learning checks of 4 and 5);
 #   4. trains the multi-task run with GradNorm loss weighting (alpha 1.5) and
-#      checks that its weights moved and kept their sum; replays them with
-#      torch autograd (reference/gradnorm_check.py) when torch is installed;
-#      likewise uncertainty weighting and DWA (proportional sampling, so that
-#      tasks are absent from steps and periods), replayed with torch by
-#      reference/loss_weighting_check.py;
+#      checks that its weights moved and kept their sum; likewise uncertainty
+#      weighting and DWA (proportional sampling, so that tasks are absent from
+#      steps and periods); all three runs' weights are replayed with torch
+#      (autograd, torch.optim.Adam) by reference/loss_weighting_check.py when
+#      torch is installed;
 #   5. checks that every run learned (final loss below its first-step loss);
 #   6. renders the report (make reports) from each run alone and from all of them;
 #   7. when the pretrained weights are installed (make weights): a short
@@ -95,12 +95,11 @@ update=()
 "$PYTHON" bench/ci_check.py "$OUT" "$BASELINE" ${update[@]+"${update[@]}"} || fail=1
 
 if "$PYTHON" -c "import torch, numpy" 2>/dev/null; then
-  "$PYTHON" reference/gradnorm_check.py "$OUT/mtl-gradnorm" | sed 's/^/   /' || fail=1
-  for name in mtl-uncertainty mtl-dwa; do
+  for name in mtl-gradnorm mtl-uncertainty mtl-dwa; do
     "$PYTHON" reference/loss_weighting_check.py "$OUT/$name" | sed 's/^/   /' || fail=1
   done
 else
-  echo "   SKIP GradNorm, uncertainty and DWA torch replays (no torch here; reference/gradnorm_check.py, loss_weighting_check.py)"
+  echo "   SKIP GradNorm, uncertainty and DWA torch replays (no torch here; reference/loss_weighting_check.py)"
 fi
 
 # 6. the report (RESULTS.md tables + gnuplot dashboard) renders from these runs:

@@ -1,7 +1,7 @@
 /* GradNorm loss balancing (impl/train/gradnorm.h): the update rule on worked
  * examples, the weight floor and renormalisation, the checkpoint state, and
  * the per-task gradient norms measured inside one joint backward against
- * norms from two separate backward passes. (reference/gradnorm_check.py
+ * norms from two separate backward passes. (reference/loss_weighting_check.py
  * replays a run's gradnorm.csv with torch autograd and torch.optim.Adam.) */
 #include <math.h>
 #include <stdlib.h>

@@ -24,7 +24,7 @@ static const char LOG_HEADER[] = "step,task,loss_ner,loss_qa,lr,grad_norm,tokens
 static const char EVAL_HEADER[] = "step,split,task,n,loss,f1,em\n"; /* n: sentences / questions */
 /* w_*: the weights the step used; G, r, L_grad: gradnorm.h; m_*, v_*: the
  * weights' Adam moments after this step's update (so that each update can be
- * checked on its own: reference/gradnorm_check.py) */
+ * checked on its own: reference/loss_weighting_check.py) */
 static const char GN_HEADER[] = "step,w_ner,w_qa,G_ner,G_qa,r_ner,r_qa,L_grad,m_ner,m_qa,v_ner,v_qa\n";
 
 /* Keep the rows of an existing CSV whose first field (step) is <= upto, and
