@@ -12,7 +12,8 @@
  *   - dropout: values and masks bitwise equal to the CPU's;
  *   - sumsq: GPU vs CPU to 1e-12 (double sums of float squares), repeat bitwise;
  *   - the model on the GPU vs reference/debug_state_tiny.bin (PyTorch), and
- *     debug_state_split.bin (shared layers K = 1 of 2);
+ *     debug_state_split.bin (shared layers K = 1 of 2) and debug_state_lora.bin
+ *     (LoRA r = 4 on a frozen encoder: frozen tensors get no gradient);
  *   - 100 training steps CPU vs GPU from one seed (losses within 1e-3
  *     relative) and two GPU runs bitwise identical;
  *   - GradNorm's per-task gradient norms GPU vs CPU. */
@@ -221,6 +222,13 @@ static Model *model_from_state(const DebugState *ds, Backend *be, int *B, int *T
     cfg->heads = HEAD_NER | HEAD_QA;
     const DsTensor *k = debugstate_get(ds, "config.shared_layers"); /* absent: K = L */
     cfg->task_layers = k ? cfg->L - ((const int32_t *)k->data)[0] : 0;
+    const DsTensor *lo = debugstate_get(ds, "config.lora"), *la = debugstate_get(ds, "config.lora_alpha");
+    if (lo && la) { /* LoRA on a frozen encoder (reference/debug_state_lora.bin) */
+        cfg->lora_rank = ((const int32_t *)lo->data)[0];
+        cfg->lora_targets = ((const int32_t *)lo->data)[1];
+        cfg->lora_alpha = ((const float *)la->data)[0];
+        cfg->frozen_encoder = 1;
+    }
     cfg->ln_eps = ((const float *)hp->data)[0];
     cfg->p_drop = 0.0f;
     cfg->init_std = 0.02f;
@@ -282,7 +290,7 @@ static void test_model_debug_state(void) {
     CU_ASSERT_FATAL(model_forward(m, &qa, 0, 0, 0, 1, &l_qa, &err) == 0);
     model_get_logits(m, buf);
     CU_ASSERT(close_scaled("qa logits", buf, need(ds, "out.qa_logits")->data, BT * 2, 1e-4, 0));
-    if (cfg.task_layers > 0) { /* QA's own top layers: another encoder output */
+    if (cfg.task_layers > 0 || cfg.lora_rank > 0) { /* QA's own top layers or adapters: another encoder output */
         model_get_hidden(m, buf);
         CU_ASSERT(close_scaled("hidden (qa)", buf, need(ds, "out.hidden_qa")->data, BT * cfg.C, 1e-4, 0));
     }
@@ -300,6 +308,12 @@ static void test_model_debug_state(void) {
         const ParamInfo *pi = model_tensor(m, i);
         char name[64];
         snprintf(name, sizeof name, "grad.%s", pi->name);
+        if (!pi->trainable) { /* frozen: no gradient here, none in the file */
+            int zero = !debugstate_get(ds, name);
+            for (size_t j = 0; j < pi->numel; j++) zero &= grads[pi->offset + j] == 0.0f;
+            bad += !zero;
+            continue;
+        }
         const DsTensor *t = need(ds, name);
         /* gradients: 1e-3 of the tensor's largest entry + 1e-7 (fp32 backprop
          * through two layers, summation orders differ from PyTorch's) */
@@ -315,6 +329,13 @@ static void test_model_debug_state(void) {
 static void test_model_debug_state_training(void);
 static void test_model_split_state(void) {
     g_state = "reference/debug_state_split.bin";
+    test_model_debug_state();
+    test_model_debug_state_training();
+    g_state = "reference/debug_state_tiny.bin";
+}
+
+static void test_model_lora_state(void) {
+    g_state = "reference/debug_state_lora.bin";
     test_model_debug_state();
     test_model_debug_state_training();
     g_state = "reference/debug_state_tiny.bin";
@@ -527,6 +548,7 @@ int main(void) {
         {"GPU model vs PyTorch debug state: logits, losses, gradients", test_model_debug_state},
         {"GPU model: 10 AdamW steps vs PyTorch train.losses", test_model_debug_state_training},
         {"GPU model, shared layers K = 1 of 2: logits, hidden states, losses, gradients, 10 AdamW steps", test_model_split_state},
+        {"GPU model, LoRA r = 4 on a frozen encoder: logits, hidden states, losses, adapter gradients, 10 AdamW steps", test_model_lora_state},
         {"100 training steps CPU vs GPU (1e-3), two GPU runs bitwise", test_training_cpu_vs_gpu},
         {"GradNorm per-task gradient norms GPU vs CPU (1e-4), GPU repeat bitwise", test_gradnorm_norms},
         {NULL, NULL}};
