@@ -31,7 +31,9 @@
 #      --hf at the same shapes (PyTorch + transformers' BertModel, bf16 under
 #      torch.autocast: the peer comparison), both through
 #      bench/bench_step_cmp.sh -> runs/bench-step-cuda.jsonl
-#   7. mtl bench-kernels --device cpu -> runs/bench-kernels-cpu-gpuhost.csv
+#   7. bench/lora_step.sh on cuda: full fine-tuning, heads-only and LoRA r 8
+#      step times (minilm, B 16, T 128 / 384) -> runs/lora-step-cuda.jsonl
+#   8. mtl bench-kernels --device cpu -> runs/bench-kernels-cpu-gpuhost.csv
 # Output: $OUT/summary.txt (one line per step: status, seconds, log) and
 # $OUT/logs.tar.gz (every <step>.log and, at the end, runs/*.csv), refreshed
 # after every step so that a run cut short still returns its logs. (The device
@@ -141,12 +143,17 @@ step bench_step_cuda 330 env DEVICE=cuda PRESETS=base BATCH=32 SEQS="128 384" MA
   STEP_OUT=runs/bench-step-cuda.jsonl \
   bash bench/bench_step_cmp.sh
 
+# the frozen encoder on the GPU (#16): full vs heads-only vs LoRA r 8 step
+# times, minilm at make bench's NER and QA shapes -> runs/lora-step-cuda.jsonl
+step lora_step_cuda 90 env LORA_STEP_OUT=runs/lora-step-cuda.jsonl DEVICE=cuda RANKS=8 ROUNDS=1 \
+  BUILD="$BUILD" bash bench/lora_step.sh
+
 # CPU kernels last: the least informative here (other machines measure them)
 # (its own file name: copied back, it must not replace the dev box's CSV)
 step bench_kernels_cpu 60 "$MTL" bench-kernels --device cpu --repeats 10 \
   --out runs/bench-kernels-cpu-gpuhost.csv
 
 mkdir -p "$LOGS/runs"
-cp runs/bench-kernels-*.csv runs/bench-step-cuda.jsonl* "$LOGS/runs/" 2>/dev/null
+cp runs/bench-kernels-*.csv runs/bench-step-cuda.jsonl* runs/lora-step-cuda.jsonl "$LOGS/runs/" 2>/dev/null
 bundle
 echo "total $(elapsed)s of a ${BUDGET}s budget" | tee -a "$SUMMARY"

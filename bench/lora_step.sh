@@ -10,7 +10,7 @@
 # Environment (defaults in brackets):
 #   PRESET [minilm]  TASKS ["ner qa"] (the NER and QA shapes of make bench:
 #   B 16, T 128 and T 384)  RANKS ["4 8 16"]  THREADS [2]  ROUNDS [3]
-#   TIMED_STEPS, WARMUP_STEPS [5, 1]
+#   TIMED_STEPS, WARMUP_STEPS [5, 1]  DEVICE [cpu] (cuda: THREADS unused)
 #   LORA_STEP_OUT [bench/results/lora/step.jsonl] (replaced)   BUILD [build]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +24,7 @@ TIMED_STEPS=${TIMED_STEPS:-5}
 WARMUP_STEPS=${WARMUP_STEPS:-1}
 LORA_STEP_OUT=${LORA_STEP_OUT:-bench/results/lora/step.jsonl}
 BUILD=${BUILD:-build}
+DEVICE=${DEVICE:-cpu}
 MTL="$BUILD/mtl"
 [ -x "$MTL" ] || { echo "lora_step.sh: $MTL not built (make)" >&2; exit 2; }
 
@@ -43,7 +44,7 @@ for round in $(seq 1 "$ROUNDS"); do
       esac
       echo "== round $round: $task, $variant" >&2
       "$MTL" bench-step --preset "$PRESET" --task "$task" --batch 16 --seq "$(seq_of "$task")" \
-        --threads "$THREADS" --steps "$TIMED_STEPS" --warmup "$WARMUP_STEPS" "${extra[@]}" \
+        --device "$DEVICE" --threads "$THREADS" --steps "$TIMED_STEPS" --warmup "$WARMUP_STEPS" "${extra[@]}" \
         | grep '^{"impl"' \
         | python3 -c 'import json, sys
 for line in sys.stdin:
