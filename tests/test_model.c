@@ -685,7 +685,7 @@ static void check_slices(int task) {
                .labels = labels, .start = start, .end = end};
     Backend *be = backend_cpu(1);
     Err err;
-    Model *m = fd_model(be, B, T, 0);
+    Model *m = fd_model(be, B, T, &FD_CFG);
     size_t n = model_num_params(m);
     float *gw = xmalloc(n * sizeof *gw), *g0 = xmalloc(n * sizeof *g0), *g1 = xmalloc(n * sizeof *g1);
     double lw = loss_and_grads(m, &g, gw);
@@ -716,7 +716,7 @@ static void check_slices(int task) {
  * whole step, and the shards' squared norms add up to the whole norm. */
 static void test_adamw_ranges(void) {
     Backend *be = backend_cpu(1);
-    Model *a = fd_model(be, 2, 8, 0), *b = fd_model(be, 2, 8, 0);
+    Model *a = fd_model(be, 2, 8, &FD_CFG), *b = fd_model(be, 2, 8, &FD_CFG);
     size_t n = model_num_params(a), cut = model_tensor(a, 1)->offset + 7; /* inside emb.pos */
     float *g = xmalloc(n * sizeof *g), *pa = xmalloc(n * sizeof *pa), *pb = xmalloc(n * sizeof *pb);
     for (size_t i = 0; i < n; i++) g[i] = (float)rng_uniform(3, 0, 9, i) - 0.5f;
