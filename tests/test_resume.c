@@ -1231,13 +1231,17 @@ static int encoder_frozen(const char *run, uint64_t seed) {
     return ok && frozen > 0 && same == frozen && moved == trainable;
 }
 
-/* tiny with LoRA r 4 (and heads only): resume is bitwise, the checkpoint is
- * version 4, the encoder never moves, config.json / params.json say so. */
+/* tiny with LoRA r 4, heads only, and LoRA r 2 with uncertainty weighting:
+ * resume is bitwise, the checkpoint is version 4, the encoder never moves,
+ * config.json / params.json say so. */
 static void test_lora_resume(void) {
     Err err = {{0}};
     char args[1200];
-    static const char *const VARIANT[2][2] = {{"lo", "--lora-rank 4 --lora-alpha 8"}, {"fz", "--freeze-encoder"}};
-    for (int v = 0; v < 2; v++) {
+    static const char *const VARIANT[3][2] = {{"lo", "--lora-rank 4 --lora-alpha 8"},
+                                              {"fz", "--freeze-encoder"},
+                                              /* a learned weighting's state in a version-4 checkpoint */
+                                              {"lu", "--lora-rank 2 --loss-weighting uncertainty"}};
+    for (int v = 0; v < 3; v++) {
         char full[32], part[32];
         snprintf(full, sizeof full, "%s-full", VARIANT[v][0]);
         snprintf(part, sizeof part, "%s-int", VARIANT[v][0]);
