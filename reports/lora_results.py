@@ -107,6 +107,26 @@ def step_rows(path):
                   "÷ full", "gradients + AdamW (MiB)", "timed steps per round"], rows), cpu
 
 
+def step_note(path, rank=8, task="qa"):
+    """Where LoRA r `rank`'s step goes at `task`'s shape, from bench-step's per-op profile (the
+    median round): what the frozen weights save (matmul_backward) and what they cannot (attention,
+    which has no weights), and what the adapters add."""
+    st = step_times(path)
+    full = [r for (t, _, _, _, v), (_, r) in st.items() if t == task and v == 0]
+    lo = [r for (t, _, _, _, v), (_, r) in st.items() if t == task and v == rank]
+    if not full or not lo:
+        return ""
+    f, l = full[0]["op_ms_per_step"], lo[0]["op_ms_per_step"]
+    tot = sum(l.values())
+    attn = l.get("attention_forward", 0) + l.get("attention_backward", 0)
+    ad = l.get("lora_forward", 0) + l.get("lora_backward", 0)
+    return ("Where the time goes (LoRA r %d, %s shapes, per-op profile of one round): the frozen weights cut "
+            "matmul_backward from %.0f to %.0f ms per step (no weight gradients), but attention, which has no "
+            "weights, takes %.0f%% of the step either way, and the adapters' own ops add %.0f%%." % (
+                rank, task.upper(), f.get("matmul_backward", 0), l.get("matmul_backward", 0), 100 * attn / tot,
+                100 * ad / tot))
+
+
 def step_ratio(path, rank=8):
     """LoRA r `rank`'s step time over full fine-tuning's: (NER ratio, QA ratio), None where absent."""
     st = step_times(path)
@@ -142,7 +162,9 @@ def lora_claim_row(main, variants, same_seed_runs, group_tests, step_path):
         import significance as sg
         sig = {k: sg.verdict(t["boot"], t["welch"]) == "significant" for k, t in tests.items()}
         worse = [k for k in ("ner_test_f1", "qa_dev_f1") if sig.get(k) and tests[k]["boot"]["diff"] < 0]
-        verdict = ("**contradicted** for %s: significantly below full fine-tuning" % ", ".join(worse) if worse
+        names = {"ner_test_f1": "NER test F1", "qa_dev_f1": "QA dev F1"}
+        verdict = ("**contradicted** on %s: significantly below full fine-tuning" % ", ".join(names[k] for k in worse)
+                   if worse
                    else "**supported**: no significant loss against full fine-tuning" if share <= 0.02
                    else "**not significant**: no significant loss, but more than 2% of the encoder trained")
     else:

@@ -689,6 +689,9 @@ def section(args):
             L += ["", "Time per training step, full fine-tuning vs the frozen encoder (`bash bench/lora_step.sh`: "
                   "`mtl bench-step` on random data, each variant in turn in each round, %s; the runs' own s/step "
                   "above depend on what ran beside them):" % cpu, ""] + srows
+            note = lora_results.step_note(os.path.join(BENCH_RESULTS, "lora", "step.jsonl"))
+            if note:
+                L += ["", note]
     tests = claim_tests(groups)
     abl_tests = ablation_tests(args.runs, groups)
     if all(groups.get(t) for t in ("ner", "qa", "mtl")):
