@@ -87,10 +87,8 @@ static void table_add_lora(TableBuilder *tb, Model *m) {
     const ModelConfig *c = &m->cfg;
     static const char *const proj[LORA_NSLOTS] = {"attn.qkv", "attn.out", "ffn.up", "ffn.down"};
     const int in[LORA_NSLOTS] = {c->C, c->C, c->C, c->FFN}, out[LORA_NSLOTS] = {3 * c->C, c->C, c->FFN, c->C};
-    const int on[LORA_NSLOTS] = {c->lora_targets & LORA_QKV, c->lora_targets & LORA_OUT,
-                                 c->lora_targets & LORA_FFN, c->lora_targets & LORA_FFN};
     m->lora_nslots = 0;
-    for (int s = 0; s < LORA_NSLOTS; s++) m->lora_slot_rank[s] = on[s] ? m->lora_nslots++ : -1;
+    for (int s = 0; s < LORA_NSLOTS; s++) m->lora_slot_rank[s] = lora_slot_on(c, s) ? m->lora_nslots++ : -1;
     for (int task = 0; task < 2; task++) {
         m->lora_first[task] = -1;
         if (!(c->heads & (1 << task))) continue;
@@ -98,7 +96,7 @@ static void table_add_lora(TableBuilder *tb, Model *m) {
         tb->task = task;
         for (int l = 0; l < c->L; l++)
             for (int s = 0; s < LORA_NSLOTS; s++) {
-                if (!on[s]) continue;
+                if (m->lora_slot_rank[s] < 0) continue;
                 char name[40];
                 snprintf(name, sizeof name, "lora.%s.layer%d.%s.a", task_name(task), l, proj[s]);
                 table_add(tb, name, c->lora_rank, in[s], INIT_LORA_A);

@@ -32,6 +32,11 @@ enum { INIT_NORMAL, INIT_ZERO, INIT_ONE, INIT_LORA_A };
 /* The linear layers of an encoder layer a LoRA adapter can sit on, in table
  * order (one task's adapters of layer l: a then b of each enabled slot). */
 enum { LORA_SLOT_QKV, LORA_SLOT_OUT, LORA_SLOT_UP, LORA_SLOT_DOWN, LORA_NSLOTS };
+/* Does cfg put an adapter on `slot` (LORA_FFN covers both FFN projections)? */
+static inline int lora_slot_on(const ModelConfig *c, int slot) {
+    static const int target_of[LORA_NSLOTS] = {LORA_QKV, LORA_OUT, LORA_FFN, LORA_FFN};
+    return c->lora_rank > 0 && (c->lora_targets & target_of[slot]) != 0;
+}
 
 /* Activations of one encoder layer (prefix of each slot used for B*T rows). */
 typedef struct {

@@ -32,10 +32,8 @@ static void layout_layer(LayerActs *la, float *base, size_t *cur, const ModelCon
     la->ln2 = take(base, cur, N * C);
     la->ln2_mean = take(base, cur, N);
     la->ln2_rstd = take(base, cur, N);
-    const int on[LORA_NSLOTS] = {c->lora_targets & LORA_QKV, c->lora_targets & LORA_OUT,
-                                 c->lora_targets & LORA_FFN, c->lora_targets & LORA_FFN};
     for (int s = 0; s < LORA_NSLOTS; s++)
-        la->lora_u[s] = c->lora_rank > 0 && on[s] ? take(base, cur, N * (size_t)c->lora_rank) : NULL;
+        la->lora_u[s] = lora_slot_on(c, s) ? take(base, cur, N * (size_t)c->lora_rank) : NULL;
 }
 
 size_t model_layout_acts(Acts *a, float *base, const ModelConfig *c, int maxB, int maxT, int inference) {
