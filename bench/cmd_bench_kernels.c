@@ -197,8 +197,7 @@ int cmd_bench_kernels(int argc, char **argv) {
         fprintf(stderr, "mtl bench-kernels: %s\n", err.msg);
         return 2;
     }
-    if (o.lora_rank > 0) /* as mtl train --lora-rank r: alpha 16, every projection */
-        cfg.lora_rank = o.lora_rank, cfg.lora_alpha = 16.0f, cfg.lora_targets = LORA_ALL, cfg.frozen_encoder = 1;
+    if (o.lora_rank > 0) config_set_lora(&cfg, o.lora_rank); /* as mtl train --lora-rank r */
     if (o.T > cfg.maxT) {
         fprintf(stderr, "mtl bench-kernels: --seq %d exceeds the %d positions of preset %s\n", o.T,
                 cfg.maxT, cfg.preset);

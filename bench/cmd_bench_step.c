@@ -181,7 +181,7 @@ static int bench_setup(Bench *s, Err *err) {
         if (s->o.tasks & 1 << k) s->tasks[s->ntasks++] = k;
     c->heads = s->o.tasks; /* HEAD_* = 1 << TASK_* */
     c->frozen_encoder = s->o.freeze || s->o.lora_rank > 0;
-    if (s->o.lora_rank > 0) c->lora_rank = s->o.lora_rank, c->lora_alpha = 16.0f, c->lora_targets = LORA_ALL;
+    if (s->o.lora_rank > 0) config_set_lora(c, s->o.lora_rank);
     if (s->o.T > c->maxT) return err_set(err, "--seq %d exceeds the %d positions of preset %s", s->o.T, c->maxT, c->preset);
     char why[512] = "";
     s->inner = backend_open(s->o.device, s->o.threads, s->o.tf32, s->o.precision, why, sizeof why);

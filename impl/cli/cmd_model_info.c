@@ -87,7 +87,7 @@ int cmd_model_info(int argc, char **argv) {
     }
     cfg.task_layers = o.K >= 0 ? cfg.L - o.K : 0;
     cfg.frozen_encoder = o.freeze || o.lora_rank > 0;
-    if (o.lora_rank > 0) cfg.lora_rank = o.lora_rank, cfg.lora_alpha = 16.0f, cfg.lora_targets = LORA_ALL;
+    if (o.lora_rank > 0) config_set_lora(&cfg, o.lora_rank);
     if (config_validate(&cfg, &err)) {
         fprintf(stderr, "mtl model-info: %s\n", err.msg);
         return 2;

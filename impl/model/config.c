@@ -96,6 +96,13 @@ int config_lora_targets_parse(const char *s, int *mask, Err *err) {
     }
 }
 
+void config_set_lora(ModelConfig *c, int r) {
+    c->frozen_encoder = 1;
+    c->lora_rank = r;
+    c->lora_alpha = CONFIG_LORA_ALPHA_DEFAULT;
+    c->lora_targets = LORA_ALL;
+}
+
 void config_lora_targets_name(int mask, char *buf, size_t n) {
     size_t k = 0;
     if (n) buf[0] = '\0';

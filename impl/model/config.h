@@ -79,6 +79,13 @@ int config_shared_layers(const ModelConfig *cfg);
 /* The number of parameters cfg describes (both heads when heads has them). */
 unsigned long long config_param_count(const ModelConfig *cfg);
 
+/* LoRA's default alpha (peft users' usual; with r = 8 a scale of 2). */
+#define CONFIG_LORA_ALPHA_DEFAULT 16.0f
+/* cfg with the frozen encoder and rank-r adapters on every projection, alpha
+ * CONFIG_LORA_ALPHA_DEFAULT (what model-info, bench-step and bench-kernels
+ * mean by --lora-rank r). */
+void config_set_lora(ModelConfig *cfg, int r);
+
 /* "qkv,out,ffn" (any non-empty comma list of those, each once) -> *mask of
  * LORA_*; -1 with err naming the bad word and the accepted ones. */
 int config_lora_targets_parse(const char *s, int *mask, Err *err);

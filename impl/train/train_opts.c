@@ -126,7 +126,7 @@ void train_options_default(TrainOptions *o) {
     snprintf(o->out, sizeof o->out, "runs/train");
     o->seed = 1;
     o->shared_layers = -1; /* all */
-    o->lora_alpha = 16.0f;  /* peft users' usual alpha; with r = 8 a scale of 2 */
+    o->lora_alpha = CONFIG_LORA_ALPHA_DEFAULT;
     snprintf(o->lora_targets, sizeof o->lora_targets, "qkv,out,ffn");
     o->adamw = adamw_defaults();
     o->dropout = 0.1f;
