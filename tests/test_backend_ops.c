@@ -384,6 +384,11 @@ static const OpCase CASES[] = {
     {"attention", run_attention, {4, 64, 64, 4}, 0.1f, 0, 0},
     {"attention", run_attention, {1, 1, 8, 2}, 0.0f, 0, 0},
     {"attention", run_attention, {3, 13, 36, 4}, 0.2f, 4 * 13 * 13 + 1, 0}, /* a slice's RNG offset */
+    /* head sizes of the CPU kernel's vector paths: hs 32 (MiniLM: 2 vectors), 48 (2 + 1),
+     * 64 (2 + 2), with T not a multiple of 16 and more than 8 rows (full row blocks + a tail) */
+    {"attention", run_attention, {5, 45, 96, 3}, 0.1f, 0, 0},
+    {"attention", run_attention, {5, 21, 96, 2}, 0.0f, 0, 0},
+    {"attention", run_attention, {5, 40, 128, 2}, 0.3f, 0, 0},
     {"gelu", run_gelu, {1}, 0, 0, 0},
     {"gelu", run_gelu, {20011}, 0, 0, 0},
     {"residual", run_residual, {7}, 0, 0, 0},

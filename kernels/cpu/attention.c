@@ -1,30 +1,204 @@
 /* attention.c — multi-head self-attention with a key padding mask and
- * attention dropout, forward and backward (semantics in backend.h).
+ * attention dropout, forward and backward (semantics in ops.h).
  *
- * Work is split over the B*NH (batch, head) pairs; each pair runs its GEMMs as
- * single-threaded sgemm calls straight on the strided q, k, v columns of qkv
- * (leading dimension 3C), so nothing is permuted. (Measured on the 2-core dev
- * box, mini shapes B=16 T=128 C=256 NH=4, forward GEMMs only: OpenMP over the
- * pairs 1.9 ms, a serial loop letting OpenBLAS use 2 threads 2.9 ms.) Keys after the last real
- * token of a sequence (the padded tail) are skipped in every GEMM: their
- * probabilities are exactly 0, so the sums are unchanged, and short sentences
- * in a long batch cost proportionally less. */
+ * Work is split over the B*NH (batch, head) pairs, one OpenMP thread each.
+ * A head's five products are GEMMs with one side hs (32 in MiniLM): too thin
+ * for BLAS, whose packing of the T x T operand costs as much as its
+ * arithmetic at that shape (perf, minilm T 384: OpenBLAS's copy and beta
+ * routines took as long as its sgemm kernel). Two register-blocked kernels do
+ * them on operands packed once per head into zero-padded, contiguous tiles
+ * (hs rounded up to hsp, a multiple of 16 lanes):
+ *   rows_times_cols  C[i][j] = alpha sum_d A[i][d] Bt[d][j]      S = q k^T, dP' = dO v^T
+ *   coef_times_rows  Y[r][:] = sum_k W(r, k) X[k][:], W(r, k) = w[r rs + k ks]
+ *                    out = P' v and dq = dS k (W a row-major matrix), and
+ *                    dv = P'^T dO and dk = dS^T q (W read transposed)
+ * Both keep an 8-row x 32-column block of the result in 16 vector
+ * accumulators. Every output element is one sum in a fixed order (d or k
+ * ascending), so the result does not depend on the thread count. Keys after
+ * the last real token of a sequence (the padded tail) are skipped: their
+ * probabilities are exactly 0. Softmax and dropout run on 8 rows of S at a
+ * time while they are in L1; P' = keep ? P / (1-p) : 0 is computed as
+ * P * (1 / (1-p)) (torch's dropout does the same). dv and dk are computed
+ * transposed (dv^T = dO^T P', dk^T = q^T dS), so that both kernels stream the
+ * T x T operand row by row. Against the per-head sgemm version this replaced
+ * (one thread of the 2-core Xeon, minilm B 16 T 384, interleaved): forward
+ * 1.3x and backward 1.2x with dropout 0.1, both 1.2x without; the rest of a
+ * head's time is softmax, the RNG and dropout, not the products. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "cpu_internal.h"
 #include "cpu_math.h"
 #include "util.h"
 
+enum { AT_ROWS = 8, AT_VEC = CPU_LANES };
+
 typedef struct {
     int B, T, C, NH, hs;
-    float p;              /* dropout probability */
+    int hsp, Tp;          /* hs and T rounded up to a multiple of AT_VEC */
+    float p, rq;          /* dropout probability, 1 / (1-p) */
     uint64_t seed;
     uint32_t step, stream;
-    uint64_t first;       /* element index of P'[0,0,0,0] (backend.h) */
+    uint64_t first;       /* element index of P'[0,0,0,0] (ops.h) */
 } AttnShape;
+
+/* One thread's tiles, sized for any head of the call. */
+typedef struct {
+    float *kt, *vp;       /* forward: k^T [hs][Tp], v [Tp][hsp]; backward: v^T, k */
+    float *qt, *dot;      /* backward: q^T, dO^T [hs][T] */
+    float *s;             /* forward: AT_ROWS rows of S [AT_ROWS][Tp] */
+    float *pd, *ds;       /* P' [T][Tp]; backward dP', then dS [T][Tp] */
+    float *y;             /* a product's result ([Tp][hsp] or [hs][Tp]) before it goes to its strided home */
+    uint8_t *keep;        /* keep decisions [T][T] */
+} HeadBufs;
+
+static int round_up(int n, int m) { return (n + m - 1) / m * m; }
+
+static AttnShape attn_shape(int B, int T, int C, int NH, float p, uint64_t seed, uint32_t step,
+                            uint32_t stream, uint64_t first) {
+    AttnShape a = {B, T, C, NH, C / NH, round_up(C / NH, AT_VEC), round_up(T, AT_VEC),
+                   p, p > 0.0f ? 1.0f / (1.0f - p) : 1.0f, seed, step, stream, first};
+    return a;
+}
+
+static HeadBufs head_bufs(const AttnShape *a) {
+    size_t T = (size_t)a->T, Tp = (size_t)a->Tp, hsp = (size_t)a->hsp;
+    HeadBufs w;
+    w.kt = xmalloc(hsp * Tp * sizeof(float));
+    w.vp = xmalloc(Tp * hsp * sizeof(float));
+    w.qt = xmalloc(hsp * T * sizeof(float));
+    w.dot = xmalloc(hsp * T * sizeof(float));
+    w.s = xmalloc(AT_ROWS * Tp * sizeof(float));
+    w.pd = xmalloc(T * Tp * sizeof(float));
+    w.ds = xmalloc(T * Tp * sizeof(float));
+    w.y = xmalloc(Tp * hsp * sizeof(float));
+    w.keep = xmalloc(T * T);
+    return w;
+}
+
+static void head_bufs_free(HeadBufs *w) {
+    free(w->kt); free(w->vp); free(w->qt); free(w->dot);
+    free(w->s); free(w->pd); free(w->ds); free(w->y); free(w->keep);
+}
+
+/* ---- the two product kernels ---------------------------------------------- */
+
+static inline cpu_vf vsplat(float s) { return s - (cpu_vf){0}; } /* (s - 0 == s, also for -0) */
+
+static inline void vstore(float *p, cpu_vf v) { memcpy(p, &v, sizeof v); }
+
+/* a * b + c, one rounding where the ISA has the instruction */
+static inline cpu_vf vfma(cpu_vf a, cpu_vf b, cpu_vf c) {
+#if defined(__AVX512F__)
+    return (cpu_vf)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
+#else
+    return a * b + c;
+#endif
+}
+
+/* c[r][j] = alpha sum_{d<K} a[r][d] bt[d][j] for r < R, j in [j0, j0 + 16 NV),
+ * R and NV compile-time constants at each (inlined) call. */
+static inline __attribute__((always_inline)) void
+rtc_block(float *c, int ldc, const float *a, int lda, const float *bt, int ldb, int j0, int K,
+          float alpha, const int R, const int NV) {
+    cpu_vf acc[AT_ROWS][2] = {{{0}}};
+    for (int d = 0; d < K; d++) {
+        const float *b = bt + (size_t)d * ldb + j0;
+        cpu_vf b0 = cpu_vload(b), b1 = NV > 1 ? cpu_vload(b + AT_VEC) : b0;
+        for (int r = 0; r < R; r++) {
+            cpu_vf s = vsplat(a[(size_t)r * lda + d]);
+            acc[r][0] = vfma(s, b0, acc[r][0]);
+            if (NV > 1) acc[r][1] = vfma(s, b1, acc[r][1]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++) vstore(c + (size_t)r * ldc + j0 + v * AT_VEC, alpha * acc[r][v]);
+}
+
+static inline __attribute__((always_inline)) void
+rtc_rows(float *c, int ldc, const float *a, int lda, const float *bt, int ldb, int n, int K,
+         float alpha, const int R) {
+    int j = 0;
+    for (; j + 2 * AT_VEC <= n; j += 2 * AT_VEC) rtc_block(c, ldc, a, lda, bt, ldb, j, K, alpha, R, 2);
+    if (j < n) rtc_block(c, ldc, a, lda, bt, ldb, j, K, alpha, R, 1);
+}
+
+/* C = alpha A Bt: c [M][ldc] for columns j < n (n a multiple of 16), a [M][lda]
+ * with K columns, bt [K][ldb]. */
+static void rows_times_cols(float *c, int ldc, const float *a, int lda, int M, const float *bt,
+                            int ldb, int n, int K, float alpha) {
+    int i = 0;
+    for (; i + AT_ROWS <= M; i += AT_ROWS)
+        rtc_rows(c + (size_t)i * ldc, ldc, a + (size_t)i * lda, lda, bt, ldb, n, K, alpha, AT_ROWS);
+    for (; i < M; i++) rtc_rows(c + (size_t)i * ldc, ldc, a + (size_t)i * lda, lda, bt, ldb, n, K, alpha, 1);
+}
+
+/* y[r][c] = sum_{k<n} w[r rs + k ks] x[k][c] for r < R, c in [c0, c0 + 16 NV). */
+static inline __attribute__((always_inline)) void
+ctr_block(float *y, int ldy, const float *w, size_t rs, size_t ks, const float *x, int ldx, int n,
+          int c0, const int R, const int NV) {
+    cpu_vf acc[AT_ROWS][2] = {{{0}}};
+    for (int k = 0; k < n; k++) {
+        const float *xk = x + (size_t)k * ldx + c0, *wk = w + (size_t)k * ks;
+        cpu_vf x0 = cpu_vload(xk), x1 = NV > 1 ? cpu_vload(xk + AT_VEC) : x0;
+        for (int r = 0; r < R; r++) {
+            cpu_vf s = vsplat(wk[(size_t)r * rs]);
+            acc[r][0] = vfma(s, x0, acc[r][0]);
+            if (NV > 1) acc[r][1] = vfma(s, x1, acc[r][1]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++) vstore(y + (size_t)r * ldy + c0 + v * AT_VEC, acc[r][v]);
+}
+
+static inline __attribute__((always_inline)) void
+ctr_rows(float *y, int ldy, const float *w, size_t rs, size_t ks, const float *x, int ldx, int n,
+         int cols, const int R) {
+    int c = 0;
+    for (; c + 2 * AT_VEC <= cols; c += 2 * AT_VEC) ctr_block(y, ldy, w, rs, ks, x, ldx, n, c, R, 2);
+    if (c < cols) ctr_block(y, ldy, w, rs, ks, x, ldx, n, c, R, 1);
+}
+
+/* Y = W X: y [M][ldy] for columns < cols (a multiple of 16), W(r, k) =
+ * w[r rs + k ks] for r < M, k < n, x [n][ldx]. */
+static void coef_times_rows(float *y, int ldy, const float *w, size_t rs, size_t ks, int M,
+                            const float *x, int ldx, int n, int cols) {
+    int r = 0;
+    for (; r + AT_ROWS <= M; r += AT_ROWS)
+        ctr_rows(y + (size_t)r * ldy, ldy, w + r * rs, rs, ks, x, ldx, n, cols, AT_ROWS);
+    for (; r < M; r++) ctr_rows(y + (size_t)r * ldy, ldy, w + r * rs, rs, ks, x, ldx, n, cols, 1);
+}
+
+/* ---- packing --------------------------------------------------------------- */
+
+/* dst [rows_p][hsp] = src rows < rows ([rows][ld], hs columns), zeros elsewhere */
+static void pack_rows(float *dst, int rows_p, int hsp, const float *src, int ld, int rows, int hs) {
+    for (int r = 0; r < rows_p; r++) {
+        float *d = dst + (size_t)r * hsp;
+        int n = r < rows ? hs : 0;
+        if (n) memcpy(d, src + (size_t)r * ld, (size_t)hs * sizeof *d);
+        memset(d + n, 0, (size_t)(hsp - n) * sizeof *d);
+    }
+}
+
+/* dst [hs][cols_p] = the transpose of src rows < rows, zeros for columns >= rows
+ * (row by row: contiguous reads, hs sequential store streams) */
+static void pack_transposed(float *dst, int cols_p, const float *src, int ld, int rows, int hs) {
+    for (int j = 0; j < rows; j++) {
+        const float *s = src + (size_t)j * ld;
+        for (int d = 0; d < hs; d++) dst[(size_t)d * cols_p + j] = s[d];
+    }
+    for (int d = 0; d < hs; d++)
+        memset(dst + (size_t)d * cols_p + rows, 0, (size_t)(cols_p - rows) * sizeof *dst);
+}
+
+/* ---- softmax and dropout rows ---------------------------------------------- */
 
 /* Keys j >= span(mask) are padding: 1 + the last index with mask 1 (0 if none). */
 static int key_span(const int *mask, int T) {
@@ -50,104 +224,120 @@ static float masked_max(const float *s, const int *mask, int L) {
     return mx;
 }
 
-/* Row i of the softmax over the first L keys, in place; keys with mask 0 and
- * all keys >= L get probability exactly 0. A row with no real key is all 0.
- *   P_j = exp(S_j - max) / sum_k exp(S_k - max), max and sum over real keys. */
-static void masked_softmax_row(float *s, const int *mask, int L, int T) {
-    float mx = masked_max(s, mask, L); /* L > 0 implies a real key (mask[L-1] == 1) */
-    for (int j = 0; j < L; j++) s[j] = mask[j] ? cpu_expf(s[j] - mx) : 0.0f;
-    if (L > 0) {
-        float inv = 1.0f / cpu_sum(s, L);
-        for (int j = 0; j < L; j++) s[j] *= inv;
-    }
-    if (L < T) memset(s + L, 0, (size_t)(T - L) * sizeof *s);
+/* One row of P = softmax over the first L keys of the scores s, into P[0, T):
+ * keys with mask 0 and all keys >= L get probability exactly 0.
+ *   P_j = exp(s_j - max) / sum_k exp(s_k - max), max and sum over real keys.
+ * L > 0 implies a real key (mask[L-1] == 1). */
+static void softmax_row(float *P, const float *s, const int *mask, int L, int T) {
+    float mx = masked_max(s, mask, L);
+    for (int j = 0; j < L; j++) P[j] = mask[j] ? cpu_expf(s[j] - mx) : 0.0f;
+    float inv = 1.0f / cpu_sum(P, L);
+    for (int j = 0; j < L; j++) P[j] *= inv;
+    memset(P + L, 0, (size_t)(T - L) * sizeof *P);
 }
 
-/* Rows of P' = dropout(P) for keys < L: dst = keep ? src / (1-p) : 0, with
- * the element index ((b*NH + h)*T + i)*T + j. The keep bytes of row i are
- * left in keep[i*T .. i*T+L) (a T*T tile) for the backward's second use.
- * They are drawn for the whole tile in one call (the padded keys j >= L too,
- * unused): row by row, every row start that is not a multiple of the RNG's
- * group cost a partly wasted group at each end (T = 217: 27% more Philox). */
-static void dropout_rows(float *dst, const float *src, uint8_t *keep, const AttnShape *a, int bh,
-                         int L) {
-    int T = a->T;
-    float q = 1.0f - a->p;
-    cpu_rng_keep(keep, a->seed, a->step, a->stream, a->first + (uint64_t)bh * T * T, (size_t)(T - 1) * T + L, a->p);
-    for (int i = 0; i < T; i++) {
-        const uint8_t *k = keep + (size_t)i * T;
-        const float *s = src + (size_t)i * T;
-        float *d = dst + (size_t)i * T;
-        for (int j = 0; j < L; j++) d[j] = k[j] ? s[j] / q : 0.0f;
+/* d[j] = keep[j] ? s[j] / (1-p) : 0 for j < L (as s[j] * rq) */
+static void dropout_row(float *d, const float *s, const uint8_t *keep, int L, float rq) {
+    for (int j = 0; j < L; j++) d[j] = keep[j] ? s[j] * rq : 0.0f;
+}
+
+/* The keep decisions of head bh, rows of T bytes; element index
+ * first + (bh*T + i)*T + j. Drawn for the whole tile in one call (keys j >= L
+ * of all but the last row too, unused): row by row, every row start that is not
+ * a multiple of the RNG's group cost a partly wasted group at each end. */
+static void draw_keep(uint8_t *keep, const AttnShape *a, int bh, int L) {
+    size_t T = (size_t)a->T;
+    cpu_rng_keep(keep, a->seed, a->step, a->stream, a->first + (uint64_t)bh * T * T, (T - 1) * T + L, a->p);
+}
+
+/* dst[j][c] += scale yt[c][j] for j < rows, c < hs (dst strided by ld) */
+static void add_transposed(float *dst, int ld, const float *yt, int ldy, int rows, int hs, float scale) {
+    for (int j = 0; j < rows; j++) {
+        float *d = dst + (size_t)j * ld;
+        for (int c = 0; c < hs; c++) d[c] += scale * yt[(size_t)c * ldy + j];
     }
 }
 
-static void attention_forward_head(float *out, float *att, float *pdrop, uint8_t *keep,
-                                   const float *qkv, const int *mask, const AttnShape *a, int bh) {
-    int T = a->T, C = a->C, hs = a->hs, b = bh / a->NH, h = bh % a->NH;
+/* dst[i][c] (+)= scale y[i][c] for i < rows, c < hs (dst strided by ld) */
+static void store_rows(float *dst, int ld, const float *y, int ldy, int rows, int hs, float scale, int add) {
+    for (int i = 0; i < rows; i++) {
+        float *d = dst + (size_t)i * ld;
+        const float *s = y + (size_t)i * ldy;
+        if (add)
+            for (int c = 0; c < hs; c++) d[c] += scale * s[c];
+        else
+            for (int c = 0; c < hs; c++) d[c] = scale * s[c];
+    }
+}
+
+/* ---- forward ----------------------------------------------------------------- */
+
+static void attention_forward_head(float *out, float *att, const float *qkv, const int *mask,
+                                   const AttnShape *a, int bh, HeadBufs *w) {
+    int T = a->T, C = a->C, hs = a->hs, hsp = a->hsp, b = bh / a->NH, h = bh % a->NH;
     int ld = 3 * C;
     const float *q = qkv + (size_t)b * T * ld + (size_t)h * hs, *k = q + C, *v = q + 2 * C;
     const int *m = mask + (size_t)b * T;
-    float *S = att + (size_t)bh * T * T;
+    float *P = att + (size_t)bh * T * T;
     float *o = out + (size_t)b * T * C + (size_t)h * hs;
-    int L = key_span(m, T);
-    /* S = q k^T / sqrt(hs) on the first L keys */
-    cpu_sgemm_serial(0, 1, T, L, hs, 1.0f / sqrtf((float)hs), q, ld, k, ld, 0.0f, S, T);
-    for (int i = 0; i < T; i++) masked_softmax_row(S + (size_t)i * T, m, L, T);
-    const float *P = S;
-    if (a->p > 0.0f && L > 0) {
-        float *Pd = pdrop + (size_t)bh * T * T;
-        dropout_rows(Pd, S, keep, a, bh, L);
-        P = Pd;
-    }
-    if (L == 0) { /* no real key: the output is 0 */
+    int L = key_span(m, T), Lp = round_up(L, AT_VEC);
+    if (L == 0) { /* no real key: P and the output are 0 */
+        memset(P, 0, (size_t)T * T * sizeof *P);
         for (int i = 0; i < T; i++) memset(o + (size_t)i * C, 0, (size_t)hs * sizeof *o);
         return;
     }
-    cpu_sgemm_serial(0, 0, T, hs, L, 1.0f, P, T, v, ld, 0.0f, o, C); /* out = P' v */
+    pack_transposed(w->kt, Lp, k, ld, L, hs);
+    pack_rows(w->vp, L, hsp, v, ld, L, hs);
+    if (a->p > 0.0f) draw_keep(w->keep, a, bh, L);
+    for (int i0 = 0; i0 < T; i0 += AT_ROWS) { /* S = q k^T / sqrt(hs), P, P' for 8 rows */
+        int R = T - i0 < AT_ROWS ? T - i0 : AT_ROWS;
+        rows_times_cols(w->s, Lp, q + (size_t)i0 * ld, ld, R, w->kt, Lp, Lp, hs, 1.0f / sqrtf((float)hs));
+        for (int r = 0; r < R; r++) {
+            size_t i = (size_t)(i0 + r);
+            softmax_row(P + i * T, w->s + (size_t)r * Lp, m, L, T);
+            if (a->p > 0.0f) dropout_row(w->pd + i * Lp, P + i * T, w->keep + i * T, L, a->rq);
+        }
+    }
+    const float *Pd = a->p > 0.0f ? w->pd : P;
+    size_t ldp = a->p > 0.0f ? (size_t)Lp : (size_t)T;
+    coef_times_rows(w->y, hsp, Pd, ldp, 1, T, w->vp, hsp, L, hsp); /* out = P' v */
+    store_rows(o, C, w->y, hsp, T, hs, 1.0f, 0);
 }
 
 void cpu_attention_forward(Backend *be, float *out, float *att, float *scratch, const float *qkv,
                            const int *mask, int B, int T, int C, int NH, float p_drop,
                            uint64_t seed, uint32_t step, uint32_t stream, uint64_t first) {
-    AttnShape a = {B, T, C, NH, C / NH, p_drop, seed, step, stream, first};
+    (void)scratch; /* each thread keeps its own tiles */
+    AttnShape a = attn_shape(B, T, C, NH, p_drop, seed, step, stream, first);
     int nth = cpu_threads(be);
-    cpu_blas_single_thread();
 #pragma omp parallel num_threads(nth)
     {
-        uint8_t *keep = xmalloc((size_t)T * T); /* this thread's keep tile */
+        HeadBufs w = head_bufs(&a);
 #pragma omp for schedule(static)
-        for (int bh = 0; bh < B * NH; bh++)
-            attention_forward_head(out, att, scratch, keep, qkv, mask, &a, bh);
-        free(keep);
+        for (int bh = 0; bh < B * NH; bh++) attention_forward_head(out, att, qkv, mask, &a, bh, &w);
+        head_bufs_free(&w);
     }
 }
 
-/* dS = P * (dP - rowsum(P * dP)) in place on the first L columns, where
- * dP = dP' * keep / (1-p) (just dP' without dropout); `keep` is the T*T tile
- * that dropout_rows() filled for this (b, h). */
-static void softmax_backward_rows(float *dS, const float *P, const uint8_t *keep,
-                                  const AttnShape *a, int L) {
-    int T = a->T;
-    float q = 1.0f - a->p;
-    for (int i = 0; i < T; i++) {
-        float *d = dS + (size_t)i * T;
-        const float *p = P + (size_t)i * T;
-        if (a->p > 0.0f) {
-            const uint8_t *k = keep + (size_t)i * T;
-            for (int j = 0; j < L; j++) d[j] = k[j] ? d[j] / q : 0.0f;
-        }
-        float rowdot = cpu_dot(p, d, L);
-        for (int j = 0; j < L; j++) d[j] = p[j] * (d[j] - rowdot);
-    }
+/* ---- backward ---------------------------------------------------------------- */
+
+/* Row i of dS from dP' in place, for the first L keys (0 for keys L..Lp):
+ *   dP = dP' * keep / (1-p) (dP' itself without dropout),
+ *   dS_j = P_j (dP_j - sum_k P_k dP_k). */
+static void softmax_backward_row(float *d, const float *P, const uint8_t *keep, const AttnShape *a,
+                                 int L, int Lp) {
+    if (a->p > 0.0f) dropout_row(d, d, keep, L, a->rq);
+    float rowdot = cpu_dot(P, d, L);
+    for (int j = 0; j < L; j++) d[j] = P[j] * (d[j] - rowdot);
+    memset(d + L, 0, (size_t)(Lp - L) * sizeof *d);
 }
 
-static void attention_backward_head(float *dqkv, float *buf, uint8_t *keep, const float *dout,
-                                    const float *qkv, const float *att, const int *mask,
-                                    const AttnShape *a, int bh) {
-    int T = a->T, C = a->C, hs = a->hs, b = bh / a->NH, h = bh % a->NH;
+static void attention_backward_head(float *dqkv, const float *dout, const float *qkv,
+                                    const float *att, const int *mask, const AttnShape *a, int bh,
+                                    HeadBufs *w) {
+    int T = a->T, C = a->C, hs = a->hs, hsp = a->hsp, b = bh / a->NH, h = bh % a->NH;
     int ld = 3 * C;
-    int L = key_span(mask + (size_t)b * T, T);
+    int L = key_span(mask + (size_t)b * T, T), Lp = round_up(L, AT_VEC);
     if (L == 0) return; /* all probabilities 0: no gradient */
     size_t off = (size_t)b * T * ld + (size_t)h * hs;
     const float *q = qkv + off, *k = q + C, *v = q + 2 * C;
@@ -155,32 +345,45 @@ static void attention_backward_head(float *dqkv, float *buf, uint8_t *keep, cons
     const float *dO = dout + (size_t)b * T * C + (size_t)h * hs;
     const float *P = att + (size_t)bh * T * T;
     float scale = 1.0f / sqrtf((float)hs);
-    const float *Pd = P;
-    if (a->p > 0.0f) { /* recompute P' from P and the RNG */
-        dropout_rows(buf, P, keep, a, bh, L);
-        Pd = buf;
+    pack_transposed(w->kt, Lp, v, ld, L, hs); /* v^T */
+    pack_rows(w->vp, L, hsp, k, ld, L, hs);   /* k */
+    pack_transposed(w->qt, T, q, ld, T, hs);
+    pack_transposed(w->dot, T, dO, C, T, hs);
+    /* P' = keep ? P / (1-p) : 0 (P itself without dropout) as [T][Lp], padded with 0 */
+    if (a->p > 0.0f) draw_keep(w->keep, a, bh, L);
+    for (int i = 0; i < T; i++) {
+        float *d = w->pd + (size_t)i * Lp;
+        const float *src = P + (size_t)i * T;
+        if (a->p > 0.0f)
+            dropout_row(d, src, w->keep + (size_t)i * T, L, a->rq);
+        else
+            memcpy(d, src, (size_t)L * sizeof *d);
+        memset(d + L, 0, (size_t)(Lp - L) * sizeof *d);
     }
-    cpu_sgemm_serial(1, 0, L, hs, T, 1.0f, Pd, T, dO, C, 1.0f, dv, ld);  /* dv += P'^T dO */
-    cpu_sgemm_serial(0, 1, T, L, hs, 1.0f, dO, C, v, ld, 0.0f, buf, T);  /* dP' = dO v^T */
-    softmax_backward_rows(buf, P, keep, a, L);                           /* buf = dS */
-    cpu_sgemm_serial(0, 0, T, hs, L, scale, buf, T, k, ld, 1.0f, dq, ld); /* dq += dS k/sqrt(hs) */
-    cpu_sgemm_serial(1, 0, L, hs, T, scale, buf, T, q, ld, 1.0f, dk, ld); /* dk += dS^T q/sqrt(hs) */
+    rows_times_cols(w->y, Lp, w->dot, T, hs, w->pd, Lp, Lp, T, 1.0f); /* dv^T = dO^T P' */
+    add_transposed(dv, ld, w->y, Lp, L, hs, 1.0f);
+    rows_times_cols(w->ds, Lp, dO, C, T, w->kt, Lp, Lp, hs, 1.0f); /* dP' = dO v^T */
+    for (int i = 0; i < T; i++)
+        softmax_backward_row(w->ds + (size_t)i * Lp, P + (size_t)i * T, w->keep + (size_t)i * T, a, L, Lp);
+    coef_times_rows(w->y, hsp, w->ds, (size_t)Lp, 1, T, w->vp, hsp, L, hsp); /* dq += dS k / sqrt(hs) */
+    store_rows(dq, ld, w->y, hsp, T, hs, scale, 1);
+    rows_times_cols(w->y, Lp, w->qt, T, hs, w->ds, Lp, Lp, T, 1.0f); /* dk^T = q^T dS */
+    add_transposed(dk, ld, w->y, Lp, L, hs, scale);
 }
 
 void cpu_attention_backward(Backend *be, float *dqkv, float *scratch, const float *dout,
                             const float *qkv, const float *att, const int *mask, int B, int T,
                             int C, int NH, float p_drop, uint64_t seed, uint32_t step,
                             uint32_t stream, uint64_t first) {
-    AttnShape a = {B, T, C, NH, C / NH, p_drop, seed, step, stream, first};
+    (void)scratch; /* each thread keeps its own tiles */
+    AttnShape a = attn_shape(B, T, C, NH, p_drop, seed, step, stream, first);
     int nth = cpu_threads(be);
-    cpu_blas_single_thread();
 #pragma omp parallel num_threads(nth)
     {
-        uint8_t *keep = xmalloc((size_t)T * T); /* this thread's keep tile */
+        HeadBufs w = head_bufs(&a);
 #pragma omp for schedule(static)
         for (int bh = 0; bh < B * NH; bh++)
-            attention_backward_head(dqkv, scratch + (size_t)bh * T * T, keep, dout, qkv, att,
-                                    mask, &a, bh);
-        free(keep);
+            attention_backward_head(dqkv, dout, qkv, att, mask, &a, bh, &w);
+        head_bufs_free(&w);
     }
 }
