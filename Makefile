@@ -172,8 +172,10 @@ $(BUILD)/libbench.a: $(BENCH_OBJ) $(BUILD)/libbench.stamp
 $(BUILD)/mtl: $(BUILD)/impl/cli/main.o $(BUILD)/libbench.a $(BUILD)/libmtl.a
 	$(CC) $(OPT) -o $@ $^ $(LDLIBS)
 
-# Tests (and only they) see reference/ and link its objects.
+# Tests (and only they) see reference/ and link its objects; the op checks of
+# reference/ are CUnit tests themselves (reference/op_check.h).
 TEST_CFLAGS = $(CFLAGS) -Itests/common -Ireference
+$(BUILD)/reference/%.o: CFLAGS += -Itests/common -Ireference
 $(BUILD)/tests/%: tests/%.c $(TEST_COMMON) $(REF_OBJ) $(BUILD)/libmtl.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_COMMON) $(REF_OBJ) $(BUILD)/libmtl.a -lcunit $(LDLIBS)

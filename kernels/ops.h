@@ -15,13 +15,16 @@
  * Adding an op (checklist):
  *   1. an entry below, with its contract in a comment (the math, what
  *      accumulates, what may be NULL);
- *   2. cpu_<name> in a kernels/cpu/ file (named after the op family);
- *   3. cu_<name> in the kernels/cuda/ .cu file of the same name;
- *   4. its naive reference in reference/naive.{h,c}, its wrapper in
- *      reference/naive_backend.c, and its cases in tests/test_backend_ops.c
- *      (run on every backend present, each against the naive reference);
+ *   2. cpu_<name> in kernels/cpu/<family>.c (the op family's file);
+ *   3. cu_<name> in kernels/cuda/<family>.cu;
+ *   4. in reference/naive_<family>.c (reference/op_check.h): its naive
+ *      double-precision version, its nv_<name> wrapper, its cases in
+ *      op_cases_<family> (tests/test_backend_ops runs them on every backend
+ *      present, each against the naive version) and, for a backward, a
+ *      finite-difference check in op_fd_<family> (tests/test_gradcheck);
  *   5. its shapes in bench/bench_kernels.c's build_specs (calls per step).
- * The prototypes, fill tables, profiler and names follow from step 1.
+ * The prototypes, fill tables, profiler and names follow from step 1. A new
+ * family: new files in steps 2-4 and its name in OP_FAMILIES (op_check.h).
  *
  * Conventions (all ops): see backend.h. */
 #ifndef MTL_OPS_H

@@ -1,8 +1,8 @@
-/* naive_backend.h — reference/naive.c as a Backend (test-only): every op
- * converts its float inputs to double, runs the naive double-precision
- * version, and rounds the results back to float. Memory is host memory.
- * tests/test_backend_ops.c runs one table of op cases on it and on every real
- * backend and compares them (ggml's test-backend-ops idea).
+/* naive_backend.h — the naive references (reference/naive_<family>.c) as a
+ * Backend (test-only): every op converts its float inputs to double, runs the
+ * naive double-precision version, and rounds the results back to float.
+ * Memory is host memory. tests/test_backend_ops.c runs every family's cases
+ * on it and on every real backend and compares them.
  *
  * bf16 = 1 is the reference of a --precision bf16 backend: the matmul inputs
  * (inp, w, and dout in the backward) are rounded to bf16 (round to nearest

@@ -1,7 +1,6 @@
 /* What the op table of tests/test_backend_ops.c (every op on every backend
  * vs the naive reference) does not cover on the CPU: the vectorised dropout
- * RNG against the scalar rng_keep on all SIMD paths, the naive LoRA backward
- * against finite differences, edge cases (an out-of-range cross-entropy
+ * RNG against the scalar rng_keep on all SIMD paths, edge cases (an out-of-range cross-entropy
  * target, sumsq's double accumulation), the memory ops, and determinism
  * (repeated runs and 1 vs 2 threads bitwise equal). */
 #include <math.h>
@@ -92,53 +91,6 @@ static void test_rng_keep_matches_scalar(void) {
     }
 }
 
-/* ---- lora ------------------------------------------------------------------ */
-
-/* <g, out> for the naive forward: the scalar the finite differences below differentiate. */
-static double lora_dot(const double *g, const double *x, const double *a, const double *b, int N,
-                       int C, int R, int OC, double s) {
-    size_t no = (size_t)N * OC;
-    double *out = calloc(no, sizeof *out), *u = malloc((size_t)N * R * sizeof *u), acc = 0;
-    naive_lora_forward(out, u, x, a, b, N, C, R, OC, s);
-    for (size_t i = 0; i < no; i++) acc += g[i] * out[i];
-    free(out), free(u);
-    return acc;
-}
-
-/* The naive backward against central differences of the naive forward (double,
- * step 1e-6: error ~1e-9), so the reference itself is checked against the
- * definition, not against the same algebra. */
-static void test_lora_naive_fd(void) {
-    const int N = 3, C = 5, R = 2, OC = 4;
-    const double s = 1.5, h = 1e-6;
-    size_t ni = (size_t)N * C, na = (size_t)R * C, nb = (size_t)OC * R, no = (size_t)N * OC;
-    float *fx = rnd(ni, 100, -1, 1), *fa = rnd(na, 101, -1, 1), *fb = rnd(nb, 102, -1, 1),
-          *fg = rnd(no, 103, -1, 1);
-    double *x = dbl(fx, ni), *a = dbl(fa, na), *b = dbl(fb, nb), *g = dbl(fg, no);
-    double *u = malloc((size_t)N * R * sizeof *u), *out = calloc(no, sizeof *out);
-    double *dx = calloc(ni, sizeof *dx), *da = calloc(na, sizeof *da), *db = calloc(nb, sizeof *db);
-    double *du = malloc((size_t)N * R * sizeof *du);
-    naive_lora_forward(out, u, x, a, b, N, C, R, OC, s);
-    naive_lora_backward(dx, da, db, du, g, x, u, a, b, N, C, R, OC, s);
-    double worst = 0;
-    double *params[3] = {x, a, b}, *grads[3] = {dx, da, db};
-    size_t sizes[3] = {ni, na, nb};
-    for (int t = 0; t < 3; t++)
-        for (size_t i = 0; i < sizes[t]; i++) {
-            double keep = params[t][i];
-            params[t][i] = keep + h;
-            double up = lora_dot(g, x, a, b, N, C, R, OC, s);
-            params[t][i] = keep - h;
-            double dn = lora_dot(g, x, a, b, N, C, R, OC, s);
-            params[t][i] = keep;
-            double e = fabs((up - dn) / (2 * h) - grads[t][i]);
-            if (e > worst) worst = e;
-        }
-    printf("    naive lora backward vs central differences: max |error| %.2e\n", worst);
-    CU_ASSERT(worst < 1e-7);
-    free(fx), free(fa), free(fb), free(fg), free(x), free(a), free(b), free(g), free(u), free(out);
-    free(dx), free(da), free(db), free(du);
-}
 
 /* ---- attention ------------------------------------------------------------- */
 
@@ -366,7 +318,6 @@ int main(void) {
     static const TestCase tests[] = {
         {"every op of kernels/ops.h filled (CPU, profiler)", test_every_op_filled},
         {"vectorised dropout RNG == rng_keep", test_rng_keep_matches_scalar},
-        {"lora: naive backward vs finite differences", test_lora_naive_fd},
         {"cross-entropy: a target out of range gives NaN", test_crossentropy_bad_target},
         {"sumsq in double vs naive (1e-12)", test_sumsq_double},
         {"memory ops", test_memory},
