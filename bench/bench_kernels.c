@@ -231,6 +231,7 @@ static size_t max_floats(const Dims *d) {
 }
 
 static void alloc_bufs(Backend *be, Bufs *b, const Dims *d) {
+    memset(b, 0, sizeof *b); /* the LoRA buffers stay NULL without --lora-rank: free_bufs skips them */
     size_t N = d->N, NC = N * d->C, big = N * imax(3 * d->C, d->F), C = d->C;
     size_t wbig = C * imax(3 * d->C, d->F), att = (size_t)d->B * d->NH * d->T * d->T;
     size_t nlog = N * imax(d->nl, 2), np = d->nparams;

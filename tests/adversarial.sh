@@ -1104,6 +1104,8 @@ case_ bench_kernels_repeats_zero 2 'repeats' "$MTL" bench-kernels --repeats 0
 case_ bench_kernels_device_unknown 2 'device' "$MTL" bench-kernels --device tpu
 case_ bench_kernels_threads_negative 2 'threads' "$MTL" bench-kernels --threads -1
 case_ bench_kernels_seq_above_positions 2 'seq' "$MTL" bench-kernels --preset tiny --seq 100000
+# without --lora-rank the LoRA buffers were never set, and freeing them crashed (tiny)
+case_ bench_kernels_tiny_runs 0 'attention_backward' "$MTL" bench-kernels --preset tiny --batch 2 --seq 16 --repeats 1 --threads 1 --out "$W/o/bk.csv"
 case_ bench_step_steps_zero 2 'steps' "$MTL" bench-step --preset tiny --steps 0
 case_ bench_step_warmup_negative 2 'warmup' "$MTL" bench-step --preset tiny --warmup -1
 case_ bench_step_seed_negative 2 'seed' "$MTL" bench-step --preset tiny --seed -1
