@@ -4,11 +4,14 @@
 # plain PyTorch) on the same model (MODEL, exported to $OUT/export for the
 # Python side), the same inputs (the first N CoNLL-2003 test sentences and
 # SQuAD dev questions), the same threads, one after the other on a quiet
-# machine. Writes $OUT/c.jsonl and $OUT/py.jsonl (one JSON line per task and
-# implementation); reports/pretrained_results.py tabulates them.
+# machine, at each precision of PRECISIONS (ours --precision P; the peers in
+# fp32, or under torch.autocast bf16). Writes $OUT/c.jsonl and $OUT/py.jsonl
+# (one JSON line per task, implementation and precision);
+# reports/pretrained_results.py tabulates them.
 #
 #   bash bench/bench_predict.sh         MODEL [runs/pretrained/mtl/seed-1]  OUT [runs/pretrained/bench-predict]
 #                                       N [200]  BATCH [32]  THREADS [nproc]  BUILD [build]
+#                                       PRECISIONS [fp32 bf16]
 #                                       PYTHON [python3; needs transformers 4 for the QA pipeline]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,18 +22,23 @@ BATCH=${BATCH:-32}
 THREADS=${THREADS:-$(nproc)}
 BUILD=${BUILD:-build}
 PYTHON=${PYTHON:-python3}
+PRECISIONS=${PRECISIONS:-fp32 bf16}
 MTL=$BUILD/mtl
 [ -x "$MTL" ] || { echo "bench_predict: $MTL not built (run make)" >&2; exit 1; }
 [ -f "$MODEL/checkpoint.bin" ] || [ -f "$MODEL/config.json" ] || { echo "bench_predict: no model at $MODEL" >&2; exit 1; }
 mkdir -p "$OUT"
 rm -rf "$OUT/export"
 "$MTL" export "$MODEL" --out "$OUT/export" > /dev/null
-echo "== ours: $MTL bench-predict, $N inputs, batch $BATCH, $THREADS threads ($(date -u +%H:%M:%S))"
-"$MTL" bench-predict --model "$MODEL" --n "$N" --batch "$BATCH" --threads "$THREADS" \
-  | tee /dev/stderr | grep '^{' > "$OUT/c.jsonl.tmp"
+: > "$OUT/c.jsonl.tmp"
+: > "$OUT/py.jsonl.tmp"
+for P in $PRECISIONS; do
+  echo "== ours, $P: $MTL bench-predict, $N inputs, batch $BATCH, $THREADS threads ($(date -u +%H:%M:%S))"
+  "$MTL" bench-predict --model "$MODEL" --n "$N" --batch "$BATCH" --threads "$THREADS" --precision "$P" \
+    | tee /dev/stderr | grep '^{' >> "$OUT/c.jsonl.tmp"
+  echo "== transformers pipelines and plain PyTorch, $P ($(date -u +%H:%M:%S))"
+  $PYTHON reference/bench_predict.py --export "$OUT/export" --n "$N" --batch "$BATCH" --threads "$THREADS" \
+    --precision "$P" >> "$OUT/py.jsonl.tmp"
+done
 mv "$OUT/c.jsonl.tmp" "$OUT/c.jsonl"
-echo "== transformers pipelines and plain PyTorch ($(date -u +%H:%M:%S))"
-$PYTHON reference/bench_predict.py --export "$OUT/export" --n "$N" --batch "$BATCH" --threads "$THREADS" \
-  > "$OUT/py.jsonl.tmp"
 mv "$OUT/py.jsonl.tmp" "$OUT/py.jsonl"
 echo "== bench_predict done: $OUT ($(date -u +%H:%M:%S))"

@@ -13,6 +13,7 @@
 
 #include "backend.h"
 #include "buildinfo.h"
+#include "cpu/cpu_bf16.h"
 #include "cli.h"
 #include "conll.h"
 #include "jsonw.h"
@@ -165,10 +166,12 @@ static void print_result(const BenchResult *r, const BenchPredictOpts *o, const 
     printf("{\"impl\": \"c\", \"device\": \"%s\", \"task\": \"%s\", \"model\": \"%s\", \"n\": %d, \"batch\": %d, \"threads\": %d, "
            "\"p50_ms\": %.4f, \"p90_ms\": %.4f, \"p99_ms\": %.4f, \"mean_ms\": %.4f, \"per_s\": %.3f, "
            "\"windows\": %ld, \"failed\": %d, \"peak_rss_mb\": %.1f, \"param_mb\": %.1f, "
-           "\"act_mb_forward_only\": %.1f, \"act_mb_training\": %.1f, \"commit\": \"%s\"}\n",
+           "\"act_mb_forward_only\": %.1f, \"act_mb_training\": %.1f, \"precision\": \"%s\", \"bf16_gemm\": \"%s\", "
+           "\"commit\": \"%s\"}\n",
            enum_name(DEVICE_NAMES, o->device), r->task, o->model, r->n, r->batch, o->threads, r->p50, r->p90, r->p99, r->mean_ms, r->per_s,
            r->windows, r->failed, peak_rss_bytes() / 1048576.0, k.param_bytes / 1048576.0,
-           k.infer_act_bytes / 1048576.0, k.act_bytes / 1048576.0, build_git_commit());
+           k.infer_act_bytes / 1048576.0, k.act_bytes / 1048576.0, precision_name(o->precision),
+           o->precision == PREC_BF16 && o->device == DEVICE_CPU ? cpu_bf16_library() : "", build_git_commit());
     fflush(stdout);
 }
 
@@ -205,6 +208,7 @@ int cmd_bench_predict(int argc, char **argv) {
         return 1;
     }
     if (why[0]) fprintf(stderr, "mtl bench-predict: note: %s\n", why);
+    o.precision = be->precision; /* what the backend really computes in (bf16 falls back to fp32) */
     ModelOpen mo;
     Err err;
     PredictParams p;

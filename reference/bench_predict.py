@@ -10,9 +10,11 @@ batch_size=BATCH). Prints one JSON line per (task, impl), as mtl does.
 The question-answering pipeline needs transformers 4 (reference/README.md).
 
     python3 reference/bench_predict.py --export DIR [--n 200] [--batch 32] [--threads 2] [--warmup 5]
+                                       [--precision fp32|bf16]
 DIR is an `mtl export` directory (ner/, qa/).
 """
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -26,6 +28,14 @@ def pct(v, q):
     v = sorted(v)
     k = max(1, min(len(v), int(q * len(v) + 0.999999)))
     return v[k - 1]
+
+
+def under(ctx, fn):
+    """fn, called inside a fresh context from ctx() (autocast, or nothing)."""
+    def run(x):
+        with ctx():
+            return fn(x)
+    return run
 
 
 def measure(one, many, inputs, batch, warmup):
@@ -71,6 +81,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--task", default="all", choices=["ner", "qa", "all"])
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     a = ap.parse_args()
     import torch
     import transformers
@@ -78,7 +89,8 @@ def main():
                               pipeline)
     torch.set_num_threads(a.threads)
     common = {"n": a.n, "batch": a.batch, "threads": a.threads, "torch": torch.__version__,
-              "transformers": transformers.__version__}
+              "transformers": transformers.__version__, "precision": a.precision}
+    ctx = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if a.precision == "bf16" else contextlib.nullcontext
     tasks = []
     if a.task in ("ner", "all"):
         d = os.path.join(a.export, "ner")
@@ -103,11 +115,11 @@ def main():
         run = plain_qa(tok, model, torch)
         tasks.append(("qa", "pytorch", run, run, xs))
     for task, impl, one, many, xs in tasks:
-        r = measure(one, many, xs, a.batch, a.warmup)
+        r = measure(under(ctx, one), under(ctx, many), xs, a.batch, a.warmup)
         r.update(common, task=task, impl=impl, n=len(xs),
                  peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
-        print("%s %s: batch 1 latency p50 %.2f ms, p90 %.2f, p99 %.2f; batch %d: %.1f inputs/s" %
-              (task, impl, r["p50_ms"], r["p90_ms"], r["p99_ms"], a.batch, r["per_s"]), file=sys.stderr)
+        print("%s %s %s: batch 1 latency p50 %.2f ms, p90 %.2f, p99 %.2f; batch %d: %.1f inputs/s" %
+              (task, impl, a.precision, r["p50_ms"], r["p90_ms"], r["p99_ms"], a.batch, r["per_s"]), file=sys.stderr)
         print(json.dumps(r), flush=True)
 
 

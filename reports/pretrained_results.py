@@ -226,24 +226,34 @@ def speed_rows(root):
 
 
 def inference_rows(d):
-    """bench/bench_predict.sh: ours vs the pipelines and plain PyTorch, same model, inputs and threads."""
+    """bench/bench_predict.sh: ours vs the pipelines and plain PyTorch, same model, inputs, threads and
+    precision (bf16: ours --precision bf16, the peers under torch.autocast; lines without a precision are fp32)."""
     c, py = read_jsonl(os.path.join(d, "c.jsonl")), read_jsonl(os.path.join(d, "py.jsonl"))
     if not c:
         return []
-    rows = []
+    prec = lambda x: x.get("precision", "fp32")
+    rows, notes = [], []
     for r in c:
-        peers = [p for p in py if p.get("task") == r["task"]]
+        peers = [p for p in py if p.get("task") == r["task"] and prec(p) == prec(r)]
         for x in [r] + peers:
             who = "ours (`mtl predict` engine)" if x is r else {"pipeline": "transformers pipeline",
                                                                 "pytorch": "plain PyTorch"}.get(x["impl"], x["impl"])
-            rows.append([r["task"].upper(), who, x["n"], "%.1f" % x["p50_ms"], "%.1f" % x["p90_ms"],
+            rows.append([r["task"].upper(), prec(x), who, x["n"], "%.1f" % x["p50_ms"], "%.1f" % x["p90_ms"],
                          "%.1f" % x["p99_ms"], "%.1f" % x["per_s"],
                          "—" if x is r else "%.2f×" % (r["per_s"] / x["per_s"]),
                          "—" if x is r else "%.2f" % (r["p50_ms"] / x["p50_ms"]), "%.0f MiB" % x["peak_rss_mb"]])
+        if prec(r) != "fp32":  # against what a user of the pipeline gets by default
+            for p in py:
+                if p.get("task") == r["task"] and prec(p) == "fp32" and p["impl"] == "pipeline":
+                    notes.append("%s: ours in %s (%s) against the fp32 pipeline (its default): %.2f× the "
+                                 "throughput, p50 %.2f×." % (r["task"].upper(), prec(r), r.get("bf16_gemm") or "?",
+                                                             r["per_s"] / p["per_s"], r["p50_ms"] / p["p50_ms"]))
     r0 = c[0]
     lead = ("`bench/bench_predict.sh` (binary %s, %s threads, peers with transformers %s / torch %s): the same "
             "model (`%s`, exported for the peers), the first %d CoNLL-2003 test sentences and SQuAD dev "
-            "questions, one after the other on the machine. Latency: one input per call, end to end "
+            "questions, one after the other on the machine, in each precision (bf16: ours `--precision bf16`, "
+            "the peers under `torch.autocast(\"cpu\", dtype=torch.bfloat16)`; ratios are against the peers "
+            "of the same precision). Latency: one input per call, end to end "
             "(tokenisation to decoded entities / answer). Throughput: %d inputs per call (pipelines: "
             "batch_size); ours forwards the windows in length buckets. Our forward-only model holds %.0f MiB "
             "of parameters and %.0f MiB of activations (training would need %.0f MiB of activations and "
@@ -252,8 +262,9 @@ def inference_rows(d):
                 r0.get("commit", "?")[:7], r0.get("threads"), py[0].get("transformers") if py else "?",
                 py[0].get("torch") if py else "?", r0.get("model"), r0["n"], r0["batch"], r0["param_mb"],
                 r0["act_mb_forward_only"], r0["act_mb_training"]))
-    return [lead] + table(["task", "implementation", "inputs", "p50 ms", "p90 ms", "p99 ms", "inputs/s",
-                           "ours / it (inputs/s)", "ours / it (p50)", "peak RSS"], rows)
+    return [lead] + table(["task", "precision", "implementation", "inputs", "p50 ms", "p90 ms", "p99 ms",
+                           "inputs/s", "ours / it (inputs/s)", "ours / it (p50)", "peak RSS"], rows) + \
+        ([""] + ["- " + n for n in notes] if notes else [])
 
 
 def ablation_variants(root):
