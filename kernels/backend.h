@@ -40,7 +40,7 @@
  * weights and the gradients) stays fp32, and so does every tensor in memory.
  * (Attention stays fp32 on the CPU: oneDNN 2.6's batched bf16 matmul ran the
  * per-head 128x128x32 GEMMs at 25 GFLOP/s, slower than the fp32 per-head
- * sgemm; measured on the AMX dev box.) */
+ * products, kernels/cpu/attention.c; measured on the AMX dev box.) */
 typedef enum { PREC_FP32 = 0, PREC_BF16 = 1 } Precision;
 extern const EnumName PRECISION_NAMES[]; /* "fp32", "bf16" */
 

@@ -55,9 +55,6 @@ static inline void cpu_split(size_t n, int id, int parts, size_t align, size_t *
 void cpu_sgemm(int threads, int transA, int transB, int M, int N, int K, float alpha,
                const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
-/* Single-threaded sgemm (for use inside an OpenMP region). */
-void cpu_sgemm_serial(int transA, int transB, int M, int N, int K, float alpha, const float *A,
-                      int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
 /* keep[k] = rng_keep(seed, step, stream, first + k, p) for k < n, computed
  * 16 Philox blocks at a time so the compiler can vectorise the rounds. */

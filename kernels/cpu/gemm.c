@@ -8,8 +8,9 @@ void cpu_blas_single_thread(void) {
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
 }
 
-void cpu_sgemm_serial(int transA, int transB, int M, int N, int K, float alpha, const float *A,
-                      int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+/* One single-threaded sgemm (cblas conventions). */
+static void cpu_sgemm_serial(int transA, int transB, int M, int N, int K, float alpha, const float *A,
+                             int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
