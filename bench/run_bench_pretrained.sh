@@ -179,8 +179,11 @@ S_NER=0.135 S_QA=1.12 S_HFNER=0.22 S_HFQA=1.8 S_DEVQ=0.025
 t_ner=$(calc "$ner_steps * $S_NER + 35"); t_qa=$(calc "$qa_steps * $S_QA + $nq * $S_DEVQ + 10")
 t_mtl=$(calc "$t_ner + $t_qa")
 t_hfner=$(calc "$ner_steps * $S_HFNER + 60"); t_hfqa=$(calc "$qa_steps * $S_HFQA + $nq * $S_DEVQ + 30")
-# one thread takes ~1.8x as long; JOBS runs share the wall time
-f=$(calc "($THREADS >= 2 ? 1 : 1.8) / $JOBS")
+# one thread takes ~2.9x as long (the 1-thread ablation runs of 2026-11-29/30,
+# one at a time, load and final evaluation included: 15-16 min lambda, 10-12
+# min LoRA r 4/16, 21 min temperature; a factor of 1.8 had planned 9, 7 and 13);
+# JOBS runs share the wall time
+f=$(calc "($THREADS >= 2 ? 1 : 2.9) / $JOBS")
 t_ner=$(calc "$t_ner * $f"); t_qa=$(calc "$t_qa * $f"); t_mtl=$(calc "$t_mtl * $f")
 t_hfner=$(calc "$t_hfner * $f"); t_hfqa=$(calc "$t_hfqa * $f")
 nseeds=$(tr ',' '\n' <<<"$SEEDS" | grep -c .)
