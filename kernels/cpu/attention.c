@@ -8,22 +8,23 @@
  * routines took as long as its sgemm kernel). Two register-blocked kernels do
  * them on operands packed once per head into zero-padded, contiguous tiles
  * (hs rounded up to hsp, a multiple of 16 lanes):
- *   rows_times_cols  C[i][j] = alpha sum_d A[i][d] Bt[d][j]      S = q k^T, dP' = dO v^T
- *   coef_times_rows  Y[r][:] = sum_k W(r, k) X[k][:], W(r, k) = w[r rs + k ks]
- *                    out = P' v and dq = dS k (W a row-major matrix), and
- *                    dv = P'^T dO and dk = dS^T q (W read transposed)
+ *   rows_times_cols  C[i][j] = alpha sum_d A[i][d] Bt[d][j]
+ *                    S = q k^T, dP' = dO v^T, and dv and dk transposed,
+ *                    dv^T = dO^T P' and dk^T = q^T dS, so that the T x T
+ *                    operand is streamed row by row
+ *   coef_times_rows  Y[r][:] = sum_k W[r][k] X[k][:]      out = P' v, dq = dS k
  * Both keep an 8-row x 32-column block of the result in 16 vector
  * accumulators. Every output element is one sum in a fixed order (d or k
  * ascending), so the result does not depend on the thread count. Keys after
  * the last real token of a sequence (the padded tail) are skipped: their
  * probabilities are exactly 0. Softmax and dropout run on 8 rows of S at a
  * time while they are in L1; P' = keep ? P / (1-p) : 0 is computed as
- * P * (1 / (1-p)) (torch's dropout does the same). dv and dk are computed
- * transposed (dv^T = dO^T P', dk^T = q^T dS), so that both kernels stream the
- * T x T operand row by row. Against the per-head sgemm version this replaced
- * (one thread of the 2-core Xeon, minilm B 16 T 384, interleaved): forward
- * 1.3x and backward 1.2x with dropout 0.1, both 1.2x without; the rest of a
- * head's time is softmax, the RNG and dropout, not the products. */
+ * P * (1 / (1-p)) (torch's dropout does the same). Against the per-head
+ * sgemm version this replaced (2-core Xeon, minilm B 16, T 128 and 384,
+ * interleaved in one process): with 2 threads, forward 1.25x with dropout
+ * 0.1 and 1.04-1.15x without, backward 1.04-1.07x; with one thread
+ * 1.2-1.3x. The rest of a head's time is softmax, the RNG and dropout, not
+ * the products. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -139,16 +140,16 @@ static void rows_times_cols(float *c, int ldc, const float *a, int lda, int M, c
     for (; i < M; i++) rtc_rows(c + (size_t)i * ldc, ldc, a + (size_t)i * lda, lda, bt, ldb, n, K, alpha, 1);
 }
 
-/* y[r][c] = sum_{k<n} w[r rs + k ks] x[k][c] for r < R, c in [c0, c0 + 16 NV). */
+/* y[r][c] = sum_{k<n} w[r][k] x[k][c] for r < R, c in [c0, c0 + 16 NV). */
 static inline __attribute__((always_inline)) void
-ctr_block(float *y, int ldy, const float *w, size_t rs, size_t ks, const float *x, int ldx, int n,
-          int c0, const int R, const int NV) {
+ctr_block(float *y, int ldy, const float *w, int ldw, const float *x, int ldx, int n, int c0,
+          const int R, const int NV) {
     cpu_vf acc[AT_ROWS][2] = {{{0}}};
     for (int k = 0; k < n; k++) {
-        const float *xk = x + (size_t)k * ldx + c0, *wk = w + (size_t)k * ks;
+        const float *xk = x + (size_t)k * ldx + c0;
         cpu_vf x0 = cpu_vload(xk), x1 = NV > 1 ? cpu_vload(xk + AT_VEC) : x0;
         for (int r = 0; r < R; r++) {
-            cpu_vf s = vsplat(wk[(size_t)r * rs]);
+            cpu_vf s = vsplat(w[(size_t)r * ldw + k]);
             acc[r][0] = vfma(s, x0, acc[r][0]);
             if (NV > 1) acc[r][1] = vfma(s, x1, acc[r][1]);
         }
@@ -158,21 +159,21 @@ ctr_block(float *y, int ldy, const float *w, size_t rs, size_t ks, const float *
 }
 
 static inline __attribute__((always_inline)) void
-ctr_rows(float *y, int ldy, const float *w, size_t rs, size_t ks, const float *x, int ldx, int n,
-         int cols, const int R) {
+ctr_rows(float *y, int ldy, const float *w, int ldw, const float *x, int ldx, int n, int cols,
+         const int R) {
     int c = 0;
-    for (; c + 2 * AT_VEC <= cols; c += 2 * AT_VEC) ctr_block(y, ldy, w, rs, ks, x, ldx, n, c, R, 2);
-    if (c < cols) ctr_block(y, ldy, w, rs, ks, x, ldx, n, c, R, 1);
+    for (; c + 2 * AT_VEC <= cols; c += 2 * AT_VEC) ctr_block(y, ldy, w, ldw, x, ldx, n, c, R, 2);
+    if (c < cols) ctr_block(y, ldy, w, ldw, x, ldx, n, c, R, 1);
 }
 
-/* Y = W X: y [M][ldy] for columns < cols (a multiple of 16), W(r, k) =
- * w[r rs + k ks] for r < M, k < n, x [n][ldx]. */
-static void coef_times_rows(float *y, int ldy, const float *w, size_t rs, size_t ks, int M,
-                            const float *x, int ldx, int n, int cols) {
+/* Y = W X: y [M][ldy] for columns < cols (a multiple of 16), w [M][ldw] with
+ * n columns, x [n][ldx]. */
+static void coef_times_rows(float *y, int ldy, const float *w, int ldw, int M, const float *x,
+                            int ldx, int n, int cols) {
     int r = 0;
     for (; r + AT_ROWS <= M; r += AT_ROWS)
-        ctr_rows(y + (size_t)r * ldy, ldy, w + r * rs, rs, ks, x, ldx, n, cols, AT_ROWS);
-    for (; r < M; r++) ctr_rows(y + (size_t)r * ldy, ldy, w + r * rs, rs, ks, x, ldx, n, cols, 1);
+        ctr_rows(y + (size_t)r * ldy, ldy, w + (size_t)r * ldw, ldw, x, ldx, n, cols, AT_ROWS);
+    for (; r < M; r++) ctr_rows(y + (size_t)r * ldy, ldy, w + (size_t)r * ldw, ldw, x, ldx, n, cols, 1);
 }
 
 /* ---- packing --------------------------------------------------------------- */
@@ -299,8 +300,8 @@ static void attention_forward_head(float *out, float *att, const float *qkv, con
         }
     }
     const float *Pd = a->p > 0.0f ? w->pd : P;
-    size_t ldp = a->p > 0.0f ? (size_t)Lp : (size_t)T;
-    coef_times_rows(w->y, hsp, Pd, ldp, 1, T, w->vp, hsp, L, hsp); /* out = P' v */
+    int ldp = a->p > 0.0f ? Lp : T;
+    coef_times_rows(w->y, hsp, Pd, ldp, T, w->vp, hsp, L, hsp); /* out = P' v */
     store_rows(o, C, w->y, hsp, T, hs, 1.0f, 0);
 }
 
@@ -365,7 +366,7 @@ static void attention_backward_head(float *dqkv, const float *dout, const float 
     rows_times_cols(w->ds, Lp, dO, C, T, w->kt, Lp, Lp, hs, 1.0f); /* dP' = dO v^T */
     for (int i = 0; i < T; i++)
         softmax_backward_row(w->ds + (size_t)i * Lp, P + (size_t)i * T, w->keep + (size_t)i * T, a, L, Lp);
-    coef_times_rows(w->y, hsp, w->ds, (size_t)Lp, 1, T, w->vp, hsp, L, hsp); /* dq += dS k / sqrt(hs) */
+    coef_times_rows(w->y, hsp, w->ds, Lp, T, w->vp, hsp, L, hsp); /* dq += dS k / sqrt(hs) */
     store_rows(dq, ld, w->y, hsp, T, hs, scale, 1);
     rows_times_cols(w->y, Lp, w->qt, T, hs, w->ds, Lp, Lp, T, 1.0f); /* dk^T = q^T dS */
     add_transposed(dk, ld, w->y, Lp, L, hs, scale);
