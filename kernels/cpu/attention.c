@@ -5,26 +5,25 @@
  * A head's five products are GEMMs with one side hs (32 in MiniLM): too thin
  * for BLAS, whose packing of the T x T operand costs as much as its
  * arithmetic at that shape (perf, minilm T 384: OpenBLAS's copy and beta
- * routines took as long as its sgemm kernel). Two register-blocked kernels do
- * them on operands packed once per head into zero-padded, contiguous tiles
- * (hs rounded up to hsp, a multiple of 16 lanes):
- *   rows_times_cols  C[i][j] = alpha sum_d A[i][d] Bt[d][j]
- *                    S = q k^T, dP' = dO v^T, and dv and dk transposed,
- *                    dv^T = dO^T P' and dk^T = q^T dS, so that the T x T
- *                    operand is streamed row by row
- *   coef_times_rows  Y[r][:] = sum_k W[r][k] X[k][:]      out = P' v, dq = dS k
- * Both keep an 8-row x 32-column block of the result in 16 vector
- * accumulators. Every output element is one sum in a fixed order (d or k
- * ascending), so the result does not depend on the thread count. Keys after
- * the last real token of a sequence (the padded tail) are skipped: their
- * probabilities are exactly 0. Softmax and dropout run on 8 rows of S at a
- * time while they are in L1; P' = keep ? P / (1-p) : 0 is computed as
- * P * (1 / (1-p)) (torch's dropout does the same). Against the per-head
- * sgemm version this replaced (2-core Xeon, minilm B 16, T 128 and 384,
- * interleaved in one process): with 2 threads, forward 1.25x with dropout
- * 0.1 and 1.04-1.15x without, backward 1.04-1.07x; with one thread
- * 1.2-1.3x. The rest of a head's time is softmax, the RNG and dropout, not
- * the products. */
+ * routines took as long as its sgemm kernel). One register-blocked kernel,
+ *   head_gemm  C[i][j] = alpha sum_k A[i][k] B[k][j]
+ * does all five on operands packed once per head into zero-padded,
+ * contiguous tiles (hs rounded up to hsp, a multiple of 16 lanes):
+ * S = q k^T and dP' = dO v^T (B = k^T, v^T: the sum runs over hs),
+ * out = P' v and dq = dS k (the sum runs over the keys), and dv and dk
+ * transposed, dv^T = dO^T P' and dk^T = q^T dS (the sum runs over the
+ * queries), so that the T x T operand is always streamed row by row.
+ * It keeps an 8-row x 32-column block of C in 16 vector accumulators; every
+ * element of C is one sum in a fixed order (k ascending), so the result does
+ * not depend on the thread count. Keys after the last real token of a
+ * sequence (the padded tail) are skipped: their probabilities are exactly 0.
+ * Softmax and dropout run on 8 rows of S at a time while they are in L1;
+ * P' = keep ? P / (1-p) : 0 is computed as P * (1 / (1-p)) (torch's dropout
+ * does the same). Against the per-head sgemm version this replaced (2-core
+ * Xeon, minilm B 16, T 128 and 384, interleaved in one process): with 2
+ * threads, forward 1.25x with dropout 0.1 and 1.04-1.15x without, backward
+ * 1.04-1.07x; with one thread 1.2-1.3x. The rest of a head's time is
+ * softmax, the RNG and dropout, not the products. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -103,17 +102,17 @@ static inline cpu_vf vfma(cpu_vf a, cpu_vf b, cpu_vf c) {
 #endif
 }
 
-/* c[r][j] = alpha sum_{d<K} a[r][d] bt[d][j] for r < R, j in [j0, j0 + 16 NV),
+/* c[r][j] = alpha sum_{k<K} a[r][k] b[k][j] for r < R, j in [j0, j0 + 16 NV),
  * R and NV compile-time constants at each (inlined) call. */
 static inline __attribute__((always_inline)) void
-rtc_block(float *c, int ldc, const float *a, int lda, const float *bt, int ldb, int j0, int K,
+head_gemm_block(float *c, int ldc, const float *a, int lda, const float *b, int ldb, int j0, int K,
           float alpha, const int R, const int NV) {
     cpu_vf acc[AT_ROWS][2] = {{{0}}};
-    for (int d = 0; d < K; d++) {
-        const float *b = bt + (size_t)d * ldb + j0;
-        cpu_vf b0 = cpu_vload(b), b1 = NV > 1 ? cpu_vload(b + AT_VEC) : b0;
+    for (int k = 0; k < K; k++) {
+        const float *bk = b + (size_t)k * ldb + j0;
+        cpu_vf b0 = cpu_vload(bk), b1 = NV > 1 ? cpu_vload(bk + AT_VEC) : b0;
         for (int r = 0; r < R; r++) {
-            cpu_vf s = vsplat(a[(size_t)r * lda + d]);
+            cpu_vf s = vsplat(a[(size_t)r * lda + k]);
             acc[r][0] = vfma(s, b0, acc[r][0]);
             if (NV > 1) acc[r][1] = vfma(s, b1, acc[r][1]);
         }
@@ -123,57 +122,22 @@ rtc_block(float *c, int ldc, const float *a, int lda, const float *bt, int ldb, 
 }
 
 static inline __attribute__((always_inline)) void
-rtc_rows(float *c, int ldc, const float *a, int lda, const float *bt, int ldb, int n, int K,
+head_gemm_rows(float *c, int ldc, const float *a, int lda, const float *b, int ldb, int n, int K,
          float alpha, const int R) {
     int j = 0;
-    for (; j + 2 * AT_VEC <= n; j += 2 * AT_VEC) rtc_block(c, ldc, a, lda, bt, ldb, j, K, alpha, R, 2);
-    if (j < n) rtc_block(c, ldc, a, lda, bt, ldb, j, K, alpha, R, 1);
+    for (; j + 2 * AT_VEC <= n; j += 2 * AT_VEC) head_gemm_block(c, ldc, a, lda, b, ldb, j, K, alpha, R, 2);
+    if (j < n) head_gemm_block(c, ldc, a, lda, b, ldb, j, K, alpha, R, 1);
 }
 
-/* C = alpha A Bt: c [M][ldc] for columns j < n (n a multiple of 16), a [M][lda]
- * with K columns, bt [K][ldb]. */
-static void rows_times_cols(float *c, int ldc, const float *a, int lda, int M, const float *bt,
+/* C = alpha A B: c [M][ldc] for columns j < n (n a multiple of 16), a [M][lda]
+ * with K columns, b [K][ldb]. */
+static void head_gemm(float *c, int ldc, const float *a, int lda, int M, const float *b,
                             int ldb, int n, int K, float alpha) {
     int i = 0;
     for (; i + AT_ROWS <= M; i += AT_ROWS)
-        rtc_rows(c + (size_t)i * ldc, ldc, a + (size_t)i * lda, lda, bt, ldb, n, K, alpha, AT_ROWS);
-    for (; i < M; i++) rtc_rows(c + (size_t)i * ldc, ldc, a + (size_t)i * lda, lda, bt, ldb, n, K, alpha, 1);
-}
-
-/* y[r][c] = sum_{k<n} w[r][k] x[k][c] for r < R, c in [c0, c0 + 16 NV). */
-static inline __attribute__((always_inline)) void
-ctr_block(float *y, int ldy, const float *w, int ldw, const float *x, int ldx, int n, int c0,
-          const int R, const int NV) {
-    cpu_vf acc[AT_ROWS][2] = {{{0}}};
-    for (int k = 0; k < n; k++) {
-        const float *xk = x + (size_t)k * ldx + c0;
-        cpu_vf x0 = cpu_vload(xk), x1 = NV > 1 ? cpu_vload(xk + AT_VEC) : x0;
-        for (int r = 0; r < R; r++) {
-            cpu_vf s = vsplat(w[(size_t)r * ldw + k]);
-            acc[r][0] = vfma(s, x0, acc[r][0]);
-            if (NV > 1) acc[r][1] = vfma(s, x1, acc[r][1]);
-        }
-    }
-    for (int r = 0; r < R; r++)
-        for (int v = 0; v < NV; v++) vstore(y + (size_t)r * ldy + c0 + v * AT_VEC, acc[r][v]);
-}
-
-static inline __attribute__((always_inline)) void
-ctr_rows(float *y, int ldy, const float *w, int ldw, const float *x, int ldx, int n, int cols,
-         const int R) {
-    int c = 0;
-    for (; c + 2 * AT_VEC <= cols; c += 2 * AT_VEC) ctr_block(y, ldy, w, ldw, x, ldx, n, c, R, 2);
-    if (c < cols) ctr_block(y, ldy, w, ldw, x, ldx, n, c, R, 1);
-}
-
-/* Y = W X: y [M][ldy] for columns < cols (a multiple of 16), w [M][ldw] with
- * n columns, x [n][ldx]. */
-static void coef_times_rows(float *y, int ldy, const float *w, int ldw, int M, const float *x,
-                            int ldx, int n, int cols) {
-    int r = 0;
-    for (; r + AT_ROWS <= M; r += AT_ROWS)
-        ctr_rows(y + (size_t)r * ldy, ldy, w + (size_t)r * ldw, ldw, x, ldx, n, cols, AT_ROWS);
-    for (; r < M; r++) ctr_rows(y + (size_t)r * ldy, ldy, w + (size_t)r * ldw, ldw, x, ldx, n, cols, 1);
+        head_gemm_rows(c + (size_t)i * ldc, ldc, a + (size_t)i * lda, lda, b, ldb, n, K, alpha, AT_ROWS);
+    for (; i < M; i++)
+        head_gemm_rows(c + (size_t)i * ldc, ldc, a + (size_t)i * lda, lda, b, ldb, n, K, alpha, 1);
 }
 
 /* ---- packing --------------------------------------------------------------- */
@@ -292,7 +256,7 @@ static void attention_forward_head(float *out, float *att, const float *qkv, con
     if (a->p > 0.0f) draw_keep(w->keep, a, bh, L);
     for (int i0 = 0; i0 < T; i0 += AT_ROWS) { /* S = q k^T / sqrt(hs), P, P' for 8 rows */
         int R = T - i0 < AT_ROWS ? T - i0 : AT_ROWS;
-        rows_times_cols(w->s, Lp, q + (size_t)i0 * ld, ld, R, w->kt, Lp, Lp, hs, 1.0f / sqrtf((float)hs));
+        head_gemm(w->s, Lp, q + (size_t)i0 * ld, ld, R, w->kt, Lp, Lp, hs, 1.0f / sqrtf((float)hs));
         for (int r = 0; r < R; r++) {
             size_t i = (size_t)(i0 + r);
             softmax_row(P + i * T, w->s + (size_t)r * Lp, m, L, T);
@@ -301,7 +265,7 @@ static void attention_forward_head(float *out, float *att, const float *qkv, con
     }
     const float *Pd = a->p > 0.0f ? w->pd : P;
     int ldp = a->p > 0.0f ? Lp : T;
-    coef_times_rows(w->y, hsp, Pd, ldp, T, w->vp, hsp, L, hsp); /* out = P' v */
+    head_gemm(w->y, hsp, Pd, ldp, T, w->vp, hsp, hsp, L, 1.0f); /* out = P' v */
     store_rows(o, C, w->y, hsp, T, hs, 1.0f, 0);
 }
 
@@ -361,14 +325,14 @@ static void attention_backward_head(float *dqkv, const float *dout, const float 
             memcpy(d, src, (size_t)L * sizeof *d);
         memset(d + L, 0, (size_t)(Lp - L) * sizeof *d);
     }
-    rows_times_cols(w->y, Lp, w->dot, T, hs, w->pd, Lp, Lp, T, 1.0f); /* dv^T = dO^T P' */
+    head_gemm(w->y, Lp, w->dot, T, hs, w->pd, Lp, Lp, T, 1.0f); /* dv^T = dO^T P' */
     add_transposed(dv, ld, w->y, Lp, L, hs, 1.0f);
-    rows_times_cols(w->ds, Lp, dO, C, T, w->kt, Lp, Lp, hs, 1.0f); /* dP' = dO v^T */
+    head_gemm(w->ds, Lp, dO, C, T, w->kt, Lp, Lp, hs, 1.0f); /* dP' = dO v^T */
     for (int i = 0; i < T; i++)
         softmax_backward_row(w->ds + (size_t)i * Lp, P + (size_t)i * T, w->keep + (size_t)i * T, a, L, Lp);
-    coef_times_rows(w->y, hsp, w->ds, Lp, T, w->vp, hsp, L, hsp); /* dq += dS k / sqrt(hs) */
+    head_gemm(w->y, hsp, w->ds, Lp, T, w->vp, hsp, hsp, L, 1.0f); /* dq += dS k / sqrt(hs) */
     store_rows(dq, ld, w->y, hsp, T, hs, scale, 1);
-    rows_times_cols(w->y, Lp, w->qt, T, hs, w->ds, Lp, Lp, T, 1.0f); /* dk^T = q^T dS */
+    head_gemm(w->y, Lp, w->qt, T, hs, w->ds, Lp, Lp, T, 1.0f); /* dk^T = q^T dS */
     add_transposed(dk, ld, w->y, Lp, L, hs, scale);
 }
 
