@@ -1,8 +1,8 @@
 /* naive_optim.c — the optimiser family (sumsq, scale, AdamW)
  * (kernels/cpu/optim.c, kernels/cuda/optim.cu): the double-precision
  * references, their Backend wrappers, the cases every backend is checked on
- * and the finite-difference checks of the references' backward
- * (reference/op_check.h). */
+ * and, in place of a finite-difference check (there is no backward), AdamW
+ * against a step computed by hand (reference/op_check.h). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,7 +81,7 @@ const OpCase op_cases_optim[] = {
     {"sumsq, scale, adamw", run_optimizer, {4099}, 0, 0, 0},
     {NULL, NULL, {0}, 0, 0, 0}};
 
-/* ---- finite differences (tests/test_gradcheck.c) --------------------------------------- */
+/* ---- a step by hand (tests/test_gradcheck.c) ------------------------------------------- */
 
 /* p = 1, g = 0.5, m = v = 0, lr = 0.1, b1 = 0.9, b2 = 0.999, eps = 1e-8,
  * wd = 0.01, t = 1:
