@@ -3,7 +3,9 @@
 # machine (issue #15). The same cores two ways, on the real workload (the
 # pretrained encoder fine-tuned on CoNLL-2003 NER and on SQuAD QA, global
 # batch 16, length-grouped batches, the same batches in both):
-#   one process with RANKS threads   vs   RANKS MPI ranks with 1 thread each
+#   one process with RANKS threads   vs   RANKS MPI ranks with 1 thread each,
+#   their gradient sum overlapped with the backward (default) and after it
+#   (--no-overlap)
 # ROUNDS interleaved rounds; steady-state seconds per step from log.csv (the
 # first WARM steps dropped), the time rank 0 spent summing over the ranks
 # (timing.json: rank_sum_s_this_process), and BERT-base's measured step on
@@ -33,7 +35,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 mkdir -p "$OUT"
 JSONL=$OUT/bench-dist.jsonl
 : > "$JSONL"
-echo "== bench-dist: $INIT, 1 process x $RANKS threads vs $RANKS ranks x 1 thread, $ROUNDS rounds, NER $STEPS_NER / QA $STEPS_QA steps (~$(( ROUNDS * 4 ))+ min)"
+echo "== bench-dist: $INIT, 1 process x $RANKS threads vs $RANKS ranks x 1 thread, $ROUNDS rounds, NER $STEPS_NER / QA $STEPS_QA steps (~$(( ROUNDS * 6 ))+ min)"
 
 common() { # task steps
   echo --task "$1" --init "$INIT" --batch 16 --max-steps 100000 --stop-after "$2" --warmup 0 --lr 1e-4
@@ -52,6 +54,9 @@ steady = (walls[-1] - walls[warm - 1]) / (len(walls) - warm)
 print(json.dumps({"task": task, "layout": layout, "round": rnd, "ranks": t["ranks"], "threads": m["threads"],
                   "steps": len(rows), "s_per_step": steady, "rank_sum_s": t["rank_sum_s_this_process"],
                   "sum_s_per_step": t["rank_sum_s_this_process"] / t["steps_this_process"],
+                  "overlap": t.get("overlap", 0),
+                  "post_s_per_step": t.get("rank_overlap_post_s_this_process", 0.0) / t["steps_this_process"],
+                  "finish_s_per_step": t.get("rank_overlap_finish_s_this_process", 0.0) / t["steps_this_process"],
                   "cpu": m["cpu_model"], "commit": m["git_commit"], "mpi": m.get("mpi")}))
 EOF
 }
@@ -63,8 +68,11 @@ for r in $(seq 1 "$ROUNDS"); do
     record "$d" "$task" "1 process x $RANKS threads" "$r"
     d=$OUT/r$r-$task-${RANKS}x1
     mpirun -np "$RANKS" --bind-to core "$MTL" train $(common "$task" "$steps") --threads 1 --out "$d"
-    record "$d" "$task" "$RANKS ranks x 1 thread" "$r"
-    tail -2 "$JSONL" | $PYTHON -c 'import json,sys; [print("   %s %-22s %.3f s/step (sum over ranks %.1f ms/step)" % (x["task"], x["layout"], x["s_per_step"], 1e3 * x["sum_s_per_step"])) for x in map(json.loads, sys.stdin)]'
+    record "$d" "$task" "$RANKS ranks x 1 thread, overlapped" "$r"
+    d=$OUT/r$r-$task-${RANKS}x1-no-overlap
+    mpirun -np "$RANKS" --bind-to core "$MTL" train $(common "$task" "$steps") --threads 1 --no-overlap --out "$d"
+    record "$d" "$task" "$RANKS ranks x 1 thread, sum after the backward" "$r"
+    tail -3 "$JSONL" | $PYTHON -c 'import json,sys; [print("   %s %-48s %.3f s/step (exposed sum %.1f ms/step, posted during the backward %.1f)" % (x["task"], x["layout"], x["s_per_step"], 1e3 * x["sum_s_per_step"], 1e3 * x["post_s_per_step"])) for x in map(json.loads, sys.stdin)]'
   done
 done
 # The per-step work that does not shrink with the ranks (every rank updates

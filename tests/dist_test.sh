@@ -5,6 +5,8 @@
 #   - per-step losses agree to <= 1e-5 relative, final dev scores to 1e-4
 #     (also N = 3, and N = 7 with a global batch of 6: one rank without rows);
 #   - N = 2 twice: bitwise identical checkpoints and metrics;
+#   - the gradient reduction overlapped with the backward (default) and after
+#     it (--no-overlap): bitwise the same checkpoint (N = 2 and N = 7);
 #   - GradNorm, uncertainty and DWA loss weighting: N = 2 weights = N = 1's;
 #   - --shared-layers 1 (per-task top layers): N = 2 vs N = 1 losses as above;
 #   - --lora-rank 4 (frozen encoder, adapters): the same;
@@ -108,6 +110,20 @@ run "$T/n2b" "N=2 again" "${MPI[@]}" "$MTL" "${BASE[@]}" || bad "second N=2 run"
 if same_file "$T/n2/checkpoint.bin" "$T/n2b/checkpoint.bin" && same_file "$T/n2/metrics.json" "$T/n2b/metrics.json"; then
   ok "N=2 twice: checkpoint.bin and metrics.json bitwise identical ($(sha256sum < "$T/n2/checkpoint.bin" | cut -c1-16))"
 else bad "N=2 twice: runs differ"; fi
+
+# ---- overlap: each layer's reduction started during the backward changes nothing ----
+# (bitwise: the same rank-order sums, whatever the buckets; N = 7 has a rank
+# without rows, which sends all its buckets at the end)
+for N in 2 7; do
+  extra=(); [ "$N" = 7 ] && extra=(--log-every 50) # as the runs above
+  run "$T/no$N" "N=$N --no-overlap" mpirun -np "$N" --bind-to none "$MTL" "${BASE[@]}" "${extra[@]}" --no-overlap \
+    || bad "N=$N --no-overlap run"
+  if same_file "$T/n$N/checkpoint.bin" "$T/no$N/checkpoint.bin"; then
+    ok "N=$N: overlapped and --no-overlap reductions give bitwise the same checkpoint"
+  else bad "N=$N: --no-overlap changes the checkpoint"; fi
+done
+grep -q '"overlap": 1' "$T/n2/timing.json" && grep -q '"overlap": 0' "$T/no2/timing.json" \
+  && ok "timing.json says whether the reduction overlapped" || bad "timing.json lacks the overlap flag"
 
 # ---- partial sharing: the per-task layer copies sum and shard as any tensor -------
 SL=("${BASE[@]}" --shared-layers 1 --max-steps 40 --log-every 10)

@@ -217,6 +217,14 @@ void model_get_logits(const Model *m, float *host_out);
 /* Encoder output of the last forward, [B,T,C]. */
 void model_get_hidden(const Model *m, float *host_out);
 
+/* Data-parallel overlap (impl/train/dist.h): during model_backward,
+ * fn(ctx, first, last) each time the table's tensors [first, last) have
+ * received this pass's last gradient contribution: the task's head, then
+ * each encoder layer as the task sees it, from the top, then the
+ * embeddings (a frozen encoder: the head only). NULL fn: none. */
+typedef void (*ModelGradsDone)(void *ctx, int first, int last);
+void model_set_grads_done(Model *m, ModelGradsDone fn, void *ctx);
+
 /* Parameter table and checkpoint I/O (host arrays of model_num_params). */
 int model_num_tensors(const Model *m);
 const ParamInfo *model_tensor(const Model *m, int i);

@@ -116,6 +116,8 @@ struct Model {
     uint32_t step, pass;
     int n_valid[2]; /* NER: valid positions; QA: valid starts, valid ends (of the global batch when sliced) */
     int row0;       /* the batch's first row within its global batch (0 unless sliced) */
+    ModelGradsDone grads_done; /* model_set_grads_done */
+    void *grads_done_ctx;
 };
 
 /* Pointers into the parameter / gradient buffers by table index. */

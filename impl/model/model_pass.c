@@ -479,26 +479,40 @@ static void backward_embeddings(Model *m, float *dout, float *spare) {
     be->zero(be, model_g(m, ET_WORD) + (size_t)MODEL_PAD_ID * (size_t)c->C, (size_t)c->C * sizeof(float));
 }
 
+static void grads_done(Model *m, int first, int last) {
+    if (m->grads_done) m->grads_done(m->grads_done_ctx, first, last);
+}
+
 void model_backward(Model *m, const Batch *b, float loss_weight) {
     if (!m->have_fwd) die("model_backward called without a successful model_forward");
     if (b && (b->task != m->task || b->B != m->B || b->T != m->T))
         die("model_backward: batch (task %d, B=%d, T=%d) differs from the last forward (task %d, B=%d, T=%d)",
             b->task, b->B, b->T, m->task, m->B, m->T);
+    int head = m->task == TASK_NER ? m->ner_first : m->qa_first;
     if (m->task == TASK_NER)
         backward_ner(m, loss_weight);
     else
         backward_qa(m, loss_weight);
+    grads_done(m, head, head + 2); /* w, b */
     /* frozen encoder: only the adapters (if any) need the gradient inside it */
     if (m->g0 > 0 && m->cfg.lora_rank == 0) return;
     float *dout = m->a.g_a, *dinp = m->a.g_b;
     for (int l = m->cfg.L - 1; l >= 0; l--) {
         backward_ffn(m, l, dout);
         backward_attn(m, l, dinp);
+        if (m->g0 == 0) grads_done(m, model_layer_first(m, l), model_layer_first(m, l) + LAYER_NTENSORS);
         float *t = dout;
         dout = dinp;
         dinp = t;
     }
-    if (m->g0 == 0) backward_embeddings(m, dout, dinp);
+    if (m->g0 > 0) return;
+    backward_embeddings(m, dout, dinp);
+    grads_done(m, 0, EMB_NTENSORS);
+}
+
+void model_set_grads_done(Model *m, ModelGradsDone fn, void *ctx) {
+    m->grads_done = fn;
+    m->grads_done_ctx = ctx;
 }
 
 /* ---- outputs ------------------------------------------------------------ */

@@ -87,9 +87,130 @@ void dist_sum_rows(Backend *be, float *x, size_t nrows_all, size_t ncols, const 
     free(packed);
 }
 
+/* ---- overlapped reduce-scatter (dist.h) ---------------------------------- */
+
 #ifdef MTL_MPI
 #include <mpi.h>
+typedef MPI_Request DistRequest;
+#else
+typedef int DistRequest;
+#endif
 
+struct DistOverlap {
+    int nb;             /* buckets */
+    size_t *ends;       /* [nb]: bucket k is [ends[k-1], ends[k]) (ends[-1] = 0) */
+    size_t *b;          /* [N+1]: the shards */
+    float *x, *recv;    /* recv: the other ranks' values on my shard, (N-1) x shard */
+    unsigned char *sent; /* [nb] */
+    DistRequest *req;
+    int nreq, cap;
+    double t_ready, t_finish;
+};
+
+/* Bucket k's piece in rank j's shard: [*lo, *hi) (empty when *lo >= *hi). */
+static void piece_of(const DistOverlap *o, int k, int j, size_t *lo, size_t *hi) {
+    size_t s = k ? o->ends[k - 1] : 0, e = o->ends[k];
+    *lo = s > o->b[j] ? s : o->b[j];
+    *hi = e < o->b[j + 1] ? e : o->b[j + 1];
+}
+
+/* recv slot of rank i (i != me): ranks below me first, then those above */
+static float *recv_slot(const DistOverlap *o, int i) {
+    size_t mine = o->b[g_rank + 1] - o->b[g_rank];
+    return o->recv + (size_t)(i < g_rank ? i : i - 1) * mine;
+}
+
+DistOverlap *dist_overlap_new(const size_t *ends, int nb, const size_t *b) {
+    if (nb < 1 || nb > 32767) die("dist_overlap_new: %d buckets (1..32767: MPI tags)", nb);
+    DistOverlap *o = xcalloc(1, sizeof *o);
+    o->nb = nb;
+    o->ends = xmalloc((size_t)nb * sizeof *o->ends);
+    memcpy(o->ends, ends, (size_t)nb * sizeof *ends);
+    o->b = xmalloc(((size_t)g_size + 1) * sizeof *o->b);
+    memcpy(o->b, b, ((size_t)g_size + 1) * sizeof *b);
+    if (ends[nb - 1] != b[g_size]) die("dist_overlap_new: the buckets end at %zu, the shards at %zu", ends[nb - 1], b[g_size]);
+    for (int k = 0; k < nb; k++)
+        if ((k && ends[k] < ends[k - 1]) || ends[k] - (k ? ends[k - 1] : 0) > (size_t)INT32_MAX)
+            die("dist_overlap_new: bucket %d is not an increasing range of at most 2^31-1 floats", k);
+    size_t mine = b[g_rank + 1] - b[g_rank];
+    o->recv = xmalloc(((size_t)g_size - 1) * mine * sizeof(float) + 1);
+    o->sent = xcalloc((size_t)nb, 1);
+    /* a bucket has at most one piece per rank: N-1 receives and N-1 sends */
+    o->cap = 2 * nb * (g_size > 1 ? g_size - 1 : 1);
+    o->req = xmalloc((size_t)o->cap * sizeof *o->req);
+    return o;
+}
+
+void dist_overlap_free(DistOverlap *o) {
+    if (!o) return;
+    free(o->ends), free(o->b), free(o->recv), free(o->sent), free(o->req);
+    free(o);
+}
+
+void dist_overlap_times(DistOverlap *o, double *in_ready, double *in_finish) {
+    *in_ready = o->t_ready;
+    *in_finish = o->t_finish;
+    o->t_ready = o->t_finish = 0;
+}
+
+#ifdef MTL_MPI
+void dist_overlap_begin(DistOverlap *o, float *x) {
+    if (o->nreq) die("dist_overlap_begin: the last reduction was not finished");
+    o->x = x;
+    memset(o->sent, 0, (size_t)o->nb);
+    for (int k = 0; k < o->nb; k++) {
+        size_t lo, hi;
+        piece_of(o, k, g_rank, &lo, &hi);
+        if (lo >= hi) continue;
+        for (int i = 0; i < g_size; i++)
+            if (i != g_rank)
+                MPI_Irecv(recv_slot(o, i) + (lo - o->b[g_rank]), (int)(hi - lo), MPI_FLOAT, i, k, MPI_COMM_WORLD,
+                          &o->req[o->nreq++]);
+    }
+}
+
+static void send_bucket(DistOverlap *o, int k) {
+    o->sent[k] = 1;
+    for (int j = 0; j < g_size; j++) {
+        size_t lo, hi;
+        piece_of(o, k, j, &lo, &hi);
+        if (j != g_rank && lo < hi)
+            MPI_Isend(o->x + lo, (int)(hi - lo), MPI_FLOAT, j, k, MPI_COMM_WORLD, &o->req[o->nreq++]);
+    }
+}
+
+void dist_overlap_ready(DistOverlap *o, int k) {
+    if (k < 0 || k >= o->nb || o->sent[k] || !o->x) return;
+    double t0 = now_seconds();
+    send_bucket(o, k);
+    int done; /* pushes the transfers on; completed requests become MPI_REQUEST_NULL */
+    MPI_Testall(o->nreq, o->req, &done, MPI_STATUSES_IGNORE);
+    o->t_ready += now_seconds() - t0;
+}
+
+void dist_overlap_finish(DistOverlap *o) {
+    double t0 = now_seconds();
+    for (int k = 0; k < o->nb; k++)
+        if (!o->sent[k]) send_bucket(o, k);
+    MPI_Waitall(o->nreq, o->req, MPI_STATUSES_IGNORE);
+    o->nreq = 0;
+    float *out = o->x + o->b[g_rank];
+    size_t mine = o->b[g_rank + 1] - o->b[g_rank];
+    for (size_t e = 0; e < mine; e++) { /* in rank order, as dist_reduce_scatter */
+        float s = g_rank == 0 ? out[e] : recv_slot(o, 0)[e];
+        for (int i = 1; i < g_size; i++) s += i == g_rank ? out[e] : recv_slot(o, i)[e];
+        out[e] = s;
+    }
+    o->x = NULL;
+    o->t_finish += now_seconds() - t0;
+}
+#else
+void dist_overlap_begin(DistOverlap *o, float *x) { o->x = x; }
+void dist_overlap_ready(DistOverlap *o, int k) { (void)o, (void)k; }
+void dist_overlap_finish(DistOverlap *o) { o->x = NULL; }
+#endif
+
+#ifdef MTL_MPI
 static int g_mpi; /* MPI_Init was called */
 static char g_lib[MPI_MAX_LIBRARY_VERSION_STRING] = "none";
 

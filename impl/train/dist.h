@@ -63,6 +63,30 @@ void dist_reduce_scatter(float *x, const size_t *b);
  * gathered). */
 void dist_all_gather(float *x, const size_t *b);
 void dist_sum_doubles(double *x, int n);
+/* Overlap (PyTorch DDP's idea on our rank-order sum): the reduce-scatter of
+ * a host vector x[n] cut into fixed buckets (the same cut on every rank),
+ * started bucket by bucket while the backward still runs.
+ *   begin:  the receives for every bucket are posted (into a buffer of
+ *           (N-1) x this rank's shard);
+ *   ready:  bucket k of x holds this rank's final values: its pieces go to
+ *           the ranks that own them (non-blocking), and pending transfers
+ *           are pushed on (MPI moves data only inside MPI calls);
+ *   finish: the buckets not yet ready are sent, every transfer is waited
+ *           for, and this rank's shard is summed in rank order.
+ * Element k of the result is ((g_0[k] + g_1[k]) + ...) + g_{N-1}[k], the
+ * same float operations as dist_reduce_scatter: bitwise its result, whatever
+ * the cut and whichever buckets a rank reports (a rank without rows in the
+ * batch reports none). x must not change between ready(k) and finish. */
+typedef struct DistOverlap DistOverlap;
+/* ends[k] = end of bucket k (increasing, ends[nb-1] = b[N]); b: the shards. */
+DistOverlap *dist_overlap_new(const size_t *ends, int nb, const size_t *b);
+void dist_overlap_free(DistOverlap *o);
+void dist_overlap_begin(DistOverlap *o, float *x);
+void dist_overlap_ready(DistOverlap *o, int k);
+void dist_overlap_finish(DistOverlap *o);
+/* Seconds spent inside ready (posting, pushing) and finish (the exposed
+ * part: waiting and summing) since the last call; both reset. */
+void dist_overlap_times(DistOverlap *o, double *in_ready, double *in_finish);
 /* The same sum of x[n] in be's memory: in place on the CPU backend; on CUDA
  * over NCCL (kernels/cuda/dist_nccl.cu, the same order) after
  * dist_gpu_init, else staged through the host. */

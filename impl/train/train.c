@@ -149,6 +149,29 @@ static int n_train(const Trainer *t, int task) {
     return t->d.has_qa ? t->d.qa_train.n : 0;
 }
 
+/* Data parallel, sharded: tensor i >= 1 of the table (all but the word
+ * embeddings, which travel by rows at the end) is bucket i-1 of the rest's
+ * overlapped reduce-scatter; model_backward reports finished tensors. */
+static void grads_done(void *ctx, int first, int last) {
+    Trainer *t = ctx;
+    if (!t->ovl_armed) return;
+    for (int i = first > 1 ? first : 1; i < last; i++) dist_overlap_ready(t->ovl, i - 1);
+}
+
+static void overlap_init(Trainer *t) {
+    int nt = model_num_tensors(t->m);
+    size_t *ends = xmalloc((size_t)nt * sizeof *ends), at = t->E;
+    for (int i = 1; i < nt; i++) {
+        const ParamInfo *p = model_tensor(t->m, i);
+        if (p->offset != at) die("overlap_init: tensor %s is not where the one before it ends", p->name);
+        at += p->numel;
+        ends[i - 1] = at - t->E;
+    }
+    t->ovl = dist_overlap_new(ends, nt - 1, t->shard_rest);
+    free(ends);
+    model_set_grads_done(t->m, grads_done, t);
+}
+
 static int make_schedule(Trainer *t, Err *err) {
     const TrainOptions *o = t->o;
     int n[NUM_TASKS];
@@ -181,6 +204,7 @@ static int make_schedule(Trainer *t, Err *err) {
         t->shard_rest = xmalloc(((size_t)t->nranks + 1) * sizeof(size_t));
         dist_shards(t->E, t->shard_emb);
         dist_shards(model_num_params(t->m) - t->E, t->shard_rest);
+        if (!o->no_overlap) overlap_init(t);
     }
     return 0;
 }
@@ -287,7 +311,9 @@ static void sum_gradients(Backend *be, float *g, size_t n, void *ctx) {
     if (strcmp(w->name, "emb.word") || w->offset != 0) die("sum_gradients: the table must start with emb.word");
     size_t V = (size_t)w->shape[0], C = (size_t)w->shape[1], E = V * C;
     dist_sum_rows(be, g, V, C, t->id_rows, t->n_ids);
-    if (t->sharded) { /* only this rank's shard of the rest */
+    if (t->ovl) { /* only this rank's shard of the rest: most of it is on its way */
+        dist_overlap_finish(t->ovl);
+    } else if (t->sharded) { /* only this rank's shard of the rest */
         dist_reduce_scatter(g + E, t->shard_rest);
     } else {
         dist_sum_backend(be, g + E, n - E);
@@ -401,13 +427,21 @@ static void sync_optstate(Trainer *t) {
     t->opt_stale = 0;
 }
 
+static void overlap_begin(Backend *be, float *g, size_t n, void *ctx) {
+    (void)be, (void)n;
+    Trainer *t = ctx;
+    dist_overlap_begin(t->ovl, g + t->E);
+}
+
 static int train_step(Trainer *t, long step, Err *err) {
     double t0 = now_seconds(), loss[NUM_TASKS] = {NAN, NAN};
     int tasks = task_sampler_pick(&t->ts, (uint64_t)t->o->seed, step);
     long toks = 0;
     model_zero_grad(t->m);
+    if (t->ovl) model_buffer_apply(t->m, MODEL_GRADS, overlap_begin, t);
     for (int k = 0; k < NUM_TASKS; k++) {
         if (!(tasks & (1 << k))) continue;
+        t->ovl_armed = !(tasks >> (k + 1)); /* the step's last pass */
         long n = task_forward_backward(t, k, step, &loss[k], err);
         if (n < 0) return -1;
         toks += n;
@@ -421,6 +455,12 @@ static int train_step(Trainer *t, long step, Err *err) {
     else train_weighting_step(t, step + 1, tasks, loss);
     if (t->nranks > 1) model_buffer_apply(t->m, MODEL_GRADS, sum_gradients, t);
     if (t->nranks > 1) t->sum_s += now_seconds() - t1; /* GradNorm's update itself is negligible */
+    if (t->ovl) {
+        double in_ready, in_finish;
+        dist_overlap_times(t->ovl, &in_ready, &in_finish);
+        t->ovl_ready_s += in_ready;
+        t->ovl_finish_s += in_finish;
+    }
     float lr = lr_schedule((int)step, (int)t->total, (int)t->warmup, t->o->adamw.lr);
     double gnorm = optimizer_step(t, lr);
     if (!isfinite(gnorm))
@@ -558,6 +598,7 @@ static void trainer_free(Trainer *t) {
     free(t->id_rows);
     free(t->shard_emb);
     free(t->shard_rest);
+    dist_overlap_free(t->ovl);
     train_data_free(&t->d);
 }
 

@@ -107,6 +107,7 @@ typedef struct {
     char config_file[1024];
     char dump_batches[1024]; /* write every batch (and the initial heads) to this safetensors file */
     int group_by_length; /* length-grouped batches (sampler.h order_group_by_length) */
+    int no_overlap;      /* data parallel: sum the gradients after the backward, not during it */
 } TrainOptions;
 
 /* The defaults of every option (the optimiser's: adamw_defaults()). */

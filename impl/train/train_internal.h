@@ -6,6 +6,7 @@
 
 #include "checkpoint.h"
 #include "conll.h"
+#include "dist.h"
 #include "gradnorm.h"
 #include "hf_bert.h"
 #include "jsonw.h"
@@ -134,6 +135,9 @@ typedef struct {
     size_t *shard_emb;     /* [nranks + 1]: rank r owns [shard_emb[r], shard_emb[r+1]) of [0, E) ... */
     size_t *shard_rest;    /* ... and E + [shard_rest[r], shard_rest[r+1]) of the rest: balanced */
     int opt_stale;         /* the Adam moments of the other ranks' shards are old here */
+    DistOverlap *ovl;      /* sharded, unless --no-overlap: the rest's reduce-scatter, one bucket per tensor */
+    int ovl_armed;         /* this pass is the step's last: its finished tensors are sent */
+    double ovl_ready_s, ovl_finish_s; /* seconds in dist_overlap_ready / _finish (this process) */
 } Trainer;
 
 /* Progress and notes on stderr, unless --quiet (rank 0 only). */

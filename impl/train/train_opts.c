@@ -100,6 +100,7 @@ static const OptSpec OPTS[] = {
     {OPT_FLAG(OS, "profile", profile, "print the per-op time breakdown of the training loop"), .tag = CFG_RUN},
     {OPT_FLAG(OS, "quiet", quiet, "no progress lines on stderr"), .tag = CFG_RUN},
     {OPT_FLAG(OS, "group-by-length", group_by_length, "batches of similar-length windows (groups of 50 batches sorted by length after the shuffle; each epoch still sees every window once)"), .tag = CFG_IF_SET},
+    {OPT_FLAG(OS, "no-overlap", no_overlap, "data parallel (mpirun): reduce the gradients after the whole backward instead of each layer's during the rest of it (the same result, bitwise)"), .tag = CFG_RUN},
     {OPT_TEXT(OS, "dump-batches", dump_batches, "write every training batch and the initial head weights to FILE (safetensors; reference/finetune_hf.py replays them)"), .tag = CFG_RUN},
     {OPT_TEXT(OS, "config", config_file, "read options from FILE first (key=value or JSON)"), .tag = CFG_PROCESS},
 };

@@ -235,8 +235,13 @@ int train_write_timing(Trainer *t, RunSummary *sum, long done, double eval_s, Er
     jw_num(&w, "s_per_step_this_process",
            done > t->start_step ? t->train_s / (double)(done - t->start_step) : 0.0);
     jw_int(&w, "ranks", t->nranks);
-    /* data parallel: seconds rank 0 spent summing over the ranks (not overlapped with compute) */
+    /* data parallel: seconds rank 0 spent summing over the ranks after the
+     * backward (exposed), and, with overlap, inside the backward posting and
+     * pushing transfers; of the exposed time, the overlap's final wait + sum */
     jw_num(&w, "rank_sum_s_this_process", t->sum_s);
+    jw_int(&w, "overlap", t->ovl != NULL);
+    jw_num(&w, "rank_overlap_post_s_this_process", t->ovl_ready_s);
+    jw_num(&w, "rank_overlap_finish_s_this_process", t->ovl_finish_s);
     jw_obj(&w, "padding_fraction_this_process"); /* 1 - real / computed tokens of the training batches */
     for (int k = 0; k < NUM_TASKS; k++)
         jw_num(&w, task_name(k), t->tok_all[k] > 0 ? 1.0 - t->tok_real[k] / t->tok_all[k] : NAN);
