@@ -21,11 +21,18 @@ const EnumName PRECISION_NAMES[] = {{"fp32", PREC_FP32}, {"bf16", PREC_BF16}, {N
 
 const char *precision_name(Precision p) { return enum_name(PRECISION_NAMES, (int)p); }
 
-/* bf16 on the CPU, or fp32 with the reason in why when the CPU lacks it. */
+/* bf16 on the CPU, or fp32 with the reason in why when the CPU lacks it;
+ * bf16 without AMX comes with a note in why: it is what was asked for (the
+ * numerics), but not a speed-up there. */
 static Backend *open_cpu(int threads, Precision prec, char *why, size_t why_len) {
     if (prec == PREC_FP32) return backend_cpu(threads);
     char reason[256];
     Backend *be = backend_cpu_bf16(threads, reason, sizeof reason);
+    if (be && !cpu_bf16_amx() && why)
+        snprintf(why, why_len, "--precision bf16: this CPU has AVX512-BF16 but no AMX (%s); its bf16 dot "
+                 "products may do no more multiply-adds per cycle than fp32 FMAs, so bf16 can be slower than "
+                 "fp32 here (`mtl bench-step --precision bf16` prints both GEMM peaks); running bf16 as asked",
+                 cpu_bf16_library());
     if (be) return be;
     if (why) snprintf(why, why_len, "--precision bf16: %s; running fp32 instead", reason);
     return backend_cpu(threads);

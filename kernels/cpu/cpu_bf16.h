@@ -48,6 +48,10 @@ void cpu_bf16_round_matrix(bf16 *dst, const float *src, int rows, int cols, int 
  * instruction set (AVX512-BF16 or AMX), else 0 with why filled. Emulated
  * bf16 (plain AVX-512) is slower than fp32 and counts as unavailable. */
 int cpu_bf16_native(char *why, size_t why_len);
+/* 1 when oneDNN dispatches bf16 matmuls to AMX tiles; 0 on AVX512-BF16
+ * alone, where a bf16 dot product may do no more multiply-adds per cycle
+ * than fp32 FMAs (bf16 then is not faster than fp32; see backend_open). */
+int cpu_bf16_amx(void);
 
 /* The ISA oneDNN dispatches to ("avx512_core_amx", "avx512_core_bf16", ...)
  * and the implementation of the last bf16 matmul it created (e.g.

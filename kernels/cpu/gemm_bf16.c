@@ -95,6 +95,11 @@ int cpu_bf16_native(char *why, size_t why_len) {
     return 0;
 }
 
+int cpu_bf16_amx(void) {
+    unsigned isa = (unsigned)dnnl_get_effective_cpu_isa(), amx = (unsigned)dnnl_cpu_isa_avx512_core_amx;
+    return (isa & amx) == amx;
+}
+
 Bf16Gemm *bf16_gemm_create(int threads) {
     Bf16Gemm *g = xcalloc(1, sizeof *g);
     g->threads = threads > 0 ? threads : 1;
@@ -205,6 +210,7 @@ int cpu_bf16_native(char *why, size_t why_len) {
     return 0;
 }
 
+int cpu_bf16_amx(void) { return 0; }
 const char *cpu_bf16_isa(void) { return "none (no oneDNN)"; }
 const char *cpu_bf16_impl(void) { return "none (no oneDNN)"; }
 const char *cpu_bf16_library(void) { return "no oneDNN in this build"; }
