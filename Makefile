@@ -66,7 +66,7 @@ IMPL_LAYERS := base data metrics model train infer cli
 IMPL_INC := $(addprefix -Iimpl/,$(IMPL_LAYERS))
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(OPT) -fopenmp $(WARN) $(IMPL_INC) -Ikernels -I/usr/include/cjson
 DEFS     := -DMTL_GIT_COMMIT='"$(GIT_COMMIT)"' -DMTL_CFLAGS='"$(CC) $(OPT) -fopenmp"'
-LDLIBS   := -lopenblas -lcjson -lutf8proc -lz -lm -fopenmp
+LDLIBS   := -lopenblas -lcjson -lutf8proc -lcrypto -lz -lm -fopenmp
 
 ifeq ($(USE_CUDA),1)
 DEFS     += -DMTL_CUDA

@@ -2,7 +2,7 @@
 # Debian packages the C program, its tests, make bench (python3 for the reports, pip and curl
 # for the weights and data) and the reports need. Idempotent; installs only what is missing.
 set -euo pipefail
-PKGS="build-essential libopenblas-dev libdnnl-dev libcunit1-dev libcjson-dev libutf8proc-dev zlib1g-dev gnuplot-nox libopenmpi-dev openmpi-bin python3 python3-numpy python3-pip curl ca-certificates"
+PKGS="build-essential libopenblas-dev libdnnl-dev libcunit1-dev libcjson-dev libutf8proc-dev libssl-dev zlib1g-dev gnuplot-nox libopenmpi-dev openmpi-bin python3 python3-numpy python3-pip curl ca-certificates"
 if ! command -v dpkg > /dev/null || ! command -v apt-get > /dev/null; then
   echo "deps: not a Debian system (no dpkg/apt-get): install the equivalents of [$PKGS] yourself" >&2
   exit 0

@@ -33,7 +33,7 @@ out=${FUZZ_DIR:-build-fuzz}
 CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 -fno-sanitize-recover=undefined -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas -Wno-psabi \
 $(for d in impl/*/; do printf -- '-I%s ' "${d%/}"; done)-Ikernels -I/usr/include/cjson"
-LIBS="-lcjson -lutf8proc -lz -lm -lopenblas"
+LIBS="-lcjson -lutf8proc -lcrypto -lz -lm -lopenblas"
 
 # impl/*/*.c that a set of files needs, by their #include "..." lines.
 sources_for() {
