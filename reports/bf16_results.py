@@ -19,6 +19,7 @@ bench-step JSON lines) are archived in bench/results/bf16/ by --archive, so
 that the section can be regenerated without the run directories.
 
   python3 reports/bf16_results.py --archive FP32_RUNS BF16_RUNS [--step FILE.jsonl ...]
+  python3 reports/bf16_results.py --step-no-amx FILE.jsonl   (bench-step, ours, on a CPU without AMX)
   python3 reports/bf16_results.py [--dir bench/results/bf16] [--results RESULTS.md]
 """
 import argparse
@@ -41,6 +42,7 @@ ROOT = os.path.dirname(HERE)
 TASKS = ("ner", "qa")
 KEEP = ("metrics.json", "manifest.json")
 KERNEL_CSVS = ("kernels-cpu.csv", "kernels-cpu-bf16.csv")
+NO_AMX_STEP = "bench-step-cpu-no-amx.jsonl"  # --step-no-amx: a machine whose oneDNN has no AMX
 # (label, path into metrics.json)
 SCORES = {"ner": [("NER test F1", ("ner", "test", "f1")), ("NER dev F1", ("ner", "dev", "f1"))],
           "qa": [("QA dev F1", ("qa", "dev", "f1")), ("QA dev EM", ("qa", "dev", "exact_match"))]}
@@ -234,6 +236,33 @@ def section(d):
                             "ours fp32 vs eager fp32", "ours bf16: model FLOP/s, share of the bf16 GEMM peak (measured in the run)"],
                            srows)
         out.append("")
+    nrows, nmeta = step_rows(os.path.join(d, NO_AMX_STEP))
+    if nrows:
+        peaks = [r for r in read_jsonl(os.path.join(d, NO_AMX_STEP)) if r.get("side") == "ours"]
+        p16 = [x["gemm_peak_gflops"] for x in peaks if x.get("precision") == "bf16"]
+        p32 = [x["sgemm_peak_gflops"] for x in peaks]
+        isa = sorted({x.get("precision_info", "") for x in peaks if x.get("precision") == "bf16"})
+        out.append("### Speed on a CPU with AVX512-BF16 but no AMX (`make bench-step MATHS=\"fp32 bf16\" SIDES=ours`)")
+        out.append("")
+        for m in nmeta:
+            out.append("- run %s on %s (%s cores), %s threads, %s interleaved rounds of %s timed steps after %s "
+                       "warm-up; `%s`" % (m.get("run"), m.get("cpu"), m.get("nproc"), m.get("threads"), m.get("rounds"),
+                                          m.get("steps"), m.get("warmup"), m.get("mtl_version", "").split(";")[1].strip()
+                                          if ";" in m.get("mtl_version", "") else m.get("mtl_version")))
+        out.append("- %s; GEMM peaks measured in the same runs (median over them): sgemm %.0f GFLOP/s, bf16 GEMM "
+                   "%.0f GFLOP/s (%.2f× the sgemm peak)" % (", ".join(isa), statistics.median(p32),
+                                                          statistics.median(p16),
+                                                          statistics.median(p16) / statistics.median(p32)))
+        out.append("")
+        out.append("Without AMX oneDNN runs bf16 on AVX512-BF16 dot products, which on this CPU do half the "
+                   "multiply-adds per cycle of fp32 FMAs: bf16 is slower than fp32 here, and `mtl` says so "
+                   "when asked for it (a ratio < 1 means bf16 is slower). No PyTorch on this machine: ours only.")
+        out.append("")
+        out += table_lines(["preset, T", "ours fp32", "ours bf16", "PyTorch eager fp32", "PyTorch bf16 autocast",
+                            "torch.compile fp32", "torch.compile bf16", "ours bf16 vs ours fp32", "vs autocast",
+                            "vs eager fp32", "ours fp32 vs eager fp32",
+                            "ours bf16: model FLOP/s, share of the bf16 GEMM peak (measured in the run)"], nrows)
+        out.append("")
     krows, knote = kernel_rows(d)
     if krows:
         out.append("### Per-op: the GEMM-type ops on the roofline (`mtl bench-kernels --precision fp32|bf16`)")
@@ -256,10 +285,16 @@ def main():
     ap.add_argument("--dir", default=os.path.join(ROOT, "bench", "results", "bf16"))
     ap.add_argument("--archive", nargs=2, metavar=("FP32_RUNS", "BF16_RUNS"))
     ap.add_argument("--step", nargs="+", help="bench-step JSON-lines files to archive (concatenated) with --archive")
+    ap.add_argument("--step-no-amx", metavar="FILE.jsonl",
+                    help="bench-step JSON lines (SIDES=ours, MATHS=\"fp32 bf16\") from a CPU without AMX: archived as "
+                         + NO_AMX_STEP)
     ap.add_argument("--kernels", nargs=2, metavar=("FP32_CSV", "BF16_CSV"),
                     help="mtl bench-kernels CSVs (--precision fp32, bf16) to archive with --archive")
     ap.add_argument("--results", default=os.path.join(ROOT, "RESULTS.md"))
     args = ap.parse_args()
+    if args.step_no_amx:
+        os.makedirs(args.dir, exist_ok=True)
+        shutil.copyfile(args.step_no_amx, os.path.join(args.dir, NO_AMX_STEP))
     if args.archive:
         archive(args.archive[0], args.archive[1], args.step, args.dir)
         for src, name in zip(args.kernels or [], KERNEL_CSVS):
