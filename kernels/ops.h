@@ -70,7 +70,9 @@
  *   holds q | k | v along the last dim (head h uses columns h*hs ..
  *   h*hs+hs-1 of each); mask [B,T] is 1 for real tokens, 0 for pad.
  *     S[b,h,i,j] = q_i . k_j / sqrt(hs)            (j with mask 0 excluded)
- *     P = softmax_j(S)  -> saved in att [B,NH,T,T] (masked entries are 0)
+ *     P = softmax_j(S)  -> saved in att [B,NH,T,T] (masked entries are 0);
+ *          att may be NULL when no backward follows and p_drop == 0
+ *          (inference): P is then not kept
  *     P' = dropout(P, p)  with stream `stream`, step `step`, element index
  *          first + ((b*NH + h)*T + i)*T + j
  *     out[b,i,h*hs:(h+1)*hs] = sum_j P'[b,h,i,j] v_j

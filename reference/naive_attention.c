@@ -106,7 +106,8 @@ void nv_attention_forward(Backend *be, float *out, float *att, float *scratch, c
     size_t nq = (size_t)B * T * 3 * C, no = (size_t)B * T * C, na = (size_t)B * NH * T * T;
     double *q = to_d(qkv, nq, 0), *o = xmalloc(no * sizeof *o), *a = xmalloc(na * sizeof *a);
     naive_attention_forward(o, a, q, mask, B, T, C, NH, p, seed, step, stream, first);
-    back_f(out, o, no), back_f(att, a, na);
+    back_f(out, o, no);
+    if (att) back_f(att, a, na); /* NULL: inference (ops.h) */
     free(q);
 }
 
@@ -156,7 +157,25 @@ static void run_attention(const OpCase *c, Backend *be, Outs *o) {
     bufs_free(&b);
 }
 
+/* the forward of inference (ops.h): att NULL, no dropout; only out exists */
+static void run_attention_no_att(const OpCase *c, Backend *be, Outs *o) {
+    int B = c->p[0], T = c->p[1], C = c->p[2], NH = c->p[3];
+    size_t BT = (size_t)B * T, BTC = BT * C, na = (size_t)B * NH * T * T;
+    Bufs b = {be, {0}, 0};
+    int *mask = xmalloc(BT * sizeof *mask);
+    for (int r = 0; r < B; r++)
+        for (int t = 0; t < T; t++) mask[(size_t)r * T + t] = mask_value(r, t, T);
+    int *d_mask = up_i(&b, mask, BT);
+    float *qkv = up_f(&b, rnd(3 * BTC, 30, -2, 2), 3 * BTC), *out = up_f(&b, rnd(BTC, 33, -9, 9), BTC);
+    float *scr = empty_f(&b, 4 * BTC + na);
+    be->attention_forward(be, out, NULL, scr, qkv, d_mask, B, T, C, NH, 0.0f, 0x5eedULL, 3, 17, 0);
+    take(o, be, "out (att NULL)", out, BTC, DOT);
+    bufs_free(&b);
+}
+
 const OpCase op_cases_attention[] = {
+    {"attention, att NULL", run_attention_no_att, {5, 45, 96, 3}, 0.0f, 0, 0},
+    {"attention, att NULL", run_attention_no_att, {3, 13, 36, 4}, 0.0f, 0, 0},
     {"attention", run_attention, {2, 7, 20, 2}, 0.0f, 0, 0},
     {"attention", run_attention, {3, 13, 36, 4}, 0.0f, 0, 0},
     {"attention", run_attention, {5, 13, 36, 4}, 0.2f, 0, 0},

@@ -14,11 +14,13 @@ static float *take(float *base, size_t *cur, size_t n) {
     return p;
 }
 
+/* attn: the floats of P [B,NH,T,T], or 0 when no backward needs it
+ * (inference: att NULL, ops.h) */
 static void layout_layer(LayerActs *la, float *base, size_t *cur, const ModelConfig *c, size_t N,
                          size_t attn) {
     size_t C = (size_t)c->C, F = (size_t)c->FFN;
     la->qkv = take(base, cur, N * 3 * C);
-    la->att = take(base, cur, attn);
+    la->att = attn ? take(base, cur, attn) : NULL;
     la->atty = take(base, cur, N * C);
     la->attproj = take(base, cur, N * C);
     la->res1 = take(base, cur, N * C);
@@ -47,7 +49,7 @@ size_t model_layout_acts(Acts *a, float *base, const ModelConfig *c, int maxB, i
     a->emb_rstd = take(base, &cur, N);
     for (int l = 0; l < c->L; l++) {
         if (inference && l > 0) a->layer[l] = a->layer[0]; /* one set, reused by every layer */
-        else layout_layer(&a->layer[l], base, &cur, c, N, attn);
+        else layout_layer(&a->layer[l], base, &cur, c, N, inference ? 0 : attn);
     }
     a->ner_in = take(base, &cur, N * C);
     a->ner_logits = take(base, &cur, N * nl);

@@ -23,7 +23,10 @@
  * Xeon, minilm B 16, T 128 and 384, interleaved in one process): with 2
  * threads, forward 1.25x with dropout 0.1 and 1.04-1.15x without, backward
  * 1.04-1.07x; with one thread 1.2-1.3x. The rest of a head's time is
- * softmax, the RNG and dropout, not the products. */
+ * softmax, the RNG and dropout, not the products. The forward computes each
+ * 8-row block of out while its P' rows are in cache (no T x T read-back;
+ * speed within noise) and, for inference (att NULL), never stores P: the
+ * forward-only model then holds no [B,NH,T,T] tensor at all. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -237,35 +240,41 @@ static void store_rows(float *dst, int ld, const float *y, int ldy, int rows, in
 
 /* ---- forward ----------------------------------------------------------------- */
 
+/* One head, 8 query rows at a time, all in cache: S = q k^T / sqrt(hs), P
+ * (into att, or, with att NULL, into a tile that is then dropped), P', and
+ * those rows of out = P' v at once, so that P' is never read back from
+ * memory. Each output element is the same sum in the same order (keys
+ * ascending) as a product over all rows would be. */
 static void attention_forward_head(float *out, float *att, const float *qkv, const int *mask,
                                    const AttnShape *a, int bh, HeadBufs *w) {
     int T = a->T, C = a->C, hs = a->hs, hsp = a->hsp, b = bh / a->NH, h = bh % a->NH;
     int ld = 3 * C;
     const float *q = qkv + (size_t)b * T * ld + (size_t)h * hs, *k = q + C, *v = q + 2 * C;
     const int *m = mask + (size_t)b * T;
-    float *P = att + (size_t)bh * T * T;
+    float *P = att ? att + (size_t)bh * T * T : NULL;
     float *o = out + (size_t)b * T * C + (size_t)h * hs;
     int L = key_span(m, T), Lp = round_up(L, AT_VEC);
     if (L == 0) { /* no real key: P and the output are 0 */
-        memset(P, 0, (size_t)T * T * sizeof *P);
+        if (P) memset(P, 0, (size_t)T * T * sizeof *P);
         for (int i = 0; i < T; i++) memset(o + (size_t)i * C, 0, (size_t)hs * sizeof *o);
         return;
     }
     pack_transposed(w->kt, Lp, k, ld, L, hs);
     pack_rows(w->vp, L, hsp, v, ld, L, hs);
     if (a->p > 0.0f) draw_keep(w->keep, a, bh, L);
-    for (int i0 = 0; i0 < T; i0 += AT_ROWS) { /* S = q k^T / sqrt(hs), P, P' for 8 rows */
+    for (int i0 = 0; i0 < T; i0 += AT_ROWS) {
         int R = T - i0 < AT_ROWS ? T - i0 : AT_ROWS;
         head_gemm(w->s, Lp, q + (size_t)i0 * ld, ld, R, w->kt, Lp, Lp, hs, 1.0f / sqrtf((float)hs));
+        float *Pr = P ? P + (size_t)i0 * T : w->pd; /* P of rows i0.. (ld T) */
         for (int r = 0; r < R; r++) {
             size_t i = (size_t)(i0 + r);
-            softmax_row(P + i * T, w->s + (size_t)r * Lp, m, L, T);
-            if (a->p > 0.0f) dropout_row(w->pd + i * Lp, P + i * T, w->keep + i * T, L, a->rq);
+            softmax_row(Pr + (size_t)r * T, w->s + (size_t)r * Lp, m, L, T);
+            if (a->p > 0.0f) dropout_row(w->s + (size_t)r * Lp, Pr + (size_t)r * T, w->keep + i * T, L, a->rq);
         }
+        const float *Pd = a->p > 0.0f ? w->s : Pr; /* P' of rows i0.. (over S, no longer needed) */
+        int ldp = a->p > 0.0f ? Lp : T;
+        head_gemm(w->y + (size_t)i0 * hsp, hsp, Pd, ldp, R, w->vp, hsp, hsp, L, 1.0f); /* out = P' v */
     }
-    const float *Pd = a->p > 0.0f ? w->pd : P;
-    int ldp = a->p > 0.0f ? Lp : T;
-    head_gemm(w->y, hsp, Pd, ldp, T, w->vp, hsp, hsp, L, 1.0f); /* out = P' v */
     store_rows(o, C, w->y, hsp, T, hs, 1.0f, 0);
 }
 

@@ -193,6 +193,10 @@ void cu_attention_forward(Backend *be, float *out, float *att, float *scratch, c
     AttnShape s = attn_shape(scratch, B, T, C, NH);
     int hs = s.hs;
     long long sh = (long long)T * hs, stt = (long long)T * T;
+    if (!att) { /* inference (ops.h): P lives in the scratch's P' slot, unused without dropout */
+        if (p_drop > 0.0f) die("cu_attention_forward: att NULL needs p_drop 0 (ops.h)");
+        att = s.r4;
+    }
     permute_in(ctx, s.r0, qkv, &s, 3 * C, 0);
     permute_in(ctx, s.r1, qkv, &s, 3 * C, 1);
     permute_in(ctx, s.r2, qkv, &s, 3 * C, 2);
