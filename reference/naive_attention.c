@@ -136,40 +136,52 @@ static int mask_value(int b, int t, int T) {
     }
 }
 
+/* The inputs every attention case starts from, p = B, T, C, NH: the masks
+ * above, qkv, and out filled with junk (so that a kernel must write it). */
+typedef struct {
+    int B, T, C, NH;
+    size_t BTC, na;
+    int *mask;
+    float *qkv, *out;
+} AttnIn;
+
+static AttnIn attn_inputs(const OpCase *c, Bufs *b) {
+    AttnIn in = {c->p[0], c->p[1], c->p[2], c->p[3], 0, 0, NULL, NULL, NULL};
+    size_t BT = (size_t)in.B * in.T;
+    in.BTC = BT * in.C;
+    in.na = (size_t)in.B * in.NH * in.T * in.T;
+    int *mask = xmalloc(BT * sizeof *mask);
+    for (int r = 0; r < in.B; r++)
+        for (int t = 0; t < in.T; t++) mask[(size_t)r * in.T + t] = mask_value(r, t, in.T);
+    in.mask = up_i(b, mask, BT);
+    in.qkv = up_f(b, rnd(3 * in.BTC, 30, -2, 2), 3 * in.BTC);
+    in.out = up_f(b, rnd(in.BTC, 33, -9, 9), in.BTC);
+    return in;
+}
+
 /* attention: p = B, T, C, NH; f = dropout p; first */
 static void run_attention(const OpCase *c, Backend *be, Outs *o) {
-    int B = c->p[0], T = c->p[1], C = c->p[2], NH = c->p[3];
-    size_t BT = (size_t)B * T, BTC = BT * C, na = (size_t)B * NH * T * T;
     Bufs b = {be, {0}, 0};
-    int *mask = xmalloc(BT * sizeof *mask);
-    for (int r = 0; r < B; r++)
-        for (int t = 0; t < T; t++) mask[(size_t)r * T + t] = mask_value(r, t, T);
-    int *d_mask = up_i(&b, mask, BT);
-    float *qkv = up_f(&b, rnd(3 * BTC, 30, -2, 2), 3 * BTC), *dout = up_f(&b, rnd(BTC, 31, -1, 1), BTC);
-    float *g = up_f(&b, rnd(3 * BTC, 32, -1, 1), 3 * BTC), *out = up_f(&b, rnd(BTC, 33, -9, 9), BTC);
-    float *att = up_f(&b, rnd(na, 34, -9, 9), na), *scr = empty_f(&b, 4 * BTC + na);
+    AttnIn in = attn_inputs(c, &b);
+    float *dout = up_f(&b, rnd(in.BTC, 31, -1, 1), in.BTC), *g = up_f(&b, rnd(3 * in.BTC, 32, -1, 1), 3 * in.BTC);
+    float *att = up_f(&b, rnd(in.na, 34, -9, 9), in.na), *scr = empty_f(&b, 4 * in.BTC + in.na);
     uint64_t seed = 0x5eedULL;
-    be->attention_forward(be, out, att, scr, qkv, d_mask, B, T, C, NH, c->f, seed, 3, 17, c->first);
-    be->attention_backward(be, g, scr, dout, qkv, att, d_mask, B, T, C, NH, c->f, seed, 3, 17, c->first);
-    take(o, be, "out", out, BTC, DOT);
-    take(o, be, "att", att, na, ELEM);
-    take(o, be, "dqkv (accumulated)", g, 3 * BTC, DOT);
+    be->attention_forward(be, in.out, att, scr, in.qkv, in.mask, in.B, in.T, in.C, in.NH, c->f, seed, 3, 17, c->first);
+    be->attention_backward(be, g, scr, dout, in.qkv, att, in.mask, in.B, in.T, in.C, in.NH, c->f, seed, 3, 17,
+                           c->first);
+    take(o, be, "out", in.out, in.BTC, DOT);
+    take(o, be, "att", att, in.na, ELEM);
+    take(o, be, "dqkv (accumulated)", g, 3 * in.BTC, DOT);
     bufs_free(&b);
 }
 
 /* the forward of inference (ops.h): att NULL, no dropout; only out exists */
 static void run_attention_no_att(const OpCase *c, Backend *be, Outs *o) {
-    int B = c->p[0], T = c->p[1], C = c->p[2], NH = c->p[3];
-    size_t BT = (size_t)B * T, BTC = BT * C, na = (size_t)B * NH * T * T;
     Bufs b = {be, {0}, 0};
-    int *mask = xmalloc(BT * sizeof *mask);
-    for (int r = 0; r < B; r++)
-        for (int t = 0; t < T; t++) mask[(size_t)r * T + t] = mask_value(r, t, T);
-    int *d_mask = up_i(&b, mask, BT);
-    float *qkv = up_f(&b, rnd(3 * BTC, 30, -2, 2), 3 * BTC), *out = up_f(&b, rnd(BTC, 33, -9, 9), BTC);
-    float *scr = empty_f(&b, 4 * BTC + na);
-    be->attention_forward(be, out, NULL, scr, qkv, d_mask, B, T, C, NH, 0.0f, 0x5eedULL, 3, 17, 0);
-    take(o, be, "out (att NULL)", out, BTC, DOT);
+    AttnIn in = attn_inputs(c, &b);
+    float *scr = empty_f(&b, 4 * in.BTC + in.na);
+    be->attention_forward(be, in.out, NULL, scr, in.qkv, in.mask, in.B, in.T, in.C, in.NH, 0.0f, 0x5eedULL, 3, 17, 0);
+    take(o, be, "out (att NULL)", in.out, in.BTC, DOT);
     bufs_free(&b);
 }
 
