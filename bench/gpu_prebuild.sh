@@ -20,7 +20,7 @@ PRE=build-gpu-prebuilt
 make BUILD=$PRE USE_CUDA=1 USE_MPI=0 USE_DNNL=0 OPT='-O3 -march=x86-64-v3' -j"$(nproc)" all
 mkdir -p $PRE/lib
 libs=$(ldd $PRE/mtl $PRE/tests/test_* | awk '/=> \// { print $3 }' |
-  grep -E 'openblas|gfortran|quadmath|cjson|utf8proc|cunit|gomp' | sort -u)
+  grep -E 'openblas|gfortran|quadmath|cjson|utf8proc|crypto|cunit|gomp' | sort -u)
 [ -n "$libs" ] || { echo "gpu_prebuild: found no libraries to copy (ldd)" >&2; exit 1; }
 cp -L $libs $PRE/lib/
 # what travels: the binaries, the test binaries and the libraries (objects stay)
