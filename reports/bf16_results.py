@@ -254,9 +254,9 @@ def section(d):
                                                           statistics.median(p16),
                                                           statistics.median(p16) / statistics.median(p32)))
         out.append("")
-        out.append("Without AMX oneDNN runs bf16 on AVX512-BF16 dot products, which on this CPU do half the "
-                   "multiply-adds per cycle of fp32 FMAs: bf16 is slower than fp32 here, and `mtl` says so "
-                   "when asked for it (a ratio < 1 means bf16 is slower). No PyTorch on this machine: ours only.")
+        out.append("Without AMX oneDNN runs bf16 on AVX512-BF16 dot products; on this CPU its bf16 GEMM peak is "
+                   "below the sgemm peak (above), so bf16 is slower than fp32 here, and `mtl` says so when asked "
+                   "for it (a ratio < 1 means bf16 is slower). No PyTorch on this machine: ours only.")
         out.append("")
         out += table_lines(["preset, T", "ours fp32", "ours bf16", "PyTorch eager fp32", "PyTorch bf16 autocast",
                             "torch.compile fp32", "torch.compile bf16", "ours bf16 vs ours fp32", "vs autocast",

@@ -10,7 +10,7 @@ set grid lc rgb "#dddddd"
 set key outside right top box noenhanced
 set xlabel "step"
 set ylabel "task weight"
-set title "Learned task weights of the multi-task model (pretrained minilm-l6, each variant's first seed): NER solid, QA dashed" font ",11"
+set title "Learned task weights (pretrained minilm-l6, each variant's first seed)\nNER solid, QA dashed" font ",11"
 do for [term in "png svg"] {
     if (term eq "png") { set terminal pngcairo size 980,520 enhanced font "DejaVu Sans,11" } \
     else { set terminal svg size 980,520 enhanced font "DejaVu Sans,11" background "white" }
