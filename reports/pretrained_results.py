@@ -11,6 +11,8 @@ from-scratch results that write_results.py generates — as it is. write_results
 splices the same section file in when it regenerates RESULTS.md.
 """
 import argparse
+import hashlib
+import json
 import datetime as dt
 import glob
 import math
@@ -22,7 +24,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from splice import splice as splice_section  # noqa: E402
 from claims import claims_section  # noqa: E402
-from loading import Run, find_groups, fnum, read_json, read_jsonl  # noqa: E402
+from loading import Run, find_groups, fnum, read_csv, read_json, read_jsonl  # noqa: E402
 import lora_results  # noqa: E402
 from stats import fmt_p, mean_std, pm  # noqa: E402
 from tables import table_lines as table  # noqa: E402
@@ -337,11 +339,51 @@ def ablation_rows(root, groups):
 
 PRED_FILES = {"ner": "ner_test.conlleval.txt", "qa": "qa_dev_predictions.json"}
 
+# The tests' results by the runs they compare, kept beside the archived summaries
+# (bench/results/pretrained/significance.json): the prediction files they come from stay in
+# the run directories (CoNLL's text may not be committed), so a report regenerated from the
+# archive alone reuses them. A run is named by its place under the runs' root and the sha256
+# of its metrics.json, so a rerun of the same seed is a different run.
+SIG_CACHE_FILE = "significance.json"
+SIG_CACHE = {"tests": {}, "dirty": False}
 
-def group_tests(a_runs, b_runs):
-    """Significance (reports/significance.py) of group b against group a, on the metrics whose
-    prediction files every run of both groups has: {"ner_test_f1" | "qa_dev_f1" | "qa_dev_em": result}.
-    {} without numpy."""
+
+def run_key(r):
+    parts = os.path.normpath(r.path).split(os.sep)
+    i = next((k for k, p in enumerate(parts) if p in ("ner", "qa", "mtl", "ablation", "hf")), 0)
+    try:
+        with open(os.path.join(r.path, "metrics.json"), "rb") as f:
+            h = hashlib.sha256(f.read()).hexdigest()[:16]
+    except OSError:
+        h = "none"
+    return "%s@%s" % ("/".join(parts[i:]), h)
+
+
+def tests_key(a_runs, b_runs):
+    return " ".join(map(run_key, a_runs)) + " -> " + " ".join(map(run_key, b_runs))
+
+
+def load_sig_cache(*dirs):
+    for d in dirs:
+        c = read_json(os.path.join(d, SIG_CACHE_FILE)) if d else None
+        if c:
+            SIG_CACHE["tests"].update(c.get("tests", {}))
+
+
+def save_sig_cache(d):
+    if not (d and SIG_CACHE["dirty"]):
+        return
+    path = os.path.join(d, SIG_CACHE_FILE)
+    with open(path + ".tmp", "w") as f:
+        json.dump({"note": "reports/significance.py results by compared runs (pretrained_results.py "
+                           "group_tests); a report regenerated without the runs' prediction files uses these",
+                   "tests": SIG_CACHE["tests"]}, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+
+
+def computed_tests(a_runs, b_runs):
+    """The tests whose prediction files every run of both groups has ({} without numpy)."""
     try:
         import numpy  # noqa: F401
         import significance as sg
@@ -360,6 +402,22 @@ def group_tests(a_runs, b_runs):
             out["qa_dev_em"] = sg.compare_qa(a, b, golds, 0)
             out["qa_dev_f1"] = sg.compare_qa(a, b, golds, 1)
     return {k: v for k, v in out.items() if v}
+
+
+def group_tests(a_runs, b_runs):
+    """Significance (reports/significance.py) of group b against group a: {"ner_test_f1" |
+    "qa_dev_f1" | "qa_dev_em": result}, computed from the runs' prediction files where they are
+    all present, else as recorded in SIG_CACHE for the same runs."""
+    if not a_runs or not b_runs:
+        return {}
+    key = tests_key(a_runs, b_runs)
+    out = dict(SIG_CACHE["tests"].get(key, {}))
+    new = computed_tests(a_runs, b_runs)
+    if new:
+        out.update(new)
+        SIG_CACHE["tests"][key] = out
+        SIG_CACHE["dirty"] = True
+    return out
 
 
 def claim_tests(groups):
@@ -538,7 +596,7 @@ def claims_classes(root, groups):
         c = runs[0].config
         if c.get("loss-weighting") == "gradnorm":
             classes["gradnorm α=%g" % fnum(c.get("gradnorm-alpha"))] = runs
-        elif c.get("sampling") == "joint":
+        elif c.get("sampling") == "joint" and c.get("loss-weighting", "static") == "static":
             classes["control: joint sampling"] = runs
         elif os.path.basename(g).startswith("lambda-"):
             classes["lambda %g/%g" % (fnum(c.get("lambda-ner")), fnum(c.get("lambda-qa")))] = runs
@@ -578,8 +636,27 @@ def qa_budget_note(root, groups):
     return ": " + "; ".join(parts) + ", so their QA scores measure the QA budget as much as the sampling"
 
 
+def learned_weighting_label(r):
+    """How a learned-weighting run is named in the notes, and its final task weights (NER, QA):
+    GradNorm's from metrics.json, uncertainty's and DWA's from the last row of weights.csv."""
+    c, w = r.config, r.config.get("loss-weighting")
+    if w == "gradnorm":
+        gn = r.metrics.get("gradnorm") or {}
+        if not gn:
+            return None, None
+        return ("GradNorm α %g (balancing the gradient norms on `%s`)" % (fnum(gn.get("alpha")), gn.get("layer")),
+                (fnum(gn.get("final_w_ner")), fnum(gn.get("final_w_qa"))))
+    if w in ("uncertainty", "dwa"):
+        rows = read_csv(os.path.join(r.path, "weights.csv"))
+        if not rows:
+            return None, None
+        return weighting_label(c), (fnum(rows[-1].get("w_ner")), fnum(rows[-1].get("w_qa")))
+    return None, None
+
+
 def gradnorm_note(root):
-    """GradNorm against its own control, joint sampling with fixed weights (same seed)."""
+    """The learned loss weightings (GradNorm, uncertainty, DWA) against their own control, joint
+    sampling with fixed weights (same seed)."""
     abl = os.path.join(root, "ablation")
     groups = find_groups(abl) if os.path.isdir(abl) else {}
     joint = [rs[0] for g, rs in groups.items() if rs[0].config.get("sampling") == "joint"
@@ -587,8 +664,8 @@ def gradnorm_note(root):
     lines = []
     for g, rs in sorted(groups.items()):
         r = rs[0]
-        gn = r.metrics.get("gradnorm") or {}
-        if r.config.get("loss-weighting") != "gradnorm" or not gn:
+        label, w = learned_weighting_label(r)
+        if not label:
             continue
         ctrl = [j for j in joint if j.metrics.get("seed") == r.metrics.get("seed")]
         diff = ""
@@ -599,9 +676,7 @@ def gradnorm_note(root):
                         r.get("ner", "test", "f1") - c.get("ner", "test", "f1"),
                         r.get("qa", "dev", "f1") - c.get("qa", "dev", "f1"),
                         r.get("qa", "dev", "exact_match") - c.get("qa", "dev", "exact_match")))
-        lines.append("GradNorm α %g (balancing the gradient norms on `%s`) ended with task weights NER %.3f, "
-                     "QA %.3f%s." % (fnum(gn.get("alpha")), gn.get("layer"), fnum(gn.get("final_w_ner")),
-                                      fnum(gn.get("final_w_qa")), diff))
+        lines.append("%s ended with task weights NER %.3f, QA %.3f%s." % (label[:1].upper() + label[1:], w[0], w[1], diff))
     return " ".join(lines)
 
 
@@ -792,7 +867,7 @@ def splice(results, text):
 
 
 SUMMARY_FILES = ("config.json", "metrics.json", "manifest.json", "timing.json", "params.json", "memory.json",
-                 "eval.csv", "hf_train.json", "log.csv")
+                 "eval.csv", "hf_train.json", "log.csv", "gradnorm.csv", "weights.csv")
 TOP_FILES = ("lr-sweep.json", "predict-single-pass.json", "predict-check.json")
 
 
@@ -830,7 +905,9 @@ def main():
     args = ap.parse_args()
     if args.archive:
         archive(args.runs, args.fidelity, args.archive)
+    load_sig_cache(args.archive, args.runs)
     text = section(args)
+    save_sig_cache(args.archive or args.runs)
     if text is None:
         sys.exit("pretrained_results.py: no runs under %s/{ner,qa,mtl}/seed-*; run `make bench` first" % args.runs)
     with open(args.section + ".tmp", "w") as f:
