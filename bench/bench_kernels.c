@@ -27,6 +27,7 @@ typedef struct {
 typedef struct {
     int B, T, N, C, NH, F, L, V, maxT, nl, R;
     size_t nparams;
+    int keep_att; /* the backend stores P for the backward (no attn_recompute, ops.h) */
 } Dims;
 
 /* Backend buffers, each sized for the largest op that uses it. */
@@ -55,7 +56,7 @@ static size_t count_params(const ModelConfig *c) {
 }
 
 static Dims make_dims(const ModelConfig *c, int B, int T) {
-    Dims d = {B, T, B * T, c->C, c->NH, c->FFN, c->L, c->V, c->maxT, c->num_labels, c->lora_rank, 0};
+    Dims d = {B, T, B * T, c->C, c->NH, c->FFN, c->L, c->V, c->maxT, c->num_labels, c->lora_rank, 0, 0};
     d.nparams = count_params(c);
     return d;
 }
@@ -133,7 +134,7 @@ static double spec_flops(const OpSpec *s, const Dims *d) {
     case OP_lora_forward: return 2.0 * s->N * (double)s->n * (s->C + s->OC);
     case OP_lora_backward: return 4.0 * s->N * (double)s->n * (s->C + s->OC);
     case OP_attention_forward: return attn;
-    case OP_attention_backward: return 2 * attn;
+    case OP_attention_backward: return 2 * attn; /* model FLOPs: a recomputed S = q k^T not counted */
     default: return 0;
     }
 }
@@ -151,8 +152,9 @@ static double spec_bytes(const OpSpec *s, const Dims *d) {
     /* R = n: x, A, B in, u out, out += ; dout, x, u, A, B in, du out, dA, dB, dx += */
     case OP_lora_forward: return 4 * (NC + n * C + OC * n + N * n + 2 * NV);
     case OP_lora_backward: return 4 * (NV + NC + 2 * N * n + 3 * n * C + 3 * OC * n + 2 * NC);
-    case OP_attention_forward: return 4 * (4 * BTC + P);      /* qkv in; out, att (P) out */
-    case OP_attention_backward: return 4 * (10 * BTC + P);   /* dout, qkv, att in; dqkv += */
+    /* qkv in, out out (+ P out); dout, qkv in (+ P in), dqkv += */
+    case OP_attention_forward: return 4 * (4 * BTC + (d->keep_att ? P : 0));
+    case OP_attention_backward: return 4 * (10 * BTC + (d->keep_att ? P : 0));
     case OP_embed_forward: return 4 * (4 * NC + 2 * N);
     case OP_embed_backward: return 4 * (3 * NC + 2.0 * d->T * C + 4 * C + 2 * N);
     case OP_layernorm_forward: return 4 * (2 * NC + 2 * C + 2 * N);
@@ -293,12 +295,13 @@ static void run_op(Backend *be, const OpSpec *s, const Dims *d, Bufs *b) {
         break;
     case OP_matmul_forward: be->matmul_forward(be, b->y, b->x, b->w, b->bias, N, C, s->OC); break;
     case OP_matmul_backward: be->matmul_backward(be, b->dx, b->dw, b->dbias, b->dy, b->x, b->w, N, C, s->OC); break;
-    case OP_attention_forward:
-        be->attention_forward(be, b->y, b->att, b->scratch, b->qkv, b->mask, B, T, C, d->NH, 0.1f, 1, 1, 1, 0);
+    case OP_attention_forward: /* as training calls it: P stored only where the backward needs it */
+        be->attention_forward(be, b->y, d->keep_att ? b->att : NULL, b->scratch, b->qkv, b->mask, B, T, C, d->NH,
+                              0.1f, 1, 1, 1, 0);
         break;
     case OP_attention_backward:
-        be->attention_backward(be, b->dqkv, b->scratch, b->dy, b->qkv, b->att, b->mask, B, T, C,
-                               d->NH, 0.1f, 1, 1, 1, 0);
+        be->attention_backward(be, b->dqkv, b->scratch, b->dy, b->qkv, d->keep_att ? b->att : NULL, b->mask, B, T,
+                               C, d->NH, 0.1f, 1, 1, 1, 0);
         break;
     case OP_gelu_forward: be->gelu_forward(be, b->y, b->x, s->n); break;
     case OP_gelu_backward: be->gelu_backward(be, b->dx, b->x, b->dy, s->n); break;
@@ -375,6 +378,7 @@ int bench_kernels_run(Backend *be, const ModelConfig *cfg, const BenchKernelsOpt
                        cfg->maxT, cfg->preset, o->B, o->T);
     if (o->repeats < 1) return err_set(err, "repeats must be >= 1 (got %d)", o->repeats);
     Dims d = make_dims(cfg, o->B, o->T);
+    d.keep_att = !be->attn_recompute;
     OpSpec specs[MAX_SPECS];
     int n = build_specs(specs, &d);
     Bufs b;

@@ -337,6 +337,7 @@ static int bench_run(Bench *s, Result *r, Err *err) {
     r->tokens = (double)s->ntasks * s->o.B * s->o.T;
     r->gflops = r->flops / r->st.mean * 1e-9;
     r->counts = model_counts(&s->cfg, s->o.B, s->o.T);
+    r->counts.act_bytes = model_counts_act_bytes(&r->counts, s->inner); /* this device's layout */
     r->rss = peak_rss_bytes();
     r->sgemm_peak = r->peak = measure_peak(s, r->threads);
     if (s->inner->precision == PREC_BF16) r->peak = bench_bf16_peak_gflops(r->threads);

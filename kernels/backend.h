@@ -56,6 +56,8 @@ typedef struct Backend Backend;
 struct Backend {
     const char *name;    /* "cpu" or "cuda" */
     Precision precision; /* what the ops really compute in (see backend_open) */
+    int attn_recompute;  /* 1: attention_backward recomputes P when given att NULL (ops.h), so
+                            a training model keeps no [B,NH,T,T] tensor; 0: the model stores P */
     void *ctx;        /* backend-private state (cuBLAS handle, stream, arena) */
 
     /* ---- memory -------------------------------------------------------- */

@@ -71,8 +71,11 @@
  *   h*hs+hs-1 of each); mask [B,T] is 1 for real tokens, 0 for pad.
  *     S[b,h,i,j] = q_i . k_j / sqrt(hs)            (j with mask 0 excluded)
  *     P = softmax_j(S)  -> saved in att [B,NH,T,T] (masked entries are 0);
- *          att may be NULL when no backward follows and p_drop == 0
- *          (inference): P is then not kept
+ *          att may be NULL: P is then not kept. Inference (p_drop 0, no
+ *          backward) may pass NULL to any backend; training may pass NULL
+ *          to the forward and the backward of a backend with
+ *          attn_recompute (backend.h), whose backward recomputes P from
+ *          qkv and mask, bitwise what the forward computed
  *     P' = dropout(P, p)  with stream `stream`, step `step`, element index
  *          first + ((b*NH + h)*T + i)*T + j
  *     out[b,i,h*hs:(h+1)*hs] = sum_j P'[b,h,i,j] v_j

@@ -117,7 +117,16 @@ void nv_attention_backward(Backend *be, float *dqkv, float *scratch, const float
                            uint64_t first) {
     (void)scratch;
     size_t nq = (size_t)B * T * 3 * C, no = (size_t)B * T * C, na = (size_t)B * NH * T * T;
-    double *g = to_d(dqkv, nq, 0), *d = to_d(dout, no, 0), *q = to_d(qkv, nq, 0), *a = to_d(att, na, 0);
+    double *g = to_d(dqkv, nq, 0), *d = to_d(dout, no, 0), *q = to_d(qkv, nq, 0), *a;
+    if (att) {
+        a = to_d(att, na, 0);
+    } else { /* recomputed (ops.h): the forward's P */
+        double *o = xmalloc(no * sizeof *o);
+        a = xmalloc(na * sizeof *a);
+        naive_attention_forward(o, a, q, mask, B, T, C, NH, p, seed, step, stream, first);
+        for (size_t i = 0; i < na; i++) a[i] = (double)(float)a[i]; /* as a stored float P */
+        free(o);
+    }
     naive_attention_backward(g, d, q, a, mask, B, T, C, NH, p, seed, step, stream, first);
     back_f(dqkv, g, nq);
     free(d), free(q), free(a);
@@ -175,6 +184,39 @@ static void run_attention(const OpCase *c, Backend *be, Outs *o) {
     bufs_free(&b);
 }
 
+/* Forward + backward into out, g (filled as attn_inputs / run_attention do) with P stored
+ * in att, or, att NULL, recomputed by the backward. */
+static void attention_pass(Backend *be, Bufs *b, const AttnIn *in, const OpCase *c, float *att, float **out,
+                           float **g) {
+    *out = up_f(b, rnd(in->BTC, 33, -9, 9), in->BTC);
+    *g = up_f(b, rnd(3 * in->BTC, 32, -1, 1), 3 * in->BTC);
+    float *dout = up_f(b, rnd(in->BTC, 31, -1, 1), in->BTC), *scr = empty_f(b, 4 * in->BTC + in->na);
+    be->attention_forward(be, *out, att, scr, in->qkv, in->mask, in->B, in->T, in->C, in->NH, c->f, 0x5eedULL, 3,
+                          17, c->first);
+    be->attention_backward(be, *g, scr, dout, in->qkv, att, in->mask, in->B, in->T, in->C, in->NH, c->f, 0x5eedULL,
+                           3, 17, c->first);
+}
+
+/* Training without a stored P (ops.h, attn_recompute): forward and backward with att NULL,
+ * with dropout, against the reference, and bit for bit against the same backend with P
+ * stored. A backend that always stores P runs the stored path twice. */
+static void run_attention_recompute(const OpCase *c, Backend *be, Outs *o) {
+    Bufs b = {be, {0}, 0};
+    AttnIn in = attn_inputs(c, &b);
+    float *out1, *g1, *out2, *g2;
+    attention_pass(be, &b, &in, c, be->attn_recompute ? NULL : empty_f(&b, in.na), &out1, &g1);
+    attention_pass(be, &b, &in, c, empty_f(&b, in.na), &out2, &g2);
+    size_t n = 4 * in.BTC;
+    float *h1 = xmalloc(n * sizeof *h1), *h2 = xmalloc(n * sizeof *h2);
+    be->download(be, h1, out1, in.BTC * sizeof *h1), be->download(be, h1 + in.BTC, g1, 3 * in.BTC * sizeof *h1);
+    be->download(be, h2, out2, in.BTC * sizeof *h2), be->download(be, h2 + in.BTC, g2, 3 * in.BTC * sizeof *h2);
+    take(o, be, "out (att NULL)", out1, in.BTC, DOT);
+    take(o, be, "dqkv (P recomputed)", g1, 3 * in.BTC, DOT);
+    take_value(o, "recomputed == stored, bit for bit", memcmp(h1, h2, n * sizeof *h1) == 0, ELEM);
+    free(h1), free(h2);
+    bufs_free(&b);
+}
+
 /* the forward of inference (ops.h): att NULL, no dropout; only out exists */
 static void run_attention_no_att(const OpCase *c, Backend *be, Outs *o) {
     Bufs b = {be, {0}, 0};
@@ -188,6 +230,10 @@ static void run_attention_no_att(const OpCase *c, Backend *be, Outs *o) {
 const OpCase op_cases_attention[] = {
     {"attention, att NULL", run_attention_no_att, {5, 45, 96, 3}, 0.0f, 0, 0},
     {"attention, att NULL", run_attention_no_att, {3, 13, 36, 4}, 0.0f, 0, 0},
+    {"attention, P recomputed", run_attention_recompute, {5, 45, 96, 3}, 0.1f, 0, 0},
+    {"attention, P recomputed", run_attention_recompute, {4, 32, 64, 4}, 0.1f, 0, 0},
+    {"attention, P recomputed", run_attention_recompute, {5, 21, 96, 2}, 0.0f, 0, 0},
+    {"attention, P recomputed", run_attention_recompute, {3, 13, 36, 4}, 0.2f, 4 * 13 * 13 + 1, 0},
     {"attention", run_attention, {2, 7, 20, 2}, 0.0f, 0, 0},
     {"attention", run_attention, {3, 13, 36, 4}, 0.0f, 0, 0},
     {"attention", run_attention, {5, 13, 36, 4}, 0.2f, 0, 0},

@@ -201,9 +201,10 @@ static Model *create_model(const ModelConfig *cfg, Backend *be, int maxB, int ma
         m->adam_v = be->alloc(be, bytes);
     }
     m->a.layer = xcalloc((size_t)cfg->L, sizeof *m->a.layer);
-    m->act_floats = model_layout_acts(&m->a, NULL, cfg, maxB, maxT, inference);
+    int keep_att = !inference && !be->attn_recompute; /* P for the backward (ops.h) */
+    m->act_floats = model_layout_acts(&m->a, NULL, cfg, maxB, maxT, inference, keep_att);
     m->actbuf = be->alloc(be, m->act_floats * sizeof(float));
-    model_layout_acts(&m->a, m->actbuf, cfg, maxB, maxT, inference);
+    model_layout_acts(&m->a, m->actbuf, cfg, maxB, maxT, inference, keep_att);
     alloc_inputs(m);
     return m;
 }
@@ -449,11 +450,16 @@ ModelCounts model_counts(const ModelConfig *c, int maxB, int maxT) {
         Acts a;
         memset(&a, 0, sizeof a);
         a.layer = xcalloc((size_t)(c->L > 0 ? c->L : 1), sizeof *a.layer);
-        k.act_bytes = model_layout_acts(&a, NULL, c, maxB, maxT, 0) * sizeof(float);
-        k.infer_act_bytes = model_layout_acts(&a, NULL, c, maxB, maxT, 1) * sizeof(float);
+        k.act_bytes = model_layout_acts(&a, NULL, c, maxB, maxT, 0, 0) * sizeof(float);
+        k.att_bytes = model_layout_acts(&a, NULL, c, maxB, maxT, 0, 1) * sizeof(float) - k.act_bytes;
+        k.infer_act_bytes = model_layout_acts(&a, NULL, c, maxB, maxT, 1, 0) * sizeof(float);
         free(a.layer);
     }
     return k;
+}
+
+size_t model_counts_act_bytes(const ModelCounts *k, const Backend *be) {
+    return k->act_bytes + (be->attn_recompute ? 0 : k->att_bytes);
 }
 
 /* Forward FLOPs, counting a multiply-add as 2 and N = B*T rows:

@@ -141,12 +141,13 @@ static inline int model_layer_first(const Model *m, int l) {
     return EMB_NTENSORS + LAYER_NTENSORS * l;
 }
 
-/* Lay out the activation buffer for (maxB, maxT): when base is NULL only
- * counts. Returns the number of floats. */
 /* Lay the activations out from base (NULL: just count); returns floats.
  * inference: one layer's set shared by every layer and no gradient buffers
  * (safe for the forward: layer l reads its input, layer l-1's ln2, only
- * before it writes its own ln2, the same buffer). */
-size_t model_layout_acts(Acts *a, float *base, const ModelConfig *cfg, int maxB, int maxT, int inference);
+ * before it writes its own ln2, the same buffer). keep_att: each layer keeps
+ * its attention probabilities P for the backward (a backend without
+ * attn_recompute); else LayerActs.att is NULL. */
+size_t model_layout_acts(Acts *a, float *base, const ModelConfig *cfg, int maxB, int maxT, int inference,
+                         int keep_att);
 
 #endif

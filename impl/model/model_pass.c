@@ -38,7 +38,8 @@ static void layout_layer(LayerActs *la, float *base, size_t *cur, const ModelCon
         la->lora_u[s] = lora_slot_on(c, s) ? take(base, cur, N * (size_t)c->lora_rank) : NULL;
 }
 
-size_t model_layout_acts(Acts *a, float *base, const ModelConfig *c, int maxB, int maxT, int inference) {
+size_t model_layout_acts(Acts *a, float *base, const ModelConfig *c, int maxB, int maxT, int inference,
+                         int keep_att) {
     size_t cur = 0, B = (size_t)maxB, T = (size_t)maxT, N = B * T;
     size_t C = (size_t)c->C, F = (size_t)c->FFN, nl = (size_t)c->num_labels;
     size_t attn = B * (size_t)c->NH * T * T;
@@ -49,7 +50,7 @@ size_t model_layout_acts(Acts *a, float *base, const ModelConfig *c, int maxB, i
     a->emb_rstd = take(base, &cur, N);
     for (int l = 0; l < c->L; l++) {
         if (inference && l > 0) a->layer[l] = a->layer[0]; /* one set, reused by every layer */
-        else layout_layer(&a->layer[l], base, &cur, c, N, inference ? 0 : attn);
+        else layout_layer(&a->layer[l], base, &cur, c, N, keep_att ? attn : 0);
     }
     a->ner_in = take(base, &cur, N * C);
     a->ner_logits = take(base, &cur, N * nl);

@@ -258,6 +258,7 @@ int train_write_params_memory(Trainer *t, RunSummary *sum, Err *err) {
     const ModelConfig *cfg = model_config(t->m);
     int maxT = t->bb.maxT;
     ModelCounts c = model_counts(cfg, t->o->batch, maxT);
+    c.act_bytes = model_counts_act_bytes(&c, t->be); /* this device's layout */
     JsonW w;
     jw_init(&w);
     jw_obj(&w, NULL);

@@ -25,8 +25,11 @@
  * 1.04-1.07x; with one thread 1.2-1.3x. The rest of a head's time is
  * softmax, the RNG and dropout, not the products. The forward computes each
  * 8-row block of out while its P' rows are in cache (no T x T read-back;
- * speed within noise) and, for inference (att NULL), never stores P: the
- * forward-only model then holds no [B,NH,T,T] tensor at all. */
+ * speed within noise) and, given att NULL, never stores P: the backward then
+ * recomputes each head's P (probs_rows, the forward's own code, so bitwise
+ * the same P) into a per-thread [T][Tp] tile (attn_recompute, ops.h). A
+ * model on the CPU keeps no [B,NH,T,T] tensor at all, at the price of one
+ * more q k^T product and softmax per head in the backward. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -57,6 +60,7 @@ typedef struct {
     float *qt, *dot;      /* backward: q^T, dO^T [hs][T] */
     float *s;             /* forward: AT_ROWS rows of S [AT_ROWS][Tp] */
     float *pd, *ds;       /* P' [T][Tp]; backward dP', then dS [T][Tp] */
+    float *pp;            /* backward with att NULL: P recomputed [T][Tp] */
     float *y;             /* a product's result ([Tp][hsp] or [hs][Tp]) before it goes to its strided home */
     uint8_t *keep;        /* keep decisions [T][T] */
 } HeadBufs;
@@ -80,6 +84,7 @@ static HeadBufs head_bufs(const AttnShape *a) {
     w.s = xmalloc(AT_ROWS * Tp * sizeof(float));
     w.pd = xmalloc(T * Tp * sizeof(float));
     w.ds = xmalloc(T * Tp * sizeof(float));
+    w.pp = NULL; /* allocated by the first backward that recomputes P */
     w.y = xmalloc(Tp * hsp * sizeof(float));
     w.keep = xmalloc(T * T);
     return w;
@@ -87,7 +92,7 @@ static HeadBufs head_bufs(const AttnShape *a) {
 
 static void head_bufs_free(HeadBufs *w) {
     free(w->kt); free(w->vp); free(w->qt); free(w->dot);
-    free(w->s); free(w->pd); free(w->ds); free(w->y); free(w->keep);
+    free(w->s); free(w->pd); free(w->ds); free(w->pp); free(w->y); free(w->keep);
 }
 
 /* ---- the two product kernels ---------------------------------------------- */
@@ -240,6 +245,15 @@ static void store_rows(float *dst, int ld, const float *y, int ldy, int rows, in
 
 /* ---- forward ----------------------------------------------------------------- */
 
+/* R rows of P (ld ldP) from R query rows q (ld ldq): S = q k^T / sqrt(hs) into s
+ * [R][Lp] with k^T packed in kt [hs][Lp], then P = softmax over the L keys. The
+ * forward and a recomputing backward both call this, so their P are bitwise the same. */
+static void probs_rows(float *P, int ldP, float *s, const float *q, int ldq, int R, const float *kt,
+                       const int *mask, int L, int Lp, int hs) {
+    head_gemm(s, Lp, q, ldq, R, kt, Lp, Lp, hs, 1.0f / sqrtf((float)hs));
+    for (int r = 0; r < R; r++) softmax_row(P + (size_t)r * ldP, s + (size_t)r * Lp, mask, L, ldP);
+}
+
 /* One head, 8 query rows at a time, all in cache: S = q k^T / sqrt(hs), P
  * (into att, or, with att NULL, into a tile that is then dropped), P', and
  * those rows of out = P' v at once, so that P' is never read back from
@@ -264,11 +278,10 @@ static void attention_forward_head(float *out, float *att, const float *qkv, con
     if (a->p > 0.0f) draw_keep(w->keep, a, bh, L);
     for (int i0 = 0; i0 < T; i0 += AT_ROWS) {
         int R = T - i0 < AT_ROWS ? T - i0 : AT_ROWS;
-        head_gemm(w->s, Lp, q + (size_t)i0 * ld, ld, R, w->kt, Lp, Lp, hs, 1.0f / sqrtf((float)hs));
         float *Pr = P ? P + (size_t)i0 * T : w->pd; /* P of rows i0.. (ld T) */
+        probs_rows(Pr, T, w->s, q + (size_t)i0 * ld, ld, R, w->kt, m, L, Lp, hs);
         for (int r = 0; r < R; r++) {
             size_t i = (size_t)(i0 + r);
-            softmax_row(Pr + (size_t)r * T, w->s + (size_t)r * Lp, m, L, T);
             if (a->p > 0.0f) dropout_row(w->s + (size_t)r * Lp, Pr + (size_t)r * T, w->keep + i * T, L, a->rq);
         }
         const float *Pd = a->p > 0.0f ? w->s : Pr; /* P' of rows i0.. (over S, no longer needed) */
@@ -306,6 +319,20 @@ static void softmax_backward_row(float *d, const float *P, const uint8_t *keep, 
     memset(d + L, 0, (size_t)(Lp - L) * sizeof *d);
 }
 
+/* att NULL: P of the head (rows of T, keys < L) recomputed into w->pp as the
+ * forward computed it, k^T packed in w->y for the while. */
+static const float *recompute_probs(HeadBufs *w, const float *q, int ld, const int *mask, const AttnShape *a,
+                                    int L, int Lp) {
+    int T = a->T;
+    if (!w->pp) w->pp = xmalloc((size_t)T * a->Tp * sizeof(float));
+    pack_transposed(w->y, Lp, q + a->C, ld, L, a->hs); /* k^T */
+    for (int i0 = 0; i0 < T; i0 += AT_ROWS) {
+        int R = T - i0 < AT_ROWS ? T - i0 : AT_ROWS;
+        probs_rows(w->pp + (size_t)i0 * T, T, w->s, q + (size_t)i0 * ld, ld, R, w->y, mask, L, Lp, a->hs);
+    }
+    return w->pp;
+}
+
 static void attention_backward_head(float *dqkv, const float *dout, const float *qkv,
                                     const float *att, const int *mask, const AttnShape *a, int bh,
                                     HeadBufs *w) {
@@ -317,7 +344,7 @@ static void attention_backward_head(float *dqkv, const float *dout, const float 
     const float *q = qkv + off, *k = q + C, *v = q + 2 * C;
     float *dq = dqkv + off, *dk = dq + C, *dv = dq + 2 * C;
     const float *dO = dout + (size_t)b * T * C + (size_t)h * hs;
-    const float *P = att + (size_t)bh * T * T;
+    const float *P = att ? att + (size_t)bh * T * T : recompute_probs(w, q, ld, mask + (size_t)b * T, a, L, Lp);
     float scale = 1.0f / sqrtf((float)hs);
     pack_transposed(w->kt, Lp, v, ld, L, hs); /* v^T */
     pack_rows(w->vp, L, hsp, k, ld, L, hs);   /* k */
