@@ -16,3 +16,9 @@ if [ -n "$missing" ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
 fi
 echo "deps: all of [$PKGS] installed"
+# The python3 first on PATH (a pyenv or venv one, say) may not see Debian's python3-numpy:
+# the reports and reports/significance.py's bootstrap need it there, so pip puts it there.
+if command -v python3 > /dev/null && ! python3 -c 'import numpy' 2> /dev/null; then
+  echo "deps: $(command -v python3) has no numpy: pip install numpy"
+  python3 -m pip install -q numpy 2>&1 | tail -2 || echo "deps: pip could not install numpy (the bootstrap checks will SKIP)" >&2
+fi
