@@ -22,7 +22,7 @@
 typedef struct {
     Device device;
     const char *preset, *out;
-    int B, T, threads, repeats, tf32, lora_rank;
+    int B, T, threads, repeats, tf32, lora_rank, attention;
     Precision precision;
 } BkOpts;
 
@@ -38,6 +38,7 @@ static const OptSpec BK_OPTS[] = {
     {OPT_FLAG(OS, "tf32", tf32, "cuda: TF32 tensor-core matmuls (peak measured in TF32 too)")},
     {OPT_INT(OS, "lora-rank", lora_rank, 1, CONFIG_MAX_LORA_RANK, "also time the LoRA adapters of rank r on every projection (mtl train --lora-rank)")},
     {OPT_ENUM(OS, "precision", precision, PRECISION_NAMES, "linear layers: bf16 = GEMM inputs rounded to bf16, fp32 accumulation (fp32 with a note where the device lacks bf16)")},
+    {OPT_ENUM(OS, "attention", attention, ATTENTION_NAMES, ATTENTION_HELP)},
 };
 #undef OS
 
@@ -65,6 +66,11 @@ static Backend *make_backend(const BkOpts *o) {
     Backend *be = backend_open(o->device, o->threads, o->tf32, o->precision, why, sizeof why);
     if (!be) fprintf(stderr, "mtl bench-kernels: --device %s: %s\n", enum_name(DEVICE_NAMES, o->device), why);
     else if (why[0]) fprintf(stderr, "mtl bench-kernels: note: %s\n", why);
+    if (be && backend_set_attn_recompute(be, o->attention, why, sizeof why)) {
+        fprintf(stderr, "mtl bench-kernels: %s\n", why);
+        be->destroy(be);
+        return NULL;
+    }
     return be;
 }
 
@@ -185,7 +191,7 @@ static int run_bench(const BkOpts *o, Backend *be, const ModelConfig *cfg) {
 }
 
 int cmd_bench_kernels(int argc, char **argv) {
-    BkOpts o = {DEVICE_CPU, "mini", NULL, 16, 128, 0, 15, 0, 0, PREC_FP32};
+    BkOpts o = {DEVICE_CPU, "mini", NULL, 16, 128, 0, 15, 0, 0, 0, PREC_FP32};
     int rc = opts_command(&BK_TABLE, &o, argc, argv, NULL);
     if (rc >= 0) return rc;
     char out_default[64];

@@ -37,7 +37,7 @@ typedef struct {
     const char *preset;
     int tasks;     /* 1 << TASK_NER | 1 << TASK_QA */
     Device device;
-    int B, T, threads, steps, warmup, tf32;
+    int B, T, threads, steps, warmup, tf32, attention;
     Precision precision;
     long long seed;
     int freeze, lora_rank; /* a frozen encoder: heads only, or LoRA adapters (alpha 16, every projection) */
@@ -55,6 +55,7 @@ static const OptSpec BS_OPTS[] = {
     {OPT_ENUM(OS, "device", device, DEVICE_NAMES, "where to run")},
     {OPT_FLAG(OS, "tf32", tf32, "cuda: TF32 tensor-core matmuls")},
     {OPT_ENUM(OS, "precision", precision, PRECISION_NAMES, "linear layers: bf16 = GEMM inputs rounded to bf16, fp32 accumulation (fp32 with a note where the device lacks bf16)")},
+    {OPT_ENUM(OS, "attention", attention, ATTENTION_NAMES, ATTENTION_HELP)},
     {OPT_INT64(OS, "seed", seed, 0, 1000000000, "init / data / dropout seed")},
     {OPT_FLAG(OS, "freeze-encoder", freeze, "train the heads only (as mtl train --freeze-encoder)")},
     {OPT_INT(OS, "lora-rank", lora_rank, 1, CONFIG_MAX_LORA_RANK, "LoRA adapters of rank r on every projection, alpha 16, frozen encoder (as mtl train --lora-rank)")},
@@ -187,6 +188,7 @@ static int bench_setup(Bench *s, Err *err) {
     s->inner = backend_open(s->o.device, s->o.threads, s->o.tf32, s->o.precision, why, sizeof why);
     if (!s->inner) return err_set(err, "--device %s: %s", enum_name(DEVICE_NAMES, s->o.device), why);
     if (why[0]) fprintf(stderr, "mtl bench-step: note: %s\n", why);
+    if (backend_set_attn_recompute(s->inner, s->o.attention, why, sizeof why)) return err_set(err, "%s", why);
     s->be = backend_profiled(s->inner);
     s->m = model_create(c, s->be, s->o.B, s->o.T, err);
     if (!s->m) return -1;

@@ -56,8 +56,9 @@ typedef struct Backend Backend;
 struct Backend {
     const char *name;    /* "cpu" or "cuda" */
     Precision precision; /* what the ops really compute in (see backend_open) */
-    int attn_recompute;  /* 1: attention_backward recomputes P when given att NULL (ops.h), so
-                            a training model keeps no [B,NH,T,T] tensor; 0: the model stores P */
+    int attn_recompute_ok; /* attention_backward accepts att NULL and recomputes P (ops.h) */
+    int attn_recompute;    /* the model passes att NULL and keeps no [B,NH,T,T] tensor
+                              (backend_set_attn_recompute; --attention recompute) */
     void *ctx;        /* backend-private state (cuBLAS handle, stream, arena) */
 
     /* ---- memory -------------------------------------------------------- */
@@ -74,6 +75,12 @@ struct Backend {
 
     void (*destroy)(Backend *be);
 };
+
+/* --attention store|recompute: 0, or -1 with why filled when on is asked of a
+ * backend whose backward cannot recompute P (attn_recompute_ok 0: CUDA). */
+extern const EnumName ATTENTION_NAMES[];
+#define ATTENTION_HELP "the attention probabilities for the backward: store them, or recompute them in the backward (CPU only: no [B,heads,T,T] tensor, a slower backward; bitwise the same results)"
+int backend_set_attn_recompute(Backend *be, int on, char *why, size_t why_len);
 
 /* Backends. backend_cpu() never fails. backend_cuda() returns NULL and fills
  * why (if non-NULL) when the binary was built without CUDA or no GPU is

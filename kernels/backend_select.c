@@ -21,6 +21,18 @@ const EnumName PRECISION_NAMES[] = {{"fp32", PREC_FP32}, {"bf16", PREC_BF16}, {N
 
 const char *precision_name(Precision p) { return enum_name(PRECISION_NAMES, (int)p); }
 
+const EnumName ATTENTION_NAMES[] = {{"store", 0}, {"recompute", 1}, {NULL, 0}};
+
+int backend_set_attn_recompute(Backend *be, int on, char *why, size_t why_len) {
+    if (on && !be->attn_recompute_ok) {
+        if (why) snprintf(why, why_len, "--attention recompute: the %s backend stores the attention probabilities "
+                                        "(its backward does not recompute them); use --attention store", be->name);
+        return -1;
+    }
+    be->attn_recompute = on;
+    return 0;
+}
+
 /* bf16 on the CPU, or fp32 with the reason in why when the CPU lacks it;
  * bf16 without AMX comes with a note in why: it is what was asked for (the
  * numerics), but not a speed-up there. */

@@ -74,7 +74,7 @@
  *          att may be NULL: P is then not kept. Inference (p_drop 0, no
  *          backward) may pass NULL to any backend; training may pass NULL
  *          to the forward and the backward of a backend with
- *          attn_recompute (backend.h), whose backward recomputes P from
+ *          attn_recompute_ok (backend.h), whose backward recomputes P from
  *          qkv and mask, bitwise what the forward computed
  *     P' = dropout(P, p)  with stream `stream`, step `step`, element index
  *          first + ((b*NH + h)*T + i)*T + j

@@ -78,6 +78,7 @@ Backend *backend_profiled(Backend *inner) {
     }
     Backend *be = xcalloc(1, sizeof *be);
     be->name = inner->name;
+    be->attn_recompute_ok = inner->attn_recompute_ok;
     be->attn_recompute = inner->attn_recompute;
     be->ctx = pc;
     be->alloc = p_alloc;

@@ -197,14 +197,14 @@ static void attention_pass(Backend *be, Bufs *b, const AttnIn *in, const OpCase 
                            3, 17, c->first);
 }
 
-/* Training without a stored P (ops.h, attn_recompute): forward and backward with att NULL,
+/* Training without a stored P (ops.h, attn_recompute_ok): forward and backward with att NULL,
  * with dropout, against the reference, and bit for bit against the same backend with P
  * stored. A backend that always stores P runs the stored path twice. */
 static void run_attention_recompute(const OpCase *c, Backend *be, Outs *o) {
     Bufs b = {be, {0}, 0};
     AttnIn in = attn_inputs(c, &b);
     float *out1, *g1, *out2, *g2;
-    attention_pass(be, &b, &in, c, be->attn_recompute ? NULL : empty_f(&b, in.na), &out1, &g1);
+    attention_pass(be, &b, &in, c, be->attn_recompute_ok ? NULL : empty_f(&b, in.na), &out1, &g1);
     attention_pass(be, &b, &in, c, empty_f(&b, in.na), &out2, &g2);
     size_t n = 4 * in.BTC;
     float *h1 = xmalloc(n * sizeof *h1), *h2 = xmalloc(n * sizeof *h2);

@@ -72,7 +72,7 @@ Backend *backend_naive(int bf16) {
     ctx->bf16 = bf16;
     be->name = bf16 ? "naive-bf16" : "naive";
     be->precision = bf16 ? PREC_BF16 : PREC_FP32;
-    be->attn_recompute = 1;
+    be->attn_recompute_ok = 1;
     be->ctx = ctx;
     be->alloc = nv_alloc;
     be->free = nv_free;

@@ -792,6 +792,52 @@ static void test_inference_model_same_bits(void) {
     be->destroy(be);
 }
 
+/* --attention recompute (the backward recomputes the attention probabilities,
+ * nothing [B,NH,T,T] stored) gives the very gradients of the stored model:
+ * an NER and a QA pass with dropout, accumulated, on two CPU models. */
+static void test_attention_recompute_same_bits(void) {
+    Backend *store = backend_cpu(2), *recompute = backend_cpu(2);
+    char why[256];
+    CU_ASSERT_FATAL(backend_set_attn_recompute(recompute, 1, why, sizeof why) == 0);
+    ModelConfig c;
+    Err err;
+    CU_ASSERT_FATAL(config_from_preset(&c, "tiny", &err) == 0);
+    const int B = 3, T = 24;
+    Model *ms = model_create(&c, store, B, T, &err), *mr = model_create(&c, recompute, B, T, &err);
+    CU_ASSERT_FATAL(ms && mr);
+    model_init(ms, 5);
+    model_init(mr, 5);
+    int ids[3 * 24], mask[3 * 24], types[3 * 24], lab[3 * 24], st[3] = {1, 4, 2}, en[3] = {3, 9, 2};
+    random_batch_ints(ids, B * T, c.V, 7);
+    random_batch_ints(types, B * T, 2, 8);
+    random_batch_ints(lab, B * T, c.num_labels, 9);
+    for (int i = 0; i < B * T; i++) mask[i] = i % T < T - 5 * (i / T);
+    Model *both[2] = {ms, mr};
+    for (int k = 0; k < 2; k++) {
+        model_zero_grad(both[k]);
+        for (int task = TASK_NER; task <= TASK_QA; task++) {
+            Batch b = {.task = task, .B = B, .T = T, .ids = ids, .types = types, .mask = mask, .labels = lab,
+                       .start = st, .end = en};
+            CU_ASSERT_FATAL(model_forward(both[k], &b, 1, 3, 1, (uint32_t)task, NULL, &err) == 0);
+            model_backward(both[k], &b, 1.0f);
+        }
+    }
+    size_t n = model_num_params(ms);
+    float *g1 = xmalloc(n * sizeof *g1), *g2 = xmalloc(n * sizeof *g2);
+    model_grads_to_host(ms, g1);
+    model_grads_to_host(mr, g2);
+    CU_ASSERT(memcmp(g1, g2, n * sizeof *g1) == 0);
+    ModelCounts k = model_counts(&c, B, T);
+    CU_ASSERT(model_counts_act_bytes(&k, recompute) + k.att_bytes == model_counts_act_bytes(&k, store));
+    CU_ASSERT(k.att_bytes == (size_t)c.L * B * c.NH * T * T * sizeof(float));
+    free(g1);
+    free(g2);
+    model_free(ms);
+    model_free(mr);
+    store->destroy(store);
+    recompute->destroy(recompute);
+}
+
 static void test_lr_schedule(void) {
     /* warmup 10 of 110 steps, peak 1.0 */
     CU_ASSERT_DOUBLE_EQUAL(lr_schedule(0, 110, 10, 1.0f), 0.0, 1e-7);
@@ -890,6 +936,7 @@ int main(void) {
         {"AdamW in two ranges (ZeRO-1 shards) == the whole step, bitwise", test_adamw_ranges},
         {"lr schedule: linear warmup and decay", test_lr_schedule},
         {"forward-only model == training model's eval forward, bitwise", test_inference_model_same_bits},
+        {"--attention recompute == stored probabilities, gradients bitwise", test_attention_recompute_same_bits},
         {NULL, NULL}};
     static const TestCase split[] = {
         {"parameter table order = debug_state_split.bin (qa.layer1.* after the heads)", test_split_table_order},

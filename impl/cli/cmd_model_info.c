@@ -64,11 +64,11 @@ static void print_counts(const ModelConfig *c, const ModelCounts *k, const MiOpt
     printf("  %-28s %12.1f MB\n", "gradients", k->grad_bytes / MB);
     printf("  %-28s %12.1f MB\n", "AdamW m + v", k->optim_bytes / MB);
     printf("  activations B=%-4d T=%-5d   %12.1f MB  (forward + their gradients)\n", o->B, o->T,
-           k->act_bytes / MB);
-    printf("  %-28s %12.1f MB  (CUDA stores them; the CPU recomputes them in the backward)\n",
-           "+ attention probabilities", k->att_bytes / MB);
-    printf("  %-28s %12.1f MB  (CPU)\n", "total",
-           (k->param_bytes + k->grad_bytes + k->optim_bytes + k->act_bytes) / MB);
+           (k->act_bytes + k->att_bytes) / MB);
+    printf("  %-28s %12.1f MB  (not kept with --attention recompute, CPU)\n", "  of which attention probs",
+           k->att_bytes / MB);
+    printf("  %-28s %12.1f MB\n", "total",
+           (k->param_bytes + k->grad_bytes + k->optim_bytes + k->act_bytes + k->att_bytes) / MB);
 }
 
 int cmd_model_info(int argc, char **argv) {

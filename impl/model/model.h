@@ -148,9 +148,9 @@ typedef struct {
     size_t total;      /* shared + 2 * task_layers + the heads the config carries + every task's adapters */
     size_t trainable;  /* total, or with a frozen encoder the heads + adapters */
     size_t param_bytes, grad_bytes, optim_bytes; /* optim = Adam m + v; grads and optim: trainable only */
-    size_t act_bytes; /* activations + their gradients + attention scratch (maxB, maxT), on a
-                         backend that recomputes the attention probabilities (attn_recompute) */
-    size_t att_bytes; /* what a backend that stores them adds: L x [maxB, NH, maxT, maxT] floats */
+    size_t act_bytes; /* activations + their gradients + attention scratch (maxB, maxT), without
+                         the stored attention probabilities (--attention recompute) */
+    size_t att_bytes; /* what storing them adds (the default): L x [maxB, NH, maxT, maxT] floats */
     size_t infer_act_bytes; /* the same for model_create_inference (never stores them) */
 } ModelCounts;
 
@@ -263,7 +263,7 @@ int weights_check_finite(const void *x, size_t n, const char *file, const char *
 
 /* Counts from a config alone (no allocation). */
 ModelCounts model_counts(const ModelConfig *cfg, int maxB, int maxT);
-/* The activation bytes of a training model on be: act_bytes, + att_bytes where be stores P. */
+/* The activation bytes of a training model on be: act_bytes, + att_bytes unless be recomputes P. */
 size_t model_counts_act_bytes(const ModelCounts *k, const Backend *be);
 
 /* Model FLOPs of one forward pass on a (B, T) batch of `task` (matmuls and

@@ -93,6 +93,7 @@ static int make_backend(Trainer *t, Err *err) {
     t->be = backend_open(t->o->device, t->o->threads, t->o->tf32, t->o->precision, why, sizeof why);
     if (!t->be) return err_set(err, "--device %s: %s", enum_name(DEVICE_NAMES, t->o->device), why);
     if (why[0]) train_note(t, "mtl train: note: %s\n", why);
+    if (backend_set_attn_recompute(t->be, t->o->attention, why, sizeof why)) return err_set(err, "%s", why);
     backend_precision_describe(t->be, t->mf.precision, sizeof t->mf.precision);
     if (t->o->profile) t->be = backend_profiled(t->be);
     return dist_gpu_init(t->be, err);

@@ -101,6 +101,7 @@ typedef struct {
     Device device;
     int tf32;
     Precision precision; /* fp32 | bf16 (kernels/backend.h) */
+    int attention;       /* ATTENTION_NAMES: 0 store, 1 recompute (backend_set_attn_recompute) */
     int no_test;         /* skip the final test-set evaluation */
     int profile;         /* per-op time breakdown of the training loop on stderr */
     int quiet;           /* no progress lines on stderr (errors still reported) */

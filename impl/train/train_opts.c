@@ -96,6 +96,7 @@ static const OptSpec OPTS[] = {
     {OPT_ENUM(OS, "device", device, DEVICE_NAMES, "where to train"), .tag = CFG_RUN},
     {OPT_FLAG(OS, "tf32", tf32, "TF32 tensor-core matmuls on cuda"), .tag = CFG_TRAJECTORY},
     {OPT_ENUM(OS, "precision", precision, PRECISION_NAMES, "linear layers: bf16 = GEMM inputs rounded to bf16, fp32 accumulation, fp32 master weights (fp32 with a note where the device lacks bf16)"), .tag = CFG_IF_SET},
+    {OPT_ENUM(OS, "attention", attention, ATTENTION_NAMES, ATTENTION_HELP), .tag = CFG_RUN},
     {OPT_FLAG(OS, "no-test", no_test, "skip the final CoNLL test-set evaluation"), .tag = CFG_RUN},
     {OPT_FLAG(OS, "profile", profile, "print the per-op time breakdown of the training loop"), .tag = CFG_RUN},
     {OPT_FLAG(OS, "quiet", quiet, "no progress lines on stderr"), .tag = CFG_RUN},

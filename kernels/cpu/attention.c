@@ -27,9 +27,10 @@
  * 8-row block of out while its P' rows are in cache (no T x T read-back;
  * speed within noise) and, given att NULL, never stores P: the backward then
  * recomputes each head's P (probs_rows, the forward's own code, so bitwise
- * the same P) into a per-thread [T][Tp] tile (attn_recompute, ops.h). A
- * model on the CPU keeps no [B,NH,T,T] tensor at all, at the price of one
- * more q k^T product and softmax per head in the backward. */
+ * the same P) into a per-thread [T][Tp] tile (ops.h; --attention recompute):
+ * the model then keeps no [B,NH,T,T] tensor, at the price of one more q k^T
+ * product and softmax per head in the backward (README: +33% attention
+ * backward, +5% step at minilm T 384, one thread). */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>

@@ -107,7 +107,7 @@ Backend *backend_cpu(int threads) {
     ctx->threads = threads > 0 ? threads : 0;
     be->name = "cpu";
     be->precision = PREC_FP32;
-    be->attn_recompute = 1;
+    be->attn_recompute_ok = 1;
     be->ctx = ctx;
     fill_memory_ops(be);
     fill_compute_ops(be);
