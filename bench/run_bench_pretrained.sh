@@ -27,6 +27,8 @@
 #   LR_SWEEP [0]  SWEEP_LRS ["5e-5 1e-4 2e-4"]  SWEEP_SEED [first of SEEDS]
 #   LR_NER, LR_QA, LR_MTL  override the recorded choice
 #   MTL_SAMPLING [proportional]   OUT [runs/pretrained]
+#   ARCHIVE [bench/results/pretrained]  the committed summaries of every recorded run: the
+#             runs of OUT join it and RESULTS.md is written from it
 #   JOBS [1]  runs at once; THREADS [nproc/JOBS] each (JOBS=2 THREADS=1 keeps
 #             both cores busy on a machine shared with other work: two
 #             1-thread runs do not fight over cores as 2-thread ones do)
@@ -373,5 +375,8 @@ if [ -f "$OUT/mtl/seed-${SEEDS%%,*}/metrics.json" ] && [ ! -f "$OUT/predict-sing
     --out "$OUT/predict-single-pass.json" || echo "warning: predict_single_pass failed" >&2
 fi
 echo "== reports"
-$PYTHON reports/pretrained_results.py --runs "$OUT" --results RESULTS.md || echo "warning: pretrained results failed" >&2
+# the runs' summaries join the committed archive, and RESULTS.md is written from it (so a run of
+# only some runs, e.g. more ablation seeds, still reports every recorded run)
+$PYTHON reports/pretrained_results.py --runs "$OUT" --archive "${ARCHIVE:-bench/results/pretrained}" --results RESULTS.md \
+  || echo "warning: pretrained results failed" >&2
 echo "== make bench done: $OUT, RESULTS.md"

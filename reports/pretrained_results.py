@@ -903,9 +903,15 @@ def main():
     ap.add_argument("--archive", default=None,
                     help="also copy the runs' summary files here (e.g. bench/results/pretrained, committed)")
     args = ap.parse_args()
-    if args.archive:
-        archive(args.runs, args.fidelity, args.archive)
     load_sig_cache(args.archive, args.runs)
+    if args.archive:
+        # The runs join the archive and the section is written from the archive, so that a
+        # session that ran only some of the runs (more ablation seeds, say) reports all of
+        # them; a first pass over the runs themselves computes the tests their prediction
+        # files allow (kept in the archive's significance.json).
+        archive(args.runs, args.fidelity, args.archive)
+        section(args)
+        args.runs, args.fidelity = args.archive, os.path.join(args.archive, "fidelity")
     text = section(args)
     save_sig_cache(args.archive or args.runs)
     if text is None:
