@@ -28,6 +28,8 @@ typedef struct {
     int B, T, N, C, NH, F, L, V, maxT, nl, R;
     size_t nparams;
     int keep_att; /* the backend stores P for the backward (no attn_recompute, ops.h) */
+    int lora_merged; /* the model runs the projections on merged weights (matmul_exact):
+                        lora_merge twice per projection and pass, no out / dinp pass */
 } Dims;
 
 /* Backend buffers, each sized for the largest op that uses it. */
@@ -56,7 +58,7 @@ static size_t count_params(const ModelConfig *c) {
 }
 
 static Dims make_dims(const ModelConfig *c, int B, int T) {
-    Dims d = {B, T, B * T, c->C, c->NH, c->FFN, c->L, c->V, c->maxT, c->num_labels, c->lora_rank, 0, 0};
+    Dims d = {B, T, B * T, c->C, c->NH, c->FFN, c->L, c->V, c->maxT, c->num_labels, c->lora_rank, 0, 0, 0};
     d.nparams = count_params(c);
     return d;
 }
@@ -92,12 +94,15 @@ static int build_specs(OpSpec *s, const Dims *d) {
         k = add_spec(s, k, OP_matmul_backward, mm[i].b, mm[i].calls, N, mm[i].c, mm[i].oc, 0);
     }
     if (d->R > 0) { /* LoRA: each targeted projection's adapter, in both passes (n = R) */
-        const struct { const char *f, *b; int c, oc; } lo[] = {
-            {"lora_forward.qkv", "lora_backward.qkv", C, 3 * C}, {"lora_forward.attproj", "lora_backward.attproj", C, C},
-            {"lora_forward.fc_up", "lora_backward.fc_up", C, F}, {"lora_forward.fc_down", "lora_backward.fc_down", F, C}};
+        const struct { const char *f, *b, *m; int c, oc; } lo[] = {
+            {"lora_forward.qkv", "lora_backward.qkv", "lora_merge.qkv", C, 3 * C},
+            {"lora_forward.attproj", "lora_backward.attproj", "lora_merge.attproj", C, C},
+            {"lora_forward.fc_up", "lora_backward.fc_up", "lora_merge.fc_up", C, F},
+            {"lora_forward.fc_down", "lora_backward.fc_down", "lora_merge.fc_down", F, C}};
         for (size_t i = 0; i < sizeof lo / sizeof lo[0]; i++) {
             k = add_spec(s, k, OP_lora_forward, lo[i].f, L2, N, lo[i].c, lo[i].oc, (size_t)d->R);
             k = add_spec(s, k, OP_lora_backward, lo[i].b, L2, N, lo[i].c, lo[i].oc, (size_t)d->R);
+            if (d->lora_merged) k = add_spec(s, k, OP_lora_merge, lo[i].m, 2 * L2, N, lo[i].c, lo[i].oc, (size_t)d->R);
         }
     }
     k = add_spec(s, k, OP_attention_forward, "attention_forward", L2, N, C, 0, 0);
@@ -130,9 +135,11 @@ static double spec_flops(const OpSpec *s, const Dims *d) {
     switch (s->kind) {
     case OP_matmul_forward: return gemm;
     case OP_matmul_backward: return 2 * gemm;
-    /* u = x A^T, out += s u B^T: 2NR(C + OC); backward du, dB, dA, dx: twice that */
-    case OP_lora_forward: return 2.0 * s->N * (double)s->n * (s->C + s->OC);
-    case OP_lora_backward: return 4.0 * s->N * (double)s->n * (s->C + s->OC);
+    /* u = x A^T, out += s u B^T: 2NR(C + OC); backward du, dB, dA, dx: twice that
+     * (merged: no out += and no dx, 2NRC and 2NR(2 OC + C); the merge 2 OC R C) */
+    case OP_lora_forward: return 2.0 * s->N * (double)s->n * (s->C + (d->lora_merged ? 0 : s->OC));
+    case OP_lora_backward: return 2.0 * s->N * (double)s->n * (2.0 * s->OC + (d->lora_merged ? 1 : 2) * s->C);
+    case OP_lora_merge: return 2.0 * s->OC * (double)s->n * s->C;
     case OP_attention_forward: return attn;
     case OP_attention_backward: return 2 * attn; /* model FLOPs: a recomputed S = q k^T not counted */
     default: return 0;
@@ -149,9 +156,12 @@ static double spec_bytes(const OpSpec *s, const Dims *d) {
     switch (s->kind) {
     case OP_matmul_forward: return 4 * (NC + W + OC + NV);
     case OP_matmul_backward: return 4 * (NV + NC + W + 2 * NC + 2 * W + 2 * OC);
-    /* R = n: x, A, B in, u out, out += ; dout, x, u, A, B in, du out, dA, dB, dx += */
-    case OP_lora_forward: return 4 * (NC + n * C + OC * n + N * n + 2 * NV);
-    case OP_lora_backward: return 4 * (NV + NC + 2 * N * n + 3 * n * C + 3 * OC * n + 2 * NC);
+    /* R = n: x, A, B in, u out, out += ; dout, x, u, A, B in, du out, dA, dB, dx +=
+     * (merged: no out, no dx; the merge: W, A, B in, W' out) */
+    case OP_lora_forward: return 4 * (NC + n * C + OC * n + N * n + (d->lora_merged ? 0 : 2 * NV));
+    case OP_lora_backward:
+        return 4 * (NV + NC + 2 * N * n + 3 * n * C + 3 * OC * n + (d->lora_merged ? 0 : 2 * NC));
+    case OP_lora_merge: return 4 * (2 * W + n * C + OC * n);
     /* qkv in, out out (+ P out); dout, qkv in (+ P in), dqkv += */
     case OP_attention_forward: return 4 * (4 * BTC + (d->keep_att ? P : 0));
     case OP_attention_backward: return 4 * (10 * BTC + (d->keep_att ? P : 0));
@@ -182,6 +192,7 @@ static void spec_shape(char *buf, size_t len, const OpSpec *s, const Dims *d) {
     case OP_matmul_backward: snprintf(buf, len, "N=%d C=%d OC=%d", s->N, s->C, s->OC); break;
     case OP_lora_forward:
     case OP_lora_backward: snprintf(buf, len, "N=%d C=%d OC=%d R=%zu", s->N, s->C, s->OC, s->n); break;
+    case OP_lora_merge: snprintf(buf, len, "OC=%d C=%d R=%zu", s->OC, s->C, s->n); break;
     case OP_attention_forward:
     case OP_attention_backward: snprintf(buf, len, "B=%d T=%d C=%d NH=%d", d->B, d->T, d->C, d->NH); break;
     case OP_crossentropy_forward:
@@ -318,12 +329,14 @@ static void run_op(Backend *be, const OpSpec *s, const Dims *d, Bufs *b) {
     case OP_adamw_update: be->adamw_update(be, b->p, b->g, b->m, b->v, s->n, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, 1); break;
     case OP_zero: case OP_copy: case OP_upload: case OP_download: case NUM_OPS:
         break; /* memory traffic, not kernels: not in build_specs */
-    case OP_lora_forward:
-        be->lora_forward(be, b->y, b->lu, b->x, b->la, b->lb, N, C, (int)s->n, s->OC, 2.0f);
+    case OP_lora_forward: /* as the model calls it (model_pass.c lora_fwd, lora_bwd) */
+        be->lora_forward(be, d->lora_merged ? NULL : b->y, b->lu, b->x, b->la, b->lb, N, C, (int)s->n, s->OC, 2.0f);
         break;
     case OP_lora_backward:
-        be->lora_backward(be, b->dx, b->lda, b->ldb, b->ldu, b->dy, b->x, b->lu, b->la, b->lb, N, C, (int)s->n, s->OC, 2.0f);
+        be->lora_backward(be, d->lora_merged ? NULL : b->dx, b->lda, b->ldb, b->ldu, b->dy, b->x, b->lu, b->la,
+                          b->lb, N, C, (int)s->n, s->OC, 2.0f);
         break;
+    case OP_lora_merge: be->lora_merge(be, b->dw, b->w, b->la, b->lb, s->OC, C, (int)s->n, 2.0f); break;
     }
 }
 
@@ -379,6 +392,7 @@ int bench_kernels_run(Backend *be, const ModelConfig *cfg, const BenchKernelsOpt
     if (o->repeats < 1) return err_set(err, "repeats must be >= 1 (got %d)", o->repeats);
     Dims d = make_dims(cfg, o->B, o->T);
     d.keep_att = !be->attn_recompute;
+    d.lora_merged = cfg->lora_rank > 0 && be->matmul_exact;
     OpSpec specs[MAX_SPECS];
     int n = build_specs(specs, &d);
     Bufs b;

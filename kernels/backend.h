@@ -57,6 +57,8 @@ struct Backend {
     const char *name;    /* "cpu" or "cuda" */
     Precision precision; /* what the ops really compute in (see backend_open) */
     int attn_recompute_ok; /* attention_backward accepts att NULL and recomputes P (ops.h) */
+    int matmul_exact;      /* matmul_forward/backward round no input (fp32, no bf16, no TF32):
+                              the model folds LoRA adapters into the weight (ops.h lora_merge) */
     int attn_recompute;    /* the model passes att NULL and keeps no [B,NH,T,T] tensor
                               (backend_set_attn_recompute; --attention recompute) */
     void *ctx;        /* backend-private state (cuBLAS handle, stream, arena) */

@@ -64,8 +64,15 @@
  *   backward (du [N,R] is scratch, overwritten):
  *     du = s * dout . b ;  db += s * dout^T . u ;  da += du^T . inp ;
  *     dinp += du . a      (dinp may be NULL)
+ *   out may be NULL: u only (the layer then ran on the merged weight below).
  *   fp32 on every backend and precision: R is small (4-16), so these GEMMs
  *   are a few percent of the layer's FLOPs.
+ * lora_merge: w_eff[OC,C] = w[OC,C] + s * b . a, the frozen weight with its
+ *   adapter folded in (as mtl export writes it). inp . w_eff^T is the layer
+ *   plus its update in one GEMM, and dout . w_eff both inputs' gradients, so
+ *   lora_forward and lora_backward skip their passes over out and dinp
+ *   (the model uses it at fp32 only: rounding w_eff to bf16 or TF32 would
+ *   bury the update's low bits in the weight's).
  * attention, multi-head self-attention with a key padding mask: qkv [B,T,3C]
  *   holds q | k | v along the last dim (head h uses columns h*hs ..
  *   h*hs+hs-1 of each); mask [B,T] is 1 for real tokens, 0 for pad.
@@ -136,6 +143,9 @@
       (float *out, float *u, const float *inp, const float *a, const float *b, int N, int C,    \
        int R, int OC, float s),                                                                 \
       (out, u, inp, a, b, N, C, R, OC, s))                                                      \
+    X(lora_merge, void, (float *w_eff, const float *w, const float *a, const float *b, int OC, int C, \
+                         int R, float s),                                                       \
+      (w_eff, w, a, b, OC, C, R, s))                                                            \
     X(lora_backward, void,                                                                      \
       (float *dinp, float *da, float *db, float *du, const float *dout, const float *inp,       \
        const float *u, const float *a, const float *b, int N, int C, int R, int OC, float s),   \

@@ -78,7 +78,9 @@ Backend *backend_profiled(Backend *inner) {
     }
     Backend *be = xcalloc(1, sizeof *be);
     be->name = inner->name;
+    be->precision = inner->precision;
     be->attn_recompute_ok = inner->attn_recompute_ok;
+    be->matmul_exact = inner->matmul_exact;
     be->attn_recompute = inner->attn_recompute;
     be->ctx = pc;
     be->alloc = p_alloc;

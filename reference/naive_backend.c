@@ -73,6 +73,7 @@ Backend *backend_naive(int bf16) {
     be->name = bf16 ? "naive-bf16" : "naive";
     be->precision = bf16 ? PREC_BF16 : PREC_FP32;
     be->attn_recompute_ok = 1;
+    be->matmul_exact = !bf16;
     be->ctx = ctx;
     be->alloc = nv_alloc;
     be->free = nv_free;

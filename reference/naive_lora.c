@@ -14,7 +14,8 @@
 
 /* ---- the references ------------------------------------------------------------------ */
 
-/* u[n,r] = sum_c inp[n,c] a[r,c] ; out[n,o] += s sum_r u[n,r] b[o,r] */
+/* u[n,r] = sum_c inp[n,c] a[r,c] ; out[n,o] += s sum_r u[n,r] b[o,r] (out
+ * may be NULL: u only) */
 static void naive_lora_forward(double *out, double *u, const double *inp, const double *a, const double *b,
                                int N, int C, int R, int OC, double s) {
     for (int n = 0; n < N; n++) {
@@ -23,12 +24,23 @@ static void naive_lora_forward(double *out, double *u, const double *inp, const 
             for (int c = 0; c < C; c++) acc += inp[(size_t)n * C + c] * a[(size_t)r * C + c];
             u[(size_t)n * R + r] = acc;
         }
-        for (int o = 0; o < OC; o++) {
+        for (int o = 0; out && o < OC; o++) {
             double acc = 0;
             for (int r = 0; r < R; r++) acc += u[(size_t)n * R + r] * b[(size_t)o * R + r];
             out[(size_t)n * OC + o] += s * acc;
         }
     }
+}
+
+/* w_eff[o,c] = w[o,c] + s sum_r b[o,r] a[r,c] */
+static void naive_lora_merge(double *w_eff, const double *w, const double *a, const double *b, int OC, int C,
+                             int R, double s) {
+    for (int o = 0; o < OC; o++)
+        for (int c = 0; c < C; c++) {
+            double acc = 0;
+            for (int r = 0; r < R; r++) acc += b[(size_t)o * R + r] * a[(size_t)r * C + c];
+            w_eff[(size_t)o * C + c] = w[(size_t)o * C + c] + s * acc;
+        }
 }
 
 /* The chain rule through the two products: du = s dout b ; db += s dout^T u ;
@@ -67,6 +79,16 @@ void nv_lora_forward(Backend *be, float *out, float *u, const float *inp, const 
     free(x), free(da), free(db);
 }
 
+void nv_lora_merge(Backend *be, float *w_eff, const float *w, const float *a, const float *b, int OC, int C,
+                   int R, float s) {
+    size_t nw = (size_t)OC * C;
+    double *we = xmalloc((nw ? nw : 1) * sizeof *we), *dw = to_d(w, nw, 0);
+    double *da = to_d(a, (size_t)R * C, 0), *db = to_d(b, (size_t)OC * R, 0);
+    naive_lora_merge(we, dw, da, db, OC, C, R, s);
+    back_f(w_eff, we, nw);
+    free(dw), free(da), free(db);
+}
+
 void nv_lora_backward(Backend *be, float *dinp, float *da, float *db, float *du, const float *dout,
                       const float *inp, const float *u, const float *a, const float *b, int N,
                       int C, int R, int OC, float s) {
@@ -92,10 +114,17 @@ static void run_lora(const OpCase *c, Backend *be, Outs *o) {
     float *u = up_f(&b, rnd(nu, 94, -9, 9), nu), *du = up_f(&b, rnd(nu, 99, -9, 9), nu); /* overwritten */
     float *dout = up_f(&b, rnd(no, 95, -1, 1), no), *gx = up_f(&b, rnd(ni, 96, -1, 1), ni);
     float *ga = up_f(&b, rnd(na, 97, -1, 1), na), *gb = up_f(&b, rnd(nb, 98, -1, 1), nb);
+    float *u_only = up_f(&b, rnd(nu, 100, -9, 9), nu); /* overwritten */
+    float *w0 = up_f(&b, rnd((size_t)OC * C, 101, -1, 1), (size_t)OC * C);
+    float *w_eff = up_f(&b, rnd((size_t)OC * C, 102, -9, 9), (size_t)OC * C); /* overwritten */
     be->lora_forward(be, out, u, x, a, w, N, C, R, OC, c->f);
+    be->lora_forward(be, NULL, u_only, x, a, w, N, C, R, OC, c->f);
+    be->lora_merge(be, w_eff, w0, a, w, OC, C, R, c->f);
     be->lora_backward(be, c->flag ? gx : NULL, ga, gb, du, dout, x, u, a, w, N, C, R, OC, c->f);
     take(o, be, "out (accumulated)", out, no, DOT);
     take(o, be, "u", u, nu, DOT);
+    take(o, be, "u (out NULL)", u_only, nu, DOT);
+    take(o, be, "merged weight w + s b a", w_eff, (size_t)OC * C, DOT);
     take(o, be, "du", du, nu, DOT);
     take(o, be, "dinp (accumulated)", gx, ni, DOT);
     take(o, be, "da (accumulated)", ga, na, DOT);

@@ -119,7 +119,7 @@ def step_note(path, rank=8, task="qa"):
     f, l = full[0]["op_ms_per_step"], lo[0]["op_ms_per_step"]
     tot = sum(l.values())
     attn = l.get("attention_forward", 0) + l.get("attention_backward", 0)
-    ad = l.get("lora_forward", 0) + l.get("lora_backward", 0)
+    ad = l.get("lora_forward", 0) + l.get("lora_backward", 0) + l.get("lora_merge", 0)
     return ("Where the time goes (LoRA r %d, %s shapes, per-op profile of one round): the frozen weights cut "
             "matmul_backward from %.0f to %.0f ms per step (no weight gradients), but attention, which has no "
             "weights, takes %.0f%% of the step either way, and the adapters' own ops add %.0f%%." % (

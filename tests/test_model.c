@@ -56,6 +56,9 @@ static const DsTensor *need(const DebugState *ds, const char *name, int dtype) {
  * "split" suite) reference/debug_state_split.bin, whose model has per-task
  * copies of its top layer (shared layers K = 1 of L = 2). */
 static const char *golden_file = "reference/debug_state_tiny.bin";
+/* 1: the CPU backend says its matmuls round (as bf16's do), so the model runs
+ * LoRA adapters as their own passes instead of merged weights (ops.h lora_merge) */
+static int golden_unmerged;
 
 /* K from the optional "config.shared_layers" (absent: K = L). */
 static int golden_shared_layers(const DebugState *ds, int L) {
@@ -149,7 +152,10 @@ static float golden_scalar(const Golden *g, const char *name) {
 /* The golden model on *be (a new 1-thread CPU backend when *be is NULL). */
 static Model *golden_model(Golden *g, Backend **be) {
     if (golden_load(g) != 0) return NULL;
-    if (!*be) *be = backend_cpu(1);
+    if (!*be) {
+        *be = backend_cpu(1);
+        (*be)->matmul_exact = !golden_unmerged;
+    }
     Err err;
     Model *m = model_create(&g->cfg, *be, g->B, g->T, &err);
     if (!m) {
@@ -870,6 +876,11 @@ static void with_lora_state(void (*test)(void)) {
 }
 static void test_lora_table_order(void) { with_lora_state(test_golden_table_order); }
 static void test_lora_forward_backward(void) { with_lora_state(test_golden_forward_backward); }
+static void test_lora_unmerged_forward_backward(void) {
+    golden_unmerged = 1;
+    with_lora_state(test_golden_forward_backward);
+    golden_unmerged = 0;
+}
 static void test_lora_adamw_steps(void) { with_lora_state(test_golden_adamw_steps); }
 static void test_split_forward_backward(void) { with_split_state(test_golden_forward_backward); }
 static void test_split_adamw_steps(void) { with_split_state(test_golden_adamw_steps); }
@@ -946,8 +957,10 @@ int main(void) {
         {NULL, NULL}};
     static const TestCase lora[] = {
         {"parameter table order = debug_state_lora.bin (lora.* after the heads)", test_lora_table_order},
-        {"forward logits, hidden states, losses; adapter and head gradients vs PyTorch, frozen ones none",
+        {"forward logits, hidden states, losses; adapter and head gradients vs PyTorch, frozen ones none "
+         "(projections on merged weights W + s B A)",
          test_lora_forward_backward},
+        {"the same with the adapters as their own passes (as at bf16 / TF32)", test_lora_unmerged_forward_backward},
         {"10 AdamW steps on the trainable tensors: losses vs PyTorch", test_lora_adamw_steps},
         {NULL, NULL}};
     testutil_add_suite("model vs golden state", golden);

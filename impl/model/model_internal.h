@@ -72,6 +72,8 @@ typedef struct {
     float *g_logits;                        /* [N, max(nl,2)] */
     float *g_split;                         /* [2N] */
     float *g_lora_u;                        /* [N,r] LoRA backward scratch (NULL without LoRA) */
+    float *lora_w; /* [OC,C] of the largest projection: the merged weight being run
+                      (model_pass.c proj_weight; NULL without LoRA) */
 } Acts;
 
 struct Model {

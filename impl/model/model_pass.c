@@ -60,6 +60,7 @@ size_t model_layout_acts(Acts *a, float *base, const ModelConfig *c, int maxB, i
     a->qa_probs = take(base, &cur, N * 2);
     a->losses = take(base, &cur, N > 2 * B ? N : 2 * B);
     a->att_scratch = take(base, &cur, 4 * N * C + attn);
+    a->lora_w = c->lora_rank > 0 ? take(base, &cur, (F > 3 * C ? F : 3 * C) * C) : NULL;
     if (inference) return cur; /* no gradients */
     a->g_a = take(base, &cur, N * C);
     a->g_b = take(base, &cur, N * C);
@@ -251,14 +252,35 @@ static void forward_embeddings(Model *m, int B, int T) {
     drop_fwd(m, m->a.emb_ln, (size_t)N * c->C, SITE_EMB);
 }
 
-/* out[N,OC] += (alpha/r) (inp A^T) B^T with the adapter of `slot` of layer
- * l for the task of this forward (no-op where there is none). */
+static float lora_scale(const ModelConfig *c) { return c->lora_alpha / (float)c->lora_rank; }
+
+/* 1 when the projections of this pass run on merged weights (proj_weight) */
+static int lora_merged(const Model *m) { return m->cfg.lora_rank > 0 && m->be->matmul_exact; }
+
+/* The weight [OC,C] that projection `slot` of layer l (its weight tensor wt,
+ * LT_*_W) runs on: with an adapter there for this pass's task, on a backend
+ * that computes matmuls in exact fp32, W + (alpha/r) B A merged into the
+ * scratch lora_w (ops.h lora_merge): the layer and its update in one GEMM,
+ * forward and backward, with no pass of the adapter over the [N,OC] output
+ * or the [N,C] input gradient. The backward merges again, bitwise alike. */
+static const float *proj_weight(Model *m, int l, int slot, int wt, int OC, int C) {
+    const float *w = model_p(m, model_layer_first(m, l) + wt);
+    int a = model_lora_a(m, l, slot);
+    if (a < 0 || !lora_merged(m)) return w;
+    m->be->lora_merge(m->be, m->a.lora_w, w, model_p(m, a), model_p(m, a + 1), OC, C, m->cfg.lora_rank,
+                      lora_scale(&m->cfg));
+    return m->a.lora_w;
+}
+
+/* The adapter of `slot` of layer l for the task of this forward (no-op where
+ * there is none): u = inp A^T, kept for the backward, and, unless the
+ * projection ran on the merged weight, out[N,OC] += (alpha/r) u B^T. */
 static void lora_fwd(Model *m, int l, int slot, float *out, const float *inp, int N, int C, int OC) {
     int a = model_lora_a(m, l, slot);
     if (a < 0) return;
     const ModelConfig *c = &m->cfg;
-    m->be->lora_forward(m->be, out, m->a.layer[l].lora_u[slot], inp, model_p(m, a), model_p(m, a + 1), N, C,
-                        c->lora_rank, OC, c->lora_alpha / (float)c->lora_rank);
+    m->be->lora_forward(m->be, lora_merged(m) ? NULL : out, m->a.layer[l].lora_u[slot], inp, model_p(m, a),
+                        model_p(m, a + 1), N, C, c->lora_rank, OC, lora_scale(c));
 }
 
 static void forward_layer(Model *m, int l, int B, int T) {
@@ -268,21 +290,24 @@ static void forward_layer(Model *m, int l, int B, int T) {
     const int w = model_layer_first(m, l), N = B * T, C = c->C;
     const size_t NC = (size_t)N * C;
     const float *x = layer_input(m, l);
-    be->matmul_forward(be, la->qkv, x, model_p(m, w + LT_QKV_W), model_p(m, w + LT_QKV_B), N, C, 3 * C);
+    be->matmul_forward(be, la->qkv, x, proj_weight(m, l, LORA_SLOT_QKV, LT_QKV_W, 3 * C, C),
+                       model_p(m, w + LT_QKV_B), N, C, 3 * C);
     lora_fwd(m, l, LORA_SLOT_QKV, la->qkv, x, N, C, 3 * C);
     be->attention_forward(be, la->atty, la->att, m->a.att_scratch, la->qkv, m->d_mask, B, T, C,
                           c->NH, m->p_drop, m->seed, m->step, stream_of(m, site_attn_probs(l)),
                           first_elem(m, (size_t)B * c->NH * T * T));
-    be->matmul_forward(be, la->attproj, la->atty, model_p(m, w + LT_OUT_W), model_p(m, w + LT_OUT_B), N, C, C);
+    be->matmul_forward(be, la->attproj, la->atty, proj_weight(m, l, LORA_SLOT_OUT, LT_OUT_W, C, C),
+                       model_p(m, w + LT_OUT_B), N, C, C);
     lora_fwd(m, l, LORA_SLOT_OUT, la->attproj, la->atty, N, C, C);
     drop_fwd(m, la->attproj, NC, site_attn_out(l));
     be->residual_forward(be, la->res1, x, la->attproj, NC);
     be->layernorm_forward(be, la->ln1, la->ln1_mean, la->ln1_rstd, la->res1,
                           model_p(m, w + LT_LN1_W), model_p(m, w + LT_LN1_B), N, C, c->ln_eps);
-    be->matmul_forward(be, la->fch, la->ln1, model_p(m, w + LT_UP_W), model_p(m, w + LT_UP_B), N, C, c->FFN);
+    be->matmul_forward(be, la->fch, la->ln1, proj_weight(m, l, LORA_SLOT_UP, LT_UP_W, c->FFN, C),
+                       model_p(m, w + LT_UP_B), N, C, c->FFN);
     lora_fwd(m, l, LORA_SLOT_UP, la->fch, la->ln1, N, C, c->FFN);
     be->gelu_forward(be, la->fch_gelu, la->fch, (size_t)N * c->FFN);
-    be->matmul_forward(be, la->fcproj, la->fch_gelu, model_p(m, w + LT_DOWN_W),
+    be->matmul_forward(be, la->fcproj, la->fch_gelu, proj_weight(m, l, LORA_SLOT_DOWN, LT_DOWN_W, C, c->FFN),
                        model_p(m, w + LT_DOWN_B), N, c->FFN, C);
     lora_fwd(m, l, LORA_SLOT_DOWN, la->fcproj, la->fch_gelu, N, c->FFN, C);
     drop_fwd(m, la->fcproj, NC, site_ffn_out(l));
@@ -396,15 +421,16 @@ static void backward_qa(Model *m, float weight) {
 }
 
 /* The adapter of `slot` of layer l (the last forward's task): dA, dB from
- * dout and the saved u, and dinp += its share (dinp may be NULL). */
+ * dout and the saved u, and dinp += its share (dinp may be NULL; so it is
+ * with merged weights, whose matmul_backward gave dinp the share already). */
 static void lora_bwd(Model *m, int l, int slot, float *dinp, const float *dout, const float *inp, int N, int C,
                      int OC) {
     int a = model_lora_a(m, l, slot);
     if (a < 0) return;
     const ModelConfig *c = &m->cfg;
-    m->be->lora_backward(m->be, dinp, model_g(m, a), model_g(m, a + 1), m->a.g_lora_u, dout,
-                         inp, m->a.layer[l].lora_u[slot], model_p(m, a), model_p(m, a + 1), N, C,
-                         c->lora_rank, OC, c->lora_alpha / (float)c->lora_rank);
+    m->be->lora_backward(m->be, lora_merged(m) ? NULL : dinp, model_g(m, a), model_g(m, a + 1), m->a.g_lora_u,
+                         dout, inp, m->a.layer[l].lora_u[slot], model_p(m, a), model_p(m, a + 1), N, C,
+                         c->lora_rank, OC, lora_scale(c));
 }
 
 /* FFN half of a layer: dout = d(ln2 out); leaves d(ln1 out) in g_res.
@@ -425,12 +451,12 @@ static void backward_ffn(Model *m, int l, const float *dout) {
     float *dproj = drop_bwd(m, a->g_t2, a->g_res, NC, site_ffn_out(l));
     be->zero(be, a->g_ffn2, NF * sizeof(float));
     be->matmul_backward(be, a->g_ffn2, model_g(m, w + LT_DOWN_W), model_g(m, w + LT_DOWN_B), dproj,
-                        la->fch_gelu, model_p(m, w + LT_DOWN_W), N, F, C);
+                        la->fch_gelu, proj_weight(m, l, LORA_SLOT_DOWN, LT_DOWN_W, C, F), N, F, C);
     lora_bwd(m, l, LORA_SLOT_DOWN, a->g_ffn2, dproj, la->fch_gelu, N, F, C);
     be->zero(be, a->g_ffn1, NF * sizeof(float));
     be->gelu_backward(be, a->g_ffn1, la->fch, a->g_ffn2, NF);
     be->matmul_backward(be, a->g_res, model_g(m, w + LT_UP_W), model_g(m, w + LT_UP_B), a->g_ffn1,
-                        la->ln1, model_p(m, w + LT_UP_W), N, C, F);
+                        la->ln1, proj_weight(m, l, LORA_SLOT_UP, LT_UP_W, F, C), N, C, F);
     lora_bwd(m, l, LORA_SLOT_UP, a->g_res, a->g_ffn1, la->ln1, N, C, F);
 }
 
@@ -451,7 +477,7 @@ static void backward_attn(Model *m, int l, float *dinp) {
     float *dproj = drop_bwd(m, a->g_t2, dinp, NC, site_attn_out(l));
     be->zero(be, a->g_t1, NC * sizeof(float));
     be->matmul_backward(be, a->g_t1, model_g(m, w + LT_OUT_W), model_g(m, w + LT_OUT_B), dproj,
-                        la->atty, model_p(m, w + LT_OUT_W), N, C, C);
+                        la->atty, proj_weight(m, l, LORA_SLOT_OUT, LT_OUT_W, C, C), N, C, C);
     lora_bwd(m, l, LORA_SLOT_OUT, a->g_t1, dproj, la->atty, N, C, C);
     be->zero(be, a->g_qkv, NC * 3 * sizeof(float));
     be->attention_backward(be, a->g_qkv, a->att_scratch, a->g_t1, la->qkv, la->att, m->d_mask, m->B,
@@ -459,8 +485,9 @@ static void backward_attn(Model *m, int l, float *dinp) {
                            stream_of(m, site_attn_probs(l)), first_elem(m, (size_t)m->B * c->NH * m->T * m->T));
     /* a frozen encoder's layer 0 passes no gradient on: the embeddings have none */
     float *dx = l == 0 && m->g0 > 0 ? NULL : dinp;
+    const float *wqkv = dx ? proj_weight(m, l, LORA_SLOT_QKV, LT_QKV_W, 3 * C, C) : model_p(m, w + LT_QKV_W);
     be->matmul_backward(be, dx, model_g(m, w + LT_QKV_W), model_g(m, w + LT_QKV_B), a->g_qkv,
-                        layer_input(m, l), model_p(m, w + LT_QKV_W), N, C, 3 * C);
+                        layer_input(m, l), wqkv, N, C, 3 * C);
     lora_bwd(m, l, LORA_SLOT_QKV, dx, a->g_qkv, layer_input(m, l), N, C, 3 * C);
 }
 

@@ -108,6 +108,7 @@ Backend *backend_cpu(int threads) {
     be->name = "cpu";
     be->precision = PREC_FP32;
     be->attn_recompute_ok = 1;
+    be->matmul_exact = 1;
     be->ctx = ctx;
     fill_memory_ops(be);
     fill_compute_ops(be);
@@ -120,5 +121,6 @@ Backend *backend_cpu_bf16(int threads, char *why, size_t why_len) {
     CpuCtx *ctx = be->ctx;
     ctx->bgemm = bf16_gemm_create(cpu_threads(be));
     be->precision = PREC_BF16;
+    be->matmul_exact = 0;
     return be;
 }

@@ -320,6 +320,7 @@ extern "C" Backend *backend_cuda(int tf32, char *why, size_t why_len) {
     Backend *be = (Backend *)xcalloc(1, sizeof *be);
     be->name = "cuda";
     be->precision = PREC_FP32;
+    be->matmul_exact = !tf32;
     be->ctx = ctx;
     fill_memory_ops(be);
     fill_compute_ops(be);
@@ -332,5 +333,6 @@ extern "C" Backend *backend_cuda_bf16(char *why, size_t why_len) {
     if (!be) return NULL;
     cuda_ctx(be)->bf16 = 1;
     be->precision = PREC_BF16;
+    be->matmul_exact = 0;
     return be;
 }

@@ -9,6 +9,7 @@
  *   db[OC,R]  += s dout^T . u            <=>  db^T  += s u^T . dout
  *   da[R,C]   += du^T . inp              <=>  da^T  += inp^T . du
  *   dinp[N,C] += du . a                  <=>  dinp^T += a^T . du^T
+ *   w_eff[OC,C] = w + s b[OC,R] . a[R,C] <=>  w_eff^T = w^T + s a^T . b^T
  * (on the right, X^T is the column-major view of the row-major buffer X). */
 #include "cuda_common.cuh"
 
@@ -23,7 +24,16 @@ void cu_lora_forward(Backend *be, float *out, float *u, const float *inp, const 
     CudaCtx *ctx = cuda_ctx(be);
     if (N <= 0 || R <= 0) return;
     sgemm(ctx, CUBLAS_OP_T, CUBLAS_OP_N, R, N, C, 1.0f, a, C, inp, C, 0.0f, u, R);
-    sgemm(ctx, CUBLAS_OP_T, CUBLAS_OP_N, OC, N, R, s, b, R, u, R, 1.0f, out, OC);
+    if (out) sgemm(ctx, CUBLAS_OP_T, CUBLAS_OP_N, OC, N, R, s, b, R, u, R, 1.0f, out, OC);
+}
+
+void cu_lora_merge(Backend *be, float *w_eff, const float *w, const float *a, const float *b, int OC,
+                   int C, int R, float s) {
+    CudaCtx *ctx = cuda_ctx(be);
+    if (OC <= 0 || C <= 0) return;
+    if (w_eff != w)
+        CUDA_CHECK(cudaMemcpyAsync(w_eff, w, (size_t)OC * C * sizeof(float), cudaMemcpyDeviceToDevice, ctx->stream));
+    if (R > 0) sgemm(ctx, CUBLAS_OP_N, CUBLAS_OP_N, C, OC, R, s, a, C, b, R, 1.0f, w_eff, C);
 }
 
 void cu_lora_backward(Backend *be, float *dinp, float *da, float *db, float *du, const float *dout,
