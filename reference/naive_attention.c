@@ -107,7 +107,7 @@ void nv_attention_forward(Backend *be, float *out, float *att, float *scratch, c
     double *q = to_d(qkv, nq, 0), *o = xmalloc(no * sizeof *o), *a = xmalloc(na * sizeof *a);
     naive_attention_forward(o, a, q, mask, B, T, C, NH, p, seed, step, stream, first);
     back_f(out, o, no);
-    if (att) back_f(att, a, na); /* NULL: inference (ops.h) */
+    back_f(att, a, na); /* att NULL (inference, ops.h): only frees a */
     free(q);
 }
 

@@ -9,7 +9,10 @@ passed=0; failed=0; skipped=0; crashed=0
 # reports' statistics self-check (they print a summary in CUnit's shape):
 # tests/layers.sh (the include layers), tests/bad_input.sh, tests/adversarial.sh (the independent suite),
 # tests/dist_test.sh (MPI ranks; SKIPs without mpirun), reports/significance.py --self-check.
-for t in "$build"/tests/test_* tests/layers.sh tests/bad_input.sh tests/adversarial.sh tests/dist_test.sh reports/significance.py; do
+# SUITES=unit: the CUnit binaries only (CI runs them again under ASan + UBSan).
+scripts="tests/layers.sh tests/bad_input.sh tests/adversarial.sh tests/dist_test.sh reports/significance.py"
+[ "${SUITES:-all}" = unit ] && scripts=
+for t in "$build"/tests/test_* $scripts; do
   case $t in
     *.sh) echo "=== $(basename "$t")"; out=$(bash "$t" "$build/mtl" 2>&1); rc=$?;;
     *.py) echo "=== $(basename "$t") --self-check"
