@@ -654,29 +654,46 @@ def learned_weighting_label(r):
     return None, None
 
 
+CONTROL_METRICS = (("NER test F1", ("ner", "test", "f1")), ("QA dev F1", ("qa", "dev", "f1")),
+                   ("EM", ("qa", "dev", "exact_match")))
+
+
+def control_diff(rs, joint):
+    """A learned weighting's runs `rs` against its control, joint sampling with fixed λ 1/1, on the
+    seeds both have: the mean difference of each metric and, with 2 or more seeds, Welch's t over
+    them (reports/significance.py)."""
+    import significance as sg
+    ctrl = {j.metrics.get("seed"): j for j in joint}
+    pairs = [(r, ctrl[r.metrics.get("seed")]) for r in rs if r.metrics.get("seed") in ctrl]
+    if not pairs:
+        return ""
+    seeds = ",".join(str(r.metrics.get("seed")) for r, _ in pairs)
+    parts = []
+    for name, key in CONTROL_METRICS:
+        a, b = [c.get(*key) for _, c in pairs], [r.get(*key) for r, _ in pairs]
+        t = sg.welch(a, b) if len(pairs) > 1 else None
+        parts.append("%s %+.2f%s" % (name, sum(b) / len(b) - sum(a) / len(a),
+                                     " (Welch 95%% CI [%+.2f, %+.2f], p %.2g)" % (t["ci95"][0], t["ci95"][1], t["p"])
+                                     if t else ""))
+    return "; against joint sampling with fixed λ 1/1 (its control; %s %s%s): %s" % (
+        "seeds" if len(pairs) > 1 else "seed", seeds, ", mean difference" if len(pairs) > 1 else "",
+        ", ".join(parts))
+
+
 def gradnorm_note(root):
     """The learned loss weightings (GradNorm, uncertainty, DWA) against their own control, joint
-    sampling with fixed weights (same seed)."""
+    sampling with fixed weights, on the seeds both have; the final weights are the first seed's."""
     abl = os.path.join(root, "ablation")
     groups = find_groups(abl) if os.path.isdir(abl) else {}
-    joint = [rs[0] for g, rs in groups.items() if rs[0].config.get("sampling") == "joint"
-             and rs[0].config.get("loss-weighting", "static") == "static"]
+    joint = [r for g, rs in groups.items() if rs[0].config.get("sampling") == "joint"
+             and rs[0].config.get("loss-weighting", "static") == "static" for r in rs]
     lines = []
     for g, rs in sorted(groups.items()):
-        r = rs[0]
-        label, w = learned_weighting_label(r)
+        label, w = learned_weighting_label(rs[0])
         if not label:
             continue
-        ctrl = [j for j in joint if j.metrics.get("seed") == r.metrics.get("seed")]
-        diff = ""
-        if ctrl:
-            c = ctrl[0]
-            diff = ("; against joint sampling with fixed λ 1/1 (its control, same seed): NER test F1 %+.2f, "
-                    "QA dev F1 %+.2f, EM %+.2f" % (
-                        r.get("ner", "test", "f1") - c.get("ner", "test", "f1"),
-                        r.get("qa", "dev", "f1") - c.get("qa", "dev", "f1"),
-                        r.get("qa", "dev", "exact_match") - c.get("qa", "dev", "exact_match")))
-        lines.append("%s ended with task weights NER %.3f, QA %.3f%s." % (label[:1].upper() + label[1:], w[0], w[1], diff))
+        lines.append("%s ended with task weights NER %.3f, QA %.3f (seed %s)%s." % (
+            label[:1].upper() + label[1:], w[0], w[1], rs[0].metrics.get("seed"), control_diff(rs, joint)))
     return " ".join(lines)
 
 
