@@ -246,6 +246,9 @@ const OpCase op_cases_attention[] = {
     {"attention", run_attention, {5, 45, 96, 3}, 0.1f, 0, 0},
     {"attention", run_attention, {5, 21, 96, 2}, 0.0f, 0, 0},
     {"attention", run_attention, {5, 40, 128, 2}, 0.3f, 0, 0},
+    /* hs 24: 16 x 16 transposes with a column tail, on both sides of every transpose */
+    {"attention", run_attention, {3, 40, 72, 3}, 0.1f, 0, 0},
+    {"attention, P recomputed", run_attention_recompute, {3, 37, 72, 3}, 0.0f, 0, 0},
     {NULL, NULL, {0}, 0, 0, 0}};
 
 /* ---- finite differences (tests/test_gradcheck.c) --------------------------------------- */

@@ -26,13 +26,14 @@
  * softmax, the RNG and dropout, not the products. The forward computes each
  * 8-row block of out while its P' rows are in cache (no T x T read-back;
  * speed within noise) and, given att NULL, never stores P: the backward then
- * recomputes each head's P (probs_rows, the forward's own code, so bitwise
+ * recomputes each head's P (exp_rows and finish_row, the forward's own code, so bitwise
  * the same P) into a per-thread [T][Tp] tile (ops.h; --attention recompute):
  * the model then keeps no [B,NH,T,T] tensor, at the price of one more q k^T
  * product and softmax per head in the backward (README: +33% attention
  * backward, +5% step at minilm T 384, one thread). */
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -161,13 +162,63 @@ static void pack_rows(float *dst, int rows_p, int hsp, const float *src, int ld,
     }
 }
 
-/* dst [hs][cols_p] = the transpose of src rows < rows, zeros for columns >= rows
- * (row by row: contiguous reads, hs sequential store streams) */
-static void pack_transposed(float *dst, int cols_p, const float *src, int ld, int rows, int hs) {
-    for (int j = 0; j < rows; j++) {
-        const float *s = src + (size_t)j * ld;
-        for (int d = 0; d < hs; d++) dst[(size_t)d * cols_p + j] = s[d];
+#if defined(__AVX512F__)
+/* In-register transpose of a 16 x 16 block: r[i] holds row i on entry and
+ * column i on exit. Three stages of the usual butterfly: unpack pairs of rows
+ * (2 x 2 blocks per 128-bit lane), shuffle pairs of those (4 x 4 blocks per
+ * lane), then two rounds of 128-bit lane shuffles that gather the four lanes
+ * of each column. Pure data movement: the values are not changed. */
+static inline void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);     /* per lane: a0 b0 a1 b1 */
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]); /* a2 b2 a3 b3 */
     }
+    for (int i = 0; i < 16; i += 4) { /* r[i + c] lane l: rows i..i+3 of column 4l + c */
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int c = 0; c < 4; c++) { /* lanes 0 and 2 (0x88), 1 and 3 (0xDD) of row groups 0|4 and 8|12 */
+        t[c] = _mm512_shuffle_f32x4(r[c], r[c + 4], 0x88);
+        t[c + 4] = _mm512_shuffle_f32x4(r[c], r[c + 4], 0xDD);
+        t[c + 8] = _mm512_shuffle_f32x4(r[c + 8], r[c + 12], 0x88);
+        t[c + 12] = _mm512_shuffle_f32x4(r[c + 8], r[c + 12], 0xDD);
+    }
+    for (int c = 0; c < 4; c++) {
+        r[c] = _mm512_shuffle_f32x4(t[c], t[c + 8], 0x88);          /* column c */
+        r[c + 4] = _mm512_shuffle_f32x4(t[c + 4], t[c + 12], 0x88); /* column c + 4 */
+        r[c + 8] = _mm512_shuffle_f32x4(t[c], t[c + 8], 0xDD);      /* column c + 8 */
+        r[c + 12] = _mm512_shuffle_f32x4(t[c + 4], t[c + 12], 0xDD);
+    }
+}
+#endif
+
+/* dst[d * ldd + j] = src[j * lds + d] for j < rows, d < cols, 16 x 16 blocks
+ * through registers where the ISA has them (a scalar transpose writes one
+ * element per store: it took a quarter of the backward's time outside the
+ * products, perf, minilm T 384), the edges element by element. */
+static void transpose_block(float *dst, int ldd, const float *src, int lds, int rows, int cols) {
+    int j0 = 0;
+#if defined(__AVX512F__)
+    for (; j0 + 16 <= rows; j0 += 16)
+        for (int d0 = 0; d0 + 16 <= cols; d0 += 16) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + (size_t)(j0 + i) * lds + d0);
+            transpose16(r);
+            for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + (size_t)(d0 + i) * ldd + j0, r[i]);
+        }
+    for (int j = 0; j < j0; j++) /* columns past the last whole block of 16 */
+        for (int d = cols / 16 * 16; d < cols; d++) dst[(size_t)d * ldd + j] = src[(size_t)j * lds + d];
+#endif
+    for (int j = j0; j < rows; j++)
+        for (int d = 0; d < cols; d++) dst[(size_t)d * ldd + j] = src[(size_t)j * lds + d];
+}
+
+/* dst [hs][cols_p] = the transpose of src rows < rows, zeros for columns >= rows */
+static void pack_transposed(float *dst, int cols_p, const float *src, int ld, int rows, int hs) {
+    transpose_block(dst, cols_p, src, ld, rows, hs);
     for (int d = 0; d < hs; d++)
         memset(dst + (size_t)d * cols_p + rows, 0, (size_t)(cols_p - rows) * sizeof *dst);
 }
@@ -198,16 +249,16 @@ static float masked_max(const float *s, const int *mask, int L) {
     return mx;
 }
 
-/* One row of P = softmax over the first L keys of the scores s, into P[0, T):
- * keys with mask 0 and all keys >= L get probability exactly 0.
- *   P_j = exp(s_j - max) / sum_k exp(s_k - max), max and sum over real keys.
- * L > 0 implies a real key (mask[L-1] == 1). */
-static void softmax_row(float *P, const float *s, const int *mask, int L, int T) {
+/* Softmax over the first L keys of one row of scores s, in place, but for the
+ * last step: s_j becomes e_j = exp(s_j - max) (0 for keys with mask 0) and the
+ * row's 1 / sum_k e_k is returned, so that P_j = e_j * inv, max and sum over
+ * the real keys. The caller multiplies while it stores P (and P'), so the row
+ * is swept three times here and once there, all in L1. L > 0 implies a real
+ * key (mask[L-1] == 1). */
+static float softmax_row_exp(float *s, const int *mask, int L) {
     float mx = masked_max(s, mask, L);
-    for (int j = 0; j < L; j++) P[j] = mask[j] ? cpu_expf(s[j] - mx) : 0.0f;
-    float inv = 1.0f / cpu_sum(P, L);
-    for (int j = 0; j < L; j++) P[j] *= inv;
-    memset(P + L, 0, (size_t)(T - L) * sizeof *P);
+    for (int j = 0; j < L; j++) s[j] = mask[j] ? cpu_expf(s[j] - mx) : 0.0f;
+    return 1.0f / cpu_sum(s, L);
 }
 
 /* d[j] = keep[j] ? s[j] / (1-p) : 0 for j < L (as s[j] * rq) */
@@ -224,11 +275,15 @@ static void draw_keep(uint8_t *keep, const AttnShape *a, int bh, int L) {
     cpu_rng_keep(keep, a->seed, a->step, a->stream, a->first + (uint64_t)bh * T * T, (T - 1) * T + L, a->p);
 }
 
-/* dst[j][c] += scale yt[c][j] for j < rows, c < hs (dst strided by ld) */
-static void add_transposed(float *dst, int ld, const float *yt, int ldy, int rows, int hs, float scale) {
+/* dst[j][c] += scale yt[c][j] for j < rows, c < hs (dst strided by ld): yt
+ * transposed into the rows of tmp [rows][hs] first, then added row by row. */
+static void add_transposed(float *dst, int ld, const float *yt, int ldy, int rows, int hs, float scale,
+                           float *tmp) {
+    transpose_block(tmp, hs, yt, ldy, hs, rows);
     for (int j = 0; j < rows; j++) {
         float *d = dst + (size_t)j * ld;
-        for (int c = 0; c < hs; c++) d[c] += scale * yt[(size_t)c * ldy + j];
+        const float *t = tmp + (size_t)j * hs;
+        for (int c = 0; c < hs; c++) d[c] += scale * t[c];
     }
 }
 
@@ -246,13 +301,41 @@ static void store_rows(float *dst, int ld, const float *y, int ldy, int rows, in
 
 /* ---- forward ----------------------------------------------------------------- */
 
-/* R rows of P (ld ldP) from R query rows q (ld ldq): S = q k^T / sqrt(hs) into s
- * [R][Lp] with k^T packed in kt [hs][Lp], then P = softmax over the L keys. The
- * forward and a recomputing backward both call this, so their P are bitwise the same. */
-static void probs_rows(float *P, int ldP, float *s, const float *q, int ldq, int R, const float *kt,
-                       const int *mask, int L, int Lp, int hs) {
+/* R rows of scores from R query rows q (ld ldq), S = q k^T / sqrt(hs) into s
+ * [R][Lp] with k^T packed in kt [hs][Lp], turned into e by softmax_row_exp,
+ * each row's 1 / sum in inv[r]. The forward and a recomputing backward both
+ * call this and form P_j = e_j * inv the same way, so their P are bitwise the same. */
+static void exp_rows(float *s, float inv[AT_ROWS], const float *q, int ldq, int R, const float *kt,
+                     const int *mask, int L, int Lp, int hs) {
     head_gemm(s, Lp, q, ldq, R, kt, Lp, Lp, hs, 1.0f / sqrtf((float)hs));
-    for (int r = 0; r < R; r++) softmax_row(P + (size_t)r * ldP, s + (size_t)r * Lp, mask, L, ldP);
+    for (int r = 0; r < R; r++) inv[r] = softmax_row_exp(s + (size_t)r * Lp, mask, L);
+}
+
+/* The last sweep of a forward row, e (in s) to P and P':
+ *   P_j = e_j * inv into P [0, T) when P is not NULL (0 for keys >= L),
+ *   s_j = P'_j = keep_j ? P_j / (1-p) : 0 with dropout (keep not NULL), P_j without. */
+static void finish_row(float *P, float *s, const uint8_t *keep, int L, int T, float inv, float rq) {
+#if defined(__AVX512F__)
+    if (P && ((uintptr_t)P & 63) == 0 && T % AT_VEC == 0) {
+        /* streaming stores: P goes to memory without first being read into
+         * the cache (the row is not read again before the backward); the
+         * caller fences once per head. The same product e_j * inv. */
+        const __m512 vi = _mm512_set1_ps(inv);
+        for (int j = 0; j < T; j += AT_VEC) {
+            __mmask16 k = j + AT_VEC <= L ? (__mmask16)0xFFFF : j < L ? (__mmask16)((1u << (L - j)) - 1) : 0;
+            _mm512_stream_ps(P + j, _mm512_maskz_mul_ps(k, _mm512_maskz_loadu_ps(k, s + j), vi));
+        }
+        P = NULL;
+    }
+#endif
+    if (P) {
+        for (int j = 0; j < L; j++) P[j] = s[j] * inv;
+        memset(P + L, 0, (size_t)(T - L) * sizeof *P);
+    }
+    if (keep)
+        for (int j = 0; j < L; j++) s[j] = keep[j] ? s[j] * inv * rq : 0.0f;
+    else
+        for (int j = 0; j < L; j++) s[j] *= inv;
 }
 
 /* One head, 8 query rows at a time, all in cache: S = q k^T / sqrt(hs), P
@@ -279,16 +362,18 @@ static void attention_forward_head(float *out, float *att, const float *qkv, con
     if (a->p > 0.0f) draw_keep(w->keep, a, bh, L);
     for (int i0 = 0; i0 < T; i0 += AT_ROWS) {
         int R = T - i0 < AT_ROWS ? T - i0 : AT_ROWS;
-        float *Pr = P ? P + (size_t)i0 * T : w->pd; /* P of rows i0.. (ld T) */
-        probs_rows(Pr, T, w->s, q + (size_t)i0 * ld, ld, R, w->kt, m, L, Lp, hs);
-        for (int r = 0; r < R; r++) {
+        float inv[AT_ROWS];
+        exp_rows(w->s, inv, q + (size_t)i0 * ld, ld, R, w->kt, m, L, Lp, hs);
+        for (int r = 0; r < R; r++) { /* P to att, P' over S */
             size_t i = (size_t)(i0 + r);
-            if (a->p > 0.0f) dropout_row(w->s + (size_t)r * Lp, Pr + (size_t)r * T, w->keep + i * T, L, a->rq);
+            finish_row(P ? P + i * T : NULL, w->s + (size_t)r * Lp, a->p > 0.0f ? w->keep + i * T : NULL, L, T,
+                       inv[r], a->rq);
         }
-        const float *Pd = a->p > 0.0f ? w->s : Pr; /* P' of rows i0.. (over S, no longer needed) */
-        int ldp = a->p > 0.0f ? Lp : T;
-        head_gemm(w->y + (size_t)i0 * hsp, hsp, Pd, ldp, R, w->vp, hsp, hsp, L, 1.0f); /* out = P' v */
+        head_gemm(w->y + (size_t)i0 * hsp, hsp, w->s, Lp, R, w->vp, hsp, hsp, L, 1.0f); /* out = P' v */
     }
+#if defined(__AVX512F__)
+    if (P) _mm_sfence(); /* finish_row's streaming stores are visible before anyone reads P */
+#endif
     store_rows(o, C, w->y, hsp, T, hs, 1.0f, 0);
 }
 
@@ -329,7 +414,9 @@ static const float *recompute_probs(HeadBufs *w, const float *q, int ld, const i
     pack_transposed(w->y, Lp, q + a->C, ld, L, a->hs); /* k^T */
     for (int i0 = 0; i0 < T; i0 += AT_ROWS) {
         int R = T - i0 < AT_ROWS ? T - i0 : AT_ROWS;
-        probs_rows(w->pp + (size_t)i0 * T, T, w->s, q + (size_t)i0 * ld, ld, R, w->y, mask, L, Lp, a->hs);
+        float inv[AT_ROWS];
+        exp_rows(w->s, inv, q + (size_t)i0 * ld, ld, R, w->y, mask, L, Lp, a->hs);
+        for (int r = 0; r < R; r++) finish_row(w->pp + (size_t)(i0 + r) * T, w->s + (size_t)r * Lp, NULL, L, T, inv[r], 1.0f);
     }
     return w->pp;
 }
@@ -363,14 +450,14 @@ static void attention_backward_head(float *dqkv, const float *dout, const float 
         memset(d + L, 0, (size_t)(Lp - L) * sizeof *d);
     }
     head_gemm(w->y, Lp, w->dot, T, hs, w->pd, Lp, Lp, T, 1.0f); /* dv^T = dO^T P' */
-    add_transposed(dv, ld, w->y, Lp, L, hs, 1.0f);
+    add_transposed(dv, ld, w->y, Lp, L, hs, 1.0f, w->dot); /* dO^T no longer needed */
     head_gemm(w->ds, Lp, dO, C, T, w->kt, Lp, Lp, hs, 1.0f); /* dP' = dO v^T */
     for (int i = 0; i < T; i++)
         softmax_backward_row(w->ds + (size_t)i * Lp, P + (size_t)i * T, w->keep + (size_t)i * T, a, L, Lp);
     head_gemm(w->y, hsp, w->ds, Lp, T, w->vp, hsp, hsp, L, 1.0f); /* dq += dS k / sqrt(hs) */
     store_rows(dq, ld, w->y, hsp, T, hs, scale, 1);
     head_gemm(w->y, Lp, w->qt, T, hs, w->ds, Lp, Lp, T, 1.0f); /* dk^T = q^T dS */
-    add_transposed(dk, ld, w->y, Lp, L, hs, scale);
+    add_transposed(dk, ld, w->y, Lp, L, hs, scale, w->dot);
 }
 
 void cpu_attention_backward(Backend *be, float *dqkv, float *scratch, const float *dout,
