@@ -438,22 +438,24 @@ static void attention_backward_head(float *dqkv, const float *dout, const float 
     pack_rows(w->vp, L, hsp, k, ld, L, hs);   /* k */
     pack_transposed(w->qt, T, q, ld, T, hs);
     pack_transposed(w->dot, T, dO, C, T, hs);
-    /* P' = keep ? P / (1-p) : 0 (P itself without dropout) as [T][Lp], padded with 0 */
     if (a->p > 0.0f) draw_keep(w->keep, a, bh, L);
+    head_gemm(w->ds, Lp, dO, C, T, w->kt, Lp, Lp, hs, 1.0f); /* dP' = dO v^T */
+    /* one sweep over the rows of P (read from memory once, not twice): P' =
+     * keep ? P / (1-p) : 0 (P itself without dropout) as [T][Lp], padded with
+     * 0, for dv below; and dS from dP' in place */
     for (int i = 0; i < T; i++) {
         float *d = w->pd + (size_t)i * Lp;
         const float *src = P + (size_t)i * T;
+        const uint8_t *keep = w->keep + (size_t)i * T;
         if (a->p > 0.0f)
-            dropout_row(d, src, w->keep + (size_t)i * T, L, a->rq);
+            dropout_row(d, src, keep, L, a->rq);
         else
             memcpy(d, src, (size_t)L * sizeof *d);
         memset(d + L, 0, (size_t)(Lp - L) * sizeof *d);
+        softmax_backward_row(w->ds + (size_t)i * Lp, src, keep, a, L, Lp);
     }
     head_gemm(w->y, Lp, w->dot, T, hs, w->pd, Lp, Lp, T, 1.0f); /* dv^T = dO^T P' */
     add_transposed(dv, ld, w->y, Lp, L, hs, 1.0f, w->dot); /* dO^T no longer needed */
-    head_gemm(w->ds, Lp, dO, C, T, w->kt, Lp, Lp, hs, 1.0f); /* dP' = dO v^T */
-    for (int i = 0; i < T; i++)
-        softmax_backward_row(w->ds + (size_t)i * Lp, P + (size_t)i * T, w->keep + (size_t)i * T, a, L, Lp);
     head_gemm(w->y, hsp, w->ds, Lp, T, w->vp, hsp, hsp, L, 1.0f); /* dq += dS k / sqrt(hs) */
     store_rows(dq, ld, w->y, hsp, T, hs, scale, 1);
     head_gemm(w->y, Lp, w->qt, T, hs, w->ds, Lp, Lp, T, 1.0f); /* dk^T = q^T dS */
