@@ -11,12 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cJSON.h>
+
 #include "backend.h"
 #include "buildinfo.h"
 #include "cpu/cpu_bf16.h"
 #include "cli.h"
 #include "conll.h"
 #include "jsonw.h"
+#include "manifest.h"
 #include "opts.h"
 #include "paths.h"
 #include "predict.h"
@@ -163,15 +166,36 @@ static void print_result(const BenchResult *r, const BenchPredictOpts *o, const 
            "batch %d: %.1f inputs/s%s\n",
            r->task, r->n, r->windows, r->p50, r->p90, r->p99, r->mean_ms, r->batch, r->per_s,
            r->failed ? " (SOME INPUTS FAILED)" : "");
-    printf("{\"impl\": \"c\", \"device\": \"%s\", \"task\": \"%s\", \"model\": \"%s\", \"n\": %d, \"batch\": %d, \"threads\": %d, "
-           "\"p50_ms\": %.4f, \"p90_ms\": %.4f, \"p99_ms\": %.4f, \"mean_ms\": %.4f, \"per_s\": %.3f, "
-           "\"windows\": %ld, \"failed\": %d, \"peak_rss_mb\": %.1f, \"param_mb\": %.1f, "
-           "\"act_mb_forward_only\": %.1f, \"act_mb_training\": %.1f, \"precision\": \"%s\", \"bf16_gemm\": \"%s\", "
-           "\"commit\": \"%s\"}\n",
-           enum_name(DEVICE_NAMES, o->device), r->task, o->model, r->n, r->batch, o->threads, r->p50, r->p90, r->p99, r->mean_ms, r->per_s,
-           r->windows, r->failed, peak_rss_bytes() / 1048576.0, k.param_bytes / 1048576.0,
-           k.infer_act_bytes / 1048576.0, k.act_bytes / 1048576.0, precision_name(o->precision),
-           o->precision == PREC_BF16 && o->device == DEVICE_CPU ? cpu_bf16_library() : "", build_git_commit());
+    char cpu[256];
+    cpu_model_name(cpu, sizeof cpu);
+    int bf16_cpu = o->precision == PREC_BF16 && o->device == DEVICE_CPU;
+    cJSON *j = cJSON_CreateObject(); /* one line, strings escaped */
+    cJSON_AddStringToObject(j, "impl", "c");
+    cJSON_AddStringToObject(j, "device", enum_name(DEVICE_NAMES, o->device));
+    cJSON_AddStringToObject(j, "task", r->task);
+    cJSON_AddStringToObject(j, "model", o->model);
+    cJSON_AddNumberToObject(j, "n", r->n);
+    cJSON_AddNumberToObject(j, "batch", r->batch);
+    cJSON_AddNumberToObject(j, "threads", o->threads);
+    cJSON_AddNumberToObject(j, "p50_ms", r->p50);
+    cJSON_AddNumberToObject(j, "p90_ms", r->p90);
+    cJSON_AddNumberToObject(j, "p99_ms", r->p99);
+    cJSON_AddNumberToObject(j, "mean_ms", r->mean_ms);
+    cJSON_AddNumberToObject(j, "per_s", r->per_s);
+    cJSON_AddNumberToObject(j, "windows", (double)r->windows);
+    cJSON_AddNumberToObject(j, "failed", r->failed);
+    cJSON_AddNumberToObject(j, "peak_rss_mb", peak_rss_bytes() / 1048576.0);
+    cJSON_AddNumberToObject(j, "param_mb", k.param_bytes / 1048576.0);
+    cJSON_AddNumberToObject(j, "act_mb_forward_only", k.infer_act_bytes / 1048576.0);
+    cJSON_AddNumberToObject(j, "act_mb_training", k.act_bytes / 1048576.0);
+    cJSON_AddStringToObject(j, "precision", precision_name(o->precision));
+    cJSON_AddStringToObject(j, "bf16_gemm", bf16_cpu ? cpu_bf16_library() : "");
+    cJSON_AddStringToObject(j, "cpu", cpu);
+    cJSON_AddStringToObject(j, "commit", build_git_commit());
+    char *line = cJSON_PrintUnformatted(j);
+    printf("%s\n", line ? line : "{}");
+    free(line);
+    cJSON_Delete(j);
     fflush(stdout);
 }
 
