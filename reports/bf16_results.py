@@ -242,13 +242,17 @@ def section(d):
         p16 = [x["gemm_peak_gflops"] for x in peaks if x.get("precision") == "bf16"]
         p32 = [x["sgemm_peak_gflops"] for x in peaks]
         isa = sorted({x.get("precision_info", "") for x in peaks if x.get("precision") == "bf16"})
-        out.append("### Speed on a CPU with AVX512-BF16 but no AMX (`make bench-step MATHS=\"fp32 bf16\" SIDES=ours`)")
+        sides = sorted({r["side"] for r in read_jsonl(os.path.join(d, NO_AMX_STEP)) if "side" in r})
+        torch_v = sorted({m["torch"] for m in nmeta if m.get("torch") not in (None, "none")})
+        out.append("### Speed on a CPU with AVX512-BF16 but no AMX (`make bench-step MATHS=\"fp32 bf16\" SIDES=\"%s\"`)"
+                   % " ".join(sides))
         out.append("")
         for m in nmeta:
             out.append("- run %s on %s (%s cores), %s threads, %s interleaved rounds of %s timed steps after %s "
-                       "warm-up; `%s`" % (m.get("run"), m.get("cpu"), m.get("nproc"), m.get("threads"), m.get("rounds"),
-                                          m.get("steps"), m.get("warmup"), m.get("mtl_version", "").split(";")[1].strip()
-                                          if ";" in m.get("mtl_version", "") else m.get("mtl_version")))
+                       "warm-up; `%s`%s" % (m.get("run"), m.get("cpu"), m.get("nproc"), m.get("threads"), m.get("rounds"),
+                                            m.get("steps"), m.get("warmup"), m.get("mtl_version", "").split(";")[1].strip()
+                                            if ";" in m.get("mtl_version", "") else m.get("mtl_version"),
+                                            "; torch %s" % m["torch"] if m.get("torch") not in (None, "none") else ""))
         out.append("- %s; GEMM peaks measured in the same runs (median over them): sgemm %.0f GFLOP/s, bf16 GEMM "
                    "%.0f GFLOP/s (%.2f× the sgemm peak)" % (", ".join(isa), statistics.median(p32),
                                                           statistics.median(p16),
@@ -256,7 +260,9 @@ def section(d):
         out.append("")
         out.append("Without AMX oneDNN runs bf16 on AVX512-BF16 dot products; on this CPU its bf16 GEMM peak is "
                    "below the sgemm peak (above), so bf16 is slower than fp32 here, and `mtl` says so when asked "
-                   "for it (a ratio < 1 means bf16 is slower). No PyTorch on this machine: ours only.")
+                   "for it (a ratio < 1 means bf16 is slower). " +
+                   ("PyTorch %s in the same runs, same threads; its bf16 autocast runs on the same oneDNN ISA."
+                    % ", ".join(torch_v) if len(sides) > 1 else "No PyTorch on that machine: ours only."))
         out.append("")
         out += table_lines(["preset, T", "ours fp32", "ours bf16", "PyTorch eager fp32", "PyTorch bf16 autocast",
                             "torch.compile fp32", "torch.compile bf16", "ours bf16 vs ours fp32", "vs autocast",

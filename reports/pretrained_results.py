@@ -251,7 +251,7 @@ def inference_rows(d):
                                  "throughput, p50 %.2f×." % (r["task"].upper(), prec(r), r.get("bf16_gemm") or "?",
                                                              r["per_s"] / p["per_s"], r["p50_ms"] / p["p50_ms"]))
     r0 = c[0]
-    lead = ("`bench/bench_predict.sh` (binary %s, %s threads, peers with transformers %s / torch %s): the same "
+    lead = ("`bench/bench_predict.sh` (binary %s, %s threads%s, peers with transformers %s / torch %s): the same "
             "model (`%s`, exported for the peers), the first %d CoNLL-2003 test sentences and SQuAD dev "
             "questions, one after the other on the machine, in each precision (bf16: ours `--precision bf16`, "
             "the peers under `torch.autocast(\"cpu\", dtype=torch.bfloat16)`; ratios are against the peers "
@@ -261,7 +261,8 @@ def inference_rows(d):
             "of parameters and %.0f MiB of activations (training would need %.0f MiB of activations and "
             "the gradients and Adam moments). Goals of issue #17: throughput ≥ 3× the pipeline and ≥ 1.5× "
             "plain PyTorch, p50 ≤ 0.5× the pipeline's." % (
-                r0.get("commit", "?")[:7], r0.get("threads"), py[0].get("transformers") if py else "?",
+                r0.get("commit", "?")[:7], r0.get("threads"), " on " + r0["cpu"] if r0.get("cpu") else "",
+                py[0].get("transformers") if py else "?",
                 py[0].get("torch") if py else "?", r0.get("model"), r0["n"], r0["batch"], r0["param_mb"],
                 r0["act_mb_forward_only"], r0["act_mb_training"]))
     return [lead] + table(["task", "precision", "implementation", "inputs", "p50 ms", "p90 ms", "p99 ms",
@@ -858,9 +859,12 @@ def section(args):
                   n["viterbi"]["identical"], n["viterbi"]["sentences"], q["identical"], q["questions"],
                   q["max_score_diff_when_identical"], q["identical_vs_align_to_words"],
                   "PASS (≥ 99.5% asked)" if pc.get("pass") else "FAIL (< 99.5%)")]
-    ib = inference_rows(os.path.join(args.runs, "bench-predict"))
-    if ib:
-        L += ["", "### Inference: `mtl predict` vs transformers", "", ib[0], ""] + ib[1:]
+    # bench-predict: the run of record; bench-predict-NAME: the same benchmark on another machine
+    for i, d in enumerate(sorted(glob.glob(os.path.join(args.runs, "bench-predict*")))):
+        ib = inference_rows(d)
+        if ib:
+            L += [""] + (["### Inference: `mtl predict` vs transformers", ""] if i == 0 else []) + \
+                (["Again on another machine (`%s`):" % os.path.basename(d), ""] if i else []) + [ib[0], ""] + ib[1:]
     f = fidelity_lines(args.fidelity)
     if f:
         L += ["", "### Fidelity against Hugging Face transformers", "",
@@ -897,7 +901,7 @@ def archive(runs, fidelity, dest):
     for dirpath, dirnames, filenames in os.walk(runs, followlinks=True):
         rel = os.path.relpath(dirpath, runs)
         for f in filenames:
-            if f in SUMMARY_FILES or (rel == "." and f in TOP_FILES) or (rel == "bench-predict" and f.endswith(".jsonl")):
+            if f in SUMMARY_FILES or (rel == "." and f in TOP_FILES) or (rel.startswith("bench-predict") and f.endswith(".jsonl")):
                 os.makedirs(os.path.join(dest, rel), exist_ok=True)
                 shutil.copyfile(os.path.join(dirpath, f), os.path.join(dest, rel, f))
                 n += 1
