@@ -454,6 +454,35 @@ def ablation_tests(root, groups):
     return out
 
 
+def control_tests(root):
+    """[(variant, seeds, significance)] of each learned loss weighting (uncertainty, DWA, GradNorm)
+    against its control, joint sampling with fixed λ 1/1, on the largest set of two or more shared
+    seeds whose tests exist: computed where both groups' prediction files are present (the runs
+    themselves), else as recorded for those runs (the archive)."""
+    from itertools import combinations
+    variants = ablation_variants(root)
+    joint = [r for rs in variants.values() for r in rs if r.config.get("sampling") == "joint"
+             and r.config.get("loss-weighting", "static") == "static"]
+    out = []
+    for name, rs in sorted(variants.items()):
+        if rs[0].config.get("loss-weighting", "static") == "static":
+            continue
+        ctrl = {r.metrics.get("seed"): r for r in joint}
+        shared = sorted(r.metrics.get("seed") for r in rs if r.metrics.get("seed") in ctrl)
+        mine = {r.metrics.get("seed"): r for r in rs}
+        for k in range(len(shared), 1, -1):
+            found = None
+            for seeds in combinations(shared, k):
+                t = group_tests([ctrl[x] for x in seeds], [mine[x] for x in seeds])
+                if t:
+                    found = (name, seeds, t)
+                    break
+            if found:
+                out.append(found)
+                break
+    return out
+
+
 def significance_rows(comparisons):
     """The table of the tests; comparisons: [(label of A, label of B, tests)], e.g. single-task →
     multi-task (the claims), transformers → ours, main multi-task → each ablation."""
@@ -806,7 +835,9 @@ def section(args):
         if cs:
             L += ["", "### The seed report's claims, on the pretrained encoder", "", cs]
     sg_rows = significance_rows([("single-task", "multi-task", tests), ("transformers", "ours", hf_tests(args.runs, groups))]
-                                + [("main multi-task", name, t) for name, t in abl_tests.items()])
+                                + [("main multi-task", name, t) for name, t in abl_tests.items()]
+                                + [("joint sampling, λ 1/1 (control)", "%s (seeds %s)" % (name, ",".join(map(str, seeds))), t)
+                                   for name, seeds, t in control_tests(args.runs)])
     if sg_rows:
         L += ["", "### Significance", "",
               "`reports/significance.py` on the runs' own prediction files: a paired bootstrap over the test "
@@ -814,7 +845,9 @@ def section(args):
               "question), %d resamples, each run rescored on the same resampled items and averaged over its "
               "group's seeds; and Welch's t over the per-seed scores. Significant only when both p < 0.05 — "
               "with 3 seeds per group, Welch's t is the stricter of the two. An ablation is tested against the "
-              "main multi-task runs of its own seeds once it has two or more." % sg_rows[0]] + [""] + sg_rows[1:]
+              "main multi-task runs of its own seeds once it has two or more; a learned loss weighting also "
+              "against its control, joint sampling with fixed λ, on the seeds whose prediction files both "
+              "have." % sg_rows[0]] + [""] + sg_rows[1:]
     h = hf_rows(args.runs)
     if h:
         L += ["", "### Side by side with transformers", "",
@@ -932,6 +965,7 @@ def main():
         # files allow (kept in the archive's significance.json).
         archive(args.runs, args.fidelity, args.archive)
         section(args)
+        control_tests(args.runs)  # needs no main runs: the ablations' own prediction files
         args.runs, args.fidelity = args.archive, os.path.join(args.archive, "fidelity")
     text = section(args)
     save_sig_cache(args.archive or args.runs)
