@@ -2,6 +2,7 @@
 #   make              build/mtl and the test binaries
 #   make test         every CUnit suite (non-zero exit on any failure)
 #   make test SANITIZE=1   the same under ASan + UBSan (separate build dir)
+#   make test SANITIZE=native   ... with -march=native (the kernels' vector paths)
 #   make USE_CUDA=0|1|auto  CUDA backend (auto: when nvcc is found)
 #   make bench        the CPU benchmark (~1 h on 2 cores; see bench/run_bench.sh)
 #   make bench-step   one training step, ours vs PyTorch (mini, minilm)
@@ -17,9 +18,15 @@ USE_CUDA ?= auto
 SANITIZE ?= 0
 PYTHON   ?= python3
 
+SAN_OPT  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 ifeq ($(SANITIZE),1)
 BUILD    ?= build-san
-OPT      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+OPT      := $(SAN_OPT)
+else ifeq ($(SANITIZE),native)
+# the same with -march=native: the AVX-512 / AVX2 paths of the CPU kernels
+# (attention, LoRA, the dropout RNG), which the portable build leaves out
+BUILD    ?= build-san-native
+OPT      := $(SAN_OPT) -march=native
 else
 BUILD    ?= build
 OPT      ?= -O3 -march=native -g
@@ -256,6 +263,6 @@ reference:
 	$(PYTHON) reference/write_debug_state.py --lora-rank 4 --lora-alpha 8 --lora-targets 7 --out reference/debug_state_lora.bin
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-san-native build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(BENCH_OBJ:.o=.d) $(REF_OBJ:.o=.d) $(BUILD)/impl/cli/main.d
