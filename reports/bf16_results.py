@@ -261,7 +261,7 @@ def section(d):
         out.append("Without AMX oneDNN runs bf16 on AVX512-BF16 dot products; on this CPU its bf16 GEMM peak is "
                    "below the sgemm peak (above), so bf16 is slower than fp32 here, and `mtl` says so when asked "
                    "for it (a ratio < 1 means bf16 is slower). " +
-                   ("PyTorch %s in the same runs, same threads; its bf16 autocast runs on the same oneDNN ISA."
+                   ("PyTorch %s in the same runs, same threads; the CPU has no AMX (no amx flag in /proc/cpuinfo), for its autocast either."
                     % ", ".join(torch_v) if len(sides) > 1 else "No PyTorch on that machine: ours only."))
         out.append("")
         out += table_lines(["preset, T", "ours fp32", "ours bf16", "PyTorch eager fp32", "PyTorch bf16 autocast",
