@@ -435,25 +435,26 @@ static int table_mismatch(const char *path, const Ckpt *k, const Model *m, Err *
     return 0;
 }
 
+/* The parameters and Adam state of the open checkpoint k into m, and its
+ * TrainState into *st (ownership of st->options moves there). */
+static int load_into(const char *path, Ckpt *k, Model *m, TrainState *st, Err *err) {
+    if (config_mismatch(path, &k->cfg, model_config(m), err) || table_mismatch(path, k, m, err)) return -1;
+    if (k->n_train != model_num_trainable(m))
+        return err_set(err, "%s: %llu trainable parameters in the checkpoint, %zu in this model", path,
+                       (unsigned long long)k->n_train, model_num_trainable(m));
+    model_params_from_host(m, k->params);
+    model_optstate_from_host(m, k->m, k->v, k->st.adam_t);
+    *st = k->st;
+    k->st.options = NULL;
+    return 0;
+}
+
 int checkpoint_load(const char *path, Model *m, TrainState *st, Err *err) {
     Ckpt k;
     if (ckpt_open(path, &k, err)) return -1;
-    if (config_mismatch(path, &k.cfg, model_config(m), err) || table_mismatch(path, &k, m, err)) {
-        ckpt_close(&k);
-        return -1;
-    }
-    if (k.n_train != model_num_trainable(m)) {
-        err_set(err, "%s: %llu trainable parameters in the checkpoint, %zu in this model", path,
-                (unsigned long long)k.n_train, model_num_trainable(m));
-        ckpt_close(&k);
-        return -1;
-    }
-    model_params_from_host(m, k.params);
-    model_optstate_from_host(m, k.m, k.v, k.st.adam_t);
-    *st = k.st;
-    k.st.options = NULL; /* ownership moves to *st */
+    int rc = load_into(path, &k, m, st, err);
     ckpt_close(&k);
-    return 0;
+    return rc;
 }
 
 int checkpoint_read_config(const char *path, ModelConfig *cfg, Err *err) {
@@ -461,6 +462,23 @@ int checkpoint_read_config(const char *path, ModelConfig *cfg, Err *err) {
     if (ckpt_open(path, &k, err)) return -1;
     *cfg = k.cfg;
     ckpt_close(&k);
+    return 0;
+}
+
+int checkpoint_open_model(const char *path, CkptMakeModel make, void *ctx, Model **out, Err *err) {
+    Ckpt k;
+    *out = NULL;
+    if (ckpt_open(path, &k, err)) return -1;
+    Model *m = make(&k.cfg, ctx, err);
+    TrainState st = {0};
+    int rc = m ? load_into(path, &k, m, &st, err) : -1;
+    ckpt_state_free(&st);
+    ckpt_close(&k);
+    if (rc) {
+        model_free(m);
+        return -1;
+    }
+    *out = m;
     return 0;
 }
 

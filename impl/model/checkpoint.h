@@ -71,6 +71,13 @@ int checkpoint_load(const char *path, Model *m, TrainState *st, Err *err);
 /* Only the stored ModelConfig (validated file, no model needed). */
 int checkpoint_read_config(const char *path, ModelConfig *cfg, Err *err);
 
+/* The file read once for a caller that sizes the model from it: make(cfg,
+ * ctx, err) creates the model the stored config describes (NULL on error),
+ * then the parameters are loaded into it as checkpoint_load does; *out is the
+ * model, or NULL and an error (the file is checked before make is called). */
+typedef Model *(*CkptMakeModel)(const ModelConfig *cfg, void *ctx, Err *err);
+int checkpoint_open_model(const char *path, CkptMakeModel make, void *ctx, Model **out, Err *err);
+
 /* --init: copy every stored parameter tensor whose name and shape match a
  * tensor of m (e.g. the encoder and NER head of a single-task run into an
  * MTL model); a QA layer copy "qa.layer{l}.*" the file lacks (a K = L

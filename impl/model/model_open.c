@@ -16,25 +16,32 @@ static int clamp_T(const ModelConfig *cfg, int maxT) {
     return maxT <= 0 || maxT > cfg->maxT ? cfg->maxT : maxT;
 }
 
-/* A run directory: config from the checkpoint, the run's own vocab copy
- * (runs older than that copy used the default bert-base-uncased vocab). */
+typedef struct {
+    Backend *be;
+    int maxB, maxT;
+} InferSize;
+
+/* The inference model a checkpoint's config describes (checkpoint_open_model) */
+static Model *make_inference(const ModelConfig *cfg, void *ctx, Err *err) {
+    const InferSize *z = ctx;
+    return model_create_inference(cfg, z->be, z->maxB, clamp_T(cfg, z->maxT), err);
+}
+
+/* A run directory: config and parameters from the checkpoint (read once),
+ * the run's own vocab copy (runs older than that copy used the default
+ * bert-base-uncased vocab). */
 static int open_run(const char *dir, Backend *be, int maxB, int maxT, ModelOpen *mo, Err *err) {
     char ckpt[1200];
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.bin", dir);
-    ModelConfig cfg;
-    if (checkpoint_read_config(ckpt, &cfg, err)) return -1;
+    InferSize z = {be, maxB, maxT};
+    if (checkpoint_open_model(ckpt, make_inference, &z, &mo->m, err)) return -1;
     HfInfo tok;
     if (hf_read_tokenizer_config(dir, &tok, err)) return -1;
     snprintf(mo->vocab_path, sizeof mo->vocab_path, "%s/vocab.txt", dir);
     if (!file_exists(mo->vocab_path) && vocab_path(mo->vocab_path, sizeof mo->vocab_path, err)) return -1;
-    mo->m = model_create_inference(&cfg, be, maxB, clamp_T(&cfg, maxT), err);
-    if (!mo->m) return -1;
-    TrainState st = {0};
-    int rc = checkpoint_load(ckpt, mo->m, &st, err);
-    ckpt_state_free(&st);
-    if (rc) return -1;
-    mo->ner_head_trained = (cfg.heads & HEAD_NER) != 0;
-    mo->qa_head_trained = (cfg.heads & HEAD_QA) != 0;
+    const ModelConfig *cfg = model_config(mo->m);
+    mo->ner_head_trained = (cfg->heads & HEAD_NER) != 0;
+    mo->qa_head_trained = (cfg->heads & HEAD_QA) != 0;
     mo->vocab = vocab_load(mo->vocab_path, err);
     if (!mo->vocab) return -1;
     vocab_set_case(mo->vocab, tok.lower, tok.strip_accents);
