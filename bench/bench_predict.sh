@@ -34,7 +34,7 @@ rm -rf "$OUT/export"
 for P in $PRECISIONS; do
   echo "== ours, $P: $MTL bench-predict, $N inputs, batch $BATCH, $THREADS threads ($(date -u +%H:%M:%S))"
   "$MTL" bench-predict --model "$MODEL" --n "$N" --batch "$BATCH" --threads "$THREADS" --precision "$P" \
-    | tee /dev/stderr | grep '^{' >> "$OUT/c.jsonl.tmp"
+    | tee -a /dev/stderr | grep '^{' >> "$OUT/c.jsonl.tmp"
   echo "== transformers pipelines and plain PyTorch, $P ($(date -u +%H:%M:%S))"
   $PYTHON reference/bench_predict.py --export "$OUT/export" --n "$N" --batch "$BATCH" --threads "$THREADS" \
     --precision "$P" >> "$OUT/py.jsonl.tmp"
