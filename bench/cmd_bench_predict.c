@@ -31,7 +31,8 @@ typedef struct {
     Device device;
     int n, batch, threads, warmup;
     Precision precision;
-    int maxT; /* the model's activations are sized for batch x maxT */
+    int prepack; /* --prepack: model_freeze_weights */
+    int maxT;    /* the model's activations are sized for batch x maxT */
 } BenchPredictOpts;
 
 #define OS BenchPredictOpts
@@ -42,6 +43,7 @@ static const OptSpec BP_OPTS[] = {
     {OPT_INT(OS, "batch", batch, 1, 4096, "inputs per call of the throughput run")},
     {OPT_INT(OS, "threads", threads, 0, 1024, "CPU threads (0 = library default)")},
     {OPT_ENUM(OS, "precision", precision, PRECISION_NAMES, "linear layers: bf16 = GEMM inputs rounded to bf16, fp32 accumulation (fp32 with a note where the device lacks bf16)")},
+    {OPT_ENUM(OS, "prepack", prepack, PREPACK_NAMES, PREPACK_HELP)},
     {OPT_INT(OS, "warmup", warmup, 0, 100000, "untimed inputs first")},
     {OPT_ENUM(OS, "device", device, DEVICE_NAMES, "where to run")},
 };
@@ -160,7 +162,7 @@ static void time_inputs(Predictor *pr, RunFn run, const void *inputs, int n, con
     free(ms);
 }
 
-static void print_result(const BenchResult *r, const BenchPredictOpts *o, const ModelOpen *mo) {
+static void print_result(const BenchResult *r, const BenchPredictOpts *o, const ModelOpen *mo, Backend *be) {
     ModelCounts k = model_counts(model_config(mo->m), o->batch, o->maxT);
     printf("%s: %d inputs (%ld windows), batch 1 latency p50 %.2f ms, p90 %.2f, p99 %.2f (mean %.2f); "
            "batch %d: %.1f inputs/s%s\n",
@@ -190,6 +192,10 @@ static void print_result(const BenchResult *r, const BenchPredictOpts *o, const 
     cJSON_AddNumberToObject(j, "act_mb_training", k.act_bytes / 1048576.0);
     cJSON_AddStringToObject(j, "precision", precision_name(o->precision));
     cJSON_AddStringToObject(j, "bf16_gemm", bf16_cpu ? cpu_bf16_library() : "");
+    char gemm[160] = "";
+    if (be->gemm_describe) be->gemm_describe(be, gemm, sizeof gemm);
+    cJSON_AddStringToObject(j, "gemm", gemm);
+    cJSON_AddStringToObject(j, "prepack", enum_name(PREPACK_NAMES, o->prepack));
     cJSON_AddStringToObject(j, "cpu", cpu);
     cJSON_AddStringToObject(j, "commit", build_git_commit());
     char *line = cJSON_PrintUnformatted(j);
@@ -199,7 +205,8 @@ static void print_result(const BenchResult *r, const BenchPredictOpts *o, const 
     fflush(stdout);
 }
 
-static int bench_task(Predictor *pr, const BenchPredictOpts *o, const ModelOpen *mo, int qa, Err *err) {
+static int bench_task(Predictor *pr, const BenchPredictOpts *o, const ModelOpen *mo, Backend *be, int qa,
+                      Err *err) {
     BenchResult r = {.task = task_name(qa ? TASK_QA : TASK_NER)};
     int n = 0;
     if (!qa) {
@@ -216,12 +223,13 @@ static int bench_task(Predictor *pr, const BenchPredictOpts *o, const ModelOpen 
         free(q);
         squad_free(&ds);
     }
-    print_result(&r, o, mo);
+    print_result(&r, o, mo, be);
     return r.failed ? err_set(err, "%d %s inputs failed", r.failed, r.task) : 0;
 }
 
 int cmd_bench_predict(int argc, char **argv) {
-    BenchPredictOpts o = {NULL, ALL_TASKS, DEVICE_CPU, 200, 32, 0, 5, PREC_FP32, 0};
+    BenchPredictOpts o = {.tasks = ALL_TASKS, .device = DEVICE_CPU, .n = 200, .batch = 32, .warmup = 5,
+                          .precision = PREC_FP32, .prepack = 1};
     int rc = opts_command(&BP_TABLE, &o, argc, argv, NULL);
     if (rc >= 0) return rc;
     if (!o.model) return opts_usage_error(&BP_TABLE, "--model is required");
@@ -244,11 +252,12 @@ int cmd_bench_predict(int argc, char **argv) {
         be->destroy(be);
         return 1;
     }
+    if (o.prepack) model_freeze_weights(mo.m, NULL, 0);
     Predictor *pr = predictor_new(&mo, &p, &err);
     rc = pr ? 0 : -1;
     int want_ner = (o.tasks & 1 << TASK_NER) != 0, want_qa = (o.tasks & 1 << TASK_QA) != 0;
-    if (rc == 0 && want_ner && predictor_has_ner(pr)) rc = bench_task(pr, &o, &mo, 0, &err);
-    if (rc == 0 && want_qa && predictor_has_qa(pr)) rc = bench_task(pr, &o, &mo, 1, &err);
+    if (rc == 0 && want_ner && predictor_has_ner(pr)) rc = bench_task(pr, &o, &mo, be, 0, &err);
+    if (rc == 0 && want_qa && predictor_has_qa(pr)) rc = bench_task(pr, &o, &mo, be, 1, &err);
     if (rc) fprintf(stderr, "mtl bench-predict: %s\n", err.msg);
     predictor_free(pr);
     model_open_free(&mo);

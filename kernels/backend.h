@@ -63,6 +63,16 @@ struct Backend {
                               (backend_set_attn_recompute; --attention recompute) */
     void *ctx;        /* backend-private state (cuBLAS handle, stream, arena) */
 
+    /* ---- optional (NULL where a backend has nothing to offer) ------------ */
+    /* [p, p + bytes) holds weights that nothing writes again (an inference
+     * model's parameters): the backend may keep them in a faster layout for
+     * matmul_forward (CPU fp32: kernels/cpu/cpu_packed.h). Returns 1 when it
+     * will, 0 when not; note says which library or why not. */
+    int (*freeze_weights)(Backend *be, const void *p, size_t bytes, char *note, size_t note_len);
+    /* What ran the linear layers so far, for reports: "OpenBLAS sgemm" or
+     * e.g. "oneDNN 2.6.3 brg:avx512_core, 26 weights packed (41.5 MiB)". */
+    void (*gemm_describe)(const Backend *be, char *out, size_t len);
+
     /* ---- memory -------------------------------------------------------- */
     void *(*alloc)(Backend *be, size_t bytes); /* zero-filled; dies with a clear message on OOM */
     void (*free)(Backend *be, void *p);
@@ -83,6 +93,10 @@ struct Backend {
 extern const EnumName ATTENTION_NAMES[];
 #define ATTENTION_HELP "the attention probabilities for the backward: store them, or recompute them in the backward (CPU only: no [B,heads,T,T] tensor, a slower backward; bitwise the same results)"
 int backend_set_attn_recompute(Backend *be, int on, char *why, size_t why_len);
+
+/* --prepack on|off (inference commands): model_freeze_weights or not. */
+extern const EnumName PREPACK_NAMES[];
+#define PREPACK_HELP "fp32 on the CPU: run the linear layers through oneDNN on weights packed once into its layout (~1.1-1.3x OpenBLAS's GEMM; last bits differ from the training forward; where oneDNN and AVX-512 are there), or off: OpenBLAS as in training"
 
 /* Backends. backend_cpu() never fails. backend_cuda() returns NULL and fills
  * why (if non-NULL) when the binary was built without CUDA or no GPU is

@@ -30,6 +30,7 @@ typedef struct {
     int tasks;           /* --tasks: 1 << TASK_NER | 1 << TASK_QA; 0 = every trained head */
     int threads, max_bytes;
     Precision precision;
+    int prepack; /* --prepack: model_freeze_weights */
     PredictParams p;
     OptArgs args;        /* which options the command line gave (the run's config fills the rest) */
 } PredictOpts;
@@ -46,6 +47,7 @@ static const OptSpec PREDICT_OPTS[] = {
     {OPT_INT(OS, "batch", p.batch, 1, 4096, "windows per forward pass")},
     {OPT_INT(OS, "threads", threads, 0, 1024, "CPU threads (0 = library default)")},
     {OPT_ENUM(OS, "precision", precision, PRECISION_NAMES, "linear layers: bf16 = GEMM inputs rounded to bf16, fp32 accumulation (fp32 with a note where the device lacks bf16)")},
+    {OPT_ENUM(OS, "prepack", prepack, PREPACK_NAMES, PREPACK_HELP)},
     {OPT_INT(OS, "max-bytes", max_bytes, 1, 1 << 30, "longer lines get an error object")},
     {OPT_INT(OS, "seq-ner", p.seq_ner, 8, 4096, "NER window length (a run's own where not given)")},
     {OPT_INT(OS, "ner-stride", p.ner_stride, 0, 4093, "NER window overlap (a run's: seq-ner / 2)")},
@@ -388,7 +390,7 @@ static int run_predict(PredictOpts *o, ModelOpen *mo, Err *err) {
 }
 
 int cmd_predict(int argc, char **argv) {
-    PredictOpts o = {.format = FORMAT_AUTO, .tasks = 0, .max_bytes = 1 << 20};
+    PredictOpts o = {.format = FORMAT_AUTO, .tasks = 0, .max_bytes = 1 << 20, .prepack = 1};
     predict_defaults(&o.p);
     int rc = opts_command(&PREDICT_TABLE, &o, argc, argv, &o.args);
     if (rc >= 0) return rc;
@@ -408,6 +410,7 @@ int cmd_predict(int argc, char **argv) {
         be->destroy(be);
         return 1;
     }
+    if (o.prepack) model_freeze_weights(mo.m, NULL, 0);
     rc = resolve_heads(&o, &mo, &err);
     /* the options of the heads used only (predict.h): an option error is 2 */
     int bad_option = rc == 0 && predict_params_check(&o.p, o.p.heads, &err) != 0;

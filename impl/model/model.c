@@ -219,6 +219,16 @@ Model *model_create_inference(const ModelConfig *cfg, Backend *be, int maxB, int
 
 int model_is_inference(const Model *m) { return m->inference; }
 
+int model_freeze_weights(Model *m, char *note, size_t note_len) {
+    if (!m->inference) die("model_freeze_weights: a training model's weights change every step");
+    Backend *be = m->be;
+    if (!be->freeze_weights) {
+        if (note) snprintf(note, note_len, "the %s backend keeps one layout", be->name);
+        return 0;
+    }
+    return be->freeze_weights(be, m->params, m->nparams * sizeof(float), note, note_len);
+}
+
 void model_free(Model *m) {
     if (!m) return;
     Backend *be = m->be;

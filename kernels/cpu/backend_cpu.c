@@ -1,5 +1,6 @@
 /* backend_cpu.c — the CPU Backend: host memory and the op table. */
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -59,8 +60,9 @@ static void *cpu_alloc(Backend *be, size_t bytes) {
 }
 
 static void cpu_free(Backend *be, void *p) {
-    (void)be;
     if (!p) return;
+    CpuCtx *ctx = be->ctx;
+    if (ctx->pgemm) packed_gemm_thaw(ctx->pgemm, p);
     char *base = (char *)p - CPU_HDR;
     CpuBlock h;
     memcpy(&h, base, sizeof h);
@@ -99,6 +101,7 @@ static void cpu_destroy(Backend *be) {
     if (!be) return;
     CpuCtx *ctx = be->ctx;
     bf16_gemm_destroy(ctx->bgemm);
+    packed_gemm_destroy(ctx->pgemm);
     for (int i = 0; i < CPU_BF16_SCRATCH; i++) free(ctx->scratch[i]);
     free(ctx);
     free(be);
@@ -122,6 +125,31 @@ const bf16 *cpu_bf16_copy(Backend *be, int slot, const float *src, int rows, int
     return dst;
 }
 
+/* Frozen weights of the fp32 backend run through cpu_packed.h; the bf16
+ * backend's linears take bf16 copies (cpu_bf16.h) and keep their path. */
+static int cpu_freeze_weights(Backend *be, const void *p, size_t bytes, char *note, size_t note_len) {
+    CpuCtx *ctx = be->ctx;
+    if (ctx->bgemm) {
+        if (note) snprintf(note, note_len, "bf16: the linear layers run on bf16 copies through oneDNN");
+        return 0;
+    }
+    if (!ctx->pgemm) ctx->pgemm = packed_gemm_create(cpu_threads(be), note, note_len);
+    if (!ctx->pgemm) return 0;
+    packed_gemm_freeze(ctx->pgemm, p, bytes);
+    if (note) snprintf(note, note_len, "oneDNN f32 matmul on weights packed once");
+    return 1;
+}
+
+static void cpu_gemm_describe(const Backend *be, char *out, size_t len) {
+    const CpuCtx *ctx = be->ctx;
+    if (ctx->bgemm)
+        snprintf(out, len, "%s %s", cpu_bf16_library(), cpu_bf16_impl());
+    else if (ctx->pgemm)
+        packed_gemm_describe(ctx->pgemm, out, len);
+    else
+        snprintf(out, len, "OpenBLAS sgemm (%s)", cpu_blas_setup());
+}
+
 static void fill_memory_ops(Backend *be) {
     be->alloc = cpu_alloc;
     be->free = cpu_free;
@@ -131,6 +159,8 @@ static void fill_memory_ops(Backend *be) {
     be->copy = cpu_memcpy;
     be->sync = cpu_sync;
     be->destroy = cpu_destroy;
+    be->freeze_weights = cpu_freeze_weights;
+    be->gemm_describe = cpu_gemm_describe;
 }
 
 static void fill_compute_ops(Backend *be) {

@@ -16,12 +16,14 @@
 
 #include "backend.h"
 #include "cpu_bf16.h"
+#include "cpu_packed.h"
 
 enum { CPU_BF16_SCRATCH = 3 }; /* bf16 copies one op needs at once (matmul backward) */
 
 typedef struct CpuCtx {
     int threads;      /* OpenMP threads per op; 0 = the OpenMP default */
     Bf16Gemm *bgemm;  /* the bf16 GEMM (NULL for the fp32 backend) */
+    PackedGemm *pgemm; /* fp32 linears on frozen weights (NULL until freeze_weights) */
     bf16 *scratch[CPU_BF16_SCRATCH]; /* bf16-rounded GEMM inputs, grown on demand */
     size_t scratch_cap[CPU_BF16_SCRATCH];
 } CpuCtx;

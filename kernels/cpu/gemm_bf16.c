@@ -26,7 +26,7 @@ void cpu_bf16_round_matrix(bf16 *dst, const float *src, int rows, int cols, int 
 }
 
 #ifdef MTL_DNNL
-#include <dnnl.h>
+#include "cpu_dnnl.h"
 
 enum { CACHE_SLOTS = 64 };
 
@@ -54,7 +54,7 @@ struct Bf16Gemm {
 
 static char last_impl[64] = "none yet";
 
-static void check(dnnl_status_t s, const char *what) {
+void cpu_dnnl_check(dnnl_status_t s, const char *what) {
     if (s != dnnl_success) die("oneDNN: %s failed (status %d)", what, (int)s);
 }
 
@@ -103,8 +103,8 @@ int cpu_bf16_amx(void) {
 Bf16Gemm *bf16_gemm_create(int threads) {
     Bf16Gemm *g = xcalloc(1, sizeof *g);
     g->threads = threads > 0 ? threads : 1;
-    check(dnnl_engine_create(&g->engine, dnnl_cpu, 0), "engine_create");
-    check(dnnl_stream_create(&g->stream, g->engine, dnnl_stream_default_flags), "stream_create");
+    cpu_dnnl_check(dnnl_engine_create(&g->engine, dnnl_cpu, 0), "engine_create");
+    cpu_dnnl_check(dnnl_stream_create(&g->stream, g->engine, dnnl_stream_default_flags), "stream_create");
     return g;
 }
 
@@ -131,19 +131,19 @@ static void matrix_desc(dnnl_memory_desc_t *md, int rows, int cols, int trans, i
                         dnnl_data_type_t dt) {
     dnnl_dims_t dims = {rows, cols};
     dnnl_dims_t strides = {trans ? 1 : ld, trans ? ld : 1};
-    check(dnnl_memory_desc_init_by_strides(md, 2, dims, dt, strides), "memory_desc_init");
+    cpu_dnnl_check(dnnl_memory_desc_init_by_strides(md, 2, dims, dt, strides), "memory_desc_init");
 }
 
 /* alpha scales the product (output scales); beta = 1 adds C (a sum post-op). */
 static dnnl_primitive_attr_t gemm_attr(float alpha, float beta) {
     dnnl_primitive_attr_t attr;
-    check(dnnl_primitive_attr_create(&attr), "attr_create");
-    if (alpha != 1.0f) check(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &alpha), "output_scales");
+    cpu_dnnl_check(dnnl_primitive_attr_create(&attr), "attr_create");
+    if (alpha != 1.0f) cpu_dnnl_check(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &alpha), "output_scales");
     if (beta != 0.0f) {
         dnnl_post_ops_t po;
-        check(dnnl_post_ops_create(&po), "post_ops_create");
-        check(dnnl_post_ops_append_sum(po, beta), "append_sum");
-        check(dnnl_primitive_attr_set_post_ops(attr, po), "set_post_ops");
+        cpu_dnnl_check(dnnl_post_ops_create(&po), "post_ops_create");
+        cpu_dnnl_check(dnnl_post_ops_append_sum(po, beta), "append_sum");
+        cpu_dnnl_check(dnnl_primitive_attr_set_post_ops(attr, po), "set_post_ops");
         dnnl_post_ops_destroy(po);
     }
     return attr;
@@ -155,7 +155,7 @@ static void slot_build(Bf16Gemm *g, GemmSlot *s, const GemmKey *k) {
     matrix_desc(&b, k->K, k->N, k->transB, k->ldb, dnnl_bf16);
     matrix_desc(&c, k->M, k->N, 0, k->ldc, dnnl_f32);
     dnnl_matmul_desc_t md;
-    check(dnnl_matmul_desc_init(&md, &a, &b, NULL, &c), "matmul_desc_init");
+    cpu_dnnl_check(dnnl_matmul_desc_init(&md, &a, &b, NULL, &c), "matmul_desc_init");
     dnnl_primitive_attr_t attr = gemm_attr(k->alpha, k->beta);
     dnnl_primitive_desc_t pd;
     dnnl_status_t st = dnnl_primitive_desc_create(&pd, &md, attr, g->engine, NULL);
@@ -166,11 +166,11 @@ static void slot_build(Bf16Gemm *g, GemmSlot *s, const GemmKey *k) {
     const char *impl = NULL;
     if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl)
         snprintf(last_impl, sizeof last_impl, "%s", impl);
-    check(dnnl_primitive_create(&s->prim, pd), "primitive_create");
+    cpu_dnnl_check(dnnl_primitive_create(&s->prim, pd), "primitive_create");
     dnnl_primitive_desc_destroy(pd);
-    check(dnnl_memory_create(&s->a, &a, g->engine, DNNL_MEMORY_NONE), "memory_create");
-    check(dnnl_memory_create(&s->b, &b, g->engine, DNNL_MEMORY_NONE), "memory_create");
-    check(dnnl_memory_create(&s->c, &c, g->engine, DNNL_MEMORY_NONE), "memory_create");
+    cpu_dnnl_check(dnnl_memory_create(&s->a, &a, g->engine, DNNL_MEMORY_NONE), "memory_create");
+    cpu_dnnl_check(dnnl_memory_create(&s->b, &b, g->engine, DNNL_MEMORY_NONE), "memory_create");
+    cpu_dnnl_check(dnnl_memory_create(&s->c, &c, g->engine, DNNL_MEMORY_NONE), "memory_create");
     s->key = *k;
     s->used = 1;
 }
@@ -193,12 +193,12 @@ void bf16_gemm(Bf16Gemm *g, int transA, int transB, int M, int N, int K, float a
     /* oneDNN's OpenMP runtime uses the calling thread's max threads */
     omp_set_num_threads(g->threads);
     GemmSlot *s = slot_for(g, &k);
-    check(dnnl_memory_set_data_handle(s->a, (void *)A), "set_data_handle");
-    check(dnnl_memory_set_data_handle(s->b, (void *)B), "set_data_handle");
-    check(dnnl_memory_set_data_handle(s->c, C), "set_data_handle");
+    cpu_dnnl_check(dnnl_memory_set_data_handle(s->a, (void *)A), "set_data_handle");
+    cpu_dnnl_check(dnnl_memory_set_data_handle(s->b, (void *)B), "set_data_handle");
+    cpu_dnnl_check(dnnl_memory_set_data_handle(s->c, C), "set_data_handle");
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, s->a}, {DNNL_ARG_WEIGHTS, s->b}, {DNNL_ARG_DST, s->c}};
-    check(dnnl_primitive_execute(s->prim, g->stream, 3, args), "primitive_execute");
-    check(dnnl_stream_wait(g->stream), "stream_wait");
+    cpu_dnnl_check(dnnl_primitive_execute(s->prim, g->stream, 3, args), "primitive_execute");
+    cpu_dnnl_check(dnnl_stream_wait(g->stream), "stream_wait");
 }
 
 #else /* no oneDNN in this build */

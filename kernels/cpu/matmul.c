@@ -6,16 +6,19 @@
 
 /* out[N,OC] = inp[N,C] . w[OC,C]^T + bias: out is pre-filled with the bias
  * (or zeros) and the GEMM accumulates onto it with beta = 1. In bf16, inp
- * and w are rounded to bf16 first (cpu_bf16.h); the bias is added in fp32. */
+ * and w are rounded to bf16 first (cpu_bf16.h); the bias is added in fp32.
+ * Frozen weights (an inference model's) go through oneDNN on their packed
+ * copies, the bias in the kernel (cpu_packed.h). */
 void cpu_matmul_forward(Backend *be, float *out, const float *inp, const float *w,
                         const float *bias, int N, int C, int OC) {
     int nth = cpu_threads(be);
+    CpuCtx *ctx = be->ctx;
+    if (ctx->pgemm && packed_linear(ctx->pgemm, out, inp, w, bias, N, C, OC)) return;
     if (bias) {
 #pragma omp parallel for schedule(static) num_threads(nth)
         for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, (size_t)OC * sizeof *out);
     }
     float beta = bias ? 1.0f : 0.0f;
-    CpuCtx *ctx = be->ctx;
     if (ctx->bgemm) {
         const bf16 *x = cpu_bf16_copy(be, 0, inp, N, C, C), *wb = cpu_bf16_copy(be, 1, w, OC, C, C);
         bf16_gemm(ctx->bgemm, 0, 1, N, OC, C, 1.0f, x, C, wb, C, beta, out, OC);
