@@ -11,7 +11,9 @@
 #
 #   bash bench/bench_predict.sh         MODEL [runs/pretrained/mtl/seed-1]  OUT [runs/pretrained/bench-predict]
 #                                       N [200]  BATCH [32]  THREADS [nproc]  BUILD [build]
-#                                       PRECISIONS [fp32 bf16]
+#                                       PRECISIONS [fp32 bf16]  ROUNDS [3]
+#                                       (rounds interleave ours and the peers; the report takes
+#                                       medians; in fp32 ours runs with --prepack on and off)
 #                                       PYTHON [python3; needs transformers 4 for the QA pipeline]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +25,9 @@ THREADS=${THREADS:-$(nproc)}
 BUILD=${BUILD:-build}
 PYTHON=${PYTHON:-python3}
 PRECISIONS=${PRECISIONS:-fp32 bf16}
+ROUNDS=${ROUNDS:-3}
 MTL=$BUILD/mtl
+[[ "$ROUNDS" =~ ^[1-9][0-9]{0,2}$ ]] || { echo "bench_predict: ROUNDS=$ROUNDS: want an integer in 1..999" >&2; exit 2; }
 [ -x "$MTL" ] || { echo "bench_predict: $MTL not built (run make)" >&2; exit 1; }
 [ -f "$MODEL/checkpoint.bin" ] || [ -f "$MODEL/config.json" ] || { echo "bench_predict: no model at $MODEL" >&2; exit 1; }
 mkdir -p "$OUT"
@@ -31,13 +35,19 @@ rm -rf "$OUT/export"
 "$MTL" export "$MODEL" --out "$OUT/export" > /dev/null
 : > "$OUT/c.jsonl.tmp"
 : > "$OUT/py.jsonl.tmp"
-for P in $PRECISIONS; do
-  echo "== ours, $P: $MTL bench-predict, $N inputs, batch $BATCH, $THREADS threads ($(date -u +%H:%M:%S))"
-  "$MTL" bench-predict --model "$MODEL" --n "$N" --batch "$BATCH" --threads "$THREADS" --precision "$P" \
-    | tee -a /dev/stderr | grep '^{' >> "$OUT/c.jsonl.tmp"
-  echo "== transformers pipelines and plain PyTorch, $P ($(date -u +%H:%M:%S))"
-  $PYTHON reference/bench_predict.py --export "$OUT/export" --n "$N" --batch "$BATCH" --threads "$THREADS" \
-    --precision "$P" >> "$OUT/py.jsonl.tmp"
+for R in $(seq 1 "$ROUNDS"); do
+  for P in $PRECISIONS; do
+    PREPACKS=on
+    [ "$P" = fp32 ] && PREPACKS="on off"
+    for PP in $PREPACKS; do
+      echo "== round $R/$ROUNDS, ours, $P, --prepack $PP: $MTL bench-predict, $N inputs, batch $BATCH, $THREADS threads ($(date -u +%H:%M:%S))"
+      "$MTL" bench-predict --model "$MODEL" --n "$N" --batch "$BATCH" --threads "$THREADS" --precision "$P" \
+        --prepack "$PP" | tee -a /dev/stderr | grep '^{' >> "$OUT/c.jsonl.tmp"
+    done
+    echo "== round $R/$ROUNDS, transformers pipelines and plain PyTorch, $P ($(date -u +%H:%M:%S))"
+    $PYTHON reference/bench_predict.py --export "$OUT/export" --n "$N" --batch "$BATCH" --threads "$THREADS" \
+      --precision "$P" >> "$OUT/py.jsonl.tmp"
+  done
 done
 mv "$OUT/c.jsonl.tmp" "$OUT/c.jsonl"
 mv "$OUT/py.jsonl.tmp" "$OUT/py.jsonl"

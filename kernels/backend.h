@@ -69,6 +69,13 @@ struct Backend {
      * matmul_forward (CPU fp32: kernels/cpu/cpu_packed.h). Returns 1 when it
      * will, 0 when not; note says which library or why not. */
     int (*freeze_weights)(Backend *be, const void *p, size_t bytes, char *note, size_t note_len);
+    /* out[N,OC] = f(inp[N,C] . w[OC,C]^T + bias) (+ add[N,OC]) in one pass,
+     * f = GELU when gelu (never with add), for a frozen w: returns 1; 0,
+     * touching nothing, where it cannot (the caller then runs matmul_forward
+     * and gelu_forward / residual_forward). The GELU may differ from
+     * gelu_forward in the last bits; the add is bitwise residual_forward's. */
+    int (*linear_fused)(Backend *be, float *out, const float *inp, const float *w, const float *bias,
+                        const float *add, int gelu, int N, int C, int OC);
     /* What ran the linear layers so far, for reports: "OpenBLAS sgemm" or
      * e.g. "oneDNN 2.6.3 brg:avx512_core, 26 weights packed (41.5 MiB)". */
     void (*gemm_describe)(const Backend *be, char *out, size_t len);

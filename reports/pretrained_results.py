@@ -227,31 +227,73 @@ def speed_rows(root):
         "%s; our binary %s" % (cpu or "?", ", ".join(sorted(set(commits))))
 
 
+def median(v):
+    v = sorted(v)
+    n = len(v)
+    return v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2])
+
+
+def inference_groups(lines, who):
+    """{(task, precision, implementation): [its lines in run order]}: bench_predict.sh's ROUNDS repeat each
+    (ours in fp32 with --prepack on and off; lines without a precision are fp32, without prepack: on)."""
+    g = {}
+    for x in lines:
+        g.setdefault((x["task"], x.get("precision", "fp32"), who(x)), []).append(x)
+    return g
+
+
+def inference_cell(xs, key, fmt="%.1f"):
+    """The median of key over the rounds, with the range when there are several."""
+    v = [x[key] for x in xs]
+    return fmt % median(v) + (" (%s–%s)" % (fmt % min(v), fmt % max(v)) if len(v) > 1 else "")
+
+
+def paired_ratio(ours, peer, key):
+    """Median over rounds of ours[k][key] / peer[k][key] (round k of each), with the range."""
+    r = [a[key] / b[key] for a, b in zip(ours, peer)]
+    return "%.2f×" % median(r) + (" (%.2f–%.2f)" % (min(r), max(r)) if len(r) > 1 else "")
+
+
 def inference_rows(d):
     """bench/bench_predict.sh: ours vs the pipelines and plain PyTorch, same model, inputs, threads and
-    precision (bf16: ours --precision bf16, the peers under torch.autocast; lines without a precision are fp32)."""
+    precision (bf16: ours --precision bf16, the peers under torch.autocast), medians of its rounds."""
     c, py = read_jsonl(os.path.join(d, "c.jsonl")), read_jsonl(os.path.join(d, "py.jsonl"))
     if not c:
         return []
-    prec = lambda x: x.get("precision", "fp32")
-    rows, notes = [], []
-    for r in c:
-        peers = [p for p in py if p.get("task") == r["task"] and prec(p) == prec(r)]
-        for x in [r] + peers:
-            who = "ours (`mtl predict` engine)" if x is r else {"pipeline": "transformers pipeline",
-                                                                "pytorch": "plain PyTorch"}.get(x["impl"], x["impl"])
-            rows.append([r["task"].upper(), prec(x), who, x["n"], "%.1f" % x["p50_ms"], "%.1f" % x["p90_ms"],
-                         "%.1f" % x["p99_ms"], "%.1f" % x["per_s"],
-                         "—" if x is r else "%.2f×" % (r["per_s"] / x["per_s"]),
-                         "—" if x is r else "%.2f" % (r["p50_ms"] / x["p50_ms"]), "%.0f MiB" % x["peak_rss_mb"]])
-        if prec(r) != "fp32":  # against what a user of the pipeline gets by default
-            for p in py:
-                if p.get("task") == r["task"] and prec(p) == "fp32" and p["impl"] == "pipeline":
-                    notes.append("%s: ours in %s (%s) against the fp32 pipeline (its default): %.2f× the "
-                                 "throughput, p50 %.2f×." % (r["task"].upper(), prec(r), r.get("bf16_gemm") or "?",
-                                                             r["per_s"] / p["per_s"], r["p50_ms"] / p["p50_ms"]))
+    ours_label = lambda x: "ours (`mtl predict` engine)" + (", `--prepack off`" if x.get("prepack") == "off" else "")
+    cg = inference_groups(c, ours_label)
+    pg = inference_groups(py, lambda x: {"pipeline": "transformers pipeline", "pytorch": "plain PyTorch"}.get(
+        x["impl"], x["impl"]))
+    rows, notes, gemms = [], [], {}
+    for (task, prec, who), xs in cg.items():
+        if "prepack off" in who:
+            continue
+        peers = [(k[2], v) for k, v in cg.items() if k[:2] == (task, prec) and k[2] != who] + \
+            [(k[2], v) for k, v in pg.items() if k[:2] == (task, prec)]
+        for label, ys in [(who, xs)] + peers:
+            mine = ys is xs
+            rows.append([task.upper(), prec, label, ys[0]["n"], len(ys), inference_cell(ys, "p50_ms"),
+                         inference_cell(ys, "p90_ms"), inference_cell(ys, "p99_ms"), inference_cell(ys, "per_s"),
+                         "—" if mine else paired_ratio(xs, ys, "per_s"),
+                         "—" if mine else paired_ratio(xs, ys, "p50_ms").rstrip("×").replace("×", ""),
+                         "%.0f MiB" % max(y["peak_rss_mb"] for y in ys)])
+        for y in [xs[0]] + [v[0] for k, v in cg.items() if k[:2] == (task, prec)]:
+            if y.get("gemm"):
+                gemms[(prec, y.get("prepack", "on"))] = y["gemm"]
+        if prec != "fp32":  # against what a user of the pipeline gets by default
+            pipe = pg.get((task, "fp32", "transformers pipeline"))
+            if pipe:
+                notes.append("%s: ours in %s (%s) against the fp32 pipeline (its default): %s the "
+                             "throughput, p50 %s." % (task.upper(), prec, xs[0].get("bf16_gemm") or "?",
+                                                       paired_ratio(xs, pipe, "per_s"),
+                                                       paired_ratio(xs, pipe, "p50_ms")))
+    notes += ["linear layers of ours, %s%s: %s." % (p, "" if p != "fp32" else ", `--prepack %s`" % pp, g)
+              for (p, pp), g in sorted(gemms.items())]
     r0 = c[0]
-    lead = ("`bench/bench_predict.sh` (binary %s, %s threads%s, peers with transformers %s / torch %s): the same "
+    rounds = max(len(v) for v in cg.values())
+    lead = ("`bench/bench_predict.sh` (binary %s, %s threads%s, peers with transformers %s / torch %s, %d "
+            "round(s): each cell is the median over the rounds, with their range; each ratio the median of the "
+            "rounds' ratios): the same "
             "model (`%s`, exported for the peers), the first %d CoNLL-2003 test sentences and SQuAD dev "
             "questions, one after the other on the machine, in each precision (bf16: ours `--precision bf16`, "
             "the peers under `torch.autocast(\"cpu\", dtype=torch.bfloat16)`; ratios are against the peers "
@@ -263,9 +305,9 @@ def inference_rows(d):
             "plain PyTorch, p50 ≤ 0.5× the pipeline's." % (
                 r0.get("commit", "?")[:7], r0.get("threads"), " on " + r0["cpu"] if r0.get("cpu") else "",
                 py[0].get("transformers") if py else "?",
-                py[0].get("torch") if py else "?", r0.get("model"), r0["n"], r0["batch"], r0["param_mb"],
+                py[0].get("torch") if py else "?", rounds, r0.get("model"), r0["n"], r0["batch"], r0["param_mb"],
                 r0["act_mb_forward_only"], r0["act_mb_training"]))
-    return [lead] + table(["task", "precision", "implementation", "inputs", "p50 ms", "p90 ms", "p99 ms",
+    return [lead] + table(["task", "precision", "implementation", "inputs", "rounds", "p50 ms", "p90 ms", "p99 ms",
                            "inputs/s", "ours / it (inputs/s)", "ours / it (p50)", "peak RSS"], rows) + \
         ([""] + ["- " + n for n in notes] if notes else [])
 

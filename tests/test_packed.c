@@ -152,11 +152,42 @@ static void test_free_forgets(void) {
     fixture_close(&f);
 }
 
+/* The fused epilogues against the separate ops on the same frozen weights:
+ * + add bitwise residual_forward after matmul_forward; GELU within 2e-6 of
+ * gelu_forward (two erf approximations). Neither fuses where it must not. */
+static void test_fused(void) {
+    const int N = 33, C = 384, OC = 96;
+    Fixture f;
+    if (!fixture_open(&f, N, C, OC, 80)) return;
+    const size_t n = (size_t)N * OC;
+    float *add = malloc(n * sizeof *add), *lin = malloc(n * sizeof *lin), *want = malloc(n * sizeof *want);
+    fill(add, n, 81);
+    const float *w = f.params, *bias = f.params + (size_t)OC * C;
+    f.be->matmul_forward(f.be, lin, f.inp, w, bias, N, C, OC);
+    f.be->residual_forward(f.be, want, add, lin, n);
+    CU_ASSERT(f.be->linear_fused(f.be, f.out, f.inp, w, bias, add, 0, N, C, OC) == 1);
+    CU_ASSERT(memcmp(f.out, want, n * sizeof *want) == 0);
+    f.be->gelu_forward(f.be, want, lin, n);
+    CU_ASSERT(f.be->linear_fused(f.be, f.out, f.inp, w, bias, NULL, 1, N, C, OC) == 1);
+    CU_ASSERT(testutil_allclose("fused GELU vs gelu_forward", f.out, want, n, 2e-6, 2e-6));
+    memset(f.out, 0, n * sizeof *f.out);
+    CU_ASSERT(f.be->linear_fused(f.be, f.out, f.inp, w, bias, add, 1, N, C, OC) == 0);
+    CU_ASSERT(f.be->linear_fused(f.be, f.out, f.inp, add, NULL, NULL, 1, N, C, OC) == 0); /* not frozen */
+    int untouched = 1;
+    for (size_t i = 0; i < n; i++) untouched &= f.out[i] == 0.0f;
+    CU_ASSERT(untouched);
+    free(add);
+    free(lin);
+    free(want);
+    fixture_close(&f);
+}
+
 int main(void) {
     static const TestCase tests[] = {{"packed linear vs double reference, with and without bias", test_against_reference},
                                      {"packed linear: the same bits twice", test_repeatable},
                                      {"unfrozen weights and narrow heads keep OpenBLAS", test_fallbacks},
                                      {"freeing a frozen block forgets its packed weights", test_free_forgets},
+                                     {"fused GELU and residual epilogues vs the separate ops", test_fused},
                                      {NULL, NULL}};
     testutil_add_suite("packed", tests);
     return testutil_run_all();

@@ -283,12 +283,53 @@ static void lora_fwd(Model *m, int l, int slot, float *out, const float *inp, in
                         model_p(m, a + 1), N, C, c->lora_rank, OC, lora_scale(c));
 }
 
+/* out = f(inp w^T + b) (+ add) in one pass (Backend linear_fused: frozen
+ * weights of an inference model), for projection `slot` of layer l when it
+ * has no adapter and nothing is dropped out: returns 1. Returns 0 otherwise,
+ * and the caller runs the separate ops. */
+static int linear_fused(Model *m, int l, int slot, float *out, const float *inp, const float *w,
+                        const float *b, const float *add, int gelu, int N, int C, int OC) {
+    Backend *be = m->be;
+    if (!be->linear_fused || m->p_drop > 0.0f || model_lora_a(m, l, slot) >= 0) return 0;
+    return be->linear_fused(be, out, inp, w, b, add, gelu, N, C, OC);
+}
+
+/* res1 = x + dropout(atty W_out^T + b_out) */
+static void attn_out_residual(Model *m, int l, LayerActs *la, const float *x, int N) {
+    Backend *be = m->be;
+    const int w = model_layer_first(m, l), C = m->cfg.C;
+    const float *wo = proj_weight(m, l, LORA_SLOT_OUT, LT_OUT_W, C, C), *bo = model_p(m, w + LT_OUT_B);
+    if (linear_fused(m, l, LORA_SLOT_OUT, la->res1, la->atty, wo, bo, x, 0, N, C, C)) return;
+    be->matmul_forward(be, la->attproj, la->atty, wo, bo, N, C, C);
+    lora_fwd(m, l, LORA_SLOT_OUT, la->attproj, la->atty, N, C, C);
+    drop_fwd(m, la->attproj, (size_t)N * C, site_attn_out(l));
+    be->residual_forward(be, la->res1, x, la->attproj, (size_t)N * C);
+}
+
+/* res2 = ln1 + dropout(GELU(ln1 W_up^T + b_up) W_down^T + b_down) */
+static void ffn_residual(Model *m, int l, LayerActs *la, int N) {
+    Backend *be = m->be;
+    const ModelConfig *c = &m->cfg;
+    const int w = model_layer_first(m, l), C = c->C, F = c->FFN;
+    const float *wu = proj_weight(m, l, LORA_SLOT_UP, LT_UP_W, F, C), *bu = model_p(m, w + LT_UP_B);
+    if (!linear_fused(m, l, LORA_SLOT_UP, la->fch_gelu, la->ln1, wu, bu, NULL, 1, N, C, F)) {
+        be->matmul_forward(be, la->fch, la->ln1, wu, bu, N, C, F);
+        lora_fwd(m, l, LORA_SLOT_UP, la->fch, la->ln1, N, C, F);
+        be->gelu_forward(be, la->fch_gelu, la->fch, (size_t)N * F);
+    }
+    const float *wd = proj_weight(m, l, LORA_SLOT_DOWN, LT_DOWN_W, C, F), *bd = model_p(m, w + LT_DOWN_B);
+    if (linear_fused(m, l, LORA_SLOT_DOWN, la->res2, la->fch_gelu, wd, bd, la->ln1, 0, N, F, C)) return;
+    be->matmul_forward(be, la->fcproj, la->fch_gelu, wd, bd, N, F, C);
+    lora_fwd(m, l, LORA_SLOT_DOWN, la->fcproj, la->fch_gelu, N, F, C);
+    drop_fwd(m, la->fcproj, (size_t)N * C, site_ffn_out(l));
+    be->residual_forward(be, la->res2, la->ln1, la->fcproj, (size_t)N * C);
+}
+
 static void forward_layer(Model *m, int l, int B, int T) {
     Backend *be = m->be;
     const ModelConfig *c = &m->cfg;
     LayerActs *la = &m->a.layer[l];
     const int w = model_layer_first(m, l), N = B * T, C = c->C;
-    const size_t NC = (size_t)N * C;
     const float *x = layer_input(m, l);
     be->matmul_forward(be, la->qkv, x, proj_weight(m, l, LORA_SLOT_QKV, LT_QKV_W, 3 * C, C),
                        model_p(m, w + LT_QKV_B), N, C, 3 * C);
@@ -296,22 +337,10 @@ static void forward_layer(Model *m, int l, int B, int T) {
     be->attention_forward(be, la->atty, la->att, m->a.att_scratch, la->qkv, m->d_mask, B, T, C,
                           c->NH, m->p_drop, m->seed, m->step, stream_of(m, site_attn_probs(l)),
                           first_elem(m, (size_t)B * c->NH * T * T));
-    be->matmul_forward(be, la->attproj, la->atty, proj_weight(m, l, LORA_SLOT_OUT, LT_OUT_W, C, C),
-                       model_p(m, w + LT_OUT_B), N, C, C);
-    lora_fwd(m, l, LORA_SLOT_OUT, la->attproj, la->atty, N, C, C);
-    drop_fwd(m, la->attproj, NC, site_attn_out(l));
-    be->residual_forward(be, la->res1, x, la->attproj, NC);
+    attn_out_residual(m, l, la, x, N);
     be->layernorm_forward(be, la->ln1, la->ln1_mean, la->ln1_rstd, la->res1,
                           model_p(m, w + LT_LN1_W), model_p(m, w + LT_LN1_B), N, C, c->ln_eps);
-    be->matmul_forward(be, la->fch, la->ln1, proj_weight(m, l, LORA_SLOT_UP, LT_UP_W, c->FFN, C),
-                       model_p(m, w + LT_UP_B), N, C, c->FFN);
-    lora_fwd(m, l, LORA_SLOT_UP, la->fch, la->ln1, N, C, c->FFN);
-    be->gelu_forward(be, la->fch_gelu, la->fch, (size_t)N * c->FFN);
-    be->matmul_forward(be, la->fcproj, la->fch_gelu, proj_weight(m, l, LORA_SLOT_DOWN, LT_DOWN_W, C, c->FFN),
-                       model_p(m, w + LT_DOWN_B), N, c->FFN, C);
-    lora_fwd(m, l, LORA_SLOT_DOWN, la->fcproj, la->fch_gelu, N, c->FFN, C);
-    drop_fwd(m, la->fcproj, NC, site_ffn_out(l));
-    be->residual_forward(be, la->res2, la->ln1, la->fcproj, NC);
+    ffn_residual(m, l, la, N);
     be->layernorm_forward(be, la->ln2, la->ln2_mean, la->ln2_rstd, la->res2,
                           model_p(m, w + LT_LN2_W), model_p(m, w + LT_LN2_B), N, C, c->ln_eps);
 }

@@ -140,6 +140,12 @@ static int cpu_freeze_weights(Backend *be, const void *p, size_t bytes, char *no
     return 1;
 }
 
+static int cpu_linear_fused(Backend *be, float *out, const float *inp, const float *w, const float *bias,
+                            const float *add, int gelu, int N, int C, int OC) {
+    CpuCtx *ctx = be->ctx;
+    return ctx->pgemm && packed_linear(ctx->pgemm, out, inp, w, bias, add, gelu, N, C, OC);
+}
+
 static void cpu_gemm_describe(const Backend *be, char *out, size_t len) {
     const CpuCtx *ctx = be->ctx;
     if (ctx->bgemm)
@@ -161,6 +167,7 @@ static void fill_memory_ops(Backend *be) {
     be->destroy = cpu_destroy;
     be->freeze_weights = cpu_freeze_weights;
     be->gemm_describe = cpu_gemm_describe;
+    be->linear_fused = cpu_linear_fused;
 }
 
 static void fill_compute_ops(Backend *be) {

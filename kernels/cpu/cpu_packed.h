@@ -39,11 +39,14 @@ void packed_gemm_freeze(PackedGemm *g, const void *p, size_t bytes);
  * the weights in it. */
 void packed_gemm_thaw(PackedGemm *g, const void *p);
 
-/* out[N,OC] = inp[N,C] . w[OC,C]^T (+ bias[OC]) when w lies in a frozen
- * region: returns 1. Returns 0, touching nothing, otherwise (w not frozen, or
+/* out[N,OC] = f(inp[N,C] . w[OC,C]^T (+ bias[OC])) (+ add[N,OC]) when w lies
+ * in a frozen region: returns 1. f is GELU (erf form, oneDNN's gelu_erf)
+ * when gelu, else the identity; add, when given, is added last (a residual
+ * connection: bitwise the separate add, fp32 addition being commutative).
+ * Returns 0, touching nothing, otherwise (w not frozen, both gelu and add, or
  * OC below one 16-wide block: the heads' 2 and 9 columns stay with OpenBLAS). */
 int packed_linear(PackedGemm *g, float *out, const float *inp, const float *w, const float *bias,
-                  int N, int C, int OC);
+                  const float *add, int gelu, int N, int C, int OC);
 
 /* "oneDNN 2.6.3 brg:avx512_core, 24 weights packed (41.5 MiB)" — what ran. */
 void packed_gemm_describe(const PackedGemm *g, char *out, size_t len);

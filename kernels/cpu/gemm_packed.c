@@ -35,7 +35,7 @@ typedef struct {
 } PackedW;
 
 typedef struct {
-    int N, C, OC, has_bias;
+    int N, C, OC, has_bias, gelu, has_add;
 } LinKey;
 
 typedef struct {
@@ -43,7 +43,7 @@ typedef struct {
     LinKey key;
     dnnl_primitive_t prim;
     dnnl_memory_desc_t wmd; /* the layout the primitive wants its weights in */
-    dnnl_memory_t src, bias, dst;
+    dnnl_memory_t src, bias, add, dst;
 } LinSlot;
 
 struct PackedGemm {
@@ -79,6 +79,7 @@ static void slot_clear(LinSlot *s) {
     dnnl_primitive_destroy(s->prim);
     dnnl_memory_destroy(s->src);
     dnnl_memory_destroy(s->bias);
+    dnnl_memory_destroy(s->add);
     dnnl_memory_destroy(s->dst);
     s->used = 0;
 }
@@ -140,6 +141,20 @@ static void f32_desc(dnnl_memory_desc_t *md, int rows, int cols, int transposed)
     cpu_dnnl_check(dnnl_memory_desc_init_by_strides(md, 2, dims, dnnl_f32, strides), "memory_desc_init");
 }
 
+/* The epilogue after the bias: GELU (erf form, x Phi(x)) or + add[N,OC]. */
+static dnnl_primitive_attr_t epilogue(const LinKey *k, const dnnl_memory_desc_t *dst) {
+    dnnl_primitive_attr_t attr;
+    cpu_dnnl_check(dnnl_primitive_attr_create(&attr), "attr_create");
+    if (!k->gelu && !k->has_add) return attr;
+    dnnl_post_ops_t po;
+    cpu_dnnl_check(dnnl_post_ops_create(&po), "post_ops_create");
+    if (k->gelu) cpu_dnnl_check(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_erf, 0.0f, 0.0f), "append_eltwise");
+    if (k->has_add) cpu_dnnl_check(dnnl_post_ops_append_binary(po, dnnl_binary_add, dst), "append_binary");
+    cpu_dnnl_check(dnnl_primitive_attr_set_post_ops(attr, po), "set_post_ops");
+    dnnl_post_ops_destroy(po);
+    return attr;
+}
+
 static void slot_build(PackedGemm *g, LinSlot *s, const LinKey *k) {
     dnnl_memory_desc_t src, wany, bias, dst;
     f32_desc(&src, k->N, k->C, 0);
@@ -149,8 +164,10 @@ static void slot_build(PackedGemm *g, LinSlot *s, const LinKey *k) {
     f32_desc(&dst, k->N, k->OC, 0);
     dnnl_matmul_desc_t md;
     cpu_dnnl_check(dnnl_matmul_desc_init(&md, &src, &wany, k->has_bias ? &bias : NULL, &dst), "matmul_desc_init");
+    dnnl_primitive_attr_t attr = epilogue(k, &dst);
     dnnl_primitive_desc_t pd;
-    dnnl_status_t st = dnnl_primitive_desc_create(&pd, &md, NULL, g->engine, NULL);
+    dnnl_status_t st = dnnl_primitive_desc_create(&pd, &md, attr, g->engine, NULL);
+    dnnl_primitive_attr_destroy(attr);
     if (st != dnnl_success) die("oneDNN: no f32 matmul for N=%d C=%d OC=%d (status %d)", k->N, k->C, k->OC, (int)st);
     const char *impl = NULL;
     if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl)
@@ -160,6 +177,7 @@ static void slot_build(PackedGemm *g, LinSlot *s, const LinKey *k) {
     dnnl_primitive_desc_destroy(pd);
     cpu_dnnl_check(dnnl_memory_create(&s->src, &src, g->engine, DNNL_MEMORY_NONE), "memory_create");
     cpu_dnnl_check(dnnl_memory_create(&s->bias, &bias, g->engine, DNNL_MEMORY_NONE), "memory_create");
+    cpu_dnnl_check(dnnl_memory_create(&s->add, &dst, g->engine, DNNL_MEMORY_NONE), "memory_create");
     cpu_dnnl_check(dnnl_memory_create(&s->dst, &dst, g->engine, DNNL_MEMORY_NONE), "memory_create");
     s->key = *k;
     s->used = 1;
@@ -219,21 +237,24 @@ static dnnl_memory_t packed_weight(PackedGemm *g, const float *w, int OC, int C,
 }
 
 int packed_linear(PackedGemm *g, float *out, const float *inp, const float *w, const float *bias,
-                  int N, int C, int OC) {
-    if (N <= 0 || OC < MIN_OC || C <= 0 || !frozen(g, w, OC, C)) return 0;
+                  const float *add, int gelu, int N, int C, int OC) {
+    if (N <= 0 || OC < MIN_OC || C <= 0 || (gelu && add) || !frozen(g, w, OC, C)) return 0;
     /* oneDNN's OpenMP runtime uses the calling thread's max threads */
     omp_set_num_threads(g->threads);
-    LinKey k = {N, C, OC, bias != NULL};
+    LinKey k = {N, C, OC, bias != NULL, gelu != 0, add != NULL};
     LinSlot *s = slot_for(g, &k);
     dnnl_memory_t wm = packed_weight(g, w, OC, C, &s->wmd);
     cpu_dnnl_check(dnnl_memory_set_data_handle(s->src, (void *)inp), "set_data_handle");
     cpu_dnnl_check(dnnl_memory_set_data_handle(s->dst, out), "set_data_handle");
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, s->src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, s->dst},
-                               {DNNL_ARG_BIAS, s->bias}};
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, s->src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, s->dst}};
     int nargs = 3;
     if (bias) {
         cpu_dnnl_check(dnnl_memory_set_data_handle(s->bias, (void *)bias), "set_data_handle");
-        nargs = 4;
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, s->bias};
+    }
+    if (add) {
+        cpu_dnnl_check(dnnl_memory_set_data_handle(s->add, (void *)add), "set_data_handle");
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, s->add};
     }
     cpu_dnnl_check(dnnl_primitive_execute(s->prim, g->stream, nargs, args), "primitive_execute");
     cpu_dnnl_check(dnnl_stream_wait(g->stream), "stream_wait");
@@ -259,8 +280,8 @@ void packed_gemm_freeze(PackedGemm *g, const void *p, size_t bytes) { (void)g, (
 void packed_gemm_thaw(PackedGemm *g, const void *p) { (void)g, (void)p; }
 
 int packed_linear(PackedGemm *g, float *out, const float *inp, const float *w, const float *bias,
-                  int N, int C, int OC) {
-    (void)g, (void)out, (void)inp, (void)w, (void)bias, (void)N, (void)C, (void)OC;
+                  const float *add, int gelu, int N, int C, int OC) {
+    (void)g, (void)out, (void)inp, (void)w, (void)bias, (void)add, (void)gelu, (void)N, (void)C, (void)OC;
     return 0;
 }
 

@@ -13,7 +13,7 @@ void cpu_matmul_forward(Backend *be, float *out, const float *inp, const float *
                         const float *bias, int N, int C, int OC) {
     int nth = cpu_threads(be);
     CpuCtx *ctx = be->ctx;
-    if (ctx->pgemm && packed_linear(ctx->pgemm, out, inp, w, bias, N, C, OC)) return;
+    if (ctx->pgemm && packed_linear(ctx->pgemm, out, inp, w, bias, NULL, 0, N, C, OC)) return;
     if (bias) {
 #pragma omp parallel for schedule(static) num_threads(nth)
         for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, (size_t)OC * sizeof *out);
