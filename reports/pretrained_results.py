@@ -291,9 +291,8 @@ def inference_rows(d):
               for (p, pp), g in sorted(gemms.items())]
     r0 = c[0]
     rounds = max(len(v) for v in cg.values())
-    lead = ("`bench/bench_predict.sh` (binary %s, %s threads%s, peers with transformers %s / torch %s, %d "
-            "round(s): each cell is the median over the rounds, with their range; each ratio the median of the "
-            "rounds' ratios): the same "
+    lead = ("`bench/bench_predict.sh` (binary %s, %s threads%s, peers with transformers %s / torch %s, %s): "
+            "the same "
             "model (`%s`, exported for the peers), the first %d CoNLL-2003 test sentences and SQuAD dev "
             "questions, one after the other on the machine, in each precision (bf16: ours `--precision bf16`, "
             "the peers under `torch.autocast(\"cpu\", dtype=torch.bfloat16)`; ratios are against the peers "
@@ -305,7 +304,9 @@ def inference_rows(d):
             "plain PyTorch, p50 ≤ 0.5× the pipeline's." % (
                 r0.get("commit", "?")[:7], r0.get("threads"), " on " + r0["cpu"] if r0.get("cpu") else "",
                 py[0].get("transformers") if py else "?",
-                py[0].get("torch") if py else "?", rounds, r0.get("model"), r0["n"], r0["batch"], r0["param_mb"],
+                py[0].get("torch") if py else "?",
+                "one round" if rounds == 1 else "%d interleaved rounds: each cell is the median over the rounds "
+                "with their range, each ratio the median of the rounds' ratios" % rounds, r0.get("model"), r0["n"], r0["batch"], r0["param_mb"],
                 r0["act_mb_forward_only"], r0["act_mb_training"]))
     return [lead] + table(["task", "precision", "implementation", "inputs", "rounds", "p50 ms", "p90 ms", "p99 ms",
                            "inputs/s", "ours / it (inputs/s)", "ours / it (p50)", "peak RSS"], rows) + \
