@@ -69,6 +69,8 @@ struct Backend {
      * matmul_forward (CPU fp32: kernels/cpu/cpu_packed.h). Returns 1 when it
      * will, 0 when not; note says which library or why not. */
     int (*freeze_weights)(Backend *be, const void *p, size_t bytes, char *note, size_t note_len);
+    /* The region frozen at p is about to be written: forget what was kept. */
+    void (*thaw_weights)(Backend *be, const void *p);
     /* out[N,OC] = f(inp[N,C] . w[OC,C]^T + bias) (+ add[N,OC]) in one pass,
      * f = GELU when gelu (never with add), for a frozen w: returns 1; 0,
      * touching nothing, where it cannot (the caller then runs matmul_forward

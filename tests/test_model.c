@@ -798,6 +798,58 @@ static void test_inference_model_same_bits(void) {
     be->destroy(be);
 }
 
+/* max |a - b| over n floats */
+static double max_abs_diff(const float *a, const float *b, size_t n) {
+    double d = 0.0;
+    for (size_t i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - b[i]));
+    return d;
+}
+
+/* model_freeze_weights (packed weights and fused epilogues, cpu_packed.h):
+ * the encoder output within 1e-4 of the unfrozen model's, and writing the
+ * parameters afterwards (model_init, a checkpoint load) drops the packed
+ * copies: the forward then follows the new weights, not the stale ones. */
+static void test_frozen_model_follows_writes(void) {
+    Backend *be = backend_cpu(2);
+    ModelConfig c;
+    Err err;
+    CU_ASSERT_FATAL(config_from_preset(&c, "tiny", &err) == 0);
+    const int B = 2, T = 16;
+    Model *ref = model_create_inference(&c, be, B, T, &err), *im = model_create_inference(&c, be, B, T, &err);
+    CU_ASSERT_FATAL(ref && im);
+    int ids[2 * 16], mask[2 * 16], types[2 * 16], lab[2 * 16], pos[2] = {1, 3};
+    random_batch_ints(ids, B * T, c.V, 5);
+    for (int i = 0; i < B * T; i++) mask[i] = 1, types[i] = 0, lab[i] = i % 3;
+    Batch b = {.task = TASK_NER, .B = B, .T = T, .ids = ids, .types = types, .mask = mask, .labels = lab,
+               .start = pos, .end = pos};
+    size_t nh = (size_t)B * T * c.C;
+    float *want = malloc(nh * sizeof *want), *got = malloc(nh * sizeof *got);
+    char note[160];
+    for (int seed = 11; seed <= 12; seed++) {
+        model_init(ref, (uint64_t)seed);
+        model_init(im, (uint64_t)seed); /* the second time: a write into frozen parameters */
+        CU_ASSERT_FATAL(model_forward(ref, &b, 0, 0, 0, 0, NULL, &err) == 0);
+        model_get_hidden(ref, want);
+        CU_ASSERT_FATAL(model_forward(im, &b, 0, 0, 0, 0, NULL, &err) == 0);
+        model_get_hidden(im, got);
+        CU_ASSERT(memcmp(want, got, nh * sizeof *got) == 0); /* not frozen (again): the training forward's bits */
+        if (!model_freeze_weights(im, note, sizeof note)) {
+            testutil_skip("frozen model", note);
+            break;
+        }
+        CU_ASSERT_FATAL(model_forward(im, &b, 0, 0, 0, 0, NULL, &err) == 0);
+        model_get_hidden(im, got);
+        double d = max_abs_diff(want, got, nh);
+        printf("    seed %d: frozen vs plain encoder output max |diff| %.2g\n", seed, d);
+        CU_ASSERT(d < 1e-4);
+    }
+    free(want);
+    free(got);
+    model_free(ref);
+    model_free(im);
+    be->destroy(be);
+}
+
 /* --attention recompute (the backward recomputes the attention probabilities,
  * nothing [B,NH,T,T] stored) gives the very gradients of the stored model:
  * an NER and a QA pass with dropout, accumulated, on two CPU models. */
@@ -947,6 +999,7 @@ int main(void) {
         {"AdamW in two ranges (ZeRO-1 shards) == the whole step, bitwise", test_adamw_ranges},
         {"lr schedule: linear warmup and decay", test_lr_schedule},
         {"forward-only model == training model's eval forward, bitwise", test_inference_model_same_bits},
+        {"frozen model: packed weights within 1e-4, a later write drops them", test_frozen_model_follows_writes},
         {"--attention recompute == stored probabilities, gradients bitwise", test_attention_recompute_same_bits},
         {NULL, NULL}};
     static const TestCase split[] = {

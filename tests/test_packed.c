@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "cpu/cpu_bf16.h"
 #include "cpu/cpu_packed.h"
 #include "rng.h"
 #include "testutil.h"
@@ -91,7 +92,7 @@ static void test_against_reference(void) {
         }
         char what[160];
         f.be->gemm_describe(f.be, what, sizeof what);
-        CU_ASSERT(strstr(what, "oneDNN") != NULL && strstr(what, "1 weights packed") != NULL);
+        CU_ASSERT(strstr(what, "oneDNN") != NULL && strstr(what, "1 f32 weights packed") != NULL);
         fixture_close(&f);
     }
 }
@@ -127,7 +128,7 @@ static void test_fallbacks(void) {
     CU_ASSERT(memcmp(f.out, want, (size_t)N * 2 * sizeof *want) == 0);
     char what[160];
     f.be->gemm_describe(f.be, what, sizeof what);
-    CU_ASSERT(strstr(what, "0 weights packed") != NULL);
+    CU_ASSERT(strstr(what, "0 f32 weights packed") != NULL);
     plain->destroy(plain);
     free(w);
     free(want);
@@ -182,12 +183,44 @@ static void test_fused(void) {
     fixture_close(&f);
 }
 
+/* The bf16 backend packs frozen weights as bf16 (rounded once, by
+ * bf16_round): its linear against a double reference on the bf16-rounded
+ * input and weight, with and without the GELU epilogue's linear part. */
+static void test_bf16(void) {
+    const int N = 21, C = 384, OC = 64;
+    char why[200] = "";
+    Backend *be = backend_cpu_bf16(2, why, sizeof why);
+    if (!be) {
+        testutil_skip("packed bf16 linear", why);
+        return;
+    }
+    const size_t nw = (size_t)OC * C + OC;
+    float *params = be->alloc(be, nw * sizeof(float));
+    fill(params, nw, 90);
+    CU_ASSERT(be->freeze_weights(be, params, nw * sizeof(float), why, sizeof why) == 1);
+    float *inp = malloc((size_t)N * C * sizeof *inp), *out = malloc((size_t)N * OC * sizeof *out);
+    float *ri = malloc((size_t)N * C * sizeof *ri), *rw = malloc((size_t)OC * C * sizeof *rw);
+    fill(inp, (size_t)N * C, 91);
+    for (size_t i = 0; i < (size_t)N * C; i++) ri[i] = bf16_to_float(bf16_round(inp[i]));
+    for (size_t i = 0; i < (size_t)OC * C; i++) rw[i] = bf16_to_float(bf16_round(params[i]));
+    const float *bias = params + (size_t)OC * C;
+    be->matmul_forward(be, out, inp, params, bias, N, C, OC);
+    CU_ASSERT(close_to_reference(out, ri, rw, bias, N, C, OC));
+    char what[160];
+    be->gemm_describe(be, what, sizeof what);
+    CU_ASSERT(strstr(what, "1 bf16 weights packed") != NULL);
+    free(inp), free(out), free(ri), free(rw);
+    be->free(be, params);
+    be->destroy(be);
+}
+
 int main(void) {
     static const TestCase tests[] = {{"packed linear vs double reference, with and without bias", test_against_reference},
                                      {"packed linear: the same bits twice", test_repeatable},
                                      {"unfrozen weights and narrow heads keep OpenBLAS", test_fallbacks},
                                      {"freeing a frozen block forgets its packed weights", test_free_forgets},
                                      {"fused GELU and residual epilogues vs the separate ops", test_fused},
+                                     {"bf16: weights packed once as bf16 vs a double reference", test_bf16},
                                      {NULL, NULL}};
     testutil_add_suite("packed", tests);
     return testutil_run_all();

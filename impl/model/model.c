@@ -226,7 +226,17 @@ int model_freeze_weights(Model *m, char *note, size_t note_len) {
         if (note) snprintf(note, note_len, "the %s backend keeps one layout", be->name);
         return 0;
     }
-    return be->freeze_weights(be, m->params, m->nparams * sizeof(float), note, note_len);
+    if (m->frozen) return 1;
+    m->frozen = be->freeze_weights(be, m->params, m->nparams * sizeof(float), note, note_len);
+    return m->frozen;
+}
+
+/* The parameters are about to be written: the backend forgets what it kept
+ * of them (its packed copies would be stale). */
+static void model_params_written(Model *m) {
+    if (!m->frozen) return;
+    m->be->thaw_weights(m->be, m->params);
+    m->frozen = 0;
 }
 
 void model_free(Model *m) {
@@ -405,6 +415,7 @@ void model_params_to_host(const Model *m, float *dst) {
     m->be->download(m->be, dst, m->params, m->nparams * sizeof(float));
 }
 void model_params_from_host(Model *m, const float *src) {
+    model_params_written(m);
     m->be->upload(m->be, m->params, src, m->nparams * sizeof(float));
 }
 void model_grads_to_host(const Model *m, float *dst) {
@@ -415,6 +426,7 @@ void model_buffer_apply(Model *m, int which, void (*fn)(Backend *be, float *x, s
     float *bufs[] = {m->params, m->grads, m->adam_m, m->adam_v};
     if (which < 0 || which > MODEL_ADAM_V || (m->inference && which != MODEL_PARAMS))
         die("model_buffer_apply: no buffer %d in this model", which);
+    if (which == MODEL_PARAMS) model_params_written(m);
     fn(m->be, bufs[which], which == MODEL_PARAMS ? m->nparams : model_num_trainable(m), ctx);
 }
 void model_grad_tensor_to_host(const Model *m, const ParamInfo *p, float *dst) {

@@ -81,6 +81,7 @@ struct Model {
     Backend *be;
     int maxB, maxT;
     int inference; /* model_create_inference: no grads, no Adam state, shared layer activations */
+    int frozen;    /* params registered with the backend's freeze_weights (model_freeze_weights) */
 
     ParamInfo *tab;
     int *init_kind;

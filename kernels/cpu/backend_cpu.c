@@ -125,33 +125,36 @@ const bf16 *cpu_bf16_copy(Backend *be, int slot, const float *src, int rows, int
     return dst;
 }
 
-/* Frozen weights of the fp32 backend run through cpu_packed.h; the bf16
- * backend's linears take bf16 copies (cpu_bf16.h) and keep their path. */
+/* Frozen weights run through cpu_packed.h: packed once, as fp32 or, on the
+ * bf16 backend, as bf16. */
 static int cpu_freeze_weights(Backend *be, const void *p, size_t bytes, char *note, size_t note_len) {
     CpuCtx *ctx = be->ctx;
-    if (ctx->bgemm) {
-        if (note) snprintf(note, note_len, "bf16: the linear layers run on bf16 copies through oneDNN");
-        return 0;
-    }
-    if (!ctx->pgemm) ctx->pgemm = packed_gemm_create(cpu_threads(be), note, note_len);
+    if (!ctx->pgemm) ctx->pgemm = packed_gemm_create(cpu_threads(be), ctx->bgemm != NULL, note, note_len);
     if (!ctx->pgemm) return 0;
     packed_gemm_freeze(ctx->pgemm, p, bytes);
-    if (note) snprintf(note, note_len, "oneDNN f32 matmul on weights packed once");
+    if (note) snprintf(note, note_len, "oneDNN %s matmul on weights packed once", ctx->bgemm ? "bf16" : "f32");
     return 1;
 }
 
-static int cpu_linear_fused(Backend *be, float *out, const float *inp, const float *w, const float *bias,
-                            const float *add, int gelu, int N, int C, int OC) {
+static void cpu_thaw_weights(Backend *be, const void *p) {
     CpuCtx *ctx = be->ctx;
-    return ctx->pgemm && packed_linear(ctx->pgemm, out, inp, w, bias, add, gelu, N, C, OC);
+    if (ctx->pgemm) packed_gemm_thaw(ctx->pgemm, p);
+}
+
+int cpu_packed_linear(Backend *be, float *out, const float *inp, const float *w, const float *bias,
+                      const float *add, int gelu, int N, int C, int OC) {
+    CpuCtx *ctx = be->ctx;
+    if (!ctx->pgemm || !packed_linear_takes(ctx->pgemm, w, add, gelu, N, C, OC)) return 0;
+    const void *src = packed_gemm_bf16(ctx->pgemm) ? (const void *)cpu_bf16_copy(be, 0, inp, N, C, C) : inp;
+    return packed_linear(ctx->pgemm, out, src, w, bias, add, gelu, N, C, OC);
 }
 
 static void cpu_gemm_describe(const Backend *be, char *out, size_t len) {
     const CpuCtx *ctx = be->ctx;
-    if (ctx->bgemm)
-        snprintf(out, len, "%s %s", cpu_bf16_library(), cpu_bf16_impl());
-    else if (ctx->pgemm)
+    if (ctx->pgemm)
         packed_gemm_describe(ctx->pgemm, out, len);
+    else if (ctx->bgemm)
+        snprintf(out, len, "%s %s", cpu_bf16_library(), cpu_bf16_impl());
     else
         snprintf(out, len, "OpenBLAS sgemm (%s)", cpu_blas_setup());
 }
@@ -167,7 +170,8 @@ static void fill_memory_ops(Backend *be) {
     be->destroy = cpu_destroy;
     be->freeze_weights = cpu_freeze_weights;
     be->gemm_describe = cpu_gemm_describe;
-    be->linear_fused = cpu_linear_fused;
+    be->thaw_weights = cpu_thaw_weights;
+    be->linear_fused = cpu_packed_linear;
 }
 
 static void fill_compute_ops(Backend *be) {

@@ -35,6 +35,11 @@ bf16 *cpu_bf16_scratch(Backend *be, int slot, size_t n);
  * scratch slot `slot`, compact (leading dimension cols). */
 const bf16 *cpu_bf16_copy(Backend *be, int slot, const float *src, int rows, int cols, int ld);
 
+/* Backend linear_fused (cpu_packed.h): 1 when the frozen, packed weight w
+ * ran the linear, its input rounded to bf16 first on the bf16 backend. */
+int cpu_packed_linear(Backend *be, float *out, const float *inp, const float *w, const float *bias,
+                      const float *add, int gelu, int N, int C, int OC);
+
 /* Number of threads an op of this backend uses (>= 1). */
 int cpu_threads(const Backend *be);
 

@@ -29,8 +29,12 @@ typedef struct PackedGemm PackedGemm;
 
 /* NULL with why filled when this build has no oneDNN or the CPU has no
  * AVX-512 (oneDNN 2.6's f32 brgemm matmul needs avx512_core; elsewhere its
- * fallback would pack again on every call and gain nothing). */
-PackedGemm *packed_gemm_create(int threads, char *why, size_t why_len);
+ * fallback would pack again on every call and gain nothing). bf16: the
+ * weights are packed as bf16 (rounded once, by bf16_round) and the inputs
+ * come rounded to bf16 (the bf16 backend's GEMMs, cpu_bf16.h), accumulation
+ * in fp32: no weight is rounded again on each call. */
+PackedGemm *packed_gemm_create(int threads, int bf16, char *why, size_t why_len);
+int packed_gemm_bf16(const PackedGemm *g);
 void packed_gemm_destroy(PackedGemm *g);
 
 /* [p, p + bytes) holds weights that are never written again. */
@@ -45,8 +49,11 @@ void packed_gemm_thaw(PackedGemm *g, const void *p);
  * connection: bitwise the separate add, fp32 addition being commutative).
  * Returns 0, touching nothing, otherwise (w not frozen, both gelu and add, or
  * OC below one 16-wide block: the heads' 2 and 9 columns stay with OpenBLAS). */
-int packed_linear(PackedGemm *g, float *out, const float *inp, const float *w, const float *bias,
+int packed_linear(PackedGemm *g, float *out, const void *inp, const float *w, const float *bias,
                   const float *add, int gelu, int N, int C, int OC);
+/* 1 when packed_linear would take this call (inp is then f32, or bf16 for
+ * a bf16 PackedGemm: the caller rounds it only when it will be used). */
+int packed_linear_takes(const PackedGemm *g, const float *w, const float *add, int gelu, int N, int C, int OC);
 
 /* "oneDNN 2.6.3 brg:avx512_core, 24 weights packed (41.5 MiB)" — what ran. */
 void packed_gemm_describe(const PackedGemm *g, char *out, size_t len);

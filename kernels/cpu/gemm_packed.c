@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu_bf16.h"
 #include "cpu_packed.h"
 #include "util.h"
 
@@ -48,6 +49,7 @@ typedef struct {
 
 struct PackedGemm {
     int threads;
+    int bf16; /* inputs and weights bf16 (the bf16 backend), else f32 */
     dnnl_engine_t engine;
     dnnl_stream_t stream;
     Region region[REGIONS];
@@ -60,7 +62,7 @@ struct PackedGemm {
     char impl[64];
 };
 
-PackedGemm *packed_gemm_create(int threads, char *why, size_t why_len) {
+PackedGemm *packed_gemm_create(int threads, int bf16, char *why, size_t why_len) {
     unsigned isa = (unsigned)dnnl_get_effective_cpu_isa(), want = (unsigned)dnnl_cpu_isa_avx512_core;
     if ((isa & want) != want) {
         if (why) snprintf(why, why_len, "oneDNN's fp32 brgemm matmul needs AVX-512 (avx512_core)");
@@ -68,6 +70,7 @@ PackedGemm *packed_gemm_create(int threads, char *why, size_t why_len) {
     }
     PackedGemm *g = xcalloc(1, sizeof *g);
     g->threads = threads > 0 ? threads : 1;
+    g->bf16 = bf16 != 0;
     cpu_dnnl_check(dnnl_engine_create(&g->engine, dnnl_cpu, 0), "engine_create");
     cpu_dnnl_check(dnnl_stream_create(&g->stream, g->engine, dnnl_stream_default_flags), "stream_create");
     snprintf(g->impl, sizeof g->impl, "none yet");
@@ -133,12 +136,16 @@ static int frozen(const PackedGemm *g, const float *w, int OC, int C) {
     return 0;
 }
 
-/* A row-major [rows, cols] f32 matrix; the weight w[OC,C] is the [C,OC]
- * matrix B of out = inp . B with strides {1, C}. */
-static void f32_desc(dnnl_memory_desc_t *md, int rows, int cols, int transposed) {
+/* A row-major [rows, cols] matrix; the weight w[OC,C] is the [C,OC] matrix
+ * B of out = inp . B with strides {1, C}. */
+static void plain_desc(dnnl_memory_desc_t *md, int rows, int cols, int transposed, dnnl_data_type_t dt) {
     dnnl_dims_t dims = {rows, cols};
     dnnl_dims_t strides = {transposed ? 1 : cols, transposed ? rows : 1};
-    cpu_dnnl_check(dnnl_memory_desc_init_by_strides(md, 2, dims, dnnl_f32, strides), "memory_desc_init");
+    cpu_dnnl_check(dnnl_memory_desc_init_by_strides(md, 2, dims, dt, strides), "memory_desc_init");
+}
+
+static void f32_desc(dnnl_memory_desc_t *md, int rows, int cols, int transposed) {
+    plain_desc(md, rows, cols, transposed, dnnl_f32);
 }
 
 /* The epilogue after the bias: GELU (erf form, x Phi(x)) or + add[N,OC]. */
@@ -157,9 +164,10 @@ static dnnl_primitive_attr_t epilogue(const LinKey *k, const dnnl_memory_desc_t 
 
 static void slot_build(PackedGemm *g, LinSlot *s, const LinKey *k) {
     dnnl_memory_desc_t src, wany, bias, dst;
-    f32_desc(&src, k->N, k->C, 0);
+    const dnnl_data_type_t in = g->bf16 ? dnnl_bf16 : dnnl_f32;
+    plain_desc(&src, k->N, k->C, 0, in);
     dnnl_dims_t wdims = {k->C, k->OC}, bdims = {1, k->OC};
-    cpu_dnnl_check(dnnl_memory_desc_init_by_tag(&wany, 2, wdims, dnnl_f32, dnnl_format_tag_any), "memory_desc_init");
+    cpu_dnnl_check(dnnl_memory_desc_init_by_tag(&wany, 2, wdims, in, dnnl_format_tag_any), "memory_desc_init");
     cpu_dnnl_check(dnnl_memory_desc_init_by_tag(&bias, 2, bdims, dnnl_f32, dnnl_ab), "memory_desc_init");
     f32_desc(&dst, k->N, k->OC, 0);
     dnnl_matmul_desc_t md;
@@ -168,7 +176,9 @@ static void slot_build(PackedGemm *g, LinSlot *s, const LinKey *k) {
     dnnl_primitive_desc_t pd;
     dnnl_status_t st = dnnl_primitive_desc_create(&pd, &md, attr, g->engine, NULL);
     dnnl_primitive_attr_destroy(attr);
-    if (st != dnnl_success) die("oneDNN: no f32 matmul for N=%d C=%d OC=%d (status %d)", k->N, k->C, k->OC, (int)st);
+    if (st != dnnl_success)
+        die("oneDNN: no %s matmul for N=%d C=%d OC=%d (status %d)", g->bf16 ? "bf16" : "f32", k->N, k->C, k->OC,
+            (int)st);
     const char *impl = NULL;
     if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl)
         snprintf(g->impl, sizeof g->impl, "%s", impl);
@@ -193,12 +203,19 @@ static LinSlot *slot_for(PackedGemm *g, const LinKey *k) {
     return s;
 }
 
-/* w[OC,C] reordered into the layout wmd (one oneDNN reorder). */
+/* w[OC,C] reordered into the layout wmd (one oneDNN reorder); for bf16,
+ * rounded first by bf16_round (cpu_bf16.h: the same bits as every other
+ * bf16 GEMM input here, subnormals included), so the reorder only moves. */
 static dnnl_memory_t pack(PackedGemm *g, const float *w, int OC, int C, const dnnl_memory_desc_t *wmd) {
     dnnl_memory_desc_t plain;
-    f32_desc(&plain, C, OC, 1);
+    plain_desc(&plain, C, OC, 1, g->bf16 ? dnnl_bf16 : dnnl_f32);
+    bf16 *rounded = NULL;
+    if (g->bf16) {
+        rounded = xmalloc((size_t)OC * C * sizeof *rounded);
+        cpu_bf16_round_matrix(rounded, w, OC, C, C, g->threads);
+    }
     dnnl_memory_t from, to;
-    cpu_dnnl_check(dnnl_memory_create(&from, &plain, g->engine, (void *)w), "memory_create");
+    cpu_dnnl_check(dnnl_memory_create(&from, &plain, g->engine, rounded ? (void *)rounded : (void *)w), "memory_create");
     cpu_dnnl_check(dnnl_memory_create(&to, wmd, g->engine, DNNL_MEMORY_ALLOCATE), "memory_create");
     dnnl_primitive_desc_t rpd;
     cpu_dnnl_check(dnnl_reorder_primitive_desc_create(&rpd, &plain, g->engine, wmd, g->engine, NULL),
@@ -211,6 +228,7 @@ static dnnl_memory_t pack(PackedGemm *g, const float *w, int OC, int C, const dn
     cpu_dnnl_check(dnnl_stream_wait(g->stream), "stream_wait");
     dnnl_primitive_destroy(r);
     dnnl_memory_destroy(from);
+    free(rounded);
     g->packed_bytes += dnnl_memory_desc_get_size(wmd);
     return to;
 }
@@ -236,9 +254,15 @@ static dnnl_memory_t packed_weight(PackedGemm *g, const float *w, int OC, int C,
     return p->packed;
 }
 
-int packed_linear(PackedGemm *g, float *out, const float *inp, const float *w, const float *bias,
+int packed_gemm_bf16(const PackedGemm *g) { return g->bf16; }
+
+int packed_linear_takes(const PackedGemm *g, const float *w, const float *add, int gelu, int N, int C, int OC) {
+    return N > 0 && OC >= MIN_OC && C > 0 && !(gelu && add) && frozen(g, w, OC, C);
+}
+
+int packed_linear(PackedGemm *g, float *out, const void *inp, const float *w, const float *bias,
                   const float *add, int gelu, int N, int C, int OC) {
-    if (N <= 0 || OC < MIN_OC || C <= 0 || (gelu && add) || !frozen(g, w, OC, C)) return 0;
+    if (!packed_linear_takes(g, w, add, gelu, N, C, OC)) return 0;
     /* oneDNN's OpenMP runtime uses the calling thread's max threads */
     omp_set_num_threads(g->threads);
     LinKey k = {N, C, OC, bias != NULL, gelu != 0, add != NULL};
@@ -263,14 +287,14 @@ int packed_linear(PackedGemm *g, float *out, const float *inp, const float *w, c
 
 void packed_gemm_describe(const PackedGemm *g, char *out, size_t len) {
     const dnnl_version_t *v = dnnl_version();
-    snprintf(out, len, "oneDNN %d.%d.%d %s, %d weights packed (%.1f MiB)", v->major, v->minor, v->patch,
-             g->impl, g->nw, (double)g->packed_bytes / (1024.0 * 1024.0));
+    snprintf(out, len, "oneDNN %d.%d.%d %s, %d %s weights packed (%.1f MiB)", v->major, v->minor, v->patch,
+             g->impl, g->nw, g->bf16 ? "bf16" : "f32", (double)g->packed_bytes / (1024.0 * 1024.0));
 }
 
 #else /* no oneDNN in this build */
 
-PackedGemm *packed_gemm_create(int threads, char *why, size_t why_len) {
-    (void)threads;
+PackedGemm *packed_gemm_create(int threads, int bf16, char *why, size_t why_len) {
+    (void)threads, (void)bf16;
     if (why) snprintf(why, why_len, "this build has no oneDNN (install libdnnl-dev and rebuild; make USE_DNNL=auto)");
     return NULL;
 }
@@ -279,7 +303,14 @@ void packed_gemm_destroy(PackedGemm *g) { (void)g; }
 void packed_gemm_freeze(PackedGemm *g, const void *p, size_t bytes) { (void)g, (void)p, (void)bytes; }
 void packed_gemm_thaw(PackedGemm *g, const void *p) { (void)g, (void)p; }
 
-int packed_linear(PackedGemm *g, float *out, const float *inp, const float *w, const float *bias,
+int packed_gemm_bf16(const PackedGemm *g) { return (void)g, 0; }
+
+int packed_linear_takes(const PackedGemm *g, const float *w, const float *add, int gelu, int N, int C, int OC) {
+    (void)g, (void)w, (void)add, (void)gelu, (void)N, (void)C, (void)OC;
+    return 0;
+}
+
+int packed_linear(PackedGemm *g, float *out, const void *inp, const float *w, const float *bias,
                   const float *add, int gelu, int N, int C, int OC) {
     (void)g, (void)out, (void)inp, (void)w, (void)bias, (void)add, (void)gelu, (void)N, (void)C, (void)OC;
     return 0;

@@ -12,8 +12,8 @@
 void cpu_matmul_forward(Backend *be, float *out, const float *inp, const float *w,
                         const float *bias, int N, int C, int OC) {
     int nth = cpu_threads(be);
+    if (cpu_packed_linear(be, out, inp, w, bias, NULL, 0, N, C, OC)) return;
     CpuCtx *ctx = be->ctx;
-    if (ctx->pgemm && packed_linear(ctx->pgemm, out, inp, w, bias, NULL, 0, N, C, OC)) return;
     if (bias) {
 #pragma omp parallel for schedule(static) num_threads(nth)
         for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, (size_t)OC * sizeof *out);
