@@ -8,5 +8,13 @@
 /* Dies with "oneDNN: <what> failed (status N)" unless s is dnnl_success. */
 void cpu_dnnl_check(dnnl_status_t s, const char *what);
 
+/* A memory object of layout md with no data yet (dnnl_memory_set_data_handle
+ * points it at the caller's buffer on each call). */
+dnnl_memory_t cpu_dnnl_unbound(const dnnl_memory_desc_t *md, dnnl_engine_t engine);
+
+/* The implementation oneDNN chose for pd ("brg:avx512_core", ...) into out,
+ * which keeps its old text when the library does not say. */
+void cpu_dnnl_impl(const_dnnl_primitive_desc_t pd, char *out, size_t len);
+
 #endif
 #endif

@@ -58,6 +58,18 @@ void cpu_dnnl_check(dnnl_status_t s, const char *what) {
     if (s != dnnl_success) die("oneDNN: %s failed (status %d)", what, (int)s);
 }
 
+dnnl_memory_t cpu_dnnl_unbound(const dnnl_memory_desc_t *md, dnnl_engine_t engine) {
+    dnnl_memory_t m;
+    cpu_dnnl_check(dnnl_memory_create(&m, md, engine, DNNL_MEMORY_NONE), "memory_create");
+    return m;
+}
+
+void cpu_dnnl_impl(const_dnnl_primitive_desc_t pd, char *out, size_t len) {
+    const char *impl = NULL;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl)
+        snprintf(out, len, "%s", impl);
+}
+
 const char *cpu_bf16_isa(void) {
     switch (dnnl_get_effective_cpu_isa()) {
     case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
@@ -163,14 +175,12 @@ static void slot_build(Bf16Gemm *g, GemmSlot *s, const GemmKey *k) {
     if (st != dnnl_success)
         die("oneDNN: no bf16 matmul for M=%d N=%d K=%d on this CPU (status %d, ISA %s)", k->M, k->N,
             k->K, (int)st, cpu_bf16_isa());
-    const char *impl = NULL;
-    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl)
-        snprintf(last_impl, sizeof last_impl, "%s", impl);
+    cpu_dnnl_impl(pd, last_impl, sizeof last_impl);
     cpu_dnnl_check(dnnl_primitive_create(&s->prim, pd), "primitive_create");
     dnnl_primitive_desc_destroy(pd);
-    cpu_dnnl_check(dnnl_memory_create(&s->a, &a, g->engine, DNNL_MEMORY_NONE), "memory_create");
-    cpu_dnnl_check(dnnl_memory_create(&s->b, &b, g->engine, DNNL_MEMORY_NONE), "memory_create");
-    cpu_dnnl_check(dnnl_memory_create(&s->c, &c, g->engine, DNNL_MEMORY_NONE), "memory_create");
+    s->a = cpu_dnnl_unbound(&a, g->engine);
+    s->b = cpu_dnnl_unbound(&b, g->engine);
+    s->c = cpu_dnnl_unbound(&c, g->engine);
     s->key = *k;
     s->used = 1;
 }

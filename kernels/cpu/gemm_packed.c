@@ -179,16 +179,14 @@ static void slot_build(PackedGemm *g, LinSlot *s, const LinKey *k) {
     if (st != dnnl_success)
         die("oneDNN: no %s matmul for N=%d C=%d OC=%d (status %d)", g->bf16 ? "bf16" : "f32", k->N, k->C, k->OC,
             (int)st);
-    const char *impl = NULL;
-    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl)
-        snprintf(g->impl, sizeof g->impl, "%s", impl);
+    cpu_dnnl_impl(pd, g->impl, sizeof g->impl);
     s->wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     cpu_dnnl_check(dnnl_primitive_create(&s->prim, pd), "primitive_create");
     dnnl_primitive_desc_destroy(pd);
-    cpu_dnnl_check(dnnl_memory_create(&s->src, &src, g->engine, DNNL_MEMORY_NONE), "memory_create");
-    cpu_dnnl_check(dnnl_memory_create(&s->bias, &bias, g->engine, DNNL_MEMORY_NONE), "memory_create");
-    cpu_dnnl_check(dnnl_memory_create(&s->add, &dst, g->engine, DNNL_MEMORY_NONE), "memory_create");
-    cpu_dnnl_check(dnnl_memory_create(&s->dst, &dst, g->engine, DNNL_MEMORY_NONE), "memory_create");
+    s->src = cpu_dnnl_unbound(&src, g->engine);
+    s->bias = cpu_dnnl_unbound(&bias, g->engine);
+    s->add = cpu_dnnl_unbound(&dst, g->engine);
+    s->dst = cpu_dnnl_unbound(&dst, g->engine);
     s->key = *k;
     s->used = 1;
 }
