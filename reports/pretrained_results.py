@@ -982,6 +982,9 @@ def archive(runs, fidelity, dest):
     n = 0
     for dirpath, dirnames, filenames in os.walk(runs, followlinks=True):
         rel = os.path.relpath(dirpath, runs)
+        if "manifest.json" in filenames and "metrics.json" not in filenames:
+            print("archive: skipping %s (a run without metrics.json: still running, or stopped)" % dirpath)
+            continue
         for f in filenames:
             if f in SUMMARY_FILES or (rel == "." and f in TOP_FILES) or (rel.startswith("bench-predict") and f.endswith(".jsonl")):
                 os.makedirs(os.path.join(dest, rel), exist_ok=True)
