@@ -133,6 +133,9 @@ check 2 "unknown option '--bogus'" "$MTL" version --bogus
 for cmd in bench-step bench-kernels predict bench-predict; do
   check 2 "--precision must be fp32 or bf16" "$MTL" $cmd --precision fp8
 done
+for cmd in predict bench-predict; do
+  check 2 "--prepack must be on or off" "$MTL" $cmd --prepack maybe
+done
 # --tf32 with bf16: refused where the backend is opened (before any GPU is looked for)
 check 1 "exclude each other" "$MTL" bench-step --device cuda --tf32 --precision bf16 --preset tiny --steps 1 --warmup 0
 # bf16 where the CPU (here: oneDNN told to stop at plain AVX-512) has none: fp32, said, exit 0
