@@ -66,7 +66,7 @@ struct Backend {
     /* ---- optional (NULL where a backend has nothing to offer) ------------ */
     /* [p, p + bytes) holds weights that nothing writes again (an inference
      * model's parameters): the backend may keep them in a faster layout for
-     * matmul_forward (CPU fp32: kernels/cpu/cpu_packed.h). Returns 1 when it
+     * matmul_forward (CPU: kernels/cpu/cpu_packed.h). Returns 1 when it
      * will, 0 when not; note says which library or why not. */
     int (*freeze_weights)(Backend *be, const void *p, size_t bytes, char *note, size_t note_len);
     /* The region frozen at p is about to be written: forget what was kept. */
@@ -79,7 +79,7 @@ struct Backend {
     int (*linear_fused)(Backend *be, float *out, const float *inp, const float *w, const float *bias,
                         const float *add, int gelu, int N, int C, int OC);
     /* What ran the linear layers so far, for reports: "OpenBLAS sgemm" or
-     * e.g. "oneDNN 2.6.3 brg:avx512_core, 26 weights packed (41.5 MiB)". */
+     * e.g. "oneDNN 2.6.3 brg:avx512_core, 24 f32 weights packed (40.5 MiB)". */
     void (*gemm_describe)(const Backend *be, char *out, size_t len);
 
     /* ---- memory -------------------------------------------------------- */
@@ -105,7 +105,7 @@ int backend_set_attn_recompute(Backend *be, int on, char *why, size_t why_len);
 
 /* --prepack on|off (inference commands): model_freeze_weights or not. */
 extern const EnumName PREPACK_NAMES[];
-#define PREPACK_HELP "fp32 on the CPU: run the linear layers through oneDNN on weights packed once into its layout (~1.1-1.3x OpenBLAS's GEMM; last bits differ from the training forward; where oneDNN and AVX-512 are there), or off: OpenBLAS as in training"
+#define PREPACK_HELP "on the CPU: run the linear layers through oneDNN on weights packed once into its layout (in bf16: rounded once), with the bias, GELU and residual adds in the kernel (fp32: ~1.1-1.3x OpenBLAS's GEMM, last bits differ from the training forward; where oneDNN and AVX-512 are there), or off: the training forward's GEMMs"
 
 /* Backends. backend_cpu() never fails. backend_cuda() returns NULL and fills
  * why (if non-NULL) when the binary was built without CUDA or no GPU is

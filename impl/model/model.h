@@ -169,7 +169,7 @@ Model *model_create_inference(const ModelConfig *cfg, Backend *be, int maxB, int
 int model_is_inference(const Model *m);
 /* An inference model's parameters are final (loaded, never written again):
  * the backend may keep its linear weights in a faster layout (Backend
- * freeze_weights; CPU fp32: oneDNN on weights packed once). Returns 1 when it
+ * freeze_weights; CPU: oneDNN on weights packed once). Returns 1 when it
  * does, 0 when not; note says which library or why not. */
 int model_freeze_weights(Model *m, char *note, size_t note_len);
 void model_free(Model *m);

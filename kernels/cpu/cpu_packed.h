@@ -55,7 +55,7 @@ int packed_linear(PackedGemm *g, float *out, const void *inp, const float *w, co
  * a bf16 PackedGemm: the caller rounds it only when it will be used). */
 int packed_linear_takes(const PackedGemm *g, const float *w, const float *add, int gelu, int N, int C, int OC);
 
-/* "oneDNN 2.6.3 brg:avx512_core, 24 weights packed (41.5 MiB)" — what ran. */
+/* "oneDNN 2.6.3 brg:avx512_core, 24 f32 weights packed (40.5 MiB)" — what ran. */
 void packed_gemm_describe(const PackedGemm *g, char *out, size_t len);
 
 #endif
