@@ -698,12 +698,14 @@ def qa_budget_note(root, groups):
     """How many QA batches the sampling ablations got, against one QA epoch."""
     abl = os.path.join(root, "ablation")
     epoch = int(fnum(groups["qa"][0].metrics.get("steps"))) if groups.get("qa") else 0
-    parts = []
+    budgets = {}  # (sampling, QA batches) -> the variants that got it
     for g, runs in (sorted(find_groups(abl).items()) if os.path.isdir(abl) and epoch else []):
         smp = runs[0].config.get("sampling")
-        if smp in ("temperature", "joint", "round_robin") and runs[0].config.get("loss-weighting") != "gradnorm":
+        if smp in ("temperature", "joint", "round_robin"):
             n = sum(1 for row in runs[0].log if row.get("task") in ("qa", "joint"))
-            parts.append("%s sampling gave QA %d batches, %.1f times its one epoch (%d)" % (smp, n, n / epoch, epoch))
+            budgets.setdefault((smp, n), []).append(os.path.basename(g))
+    parts = ["%s sampling (%s) gave QA %d batches, %.1f times its one epoch (%d)"
+             % (smp, ", ".join(names), n, n / epoch, epoch) for (smp, n), names in sorted(budgets.items())]
     if not parts:
         return ""
     return ": " + "; ".join(parts) + ", so their QA scores measure the QA budget as much as the sampling"
