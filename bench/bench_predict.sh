@@ -13,7 +13,8 @@
 #                                       N [200]  BATCH [32]  THREADS [nproc]  BUILD [build]
 #                                       PRECISIONS [fp32 bf16]  ROUNDS [3]
 #                                       (rounds interleave ours and the peers; the report takes
-#                                       medians; in fp32 ours runs with --prepack on and off)
+#                                       medians; in fp32 ours also runs with --prepack off and
+#                                       with --skip-padding off, one switch at a time)
 #                                       PYTHON [python3; needs transformers 4 for the QA pipeline]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,12 +38,13 @@ rm -rf "$OUT/export"
 : > "$OUT/py.jsonl.tmp"
 for R in $(seq 1 "$ROUNDS"); do
   for P in $PRECISIONS; do
-    PREPACKS=on
-    [ "$P" = fp32 ] && PREPACKS="on off"
-    for PP in $PREPACKS; do
-      echo "== round $R/$ROUNDS, ours, $P, --prepack $PP: $MTL bench-predict, $N inputs, batch $BATCH, $THREADS threads ($(date -u +%H:%M:%S))"
+    SWITCHES="on:on"                                  # --prepack:--skip-padding
+    [ "$P" = fp32 ] && SWITCHES="on:on off:on on:off"
+    for S in $SWITCHES; do
+      PP=${S%:*} SP=${S#*:}
+      echo "== round $R/$ROUNDS, ours, $P, --prepack $PP --skip-padding $SP: $MTL bench-predict, $N inputs, batch $BATCH, $THREADS threads ($(date -u +%H:%M:%S))"
       "$MTL" bench-predict --model "$MODEL" --n "$N" --batch "$BATCH" --threads "$THREADS" --precision "$P" \
-        --prepack "$PP" | tee -a /dev/stderr | grep '^{' >> "$OUT/c.jsonl.tmp"
+        --prepack "$PP" --skip-padding "$SP" | tee -a /dev/stderr | grep '^{' >> "$OUT/c.jsonl.tmp"
     done
     echo "== round $R/$ROUNDS, transformers pipelines and plain PyTorch, $P ($(date -u +%H:%M:%S))"
     $PYTHON reference/bench_predict.py --export "$OUT/export" --n "$N" --batch "$BATCH" --threads "$THREADS" \

@@ -32,6 +32,7 @@ typedef struct {
     int n, batch, threads, warmup;
     Precision precision;
     int prepack; /* --prepack: model_freeze_weights */
+    int skip_padding; /* --skip-padding: PredictParams.skip_padding */
     int maxT;    /* the model's activations are sized for batch x maxT */
 } BenchPredictOpts;
 
@@ -43,7 +44,8 @@ static const OptSpec BP_OPTS[] = {
     {OPT_INT(OS, "batch", batch, 1, 4096, "inputs per call of the throughput run")},
     {OPT_INT(OS, "threads", threads, 0, 1024, "CPU threads (0 = library default)")},
     {OPT_ENUM(OS, "precision", precision, PRECISION_NAMES, "linear layers: bf16 = GEMM inputs rounded to bf16, fp32 accumulation (fp32 with a note where the device lacks bf16)")},
-    {OPT_ENUM(OS, "prepack", prepack, PREPACK_NAMES, PREPACK_HELP)},
+    {OPT_ENUM(OS, "prepack", prepack, ON_OFF_NAMES, PREPACK_HELP)},
+    {OPT_ENUM(OS, "skip-padding", skip_padding, ON_OFF_NAMES, SKIP_PADDING_HELP)},
     {OPT_INT(OS, "warmup", warmup, 0, 100000, "untimed inputs first")},
     {OPT_ENUM(OS, "device", device, DEVICE_NAMES, "where to run")},
 };
@@ -195,7 +197,8 @@ static void print_result(const BenchResult *r, const BenchPredictOpts *o, const 
     char gemm[160] = "";
     if (be->gemm_describe) be->gemm_describe(be, gemm, sizeof gemm);
     cJSON_AddStringToObject(j, "gemm", gemm);
-    cJSON_AddStringToObject(j, "prepack", enum_name(PREPACK_NAMES, o->prepack));
+    cJSON_AddStringToObject(j, "prepack", enum_name(ON_OFF_NAMES, o->prepack));
+    cJSON_AddStringToObject(j, "skip_padding", enum_name(ON_OFF_NAMES, o->skip_padding));
     cJSON_AddStringToObject(j, "cpu", cpu);
     cJSON_AddStringToObject(j, "commit", build_git_commit());
     char *line = cJSON_PrintUnformatted(j);
@@ -229,7 +232,7 @@ static int bench_task(Predictor *pr, const BenchPredictOpts *o, const ModelOpen 
 
 int cmd_bench_predict(int argc, char **argv) {
     BenchPredictOpts o = {.tasks = ALL_TASKS, .device = DEVICE_CPU, .n = 200, .batch = 32, .warmup = 5,
-                          .precision = PREC_FP32, .prepack = 1};
+                          .precision = PREC_FP32, .prepack = 1, .skip_padding = 1};
     int rc = opts_command(&BP_TABLE, &o, argc, argv, NULL);
     if (rc >= 0) return rc;
     if (!o.model) return opts_usage_error(&BP_TABLE, "--model is required");
@@ -246,6 +249,7 @@ int cmd_bench_predict(int argc, char **argv) {
     PredictParams p;
     predict_defaults(&p);
     p.batch = o.batch;
+    p.skip_padding = o.skip_padding;
     o.maxT = p.seq_qa;
     if (model_open(o.model, be, p.batch, o.maxT, 1, &mo, &err)) {
         fprintf(stderr, "mtl bench-predict: %s\n", err.msg);

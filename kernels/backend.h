@@ -104,7 +104,6 @@ extern const EnumName ATTENTION_NAMES[];
 int backend_set_attn_recompute(Backend *be, int on, char *why, size_t why_len);
 
 /* --prepack on|off (inference commands): model_freeze_weights or not. */
-extern const EnumName PREPACK_NAMES[];
 #define PREPACK_HELP "on the CPU: run the linear layers through oneDNN on weights packed once into its layout (in bf16: rounded once), with the bias, GELU and residual adds in the kernel (fp32: ~1.1-1.3x OpenBLAS's GEMM, last bits differ from the training forward; where oneDNN and AVX-512 are there), or off: the training forward's GEMMs"
 
 /* Backends. backend_cpu() never fails. backend_cuda() returns NULL and fills

@@ -22,7 +22,6 @@ const EnumName PRECISION_NAMES[] = {{"fp32", PREC_FP32}, {"bf16", PREC_BF16}, {N
 const char *precision_name(Precision p) { return enum_name(PRECISION_NAMES, (int)p); }
 
 const EnumName ATTENTION_NAMES[] = {{"store", 0}, {"recompute", 1}, {NULL, 0}};
-const EnumName PREPACK_NAMES[] = {{"on", 1}, {"off", 0}, {NULL, 0}};
 
 int backend_set_attn_recompute(Backend *be, int on, char *why, size_t why_len) {
     if (on && !be->attn_recompute_ok) {

@@ -260,13 +260,14 @@ def inference_rows(d):
     c, py = read_jsonl(os.path.join(d, "c.jsonl")), read_jsonl(os.path.join(d, "py.jsonl"))
     if not c:
         return []
-    ours_label = lambda x: "ours (`mtl predict` engine)" + (", `--prepack off`" if x.get("prepack") == "off" else "")
+    ours_label = lambda x: "ours (`mtl predict` engine)" + "".join(
+        ", `--%s off`" % o for o in ("prepack", "skip-padding") if x.get(o.replace("-", "_")) == "off")
     cg = inference_groups(c, ours_label)
     pg = inference_groups(py, lambda x: {"pipeline": "transformers pipeline", "pytorch": "plain PyTorch"}.get(
         x["impl"], x["impl"]))
     rows, notes, gemms = [], [], {}
     for (task, prec, who), xs in cg.items():
-        if "prepack off" in who:
+        if " off`" in who:  # a switch turned off: a peer of the default row
             continue
         peers = [(k[2], v) for k, v in cg.items() if k[:2] == (task, prec) and k[2] != who] + \
             [(k[2], v) for k, v in pg.items() if k[:2] == (task, prec)]
@@ -298,7 +299,9 @@ def inference_rows(d):
             "the peers under `torch.autocast(\"cpu\", dtype=torch.bfloat16)`; ratios are against the peers "
             "of the same precision). Latency: one input per call, end to end "
             "(tokenisation to decoded entities / answer). Throughput: %d inputs per call (pipelines: "
-            "batch_size); ours forwards the windows in length buckets. Our forward-only model holds %.0f MiB "
+            "batch_size); ours forwards the windows sorted by length and, by default (`--skip-padding on`), "
+            "only their real tokens (the peers and `--skip-padding off` pad each forward to its longest "
+            "window; ours then cuts a forward where padding would exceed a quarter of its tokens). Our forward-only model holds %.0f MiB "
             "of parameters and %.0f MiB of activations (training would need %.0f MiB of activations and "
             "the gradients and Adam moments). Goals of issue #17: throughput ≥ 3× the pipeline and ≥ 1.5× "
             "plain PyTorch, p50 ≤ 0.5× the pipeline's." % (

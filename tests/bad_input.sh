@@ -135,6 +135,7 @@ for cmd in bench-step bench-kernels predict bench-predict; do
 done
 for cmd in predict bench-predict; do
   check 2 "--prepack must be on or off" "$MTL" $cmd --prepack maybe
+  check 2 "--skip-padding must be on or off" "$MTL" $cmd --skip-padding 1
 done
 # --tf32 with bf16: refused where the backend is opened (before any GPU is looked for)
 check 1 "exclude each other" "$MTL" bench-step --device cuda --tf32 --precision bf16 --preset tiny --steps 1 --warmup 0

@@ -850,6 +850,73 @@ static void test_frozen_model_follows_writes(void) {
     be->destroy(be);
 }
 
+/* model_skip_padding: rows of 40, 7, 23 and 1 real tokens (T 40) run as 71
+ * packed rows (rounded to 96); the real rows' encoder output and logits are
+ * within 1e-5 of the padded forward's (same parameters), the padding rows of
+ * the output are 0, and a row with a hole in its mask keeps the padded
+ * layout, bitwise. */
+static void test_skip_padding(void) {
+    Backend *be = backend_cpu(2);
+    ModelConfig c;
+    Err err;
+    CU_ASSERT_FATAL(config_from_preset(&c, "tiny", &err) == 0);
+    enum { B = 4, T = 40 };
+    const int len[B] = {40, 7, 23, 1};
+    Model *pad = model_create_inference(&c, be, B, T, &err), *skip = model_create_inference(&c, be, B, T, &err);
+    CU_ASSERT_FATAL(pad && skip);
+    model_init(pad, 21);
+    model_init(skip, 21);
+    model_skip_padding(skip, 1);
+    int ids[B * T], mask[B * T], types[B * T], lab[B * T], pos[B] = {0, 3, 5, 0};
+    random_batch_ints(ids, B * T, c.V, 8);
+    random_batch_ints(types, B * T, 2, 9);
+    for (int i = 0; i < B * T; i++) mask[i] = i % T < len[i / T], lab[i] = -100;
+    size_t nh = (size_t)B * T * c.C, nl = (size_t)B * T * c.num_labels;
+    float *h1 = malloc(nh * sizeof *h1), *h2 = malloc(nh * sizeof *h2);
+    float *l1 = malloc(nl * sizeof *l1), *l2 = malloc(nl * sizeof *l2);
+    for (int task = TASK_NER; task <= TASK_QA; task++) {
+        Batch b = {.task = task, .B = B, .T = T, .ids = ids, .types = types, .mask = mask, .labels = lab,
+                   .start = pos, .end = pos};
+        const int w = task == TASK_NER ? c.num_labels : 2;
+        CU_ASSERT_FATAL(model_forward(pad, &b, 0, 0, 0, 0, NULL, &err) == 0);
+        model_get_hidden(pad, h1);
+        model_get_logits(pad, l1);
+        CU_ASSERT_FATAL(model_forward(skip, &b, 0, 0, 0, 0, NULL, &err) == 0);
+        CU_ASSERT_EQUAL(model_rows_run(skip), 96);
+        model_get_hidden(skip, h2);
+        model_get_logits(skip, l2);
+        double dh = 0.0, dl = 0.0, padding = 0.0;
+        for (int r = 0; r < B * T; r++) {
+            if (r % T < len[r / T]) {
+                dh = fmax(dh, max_abs_diff(h1 + (size_t)r * c.C, h2 + (size_t)r * c.C, (size_t)c.C));
+                dl = fmax(dl, max_abs_diff(l1 + (size_t)r * w, l2 + (size_t)r * w, (size_t)w));
+            } else {
+                for (int k = 0; k < c.C; k++) padding = fmax(padding, fabs(h2[(size_t)r * c.C + k]));
+            }
+        }
+        printf("    %s: packed vs padded max |diff| encoder output %.2g, logits %.2g; padding rows max |h| %g\n",
+               task == TASK_NER ? "ner" : "qa", dh, dl, padding);
+        CU_ASSERT(dh < 1e-5 && dl < 1e-5);
+        CU_ASSERT_EQUAL(padding, 0.0);
+    }
+    mask[T + 10] = 1; /* row 1: a 1 after its 0s */
+    Batch b = {.task = TASK_NER, .B = B, .T = T, .ids = ids, .types = types, .mask = mask, .labels = lab,
+               .start = pos, .end = pos};
+    CU_ASSERT_FATAL(model_forward(pad, &b, 0, 0, 0, 0, NULL, &err) == 0);
+    model_get_hidden(pad, h1);
+    CU_ASSERT_FATAL(model_forward(skip, &b, 0, 0, 0, 0, NULL, &err) == 0);
+    model_get_hidden(skip, h2);
+    CU_ASSERT_EQUAL(model_rows_run(skip), B * T);
+    CU_ASSERT(memcmp(h1, h2, nh * sizeof *h1) == 0);
+    free(h1);
+    free(h2);
+    free(l1);
+    free(l2);
+    model_free(pad);
+    model_free(skip);
+    be->destroy(be);
+}
+
 /* --attention recompute (the backward recomputes the attention probabilities,
  * nothing [B,NH,T,T] stored) gives the very gradients of the stored model:
  * an NER and a QA pass with dropout, accumulated, on two CPU models. */
@@ -1000,6 +1067,7 @@ int main(void) {
         {"lr schedule: linear warmup and decay", test_lr_schedule},
         {"forward-only model == training model's eval forward, bitwise", test_inference_model_same_bits},
         {"frozen model: packed weights within 1e-4, a later write drops them", test_frozen_model_follows_writes},
+        {"padding skipped: real rows within 1e-5 of the padded forward, padding rows 0", test_skip_padding},
         {"--attention recompute == stored probabilities, gradients bitwise", test_attention_recompute_same_bits},
         {NULL, NULL}};
     static const TestCase split[] = {

@@ -379,6 +379,65 @@ static void test_many_equals_one_by_one(void) {
     predictor_free(pr);
 }
 
+/* Entities and answers of 3 texts and 3 questions, many at once, into out[6]. */
+static void predict_six(Predictor *pr, PredOut *out) {
+    const PredText tx[3] = {{CONTEXT, strlen(CONTEXT)}, {"Ana went to Rome .", 18}, {"Acme Ltd. hired Bob", 19}};
+    const PredQuestion qs[3] = {{"Who founded Acme?", CONTEXT}, {"Where?", "Ana went to Rome ."},
+                                {"Which company?", "Acme Ltd. hired Bob ."}};
+    Err errs[3];
+    int rc[3];
+    predict_entities_many(pr, tx, 3, out, rc, errs);
+    CU_ASSERT(rc[0] == 0 && rc[1] == 0 && rc[2] == 0);
+    predict_answer_many(pr, qs, 3, 1, out + 3, rc, errs);
+    CU_ASSERT(rc[0] == 0 && rc[1] == 0 && rc[2] == 0);
+}
+
+/* Differences between two predictions: entity or answer spans, scores > tol. */
+static int pred_differences(const PredOut *a, const PredOut *b, float tol) {
+    int bad = a->n_ent != b->n_ent || a->n_ans != b->n_ans;
+    for (int k = 0; k < a->n_ent && k < b->n_ent; k++)
+        bad += a->ent[k].type != b->ent[k].type || a->ent[k].start != b->ent[k].start ||
+               a->ent[k].end != b->ent[k].end || fabsf(a->ent[k].score - b->ent[k].score) > tol;
+    for (int k = 0; k < a->n_ans && k < b->n_ans; k++)
+        bad += a->ans[k].start != b->ans[k].start || a->ans[k].end != b->ans[k].end ||
+               fabsf(a->ans[k].score - b->ans[k].score) > tol;
+    return bad;
+}
+
+/* --skip-padding on a forward-only model (windows of 9 to 64 tokens in one
+ * forward, packed) gives the entities and answers of the padded forward. */
+static void test_skip_padding_same_predictions(void) {
+    NEED_MODEL();
+    Err err;
+    ModelOpen im = g_mo;
+    im.m = model_create_inference(model_config(g_mo.m), g_be, 4, 128, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(im.m);
+    float *all = malloc(model_num_params(g_mo.m) * sizeof *all);
+    model_params_to_host(g_mo.m, all);
+    model_params_from_host(im.m, all);
+    free(all);
+    PredOut out[2][6];
+    for (int skip = 0; skip <= 1; skip++) {
+        PredictParams p = small_params();
+        p.skip_padding = skip;
+        Predictor *pr = predictor_new(&im, &p, &err);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(pr);
+        predict_six(pr, out[skip]);
+        predictor_free(pr);
+    }
+    int bad = 0, n_ent = 0;
+    for (int i = 0; i < 6; i++) {
+        bad += pred_differences(&out[0][i], &out[1][i], 1e-5f);
+        n_ent += out[1][i].n_ent;
+        pred_out_free(&out[0][i]);
+        pred_out_free(&out[1][i]);
+    }
+    printf("    %d entities; %d differences between packed and padded forwards\n", n_ent, bad);
+    CU_ASSERT(n_ent > 0);
+    CU_ASSERT_EQUAL(bad, 0);
+    model_free(im.m);
+}
+
 static void test_bad_input(void) {
     NEED_MODEL();
     PredictParams p = small_params();
@@ -444,6 +503,7 @@ int main(void) {
         {"single pass: NER head on the QA windows == the model's NER head", test_single_pass_matches_ner_head},
         {"one-window answer == qa_decode (run_qa.py rule)", test_answer_matches_qa_decode},
         {"many inputs at once == one by one; a bad one fails alone", test_many_equals_one_by_one},
+        {"padding skipped on a forward-only model: the same entities and answers", test_skip_padding_same_predictions},
         {"bad input: per-call errors", test_bad_input},
         {"only the heads used are checked", test_heads_used},
         {NULL, NULL},

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+const EnumName ON_OFF_NAMES[] = {{"on", 1}, {"off", 0}, {NULL, 0}};
+
 const char *enum_name(const EnumName *t, int value) {
     for (; t->name; t++)
         if (t->value == value) return t->name;

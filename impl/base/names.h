@@ -15,6 +15,9 @@ typedef struct {
     int value;
 } EnumName;
 
+/* on = 1, off = 0: the switches (--prepack, --skip-padding) */
+extern const EnumName ON_OFF_NAMES[];
+
 /* The first word of t with this value, or "?" when there is none. */
 const char *enum_name(const EnumName *t, int value);
 /* The value of word (exact, case-sensitive) into *value: 0, or -1 when t lacks it. */

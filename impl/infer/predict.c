@@ -19,6 +19,7 @@ void predict_defaults(PredictParams *p) {
     p->max_answer_len = 30;
     p->batch = 32;
     p->decode = NER_DECODE_VITERBI;
+    p->skip_padding = 1;
     p->heads = 0;
 }
 
@@ -52,6 +53,7 @@ struct Predictor {
     PredictParams p;
     int heads; /* the heads used: trained, and among p.heads */
     int C, nl, maxT;
+    int skips; /* the model skips the padding (p.skip_padding on an inference model) */
     int *ids, *types, *mask, *labels, *pos; /* one forward's batch [batch * maxT] (pos: [batch]) */
     float *logits, *hidden;                 /* its NER/QA logits, encoder output */
     float *ner_w, *ner_b;                   /* host copy of the NER head: [nl][C], [nl] */
@@ -103,6 +105,8 @@ Predictor *predictor_new(ModelOpen *mo, const PredictParams *p, Err *err) {
     pr->C = c->C;
     pr->nl = c->num_labels;
     pr->maxT = maxT;
+    pr->skips = p->skip_padding && model_is_inference(mo->m);
+    if (model_is_inference(mo->m)) model_skip_padding(mo->m, pr->skips);
     size_t n = (size_t)p->batch * (size_t)maxT;
     pr->ids = xmalloc(n * sizeof *pr->ids);
     pr->types = xmalloc(n * sizeof *pr->types);
@@ -157,13 +161,14 @@ static int len_ref_cmp(const void *pa, const void *pb) {
 
 /* The rows of n windows of lengths len[] in forward passes: order[] = the
  * windows by length (stable), and chunk k = order[start[k] .. start[k+1]),
- * at most max_rows rows, closed before the padding to its longest row would
+ * at most max_rows rows. When the model runs the padding too (pad_costs),
+ * a chunk is also closed before the padding to its longest row would
  * exceed a quarter of its real tokens:
  *   rows_after * longest > 5/4 * tokens_after.
  * Padding every call's inputs to the longest one (plain dynamic padding)
  * wastes most of the work on short sentences (CoNLL: 3x). Returns the chunk
  * count; start has n + 1 slots. */
-static int plan_chunks(const int *len, int n, int max_rows, int *order, int *start) {
+static int plan_chunks(const int *len, int n, int max_rows, int pad_costs, int *order, int *start) {
     LenRef *r = xmalloc((size_t)(n ? n : 1) * sizeof *r);
     for (int i = 0; i < n; i++) r[i] = (LenRef){len, i};
     qsort(r, (size_t)n, sizeof *r, len_ref_cmp);
@@ -172,7 +177,8 @@ static int plan_chunks(const int *len, int n, int max_rows, int *order, int *sta
     for (int i = 0; i < n; i++) {
         order[i] = r[i].i;
         int l = len[order[i]];
-        if (rows > 0 && (rows == max_rows || 4L * (rows + 1) * l > 5L * (tokens + l))) rows = 0, tokens = 0;
+        if (rows > 0 && (rows == max_rows || (pad_costs && 4L * (rows + 1) * l > 5L * (tokens + l))))
+            rows = 0, tokens = 0;
         if (rows == 0) start[k++] = i;
         rows++;
         tokens += l;
@@ -361,7 +367,7 @@ static int ner_forward_windows(Predictor *pr, NerItem *items, const NerWin *win,
     int *len = xmalloc((size_t)nw * sizeof *len), *order = xmalloc((size_t)nw * sizeof *order);
     int *start = xmalloc((size_t)(nw + 1) * sizeof *start), rc = 0;
     for (int i = 0; i < nw; i++) len[i] = win[i].len + 2;
-    int nc = plan_chunks(len, nw, pr->p.batch, order, start);
+    int nc = plan_chunks(len, nw, pr->p.batch, !pr->skips, order, start);
     for (int k = 0; k < nc && rc == 0; k++) {
         int B = start[k + 1] - start[k], T = len[order[start[k + 1] - 1]]; /* the chunk's longest */
         for (int r = 0; r < B; r++) {
@@ -594,7 +600,7 @@ static int qa_forward_all(Predictor *pr, const SquadFeatures *fs, QaItem *items,
     int n = fs->n, *len = xmalloc((size_t)n * sizeof *len), *order = xmalloc((size_t)n * sizeof *order);
     int *start = xmalloc((size_t)(n + 1) * sizeof *start), rc = 0;
     for (int i = 0; i < n; i++) len[i] = fs->f[i].n_tokens;
-    int nc = plan_chunks(len, n, pr->p.batch, order, start);
+    int nc = plan_chunks(len, n, pr->p.batch, !pr->skips, order, start);
     for (int k = 0; k < nc && rc == 0; k++) {
         const int *rows = order + start[k];
         int B = start[k + 1] - start[k], T = len[rows[B - 1]];

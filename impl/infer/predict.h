@@ -46,9 +46,15 @@ typedef struct {
     int n_best, max_answer_len;     /* answers returned [1], span limit [30] */
     int batch;                      /* windows per forward pass [32] */
     NerDecode decode;               /* [viterbi] */
+    int skip_padding;               /* the model's forward runs real tokens only
+                                       (model_skip_padding), so a forward takes
+                                       `batch` windows of any lengths [1] */
     int heads;                      /* the heads to use, HEAD_NER | HEAD_QA (only
                                        trained ones are); 0 = every trained head [0] */
 } PredictParams;
+
+/* --skip-padding's help (mtl predict, mtl bench-predict) */
+#define SKIP_PADDING_HELP "on: each forward runs the real tokens of its windows only (packed one after the other, attention per window; equal to the padded forward up to the GEMMs' last bits), so it takes --batch windows of any lengths; off: windows of similar length per forward, padded to the longest"
 
 void predict_defaults(PredictParams *p);
 /* Ranges: seq >= 8 (NER) / 32 (QA), 0 <= ner_stride < seq_ner - 2,

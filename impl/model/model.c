@@ -179,6 +179,8 @@ static void alloc_inputs(Model *m) {
     m->d_labels = m->d_mask + n;
     m->d_qa = m->d_labels + n;
     m->h_ints = xmalloc(n * sizeof *m->h_ints);
+    m->h_len = xmalloc((size_t)m->maxB * sizeof *m->h_len);
+    m->h_off = xmalloc((size_t)m->maxB * sizeof *m->h_off);
     size_t nl = n > 2 * (size_t)m->maxB ? n : 2 * (size_t)m->maxB;
     m->h_losses = xmalloc(nl * sizeof *m->h_losses);
 }
@@ -219,6 +221,13 @@ Model *model_create_inference(const ModelConfig *cfg, Backend *be, int maxB, int
 
 int model_is_inference(const Model *m) { return m->inference; }
 
+void model_skip_padding(Model *m, int on) {
+    if (on && !m->inference) die("model_skip_padding: a training forward keeps the padded layout");
+    m->skip_padding = on != 0;
+}
+
+int model_rows_run(const Model *m) { return m->rows; }
+
 int model_freeze_weights(Model *m, char *note, size_t note_len) {
     if (!m->inference) die("model_freeze_weights: a training model's weights change every step");
     Backend *be = m->be;
@@ -253,6 +262,8 @@ void model_free(Model *m) {
     free(m->a.layer);
     free(m->h_ints);
     free(m->h_losses);
+    free(m->h_len);
+    free(m->h_off);
     free(m->tab);
     free(m->init_kind);
     free(m->init_src);

@@ -172,6 +172,18 @@ int model_is_inference(const Model *m);
  * freeze_weights; CPU: oneDNN on weights packed once). Returns 1 when it
  * does, 0 when not; note says which library or why not. */
 int model_freeze_weights(Model *m, char *note, size_t note_len);
+/* An inference model's forward may skip the padding (on: 1): each row of a
+ * right-padded batch (mask = its leading 1s) keeps only its real tokens, the
+ * encoder layers run on them packed one after the other (rows rounded up to
+ * MODEL_PACK_ROWS), attention per row on its own length, and the encoder
+ * output is put back in [B,T] order with zero rows at the padding. The real
+ * tokens' outputs equal the padded forward's up to the GEMMs' blocking (the
+ * masked keys' weights are exactly 0 either way). Off by default; a training
+ * forward (dropout, backward) always runs the padded layout. */
+enum { MODEL_PACK_ROWS = 32 };
+void model_skip_padding(Model *m, int on);
+/* Rows the encoder layers ran in the last forward (B*T when nothing was skipped). */
+int model_rows_run(const Model *m);
 void model_free(Model *m);
 
 const ModelConfig *model_config(const Model *m);

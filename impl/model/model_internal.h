@@ -82,6 +82,9 @@ struct Model {
     int maxB, maxT;
     int inference; /* model_create_inference: no grads, no Adam state, shared layer activations */
     int frozen;    /* params registered with the backend's freeze_weights (model_freeze_weights) */
+    int skip_padding; /* model_skip_padding: an inference forward runs the real tokens only */
+    int *h_len, *h_off; /* host [maxB]: real tokens of each row of the last forward, their first packed row */
+    int rows;           /* rows the encoder layers ran in the last forward: B*T, or the packed real tokens */
 
     ParamInfo *tab;
     int *init_kind;

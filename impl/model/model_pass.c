@@ -325,24 +325,98 @@ static void ffn_residual(Model *m, int l, LayerActs *la, int N) {
     be->residual_forward(be, la->res2, la->ln1, la->fcproj, (size_t)N * C);
 }
 
+/* Self-attention of layer l over the rows the layers run: the [B,T] batch
+ * with its mask, or, with the padding skipped, each row alone on its real
+ * tokens (B 1, T len[b], all of them unmasked). */
+static void attention_rows(Model *m, int l, LayerActs *la, int B, int T) {
+    Backend *be = m->be;
+    const ModelConfig *c = &m->cfg;
+    if (m->rows == B * T) {
+        be->attention_forward(be, la->atty, la->att, m->a.att_scratch, la->qkv, m->d_mask, B, T, c->C,
+                              c->NH, m->p_drop, m->seed, m->step, stream_of(m, site_attn_probs(l)),
+                              first_elem(m, (size_t)B * c->NH * T * T));
+        return;
+    }
+    for (int b = 0; b < B; b++) {
+        size_t r = (size_t)m->h_off[b];
+        be->attention_forward(be, la->atty + r * c->C, NULL, m->a.att_scratch, la->qkv + r * 3 * c->C,
+                              m->d_mask + (size_t)b * T, 1, m->h_len[b], c->C, c->NH, 0.0f, 0, 0, 0, 0);
+    }
+    size_t n = (size_t)m->h_off[B - 1] + (size_t)m->h_len[B - 1]; /* then the rounding's zero rows */
+    be->zero(be, la->atty + n * c->C, ((size_t)m->rows - n) * c->C * sizeof(float));
+}
+
 static void forward_layer(Model *m, int l, int B, int T) {
     Backend *be = m->be;
     const ModelConfig *c = &m->cfg;
     LayerActs *la = &m->a.layer[l];
-    const int w = model_layer_first(m, l), N = B * T, C = c->C;
+    const int w = model_layer_first(m, l), N = m->rows, C = c->C;
     const float *x = layer_input(m, l);
     be->matmul_forward(be, la->qkv, x, proj_weight(m, l, LORA_SLOT_QKV, LT_QKV_W, 3 * C, C),
                        model_p(m, w + LT_QKV_B), N, C, 3 * C);
     lora_fwd(m, l, LORA_SLOT_QKV, la->qkv, x, N, C, 3 * C);
-    be->attention_forward(be, la->atty, la->att, m->a.att_scratch, la->qkv, m->d_mask, B, T, C,
-                          c->NH, m->p_drop, m->seed, m->step, stream_of(m, site_attn_probs(l)),
-                          first_elem(m, (size_t)B * c->NH * T * T));
+    attention_rows(m, l, la, B, T);
     attn_out_residual(m, l, la, x, N);
     be->layernorm_forward(be, la->ln1, la->ln1_mean, la->ln1_rstd, la->res1,
                           model_p(m, w + LT_LN1_W), model_p(m, w + LT_LN1_B), N, C, c->ln_eps);
     ffn_residual(m, l, la, N);
     be->layernorm_forward(be, la->ln2, la->ln2_mean, la->ln2_rstd, la->res2,
                           model_p(m, w + LT_LN2_W), model_p(m, w + LT_LN2_B), N, C, c->ln_eps);
+}
+
+/* ---- padding skipped (model_skip_padding) --------------------------------- */
+
+/* Real tokens of a right-padded row: the length of the mask's leading 1s,
+ * or -1 when a 1 follows a 0 (left padding, holes: the row keeps its layout). */
+static int row_length(const int *mask, int T) {
+    int n = 0;
+    while (n < T && mask[n]) n++;
+    for (int t = n; t < T; t++)
+        if (mask[t]) return -1;
+    return n;
+}
+
+/* The rows the encoder layers run for batch b: B*T, or, with the padding
+ * skipped, the real tokens of every row packed in row order (h_off, h_len),
+ * rounded up to MODEL_PACK_ROWS (fewer distinct GEMM shapes, so the CPU's
+ * oneDNN primitives are reused; the extra rows are zeros). */
+static int rows_to_run(Model *m, const Batch *b) {
+    const int all = b->B * b->T;
+    if (!m->skip_padding || m->p_drop > 0.0f || !b->mask) return all;
+    int n = 0;
+    for (int r = 0; r < b->B; r++) {
+        int len = row_length(b->mask + (size_t)r * b->T, b->T);
+        if (len < 1) return all;
+        m->h_off[r] = n;
+        m->h_len[r] = len;
+        n += len;
+    }
+    int run = (n + MODEL_PACK_ROWS - 1) / MODEL_PACK_ROWS * MODEL_PACK_ROWS;
+    return run < all ? run : all;
+}
+
+/* emb_ln [B*T, C] -> its real rows packed into [rows, C], through emb_sum
+ * (an inference forward needs it no more once LN has run). */
+static void pack_rows(Model *m, int B, int T) {
+    Backend *be = m->be;
+    const size_t C = (size_t)m->cfg.C, n = (size_t)m->h_off[B - 1] + (size_t)m->h_len[B - 1];
+    for (int b = 0; b < B; b++)
+        be->copy(be, m->a.emb_sum + (size_t)m->h_off[b] * C, m->a.emb_ln + (size_t)b * T * C,
+                 (size_t)m->h_len[b] * C * sizeof(float));
+    be->zero(be, m->a.emb_sum + n * C, ((size_t)m->rows - n) * C * sizeof(float));
+    be->copy(be, m->a.emb_ln, m->a.emb_sum, (size_t)m->rows * C * sizeof(float));
+}
+
+/* The packed encoder output back in [B*T, C] order, zero rows at the padding. */
+static void unpack_rows(Model *m, int B, int T) {
+    Backend *be = m->be;
+    const size_t C = (size_t)m->cfg.C, all = (size_t)B * T * C;
+    float *out = m->a.layer[m->cfg.L - 1].ln2;
+    be->zero(be, m->a.emb_sum, all * sizeof(float));
+    for (int b = 0; b < B; b++)
+        be->copy(be, m->a.emb_sum + (size_t)b * T * C, out + (size_t)m->h_off[b] * C,
+                 (size_t)m->h_len[b] * C * sizeof(float));
+    be->copy(be, out, m->a.emb_sum, all * sizeof(float));
 }
 
 /* Sum losses[lo, hi) on the host in index order (double accumulator). */
@@ -405,7 +479,10 @@ int model_forward(Model *m, const Batch *b, int train, uint64_t seed, uint32_t s
     m->pass = pass;
     upload_batch(m, b);
     forward_embeddings(m, b->B, b->T);
+    m->rows = rows_to_run(m, b);
+    if (m->rows < b->B * b->T) pack_rows(m, b->B, b->T);
     for (int l = 0; l < m->cfg.L; l++) forward_layer(m, l, b->B, b->T);
+    if (m->rows < b->B * b->T) unpack_rows(m, b->B, b->T);
     float lv = b->task == TASK_NER ? forward_ner(m, b->B, b->T) : forward_qa(m, b->B, b->T);
     if (loss) *loss = lv;
     m->have_fwd = 1;
