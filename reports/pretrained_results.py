@@ -299,9 +299,7 @@ def inference_rows(d):
             "the peers under `torch.autocast(\"cpu\", dtype=torch.bfloat16)`; ratios are against the peers "
             "of the same precision). Latency: one input per call, end to end "
             "(tokenisation to decoded entities / answer). Throughput: %d inputs per call (pipelines: "
-            "batch_size); ours forwards the windows sorted by length and, by default (`--skip-padding on`), "
-            "only their real tokens (the peers and `--skip-padding off` pad each forward to its longest "
-            "window; ours then cuts a forward where padding would exceed a quarter of its tokens). Our forward-only model holds %.0f MiB "
+            "batch_size); %s. Our forward-only model holds %.0f MiB "
             "of parameters and %.0f MiB of activations (training would need %.0f MiB of activations and "
             "the gradients and Adam moments). Goals of issue #17: throughput ≥ 3× the pipeline and ≥ 1.5× "
             "plain PyTorch, p50 ≤ 0.5× the pipeline's." % (
@@ -309,7 +307,12 @@ def inference_rows(d):
                 py[0].get("transformers") if py else "?",
                 py[0].get("torch") if py else "?",
                 "one round" if rounds == 1 else "%d interleaved rounds: each cell is the median over the rounds "
-                "with their range, each ratio the median of the rounds' ratios" % rounds, r0.get("model"), r0["n"], r0["batch"], r0["param_mb"],
+                "with their range, each ratio the median of the rounds' ratios" % rounds, r0.get("model"), r0["n"], r0["batch"],
+                "ours forwards the windows sorted by length and, by default (`--skip-padding on`), only their real "
+                "tokens (the peers, and ours with `--skip-padding off`, pad each forward to its longest window; "
+                "ours then cuts a forward where padding would exceed a quarter of its tokens)"
+                if any("skip_padding" in x for x in c) else "ours forwards the windows in length buckets",
+                r0["param_mb"],
                 r0["act_mb_forward_only"], r0["act_mb_training"]))
     return [lead] + table(["task", "precision", "implementation", "inputs", "rounds", "p50 ms", "p90 ms", "p99 ms",
                            "inputs/s", "ours / it (inputs/s)", "ours / it (p50)", "peak RSS"], rows) + \
