@@ -98,6 +98,7 @@ typedef struct {
     double p50, p90, p99, mean_ms; /* batch 1, per input */
     double per_s;                  /* inputs per second at `batch` */
     long windows;                  /* windows the n inputs took */
+    double padding;                /* share of the rows the layers ran at `batch` that were padding */
     int failed;
 } BenchResult;
 
@@ -141,8 +142,8 @@ static long run_questions(Predictor *pr, const void *inputs, int i, int m, int *
     return w;
 }
 
-static void time_inputs(Predictor *pr, RunFn run, const void *inputs, int n, const BenchPredictOpts *o,
-                        BenchResult *r) {
+static void time_inputs(Predictor *pr, const Model *m, RunFn run, const void *inputs, int n,
+                        const BenchPredictOpts *o, BenchResult *r) {
     int junk = 0;
     for (int i = 0; i < o->warmup; i++) run(pr, inputs, i % n, 1, &junk);
     double *ms = xmalloc((size_t)n * sizeof *ms), sum = 0.0;
@@ -155,10 +156,14 @@ static void time_inputs(Predictor *pr, RunFn run, const void *inputs, int n, con
     qsort(ms, (size_t)n, sizeof *ms, cmp_double);
     r->p50 = percentile(ms, n, 0.50), r->p90 = percentile(ms, n, 0.90), r->p99 = percentile(ms, n, 0.99);
     r->mean_ms = sum / n;
+    long long rows0, tokens0, rows1, tokens1;
+    model_rows_counted(m, &rows0, &tokens0);
     double t0 = now_seconds();
     for (int i = 0; i < n; i += o->batch) /* throughput: --batch inputs per call */
         run(pr, inputs, i, n - i < o->batch ? n - i : o->batch, &junk);
     r->per_s = n / (now_seconds() - t0);
+    model_rows_counted(m, &rows1, &tokens1);
+    r->padding = rows1 > rows0 ? 1.0 - (double)(tokens1 - tokens0) / (double)(rows1 - rows0) : 0.0;
     r->n = n;
     r->batch = o->batch;
     free(ms);
@@ -167,8 +172,8 @@ static void time_inputs(Predictor *pr, RunFn run, const void *inputs, int n, con
 static void print_result(const BenchResult *r, const BenchPredictOpts *o, const ModelOpen *mo, Backend *be) {
     ModelCounts k = model_counts(model_config(mo->m), o->batch, o->maxT);
     printf("%s: %d inputs (%ld windows), batch 1 latency p50 %.2f ms, p90 %.2f, p99 %.2f (mean %.2f); "
-           "batch %d: %.1f inputs/s%s\n",
-           r->task, r->n, r->windows, r->p50, r->p90, r->p99, r->mean_ms, r->batch, r->per_s,
+           "batch %d: %.1f inputs/s, %.1f%% of the rows padding%s\n",
+           r->task, r->n, r->windows, r->p50, r->p90, r->p99, r->mean_ms, r->batch, r->per_s, 100.0 * r->padding,
            r->failed ? " (SOME INPUTS FAILED)" : "");
     char cpu[256];
     cpu_model_name(cpu, sizeof cpu);
@@ -199,6 +204,7 @@ static void print_result(const BenchResult *r, const BenchPredictOpts *o, const 
     cJSON_AddStringToObject(j, "gemm", gemm);
     cJSON_AddStringToObject(j, "prepack", enum_name(ON_OFF_NAMES, o->prepack));
     cJSON_AddStringToObject(j, "skip_padding", enum_name(ON_OFF_NAMES, o->skip_padding));
+    cJSON_AddNumberToObject(j, "padding_share", r->padding);
     cJSON_AddStringToObject(j, "cpu", cpu);
     cJSON_AddStringToObject(j, "commit", build_git_commit());
     char *line = cJSON_PrintUnformatted(j);
@@ -215,14 +221,14 @@ static int bench_task(Predictor *pr, const BenchPredictOpts *o, const ModelOpen 
     if (!qa) {
         char **s;
         if (load_sentences(o->n, &s, &n, err)) return -1;
-        time_inputs(pr, run_texts, s, n, o, &r);
+        time_inputs(pr, mo->m, run_texts, s, n, o, &r);
         for (int i = 0; i < n; i++) free(s[i]);
         free(s);
     } else {
         SquadDataset ds;
         PredQuestion *q;
         if (load_questions(o->n, &ds, &q, &n, err)) return -1;
-        time_inputs(pr, run_questions, q, n, o, &r);
+        time_inputs(pr, mo->m, run_questions, q, n, o, &r);
         free(q);
         squad_free(&ds);
     }

@@ -254,6 +254,13 @@ def paired_ratio(ours, peer, key):
     return "%.2f×" % median(r) + (" (%.2f–%.2f)" % (min(r), max(r)) if len(r) > 1 else "")
 
 
+def padding_cell(ys):
+    """Median share of the rows ours ran at the throughput batch that were padding (bench-predict's
+    padding_share; the peers do not report it)."""
+    v = sorted(y["padding_share"] for y in ys if "padding_share" in y)
+    return "%.1f%%" % (100 * v[len(v) // 2]) if v else "–"
+
+
 def inference_rows(d):
     """bench/bench_predict.sh: ours vs the pipelines and plain PyTorch, same model, inputs, threads and
     precision (bf16: ours --precision bf16, the peers under torch.autocast), medians of its rounds."""
@@ -277,7 +284,7 @@ def inference_rows(d):
                          inference_cell(ys, "p90_ms"), inference_cell(ys, "p99_ms"), inference_cell(ys, "per_s"),
                          "—" if mine else paired_ratio(xs, ys, "per_s"),
                          "—" if mine else paired_ratio(xs, ys, "p50_ms").rstrip("×").replace("×", ""),
-                         "%.0f MiB" % max(y["peak_rss_mb"] for y in ys)])
+                         padding_cell(ys), "%.0f MiB" % max(y["peak_rss_mb"] for y in ys)])
         for y in [xs[0]] + [v[0] for k, v in cg.items() if k[:2] == (task, prec)]:
             if y.get("gemm"):
                 gemms[(prec, y.get("prepack", "on"))] = y["gemm"]
@@ -315,7 +322,8 @@ def inference_rows(d):
                 r0["param_mb"],
                 r0["act_mb_forward_only"], r0["act_mb_training"]))
     return [lead] + table(["task", "precision", "implementation", "inputs", "rounds", "p50 ms", "p90 ms", "p99 ms",
-                           "inputs/s", "ours / it (inputs/s)", "ours / it (p50)", "peak RSS"], rows) + \
+                           "inputs/s", "ours / it (inputs/s)", "ours / it (p50)", "padding (batch %d)" % r0["batch"],
+                           "peak RSS"], rows) + \
         ([""] + ["- " + n for n in notes] if notes else [])
 
 

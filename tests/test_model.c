@@ -881,8 +881,12 @@ static void test_skip_padding(void) {
         CU_ASSERT_FATAL(model_forward(pad, &b, 0, 0, 0, 0, NULL, &err) == 0);
         model_get_hidden(pad, h1);
         model_get_logits(pad, l1);
+        long long rows0, tokens0, rows1, tokens1;
+        model_rows_counted(skip, &rows0, &tokens0);
         CU_ASSERT_FATAL(model_forward(skip, &b, 0, 0, 0, 0, NULL, &err) == 0);
         CU_ASSERT_EQUAL(model_rows_run(skip), 96);
+        model_rows_counted(skip, &rows1, &tokens1);
+        CU_ASSERT(rows1 - rows0 == 96 && tokens1 - tokens0 == 71);
         model_get_hidden(skip, h2);
         model_get_logits(skip, l2);
         double dh = 0.0, dl = 0.0, padding = 0.0;

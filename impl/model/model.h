@@ -184,6 +184,9 @@ enum { MODEL_PACK_ROWS = 32 };
 void model_skip_padding(Model *m, int on);
 /* Rows the encoder layers ran in the last forward (B*T when nothing was skipped). */
 int model_rows_run(const Model *m);
+/* Over every forward of m so far: the rows its encoder layers ran and the
+ * real tokens among them (the mask's 1s); 1 - tokens / rows is the padding. */
+void model_rows_counted(const Model *m, long long *rows, long long *tokens);
 void model_free(Model *m);
 
 const ModelConfig *model_config(const Model *m);

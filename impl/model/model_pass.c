@@ -380,6 +380,13 @@ static int row_length(const int *mask, int T) {
  * skipped, the real tokens of every row packed in row order (h_off, h_len),
  * rounded up to MODEL_PACK_ROWS (fewer distinct GEMM shapes, so the CPU's
  * oneDNN primitives are reused; the extra rows are zeros). */
+static long long real_tokens(const Batch *b) {
+    long long n = 0, all = (long long)b->B * b->T;
+    if (!b->mask) return all;
+    for (long long i = 0; i < all; i++) n += b->mask[i] != 0;
+    return n;
+}
+
 static int rows_to_run(Model *m, const Batch *b) {
     const int all = b->B * b->T;
     if (!m->skip_padding || m->p_drop > 0.0f || !b->mask) return all;
@@ -480,6 +487,8 @@ int model_forward(Model *m, const Batch *b, int train, uint64_t seed, uint32_t s
     upload_batch(m, b);
     forward_embeddings(m, b->B, b->T);
     m->rows = rows_to_run(m, b);
+    m->rows_total += m->rows;
+    m->tokens_total += real_tokens(b);
     if (m->rows < b->B * b->T) pack_rows(m, b->B, b->T);
     for (int l = 0; l < m->cfg.L; l++) forward_layer(m, l, b->B, b->T);
     if (m->rows < b->B * b->T) unpack_rows(m, b->B, b->T);
