@@ -498,25 +498,36 @@ def hf_tests(root, groups):
     return out
 
 
-def ablation_tests(root, groups):
-    """{variant: significance against the main multi-task runs of its seeds}, for the variants
-    with at least two seeds (Welch's t needs two)."""
-    out = {}
-    for name, rs in sorted(ablation_variants(root).items()):
-        ref = same_seed_runs(groups.get("mtl") or [], rs)
-        if len(rs) >= 2 and len(ref) == len(rs):
-            t = group_tests(ref, rs)
+def shared_seed_tests(ref_runs, runs):
+    """(seeds, significance of runs against ref_runs) on the largest set of two or more seeds that
+    both have and whose tests exist: computed where both groups' prediction files are present (the
+    runs themselves), else as recorded for those runs (the archive). None when there is no such set."""
+    from itertools import combinations
+    ref = {r.metrics.get("seed"): r for r in ref_runs}
+    mine = {r.metrics.get("seed"): r for r in runs}
+    shared = sorted(x for x in mine if x in ref)
+    for k in range(len(shared), 1, -1):
+        for seeds in combinations(shared, k):
+            t = group_tests([ref[x] for x in seeds], [mine[x] for x in seeds])
             if t:
-                out[name] = t
+                return seeds, t
+    return None
+
+
+def ablation_tests(root, groups):
+    """[(variant, seeds, significance against the main multi-task runs of those seeds)], on the
+    largest set of two or more shared seeds with tests (Welch's t needs two)."""
+    out = []
+    for name, rs in sorted(ablation_variants(root).items()):
+        found = shared_seed_tests(groups.get("mtl") or [], rs)
+        if found:
+            out.append((name, found[0], found[1]))
     return out
 
 
 def control_tests(root):
     """[(variant, seeds, significance)] of each learned loss weighting (uncertainty, DWA, GradNorm)
-    against its control, joint sampling with fixed λ 1/1, on the largest set of two or more shared
-    seeds whose tests exist: computed where both groups' prediction files are present (the runs
-    themselves), else as recorded for those runs (the archive)."""
-    from itertools import combinations
+    against its control, joint sampling with fixed λ 1/1, as shared_seed_tests."""
     variants = ablation_variants(root)
     joint = [r for rs in variants.values() for r in rs if r.config.get("sampling") == "joint"
              and r.config.get("loss-weighting", "static") == "static"]
@@ -524,19 +535,9 @@ def control_tests(root):
     for name, rs in sorted(variants.items()):
         if rs[0].config.get("loss-weighting", "static") == "static":
             continue
-        ctrl = {r.metrics.get("seed"): r for r in joint}
-        shared = sorted(r.metrics.get("seed") for r in rs if r.metrics.get("seed") in ctrl)
-        mine = {r.metrics.get("seed"): r for r in rs}
-        for k in range(len(shared), 1, -1):
-            found = None
-            for seeds in combinations(shared, k):
-                t = group_tests([ctrl[x] for x in seeds], [mine[x] for x in seeds])
-                if t:
-                    found = (name, seeds, t)
-                    break
-            if found:
-                out.append(found)
-                break
+        found = shared_seed_tests(joint, rs)
+        if found:
+            out.append((name, found[0], found[1]))
     return out
 
 
@@ -894,7 +895,8 @@ def section(args):
         if cs:
             L += ["", "### The seed report's claims, on the pretrained encoder", "", cs]
     sg_rows = significance_rows([("single-task", "multi-task", tests), ("transformers", "ours", hf_tests(args.runs, groups))]
-                                + [("main multi-task", name, t) for name, t in abl_tests.items()]
+                                + [("main multi-task", "%s (seeds %s)" % (name, ",".join(map(str, seeds))), t)
+                                   for name, seeds, t in abl_tests]
                                 + [("joint sampling, λ 1/1 (control)", "%s (seeds %s)" % (name, ",".join(map(str, seeds))), t)
                                    for name, seeds, t in control_tests(args.runs)])
     if sg_rows:
