@@ -11,7 +11,7 @@
 #
 #   bash bench/bench_predict.sh         MODEL [runs/pretrained/mtl/seed-1]  OUT [runs/pretrained/bench-predict]
 #                                       N [200]  BATCH [32]  THREADS [nproc]  BUILD [build]
-#                                       PRECISIONS [fp32 bf16]  ROUNDS [3]
+#                                       PRECISIONS [fp32 bf16]  ROUNDS [3]  TASK [all; ner or qa]
 #                                       (rounds interleave ours and the peers; the report takes
 #                                       medians; in fp32 ours also runs with --prepack off and
 #                                       with --skip-padding off, one switch at a time)
@@ -27,7 +27,9 @@ BUILD=${BUILD:-build}
 PYTHON=${PYTHON:-python3}
 PRECISIONS=${PRECISIONS:-fp32 bf16}
 ROUNDS=${ROUNDS:-3}
+TASK=${TASK:-all}
 MTL=$BUILD/mtl
+case $TASK in all|ner|qa) ;; *) echo "bench_predict: TASK=$TASK: want all, ner or qa" >&2; exit 2;; esac
 [[ "$ROUNDS" =~ ^[1-9][0-9]{0,2}$ ]] || { echo "bench_predict: ROUNDS=$ROUNDS: want an integer in 1..999" >&2; exit 2; }
 [ -x "$MTL" ] || { echo "bench_predict: $MTL not built (run make)" >&2; exit 1; }
 [ -f "$MODEL/checkpoint.bin" ] || [ -f "$MODEL/config.json" ] || { echo "bench_predict: no model at $MODEL" >&2; exit 1; }
@@ -43,11 +45,11 @@ for R in $(seq 1 "$ROUNDS"); do
     for S in $SWITCHES; do
       PP=${S%:*} SP=${S#*:}
       echo "== round $R/$ROUNDS, ours, $P, --prepack $PP --skip-padding $SP: $MTL bench-predict, $N inputs, batch $BATCH, $THREADS threads ($(date -u +%H:%M:%S))"
-      "$MTL" bench-predict --model "$MODEL" --n "$N" --batch "$BATCH" --threads "$THREADS" --precision "$P" \
+      "$MTL" bench-predict --model "$MODEL" --task "$TASK" --n "$N" --batch "$BATCH" --threads "$THREADS" --precision "$P" \
         --prepack "$PP" --skip-padding "$SP" | tee -a /dev/stderr | grep '^{' >> "$OUT/c.jsonl.tmp"
     done
     echo "== round $R/$ROUNDS, transformers pipelines and plain PyTorch, $P ($(date -u +%H:%M:%S))"
-    $PYTHON reference/bench_predict.py --export "$OUT/export" --n "$N" --batch "$BATCH" --threads "$THREADS" \
+    $PYTHON reference/bench_predict.py --export "$OUT/export" --task "$TASK" --n "$N" --batch "$BATCH" --threads "$THREADS" \
       --precision "$P" >> "$OUT/py.jsonl.tmp"
   done
 done
