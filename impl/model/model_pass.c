@@ -376,10 +376,7 @@ static int row_length(const int *mask, int T) {
     return n;
 }
 
-/* The rows the encoder layers run for batch b: B*T, or, with the padding
- * skipped, the real tokens of every row packed in row order (h_off, h_len),
- * rounded up to MODEL_PACK_ROWS (fewer distinct GEMM shapes, so the CPU's
- * oneDNN primitives are reused; the extra rows are zeros). */
+/* The tokens of batch b that are not padding (its mask's 1s; all without a mask). */
 static long long real_tokens(const Batch *b) {
     long long n = 0, all = (long long)b->B * b->T;
     if (!b->mask) return all;
@@ -387,6 +384,10 @@ static long long real_tokens(const Batch *b) {
     return n;
 }
 
+/* The rows the encoder layers run for batch b: B*T, or, with the padding
+ * skipped, the real tokens of every row packed in row order (h_off, h_len),
+ * rounded up to MODEL_PACK_ROWS (fewer distinct GEMM shapes, so the CPU's
+ * oneDNN primitives are reused; the extra rows are zeros). */
 static int rows_to_run(Model *m, const Batch *b) {
     const int all = b->B * b->T;
     if (!m->skip_padding || m->p_drop > 0.0f || !b->mask) return all;
