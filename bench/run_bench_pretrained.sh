@@ -27,6 +27,8 @@
 #   LR_SWEEP [0]  SWEEP_LRS ["5e-5 1e-4 2e-4"]  SWEEP_SEED [first of SEEDS]
 #   LR_NER, LR_QA, LR_MTL  override the recorded choice
 #   MTL_SAMPLING [proportional]   OUT [runs/pretrained]
+#   SINGLE_PASS_SEED [1]  the multi-task seed whose QA-pass entities bench/predict_single_pass.py
+#             compares with the bare context (skipped when this run lacks it)
 #   ARCHIVE [bench/results/pretrained]  the committed summaries of every recorded run: the
 #             runs of OUT join it and RESULTS.md is written from it
 #   JOBS [1]  runs at once; THREADS [nproc/JOBS] each (JOBS=2 THREADS=1 keeps
@@ -369,9 +371,12 @@ if [ "$STEP_CMP" = 1 ]; then
   echo "== training step: ours vs PyTorch"
   THREADS="$THREADS" BUILD="$BUILD" bash bench/bench_step_cmp.sh || echo "warning: bench_step_cmp failed" >&2
 fi
-if [ -f "$OUT/mtl/seed-${SEEDS%%,*}/metrics.json" ] && [ ! -f "$OUT/predict-single-pass.json" ]; then
+# on the multi-task run of seed SINGLE_PASS_SEED only: the archive keeps one such record, and a
+# rerun of other seeds (SEEDS=2,3) must not replace it with another seed's
+SINGLE_PASS_SEED=${SINGLE_PASS_SEED:-1}
+if [ -f "$OUT/mtl/seed-$SINGLE_PASS_SEED/metrics.json" ] && [ ! -f "$OUT/predict-single-pass.json" ]; then
   echo "== mtl predict: entities from the QA pass vs the bare context (bench/predict_single_pass.py)"
-  $PYTHON bench/predict_single_pass.py --model "$OUT/mtl/seed-${SEEDS%%,*}" --mtl "$MTL" --questions 300 \
+  $PYTHON bench/predict_single_pass.py --model "$OUT/mtl/seed-$SINGLE_PASS_SEED" --mtl "$MTL" --questions 300 \
     --out "$OUT/predict-single-pass.json" || echo "warning: predict_single_pass failed" >&2
 fi
 echo "== reports"
