@@ -4,7 +4,8 @@
  * and throughput at --batch inputs per call (windows padded to the longest of
  * each forward), for NER on CoNLL-2003 test sentences (tokens joined by
  * spaces) and QA on SQuAD v1.1 dev questions; with peak RSS and the model's
- * forward-only memory. reference/bench_predict.py times transformers'
+ * forward-only memory, and the useful GFLOP/s against the GEMM peak measured
+ * in the same run. reference/bench_predict.py times transformers'
  * pipelines and plain PyTorch on the same inputs; bench/bench_predict.sh runs
  * both. Timings only: nothing here passes or fails. */
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include "manifest.h"
 #include "opts.h"
 #include "paths.h"
+#include "peak.h"
 #include "predict.h"
 #include "squad.h"
 
@@ -34,6 +36,8 @@ typedef struct {
     int prepack; /* --prepack: model_freeze_weights */
     int skip_padding; /* --skip-padding: PredictParams.skip_padding */
     int maxT;    /* the model's activations are sized for batch x maxT */
+    double peak_gflops; /* measured in this run (CPU; 0 elsewhere) */
+    const char *peak_kind;
 } BenchPredictOpts;
 
 #define OS BenchPredictOpts
@@ -99,6 +103,8 @@ typedef struct {
     double per_s;                  /* inputs per second at `batch` */
     long windows;                  /* windows the n inputs took */
     double padding;                /* share of the rows the layers ran at `batch` that were padding */
+    double flops_per_input;        /* useful forward FLOPs per input (model_work_done) */
+    double gflops_latency, gflops; /* useful GFLOP/s of the batch 1 run and of the `batch` run */
     int failed;
 } BenchResult;
 
@@ -147,6 +153,7 @@ static void time_inputs(Predictor *pr, const Model *m, RunFn run, const void *in
     int junk = 0;
     for (int i = 0; i < o->warmup; i++) run(pr, inputs, i % n, 1, &junk);
     double *ms = xmalloc((size_t)n * sizeof *ms), sum = 0.0;
+    ModelWork w0 = model_work_done(m);
     for (int i = 0; i < n; i++) { /* latency: one input per call */
         double t0 = now_seconds();
         r->windows += run(pr, inputs, i, 1, &r->failed);
@@ -156,14 +163,17 @@ static void time_inputs(Predictor *pr, const Model *m, RunFn run, const void *in
     qsort(ms, (size_t)n, sizeof *ms, cmp_double);
     r->p50 = percentile(ms, n, 0.50), r->p90 = percentile(ms, n, 0.90), r->p99 = percentile(ms, n, 0.99);
     r->mean_ms = sum / n;
-    long long rows0, tokens0, rows1, tokens1;
-    model_rows_counted(m, &rows0, &tokens0);
+    ModelWork w1 = model_work_done(m);
+    r->flops_per_input = (w1.flops - w0.flops) / n;
+    r->gflops_latency = (w1.flops - w0.flops) / (1e-3 * sum) * 1e-9;
     double t0 = now_seconds();
     for (int i = 0; i < n; i += o->batch) /* throughput: --batch inputs per call */
         run(pr, inputs, i, n - i < o->batch ? n - i : o->batch, &junk);
-    r->per_s = n / (now_seconds() - t0);
-    model_rows_counted(m, &rows1, &tokens1);
-    r->padding = rows1 > rows0 ? 1.0 - (double)(tokens1 - tokens0) / (double)(rows1 - rows0) : 0.0;
+    double t = now_seconds() - t0;
+    ModelWork w2 = model_work_done(m);
+    r->per_s = n / t;
+    r->gflops = (w2.flops - w1.flops) / t * 1e-9;
+    r->padding = w2.rows > w1.rows ? 1.0 - (double)(w2.tokens - w1.tokens) / (double)(w2.rows - w1.rows) : 0.0;
     r->n = n;
     r->batch = o->batch;
     free(ms);
@@ -175,6 +185,13 @@ static void print_result(const BenchResult *r, const BenchPredictOpts *o, const 
            "batch %d: %.1f inputs/s, %.1f%% of the rows padding%s\n",
            r->task, r->n, r->windows, r->p50, r->p90, r->p99, r->mean_ms, r->batch, r->per_s, 100.0 * r->padding,
            r->failed ? " (SOME INPUTS FAILED)" : "");
+    printf("%s: useful work %.2f GFLOP per input (model FLOPs of each window on its real tokens): "
+           "%.1f GFLOP/s at batch 1, %.1f at batch %d", r->task, r->flops_per_input * 1e-9, r->gflops_latency,
+           r->gflops, r->batch);
+    if (o->peak_gflops > 0)
+        printf(" = %.1f%% and %.1f%% of the %s peak measured in this run, %.1f GFLOP/s", 100 * r->gflops_latency / o->peak_gflops,
+               100 * r->gflops / o->peak_gflops, o->peak_kind, o->peak_gflops);
+    printf("\n");
     char cpu[256];
     cpu_model_name(cpu, sizeof cpu);
     int bf16_cpu = o->precision == PREC_BF16 && o->device == DEVICE_CPU;
@@ -205,6 +222,11 @@ static void print_result(const BenchResult *r, const BenchPredictOpts *o, const 
     cJSON_AddStringToObject(j, "prepack", enum_name(ON_OFF_NAMES, o->prepack));
     cJSON_AddStringToObject(j, "skip_padding", enum_name(ON_OFF_NAMES, o->skip_padding));
     cJSON_AddNumberToObject(j, "padding_share", r->padding);
+    cJSON_AddNumberToObject(j, "flops_per_input", r->flops_per_input);
+    cJSON_AddNumberToObject(j, "gflops_latency", r->gflops_latency);
+    cJSON_AddNumberToObject(j, "gflops", r->gflops);
+    cJSON_AddNumberToObject(j, "peak_gflops", o->peak_gflops);
+    cJSON_AddStringToObject(j, "peak_kind", o->peak_kind);
     cJSON_AddStringToObject(j, "cpu", cpu);
     cJSON_AddStringToObject(j, "commit", build_git_commit());
     char *line = cJSON_PrintUnformatted(j);
@@ -236,6 +258,20 @@ static int bench_task(Predictor *pr, const BenchPredictOpts *o, const ModelOpen 
     return r.failed ? err_set(err, "%d %s inputs failed", r.failed, r.task) : 0;
 }
 
+/* The GEMM peak of the precision the linear layers run in, measured now (CPU
+ * only: the GPU's is bench-kernels'), against which the useful GFLOP/s are read. */
+static void measure_peak(BenchPredictOpts *o) {
+    o->peak_kind = "";
+    if (o->device != DEVICE_CPU) return;
+    if (o->precision == PREC_BF16) {
+        o->peak_kind = "bf16 GEMM (oneDNN, 2048^3)";
+        o->peak_gflops = bench_bf16_peak_gflops(o->threads);
+    } else {
+        o->peak_kind = "sgemm (OpenBLAS, 2048^3)";
+        o->peak_gflops = bench_sgemm_peak_gflops(o->threads);
+    }
+}
+
 int cmd_bench_predict(int argc, char **argv) {
     BenchPredictOpts o = {.tasks = ALL_TASKS, .device = DEVICE_CPU, .n = 200, .batch = 32, .warmup = 5,
                           .precision = PREC_FP32, .prepack = 1, .skip_padding = 1};
@@ -250,6 +286,7 @@ int cmd_bench_predict(int argc, char **argv) {
     }
     if (why[0]) fprintf(stderr, "mtl bench-predict: note: %s\n", why);
     o.precision = be->precision; /* what the backend really computes in (bf16 falls back to fp32) */
+    measure_peak(&o);
     ModelOpen mo;
     Err err;
     PredictParams p;

@@ -261,6 +261,38 @@ def padding_cell(ys):
     return "%.1f%%" % (100 * v[len(v) // 2]) if v else "–"
 
 
+def useful_gflops_cell(ys, flops):
+    """Median useful GFLOP/s of a row at the throughput batch: bench-predict's own for ours, for a peer its
+    inputs/s times ours' useful FLOPs per input (the same inputs and windows, so the same least work)."""
+    if not flops:
+        return "–"
+    return inference_cell([{"g": y.get("gflops") or y["per_s"] * flops * 1e-9} for y in ys], "g", "%.0f")
+
+
+def peak_notes(task, prec, xs, peers, flops):
+    """What #17's goals ask of the machine: the useful GFLOP/s each would need, as a share of the GEMM peak
+    bench-predict measured (the best of its rounds: the most favourable reading of the goal)."""
+    peaks = [x["peak_gflops"] for x in xs if x.get("peak_gflops")]
+    if not flops or not peaks:
+        return []
+    peak, kind = max(peaks), xs[0].get("peak_kind", "GEMM")
+    share = lambda g: "%.0f GFLOP/s = %.0f%% of the peak" % (g, 100 * g / peak)
+    out = ["%s %s: %.2f GFLOP of useful work per input (each window's model FLOPs on its real tokens); ours "
+           "ran %s at batch %d and %s at batch 1 (end to end, tokenisation and decoding included), of a %s peak "
+           "of %.0f GFLOP/s (the best of the rounds)." % (
+               task.upper(), prec, flops * 1e-9, share(median([x["gflops"] for x in xs])), xs[0]["batch"],
+               share(median([x["gflops_latency"] for x in xs])), kind, peak)]
+    pipe, torch_ = peers.get("transformers pipeline"), peers.get("plain PyTorch")
+    need = []
+    if pipe:
+        need.append("3× the pipeline, %s" % share(3 * median([y["per_s"] for y in pipe]) * flops * 1e-9))
+        need.append("p50 0.5× the pipeline's, at least %s at batch 1 even if nothing but the forward took time"
+                    % share(flops / (0.5e-3 * median([y["p50_ms"] for y in pipe])) * 1e-9))
+    if torch_:
+        need.append("1.5× plain PyTorch, %s" % share(1.5 * median([y["per_s"] for y in torch_]) * flops * 1e-9))
+    return out + (["%s %s, the goals' useful work: %s." % (task.upper(), prec, "; ".join(need))] if need else [])
+
+
 def inference_rows(d):
     """bench/bench_predict.sh: ours vs the pipelines and plain PyTorch, same model, inputs, threads and
     precision (bf16: ours --precision bf16, the peers under torch.autocast), medians of its rounds."""
@@ -278,13 +310,16 @@ def inference_rows(d):
             continue
         peers = [(k[2], v) for k, v in cg.items() if k[:2] == (task, prec) and k[2] != who] + \
             [(k[2], v) for k, v in pg.items() if k[:2] == (task, prec)]
+        flops = median([x["flops_per_input"] for x in xs]) if all("flops_per_input" in x for x in xs) else 0
         for label, ys in [(who, xs)] + peers:
             mine = ys is xs
             rows.append([task.upper(), prec, label, ys[0]["n"], len(ys), inference_cell(ys, "p50_ms"),
                          inference_cell(ys, "p90_ms"), inference_cell(ys, "p99_ms"), inference_cell(ys, "per_s"),
                          "—" if mine else paired_ratio(xs, ys, "per_s"),
                          "—" if mine else paired_ratio(xs, ys, "p50_ms").rstrip("×").replace("×", ""),
-                         padding_cell(ys), "%.0f MiB" % max(y["peak_rss_mb"] for y in ys)])
+                         padding_cell(ys), useful_gflops_cell(ys, flops),
+                         "%.0f MiB" % max(y["peak_rss_mb"] for y in ys)])
+        notes += peak_notes(task, prec, xs, dict(peers), flops)
         for y in [xs[0]] + [v[0] for k, v in cg.items() if k[:2] == (task, prec)]:
             if y.get("gemm"):
                 gemms[(prec, y.get("prepack", "on"))] = y["gemm"]
@@ -323,7 +358,7 @@ def inference_rows(d):
                 r0["act_mb_forward_only"], r0["act_mb_training"]))
     return [lead] + table(["task", "precision", "implementation", "inputs", "rounds", "p50 ms", "p90 ms", "p99 ms",
                            "inputs/s", "ours / it (inputs/s)", "ours / it (p50)", "padding (batch %d)" % r0["batch"],
-                           "peak RSS"], rows) + \
+                           "useful GFLOP/s (batch %d)" % r0["batch"], "peak RSS"], rows) + \
         ([""] + ["- " + n for n in notes] if notes else [])
 
 

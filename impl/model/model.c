@@ -228,10 +228,7 @@ void model_skip_padding(Model *m, int on) {
 
 int model_rows_run(const Model *m) { return m->rows; }
 
-void model_rows_counted(const Model *m, long long *rows, long long *tokens) {
-    *rows = m->rows_total;
-    *tokens = m->tokens_total;
-}
+ModelWork model_work_done(const Model *m) { return m->work; }
 
 int model_freeze_weights(Model *m, char *note, size_t note_len) {
     if (!m->inference) die("model_freeze_weights: a training model's weights change every step");

@@ -184,9 +184,16 @@ enum { MODEL_PACK_ROWS = 32 };
 void model_skip_padding(Model *m, int on);
 /* Rows the encoder layers ran in the last forward (B*T when nothing was skipped). */
 int model_rows_run(const Model *m);
-/* Over every forward of m so far: the rows its encoder layers ran and the
- * real tokens among them (the mask's 1s); 1 - tokens / rows is the padding. */
-void model_rows_counted(const Model *m, long long *rows, long long *tokens);
+/* What every forward of m so far did: the rows its encoder layers ran, the
+ * real tokens among them (the mask's 1s; 1 - tokens / rows is the padding),
+ * and the useful FLOPs, model_forward_flops of each row on its real tokens
+ * alone (B 1, T = the row's 1s): the least any forward of those inputs has to
+ * compute, whatever it pads. */
+typedef struct {
+    long long rows, tokens;
+    double flops;
+} ModelWork;
+ModelWork model_work_done(const Model *m);
 void model_free(Model *m);
 
 const ModelConfig *model_config(const Model *m);

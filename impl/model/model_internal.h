@@ -85,7 +85,7 @@ struct Model {
     int skip_padding; /* model_skip_padding: an inference forward runs the real tokens only */
     int *h_len, *h_off; /* host [maxB]: real tokens of each row of the last forward, their first packed row */
     int rows;           /* rows the encoder layers ran in the last forward: B*T, or the packed real tokens */
-    long long rows_total, tokens_total; /* over every forward: rows run, real tokens (mask 1s) */
+    ModelWork work;     /* over every forward: rows run, real tokens, useful FLOPs (model_work_done) */
 
     ParamInfo *tab;
     int *init_kind;

@@ -376,12 +376,18 @@ static int row_length(const int *mask, int T) {
     return n;
 }
 
-/* The tokens of batch b that are not padding (its mask's 1s; all without a mask). */
-static long long real_tokens(const Batch *b) {
-    long long n = 0, all = (long long)b->B * b->T;
-    if (!b->mask) return all;
-    for (long long i = 0; i < all; i++) n += b->mask[i] != 0;
-    return n;
+/* Adds batch b's real tokens (its mask's 1s; all without a mask) and useful
+ * FLOPs (each row's forward on its real tokens alone) to m->work. */
+static void count_work(Model *m, const Batch *b) {
+    for (int r = 0; r < b->B; r++) {
+        int n = b->T;
+        if (b->mask) {
+            n = 0;
+            for (int t = 0; t < b->T; t++) n += b->mask[(size_t)r * b->T + t] != 0;
+        }
+        m->work.tokens += n;
+        m->work.flops += model_forward_flops(&m->cfg, b->task, 1, n);
+    }
 }
 
 /* The rows the encoder layers run for batch b: B*T, or, with the padding
@@ -488,8 +494,8 @@ int model_forward(Model *m, const Batch *b, int train, uint64_t seed, uint32_t s
     upload_batch(m, b);
     forward_embeddings(m, b->B, b->T);
     m->rows = rows_to_run(m, b);
-    m->rows_total += m->rows;
-    m->tokens_total += real_tokens(b);
+    m->work.rows += m->rows;
+    count_work(m, b);
     if (m->rows < b->B * b->T) pack_rows(m, b->B, b->T);
     for (int l = 0; l < m->cfg.L; l++) forward_layer(m, l, b->B, b->T);
     if (m->rows < b->B * b->T) unpack_rows(m, b->B, b->T);
