@@ -77,6 +77,10 @@
 #             The runs go seed by seed (every variant of the first seed, then
 #             the next), so a stopped bench leaves whole seeds behind.
 #   STEP_CMP [1]   BUILD [build]   DRY_RUN [0]
+#   REPORT [1]  0: leave RESULTS.md and the archive alone (runs for another report, e.g.
+#             the multi-task pair with transformers: TASKS=mtl HF_TASKS=mtl SPEED=0
+#             STEP_CMP=0 REPORT=0 OUT=runs/hf-mtl, then reports/pretrained_results.py
+#             --hf-mtl-runs runs/hf-mtl)
 #
 # Every run batches by length (--group-by-length: HF's group_by_length; an
 # epoch still sees every window once) and, with HF=1, writes its batches
@@ -239,7 +243,7 @@ if [ "$SPEED" = 1 ]; then
   printf '   speed: one NER and one QA epoch, ours vs transformers, alone, %s threads: ~%3.0f min\n' "$THREADS_SPEED" "$(calc "$s / 60")"
 fi
 [ "$STEP_CMP" = 1 ] && { total=$(calc "$total + 330"); echo "   training step ours vs PyTorch (mini, minilm): ~6 min"; }
-[[ " $TASKS " == *" mtl "* ]] && { total=$(calc "$total + 60"); echo "   mtl predict, entities from the QA pass vs the bare context (300 questions): ~1 min"; }
+[[ " $TASKS " == *" mtl "* ]] && [ "${REPORT:-1}" != 0 ] && { total=$(calc "$total + 60"); echo "   mtl predict, entities from the QA pass vs the bare context (300 questions): ~1 min"; }
 printf '   expected total: ~%.0f min\n' "$(calc "$total / 60 + 1")"
 [ "$DRY_RUN" = 1 ] && exit 0
 [ -x "$MTL" ] || { echo "make bench: $MTL not built (run make)" >&2; exit 1; }
@@ -371,6 +375,7 @@ if [ "$STEP_CMP" = 1 ]; then
   echo "== training step: ours vs PyTorch"
   THREADS="$THREADS" BUILD="$BUILD" bash bench/bench_step_cmp.sh || echo "warning: bench_step_cmp failed" >&2
 fi
+if [ "${REPORT:-1}" = 0 ]; then echo "== make bench done: $OUT (REPORT=0: no report, no single-pass record)"; exit 0; fi
 # on the multi-task run of seed SINGLE_PASS_SEED only: the archive keeps one such record, and a
 # rerun of other seeds (SEEDS=2,3) must not replace it with another seed's
 SINGLE_PASS_SEED=${SINGLE_PASS_SEED:-1}

@@ -175,14 +175,43 @@ def sweep_rows(sweep):
     return table(["task", "lr", "dev F1", "NER test F1", "QA dev EM", "steps", ""], rows)
 
 
-def hf_rows(root):
+def hf_root(root, hf_mtl, t):
+    """Where ours and transformers' fine-tunes of task t pair up: make bench's runs, or for the multi-task
+    model the pair run apart (--hf-mtl: reruns of the main multi-task runs that wrote their batches)."""
+    return root if paired_runs(root, t) or t != "mtl" or not hf_mtl else hf_mtl
+
+
+def rerun_note(groups, hf_mtl):
+    """How the multi-task pair's own C runs compare with the main multi-task runs of the same seeds."""
+    pairs = paired_runs(hf_mtl, "mtl") if hf_mtl else []
+    main = {str(r.metrics.get("seed")): r for r in groups.get("mtl") or []}
+    keys = [("ner", "test", "f1"), ("qa", "dev", "f1"), ("qa", "dev", "exact_match")]
+    same, diff = [], []
+    for seed, _, _, _ in pairs:
+        if seed not in main:
+            continue
+        rerun = Run(os.path.join(hf_mtl, "mtl", "seed-" + seed))
+        d = max(abs(rerun.get(*k) - main[seed].get(*k)) for k in keys)
+        (same if d == 0 else diff).append((seed, d))
+    if not pairs:
+        return ""
+    commit = Run(os.path.join(hf_mtl, "mtl", "seed-" + pairs[0][0])).manifest.get("git_commit", "?")
+    return (" The multi-task pair (`%s`): the main multi-task runs rerun (binary %s) to write their batches, which "
+            "depend on the seed only; their NER test F1 and QA dev F1 / EM equal the main runs' %s%s." % (
+                hf_mtl, commit[:7], "on seeds %s" % ",".join(s for s, _ in same) if same else "on no seed",
+                "; on seeds %s they differ by up to %.2g" % (",".join(s for s, _ in diff), max(d for _, d in diff))
+                if diff else ""))
+
+
+def hf_rows(root, hf_mtl=None):
     """Ours vs transformers' fine-tune, per task: the seeds both sides have."""
     rows = []
     for t in ("ner", "qa", "mtl"):
-        pairs = paired_runs(root, t)
+        r0 = hf_root(root, hf_mtl, t)
+        pairs = paired_runs(r0, t)
         if not pairs:
             continue
-        ours = [Run(os.path.join(root, t, "seed-" + p[0])) for p in pairs]
+        ours = [Run(os.path.join(r0, t, "seed-" + p[0])) for p in pairs]
         for who in ("ours (mtl train)", "transformers"):
             def score(head, split, key):
                 if who == "transformers":
@@ -523,13 +552,16 @@ def claim_tests(groups):
     return out
 
 
-def hf_tests(root, groups):
-    """Significance of ours vs transformers (the same seeds' batches) on each single task."""
+def hf_tests(root, groups, task):
+    """Significance of ours vs transformers' fine-tune of one task (ner, qa or mtl: each head it has),
+    on the seeds both trainers ran (the same batches)."""
+    ours = [r for r in groups.get(task) or []
+            if all(os.path.isdir(os.path.join(root, "hf", task, "seed-%s" % r.metrics.get("seed"), "eval", h))
+                   for h in heads_of(task))]
     out = {}
-    for task in ("ner", "qa"):
-        ours = groups.get(task) or []
-        hf = [Run(os.path.join(root, "hf", task, "seed-%s" % r.metrics.get("seed"), "eval", task)) for r in ours]
-        out.update({k: v for k, v in group_tests(hf, ours).items() if k.startswith(task)})
+    for head in heads_of(task) if len(ours) > 1 else ():
+        hf = [Run(os.path.join(root, "hf", task, "seed-%s" % r.metrics.get("seed"), "eval", head)) for r in ours]
+        out.update({k: v for k, v in group_tests(hf, ours).items() if k.startswith(head)})
     return out
 
 
@@ -929,7 +961,10 @@ def section(args):
                             sweeps=sweep_claims(args.runs, groups), extra_rows=[lora_row])
         if cs:
             L += ["", "### The seed report's claims, on the pretrained encoder", "", cs]
-    sg_rows = significance_rows([("single-task", "multi-task", tests), ("transformers", "ours", hf_tests(args.runs, groups))]
+    sg_rows = significance_rows([("single-task", "multi-task", tests), ("transformers", "ours", {k: v for t in ("ner", "qa") for k, v in hf_tests(args.runs, groups, t).items()}),
+                                 ("transformers, multi-task", "ours, multi-task",
+                                  hf_tests(hf_root(args.runs, args.hf_mtl, "mtl"),
+                                           main_groups(hf_root(args.runs, args.hf_mtl, "mtl")), "mtl"))]
                                 + [("main multi-task", "%s (seeds %s)" % (name, ",".join(map(str, seeds))), t)
                                    for name, seeds, t in abl_tests]
                                 + [("joint sampling, λ 1/1 (control)", "%s (seeds %s)" % (name, ",".join(map(str, seeds))), t)
@@ -944,7 +979,7 @@ def section(args):
               "main multi-task runs of its own seeds once it has two or more; a learned loss weighting also "
               "against its control, joint sampling with fixed λ, on the seeds whose prediction files both "
               "have." % sg_rows[0]] + [""] + sg_rows[1:]
-    h = hf_rows(args.runs)
+    h = hf_rows(args.runs, args.hf_mtl)
     if h:
         L += ["", "### Side by side with transformers", "",
               "The same fine-tunes run by transformers (`reference/finetune_hf.py train`: BertModel from the same "
@@ -953,7 +988,7 @@ def section(args):
               "`mtl eval` — the same tokeniser, decoder and scorer as ours. s / step and peak RSS are those of "
               "these runs: they compare when each run had the machine to itself (`make bench` with JOBS=1, "
               "the default); with JOBS=2, as here when the speed table below exists, two ran at once and the "
-              "speed table times one epoch of each alone."] + [""] + h
+              "speed table times one epoch of each alone." + rerun_note(groups, args.hf_mtl)] + [""] + h
     sp, cpu = speed_rows(args.runs)
     if sp:
         L += ["", "### Speed: one fine-tuning epoch, ours vs transformers", "",
@@ -999,7 +1034,7 @@ def section(args):
         ib = inference_rows(d)
         if ib:
             L += [""] + (["### Inference: `mtl predict` vs transformers", ""] if i == 0 else []) + \
-                (["Again on another machine (`%s`):" % os.path.basename(d), ""] if i else []) + [ib[0], ""] + ib[1:]
+                (["Again (`%s`):" % os.path.basename(d), ""] if i else []) + [ib[0], ""] + ib[1:]
     f = fidelity_lines(args.fidelity)
     if f:
         L += ["", "### Fidelity against Hugging Face transformers", "",
@@ -1043,7 +1078,7 @@ def archive(runs, fidelity, dest):
                 os.makedirs(os.path.join(dest, rel), exist_ok=True)
                 shutil.copyfile(os.path.join(dirpath, f), os.path.join(dest, rel, f))
                 n += 1
-    for f in glob.glob(os.path.join(fidelity, "*.json")):
+    for f in glob.glob(os.path.join(fidelity, "*.json")) if fidelity else []:
         os.makedirs(os.path.join(dest, "fidelity"), exist_ok=True)
         shutil.copyfile(f, os.path.join(dest, "fidelity", os.path.basename(f)))
         n += 1
@@ -1059,10 +1094,18 @@ def main():
     ap.add_argument("--figs", default="reports", help="where the sweep figures go (relative to RESULTS.md)")
     ap.add_argument("--data", default="reports/data", help="where their gnuplot data goes")
     ap.add_argument("--mtl", default="build/mtl", help="its model-info gives BERT-base's head sizes for the claims")
+    ap.add_argument("--hf-mtl", default=os.path.join(BENCH_RESULTS, "hf-mtl"),
+                    help="the multi-task model's pair with transformers, run apart (mtl/seed-S, hf/mtl/seed-S)")
+    ap.add_argument("--hf-mtl-runs", default=None,
+                    help="runs of that pair (bench/run_bench_pretrained.sh TASKS=mtl HF_TASKS=mtl REPORT=0 "
+                    "OUT=DIR): their summaries join --hf-mtl and their prediction files give its tests")
     ap.add_argument("--archive", default=None,
                     help="also copy the runs' summary files here (e.g. bench/results/pretrained, committed)")
     args = ap.parse_args()
     load_sig_cache(args.archive, args.runs)
+    if args.hf_mtl_runs:
+        archive(args.hf_mtl_runs, None, args.hf_mtl)
+        hf_tests(args.hf_mtl_runs, main_groups(args.hf_mtl_runs), "mtl")  # cached for the archived copies
     if args.archive:
         # The runs join the archive and the section is written from the archive, so that a
         # session that ran only some of the runs (more ablation seeds, say) reports all of
