@@ -165,6 +165,8 @@ check 2 "needs a FILE" "$MTL" train --out "$RUN" --config
 check 2 "nest.json: key 'config' is not allowed in a config file" "$MTL" train --config "$(cfg nest.json '{"config": "other.json"}')" --out "$RUN"
 NEW=$T/dump; check 2 "dump-batches .*/nodir/x.st: the directory .*/nodir does not exist" "$MTL" train "${BASE[@]}" --out "$T/dump" --dump-batches "$T/nodir/x.st"
 check 2 "dump-batches .*: the directory .*nodir does not exist" "$MTL" train "${BASE[@]}" --out "$RUN" --overwrite --dump-batches "$T/nodir/x.st"
+# not bad: the dump may go into the run directory that the run itself makes (make bench HF=1 does)
+check 0 "^dumped$" bash -c "\"$MTL\" train ${BASE[*]} --out $T/fresh --dump-batches $T/fresh/b.st && test -s $T/fresh/b.st && echo dumped"
 
 # ---- 4. the run directory ---------------------------------------------------------------
 check 1 "already holds a run.*--resume.*--overwrite" "$MTL" train "${BASE[@]}" --out "$RUN"

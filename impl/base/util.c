@@ -159,7 +159,15 @@ static int fsync_dir_of(const char *path) {
     return rc;
 }
 
-int output_path_check(const char *path, const char *opt, Err *err) {
+/* a and b name the same path, but for trailing slashes */
+static int same_path_text(const char *a, const char *b) {
+    size_t na = strlen(a), nb = strlen(b);
+    while (na > 1 && a[na - 1] == '/') na--;
+    while (nb > 1 && b[nb - 1] == '/') nb--;
+    return na == nb && memcmp(a, b, na) == 0;
+}
+
+int output_path_check(const char *path, const char *opt, const char *made_dir, Err *err) {
     if (!path[0]) return err_set(err, "%s: empty path", opt);
     struct stat st;
     if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !(S_ISLNK(st.st_mode) && file_exists(path)))
@@ -170,6 +178,8 @@ int output_path_check(const char *path, const char *opt, Err *err) {
     if (!slash) snprintf(dir, sizeof dir, ".");
     else if (slash == dir) dir[1] = '\0';
     else *slash = '\0';
+    if (made_dir && same_path_text(dir, made_dir) && lstat(dir, &st) != 0 && errno == ENOENT)
+        return 0; /* the command makes it first */
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return err_set(err, "%s %s: the directory %s does not exist", opt, path, dir);
     if (access(dir, W_OK) != 0)

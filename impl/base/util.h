@@ -45,8 +45,10 @@ int file_exists(const char *path);
 int atomic_write_file(const char *path, const void *data, size_t len, Err *err);
 /* Can an atomic write create path later? (checked before any work starts):
  * not empty, not an existing non-regular file, and its directory exists and
- * is writable. opt names the option in the message. 0 or -1 with err. */
-int output_path_check(const char *path, const char *opt, Err *err);
+ * is writable, or is made_dir (may be NULL), a directory the command makes
+ * before it writes path, not there yet. opt names the option in the message.
+ * 0 or -1 with err. */
+int output_path_check(const char *path, const char *opt, const char *made_dir, Err *err);
 /* The same for nseg buffers written back to back (no concatenated copy). */
 int atomic_write_segments(const char *path, const void *const *seg, const size_t *seglen,
                           int nseg, Err *err);

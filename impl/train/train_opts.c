@@ -358,7 +358,8 @@ static int validate_process(const TrainOptions *o, Err *err) {
     long long seeds[TRAIN_MAX_SEEDS];
     if (o->seeds[0] && train_seed_list(o->seeds, seeds, err) < 0) return -1;
     if (!o->out[0]) return err_set(err, "--out must name a run directory");
-    if (o->dump_batches[0] && output_path_check(o->dump_batches, "--dump-batches", err)) return -1;
+    /* the dump may go into the run directory, which the run makes (make bench: RUN/batches.safetensors) */
+    if (o->dump_batches[0] && output_path_check(o->dump_batches, "--dump-batches", o->out, err)) return -1;
     return 0;
 }
 
