@@ -372,7 +372,7 @@ def inference_rows(d):
             "(tokenisation to decoded entities / answer). Throughput: %d inputs per call (pipelines: "
             "batch_size); %s. Our forward-only model holds %.0f MiB "
             "of parameters and %.0f MiB of activations (training would need %.0f MiB of activations and "
-            "the gradients and Adam moments). Goals of issue #17: throughput ≥ 3× the pipeline and ≥ 1.5× "
+            "the gradients and Adam moments).%s Goals of issue #17: throughput ≥ 3× the pipeline and ≥ 1.5× "
             "plain PyTorch, p50 ≤ 0.5× the pipeline's." % (
                 r0.get("commit", "?")[:7], r0.get("threads"), " on " + r0["cpu"] if r0.get("cpu") else "",
                 py[0].get("transformers") if py else "?",
@@ -384,7 +384,11 @@ def inference_rows(d):
                 "ours then cuts a forward where padding would exceed a quarter of its tokens)"
                 if any("skip_padding" in x for x in c) else "ours forwards the windows in length buckets",
                 r0["param_mb"],
-                r0["act_mb_forward_only"], r0["act_mb_training"]))
+                r0["act_mb_forward_only"], r0["act_mb_training"],
+                " Useful GFLOP/s: the model FLOPs of every window on its real tokens alone (matmuls and attention), "
+                "per second of the batch-%d run; bench-predict counts ours, and a peer is given ours' useful FLOPs "
+                "per input times its inputs/s (the same inputs, so the same least work)." % r0["batch"]
+                if any("flops_per_input" in x for x in c) else ""))
     return [lead] + table(["task", "precision", "implementation", "inputs", "rounds", "p50 ms", "p90 ms", "p99 ms",
                            "inputs/s", "ours / it (inputs/s)", "ours / it (p50)", "padding (batch %d)" % r0["batch"],
                            "useful GFLOP/s (batch %d)" % r0["batch"], "peak RSS"], rows) + \
