@@ -524,6 +524,69 @@ static void test_gradnorm_norms(void) {
     CU_ASSERT_EQUAL(memcmp(gg, gg2, sizeof gg), 0);
 }
 
+/* The encoder output and NER / QA logits of a forward-only model on be, its
+ * padding skipped (skip 1) or not, for train_batch(step 0)'s right-padded rows. */
+static int skip_padding_forward(Backend *be, int skip, float *hidden, float *logits[2], long long *rows) {
+    ModelConfig cfg = train_config();
+    Err err;
+    Model *m = model_create_inference(&cfg, be, TB, TT, &err);
+    if (!m) return printf("    %s\n", err.msg), -1;
+    model_init(m, 99);
+    model_skip_padding(m, skip);
+    TrainBatch d;
+    train_batch(&d, 0, cfg.V);
+    int rc = 0;
+    for (int task = TASK_NER; task <= TASK_QA && rc == 0; task++) {
+        Batch b = {.task = task, .B = TB, .T = TT, .ids = d.ids, .types = d.types, .mask = d.mask,
+                   .labels = d.labels, .start = d.start, .end = d.end};
+        rc = model_forward(m, &b, 0, 0, 0, 0, NULL, &err);
+        if (rc == 0) model_get_logits(m, logits[task]);
+        if (rc == 0 && task == TASK_QA) model_get_hidden(m, hidden);
+    }
+    if (rc) printf("    %s\n", err.msg);
+    *rows = model_work_done(m).rows;
+    model_free(m);
+    return rc;
+}
+
+/* model_skip_padding on the GPU: the packed rows (per-window attention calls)
+ * give the padded forward's real-row outputs and the CPU's, padding rows 0. */
+static void test_skip_padding(void) {
+    ModelConfig cfg = train_config();
+    const size_t nh = (size_t)TB * TT * cfg.C, nl[2] = {(size_t)TB * TT * cfg.num_labels, (size_t)TB * TT * 2};
+    float *h[3], *l[3][2]; /* padded GPU, packed GPU, packed CPU */
+    long long rows[3];
+    for (int k = 0; k < 3; k++) {
+        h[k] = xmalloc(nh * sizeof(float));
+        for (int t = 0; t < 2; t++) l[k][t] = xmalloc(nl[t] * sizeof(float));
+    }
+    CU_ASSERT_FATAL(skip_padding_forward(g_gpu, 0, h[0], l[0], &rows[0]) == 0);
+    CU_ASSERT_FATAL(skip_padding_forward(g_gpu, 1, h[1], l[1], &rows[1]) == 0);
+    CU_ASSERT_FATAL(skip_padding_forward(g_cpu, 1, h[2], l[2], &rows[2]) == 0);
+    CU_ASSERT(rows[1] < rows[0] && rows[1] == rows[2]); /* something was skipped, the same on both */
+    TrainBatch d;
+    train_batch(&d, 0, cfg.V);
+    for (int r = 0; r < TB * TT; r++) /* the padding rows of the outputs: 0 packed, anything padded */
+        if (!d.mask[r]) {
+            memset(h[0] + (size_t)r * cfg.C, 0, cfg.C * sizeof(float));
+            for (int t = 0; t < 2; t++) {
+                int w = t == TASK_NER ? cfg.num_labels : 2;
+                memcpy(l[0][t] + (size_t)r * w, l[1][t] + (size_t)r * w, w * sizeof(float));
+            }
+        }
+    CU_ASSERT(testutil_allclose("gpu packed vs padded, encoder output", h[1], h[0], nh, 1e-5, 1e-5));
+    CU_ASSERT(testutil_allclose("gpu vs cpu packed, encoder output", h[1], h[2], nh, 1e-4, 1e-4));
+    for (int t = 0; t < 2; t++) {
+        CU_ASSERT(testutil_allclose(t == TASK_NER ? "gpu packed vs padded, ner logits" : "gpu packed vs padded, qa logits",
+                                    l[1][t], l[0][t], nl[t], 1e-5, 1e-5));
+        CU_ASSERT(testutil_allclose("gpu vs cpu packed, logits", l[1][t], l[2][t], nl[t], 1e-4, 1e-4));
+    }
+    for (int k = 0; k < 3; k++) {
+        free(h[k]);
+        for (int t = 0; t < 2; t++) free(l[k][t]);
+    }
+}
+
 static void test_every_op_filled(void) {
     const char *missing = backend_missing_op(g_gpu);
     if (missing) printf("\n  the CUDA backend leaves %s NULL\n", missing);
@@ -551,6 +614,7 @@ int main(void) {
         {"GPU model, LoRA r = 4 on a frozen encoder: logits, hidden states, losses, adapter gradients, 10 AdamW steps", test_model_lora_state},
         {"100 training steps CPU vs GPU (1e-3), two GPU runs bitwise", test_training_cpu_vs_gpu},
         {"GradNorm per-task gradient norms GPU vs CPU (1e-4), GPU repeat bitwise", test_gradnorm_norms},
+        {"skipped padding (packed rows, attention per window) vs the padded forward and the CPU", test_skip_padding},
         {NULL, NULL}};
     testutil_add_suite("cuda ops", ops);
     testutil_add_suite("cuda model", model);
