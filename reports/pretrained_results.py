@@ -1125,14 +1125,18 @@ def main():
     ap.add_argument("--figs", default="reports", help="where the sweep figures go (relative to RESULTS.md)")
     ap.add_argument("--data", default="reports/data", help="where their gnuplot data goes")
     ap.add_argument("--mtl", default="build/mtl", help="its model-info gives BERT-base's head sizes for the claims")
-    ap.add_argument("--hf-mtl", default=os.path.join(BENCH_RESULTS, "hf-mtl"),
-                    help="the multi-task model's pair with transformers, run apart (mtl/seed-S, hf/mtl/seed-S)")
+    ap.add_argument("--hf-mtl", default=None,
+                    help="the multi-task model's pair with transformers, run apart (mtl/seed-S, hf/mtl/seed-S) "
+                    "[hf-mtl beside the --archive, or beside --runs without one, when it exists]")
     ap.add_argument("--hf-mtl-runs", default=None,
                     help="runs of that pair (bench/run_bench_pretrained.sh TASKS=mtl HF_TASKS=mtl REPORT=0 "
                     "OUT=DIR): their summaries join --hf-mtl and their prediction files give its tests")
     ap.add_argument("--archive", default=None,
                     help="also copy the runs' summary files here (e.g. bench/results/pretrained, committed)")
     args = ap.parse_args()
+    if args.hf_mtl is None:  # the committed pair beside the committed archive, a local one beside local runs
+        beside = os.path.join(os.path.dirname(os.path.normpath(args.archive or args.runs)), "hf-mtl")
+        args.hf_mtl = beside if args.hf_mtl_runs or os.path.isdir(beside) else None
     load_sig_cache(args.archive, args.runs)
     if args.hf_mtl_runs:
         archive(args.hf_mtl_runs, None, args.hf_mtl)
