@@ -137,6 +137,7 @@ const OpCase op_cases_lora[] = {
     {"lora", run_lora, {7, 36, 8, 20}, 0.5f, 0, 0},
     {"lora", run_lora, {1, 3, 1, 5}, 1.0f, 0, 1},
     {"lora", run_lora, {130, 100, 16, 300}, 2.0f, 0, 1},
+    {"lora", run_lora, {1100, 40, 12, 70}, 0.5f, 0, 0}, /* 3 backward tasks of 4 chunks (kernels/cpu/lora.c) */
     {NULL, NULL, {0}, 0, 0, 0}};
 
 /* ---- finite differences (tests/test_gradcheck.c) --------------------------------------- */

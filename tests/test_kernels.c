@@ -290,6 +290,36 @@ static void test_determinism_threads(void) {
     free(a.buf), free(b.buf);
 }
 
+/* The LoRA ops the model runs with merged weights (no BLAS: lora_merge,
+ * lora_forward with out NULL, lora_backward with dinp NULL), 1 vs 2 threads,
+ * at a shape whose backward splits into several tasks of several chunks
+ * (kernels/cpu/lora.c): bitwise the same. */
+static void lora_outputs(Backend *be, float *out, int N, int C, int R, int OC) {
+    float *x = rnd((size_t)N * C, 60, -1, 1), *a = rnd((size_t)R * C, 61, -1, 1);
+    float *b = rnd((size_t)OC * R, 62, -1, 1), *w = rnd((size_t)OC * C, 63, -1, 1);
+    float *dout = rnd((size_t)N * OC, 64, -1, 1), *u = rnd((size_t)N * R, 65, -1, 1);
+    float *da = out, *db = da + (size_t)R * C, *du = db + (size_t)OC * R, *u2 = du + (size_t)N * R;
+    float *w_eff = u2 + (size_t)N * R;
+    memset(out, 0, ((size_t)R * C + (size_t)OC * R + 2 * (size_t)N * R) * sizeof *out);
+    be->lora_merge(be, w_eff, w, a, b, OC, C, R, 2.0f);
+    be->lora_forward(be, NULL, u2, x, a, b, N, C, R, OC, 2.0f);
+    be->lora_backward(be, NULL, da, db, du, dout, x, u, a, b, N, C, R, OC, 2.0f);
+    free(x), free(a), free(b), free(w), free(dout), free(u);
+}
+
+static void test_lora_threads(void) {
+    const int N = 1300, C = 100, R = 8, OC = 150;
+    size_t n = (size_t)R * C + (size_t)OC * R + 2 * (size_t)N * R + (size_t)OC * C;
+    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    lora_outputs(be1, a, N, C, R, OC);
+    lora_outputs(be2, b, N, C, R, OC);
+    int same = same_bits(a, b, n);
+    printf("    LoRA merge, forward (u), backward, N %d: 1 vs 2 threads %s\n", N,
+           same ? "bitwise identical" : "DIFFER");
+    CU_ASSERT(same);
+    free(a), free(b);
+}
+
 /* Every op of kernels/ops.h is filled by the CPU backend and by the profiler
  * wrapped around it; a missing one is named (the check can fail). */
 static void test_every_op_filled(void) {
@@ -323,6 +353,7 @@ int main(void) {
         {"memory ops", test_memory},
         {"determinism: repeated runs bitwise equal", test_determinism_repeat},
         {"determinism: 1 vs 2 threads", test_determinism_threads},
+        {"determinism: LoRA ops, 1 vs 2 threads", test_lora_threads},
         {NULL, NULL}};
     testutil_add_suite("kernels", tests);
     int rc = testutil_run_all();
