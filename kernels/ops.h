@@ -64,7 +64,10 @@
  *   backward (du [N,R] is scratch, overwritten):
  *     du = s * dout . b ;  db += s * dout^T . u ;  da += du^T . inp ;
  *     dinp += du . a      (dinp may be NULL)
- *   out may be NULL: u only (the layer then ran on the merged weight below).
+ *   out may be NULL: u only. u may be NULL in the backward: recomputed there as
+ *   inp . a^T, where the backward reads inp anyway (the model runs the layer on
+ *   the merged weight below and then skips lora_forward: no pass over inp in
+ *   the forward).
  *   fp32 on every backend and precision: R is small (4-16), so these GEMMs
  *   are a few percent of the layer's FLOPs.
  * lora_merge: w_eff[OC,C] = w[OC,C] + s * b . a, the frozen weight with its

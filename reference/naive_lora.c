@@ -96,6 +96,10 @@ void nv_lora_backward(Backend *be, float *dinp, float *da, float *db, float *du,
     double *gx = to_d(dinp, ni, 0), *ga = to_d(da, na, 0), *gb = to_d(db, nb, 0);
     double *gu = xmalloc((nu ? nu : 1) * sizeof *gu), *d = to_d(dout, (size_t)N * OC, 0);
     double *x = to_d(inp, ni, 0), *uu = to_d(u, nu, 0), *aa = to_d(a, na, 0), *bb = to_d(b, nb, 0);
+    if (!u) { /* ops.h: recomputed, u = inp a^T */
+        uu = xmalloc((nu ? nu : 1) * sizeof *uu);
+        naive_lora_forward(NULL, uu, x, aa, bb, N, C, R, OC, s);
+    }
     naive_lora_backward(gx, ga, gb, gu, d, x, uu, aa, bb, N, C, R, OC, s);
     back_f(dinp, gx, ni), back_f(da, ga, na), back_f(db, gb, nb), back_f(du, gu, nu);
     free(d), free(x), free(uu), free(aa), free(bb);
@@ -121,6 +125,10 @@ static void run_lora(const OpCase *c, Backend *be, Outs *o) {
     be->lora_forward(be, NULL, u_only, x, a, w, N, C, R, OC, c->f);
     be->lora_merge(be, w_eff, w0, a, w, OC, C, R, c->f);
     be->lora_backward(be, c->flag ? gx : NULL, ga, gb, du, dout, x, u, a, w, N, C, R, OC, c->f);
+    /* the same backward without the saved u (recomputed: inp a^T), onto the same starting gradients */
+    float *ga2 = up_f(&b, rnd(na, 97, -1, 1), na), *gb2 = up_f(&b, rnd(nb, 98, -1, 1), nb);
+    float *du2 = up_f(&b, rnd(nu, 99, -9, 9), nu);
+    be->lora_backward(be, NULL, ga2, gb2, du2, dout, x, NULL, a, w, N, C, R, OC, c->f);
     take(o, be, "out (accumulated)", out, no, DOT);
     take(o, be, "u", u, nu, DOT);
     take(o, be, "u (out NULL)", u_only, nu, DOT);
@@ -129,6 +137,9 @@ static void run_lora(const OpCase *c, Backend *be, Outs *o) {
     take(o, be, "dinp (accumulated)", gx, ni, DOT);
     take(o, be, "da (accumulated)", ga, na, DOT);
     take(o, be, "db (accumulated)", gb, nb, DOT);
+    take(o, be, "du (u recomputed)", du2, nu, DOT);
+    take(o, be, "da (u recomputed)", ga2, na, DOT);
+    take(o, be, "db (u recomputed)", gb2, nb, DOT);
     bufs_free(&b);
 }
 

@@ -70,7 +70,7 @@ float *rnd(size_t n, uint32_t stream, float lo, float hi);
 int *rnd_ints(size_t n, uint32_t stream, int hi);
 
 /* Buffers of one case on one backend, freed together. */
-enum { MAX_BUFS = 16, MAX_OUTS = 8 };
+enum { MAX_BUFS = 20, MAX_OUTS = 12 };
 typedef struct {
     Backend *be;
     void *p[MAX_BUFS];

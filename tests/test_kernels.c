@@ -290,21 +290,42 @@ static void test_determinism_threads(void) {
     free(a.buf), free(b.buf);
 }
 
-/* The LoRA ops the model runs with merged weights (no BLAS: lora_merge,
- * lora_forward with out NULL, lora_backward with dinp NULL), 1 vs 2 threads,
+/* The LoRA ops, no BLAS among them (lora_merge, lora_forward with out NULL,
+ * lora_backward with dinp and u NULL, as the model runs it on merged
+ * weights), 1 vs 2 threads,
  * at a shape whose backward splits into several tasks of several chunks
  * (kernels/cpu/lora.c): bitwise the same. */
 static void lora_outputs(Backend *be, float *out, int N, int C, int R, int OC) {
     float *x = rnd((size_t)N * C, 60, -1, 1), *a = rnd((size_t)R * C, 61, -1, 1);
     float *b = rnd((size_t)OC * R, 62, -1, 1), *w = rnd((size_t)OC * C, 63, -1, 1);
-    float *dout = rnd((size_t)N * OC, 64, -1, 1), *u = rnd((size_t)N * R, 65, -1, 1);
+    float *dout = rnd((size_t)N * OC, 64, -1, 1);
     float *da = out, *db = da + (size_t)R * C, *du = db + (size_t)OC * R, *u2 = du + (size_t)N * R;
     float *w_eff = u2 + (size_t)N * R;
     memset(out, 0, ((size_t)R * C + (size_t)OC * R + 2 * (size_t)N * R) * sizeof *out);
     be->lora_merge(be, w_eff, w, a, b, OC, C, R, 2.0f);
     be->lora_forward(be, NULL, u2, x, a, b, N, C, R, OC, 2.0f);
-    be->lora_backward(be, NULL, da, db, du, dout, x, u, a, b, N, C, R, OC, 2.0f);
-    free(x), free(a), free(b), free(w), free(dout), free(u);
+    be->lora_backward(be, NULL, da, db, du, dout, x, NULL, a, b, N, C, R, OC, 2.0f);
+    free(x), free(a), free(b), free(w), free(dout);
+}
+
+/* The backward without the saved u recomputes it bitwise as the forward
+ * does, so its outputs equal those of the backward given the forward's u. */
+static void test_lora_recomputed_u(void) {
+    const int N = 1300, C = 100, R = 8, OC = 150;
+    float *x = rnd((size_t)N * C, 60, -1, 1), *a = rnd((size_t)R * C, 61, -1, 1);
+    float *b = rnd((size_t)OC * R, 62, -1, 1), *dout = rnd((size_t)N * OC, 64, -1, 1);
+    float *u = malloc((size_t)N * R * sizeof *u);
+    size_t n = (size_t)R * C + (size_t)OC * R + (size_t)N * R;
+    float *g1 = calloc(n, sizeof *g1), *g2 = calloc(n, sizeof *g2);
+    be2->lora_forward(be2, NULL, u, x, a, b, N, C, R, OC, 2.0f);
+    be2->lora_backward(be2, NULL, g1, g1 + (size_t)R * C, g1 + (size_t)R * C + (size_t)OC * R, dout, x, u, a, b,
+                       N, C, R, OC, 2.0f);
+    be2->lora_backward(be2, NULL, g2, g2 + (size_t)R * C, g2 + (size_t)R * C + (size_t)OC * R, dout, x, NULL, a,
+                       b, N, C, R, OC, 2.0f);
+    int same = same_bits(g1, g2, n);
+    printf("    da, db, du with u saved vs recomputed: %s\n", same ? "bitwise identical" : "DIFFER");
+    CU_ASSERT(same);
+    free(x), free(a), free(b), free(dout), free(u), free(g1), free(g2);
 }
 
 static void test_lora_threads(void) {
@@ -354,6 +375,7 @@ int main(void) {
         {"determinism: repeated runs bitwise equal", test_determinism_repeat},
         {"determinism: 1 vs 2 threads", test_determinism_threads},
         {"determinism: LoRA ops, 1 vs 2 threads", test_lora_threads},
+        {"LoRA backward: u recomputed = u saved, bitwise", test_lora_recomputed_u},
         {NULL, NULL}};
     testutil_add_suite("kernels", tests);
     int rc = testutil_run_all();

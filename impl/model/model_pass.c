@@ -273,14 +273,15 @@ static const float *proj_weight(Model *m, int l, int slot, int wt, int OC, int C
 }
 
 /* The adapter of `slot` of layer l for the task of this forward (no-op where
- * there is none): u = inp A^T, kept for the backward, and, unless the
- * projection ran on the merged weight, out[N,OC] += (alpha/r) u B^T. */
+ * there is none, or where the projection ran on the merged weight: the
+ * backward then recomputes u where it reads inp anyway, ops.h): u = inp A^T,
+ * kept for the backward, and out[N,OC] += (alpha/r) u B^T. */
 static void lora_fwd(Model *m, int l, int slot, float *out, const float *inp, int N, int C, int OC) {
     int a = model_lora_a(m, l, slot);
-    if (a < 0) return;
+    if (a < 0 || lora_merged(m)) return;
     const ModelConfig *c = &m->cfg;
-    m->be->lora_forward(m->be, lora_merged(m) ? NULL : out, m->a.layer[l].lora_u[slot], inp, model_p(m, a),
-                        model_p(m, a + 1), N, C, c->lora_rank, OC, lora_scale(c));
+    m->be->lora_forward(m->be, out, m->a.layer[l].lora_u[slot], inp, model_p(m, a), model_p(m, a + 1), N, C,
+                        c->lora_rank, OC, lora_scale(c));
 }
 
 /* out = f(inp w^T + b) (+ add) in one pass (Backend linear_fused: frozen
@@ -551,7 +552,8 @@ static void lora_bwd(Model *m, int l, int slot, float *dinp, const float *dout, 
     if (a < 0) return;
     const ModelConfig *c = &m->cfg;
     m->be->lora_backward(m->be, lora_merged(m) ? NULL : dinp, model_g(m, a), model_g(m, a + 1), m->a.g_lora_u,
-                         dout, inp, m->a.layer[l].lora_u[slot], model_p(m, a), model_p(m, a + 1), N, C,
+                         dout, inp, lora_merged(m) ? NULL : m->a.layer[l].lora_u[slot], model_p(m, a),
+                         model_p(m, a + 1), N, C,
                          c->lora_rank, OC, lora_scale(c));
 }
 

@@ -193,18 +193,27 @@ void cpu_lora_merge(Backend *be, float *w_eff, const float *w, const float *a, c
 /* One task of the backward: rows [n0, n1) of dout, chunk by chunk: du of
  * the chunk's rows (dout read from memory), then its share of db^T (the
  * same rows again, from L2) and of da (inp read once) onto the task's
- * partials dbt [R,OC] and dap [R,C]. */
+ * partials dbt [R,OC] and dap [R,C]. Without a saved u (u NULL), the chunk's
+ * u = inp a^T goes into its rows of du first (inp read from memory, rows_dot's
+ * own sums: bitwise the forward's u), serves db, and is then overwritten by
+ * du; da then reads inp from L2. */
 static void backward_rows(float *du, float *dbt, float *dap, const float *dout, const float *inp,
-                          const float *u, const float *bt, int n0, int n1, int C, int R, int OC, float s) {
+                          const float *u, const float *a, const float *bt, int n0, int n1, int C, int R, int OC,
+                          float s) {
     for (int c0 = n0; c0 < n1; c0 += CHUNK) {
         int rows = imin(CHUNK, n1 - c0);
+        if (!u)
+            for (int n = c0; n < c0 + rows; n += 2) dot_pair(du, inp, a, n, c0 + rows, C, R, 1.0f);
+        const float *uc = u ? u + (size_t)c0 * R : du + (size_t)c0 * R;
+        if (!u) outer_rows(dbt, uc, dout + (size_t)c0 * OC, rows, OC, R, s);
         for (int n = c0; n < c0 + rows; n += 2) dot_pair(du, dout, bt, n, c0 + rows, OC, R, s);
-        outer_rows(dbt, u + (size_t)c0 * R, dout + (size_t)c0 * OC, rows, OC, R, s);
+        if (u) outer_rows(dbt, uc, dout + (size_t)c0 * OC, rows, OC, R, s);
         outer_rows(dap, du + (size_t)c0 * R, inp + (size_t)c0 * C, rows, C, R, 1.0f);
     }
 }
 
-/* du = s * dout . b ; db += s * dout^T . u ; da += du^T . inp ; dinp += du . a.
+/* du = s * dout . b ; db += s * dout^T . u ; da += du^T . inp ; dinp += du . a
+ * (u NULL: recomputed, inp . a^T; see backward_rows).
  * b^T and the partials of db^T [R,OC] are staged so that every product reads
  * dout by rows; the partials of SUPER-row tasks are added in task order. */
 void cpu_lora_backward(Backend *be, float *dinp, float *da, float *db, float *du,
@@ -219,8 +228,8 @@ void cpu_lora_backward(Backend *be, float *dinp, float *da, float *db, float *du
         for (int r = 0; r < R; r++) bt[(size_t)r * OC + o] = b[(size_t)o * R + r];
 #pragma omp parallel for schedule(static) num_threads(nth)
     for (int t = 0; t < tasks; t++)
-        backward_rows(du, dbt + nb * t, dap + na * t, dout, inp, u, bt, t * SUPER, imin(N, (t + 1) * SUPER), C,
-                      R, OC, s);
+        backward_rows(du, dbt + nb * t, dap + na * t, dout, inp, u, a, bt, t * SUPER, imin(N, (t + 1) * SUPER),
+                      C, R, OC, s);
     for (int t = 1; t < tasks; t++) {
         for (size_t i = 0; i < nb; i++) dbt[i] += dbt[nb * t + i];
         for (size_t i = 0; i < na; i++) dap[i] += dap[na * t + i];

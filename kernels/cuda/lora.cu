@@ -41,8 +41,12 @@ void cu_lora_backward(Backend *be, float *dinp, float *da, float *db, float *du,
                       int C, int R, int OC, float s) {
     CudaCtx *ctx = cuda_ctx(be);
     if (N <= 0 || R <= 0) return;
+    if (!u) { /* recomputed into du's buffer (ops.h): db takes it before du overwrites it */
+        sgemm(ctx, CUBLAS_OP_T, CUBLAS_OP_N, R, N, C, 1.0f, a, C, inp, C, 0.0f, du, R);
+        sgemm(ctx, CUBLAS_OP_N, CUBLAS_OP_T, R, OC, N, s, du, R, dout, OC, 1.0f, db, R);
+    }
     sgemm(ctx, CUBLAS_OP_N, CUBLAS_OP_N, R, N, OC, s, b, R, dout, OC, 0.0f, du, R);
-    sgemm(ctx, CUBLAS_OP_N, CUBLAS_OP_T, R, OC, N, s, u, R, dout, OC, 1.0f, db, R);
+    if (u) sgemm(ctx, CUBLAS_OP_N, CUBLAS_OP_T, R, OC, N, s, u, R, dout, OC, 1.0f, db, R);
     sgemm(ctx, CUBLAS_OP_N, CUBLAS_OP_T, C, R, N, 1.0f, inp, C, du, R, 1.0f, da, C);
     if (dinp) sgemm(ctx, CUBLAS_OP_N, CUBLAS_OP_N, C, N, R, 1.0f, a, C, du, R, 1.0f, dinp, C);
 }
