@@ -29,7 +29,8 @@ typedef struct {
     size_t nparams;
     int keep_att; /* the backend stores P for the backward (no attn_recompute, ops.h) */
     int lora_merged; /* the model runs the projections on merged weights (matmul_exact):
-                        lora_merge twice per projection and pass, no out / dinp pass */
+                        lora_merge twice per projection and pass, no lora_forward, no out /
+                        dinp pass, u recomputed by lora_backward (ops.h) */
 } Dims;
 
 /* Backend buffers, each sized for the largest op that uses it. */
@@ -100,7 +101,7 @@ static int build_specs(OpSpec *s, const Dims *d) {
             {"lora_forward.fc_up", "lora_backward.fc_up", "lora_merge.fc_up", C, F},
             {"lora_forward.fc_down", "lora_backward.fc_down", "lora_merge.fc_down", F, C}};
         for (size_t i = 0; i < sizeof lo / sizeof lo[0]; i++) {
-            k = add_spec(s, k, OP_lora_forward, lo[i].f, L2, N, lo[i].c, lo[i].oc, (size_t)d->R);
+            if (!d->lora_merged) k = add_spec(s, k, OP_lora_forward, lo[i].f, L2, N, lo[i].c, lo[i].oc, (size_t)d->R);
             k = add_spec(s, k, OP_lora_backward, lo[i].b, L2, N, lo[i].c, lo[i].oc, (size_t)d->R);
             if (d->lora_merged) k = add_spec(s, k, OP_lora_merge, lo[i].m, 2 * L2, N, lo[i].c, lo[i].oc, (size_t)d->R);
         }
@@ -136,9 +137,10 @@ static double spec_flops(const OpSpec *s, const Dims *d) {
     case OP_matmul_forward: return gemm;
     case OP_matmul_backward: return 2 * gemm;
     /* u = x A^T, out += s u B^T: 2NR(C + OC); backward du, dB, dA, dx: twice that
-     * (merged: no out += and no dx, 2NRC and 2NR(2 OC + C); the merge 2 OC R C) */
-    case OP_lora_forward: return 2.0 * s->N * (double)s->n * (s->C + (d->lora_merged ? 0 : s->OC));
-    case OP_lora_backward: return 2.0 * s->N * (double)s->n * (2.0 * s->OC + (d->lora_merged ? 1 : 2) * s->C);
+     * (merged: no forward; the backward u again, du, dB, dA, no dx: 2NR(2 OC + 2 C);
+     * the merge 2 OC R C) */
+    case OP_lora_forward: return 2.0 * s->N * (double)s->n * (s->C + s->OC);
+    case OP_lora_backward: return 2.0 * s->N * (double)s->n * (2.0 * s->OC + 2.0 * s->C);
     case OP_lora_merge: return 2.0 * s->OC * (double)s->n * s->C;
     case OP_attention_forward: return attn;
     case OP_attention_backward: return 2 * attn; /* model FLOPs: a recomputed S = q k^T not counted */
@@ -157,10 +159,10 @@ static double spec_bytes(const OpSpec *s, const Dims *d) {
     case OP_matmul_forward: return 4 * (NC + W + OC + NV);
     case OP_matmul_backward: return 4 * (NV + NC + W + 2 * NC + 2 * W + 2 * OC);
     /* R = n: x, A, B in, u out, out += ; dout, x, u, A, B in, du out, dA, dB, dx +=
-     * (merged: no out, no dx; the merge: W, A, B in, W' out) */
-    case OP_lora_forward: return 4 * (NC + n * C + OC * n + N * n + (d->lora_merged ? 0 : 2 * NV));
+     * (merged: no forward; the backward without u in and dx; the merge: W, A, B in, W' out) */
+    case OP_lora_forward: return 4 * (NC + n * C + OC * n + N * n + 2 * NV);
     case OP_lora_backward:
-        return 4 * (NV + NC + 2 * N * n + 3 * n * C + 3 * OC * n + (d->lora_merged ? 0 : 2 * NC));
+        return 4 * (NV + NC + (d->lora_merged ? 1 : 2) * N * n + 3 * n * C + 3 * OC * n + (d->lora_merged ? 0 : 2 * NC));
     case OP_lora_merge: return 4 * (2 * W + n * C + OC * n);
     /* qkv in, out out (+ P out); dout, qkv in (+ P in), dqkv += */
     case OP_attention_forward: return 4 * (4 * BTC + (d->keep_att ? P : 0));
@@ -330,11 +332,11 @@ static void run_op(Backend *be, const OpSpec *s, const Dims *d, Bufs *b) {
     case OP_zero: case OP_copy: case OP_upload: case OP_download: case NUM_OPS:
         break; /* memory traffic, not kernels: not in build_specs */
     case OP_lora_forward: /* as the model calls it (model_pass.c lora_fwd, lora_bwd) */
-        be->lora_forward(be, d->lora_merged ? NULL : b->y, b->lu, b->x, b->la, b->lb, N, C, (int)s->n, s->OC, 2.0f);
+        be->lora_forward(be, b->y, b->lu, b->x, b->la, b->lb, N, C, (int)s->n, s->OC, 2.0f);
         break;
     case OP_lora_backward:
-        be->lora_backward(be, d->lora_merged ? NULL : b->dx, b->lda, b->ldb, b->ldu, b->dy, b->x, b->lu, b->la,
-                          b->lb, N, C, (int)s->n, s->OC, 2.0f);
+        be->lora_backward(be, d->lora_merged ? NULL : b->dx, b->lda, b->ldb, b->ldu, b->dy, b->x,
+                          d->lora_merged ? NULL : b->lu, b->la, b->lb, N, C, (int)s->n, s->OC, 2.0f);
         break;
     case OP_lora_merge: be->lora_merge(be, b->dw, b->w, b->la, b->lb, s->OC, C, (int)s->n, 2.0f); break;
     }

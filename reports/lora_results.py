@@ -122,9 +122,11 @@ def step_note(path, rank=8, task="qa"):
     ad = l.get("lora_forward", 0) + l.get("lora_backward", 0) + l.get("lora_merge", 0)
     return ("Where the time goes (LoRA r %d, %s shapes, per-op profile of one round): the frozen weights cut "
             "matmul_backward from %.0f to %.0f ms per step (no weight gradients), but attention, which has no "
-            "weights, takes %.0f%% of the step either way, and the adapters' own ops add %.0f%%." % (
+            "weights, takes %.0f%% of the step either way, and the adapters' own ops add %.0f%%. Even with "
+            "adapters that cost nothing the step would take %.2fx full fine-tuning's (the profile's LoRA total "
+            "less the adapter ops, over the full fine-tune's total): what the rest of the step keeps." % (
                 rank, task.upper(), f.get("matmul_backward", 0), l.get("matmul_backward", 0), 100 * attn / tot,
-                100 * ad / tot))
+                100 * ad / tot, (tot - ad) / sum(f.values())))
 
 
 def step_ratio(path, rank=8):
