@@ -475,15 +475,42 @@ SIG_CACHE_FILE = "significance.json"
 SIG_CACHE = {"tests": {}, "dirty": False}
 
 
-def run_key(r):
+def run_rel(r):
+    """A run's place under its runs' root: mtl/seed-1, ablation/NAME/seed-2, hf/mtl/seed-3/eval/ner."""
     parts = os.path.normpath(r.path).split(os.sep)
     i = next((k for k, p in enumerate(parts) if p in ("ner", "qa", "mtl", "ablation", "hf")), 0)
+    return "/".join(parts[i:])
+
+
+def metrics_sha(path):
     try:
-        with open(os.path.join(r.path, "metrics.json"), "rb") as f:
-            h = hashlib.sha256(f.read()).hexdigest()[:16]
+        with open(os.path.join(path, "metrics.json"), "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()[:16]
     except OSError:
-        h = "none"
-    return "%s@%s" % ("/".join(parts[i:]), h)
+        return "none"
+
+
+def run_key(r):
+    return "%s@%s" % (run_rel(r), metrics_sha(r.path))
+
+
+# The directories of runs that still hold their prediction files (--runs, --hf-mtl-runs,
+# --reruns-runs): an archived run's predictions are those of its live copy, the run at the same
+# place under one of them with the same metrics.json.
+LIVE_ROOTS = []
+
+
+def prediction_file(r, fname):
+    """The path of a run's prediction file fname: in the run, else in its live copy (None: neither)."""
+    own = os.path.join(r.path, "predictions", fname)
+    if os.path.isfile(own):
+        return own
+    for root in LIVE_ROOTS:
+        live = os.path.join(root, run_rel(r))
+        f = os.path.join(live, "predictions", fname)
+        if os.path.isfile(f) and metrics_sha(live) == metrics_sha(r.path):
+            return f
+    return None
 
 
 def tests_key(a_runs, b_runs):
@@ -518,9 +545,9 @@ def computed_tests(a_runs, b_runs):
         return {}
     out = {}
     for task, fname in PRED_FILES.items():
-        a = [os.path.join(r.path, "predictions", fname) for r in a_runs]
-        b = [os.path.join(r.path, "predictions", fname) for r in b_runs]
-        if not a or not b or not all(os.path.isfile(x) for x in a + b):
+        a = [prediction_file(r, fname) for r in a_runs]
+        b = [prediction_file(r, fname) for r in b_runs]
+        if not a or not b or not all(a + b):
             continue
         if task == "ner":
             out["ner_test_f1"] = sg.compare_ner(a, b)
@@ -589,50 +616,119 @@ def shared_seed_tests(ref_runs, runs):
 SCORE_KEYS = [("ner", "test", "f1"), ("qa", "dev", "f1"), ("qa", "dev", "exact_match")]
 
 
+def stand_in(r, roots):
+    """The rerun of run r at its place (run_rel) under one of roots whose NER test F1 and QA dev F1 / EM
+    equal r's on every digit, or None. A run's prediction files stay on the machine that ran it; a test
+    of a run whose files are gone uses its rerun's (or, in the archive, the tests recorded under the
+    rerun's name): the multi-task pair's reruns of the main multi-task runs (--hf-mtl), the reruns of
+    ablation seeds (--reruns)."""
+    for root in roots:
+        if not root:
+            continue
+        s = Run(os.path.join(root, run_rel(r)))
+        if (s.metrics and os.path.realpath(s.path) != os.path.realpath(r.path)
+                and all(s.get(*k) == r.get(*k) for k in SCORE_KEYS)):
+            return s
+    return None
+
+
 def rerun_stand_ins(main, hf_mtl):
-    """The reruns of the main multi-task runs in the multi-task pair (hf_mtl/mtl/seed-S) whose scores equal
-    their main run's on every key: the main runs' prediction files stayed on the machine that ran them, so
-    a test against the main runs of a later ablation uses the reruns' predictions (or, in the archive, the
-    tests recorded under the reruns' names)."""
-    out = []
-    for r in main:
-        s = hf_mtl and Run(os.path.join(hf_mtl, "mtl", "seed-%s" % r.metrics.get("seed")))
-        if s and s.metrics and all(s.get(*k) == r.get(*k) for k in SCORE_KEYS):
-            out.append(s)
-    return out
+    """The main multi-task runs' stand-ins in the multi-task pair (hf_mtl/mtl/seed-S)."""
+    return [s for s in (stand_in(r, [hf_mtl]) for r in main) if s]
 
 
-def ablation_tests(root, groups, hf_mtl=None):
-    """[(variant, seeds, significance against the main multi-task runs of those seeds, by reruns)], on
-    the largest set of two or more shared seeds with tests (Welch's t needs two): against the main runs
-    themselves, or against their reruns (rerun_stand_ins) where those give more seeds."""
+def most_seeds_tests(candidates):
+    """The candidate (a_runs, b_runs, a_by_rerun, b_rerun_seeds_of) with tests on the most seeds, first
+    wins a tie: (seeds, tests, a_by_rerun, the seeds of b tested through a rerun), or None."""
+    best = None
+    for a, b, a_rerun, b_rerun in candidates:
+        found = shared_seed_tests(a, b) if a and b else None
+        if found and (not best or len(found[0]) > len(best[0])):
+            best = (found[0], found[1], a_rerun, [x for x in found[0] if x in b_rerun])
+    return best
+
+
+def with_stand_ins(runs, roots):
+    """(runs with each one that has a stand-in under roots replaced by it, the seeds replaced)."""
+    out, seeds = [], set()
+    for r in runs:
+        s = stand_in(r, roots)
+        out.append(s or r)
+        if s:
+            seeds.add(r.metrics.get("seed"))
+    return out, seeds
+
+
+def ablation_tests(root, groups, hf_mtl=None, reruns=None):
+    """[(variant, seeds, significance against the main multi-task runs of those seeds, main by reruns,
+    the variant's seeds tested through their reruns)], on the largest set of two or more shared seeds
+    with tests (Welch's t needs two): the runs themselves first, then with stand-ins (stand_in) where
+    those give more seeds."""
     main = groups.get("mtl") or []
-    reruns = rerun_stand_ins(main, hf_mtl)
+    main_r = rerun_stand_ins(main, hf_mtl)
     out = []
     for name, rs in sorted(ablation_variants(root).items()):
-        found = shared_seed_tests(main, rs)
-        by_rerun = shared_seed_tests(reruns, rs) if reruns else None
-        if by_rerun and (not found or len(by_rerun[0]) > len(found[0])):
-            out.append((name, by_rerun[0], by_rerun[1], True))
-        elif found:
-            out.append((name, found[0], found[1], False))
+        rs_r, rerun_seeds = with_stand_ins(rs, [reruns])
+        best = most_seeds_tests([(main, rs, False, set()), (main_r, rs, True, set()),
+                                 (main, rs_r, False, rerun_seeds), (main_r, rs_r, True, rerun_seeds)])
+        if best:
+            out.append((name,) + best)
     return out
 
 
-def control_tests(root):
-    """[(variant, seeds, significance)] of each learned loss weighting (uncertainty, DWA, GradNorm)
-    against its control, joint sampling with fixed λ 1/1, as shared_seed_tests."""
+def control_tests(root, reruns=None):
+    """[(variant, seeds, significance, seeds tested through reruns)] of each learned loss weighting
+    (uncertainty, DWA, GradNorm) against its control, joint sampling with fixed λ 1/1, as ablation_tests."""
     variants = ablation_variants(root)
     joint = [r for rs in variants.values() for r in rs if r.config.get("sampling") == "joint"
              and r.config.get("loss-weighting", "static") == "static"]
+    joint_r, joint_seeds = with_stand_ins(joint, [reruns])
     out = []
     for name, rs in sorted(variants.items()):
         if rs[0].config.get("loss-weighting", "static") == "static":
             continue
-        found = shared_seed_tests(joint, rs)
-        if found:
-            out.append((name, found[0], found[1]))
+        rs_r, rerun_seeds = with_stand_ins(rs, [reruns])
+        best = most_seeds_tests([(joint, rs, False, set()), (joint_r, rs_r, False, joint_seeds | rerun_seeds)])
+        if best:
+            out.append((name, best[0], best[1], best[3]))
     return out
+
+
+def seeds_label(name, seeds, by_rerun):
+    """'NAME (seeds 1,2,3; seed 1 by its rerun)'."""
+    tail = ""
+    if by_rerun:
+        tail = "; seed%s %s by %s rerun%s" % ("s" if len(by_rerun) > 1 else "", ",".join(map(str, by_rerun)),
+                                             "their" if len(by_rerun) > 1 else "its", "s" if len(by_rerun) > 1 else "")
+    return "%s (seeds %s%s)" % (name, ",".join(map(str, seeds)), tail)
+
+
+def ablation_rerun_note(root, reruns):
+    """How the reruns of ablation seeds (--reruns) compare with the runs they stand in for."""
+    if not reruns:
+        return ""
+    same, diff = [], []
+    for name, rs in sorted(ablation_variants(root).items()):
+        for r in rs:
+            s = Run(os.path.join(reruns, run_rel(r)))
+            if not s.metrics:
+                continue
+            label = "%s seed %s" % (name, r.metrics.get("seed"))
+            if all(s.get(*k) == r.get(*k) for k in SCORE_KEYS):
+                same.append((label, s.manifest.get("git_commit", "?")[:7]))
+            else:
+                diff.append((label, max(abs(s.get(*k) - r.get(*k)) for k in SCORE_KEYS)))
+    if not same and not diff:
+        return ""
+    text = (" Ablation runs whose prediction files left the machine were rerun (`%s`, same options and seed)" % reruns)
+    if same:
+        text += ("; the reruns' NER test F1 and QA dev F1 / EM equal the originals' on every digit for %s "
+                 "(binary %s), so they stand in for them in the tests (\"by its rerun\")" % (
+                     ", ".join(l for l, _ in same), ", ".join(sorted({c for _, c in same}))))
+    if diff:
+        text += "; %s differ%s (up to %.2g) and stand in for nothing" % (
+            ", ".join(l for l, _ in diff), "s" if len(diff) == 1 else "", max(d for _, d in diff))
+    return text + "."
 
 
 def significance_rows(comparisons):
@@ -980,7 +1076,7 @@ def section(args):
             if note:
                 L += ["", note]
     tests = claim_tests(groups)
-    abl_tests = ablation_tests(args.runs, groups, args.hf_mtl)
+    abl_tests = ablation_tests(args.runs, groups, args.hf_mtl, args.reruns)
     if all(groups.get(t) for t in ("ner", "qa", "mtl")):
         lora_row = lora_results.lora_claim_row(groups.get("mtl"), variants, same_seed_runs, group_tests,
                                                os.path.join(BENCH_RESULTS, "lora", "step.jsonl"))
@@ -992,11 +1088,10 @@ def section(args):
                                  ("transformers, multi-task", "ours, multi-task",
                                   hf_tests(hf_root(args.runs, args.hf_mtl, "mtl"),
                                            main_groups(hf_root(args.runs, args.hf_mtl, "mtl")), "mtl"))]
-                                + [("main multi-task" + (" (reruns)" if rerun else ""),
-                                    "%s (seeds %s)" % (name, ",".join(map(str, seeds))), t)
-                                   for name, seeds, t, rerun in abl_tests]
-                                + [("joint sampling, λ 1/1 (control)", "%s (seeds %s)" % (name, ",".join(map(str, seeds))), t)
-                                   for name, seeds, t in control_tests(args.runs)])
+                                + [("main multi-task" + (" (reruns)" if rerun else ""), seeds_label(name, seeds, b_rerun), t)
+                                   for name, seeds, t, rerun, b_rerun in abl_tests]
+                                + [("joint sampling, λ 1/1 (control)", seeds_label(name, seeds, b_rerun), t)
+                                   for name, seeds, t, b_rerun in control_tests(args.runs, args.reruns)])
     if sg_rows:
         L += ["", "### Significance", "",
               "`reports/significance.py` on the runs' own prediction files: a paired bootstrap over the test "
@@ -1009,7 +1104,7 @@ def section(args):
               "of their reruns in the multi-task pair with transformers, whose scores equal theirs on every "
               "digit); a learned loss weighting also "
               "against its control, joint sampling with fixed λ, on the seeds whose prediction files both "
-              "have." % sg_rows[0]] + [""] + sg_rows[1:]
+              "have.%s" % (sg_rows[0], ablation_rerun_note(args.runs, args.reruns))] + [""] + sg_rows[1:]
     h = hf_rows(args.runs, args.hf_mtl)
     if h:
         L += ["", "### Side by side with transformers", "",
@@ -1131,18 +1226,31 @@ def main():
     ap.add_argument("--hf-mtl-runs", default=None,
                     help="runs of that pair (bench/run_bench_pretrained.sh TASKS=mtl HF_TASKS=mtl REPORT=0 "
                     "OUT=DIR): their summaries join --hf-mtl and their prediction files give its tests")
+    ap.add_argument("--reruns", default=None,
+                    help="reruns of ablation seeds whose prediction files are gone (ablation/NAME/seed-S): where "
+                    "their scores equal the original's on every digit, their predictions stand in for it in the "
+                    "tests [reruns beside the --archive, or beside --runs without one, when it exists]")
+    ap.add_argument("--reruns-runs", default=None,
+                    help="such reruns (bench/run_bench_pretrained.sh ABLATIONS=1 ABLATION_SEEDS=S TASKS= REPORT=0 "
+                    "OUT=DIR): their summaries join --reruns and their prediction files give its tests")
     ap.add_argument("--archive", default=None,
                     help="also copy the runs' summary files here (e.g. bench/results/pretrained, committed)")
     args = ap.parse_args()
     if args.hf_mtl is None:  # the committed pair beside the committed archive, a local one beside local runs
         beside = os.path.join(os.path.dirname(os.path.normpath(args.archive or args.runs)), "hf-mtl")
         args.hf_mtl = beside if args.hf_mtl_runs or os.path.isdir(beside) else None
+    if args.reruns is None:
+        beside = os.path.join(os.path.dirname(os.path.normpath(args.archive or args.runs)), "reruns")
+        args.reruns = beside if args.reruns_runs or os.path.isdir(beside) else None
+    LIVE_ROOTS[:] = [d for d in (args.runs, args.hf_mtl_runs, args.reruns_runs) if d]
     load_sig_cache(args.archive, args.runs)
+    if args.reruns_runs:
+        archive(args.reruns_runs, None, args.reruns)
     if args.hf_mtl_runs:
         archive(args.hf_mtl_runs, None, args.hf_mtl)
         hf_tests(args.hf_mtl_runs, main_groups(args.hf_mtl_runs), "mtl")  # cached for the archived copies
         # the ablations here against those reruns (stand-ins for the main runs: rerun_stand_ins), cached too
-        ablation_tests(args.runs, {"mtl": main_groups(args.hf_mtl_runs).get("mtl", [])}, args.hf_mtl_runs)
+        ablation_tests(args.runs, {"mtl": main_groups(args.hf_mtl_runs).get("mtl", [])}, args.hf_mtl_runs, args.reruns)
     if args.archive:
         # The runs join the archive and the section is written from the archive, so that a
         # session that ran only some of the runs (more ablation seeds, say) reports all of
@@ -1150,7 +1258,7 @@ def main():
         # files allow (kept in the archive's significance.json).
         archive(args.runs, args.fidelity, args.archive)
         section(args)
-        control_tests(args.runs)  # needs no main runs: the ablations' own prediction files
+        control_tests(args.runs, args.reruns)  # needs no main runs: the ablations' own prediction files
         args.runs, args.fidelity = args.archive, os.path.join(args.archive, "fidelity")
     text = section(args)
     save_sig_cache(args.archive or args.runs)
