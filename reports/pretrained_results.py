@@ -632,19 +632,14 @@ def stand_in(r, roots):
     return None
 
 
-def rerun_stand_ins(main, hf_mtl):
-    """The main multi-task runs' stand-ins in the multi-task pair (hf_mtl/mtl/seed-S)."""
-    return [s for s in (stand_in(r, [hf_mtl]) for r in main) if s]
-
-
 def most_seeds_tests(candidates):
-    """The candidate (a_runs, b_runs, a_by_rerun, b_rerun_seeds_of) with tests on the most seeds, first
-    wins a tie: (seeds, tests, a_by_rerun, the seeds of b tested through a rerun), or None."""
+    """The candidate (a_runs, b_runs, seeds of a by rerun, seeds of b by rerun) with tests on the most
+    seeds, first wins a tie: (seeds, tests, the seeds of a tested through a rerun, those of b), or None."""
     best = None
     for a, b, a_rerun, b_rerun in candidates:
         found = shared_seed_tests(a, b) if a and b else None
         if found and (not best or len(found[0]) > len(best[0])):
-            best = (found[0], found[1], a_rerun, [x for x in found[0] if x in b_rerun])
+            best = (found[0], found[1], [x for x in found[0] if x in a_rerun], [x for x in found[0] if x in b_rerun])
     return best
 
 
@@ -660,25 +655,26 @@ def with_stand_ins(runs, roots):
 
 
 def ablation_tests(root, groups, hf_mtl=None, reruns=None):
-    """[(variant, seeds, significance against the main multi-task runs of those seeds, main by reruns,
-    the variant's seeds tested through their reruns)], on the largest set of two or more shared seeds
-    with tests (Welch's t needs two): the runs themselves first, then with stand-ins (stand_in) where
-    those give more seeds."""
+    """[(variant, seeds, significance against the main multi-task runs of those seeds, the seeds of the
+    main runs and of the variant tested through their reruns)], on the largest set of two or more shared
+    seeds with tests (Welch's t needs two): the runs themselves first, then with stand-ins (stand_in)
+    where those give more seeds."""
     main = groups.get("mtl") or []
-    main_r = rerun_stand_ins(main, hf_mtl)
+    main_r, main_seeds = with_stand_ins(main, [hf_mtl])
     out = []
     for name, rs in sorted(ablation_variants(root).items()):
         rs_r, rerun_seeds = with_stand_ins(rs, [reruns])
-        best = most_seeds_tests([(main, rs, False, set()), (main_r, rs, True, set()),
-                                 (main, rs_r, False, rerun_seeds), (main_r, rs_r, True, rerun_seeds)])
+        best = most_seeds_tests([(main, rs, set(), set()), (main_r, rs, main_seeds, set()),
+                                 (main, rs_r, set(), rerun_seeds), (main_r, rs_r, main_seeds, rerun_seeds)])
         if best:
             out.append((name,) + best)
     return out
 
 
 def control_tests(root, reruns=None):
-    """[(variant, seeds, significance, seeds tested through reruns)] of each learned loss weighting
-    (uncertainty, DWA, GradNorm) against its control, joint sampling with fixed λ 1/1, as ablation_tests."""
+    """[(variant, seeds, significance, seeds of the control and of the variant tested through reruns)] of
+    each learned loss weighting (uncertainty, DWA, GradNorm) against its control, joint sampling with fixed
+    λ 1/1, as ablation_tests."""
     variants = ablation_variants(root)
     joint = [r for rs in variants.values() for r in rs if r.config.get("sampling") == "joint"
              and r.config.get("loss-weighting", "static") == "static"]
@@ -688,19 +684,24 @@ def control_tests(root, reruns=None):
         if rs[0].config.get("loss-weighting", "static") == "static":
             continue
         rs_r, rerun_seeds = with_stand_ins(rs, [reruns])
-        best = most_seeds_tests([(joint, rs, False, set()), (joint_r, rs_r, False, joint_seeds | rerun_seeds)])
+        best = most_seeds_tests([(joint, rs, set(), set()), (joint_r, rs_r, joint_seeds, rerun_seeds)])
         if best:
-            out.append((name, best[0], best[1], best[3]))
+            out.append((name,) + best)
     return out
+
+
+def rerun_label(by_rerun):
+    """'; seed 1 by its rerun' (empty when no seed was)."""
+    if not by_rerun:
+        return ""
+    many = len(by_rerun) > 1
+    return "; seed%s %s by %s rerun%s" % ("s" if many else "", ",".join(map(str, by_rerun)),
+                                         "their" if many else "its", "s" if many else "")
 
 
 def seeds_label(name, seeds, by_rerun):
     """'NAME (seeds 1,2,3; seed 1 by its rerun)'."""
-    tail = ""
-    if by_rerun:
-        tail = "; seed%s %s by %s rerun%s" % ("s" if len(by_rerun) > 1 else "", ",".join(map(str, by_rerun)),
-                                             "their" if len(by_rerun) > 1 else "its", "s" if len(by_rerun) > 1 else "")
-    return "%s (seeds %s%s)" % (name, ",".join(map(str, seeds)), tail)
+    return "%s (seeds %s%s)" % (name, ",".join(map(str, seeds)), rerun_label(by_rerun))
 
 
 def ablation_rerun_note(root, reruns):
@@ -1088,10 +1089,11 @@ def section(args):
                                  ("transformers, multi-task", "ours, multi-task",
                                   hf_tests(hf_root(args.runs, args.hf_mtl, "mtl"),
                                            main_groups(hf_root(args.runs, args.hf_mtl, "mtl")), "mtl"))]
-                                + [("main multi-task" + (" (reruns)" if rerun else ""), seeds_label(name, seeds, b_rerun), t)
-                                   for name, seeds, t, rerun, b_rerun in abl_tests]
-                                + [("joint sampling, λ 1/1 (control)", seeds_label(name, seeds, b_rerun), t)
-                                   for name, seeds, t, b_rerun in control_tests(args.runs, args.reruns)])
+                                + [("main multi-task" + (" (reruns)" if a_rerun else ""), seeds_label(name, seeds, b_rerun), t)
+                                   for name, seeds, t, a_rerun, b_rerun in abl_tests]
+                                + [("joint sampling, λ 1/1 (control%s)" % rerun_label(a_rerun),
+                                    seeds_label(name, seeds, b_rerun), t)
+                                   for name, seeds, t, a_rerun, b_rerun in control_tests(args.runs, args.reruns)])
     if sg_rows:
         L += ["", "### Significance", "",
               "`reports/significance.py` on the runs' own prediction files: a paired bootstrap over the test "
@@ -1249,7 +1251,7 @@ def main():
     if args.hf_mtl_runs:
         archive(args.hf_mtl_runs, None, args.hf_mtl)
         hf_tests(args.hf_mtl_runs, main_groups(args.hf_mtl_runs), "mtl")  # cached for the archived copies
-        # the ablations here against those reruns (stand-ins for the main runs: rerun_stand_ins), cached too
+        # the ablations here against those reruns (stand-ins for the main runs: stand_in), cached too
         ablation_tests(args.runs, {"mtl": main_groups(args.hf_mtl_runs).get("mtl", [])}, args.hf_mtl_runs, args.reruns)
     if args.archive:
         # The runs join the archive and the section is written from the archive, so that a
