@@ -8,9 +8,9 @@
  * the 2-core Xeon (Emerald Rapids) of 2026-11-30, with two training runs
  * beside it: 10-30 GFLOP/s against a ~100 GFLOP/s sgemm peak; these kernels
  * 25-45 GFLOP/s, at the memory bandwidth for K >= 1152), so they are two
- * kernels here, both reading their big [N, K] operand once, in order:
- *   rows_dot:   z[n,r] = alpha sum_k x[n,k] w[r,k]   (u, du)
- *   rows_outer: y[r,k] += alpha sum_n p[n,r] x[n,k]  (da, and db transposed)
+ * kernels here, both reading their big [N, K] operand by rows, in order:
+ *   dot_pair (rows_dot over all rows): z[n,r] = alpha sum_k x[n,k] w[r,k]   (u, du)
+ *   outer_rows: y[r,k] += alpha sum_n p[n,r] x[n,k]  (da, and db transposed)
  * The backward makes one pass over dout's rows, not two: chunks of CHUNK
  * rows (fixed, not per thread), each read from memory once for du and then
  * again from L2 for db; da reads inp once. db and da sum a fixed group of
