@@ -185,13 +185,12 @@ def rerun_note(groups, hf_mtl):
     """How the multi-task pair's own C runs compare with the main multi-task runs of the same seeds."""
     pairs = paired_runs(hf_mtl, "mtl") if hf_mtl else []
     main = {str(r.metrics.get("seed")): r for r in groups.get("mtl") or []}
-    keys = [("ner", "test", "f1"), ("qa", "dev", "f1"), ("qa", "dev", "exact_match")]
     same, diff = [], []
     for seed, _, _, _ in pairs:
         if seed not in main:
             continue
         rerun = Run(os.path.join(hf_mtl, "mtl", "seed-" + seed))
-        d = max(abs(rerun.get(*k) - main[seed].get(*k)) for k in keys)
+        d = max(abs(rerun.get(*k) - main[seed].get(*k)) for k in SCORE_KEYS)
         (same if d == 0 else diff).append((seed, d))
     if not pairs:
         return ""
