@@ -80,7 +80,10 @@
  *   holds q | k | v along the last dim (head h uses columns h*hs ..
  *   h*hs+hs-1 of each); mask [B,T] is 1 for real tokens, 0 for pad.
  *     S[b,h,i,j] = q_i . k_j / sqrt(hs)            (j with mask 0 excluded)
- *     P = softmax_j(S)  -> saved in att [B,NH,T,T] (masked entries are 0);
+ *     P = softmax_j(S)  -> saved in att [B,NH,T,T] (masked entries are 0),
+ *          as -P where dropout drops the element: |att| = P, and the
+ *          backward may read the keep decisions from the sign (att > 0)
+ *          instead of drawing them again;
  *          att may be NULL: P is then not kept. Inference (p_drop 0, no
  *          backward) may pass NULL to any backend; training may pass NULL
  *          to the forward and the backward of a backend with
@@ -91,8 +94,8 @@
  *     out[b,i,h*hs:(h+1)*hs] = sum_j P'[b,h,i,j] v_j
  *   scratch must hold 4*B*T*C + B*NH*T*T floats (permuted q,k,v, the
  *   attention output before un-permuting, and P'); its content on return
- *   from forward is not needed by backward (backward recomputes P' from att
- *   and the RNG), so one scratch can be shared by all layers.
+ *   from forward is not needed by backward (backward recomputes P' from att,
+ *   and the RNG or att's signs), so one scratch can be shared by all layers.
  *   backward: dqkv += d/dqkv.
  * gelu, erf form: y = 0.5 x (1 + erf(x / sqrt 2)).
  * residual: out = a + b; backward da += dout, db += dout.

@@ -53,10 +53,14 @@ static void naive_attention_forward(double *out, double *att, const double *qkv,
                              qkv[qkv_at(b, j, 2, h, d, T, C, hs)];
                     out[((size_t)b * T + i) * C + (size_t)h * hs + d] = o;
                 }
+                for (int j = 0; j < T; j++) /* saved as -P where dropped (ops.h) */
+                    if (naive_drop_factor(first + att_at(b, h, i, j, NH, T), p_drop, seed, step, stream) == 0.0)
+                        P[j] = -P[j];
             }
 }
 
-/* With P' = P * f (f the dropout factor):
+/* With P' = P * f (f the dropout factor; P = |att|, the sign only marks the
+ * dropped, and f is drawn again here):
  *   dv_j += sum_i P'_ij dO_i ;  dP_ij = f_ij (dO_i . v_j)
  *   dS_ij = P_ij (dP_ij - sum_k P_ik dP_ik)
  *   dq_i += sum_j dS_ij k_j / sqrt(hs) ;  dk_j += sum_i dS_ij q_i / sqrt(hs) */
@@ -67,11 +71,12 @@ static void naive_attention_backward(double *dqkv, const double *dout, const dou
     (void)mask; /* masked keys already have P = 0, hence dS = 0 */
     int hs = C / NH;
     double scale = 1.0 / sqrt((double)hs);
-    double *dP = xmalloc((size_t)T * sizeof *dP);
+    double *dP = xmalloc((size_t)T * sizeof *dP), *P = xmalloc((size_t)T * sizeof *P);
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++)
             for (int i = 0; i < T; i++) {
-                const double *P = att + att_at(b, h, i, 0, NH, T);
+                const double *A = att + att_at(b, h, i, 0, NH, T);
+                for (int j = 0; j < T; j++) P[j] = fabs(A[j]);
                 const double *dO = dout + ((size_t)b * T + i) * C + (size_t)h * hs;
                 double rowdot = 0;
                 for (int j = 0; j < T; j++) {
@@ -94,7 +99,7 @@ static void naive_attention_backward(double *dqkv, const double *dout, const dou
                     }
                 }
             }
-    free(dP);
+    free(dP), free(P);
 }
 
 /* ---- behind the Backend interface ------------------------------------------------------ */

@@ -25,7 +25,10 @@
  * 1.04-1.07x; with one thread 1.2-1.3x. The rest of a head's time is
  * softmax, the RNG and dropout, not the products. The forward computes each
  * 8-row block of out while its P' rows are in cache (no T x T read-back;
- * speed within noise) and, given att NULL, never stores P: the backward then
+ * speed within noise). It stores P as -P where dropout dropped the element
+ * (ops.h), so the backward reads the keep decisions from the sign instead of
+ * running the RNG again, in one elementwise sweep per row (grad_row). Given
+ * att NULL, the forward never stores P: the backward then
  * recomputes each head's P (exp_rows and finish_row, the forward's own code, so bitwise
  * the same P) into a per-thread [T][Tp] tile (ops.h; --attention recompute):
  * the model then keeps no [B,NH,T,T] tensor, at the price of one more q k^T
@@ -261,11 +264,6 @@ static float softmax_row_exp(float *s, const int *mask, int L) {
     return 1.0f / cpu_sum(s, L);
 }
 
-/* d[j] = keep[j] ? s[j] / (1-p) : 0 for j < L (as s[j] * rq) */
-static void dropout_row(float *d, const float *s, const uint8_t *keep, int L, float rq) {
-    for (int j = 0; j < L; j++) d[j] = keep[j] ? s[j] * rq : 0.0f;
-}
-
 /* The keep decisions of head bh, rows of T bytes; element index
  * first + (bh*T + i)*T + j. Drawn for the whole tile in one call (keys j >= L
  * of all but the last row too, unused): row by row, every row start that is not
@@ -311,31 +309,57 @@ static void exp_rows(float *s, float inv[AT_ROWS], const float *q, int ldq, int 
     for (int r = 0; r < R; r++) inv[r] = softmax_row_exp(s + (size_t)r * Lp, mask, L);
 }
 
+/* The saved probability of a key: P, or -P where dropout dropped it (ops.h),
+ * so that the backward reads its keep decisions from the sign instead of
+ * drawing them again (P >= 0: |att| = P, and att > 0 only where kept). */
+static inline float marked_prob(float P, int kept) { return kept ? P : -P; }
+
+#if defined(__AVX512F__)
+/* The keep decisions of 16 keys (bytes 0/1) as a lane mask; all lanes kept
+ * without dropout. */
+static inline __mmask16 keep_mask16(const uint8_t *keep) {
+    if (!keep) return (__mmask16)0xFFFF;
+    __m128i k = _mm_loadu_si128((const __m128i *)keep);
+    return _mm_test_epi8_mask(k, k);
+}
+
+/* finish_row for rows stored 64-byte aligned: 16 keys at a time, P (marked)
+ * streamed to memory without first being read into the cache (the row is
+ * not read again before the backward; the caller fences once per head).
+ * The same products as the scalar loop, so the same bits. */
+static void finish_row_avx512(float *P, float *s, const uint8_t *keep, int L, int T, float inv, float rq) {
+    const __m512 vi = _mm512_set1_ps(inv), vq = _mm512_set1_ps(rq);
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+    for (int j = 0; j < T; j += AT_VEC) {
+        __mmask16 in = j + AT_VEC <= L ? (__mmask16)0xFFFF : j < L ? (__mmask16)((1u << (L - j)) - 1) : 0;
+        __m512 p = _mm512_maskz_mul_ps(in, _mm512_maskz_loadu_ps(in, s + j), vi);
+        __mmask16 kept = in & (j < L ? keep_mask16(keep ? keep + j : NULL) : 0);
+        __m512 marked = _mm512_castsi512_ps(_mm512_mask_xor_epi32(_mm512_castps_si512(p), in & ~kept,
+                                                                   _mm512_castps_si512(p), sign));
+        _mm512_stream_ps(P + j, marked);
+        if (j < L) _mm512_mask_storeu_ps(s + j, in, keep ? _mm512_maskz_mul_ps(kept, p, vq) : p);
+    }
+}
+#endif
+
 /* The last sweep of a forward row, e (in s) to P and P':
- *   P_j = e_j * inv into P [0, T) when P is not NULL (0 for keys >= L),
+ *   P_j = e_j * inv into P [0, T) when P is not NULL, marked by its sign where
+ *   dropped (marked_prob; 0 for keys >= L),
  *   s_j = P'_j = keep_j ? P_j / (1-p) : 0 with dropout (keep not NULL), P_j without. */
 static void finish_row(float *P, float *s, const uint8_t *keep, int L, int T, float inv, float rq) {
 #if defined(__AVX512F__)
     if (P && ((uintptr_t)P & 63) == 0 && T % AT_VEC == 0) {
-        /* streaming stores: P goes to memory without first being read into
-         * the cache (the row is not read again before the backward); the
-         * caller fences once per head. The same product e_j * inv. */
-        const __m512 vi = _mm512_set1_ps(inv);
-        for (int j = 0; j < T; j += AT_VEC) {
-            __mmask16 k = j + AT_VEC <= L ? (__mmask16)0xFFFF : j < L ? (__mmask16)((1u << (L - j)) - 1) : 0;
-            _mm512_stream_ps(P + j, _mm512_maskz_mul_ps(k, _mm512_maskz_loadu_ps(k, s + j), vi));
-        }
-        P = NULL;
+        finish_row_avx512(P, s, keep, L, T, inv, rq);
+        return;
     }
 #endif
-    if (P) {
-        for (int j = 0; j < L; j++) P[j] = s[j] * inv;
-        memset(P + L, 0, (size_t)(T - L) * sizeof *P);
+    for (int j = 0; j < L; j++) {
+        float pj = s[j] * inv;
+        int kept = !keep || keep[j];
+        if (P) P[j] = marked_prob(pj, kept);
+        s[j] = keep ? (kept ? pj * rq : 0.0f) : pj;
     }
-    if (keep)
-        for (int j = 0; j < L; j++) s[j] = keep[j] ? s[j] * inv * rq : 0.0f;
-    else
-        for (int j = 0; j < L; j++) s[j] *= inv;
+    if (P) memset(P + L, 0, (size_t)(T - L) * sizeof *P);
 }
 
 /* One head, 8 query rows at a time, all in cache: S = q k^T / sqrt(hs), P
@@ -394,19 +418,52 @@ void cpu_attention_forward(Backend *be, float *out, float *att, float *scratch, 
 
 /* ---- backward ---------------------------------------------------------------- */
 
-/* Row i of dS from dP' in place, for the first L keys (0 for keys L..Lp):
- *   dP = dP' * keep / (1-p) (dP' itself without dropout),
- *   dS_j = P_j (dP_j - sum_k P_k dP_k). */
-static void softmax_backward_row(float *d, const float *P, const uint8_t *keep, const AttnShape *a,
-                                 int L, int Lp) {
-    if (a->p > 0.0f) dropout_row(d, d, keep, L, a->rq);
-    float rowdot = cpu_dot(P, d, L);
-    for (int j = 0; j < L; j++) d[j] = P[j] * (d[j] - rowdot);
+/* One row of the backward's elementwise work, from the saved row a (P marked
+ * by its sign where dropped, ops.h) and dP' in d, for the first L keys (0 for
+ * keys L..Lp):
+ *   kept_j = a_j > 0 (with dropout; a P of 0 contributes nothing either way),
+ *   pd_j = P'_j = kept_j ? P_j / (1-p) : 0   (for dv = P'^T dO),
+ *   dP_j = kept_j ? dP'_j / (1-p) : 0,
+ *   dS_j = P_j (dP_j - sum_k P_k dP_k)        (into d),
+ * with P_j = |a_j|; the sum in 16 lanes as cpu_dot. Without dropout a = P
+ * and pd = P, dP = dP'. */
+static void grad_row(float *pd, float *d, const float *a, int L, int Lp, float rq, int dropout) {
+    const cpu_vf zero = {0};
+    const cpu_vi magnitude = (cpu_vi){0} + 0x7FFFFFFF;
+    cpu_vf acc = zero;
+    int j = 0;
+    for (; j + CPU_LANES <= L; j += CPU_LANES) {
+        cpu_vf va = cpu_vload(a + j), vd = cpu_vload(d + j);
+        cpu_vf P = (cpu_vf)((cpu_vi)va & magnitude);
+        if (dropout) {
+            cpu_vi kept = va > zero;
+            vd = cpu_vselect(kept, vd * rq, zero);
+            va = cpu_vselect(kept, va * rq, zero);
+        }
+        memcpy(pd + j, &va, sizeof va);
+        memcpy(d + j, &vd, sizeof vd);
+        acc += P * vd;
+    }
+    float rowdot = cpu_vhsum(acc);
+    for (int t = j; t < L; t++) {
+        int kept = !dropout || a[t] > 0.0f;
+        d[t] = kept ? (dropout ? d[t] * rq : d[t]) : 0.0f;
+        pd[t] = kept ? (dropout ? a[t] * rq : a[t]) : 0.0f;
+        rowdot += fabsf(a[t]) * d[t];
+    }
+    for (j = 0; j + CPU_LANES <= L; j += CPU_LANES) {
+        cpu_vf P = (cpu_vf)((cpu_vi)cpu_vload(a + j) & magnitude);
+        cpu_vf dS = P * (cpu_vload(d + j) - rowdot);
+        memcpy(d + j, &dS, sizeof dS);
+    }
+    for (; j < L; j++) d[j] = fabsf(a[j]) * (d[j] - rowdot);
+    memset(pd + L, 0, (size_t)(Lp - L) * sizeof *pd);
     memset(d + L, 0, (size_t)(Lp - L) * sizeof *d);
 }
 
 /* att NULL: P of the head (rows of T, keys < L) recomputed into w->pp as the
- * forward computed it, k^T packed in w->y for the while. */
+ * forward computed it, marked where dropped as the forward marks att (the
+ * keep decisions drawn again into w->keep), k^T packed in w->y for the while. */
 static const float *recompute_probs(HeadBufs *w, const float *q, int ld, const int *mask, const AttnShape *a,
                                     int L, int Lp) {
     int T = a->T;
@@ -416,7 +473,11 @@ static const float *recompute_probs(HeadBufs *w, const float *q, int ld, const i
         int R = T - i0 < AT_ROWS ? T - i0 : AT_ROWS;
         float inv[AT_ROWS];
         exp_rows(w->s, inv, q + (size_t)i0 * ld, ld, R, w->y, mask, L, Lp, a->hs);
-        for (int r = 0; r < R; r++) finish_row(w->pp + (size_t)(i0 + r) * T, w->s + (size_t)r * Lp, NULL, L, T, inv[r], 1.0f);
+        for (int r = 0; r < R; r++) {
+            size_t i = (size_t)(i0 + r);
+            finish_row(w->pp + i * T, w->s + (size_t)r * Lp, a->p > 0.0f ? w->keep + i * T : NULL, L, T, inv[r],
+                       a->rq);
+        }
     }
     return w->pp;
 }
@@ -428,6 +489,7 @@ static void attention_backward_head(float *dqkv, const float *dout, const float 
     int ld = 3 * C;
     int L = key_span(mask + (size_t)b * T, T), Lp = round_up(L, AT_VEC);
     if (L == 0) return; /* all probabilities 0: no gradient */
+    if (!att && a->p > 0.0f) draw_keep(w->keep, a, bh, L); /* to mark the recomputed P */
     size_t off = (size_t)b * T * ld + (size_t)h * hs;
     const float *q = qkv + off, *k = q + C, *v = q + 2 * C;
     float *dq = dqkv + off, *dk = dq + C, *dv = dq + 2 * C;
@@ -438,22 +500,11 @@ static void attention_backward_head(float *dqkv, const float *dout, const float 
     pack_rows(w->vp, L, hsp, k, ld, L, hs);   /* k */
     pack_transposed(w->qt, T, q, ld, T, hs);
     pack_transposed(w->dot, T, dO, C, T, hs);
-    if (a->p > 0.0f) draw_keep(w->keep, a, bh, L);
     head_gemm(w->ds, Lp, dO, C, T, w->kt, Lp, Lp, hs, 1.0f); /* dP' = dO v^T */
-    /* one sweep over the rows of P (read from memory once, not twice): P' =
-     * keep ? P / (1-p) : 0 (P itself without dropout) as [T][Lp], padded with
-     * 0, for dv below; and dS from dP' in place */
-    for (int i = 0; i < T; i++) {
-        float *d = w->pd + (size_t)i * Lp;
-        const float *src = P + (size_t)i * T;
-        const uint8_t *keep = w->keep + (size_t)i * T;
-        if (a->p > 0.0f)
-            dropout_row(d, src, keep, L, a->rq);
-        else
-            memcpy(d, src, (size_t)L * sizeof *d);
-        memset(d + L, 0, (size_t)(Lp - L) * sizeof *d);
-        softmax_backward_row(w->ds + (size_t)i * Lp, src, keep, a, L, Lp);
-    }
+    /* one sweep over the rows of P (read from memory once): P' as [T][Lp]
+     * for dv below, and dS from dP' in place; the keep decisions from P's sign */
+    for (int i = 0; i < T; i++)
+        grad_row(w->pd + (size_t)i * Lp, w->ds + (size_t)i * Lp, P + (size_t)i * T, L, Lp, a->rq, a->p > 0.0f);
     head_gemm(w->y, Lp, w->dot, T, hs, w->pd, Lp, Lp, T, 1.0f); /* dv^T = dO^T P' */
     add_transposed(dv, ld, w->y, Lp, L, hs, 1.0f, w->dot); /* dO^T no longer needed */
     head_gemm(w->y, hsp, w->ds, Lp, T, w->vp, hsp, hsp, L, 1.0f); /* dq += dS k / sqrt(hs) */

@@ -4,11 +4,12 @@
  * The scratch (4*B*T*C + B*NH*T*T floats) is used as five regions:
  *   R0, R1, R2, R3: [B,NH,T,hs] each (B*T*C floats), R4: [B,NH,T,T].
  * Forward:  R0 = q, R1 = k, R2 = v (permuted out of qkv);
- *           att = softmax_masked(q k^T / sqrt(hs));  R4 = P' = dropout(att);
+ *           att = softmax_masked(q k^T / sqrt(hs));  R4 = P' = dropout(att),
+ *           and att = -P where dropped (ops.h: the sign marks them);
  *           R3 = y = P' v;  out = un-permute(y).
  * Backward: R3 = dy (permuted dout); R4 = P' (redrawn); R2 = v;
  *           R0 = dv = P'^T dy           -> dqkv[v part] +=
- *           R4 = dP' = dy v^T;  R4 = dS = P * (dP - rowsum(dP * P)),
+ *           R4 = dP' = dy v^T;  R4 = dS = P * (dP - rowsum(dP * P)), P = |att|,
  *                                with dP = dP' * keep / (1-p)
  *           R0 = q, R1 = k;  R2 = dq = dS k / sqrt(hs);  R3 = dk = dS^T q / sqrt(hs)
  *                                       -> dqkv[q part], dqkv[k part] +=
@@ -97,23 +98,24 @@ __global__ void softmax_backward_kernel(float *dp, const float *att, int rows, i
     size_t row = (size_t)blockIdx.x * SM_WARPS + threadIdx.x / CU_WARP;
     if (row >= (size_t)rows) return;
     float *g = dp + row * T;
-    const float *P = att + row * T;
+    const float *A = att + row * T; /* P, or -P where dropped (ops.h) */
     float dot = 0.0f;
     for (int j = lane; j < T; j += CU_WARP) {
         float d = g[j];
         if (p > 0.0f) d = rng_keep(seed, step, stream, first + row * T + j, p) ? d / q : 0.0f;
         g[j] = d;
-        dot += d * P[j];
+        dot += d * fabsf(A[j]);
     }
     dot = warp_sum(dot);
-    for (int j = lane; j < T; j += CU_WARP) g[j] = P[j] * (g[j] - dot);
+    for (int j = lane; j < T; j += CU_WARP) g[j] = fabsf(A[j]) * (g[j] - dot);
 }
 
-/* P'[i] = keep(i) ? att[i] / q : 0 over the whole [B,NH,T,T] tensor
- * (q = 1 - p, divided as the CPU does). Thread k handles the 4 counters
- * of one Philox call; element i has counter first + i, so keep(i) is exactly
- * rng_keep(first + i). */
-__global__ void attn_dropout_kernel(float *out, const float *att, size_t n, float p, float q,
+/* P'[i] = keep(i) ? |att[i]| / q : 0 over the whole [B,NH,T,T] tensor
+ * (q = 1 - p, divided as the CPU does); with mark (the forward, mark == att),
+ * the dropped elements of att also become -P (ops.h). Thread k handles the
+ * 4 counters of one Philox call; element i has counter first + i, so keep(i)
+ * is exactly rng_keep(first + i). */
+__global__ void attn_dropout_kernel(float *out, const float *att, float *mark, size_t n, float p, float q,
                                     uint64_t seed, uint32_t step, uint32_t stream, uint64_t first) {
     uint64_t b0 = first / 4;
     size_t nq = (size_t)((first + n + 3) / 4 - b0);
@@ -124,7 +126,10 @@ __global__ void attn_dropout_kernel(float *out, const float *att, size_t n, floa
             uint64_t c = 4 * (b0 + k) + (uint64_t)l;
             if (c < first || c - first >= n) continue;
             size_t i = (size_t)(c - first);
-            out[i] = rng_u32_to_unit(r.v[l]) >= p ? att[i] / q : 0.0f;
+            int kept = rng_u32_to_unit(r.v[l]) >= p;
+            float P = fabsf(att[i]);
+            out[i] = kept ? P / q : 0.0f;
+            if (mark && !kept) mark[i] = -P;
         }
     }
 }
@@ -178,10 +183,10 @@ static void gemm_heads(CudaCtx *ctx, const AttnShape *s, cublasOperation_t ta, c
                                            ldb, sb, &beta, Cm, ldc, sc, s->B * s->NH));
 }
 
-static void launch_attn_dropout(CudaCtx *ctx, float *out, const float *att, size_t n, float p,
+static void launch_attn_dropout(CudaCtx *ctx, float *out, const float *att, float *mark, size_t n, float p,
                                 uint64_t seed, uint32_t step, uint32_t stream, uint64_t first) {
     attn_dropout_kernel<<<grid_for((size_t)((first + n + 3) / 4 - first / 4), CU_THREADS), CU_THREADS, 0,
-                          ctx->stream>>>(out, att, n, p, 1.0f - p, seed, step, stream, first);
+                          ctx->stream>>>(out, att, mark, n, p, 1.0f - p, seed, step, stream, first);
     LAUNCH_CHECK(ctx);
 }
 
@@ -210,7 +215,7 @@ void cu_attention_forward(Backend *be, float *out, float *att, float *scratch, c
     LAUNCH_CHECK(ctx);
     const float *pp = att;
     if (p_drop > 0.0f) {
-        launch_attn_dropout(ctx, s.r4, att, s.bnhtt, p_drop, seed, step, stream, first);
+        launch_attn_dropout(ctx, s.r4, att, att, s.bnhtt, p_drop, seed, step, stream, first);
         pp = s.r4;
     }
     /* y = P' v: column-major y^T[hs x T] = v^T[hs x T] . P'^T[T x T] */
@@ -233,7 +238,7 @@ void cu_attention_backward(Backend *be, float *dqkv, float *scratch, const float
     permute_in(ctx, s.r3, dout, &s, C, 0); /* dy */
     const float *pp = att;
     if (p_drop > 0.0f) {
-        launch_attn_dropout(ctx, s.r4, att, s.bnhtt, p_drop, seed, step, stream, first);
+        launch_attn_dropout(ctx, s.r4, att, NULL, s.bnhtt, p_drop, seed, step, stream, first);
         pp = s.r4;
     }
     permute_in(ctx, s.r2, qkv, &s, 3 * C, 2); /* v */
