@@ -258,10 +258,52 @@ static float masked_max(const float *s, const int *mask, int L) {
  * the real keys. The caller multiplies while it stores P (and P'), so the row
  * is swept three times here and once there, all in L1. L > 0 implies a real
  * key (mask[L-1] == 1). */
+#if defined(__AVX512F__)
+/* cpu_expf on 16 lanes, bitwise the same for x >= -87.3 and for NaN (the
+ * softmax's arguments are x = s - max <= 0): n = round(x log2 e) by
+ * roundscale (cpu_expf's shifter trick rounds the same product the same
+ * way), the same reduction and polynomial, and p 2^n by scalef, one rounding
+ * as cpu_expf's multiply by the exact power 2^n; 0 below -87.3 as there. */
+static inline __m512 exp16(__m512 x) {
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860682030941723e-6f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    __mmask16 live = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_NLT_UQ); /* x >= -87.3 or NaN */
+    return _mm512_maskz_scalef_ps(live, p, n);
+}
+#endif
+
 static float softmax_row_exp(float *s, const int *mask, int L) {
     float mx = masked_max(s, mask, L);
-    for (int j = 0; j < L; j++) s[j] = mask[j] ? cpu_expf(s[j] - mx) : 0.0f;
-    return 1.0f / cpu_sum(s, L);
+    int j = 0;
+    float sum = 0.0f;
+#if defined(__AVX512F__)
+    /* the exponentials and their sum in one sweep, the sum in cpu_sum's order */
+    const __m512 vmx = _mm512_set1_ps(mx);
+    __m512 acc = _mm512_setzero_ps();
+    for (; j + CPU_LANES <= L; j += CPU_LANES) {
+        __mmask16 real = _mm512_test_epi32_mask(_mm512_loadu_si512(mask + j), _mm512_loadu_si512(mask + j));
+        __m512 e = _mm512_maskz_mov_ps(real, exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), vmx)));
+        _mm512_storeu_ps(s + j, e);
+        acc = _mm512_add_ps(acc, e);
+    }
+    cpu_vf a;
+    memcpy(&a, &acc, sizeof a);
+    sum = cpu_vhsum(a);
+#endif
+    for (int t = j; t < L; t++) s[t] = mask[t] ? cpu_expf(s[t] - mx) : 0.0f;
+    if (j == 0) return 1.0f / cpu_sum(s, L);
+    for (; j < L; j++) sum += s[j];
+    return 1.0f / sum;
 }
 
 /* The keep decisions of head bh, rows of T bytes; element index
