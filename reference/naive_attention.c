@@ -254,6 +254,10 @@ const OpCase op_cases_attention[] = {
     /* hs 24: 16 x 16 transposes with a column tail, on both sides of every transpose */
     {"attention", run_attention, {3, 40, 72, 3}, 0.1f, 0, 0},
     {"attention, P recomputed", run_attention_recompute, {3, 37, 72, 3}, 0.0f, 0, 0},
+    /* T past the CPU backward's row block (64): several blocks and a partial one, whose
+     * dv and dk sum over the blocks */
+    {"attention", run_attention, {2, 150, 64, 2}, 0.1f, 0, 0},
+    {"attention, P recomputed", run_attention_recompute, {2, 139, 64, 2}, 0.2f, 0, 0},
     {NULL, NULL, {0}, 0, 0, 0}};
 
 /* ---- finite differences (tests/test_gradcheck.c) --------------------------------------- */

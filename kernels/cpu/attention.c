@@ -48,7 +48,7 @@
 #include "cpu_math.h"
 #include "util.h"
 
-enum { AT_ROWS = 8, AT_VEC = CPU_LANES };
+enum { AT_ROWS = 8, AT_VEC = CPU_LANES, BWD_ROWS = 64 };
 
 typedef struct {
     int B, T, C, NH, hs;
@@ -64,9 +64,10 @@ typedef struct {
     float *kt, *vp;       /* forward: k^T [hs][Tp], v [Tp][hsp]; backward: v^T, k */
     float *qt, *dot;      /* backward: q^T, dO^T [hs][T] */
     float *s;             /* forward: AT_ROWS rows of S [AT_ROWS][Tp] */
-    float *pd, *ds;       /* P' [T][Tp]; backward dP', then dS [T][Tp] */
+    float *pd, *ds;       /* backward, a block of BWD_ROWS rows: P' [][Tp]; dP', then dS [][Tp] */
     float *pp;            /* backward with att NULL: P recomputed [T][Tp] */
     float *y;             /* a product's result ([Tp][hsp] or [hs][Tp]) before it goes to its strided home */
+    float *dvt, *dkt;     /* backward: dv^T, dk^T [hs][Tp], summed over the row blocks */
     uint8_t *keep;        /* keep decisions [T][T] */
 } HeadBufs;
 
@@ -87,10 +88,13 @@ static HeadBufs head_bufs(const AttnShape *a) {
     w.qt = xmalloc(hsp * T * sizeof(float));
     w.dot = xmalloc(hsp * T * sizeof(float));
     w.s = xmalloc(AT_ROWS * Tp * sizeof(float));
-    w.pd = xmalloc(T * Tp * sizeof(float));
-    w.ds = xmalloc(T * Tp * sizeof(float));
+    size_t rows = T < BWD_ROWS ? T : BWD_ROWS;
+    w.pd = xmalloc(rows * Tp * sizeof(float));
+    w.ds = xmalloc(rows * Tp * sizeof(float));
     w.pp = NULL; /* allocated by the first backward that recomputes P */
     w.y = xmalloc(Tp * hsp * sizeof(float));
+    w.dvt = xmalloc(hsp * Tp * sizeof(float));
+    w.dkt = xmalloc(hsp * Tp * sizeof(float));
     w.keep = xmalloc(T * T);
     return w;
 }
@@ -98,6 +102,7 @@ static HeadBufs head_bufs(const AttnShape *a) {
 static void head_bufs_free(HeadBufs *w) {
     free(w->kt); free(w->vp); free(w->qt); free(w->dot);
     free(w->s); free(w->pd); free(w->ds); free(w->pp); free(w->y); free(w->keep);
+    free(w->dvt); free(w->dkt);
 }
 
 /* ---- the two product kernels ---------------------------------------------- */
@@ -116,11 +121,17 @@ static inline cpu_vf vfma(cpu_vf a, cpu_vf b, cpu_vf c) {
 }
 
 /* c[r][j] = alpha sum_{k<K} a[r][k] b[k][j] for r < R, j in [j0, j0 + 16 NV),
- * R and NV compile-time constants at each (inlined) call. */
+ * R and NV compile-time constants at each (inlined) call. With acc_in
+ * (alpha 1 only) the sums go on from c's values: a product split along k
+ * into calls gives the bits of one call over all k (each accumulator
+ * leaves and re-enters as the same float). */
 static inline __attribute__((always_inline)) void
 head_gemm_block(float *c, int ldc, const float *a, int lda, const float *b, int ldb, int j0, int K,
-          float alpha, const int R, const int NV) {
+          float alpha, int acc_in, const int R, const int NV) {
     cpu_vf acc[AT_ROWS][2] = {{{0}}};
+    if (acc_in)
+        for (int r = 0; r < R; r++)
+            for (int v = 0; v < NV; v++) acc[r][v] = cpu_vload(c + (size_t)r * ldc + j0 + v * AT_VEC);
     for (int k = 0; k < K; k++) {
         const float *bk = b + (size_t)k * ldb + j0;
         cpu_vf b0 = cpu_vload(bk), b1 = NV > 1 ? cpu_vload(bk + AT_VEC) : b0;
@@ -136,21 +147,27 @@ head_gemm_block(float *c, int ldc, const float *a, int lda, const float *b, int 
 
 static inline __attribute__((always_inline)) void
 head_gemm_rows(float *c, int ldc, const float *a, int lda, const float *b, int ldb, int n, int K,
-         float alpha, const int R) {
+         float alpha, int acc_in, const int R) {
     int j = 0;
-    for (; j + 2 * AT_VEC <= n; j += 2 * AT_VEC) head_gemm_block(c, ldc, a, lda, b, ldb, j, K, alpha, R, 2);
-    if (j < n) head_gemm_block(c, ldc, a, lda, b, ldb, j, K, alpha, R, 1);
+    for (; j + 2 * AT_VEC <= n; j += 2 * AT_VEC) head_gemm_block(c, ldc, a, lda, b, ldb, j, K, alpha, acc_in, R, 2);
+    if (j < n) head_gemm_block(c, ldc, a, lda, b, ldb, j, K, alpha, acc_in, R, 1);
 }
 
-/* C = alpha A B: c [M][ldc] for columns j < n (n a multiple of 16), a [M][lda]
- * with K columns, b [K][ldb]. */
-static void head_gemm(float *c, int ldc, const float *a, int lda, int M, const float *b,
-                            int ldb, int n, int K, float alpha) {
+/* C = alpha A B (acc 0), or C += A B (acc 1, alpha 1; head_gemm_block):
+ * c [M][ldc] for columns j < n (n a multiple of 16), a [M][lda] with K
+ * columns, b [K][ldb]. */
+static void head_gemm_acc(float *c, int ldc, const float *a, int lda, int M, const float *b,
+                          int ldb, int n, int K, float alpha, int acc) {
     int i = 0;
     for (; i + AT_ROWS <= M; i += AT_ROWS)
-        head_gemm_rows(c + (size_t)i * ldc, ldc, a + (size_t)i * lda, lda, b, ldb, n, K, alpha, AT_ROWS);
+        head_gemm_rows(c + (size_t)i * ldc, ldc, a + (size_t)i * lda, lda, b, ldb, n, K, alpha, acc, AT_ROWS);
     for (; i < M; i++)
-        head_gemm_rows(c + (size_t)i * ldc, ldc, a + (size_t)i * lda, lda, b, ldb, n, K, alpha, 1);
+        head_gemm_rows(c + (size_t)i * ldc, ldc, a + (size_t)i * lda, lda, b, ldb, n, K, alpha, acc, 1);
+}
+
+static void head_gemm(float *c, int ldc, const float *a, int lda, int M, const float *b,
+                      int ldb, int n, int K, float alpha) {
+    head_gemm_acc(c, ldc, a, lda, M, b, ldb, n, K, alpha, 0);
 }
 
 /* ---- packing --------------------------------------------------------------- */
@@ -542,17 +559,23 @@ static void attention_backward_head(float *dqkv, const float *dout, const float 
     pack_rows(w->vp, L, hsp, k, ld, L, hs);   /* k */
     pack_transposed(w->qt, T, q, ld, T, hs);
     pack_transposed(w->dot, T, dO, C, T, hs);
-    head_gemm(w->ds, Lp, dO, C, T, w->kt, Lp, Lp, hs, 1.0f); /* dP' = dO v^T */
-    /* one sweep over the rows of P (read from memory once): P' as [T][Lp]
-     * for dv below, and dS from dP' in place; the keep decisions from P's sign */
-    for (int i = 0; i < T; i++)
-        grad_row(w->pd + (size_t)i * Lp, w->ds + (size_t)i * Lp, P + (size_t)i * T, L, Lp, a->rq, a->p > 0.0f);
-    head_gemm(w->y, Lp, w->dot, T, hs, w->pd, Lp, Lp, T, 1.0f); /* dv^T = dO^T P' */
-    add_transposed(dv, ld, w->y, Lp, L, hs, 1.0f, w->dot); /* dO^T no longer needed */
-    head_gemm(w->y, hsp, w->ds, Lp, T, w->vp, hsp, hsp, L, 1.0f); /* dq += dS k / sqrt(hs) */
-    store_rows(dq, ld, w->y, hsp, T, hs, scale, 1);
-    head_gemm(w->y, Lp, w->qt, T, hs, w->ds, Lp, Lp, T, 1.0f); /* dk^T = q^T dS */
-    add_transposed(dk, ld, w->y, Lp, L, hs, scale, w->dot);
+    /* BWD_ROWS query rows at a time, so that their dP', dS and P' stay in
+     * cache from the product that makes them to the products that read
+     * them; dv^T and dk^T sum over the blocks (head_gemm_acc: the bits of
+     * one product over all rows) */
+    for (int i0 = 0; i0 < T; i0 += BWD_ROWS) {
+        int R = T - i0 < BWD_ROWS ? T - i0 : BWD_ROWS;
+        head_gemm(w->ds, Lp, dO + (size_t)i0 * C, C, R, w->kt, Lp, Lp, hs, 1.0f); /* dP' = dO v^T */
+        for (int r = 0; r < R; r++) /* P' for dv, and dS from dP' in place; keep from P's sign */
+            grad_row(w->pd + (size_t)r * Lp, w->ds + (size_t)r * Lp, P + (size_t)(i0 + r) * T, L, Lp, a->rq,
+                     a->p > 0.0f);
+        head_gemm_acc(w->dvt, Lp, w->dot + i0, T, hs, w->pd, Lp, Lp, R, 1.0f, i0 > 0); /* dv^T = dO^T P' */
+        head_gemm(w->y, hsp, w->ds, Lp, R, w->vp, hsp, hsp, L, 1.0f);                /* dq += dS k / sqrt(hs) */
+        store_rows(dq + (size_t)i0 * ld, ld, w->y, hsp, R, hs, scale, 1);
+        head_gemm_acc(w->dkt, Lp, w->qt + i0, T, hs, w->ds, Lp, Lp, R, 1.0f, i0 > 0); /* dk^T = q^T dS */
+    }
+    add_transposed(dv, ld, w->dvt, Lp, L, hs, 1.0f, w->dot); /* dO^T no longer needed */
+    add_transposed(dk, ld, w->dkt, Lp, L, hs, scale, w->dot);
 }
 
 void cpu_attention_backward(Backend *be, float *dqkv, float *scratch, const float *dout,
