@@ -385,6 +385,38 @@ static void fill_row(KernelTiming *r, const OpSpec *s, const Dims *d, double sec
     r->pct_peak = -1;
 }
 
+/* Does `name` contain one of the comma-separated, non-empty parts of `sel`? */
+static int op_selected(const char *name, const char *sel) {
+    for (const char *p = sel; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        for (const char *q = name; len > 0 && strlen(q) >= len; q++)
+            if (!strncmp(q, p, len)) return 1;
+        if (!e) break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+/* Keeps the specs whose name o->ops selects; returns how many remain, or
+ * -1 with err naming every op when none does. */
+static int select_specs(OpSpec *s, int n, const char *sel, Err *err) {
+    if (!sel) return n;
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (op_selected(s[i].name, sel)) s[k++] = s[i];
+    if (k > 0) return k;
+    char names[2048] = "";
+    size_t used = 0;
+    for (int i = 0; i < n && used + 1 < sizeof names; i++) {
+        int w = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", s[i].name);
+        if (w < 0) break;
+        used += (size_t)w;
+    }
+    err_set(err, "--ops '%s' matches no op of this step; the ops: %s", sel, names);
+    return -1;
+}
+
 int bench_kernels_run(Backend *be, const ModelConfig *cfg, const BenchKernelsOpts *o,
                       KernelTiming **rows, int *nrows, Err *err) {
     if (config_validate(cfg, err)) return -1;
@@ -396,7 +428,8 @@ int bench_kernels_run(Backend *be, const ModelConfig *cfg, const BenchKernelsOpt
     d.keep_att = !be->attn_recompute;
     d.lora_merged = cfg->lora_rank > 0 && be->matmul_exact;
     OpSpec specs[MAX_SPECS];
-    int n = build_specs(specs, &d);
+    int n = select_specs(specs, build_specs(specs, &d), o->ops, err);
+    if (n < 0) return -2;
     Bufs b;
     alloc_bufs(be, &b, &d);
     KernelTiming *out = xcalloc((size_t)n, sizeof *out);

@@ -48,10 +48,14 @@ typedef struct {
     int B, T;    /* batch and sequence length of the step */
     int repeats; /* timed calls per op (>= 1); the median is reported */
     const BenchTimer *timer; /* NULL: wall clock with be->sync() */
+    const char *ops; /* NULL: every op; else comma-separated parts of op names: the ops
+                        whose name contains one of them (e.g. "attention,gelu") */
 } BenchKernelsOpts;
 
-/* Runs every op on `be` with random data at the shapes of (cfg, B, T).
- * On success *rows (malloc'd; free() it) holds *nrows entries. */
+/* Runs every op (or those o->ops selects) on `be` with random data at the
+ * shapes of (cfg, B, T). On success (0) *rows (malloc'd; free() it) holds
+ * *nrows entries; -1: err says why; -2: o->ops selects no op (a usage
+ * error; err names every op). */
 int bench_kernels_run(Backend *be, const ModelConfig *cfg, const BenchKernelsOpts *o,
                       KernelTiming **rows, int *nrows, Err *err);
 

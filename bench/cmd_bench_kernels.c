@@ -21,7 +21,7 @@
 
 typedef struct {
     Device device;
-    const char *preset, *out;
+    const char *preset, *out, *ops;
     int B, T, threads, repeats, tf32, lora_rank, attention;
     Precision precision;
 } BkOpts;
@@ -39,6 +39,7 @@ static const OptSpec BK_OPTS[] = {
     {OPT_INT(OS, "lora-rank", lora_rank, 1, CONFIG_MAX_LORA_RANK, "also time the LoRA adapters of rank r on every projection (mtl train --lora-rank)")},
     {OPT_ENUM(OS, "precision", precision, PRECISION_NAMES, "linear layers: bf16 = GEMM inputs rounded to bf16, fp32 accumulation (fp32 with a note where the device lacks bf16)")},
     {OPT_ENUM(OS, "attention", attention, ATTENTION_NAMES, ATTENTION_HELP)},
+    {OPT_ARG(OS, "ops", ops, "time only the ops whose name contains one of these comma-separated parts, e.g. attention or matmul_forward,gelu [all]")},
 };
 #undef OS
 
@@ -98,10 +99,10 @@ static int make_out_dir(const char *path) {
     return rc;
 }
 
-static void print_summary(const KernelTiming *rows, int n, double peak_gf, Precision prec) {
+static void print_summary(const KernelTiming *rows, int n, double peak_gf, Precision prec, const char *ops) {
     double flops = 0, step_s = bench_kernels_step_seconds(rows, n, &flops);
-    printf("\nsum over ops of calls x median: %.2f ms per step; GEMM FLOPs per step %.2f G",
-           step_s * 1e3, flops * 1e-9);
+    printf("\nsum over %s of calls x median: %.2f ms per step; GEMM FLOPs per step %.2f G",
+           ops ? "the selected ops" : "ops", step_s * 1e3, flops * 1e-9);
     if (peak_gf > 0 && step_s > 0)
         printf("; %.1f GFLOP/s = %.1f%% of the %s peak (kernels only, no framework overhead)",
                flops / step_s * 1e-9, 100.0 * flops / step_s * 1e-9 / peak_gf,
@@ -145,15 +146,16 @@ static void provenance(const BkOpts *o, const Backend *be, const char *gpu_info,
     if (be->precision == PREC_BF16)
         snprintf(bf, sizeof bf, "\nbf16 GEMM oneDNN %s (ISA %s)", cpu_bf16_impl(), cpu_bf16_isa());
     snprintf(out, len,
-             "mtl bench-kernels --device %s%s --preset %s --batch %d --seq %d --repeats %d\n"
+             "mtl bench-kernels --device %s%s --preset %s --batch %d --seq %d --repeats %d%s%s\n"
              "commit %s, %s, %s\nBLAS %s\nCPU %s, %d threads%s%s\nat %s",
              enum_name(DEVICE_NAMES, o->device), o->tf32 ? " --tf32" : "", o->preset, o->B, o->T, o->repeats,
+             o->ops ? " --ops " : "", o->ops ? o->ops : "",
              build_git_commit(), build_compiler(), build_cflags(), build_blas(), cpu, th,
              gpu_info ? "\nGPU " : "", gpu_info ? gpu_info : "", now);
 }
 
 static int run_bench(const BkOpts *o, Backend *be, const ModelConfig *cfg) {
-    BenchKernelsOpts bo = {o->B, o->T, o->repeats, NULL};
+    BenchKernelsOpts bo = {o->B, o->T, o->repeats, NULL, o->ops};
     KernelTiming *rows = NULL;
     int n = 0;
     Err err = {{0}};
@@ -165,10 +167,11 @@ static int run_bench(const BkOpts *o, Backend *be, const ModelConfig *cfg) {
         }
         bo.timer = bench_cuda_timer(bc);
     }
-    if (bench_kernels_run(be, cfg, &bo, &rows, &n, &err)) {
+    int ran = bench_kernels_run(be, cfg, &bo, &rows, &n, &err);
+    if (ran) {
         fprintf(stderr, "mtl bench-kernels: %s\n", err.msg);
         bench_cuda_close(bc);
-        return 1;
+        return ran == -2 ? 2 : 1;
     }
     double peak_gf, peak_gbs;
     measure_peaks(o, be, bc, &peak_gf, &peak_gbs);
@@ -178,7 +181,7 @@ static int run_bench(const BkOpts *o, Backend *be, const ModelConfig *cfg) {
     printf("preset %s, B=%d T=%d, median of %d calls per op\n\n", cfg->preset, o->B, o->T, o->repeats);
     bench_kernels_apply_peaks(rows, n, peak_gf, peak_gbs);
     print_table(rows, n, bench_kernels_step_seconds(rows, n, NULL));
-    print_summary(rows, n, peak_gf, be->precision);
+    print_summary(rows, n, peak_gf, be->precision, o->ops);
     int rc = 0;
     if (bench_kernels_write_csv(o->out, device_label(o), prov, rows, n, peak_gf, peak_gbs, &err)) {
         fprintf(stderr, "mtl bench-kernels: %s\n", err.msg);
@@ -191,7 +194,7 @@ static int run_bench(const BkOpts *o, Backend *be, const ModelConfig *cfg) {
 }
 
 int cmd_bench_kernels(int argc, char **argv) {
-    BkOpts o = {DEVICE_CPU, "mini", NULL, 16, 128, 0, 15, 0, 0, 0, PREC_FP32};
+    BkOpts o = {DEVICE_CPU, "mini", NULL, NULL, 16, 128, 0, 15, 0, 0, 0, PREC_FP32};
     int rc = opts_command(&BK_TABLE, &o, argc, argv, NULL);
     if (rc >= 0) return rc;
     char out_default[64];
