@@ -20,6 +20,12 @@ that the section can be regenerated without the run directories.
 
   python3 reports/bf16_results.py --archive FP32_RUNS BF16_RUNS [--step FILE.jsonl ...]
   python3 reports/bf16_results.py --step-no-amx FILE.jsonl   (bench-step, ours, on a CPU without AMX)
+  - the attention op alone (bench/attention.sh -> bench/results/attention/
+    kernels.jsonl): ours (`mtl bench-kernels --ops attention`, each binary
+    by commit) against PyTorch eager and scaled_dot_product_attention, per
+    sequence length the medians over rounds, forward + backward as a share of
+    the sgemm peak measured in the same calls (issue #14's attention goal).
+
   python3 reports/bf16_results.py [--dir bench/results/bf16] [--results RESULTS.md]
 """
 import argparse
@@ -42,6 +48,8 @@ ROOT = os.path.dirname(HERE)
 TASKS = ("ner", "qa")
 KEEP = ("metrics.json", "manifest.json")
 KERNEL_CSVS = ("kernels-cpu.csv", "kernels-cpu-bf16.csv")
+ATTENTION = os.path.join(ROOT, "bench", "results", "attention", "kernels.jsonl")  # bench/attention.sh
+ATTN_GOAL_T, ATTN_GOAL_PCT = 384, 50.0  # issue #14: forward + backward >= 50% of the GEMM peak at T 384
 NO_AMX_STEP = "bench-step-cpu-no-amx.jsonl"  # --step-no-amx: a machine whose oneDNN has no AMX
 # (label, path into metrics.json)
 SCORES = {"ner": [("NER test F1", ("ner", "test", "f1")), ("NER dev F1", ("ner", "dev", "f1"))],
@@ -198,7 +206,83 @@ def kernel_rows(d):
     return rows, note
 
 
-def section(d):
+def commit_of(version):
+    """The commit of a `mtl version` text ("commit:   abc123 ...")."""
+    parts = version.split()
+    return parts[parts.index("commit:") + 1] if "commit:" in parts else "?"
+
+
+def attention_lines(path):
+    """The subsection of bench/attention.sh's runs, or [] when there are none."""
+    if not os.path.exists(path):
+        return []
+    rows = read_jsonl(path)
+    meta = next((r["meta"] for r in rows if "meta" in r), {})
+    runs = [r for r in rows if "impl" in r]
+    if not runs:
+        return []
+    sides = []  # (label, key) in order of first appearance: ours by commit, then the peers
+    for r in runs:
+        key = (r["impl"], commit_of(r.get("version", "")))
+        if key not in sides:
+            sides.append(key)
+    out = ["### The attention op alone, ours vs PyTorch (`bench/attention.sh`)", ""]
+    torch_v = sorted({r["torch"] for r in runs if r.get("torch")})
+    out.append("%s, B %s, %s heads of %s, dropout 0.1, no padding, %s threads, %d interleaved rounds of %s timed "
+               "calls per side (median per round; each cell the median over the rounds). Ours: `mtl bench-kernels "
+               "--ops attention` (`kernels/cpu/attention.c`), with the sgemm peak measured in the same call; "
+               "PyTorch %s on the same input: `eager` is the reference model's attention (matmul, masked softmax, "
+               "dropout, matmul: transformers' eager BertSelfAttention), `sdpa` is "
+               "`scaled_dot_product_attention` with the mask and dropout_p. FLOPs as bench-kernels counts them: "
+               "forward 4·B·T²·C, backward 8·B·T²·C. A ratio > 1 means ours is faster." % (
+                   meta.get("cpu", "?"), meta.get("batch", "?"), meta.get("heads", "?"),
+                   meta["hidden"] // meta["heads"] if meta.get("hidden") and meta.get("heads") else "?",
+                   meta.get("threads", "?"), meta.get("rounds", 0), meta.get("repeats", "?"),
+                   ", ".join(torch_v) or "(none)"))
+    out.append("")
+    table, goal = [], None
+    for T in sorted({r["seq"] for r in runs}):
+        at = [r for r in runs if r["seq"] == T]
+        peaks = [r["sgemm_peak_gflops"] for r in at if r.get("sgemm_peak_gflops")]
+        peak = statistics.median(peaks) if peaks else None
+        flops = 12.0 * meta["batch"] * T * T * meta["hidden"]  # forward 4 B T^2 C + backward 8 B T^2 C
+        med = {}
+        for key in sides:
+            rs = [r for r in at if (r["impl"], commit_of(r.get("version", ""))) == key]
+            if rs:
+                med[key] = (statistics.median(r["fwd_us"] for r in rs) / 1e3,
+                            statistics.median(r["bwd_us"] for r in rs) / 1e3,
+                            statistics.median(r["fwd_us"] + r["bwd_us"] for r in rs) / 1e3, len(rs))
+        ours = next((k for k in sides if k[0] == "ours" and k in med), None)
+        for key in sides:
+            if key not in med:
+                continue
+            f, b, tot, n = med[key]
+            gf = flops / (tot * 1e-3) * 1e-9 if flops else None
+            label = "ours (%s)" % key[1] if key[0] == "ours" else "PyTorch " + key[0].replace("torch-", "")
+            ratio = "—" if key == ours or not ours else "%.2f×" % (tot / med[ours][2])
+            table.append(["T %d" % T, label, str(n), "%.1f" % f, "%.1f" % b, "%.1f" % tot,
+                          "%.0f" % gf if gf else "–", "%.1f%%" % (100 * gf / peak) if gf and peak else "–",
+                          ratio])
+            if key == ours and T == ATTN_GOAL_T and gf and peak:
+                goal = (100 * gf / peak, peak, key[1])
+    out += table_lines(["shape", "implementation", "rounds", "forward ms", "backward ms", "forward + backward ms",
+                        "GFLOP/s", "share of the sgemm peak", "ours vs it (time)"], table)
+    out.append("")
+    out.append("Medians over the rounds of the sgemm peak that ours' calls measured: " + "; ".join(
+        "T %d: %.0f GFLOP/s" % (T, statistics.median(r["sgemm_peak_gflops"] for r in runs
+                                                     if r["seq"] == T and r.get("sgemm_peak_gflops")))
+        for T in sorted({r["seq"] for r in runs if r.get("sgemm_peak_gflops")})) + ".")
+    if goal:
+        out.append("")
+        out.append("Issue #14's goal, attention forward + backward ≥ %.0f%% of the GEMM peak at T %d: ours (%s) "
+                   "%.1f%% of %.0f GFLOP/s — **%s**." % (ATTN_GOAL_PCT, ATTN_GOAL_T, goal[2], goal[0], goal[1],
+                                                         "met" if goal[0] >= ATTN_GOAL_PCT else "not met"))
+    out.append("")
+    return out
+
+
+def section(d, attention=ATTENTION):
     out = [BEGIN, "## bf16 vs fp32 (issue #14)", ""]
     out.append("bf16 here: the two inputs of every linear layer's GEMM rounded to bf16 (nearest even), "
                "products accumulated in fp32 (oneDNN's matmul on the CPU, cublasGemmEx on the GPU); "
@@ -269,6 +353,7 @@ def section(d):
                             "vs eager fp32", "ours fp32 vs eager fp32",
                             "ours bf16: model FLOP/s, share of the bf16 GEMM peak (measured in the run)"], nrows)
         out.append("")
+    out += attention_lines(attention)
     krows, knote = kernel_rows(d)
     if krows:
         out.append("### Per-op: the GEMM-type ops on the roofline (`mtl bench-kernels --precision fp32|bf16`)")
@@ -297,6 +382,7 @@ def main():
     ap.add_argument("--kernels", nargs=2, metavar=("FP32_CSV", "BF16_CSV"),
                     help="mtl bench-kernels CSVs (--precision fp32, bf16) to archive with --archive")
     ap.add_argument("--results", default=os.path.join(ROOT, "RESULTS.md"))
+    ap.add_argument("--attention", default=ATTENTION, help="bench/attention.sh's JSON lines [%(default)s]")
     args = ap.parse_args()
     if args.step_no_amx:
         os.makedirs(args.dir, exist_ok=True)
@@ -312,7 +398,7 @@ def main():
         subprocess.run(["gnuplot", "-e", "fp32='%s'; bf16='%s'; out='%s'" % (
             os.path.join(args.dir, KERNEL_CSVS[0]), os.path.join(args.dir, KERNEL_CSVS[1]),
             os.path.join(HERE, "roofline")), os.path.join(HERE, "roofline.gp")], check=False)
-    publish(section(args.dir), os.path.join(HERE, "bf16.md"), args.results, BEGIN, END,
+    publish(section(args.dir, args.attention), os.path.join(HERE, "bf16.md"), args.results, BEGIN, END,
             before="<!-- robustness:begin")
     return 0
 

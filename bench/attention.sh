@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# bench/attention.sh — the attention op alone at the model's shapes, ours
+# against PyTorch, in ROUNDS interleaved rounds (background load spreads over
+# all sides): per round and sequence length, `mtl bench-kernels --ops
+# attention` of every binary in MTLS (its own sgemm peak measured in the same
+# call), then reference/bench_attention.py in PyTorch eager (the reference
+# model's attention) and with scaled_dot_product_attention. One JSON line per
+# side, round and length, after a {"meta": ...} line, into $ATTN_OUT;
+# reports/bf16_results.py tabulates it (issue #14: forward + backward >= 50%
+# of the GEMM peak at T 384).
+#
+# Environment (defaults in brackets):
+#   MTLS ["build/mtl"]: binaries to compare (e.g. a build of main beside yours;
+#     each row names its `mtl version` commit)   PRESET [minilm]  BATCH [16]
+#   SEQS ["128 384"]  THREADS [2]  ROUNDS [3]  REPEATS [9]  PEERS ["eager sdpa"]
+#   ATTN_OUT [bench/results/attention/kernels.jsonl] (replaced)   PYTHON [python3]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MTLS=${MTLS:-build/mtl}
+PRESET=${PRESET:-minilm}
+BATCH=${BATCH:-16}
+SEQS=${SEQS:-128 384}
+THREADS=${THREADS:-2}
+ROUNDS=${ROUNDS:-3}
+REPEATS=${REPEATS:-9}
+PEERS=${PEERS-eager sdpa}
+ATTN_OUT=${ATTN_OUT:-bench/results/attention/kernels.jsonl}
+PYTHON=${PYTHON:-python3}
+for m in $MTLS; do [ -x "$m" ] || { echo "attention.sh: $m not built (make)" >&2; exit 2; }; done
+
+read -r C NH < <("${MTLS%% *}" model-info --preset "$PRESET" 2>/dev/null |
+  sed -n 's/.*C=\([0-9]*\).*NH=\([0-9]*\).*/\1 \2/p' | head -1)
+[ -n "${C:-}" ] || { echo "attention.sh: cannot read C and NH of preset $PRESET from mtl model-info" >&2; exit 2; }
+cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
+tmp="$ATTN_OUT.tmp.$$"
+csv=$(mktemp /tmp/attention.XXXXXX.csv)
+trap 'rm -f "$tmp" "$csv"' EXIT
+mkdir -p "$(dirname "$ATTN_OUT")"
+"$PYTHON" -c 'import json, sys; print(json.dumps({"meta": {"cpu": sys.argv[1], "preset": sys.argv[2], "batch": int(sys.argv[3]), "hidden": int(sys.argv[4]), "heads": int(sys.argv[5]), "threads": int(sys.argv[6]), "repeats": int(sys.argv[7]), "rounds": int(sys.argv[8])}}))' \
+  "$cpu" "$PRESET" "$BATCH" "$C" "$NH" "$THREADS" "$REPEATS" "$ROUNDS" > "$tmp"
+total=$((ROUNDS * $(wc -w <<<"$SEQS") * ($(wc -w <<<"$MTLS") + $(wc -w <<<"$PEERS")))) done=0 t0=$(date +%s)
+progress() {
+  done=$((done + 1)); local el=$(($(date +%s) - t0))
+  echo "attention.sh: $done/$total ($1), ${el}s, ETA $((el * (total - done) / done))s" >&2
+}
+for round in $(seq 1 "$ROUNDS"); do
+  for T in $SEQS; do
+    for m in $MTLS; do
+      "$m" bench-kernels --preset "$PRESET" --batch "$BATCH" --seq "$T" --threads "$THREADS" \
+        --repeats "$REPEATS" --ops attention --out "$csv" > /dev/null
+      "$PYTHON" - "$csv" "$round" "$T" "$("$m" version | tr '\n' ' ')" <<'EOF' >> "$tmp"
+import csv, json, sys
+path, rnd, T, version = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+rows = {r["op"]: r for r in csv.DictReader(l for l in open(path) if not l.startswith("#"))}
+f, b = rows["attention_forward"], rows["attention_backward"]
+print(json.dumps({"impl": "ours", "version": version, "round": rnd, "seq": T,
+                  "fwd_us": float(f["median_us"]), "bwd_us": float(b["median_us"]),
+                  "fwd_gflops": float(f["gflops"]), "bwd_gflops": float(b["gflops"]),
+                  "sgemm_peak_gflops": float(rows["peak_sgemm"]["gflops"])}))
+EOF
+      progress "round $round, T $T, $m"
+    done
+    for impl in $PEERS; do
+      "$PYTHON" reference/bench_attention.py --impl "$impl" --batch "$BATCH" --seq "$T" --hidden "$C" \
+        --heads "$NH" --threads "$THREADS" --repeats "$REPEATS" |
+        "$PYTHON" -c 'import json, sys
+r = json.loads(sys.stdin.read().strip().splitlines()[-1]); r.update(round=int(sys.argv[1])); print(json.dumps(r))' "$round" >> "$tmp"
+      progress "round $round, T $T, torch $impl"
+    done
+  done
+done
+mv "$tmp" "$ATTN_OUT"
+echo "attention.sh: wrote $ATTN_OUT" >&2
