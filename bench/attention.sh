@@ -10,8 +10,9 @@
 # of the GEMM peak at T 384).
 #
 # Environment (defaults in brackets):
-#   MTLS ["build/mtl"]: binaries to compare (e.g. a build of main beside yours;
-#     each row names its `mtl version` commit)   PRESET [minilm]  BATCH [16]
+#   MTLS ["build/mtl"]: binaries to compare, each PATH or LABEL=PATH (e.g.
+#     "build/mtl main=../main/build/mtl"; a row without a label is named by
+#     its `mtl version` commit)   PRESET [minilm]  BATCH [16]
 #   SEQS ["128 384"]  THREADS [2]  ROUNDS [3]  REPEATS [9]  PEERS ["eager sdpa"]
 #   ATTN_OUT [bench/results/attention/kernels.jsonl] (replaced)   PYTHON [python3]
 set -euo pipefail
@@ -27,9 +28,11 @@ REPEATS=${REPEATS:-9}
 PEERS=${PEERS-eager sdpa}
 ATTN_OUT=${ATTN_OUT:-bench/results/attention/kernels.jsonl}
 PYTHON=${PYTHON:-python3}
-for m in $MTLS; do [ -x "$m" ] || { echo "attention.sh: $m not built (make)" >&2; exit 2; }; done
-
-read -r C NH < <("${MTLS%% *}" model-info --preset "$PRESET" 2>/dev/null |
+bin_of() { echo "${1#*=}"; }
+label_of() { case $1 in *=*) echo "${1%%=*}";; *) echo "";; esac; }
+for m in $MTLS; do [ -x "$(bin_of "$m")" ] || { echo "attention.sh: $(bin_of "$m") not built (make)" >&2; exit 2; }; done
+first=${MTLS%% *}
+read -r C NH < <("$(bin_of "$first")" model-info --preset "$PRESET" 2>/dev/null |
   sed -n 's/.*C=\([0-9]*\).*NH=\([0-9]*\).*/\1 \2/p' | head -1)
 [ -n "${C:-}" ] || { echo "attention.sh: cannot read C and NH of preset $PRESET from mtl model-info" >&2; exit 2; }
 cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
@@ -47,14 +50,14 @@ progress() {
 for round in $(seq 1 "$ROUNDS"); do
   for T in $SEQS; do
     for m in $MTLS; do
-      "$m" bench-kernels --preset "$PRESET" --batch "$BATCH" --seq "$T" --threads "$THREADS" \
+      "$(bin_of "$m")" bench-kernels --preset "$PRESET" --batch "$BATCH" --seq "$T" --threads "$THREADS" \
         --repeats "$REPEATS" --ops attention --out "$csv" > /dev/null
-      "$PYTHON" - "$csv" "$round" "$T" "$("$m" version | tr '\n' ' ')" <<'EOF' >> "$tmp"
+      "$PYTHON" - "$csv" "$round" "$T" "$("$(bin_of "$m")" version | tr '\n' ' ')" "$(label_of "$m")" <<'EOF' >> "$tmp"
 import csv, json, sys
-path, rnd, T, version = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+path, rnd, T, version, label = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 rows = {r["op"]: r for r in csv.DictReader(l for l in open(path) if not l.startswith("#"))}
 f, b = rows["attention_forward"], rows["attention_backward"]
-print(json.dumps({"impl": "ours", "version": version, "round": rnd, "seq": T,
+print(json.dumps({"impl": "ours", "label": label, "version": version, "round": rnd, "seq": T,
                   "fwd_us": float(f["median_us"]), "bwd_us": float(b["median_us"]),
                   "fwd_gflops": float(f["gflops"]), "bwd_gflops": float(b["gflops"]),
                   "sgemm_peak_gflops": float(rows["peak_sgemm"]["gflops"])}))

@@ -222,10 +222,11 @@ def attention_lines(path):
     if not runs:
         return []
     sides = []  # (label, key) in order of first appearance: ours by commit, then the peers
+    def key_of(r):
+        return r["impl"], r.get("label") or commit_of(r.get("version", ""))
     for r in runs:
-        key = (r["impl"], commit_of(r.get("version", "")))
-        if key not in sides:
-            sides.append(key)
+        if key_of(r) not in sides:
+            sides.append(key_of(r))
     out = ["### The attention op alone, ours vs PyTorch (`bench/attention.sh`)", ""]
     torch_v = sorted({r["torch"] for r in runs if r.get("torch")})
     out.append("%s, B %s, %s heads of %s, dropout 0.1, no padding, %s threads, %d interleaved rounds of %s timed "
@@ -240,7 +241,7 @@ def attention_lines(path):
                    meta.get("threads", "?"), meta.get("rounds", 0), meta.get("repeats", "?"),
                    ", ".join(torch_v) or "(none)"))
     out.append("")
-    table, goal = [], None
+    table, goal, rs_all = [], None, runs
     for T in sorted({r["seq"] for r in runs}):
         at = [r for r in runs if r["seq"] == T]
         peaks = [r["sgemm_peak_gflops"] for r in at if r.get("sgemm_peak_gflops")]
@@ -248,7 +249,7 @@ def attention_lines(path):
         flops = 12.0 * meta["batch"] * T * T * meta["hidden"]  # forward 4 B T^2 C + backward 8 B T^2 C
         med = {}
         for key in sides:
-            rs = [r for r in at if (r["impl"], commit_of(r.get("version", ""))) == key]
+            rs = [r for r in at if key_of(r) == key]
             if rs:
                 med[key] = (statistics.median(r["fwd_us"] for r in rs) / 1e3,
                             statistics.median(r["bwd_us"] for r in rs) / 1e3,
@@ -260,6 +261,9 @@ def attention_lines(path):
             f, b, tot, n = med[key]
             gf = flops / (tot * 1e-3) * 1e-9 if flops else None
             label = "ours (%s)" % key[1] if key[0] == "ours" else "PyTorch " + key[0].replace("torch-", "")
+            if key[0] == "ours":
+                commit = commit_of(next(r for r in rs_all if key_of(r) == key).get("version", ""))
+                label = "ours (%s)" % (key[1] if key[1] == commit else "%s: %s" % (key[1], commit))
             ratio = "—" if key == ours or not ours else "%.2f×" % (tot / med[ours][2])
             table.append(["T %d" % T, label, str(n), "%.1f" % f, "%.1f" % b, "%.1f" % tot,
                           "%.0f" % gf if gf else "–", "%.1f%%" % (100 * gf / peak) if gf and peak else "–",
