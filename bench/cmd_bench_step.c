@@ -19,7 +19,14 @@
  * Timing: warm-up steps are excluded. On the CPU the per-op profile is
  * recorded during the timed steps (two clock reads per op); on CUDA the
  * timed steps run unprofiled and the same number of extra steps are then
- * profiled with a device sync around each op. */
+ * profiled with a device sync around each op.
+ *
+ * --paired (with --lora-rank or --freeze-encoder): a second model of the same
+ * shapes, fully fine-tuned, in the same process, whose steps alternate with
+ * these (the order flipped every pair); each pair's ratio (this step over the
+ * full step beside it) sees the same state of a shared machine, so their
+ * median tracks the ratio of the two steps' costs where separate runs' times
+ * drift apart by more than the difference measured. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +48,7 @@ typedef struct {
     Precision precision;
     long long seed;
     int freeze, lora_rank; /* a frozen encoder: heads only, or LoRA adapters (alpha 16, every projection) */
+    int paired;            /* alternate with full fine-tuning steps in this process */
 } BsOpts;
 
 #define OS BsOpts
@@ -59,6 +67,7 @@ static const OptSpec BS_OPTS[] = {
     {OPT_INT64(OS, "seed", seed, 0, 1000000000, "init / data / dropout seed")},
     {OPT_FLAG(OS, "freeze-encoder", freeze, "train the heads only (as mtl train --freeze-encoder)")},
     {OPT_INT(OS, "lora-rank", lora_rank, 1, CONFIG_MAX_LORA_RANK, "LoRA adapters of rank r on every projection, alpha 16, frozen encoder (as mtl train --lora-rank)")},
+    {OPT_FLAG(OS, "paired", paired, "with --lora-rank or --freeze-encoder: also time full fine-tuning of the same shapes in this process, its steps alternating with these, and report each pair's ratio")},
 };
 #undef OS
 
@@ -224,6 +233,12 @@ static double measure_peak(Bench *s, int threads) {
     return gf;
 }
 
+/* The pairs of --paired: this step over the full step beside it. */
+typedef struct {
+    int n;
+    double full_median, full_min, ratio_median, ratio_min, ratio_max;
+} Paired;
+
 typedef struct {
     Stats st;
     double flops, tokens, gflops, peak, sgemm_peak, sgemm_share, prof_wall;
@@ -241,7 +256,7 @@ static void print_memory(const Result *r) {
            r->counts.act_bytes / MB, r->rss / MB);
 }
 
-static void print_json(const Bench *s, const Result *r) {
+static void print_json(const Bench *s, const Result *r, const Paired *p) {
     const BsOpts *o = &s->o;
     const ProfileOp *ops;
     int nops = profile_ops(s->be, &ops);
@@ -261,6 +276,10 @@ static void print_json(const Bench *s, const Result *r) {
            r->tokens / r->st.mean, r->flops, r->gflops, r->flops / r->st.min * 1e-9, r->sgemm_peak,
            precision_name(s->inner->precision), r->precision, r->peak,
            r->peak > 0 ? r->gflops / r->peak : 0.0, r->sgemm_share);
+    if (p)
+        printf("\"paired_pairs\": %d, \"paired_full_ms_median\": %.4f, \"paired_full_ms_min\": %.4f, "
+               "\"paired_ratio_median\": %.5f, \"paired_ratio_min\": %.5f, \"paired_ratio_max\": %.5f, ",
+               p->n, 1e3 * p->full_median, 1e3 * p->full_min, p->ratio_median, p->ratio_min, p->ratio_max);
     printf("\"param_bytes\": %zu, \"grad_bytes\": %zu, \"optim_bytes\": %zu, \"act_bytes\": %zu, "
            "\"peak_rss_mb\": %.1f, \"op_ms_per_step\": {",
            r->counts.param_bytes, r->counts.grad_bytes, r->counts.optim_bytes, r->counts.act_bytes,
@@ -308,17 +327,12 @@ static double train_flops_factor(const ModelConfig *c) {
     return c->lora_rank > 0 ? 2.0 : 1.0;
 }
 
-static int bench_run(Bench *s, Result *r, Err *err) {
+/* Everything after the timed steps: the statistics of t (sorted in place),
+ * the per-op profile (CUDA: extra profiled steps), FLOPs, memory, and the
+ * peaks (measured here when peak < 0, else taken as given). */
+static int bench_finish(Bench *s, Result *r, double *t, double peak, double gemm_peak, Err *err) {
     int cpu = s->o.device == DEVICE_CPU;
     r->threads = cpu ? (s->o.threads > 0 ? s->o.threads : omp_get_max_threads()) : 0;
-    profile_set_enabled(s->be, cpu);
-    if (run_steps(s, 0, s->o.warmup, NULL, err)) return -1;
-    profile_reset(s->be);
-    double *t = xmalloc((size_t)s->o.steps * sizeof *t);
-    if (run_steps(s, s->o.warmup, s->o.steps, t, err)) {
-        free(t);
-        return -1;
-    }
     r->st = stats_of(t, s->o.steps);
     r->prof_wall = r->st.total;
     if (!cpu) { /* profile separately: per-op syncs would distort the step times */
@@ -326,12 +340,8 @@ static int bench_run(Bench *s, Result *r, Err *err) {
         double t0 = now_seconds();
         int rc = run_steps(s, s->o.warmup + s->o.steps, s->o.steps, NULL, err);
         r->prof_wall = now_seconds() - t0;
-        if (rc) {
-            free(t);
-            return -1;
-        }
+        if (rc) return -1;
     }
-    free(t);
     r->sgemm_share = r->prof_wall > 0 ? profile_sgemm_seconds(s->be) / r->prof_wall : 0.0;
     r->flops = 0.0;
     for (int k = 0; k < s->ntasks; k++)
@@ -341,10 +351,57 @@ static int bench_run(Bench *s, Result *r, Err *err) {
     r->counts = model_counts(&s->cfg, s->o.B, s->o.T);
     r->counts.act_bytes = model_counts_act_bytes(&r->counts, s->inner); /* this device's layout */
     r->rss = peak_rss_bytes();
-    r->sgemm_peak = r->peak = measure_peak(s, r->threads);
-    if (s->inner->precision == PREC_BF16) r->peak = bench_bf16_peak_gflops(r->threads);
+    r->sgemm_peak = r->peak = peak >= 0 ? peak : measure_peak(s, r->threads);
+    if (s->inner->precision == PREC_BF16) r->peak = gemm_peak >= 0 ? gemm_peak : bench_bf16_peak_gflops(r->threads);
     backend_precision_describe(s->inner, r->precision, sizeof r->precision);
     return 0;
+}
+
+/* Times s->o.steps steps of s (into r) and, with ref, as many of ref (into
+ * rr) alternating with them, the order flipped every pair; *pp gets the
+ * pairs' ratios. */
+static int bench_run(Bench *s, Bench *ref, Result *r, Result *rr, Paired *pp, Err *err) {
+    int cpu = s->o.device == DEVICE_CPU, n = s->o.steps;
+    profile_set_enabled(s->be, cpu);
+    if (run_steps(s, 0, s->o.warmup, NULL, err)) return -1;
+    if (ref) {
+        profile_set_enabled(ref->be, cpu);
+        if (run_steps(ref, 0, s->o.warmup, NULL, err)) return -1;
+        profile_reset(ref->be);
+    }
+    profile_reset(s->be);
+    double *t = xmalloc(3 * (size_t)n * sizeof *t), *tr = t + n, *ratio = t + 2 * n;
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        int ref_first = ref && i % 2;
+        if (ref_first) rc = run_steps(ref, s->o.warmup + i, 1, tr + i, err);
+        if (!rc) rc = run_steps(s, s->o.warmup + i, 1, t + i, err);
+        if (!rc && ref && !ref_first) rc = run_steps(ref, s->o.warmup + i, 1, tr + i, err);
+        if (!rc && ref) ratio[i] = t[i] / tr[i];
+    }
+    if (!rc) rc = bench_finish(s, r, t, -1.0, -1.0, err);
+    if (!rc && ref) {
+        rc = bench_finish(ref, rr, tr, r->sgemm_peak, r->peak, err);
+        Stats q = stats_of(ratio, n);
+        *pp = (Paired){n, rr->st.median, rr->st.min, q.median, q.min, q.max};
+    }
+    free(t);
+    return rc;
+}
+
+static void print_paired(const Paired *p) {
+    printf("paired with full fine-tuning of the same shapes, steps alternating in this process: full step "
+           "median %.2f ms (min %.2f); this step / the full step beside it, over %d pairs: median %.3f "
+           "(range %.3f-%.3f)\n",
+           1e3 * p->full_median, 1e3 * p->full_min, p->n, p->ratio_median, p->ratio_min, p->ratio_max);
+}
+
+/* Bench ref: s's options as full fine-tuning, for --paired. */
+static int paired_setup(const Bench *s, Bench *ref, Err *err) {
+    memset(ref, 0, sizeof *ref);
+    ref->o = s->o;
+    ref->o.freeze = ref->o.lora_rank = ref->o.paired = 0;
+    return bench_setup(ref, err);
 }
 
 int cmd_bench_step(int argc, char **argv) {
@@ -354,17 +411,29 @@ int cmd_bench_step(int argc, char **argv) {
                    .threads = 0, .steps = 10, .warmup = 2, .tf32 = 0, .seed = 1};
     int rc = opts_command(&BS_TABLE, &s.o, argc, argv, NULL);
     if (rc >= 0) return rc;
+    if (s.o.paired && !s.o.lora_rank && !s.o.freeze) {
+        fprintf(stderr, "mtl bench-step: --paired compares with full fine-tuning: it needs --lora-rank or "
+                        "--freeze-encoder\n");
+        return 2;
+    }
     Err err = {{0}};
-    Result r;
+    Result r, rr;
+    Paired p = {0};
+    Bench ref;
     memset(&r, 0, sizeof r);
+    memset(&rr, 0, sizeof rr);
+    memset(&ref, 0, sizeof ref);
     rc = 0;
-    if (bench_setup(&s, &err) || bench_run(&s, &r, &err)) {
+    if (bench_setup(&s, &err) || (s.o.paired && paired_setup(&s, &ref, &err)) ||
+        bench_run(&s, s.o.paired ? &ref : NULL, &r, &rr, &p, &err)) {
         fprintf(stderr, "mtl bench-step: %s\n", err.msg);
         rc = 1;
     } else {
         print_report(&s, &r);
-        print_json(&s, &r);
+        if (s.o.paired) print_paired(&p);
+        print_json(&s, &r, s.o.paired ? &p : NULL);
     }
+    if (s.o.paired) bench_teardown(&ref);
     bench_teardown(&s);
     return rc;
 }

@@ -6,11 +6,15 @@
 # bench-step, with the round and the CPU added, to $LORA_STEP_OUT after a
 # {"meta": ...} line (`mtl version`: commit, compiler, flags, BLAS).
 # reports/lora_results.py reads it: the median over rounds of each median.
+# With PAIRED=1 (default) every frozen-encoder run also alternates its steps
+# with full fine-tuning steps in the same process (bench-step --paired): the
+# median of those pairs' ratios does not depend on how the machine's speed
+# drifted between separate runs.
 #
 # Environment (defaults in brackets):
 #   PRESET [minilm]  TASKS ["ner qa"] (the NER and QA shapes of make bench:
 #   B 16, T 128 and T 384)  RANKS ["4 8 16"]  THREADS [2]  ROUNDS [3]
-#   TIMED_STEPS, WARMUP_STEPS [5, 1]  DEVICE [cpu] (cuda: THREADS unused)
+#   TIMED_STEPS, WARMUP_STEPS [5, 1]  DEVICE [cpu] (cuda: THREADS unused)  PAIRED [1]
 #   LORA_STEP_OUT [bench/results/lora/step.jsonl] (replaced)   BUILD [build]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +29,7 @@ WARMUP_STEPS=${WARMUP_STEPS:-1}
 LORA_STEP_OUT=${LORA_STEP_OUT:-bench/results/lora/step.jsonl}
 BUILD=${BUILD:-build}
 DEVICE=${DEVICE:-cpu}
+PAIRED=${PAIRED:-1}
 MTL="$BUILD/mtl"
 [ -x "$MTL" ] || { echo "lora_step.sh: $MTL not built (make)" >&2; exit 2; }
 
@@ -42,6 +47,7 @@ for round in $(seq 1 "$ROUNDS"); do
         heads) extra=(--freeze-encoder);;
         *) extra=(--lora-rank "$variant");;
       esac
+      [ "$variant" != full ] && [ "$PAIRED" = 1 ] && extra+=(--paired)
       echo "== round $round: $task, $variant" >&2
       "$MTL" bench-step --preset "$PRESET" --task "$task" --batch 16 --seq "$(seq_of "$task")" \
         --device "$DEVICE" --threads "$THREADS" --steps "$TIMED_STEPS" --warmup "$WARMUP_STEPS" "${extra[@]}" \

@@ -72,12 +72,20 @@ def lora_rows(main, variants, same_seed_runs):
                   "gradients + AdamW (MiB)", "lr", "seeds", "NER F1 (test)", "QA F1 (dev)"], rows)
 
 
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
+
+
 def step_times(path):
     """{(task, B, T, threads, variant): (median over the rounds of each run's median ms / step, the
     record of the least disturbed round (smallest median: its per-op profile is the one to read), the
-    least disturbed step: the minimum over every round's timed steps)} of
-    bench/results/lora/step.jsonl (bench/lora_step.sh); variant 0 = full fine-tuning, -1 = heads only,
-    r = LoRA rank r."""
+    least disturbed step: the minimum over every round's timed steps, the paired ratios: (median over
+    the rounds of each run's median pair ratio, smallest, largest) or None)} of
+    bench/results/lora/step.jsonl (bench/lora_step.sh; pairs: bench-step --paired, each step over
+    the full fine-tuning step beside it in the same process); variant 0 = full fine-tuning, -1 =
+    heads only, r = LoRA rank r."""
     recs = [r for r in (read_jsonl(path) if os.path.exists(path) else []) if "ms_median" in r]
     groups = {}
     for r in recs:
@@ -85,10 +93,9 @@ def step_times(path):
         groups.setdefault((r.get("task"), r.get("batch"), r.get("seq"), r.get("threads"), v), []).append(r)
     out = {}
     for k, rs in groups.items():
-        ms = sorted(r["ms_median"] for r in rs)
-        n = len(ms)
-        out[k] = (ms[n // 2] if n % 2 else 0.5 * (ms[n // 2 - 1] + ms[n // 2]), min(rs, key=lambda r: r["ms_median"]),
-                  min(r.get("ms_min", r["ms_median"]) for r in rs))
+        pr = [r["paired_ratio_median"] for r in rs if "paired_ratio_median" in r]
+        out[k] = (median([r["ms_median"] for r in rs]), min(rs, key=lambda r: r["ms_median"]),
+                  min(r.get("ms_min", r["ms_median"]) for r in rs), (median(pr), min(pr), max(pr)) if pr else None)
     return out
 
 
@@ -97,18 +104,21 @@ def step_rows(path):
     threads, the trained parameters and their gradient + AdamW memory; and the CPU."""
     st = step_times(path)
     rows = []
-    for (task, B, T, th, v), (ms, r, least) in sorted(st.items(), key=lambda p: (p[0][:4], p[0][4] != 0, p[0][4])):
+    for (task, B, T, th, v), (ms, r, least, pr) in sorted(st.items(),
+                                                          key=lambda p: (p[0][:4], p[0][4] != 0, p[0][4])):
         f = st.get((task, B, T, th, 0))
         what = "LoRA r %d" % v if v > 0 else "heads only" if v < 0 else "full fine-tuning"
         rows.append([what, task, "%d×%d" % (B, T), str(th), format(int(r.get("trainable", r.get("params"))), ","),
                      "%.1f" % ms, "%.2f×" % (ms / f[0]) if f else "?",
                      "%.1f" % least, "%.2f×" % (least / f[2]) if f else "?",
+                     "%.2f× (%.2f–%.2f)" % pr if pr else "1.00×" if v == 0 else "–",
                      "%.1f" % ((r.get("grad_bytes", 0) + r.get("optim_bytes", 0)) / 1048576.0), str(r.get("steps"))])
     if not rows:
         return [], None
     cpu = next(iter(st.values()))[1].get("cpu") or "?"
     return table(["training", "task", "B×T", "threads", "trained parameters", "ms / step (median of rounds)",
-                  "÷ full", "least disturbed step (ms)", "÷ full", "gradients + AdamW (MiB)",
+                  "÷ full", "least disturbed step (ms)", "÷ full",
+                  "÷ full, paired steps (median of the rounds' medians; their range)", "gradients + AdamW (MiB)",
                   "timed steps per round"], rows), cpu
 
 
@@ -117,8 +127,8 @@ def step_note(path, rank=8, task="qa"):
     least disturbed round of each): what the frozen weights save (matmul_backward) and what they cannot (attention,
     which has no weights), and what the adapters add."""
     st = step_times(path)
-    full = [r for (t, _, _, _, v), (_, r, _) in st.items() if t == task and v == 0]
-    lo = [r for (t, _, _, _, v), (_, r, _) in st.items() if t == task and v == rank]
+    full = [m[1] for (t, _, _, _, v), m in st.items() if t == task and v == 0]
+    lo = [m[1] for (t, _, _, _, v), m in st.items() if t == task and v == rank]
     if not full or not lo:
         return ""
     f, l = full[0]["op_ms_per_step"], lo[0]["op_ms_per_step"]
@@ -134,14 +144,19 @@ def step_note(path, rank=8, task="qa"):
                 100 * ad / tot, (tot - ad) / sum(f.values())))
 
 
-def step_ratio(path, rank=8, least=False):
+def step_ratio(path, rank=8, least=False, paired=False):
     """LoRA r `rank`'s step time over full fine-tuning's: (NER ratio, QA ratio), None where absent; of
-    the medians, or with least, of the least disturbed steps."""
+    the medians, or with least, of the least disturbed steps, or with paired, the median over the
+    rounds of the steps paired in one process."""
     st = step_times(path)
     out = []
     for task in ("ner", "qa"):
+        lo = [m for (t, _, _, _, v), m in st.items() if t == task and v == rank]
+        if paired:
+            out.append(lo[0][3][0] if lo and lo[0][3] else None)
+            continue
         f = [m[2] if least else m[0] for (t, _, _, _, v), m in st.items() if t == task and v == 0]
-        lo = [m[2] if least else m[0] for (t, _, _, _, v), m in st.items() if t == task and v == rank]
+        lo = [m[2] if least else m[0] for m in lo]
         out.append(lo[0] / f[0] if f and lo else None)
     return tuple(out)
 
@@ -159,7 +174,12 @@ def lora_claim_row(main, variants, same_seed_runs, group_tests, step_path):
     parts = ["r 8 trains %s parameters per task (%.2f%% of the encoder)" % (format(int(n), ","), 100 * share)]
     rn, rq = step_ratio(step_path)
     ln, lq = step_ratio(step_path, least=True)
-    if rn and rq:
+    pn, pq = step_ratio(step_path, paired=True)
+    if pn and pq:
+        parts.append("a training step takes %.2f× (NER shapes) and %.2f× (QA) full fine-tuning's, by steps paired in "
+                     "one process (medians; separate runs: %.2f× and %.2f× by the medians, %.2f× and %.2f× by the "
+                     "least disturbed steps; `bench/lora_step.sh`, same machine and run)" % (pn, pq, rn, rq, ln, lq))
+    elif rn and rq:
         parts.append("a training step takes %.2f× (NER shapes) and %.2f× (QA) full fine-tuning's by the medians, "
                      "%.2f× and %.2f× by the least disturbed steps (`bench/lora_step.sh`, same machine and run)" % (
                          rn, rq, ln, lq))

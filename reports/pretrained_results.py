@@ -1071,7 +1071,9 @@ def section(args):
         if srows:
             L += ["", "Time per training step, full fine-tuning vs the frozen encoder (`bash bench/lora_step.sh`: "
                   "`mtl bench-step` on random data, each variant in turn in each round, %s; the runs' own s/step "
-                  "above depend on what ran beside them):" % cpu, ""] + srows
+                  "above depend on what ran beside them; paired: each frozen-encoder run also alternates its steps "
+                  "with full fine-tuning steps of a second model in the same process, `bench-step --paired`, and "
+                  "the ratio is each step's over the full step beside it):" % cpu, ""] + srows
             note = lora_results.step_note(os.path.join(BENCH_RESULTS, "lora", "step.jsonl"))
             if note:
                 L += ["", note]

@@ -142,6 +142,7 @@ check 1 "exclude each other" "$MTL" bench-step --device cuda --tf32 --precision 
 # bf16 where the CPU (here: oneDNN told to stop at plain AVX-512) has none: fp32, said, exit 0
 check 0 "running fp32 instead" env DNNL_MAX_CPU_ISA=AVX512_CORE "$MTL" bench-step --preset tiny --batch 2 --seq 16 --steps 1 --warmup 0 --precision bf16
 check 2 "--ops 'attn' matches no op of this step; the ops: embed_forward, .*attention_forward" "$MTL" bench-kernels --preset tiny --ops attn
+check 2 "--paired compares with full fine-tuning: it needs --lora-rank or --freeze-encoder" "$MTL" bench-step --preset tiny --paired
 check 2 "usage" "$MTL" no-such-command
 check 2 "usage" "$MTL"
 
