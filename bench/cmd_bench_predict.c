@@ -212,8 +212,8 @@ static void print_result(const BenchResult *r, const BenchPredictOpts *o, const 
     cJSON_AddNumberToObject(j, "failed", r->failed);
     cJSON_AddNumberToObject(j, "peak_rss_mb", peak_rss_bytes() / 1048576.0);
     cJSON_AddNumberToObject(j, "param_mb", k.param_bytes / 1048576.0);
-    cJSON_AddNumberToObject(j, "act_mb_forward_only", k.infer_act_bytes / 1048576.0);
-    cJSON_AddNumberToObject(j, "act_mb_training", k.act_bytes / 1048576.0);
+    cJSON_AddNumberToObject(j, "act_mb_forward_only", model_counts_infer_act_bytes(&k, be) / 1048576.0);
+    cJSON_AddNumberToObject(j, "act_mb_training", model_counts_act_bytes(&k, be) / 1048576.0);
     cJSON_AddStringToObject(j, "precision", precision_name(o->precision));
     cJSON_AddStringToObject(j, "bf16_gemm", bf16_cpu ? cpu_bf16_library() : "");
     char gemm[160] = "";

@@ -61,6 +61,8 @@ struct Backend {
                               the model folds LoRA adapters into the weight (ops.h lora_merge) */
     int attn_recompute;    /* the model passes att NULL and keeps no [B,NH,T,T] tensor
                               (backend_set_attn_recompute; --attention recompute) */
+    int attn_scratch;      /* attention_forward/backward work in their scratch argument
+                              (CUDA); 0: the backend keeps its own and scratch may be NULL */
     void *ctx;        /* backend-private state (cuBLAS handle, stream, arena) */
 
     /* ---- optional (NULL where a backend has nothing to offer) ------------ */

@@ -92,7 +92,8 @@
  *     P' = dropout(P, p)  with stream `stream`, step `step`, element index
  *          first + ((b*NH + h)*T + i)*T + j
  *     out[b,i,h*hs:(h+1)*hs] = sum_j P'[b,h,i,j] v_j
- *   scratch must hold 4*B*T*C + B*NH*T*T floats (permuted q,k,v, the
+ *   scratch (backends with attn_scratch, backend.h; the others ignore it
+ *   and take NULL) must hold 4*B*T*C + B*NH*T*T floats (permuted q,k,v, the
  *   attention output before un-permuting, and P'); its content on return
  *   from forward is not needed by backward (backward recomputes P' from att,
  *   and the RNG or att's signs), so one scratch can be shared by all layers.

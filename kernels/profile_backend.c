@@ -81,6 +81,7 @@ Backend *backend_profiled(Backend *inner) {
     be->precision = inner->precision;
     be->attn_recompute_ok = inner->attn_recompute_ok;
     be->matmul_exact = inner->matmul_exact;
+    be->attn_scratch = inner->attn_scratch;
     be->attn_recompute = inner->attn_recompute;
     be->ctx = pc;
     be->alloc = p_alloc;

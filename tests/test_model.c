@@ -789,6 +789,8 @@ static void test_inference_model_same_bits(void) {
     printf("    activations: training %zu bytes, forward-only %zu bytes\n", k.act_bytes, k.infer_act_bytes);
     CU_ASSERT_EQUAL(diff, 0);
     CU_ASSERT(k.infer_act_bytes * 2 < k.act_bytes);
+    CU_ASSERT(model_act_bytes(im) == model_counts_infer_act_bytes(&k, be));
+    CU_ASSERT(model_act_bytes(tm) == model_counts_act_bytes(&k, be));
     free(h1);
     free(h2);
     free(l1);
@@ -962,6 +964,11 @@ static void test_attention_recompute_same_bits(void) {
     ModelCounts k = model_counts(&c, B, T);
     CU_ASSERT(model_counts_act_bytes(&k, recompute) + k.att_bytes == model_counts_act_bytes(&k, store));
     CU_ASSERT(k.att_bytes == (size_t)c.L * B * c.NH * T * T * sizeof(float));
+    /* what the counts say is what was allocated: the CPU's attention takes no scratch */
+    CU_ASSERT(model_act_bytes(ms) == model_counts_act_bytes(&k, store));
+    CU_ASSERT(model_act_bytes(mr) == model_counts_act_bytes(&k, recompute));
+    CU_ASSERT(k.scratch_bytes == (4 * (size_t)B * T * c.C + (size_t)B * c.NH * T * T) * sizeof(float));
+    CU_ASSERT(model_counts_act_bytes(&k, store) == k.act_bytes - k.scratch_bytes + k.att_bytes);
     free(g1);
     free(g2);
     model_free(ms);

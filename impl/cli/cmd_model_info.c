@@ -67,6 +67,8 @@ static void print_counts(const ModelConfig *c, const ModelCounts *k, const MiOpt
            (k->act_bytes + k->att_bytes) / MB);
     printf("  %-28s %12.1f MB  (not kept with --attention recompute, CPU)\n", "  of which attention probs",
            k->att_bytes / MB);
+    printf("  %-28s %12.1f MB  (CUDA only: the CPU's attention keeps per-thread tiles)\n",
+           "  of which attention scratch", k->scratch_bytes / MB);
     printf("  %-28s %12.1f MB\n", "total",
            (k->param_bytes + k->grad_bytes + k->optim_bytes + k->act_bytes + k->att_bytes) / MB);
 }

@@ -204,9 +204,9 @@ static Model *create_model(const ModelConfig *cfg, Backend *be, int maxB, int ma
     }
     m->a.layer = xcalloc((size_t)cfg->L, sizeof *m->a.layer);
     int keep_att = !inference && !be->attn_recompute; /* P for the backward (ops.h) */
-    m->act_floats = model_layout_acts(&m->a, NULL, cfg, maxB, maxT, inference, keep_att);
+    m->act_floats = model_layout_acts(&m->a, NULL, cfg, maxB, maxT, inference, keep_att, be->attn_scratch);
     m->actbuf = be->alloc(be, m->act_floats * sizeof(float));
-    model_layout_acts(&m->a, m->actbuf, cfg, maxB, maxT, inference, keep_att);
+    model_layout_acts(&m->a, m->actbuf, cfg, maxB, maxT, inference, keep_att, be->attn_scratch);
     alloc_inputs(m);
     return m;
 }
@@ -485,17 +485,24 @@ ModelCounts model_counts(const ModelConfig *c, int maxB, int maxT) {
         Acts a;
         memset(&a, 0, sizeof a);
         a.layer = xcalloc((size_t)(c->L > 0 ? c->L : 1), sizeof *a.layer);
-        k.act_bytes = model_layout_acts(&a, NULL, c, maxB, maxT, 0, 0) * sizeof(float);
-        k.att_bytes = model_layout_acts(&a, NULL, c, maxB, maxT, 0, 1) * sizeof(float) - k.act_bytes;
-        k.infer_act_bytes = model_layout_acts(&a, NULL, c, maxB, maxT, 1, 0) * sizeof(float);
+        k.act_bytes = model_layout_acts(&a, NULL, c, maxB, maxT, 0, 0, 1) * sizeof(float);
+        k.att_bytes = model_layout_acts(&a, NULL, c, maxB, maxT, 0, 1, 1) * sizeof(float) - k.act_bytes;
+        k.scratch_bytes = k.act_bytes - model_layout_acts(&a, NULL, c, maxB, maxT, 0, 0, 0) * sizeof(float);
+        k.infer_act_bytes = model_layout_acts(&a, NULL, c, maxB, maxT, 1, 0, 1) * sizeof(float);
         free(a.layer);
     }
     return k;
 }
 
 size_t model_counts_act_bytes(const ModelCounts *k, const Backend *be) {
-    return k->act_bytes + (be->attn_recompute ? 0 : k->att_bytes);
+    return k->act_bytes - (be->attn_scratch ? 0 : k->scratch_bytes) + (be->attn_recompute ? 0 : k->att_bytes);
 }
+
+size_t model_counts_infer_act_bytes(const ModelCounts *k, const Backend *be) {
+    return k->infer_act_bytes - (be->attn_scratch ? 0 : k->scratch_bytes);
+}
+
+size_t model_act_bytes(const Model *m) { return m->act_floats * sizeof(float); }
 
 /* Forward FLOPs, counting a multiply-add as 2 and N = B*T rows:
  *   per layer  2N(3C*C + C*C + 2*C*FFN)      qkv, out, up, down matmuls

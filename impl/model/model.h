@@ -152,6 +152,9 @@ typedef struct {
                          the stored attention probabilities (--attention recompute) */
     size_t att_bytes; /* what storing them adds (the default): L x [maxB, NH, maxT, maxT] floats */
     size_t infer_act_bytes; /* the same for model_create_inference (never stores them) */
+    size_t scratch_bytes;   /* of act_bytes and of infer_act_bytes: the attention scratch
+                               (4 maxB maxT C + maxB NH maxT^2 floats), which only a backend
+                               with attn_scratch (CUDA) needs */
 } ModelCounts;
 
 typedef struct Model Model;
@@ -290,8 +293,15 @@ int weights_check_finite(const void *x, size_t n, const char *file, const char *
 
 /* Counts from a config alone (no allocation). */
 ModelCounts model_counts(const ModelConfig *cfg, int maxB, int maxT);
-/* The activation bytes of a training model on be: act_bytes, + att_bytes unless be recomputes P. */
+/* The activation bytes of a training model on be: act_bytes, less the
+ * attention scratch unless be has attn_scratch, + att_bytes unless be
+ * recomputes P; of an inference model (model_create_inference): infer_act_bytes
+ * less the scratch likewise. Both are what model_act_bytes gives on be. */
 size_t model_counts_act_bytes(const ModelCounts *k, const Backend *be);
+size_t model_counts_infer_act_bytes(const ModelCounts *k, const Backend *be);
+
+/* The bytes of m's activation buffer (allocated by model_create*). */
+size_t model_act_bytes(const Model *m);
 
 /* Model FLOPs of one forward pass on a (B, T) batch of `task` (matmuls and
  * attention only; formula in model.c). Backward = 2x. */

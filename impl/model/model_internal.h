@@ -153,8 +153,9 @@ static inline int model_layer_first(const Model *m, int l) {
  * (safe for the forward: layer l reads its input, layer l-1's ln2, only
  * before it writes its own ln2, the same buffer). keep_att: each layer keeps
  * its attention probabilities P for the backward (a backend without
- * attn_recompute); else LayerActs.att is NULL. */
+ * attn_recompute); else LayerActs.att is NULL. scratch: the attention
+ * scratch of ops.h (a backend with attn_scratch); else att_scratch is NULL. */
 size_t model_layout_acts(Acts *a, float *base, const ModelConfig *cfg, int maxB, int maxT, int inference,
-                         int keep_att);
+                         int keep_att, int scratch);
 
 #endif

@@ -39,7 +39,7 @@ static void layout_layer(LayerActs *la, float *base, size_t *cur, const ModelCon
 }
 
 size_t model_layout_acts(Acts *a, float *base, const ModelConfig *c, int maxB, int maxT, int inference,
-                         int keep_att) {
+                         int keep_att, int scratch) {
     size_t cur = 0, B = (size_t)maxB, T = (size_t)maxT, N = B * T;
     size_t C = (size_t)c->C, F = (size_t)c->FFN, nl = (size_t)c->num_labels;
     size_t attn = B * (size_t)c->NH * T * T;
@@ -59,7 +59,7 @@ size_t model_layout_acts(Acts *a, float *base, const ModelConfig *c, int maxB, i
     a->qa_split = take(base, &cur, N * 2);
     a->qa_probs = take(base, &cur, N * 2);
     a->losses = take(base, &cur, N > 2 * B ? N : 2 * B);
-    a->att_scratch = take(base, &cur, 4 * N * C + attn);
+    a->att_scratch = scratch ? take(base, &cur, 4 * N * C + attn) : NULL;
     a->lora_w = c->lora_rank > 0 ? take(base, &cur, (F > 3 * C ? F : 3 * C) * C) : NULL;
     if (inference) return cur; /* no gradients */
     a->g_a = take(base, &cur, N * C);

@@ -321,6 +321,7 @@ extern "C" Backend *backend_cuda(int tf32, char *why, size_t why_len) {
     be->name = "cuda";
     be->precision = PREC_FP32;
     be->matmul_exact = !tf32;
+    be->attn_scratch = 1; /* attention.cu's five regions */
     be->ctx = ctx;
     fill_memory_ops(be);
     fill_compute_ops(be);
