@@ -269,12 +269,6 @@ static float masked_max(const float *s, const int *mask, int L) {
     return mx;
 }
 
-/* Softmax over the first L keys of one row of scores s, in place, but for the
- * last step: s_j becomes e_j = exp(s_j - max) (0 for keys with mask 0) and the
- * row's 1 / sum_k e_k is returned, so that P_j = e_j * inv, max and sum over
- * the real keys. The caller multiplies while it stores P (and P'), so the row
- * is swept three times here and once there, all in L1. L > 0 implies a real
- * key (mask[L-1] == 1). */
 #if defined(__AVX512F__)
 /* cpu_expf on 16 lanes, bitwise the same for x >= -87.3 and for NaN (the
  * softmax's arguments are x = s - max <= 0): n = round(x log2 e) by
@@ -299,6 +293,12 @@ static inline __m512 exp16(__m512 x) {
 }
 #endif
 
+/* Softmax over the first L keys of one row of scores s, in place, but for the
+ * last step: s_j becomes e_j = exp(s_j - max) (0 for keys with mask 0) and the
+ * row's 1 / sum_k e_k is returned, so that P_j = e_j * inv, max and sum over
+ * the real keys. The caller multiplies while it stores P (and P'), so the row
+ * is swept twice here (max; exponentials and their sum) and once there, all
+ * in L1. L > 0 implies a real key (mask[L-1] == 1). */
 static float softmax_row_exp(float *s, const int *mask, int L) {
     float mx = masked_max(s, mask, L);
     int j = 0;
