@@ -241,7 +241,7 @@ def attention_lines(path):
                    meta.get("threads", "?"), meta.get("rounds", 0), meta.get("repeats", "?"),
                    ", ".join(torch_v) or "(none)"))
     out.append("")
-    table, goal, rs_all = [], None, runs
+    table, goal = [], None
     for T in sorted({r["seq"] for r in runs}):
         at = [r for r in runs if r["seq"] == T]
         peaks = [r["sgemm_peak_gflops"] for r in at if r.get("sgemm_peak_gflops")]
@@ -262,7 +262,7 @@ def attention_lines(path):
             gf = flops / (tot * 1e-3) * 1e-9 if flops else None
             label = "ours (%s)" % key[1] if key[0] == "ours" else "PyTorch " + key[0].replace("torch-", "")
             if key[0] == "ours":
-                commit = commit_of(next(r for r in rs_all if key_of(r) == key).get("version", ""))
+                commit = commit_of(next(r for r in runs if key_of(r) == key).get("version", ""))
                 label = "ours (%s)" % (key[1] if key[1] == commit else "%s: %s" % (key[1], commit))
             ratio = "—" if key == ours or not ours else "%.2f×" % (tot / med[ours][2])
             table.append(["T %d" % T, label, str(n), "%.1f" % f, "%.1f" % b, "%.1f" % tot,
