@@ -45,18 +45,27 @@ static PhiloxKeys philox_keys(uint64_t seed, float p) {
     return k;
 }
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__BMI2__)
 /* 8 counters per vector, 4 vectors in flight. The round is philox_round():
  *   (hi0, lo0) = M0*c0, (hi1, lo1) = M1*c2,
  *   c' = (hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0); the high halves are
- * don't-care throughout. Lane l's keep bytes for words 0..3 are packed into
- * bytes 0..3 of its low half, so narrowing the lanes to 32 bits lays out the
- * bytes of elements 4q .. 4q+3 in order. */
+ * don't-care throughout, so hi is moved down by a dword shuffle (port 5)
+ * rather than a shift (port 0, with the multiplies: 7% faster, bitwise the
+ * same). The keep decisions are compares of the low dwords against
+ * t * 2^8 ((x >> 8) >= t <=> x >= 256 t for integers), one mask bit per
+ * counter and word, interleaved by pdep into bit 4q + w of element 4q + w
+ * of the group and expanded to bytes 0/1 (t <= 2^24 - 1 here: p = 1 drops
+ * everything in cpu_rng_keep). */
 enum { RNG_VEC = 8, RNG_NVEC = RNG_LANES / RNG_VEC };
 
-static __m512i keep_byte(__m512i c, __m512i t, int w) { /* ((c mod 2^32) >> 8 >= t) << 8w */
-    __m512i x = _mm512_srli_epi64(_mm512_slli_epi64(c, 32), 40);
-    return _mm512_maskz_mov_epi64(_mm512_cmpge_epu64_mask(x, t), _mm512_set1_epi64(1LL << (8 * w)));
+/* the 32 keep bytes of counters q0 .. q0+7 from their 4 words' compare masks */
+static void store_keep_bytes(uint8_t *bytes, __m512i c0, __m512i c1, __m512i c2, __m512i c3, __m512i t8) {
+    const __mmask16 even = 0x5555; /* the low dword of each 64-bit lane */
+    uint32_t w0 = _mm512_mask_cmpge_epu32_mask(even, c0, t8), w1 = _mm512_mask_cmpge_epu32_mask(even, c1, t8);
+    uint32_t w2 = _mm512_mask_cmpge_epu32_mask(even, c2, t8), w3 = _mm512_mask_cmpge_epu32_mask(even, c3, t8);
+    /* bits 2q, 2q+1 = words 0, 1 (2, 3) of counter q; pdep spreads them to 4q + w */
+    uint32_t bits = _pdep_u32(w0 | w1 << 1, 0x33333333u) | _pdep_u32(w2 | w3 << 1, 0xCCCCCCCCu);
+    _mm256_storeu_si256((__m256i *)bytes, _mm256_maskz_mov_epi8(bits, _mm256_set1_epi8(1)));
 }
 
 static void philox_keep_group(uint8_t group[RNG_GROUP], const PhiloxKeys *k, uint32_t step,
@@ -75,25 +84,22 @@ static void philox_keep_group(uint8_t group[RNG_GROUP], const PhiloxKeys *k, uin
         __m512i k0 = _mm512_set1_epi64(k->k0[r]), k1 = _mm512_set1_epi64(k->k1[r]);
         for (int v = 0; v < RNG_NVEC; v++) {
             __m512i p0 = _mm512_mul_epu32(c0[v], m0), p1 = _mm512_mul_epu32(c2[v], m1);
-            c0[v] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), c1[v], k0, 0x96); /* ^ */
-            c2[v] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), c3[v], k1, 0x96);
+            c0[v] = _mm512_ternarylogic_epi64(_mm512_shuffle_epi32(p1, _MM_PERM_DDBB), c1[v], k0, 0x96); /* ^ */
+            c2[v] = _mm512_ternarylogic_epi64(_mm512_shuffle_epi32(p0, _MM_PERM_DDBB), c3[v], k1, 0x96);
             c1[v] = p1;
             c3[v] = p0;
         }
     }
-    const __m512i t = _mm512_set1_epi64(k->t);
-    for (int v = 0; v < RNG_NVEC; v++) {
-        __m512i b = _mm512_or_epi64(_mm512_or_epi64(keep_byte(c0[v], t, 0), keep_byte(c1[v], t, 1)),
-                                    _mm512_or_epi64(keep_byte(c2[v], t, 2), keep_byte(c3[v], t, 3)));
-        _mm256_storeu_si256((__m256i *)(group + 4 * RNG_VEC * v), _mm512_cvtepi64_epi32(b));
-    }
+    const __m512i t8 = _mm512_set1_epi32((int)(k->t << 8));
+    for (int v = 0; v < RNG_NVEC; v++) store_keep_bytes(group + 4 * RNG_VEC * v, c0[v], c1[v], c2[v], c3[v], t8);
 }
 #elif defined(__AVX2__)
 /* As the AVX-512 version with 4 counters per vector; 4 vectors in flight
  * (AVX2's 16 registers hold no more), twice per group. */
 enum { RNG_VEC = 4, RNG_NVEC = 4 };
 
-static __m256i keep_byte(__m256i c, __m256i tm1, int w) { /* as above; x < 2^24 so signed > works */
+/* ((c mod 2^32) >> 8 > t - 1) << 8w; x < 2^24, so the signed compare works */
+static __m256i keep_byte(__m256i c, __m256i tm1, int w) {
     __m256i x = _mm256_srli_epi64(_mm256_slli_epi64(c, 32), 40);
     return _mm256_and_si256(_mm256_cmpgt_epi64(x, tm1), _mm256_set1_epi64x(1LL << (8 * w)));
 }
@@ -150,6 +156,10 @@ void cpu_rng_keep(uint8_t *keep, uint64_t seed, uint32_t step, uint32_t stream, 
                   size_t n, float p) {
     if (n == 0) return;
     PhiloxKeys k = philox_keys(seed, p);
+    if (k.t > 0xFFFFFFu) { /* p = 1: (x >> 8) < 2^24 <= t, nothing kept */
+        memset(keep, 0, n);
+        return;
+    }
     uint64_t end = first + n;
     uint8_t group[RNG_GROUP];
     for (uint64_t q0 = first >> 2; q0 * 4 < end; q0 += RNG_LANES) {
