@@ -128,13 +128,12 @@ static inline cpu_vf vfma(cpu_vf a, cpu_vf b, cpu_vf c) {
  * (alpha 1 only) the sums go on from c's values: a product split along k
  * into calls gives the bits of one call over all k (each accumulator
  * leaves and re-enters as the same float). */
+/* acc[r][v] += sum_{k<K} a[r][k] b[k][j0 + 16 v + lane], k ascending: an
+ * R x 16 NV block of a product in registers (R <= 8, NV <= 2, constants at
+ * each inlined call). Every kernel below computes its products with it. */
 static inline __attribute__((always_inline)) void
-head_gemm_block(float *c, int ldc, const float *a, int lda, const float *b, int ldb, int j0, int K,
-          float alpha, int acc_in, const int R, const int NV) {
-    cpu_vf acc[AT_ROWS][2] = {{{0}}};
-    if (acc_in)
-        for (int r = 0; r < R; r++)
-            for (int v = 0; v < NV; v++) acc[r][v] = cpu_vload(c + (size_t)r * ldc + j0 + v * AT_VEC);
+block_sums(cpu_vf acc[AT_ROWS][2], const float *a, int lda, const float *b, int ldb, int j0, int K, const int R,
+           const int NV) {
     for (int k = 0; k < K; k++) {
         const float *bk = b + (size_t)k * ldb + j0;
         cpu_vf b0 = cpu_vload(bk), b1 = NV > 1 ? cpu_vload(bk + AT_VEC) : b0;
@@ -144,6 +143,16 @@ head_gemm_block(float *c, int ldc, const float *a, int lda, const float *b, int 
             if (NV > 1) acc[r][1] = vfma(s, b1, acc[r][1]);
         }
     }
+}
+
+static inline __attribute__((always_inline)) void
+head_gemm_block(float *c, int ldc, const float *a, int lda, const float *b, int ldb, int j0, int K,
+          float alpha, int acc_in, const int R, const int NV) {
+    cpu_vf acc[AT_ROWS][2] = {{{0}}};
+    if (acc_in)
+        for (int r = 0; r < R; r++)
+            for (int v = 0; v < NV; v++) acc[r][v] = cpu_vload(c + (size_t)r * ldc + j0 + v * AT_VEC);
+    block_sums(acc, a, lda, b, ldb, j0, K, R, NV);
     for (int r = 0; r < R; r++)
         for (int v = 0; v < NV; v++) vstore(c + (size_t)r * ldc + j0 + v * AT_VEC, alpha * acc[r][v]);
 }
@@ -297,13 +306,14 @@ static inline __m512 exp16(__m512 x) {
 #endif
 
 /* Softmax over the first L keys of one row of scores s, in place, but for the
- * last step: s_j becomes e_j = exp(s_j - max) (0 for keys with mask 0) and the
- * row's 1 / sum_k e_k is returned, so that P_j = e_j * inv, max and sum over
- * the real keys. The caller multiplies while it stores P (and P'), so the row
- * is swept twice here (max; exponentials and their sum) and once there, all
- * in L1. L > 0 implies a real key (mask[L-1] == 1). */
-static float softmax_row_exp(float *s, const int *mask, int L) {
-    float mx = masked_max(s, mask, L);
+ * last step: given mx, the max of s over the real keys, s_j becomes
+ * e_j = exp(s_j - mx) (0 for keys with mask 0) and the row's 1 / sum_k e_k is
+ * returned, so that P_j = e_j * inv. The caller multiplies while it stores P
+ * (and P'), so the row is swept once here (exponentials and their sum) and
+ * once there, all in L1; the max comes from the product's epilogue
+ * (scores_rows) or, for a mask with holes, a sweep of its own (masked_max).
+ * L > 0 implies a real key (mask[L-1] == 1). */
+static float softmax_row_exp(float *s, const int *mask, int L, float mx) {
     int j = 0;
     float sum = 0.0f;
 #if defined(__AVX512F__)
@@ -361,14 +371,75 @@ static void store_rows(float *dst, int ld, const float *y, int ldy, int rows, in
 
 /* ---- forward ----------------------------------------------------------------- */
 
+/* S = alpha q k^T for an R x 16 NV block of scores into s [R][lds] (the sums
+ * of head_gemm_block), and the running max of each row over keys < L into
+ * rowmax's lanes while the block is in registers (max is exact: any order
+ * gives masked_max's value for a mask with no holes before L). */
+static inline __attribute__((always_inline)) void
+score_block(float *s, int lds, const float *a, int lda, const float *b, int ldb, int j0, int K, float alpha, int L,
+            cpu_vf rowmax[AT_ROWS], const int R, const int NV) {
+    static const int32_t lane[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    cpu_vf acc[AT_ROWS][2] = {{{0}}};
+    block_sums(acc, a, lda, b, ldb, j0, K, R, NV);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) {
+            int j = j0 + v * AT_VEC;
+            cpu_vf x = alpha * acc[r][v];
+            vstore(s + (size_t)r * lds + j, x);
+            cpu_vi live = x > rowmax[r];
+            if (j + AT_VEC > L) live &= cpu_vloadi(lane) < L - j;
+            rowmax[r] = cpu_vselect(live, x, rowmax[r]);
+        }
+}
+
+static inline __attribute__((always_inline)) void
+score_group(float *s, int lds, float *mx, const float *q, int ldq, const float *kt, int Lp, int hs, float alpha,
+            int L, const int R) {
+    cpu_vf rowmax[AT_ROWS];
+    for (int r = 0; r < R; r++) rowmax[r] = (cpu_vf){0} - INFINITY;
+    int j = 0;
+    for (; j + 2 * AT_VEC <= Lp; j += 2 * AT_VEC) score_block(s, lds, q, ldq, kt, Lp, j, hs, alpha, L, rowmax, R, 2);
+    if (j < Lp) score_block(s, lds, q, ldq, kt, Lp, j, hs, alpha, L, rowmax, R, 1);
+    for (int r = 0; r < R; r++) {
+        mx[r] = -INFINITY;
+        for (int l = 0; l < AT_VEC; l++) mx[r] = rowmax[r][l] > mx[r] ? rowmax[r][l] : mx[r];
+    }
+}
+
+/* S = alpha q k^T for R query rows (q [R][ldq], k^T packed in kt [hs][Lp])
+ * into s [R][Lp], and each row's max over keys < L into mx */
+static void scores_rows(float *s, float *mx, const float *q, int ldq, int R, const float *kt, int Lp, int hs,
+                        float alpha, int L) {
+    int i = 0;
+    for (; i + AT_ROWS <= R; i += AT_ROWS)
+        score_group(s + (size_t)i * Lp, Lp, mx + i, q + (size_t)i * ldq, ldq, kt, Lp, hs, alpha, L, AT_ROWS);
+    for (; i < R; i++) score_group(s + (size_t)i * Lp, Lp, mx + i, q + (size_t)i * ldq, ldq, kt, Lp, hs, alpha, L, 1);
+}
+
+/* whether the keys before L are all real (the max then comes from scores_rows) */
+static int mask_dense(const int *mask, int L) {
+    for (int j = 0; j < L; j++)
+        if (!mask[j]) return 0;
+    return 1;
+}
+
 /* R rows of scores from R query rows q (ld ldq), S = q k^T / sqrt(hs) into s
  * [R][Lp] with k^T packed in kt [hs][Lp], turned into e by softmax_row_exp,
- * each row's 1 / sum in inv[r]. The forward and a recomputing backward both
- * call this and form P_j = e_j * inv the same way, so their P are bitwise the same. */
+ * each row's 1 / sum in inv[r]; dense: mask_dense(mask, L). The forward and a
+ * recomputing backward both call this and form P_j = e_j * inv the same
+ * way, so their P are bitwise the same. */
 static void exp_rows(float *s, float inv[AT_ROWS], const float *q, int ldq, int R, const float *kt,
-                     const int *mask, int L, int Lp, int hs) {
-    head_gemm(s, Lp, q, ldq, R, kt, Lp, Lp, hs, 1.0f / sqrtf((float)hs));
-    for (int r = 0; r < R; r++) inv[r] = softmax_row_exp(s + (size_t)r * Lp, mask, L);
+                     const int *mask, int L, int Lp, int hs, int dense) {
+    float alpha = 1.0f / sqrtf((float)hs), mx[AT_ROWS];
+    if (dense) {
+        scores_rows(s, mx, q, ldq, R, kt, Lp, hs, alpha, L);
+    } else {
+        head_gemm(s, Lp, q, ldq, R, kt, Lp, Lp, hs, alpha);
+        for (int r = 0; r < R; r++) mx[r] = masked_max(s + (size_t)r * Lp, mask, L);
+    }
+    for (int r = 0; r < R; r++) inv[r] = softmax_row_exp(s + (size_t)r * Lp, mask, L, mx[r]);
 }
 
 /* The saved probability of a key: P, or -P where dropout dropped it (ops.h),
@@ -444,12 +515,13 @@ static void attention_forward_head(float *out, float *att, const float *qkv, con
         return;
     }
     pack_transposed(w->kt, Lp, k, ld, L, hs);
+    int dense = mask_dense(m, L);
     pack_rows(w->vp, L, hsp, v, ld, L, hs);
     if (a->p > 0.0f) draw_keep(w->keep, a, bh, L);
     for (int i0 = 0; i0 < T; i0 += AT_ROWS) {
         int R = T - i0 < AT_ROWS ? T - i0 : AT_ROWS;
         float inv[AT_ROWS];
-        exp_rows(w->s, inv, q + (size_t)i0 * ld, ld, R, w->kt, m, L, Lp, hs);
+        exp_rows(w->s, inv, q + (size_t)i0 * ld, ld, R, w->kt, m, L, Lp, hs, dense);
         for (int r = 0; r < R; r++) { /* P to att, P' over S */
             size_t i = (size_t)(i0 + r);
             finish_row(P ? P + i * T : NULL, w->s + (size_t)r * Lp, a->p > 0.0f ? w->keep + i * T : NULL, L, T,
@@ -548,15 +620,7 @@ dprob_block(float *pd, float *d, int ldd, const float *a, int lda, const float *
     int jp = j0 + PF_KEYS, rp = 0;
     if (jp >= L) jp -= L, rp = R;
     for (int r = 0; r < R; r++) prefetch_floats(att, (size_t)(r + rp) * ldp + jp, 2 * AT_VEC);
-    for (int k = 0; k < K; k++) {
-        const float *bk = b + (size_t)k * ldb + j0;
-        cpu_vf b0 = cpu_vload(bk), b1 = NV > 1 ? cpu_vload(bk + AT_VEC) : b0;
-        for (int r = 0; r < R; r++) {
-            cpu_vf s = vsplat(a[(size_t)r * lda + k]);
-            acc[r][0] = vfma(s, b0, acc[r][0]);
-            if (NV > 1) acc[r][1] = vfma(s, b1, acc[r][1]);
-        }
-    }
+    block_sums(acc, a, lda, b, ldb, j0, K, R, NV);
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 2
@@ -618,10 +682,11 @@ static const float *recompute_probs(HeadBufs *w, const float *q, int ld, const i
     int T = a->T;
     if (!w->pp) w->pp = xmalloc((size_t)T * a->Tp * sizeof(float));
     pack_transposed(w->y, Lp, q + a->C, ld, L, a->hs); /* k^T */
+    int dense = mask_dense(mask, L);
     for (int i0 = 0; i0 < T; i0 += AT_ROWS) {
         int R = T - i0 < AT_ROWS ? T - i0 : AT_ROWS;
         float inv[AT_ROWS];
-        exp_rows(w->s, inv, q + (size_t)i0 * ld, ld, R, w->y, mask, L, Lp, a->hs);
+        exp_rows(w->s, inv, q + (size_t)i0 * ld, ld, R, w->y, mask, L, Lp, a->hs, dense);
         for (int r = 0; r < R; r++) {
             size_t i = (size_t)(i0 + r);
             finish_row(w->pp + i * T, w->s + (size_t)r * Lp, a->p > 0.0f ? w->keep + i * T : NULL, L, T, inv[r],
