@@ -2,37 +2,36 @@
  * attention dropout, forward and backward (semantics in ops.h).
  *
  * Work is split over the B*NH (batch, head) pairs, one OpenMP thread each.
- * A head's five products are GEMMs with one side hs (32 in MiniLM): too thin
+ * A head's six products are GEMMs with one side hs (32 in MiniLM): too thin
  * for BLAS, whose packing of the T x T operand costs as much as its
  * arithmetic at that shape (perf, minilm T 384: OpenBLAS's copy and beta
  * routines took as long as its sgemm kernel). One register-blocked kernel,
- *   head_gemm  C[i][j] = alpha sum_k A[i][k] B[k][j]
- * does all five on operands packed once per head into zero-padded,
- * contiguous tiles (hs rounded up to hsp, a multiple of 16 lanes):
- * S = q k^T and dP' = dO v^T (B = k^T, v^T: the sum runs over hs),
- * out = P' v and dq = dS k (the sum runs over the keys), and dv and dk
- * transposed, dv^T = dO^T P' and dk^T = q^T dS (the sum runs over the
- * queries), so that the T x T operand is always streamed row by row.
- * It keeps an 8-row x 32-column block of C in 16 vector accumulators; every
- * element of C is one sum in a fixed order (k ascending), so the result does
- * not depend on the thread count. Keys after the last real token of a
+ *   block_sums  C[i][j] += sum_k A[i][k] B[k][j]  on an 8-row x 32-column block
+ * (16 vector accumulators, k ascending: every element is one sum in a fixed
+ * order, so the result does not depend on the thread count), does all six on
+ * operands packed once per head into zero-padded, contiguous tiles (hs
+ * rounded up to hsp, a multiple of 16 lanes): S = q k^T and dP' = dO v^T
+ * (B = k^T, v^T: the sum runs over hs), out = P' v and dq = dS k (the sum
+ * runs over the keys), and dv and dk transposed, dv^T = dO^T P' and
+ * dk^T = q^T dS (the sum runs over the queries), so that the T x T operand
+ * is always streamed row by row. Keys after the last real token of a
  * sequence (the padded tail) are skipped: their probabilities are exactly 0.
- * Softmax and dropout run on 8 rows of S at a time while they are in L1;
- * P' = keep ? P / (1-p) : 0 is computed as P * (1 / (1-p)) (torch's dropout
- * does the same). Against the per-head sgemm version this replaced (2-core
- * Xeon, minilm B 16, T 128 and 384, interleaved in one process): with 2
- * threads, forward 1.25x with dropout 0.1 and 1.04-1.15x without, backward
- * 1.04-1.07x; with one thread 1.2-1.3x. The rest of a head's time is
- * softmax, the RNG and dropout, not the products. The forward computes each
- * 8-row block of out while its P' rows are in cache (no T x T read-back;
- * speed within noise). It stores P as -P where dropout dropped the element
- * (ops.h), so the backward reads the keep decisions from the sign instead of
- * running the RNG again; the first part of its elementwise work runs in the
- * epilogue of the dP' product (dprob_block), so that the saved P is read
- * while the product computes (prefetched a few blocks ahead) rather than
- * in a sweep of its own. Given
- * att NULL, the forward never stores P: the backward then
- * recomputes each head's P (exp_rows and finish_row, the forward's own code, so bitwise
+ *
+ * Elementwise work rides on the products where it can, while their blocks
+ * are in registers: the forward takes each row's max from the epilogue of
+ * S = q k^T (score_block), then runs softmax and dropout on 8 rows of S at a
+ * time in L1 and computes those rows of out = P' v at once (P' is never read
+ * back). P' = keep ? P / (1-p) : 0 is computed as P * (1 / (1-p)) (torch's
+ * dropout does the same). The forward stores P as -P where dropout dropped
+ * the element (ops.h), so the backward reads the keep decisions from the
+ * sign instead of running the RNG again: the dropout, P' and rowdot run in
+ * the epilogue of dP' = dO v^T (dprob_block), which reads the saved P, a few
+ * blocks ahead by prefetch, while the product computes. Every such fusion
+ * keeps the sums and their order, so the results are bitwise those of the
+ * unfused sweeps.
+ *
+ * Given att NULL, the forward never stores P: the backward then recomputes
+ * each head's P (exp_rows and finish_row, the forward's own code, so bitwise
  * the same P) into a per-thread [T][Tp] tile (ops.h; --attention recompute):
  * the model then keeps no [B,NH,T,T] tensor, at the price of one more q k^T
  * product and softmax per head in the backward (README: +33% attention
