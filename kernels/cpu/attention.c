@@ -17,18 +17,18 @@
  * is always streamed row by row. Keys after the last real token of a
  * sequence (the padded tail) are skipped: their probabilities are exactly 0.
  *
- * Elementwise work rides on the products where it can, while their blocks
+ * Elementwise work rides on the products where that pays, while their blocks
  * are in registers: the forward takes each row's max from the epilogue of
  * S = q k^T (score_block), then runs softmax and dropout on 8 rows of S at a
  * time in L1 and computes those rows of out = P' v at once (P' is never read
  * back). P' = keep ? P / (1-p) : 0 is computed as P * (1 / (1-p)) (torch's
  * dropout does the same). The forward stores P as -P where dropout dropped
  * the element (ops.h), so the backward reads the keep decisions from the
- * sign instead of running the RNG again: the dropout, P' and rowdot run in
- * the epilogue of dP' = dO v^T (dprob_block), which reads the saved P, a few
- * blocks ahead by prefetch, while the product computes. Every such fusion
- * keeps the sums and their order, so the results are bitwise those of the
- * unfused sweeps.
+ * sign instead of running the RNG again, in one elementwise sweep per row
+ * (grad_row). The fusion keeps the sums and their order, so the results are
+ * bitwise those of separate sweeps. (The backward's sweep was also tried in
+ * the epilogue of dP' = dO v^T, reading the saved P there with prefetch:
+ * bitwise the same and no faster, paired in one process on the 2-core Xeon.)
  *
  * Given att NULL, the forward never stores P: the backward then recomputes
  * each head's P (exp_rows and finish_row, the forward's own code, so bitwise
@@ -50,7 +50,7 @@
 #include "cpu_math.h"
 #include "util.h"
 
-enum { AT_ROWS = 8, AT_VEC = CPU_LANES, BWD_ROWS = 64, PF_KEYS = 128 };
+enum { AT_ROWS = 8, AT_VEC = CPU_LANES, BWD_ROWS = 64 };
 
 typedef struct {
     int B, T, C, NH, hs;
@@ -551,126 +551,47 @@ void cpu_attention_forward(Backend *be, float *out, float *att, float *scratch, 
 
 /* ---- backward ---------------------------------------------------------------- */
 
-/* The backward's elementwise work on one row, from the saved row a (P marked
- * by its sign where dropped, ops.h) and dP' = dO v^T, for the first L keys
- * (0 for keys L..Lp):
+/* One row of the backward's elementwise work, from the saved row a (P marked
+ * by its sign where dropped, ops.h) and dP' in d, for the first L keys (0 for
+ * keys L..Lp):
  *   kept_j = a_j > 0 (with dropout; a P of 0 contributes nothing either way),
  *   pd_j = P'_j = kept_j ? P_j / (1-p) : 0   (for dv = P'^T dO),
  *   dP_j = kept_j ? dP'_j / (1-p) : 0,
- *   dS_j = P_j (dP_j - rowdot), rowdot = sum_k P_k dP_k,
- * with P_j = |a_j|; without dropout a = P and pd = P, dP = dP'. The first
- * three run in the epilogue of the dP' product (dprob_block), 16 keys at a
- * time while the product's block is in registers, which also adds up rowdot
- * in 16 lanes in cpu_dot's order; the keys of a last partial vector are done
- * one by one there (dprob_tail) and added after the lanes' sum (dprob_rowdot),
- * as cpu_dot does; dS is a second sweep (ds_row). */
-
-static inline cpu_vf vabs(cpu_vf x) { return (cpu_vf)((cpu_vi)x & ((cpu_vi){0} + 0x7FFFFFFF)); }
-
-/* pd, d and the rowdot lanes of 16 keys from a (saved P) and the product's dP' */
-static inline __attribute__((always_inline)) void
-dprob_vec(float *pd, float *d, const float *a, cpu_vf dp, float rq, int dropout, cpu_vf *rowacc) {
-    cpu_vf va = cpu_vload(a);
-    cpu_vf P = vabs(va);
-    if (dropout) {
-        cpu_vi kept = va > (cpu_vf){0};
-        dp = cpu_vselect(kept, dp * rq, (cpu_vf){0});
-        va = cpu_vselect(kept, va * rq, (cpu_vf){0});
-    }
-    vstore(pd, va);
-    vstore(d, dp);
-    *rowacc += P * dp;
-}
-
-/* a prefetch of the lines of base[i .. i+n), by address arithmetic: they may
- * lie past the end of the array (a prefetch never faults) */
-static inline void prefetch_floats(const float *base, size_t i, int n) {
-    for (int o = 0; o < n; o += 64 / (int)sizeof(float))
-        __builtin_prefetch((const void *)((uintptr_t)base + (i + (size_t)o) * sizeof(float)));
-}
-
-/* as dprob_vec for the keys of a vector that ends past L, one by one; 0 from L on */
-static void dprob_tail(float *pd, float *d, const float *a, const float *x, int n, float rq, int dropout) {
-    for (int t = 0; t < AT_VEC; t++) {
-        int kept = t < n && (!dropout || a[t] > 0.0f);
-        d[t] = kept ? (dropout ? x[t] * rq : x[t]) : 0.0f;
-        pd[t] = kept ? (dropout ? a[t] * rq : a[t]) : 0.0f;
-    }
-}
-
-/* rowdot of one row: its lanes' sum, then the keys of the partial vector */
-static float dprob_rowdot(cpu_vf rowacc, const float *a, const float *d, int L) {
-    float rowdot = cpu_vhsum(rowacc);
-    for (int t = L / AT_VEC * AT_VEC; t < L; t++) rowdot += fabsf(a[t]) * d[t];
-    return rowdot;
-}
-
-/* dP' = dO v^T for R rows (a: dO [R][lda], b: v^T [hs][ldb]) and columns
- * [j0, j0 + 16 NV), as head_gemm_block, and the elementwise work above on the
- * block into pd and d [R][ldd], reading att [R][ldp]. */
-static inline __attribute__((always_inline)) void
-dprob_block(float *pd, float *d, int ldd, const float *a, int lda, const float *b, int ldb, int j0, int K,
-            const float *att, int ldp, int L, float rq, int dropout, cpu_vf rowacc[AT_ROWS], const int R,
-            const int NV) {
-    cpu_vf acc[AT_ROWS][2] = {{{0}}};
-    /* the saved P that a block PF_KEYS keys on will read (4 blocks, about a
-     * thousand cycles of products: longer than a memory access), past L the
-     * start of the next rows; the loads of P then hit the cache */
-    int jp = j0 + PF_KEYS, rp = 0;
-    if (jp >= L) jp -= L, rp = R;
-    for (int r = 0; r < R; r++) prefetch_floats(att, (size_t)(r + rp) * ldp + jp, 2 * AT_VEC);
-    block_sums(acc, a, lda, b, ldb, j0, K, R, NV);
-#pragma GCC unroll 8
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 2
-        for (int v = 0; v < NV; v++) {
-            int j = j0 + v * AT_VEC;
-            size_t o = (size_t)r * ldd + j;
-            const float *ar = att + (size_t)r * ldp + j;
-            if (j + AT_VEC <= L) {
-                dprob_vec(pd + o, d + o, ar, acc[r][v], rq, dropout, &rowacc[r]);
-            } else {
-                float x[AT_VEC];
-                vstore(x, acc[r][v]);
-                dprob_tail(pd + o, d + o, ar, x, L - j, rq, dropout);
-            }
-        }
-}
-
-static inline __attribute__((always_inline)) void
-dprob_group(float *pd, float *d, int ldd, float *rowdot, const float *a, int lda, const float *b, int ldb,
-            int Lp, int K, const float *att, int ldp, int L, float rq, int dropout, const int R) {
-    cpu_vf rowacc[AT_ROWS] = {{0}};
-    int j = 0;
-    for (; j + 2 * AT_VEC <= Lp; j += 2 * AT_VEC)
-        dprob_block(pd, d, ldd, a, lda, b, ldb, j, K, att, ldp, L, rq, dropout, rowacc, R, 2);
-    if (j < Lp) dprob_block(pd, d, ldd, a, lda, b, ldb, j, K, att, ldp, L, rq, dropout, rowacc, R, 1);
-    for (int r = 0; r < R; r++)
-        rowdot[r] = dprob_rowdot(rowacc[r], att + (size_t)r * ldp, d + (size_t)r * ldd, L);
-}
-
-/* pd, dP and rowdot (above) of M query rows: dO [M][lda], v^T [K][ldb], the
- * saved P [M][ldp]; pd and d [M][ldd] for keys < Lp. */
-static void dprob_rows(float *pd, float *d, int ldd, float *rowdot, const float *dO, int lda, int M,
-                       const float *vt, int ldb, int Lp, int K, const float *att, int ldp, int L, float rq,
-                       int dropout) {
-    int i = 0;
-    for (; i + AT_ROWS <= M; i += AT_ROWS)
-        dprob_group(pd + (size_t)i * ldd, d + (size_t)i * ldd, ldd, rowdot + i, dO + (size_t)i * lda, lda, vt, ldb,
-                    Lp, K, att + (size_t)i * ldp, ldp, L, rq, dropout, AT_ROWS);
-    for (; i < M; i++)
-        dprob_group(pd + (size_t)i * ldd, d + (size_t)i * ldd, ldd, rowdot + i, dO + (size_t)i * lda, lda, vt, ldb,
-                    Lp, K, att + (size_t)i * ldp, ldp, L, rq, dropout, 1);
-}
-
-/* dS_j = P_j (dP_j - rowdot) in place of dP, P_j = |a_j|, for keys < L */
-static void ds_row(float *d, const float *a, int L, float rowdot) {
+ *   dS_j = P_j (dP_j - sum_k P_k dP_k)        (into d),
+ * with P_j = |a_j|; the sum in 16 lanes as cpu_dot. Without dropout a = P
+ * and pd = P, dP = dP'. */
+static void grad_row(float *pd, float *d, const float *a, int L, int Lp, float rq, int dropout) {
+    const cpu_vf zero = {0};
+    const cpu_vi magnitude = (cpu_vi){0} + 0x7FFFFFFF;
+    cpu_vf acc = zero;
     int j = 0;
     for (; j + CPU_LANES <= L; j += CPU_LANES) {
-        cpu_vf P = vabs(cpu_vload(a + j));
-        vstore(d + j, P * (cpu_vload(d + j) - rowdot));
+        cpu_vf va = cpu_vload(a + j), vd = cpu_vload(d + j);
+        cpu_vf P = (cpu_vf)((cpu_vi)va & magnitude);
+        if (dropout) {
+            cpu_vi kept = va > zero;
+            vd = cpu_vselect(kept, vd * rq, zero);
+            va = cpu_vselect(kept, va * rq, zero);
+        }
+        memcpy(pd + j, &va, sizeof va);
+        memcpy(d + j, &vd, sizeof vd);
+        acc += P * vd;
+    }
+    float rowdot = cpu_vhsum(acc);
+    for (int t = j; t < L; t++) {
+        int kept = !dropout || a[t] > 0.0f;
+        d[t] = kept ? (dropout ? d[t] * rq : d[t]) : 0.0f;
+        pd[t] = kept ? (dropout ? a[t] * rq : a[t]) : 0.0f;
+        rowdot += fabsf(a[t]) * d[t];
+    }
+    for (j = 0; j + CPU_LANES <= L; j += CPU_LANES) {
+        cpu_vf P = (cpu_vf)((cpu_vi)cpu_vload(a + j) & magnitude);
+        cpu_vf dS = P * (cpu_vload(d + j) - rowdot);
+        memcpy(d + j, &dS, sizeof dS);
     }
     for (; j < L; j++) d[j] = fabsf(a[j]) * (d[j] - rowdot);
+    memset(pd + L, 0, (size_t)(Lp - L) * sizeof *pd);
+    memset(d + L, 0, (size_t)(Lp - L) * sizeof *d);
 }
 
 /* att NULL: P of the head (rows of T, keys < L) recomputed into w->pp as the
@@ -719,11 +640,10 @@ static void attention_backward_head(float *dqkv, const float *dout, const float 
      * one product over all rows) */
     for (int i0 = 0; i0 < T; i0 += BWD_ROWS) {
         int R = T - i0 < BWD_ROWS ? T - i0 : BWD_ROWS;
-        float rowdot[BWD_ROWS];
-        const float *Pb = P + (size_t)i0 * T;
-        dprob_rows(w->pd, w->ds, Lp, rowdot, dO + (size_t)i0 * C, C, R, w->kt, Lp, Lp, hs, Pb, T, L, a->rq,
-                   a->p > 0.0f); /* dP' = dO v^T, P' for dv, dP; keep from P's sign */
-        for (int r = 0; r < R; r++) ds_row(w->ds + (size_t)r * Lp, Pb + (size_t)r * T, L, rowdot[r]); /* dS */
+        head_gemm(w->ds, Lp, dO + (size_t)i0 * C, C, R, w->kt, Lp, Lp, hs, 1.0f); /* dP' = dO v^T */
+        for (int r = 0; r < R; r++) /* P' for dv, and dS from dP' in place; keep from P's sign */
+            grad_row(w->pd + (size_t)r * Lp, w->ds + (size_t)r * Lp, P + (size_t)(i0 + r) * T, L, Lp, a->rq,
+                     a->p > 0.0f);
         head_gemm_acc(w->dvt, Lp, w->dot + i0, T, hs, w->pd, Lp, Lp, R, 1.0f, i0 > 0); /* dv^T = dO^T P' */
         head_gemm(w->y, hsp, w->ds, Lp, R, w->vp, hsp, hsp, L, 1.0f);                /* dq += dS k / sqrt(hs) */
         store_rows(dq + (size_t)i0 * ld, ld, w->y, hsp, R, hs, scale, 1);
