@@ -235,7 +235,11 @@ def attention_lines(path):
                "PyTorch %s on the same input: `eager` is the reference model's attention (matmul, masked softmax, "
                "dropout, matmul: transformers' eager BertSelfAttention), `sdpa` is "
                "`scaled_dot_product_attention` with the mask and dropout_p. FLOPs as bench-kernels counts them: "
-               "forward 4·B·T²·C, backward 8·B·T²·C. A ratio > 1 means ours is faster." % (
+               "forward 4·B·T²·C, backward 8·B·T²·C. Share of the sgemm peak: each round's GFLOP/s over the peak "
+               "measured in the same round (ours: by the same call; a peer: the median of ours' calls of that "
+               "round), the median over the rounds with their range, as the issue's goals ask (ratios in one run, "
+               "medians of interleaved rounds); the medians' GFLOP/s over the medians' peak is given below. "
+               "A ratio > 1 means ours is faster." % (
                    meta.get("cpu", "?"), meta.get("batch", "?"), meta.get("heads", "?"),
                    meta["hidden"] // meta["heads"] if meta.get("hidden") and meta.get("heads") else "?",
                    meta.get("threads", "?"), meta.get("rounds", 0), meta.get("repeats", "?"),
@@ -255,21 +259,40 @@ def attention_lines(path):
                             statistics.median(r["bwd_us"] for r in rs) / 1e3,
                             statistics.median(r["fwd_us"] + r["bwd_us"] for r in rs) / 1e3, len(rs))
         ours = next((k for k in sides if k[0] == "ours" and k in med), None)
+        round_peak = {}  # round -> median of ours' calls' peaks in that round
+        for rnd in {r["round"] for r in at}:
+            ps = [r["sgemm_peak_gflops"] for r in at if r["round"] == rnd and r.get("sgemm_peak_gflops")]
+            if ps:
+                round_peak[rnd] = statistics.median(ps)
+
+        def round_shares(key):
+            """each round's GFLOP/s of this side over the peak of its round (ours: of its own call), %"""
+            out_s = []
+            for r in at:
+                if key_of(r) != key or not flops:
+                    continue
+                pk = r.get("sgemm_peak_gflops") or round_peak.get(r["round"])
+                if pk:
+                    out_s.append(100 * flops / ((r["fwd_us"] + r["bwd_us"]) * 1e-6) * 1e-9 / pk)
+            return out_s
+
         for key in sides:
             if key not in med:
                 continue
             f, b, tot, n = med[key]
             gf = flops / (tot * 1e-3) * 1e-9 if flops else None
+            shares = round_shares(key)
+            share = statistics.median(shares) if shares else None
             label = "ours (%s)" % key[1] if key[0] == "ours" else "PyTorch " + key[0].replace("torch-", "")
             if key[0] == "ours":
                 commit = commit_of(next(r for r in runs if key_of(r) == key).get("version", ""))
                 label = "ours (%s)" % (key[1] if key[1] == commit else "%s: %s" % (key[1], commit))
             ratio = "—" if key == ours or not ours else "%.2f×" % (tot / med[ours][2])
             table.append(["T %d" % T, label, str(n), "%.1f" % f, "%.1f" % b, "%.1f" % tot,
-                          "%.0f" % gf if gf else "–", "%.1f%%" % (100 * gf / peak) if gf and peak else "–",
-                          ratio])
-            if key == ours and T == ATTN_GOAL_T and gf and peak:
-                goal = (100 * gf / peak, peak, key[1])
+                          "%.0f" % gf if gf else "–",
+                          "%.1f%% (%.1f–%.1f)" % (share, min(shares), max(shares)) if share else "–", ratio])
+            if key == ours and T == ATTN_GOAL_T and share and gf and peak:
+                goal = (share, min(shares), max(shares), 100 * gf / peak, peak, key[1])
     out += table_lines(["shape", "implementation", "rounds", "forward ms", "backward ms", "forward + backward ms",
                         "GFLOP/s", "share of the sgemm peak", "ours vs it (time)"], table)
     out.append("")
@@ -277,11 +300,17 @@ def attention_lines(path):
         "T %d: %.0f GFLOP/s" % (T, statistics.median(r["sgemm_peak_gflops"] for r in runs
                                                      if r["seq"] == T and r.get("sgemm_peak_gflops")))
         for T in sorted({r["seq"] for r in runs if r.get("sgemm_peak_gflops")})) + ".")
+    all_peaks = [r["sgemm_peak_gflops"] for r in runs if r.get("sgemm_peak_gflops")]
     if goal:
         out.append("")
-        out.append("Issue #14's goal, attention forward + backward ≥ %.0f%% of the GEMM peak at T %d: ours (%s) "
-                   "%.1f%% of %.0f GFLOP/s — **%s**." % (ATTN_GOAL_PCT, ATTN_GOAL_T, goal[2], goal[0], goal[1],
-                                                         "met" if goal[0] >= ATTN_GOAL_PCT else "not met"))
+        verdict = lambda x: "met" if x >= ATTN_GOAL_PCT else "not met"
+        out.append("Issue #14's goal, attention forward + backward ≥ %.0f%% of the GEMM peak at T %d, ours (%s): "
+                   "**%s** by the goals' statistic, the median of the rounds' own shares, %.1f%% (rounds "
+                   "%.1f–%.1f%%); **%s** by the medians' GFLOP/s over the medians' peak (%.0f GFLOP/s), %.1f%%. "
+                   "The two differ by the noise of the peak's measurement on this machine (the peaks of the "
+                   "calls in the table: %.0f–%.0f GFLOP/s)." % (
+                       ATTN_GOAL_PCT, ATTN_GOAL_T, goal[5], verdict(goal[0]), goal[0], goal[1], goal[2],
+                       verdict(goal[3]), goal[4], goal[3], min(all_peaks), max(all_peaks)))
     out.append("")
     return out
 
