@@ -19,7 +19,7 @@ bench-step JSON lines) are archived in bench/results/bf16/ by --archive, so
 that the section can be regenerated without the run directories.
 
   python3 reports/bf16_results.py --archive FP32_RUNS BF16_RUNS [--step FILE.jsonl ...]
-  python3 reports/bf16_results.py --step-no-amx FILE.jsonl   (bench-step, ours, on a CPU without AMX)
+  python3 reports/bf16_results.py --step-machine TAG FILE.jsonl   (bench-step on another CPU, e.g. no-amx)
   - the attention op alone (bench/attention.sh -> bench/results/attention/
     kernels.jsonl): ours (`mtl bench-kernels --ops attention`, each binary
     by commit) against PyTorch eager and scaled_dot_product_attention, per
@@ -50,7 +50,6 @@ KEEP = ("metrics.json", "manifest.json")
 KERNEL_CSVS = ("kernels-cpu.csv", "kernels-cpu-bf16.csv")
 ATTENTION = os.path.join(ROOT, "bench", "results", "attention", "kernels.jsonl")  # bench/attention.sh
 ATTN_GOAL_T, ATTN_GOAL_PCT = 384, 50.0  # issue #14: forward + backward >= 50% of the GEMM peak at T 384
-NO_AMX_STEP = "bench-step-cpu-no-amx.jsonl"  # --step-no-amx: a machine whose oneDNN has no AMX
 # (label, path into metrics.json)
 SCORES = {"ner": [("NER test F1", ("ner", "test", "f1")), ("NER dev F1", ("ner", "dev", "f1"))],
           "qa": [("QA dev F1", ("qa", "dev", "f1")), ("QA dev EM", ("qa", "dev", "exact_match"))]}
@@ -315,6 +314,99 @@ def attention_lines(path):
     return out
 
 
+STEP_COLUMNS = ["preset, T", "ours fp32", "ours bf16", "PyTorch eager fp32", "PyTorch bf16 autocast",
+                "torch.compile fp32", "torch.compile bf16", "ours bf16 vs ours fp32", "vs autocast",
+                "vs eager fp32", "ours fp32 vs eager fp32",
+                "ours bf16: model FLOP/s, share of the bf16 GEMM peak (measured in the run)"]
+# issue #14's CPU goals, on minilm at T 128 and 384: (column, least value, what it says)
+CPU_GOALS = [("vs autocast", 1.5, "ours bf16 ≥ 1.5× PyTorch bf16 autocast"),
+             ("vs eager fp32", 1.8, "ours bf16 ≥ 1.8× PyTorch eager fp32"),
+             ("ours fp32 vs eager fp32", 1.5, "ours fp32 ≥ 1.5× PyTorch eager fp32")]
+CPU_GOAL_MFU = 70.0  # ours bf16 model FLOP/s >= 70% of the measured bf16 GEMM peak
+
+
+def machine_step_files(d):
+    """[(tag, path)] of the bench-step runs archived from other CPUs (--step-machine)."""
+    pre, suf = "bench-step-cpu-", ".jsonl"
+    names = sorted(n for n in os.listdir(d) if n.startswith(pre) and n.endswith(suf)) if os.path.isdir(d) else []
+    return [(n[len(pre):-len(suf)], os.path.join(d, n)) for n in names]
+
+
+def version_field(version, name):
+    """One field ("commit", "blas", ...) of a `mtl version` text joined by ';'."""
+    for part in version.split(";"):
+        if part.strip().startswith(name + ":"):
+            return part.split(":", 1)[1].strip()
+    return "?"
+
+
+def goal_lines(rows):
+    """Issue #14's CPU goals checked on the minilm rows of a step table."""
+    out = []
+    for row in rows:
+        if not row[0].startswith("minilm"):
+            continue
+        cell = dict(zip(STEP_COLUMNS, row))
+        checks = []
+        for col, least, what in CPU_GOALS:
+            x = float(cell[col].rstrip("×")) if cell[col] != "-" else None
+            checks.append("%s: %s" % (what, "no run" if x is None else "%.2f× %s" % (
+                x, "met" if x >= least else "not met")))
+        util = cell[STEP_COLUMNS[-1]]
+        pct = float(util.split("=")[1].split("%")[0]) if "=" in util else None
+        checks.append("bf16 model FLOP/s ≥ %.0f%% of the bf16 GEMM peak: %s" % (
+            CPU_GOAL_MFU, "no run" if pct is None else "%.0f%% %s" % (pct, "met" if pct >= CPU_GOAL_MFU else "not met")))
+        out.append("- %s: %s." % (row[0], "; ".join(checks)))
+    return out
+
+
+def machine_step_lines(path, tag):
+    """The subsection of one other CPU's `make bench-step MATHS="fp32 bf16"` runs."""
+    rows, meta = step_rows(path)
+    if not rows:
+        return []
+    lines = read_jsonl(path)
+    ours = [r for r in lines if r.get("side") == "ours"]
+    p16 = statistics.median(x["gemm_peak_gflops"] for x in ours if x.get("precision") == "bf16")
+    p32 = statistics.median(x["sgemm_peak_gflops"] for x in ours)
+    isa = sorted({x.get("precision_info", "") for x in ours if x.get("precision") == "bf16"})
+    amx = any("amx" in i for i in isa)
+    sides = sorted({r["side"] for r in lines if "side" in r})
+    torch_v = sorted({m["torch"] for m in meta if m.get("torch") not in (None, "none")})
+    cpus = sorted({m.get("cpu", "?") for m in meta})
+    out = ["### Speed on another CPU (`%s`): %s, AVX512-BF16, %s (`make bench-step MATHS=\"fp32 bf16\" SIDES=\"%s\"`)" % (
+        tag, ", ".join(cpus), "AMX" if amx else "no AMX", " ".join(sides)), ""]
+    for m in meta:
+        v = m.get("mtl_version", "")
+        out.append("- run %s on %s (%s cores), %s threads, %s interleaved rounds of %s timed steps after %s "
+                   "warm-up; commit %s; BLAS %s%s" % (
+                       m.get("run"), m.get("cpu"), m.get("nproc"), m.get("threads"), m.get("rounds"), m.get("steps"),
+                       m.get("warmup"), version_field(v, "commit"), version_field(v, "blas"),
+                       "; torch %s" % m["torch"] if m.get("torch") not in (None, "none") else ""))
+    out.append("- %s; GEMM peaks measured in the same runs (median over them): sgemm %.0f GFLOP/s, bf16 GEMM "
+               "%.0f GFLOP/s (%.2f× the sgemm peak)" % (", ".join(isa), p32, p16, p16 / p32))
+    out.append("")
+    faster = [r[0] for r in rows if r[7] != "-" and float(r[7].rstrip("×")) > 1]
+    where = ("faster than ours in fp32 at every shape" if len(faster) == len(rows) else
+             "slower than ours in fp32 at every shape" if not faster else
+             "faster than ours in fp32 only at " + " and ".join(faster))
+    out.append("%s oneDNN runs bf16 on AVX512-BF16 dot products; on this CPU its bf16 GEMM peak is %.2f× the sgemm "
+               "peak, and ours in bf16 is %s (a ratio < 1 means bf16 is slower). %s" % (
+                   "With AMX" if amx else "Without AMX", p16 / p32, where,
+                   "PyTorch %s in the same runs, same threads, for its autocast too." % ", ".join(torch_v)
+                   if len(sides) > 1 else "No PyTorch on that machine: ours only."))
+    out.append("")
+    out += table_lines(STEP_COLUMNS, rows)
+    out.append("")
+    goals = goal_lines(rows) if len(sides) > 1 else []
+    if goals:
+        out.append("Issue #14's CPU goals on this machine (ratios of the medians above):")
+        out.append("")
+        out += goals
+        out.append("")
+    return out
+
+
 def section(d, attention=ATTENTION):
     out = [BEGIN, "## bf16 vs fp32 (issue #14)", ""]
     out.append("bf16 here: the two inputs of every linear layer's GEMM rounded to bf16 (nearest even), "
@@ -348,44 +440,14 @@ def section(d, attention=ATTENTION):
         out.append("")
         out.append("Median over rounds of each side's median step (ms), B 16; a ratio > 1 means ours is faster.")
         out.append("")
-        out += table_lines(["preset, T", "ours fp32", "ours bf16", "PyTorch eager fp32", "PyTorch bf16 autocast",
-                            "torch.compile fp32", "torch.compile bf16", "ours bf16 vs ours fp32", "vs autocast", "vs eager fp32",
-                            "ours fp32 vs eager fp32", "ours bf16: model FLOP/s, share of the bf16 GEMM peak (measured in the run)"],
-                           srows)
+        out += table_lines(STEP_COLUMNS, srows)
         out.append("")
-    nrows, nmeta = step_rows(os.path.join(d, NO_AMX_STEP))
-    if nrows:
-        peaks = [r for r in read_jsonl(os.path.join(d, NO_AMX_STEP)) if r.get("side") == "ours"]
-        p16 = [x["gemm_peak_gflops"] for x in peaks if x.get("precision") == "bf16"]
-        p32 = [x["sgemm_peak_gflops"] for x in peaks]
-        isa = sorted({x.get("precision_info", "") for x in peaks if x.get("precision") == "bf16"})
-        sides = sorted({r["side"] for r in read_jsonl(os.path.join(d, NO_AMX_STEP)) if "side" in r})
-        torch_v = sorted({m["torch"] for m in nmeta if m.get("torch") not in (None, "none")})
-        out.append("### Speed on a CPU with AVX512-BF16 but no AMX (`make bench-step MATHS=\"fp32 bf16\" SIDES=\"%s\"`)"
-                   % " ".join(sides))
+        out.append("Issue #14's CPU goals on this machine (ratios of the medians above):")
         out.append("")
-        for m in nmeta:
-            out.append("- run %s on %s (%s cores), %s threads, %s interleaved rounds of %s timed steps after %s "
-                       "warm-up; `%s`%s" % (m.get("run"), m.get("cpu"), m.get("nproc"), m.get("threads"), m.get("rounds"),
-                                            m.get("steps"), m.get("warmup"), m.get("mtl_version", "").split(";")[1].strip()
-                                            if ";" in m.get("mtl_version", "") else m.get("mtl_version"),
-                                            "; torch %s" % m["torch"] if m.get("torch") not in (None, "none") else ""))
-        out.append("- %s; GEMM peaks measured in the same runs (median over them): sgemm %.0f GFLOP/s, bf16 GEMM "
-                   "%.0f GFLOP/s (%.2f× the sgemm peak)" % (", ".join(isa), statistics.median(p32),
-                                                          statistics.median(p16),
-                                                          statistics.median(p16) / statistics.median(p32)))
+        out += goal_lines(srows)
         out.append("")
-        out.append("Without AMX oneDNN runs bf16 on AVX512-BF16 dot products; on this CPU its bf16 GEMM peak is "
-                   "below the sgemm peak (above), so bf16 is slower than fp32 here, and `mtl` says so when asked "
-                   "for it (a ratio < 1 means bf16 is slower). " +
-                   ("PyTorch %s in the same runs, same threads; the CPU has no AMX (no amx flag in /proc/cpuinfo), for its autocast either."
-                    % ", ".join(torch_v) if len(sides) > 1 else "No PyTorch on that machine: ours only."))
-        out.append("")
-        out += table_lines(["preset, T", "ours fp32", "ours bf16", "PyTorch eager fp32", "PyTorch bf16 autocast",
-                            "torch.compile fp32", "torch.compile bf16", "ours bf16 vs ours fp32", "vs autocast",
-                            "vs eager fp32", "ours fp32 vs eager fp32",
-                            "ours bf16: model FLOP/s, share of the bf16 GEMM peak (measured in the run)"], nrows)
-        out.append("")
+    for tag, path in machine_step_files(d):
+        out += machine_step_lines(path, tag)
     out += attention_lines(attention)
     krows, knote = kernel_rows(d)
     if krows:
@@ -409,17 +471,20 @@ def main():
     ap.add_argument("--dir", default=os.path.join(ROOT, "bench", "results", "bf16"))
     ap.add_argument("--archive", nargs=2, metavar=("FP32_RUNS", "BF16_RUNS"))
     ap.add_argument("--step", nargs="+", help="bench-step JSON-lines files to archive (concatenated) with --archive")
-    ap.add_argument("--step-no-amx", metavar="FILE.jsonl",
-                    help="bench-step JSON lines (SIDES=ours, MATHS=\"fp32 bf16\") from a CPU without AMX: archived as "
-                         + NO_AMX_STEP)
+    ap.add_argument("--step-machine", nargs=2, metavar=("TAG", "FILE.jsonl"),
+                    help="bench-step JSON lines (MATHS=\"fp32 bf16\") from another CPU, named by TAG (e.g. no-amx, "
+                         "zen5): archived as bench-step-cpu-TAG.jsonl, a subsection of its own")
     ap.add_argument("--kernels", nargs=2, metavar=("FP32_CSV", "BF16_CSV"),
                     help="mtl bench-kernels CSVs (--precision fp32, bf16) to archive with --archive")
     ap.add_argument("--results", default=os.path.join(ROOT, "RESULTS.md"))
     ap.add_argument("--attention", default=ATTENTION, help="bench/attention.sh's JSON lines [%(default)s]")
     args = ap.parse_args()
-    if args.step_no_amx:
+    if args.step_machine:
+        tag, src = args.step_machine
+        if not tag.replace("-", "").isalnum():
+            ap.error("--step-machine: TAG %r: letters, digits and '-' only" % tag)
         os.makedirs(args.dir, exist_ok=True)
-        shutil.copyfile(args.step_no_amx, os.path.join(args.dir, NO_AMX_STEP))
+        shutil.copyfile(src, os.path.join(args.dir, "bench-step-cpu-%s.jsonl" % tag))
     if args.archive:
         archive(args.archive[0], args.archive[1], args.step, args.dir)
         for src, name in zip(args.kernels or [], KERNEL_CSVS):

@@ -49,8 +49,9 @@ void cpu_bf16_round_matrix(bf16 *dst, const float *src, int rows, int cols, int 
  * bf16 (plain AVX-512) is slower than fp32 and counts as unavailable. */
 int cpu_bf16_native(char *why, size_t why_len);
 /* 1 when oneDNN dispatches bf16 matmuls to AMX tiles; 0 on AVX512-BF16
- * alone, where a bf16 dot product may do no more multiply-adds per cycle
- * than fp32 FMAs (bf16 then is not faster than fp32; see backend_open). */
+ * alone, where a bf16 dot product does no more multiply-adds per cycle
+ * than fp32 FMAs on Intel CPUs but twice as many on AMD Zen 4/5 (see
+ * backend_select.c). */
 int cpu_bf16_amx(void);
 
 /* The ISA oneDNN dispatches to ("avx512_core_amx", "avx512_core_bf16", ...)
