@@ -211,8 +211,9 @@ def commit_of(version):
     return parts[parts.index("commit:") + 1] if "commit:" in parts else "?"
 
 
-def attention_lines(path):
-    """The subsection of bench/attention.sh's runs, or [] when there are none."""
+def attention_lines(path, tag=None):
+    """The subsection of bench/attention.sh's runs (tag: those of another CPU,
+    archived as kernels-TAG.jsonl beside the main file), or [] when there are none."""
     if not os.path.exists(path):
         return []
     rows = read_jsonl(path)
@@ -226,7 +227,8 @@ def attention_lines(path):
     for r in runs:
         if key_of(r) not in sides:
             sides.append(key_of(r))
-    out = ["### The attention op alone, ours vs PyTorch (`bench/attention.sh`)", ""]
+    out = ["### The attention op alone%s, ours vs PyTorch (`bench/attention.sh`)" % (
+        " on another CPU (`%s`)" % tag if tag else ""), ""]
     torch_v = sorted({r["torch"] for r in runs if r.get("torch")})
     out.append("%s, B %s, %s heads of %s, dropout 0.1, no padding, %s threads, %d interleaved rounds of %s timed "
                "calls per side (median per round; each cell the median over the rounds). Ours: `mtl bench-kernels "
@@ -449,6 +451,10 @@ def section(d, attention=ATTENTION):
     for tag, path in machine_step_files(d):
         out += machine_step_lines(path, tag)
     out += attention_lines(attention)
+    adir = os.path.dirname(attention)
+    for name in sorted(os.listdir(adir)) if os.path.isdir(adir) else []:
+        if name.startswith("kernels-") and name.endswith(".jsonl"):
+            out += attention_lines(os.path.join(adir, name), name[len("kernels-"):-len(".jsonl")])
     krows, knote = kernel_rows(d)
     if krows:
         out.append("### Per-op: the GEMM-type ops on the roofline (`mtl bench-kernels --precision fp32|bf16`)")
