@@ -1077,6 +1077,15 @@ def section(args):
             note = lora_results.step_note(os.path.join(BENCH_RESULTS, "lora", "step.jsonl"))
             if note:
                 L += ["", note]
+        for path in sorted(glob.glob(os.path.join(BENCH_RESULTS, "lora", "step-*.jsonl"))):
+            orows, ocpu = lora_results.step_rows(path)  # another CPU's bench/lora_step.sh run
+            if orows:
+                L += ["", "The same on another CPU (`%s`: %s, `bench/lora_step.sh` archived as %s):" % (
+                    os.path.basename(path)[len("step-"):-len(".jsonl")], ocpu, path), ""] + orows
+                for task in ("ner", "qa"):
+                    onote = lora_results.step_note(path, task=task)
+                    if onote:
+                        L += ["", onote]
     tests = claim_tests(groups)
     abl_tests = ablation_tests(args.runs, groups, args.hf_mtl, args.reruns)
     if all(groups.get(t) for t in ("ner", "qa", "mtl")):
