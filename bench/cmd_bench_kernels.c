@@ -125,9 +125,10 @@ static void measure_peaks(const BkOpts *o, const Backend *be, BenchCuda *bc, dou
     int th = o->threads > 0 ? o->threads : omp_get_max_threads();
     *gf = bench_sgemm_peak_gflops(th);
     *gbs = bench_copy_gbs(th);
-    printf("device cpu, %d threads, OpenBLAS core %s (detected %s); peaks: sgemm %.1f GFLOP/s, "
-           "copy %.2f GB/s\n",
-           th, cpu_blas_setup(), cpu_blas_detected_core(), *gf, *gbs);
+    const char *user = cpu_blas_user_core();
+    printf("device cpu, %d threads, OpenBLAS core %s (%s%s); peaks: sgemm %.1f GFLOP/s, copy %.2f GB/s\n", th,
+           cpu_blas_setup(), user ? "set by OPENBLAS_CORETYPE=" : "detected ", user ? user : cpu_blas_detected_core(),
+           *gf, *gbs);
     if (be->precision == PREC_BF16) {
         *gf = bench_bf16_peak_gflops(th);
         printf("precision bf16: oneDNN %s, ISA %s; bf16 GEMM peak %.1f GFLOP/s (the %%peak "

@@ -6,6 +6,7 @@
 
 #include "backend.h"
 #include "cpu/cpu_bf16.h"
+#include "cpu/cpu_blas.h"
 
 #ifndef MTL_CUDA
 Backend *backend_cuda(int tf32, char *why, size_t why_len) {
@@ -47,7 +48,7 @@ static int cpu_bf16_slower_than_fp32(void) {
 /* bf16 on the CPU, or fp32 with the reason in why when the CPU lacks it;
  * bf16 where it is slower than fp32 comes with a note in why: it is what was
  * asked for (the numerics), but not a speed-up there. */
-static Backend *open_cpu(int threads, Precision prec, char *why, size_t why_len) {
+static Backend *open_cpu_precision(int threads, Precision prec, char *why, size_t why_len) {
     if (prec == PREC_FP32) return backend_cpu(threads);
     char reason[256];
     Backend *be = backend_cpu_bf16(threads, reason, sizeof reason);
@@ -59,6 +60,18 @@ static Backend *open_cpu(int threads, Precision prec, char *why, size_t why_len)
     if (be) return be;
     if (why) snprintf(why, why_len, "--precision bf16: %s; running fp32 instead", reason);
     return backend_cpu(threads);
+}
+
+/* open_cpu_precision, with the BLAS note (cpu_blas.h) added to why when the
+ * user's OPENBLAS_CORETYPE holds OpenBLAS below this CPU */
+static Backend *open_cpu(int threads, Precision prec, char *why, size_t why_len) {
+    Backend *be = open_cpu_precision(threads, prec, why, why_len);
+    const char *note = cpu_blas_note();
+    if (note && why && why_len) {
+        size_t used = strlen(why);
+        snprintf(why + used, why_len - used, "%s%s", used ? "; " : "", note);
+    }
+    return be;
 }
 
 Backend *backend_open(Device device, int threads, int tf32, Precision prec, char *why,

@@ -30,8 +30,11 @@ const char *build_blas(void) {
     static char buf[320]; /* written once, read-only afterwards */
     const char *detected = cpu_blas_detected_core();
     const char *used = cpu_blas_setup(); /* the core the kernels will really use */
-    snprintf(buf, sizeof buf, "%s (core %s, detected at load %s)", openblas_get_config(), used,
-             detected);
+    const char *user = cpu_blas_user_core();
+    if (user)
+        snprintf(buf, sizeof buf, "%s (core %s, set by OPENBLAS_CORETYPE=%s)", openblas_get_config(), used, user);
+    else
+        snprintf(buf, sizeof buf, "%s (core %s, detected at load %s)", openblas_get_config(), used, detected);
     return buf;
 }
 

@@ -20,4 +20,18 @@ const char *cpu_blas_setup(void);
  * the current one when cpu_blas_setup() has not run. */
 const char *cpu_blas_detected_core(void);
 
+/* OPENBLAS_CORETYPE as the user set it before the setup (it is then what
+ * OpenBLAS "detected" at load), or NULL when unset. */
+const char *cpu_blas_user_core(void);
+
+/* 1 when OpenBLAS core `core` lacks instructions that core `want` (the best
+ * this CPU runs: "SkylakeX" with AVX-512, "Haswell" with AVX2 + FMA) has: a
+ * pre-AVX2 fallback, or an AVX2 core (Haswell, Zen) where SkylakeX runs.
+ * 0 when either is NULL. */
+int cpu_blas_core_below(const char *core, const char *want);
+
+/* A note when the user's OPENBLAS_CORETYPE holds OpenBLAS below what this
+ * CPU runs (the setup never overrides the user), else NULL. Static text. */
+const char *cpu_blas_note(void);
+
 #endif
