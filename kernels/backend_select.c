@@ -34,17 +34,6 @@ int backend_set_attn_recompute(Backend *be, int on, char *why, size_t why_len) {
     return 0;
 }
 
-/* True where bf16 GEMMs are known to run slower than sgemm: AVX512-BF16
- * without AMX on an Intel CPU, whose bf16 dot product issues on one port
- * (bf16 GEMM peak 0.50x the sgemm peak on an Emerald Rapids Xeon without
- * AMX, 2026-11-30). AMD Zen 5 issues it at the FMA's rate with twice its
- * products per instruction (bf16 GEMM peak ~2x the AVX-512 sgemm peak,
- * 2026-12-01), as Zen 4 does by its documented throughput: no note there. */
-static int cpu_bf16_slower_than_fp32(void) {
-    __builtin_cpu_init();
-    return !cpu_bf16_amx() && !__builtin_cpu_is("amd");
-}
-
 /* bf16 on the CPU, or fp32 with the reason in why when the CPU lacks it;
  * bf16 where it is slower than fp32 comes with a note in why: it is what was
  * asked for (the numerics), but not a speed-up there. */

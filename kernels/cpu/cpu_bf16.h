@@ -51,8 +51,13 @@ int cpu_bf16_native(char *why, size_t why_len);
 /* 1 when oneDNN dispatches bf16 matmuls to AMX tiles; 0 on AVX512-BF16
  * alone, where a bf16 dot product does no more multiply-adds per cycle
  * than fp32 FMAs on Intel CPUs but twice as many on AMD Zen 4/5 (see
- * backend_select.c). */
+ * cpu_bf16_slower_than_fp32). */
 int cpu_bf16_amx(void);
+
+/* 1 where bf16 GEMMs are known to be slower than sgemm on this CPU (AVX512-
+ * BF16 without AMX on an Intel CPU): bf16 is then the numerics asked for,
+ * not a speed-up, and backend_open notes it. */
+int cpu_bf16_slower_than_fp32(void);
 
 /* The ISA oneDNN dispatches to ("avx512_core_amx", "avx512_core_bf16", ...)
  * and the implementation of the last bf16 matmul it created (e.g.

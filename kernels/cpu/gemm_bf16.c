@@ -237,3 +237,13 @@ void bf16_gemm(Bf16Gemm *g, int transA, int transB, int M, int N, int K, float a
     die("bf16_gemm: this build has no oneDNN");
 }
 #endif
+
+/* Intel's AVX512-BF16 without AMX issues its bf16 dot product on one port
+ * (bf16 GEMM peak 0.50x the sgemm peak on an Emerald Rapids Xeon without
+ * AMX, 2026-11-30). AMD Zen 5 issues it at the FMA's rate with twice its
+ * products per instruction (bf16 GEMM peak ~1.9x the AVX-512 sgemm peak,
+ * 2026-12-01), as Zen 4 does by its documented throughput. */
+int cpu_bf16_slower_than_fp32(void) {
+    __builtin_cpu_init();
+    return !cpu_bf16_amx() && !__builtin_cpu_is("amd");
+}
