@@ -46,7 +46,7 @@ const char *cpu_blas_setup(void) {
     const char *env = getenv("OPENBLAS_CORETYPE");
     snprintf(user_core, sizeof user_core, "%s", env ? env : "");
     const char *want = wanted_core();
-    if (getenv("OPENBLAS_CORETYPE") || !want || !cpu_blas_core_below(detected_core, want) ||
+    if (env || !want || !cpu_blas_core_below(detected_core, want) ||
         !gotoblas_dynamic_init || !gotoblas_dynamic_quit)
         return openblas_get_corename();
     setenv("OPENBLAS_CORETYPE", want, 0);
