@@ -1,6 +1,7 @@
 /* What the op table of tests/test_backend_ops.c (every op on every backend
  * vs the naive reference) does not cover on the CPU: the vectorised dropout
- * RNG against the scalar rng_keep on all SIMD paths, edge cases (an out-of-range cross-entropy
+ * RNG against the scalar rng_keep on all SIMD paths, the vectorised GELU
+ * against its scalar formulas, edge cases (an out-of-range cross-entropy
  * target, sumsq's double accumulation), the memory ops, and determinism
  * (repeated runs and 1 vs 2 threads bitwise equal). */
 #include <math.h>
@@ -10,6 +11,7 @@
 #include "backend.h"
 #include "cpu/cpu_blas.h"
 #include "cpu/cpu_internal.h"
+#include "cpu/cpu_math.h"
 #include "naive.h"
 #include "profile_backend.h"
 #include "rng.h"
@@ -92,6 +94,48 @@ static void test_rng_keep_matches_scalar(void) {
     }
 }
 
+
+/* ---- GELU ------------------------------------------------------------------ */
+
+/* Bits equal, or both NaN. */
+static int same_float(float a, float b) {
+    return (isnan(a) && isnan(b)) || !memcmp(&a, &b, sizeof a);
+}
+
+/* The backend's GELU (16 lanes at a time where AVX-512 is built in, blocks
+ * over threads) against the scalar formulas of cpu_math.h, element by element
+ * and bit for bit: specials, both tails, the exp cut-off near |x| = 13.2 and
+ * random values; n is not a multiple of 16 or of the blocks, so every path
+ * (vector body, scalar tail, a short last block) runs. */
+static void test_gelu_matches_scalar(void) {
+    const float specials[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 1e-45f, -1e-45f, 0.5f, -0.5f,
+                              1.0f, -1.0f, 3.0f, -3.0f, 5.5f, -5.5f, 9.0f, -9.0f, 13.2f, -13.2f,
+                              13.3f, -13.3f, 20.0f, -20.0f, 1e10f, -1e10f, 3e38f, -3e38f,
+                              INFINITY, -INFINITY, NAN, -NAN};
+    const size_t nspec = sizeof specials / sizeof specials[0];
+    const size_t n = 40000 + 37;
+    float *x = rnd(n, 71, -16.0f, 16.0f), *dout = rnd(n, 72, -2.0f, 2.0f);
+    for (size_t i = 0; i < nspec; i++) x[i * 997] = specials[i];
+    float *y = malloc(n * sizeof *y), *dx = rnd(n, 73, -1.0f, 1.0f), *dx0 = malloc(n * sizeof *dx0);
+    memcpy(dx0, dx, n * sizeof *dx);
+    int bad_fwd = 0, bad_bwd = 0;
+    Backend *bes[2] = {be1, be2};
+    for (int k = 0; k < 2; k++) {
+        memcpy(dx, dx0, n * sizeof *dx);
+        bes[k]->gelu_forward(bes[k], y, x, n);
+        bes[k]->gelu_backward(bes[k], dx, x, dout, n);
+        for (size_t i = 0; i < n; i++) {
+            float xi = x[i];
+            bad_fwd += !same_float(y[i], xi * cpu_normcdf(xi));
+            bad_bwd += !same_float(dx[i], dx0[i] + dout[i] * (cpu_normcdf(xi) + xi * cpu_normpdf(xi)));
+        }
+    }
+    printf("    GELU vs the scalar formulas, %zu values x 2 thread counts: %d forward, %d backward mismatches\n",
+           n, bad_fwd, bad_bwd);
+    CU_ASSERT_EQUAL(bad_fwd, 0);
+    CU_ASSERT_EQUAL(bad_bwd, 0);
+    free(x), free(dout), free(y), free(dx), free(dx0);
+}
 
 /* ---- attention ------------------------------------------------------------- */
 
@@ -414,6 +458,7 @@ int main(void) {
         {"every op of kernels/ops.h filled (CPU, profiler)", test_every_op_filled},
         {"OpenBLAS cores below the CPU's", test_blas_core_below},
         {"vectorised dropout RNG == rng_keep", test_rng_keep_matches_scalar},
+        {"vectorised GELU == the scalar formulas, bitwise", test_gelu_matches_scalar},
         {"cross-entropy: a target out of range gives NaN", test_crossentropy_bad_target},
         {"sumsq in double vs naive (1e-12)", test_sumsq_double},
         {"memory ops", test_memory},

@@ -319,29 +319,6 @@ static float masked_max(const float *s, const int *mask, int L) {
     return mx;
 }
 
-#if defined(__AVX512F__)
-/* cpu_expf on 16 lanes, bitwise the same for x >= -87.3 and for NaN (the
- * softmax's arguments are x = s - max <= 0): n = round(x log2 e) by
- * roundscale (cpu_expf's shifter trick rounds the same product the same
- * way), the same reduction and polynomial, and p 2^n by scalef, one rounding
- * as cpu_expf's multiply by the exact power 2^n; 0 below -87.3 as there. */
-static inline __m512 exp16(__m512 x) {
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860682030941723e-6f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    __mmask16 live = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_NLT_UQ); /* x >= -87.3 or NaN */
-    return _mm512_maskz_scalef_ps(live, p, n);
-}
-#endif
 
 /* Softmax over the first L keys of one row of scores s, in place, but for the
  * last step: given mx, the max of s over the real keys, s_j becomes
@@ -360,7 +337,7 @@ static float softmax_row_exp(float *s, const int *mask, int L, float mx) {
     __m512 acc = _mm512_setzero_ps();
     for (; j + CPU_LANES <= L; j += CPU_LANES) {
         __mmask16 real = _mm512_test_epi32_mask(_mm512_loadu_si512(mask + j), _mm512_loadu_si512(mask + j));
-        __m512 e = _mm512_maskz_mov_ps(real, exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), vmx)));
+        __m512 e = _mm512_maskz_mov_ps(real, cpu_exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), vmx)));
         _mm512_storeu_ps(s + j, e);
         acc = _mm512_add_ps(acc, e);
     }

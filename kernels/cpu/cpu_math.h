@@ -66,6 +66,60 @@ static inline float cpu_normcdf(float x) {
     return x < 0.0f ? half_erfc : 1.0f - half_erfc;
 }
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+/* cpu_expf on 16 lanes, bitwise the same for x <= 88 (every caller's x is
+ * <= 0) and for NaN: n = round(x log2 e) by roundscale (cpu_expf's shifter
+ * trick rounds the same product the same way), the same reduction and
+ * polynomial, and p 2^n by scalef, one rounding as cpu_expf's multiply by the
+ * exact power 2^n; 0 below -87.3 as there. */
+static inline __m512 cpu_exp16(__m512 x) {
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860682030941723e-6f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    __mmask16 live = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_NLT_UQ); /* x >= -87.3 or NaN */
+    return _mm512_maskz_scalef_ps(live, p, n);
+}
+
+/* cpu_normpdf on 16 lanes, the same operations in the same order. */
+static inline __m512 cpu_normpdf16(__m512 x) {
+    __m512 a = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(-0.5f), x), x);
+    return _mm512_mul_ps(_mm512_set1_ps(0.398942280401432678f), cpu_exp16(a));
+}
+
+/* cpu_normcdf on 16 lanes, the same operations in the same order (|x| by
+ * clearing the sign: only -0 differs, and it gives the same t = 1 and z^2). */
+static inline __m512 cpu_normcdf16(__m512 x) {
+    __m512 z = _mm512_mul_ps(_mm512_abs_ps(x), _mm512_set1_ps(0.707106781186547524f));
+    __m512 one = _mm512_set1_ps(1.0f);
+    __m512 t = _mm512_div_ps(one, _mm512_add_ps(one, _mm512_mul_ps(_mm512_set1_ps(0.5f), z)));
+    __m512 q = _mm512_set1_ps(0.17087277f);
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(-0.82215223f));
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(1.48851587f));
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(-1.13520398f));
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(0.27886807f));
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(-0.18628806f));
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(0.09678418f));
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(0.37409196f));
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(1.00002368f));
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(-1.26551223f));
+    __m512 e = cpu_exp16(_mm512_sub_ps(q, _mm512_mul_ps(z, z)));
+    __m512 half_erfc = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), t), e);
+    __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+    return _mm512_mask_mov_ps(_mm512_sub_ps(one, half_erfc), neg, half_erfc);
+}
+#endif
+
 /* Fixed-order reductions over 16 independent float lanes, written with GCC
  * vector types (also understood by clang) so that each step is one vector
  * operation; plain lane arrays let gcc vectorise the outer loop instead, with
