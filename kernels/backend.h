@@ -33,14 +33,17 @@
 /* Label value that the cross-entropy ignores (PyTorch's ignore_index). */
 #define MTL_IGNORE_INDEX (-100)
 
-/* The arithmetic of the linear layers (--precision). fp32: all fp32. bf16:
- * the two inputs of every matmul_forward/backward GEMM rounded to bf16
- * (nearest even), the products accumulated in fp32; everything else
- * (attention, LayerNorm, softmax, GELU, losses, reductions, AdamW, the master
- * weights and the gradients) stays fp32, and so does every tensor in memory.
- * (Attention stays fp32 on the CPU: oneDNN 2.6's batched bf16 matmul ran the
- * per-head 128x128x32 GEMMs at 25 GFLOP/s, slower than the fp32 per-head
- * products, kernels/cpu/attention.c; measured on the AMX dev box.) */
+/* The arithmetic of the products (--precision). fp32: all fp32. bf16: the
+ * two inputs of every matmul_forward/backward GEMM rounded to bf16 (nearest
+ * even), the products accumulated in fp32; on the CPU also the inputs of
+ * attention's six products (S = q k^T, out = P' v, dP' = dO v^T,
+ * dv = P'^T dO, dq = dS k, dk = dS^T q: kernels/cpu/attention.c, on AMX
+ * tiles where the CPU has them, kernels/cpu/tile_bf16.h); everything else
+ * (the softmax and its backward, the stored P, LayerNorm, GELU, losses,
+ * reductions, AdamW, the master weights and the gradients) stays fp32, and
+ * so does every tensor in memory: bf16 copies live only in per-op scratch.
+ * The CUDA bf16 backend keeps attention in fp32 (bf16 attention there is
+ * owed). */
 typedef enum { PREC_FP32 = 0, PREC_BF16 = 1 } Precision;
 extern const EnumName PRECISION_NAMES[]; /* "fp32", "bf16" */
 

@@ -7,6 +7,7 @@
 #include "backend.h"
 #include "cpu/cpu_bf16.h"
 #include "cpu/cpu_blas.h"
+#include "cpu/tile_bf16.h"
 
 #ifndef MTL_CUDA
 Backend *backend_cuda(int tf32, char *why, size_t why_len) {
@@ -80,7 +81,7 @@ Backend *backend_open(Device device, int threads, int tf32, Precision prec, char
 
 void backend_precision_describe(const Backend *be, char *out, size_t len) {
     if (be->precision == PREC_BF16 && !strcmp(be->name, "cpu"))
-        snprintf(out, len, "bf16 (%s)", cpu_bf16_library());
+        snprintf(out, len, "bf16 (%s; attention products: %s)", cpu_bf16_library(), tb_impl());
     else if (be->precision == PREC_BF16)
         snprintf(out, len, "bf16 (cublasGemmEx, CUBLAS_COMPUTE_32F)");
     else

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu/cpu_bf16.h"
 #include "naive.h"
 #include "op_check.h"
 #include "util.h"
@@ -23,9 +24,17 @@ static size_t att_at(int b, int h, int i, int j, int NH, int T) {
     return (((size_t)b * NH + h) * T + i) * T + j;
 }
 
+/* An input of a product as the bf16 backend sees it (r16 1): computed in
+ * fp32 there, then rounded to bf16 (nearest even). r16 0: x itself. */
+static double rb(double x, int r16) {
+    return r16 ? bf16_to_float(bf16_round((float)x)) : x;
+}
+
+/* r16 1: the bf16 backend's products (kernels/backend.h), every input of
+ * S = q k^T and out = P' v rounded to bf16 first (rb). */
 static void naive_attention_forward(double *out, double *att, const double *qkv, const int *mask, int B,
                                     int T, int C, int NH, float p_drop, uint64_t seed, uint32_t step,
-                                    uint32_t stream, uint64_t first) {
+                                    uint32_t stream, uint64_t first, int r16) {
     int hs = C / NH;
     double scale = 1.0 / sqrt((double)hs);
     for (int b = 0; b < B; b++)
@@ -36,7 +45,7 @@ static void naive_attention_forward(double *out, double *att, const double *qkv,
                 for (int j = 0; j < T; j++) {
                     double s = 0;
                     for (int d = 0; d < hs; d++)
-                        s += qkv[qkv_at(b, i, 0, h, d, T, C, hs)] * qkv[qkv_at(b, j, 1, h, d, T, C, hs)];
+                        s += rb(qkv[qkv_at(b, i, 0, h, d, T, C, hs)], r16) * rb(qkv[qkv_at(b, j, 1, h, d, T, C, hs)], r16);
                     P[j] = s * scale;
                     if (mask[b * T + j] && P[j] > mx) mx = P[j];
                 }
@@ -49,8 +58,9 @@ static void naive_attention_forward(double *out, double *att, const double *qkv,
                 for (int d = 0; d < hs; d++) {
                     double o = 0;
                     for (int j = 0; j < T; j++)
-                        o += P[j] * naive_drop_factor(first + att_at(b, h, i, j, NH, T), p_drop, seed, step, stream) *
-                             qkv[qkv_at(b, j, 2, h, d, T, C, hs)];
+                        o += rb(P[j] * naive_drop_factor(first + att_at(b, h, i, j, NH, T), p_drop, seed, step, stream),
+                                r16) *
+                             rb(qkv[qkv_at(b, j, 2, h, d, T, C, hs)], r16);
                     out[((size_t)b * T + i) * C + (size_t)h * hs + d] = o;
                 }
                 for (int j = 0; j < T; j++) /* saved as -P where dropped (ops.h) */
@@ -63,11 +73,13 @@ static void naive_attention_forward(double *out, double *att, const double *qkv,
  * dropped, and f is drawn again here):
  *   dv_j += sum_i P'_ij dO_i ;  dP_ij = f_ij (dO_i . v_j)
  *   dS_ij = P_ij (dP_ij - sum_k P_ik dP_ik)
- *   dq_i += sum_j dS_ij k_j / sqrt(hs) ;  dk_j += sum_i dS_ij q_i / sqrt(hs) */
+ *   dq_i += sum_j dS_ij k_j / sqrt(hs) ;  dk_j += sum_i dS_ij q_i / sqrt(hs)
+ * r16 1: the bf16 backend's products, every factor of the four sums rounded
+ * to bf16 (rb: dO, v, P' = P f, dS, k, q); the rest in double. */
 static void naive_attention_backward(double *dqkv, const double *dout, const double *qkv,
                                      const double *att, const int *mask, int B, int T, int C, int NH,
                                      float p_drop, uint64_t seed, uint32_t step, uint32_t stream,
-                                     uint64_t first) {
+                                     uint64_t first, int r16) {
     (void)mask; /* masked keys already have P = 0, hence dS = 0 */
     int hs = C / NH;
     double scale = 1.0 / sqrt((double)hs);
@@ -83,19 +95,19 @@ static void naive_attention_backward(double *dqkv, const double *dout, const dou
                     double f = naive_drop_factor(first + att_at(b, h, i, j, NH, T), p_drop, seed, step, stream);
                     double dpd = 0;
                     for (int d = 0; d < hs; d++) {
-                        dpd += dO[d] * qkv[qkv_at(b, j, 2, h, d, T, C, hs)];
-                        dqkv[qkv_at(b, j, 2, h, d, T, C, hs)] += P[j] * f * dO[d];
+                        dpd += rb(dO[d], r16) * rb(qkv[qkv_at(b, j, 2, h, d, T, C, hs)], r16);
+                        dqkv[qkv_at(b, j, 2, h, d, T, C, hs)] += rb(P[j] * f, r16) * rb(dO[d], r16);
                     }
                     dP[j] = f * dpd;
                     rowdot += P[j] * dP[j];
                 }
                 for (int j = 0; j < T; j++) {
-                    double dS = P[j] * (dP[j] - rowdot);
+                    double dS = rb(P[j] * (dP[j] - rowdot), r16);
                     for (int d = 0; d < hs; d++) {
                         dqkv[qkv_at(b, i, 0, h, d, T, C, hs)] +=
-                            dS * qkv[qkv_at(b, j, 1, h, d, T, C, hs)] * scale;
+                            dS * rb(qkv[qkv_at(b, j, 1, h, d, T, C, hs)], r16) * scale;
                         dqkv[qkv_at(b, j, 1, h, d, T, C, hs)] +=
-                            dS * qkv[qkv_at(b, i, 0, h, d, T, C, hs)] * scale;
+                            dS * rb(qkv[qkv_at(b, i, 0, h, d, T, C, hs)], r16) * scale;
                     }
                 }
             }
@@ -110,7 +122,7 @@ void nv_attention_forward(Backend *be, float *out, float *att, float *scratch, c
     (void)scratch;
     size_t nq = (size_t)B * T * 3 * C, no = (size_t)B * T * C, na = (size_t)B * NH * T * T;
     double *q = to_d(qkv, nq, 0), *o = xmalloc(no * sizeof *o), *a = xmalloc(na * sizeof *a);
-    naive_attention_forward(o, a, q, mask, B, T, C, NH, p, seed, step, stream, first);
+    naive_attention_forward(o, a, q, mask, B, T, C, NH, p, seed, step, stream, first, bf16_of(be));
     back_f(out, o, no);
     back_f(att, a, na); /* att NULL (inference, ops.h): only frees a */
     free(q);
@@ -128,11 +140,11 @@ void nv_attention_backward(Backend *be, float *dqkv, float *scratch, const float
     } else { /* recomputed (ops.h): the forward's P */
         double *o = xmalloc(no * sizeof *o);
         a = xmalloc(na * sizeof *a);
-        naive_attention_forward(o, a, q, mask, B, T, C, NH, p, seed, step, stream, first);
+        naive_attention_forward(o, a, q, mask, B, T, C, NH, p, seed, step, stream, first, bf16_of(be));
         for (size_t i = 0; i < na; i++) a[i] = (double)(float)a[i]; /* as a stored float P */
         free(o);
     }
-    naive_attention_backward(g, d, q, a, mask, B, T, C, NH, p, seed, step, stream, first);
+    naive_attention_backward(g, d, q, a, mask, B, T, C, NH, p, seed, step, stream, first, bf16_of(be));
     back_f(dqkv, g, nq);
     free(d), free(q), free(a);
 }
@@ -183,9 +195,9 @@ static void run_attention(const OpCase *c, Backend *be, Outs *o) {
     be->attention_forward(be, in.out, att, scr, in.qkv, in.mask, in.B, in.T, in.C, in.NH, c->f, seed, 3, 17, c->first);
     be->attention_backward(be, g, scr, dout, in.qkv, att, in.mask, in.B, in.T, in.C, in.NH, c->f, seed, 3, 17,
                            c->first);
-    take(o, be, "out", in.out, in.BTC, DOT);
+    take(o, be, "out", in.out, in.BTC, ATTN);
     take(o, be, "att", att, in.na, ELEM);
-    take(o, be, "dqkv (accumulated)", g, 3 * in.BTC, DOT);
+    take(o, be, "dqkv (accumulated)", g, 3 * in.BTC, ATTN);
     bufs_free(&b);
 }
 
@@ -215,8 +227,8 @@ static void run_attention_recompute(const OpCase *c, Backend *be, Outs *o) {
     float *h1 = xmalloc(n * sizeof *h1), *h2 = xmalloc(n * sizeof *h2);
     be->download(be, h1, out1, in.BTC * sizeof *h1), be->download(be, h1 + in.BTC, g1, 3 * in.BTC * sizeof *h1);
     be->download(be, h2, out2, in.BTC * sizeof *h2), be->download(be, h2 + in.BTC, g2, 3 * in.BTC * sizeof *h2);
-    take(o, be, "out (att NULL)", out1, in.BTC, DOT);
-    take(o, be, "dqkv (P recomputed)", g1, 3 * in.BTC, DOT);
+    take(o, be, "out (att NULL)", out1, in.BTC, ATTN);
+    take(o, be, "dqkv (P recomputed)", g1, 3 * in.BTC, ATTN);
     take_value(o, "recomputed == stored, bit for bit", memcmp(h1, h2, n * sizeof *h1) == 0, ELEM);
     free(h1), free(h2);
     bufs_free(&b);
@@ -228,7 +240,7 @@ static void run_attention_no_att(const OpCase *c, Backend *be, Outs *o) {
     AttnIn in = attn_inputs(c, &b);
     float *scr = empty_f(&b, 4 * in.BTC + in.na);
     be->attention_forward(be, in.out, NULL, scr, in.qkv, in.mask, in.B, in.T, in.C, in.NH, 0.0f, 0x5eedULL, 3, 17, 0);
-    take(o, be, "out (att NULL)", in.out, in.BTC, DOT);
+    take(o, be, "out (att NULL)", in.out, in.BTC, ATTN);
     bufs_free(&b);
 }
 
@@ -271,7 +283,7 @@ typedef struct {
 
 static double attention_loss(void *p) {
     AttP *a = p; /* same seed/step/stream each call: the same dropout mask */
-    naive_attention_forward(a->out, a->att, a->qkv, a->mask, a->B, a->T, a->C, a->NH, a->p, 9, 8, 7, 0);
+    naive_attention_forward(a->out, a->att, a->qkv, a->mask, a->B, a->T, a->C, a->NH, a->p, 9, 8, 7, 0, 0);
     return dotd(a->r, a->out, (size_t)a->B * a->T * a->C);
 }
 
@@ -284,7 +296,7 @@ static void check_fd_attention(float p) {
     a.att = zerosd((size_t)a.B * a.NH * a.T * a.T);
     double *dq = zerosd(nq);
     attention_loss(&a);
-    naive_attention_backward(dq, a.r, a.qkv, a.att, mask, a.B, a.T, a.C, a.NH, p, 9, 8, 7, 0);
+    naive_attention_backward(dq, a.r, a.qkv, a.att, mask, a.B, a.T, a.C, a.NH, p, 9, 8, 7, 0, 0);
     char label[64];
     snprintf(label, sizeof label, "attention d/dqkv (mask, p=%.1f)", (double)p);
     CU_ASSERT(fd_check(label, attention_loss, &a, a.qkv, dq, nq, FD_EPS, FD_TOL, FD_FLOOR));

@@ -7,8 +7,9 @@
  * bf16 = 1 is the reference of a --precision bf16 backend: the matmul inputs
  * (inp, w, and dout in the backward) are rounded to bf16 (round to nearest
  * even, cpu/cpu_bf16.h) before the double-precision product, as the bf16
- * backends round them before their fp32-accumulating GEMM; every other op is
- * the same as with bf16 = 0.
+ * backends round them before their fp32-accumulating GEMM; so are the
+ * inputs of attention's six products (reference/naive_attention.c); every
+ * other op is the same as with bf16 = 0.
  */
 #ifndef MTL_NAIVE_BACKEND_H
 #define MTL_NAIVE_BACKEND_H

@@ -53,16 +53,28 @@ MTL_COMPUTE_OPS(NV_OP_DECL)
  *   DOT   K-term sums, K <= ~1000 (error ~ sqrt(K) eps |terms|, BLAS blocks
  *         the sum differently):                           atol 1e-4, rtol 1e-4
  *   DOT_TF32  DOT outputs of a TF32 backend (10-bit mantissa products):
- *                                                         atol 3e-2, rtol 1e-2 */
+ *                                                         atol 3e-2, rtol 1e-2
+ *   ATTN  attention's products: DOT, and on a bf16 backend DOT_BF16 below
+ *   DOT_BF16  attention outputs of a bf16 backend against the bf16 reference.
+ *         Both round the same product inputs to bf16, but some inputs (P' =
+ *         P/(1-p), dS) are computed first, in fp32 there and in double here,
+ *         and where such a value lies within an fp32 rounding of a bf16
+ *         rounding boundary (~1 in 10^4 values) the two round it to
+ *         neighbouring bf16 values: that term differs by one bf16 unit,
+ *         2^-7 relative (8-bit significand), and the output by that term's
+ *         share; with terms of size ~1/4 (P' v, dS k):  atol = rtol = 2^-8 */
 typedef struct {
     double atol, rtol;
-    int gemm; /* computed by GEMMs: the TF32 tolerance applies on a TF32 backend */
+    int gemm; /* computed by GEMMs: the TF32 tolerance applies on a TF32 backend;
+                 2: an attention product, DOT_BF16 on a bf16 backend */
 } Tol;
 
 static const Tol ELEM = {1e-6, 1e-5, 0};
 static const Tol FUNC = {4e-6, 1e-5, 0};
 static const Tol DOT = {1e-4, 1e-4, 1};
+static const Tol ATTN = {1e-4, 1e-4, 2};
 static const Tol DOT_TF32 = {3e-2, 1e-2, 1};
+static const Tol DOT_BF16 = {0x1p-8, 0x1p-8, 2};
 
 /* Deterministic uniform floats in [lo, hi) from Philox stream `stream`. */
 float *rnd(size_t n, uint32_t stream, float lo, float hi);

@@ -9,8 +9,9 @@
  * Backends: the CPU with 1 and 2 threads; the CPU in bf16 (where the CPU has
  * native bf16); CUDA in fp32, TF32 and bf16 (where a GPU is usable). A bf16
  * backend is compared with the bf16 reference (the matmul inputs rounded to
- * bf16 before the double product), so only the fp32 sums' order differs; on
- * a TF32 backend the GEMM outputs get DOT_TF32. A backend that is absent
+ * bf16 before the double product), so only the fp32 sums' order differs (and,
+ * in attention, the bf16 rounding of inputs computed first: DOT_BF16); on a
+ * TF32 backend the GEMM outputs get DOT_TF32. A backend that is absent
  * prints SKIP with the reason; tests/run_tests.sh counts it. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,7 +77,7 @@ static int check_case(const Target *t, const OpCase *c, int *outputs) {
         char label[128];
         snprintf(label, sizeof label, "%s [%d %d %d %d] %s", c->family, c->p[0], c->p[1], c->p[2],
                  c->p[3], r1.name[j]);
-        Tol tol = t->tf32 && r1.tol[j].gemm ? DOT_TF32 : r1.tol[j];
+        Tol tol = t->tf32 && r1.tol[j].gemm ? DOT_TF32 : t->bf16 && r1.tol[j].gemm == 2 ? DOT_BF16 : r1.tol[j];
         int ok = testutil_allclose(label, r1.h[j], ref.h[j], r1.n[j], tol.atol, tol.rtol);
         int same = memcmp(r1.h[j], r2.h[j], r1.n[j] * sizeof(float)) == 0;
         if (!same) printf("    %s: two runs differ in their bits\n", label);

@@ -1,8 +1,11 @@
 /* The bf16 CPU path (kernels/cpu/cpu_bf16.h): the rounding against an
  * independent definition, the oneDNN GEMM and the bf16 matmul op against the
  * double-precision naive reference fed the same bf16-rounded inputs, and
- * determinism. Without native bf16 on this CPU the GEMM cases SKIP (the
- * rounding cases and the fp32 fallback still run).
+ * determinism; the small tile products of the bf16 attention
+ * (kernels/cpu/tile_bf16.h) in every implementation this build and CPU have,
+ * against the same reference. Without native bf16 on this CPU the GEMM cases
+ * SKIP (the rounding cases, the portable tile product and the fp32 fallback
+ * still run).
  *
  * Tolerances: with both inputs rounded to bf16 the products are exact in
  * fp32 (8-bit x 8-bit significands), so against the naive reference on the
@@ -18,6 +21,7 @@
 #include "backend.h"
 #include "cpu/cpu_bf16.h"
 #include "cpu/cpu_blas.h"
+#include "cpu/tile_bf16.h"
 #include "naive.h"
 #include "rng.h"
 #include "testutil.h"
@@ -99,6 +103,26 @@ static void test_round_sweep(void) {
     CU_ASSERT_EQUAL(worse, 0);
 }
 
+/* The vector rounding of the packers and of every GEMM input copy
+ * (tb_round_row) gives bf16_round's bits, NaN payloads included, on the
+ * same 16.7M patterns and on lengths that leave a scalar tail. */
+static void test_round_vector(void) {
+    enum { N = 4099 }; /* 256 vectors of 16 and a tail of 3 */
+    float *x = malloc(N * sizeof *x);
+    bf16 *got = malloc(N * sizeof *got);
+    long bad = 0;
+    uint64_t u = 0;
+    while (u < (1ull << 32)) {
+        int n = 0;
+        for (; n < N && u < (1ull << 32); n++, u += 256 + 1) x[n] = from_bits((uint32_t)u);
+        tb_round_row(got, x, n, N);
+        for (int i = 0; i < N; i++) bad += got[i] != (i < n ? bf16_round(x[i]) : 0);
+    }
+    printf("    16.7M float patterns: %ld differ from bf16_round\n", bad);
+    CU_ASSERT_EQUAL(bad, 0);
+    free(x), free(got);
+}
+
 /* ---- GEMM and matmul ----------------------------------------------------- */
 
 static float *rnd(size_t n, uint32_t stream) {
@@ -166,6 +190,67 @@ static void check_gemm(int tA, int tB, int M, int N, int K, float alpha, float b
     CU_ASSERT(close_to(label, c, rc, (size_t)M * ldc));
     bf16_gemm_destroy(g);
     free(a), free(b), free(c), free(ah), free(bh), free(ra_), free(rb_), free(rc);
+}
+
+/* ---- the tile products of the bf16 attention (tile_bf16.h) --------------- */
+
+/* B[k][n] of a pair-layout operand (tile_bf16.h) */
+static float pair_at(const bf16 *b, int ldb, int k, int n) {
+    return bf16_to_float(b[(size_t)(k / 2) * ldb + 2 * (size_t)n + k % 2]);
+}
+
+/* tb_gemm of one implementation on M x N x K (logical sizes padded to 32 by
+ * the packers) vs the double product of the bf16 inputs; B packed both ways
+ * (from [K][N] down, from [N][K] across) must be the same operand. acc: a
+ * second product onto the first. */
+static void check_tiles(const char *impl, int M, int N, int K) {
+    int Mp = (M + 31) / 32 * 32, Np = (N + 31) / 32 * 32, Kp = (K + 31) / 32 * 32;
+    float *a = rnd((size_t)M * K, 30), *bkn = rnd((size_t)K * N, 31), *bnk = malloc((size_t)N * K * sizeof *bnk);
+    for (int k = 0; k < K; k++)
+        for (int n = 0; n < N; n++) bnk[(size_t)n * K + k] = bkn[(size_t)k * N + n];
+    bf16 *ap = malloc((size_t)Mp * Kp * sizeof *ap), *bd = malloc((size_t)Kp * Np * sizeof *bd),
+         *ba = malloc((size_t)Kp * Np * sizeof *ba);
+    tb_pack_rows(ap, Kp, a, K, M, K, Mp, Kp);
+    tb_pack_pairs_down(bd, bkn, N, K, N, Kp, Np);
+    tb_pack_pairs_across(ba, bnk, K, N, K, Np, Kp);
+    int same = memcmp(bd, ba, (size_t)Kp * Np * sizeof *bd) == 0, pad_ok = 1;
+    for (int k = 0; k < Kp; k++)
+        for (int n = 0; n < Np; n++)
+            if ((k >= K || n >= N) && pair_at(bd, 2 * Np, k, n) != 0.0f) pad_ok = 0;
+    float *c = malloc((size_t)Mp * Np * sizeof *c);
+    double *ref = calloc((size_t)M * N, sizeof *ref);
+    for (int i = 0; i < M; i++)
+        for (int n = 0; n < N; n++)
+            for (int k = 0; k < K; k++)
+                ref[(size_t)i * N + n] += 2.0 * bf16_to_float(ap[(size_t)i * Kp + k]) * pair_at(bd, 2 * Np, k, n);
+    tb_begin();
+    tb_gemm(c, Np, ap, Kp, bd, 2 * Np, Mp, Np, Kp, 0);
+    tb_gemm(c, Np, ap, Kp, ba, 2 * Np, Mp, Np, Kp, 1); /* C += the same product: 2 A B */
+    tb_end();
+    float *got = malloc((size_t)M * N * sizeof *got);
+    for (int i = 0; i < M; i++) memcpy(got + (size_t)i * N, c + (size_t)i * Np, (size_t)N * sizeof *got);
+    char label[96];
+    snprintf(label, sizeof label, "tile product (%s) %dx%dx%d, then accumulated", impl, M, N, K);
+    CU_ASSERT(same && pad_ok);
+    CU_ASSERT(close_to(label, got, ref, (size_t)M * N));
+    free(a), free(bkn), free(bnk), free(ap), free(bd), free(ba), free(c), free(ref), free(got);
+}
+
+static void test_tiles(void) {
+    const char *best = tb_impl();
+    static const char *const impls[] = {"amx", "avx512_bf16", "portable"};
+    int ran = 0;
+    for (int i = 0; i < 3; i++) {
+        if (!tb_select(impls[i])) {
+            printf("    %s: not in this build or CPU\n", impls[i]);
+            continue;
+        }
+        ran++;
+        check_tiles(impls[i], 32, 32, 32);
+        check_tiles(impls[i], 45, 37, 50);   /* every size padded, scalar packing edges */
+        check_tiles(impls[i], 130, 96, 384); /* several blocks, long k */
+    }
+    CU_ASSERT(ran >= 1 && tb_select(best));
 }
 
 static void test_gemm(void) {
@@ -273,6 +358,8 @@ int main(void) {
     static const TestCase tests[] = {
         {"bf16 rounding: edge cases", test_round_edges},
         {"bf16 rounding: every bf16 value, 16.7M float patterns", test_round_sweep},
+        {"bf16 rounding, 16 lanes at a time == bf16_round, 16.7M float patterns", test_round_vector},
+        {"bf16 tile products (every implementation here) vs naive on bf16 inputs", test_tiles},
         {"bf16 gemm (transposes, alpha, beta, ld) vs naive on bf16 inputs", test_gemm},
         {"bf16 matmul fwd/bwd vs naive on bf16 inputs", test_matmul},
         {"bf16 matmul: repeated calls bitwise equal", test_repeat_bitwise},

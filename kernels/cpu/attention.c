@@ -48,6 +48,7 @@
 
 #include "cpu_internal.h"
 #include "cpu_math.h"
+#include "tile_bf16.h"
 #include "util.h"
 
 enum { AT_ROWS = 8, AT_VEC = CPU_LANES, BWD_ROWS = 64 };
@@ -232,38 +233,6 @@ static void pack_rows(float *dst, int rows_p, int hsp, const float *src, int ld,
     }
 }
 
-#if defined(__AVX512F__)
-/* In-register transpose of a 16 x 16 block: r[i] holds row i on entry and
- * column i on exit. Three stages of the usual butterfly: unpack pairs of rows
- * (2 x 2 blocks per 128-bit lane), shuffle pairs of those (4 x 4 blocks per
- * lane), then two rounds of 128-bit lane shuffles that gather the four lanes
- * of each column. Pure data movement: the values are not changed. */
-static inline void transpose16(__m512 r[16]) {
-    __m512 t[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);     /* per lane: a0 b0 a1 b1 */
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]); /* a2 b2 a3 b3 */
-    }
-    for (int i = 0; i < 16; i += 4) { /* r[i + c] lane l: rows i..i+3 of column 4l + c */
-        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
-        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-    }
-    for (int c = 0; c < 4; c++) { /* lanes 0 and 2 (0x88), 1 and 3 (0xDD) of row groups 0|4 and 8|12 */
-        t[c] = _mm512_shuffle_f32x4(r[c], r[c + 4], 0x88);
-        t[c + 4] = _mm512_shuffle_f32x4(r[c], r[c + 4], 0xDD);
-        t[c + 8] = _mm512_shuffle_f32x4(r[c + 8], r[c + 12], 0x88);
-        t[c + 12] = _mm512_shuffle_f32x4(r[c + 8], r[c + 12], 0xDD);
-    }
-    for (int c = 0; c < 4; c++) {
-        r[c] = _mm512_shuffle_f32x4(t[c], t[c + 8], 0x88);          /* column c */
-        r[c + 4] = _mm512_shuffle_f32x4(t[c + 4], t[c + 12], 0x88); /* column c + 4 */
-        r[c + 8] = _mm512_shuffle_f32x4(t[c], t[c + 8], 0xDD);      /* column c + 8 */
-        r[c + 12] = _mm512_shuffle_f32x4(t[c + 4], t[c + 12], 0xDD);
-    }
-}
-#endif
 
 /* dst[d * ldd + j] = src[j * lds + d] for j < rows, d < cols, 16 x 16 blocks
  * through registers where the ISA has them (a scalar transpose writes one
@@ -276,7 +245,7 @@ static void transpose_block(float *dst, int ldd, const float *src, int lds, int 
         for (int d0 = 0; d0 + 16 <= cols; d0 += 16) {
             __m512 r[16];
             for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + (size_t)(j0 + i) * lds + d0);
-            transpose16(r);
+            cpu_transpose16(r);
             for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + (size_t)(d0 + i) * ldd + j0, r[i]);
         }
     for (int j = 0; j < j0; j++) /* columns past the last whole block of 16 */
@@ -327,17 +296,20 @@ static float masked_max(const float *s, const int *mask, int L) {
  * (and P'), so the row is swept once here (exponentials and their sum) and
  * once there, all in L1; the max comes from the product's epilogue
  * (scores_rows) or, for a mask with holes, a sweep of its own (masked_max).
- * L > 0 implies a real key (mask[L-1] == 1). */
-static float softmax_row_exp(float *s, const int *mask, int L, float mx) {
+ * L > 0 implies a real key (mask[L-1] == 1). The scores are alpha * s_j, the
+ * product taken here (the bf16 heads store their sums unscaled; the fp32
+ * path passes alpha 1, which changes no bit). */
+static float softmax_row_exp(float *s, const int *mask, int L, float mx, float alpha) {
     int j = 0;
     float sum = 0.0f;
 #if defined(__AVX512F__)
     /* the exponentials and their sum in one sweep, the sum in cpu_sum's order */
-    const __m512 vmx = _mm512_set1_ps(mx);
+    const __m512 vmx = _mm512_set1_ps(mx), va = _mm512_set1_ps(alpha);
     __m512 acc = _mm512_setzero_ps();
     for (; j + CPU_LANES <= L; j += CPU_LANES) {
         __mmask16 real = _mm512_test_epi32_mask(_mm512_loadu_si512(mask + j), _mm512_loadu_si512(mask + j));
-        __m512 e = _mm512_maskz_mov_ps(real, cpu_exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), vmx)));
+        __m512 x = _mm512_mul_ps(va, _mm512_loadu_ps(s + j));
+        __m512 e = _mm512_maskz_mov_ps(real, cpu_exp16(_mm512_sub_ps(x, vmx)));
         _mm512_storeu_ps(s + j, e);
         acc = _mm512_add_ps(acc, e);
     }
@@ -345,7 +317,7 @@ static float softmax_row_exp(float *s, const int *mask, int L, float mx) {
     memcpy(&a, &acc, sizeof a);
     sum = cpu_vhsum(a);
 #endif
-    for (int t = j; t < L; t++) s[t] = mask[t] ? cpu_expf(s[t] - mx) : 0.0f;
+    for (int t = j; t < L; t++) s[t] = mask[t] ? cpu_expf(alpha * s[t] - mx) : 0.0f;
     if (j == 0) return 1.0f / cpu_sum(s, L);
     for (; j < L; j++) sum += s[j];
     return 1.0f / sum;
@@ -454,7 +426,7 @@ static void exp_rows(float *s, float inv[AT_ROWS], const float *q, int ldq, int 
         head_gemm(s, Lp, q, ldq, R, kt, Lp, Lp, hs, alpha);
         for (int r = 0; r < R; r++) mx[r] = masked_max(s + (size_t)r * Lp, mask, L);
     }
-    for (int r = 0; r < R; r++) inv[r] = softmax_row_exp(s + (size_t)r * Lp, mask, L, mx[r]);
+    for (int r = 0; r < R; r++) inv[r] = softmax_row_exp(s + (size_t)r * Lp, mask, L, mx[r], 1.0f);
 }
 
 /* The saved probability of a key: P, or -P where dropout dropped it (ops.h),
@@ -548,21 +520,6 @@ static void attention_forward_head(float *out, float *att, const float *qkv, con
     if (P) _mm_sfence(); /* finish_row's streaming stores are visible before anyone reads P */
 #endif
     store_rows(o, C, w->y, hsp, T, hs, 1.0f, 0);
-}
-
-void cpu_attention_forward(Backend *be, float *out, float *att, float *scratch, const float *qkv,
-                           const int *mask, int B, int T, int C, int NH, float p_drop,
-                           uint64_t seed, uint32_t step, uint32_t stream, uint64_t first) {
-    (void)scratch; /* each thread keeps its own tiles */
-    AttnShape a = attn_shape(B, T, C, NH, p_drop, seed, step, stream, first);
-    int nth = cpu_threads(be);
-#pragma omp parallel num_threads(nth)
-    {
-        HeadBufs w = head_bufs(&a);
-#pragma omp for schedule(static)
-        for (int bh = 0; bh < B * NH; bh++) attention_forward_head(out, att, qkv, mask, &a, bh, &w);
-        head_bufs_free(&w);
-    }
 }
 
 /* ---- backward ---------------------------------------------------------------- */
@@ -669,6 +626,263 @@ static void attention_backward_head(float *dqkv, const float *dout, const float 
     add_transposed(dk, ld, w->dkt, Lp, L, hs, scale, w->dot);
 }
 
+/* ---- bf16 heads (the bf16 backend) --------------------------------------------
+ *
+ * The same head-by-head flow, with every one of the six products in bf16
+ * (tile_bf16.h: inputs rounded to bf16, nearest even; fp32 sums): S = q k^T
+ * rounds q and k; out = P' v rounds P' and v; dP' = dO v^T rounds dO and v;
+ * dv^T = dO^T P' rounds dO and P'; dq = dS k and dk^T = q^T dS round dS, k
+ * and q. Everything between the products stays fp32 and is the fp32 path's
+ * code: the scale 1/sqrt(hs), the max, softmax, dropout, the stored P (att,
+ * fp32), grad_row's dS. Operands are packed once per head, zero padded to
+ * multiples of 32 (the tile products' granule); query rows go 32 at a time in
+ * the forward (two tile rows) and BWD_ROWS at a time in the backward. */
+
+enum { BF_ROWS = 32 };
+
+typedef struct {
+    int T32, hk;            /* T and hs rounded up to 32 */
+    bf16 *qb, *kt, *vd;     /* q rows [T32][hk]; k as B over hs [hk/2][T32][2]; v as B over keys [T32/2][hk][2] */
+    bf16 *dob, *vt, *kd;    /* backward: dO rows; v as B over hs; k as B over keys */
+    bf16 *qtb, *dotb;       /* backward: q^T, dO^T rows [hk][T32] */
+    bf16 *pa, *pdv, *dsa, *dsv; /* P' rows [BF_ROWS][T32]; P' as B over queries; dS rows; dS as B over queries */
+    float *qt, *dot;        /* fp32 q^T, dO^T [hs][T] before rounding */
+    float *s, *dp, *pd;     /* scores rows [BF_ROWS][T32]; dP' then dS, P' [BWD_ROWS][T32] */
+    float *y;               /* a product's result [T32][hk] (also add_transposed's tmp) */
+    float *dvt, *dkt;       /* dv^T, dk^T [hk][T32], summed over the row blocks */
+    float *pp;              /* P recomputed [T][T] (att NULL), allocated on first use */
+    uint8_t *keep;
+} BfBufs;
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+/* finish_row_avx512 with P' rounded to bf16 into pb instead of written over
+ * s (and P optional: only keys < L are swept without it) */
+static void finish_row_bf16_avx512(float *P, bf16 *pb, const float *s, const uint8_t *keep, int L, int T, float inv,
+                                   float rq) {
+    const __m512 vi = _mm512_set1_ps(inv), vq = _mm512_set1_ps(rq);
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+    for (int j = 0; j < (P ? T : L); j += AT_VEC) {
+        __mmask16 in = j + AT_VEC <= L ? (__mmask16)0xFFFF : j < L ? (__mmask16)((1u << (L - j)) - 1) : 0;
+        __m512 p = _mm512_maskz_mul_ps(in, _mm512_maskz_loadu_ps(in, s + j), vi);
+        __mmask16 kept = in & (j < L ? keep_mask16(keep ? keep + j : NULL) : 0);
+        if (P)
+            _mm512_stream_ps(P + j, _mm512_castsi512_ps(_mm512_mask_xor_epi32(
+                                        _mm512_castps_si512(p), in & ~kept, _mm512_castps_si512(p), sign)));
+        if (j < L) /* lanes >= L hold 0: the whole vector goes (pb has round_up(L, 32) slots) */
+            _mm256_storeu_si256((__m256i *)(pb + j),
+                                _mm512_cvtepi32_epi16(tb_round16(keep ? _mm512_maskz_mul_ps(kept, p, vq) : p)));
+    }
+}
+#endif
+
+/* finish_row for the bf16 heads: P into P as there, P' rounded to bf16 into
+ * pb [0, L) and zeros up to Lb (s may be overwritten). */
+static void finish_row_bf16(float *P, bf16 *pb, int Lb, float *s, const uint8_t *keep, int L, int T, float inv,
+                            float rq) {
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+    if (!P || (((uintptr_t)P & 63) == 0 && T % AT_VEC == 0)) {
+        finish_row_bf16_avx512(P, pb, s, keep, L, T, inv, rq);
+        int done = round_up(L, AT_VEC);
+        memset(pb + done, 0, (size_t)(Lb - done) * sizeof *pb);
+        return;
+    }
+#endif
+    finish_row(P, s, keep, L, T, inv, rq);
+    tb_round_row(pb, s, L, Lb);
+}
+
+static BfBufs bf_bufs(const AttnShape *a) {
+    BfBufs w;
+    w.T32 = round_up(a->T, 32), w.hk = round_up(a->hs, 32);
+    size_t T = (size_t)a->T, n = (size_t)w.T32 * w.hk, rows = (size_t)BWD_ROWS * w.T32;
+    bf16 **bfs[] = {&w.qb, &w.kt, &w.vd, &w.dob, &w.vt, &w.kd, &w.qtb, &w.dotb};
+    for (size_t i = 0; i < sizeof bfs / sizeof bfs[0]; i++) *bfs[i] = xmalloc(n * sizeof(bf16));
+    w.pa = xmalloc((size_t)BF_ROWS * w.T32 * sizeof(bf16));
+    w.pdv = xmalloc(rows * sizeof(bf16)), w.dsa = xmalloc(rows * sizeof(bf16)), w.dsv = xmalloc(rows * sizeof(bf16));
+    w.qt = xmalloc((size_t)a->hs * T * sizeof(float)), w.dot = xmalloc((size_t)a->hs * T * sizeof(float));
+    w.s = xmalloc((size_t)BF_ROWS * w.T32 * sizeof(float));
+    w.dp = xmalloc(rows * sizeof(float)), w.pd = xmalloc(rows * sizeof(float));
+    w.y = xmalloc(n * sizeof(float)), w.dvt = xmalloc(n * sizeof(float)), w.dkt = xmalloc(n * sizeof(float));
+    w.pp = NULL;
+    w.keep = xmalloc(T * T);
+    return w;
+}
+
+static void bf_bufs_free(BfBufs *w) {
+    void *all[] = {w->qb, w->kt, w->vd, w->dob, w->vt, w->kd, w->qtb, w->dotb, w->pa, w->pdv, w->dsa, w->dsv,
+                   w->qt, w->dot, w->s, w->dp, w->pd, w->y, w->dvt, w->dkt, w->pp, w->keep};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
+}
+
+/* q rows and k (as the B of S = q k^T) of a head, rounded into w */
+static void bf_pack_qk(BfBufs *w, const float *q, int C, int T, int L, int hs) {
+    int L32 = round_up(L, 32), ld = 3 * C;
+    tb_pack_rows(w->qb, w->hk, q, ld, T, hs, w->T32, w->hk);
+    tb_pack_pairs_across(w->kt, q + C, ld, L, hs, L32, w->hk);
+}
+
+/* R <= BF_ROWS query rows from i0: S = q k^T / sqrt(hs) into w->s [BF_ROWS][L32]
+ * (bf16 product; the scores alpha * sum in fp32, as in the fp32 path, taken
+ * by softmax_row_exp): e_j in s, 1 / sum_j e_j in inv[r]. The forward and a
+ * recomputing backward both come here, so their P are bitwise the same. */
+static void bf_exp_rows(BfBufs *w, float inv[BF_ROWS], int i0, int R, const int *mask, int L, int hs) {
+    int L32 = round_up(L, 32);
+    float alpha = 1.0f / sqrtf((float)hs);
+    tb_gemm(w->s, L32, w->qb + (size_t)i0 * w->hk, w->hk, w->kt, 2 * L32, BF_ROWS, L32, w->hk, 0);
+    for (int r = 0; r < R; r++) { /* max_j alpha s_j = alpha max_j s_j: rounding is monotonic */
+        float *s = w->s + (size_t)r * L32;
+        inv[r] = softmax_row_exp(s, mask, L, alpha * masked_max(s, mask, L), alpha);
+    }
+}
+
+static void bf_forward_head(float *out, float *att, const float *qkv, const int *mask, const AttnShape *a, int bh,
+                            BfBufs *w) {
+    int T = a->T, C = a->C, hs = a->hs, b = bh / a->NH, h = bh % a->NH, ld = 3 * C;
+    const float *q = qkv + (size_t)b * T * ld + (size_t)h * hs, *v = q + 2 * C;
+    const int *m = mask + (size_t)b * T;
+    float *P = att ? att + (size_t)bh * T * T : NULL;
+    float *o = out + (size_t)b * T * C + (size_t)h * hs;
+    int L = key_span(m, T), L32 = round_up(L, 32);
+    if (L == 0) { /* no real key: P and the output are 0 */
+        if (P) memset(P, 0, (size_t)T * T * sizeof *P);
+        for (int i = 0; i < T; i++) memset(o + (size_t)i * C, 0, (size_t)hs * sizeof *o);
+        return;
+    }
+    bf_pack_qk(w, q, C, T, L, hs);
+    tb_pack_pairs_down(w->vd, v, ld, L, hs, L32, w->hk);
+    if (a->p > 0.0f) draw_keep(w->keep, a, bh, L);
+    tb_begin();
+    for (int i0 = 0; i0 < T; i0 += BF_ROWS) {
+        int R = T - i0 < BF_ROWS ? T - i0 : BF_ROWS;
+        float inv[BF_ROWS];
+        bf_exp_rows(w, inv, i0, R, m, L, hs);
+        for (int r = 0; r < R; r++) { /* P to att, P' in bf16 to pa */
+            size_t i = (size_t)(i0 + r);
+            finish_row_bf16(P ? P + i * T : NULL, w->pa + (size_t)r * L32, L32, w->s + (size_t)r * L32,
+                            a->p > 0.0f ? w->keep + i * T : NULL, L, T, inv[r], a->rq);
+        }
+        if (R < BF_ROWS) memset(w->pa + (size_t)R * L32, 0, (size_t)(BF_ROWS - R) * L32 * sizeof *w->pa);
+        tb_gemm(w->y + (size_t)i0 * w->hk, w->hk, w->pa, L32, w->vd, 2 * w->hk, BF_ROWS, w->hk, L32, 0);
+    }
+    tb_end();
+#if defined(__AVX512F__)
+    if (P) _mm_sfence(); /* finish_row's streaming stores are visible before anyone reads P */
+#endif
+    store_rows(o, C, w->y, w->hk, T, hs, 1.0f, 0);
+}
+
+/* att NULL: the head's P recomputed into w->pp as bf_forward_head computed it
+ * (keep already drawn into w->keep), marked where dropped. */
+static const float *bf_recompute_probs(BfBufs *w, const float *q, const int *mask, const AttnShape *a, int L) {
+    int T = a->T, L32 = round_up(L, 32);
+    if (!w->pp) w->pp = xmalloc((size_t)T * T * sizeof(float));
+    bf_pack_qk(w, q, a->C, T, L, a->hs);
+    for (int i0 = 0; i0 < T; i0 += BF_ROWS) {
+        int R = T - i0 < BF_ROWS ? T - i0 : BF_ROWS;
+        float inv[BF_ROWS];
+        bf_exp_rows(w, inv, i0, R, mask, L, a->hs);
+        for (int r = 0; r < R; r++) {
+            size_t i = (size_t)(i0 + r);
+            finish_row(w->pp + i * T, w->s + (size_t)r * L32, a->p > 0.0f ? w->keep + i * T : NULL, L, T, inv[r],
+                       a->rq);
+        }
+    }
+    return w->pp;
+}
+
+/* The backward's operands of one head, rounded: dO rows, v over hs (dP'),
+ * k over keys (dq), q^T and dO^T rows (dk^T, dv^T). */
+static void bf_pack_backward(BfBufs *w, const float *q, int ld, const float *dO, int C, int T, int L, int hs) {
+    int L32 = round_up(L, 32);
+    tb_pack_rows(w->dob, w->hk, dO, C, T, hs, w->T32, w->hk);
+    tb_pack_pairs_across(w->vt, q + 2 * C, ld, L, hs, L32, w->hk);
+    tb_pack_pairs_down(w->kd, q + C, ld, L, hs, L32, w->hk);
+    transpose_block(w->qt, T, q, ld, T, hs);
+    tb_pack_rows(w->qtb, w->T32, w->qt, T, hs, T, w->hk, w->T32);
+    transpose_block(w->dot, T, dO, C, T, hs);
+    tb_pack_rows(w->dotb, w->T32, w->dot, T, hs, T, w->hk, w->T32);
+}
+
+/* grad_row on R rows of dP' (w->dp, rows from P [R][T]), two rows at a time,
+ * each pair rounded to bf16 while it is in L1: P' into pdv (B over the
+ * queries), dS into dsa (rows) and dsv (B over the queries); zero rows up to
+ * R32. */
+static void bf_grad_rows(BfBufs *w, const float *P, int T, int R, int R32, int L, float rq, int dropout) {
+    int L32 = round_up(L, 32);
+    size_t ldb = 2 * (size_t)L32;
+    for (int r = 0; r < R32; r += 2) {
+        float *pd0 = w->pd + (size_t)r * L32, *ds0 = w->dp + (size_t)r * L32;
+        float *pd1 = r + 1 < R ? pd0 + L32 : NULL, *ds1 = r + 1 < R ? ds0 + L32 : NULL;
+        if (r >= R) {
+            memset(w->pdv + (size_t)(r / 2) * ldb, 0, ldb * sizeof(bf16));
+            memset(w->dsv + (size_t)(r / 2) * ldb, 0, ldb * sizeof(bf16));
+            memset(w->dsa + (size_t)r * L32, 0, 2 * (size_t)L32 * sizeof(bf16));
+            continue;
+        }
+        grad_row(pd0, ds0, P + (size_t)r * T, L, L32, rq, dropout);
+        if (pd1) grad_row(pd1, ds1, P + (size_t)(r + 1) * T, L, L32, rq, dropout);
+        tb_pair_rows(w->pdv + (size_t)(r / 2) * ldb, pd0, pd1, L32, L32);
+        tb_pair_rows(w->dsv + (size_t)(r / 2) * ldb, ds0, ds1, L32, L32);
+        tb_round_row(w->dsa + (size_t)r * L32, ds0, L32, L32);
+        tb_round_row(w->dsa + (size_t)(r + 1) * L32, ds1 ? ds1 : ds0, ds1 ? L32 : 0, L32);
+    }
+}
+
+static void bf_backward_head(float *dqkv, const float *dout, const float *qkv, const float *att, const int *mask,
+                             const AttnShape *a, int bh, BfBufs *w) {
+    int T = a->T, C = a->C, hs = a->hs, hk = w->hk, b = bh / a->NH, h = bh % a->NH, ld = 3 * C;
+    int L = key_span(mask + (size_t)b * T, T), L32 = round_up(L, 32);
+    if (L == 0) return; /* all probabilities 0: no gradient */
+    if (!att && a->p > 0.0f) draw_keep(w->keep, a, bh, L); /* to mark the recomputed P */
+    size_t off = (size_t)b * T * ld + (size_t)h * hs;
+    const float *q = qkv + off;
+    float *dq = dqkv + off, *dk = dq + C, *dv = dq + 2 * C;
+    const float *dO = dout + (size_t)b * T * C + (size_t)h * hs;
+    float scale = 1.0f / sqrtf((float)hs);
+    tb_begin();
+    const float *P = att ? att + (size_t)bh * T * T : bf_recompute_probs(w, q, mask + (size_t)b * T, a, L);
+    bf_pack_backward(w, q, ld, dO, C, T, L, hs);
+    for (int i0 = 0; i0 < T; i0 += BWD_ROWS) {
+        int R = T - i0 < BWD_ROWS ? T - i0 : BWD_ROWS, R32 = round_up(R, 32);
+        tb_gemm(w->dp, L32, w->dob + (size_t)i0 * hk, hk, w->vt, 2 * L32, R32, L32, hk, 0); /* dP' = dO v^T */
+        bf_grad_rows(w, P + (size_t)i0 * T, T, R, R32, L, a->rq, a->p > 0.0f);
+        tb_gemm(w->dvt, L32, w->dotb + i0, w->T32, w->pdv, 2 * L32, hk, L32, R32, i0 > 0); /* dv^T = dO^T P' */
+        tb_gemm(w->y, hk, w->dsa, L32, w->kd, 2 * hk, R32, hk, L32, 0);                     /* dS k */
+        store_rows(dq + (size_t)i0 * ld, ld, w->y, hk, R, hs, scale, 1);
+        tb_gemm(w->dkt, L32, w->qtb + i0, w->T32, w->dsv, 2 * L32, hk, L32, R32, i0 > 0); /* dk^T = q^T dS */
+    }
+    tb_end();
+    add_transposed(dv, ld, w->dvt, L32, L, hs, 1.0f, w->y);
+    add_transposed(dk, ld, w->dkt, L32, L, hs, scale, w->y);
+}
+
+/* ---- the ops ---------------------------------------------------------------------- */
+
+void cpu_attention_forward(Backend *be, float *out, float *att, float *scratch, const float *qkv,
+                           const int *mask, int B, int T, int C, int NH, float p_drop,
+                           uint64_t seed, uint32_t step, uint32_t stream, uint64_t first) {
+    (void)scratch; /* each thread keeps its own tiles */
+    AttnShape a = attn_shape(B, T, C, NH, p_drop, seed, step, stream, first);
+    int nth = cpu_threads(be);
+    if (be->precision == PREC_BF16) {
+#pragma omp parallel num_threads(nth)
+        {
+            BfBufs w = bf_bufs(&a);
+#pragma omp for schedule(static)
+            for (int bh = 0; bh < B * NH; bh++) bf_forward_head(out, att, qkv, mask, &a, bh, &w);
+            bf_bufs_free(&w);
+        }
+        return;
+    }
+#pragma omp parallel num_threads(nth)
+    {
+        HeadBufs w = head_bufs(&a);
+#pragma omp for schedule(static)
+        for (int bh = 0; bh < B * NH; bh++) attention_forward_head(out, att, qkv, mask, &a, bh, &w);
+        head_bufs_free(&w);
+    }
+}
+
 void cpu_attention_backward(Backend *be, float *dqkv, float *scratch, const float *dout,
                             const float *qkv, const float *att, const int *mask, int B, int T,
                             int C, int NH, float p_drop, uint64_t seed, uint32_t step,
@@ -676,6 +890,16 @@ void cpu_attention_backward(Backend *be, float *dqkv, float *scratch, const floa
     (void)scratch; /* each thread keeps its own tiles */
     AttnShape a = attn_shape(B, T, C, NH, p_drop, seed, step, stream, first);
     int nth = cpu_threads(be);
+    if (be->precision == PREC_BF16) {
+#pragma omp parallel num_threads(nth)
+        {
+            BfBufs w = bf_bufs(&a);
+#pragma omp for schedule(static)
+            for (int bh = 0; bh < B * NH; bh++) bf_backward_head(dqkv, dout, qkv, att, mask, &a, bh, &w);
+            bf_bufs_free(&w);
+        }
+        return;
+    }
 #pragma omp parallel num_threads(nth)
     {
         HeadBufs w = head_bufs(&a);

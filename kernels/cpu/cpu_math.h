@@ -10,6 +10,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 /* e^x, max error ~2 ulp for x in [-87.3, 88]; 0 below (no denormals),
  * saturating near 2^127 above 88 (our callers only pass x <= 0).
  *   n = round(x / ln2), r = x - n ln2 (Cody-Waite, ln2 split in two parts),
@@ -193,5 +197,38 @@ static inline float cpu_dot(const float *a, const float *b, int n) {
     for (; i < n; i++) s += a[i] * b[i];
     return s;
 }
+
+#if defined(__AVX512F__)
+/* In-register transpose of a 16 x 16 block: r[i] holds row i on entry and
+ * column i on exit. Three stages of the usual butterfly: unpack pairs of rows
+ * (2 x 2 blocks per 128-bit lane), shuffle pairs of those (4 x 4 blocks per
+ * lane), then two rounds of 128-bit lane shuffles that gather the four lanes
+ * of each column. Pure data movement: the values are not changed. */
+static inline void cpu_transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);     /* per lane: a0 b0 a1 b1 */
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]); /* a2 b2 a3 b3 */
+    }
+    for (int i = 0; i < 16; i += 4) { /* r[i + c] lane l: rows i..i+3 of column 4l + c */
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int c = 0; c < 4; c++) { /* lanes 0 and 2 (0x88), 1 and 3 (0xDD) of row groups 0|4 and 8|12 */
+        t[c] = _mm512_shuffle_f32x4(r[c], r[c + 4], 0x88);
+        t[c + 4] = _mm512_shuffle_f32x4(r[c], r[c + 4], 0xDD);
+        t[c + 8] = _mm512_shuffle_f32x4(r[c + 8], r[c + 12], 0x88);
+        t[c + 12] = _mm512_shuffle_f32x4(r[c + 8], r[c + 12], 0xDD);
+    }
+    for (int c = 0; c < 4; c++) {
+        r[c] = _mm512_shuffle_f32x4(t[c], t[c + 8], 0x88);          /* column c */
+        r[c + 4] = _mm512_shuffle_f32x4(t[c + 4], t[c + 12], 0x88); /* column c + 4 */
+        r[c + 8] = _mm512_shuffle_f32x4(t[c], t[c + 8], 0xDD);      /* column c + 8 */
+        r[c + 12] = _mm512_shuffle_f32x4(t[c + 4], t[c + 12], 0xDD);
+    }
+}
+#endif
 
 #endif

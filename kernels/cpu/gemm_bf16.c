@@ -12,6 +12,7 @@
 
 #include "cpu_bf16.h"
 #include "cpu_internal.h"
+#include "tile_bf16.h"
 #include "util.h"
 
 void cpu_bf16_round_matrix(bf16 *dst, const float *src, int rows, int cols, int ld, int threads) {
@@ -20,8 +21,7 @@ void cpu_bf16_round_matrix(bf16 *dst, const float *src, int rows, int cols, int 
 #pragma omp parallel for schedule(static) num_threads(nth)
     for (int r = 0; r < rows; r++) {
         const float *s = src + (size_t)r * (size_t)ld;
-        bf16 *d = dst + (size_t)r * (size_t)cols;
-        for (int c = 0; c < cols; c++) d[c] = bf16_round(s[c]);
+        tb_round_row(dst + (size_t)r * (size_t)cols, s, cols, cols);
     }
 }
 
