@@ -14,7 +14,10 @@ ones (no padding: the full T x T work, as bench-kernels), dout [B, T, C].
          is its math path).
 Forward timed with autograd recording (as in training); backward is
 out.backward(dout) of that forward. Median of --repeats calls after 2
-warm-up calls each.
+warm-up calls each. --precision bf16: the forward under
+torch.autocast("cpu", dtype=torch.bfloat16), as reference/bench_step.py's
+bf16 peer (the matmuls then run in bf16; softmax stays fp32 by autocast's
+op lists).
 
 FLOPs as bench-kernels counts them (bench/bench_kernels.h): forward
 4 B T^2 C (q k^T and P v), backward 8 B T^2 C. Prints one JSON line.
@@ -63,6 +66,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--impl", choices=sorted(IMPLS), default="eager")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     a = ap.parse_args()
     if a.hidden % a.heads:
         ap.error(f"--hidden {a.hidden} is not divisible by --heads {a.heads}")
@@ -77,7 +81,8 @@ def main():
     for r in range(a.repeats + 2):
         qkv.grad = None
         t0 = time.perf_counter()
-        out = fn(qkv, mask, a.heads, a.dropout)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16"):
+            out = fn(qkv, mask, a.heads, a.dropout)
         t1 = time.perf_counter()
         out.backward(dout)
         t2 = time.perf_counter()
@@ -86,7 +91,7 @@ def main():
             bwd.append(t2 - t1)
     f_flops = 4.0 * B * T * T * C
     res = {"impl": f"torch-{a.impl}", "batch": B, "seq": T, "hidden": C, "heads": a.heads,
-           "dropout": a.dropout, "threads": a.threads, "repeats": a.repeats,
+           "dropout": a.dropout, "threads": a.threads, "repeats": a.repeats, "precision": a.precision,
            "torch": torch.__version__,
            "fwd_us": statistics.median(fwd) * 1e6, "bwd_us": statistics.median(bwd) * 1e6,
            "fwd_flops": f_flops, "bwd_flops": 2 * f_flops}

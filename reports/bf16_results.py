@@ -49,7 +49,7 @@ TASKS = ("ner", "qa")
 KEEP = ("metrics.json", "manifest.json")
 KERNEL_CSVS = ("kernels-cpu.csv", "kernels-cpu-bf16.csv")
 ATTENTION = os.path.join(ROOT, "bench", "results", "attention", "kernels.jsonl")  # bench/attention.sh
-ATTN_GOAL_T, ATTN_GOAL_PCT = 384, 50.0  # issue #14: forward + backward >= 50% of the GEMM peak at T 384
+ATTN_GOAL_T, ATTN_GOAL_PCT = 384, 50.0  # issue #14: forward + backward >= 50% of the GEMM peak of its precision at T 384
 # (label, path into metrics.json)
 SCORES = {"ner": [("NER test F1", ("ner", "test", "f1")), ("NER dev F1", ("ner", "dev", "f1"))],
           "qa": [("QA dev F1", ("qa", "dev", "f1")), ("QA dev EM", ("qa", "dev", "exact_match"))]}
@@ -213,7 +213,8 @@ def commit_of(version):
 
 def attention_lines(path, tag=None):
     """The subsection of bench/attention.sh's runs (tag: those of another CPU,
-    archived as kernels-TAG.jsonl beside the main file), or [] when there are none."""
+    archived as kernels-TAG.jsonl beside the main file), or [] when there are none.
+    Rows without a precision (runs before bench/attention.sh had PRECISIONS) are fp32."""
     if not os.path.exists(path):
         return []
     rows = read_jsonl(path)
@@ -221,7 +222,14 @@ def attention_lines(path, tag=None):
     runs = [r for r in rows if "impl" in r]
     if not runs:
         return []
-    sides = []  # (label, key) in order of first appearance: ours by commit, then the peers
+
+    def prec_of(r):
+        return r.get("precision") or "fp32"
+
+    def peak_of(r):  # the GEMM peak of the row's precision, measured by ours' call
+        return r.get("gemm_peak_gflops") or (r.get("sgemm_peak_gflops") if prec_of(r) == "fp32" else None)
+
+    sides = []  # (impl, label) in order of first appearance: ours by commit, then the peers
     def key_of(r):
         return r["impl"], r.get("label") or commit_of(r.get("version", ""))
     for r in runs:
@@ -232,102 +240,94 @@ def attention_lines(path, tag=None):
     torch_v = sorted({r["torch"] for r in runs if r.get("torch")})
     out.append("%s, B %s, %s heads of %s, dropout 0.1, no padding, %s threads, %d interleaved rounds of %s timed "
                "calls per side (median per round; each cell the median over the rounds). Ours: `mtl bench-kernels "
-               "--ops attention` (`kernels/cpu/attention.c`), with the sgemm peak measured in the same call; "
-               "PyTorch %s on the same input: `eager` is the reference model's attention (matmul, masked softmax, "
-               "dropout, matmul: transformers' eager BertSelfAttention), `sdpa` is "
-               "`scaled_dot_product_attention` with the mask and dropout_p. FLOPs as bench-kernels counts them: "
-               "forward 4·B·T²·C, backward 8·B·T²·C. Share of the sgemm peak: each round's GFLOP/s over the peak "
-               "measured in the same round (ours: by the same call; a peer: the median of ours' calls of that "
-               "round), the median over the rounds with their range, as the issue's goals ask (ratios in one run, "
-               "medians of interleaved rounds); the medians' GFLOP/s over the medians' peak is given below. "
-               "A ratio > 1 means ours is faster." % (
+               "--ops attention --precision P` (`kernels/cpu/attention.c`; in bf16 its six products on "
+               "`kernels/cpu/tile_bf16.h`), with the GEMM peak of that precision (sgemm, or oneDNN's bf16 GEMM) "
+               "measured in the same call; PyTorch %s on the same input, in bf16 under `torch.autocast`: `eager` "
+               "is the reference model's attention (matmul, masked softmax, dropout, matmul: transformers' eager "
+               "BertSelfAttention), `sdpa` is `scaled_dot_product_attention` with the mask and dropout_p. FLOPs as "
+               "bench-kernels counts them: forward 4·B·T²·C, backward 8·B·T²·C. Share of the peak: each round's "
+               "GFLOP/s over the peak of its precision measured in the same round (ours: by the same call; a "
+               "peer: the median of ours' calls of that round and precision), the median over the rounds with "
+               "their range, as the issue's goals ask (ratios in one run, medians of interleaved rounds); the "
+               "medians' GFLOP/s over the medians' peak is given below. A ratio > 1 means ours is faster." % (
                    meta.get("cpu", "?"), meta.get("batch", "?"), meta.get("heads", "?"),
                    meta["hidden"] // meta["heads"] if meta.get("hidden") and meta.get("heads") else "?",
                    meta.get("threads", "?"), meta.get("rounds", 0), meta.get("repeats", "?"),
                    ", ".join(torch_v) or "(none)"))
     out.append("")
-    table, goal = [], None
+    table, goals, peak_notes = [], [], []
+    precs = [p for p in ("fp32", "bf16") if any(prec_of(r) == p for r in runs)]
     for T in sorted({r["seq"] for r in runs}):
-        at = [r for r in runs if r["seq"] == T]
-        peaks = [r["sgemm_peak_gflops"] for r in at if r.get("sgemm_peak_gflops")]
-        peak = statistics.median(peaks) if peaks else None
-        flops = 12.0 * meta["batch"] * T * T * meta["hidden"]  # forward 4 B T^2 C + backward 8 B T^2 C
-        med = {}
-        for key in sides:
-            rs = [r for r in at if key_of(r) == key]
-            if rs:
-                med[key] = (statistics.median(r["fwd_us"] for r in rs) / 1e3,
-                            statistics.median(r["bwd_us"] for r in rs) / 1e3,
-                            statistics.median(r["fwd_us"] + r["bwd_us"] for r in rs) / 1e3, len(rs))
-        ours = next((k for k in sides if k[0] == "ours" and k in med), None)
-        round_peak = {}  # round -> median of ours' calls' peaks in that round
-        for rnd in {r["round"] for r in at}:
-            ps = [r["sgemm_peak_gflops"] for r in at if r["round"] == rnd and r.get("sgemm_peak_gflops")]
-            if ps:
-                round_peak[rnd] = statistics.median(ps)
-
-        def round_shares(key):
-            """each round's GFLOP/s of this side over the peak of its round (ours: of its own call), %"""
-            out_s = []
-            for r in at:
-                if key_of(r) != key or not flops:
-                    continue
-                pk = r.get("sgemm_peak_gflops") or round_peak.get(r["round"])
-                if pk:
-                    out_s.append(100 * flops / ((r["fwd_us"] + r["bwd_us"]) * 1e-6) * 1e-9 / pk)
-            return out_s
-
-        for key in sides:
-            if key not in med:
+        for prec in precs:
+            at = [r for r in runs if r["seq"] == T and prec_of(r) == prec]
+            peaks = [peak_of(r) for r in at if peak_of(r)]
+            if not at:
                 continue
-            f, b, tot, n = med[key]
-            gf = flops / (tot * 1e-3) * 1e-9 if flops else None
-            shares = round_shares(key)
-            share = statistics.median(shares) if shares else None
-            label = "ours (%s)" % key[1] if key[0] == "ours" else "PyTorch " + key[0].replace("torch-", "")
-            if key[0] == "ours":
-                commit = commit_of(next(r for r in runs if key_of(r) == key).get("version", ""))
-                label = "ours (%s)" % (key[1] if key[1] == commit else "%s: %s" % (key[1], commit))
-            ratio = "—" if key == ours or not ours else "%.2f×" % (tot / med[ours][2])
-            table.append(["T %d" % T, label, str(n), "%.1f" % f, "%.1f" % b, "%.1f" % tot,
-                          "%.0f" % gf if gf else "–",
-                          "%.1f%% (%.1f–%.1f)" % (share, min(shares), max(shares)) if share else "–", ratio])
-            if key == ours and T == ATTN_GOAL_T and share and gf and peak:
-                goal = (share, min(shares), max(shares), 100 * gf / peak, peak, key[1])
-    out += table_lines(["shape", "implementation", "rounds", "forward ms", "backward ms", "forward + backward ms",
-                        "GFLOP/s", "share of the sgemm peak", "ours vs it (time)"], table)
+            peak = statistics.median(peaks) if peaks else None
+            if peak:
+                peak_notes.append("T %d %s: %.0f GFLOP/s" % (T, prec, peak))
+            flops = 12.0 * meta["batch"] * T * T * meta["hidden"]  # forward 4 B T^2 C + backward 8 B T^2 C
+            med = {}
+            for key in sides:
+                rs = [r for r in at if key_of(r) == key]
+                if rs:
+                    med[key] = (statistics.median(r["fwd_us"] for r in rs) / 1e3,
+                                statistics.median(r["bwd_us"] for r in rs) / 1e3,
+                                statistics.median(r["fwd_us"] + r["bwd_us"] for r in rs) / 1e3, len(rs))
+            ours = next((k for k in sides if k[0] == "ours" and k in med), None)
+            round_peak = {}  # round -> median of ours' calls' peaks in that round
+            for rnd in {r["round"] for r in at}:
+                ps = [peak_of(r) for r in at if r["round"] == rnd and peak_of(r)]
+                if ps:
+                    round_peak[rnd] = statistics.median(ps)
+
+            def round_shares(key):
+                """each round's GFLOP/s of this side over the peak of its round (ours: of its own call), %"""
+                out_s = []
+                for r in at:
+                    if key_of(r) != key or not flops:
+                        continue
+                    pk = peak_of(r) or round_peak.get(r["round"])
+                    if pk:
+                        out_s.append(100 * flops / ((r["fwd_us"] + r["bwd_us"]) * 1e-6) * 1e-9 / pk)
+                return out_s
+
+            for key in sides:
+                if key not in med:
+                    continue
+                f, b, tot, n = med[key]
+                gf = flops / (tot * 1e-3) * 1e-9 if flops else None
+                shares = round_shares(key)
+                share = statistics.median(shares) if shares else None
+                label = "PyTorch " + key[0].replace("torch-", "")
+                if key[0] == "ours":
+                    commit = commit_of(next(r for r in runs if key_of(r) == key).get("version", ""))
+                    label = "ours (%s)" % (key[1] if key[1] == commit else "%s: %s" % (key[1], commit))
+                ratio = "—" if key == ours or not ours else "%.2f×" % (tot / med[ours][2])
+                table.append(["T %d" % T, prec, label, str(n), "%.1f" % f, "%.1f" % b, "%.1f" % tot,
+                              "%.0f" % gf if gf else "–",
+                              "%.1f%% (%.1f–%.1f)" % (share, min(shares), max(shares)) if share else "–", ratio])
+                if key == ours and T == ATTN_GOAL_T and share and gf and peak:
+                    goals.append((share, min(shares), max(shares), 100 * gf / peak, peak, key[1], prec,
+                                  min(peaks), max(peaks)))
+    out += table_lines(["shape", "precision", "implementation", "rounds", "forward ms", "backward ms",
+                        "forward + backward ms", "GFLOP/s", "share of the GEMM peak of its precision",
+                        "ours vs it (time)"], table)
     out.append("")
-    out.append("Medians over the rounds of the sgemm peak that ours' calls measured: " + "; ".join(
-        "T %d: %.0f GFLOP/s" % (T, statistics.median(r["sgemm_peak_gflops"] for r in runs
-                                                     if r["seq"] == T and r.get("sgemm_peak_gflops")))
-        for T in sorted({r["seq"] for r in runs if r.get("sgemm_peak_gflops")})) + ".")
-    all_peaks = [r["sgemm_peak_gflops"] for r in runs if r.get("sgemm_peak_gflops")]
-    if goal:
+    out.append("Medians over the rounds of the GEMM peak that ours' calls measured: " + "; ".join(peak_notes) + ".")
+    for g in goals:
         out.append("")
         verdict = lambda x: "met" if x >= ATTN_GOAL_PCT else "not met"
-        out.append("Issue #14's goal, attention forward + backward ≥ %.0f%% of the GEMM peak at T %d, ours (%s): "
-                   "**%s** by the goals' statistic, the median of the rounds' own shares, %.1f%% (rounds "
-                   "%.1f–%.1f%%); **%s** by the medians' GFLOP/s over the medians' peak (%.0f GFLOP/s), %.1f%%. "
-                   "%s (the peaks of the calls in the table: %.0f–%.0f GFLOP/s)." % (
-                       ATTN_GOAL_PCT, ATTN_GOAL_T, goal[5], verdict(goal[0]), goal[0], goal[1], goal[2],
-                       verdict(goal[3]), goal[4], goal[3],
-                       "The two agree" if abs(goal[0] - goal[3]) < 1.0 else
-                       "The two differ by the noise of the peak's measurement on this machine",
-                       min(all_peaks), max(all_peaks)))
+        out.append("Issue #14's goal, attention forward + backward ≥ %.0f%% of the GEMM peak of its precision at "
+                   "T %d, ours (%s) in %s: **%s** by the goals' statistic, the median of the rounds' own shares, "
+                   "%.1f%% (rounds %.1f–%.1f%%); **%s** by the medians' GFLOP/s over the medians' peak (%.0f "
+                   "GFLOP/s), %.1f%%. %s (the %s peaks of the calls: %.0f–%.0f GFLOP/s)." % (
+                       ATTN_GOAL_PCT, ATTN_GOAL_T, g[5], g[6], verdict(g[0]), g[0], g[1], g[2],
+                       verdict(g[3]), g[4], g[3],
+                       "The two agree" if abs(g[0] - g[3]) < 1.0 else
+                       "The two differ by the noise of the peak's measurement on this machine", g[6], g[7], g[8]))
     out.append("")
     return out
-
-
-STEP_COLUMNS = ["preset, T", "ours fp32", "ours bf16", "PyTorch eager fp32", "PyTorch bf16 autocast",
-                "torch.compile fp32", "torch.compile bf16", "ours bf16 vs ours fp32", "vs autocast",
-                "vs eager fp32", "ours fp32 vs eager fp32",
-                "ours bf16: model FLOP/s, share of the bf16 GEMM peak (measured in the run)"]
-# issue #14's CPU goals, on minilm at T 128 and 384: (name, least value, what it says), each a ratio of
-# two step times of the same round: (side, precision) of the numerator / of the denominator
-CPU_GOALS = [("autocast", 1.5, "ours bf16 ≥ 1.5× PyTorch bf16 autocast", ("torch-eager", "bf16"), ("ours", "bf16")),
-             ("eager", 1.8, "ours bf16 ≥ 1.8× PyTorch eager fp32", ("torch-eager", "fp32"), ("ours", "bf16")),
-             ("fp32", 1.5, "ours fp32 ≥ 1.5× PyTorch eager fp32", ("torch-eager", "fp32"), ("ours", "fp32"))]
-CPU_GOAL_MFU = 70.0  # ours bf16 model FLOP/s >= 70% of the measured bf16 GEMM peak
 
 
 def round_goals(path):
@@ -444,8 +444,10 @@ def machine_step_lines(path, tag):
 def section(d, attention=ATTENTION):
     out = [BEGIN, "## bf16 vs fp32 (issue #14)", ""]
     out.append("bf16 here: the two inputs of every linear layer's GEMM rounded to bf16 (nearest even), "
-               "products accumulated in fp32 (oneDNN's matmul on the CPU, cublasGemmEx on the GPU); "
-               "attention, LayerNorm, softmax, GELU, losses, reductions, AdamW, master weights and "
+               "products accumulated in fp32 (oneDNN's matmul on the CPU, cublasGemmEx on the GPU); on the CPU "
+               "also the inputs of attention's six per-head products (`kernels/cpu/tile_bf16.h`: AMX tiles where "
+               "the CPU has them), since commit 083e855 (runs of older binaries had fp32 attention: each run "
+               "names its binary); softmax, LayerNorm, GELU, losses, reductions, AdamW, master weights and "
                "gradients fp32; every tensor stored fp32 (so memory is unchanged). Generated by "
                "`reports/bf16_results.py` from `bench/results/bf16/`.")
     out.append("")
@@ -495,8 +497,8 @@ def section(d, attention=ATTENTION):
         out.append("![roofline](reports/roofline.png)")
         out.append("")
         out.append("Peaks measured in the same runs: " + knote + ". AI = FLOPs / compulsory bytes; "
-                   "% of roof = GFLOP/s / min(GEMM peak, copy bandwidth × AI). In bf16 the attention "
-                   "is still the fp32 kernel.")
+                   "% of roof = GFLOP/s / min(GEMM peak, copy bandwidth × AI); each precision against "
+                   "its own GEMM peak (see the binary of the run for which attention it had).")
         out.append("")
         out += table_lines(["op", "shape", "AI (FLOP/B)", "fp32 GFLOP/s", "fp32 % of roof", "bf16 GFLOP/s",
                             "bf16 % of roof", "bf16 / fp32"], krows)

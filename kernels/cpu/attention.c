@@ -751,7 +751,6 @@ static void bf_forward_head(float *out, float *att, const float *qkv, const int 
     bf_pack_qk(w, q, C, T, L, hs);
     tb_pack_pairs_down(w->vd, v, ld, L, hs, L32, w->hk);
     if (a->p > 0.0f) draw_keep(w->keep, a, bh, L);
-    tb_begin();
     for (int i0 = 0; i0 < T; i0 += BF_ROWS) {
         int R = T - i0 < BF_ROWS ? T - i0 : BF_ROWS;
         float inv[BF_ROWS];
@@ -764,7 +763,6 @@ static void bf_forward_head(float *out, float *att, const float *qkv, const int 
         if (R < BF_ROWS) memset(w->pa + (size_t)R * L32, 0, (size_t)(BF_ROWS - R) * L32 * sizeof *w->pa);
         tb_gemm(w->y + (size_t)i0 * w->hk, w->hk, w->pa, L32, w->vd, 2 * w->hk, BF_ROWS, w->hk, L32, 0);
     }
-    tb_end();
 #if defined(__AVX512F__)
     if (P) _mm_sfence(); /* finish_row's streaming stores are visible before anyone reads P */
 #endif
@@ -839,7 +837,6 @@ static void bf_backward_head(float *dqkv, const float *dout, const float *qkv, c
     float *dq = dqkv + off, *dk = dq + C, *dv = dq + 2 * C;
     const float *dO = dout + (size_t)b * T * C + (size_t)h * hs;
     float scale = 1.0f / sqrtf((float)hs);
-    tb_begin();
     const float *P = att ? att + (size_t)bh * T * T : bf_recompute_probs(w, q, mask + (size_t)b * T, a, L);
     bf_pack_backward(w, q, ld, dO, C, T, L, hs);
     for (int i0 = 0; i0 < T; i0 += BWD_ROWS) {
@@ -851,7 +848,6 @@ static void bf_backward_head(float *dqkv, const float *dout, const float *qkv, c
         store_rows(dq + (size_t)i0 * ld, ld, w->y, hk, R, hs, scale, 1);
         tb_gemm(w->dkt, L32, w->qtb + i0, w->T32, w->dsv, 2 * L32, hk, L32, R32, i0 > 0); /* dk^T = q^T dS */
     }
-    tb_end();
     add_transposed(dv, ld, w->dvt, L32, L, hs, 1.0f, w->y);
     add_transposed(dk, ld, w->dkt, L32, L, hs, scale, w->y);
 }
@@ -868,8 +864,10 @@ void cpu_attention_forward(Backend *be, float *out, float *att, float *scratch, 
 #pragma omp parallel num_threads(nth)
         {
             BfBufs w = bf_bufs(&a);
+            tb_begin(); /* nothing else runs on this thread's tiles until tb_end */
 #pragma omp for schedule(static)
             for (int bh = 0; bh < B * NH; bh++) bf_forward_head(out, att, qkv, mask, &a, bh, &w);
+            tb_end();
             bf_bufs_free(&w);
         }
         return;
@@ -894,8 +892,10 @@ void cpu_attention_backward(Backend *be, float *dqkv, float *scratch, const floa
 #pragma omp parallel num_threads(nth)
         {
             BfBufs w = bf_bufs(&a);
+            tb_begin();
 #pragma omp for schedule(static)
             for (int bh = 0; bh < B * NH; bh++) bf_backward_head(dqkv, dout, qkv, att, mask, &a, bh, &w);
+            tb_end();
             bf_bufs_free(&w);
         }
         return;
