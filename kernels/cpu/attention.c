@@ -704,7 +704,8 @@ static BfBufs bf_bufs(const AttnShape *a) {
     w.dp = xmalloc(rows * sizeof(float)), w.pd = xmalloc(rows * sizeof(float));
     w.y = xmalloc(n * sizeof(float)), w.dvt = xmalloc(n * sizeof(float)), w.dkt = xmalloc(n * sizeof(float));
     w.pp = NULL;
-    w.keep = xmalloc(T * T);
+    w.keep = xmalloc(T * T + AT_VEC); /* keep_mask16 reads 16 bytes at key j < L of any row */
+    memset(w.keep + T * T, 0, AT_VEC);
     return w;
 }
 
