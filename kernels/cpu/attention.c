@@ -855,31 +855,56 @@ static void bf_backward_head(float *dqkv, const float *dout, const float *qkv, c
 
 /* ---- the ops ---------------------------------------------------------------------- */
 
+/* The operands of one call: the forward writes out and att_out (may be
+ * NULL); the backward reads att (NULL: recomputed) and dout, and adds into
+ * dqkv. */
+typedef struct {
+    float *out, *att_out, *dqkv;
+    const float *att, *qkv, *dout;
+    const int *mask;
+} HeadIO;
+
+/* Every (batch, head) pair of a call, one OpenMP thread each, with the
+ * thread's tiles of the backend's precision. */
+static void run_heads(Backend *be, const AttnShape *a, const HeadIO *io, int backward) {
+    int bf = be->precision == PREC_BF16;
+#pragma omp parallel num_threads(cpu_threads(be))
+    {
+        HeadBufs w;
+        BfBufs wb;
+        if (bf) {
+            wb = bf_bufs(a);
+            tb_begin(); /* nothing else runs on this thread's tiles until tb_end */
+        } else {
+            w = head_bufs(a);
+        }
+#pragma omp for schedule(static)
+        for (int bh = 0; bh < a->B * a->NH; bh++) {
+            if (bf && backward)
+                bf_backward_head(io->dqkv, io->dout, io->qkv, io->att, io->mask, a, bh, &wb);
+            else if (bf)
+                bf_forward_head(io->out, io->att_out, io->qkv, io->mask, a, bh, &wb);
+            else if (backward)
+                attention_backward_head(io->dqkv, io->dout, io->qkv, io->att, io->mask, a, bh, &w);
+            else
+                attention_forward_head(io->out, io->att_out, io->qkv, io->mask, a, bh, &w);
+        }
+        if (bf) {
+            tb_end();
+            bf_bufs_free(&wb);
+        } else {
+            head_bufs_free(&w);
+        }
+    }
+}
+
 void cpu_attention_forward(Backend *be, float *out, float *att, float *scratch, const float *qkv,
                            const int *mask, int B, int T, int C, int NH, float p_drop,
                            uint64_t seed, uint32_t step, uint32_t stream, uint64_t first) {
     (void)scratch; /* each thread keeps its own tiles */
     AttnShape a = attn_shape(B, T, C, NH, p_drop, seed, step, stream, first);
-    int nth = cpu_threads(be);
-    if (be->precision == PREC_BF16) {
-#pragma omp parallel num_threads(nth)
-        {
-            BfBufs w = bf_bufs(&a);
-            tb_begin(); /* nothing else runs on this thread's tiles until tb_end */
-#pragma omp for schedule(static)
-            for (int bh = 0; bh < B * NH; bh++) bf_forward_head(out, att, qkv, mask, &a, bh, &w);
-            tb_end();
-            bf_bufs_free(&w);
-        }
-        return;
-    }
-#pragma omp parallel num_threads(nth)
-    {
-        HeadBufs w = head_bufs(&a);
-#pragma omp for schedule(static)
-        for (int bh = 0; bh < B * NH; bh++) attention_forward_head(out, att, qkv, mask, &a, bh, &w);
-        head_bufs_free(&w);
-    }
+    HeadIO io = {out, att, NULL, NULL, qkv, NULL, mask};
+    run_heads(be, &a, &io, 0);
 }
 
 void cpu_attention_backward(Backend *be, float *dqkv, float *scratch, const float *dout,
@@ -888,25 +913,6 @@ void cpu_attention_backward(Backend *be, float *dqkv, float *scratch, const floa
                             uint32_t stream, uint64_t first) {
     (void)scratch; /* each thread keeps its own tiles */
     AttnShape a = attn_shape(B, T, C, NH, p_drop, seed, step, stream, first);
-    int nth = cpu_threads(be);
-    if (be->precision == PREC_BF16) {
-#pragma omp parallel num_threads(nth)
-        {
-            BfBufs w = bf_bufs(&a);
-            tb_begin();
-#pragma omp for schedule(static)
-            for (int bh = 0; bh < B * NH; bh++) bf_backward_head(dqkv, dout, qkv, att, mask, &a, bh, &w);
-            tb_end();
-            bf_bufs_free(&w);
-        }
-        return;
-    }
-#pragma omp parallel num_threads(nth)
-    {
-        HeadBufs w = head_bufs(&a);
-#pragma omp for schedule(static)
-        for (int bh = 0; bh < B * NH; bh++)
-            attention_backward_head(dqkv, dout, qkv, att, mask, &a, bh, &w);
-        head_bufs_free(&w);
-    }
+    HeadIO io = {NULL, NULL, dqkv, att, qkv, dout, mask};
+    run_heads(be, &a, &io, 1);
 }
