@@ -330,6 +330,18 @@ def attention_lines(path, tag=None):
     return out
 
 
+STEP_COLUMNS = ["preset, T", "ours fp32", "ours bf16", "PyTorch eager fp32", "PyTorch bf16 autocast",
+                "torch.compile fp32", "torch.compile bf16", "ours bf16 vs ours fp32", "vs autocast",
+                "vs eager fp32", "ours fp32 vs eager fp32",
+                "ours bf16: model FLOP/s, share of the bf16 GEMM peak (measured in the run)"]
+# issue #14's CPU goals, on minilm at T 128 and 384: (name, least value, what it says), each a ratio of
+# two step times of the same round: (side, precision) of the numerator / of the denominator
+CPU_GOALS = [("autocast", 1.5, "ours bf16 ≥ 1.5× PyTorch bf16 autocast", ("torch-eager", "bf16"), ("ours", "bf16")),
+             ("eager", 1.8, "ours bf16 ≥ 1.8× PyTorch eager fp32", ("torch-eager", "fp32"), ("ours", "bf16")),
+             ("fp32", 1.5, "ours fp32 ≥ 1.5× PyTorch eager fp32", ("torch-eager", "fp32"), ("ours", "fp32"))]
+CPU_GOAL_MFU = 70.0  # ours bf16 model FLOP/s >= 70% of the measured bf16 GEMM peak
+
+
 def round_goals(path):
     """{(preset, seq): {goal name: [its value in each round]}}: the goals' ratios within each round of
     each run (the goals' statistic: ratios in one run, medians of interleaved rounds), and "mfu", ours
